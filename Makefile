@@ -1,0 +1,44 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+PYTEST_ARGS ?=
+
+.PHONY: install demo test lint format bench a11y clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@echo "==> installing into $(VENV)"
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+install: $(STAMP)
+
+demo: install
+	$(PY) -m devstack.demo
+
+lint: install
+	@echo "==> ruff"
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	@echo "==> mypy"
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+# Runs the whole suite. REDIS_URL / DATABASE_URL, when set, are passed through so the
+# concurrency, Lua and locking suites also run against the real servers.
+test: lint
+	@echo "==> pytest"
+	$(PY) -m pytest -m "not bench" $(PYTEST_ARGS)
+
+bench: install
+	$(PY) -m pytest -m bench -s -p no:cacheprovider $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) var/*.db .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,123 @@
+"""The one place that reads the environment (and, when configured, Vault).
+
+Everything else receives a :class:`Config`; nothing else calls ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Secrets that may come from Vault (KV v2) instead of the environment.
+VAULT_KEYS = (
+    "STRIPE_SECRET_KEY",
+    "STRIPE_PUBLISHABLE_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "JWT_SECRET",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "MAIL_URL",
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Typed settings for the web, worker and clock processes."""
+
+    port: int = 5000
+    database_url: str = f"sqlite:///{ROOT / 'var' / 'checkout.db'}"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    stripe_secret_key: str = "sk_test_emulator"
+    stripe_publishable_key: str = "pk_test_emulator"
+    stripe_webhook_secrets: tuple[str, ...] = ("whsec_emulator",)
+    stripe_api_base: str | None = None
+    stripe_js_url: str = "https://js.stripe.com/v3/"
+    jwt_secret: str = "dev-only-jwt-secret-change-me"
+    hold_ttl_seconds: int = 900
+    store_currency: str = "usd"
+    frontend_origins: tuple[str, ...] = ()
+    ratelimit_enabled: bool = True
+    ratelimit_checkout: str = "30/minute"
+    mail_url: str | None = None
+    mail_from: str = "orders@example.com"
+    max_content_length: int = 64 * 1024
+    webhook_tolerance_seconds: int = 300
+    idempotency_ttl_seconds: int = 24 * 3600
+    stripe_requests_per_second: int = 80
+    testing: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def with_overrides(self, **changes: Any) -> Config:
+        """Return a copy with some fields changed (tests and the demo use this)."""
+        return replace(self, **changes)
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() not in {"0", "false", "no", "off", ""}
+
+
+def _vault_secrets(env: Mapping[str, str]) -> dict[str, str]:
+    """Read secrets from Vault KV v2 when VAULT_ADDR and a token or AppRole are set."""
+    addr = env.get("VAULT_ADDR")
+    if not addr:
+        return {}
+    import hvac  # imported lazily: only deployments with Vault need it
+
+    client = hvac.Client(url=addr, token=env.get("VAULT_TOKEN"))
+    if not env.get("VAULT_TOKEN") and env.get("VAULT_ROLE_ID"):
+        client.auth.approle.login(
+            role_id=env["VAULT_ROLE_ID"], secret_id=env.get("VAULT_SECRET_ID", "")
+        )
+    path = env.get("VAULT_PATH", "checkout")
+    mount, _, sub = path.partition("/")
+    if sub:
+        secret = client.secrets.kv.v2.read_secret_version(
+            path=sub, mount_point=mount, raise_on_deleted_version=True
+        )
+    else:
+        secret = client.secrets.kv.v2.read_secret_version(
+            path=path, raise_on_deleted_version=True
+        )
+    data = secret["data"]["data"]
+    return {key: str(data[key]) for key in VAULT_KEYS if key in data}
+
+
+def load_config(env: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Config:
+    """Build the configuration from the environment, `.env` (local only) and Vault."""
+    if env is None:
+        if dotenv:
+            from dotenv import load_dotenv
+
+            load_dotenv(ROOT / ".env", override=False)
+        env = os.environ
+    merged = {**env, **_vault_secrets(env)}
+    defaults = Config()
+    get = merged.get
+    return Config(
+        port=int(get("PORT", defaults.port)),
+        database_url=get("DATABASE_URL") or defaults.database_url,
+        redis_url=get("REDIS_URL") or defaults.redis_url,
+        stripe_secret_key=get("STRIPE_SECRET_KEY") or defaults.stripe_secret_key,
+        stripe_publishable_key=get("STRIPE_PUBLISHABLE_KEY") or defaults.stripe_publishable_key,
+        stripe_webhook_secrets=_split(get("STRIPE_WEBHOOK_SECRET", ""))
+        or defaults.stripe_webhook_secrets,
+        stripe_api_base=get("STRIPE_API_BASE") or None,
+        stripe_js_url=get("STRIPE_JS_URL") or defaults.stripe_js_url,
+        jwt_secret=get("JWT_SECRET") or defaults.jwt_secret,
+        hold_ttl_seconds=int(get("HOLD_TTL_SECONDS", defaults.hold_ttl_seconds)),
+        store_currency=(get("STORE_CURRENCY") or defaults.store_currency).lower(),
+        frontend_origins=_split(get("FRONTEND_ORIGINS", "")),
+        ratelimit_enabled=_bool(get("RATELIMIT_ENABLED", "true")),
+        ratelimit_checkout=get("RATELIMIT_CHECKOUT") or defaults.ratelimit_checkout,
+        mail_url=get("MAIL_URL") or None,
+        mail_from=get("MAIL_FROM") or defaults.mail_from,
+    )

@@ -1,0 +1,164 @@
+"""The one exception hierarchy. Each maps to the contract's JSON error body.
+
+The Flask error handler (``app.api.errors``) turns any :class:`ServiceError` into::
+
+    {"error": {"type": ..., "code": ..., "message": ..., "fields"?: ..., "items"?: ...}}
+
+Services and actors raise these; nothing else invents error codes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ServiceError(Exception):
+    """Raised when a request cannot be served; the base of every domain error."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    type: ClassVar[str] = "api_error"
+
+    def __init__(self, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        """The JSON error body of the HTTP contract."""
+        error: dict[str, Any] = {"type": self.type, "code": self.code, "message": self.message}
+        error.update(self.extra)
+        return {"error": error}
+
+
+class InvalidRequest(ServiceError):
+    """Raised when input is well-formed JSON but breaks a rule; ``fields`` says where."""
+
+    status = 400
+    code = "validation_failed"
+    type = "invalid_request_error"
+
+    def __init__(self, message: str, fields: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message, **({"fields": fields} if fields else {}))
+        self.fields = fields or {}
+
+
+class MalformedJSON(InvalidRequest):
+    """Raised when a body is not parseable JSON (or not a JSON object)."""
+
+    code = "malformed_json"
+
+
+class CardDataRejected(InvalidRequest):
+    """Raised when a body carries something that looks like card data (SAQ-A, I6)."""
+
+    code = "card_data_rejected"
+
+
+class SignatureInvalid(InvalidRequest):
+    """Raised when a webhook's Stripe-Signature is missing, wrong or stale."""
+
+    code = "signature_invalid"
+
+
+class Unauthorized(ServiceError):
+    """Raised when a request needs a valid JWT and has none."""
+
+    status = 401
+    code = "unauthorized"
+    type = "authentication_error"
+
+
+class Forbidden(ServiceError):
+    """Raised when a valid JWT lacks the role an endpoint needs."""
+
+    status = 403
+    code = "forbidden"
+    type = "authentication_error"
+
+
+class NotFound(ServiceError):
+    """Raised when a resource does not exist or the caller may not know it exists."""
+
+    status = 404
+    code = "not_found"
+    type = "invalid_request_error"
+
+
+class OutOfStock(ServiceError):
+    """Raised when a hold cannot be taken; ``items`` lists the short lines."""
+
+    status = 409
+    code = "out_of_stock"
+    type = "invalid_request_error"
+
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        super().__init__("Some items are not available in the requested quantity.", items=items)
+        self.items = items
+
+
+class InvalidState(ServiceError):
+    """Raised when an order transition or action is not allowed from its current state."""
+
+    status = 409
+    code = "invalid_state"
+    type = "invalid_request_error"
+
+
+class PayloadTooLarge(ServiceError):
+    """Raised when a request body exceeds the configured size limit."""
+
+    status = 413
+    code = "payload_too_large"
+    type = "invalid_request_error"
+
+
+class UnsupportedMediaType(ServiceError):
+    """Raised when a body is not sent as application/json."""
+
+    status = 415
+    code = "unsupported_media_type"
+    type = "invalid_request_error"
+
+
+class IdempotencyKeyReused(ServiceError):
+    """Raised when an Idempotency-Key is replayed with a different request body."""
+
+    status = 422
+    code = "idempotency_key_reused"
+    type = "idempotency_error"
+
+
+class RateLimited(ServiceError):
+    """Raised when a client exceeds its rate limit; ``retry_after`` feeds Retry-After."""
+
+    status = 429
+    code = "rate_limited"
+    type = "rate_limit_error"
+
+    def __init__(self, message: str = "Too many requests.", retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ServiceUnavailable(ServiceError):
+    """Raised when a dependency (Redis, the database, the broker) cannot be reached."""
+
+    status = 503
+    code = "service_unavailable"
+    type = "api_error"
+
+
+class PaymentProviderError(ServiceError):
+    """Raised by the payment gateway; ``retryable`` tells actors whether to retry."""
+
+    status = 502
+    code = "payment_provider_error"
+    type = "api_error"
+
+    def __init__(
+        self, message: str, *, retryable: bool, provider_code: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.provider_code = provider_code
