@@ -1,0 +1,239 @@
+"""Shared fixtures: configuration, Redis (fakeredis or the real one), the database,
+the runtime with fake adapters, the Flask app and client, and a Dramatiq stub worker.
+
+Default runs need nothing installed: SQLite in a temp dir and fakeredis with Lua.
+With ``REDIS_URL`` / ``DATABASE_URL`` set, tests marked ``realredis`` / ``postgres``
+run against those servers, each session on its own Redis db index and its own
+PostgreSQL database, removed afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse, urlunparse
+
+import pytest
+
+# Actors bind to the broker at import time: choose the stub before anything imports tasks.
+os.environ.setdefault("DRAMATIQ_BROKER", "stub")
+
+# The real servers, remembered before any test rewrites the environment.
+REAL_REDIS_URL = os.environ.get("REDIS_URL")
+REAL_DATABASE_URL = os.environ.get("DATABASE_URL")
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip suites whose servers or browser are absent, with the reason spelled out."""
+    for item in items:
+        if "realredis" in item.keywords and not REAL_REDIS_URL:
+            item.add_marker(pytest.mark.skip(reason="REDIS_URL not set: real-Redis suite"))
+        if "postgres" in item.keywords and not _is_postgres(REAL_DATABASE_URL):
+            item.add_marker(pytest.mark.skip(reason="DATABASE_URL is not PostgreSQL"))
+        if "browser" in item.keywords and not CHROMIUM.exists():
+            item.add_marker(pytest.mark.skip(reason="/usr/bin/chromium not installed"))
+
+
+def _is_postgres(url: str | None) -> bool:
+    return bool(url) and urlparse(url).scheme.startswith("postgres")
+
+
+# --- Redis -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def redis() -> Iterator[Any]:
+    """A fresh fakeredis client (decode_responses, Lua via lupa) per test."""
+    import fakeredis
+
+    server = fakeredis.FakeServer()
+    client = fakeredis.FakeRedis(server=server, decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def real_redis_url() -> Iterator[str]:
+    """A Redis URL on a db index of its own for this session, flushed afterwards."""
+    if not REAL_REDIS_URL:
+        pytest.skip("REDIS_URL not set: real-Redis suite")
+    import redis as redis_lib
+
+    parsed = urlparse(REAL_REDIS_URL)
+    admin = redis_lib.Redis.from_url(REAL_REDIS_URL)
+    # Claim a free db index (1..15) with a lock key in db 0 so parallel runs never share.
+    token = secrets.token_hex(8)
+    for index in range(1, 16):
+        if admin.set(f"checkout-tests:db:{index}", token, nx=True, ex=3600):
+            break
+    else:
+        pytest.skip("no free Redis db index for this run")
+    url = urlunparse(parsed._replace(path=f"/{index}"))
+    client = redis_lib.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()
+    admin.delete(f"checkout-tests:db:{index}")
+    admin.close()
+
+
+@pytest.fixture
+def real_redis(real_redis_url: str) -> Iterator[Any]:
+    """A client on the real Redis, emptied before and after each test."""
+    import redis as redis_lib
+
+    client = redis_lib.Redis.from_url(real_redis_url, decode_responses=True)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+# --- Database ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL database of this session's own, dropped afterwards."""
+    if not _is_postgres(REAL_DATABASE_URL):
+        pytest.skip("DATABASE_URL is not PostgreSQL")
+    import psycopg2
+
+    assert REAL_DATABASE_URL
+    name = f"checkout_test_{os.getpid()}_{secrets.token_hex(3)}"
+    parsed = urlparse(REAL_DATABASE_URL)
+    admin = psycopg2.connect(REAL_DATABASE_URL)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    yield urlunparse(parsed._replace(path=f"/{name}"))
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A SQLite database file of this test's own."""
+    return f"sqlite:///{tmp_path / 'checkout.db'}"
+
+
+@pytest.fixture
+def database_url(sqlite_url: str) -> str:
+    """The database URL a test runs on; override in a module to use ``postgres_url``."""
+    return sqlite_url
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Any]:
+    """The peewee database bound to the models, migrated, closed afterwards."""
+    from models.db import bind_database, close_database
+    from models.migrate import apply_migrations
+
+    database = bind_database(database_url)
+    apply_migrations(database)
+    yield database
+    if _is_postgres(database_url):
+        from models.migrate import drop_all
+
+        drop_all(database)
+    close_database()
+
+
+# --- Runtime, app, worker ----------------------------------------------------------
+
+
+@pytest.fixture
+def config(database_url: str) -> Any:
+    """A test configuration: no rate limiting, short holds, the fake Stripe keys."""
+    from app.config import Config
+
+    return Config(
+        database_url=database_url,
+        redis_url="redis://fake",
+        stripe_webhook_secrets=("whsec_test_secret",),
+        jwt_secret="test-jwt-secret",
+        hold_ttl_seconds=900,
+        ratelimit_enabled=False,
+        testing=True,
+    )
+
+
+@pytest.fixture
+def gateway() -> Any:
+    """The in-memory payment gateway (same Protocol as the Stripe adapter)."""
+    from tests.fakes import FakeGateway
+
+    return FakeGateway(webhook_secret="whsec_test_secret")
+
+
+@pytest.fixture
+def mailer() -> Any:
+    """A mailer that keeps sent messages in a list."""
+    from tests.fakes import ListMailer
+
+    return ListMailer()
+
+
+@pytest.fixture
+def runtime(config: Any, redis: Any, db: Any, gateway: Any, mailer: Any) -> Iterator[Any]:
+    """The process runtime wired to fakeredis, the test database and the fakes."""
+    from app import runtime as runtime_module
+
+    previous = runtime_module._current
+    rt = runtime_module.install(
+        runtime_module.Runtime(config=config, redis=redis, gateway=gateway, mailer=mailer)
+    )
+    yield rt
+    runtime_module.install(previous) if previous else setattr(runtime_module, "_current", None)
+
+
+@pytest.fixture
+def broker(runtime: Any) -> Iterator[Any]:
+    """The Dramatiq stub broker, emptied around each test."""
+    import tasks  # noqa: F401  (declares the actors on the broker)
+    from tasks.broker import broker as stub_broker
+
+    stub_broker.flush_all()
+    yield stub_broker
+    stub_broker.flush_all()
+
+
+@pytest.fixture
+def worker(broker: Any) -> Iterator[Any]:
+    """An in-process Dramatiq worker on the stub broker; use ``broker.join(queue)``."""
+    from dramatiq import Worker
+
+    w = Worker(broker, worker_timeout=50)
+    w.start()
+    yield w
+    w.stop()
+
+
+@pytest.fixture
+def app(runtime: Any) -> Any:
+    """The Flask app built on the test runtime."""
+    from app import create_app
+
+    return create_app(runtime.config, runtime=runtime)
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    """A Flask test client."""
+    return app.test_client()
+
+
+@pytest.fixture
+def tmp_var(tmp_path: Path) -> Iterator[Path]:
+    """A scratch ``var/`` directory removed afterwards."""
+    path = tmp_path / "var"
+    path.mkdir()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
