@@ -1,0 +1,1 @@
+"""Domain logic: no Flask imports; Redis, the database and gateways are passed in."""
