@@ -1,0 +1,1 @@
+"""Local development stack: Stripe emulator, embedded Redis, mail catcher, demo supervisor."""
