@@ -1,0 +1,253 @@
+"""``make demo``: the whole checkout stack in the foreground, on one machine.
+
+Starts, with each process's log lines prefixed by its name: Redis (``REDIS_URL``, else
+the embedded Redis-protocol server), the mail catcher, the Stripe emulator (unless real
+Stripe keys are in the environment), then migrations and the demo catalog, then the web
+server (gunicorn), a Dramatiq worker and the scheduler. Prints the page's URL, the test
+cards and where caught mail is shown. Ctrl-C stops everything; a child that dies is
+reported and the demo exits non-zero.
+
+``python -m devstack.demo [--free-ports] [--web-port N] [--var-dir DIR]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import socket
+import sys
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devstack.redis_server import wait_for_port
+from devstack.supervisor import ChildFailed, Supervisor
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+PY = sys.executable
+
+# Preferred ports; any that is taken falls back to a free one.
+DEFAULT_PORTS = {"web": 5000, "emulator": 12111, "smtp": 1025, "mail": 1080, "redis": 6390}
+
+TEST_CARDS = (
+    ("4242 4242 4242 4242", "succeeds"),
+    ("4000 0027 6000 3184", "asks for 3-D Secure"),
+    ("4000 0000 0000 0002", "is declined (generic)"),
+    ("4000 0000 0000 9995", "is declined (insufficient funds)"),
+    ("4000 0084 0000 1629", "asks for 3-D Secure, then is declined"),
+)
+
+# Variables that tests or a shell may carry but that must not leak into the stack.
+_SCRUBBED = ("DRAMATIQ_BROKER",)
+
+
+@dataclass
+class Plan:
+    """Ports, URLs and the environment the app processes share."""
+
+    ports: dict[str, int]
+    var_dir: Path
+    redis_url: str | None
+    database_url: str
+    real_stripe: bool
+    webhook_secret: str = field(default_factory=lambda: "whsec_demo_" + secrets.token_hex(16))
+
+    @property
+    def web_url(self) -> str:
+        """The checkout page."""
+        return f"http://{HOST}:{self.ports['web']}/"
+
+    @property
+    def emulator_url(self) -> str:
+        """The Stripe emulator's API base."""
+        return f"http://{HOST}:{self.ports['emulator']}"
+
+    @property
+    def mail_web_url(self) -> str:
+        """Where caught mail is listed."""
+        return f"http://{HOST}:{self.ports['mail']}/"
+
+    def app_env(self) -> dict[str, str]:
+        """The environment of web, worker, clock and the setup steps."""
+        env = {
+            "PORT": str(self.ports["web"]),
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url or f"redis://{HOST}:{self.ports['redis']}/0",
+            "MAIL_URL": f"smtp://{HOST}:{self.ports['smtp']}",
+            "DRAMATIQ_BROKER": "redis",
+        }
+        if not self.real_stripe:
+            env.update(
+                STRIPE_SECRET_KEY="sk_test_emulator",
+                STRIPE_PUBLISHABLE_KEY="pk_test_emulator",
+                STRIPE_WEBHOOK_SECRET=self.webhook_secret,
+                STRIPE_API_BASE=self.emulator_url,
+                STRIPE_JS_URL=f"{self.emulator_url}/js.stripe.com/v3/",
+            )
+        return env
+
+
+def port_is_free(port: int) -> bool:
+    """True when nothing listens on ``HOST:port`` and it can be bound."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A port the kernel says is free right now."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def choose_ports(overrides: Mapping[str, int | None], *, free: bool) -> dict[str, int]:
+    """Each service's port: the override, else the default when free, else a free one."""
+    ports: dict[str, int] = {}
+    for name, default in DEFAULT_PORTS.items():
+        wanted = overrides.get(name)
+        if wanted:
+            ports[name] = wanted
+        elif not free and port_is_free(default):
+            ports[name] = default
+        else:
+            ports[name] = free_port()
+    return ports
+
+
+def make_plan(args: argparse.Namespace, env: Mapping[str, str]) -> Plan:
+    """Decide ports, Redis, database and Stripe mode from the flags and environment."""
+    var_dir = Path(args.var_dir).resolve()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    ports = choose_ports({"web": args.web_port}, free=args.free_ports)
+    secret = env.get("STRIPE_SECRET_KEY", "")
+    return Plan(
+        ports=ports,
+        var_dir=var_dir,
+        redis_url=env.get("REDIS_URL") or None,
+        database_url=env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'demo.db'}",
+        # Real keys start sk_test_/sk_live_/rk_; the emulator's placeholder does not count.
+        real_stripe=bool(secret) and "emulator" not in secret,
+    )
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _port_open(port: int) -> bool:
+    try:
+        wait_for_port(HOST, port, timeout=0)
+    except TimeoutError:
+        return False
+    return True
+
+
+def start_backing_services(sup: Supervisor, plan: Plan) -> None:
+    """Redis (embedded unless REDIS_URL), the mail catcher and the Stripe emulator."""
+    if plan.redis_url is None:
+        sup.start(
+            "redis", [PY, "-m", "devstack.redis_server", "--port", str(plan.ports["redis"])], {}
+        )
+        sup.wait_until(lambda: _port_open(plan.ports["redis"]), "the embedded Redis")
+    mail_argv = [PY, "-m", "devstack.mailcatcher", "--smtp-port", str(plan.ports["smtp"])]
+    sup.start("mail", [*mail_argv, "--http-port", str(plan.ports["mail"])], {})
+    if not plan.real_stripe:
+        webhook_url = f"http://{HOST}:{plan.ports['web']}/api/webhooks/stripe"
+        argv = [PY, "-m", "devstack.stripe_emulator", "--port", str(plan.ports["emulator"])]
+        argv += ["--webhook-url", webhook_url, "--webhook-secret", plan.webhook_secret]
+        sup.start("stripe", argv, {})
+        sup.wait_until(lambda: _port_open(plan.ports["emulator"]), "the Stripe emulator")
+    sup.wait_until(lambda: _port_open(plan.ports["smtp"]), "the mail catcher")
+
+
+def prepare_data(sup: Supervisor, env: Mapping[str, str]) -> None:
+    """Apply migrations and seed the demo catalog (both idempotent)."""
+    sup.run_step("migrate", [PY, "-m", "models.migrate"], env)
+    sup.run_step("seed", [PY, "-m", "flask", "--app", "wsgi", "seed-demo"], env)
+
+
+def start_app(sup: Supervisor, plan: Plan, env: Mapping[str, str]) -> None:
+    """Web (gunicorn, threaded for long-polls), worker and scheduler; wait for /healthz."""
+    bind = f"{HOST}:{plan.ports['web']}"
+    web = [PY, "-m", "gunicorn", "wsgi:app", "--bind", bind, "--worker-class", "gthread"]
+    web += ["--workers", "2", "--threads", "16", "--timeout", "60", "--access-logfile", "-"]
+    sup.start("web", web, env)
+    worker = [PY, "-m", "dramatiq", "tasks", "--processes", "1", "--threads", "8"]
+    sup.start("worker", worker, env)
+    sup.start("clock", [PY, "-m", "tasks.clock"], env)
+    sup.wait_until(lambda: _http_ok(f"{plan.web_url}healthz"), "the web server")
+
+
+def banner(plan: Plan) -> list[str]:
+    """What a newcomer needs to know, printed once everything is up."""
+    redis = plan.redis_url or f"embedded (in memory) on port {plan.ports['redis']}"
+    lines = [
+        "",
+        f"Checkout page:  {plan.web_url}",
+        f"Caught mail:    {plan.mail_web_url}",
+        f"Database:       {plan.database_url}",
+        f"Redis:          {redis}",
+    ]
+    if plan.real_stripe:
+        lines.append("Stripe:         real Stripe (keys from the environment)")
+        hook = f"{plan.web_url}api/webhooks/stripe"
+        lines.append(f"  forward webhooks: stripe listen --forward-to {hook}")
+    else:
+        lines.append(f"Stripe:         emulator at {plan.emulator_url} (webhooks to the app)")
+    lines.append("Test cards (any future expiry, any CVC, any postal code):")
+    lines += [f"  {number}  {what}" for number, what in TEST_CARDS]
+    lines += ["Press Ctrl-C to stop everything.", ""]
+    return lines
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Start the stack, wait for Ctrl-C or a dying child; return the exit code."""
+    parser = argparse.ArgumentParser(description="Run the checkout demo stack.")
+    parser.add_argument("--free-ports", action="store_true", help="use free ports only")
+    parser.add_argument("--web-port", type=int, default=None)
+    parser.add_argument("--var-dir", default=str(ROOT / "var"))
+    args = parser.parse_args(argv)
+    for name in _SCRUBBED:
+        os.environ.pop(name, None)
+    plan = make_plan(args, os.environ)
+    sup = Supervisor(cwd=str(ROOT))
+    sup.install_signal_handlers()
+    env = plan.app_env()
+    try:
+        start_backing_services(sup, plan)
+        prepare_data(sup, env)
+        start_app(sup, plan, env)
+        for line in banner(plan):
+            sup.log("demo", line)
+        sup.watch()
+        sup.log("demo", "stopping…")
+        return 0
+    except KeyboardInterrupt:
+        sup.log("demo", "stopping…")
+        return 0
+    except ChildFailed as exc:
+        sup.log("demo", f"FAILED: {exc}; stopping the others")
+        return 1
+    finally:
+        sup.stop_all()
+
+
+def main() -> None:
+    """Console entry point."""
+    sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""A small foreground process supervisor for the demo stack.
+
+It starts named child processes, prefixes each line they print with the child's name,
+stops all of them on Ctrl-C (SIGINT) or SIGTERM, and — when a child dies on its own —
+reports it, stops the others and exits non-zero. One-shot setup steps (migrations,
+seeding) run to completion first with the same prefixing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import IO, TextIO
+
+# Grace period between SIGTERM and SIGKILL when stopping a child.
+STOP_TIMEOUT = 10.0
+
+_COLOURS = ("36", "33", "35", "32", "34", "31", "96", "93")
+
+
+@dataclass
+class Child:
+    """One supervised process: its name, command line and environment."""
+
+    name: str
+    argv: Sequence[str]
+    env: Mapping[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[str] | None = None
+    pump: threading.Thread | None = None
+
+
+class ChildFailed(RuntimeError):
+    """Raised when a setup step exits non-zero or a server dies unexpectedly."""
+
+
+class Supervisor:
+    """Runs children in the foreground and keeps their output readable."""
+
+    def __init__(self, *, cwd: str | None = None, out: TextIO | None = None) -> None:
+        self.cwd = cwd
+        self.out = out or sys.stdout
+        self.children: list[Child] = []
+        self._write_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._width = 8
+
+    # --- output ----------------------------------------------------------------------
+
+    def log(self, name: str, line: str) -> None:
+        """Print ``line`` prefixed with ``name`` (coloured when the output is a terminal)."""
+        self._width = max(self._width, len(name))
+        prefix = f"{name:<{self._width}} | "
+        if self.out.isatty():
+            colour = _COLOURS[sum(map(ord, name)) % len(_COLOURS)]
+            prefix = f"\033[{colour}m{prefix}\033[0m"
+        with self._write_lock:
+            self.out.write(prefix + line.rstrip("\n") + "\n")
+            self.out.flush()
+
+    def _pump(self, name: str, stream: IO[str]) -> None:
+        for line in stream:
+            self.log(name, line)
+
+    # --- processes -------------------------------------------------------------------
+
+    def _spawn(self, child: Child) -> None:
+        env = {**os.environ, **child.env, "PYTHONUNBUFFERED": "1"}
+        # A session of its own: the terminal's Ctrl-C reaches only the supervisor, which
+        # then stops the children in order instead of all of them dying at once.
+        child.process = subprocess.Popen(
+            list(child.argv),
+            cwd=self.cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+        )
+        assert child.process.stdout is not None
+        child.pump = threading.Thread(
+            target=self._pump, args=(child.name, child.process.stdout), daemon=True
+        )
+        child.pump.start()
+
+    def run_step(self, name: str, argv: Sequence[str], env: Mapping[str, str]) -> None:
+        """Run a one-shot command to completion; ChildFailed when it exits non-zero."""
+        child = Child(name, argv, env)
+        self._spawn(child)
+        assert child.process is not None and child.pump is not None
+        code = child.process.wait()
+        child.pump.join(timeout=5)
+        if code != 0:
+            raise ChildFailed(f"{name} exited with code {code}")
+
+    def start(self, name: str, argv: Sequence[str], env: Mapping[str, str]) -> Child:
+        """Start a long-running child."""
+        child = Child(name, argv, env)
+        self._spawn(child)
+        self.children.append(child)
+        return child
+
+    def check(self) -> None:
+        """ChildFailed if any long-running child has exited."""
+        for child in self.children:
+            assert child.process is not None
+            code = child.process.poll()
+            if code is not None:
+                raise ChildFailed(f"{child.name} exited unexpectedly with code {code}")
+
+    def wait_until(self, ready: Callable[[], bool], what: str, timeout: float = 60) -> None:
+        """Poll ``ready`` until true, failing fast if a child dies meanwhile."""
+        deadline = time.monotonic() + timeout
+        while not ready():
+            self.check()
+            if self._stopping.is_set():
+                raise KeyboardInterrupt
+            if time.monotonic() > deadline:
+                raise ChildFailed(f"timed out waiting for {what}")
+            time.sleep(0.1)
+
+    def watch(self) -> None:
+        """Block until a stop is requested (returns) or a child dies (ChildFailed)."""
+        while not self._stopping.is_set():
+            self.check()
+            self._stopping.wait(0.2)
+
+    def request_stop(self, *_args: object) -> None:
+        """Signal handler: ask ``watch`` to return."""
+        self._stopping.set()
+
+    def install_signal_handlers(self) -> None:
+        """Route SIGINT and SIGTERM to :meth:`request_stop`."""
+        signal.signal(signal.SIGINT, self.request_stop)
+        signal.signal(signal.SIGTERM, self.request_stop)
+
+    def stop_all(self) -> None:
+        """SIGTERM every child (newest first), then SIGKILL whatever outlives the grace."""
+        live = [c for c in reversed(self.children) if c.process and c.process.poll() is None]
+        for child in live:
+            assert child.process is not None
+            _signal_group(child.process, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for child in live:
+            assert child.process is not None
+            try:
+                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.log("demo", f"{child.name} did not stop in time; killing it")
+                _signal_group(child.process, signal.SIGKILL)
+                child.process.wait()
+        for child in self.children:
+            if child.pump is not None:
+                child.pump.join(timeout=2)
+
+
+def _signal_group(process: subprocess.Popen[str], sig: signal.Signals) -> None:
+    """Signal the child's whole process group (gunicorn and dramatiq fork workers)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
