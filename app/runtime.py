@@ -38,6 +38,7 @@ def build_runtime(config: Config) -> Runtime:
     """Construct the real adapters for ``config`` (no connection is opened yet)."""
     from app.gateways.mail import mailer_from_url
     from app.gateways.payments import StripeGateway
+    from app.gateways.rate_limit import TokenBucket
 
     client = redis.Redis.from_url(
         config.redis_url, decode_responses=True, health_check_interval=30
@@ -47,6 +48,7 @@ def build_runtime(config: Config) -> Runtime:
         api_base=config.stripe_api_base,
         webhook_secrets=config.stripe_webhook_secrets,
         webhook_tolerance=config.webhook_tolerance_seconds,
+        rate_limiter=TokenBucket(client, config.stripe_requests_per_second),
     )
     return Runtime(config=config, redis=client, gateway=gateway, mailer=mailer_from_url(config))
 

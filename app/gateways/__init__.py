@@ -1,0 +1,1 @@
+"""Adapters to outside systems; the only code that imports ``stripe`` or ``smtplib``."""

@@ -1,0 +1,105 @@
+"""Outgoing e-mail: the Mailer Protocol, an SMTP mailer and a console mailer."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from urllib.parse import unquote, urlparse
+
+if TYPE_CHECKING:
+    from app.config import Config
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Message:
+    """One e-mail: plain text, optionally with an HTML alternative."""
+
+    to: str
+    subject: str
+    text: str
+    html: str | None = None
+    sender: str = "orders@example.com"
+
+
+@runtime_checkable
+class Mailer(Protocol):
+    """Sends e-mail; raises on failure so the caller can retry."""
+
+    def send(self, message: Message) -> None:
+        """Deliver ``message``."""
+        ...
+
+
+class SMTPMailer:
+    """Sends through an SMTP server (``smtp://[user:pass@]host:port``, ``smtps://`` for TLS)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int = 25,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        use_ssl: bool = False,
+        starttls: bool = False,
+        timeout: float = 10.0,
+    ) -> None:
+        self.host, self.port = host, port
+        self.username, self.password = username, password
+        self.use_ssl, self.starttls, self.timeout = use_ssl, starttls, timeout
+
+    def send(self, message: Message) -> None:
+        """Deliver ``message`` over one SMTP session."""
+        smtp_class = smtplib.SMTP_SSL if self.use_ssl else smtplib.SMTP
+        with smtp_class(self.host, self.port, timeout=self.timeout) as smtp:
+            if self.starttls:
+                smtp.starttls()
+            if self.username:
+                smtp.login(self.username, self.password or "")
+            smtp.send_message(_to_email(message))
+
+
+class ConsoleMailer:
+    """Writes e-mails to the log instead of sending them (local use without MAIL_URL)."""
+
+    def send(self, message: Message) -> None:
+        """Log ``message``."""
+        log.info("email to=%s subject=%r\n%s", message.to, message.subject, message.text)
+
+
+def _to_email(message: Message) -> EmailMessage:
+    email = EmailMessage()
+    email["From"] = message.sender
+    email["To"] = message.to
+    email["Subject"] = message.subject
+    email.set_content(message.text)
+    if message.html:
+        email.add_alternative(message.html, subtype="html")
+    return email
+
+
+def smtp_mailer_from_url(url: str) -> SMTPMailer:
+    """An SMTPMailer for ``smtp://``, ``smtp+starttls://`` or ``smtps://`` URLs."""
+    parsed = urlparse(url)
+    use_ssl = parsed.scheme == "smtps"
+    default_port = 465 if use_ssl else 25
+    return SMTPMailer(
+        parsed.hostname or "127.0.0.1",
+        parsed.port or default_port,
+        username=unquote(parsed.username) if parsed.username else None,
+        password=unquote(parsed.password) if parsed.password else None,
+        use_ssl=use_ssl,
+        starttls=parsed.scheme == "smtp+starttls",
+    )
+
+
+def mailer_from_url(config: Config) -> Mailer:
+    """The mailer for ``config.mail_url``: SMTP when set, the console otherwise."""
+    if config.mail_url:
+        return smtp_mailer_from_url(config.mail_url)
+    return ConsoleMailer()

@@ -1,0 +1,255 @@
+"""The payment gateway: the Protocol the services use, and the Stripe adapter.
+
+This is the only module that imports ``stripe``. Every Stripe error leaves it as a
+:class:`~app.errors.PaymentProviderError` whose ``retryable`` tells actors whether to
+raise for a Dramatiq retry (rate limits, connection errors, 5xx, concurrent idempotent
+requests) or to record a permanent failure (invalid requests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+import stripe
+
+from app.errors import PaymentProviderError
+from app.gateways.rate_limit import TokenBucket
+from app.gateways.signatures import verify_signature
+
+T = TypeVar("T")
+
+# Intent statuses after which no further charge can happen through that intent.
+FINAL_STATUSES = frozenset({"succeeded", "canceled"})
+
+
+@dataclass(frozen=True)
+class PaymentError:
+    """Why the last payment attempt failed (Stripe's ``last_payment_error``)."""
+
+    code: str | None
+    message: str
+    decline_code: str | None = None
+    type: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> PaymentError | None:
+        """Build from Stripe's error object; None when there is none."""
+        if not data:
+            return None
+        return cls(
+            code=data.get("code"),
+            message=data.get("message") or "The payment failed.",
+            decline_code=data.get("decline_code"),
+            type=data.get("type"),
+        )
+
+
+@dataclass(frozen=True)
+class Intent:
+    """The part of a Stripe PaymentIntent the service relies on."""
+
+    id: str
+    status: str
+    client_secret: str | None
+    amount: int
+    currency: str
+    metadata: dict[str, str] = field(default_factory=dict)
+    last_error: PaymentError | None = None
+    latest_charge: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Intent:
+        """Build from a PaymentIntent object (API response or webhook payload)."""
+        charge = data.get("latest_charge")
+        if isinstance(charge, dict):
+            charge = charge.get("id")
+        return cls(
+            id=data["id"],
+            status=data["status"],
+            client_secret=data.get("client_secret"),
+            amount=int(data.get("amount") or 0),
+            currency=str(data.get("currency") or ""),
+            metadata=dict(data.get("metadata") or {}),
+            last_error=PaymentError.from_dict(data.get("last_payment_error")),
+            latest_charge=charge,
+        )
+
+
+@runtime_checkable
+class PaymentGateway(Protocol):
+    """The payment verbs the domain needs (Stripe in production, a fake in tests)."""
+
+    def create_intent(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        idempotency_key: str,
+        metadata: dict[str, str],
+        receipt_email: str | None,
+        description: str,
+    ) -> Intent:
+        """Create (or, on a repeated key, return) a PaymentIntent."""
+        ...
+
+    def retrieve_intent(self, intent_id: str) -> Intent:
+        """The intent's current state at the provider."""
+        ...
+
+    def cancel_intent(self, intent_id: str, *, reason: str, idempotency_key: str) -> Intent:
+        """Cancel an intent; raises PaymentProviderError if it can no longer be canceled."""
+        ...
+
+    def create_refund(
+        self,
+        *,
+        intent_id: str,
+        amount: int | None,
+        reason: str | None,
+        idempotency_key: str,
+        metadata: dict[str, str],
+    ) -> dict[str, Any]:
+        """Refund (part of) an intent's charge; returns the refund object."""
+        ...
+
+    def list_events(self, *, created_gte: int, types: Iterable[str]) -> Iterator[dict[str, Any]]:
+        """Events created at or after ``created_gte`` (unix seconds), oldest pages first."""
+        ...
+
+    def verify_webhook(self, payload: bytes, signature_header: str) -> dict[str, Any]:
+        """Verify a webhook's signature and return the event (SignatureInvalid/MalformedJSON)."""
+        ...
+
+
+def to_provider_error(exc: stripe.StripeError) -> PaymentProviderError:
+    """Map a Stripe SDK error to the domain's PaymentProviderError."""
+    status = exc.http_status or 0
+    code = getattr(exc, "code", None)
+    retryable = isinstance(
+        exc, stripe.RateLimitError | stripe.APIConnectionError | stripe.AuthenticationError
+    ) or (status >= 500 or status == 409)
+    if isinstance(exc, stripe.APIError) and not status:
+        retryable = True
+    message = exc.user_message or str(exc) or exc.__class__.__name__
+    return PaymentProviderError(message, retryable=retryable, provider_code=code)
+
+
+class StripeGateway:
+    """The PaymentGateway on Stripe's API (or the local emulator at ``api_base``)."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        api_base: str | None = None,
+        webhook_secrets: Iterable[str] = (),
+        webhook_tolerance: int = 300,
+        max_network_retries: int = 2,
+        timeout: float = 20.0,
+        rate_limiter: TokenBucket | None = None,
+    ) -> None:
+        self.webhook_secrets = tuple(webhook_secrets)
+        self.webhook_tolerance = webhook_tolerance
+        self.rate_limiter = rate_limiter
+        base_addresses: Any = {"api": api_base.rstrip("/")} if api_base else None
+        self.client = stripe.StripeClient(
+            api_key,
+            base_addresses=base_addresses,
+            max_network_retries=max_network_retries,
+            http_client=stripe.RequestsClient(timeout=timeout),
+        )
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        """Run one API call under the shared rate budget, mapping Stripe's errors."""
+        if self.rate_limiter is not None:
+            self.rate_limiter.acquire()
+        try:
+            return fn()
+        except stripe.StripeError as exc:
+            raise to_provider_error(exc) from exc
+
+    def create_intent(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        idempotency_key: str,
+        metadata: dict[str, str],
+        receipt_email: str | None,
+        description: str,
+    ) -> Intent:
+        """Create a PaymentIntent for the Payment Element (automatic payment methods)."""
+        params: dict[str, Any] = {
+            "amount": amount,
+            "currency": currency,
+            "automatic_payment_methods": {"enabled": True},
+            "metadata": metadata,
+            "description": description,
+        }
+        if receipt_email:
+            params["receipt_email"] = receipt_email
+        intents = self.client.v1.payment_intents
+        obj = self._call(
+            lambda: intents.create(params, {"idempotency_key": idempotency_key})  # type: ignore[arg-type]
+        )
+        return Intent.from_dict(obj.to_dict())
+
+    def retrieve_intent(self, intent_id: str) -> Intent:
+        """Retrieve a PaymentIntent."""
+        obj = self._call(lambda: self.client.v1.payment_intents.retrieve(intent_id))
+        return Intent.from_dict(obj.to_dict())
+
+    def cancel_intent(self, intent_id: str, *, reason: str, idempotency_key: str) -> Intent:
+        """Cancel a PaymentIntent with ``cancellation_reason=reason``."""
+        intents = self.client.v1.payment_intents
+        obj = self._call(
+            lambda: intents.cancel(
+                intent_id,
+                {"cancellation_reason": reason},
+                {"idempotency_key": idempotency_key},
+            )
+        )
+        return Intent.from_dict(obj.to_dict())
+
+    def create_refund(
+        self,
+        *,
+        intent_id: str,
+        amount: int | None,
+        reason: str | None,
+        idempotency_key: str,
+        metadata: dict[str, str],
+    ) -> dict[str, Any]:
+        """Refund the intent's charge (all of it when ``amount`` is None)."""
+        params: dict[str, Any] = {"payment_intent": intent_id, "metadata": metadata}
+        if amount is not None:
+            params["amount"] = amount
+        if reason:
+            params["reason"] = reason
+        refunds = self.client.v1.refunds
+        obj = self._call(
+            lambda: refunds.create(params, {"idempotency_key": idempotency_key})  # type: ignore[arg-type]
+        )
+        return obj.to_dict()
+
+    def list_events(self, *, created_gte: int, types: Iterable[str]) -> Iterator[dict[str, Any]]:
+        """Page through events created since ``created_gte`` of the given types."""
+        params: dict[str, Any] = {"created": {"gte": created_gte}, "limit": 100}
+        wanted = list(types)
+        if wanted:
+            params["types"] = wanted
+        page = self._call(lambda: self.client.v1.events.list(params))  # type: ignore[arg-type]
+        while True:
+            for event in page.data:
+                yield event.to_dict()
+            if not page.has_more:
+                return
+            page = self._call(page.next_page)
+
+    def verify_webhook(self, payload: bytes, signature_header: str) -> dict[str, Any]:
+        """Verify the Stripe-Signature over the raw body against every active secret."""
+        return verify_signature(
+            payload, signature_header, self.webhook_secrets, tolerance=self.webhook_tolerance
+        )

@@ -1,0 +1,40 @@
+"""Peewee models, one module per aggregate, and the migrations that create them.
+
+Importing this package imports every model so ``models.ALL_MODELS`` is complete.
+"""
+
+from models.db import BaseModel, JSONField, bind_database, close_database, database, utcnow
+from models.order import Order, OrderEvent
+from models.outbox import Outbox
+from models.product import Product
+from models.refund import Refund
+from models.reservation import Reservation
+from models.webhook_event import WebhookEvent
+
+# Creation order: referenced tables first.
+ALL_MODELS: tuple[type[BaseModel], ...] = (
+    Product,
+    Order,
+    OrderEvent,
+    Reservation,
+    WebhookEvent,
+    Outbox,
+    Refund,
+)
+
+__all__ = [
+    "ALL_MODELS",
+    "BaseModel",
+    "JSONField",
+    "Order",
+    "OrderEvent",
+    "Outbox",
+    "Product",
+    "Refund",
+    "Reservation",
+    "WebhookEvent",
+    "bind_database",
+    "close_database",
+    "database",
+    "utcnow",
+]

@@ -1,0 +1,100 @@
+"""The database handle shared by every model: a proxy bound once per process.
+
+``bind_database(url)`` connects the proxy to SQLite (WAL, foreign keys, busy timeout,
+``BEGIN IMMEDIATE`` writers) or PostgreSQL (psycopg2). All timestamps are naive UTC
+datetimes (see :func:`utcnow`) so SQLite and PostgreSQL store and compare them alike.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlparse
+
+import peewee
+from playhouse.db_url import connect
+
+database_proxy = peewee.DatabaseProxy()
+
+# SQLite settings: WAL lets readers run beside the single writer; the busy timeout makes
+# concurrent writers queue instead of failing at once.
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "busy_timeout": 10_000,
+    "synchronous": "normal",
+}
+
+
+def utcnow() -> datetime:
+    """The current time as a naive UTC datetime (the form every column stores)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def bind_database(url: str) -> peewee.Database:
+    """Connect the models to the database at ``url`` and return the database."""
+    scheme = urlparse(url).scheme
+    if scheme.startswith("sqlite"):
+        _ensure_sqlite_dir(url)
+        # IMMEDIATE: a writer takes the lock at BEGIN, so two writers never deadlock
+        # upgrading from a read lock (the busy timeout then queues them).
+        db = connect(url, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE", timeout=10)
+    elif scheme.startswith("postgres"):
+        db = connect(url, autorollback=True)
+    else:
+        db = connect(url)
+    database_proxy.initialize(db)
+    return db
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    from pathlib import Path
+
+    path = urlparse(url).path[1:]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def database() -> peewee.Database:
+    """The bound database (raises when :func:`bind_database` has not run)."""
+    db = database_proxy.obj
+    if db is None:
+        raise RuntimeError("models.db.bind_database() has not been called")
+    return db
+
+
+def close_database() -> None:
+    """Close this thread's connection, if one is open."""
+    db = database_proxy.obj
+    if db is not None and not db.is_closed():
+        db.close()
+
+
+def is_postgres(db: peewee.Database | None = None) -> bool:
+    """Whether ``db`` (default: the bound one) is PostgreSQL."""
+    return isinstance(db or database(), peewee.PostgresqlDatabase)
+
+
+class JSONField(peewee.TextField):
+    """A JSON document stored as text (portable between SQLite and PostgreSQL)."""
+
+    def db_value(self, value: Any) -> str | None:
+        """Serialise ``value`` to compact JSON."""
+        if value is None:
+            return None
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+    def python_value(self, value: Any) -> Any:
+        """Parse the stored JSON."""
+        if value is None or not isinstance(value, str):
+            return value
+        return json.loads(value)
+
+
+class BaseModel(peewee.Model):
+    """The base of every model: bound to the shared proxy."""
+
+    class Meta:
+        database = database_proxy
+        legacy_table_names = False

@@ -1,0 +1,54 @@
+"""The order aggregate: the order row and its append-only audit trail."""
+
+from __future__ import annotations
+
+import peewee
+
+from models.db import BaseModel, JSONField, utcnow
+
+ORDER_STATES = ("PENDING", "PAID", "FULFILLING", "FULFILLED", "FAILED", "CANCELED", "REFUNDED")
+
+
+class Order(BaseModel):
+    """An order: priced lines, addresses, the PaymentIntent and the hold it owns."""
+
+    id = peewee.CharField(max_length=36, primary_key=True)
+    order_number = peewee.CharField(max_length=32, unique=True)
+    idempotency_key = peewee.CharField(max_length=255, unique=True)
+    state = peewee.CharField(max_length=16, default="PENDING", index=True)
+    email = peewee.CharField(max_length=254)
+    user_id = peewee.CharField(max_length=128, null=True, index=True)
+    line_items = JSONField()
+    subtotal = peewee.IntegerField()
+    shipping = peewee.IntegerField(default=0)
+    tax = peewee.IntegerField(default=0)
+    total = peewee.IntegerField(constraints=[peewee.Check("total >= 0")])
+    currency = peewee.CharField(max_length=3)
+    shipping_address = JSONField()
+    billing_address = JSONField(null=True)
+    payment_intent_id = peewee.CharField(max_length=255, unique=True, null=True)
+    client_secret = peewee.CharField(max_length=255, null=True)
+    payment_status = peewee.CharField(max_length=32, default="creating")
+    reservation_id = peewee.CharField(max_length=64)
+    amount_refunded = peewee.IntegerField(default=0)
+    last_payment_error = JSONField(null=True)
+    checkout_token_hash = peewee.CharField(max_length=64)
+    created_at = peewee.DateTimeField(default=utcnow, index=True)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "orders"  # "order" is an SQL keyword
+
+
+class OrderEvent(BaseModel):
+    """One audit entry ``{ts, type, payload}``; read in id order (oldest first)."""
+
+    id = peewee.AutoField()
+    order = peewee.ForeignKeyField(Order, backref="events", on_delete="CASCADE")
+    ts = peewee.DateTimeField(default=utcnow)
+    type = peewee.CharField(max_length=40)
+    payload = JSONField(default=dict)
+    actor = peewee.CharField(max_length=64, default="system")
+
+    class Meta:
+        order_by = ("id",)

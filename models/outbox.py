@@ -1,0 +1,26 @@
+"""The outbox: side effects (receipt e-mails) written in the same transaction as the
+state change that causes them, and delivered afterwards by an actor."""
+
+from __future__ import annotations
+
+import peewee
+
+from models.db import BaseModel, JSONField, utcnow
+from models.order import Order
+
+OUTBOX_STATUSES = ("pending", "sent", "failed")
+
+
+class Outbox(BaseModel):
+    """A message to deliver; ``key`` is unique so one cause queues one message."""
+
+    id = peewee.AutoField()
+    key = peewee.CharField(max_length=200, unique=True)
+    kind = peewee.CharField(max_length=40)
+    order = peewee.ForeignKeyField(Order, backref="outbox", on_delete="CASCADE")
+    payload = JSONField(default=dict)
+    status = peewee.CharField(max_length=16, default="pending", index=True)
+    attempts = peewee.IntegerField(default=0)
+    last_error = peewee.TextField(null=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+    sent_at = peewee.DateTimeField(null=True)

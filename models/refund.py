@@ -1,0 +1,25 @@
+"""Refunds of an order's payment, requested by an admin and confirmed by webhooks."""
+
+from __future__ import annotations
+
+import peewee
+
+from models.db import BaseModel, utcnow
+from models.order import Order
+
+REFUND_STATUSES = ("pending", "requires_action", "succeeded", "failed", "canceled")
+
+
+class Refund(BaseModel):
+    """One refund; ``stripe_refund_id`` is known once Stripe has created it."""
+
+    id = peewee.CharField(max_length=64, primary_key=True)
+    order = peewee.ForeignKeyField(Order, backref="refunds", on_delete="CASCADE")
+    stripe_refund_id = peewee.CharField(max_length=255, unique=True, null=True)
+    amount = peewee.IntegerField(constraints=[peewee.Check("amount > 0")])
+    status = peewee.CharField(max_length=24, default="pending")
+    reason = peewee.CharField(max_length=64, null=True)
+    restock = peewee.BooleanField(default=False)
+    idempotency_key = peewee.CharField(max_length=255, unique=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)

@@ -1,0 +1,22 @@
+"""The reservation aggregate: the database record of an order's stock hold."""
+
+from __future__ import annotations
+
+import peewee
+
+from models.db import BaseModel, JSONField, utcnow
+from models.order import Order
+
+RESERVATION_STATUSES = ("HELD", "CONFIRMED", "RELEASED")
+
+
+class Reservation(BaseModel):
+    """A hold of ``items`` (``[[sku, qty], ...]``) for one order until ``expires_at``."""
+
+    id = peewee.CharField(max_length=64, primary_key=True)
+    order = peewee.ForeignKeyField(Order, unique=True, backref="reservations", on_delete="CASCADE")
+    items = JSONField()
+    expires_at = peewee.DateTimeField(index=True)
+    status = peewee.CharField(max_length=16, default="HELD", index=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
