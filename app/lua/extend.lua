@@ -1,0 +1,27 @@
+-- extend.lua: push a HELD reservation's expiry later (never earlier).
+--
+-- KEYS[1]  {shop}:res:<reservationId>
+-- KEYS[2]  {shop}:holds
+-- ARGV[1]  reservation id
+-- ARGV[2]  new expiresAt, unix seconds
+-- ARGV[3]  record TTL in seconds from now
+--
+-- Returns:
+--    1  extended (or already expiring at or after ARGV[2])
+--    0  not HELD: nothing changed
+--   -1  no such reservation: nothing changed
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then
+  return -1
+end
+if status ~= 'HELD' then
+  return 0
+end
+local current = tonumber(redis.call('HGET', KEYS[1], 'expiresAt')) or 0
+local wanted = tonumber(ARGV[2])
+if wanted > current then
+  redis.call('HSET', KEYS[1], 'expiresAt', ARGV[2])
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1

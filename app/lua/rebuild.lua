@@ -1,0 +1,57 @@
+-- rebuild.lua: restore the stock counters from the database's numbers (I9).
+--
+-- The database knows on hand and its HELD reservations; Redis may also hold
+-- submissions whose order row is not written yet. Those are subtracted too, so a
+-- rebuild under live traffic never hands out units that are already held.
+--
+-- KEYS[1]  {shop}:avail
+-- KEYS[2]  {shop}:holds
+-- ARGV[1]  JSON {sku: on hand - confirmed - held (database)}
+-- ARGV[2]  JSON [{id, orderId, items: [[sku, qty], ...], expiresAt}, ...] HELD in the database
+-- ARGV[3]  record TTL in seconds for restored reservation records
+-- ARGV[4]  key prefix, "{shop}:res:"
+--
+-- Returns: {skus written, Redis-only holds subtracted, reservation records restored}
+local counts = cjson.decode(ARGV[1])
+local db_held = cjson.decode(ARGV[2])
+local known = {}
+for _, res in ipairs(db_held) do
+  known[res.id] = true
+end
+
+-- Holds that exist only in Redis (order row not written yet) still hold units.
+local extra = 0
+for _, res_id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  if not known[res_id] then
+    local raw = redis.call('HGET', ARGV[4] .. res_id, 'items')
+    if raw then
+      extra = extra + 1
+      for _, line in ipairs(cjson.decode(raw)) do
+        if counts[line[1]] ~= nil then
+          counts[line[1]] = counts[line[1]] - line[2]
+        end
+      end
+    end
+  end
+end
+
+-- Records lost with Redis come back, so a later confirm or release still works.
+local restored = 0
+for _, res in ipairs(db_held) do
+  local key = ARGV[4] .. res.id
+  if redis.call('EXISTS', key) == 0 then
+    redis.call('HSET', key, 'status', 'HELD', 'items', cjson.encode(res.items),
+               'orderId', res.orderId, 'expiresAt', res.expiresAt)
+    redis.call('EXPIRE', key, ARGV[3])
+    redis.call('ZADD', KEYS[2], res.expiresAt, res.id)
+    restored = restored + 1
+  end
+end
+
+redis.call('DEL', KEYS[1])
+local written = 0
+for sku, n in pairs(counts) do
+  redis.call('HSET', KEYS[1], sku, n)
+  written = written + 1
+end
+return {written, extra, restored}

@@ -1,0 +1,25 @@
+-- release.lua: give a HELD reservation's units back and mark it RELEASED.
+--
+-- KEYS[1]  {shop}:avail
+-- KEYS[2]  {shop}:res:<reservationId>
+-- KEYS[3]  {shop}:holds
+-- ARGV[1]  reservation id
+--
+-- Returns:
+--    1  HELD -> RELEASED now, units back in {shop}:avail
+--    0  not HELD (already CONFIRMED or RELEASED): nothing changed
+--   -1  no such reservation: nothing changed
+local status = redis.call('HGET', KEYS[2], 'status')
+if not status then
+  return -1
+end
+if status ~= 'HELD' then
+  return 0
+end
+local items = cjson.decode(redis.call('HGET', KEYS[2], 'items'))
+for _, line in ipairs(items) do
+  redis.call('HINCRBY', KEYS[1], line[1], line[2])
+end
+redis.call('HSET', KEYS[2], 'status', 'RELEASED')
+redis.call('ZREM', KEYS[3], ARGV[1])
+return 1

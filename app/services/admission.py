@@ -1,0 +1,239 @@
+"""The submit path's Redis work: ONE script call (admit.lua) that claims the
+idempotency key, holds every line, writes the checkout read model and queues the
+submission in ``{shop}:pending`` — or refuses and writes nothing.
+
+Also the id helpers the endpoint and the worker share (order ids, order numbers,
+checkout tokens, request fingerprints) and the ``{shop}:pending`` queue accessors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from app import lua
+from app.services import checkout_status
+from app.services.checkout_status import token_hash
+from app.services.inventory import (
+    AVAIL_KEY,
+    HOLDS_KEY,
+    RECORD_KEEP_SECONDS,
+    flat_lines,
+    res_key,
+    validate_lines,
+)
+
+__all__ = [
+    "Admission",
+    "Submission",
+    "admit",
+    "fingerprint",
+    "iso_utc",
+    "load_submission",
+    "mark_written",
+    "new_checkout_token",
+    "new_order_id",
+    "new_order_number",
+    "pending_older_than",
+    "token_hash",
+]
+
+PREFIX = "{shop}:"
+PENDING_KEY = PREFIX + "pending"
+IDEM_PREFIX = PREFIX + "idem:"
+# The read model outlives the hold by a day; after that the database answers.
+STATUS_KEEP_SECONDS = 24 * 3600
+# Crockford base32 without I, L, O, U: nothing a buyer can misread on the phone.
+ORDER_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+ORDER_NUMBER_LENGTH = 8
+
+
+def new_order_id() -> str:
+    """A fresh order id (uuid4, as a string)."""
+    return str(uuid.uuid4())
+
+
+def new_reservation_id() -> str:
+    """A fresh reservation id (uuid4, as a string)."""
+    return str(uuid.uuid4())
+
+
+def new_order_number() -> str:
+    """A human order number: ``ORD-`` + 8 Crockford base32 characters."""
+    body = "".join(secrets.choice(ORDER_NUMBER_ALPHABET) for _ in range(ORDER_NUMBER_LENGTH))
+    return f"ORD-{body}"
+
+
+def new_checkout_token() -> str:
+    """The buyer's secret for reading the checkout status (only its hash is stored)."""
+    return secrets.token_urlsafe(24)
+
+
+def fingerprint(body: Mapping[str, Any]) -> str:
+    """sha256 hex of the canonical JSON of a validated request body."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def idempotency_key_hash(key: str) -> str:
+    """sha256 hex of an Idempotency-Key (keys are stored hashed)."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def iso_utc(moment: datetime) -> str:
+    """ISO 8601 UTC with a Z, to the second (naive datetimes are taken as UTC)."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A validated submit, built by the endpoint; everything admit.lua writes."""
+
+    order_id: str
+    order_number: str
+    checkout_token: str
+    reservation_id: str
+    idempotency_key: str
+    fingerprint: str
+    items: list[tuple[str, int]]
+    body: dict[str, Any]  # the validated request (camelCase), stored for the worker
+    user_id: str | None
+    hold_expires_at: datetime
+
+    @classmethod
+    def create(
+        cls,
+        body: dict[str, Any],
+        *,
+        idempotency_key: str,
+        hold_ttl: int,
+        user_id: str | None = None,
+        now: datetime | None = None,
+    ) -> Submission:
+        """A submission with fresh ids from a validated body (``items: [{sku, quantity}]``)."""
+        start = now or datetime.now(UTC)
+        return cls(
+            order_id=new_order_id(),
+            order_number=new_order_number(),
+            checkout_token=new_checkout_token(),
+            reservation_id=new_reservation_id(),
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint(body),
+            items=[(line["sku"], line["quantity"]) for line in body["items"]],
+            body=body,
+            user_id=user_id,
+            hold_expires_at=start + timedelta(seconds=hold_ttl),
+        )
+
+    def response(self) -> dict[str, Any]:
+        """The 202 body of the HTTP contract."""
+        return {
+            "orderId": self.order_id,
+            "orderNumber": self.order_number,
+            "checkoutToken": self.checkout_token,
+            "state": "PENDING",
+            "statusUrl": f"/api/checkout/{self.order_id}",
+            "holdExpiresAt": iso_utc(self.hold_expires_at),
+        }
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The outcome of :func:`admit`: the 202 body and whether it is a replay."""
+
+    response: dict[str, Any]
+    replayed: bool
+
+
+def read_model_fields(submission: Submission, submitted_at: datetime) -> dict[str, Any]:
+    """The first version of the checkout read model (``{shop}:co:<orderId>``)."""
+    stored = {
+        **submission.body,
+        "reservationId": submission.reservation_id,
+        "idempotencyKey": submission.idempotency_key,
+        "submittedAt": iso_utc(submitted_at),
+    }
+    return {
+        "orderId": submission.order_id,
+        "orderNumber": submission.order_number,
+        "tokenHash": token_hash(submission.checkout_token),
+        "userId": submission.user_id or "",
+        "state": "PENDING",
+        "paymentStatus": "creating",
+        "intentId": "",
+        "clientSecret": "",
+        "reservationId": submission.reservation_id,
+        "holdExpiresAt": iso_utc(submission.hold_expires_at),
+        "submission": stored,
+        "lineItems": None,
+        "totals": None,
+        "error": None,
+    }
+
+
+def admit(redis: Any, submission: Submission, *, hold_ttl: int, key_ttl: int) -> Admission:
+    """Claim the key, hold every line and write the read model in ONE EVALSHA.
+
+    Same key + same fingerprint → the stored response (``replayed=True``). Raises
+    IdempotencyKeyReused (same key, other body), OutOfStock, or InvalidRequest on
+    ``items.N.sku`` for unknown SKUs; a refused submit leaves nothing behind.
+    """
+    lines = validate_lines(submission.items)
+    response = submission.response()
+    now = datetime.now(UTC)
+    fields: list[Any] = []
+    for name, value in read_model_fields(submission, now).items():
+        fields += [name, checkout_status.encode(value)]
+    keys = [
+        AVAIL_KEY,
+        res_key(submission.reservation_id),
+        HOLDS_KEY,
+        IDEM_PREFIX + idempotency_key_hash(submission.idempotency_key),
+        checkout_status.status_key(submission.order_id),
+        PENDING_KEY,
+    ]
+    args = [
+        submission.fingerprint,
+        json.dumps(response, separators=(",", ":")),
+        submission.order_id,
+        submission.reservation_id,
+        int(submission.hold_expires_at.timestamp()),
+        now.timestamp(),
+        hold_ttl + RECORD_KEEP_SECONDS,
+        key_ttl,
+        hold_ttl + STATUS_KEEP_SECONDS,
+        len(fields),
+        *fields,
+        *flat_lines(lines),
+    ]
+    reply = lua.run(redis, "admit", keys, args)
+    if lua.text(reply[0]) == "REPLAY":
+        return Admission(response=json.loads(lua.text(reply[1])), replayed=True)
+    lua.raise_for_refusal(reply, lines)
+    return Admission(response=response, replayed=False)
+
+
+def load_submission(redis: Any, order_id: str) -> dict[str, Any] | None:
+    """The stored submission of ``order_id`` (body + reservationId, idempotencyKey,
+    submittedAt), or None when the read model is gone."""
+    view = checkout_status.read(redis, order_id)
+    return None if view is None else view.get("submission")
+
+
+def pending_older_than(redis: Any, seconds: float) -> list[str]:
+    """Order ids admitted more than ``seconds`` ago whose order row is not written yet."""
+    cutoff = time.time() - seconds
+    return [lua.text(oid) for oid in redis.zrangebyscore(PENDING_KEY, "-inf", cutoff)]
+
+
+def mark_written(redis: Any, order_id: str) -> None:
+    """Drop ``order_id`` from ``{shop}:pending`` once its order row exists."""
+    redis.zrem(PENDING_KEY, order_id)

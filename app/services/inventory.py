@@ -1,0 +1,267 @@
+"""Lua-backed stock holds: hold / confirm / release / extend / restock / adjust / rebuild.
+
+``{shop}:avail`` counts the units that may still be held (on hand - confirmed - held);
+every change to it runs in one Lua script (app/lua/), so concurrent web and worker
+processes never oversell (I1). The database is the record: :meth:`Inventory.rebuild`
+restores the counters from it after a Redis loss (I9).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from app import lua
+from app.errors import InvalidRequest, InvalidState
+
+PREFIX = "{shop}:"
+AVAIL_KEY = PREFIX + "avail"
+HOLDS_KEY = PREFIX + "holds"
+RES_PREFIX = PREFIX + "res:"
+# A reservation record outlives its hold by a week, for late webhooks and support.
+RECORD_KEEP_SECONDS = 7 * 24 * 3600
+
+Line = tuple[str, int]
+
+
+def res_key(reservation_id: str) -> str:
+    """The Redis key of one reservation record."""
+    return RES_PREFIX + reservation_id
+
+
+@dataclass(frozen=True)
+class HeldReservation:
+    """A reservation the database holds as HELD, for :meth:`Inventory.rebuild`."""
+
+    reservation_id: str
+    order_id: str
+    items: list[Line]
+    expires_at: int  # unix seconds
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    """What a rebuild wrote: SKUs, Redis-only holds kept, reservation records restored."""
+
+    skus: int
+    redis_only_holds: int
+    restored: int
+
+
+def validate_lines(items: Sequence[Any]) -> list[Line]:
+    """Check ``items`` are ``(sku, positive int)`` pairs; raise InvalidRequest otherwise."""
+    if not items:
+        raise InvalidRequest("A hold needs at least one line.", fields={"items": ["Empty."]})
+    lines: list[Line] = []
+    fields: dict[str, list[str]] = {}
+    for i, line in enumerate(items):
+        sku, qty = line
+        if not isinstance(sku, str) or not sku:
+            fields[f"items.{i}.sku"] = ["Must be a non-empty string."]
+        if isinstance(qty, bool) or not isinstance(qty, int) or qty < 1:
+            fields[f"items.{i}.quantity"] = ["Must be a positive integer."]
+        lines.append((sku, qty))
+    if fields:
+        raise InvalidRequest("Invalid items.", fields=fields)
+    return lines
+
+
+def sum_lines(items: Iterable[Line]) -> list[Line]:
+    """One line per SKU, quantities summed, in first-seen order."""
+    totals: dict[str, int] = {}
+    for sku, qty in items:
+        totals[sku] = totals.get(sku, 0) + qty
+    return list(totals.items())
+
+
+def flat_lines(items: Iterable[Line]) -> list[Any]:
+    """``[(sku, qty), ...]`` as the flat ``sku, qty, ...`` ARGV the scripts read."""
+    return [part for line in items for part in line]
+
+
+class Inventory:
+    """Atomic stock operations on one Redis (all keys share the ``{shop}`` hash tag)."""
+
+    def __init__(self, redis: Any) -> None:
+        self.redis = redis
+
+    def hold(
+        self, reservation_id: str, items: Sequence[Line], ttl_seconds: int, order_id: str = ""
+    ) -> bool:
+        """Hold every line or none; True if taken now, False if this id was seen before.
+
+        Raises OutOfStock (the short lines) or InvalidRequest (unknown SKUs).
+        """
+        lines = validate_lines(items)
+        expires_at = int(time.time()) + ttl_seconds
+        reply = lua.run(
+            self.redis,
+            "hold",
+            [AVAIL_KEY, res_key(reservation_id), HOLDS_KEY],
+            [
+                reservation_id,
+                order_id,
+                expires_at,
+                ttl_seconds + RECORD_KEEP_SECONDS,
+                *flat_lines(lines),
+            ],
+        )
+        lua.raise_for_refusal(reply, lines)
+        return lua.text(reply[0]) == "OK"
+
+    def confirm(self, reservation_id: str) -> bool:
+        """HELD → CONFIRMED; False (nothing changed) if not HELD or unknown."""
+        keys = [res_key(reservation_id), HOLDS_KEY]
+        return int(lua.run(self.redis, "confirm", keys, [reservation_id])) == 1
+
+    def release(self, reservation_id: str) -> bool:
+        """HELD → RELEASED with the units back; False (nothing changed) otherwise."""
+        keys = [AVAIL_KEY, res_key(reservation_id), HOLDS_KEY]
+        return int(lua.run(self.redis, "release", keys, [reservation_id])) == 1
+
+    def extend(self, reservation_id: str, ttl_seconds: int) -> bool:
+        """Keep a HELD reservation until at least now + ``ttl_seconds``; False if not HELD."""
+        expires_at = int(time.time()) + ttl_seconds
+        keys = [res_key(reservation_id), HOLDS_KEY]
+        args = [reservation_id, expires_at, ttl_seconds + RECORD_KEEP_SECONDS]
+        return int(lua.run(self.redis, "extend", keys, args)) == 1
+
+    def restock(self, items: Sequence[Line]) -> None:
+        """Put units back on sale (a refund with restock), all lines at once."""
+        lines = sum_lines(validate_lines(items))
+        lua.run(self.redis, "restock", [AVAIL_KEY], flat_lines(lines))
+
+    def adjust(self, sku: str, delta: int) -> int:
+        """Admin stock change: available += delta; returns the new count.
+
+        Raises InvalidState when the change would leave fewer units than are already
+        held (the counter would go negative), so I1 holds; nothing changes then.
+        """
+        if isinstance(delta, bool) or not isinstance(delta, int):
+            raise InvalidRequest("Delta must be an integer.", fields={"delta": ["Not an integer."]})
+        reply = lua.run(self.redis, "adjust", [AVAIL_KEY], [sku, delta])
+        if lua.text(reply[0]) == "NEGATIVE":
+            raise InvalidState(
+                f"Stock of {sku} cannot drop by {-delta}: only {int(reply[1])} units are free."
+            )
+        return int(reply[1])
+
+    def available(self, skus: Sequence[str] | None = None) -> dict[str, int]:
+        """Units that may still be held, per SKU (never negative); unknown SKUs left out."""
+        if skus is None:
+            raw = self.redis.hgetall(AVAIL_KEY)
+            pairs = [(lua.text(k), v) for k, v in raw.items()]
+        else:
+            if not skus:
+                return {}
+            pairs = list(zip(skus, self.redis.hmget(AVAIL_KEY, list(skus)), strict=True))
+        return {sku: max(int(v), 0) for sku, v in pairs if v is not None}
+
+    def status(self, reservation_id: str) -> str | None:
+        """HELD, CONFIRMED, RELEASED, or None when Redis has no record."""
+        value = self.redis.hget(res_key(reservation_id), "status")
+        return None if value is None else lua.text(value)
+
+    def reservation(self, reservation_id: str) -> dict[str, Any] | None:
+        """The reservation record: status, items, orderId, expiresAt; None if absent."""
+        raw = self.redis.hgetall(res_key(reservation_id))
+        if not raw:
+            return None
+        record = {lua.text(k): lua.text(v) for k, v in raw.items()}
+        return {
+            "status": record["status"],
+            "items": [(sku, int(qty)) for sku, qty in json.loads(record["items"])],
+            "orderId": record.get("orderId", ""),
+            "expiresAt": int(float(record.get("expiresAt", "0"))),
+        }
+
+    def overdue(self, now: float | datetime | None = None) -> list[tuple[str, str]]:
+        """HELD reservations whose expiry has passed: ``[(reservation_id, order_id), ...]``."""
+        cutoff = _unix(now) if now is not None else time.time()
+        ids = [lua.text(r) for r in self.redis.zrangebyscore(HOLDS_KEY, "-inf", cutoff)]
+        if not ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for reservation_id in ids:
+            pipe.hget(res_key(reservation_id), "orderId")
+        orders = pipe.execute()
+        return [
+            (rid, "" if oid is None else lua.text(oid))
+            for rid, oid in zip(ids, orders, strict=True)
+        ]
+
+    def rebuild(
+        self, counts: dict[str, int], reservations: Iterable[HeldReservation] = ()
+    ) -> RebuildReport:
+        """I9: replace ``{shop}:avail`` with the database's numbers, in one script.
+
+        ``counts`` is on hand - confirmed - held per SKU as the database sees it;
+        ``reservations`` are the database's HELD reservations, whose Redis records are
+        restored when missing. Holds that exist only in Redis (orders not yet written)
+        are subtracted as well, so a rebuild under traffic never oversells.
+        """
+        held = [
+            {
+                "id": r.reservation_id,
+                "orderId": r.order_id,
+                "items": [list(line) for line in r.items],
+                "expiresAt": int(r.expires_at),
+            }
+            for r in reservations
+        ]
+        reply = lua.run(
+            self.redis,
+            "rebuild",
+            [AVAIL_KEY, HOLDS_KEY],
+            [
+                json.dumps({sku: int(n) for sku, n in counts.items()}),
+                json.dumps(held),
+                RECORD_KEEP_SECONDS,
+                RES_PREFIX,
+            ],
+        )
+        return RebuildReport(*(int(x) for x in reply))
+
+
+def _unix(moment: float | datetime) -> float:
+    """Unix seconds from a number or a datetime (naive datetimes are UTC)."""
+    if isinstance(moment, datetime):
+        aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return aware.timestamp()
+    return float(moment)
+
+
+def rebuild_counts_from_db() -> tuple[dict[str, int], list[HeldReservation]]:
+    """The rebuild input from the database: (on hand - held per SKU, HELD reservations).
+
+    Assumes ``Product.stock_on_hand`` already excludes confirmed (sold) units, i.e. the
+    order service decrements it when a reservation is confirmed.
+    """
+    from models import Product, Reservation  # the database is bound by the caller
+
+    counts = {p.sku: int(p.stock_on_hand) for p in Product.select()}
+    held: list[HeldReservation] = []
+    for r in Reservation.select().where(Reservation.status == "HELD"):
+        items = [(str(sku), int(qty)) for sku, qty in r.items]
+        for sku, qty in items:
+            if sku in counts:
+                counts[sku] -= qty
+        held.append(
+            HeldReservation(
+                reservation_id=r.id,
+                order_id=str(r.__data__["order"]),  # the raw foreign key: no join
+                items=items,
+                expires_at=int(_unix(r.expires_at)),
+            )
+        )
+    return counts, held
+
+
+def rebuild_from_db(redis: Any) -> RebuildReport:
+    """Restore the Redis stock counters from the bound database (``flask inventory rebuild``)."""
+    counts, held = rebuild_counts_from_db()
+    return Inventory(redis).rebuild(counts, held)
