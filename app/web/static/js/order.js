@@ -1,0 +1,106 @@
+// The order page: the real order state as the webhook moves it (PENDING -> PAID),
+// long-polling GET /api/checkout/<id>?wait=20 with the checkout token kept at submit.
+
+import { api, ApiError } from './api.js';
+import { formatMoney } from './money.js';
+import { describeApiError } from './errors.js';
+import { showError } from './ui.js';
+import { orderAccess } from './storage.js';
+
+const $ = (id) => document.getElementById(id);
+const orderId = document.body.dataset.orderId;
+const FINAL = ['PAID', 'FULFILLING', 'FULFILLED', 'REFUNDED'];
+const ENDED = ['FAILED', 'CANCELED'];
+
+const LABELS = {
+  PENDING: 'Pending', PAID: 'Paid', FULFILLING: 'Being prepared', FULFILLED: 'Shipped',
+  FAILED: 'Failed', CANCELED: 'Canceled', REFUNDED: 'Refunded',
+};
+
+function detail(status) {
+  const payment = status.payment?.status;
+  if (status.state === 'PAID') return 'Thank you! Your payment was received and your order is confirmed. A receipt is on its way by email.';
+  if (FINAL.includes(status.state)) return 'Your order is confirmed.';
+  if (payment === 'succeeded' || payment === 'processing') {
+    return 'Your payment went through. We are waiting for the payment service to confirm it; this page updates by itself.';
+  }
+  if (payment === 'requires_payment_method' && status.error) {
+    return `The last payment attempt did not go through: ${status.error.message} Go back to checkout to try another card.`;
+  }
+  return 'Waiting for your payment to complete; this page updates by itself.';
+}
+
+let lastAnnounced = null;
+
+function render(status) {
+  $('order-number').textContent = status.orderNumber ? `#${status.orderNumber}` : '';
+  const stateNode = $('order-state');
+  stateNode.textContent = LABELS[status.state] || status.state;
+  stateNode.dataset.state = status.state;
+  const text = detail(status);
+  $('state-detail').textContent = text;
+  const announcement = `Order ${status.orderNumber}: ${LABELS[status.state] || status.state}.`;
+  if (announcement !== lastAnnounced) {
+    $('order-announce').textContent = announcement;
+    lastAnnounced = announcement;
+  }
+  const currency = status.totals?.currency;
+  $('order-lines').replaceChildren(...(status.lineItems || []).map((line) => {
+    const li = document.createElement('li');
+    li.className = 'cart-line';
+    li.textContent = `${line.quantity} × ${line.name || line.sku} — ${formatMoney(line.amount, currency)}`;
+    return li;
+  }));
+  if (status.totals) {
+    $('totals').hidden = false;
+    for (const key of ['subtotal', 'shipping', 'tax', 'total']) {
+      $(`total-${key}`).textContent = formatMoney(status.totals[key], currency);
+    }
+  }
+}
+
+async function follow(token) {
+  let wait = 0;
+  let failures = 0;
+  for (;;) {
+    let status;
+    try {
+      status = await api('GET', `/api/checkout/${encodeURIComponent(orderId)}?wait=${wait}`, {
+        headers: { 'X-Checkout-Token': token }, timeoutMs: (wait + 10) * 1000,
+      });
+      failures = 0;
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      if (err.kind === 'http' && err.status < 500 && err.status !== 429) return showError(describeApiError(err));
+      failures += 1;
+      if (failures === 3) showError(describeApiError(err));
+      await new Promise((resolve) => setTimeout(resolve, Math.min(10000, 1000 * 2 ** failures)));
+      continue;
+    }
+    render(status);
+    if (ENDED.includes(status.state)) {
+      const reason = status.error ? 'failed' : 'expired';
+      location.replace(`/checkout/failed?reason=${reason}&order=${encodeURIComponent(status.orderNumber || '')}`);
+      return;
+    }
+    if (FINAL.includes(status.state)) return;
+    wait = 20;
+  }
+}
+
+function init() {
+  const access = orderAccess(orderId);
+  if (!access) {
+    $('order-state').textContent = 'Unknown';
+    showError({
+      kind: 'not_found', title: 'We cannot show this order here',
+      message: 'Order pages open in the browser tab where the order was placed. Your receipt email has the order number.',
+      next: 'Check your email, or return to the shop.',
+    });
+    return;
+  }
+  if (access.orderNumber) $('order-number').textContent = `#${access.orderNumber}`;
+  follow(access.token);
+}
+
+init();
