@@ -95,6 +95,12 @@ def real_redis(real_redis_url: str) -> Iterator[Any]:
     client.close()
 
 
+@pytest.fixture(params=["fakeredis", pytest.param("real", marks=pytest.mark.realredis)])
+def any_redis(request: pytest.FixtureRequest) -> Any:
+    """Each test twice: on fakeredis, then (marker ``realredis``) on the real Redis."""
+    return request.getfixturevalue("redis" if request.param == "fakeredis" else "real_redis")
+
+
 # --- Database ----------------------------------------------------------------------
 
 
@@ -197,8 +203,9 @@ def runtime(config: Any, redis: Any, db: Any, gateway: Any, mailer: Any) -> Iter
 @pytest.fixture
 def broker(runtime: Any) -> Iterator[Any]:
     """The Dramatiq stub broker, emptied around each test."""
-    import tasks  # noqa: F401  (declares the actors on the broker)
     from tasks.broker import broker as stub_broker
+
+    import tasks  # noqa: F401  (declares the actors on the broker)
 
     stub_broker.flush_all()
     yield stub_broker

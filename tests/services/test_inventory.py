@@ -1,0 +1,398 @@
+"""Inventory: the Lua-backed holds, on fakeredis and (marker realredis) the real Redis."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import fakeredis
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.errors import InvalidRequest, InvalidState, OutOfStock
+from app.services.inventory import (
+    AVAIL_KEY,
+    HOLDS_KEY,
+    HeldReservation,
+    Inventory,
+    rebuild_counts_from_db,
+    res_key,
+)
+
+
+@pytest.fixture
+def inv(any_redis: Any) -> Inventory:
+    """An inventory with A: 5, B: 2, C: 0 units."""
+    inventory = Inventory(any_redis)
+    any_redis.hset(AVAIL_KEY, mapping={"A": 5, "B": 2, "C": 0})
+    return inventory
+
+
+class TestHold:
+    def test_takes_every_line(self, inv: Inventory) -> None:
+        assert inv.hold("r1", [("A", 2), ("B", 1)], 60, order_id="o1") is True
+        assert inv.available() == {"A": 3, "B": 1, "C": 0}
+        record = inv.reservation("r1")
+        assert record is not None
+        assert record["status"] == "HELD"
+        assert record["items"] == [("A", 2), ("B", 1)]
+        assert record["orderId"] == "o1"
+
+    def test_all_or_nothing_reports_every_short_line(self, inv: Inventory) -> None:
+        with pytest.raises(OutOfStock) as caught:
+            inv.hold("r1", [("A", 1), ("B", 3), ("C", 1)], 60)
+        assert caught.value.items == [
+            {"sku": "B", "requested": 3, "available": 2},
+            {"sku": "C", "requested": 1, "available": 0},
+        ]
+        assert inv.available() == {"A": 5, "B": 2, "C": 0}
+        assert inv.status("r1") is None
+        assert inv.redis.zcard(HOLDS_KEY) == 0
+
+    def test_unknown_skus_are_reported_by_line(self, inv: Inventory) -> None:
+        with pytest.raises(InvalidRequest) as caught:
+            inv.hold("r1", [("A", 1), ("NOPE", 1), ("B", 1), ("NOPE", 2)], 60)
+        assert caught.value.fields == {
+            "items.1.sku": ["Unknown SKU."],
+            "items.3.sku": ["Unknown SKU."],
+        }
+        assert inv.available() == {"A": 5, "B": 2, "C": 0}
+        assert inv.status("r1") is None
+
+    def test_repeated_sku_lines_are_summed(self, inv: Inventory) -> None:
+        with pytest.raises(OutOfStock) as caught:
+            inv.hold("r1", [("A", 3), ("A", 3)], 60)
+        assert caught.value.items == [{"sku": "A", "requested": 6, "available": 5}]
+        inv.hold("r1", [("A", 2), ("B", 1), ("A", 3)], 60)
+        assert inv.available()["A"] == 0
+        record = inv.reservation("r1")
+        assert record is not None
+        assert record["items"] == [("A", 5), ("B", 1)]
+
+    def test_same_reservation_id_changes_nothing(self, inv: Inventory) -> None:
+        assert inv.hold("r1", [("A", 2)], 60) is True
+        assert inv.hold("r1", [("A", 2)], 60) is False
+        assert inv.hold("r1", [("B", 1)], 60) is False
+        assert inv.available() == {"A": 3, "B": 2, "C": 0}
+
+    def test_exact_stock_can_be_held(self, inv: Inventory) -> None:
+        inv.hold("r1", [("A", 5), ("B", 2)], 60)
+        assert inv.available() == {"A": 0, "B": 0, "C": 0}
+
+    @pytest.mark.parametrize(
+        ("items", "field"),
+        [
+            ([("A", 0)], "items.0.quantity"),
+            ([("A", -1)], "items.0.quantity"),
+            ([("A", True)], "items.0.quantity"),
+            ([("", 1)], "items.0.sku"),
+            ([], "items"),
+        ],
+    )
+    def test_bad_lines_are_refused(self, inv: Inventory, items: Any, field: str) -> None:
+        with pytest.raises(InvalidRequest) as caught:
+            inv.hold("r1", items, 60)
+        assert field in caught.value.fields
+        assert inv.status("r1") is None
+
+    def test_record_expires_after_a_week_past_the_hold(self, inv: Inventory) -> None:
+        inv.hold("r1", [("A", 1)], 60)
+        ttl = inv.redis.ttl(res_key("r1"))
+        assert 7 * 24 * 3600 < ttl <= 7 * 24 * 3600 + 60
+
+
+class TestConfirm:
+    def test_held_becomes_confirmed_and_leaves_the_sweep(self, inv: Inventory) -> None:
+        inv.hold("r1", [("A", 2)], 60)
+        assert inv.confirm("r1") is True
+        assert inv.status("r1") == "CONFIRMED"
+        assert inv.available()["A"] == 3
+        assert inv.redis.zscore(HOLDS_KEY, "r1") is None
+
+    def test_second_confirm_changes_nothing(self, inv: Inventory) -> None:
+        inv.hold("r1", [("A", 2)], 60)
+        inv.confirm("r1")
+        assert inv.confirm("r1") is False
+        assert inv.status("r1") == "CONFIRMED"
+        assert inv.available()["A"] == 3
+
+    def test_released_or_unknown_is_not_confirmed(self, inv: Inventory) -> None:
+        inv.hold("r1", [("A", 2)], 60)
+        inv.release("r1")
+        assert inv.confirm("r1") is False
+        assert inv.status("r1") == "RELEASED"
+        assert inv.confirm("missing") is False
+        assert inv.status("missing") is None
+
+
+class TestRelease:
+    def test_units_come_back(self, inv: Inventory) -> None:
+        inv.hold("r1", [("A", 2), ("B", 2)], 60)
+        assert inv.release("r1") is True
+        assert inv.available() == {"A": 5, "B": 2, "C": 0}
+        assert inv.status("r1") == "RELEASED"
+        assert inv.redis.zscore(HOLDS_KEY, "r1") is None
+
+    def test_second_release_changes_nothing(self, inv: Inventory) -> None:
+        inv.hold("r1", [("A", 2)], 60)
+        inv.release("r1")
+        assert inv.release("r1") is False
+        assert inv.available()["A"] == 5
+
+    def test_confirmed_units_stay_sold(self, inv: Inventory) -> None:
+        inv.hold("r1", [("A", 2)], 60)
+        inv.confirm("r1")
+        assert inv.release("r1") is False
+        assert inv.available()["A"] == 3
+
+    def test_hold_after_release_with_same_id_changes_nothing(self, inv: Inventory) -> None:
+        inv.hold("r1", [("A", 2)], 60)
+        inv.release("r1")
+        assert inv.hold("r1", [("A", 2)], 60) is False
+        assert inv.available()["A"] == 5
+
+
+class TestExtend:
+    def test_moves_expiry_later(self, inv: Inventory) -> None:
+        inv.hold("r1", [("A", 1)], 60)
+        before = inv.redis.zscore(HOLDS_KEY, "r1")
+        assert inv.extend("r1", 3600) is True
+        after = inv.redis.zscore(HOLDS_KEY, "r1")
+        assert after >= before + 3000
+        record = inv.reservation("r1")
+        assert record is not None
+        assert record["expiresAt"] == int(after)
+
+    def test_never_moves_expiry_earlier(self, inv: Inventory) -> None:
+        inv.hold("r1", [("A", 1)], 3600)
+        before = inv.redis.zscore(HOLDS_KEY, "r1")
+        assert inv.extend("r1", 10) is True
+        assert inv.redis.zscore(HOLDS_KEY, "r1") == before
+
+    def test_only_held_reservations(self, inv: Inventory) -> None:
+        inv.hold("r1", [("A", 1)], 60)
+        inv.confirm("r1")
+        assert inv.extend("r1", 3600) is False
+        assert inv.redis.zscore(HOLDS_KEY, "r1") is None
+        assert inv.extend("missing", 3600) is False
+
+
+class TestOverdue:
+    def test_lists_expired_holds_with_their_orders(self, inv: Inventory) -> None:
+        inv.hold("r1", [("A", 1)], 60, order_id="o1")
+        inv.hold("r2", [("A", 1)], 3600, order_id="o2")
+        inv.hold("r3", [("A", 1)], 60, order_id="o3")
+        inv.confirm("r3")
+        later = datetime.now(UTC) + timedelta(seconds=120)
+        assert inv.overdue(later) == [("r1", "o1")]
+        assert inv.overdue(time.time() + 7200) == [("r1", "o1"), ("r2", "o2")]
+        assert inv.overdue() == []
+
+
+class TestAdjustAndRestock:
+    def test_adjust_moves_the_counter(self, inv: Inventory) -> None:
+        assert inv.adjust("A", 3) == 8
+        assert inv.adjust("A", -8) == 0
+        assert inv.adjust("NEW", 4) == 4
+        assert inv.available(["A", "NEW"]) == {"A": 0, "NEW": 4}
+
+    def test_adjust_never_goes_below_what_is_held(self, inv: Inventory) -> None:
+        inv.hold("r1", [("B", 2)], 60)
+        with pytest.raises(InvalidState):
+            inv.adjust("B", -1)
+        with pytest.raises(InvalidState):
+            inv.adjust("GHOST", -1)
+        assert inv.available() == {"A": 5, "B": 0, "C": 0}
+
+    def test_restock_adds_every_line(self, inv: Inventory) -> None:
+        inv.restock([("A", 1), ("C", 2), ("A", 1)])
+        assert inv.available() == {"A": 7, "B": 2, "C": 2}
+
+
+class TestAvailable:
+    def test_subset_leaves_unknown_skus_out(self, inv: Inventory) -> None:
+        assert inv.available(["B", "NOPE"]) == {"B": 2}
+        assert inv.available([]) == {}
+
+
+class TestRebuild:
+    def test_replaces_the_counters(self, inv: Inventory) -> None:
+        report = inv.rebuild({"A": 4, "D": 9})
+        assert inv.available() == {"A": 4, "D": 9}
+        assert report.skus == 2
+
+    def test_keeps_holds_that_only_redis_knows(self, inv: Inventory) -> None:
+        # A submission admitted but not yet written to the database still holds units.
+        inv.hold("fresh", [("A", 2)], 60)
+        report = inv.rebuild({"A": 5, "B": 2})
+        assert inv.available() == {"A": 3, "B": 2}
+        assert report.redis_only_holds == 1
+
+    def test_restores_lost_records_so_release_still_works(self, any_redis: Any) -> None:
+        inventory = Inventory(any_redis)  # an empty Redis, as after a loss
+        expires = int(time.time()) + 600
+        held = [HeldReservation("r1", "o1", [("A", 2)], expires)]
+        report = inventory.rebuild({"A": 3}, held)
+        assert report.restored == 1
+        assert inventory.status("r1") == "HELD"
+        assert inventory.overdue(expires + 1) == [("r1", "o1")]
+        assert inventory.release("r1") is True
+        assert inventory.available() == {"A": 5}
+
+    def test_existing_records_are_not_overwritten(self, inv: Inventory) -> None:
+        inv.hold("r1", [("A", 2)], 60, order_id="o1")
+        inv.confirm("r1")
+        held = [HeldReservation("r1", "o1", [("A", 2)], int(time.time()) + 60)]
+        assert inv.rebuild({"A": 3}, held).restored == 0
+        assert inv.status("r1") == "CONFIRMED"
+        assert inv.available()["A"] == 3
+
+
+class TestRebuildCountsFromDb:
+    def test_on_hand_minus_held(self, db: Any) -> None:
+        from models import Order, Product, Reservation
+
+        Product.create(sku="A", name="A", price_amount=100, currency="usd", stock_on_hand=5)
+        Product.create(sku="B", name="B", price_amount=100, currency="usd", stock_on_hand=1)
+        for n, status in enumerate(["HELD", "CONFIRMED", "RELEASED"]):
+            order = Order.create(
+                id=f"o{n}",
+                order_number=f"ORD-{n}",
+                idempotency_key=f"key-{n}",
+                email="a@example.com",
+                line_items=[],
+                subtotal=0,
+                total=0,
+                currency="usd",
+                shipping_address={},
+                reservation_id=f"r{n}",
+                checkout_token_hash="x",
+            )
+            Reservation.create(
+                id=f"r{n}",
+                order=order,
+                items=[["A", 2]],
+                expires_at=datetime(2030, 1, 1),
+                status=status,
+            )
+        counts, held = rebuild_counts_from_db()
+        assert counts == {"A": 3, "B": 1}
+        assert held == [
+            HeldReservation(
+                "r0", "o0", [("A", 2)], int(datetime(2030, 1, 1, tzinfo=UTC).timestamp())
+            )
+        ]
+
+
+# --- I1: no oversell, whatever the sequence -----------------------------------------
+
+SKUS = ("A", "B")
+operation = st.one_of(
+    st.tuples(
+        st.just("hold"),
+        st.integers(0, 5),
+        st.lists(st.tuples(st.sampled_from(SKUS), st.integers(1, 4)), min_size=1, max_size=3),
+    ),
+    st.tuples(st.just("confirm"), st.integers(0, 5)),
+    st.tuples(st.just("release"), st.integers(0, 5)),
+    st.tuples(st.just("adjust"), st.sampled_from(SKUS), st.integers(-4, 4)),
+)
+
+
+class TestNoOversellProperty:
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(start=st.tuples(st.integers(0, 6), st.integers(0, 6)), ops=st.lists(operation))
+    def test_confirmed_plus_held_never_exceeds_on_hand(
+        self, start: tuple[int, int], ops: list[Any]
+    ) -> None:
+        inv = Inventory(fakeredis.FakeRedis(decode_responses=True))
+        on_hand = dict(zip(SKUS, start, strict=True))
+        for sku, n in on_hand.items():
+            inv.adjust(sku, n)
+        for op in ops:
+            _apply(inv, on_hand, op)
+            _check_invariant(inv, on_hand)
+
+
+def _apply(inv: Inventory, on_hand: dict[str, int], op: Any) -> None:
+    """Run one operation; refusals are fine, they must simply change nothing."""
+    kind = op[0]
+    if kind == "hold":
+        with contextlib.suppress(OutOfStock):
+            inv.hold(f"r{op[1]}", op[2], 60)
+    elif kind == "confirm":
+        inv.confirm(f"r{op[1]}")
+    elif kind == "release":
+        inv.release(f"r{op[1]}")
+    else:
+        try:
+            inv.adjust(op[1], op[2])
+            on_hand[op[1]] += op[2]
+        except InvalidState:
+            pass
+
+
+def _check_invariant(inv: Inventory, on_hand: dict[str, int]) -> None:
+    committed = dict.fromkeys(SKUS, 0)
+    for n in range(6):
+        record = inv.reservation(f"r{n}")
+        if record and record["status"] in ("HELD", "CONFIRMED"):
+            for sku, qty in record["items"]:
+                committed[sku] += qty
+    raw = {sku: int(v) for sku, v in inv.redis.hgetall(AVAIL_KEY).items()}
+    for sku in SKUS:
+        assert committed[sku] <= on_hand[sku]
+        assert raw[sku] >= 0
+        assert raw[sku] == on_hand[sku] - committed[sku]
+
+
+# --- Concurrency on the real Redis --------------------------------------------------
+
+
+def _opposite_order_worker(url: str, first: str, second: str, rounds: int, out: Any) -> None:
+    """Hold and release two SKUs many times, lines in the given order."""
+    import redis as redis_lib
+
+    inv = Inventory(redis_lib.Redis.from_url(url, decode_responses=True))
+    held = refused = 0
+    for n in range(rounds):
+        rid = f"{first}-{n}"
+        try:
+            inv.hold(rid, [(first, 1), (second, 1)], 60)
+            held += 1
+        except OutOfStock:
+            refused += 1
+            continue
+        if n % 2:
+            inv.release(rid)
+    out.put((first, held, refused))
+
+
+@pytest.mark.realredis
+class TestConcurrentHolds:
+    def test_opposite_line_order_never_oversells(
+        self, real_redis: Any, real_redis_url: str
+    ) -> None:
+        real_redis.hset(AVAIL_KEY, mapping={"X": 30, "Y": 30})
+        ctx = multiprocessing.get_context("spawn")
+        out = ctx.Queue()
+        procs = [
+            ctx.Process(target=_opposite_order_worker, args=(real_redis_url, a, b, 60, out))
+            for a, b in (("X", "Y"), ("Y", "X"))
+        ]
+        for proc in procs:
+            proc.start()
+        results = [out.get(timeout=60) for _ in procs]
+        for proc in procs:
+            proc.join(timeout=30)
+        statuses = [real_redis.hget(key, "status") for key in real_redis.scan_iter("{shop}:res:*")]
+        kept, released = statuses.count("HELD"), statuses.count("RELEASED")
+        # Each kept hold took one X and one Y: the counters are exact, never below zero.
+        assert 0 < kept <= 30
+        assert Inventory(real_redis).available() == {"X": 30 - kept, "Y": 30 - kept}
+        assert sum(r[1] for r in results) == kept + released
+        assert sum(r[2] for r in results) > 0  # the stock did run out under contention
