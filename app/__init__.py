@@ -1,0 +1,116 @@
+"""The Flask application factory. Importing this package has no side effects."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, Response, request
+
+if TYPE_CHECKING:
+    from app.config import Config
+    from app.runtime import Runtime
+
+# The views whose rate limit is RATELIMIT_CHECKOUT, per client IP.
+RATE_LIMITED_ENDPOINTS = ("checkout.quote", "checkout.submit")
+
+
+def create_app(config: Config | None = None, runtime: Runtime | None = None) -> Flask:
+    """Build the web app: runtime, database binding, blueprints, errors, limits, CLI."""
+    from app import runtime as runtime_module
+    from app.api import register_blueprints
+    from app.api.errors import register_error_handlers
+    from app.api.observability import configure_logging, install_request_hooks
+    from app.cli import register_commands
+    from app.config import load_config
+
+    if runtime is None:
+        config = config or load_config()
+        runtime = runtime_module.build_runtime(config)
+    config = config or runtime.config
+    runtime_module.install(runtime)
+
+    app = Flask(__name__, static_folder=None)
+    app.config.update(
+        MAX_CONTENT_LENGTH=config.max_content_length,
+        TESTING=config.testing,
+        JSON_SORT_KEYS=False,
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["checkout_runtime"] = runtime
+    app.extensions["checkout_config"] = config
+
+    configure_logging(testing=config.testing)
+    _bind_database(app, config)
+    install_request_hooks(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    _install_rate_limits(app, config)
+    _install_cors(app, config)
+    register_commands(app)
+    return app
+
+
+def _bind_database(app: Flask, config: Config) -> None:
+    """Bind the models to DATABASE_URL; connections open lazily and close per request."""
+    from models.db import bind_database
+
+    database = bind_database(config.database_url)
+    app.extensions["checkout_database"] = database
+
+    @app.teardown_request
+    def _close_database(_exc: BaseException | None) -> None:
+        # peewee connects on first query (per thread); give the connection back here.
+        if not database.is_closed():
+            database.close()
+
+
+def _install_rate_limits(app: Flask, config: Config) -> None:
+    """flask-limiter on the checkout endpoints: Redis storage in production, memory in tests."""
+    from flask_limiter import Limiter
+
+    storage = "memory://" if config.testing else config.redis_url
+    limiter = Limiter(
+        _client_ip,
+        app=app,
+        storage_uri=storage,
+        enabled=config.ratelimit_enabled,
+        headers_enabled=True,
+        key_prefix="{shop}:ratelimit",
+        # A Redis outage must not take checkout down with the limiter.
+        swallow_errors=True,
+    )
+    app.extensions["checkout_limiter"] = limiter
+    for endpoint in RATE_LIMITED_ENDPOINTS:
+        view = app.view_functions[endpoint]
+        limited: Any = limiter.limit(config.ratelimit_checkout)(view)
+        app.view_functions[endpoint] = limited
+
+
+def _client_ip() -> str:
+    """The client IP the limit is counted against."""
+    return request.remote_addr or "unknown"
+
+
+def _install_cors(app: Flask, config: Config) -> None:
+    """Allow the shop's frontends (FRONTEND_ORIGINS) to call the API from the browser."""
+    origins = set(config.frontend_origins)
+    allowed_headers = "Content-Type, Idempotency-Key, X-Checkout-Token, Authorization, x-auth-token"
+
+    @app.after_request
+    def _cors(response: Response) -> Response:
+        origin = request.headers.get("Origin")
+        if origin and ("*" in origins or origin in origins):
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+            response.headers["Access-Control-Allow-Headers"] = allowed_headers
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, OPTIONS"
+            response.headers["Access-Control-Expose-Headers"] = "Idempotent-Replayed, Retry-After"
+            response.headers["Access-Control-Max-Age"] = "600"
+        return response
+
+
+def current_runtime() -> Any:
+    """The runtime the current app was built with."""
+    from flask import current_app
+
+    return current_app.extensions["checkout_runtime"]

@@ -1,0 +1,81 @@
+"""Identity from the optional JWT (HS256, JWT_SECRET), and the access rules.
+
+Token: ``Authorization: Bearer <jwt>`` or the existing frontend's ``x-auth-token``.
+User id: ``sub``, else ``user.id``. Admin: ``role == "admin"`` (top level or ``user.role``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from flask import current_app, request
+
+from app.errors import Forbidden, NotFound, Unauthorized
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is calling, as far as a valid JWT says."""
+
+    user_id: str | None
+    is_admin: bool
+
+
+def _raw_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return request.headers.get("x-auth-token") or None
+
+
+def _decode(token: str) -> dict[str, Any] | None:
+    secret = current_app.extensions["checkout_config"].jwt_secret
+    try:
+        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": []})
+    except jwt.PyJWTError:
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+def identity() -> Identity | None:
+    """The caller's identity, or None without a valid JWT."""
+    token = _raw_token()
+    claims = _decode(token) if token else None
+    if claims is None:
+        return None
+    raw_user = claims.get("user")
+    user: dict[str, Any] = raw_user if isinstance(raw_user, dict) else {}
+    user_id = claims.get("sub") or user.get("id")
+    role = claims.get("role") or user.get("role")
+    return Identity(user_id=str(user_id) if user_id else None, is_admin=role == "admin")
+
+
+def require_admin() -> Identity:
+    """The admin's identity; 401 without a valid JWT, 403 without the admin role."""
+    who = identity()
+    if who is None:
+        raise Unauthorized("A valid admin token is required.")
+    if not who.is_admin:
+        raise Forbidden("This needs the admin role.")
+    return who
+
+
+def token_hash(token: str) -> str:
+    """sha256 hex of a checkout token (what the read model and the order store)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def require_order_access(token_digest: str | None, owner_id: str | None) -> None:
+    """Allow the checkout token's holder, the buyer's JWT or an admin; else 404."""
+    token = request.headers.get("X-Checkout-Token")
+    if token and token_digest and hmac.compare_digest(token_hash(token), token_digest):
+        return
+    who = identity()
+    if who is not None and (who.is_admin or (owner_id and who.user_id == owner_id)):
+        return
+    # 404, not 403: an order's existence is not disclosed.
+    raise NotFound("No such order.")

@@ -1,0 +1,201 @@
+"""Checkout endpoints: quote, submit (payment-intent) and the status long-poll."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from flask import Blueprint, Response, jsonify, request
+
+from app import current_runtime
+from app.api import auth
+from app.api.observability import OUT_OF_STOCK, SUBMITS
+from app.api.requests import json_object
+from app.errors import InvalidRequest, NotFound, OutOfStock
+from app.schemas.checkout import IdempotencyKeySchema, QuoteSchema, SubmitSchema
+from app.schemas.common import load
+from app.services import catalog, checkout_status, pricing
+
+blueprint = Blueprint("checkout", __name__, url_prefix="/api/checkout")
+log = structlog.get_logger("app.api.checkout")
+
+MAX_WAIT_SECONDS = 25
+
+_quote_schema = QuoteSchema()
+_submit_schema = SubmitSchema()
+_key_schema = IdempotencyKeySchema()
+
+
+@blueprint.post("/quote")
+def quote() -> Response:
+    """Price a cart server-side: lines, subtotal, shipping, tax, total."""
+    data = load(_quote_schema, json_object())
+    items = [(line["sku"], line["quantity"]) for line in data["items"]]
+    runtime = current_runtime()
+    products = catalog.product_prices(sku for sku, _ in items)
+    result = pricing.price_cart(
+        items, data["shipping_address"], runtime.config.store_currency, products
+    )
+    return jsonify(result.to_dict())
+
+
+@blueprint.post("/payment-intent")
+def submit() -> tuple[Response, int, dict[str, str]]:
+    """Validate, admit (idempotency claim + hold + read model) and enqueue: 202."""
+    from app.services.admission import admit
+
+    body = json_object()
+    key = _idempotency_key(body)
+    data = load(_submit_schema, body)
+    runtime = current_runtime()
+    submission = _submission(data, key, runtime.config.hold_ttl_seconds)
+    try:
+        admission = admit(
+            runtime.redis,
+            submission,
+            hold_ttl=runtime.config.hold_ttl_seconds,
+            key_ttl=runtime.config.idempotency_ttl_seconds,
+        )
+    except OutOfStock:
+        SUBMITS.labels("out_of_stock").inc()
+        OUT_OF_STOCK.inc()
+        raise
+    headers = {"Location": admission.response.get("statusUrl", "")}
+    if admission.replayed:
+        SUBMITS.labels("replayed").inc()
+        headers["Idempotent-Replayed"] = "true"
+    else:
+        SUBMITS.labels("admitted").inc()
+        _enqueue_create_intent(submission.order_id)
+    return jsonify(admission.response), 202, headers
+
+
+@blueprint.get("/<order_id>")
+def status(order_id: str) -> Response:
+    """The checkout status; ``?wait=0..25`` long-polls for a version after ``?since``."""
+    wait, since = _wait_params()
+    runtime = current_runtime()
+    current = checkout_status.read(runtime.redis, order_id)
+    if current is None:
+        return jsonify(_status_from_database(order_id))
+    auth.require_order_access(current.get("tokenHash"), current.get("userId") or None)
+    if wait:
+        baseline = current["version"] if since is None else since
+        changed = checkout_status.wait(runtime.redis, order_id, baseline, wait)
+        current = changed or checkout_status.read(runtime.redis, order_id) or current
+    return jsonify(status_view(order_id, current))
+
+
+def status_view(order_id: str, model: dict[str, Any]) -> dict[str, Any]:
+    """The contract's checkout status body from the Redis read model."""
+    return {
+        "orderId": order_id,
+        "orderNumber": model.get("orderNumber"),
+        "state": model.get("state") or "PENDING",
+        "payment": {
+            "status": model.get("paymentStatus") or "creating",
+            "intentId": model.get("intentId") or None,
+            "clientSecret": model.get("clientSecret") or None,
+        },
+        "totals": model.get("totals") or None,
+        "lineItems": model.get("lineItems") or [],
+        "holdExpiresAt": model.get("holdExpiresAt") or None,
+        "error": model.get("error") or None,
+        "version": model.get("version", 0),
+    }
+
+
+def _status_from_database(order_id: str) -> dict[str, Any]:
+    """The read model expired: answer from the order row (same access rules)."""
+    from app.api.orders import load_order
+
+    order = load_order(order_id)
+    if order is None:
+        raise NotFound("No such order.")
+    auth.require_order_access(order.checkout_token_hash, order.user_id)
+    line_items = order.line_items or []
+    return {
+        "orderId": order.id,
+        "orderNumber": order.order_number,
+        "state": order.state,
+        "payment": {
+            "status": order.payment_status,
+            "intentId": order.payment_intent_id,
+            # Only a live order may still be paid: the secret is useless otherwise.
+            "clientSecret": order.client_secret if order.state == "PENDING" else None,
+        },
+        "totals": {
+            "subtotal": order.subtotal,
+            "shipping": order.shipping,
+            "tax": order.tax,
+            "total": order.total,
+            "currency": order.currency,
+        },
+        "lineItems": line_items,
+        "holdExpiresAt": None,
+        "error": order.last_payment_error or None,
+        "version": 0,
+    }
+
+
+def _wait_params() -> tuple[int, int | None]:
+    """``wait`` (0..25 seconds) and ``since`` (a version) from the query string."""
+    fields: dict[str, list[str]] = {}
+    wait = _query_int("wait", 0, 0, MAX_WAIT_SECONDS, fields)
+    since = _query_int("since", None, 0, 2**31, fields)
+    if fields:
+        raise InvalidRequest("The query has invalid parameters.", fields=fields)
+    return wait or 0, since
+
+
+def _query_int(
+    name: str, default: int | None, low: int, high: int, errors: dict[str, list[str]]
+) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        errors[name] = [f"Must be an integer from {low} to {high}."]
+        return default
+    return int(raw)
+
+
+def _idempotency_key(body: dict[str, Any]) -> str:
+    """The key from the header or the body (they must agree); validated like a field."""
+    header = request.headers.get("Idempotency-Key")
+    in_body = body.get("idempotencyKey")
+    if header is not None and in_body is not None and header != in_body:
+        raise InvalidRequest(
+            "Idempotency-Key header and body disagree.",
+            fields={"idempotencyKey": ["Header and body values differ."]},
+        )
+    value = header if header is not None else in_body
+    if value is None:
+        raise InvalidRequest(
+            "An Idempotency-Key is required.",
+            fields={"idempotencyKey": ["Missing: send the Idempotency-Key header."]},
+        )
+    return str(load(_key_schema, {"idempotencyKey": value})["idempotency_key"])
+
+
+def _submission(data: dict[str, Any], key: str, hold_ttl: int) -> Any:
+    """The Submission for admit(): fresh ids, the canonical camelCase body, its hash."""
+    from app.services.admission import Submission
+
+    who = auth.identity()
+    return Submission.create(
+        _submit_schema.dump(data),
+        idempotency_key=key,
+        hold_ttl=hold_ttl,
+        user_id=who.user_id if who else None,
+    )
+
+
+def _enqueue_create_intent(order_id: str) -> None:
+    """Queue the worker; if the broker is down the clock's pending sweep repairs it."""
+    try:
+        from tasks.checkout import create_payment_intent
+
+        create_payment_intent.send(order_id)
+    except Exception as exc:  # the submission is durable in Redis ({shop}:pending)
+        log.warning("enqueue_failed", order_id=order_id, error_class=type(exc).__name__)

@@ -1,0 +1,104 @@
+"""The one place that turns exceptions into the contract's JSON error body."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import structlog
+from flask import Flask, Response, current_app, jsonify
+from werkzeug.exceptions import HTTPException
+
+from app.errors import (
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    ServiceError,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+)
+
+log = structlog.get_logger("app.api.errors")
+
+
+class MethodNotAllowed(ServiceError):
+    """Raised (by werkzeug) when a route exists but not for this method."""
+
+    status = 405
+    code = "method_not_allowed"
+    type = "invalid_request_error"
+
+
+class BadRequest(ServiceError):
+    """Raised for any other client error werkzeug detects before a view runs."""
+
+    status = 400
+    code = "bad_request"
+    type = "invalid_request_error"
+
+
+def error_response(error: ServiceError) -> Response:
+    """The JSON response for a domain error (plus ``Retry-After`` on 429)."""
+    response = jsonify(error.body())
+    response.status_code = error.status
+    if isinstance(error, RateLimited):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
+
+
+def _http_error(exc: HTTPException) -> ServiceError:
+    """Map werkzeug's own HTTP errors onto the hierarchy."""
+    code = exc.code or 500
+    if code == 404:
+        return NotFound("No such resource.")
+    if code == 405:
+        return MethodNotAllowed("Method not allowed.")
+    if code == 413:
+        return PayloadTooLarge("The request body is too large.")
+    if code == 415:
+        return UnsupportedMediaType("Send the body as application/json.")
+    if code == 429:
+        return RateLimited(retry_after=_retry_after())
+    if code < 500:
+        return BadRequest(exc.description or "Bad request.")
+    return ServiceError("Internal server error.")
+
+
+def _retry_after() -> int:
+    """Seconds until the breached rate-limit window resets (at least 1)."""
+    limiter = current_app.extensions.get("checkout_limiter")
+    current = limiter.current_limit if limiter is not None else None
+    if current is None:
+        return 1
+    return max(1, math.ceil(current.reset_at - time.time()))
+
+
+def _is_unavailable(exc: BaseException) -> bool:
+    """True for a dependency outage: Redis or the database cannot be reached."""
+    import peewee
+    import redis
+
+    return isinstance(exc, redis.ConnectionError | redis.TimeoutError | peewee.OperationalError)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Install the handlers: domain errors, HTTP errors, outages, and the rest (500)."""
+
+    @app.errorhandler(ServiceError)
+    def _service_error(exc: ServiceError) -> Response:
+        if exc.status >= 500:
+            log.error("service_error", code=exc.code, status=exc.status)
+        return error_response(exc)
+
+    @app.errorhandler(HTTPException)
+    def _werkzeug_error(exc: HTTPException) -> Response:
+        return error_response(_http_error(exc))
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        if _is_unavailable(exc):
+            log.warning("dependency_unavailable", error_class=type(exc).__name__)
+            return error_response(ServiceUnavailable("A dependency is unavailable; retry."))
+        # The traceback goes to the log only; the client sees a generic message.
+        log.exception("unhandled_exception", error_class=type(exc).__name__)
+        return error_response(ServiceError("Internal server error."))

@@ -1,0 +1,75 @@
+"""Structured JSON request logs and Prometheus metrics for the web process.
+
+Logs carry method, route, status and duration, never bodies or secrets.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import uuid
+
+import structlog
+from flask import Flask, Response, g, request
+from prometheus_client import Counter, Histogram
+
+REQUESTS = Counter(
+    "checkout_http_requests_total", "HTTP requests", ["method", "endpoint", "status"]
+)
+LATENCY = Histogram(
+    "checkout_http_request_duration_seconds", "HTTP request latency", ["method", "endpoint"]
+)
+SUBMITS = Counter("checkout_submits_total", "Checkout submits by outcome", ["outcome"])
+OUT_OF_STOCK = Counter("checkout_out_of_stock_total", "Submits refused for lack of stock")
+WEBHOOK_EVENTS = Counter(
+    "checkout_webhook_events_total", "Stripe webhook deliveries accepted", ["type"]
+)
+
+log = structlog.get_logger("app.http")
+
+
+def configure_logging(testing: bool = False) -> None:
+    """JSON logs on stdout (console-friendly in tests)."""
+    logging.basicConfig(format="%(message)s", stream=sys.stdout, level=logging.INFO)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.WARNING if testing else logging.INFO
+        ),
+        cache_logger_on_first_use=True,
+    )
+
+
+def install_request_hooks(app: Flask) -> None:
+    """Time every request; log and count it when it ends."""
+
+    @app.before_request
+    def _start() -> None:
+        g.started = time.perf_counter()
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            request_id=request.headers.get("X-Request-Id") or uuid.uuid4().hex
+        )
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
+        LATENCY.labels(request.method, endpoint).observe(elapsed)
+        log.info(
+            "request",
+            method=request.method,
+            route=endpoint,
+            status=response.status_code,
+            duration_ms=round(elapsed * 1000, 2),
+        )
+        return response

@@ -1,0 +1,151 @@
+"""The OpenAPI 3 document, built with apispec from the marshmallow schemas.
+
+One table lists every operation; the test suite checks it covers every route.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+
+from app.schemas import responses as r
+from app.schemas.checkout import QuoteSchema, SubmitResponseSchema, SubmitSchema
+from app.schemas.orders import TrackSchema
+from app.schemas.products import ProductSchema, ProductUpsertSchema
+
+ERRORS = {
+    400: "validation_failed, malformed_json or card_data_rejected",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    409: "out_of_stock or invalid_state",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "idempotency_key_reused",
+    429: "rate_limited (see Retry-After)",
+    503: "service_unavailable",
+}
+ORDER_ACCESS: list[dict[str, Any]] = [
+    {"name": "X-Checkout-Token", "in": "header", "schema": {"type": "string"}},
+    {"name": "orderId", "in": "path", "required": True, "schema": {"type": "string"}},
+]
+
+
+def _query_int(name: str, maximum: int | None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "integer", "minimum": 0}
+    if maximum is not None:
+        schema["maximum"] = maximum
+    return {"name": name, "in": "query", "schema": schema}
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One documented operation."""
+
+    path: str
+    method: str
+    summary: str
+    ok: int = 200
+    response: Any = None
+    request: Any = None
+    errors: tuple[int, ...] = (503,)
+    parameters: list[dict[str, Any]] = field(default_factory=list)
+    content_type: str = "application/json"
+    tag: str = "checkout"
+
+
+OPERATIONS = (
+    Operation("/api/products", "get", "The catalog, sold-out products included.",
+              response=r.fields.List(r.fields.Nested(ProductSchema)), tag="catalog"),
+    Operation("/api/checkout/quote", "post", "Price a cart server-side.",
+              response=r.QuoteResponseSchema, request=QuoteSchema,
+              errors=(400, 413, 415, 429, 503)),
+    Operation("/api/checkout/payment-intent", "post",
+              "Submit: hold the stock and start the payment (202; replays answer the same body).",
+              ok=202, response=SubmitResponseSchema, request=SubmitSchema,
+              errors=(400, 409, 413, 415, 422, 429, 503),
+              parameters=[{"name": "Idempotency-Key", "in": "header", "required": True,
+                           "schema": {"type": "string", "minLength": 8, "maxLength": 255}}]),
+    Operation("/api/checkout/{orderId}", "get",
+              "Checkout status; ?wait=0..25 long-polls for a version newer than ?since.",
+              response=r.CheckoutStatusSchema, errors=(400, 404, 503),
+              parameters=[*ORDER_ACCESS, _query_int("wait", 25), _query_int("since", None)]),
+    Operation("/api/orders/{orderId}", "get", "The order with its audit events (oldest first).",
+              response=r.OrderSchema, errors=(404, 503), parameters=ORDER_ACCESS, tag="orders"),
+    Operation("/api/orders/track", "post", "Public tracking by order number and e-mail.",
+              response=r.TrackResponseSchema, request=TrackSchema, errors=(400, 404, 415, 503),
+              tag="orders"),
+    Operation("/api/webhooks/stripe", "post", "Stripe webhook (signed raw body).",
+              response=r.WebhookAckSchema, errors=(400, 413, 503), tag="webhooks",
+              parameters=[{"name": "Stripe-Signature", "in": "header", "required": True,
+                           "schema": {"type": "string"}}]),
+    Operation("/api/admin/products/{sku}", "put", "Create or update a product (admin JWT).",
+              response=ProductSchema, request=ProductUpsertSchema,
+              errors=(400, 401, 403, 409, 413, 415, 503), tag="admin",
+              parameters=[{"name": "sku", "in": "path", "required": True,
+                           "schema": {"type": "string"}}]),
+    Operation("/healthz", "get", "Liveness.", response=r.HealthSchema, errors=(), tag="ops"),
+    Operation("/readyz", "get", "Readiness: database and Redis.", response=r.HealthSchema,
+              tag="ops"),
+    Operation("/metrics", "get", "Prometheus metrics.", content_type="text/plain", errors=(),
+              tag="ops"),
+    Operation("/openapi.json", "get", "This document.", errors=(), tag="ops"),
+    Operation("/docs", "get", "This document as a browsable page.", content_type="text/html",
+              errors=(), tag="ops"),
+)  # fmt: skip
+
+
+def _response(op: Operation) -> dict[str, Any]:
+    if op.response is None:
+        return {"description": "OK", "content": {op.content_type: {"schema": {"type": "string"}}}}
+    schema = op.response
+    if isinstance(schema, r.fields.Field):
+        plugin_schema: Any = {"type": "array", "items": ProductSchema}
+    else:
+        plugin_schema = schema
+    return {"description": "OK", "content": {"application/json": {"schema": plugin_schema}}}
+
+
+def build_spec(version: str = "1.0.0") -> dict[str, Any]:
+    """The OpenAPI 3.0.3 document as a dict."""
+    spec = APISpec(
+        title="Checkout service",
+        version=version,
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        info={
+            "description": "Carts, atomic stock holds, Stripe payments, signed webhooks. "
+            "Amounts are integers in minor units; unknown body fields are ignored.",
+        },
+    )
+    spec.components.schema("Error", schema=r.ErrorSchema)
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    for op in OPERATIONS:
+        responses: dict[Any, Any] = {op.ok: _response(op)}
+        for status in op.errors:
+            responses[status] = {
+                "description": ERRORS[status],
+                "content": {"application/json": {"schema": "Error"}},
+            }
+        operation: dict[str, Any] = {
+            "summary": op.summary,
+            "tags": [op.tag],
+            "operationId": f"{op.method}_{op.path.strip('/').replace('/', '_')}".replace(
+                "{", ""
+            ).replace("}", ""),
+            "responses": responses,
+        }
+        if op.parameters:
+            operation["parameters"] = op.parameters
+        if op.request is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": op.request}},
+            }
+        if op.tag == "admin":
+            operation["security"] = [{"bearer": []}]
+        spec.path(path=op.path, operations={op.method: operation})
+    return spec.to_dict()

@@ -1,0 +1,119 @@
+"""Operations endpoints: liveness, readiness, metrics, the OpenAPI document and its page."""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from app import current_runtime
+
+blueprint = Blueprint("ops", __name__)
+
+
+@blueprint.get("/healthz")
+def healthz() -> Response:
+    """Liveness: the process answers."""
+    return jsonify({"status": "ok"})
+
+
+@blueprint.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    """Readiness: the database and Redis both answer (503 otherwise)."""
+    checks = {"database": _check_database(), "redis": _check_redis()}
+    ready = all(value == "ok" for value in checks.values())
+    return jsonify({"status": "ok" if ready else "unavailable", "checks": checks}), (
+        200 if ready else 503
+    )
+
+
+def _check_database() -> str:
+    try:
+        current_app.extensions["checkout_database"].execute_sql("SELECT 1").fetchone()
+    except Exception as exc:  # any failure means "not ready"; the reason is logged by class
+        return f"error: {type(exc).__name__}"
+    return "ok"
+
+
+def _check_redis() -> str:
+    try:
+        current_runtime().redis.ping()
+    except Exception as exc:
+        return f"error: {type(exc).__name__}"
+    return "ok"
+
+
+@blueprint.get("/metrics")
+def metrics() -> Response:
+    """Prometheus text exposition of this process's metrics."""
+    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+
+
+def _spec() -> dict[str, Any]:
+    from app.api.openapi import build_spec
+
+    cached = current_app.extensions.get("checkout_openapi")
+    if cached is None:
+        cached = current_app.extensions["checkout_openapi"] = build_spec()
+    return cached
+
+
+@blueprint.get("/openapi.json")
+def openapi_json() -> Response:
+    """The OpenAPI 3 document."""
+    return jsonify(_spec())
+
+
+@blueprint.get("/docs")
+def docs() -> Response:
+    """The document as a plain HTML page: no scripts, no CDN, works offline."""
+    return Response(render_docs(_spec()), mimetype="text/html")
+
+
+def render_docs(spec: dict[str, Any]) -> str:
+    """Render the OpenAPI document as a self-contained HTML page."""
+    esc = html.escape
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{esc(spec['info']['title'])} API</title>",
+        "<style>body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;"
+        "padding:0 1rem}code,pre{background:#f4f4f4;padding:.1rem .3rem}pre{padding:.6rem;"
+        "overflow:auto}h2{border-top:1px solid #ddd;padding-top:1rem}"
+        "summary{cursor:pointer}</style></head><body>",
+        f"<h1>{esc(spec['info']['title'])} <small>{esc(spec['info']['version'])}</small></h1>",
+        f"<p>{esc(spec['info'].get('description', ''))}</p>",
+        "<p><a href='/openapi.json'>openapi.json</a></p>",
+    ]
+    for path, operations in spec["paths"].items():
+        for method, op in operations.items():
+            parts.append(f"<h2><code>{esc(method.upper())} {esc(path)}</code></h2>")
+            parts.append(f"<p>{esc(op.get('summary', ''))}</p>")
+            for param in op.get("parameters", []):
+                parts.append(
+                    f"<p>{esc(param['in'])} <code>{esc(param['name'])}</code>"
+                    f"{' (required)' if param.get('required') else ''}</p>"
+                )
+            body = op.get("requestBody")
+            if body:
+                schema = body["content"]["application/json"]["schema"]
+                parts.append(_details("Request body", schema, spec))
+            parts.append("<ul>")
+            for status, response in op["responses"].items():
+                parts.append(f"<li><b>{esc(str(status))}</b> {esc(response['description'])}</li>")
+            parts.append("</ul>")
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+def _details(title: str, schema: dict[str, Any], spec: dict[str, Any]) -> str:
+    ref = schema.get("$ref", "")
+    name = ref.rsplit("/", 1)[-1]
+    resolved = spec.get("components", {}).get("schemas", {}).get(name, schema)
+    text = json.dumps(resolved, indent=2)
+    return (
+        f"<details><summary>{html.escape(title)} ({html.escape(name or 'inline')})</summary>"
+        f"<pre>{html.escape(text)}</pre></details>"
+    )

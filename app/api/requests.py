@@ -1,0 +1,39 @@
+"""Reading request bodies: content type, size, strict JSON, and the card-data guard."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import request
+
+from app.errors import CardDataRejected, MalformedJSON, UnsupportedMediaType
+from app.schemas.card_data import contains_card_data
+
+
+def _refuse_constant(name: str) -> Any:
+    """JSON has no NaN or Infinity; Python's parser would accept them."""
+    raise ValueError(f"invalid JSON constant {name}")
+
+
+def parse_json(raw: bytes) -> Any:
+    """Strictly parse JSON bytes; raises MalformedJSON."""
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise MalformedJSON("The body is not valid JSON.") from exc
+
+
+def json_object(*, check_card_data: bool = True) -> dict[str, Any]:
+    """The request's JSON object body, refused on wrong type, bad JSON or card data."""
+    if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
+        raise UnsupportedMediaType("Send the body as application/json.")
+    body = parse_json(request.get_data(cache=True))  # werkzeug enforces the size limit (413)
+    if not isinstance(body, dict):
+        raise MalformedJSON("The body must be a JSON object.")
+    if check_card_data and contains_card_data(body):
+        # Never echo or log the value: SAQ-A means card data must not touch us at all.
+        raise CardDataRejected(
+            "Card details must go to Stripe directly (Payment Element), never to this API."
+        )
+    return body

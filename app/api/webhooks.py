@@ -1,0 +1,37 @@
+"""``POST /api/webhooks/stripe``: verify the raw body, enqueue, answer 200.
+
+Exempt from rate limits and from the card-data guard (Stripe's own events describe
+cards by brand and last four digits; the body is verified, never parsed loosely).
+"""
+
+from __future__ import annotations
+
+import structlog
+from flask import Blueprint, Response, jsonify, request
+
+from app import current_runtime
+from app.api.observability import WEBHOOK_EVENTS
+from app.errors import ServiceUnavailable
+
+blueprint = Blueprint("webhooks", __name__, url_prefix="/api/webhooks")
+log = structlog.get_logger("app.api.webhooks")
+
+
+@blueprint.post("/stripe")
+def stripe_webhook() -> Response:
+    """Verify the signature (SignatureInvalid / MalformedJSON → 400), then enqueue."""
+    payload = request.get_data(cache=False)
+    header = request.headers.get("Stripe-Signature", "")
+    event = current_runtime().gateway.verify_webhook(payload, header)
+    event_id, event_type = str(event.get("id", "")), str(event.get("type", ""))
+    try:
+        from tasks.webhooks import handle_stripe_event
+
+        handle_stripe_event.send(event_id, event)
+    except Exception as exc:
+        # Not acknowledged: Stripe retries the delivery later.
+        log.error("webhook_enqueue_failed", event_id=event_id, error_class=type(exc).__name__)
+        raise ServiceUnavailable("Could not queue the event; retry.") from exc
+    WEBHOOK_EVENTS.labels(event_type or "unknown").inc()
+    log.info("webhook_received", event_id=event_id, event_type=event_type)
+    return jsonify({"received": True})

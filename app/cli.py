@@ -1,0 +1,85 @@
+"""Flask CLI commands (``flask --app wsgi <command>``): migrate, products, inventory, seed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+
+def _runtime() -> Any:
+    return current_app.extensions["checkout_runtime"]
+
+
+def _database() -> Any:
+    return current_app.extensions["checkout_database"]
+
+
+@click.command("migrate")
+def migrate_command() -> None:
+    """Apply pending database migrations."""
+    from models.migrate import apply_migrations
+
+    versions = apply_migrations(_database())
+    click.echo(f"applied: {', '.join(versions)}" if versions else "database schema up to date")
+
+
+products_group = AppGroup("products", help="Manage the catalog.")
+
+
+@products_group.command("upsert")
+@click.argument("sku")
+@click.option("--name", required=True)
+@click.option("--price", "price", required=True, type=int, help="Minor units, e.g. 2500.")
+@click.option("--stock", "stock", required=True, type=click.IntRange(min=0))
+@click.option("--description", default="")
+@click.option("--currency", default=None, help="Defaults to STORE_CURRENCY.")
+def upsert_command(
+    sku: str, name: str, price: int, stock: int, description: str, currency: str | None
+) -> None:
+    """Create or update a product; database and Redis counter together."""
+    from app.services.catalog import ProductInput, upsert_product
+
+    runtime = _runtime()
+    product = upsert_product(
+        runtime.redis,
+        ProductInput(
+            sku=sku,
+            name=name,
+            description=description,
+            price_amount=price,
+            currency=(currency or runtime.config.store_currency).lower(),
+            stock_on_hand=stock,
+        ),
+    )
+    click.echo(f"{product['sku']}: stock {stock}, available {product['available']}")
+
+
+inventory_group = AppGroup("inventory", help="Redis stock counters.")
+
+
+@inventory_group.command("rebuild")
+def rebuild_command() -> None:
+    """I9: set Redis counters to on hand - held, from the database."""
+    from app.services.inventory import Inventory, rebuild_counts_from_db
+
+    counts, held = rebuild_counts_from_db()
+    report = Inventory(_runtime().redis).rebuild(counts, held)
+    click.echo(f"rebuilt {len(counts)} SKUs: {report}")
+
+
+@click.command("seed-demo")
+def seed_demo_command() -> None:
+    """Upsert the demo catalog (idempotent)."""
+    from app.services.catalog import seed_demo
+
+    for product in seed_demo(_runtime().redis):
+        click.echo(f"{product['sku']}: available {product['available']}")
+
+
+def register_commands(app: Flask) -> None:
+    """Attach the commands to ``app.cli``."""
+    for command in (migrate_command, products_group, inventory_group, seed_demo_command):
+        app.cli.add_command(command)

@@ -1,0 +1,144 @@
+"""Schemas of the checkout endpoints: quote and submit (payment-intent)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
+
+from app.schemas.common import BaseSchema, StrictInteger, Text
+from app.schemas.countries import ISO_3166_ALPHA2
+
+SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+MAX_LINES = 100
+MAX_QUANTITY = 100
+IDEMPOTENCY_KEY_LENGTH = (8, 255)
+
+
+class Country(Text):
+    """An ISO 3166-1 alpha-2 code, normalised to upper case."""
+
+    default_error_messages = {"country": "Must be an ISO 3166-1 alpha-2 country code."}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        code = super()._deserialize(value, attr, data, **kwargs).upper()
+        if code not in ISO_3166_ALPHA2:
+            raise self.make_error("country")
+        return code
+
+
+class LineSchema(BaseSchema):
+    """One cart line: which product and how many."""
+
+    sku = Text(required=True, validate=validate.Regexp(SKU_PATTERN, error="Invalid SKU format."))
+    quantity = StrictInteger(required=True, validate=validate.Range(min=1, max=MAX_QUANTITY))
+
+
+class AddressSchema(BaseSchema):
+    """A postal address (shipping or billing)."""
+
+    name = Text(required=True, validate=validate.Length(max=200))
+    line1 = Text(required=True, validate=validate.Length(max=200))
+    line2 = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    city = Text(required=True, validate=validate.Length(max=100))
+    state = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
+    postal_code = Text(
+        required=True,
+        data_key="postalCode",
+        validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9 -]{0,15}$", error="Invalid postal code."),
+    )
+    country = Country(required=True)
+
+    @post_load
+    def _blank_optionals(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        for key in ("line2", "state"):
+            value = data.get(key)
+            data[key] = value.strip() or None if isinstance(value, str) else None
+        return data
+
+
+class QuoteAddressSchema(BaseSchema):
+    """What a quote needs of the destination: the country, and the state for tax."""
+
+    country = Country(required=True)
+    state = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
+    postal_code = fields.String(
+        load_default=None, allow_none=True, data_key="postalCode", validate=validate.Length(max=20)
+    )
+
+
+def _lines_field() -> fields.List:
+    return fields.List(
+        fields.Nested(LineSchema),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_LINES, error="A cart has 1 to 100 lines."),
+    )
+
+
+def _refuse_duplicate_skus(lines: list[dict[str, Any]]) -> None:
+    """One line per SKU: the hold and the order both key lines by SKU."""
+    seen: set[str] = set()
+    errors: dict[int, dict[str, list[str]]] = {}
+    for index, line in enumerate(lines):
+        if line["sku"] in seen:
+            errors[index] = {"sku": ["Duplicate SKU: put the whole quantity on one line."]}
+        seen.add(line["sku"])
+    if errors:
+        raise ValidationError({"items": errors})
+
+
+class QuoteSchema(BaseSchema):
+    """``POST /api/checkout/quote``."""
+
+    items = _lines_field()
+    shipping_address = fields.Nested(
+        QuoteAddressSchema, data_key="shippingAddress", load_default=None, allow_none=True
+    )
+
+    @validates_schema
+    def _unique_skus(self, data: dict[str, Any], **_: Any) -> None:
+        _refuse_duplicate_skus(data.get("items") or [])
+
+
+class SubmitSchema(BaseSchema):
+    """``POST /api/checkout/payment-intent`` (the idempotency key is read separately)."""
+
+    items = _lines_field()
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    shipping_address = fields.Nested(AddressSchema, required=True, data_key="shippingAddress")
+    billing_address = fields.Nested(
+        AddressSchema, data_key="billingAddress", load_default=None, allow_none=True
+    )
+
+    @validates_schema
+    def _unique_skus(self, data: dict[str, Any], **_: Any) -> None:
+        _refuse_duplicate_skus(data.get("items") or [])
+
+    @post_load
+    def _normalise_email(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        data["email"] = data["email"].strip()
+        return data
+
+
+class IdempotencyKeySchema(BaseSchema):
+    """The key as it arrives (header or body), checked like a field."""
+
+    idempotency_key = fields.String(
+        required=True,
+        data_key="idempotencyKey",
+        validate=[
+            validate.Length(*IDEMPOTENCY_KEY_LENGTH),
+            validate.Regexp(r"^[\x21-\x7e]+$", error="Use printable ASCII without spaces."),
+        ],
+    )
+
+
+class SubmitResponseSchema(BaseSchema):
+    """202 body of the submit."""
+
+    order_id = fields.String(data_key="orderId")
+    order_number = fields.String(data_key="orderNumber")
+    checkout_token = fields.String(data_key="checkoutToken")
+    state = fields.String()
+    status_url = fields.String(data_key="statusUrl")
+    hold_expires_at = fields.String(data_key="holdExpiresAt")

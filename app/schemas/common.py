@@ -1,0 +1,76 @@
+"""Shared schema pieces: strict integers, trimmed strings, and flat error paths.
+
+Policy: unknown fields are **ignored** (``EXCLUDE``) everywhere, consistently — a
+client may send extra fields such as its own price display and the server ignores
+them (I5: the server prices every cart). Everything that *is* read is strict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields
+
+from app.errors import InvalidRequest
+
+
+class StrictInteger(fields.Integer):
+    """A JSON integer only: ``"2"``, ``2.0`` and ``true`` are refused."""
+
+    default_error_messages = {"invalid": "Must be an integer.", "strict": "Must be an integer."}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.make_error("strict")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class Text(fields.String):
+    """A string with surrounding whitespace removed; blank counts as missing."""
+
+    default_error_messages = {"blank": "May not be blank."}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not text:
+            raise self.make_error("blank")
+        return text
+
+
+class BaseSchema(Schema):
+    """Every API schema: unknown fields ignored, camelCase on the wire."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """Turn marshmallow's nested messages into ``{"items.0.quantity": [...]}``."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(messages, Mapping):
+        for key, value in messages.items():
+            part = "" if key == "_schema" else str(key)
+            path = f"{prefix}.{part}" if prefix and part else (prefix or part)
+            for sub_path, texts in flatten_errors(value, path).items():
+                flat.setdefault(sub_path, []).extend(texts)
+    elif isinstance(messages, list | tuple):
+        if all(isinstance(item, str) for item in messages):
+            flat[prefix or "_body"] = [str(item) for item in messages]
+        else:
+            for item in messages:
+                for sub_path, texts in flatten_errors(item, prefix).items():
+                    flat.setdefault(sub_path, []).extend(texts)
+    else:
+        flat[prefix or "_body"] = [str(messages)]
+    return flat
+
+
+def load(schema: Schema, data: Mapping[str, Any]) -> Any:
+    """``schema.load`` with errors turned into InvalidRequest (flat dotted fields)."""
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        raise InvalidRequest(
+            "The request has invalid fields.", fields=flatten_errors(exc.messages)
+        ) from exc
