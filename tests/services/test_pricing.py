@@ -1,0 +1,160 @@
+"""Pricing: integer minor units, half-up per-line tax, shipping thresholds, currencies."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.errors import InvalidRequest
+from app.services.pricing import (
+    Pricer,
+    ProductPrice,
+    ShippingRate,
+    TableShipping,
+    TableTax,
+    format_amount,
+    minor_unit_exponent,
+    price_cart,
+    round_half_up,
+)
+
+USD = {
+    "A": ProductPrice("A", "Alpha", 1999, "usd"),
+    "B": ProductPrice("B", "Beta", 250, "usd"),
+    "C": ProductPrice("C", "Gamma", 7, "usd"),
+}
+US_CA = {"country": "US", "state": "CA"}
+
+
+class TestRoundHalfUp:
+    @pytest.mark.parametrize(
+        ("numerator", "denominator", "expected"),
+        [(5, 10, 1), (4, 10, 0), (15, 10, 2), (25, 10, 3), (-5, 10, -1), (0, 7, 0), (14, 7, 2)],
+    )
+    def test_rounds_halves_away_from_zero(
+        self, numerator: int, denominator: int, expected: int
+    ) -> None:
+        assert round_half_up(numerator, denominator) == expected
+
+    def test_refuses_a_zero_denominator(self) -> None:
+        with pytest.raises(ValueError):
+            round_half_up(1, 0)
+
+
+class TestPriceCart:
+    def test_lines_and_totals_are_integers_from_catalog_prices(self) -> None:
+        quote = price_cart([("A", 2), ("B", 1)], {"country": "US", "state": "OR"}, "usd", USD)
+        assert [(line.sku, line.amount) for line in quote.line_items] == [("A", 3998), ("B", 250)]
+        assert quote.subtotal == 4248
+        assert quote.tax == 0  # Oregon: no sales tax in the table
+        assert quote.shipping == 500
+        assert quote.total == 4748
+        assert all(isinstance(v, int) for v in quote.totals().values() if v != "usd")
+
+    def test_tax_is_rounded_half_up_per_line(self) -> None:
+        # 7 cents x 1 at 7.25 % = 0.5075 → 1 cent; two such lines round separately.
+        products = {**USD, "D": ProductPrice("D", "Delta", 7, "usd")}
+        quote = price_cart([("C", 1), ("D", 1)], US_CA, "usd", products)
+        assert [line.tax for line in quote.line_items] == [1, 1]
+        assert quote.tax == 2  # per order it would be round(1.015) = 1: per-line is the policy
+
+    def test_exact_half_cent_rounds_up(self) -> None:
+        tax = TableTax({"XX": 500})  # 5 %: 10 cents → 0.5 cent → 1
+        quote = Pricer(tax=tax).price(
+            [("C", 1)], {"country": "XX"}, "usd", {**USD, "C": ProductPrice("C", "G", 10, "usd")}
+        )
+        assert quote.tax == 1
+
+    def test_regional_rate_wins_over_country_rate(self) -> None:
+        tax = TableTax({"US": 100, "US-CA": 725})
+        assert tax.rate_for("us", "ca") == 725
+        assert tax.rate_for("US", "OR") == 100
+        assert tax.rate_for("FR", None) == 0
+
+    def test_per_country_tax(self) -> None:
+        de = price_cart([("A", 1)], {"country": "DE"}, "usd", USD)
+        assert de.tax == round_half_up(1999 * 1900, 10_000) == 380
+        us = price_cart([("A", 1)], {"country": "US", "state": "NY"}, "usd", USD)
+        assert us.tax == 80  # 4 % of 19.99 = 0.7996
+
+    def test_free_shipping_at_the_threshold_not_below(self) -> None:
+        below = price_cart([("B", 19)], {"country": "US"}, "usd", USD)  # 4750
+        at = price_cart([("B", 20)], {"country": "US"}, "usd", USD)  # 5000
+        assert below.shipping == 500
+        assert at.shipping == 0
+
+    def test_shipping_per_country_with_fallback(self) -> None:
+        assert price_cart([("B", 1)], {"country": "CA"}, "usd", USD).shipping == 1500
+        assert price_cart([("B", 1)], {"country": "BR"}, "usd", USD).shipping == 2500
+
+    def test_without_an_address_estimates_for_the_home_country(self) -> None:
+        quote = price_cart([("B", 1)], None, "usd", USD)
+        assert quote.shipping == 500
+
+    def test_unknown_sku_is_a_field_error_on_its_line(self) -> None:
+        with pytest.raises(InvalidRequest) as caught:
+            price_cart([("A", 1), ("NOPE", 1)], None, "usd", USD)
+        assert caught.value.fields == {"items.1.sku": ["Unknown SKU."]}
+
+    def test_a_product_in_another_currency_is_refused(self) -> None:
+        with pytest.raises(InvalidRequest) as caught:
+            price_cart([("A", 1)], None, "eur", USD)
+        assert "items.0.sku" in caught.value.fields
+
+    def test_to_dict_is_the_contract_body(self) -> None:
+        body = price_cart([("A", 1)], US_CA, "usd", USD).to_dict()
+        assert body == {
+            "lineItems": [
+                {"sku": "A", "name": "Alpha", "quantity": 1, "unitAmount": 1999, "amount": 1999}
+            ],
+            "subtotal": 1999,
+            "shipping": 500,
+            "tax": 145,
+            "total": 2644,
+            "currency": "usd",
+        }
+
+
+class TestCurrencies:
+    def test_zero_decimal_currency_prices_in_whole_units(self) -> None:
+        products = {"T": ProductPrice("T", "Tea", 1200, "jpy")}
+        quote = price_cart([("T", 3)], {"country": "JP"}, "JPY", products)
+        assert quote.currency == "jpy"
+        assert quote.subtotal == 3600
+        assert quote.tax == 360  # 10 % of ¥3,600, no fractional yen
+        assert quote.shipping == 800
+        assert quote.total == 4760
+
+    def test_zero_decimal_free_shipping_threshold(self) -> None:
+        products = {"T": ProductPrice("T", "Tea", 5000, "jpy")}
+        assert price_cart([("T", 2)], {"country": "JP"}, "jpy", products).shipping == 0
+
+    def test_currency_without_a_shipping_table_ships_free(self) -> None:
+        products = {"T": ProductPrice("T", "Tee", 100, "chf")}
+        assert price_cart([("T", 1)], {"country": "CH"}, "chf", products).shipping == 0
+
+    @pytest.mark.parametrize(
+        ("currency", "exponent"), [("usd", 2), ("JPY", 0), ("krw", 0), ("kwd", 3), ("eur", 2)]
+    )
+    def test_minor_unit_exponent(self, currency: str, exponent: int) -> None:
+        assert minor_unit_exponent(currency) == exponent
+
+    def test_format_amount(self) -> None:
+        assert format_amount(1250, "usd") == "12.50 USD"
+        assert format_amount(1200, "jpy") == "1200 JPY"
+        assert format_amount(-5, "usd") == "-0.05 USD"
+        assert format_amount(1234, "kwd") == "1.234 KWD"
+
+
+class TestStrategies:
+    def test_shipping_strategy_is_swappable(self) -> None:
+        class Flat:
+            def amount(self, *, subtotal: int, country: str, currency: str) -> int:
+                return 123
+
+        quote = Pricer(shipping=Flat()).price([("A", 1)], None, "usd", USD)
+        assert quote.shipping == 123
+
+    def test_table_shipping_with_custom_rates(self) -> None:
+        shipping = TableShipping({"usd": {"*": ShippingRate(300, free_over=1000)}})
+        assert shipping.amount(subtotal=999, country="FR", currency="usd") == 300
+        assert shipping.amount(subtotal=1000, country="FR", currency="usd") == 0
