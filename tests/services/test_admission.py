@@ -1,0 +1,259 @@
+"""Admission: the submit path's single script (claim + hold + read model + pending)."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from app import lua
+from app.errors import IdempotencyKeyReused, InvalidRequest, OutOfStock
+from app.services import admission, checkout_status
+from app.services.admission import Submission, admit
+from app.services.inventory import AVAIL_KEY, HOLDS_KEY, Inventory
+
+HOLD_TTL = 900
+KEY_TTL = 24 * 3600
+
+
+def make_body(*items: tuple[str, int], email: str = "buyer@example.com") -> dict[str, Any]:
+    """A validated submit body (camelCase, as the schema hands it over)."""
+    return {
+        "items": [{"sku": sku, "quantity": qty} for sku, qty in items],
+        "email": email,
+        "shippingAddress": {
+            "name": "Ada Lovelace",
+            "line1": "1 Main St",
+            "city": "London",
+            "postalCode": "N1 9GU",
+            "country": "GB",
+        },
+    }
+
+
+def submit(client: Any, body: dict[str, Any], key: str, user_id: str | None = None) -> Any:
+    """Build a fresh submission and admit it."""
+    sub = Submission.create(body, idempotency_key=key, hold_ttl=HOLD_TTL, user_id=user_id)
+    return admit(client, sub, hold_ttl=HOLD_TTL, key_ttl=KEY_TTL)
+
+
+@pytest.fixture
+def shop(any_redis: Any) -> Any:
+    """A Redis with A: 5 and B: 1 in stock."""
+    any_redis.hset(AVAIL_KEY, mapping={"A": 5, "B": 1})
+    return any_redis
+
+
+class TestAdmitNew:
+    def test_answers_the_contract_body(self, shop: Any) -> None:
+        result = submit(shop, make_body(("A", 2)), "key-00000001")
+        body = result.response
+        assert result.replayed is False
+        assert set(body) == {
+            "orderId",
+            "orderNumber",
+            "checkoutToken",
+            "state",
+            "statusUrl",
+            "holdExpiresAt",
+        }
+        assert body["state"] == "PENDING"
+        assert body["statusUrl"] == f"/api/checkout/{body['orderId']}"
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", body["holdExpiresAt"])
+
+    def test_holds_stock_and_writes_the_read_model(self, shop: Any) -> None:
+        sub = Submission.create(
+            make_body(("A", 2), ("B", 1)), idempotency_key="key-00000001", hold_ttl=HOLD_TTL
+        )
+        admit(shop, sub, hold_ttl=HOLD_TTL, key_ttl=KEY_TTL)
+        inv = Inventory(shop)
+        assert inv.available() == {"A": 3, "B": 0}
+        assert inv.status(sub.reservation_id) == "HELD"
+        assert inv.reservation(sub.reservation_id)["orderId"] == sub.order_id  # type: ignore[index]
+        view = checkout_status.read(shop, sub.order_id)
+        assert view is not None
+        assert view["version"] == 1
+        assert view["state"] == "PENDING"
+        assert view["paymentStatus"] == "creating"
+        assert view["orderNumber"] == sub.order_number
+        assert view["tokenHash"] == admission.token_hash(sub.checkout_token)
+        assert view["error"] is None
+        assert view["submission"]["items"] == sub.body["items"]
+        assert view["submission"]["reservationId"] == sub.reservation_id
+        assert view["submission"]["idempotencyKey"] == "key-00000001"
+        assert checkout_status.verify_token(shop, sub.order_id, sub.checkout_token)
+        assert admission.pending_older_than(shop, -60) == [sub.order_id]
+
+    def test_keys_expire(self, shop: Any) -> None:
+        sub = Submission.create(make_body(("A", 1)), idempotency_key="k" * 20, hold_ttl=HOLD_TTL)
+        admit(shop, sub, hold_ttl=HOLD_TTL, key_ttl=KEY_TTL)
+        idem = admission.IDEM_PREFIX + hashlib.sha256(b"k" * 20).hexdigest()
+        assert 0 < shop.ttl(idem) <= KEY_TTL
+        assert 0 < shop.ttl(checkout_status.status_key(sub.order_id)) <= HOLD_TTL + 24 * 3600
+
+    def test_idempotency_key_is_stored_hashed(self, shop: Any) -> None:
+        submit(shop, make_body(("A", 1)), "raw-secret-key-123")
+        assert not any("raw-secret-key-123" in key for key in shop.scan_iter("*"))
+
+    def test_is_one_evalsha(self, shop: Any) -> None:
+        lua.preload(shop)
+        commands: list[str] = []
+        original = shop.execute_command
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            commands.append(str(args[0]).upper())
+            return original(*args, **kwargs)
+
+        shop.execute_command = counting
+        submit(shop, make_body(("A", 1)), "key-00000001")
+        assert commands == ["EVALSHA"]
+
+
+class TestAdmitReplay:
+    def test_same_key_same_body_replays_the_stored_response(self, shop: Any) -> None:
+        first = submit(shop, make_body(("A", 2)), "key-00000001")
+        again = submit(shop, make_body(("A", 2)), "key-00000001")
+        assert again.replayed is True
+        assert again.response == first.response
+        assert Inventory(shop).available()["A"] == 3
+        assert shop.zcard(HOLDS_KEY) == 1
+
+    def test_same_key_other_body_is_refused(self, shop: Any) -> None:
+        submit(shop, make_body(("A", 2)), "key-00000001")
+        before = sorted(shop.scan_iter("*"))
+        with pytest.raises(IdempotencyKeyReused) as caught:
+            submit(shop, make_body(("A", 3)), "key-00000001")
+        assert caught.value.status == 422
+        assert sorted(shop.scan_iter("*")) == before
+        assert Inventory(shop).available()["A"] == 3
+
+
+class TestAdmitRefused:
+    def test_out_of_stock_leaves_nothing_behind(self, shop: Any) -> None:
+        with pytest.raises(OutOfStock) as caught:
+            submit(shop, make_body(("A", 1), ("B", 2)), "key-00000001")
+        assert caught.value.items == [{"sku": "B", "requested": 2, "available": 1}]
+        assert sorted(shop.scan_iter("*")) == [AVAIL_KEY]
+        assert Inventory(shop).available() == {"A": 5, "B": 1}
+
+    def test_unknown_sku_leaves_nothing_behind(self, shop: Any) -> None:
+        with pytest.raises(InvalidRequest) as caught:
+            submit(shop, make_body(("A", 1), ("NOPE", 1)), "key-00000001")
+        assert caught.value.fields == {"items.1.sku": ["Unknown SKU."]}
+        assert sorted(shop.scan_iter("*")) == [AVAIL_KEY]
+
+    def test_a_refused_submit_does_not_use_up_its_key(self, shop: Any) -> None:
+        with pytest.raises(OutOfStock):
+            submit(shop, make_body(("B", 2)), "key-00000001")
+        Inventory(shop).adjust("B", 1)
+        assert submit(shop, make_body(("B", 2)), "key-00000001").replayed is False
+
+
+class TestPending:
+    def test_older_than_and_mark_written(self, shop: Any) -> None:
+        one = submit(shop, make_body(("A", 1)), "key-00000001").response["orderId"]
+        two = submit(shop, make_body(("A", 1)), "key-00000002").response["orderId"]
+        assert admission.pending_older_than(shop, 3600) == []
+        assert sorted(admission.pending_older_than(shop, -1)) == sorted([one, two])
+        admission.mark_written(shop, one)
+        assert admission.pending_older_than(shop, -1) == [two]
+
+    def test_load_submission(self, shop: Any) -> None:
+        order_id = submit(shop, make_body(("A", 1)), "key-00000001").response["orderId"]
+        stored = admission.load_submission(shop, order_id)
+        assert stored is not None
+        assert stored["email"] == "buyer@example.com"
+        assert admission.load_submission(shop, "missing") is None
+
+
+class TestHelpers:
+    def test_order_number_is_human(self) -> None:
+        numbers = {admission.new_order_number() for _ in range(200)}
+        assert len(numbers) == 200
+        for number in numbers:
+            assert re.fullmatch(r"ORD-[0-9A-HJKMNP-TV-Z]{8}", number)
+
+    def test_fingerprint_ignores_key_order(self) -> None:
+        one = {"items": [{"sku": "A", "quantity": 1}], "email": "x@example.com"}
+        two = {"email": "x@example.com", "items": [{"quantity": 1, "sku": "A"}]}
+        assert admission.fingerprint(one) == admission.fingerprint(two)
+        assert admission.fingerprint(one) != admission.fingerprint({**one, "email": "y@x.io"})
+
+    def test_ids_and_tokens(self) -> None:
+        assert admission.new_order_id() != admission.new_order_id()
+        token = admission.new_checkout_token()
+        assert len(token) == 32
+        assert admission.token_hash(token) == hashlib.sha256(token.encode()).hexdigest()
+
+    def test_iso_utc(self) -> None:
+        assert admission.iso_utc(datetime(2030, 1, 2, 3, 4, 5, 678)) == "2030-01-02T03:04:05Z"
+        moment = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+        assert admission.iso_utc(moment) == "2030-01-02T03:04:05Z"
+
+
+# --- Concurrency on the real Redis: several processes, one script each ---------------
+
+
+def _admit_worker(url: str, keys: list[str], body: dict[str, Any], gate: Any, out: Any) -> None:
+    """Admit one submission per key as soon as the gate opens; report each outcome."""
+    import redis as redis_lib
+
+    client = redis_lib.Redis.from_url(url, decode_responses=True)
+    gate.wait(30)
+    for key in keys:
+        try:
+            result = submit(client, body, key)
+            out.put(("ok", result.replayed, result.response))
+        except OutOfStock:
+            out.put(("out_of_stock", None, None))
+
+
+def _run_parallel(url: str, keys: list[str], body: dict[str, Any], procs: int) -> list[Any]:
+    """Spread ``keys`` over ``procs`` processes started together; collect every outcome."""
+    ctx = multiprocessing.get_context("spawn")
+    gate, out = ctx.Event(), ctx.Queue()
+    chunks = [keys[i::procs] for i in range(procs)]
+    workers = [
+        ctx.Process(target=_admit_worker, args=(url, chunk, body, gate, out)) for chunk in chunks
+    ]
+    for worker in workers:
+        worker.start()
+    gate.set()
+    results = [out.get(timeout=60) for _ in keys]
+    for worker in workers:
+        worker.join(timeout=30)
+    return results
+
+
+@pytest.mark.realredis
+class TestConcurrentAdmission:
+    def test_200_buyers_for_10_units(self, real_redis: Any, real_redis_url: str) -> None:
+        real_redis.hset(AVAIL_KEY, "HOT", 10)
+        keys = [f"buyer-key-{n:04d}" for n in range(200)]
+        results = _run_parallel(real_redis_url, keys, make_body(("HOT", 1)), procs=8)
+        admitted = [r for r in results if r[0] == "ok"]
+        assert len(admitted) == 10
+        assert sum(1 for r in results if r[0] == "out_of_stock") == 190
+        assert not any(r[1] for r in admitted)
+        assert Inventory(real_redis).available() == {"HOT": 0}
+        assert real_redis.zcard(HOLDS_KEY) == 10
+        assert real_redis.zcard(admission.PENDING_KEY) == 10
+        assert len(list(real_redis.scan_iter(admission.IDEM_PREFIX + "*"))) == 10
+
+    def test_50_submits_with_one_key_make_one_order(
+        self, real_redis: Any, real_redis_url: str
+    ) -> None:
+        real_redis.hset(AVAIL_KEY, "A", 100)
+        results = _run_parallel(
+            real_redis_url, ["same-key-0001"] * 50, make_body(("A", 3)), procs=5
+        )
+        assert all(r[0] == "ok" for r in results)
+        assert sum(1 for r in results if r[1] is False) == 1
+        assert len({r[2]["orderId"] for r in results}) == 1
+        assert all(r[2] == results[0][2] for r in results)
+        assert Inventory(real_redis).available() == {"A": 97}
+        assert real_redis.zcard(admission.PENDING_KEY) == 1
