@@ -1,0 +1,226 @@
+"""The Flask application: the request pipeline every ``/v1`` call goes through.
+
+Order per call, as Stripe behaves: CORS preflight → API key → rate limit → parameters →
+idempotency claim (replay or 400/409) → injected latency / 500 → the endpoint, under the
+store lock → keep the result for the key → headers (``Request-Id``, CORS, replay flag).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, Response, current_app, request
+from werkzeug.exceptions import HTTPException
+
+from . import objects
+from .emulator import Emulator
+from .errors import (
+    StripeError,
+    api_error,
+    invalid_api_key,
+    no_api_key,
+    rate_limited,
+    secret_key_required,
+    unrecognized_url,
+)
+from .forms import Params, decode, get_list
+from .store import RequestContext, current_request
+
+log = logging.getLogger(__name__)
+
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, Stripe-Version, Idempotency-Key, "
+    "Stripe-Account, X-Stripe-Client-User-Agent",
+    "Access-Control-Expose-Headers": "Request-Id, Idempotent-Replayed, Idempotency-Key, "
+    "Stripe-Version, Stripe-Should-Retry",
+    "Access-Control-Max-Age": "600",
+}
+
+
+@dataclass
+class Call:
+    """One authenticated API call as an endpoint sees it."""
+
+    params: Params
+    api_key: str
+    publishable: bool
+    base_url: str
+    emulator: Emulator
+
+    @property
+    def expand(self) -> list[str]:
+        """The ``expand[]`` paths."""
+        return get_list(self.params, "expand")
+
+
+Handler = Callable[..., str]
+
+
+def emulator() -> Emulator:
+    """The emulator bound to the current app."""
+    emu: Emulator = current_app.extensions["stripe_emulator"]
+    return emu
+
+
+def api(*, publishable: bool = False) -> Callable[[Handler], Callable[..., Response]]:
+    """Wrap a ``/v1`` endpoint in Stripe's pipeline; ``publishable`` admits pk keys."""
+
+    def decorate(fn: Handler) -> Callable[..., Response]:
+        @functools.wraps(fn)
+        def view(**kwargs: Any) -> Response:
+            return _run(fn, kwargs, publishable)
+
+        return view
+
+    return decorate
+
+
+def _run(fn: Handler, kwargs: dict[str, Any], publishable_ok: bool) -> Response:
+    emu = emulator()
+    request_id = objects.new_id("req", 14)
+    headers = {"Request-Id": request_id}
+    version = request.headers.get("Stripe-Version")
+    if version:
+        headers["Stripe-Version"] = version
+    pairs = list(request.args.items(multi=True))
+    if request.method == "POST":
+        pairs += list(request.form.items(multi=True))
+    try:
+        params = decode(pairs)
+        api_key, publishable = _authenticate(params, publishable_ok)
+        if emu.chaos.over_rate_limit():
+            raise rate_limited()
+    except StripeError as exc:
+        return _respond(exc.status, json.dumps(exc.body()), {**headers, **exc.headers})
+    key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
+    if key:
+        headers["Idempotency-Key"] = key
+        try:
+            replay = emu.idempotency.claim(api_key, key, request.method, request.path, params)
+        except StripeError as exc:
+            return _respond(exc.status, json.dumps(exc.body()), {**headers, **exc.headers})
+        if replay is not None:
+            return _respond(replay.status, replay.body, {**headers, "Idempotent-Replayed": "true"})
+    status, body, stored, extra = _execute(
+        emu, fn, kwargs, params, api_key, publishable, key, request_id
+    )
+    if key:
+        emu.idempotency.finish(api_key, key, status, body, store=stored)
+    return _respond(status, body, {**headers, **extra})
+
+
+def _execute(
+    emu: Emulator,
+    fn: Handler,
+    kwargs: dict[str, Any],
+    params: Params,
+    api_key: str,
+    publishable: bool,
+    key: str | None,
+    request_id: str,
+) -> tuple[int, str, bool, dict[str, str]]:
+    chaos = emu.chaos.config
+    if chaos.latency_ms:
+        time.sleep(chaos.latency_ms / 1000)
+    if emu.chaos.chance(chaos.failure_rate):
+        failure = api_error()
+        return failure.status, json.dumps(failure.body()), failure.stored, failure.headers
+    call = Call(params, api_key, publishable, request.host_url, emu)
+    token = current_request.set(RequestContext(request_id, key))
+    try:
+        with emu.store.lock:
+            try:
+                return 200, fn(call, **kwargs), True, {}
+            except StripeError as exc:
+                # Rendered under the lock: the body shows the state of this call.
+                return exc.status, json.dumps(exc.body()), exc.stored, exc.headers
+    except Exception:
+        log.exception("stripe emulator: endpoint failed")
+        crash = StripeError(500, "api_error", "An unknown error occurred in the emulator.")
+        return crash.status, json.dumps(crash.body()), False, {}
+    finally:
+        current_request.reset(token)
+
+
+def _authenticate(params: Params, publishable_ok: bool) -> tuple[str, bool]:
+    """The API key and whether it is publishable; raises Stripe's 401 bodies."""
+    header = request.headers.get("Authorization", "")
+    key = ""
+    if header.startswith("Bearer "):
+        key = header[7:].strip()
+    elif request.authorization and request.authorization.type == "basic":
+        key = request.authorization.username or ""
+    elif isinstance(params.get("key"), str):
+        key = params["key"]  # Stripe.js sends its publishable key as a form field.
+    if not key:
+        raise no_api_key()
+    if key.startswith(("sk_test_", "rk_test_")) and len(key) > 8:
+        return key, False
+    if key.startswith("pk_test_") and len(key) > 8:
+        if not publishable_ok:
+            raise secret_key_required()
+        return key, True
+    raise invalid_api_key(key)
+
+
+def _respond(status: int, body: str, headers: dict[str, str]) -> Response:
+    return Response(body, status=status, headers=headers, mimetype="application/json")
+
+
+def json_error(exc: StripeError) -> Response:
+    """A StripeError as a response (used outside the /v1 pipeline)."""
+    return _respond(exc.status, json.dumps(exc.body()), exc.headers)
+
+
+def create_app(emu: Emulator | None = None) -> Flask:
+    """Build the Flask app around an emulator (a fresh one when none is given)."""
+    from .api import bp as api_bp
+    from .assets import bp as stripejs_bp
+    from .control import bp as control_bp
+
+    app = Flask(__name__)
+    app.extensions["stripe_emulator"] = emu or Emulator()
+    app.register_blueprint(api_bp)
+    app.register_blueprint(control_bp)
+    app.register_blueprint(stripejs_bp)
+
+    @app.before_request
+    def preflight() -> Response | None:
+        # Browsers preflight the Stripe.js stand-in's cross-origin calls; no key needed.
+        if request.method == "OPTIONS":
+            return Response(status=204)
+        return None
+
+    @app.after_request
+    def cors(response: Response) -> Response:
+        for name, value in CORS_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    @app.errorhandler(StripeError)
+    def stripe_error(exc: StripeError) -> Response:
+        return json_error(exc)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        if exc.code in (404, 405):
+            return json_error(unrecognized_url(request.method, request.path))
+        status = exc.code or 500
+        return json_error(StripeError(status, "invalid_request_error", exc.description or exc.name))
+
+    @app.errorhandler(Exception)
+    def crash(exc: Exception) -> Response:
+        log.exception("stripe emulator: unhandled error")
+        return json_error(
+            StripeError(500, "api_error", "An unknown error occurred in the emulator.")
+        )
+
+    return app

@@ -1,0 +1,142 @@
+"""``/_emulator/*``: the control endpoints tests and the Stripe.js stand-in drive.
+
+JSON in, JSON out, no API key, CORS open. They stand in for what happens outside the
+API at Stripe: the cardholder's 3-D Secure answer, a bank settling a payment, the
+webhook endpoint registration, and the knobs for chaos.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from .app import emulator
+from .errors import invalid_request
+
+bp = Blueprint("stripe_emulator_control", __name__, url_prefix="/_emulator")
+
+
+def _ok(payload: Any, status: int = 200) -> Response:
+    return Response(json.dumps(payload), status=status, mimetype="application/json")
+
+
+def _raw(body: str) -> Response:
+    return Response(body, mimetype="application/json")
+
+
+def _body() -> dict[str, Any]:
+    if not request.data:
+        return {}
+    try:
+        body = json.loads(request.data)
+    except ValueError:
+        raise invalid_request("The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise invalid_request("The request body must be a JSON object.")
+    return body
+
+
+def _outcome(body: dict[str, Any], allowed: tuple[str, str]) -> str:
+    outcome = body.get("outcome")
+    if outcome not in allowed:
+        raise invalid_request(f"outcome must be one of: {', '.join(allowed)}", param="outcome")
+    return str(outcome)
+
+
+@bp.post("/payment_intents/<intent_id>/authenticate")
+def authenticate(intent_id: str) -> Response:
+    """3-D Secure outcome for an intent in requires_action: ``complete`` or ``fail``."""
+    outcome = _outcome(_body(), ("complete", "fail"))
+    emu = emulator()
+    with emu.store.lock:
+        intent = emu.store.get("payment_intent", intent_id, param="intent")
+        return _raw(emu.store.render(emu.payments.authenticate(intent, outcome)))
+
+
+@bp.post("/payment_intents/<intent_id>/settle")
+def settle(intent_id: str) -> Response:
+    """Settle a processing intent: ``succeeded`` or ``failed``."""
+    outcome = _outcome(_body(), ("succeeded", "failed"))
+    emu = emulator()
+    with emu.store.lock:
+        intent = emu.store.get("payment_intent", intent_id, param="intent")
+        return _raw(emu.store.render(emu.payments.settle(intent, outcome)))
+
+
+@bp.get("/deliveries")
+def deliveries() -> Response:
+    """The webhook delivery log, oldest first (``?eventId=`` / ``?type=`` filter it)."""
+    rows = emulator().webhooks.deliveries(request.args.get("eventId"), request.args.get("type"))
+    return _ok({"object": "list", "data": rows})
+
+
+@bp.post("/events/<event_id>/resend")
+def resend(event_id: str) -> Response:
+    """Deliver an event to the webhook endpoint again."""
+    emu = emulator()
+    with emu.store.lock:
+        event = emu.store.get("event", event_id, param="id")
+    try:
+        emu.webhooks.resend(event)
+    except ValueError as exc:
+        raise invalid_request(str(exc)) from None
+    return _ok({"resent": event_id}, 202)
+
+
+@bp.post("/reset")
+def reset() -> Response:
+    """Forget all state; the webhook endpoint stays configured."""
+    emulator().reset()
+    return _ok({"reset": True})
+
+
+@bp.route("/chaos", methods=["GET", "POST"])
+def chaos() -> Response:
+    """Read or change the chaos settings."""
+    emu = emulator()
+    if request.method == "POST":
+        try:
+            emu.chaos.update(_body())
+        except ValueError as exc:
+            raise invalid_request(str(exc)) from None
+    return _ok(emu.chaos.config.to_json())
+
+
+@bp.route("/webhook", methods=["GET", "POST"])
+def webhook() -> Response:
+    """Read or set the webhook endpoint: ``{"url", "secret", "maxAttempts", "firstRetryMs",
+    "timeoutMs"}``; ``{"url": null}`` turns delivery off."""
+    config = emulator().webhooks.config
+    if request.method == "POST":
+        body = _body()
+        if "url" in body:
+            url = body["url"]
+            if url is not None and (
+                not isinstance(url, str) or not url.startswith(("http://", "https://"))
+            ):
+                raise invalid_request("url must be an http(s) URL or null", param="url")
+            config.url = url
+        if "secret" in body:
+            secret = body["secret"]
+            if secret is not None and not (isinstance(secret, str) and secret.startswith("whsec_")):
+                raise invalid_request("secret must start with whsec_", param="secret")
+            config.secret = secret
+        for name, attr, scale in (
+            ("maxAttempts", "max_attempts", 1),
+            ("firstRetryMs", "first_retry", 1000),
+            ("timeoutMs", "timeout", 1000),
+        ):
+            if name in body:
+                value = body[name]
+                if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                    raise invalid_request(f"{name} must be a positive number", param=name)
+                setattr(config, attr, int(value) if scale == 1 else value / scale)
+    return _ok(config.to_json())
+
+
+@bp.get("/health")
+def health() -> Response:
+    """Liveness for supervisors and test fixtures."""
+    return _ok({"ok": True})

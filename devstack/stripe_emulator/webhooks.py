@@ -1,0 +1,218 @@
+"""Webhook delivery: signed like Stripe, asynchronous, retried with backoff, logged.
+
+Each event goes to the configured endpoint as ``POST`` with the JSON body and
+``Stripe-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>" keyed by the secret>``
+(docs.stripe.com/webhooks/signature). A non-2xx answer or a timeout schedules another
+attempt after ``first_retry * 2**(attempt-1)`` seconds, up to ``max_attempts`` — Stripe's
+three days of retries compressed for development.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from .chaos import Chaos
+from .scheduler import Scheduler
+
+Obj = dict[str, Any]
+
+USER_AGENT = "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
+
+
+@dataclass
+class WebhookConfig:
+    """Where events go and how hard the emulator tries."""
+
+    url: str | None = None
+    secret: str | None = None
+    max_attempts: int = 6
+    first_retry: float = 1.0  # seconds; each later retry waits twice as long
+    timeout: float = 5.0  # seconds to wait for the endpoint's answer
+
+    def to_json(self) -> Obj:
+        """The control endpoint's view (the secret is not echoed in full)."""
+        secret = self.secret
+        return {
+            "url": self.url,
+            "secret": (secret[:10] + "…") if secret else None,
+            "maxAttempts": self.max_attempts,
+            "firstRetryMs": int(self.first_retry * 1000),
+            "timeoutMs": int(self.timeout * 1000),
+        }
+
+
+def sign(body: bytes, secret: str, timestamp: int) -> str:
+    """The ``Stripe-Signature`` header value for a body at a time."""
+    signed = f"{timestamp}.".encode() + body
+    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+class WebhookDispatcher:
+    """Queues events for delivery and records every attempt."""
+
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        chaos: Chaos,
+        config: WebhookConfig,
+        *,
+        workers: int = 4,
+        log_size: int = 10_000,
+    ) -> None:
+        self.scheduler = scheduler
+        self.chaos = chaos
+        self.config = config
+        self.on_delivered: Callable[[str], None] = lambda event_id: None
+        self._pool = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="stripe-emulator-webhook"
+        )
+        self._log: deque[Obj] = deque(maxlen=log_size)
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._generation = 0
+
+    def pending_count(self) -> int:
+        """``pending_webhooks`` for a new event: one per configured endpoint."""
+        return 1 if self.config.url else 0
+
+    def publish(self, event: Obj) -> None:
+        """Schedule the first attempt (plus chaos: delay, reordering, a duplicate)."""
+        if not self.config.url:
+            return
+        body = json.dumps(event, indent=2).encode()
+        chaos = self.chaos.config
+        delay = chaos.delivery_delay_ms / 1000
+        reordered = self.chaos.chance(chaos.reorder_rate)
+        if reordered:
+            # Held back long enough for events emitted just after it to overtake it.
+            delay += self.chaos.uniform(0.3, 0.8)
+        self._schedule(event, body, 1, delay, duplicate=False, reordered=reordered)
+        if self.chaos.chance(chaos.duplicate_rate):
+            self._schedule(
+                event,
+                body,
+                1,
+                delay + self.chaos.uniform(0.01, 0.2),
+                duplicate=True,
+                reordered=False,
+            )
+
+    def resend(self, event: Obj) -> None:
+        """Deliver an event again now (the control endpoint's resend)."""
+        if not self.config.url:
+            raise ValueError("no webhook endpoint is configured")
+        self._schedule(
+            event, json.dumps(event, indent=2).encode(), 1, 0.0, duplicate=False, reordered=False
+        )
+
+    def deliveries(self, event_id: str | None = None, type_: str | None = None) -> list[Obj]:
+        """The delivery log, oldest first, optionally filtered."""
+        with self._lock:
+            rows = list(self._log)
+        return [
+            r
+            for r in rows
+            if (not event_id or r["eventId"] == event_id) and (not type_ or r["type"] == type_)
+        ]
+
+    def reset(self) -> None:
+        """Forget the log; attempts already in flight are not retried."""
+        with self._lock:
+            self._log.clear()
+            self._generation += 1
+
+    def stop(self) -> None:
+        """Stop the delivery pool."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _schedule(
+        self,
+        event: Obj,
+        body: bytes,
+        attempt: int,
+        delay: float,
+        *,
+        duplicate: bool,
+        reordered: bool,
+    ) -> None:
+        generation = self._generation
+
+        def submit() -> None:
+            if generation == self._generation:
+                self._pool.submit(
+                    self._attempt, event, body, attempt, generation, duplicate, reordered
+                )
+
+        self.scheduler.call_later(delay, submit)
+
+    def _attempt(
+        self,
+        event: Obj,
+        body: bytes,
+        attempt: int,
+        generation: int,
+        duplicate: bool,
+        reordered: bool,
+    ) -> None:
+        config = self.config
+        if not config.url or generation != self._generation:
+            return
+        status, error = None, None
+        started = time.monotonic()
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": USER_AGENT,
+            "Cache-Control": "no-cache",
+            "Accept": "*/*; q=0.5, application/xml",
+        }
+        if config.secret:
+            headers["Stripe-Signature"] = sign(body, config.secret, int(time.time()))
+        request = urllib.request.Request(config.url, data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=config.timeout) as response:
+                status = response.status
+                response.read(64 * 1024)
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        except (OSError, ValueError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        ok = status is not None and 200 <= status < 300
+        retry_in = None
+        if not ok and attempt < config.max_attempts:
+            retry_in = config.first_retry * 2 ** (attempt - 1)
+        entry = {
+            "id": f"dl_{next(self._ids)}",
+            "eventId": event["id"],
+            "type": event["type"],
+            "attempt": attempt,
+            "statusCode": status,
+            "ok": ok,
+            "error": error,
+            "ts": time.time(),
+            "durationMs": int((time.monotonic() - started) * 1000),
+            "duplicate": duplicate,
+            "reordered": reordered and attempt == 1,
+            "url": config.url,
+            "nextRetryInMs": int(retry_in * 1000) if retry_in is not None else None,
+        }
+        with self._lock:
+            if generation != self._generation:
+                return
+            self._log.append(entry)
+        if ok and not duplicate:
+            self.on_delivered(event["id"])
+        elif retry_in is not None:
+            self._schedule(event, body, attempt + 1, retry_in, duplicate=duplicate, reordered=False)
