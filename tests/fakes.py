@@ -259,3 +259,47 @@ class ListMailer:
             self.failures -= 1
             raise ConnectionError("SMTP server unavailable")
         self.sent.append(message)
+
+
+# --- builders for domain tests ---------------------------------------------------------
+
+
+def stock(redis: Any, sku: str = "TEE", on_hand: int = 10, price: int = 2000) -> Any:
+    """A product in the database with its Redis counter (as the catalog upsert does)."""
+    from models import Product
+
+    product = Product.create(
+        sku=sku, name=f"Product {sku}", price_amount=price, currency="usd", stock_on_hand=on_hand
+    )
+    redis.hset("{shop}:avail", sku, on_hand)
+    return product
+
+
+def admit_checkout(
+    redis: Any,
+    items: list[tuple[str, int]] | None = None,
+    *,
+    email: str = "buyer@example.com",
+    key: str | None = None,
+    hold_ttl: int = 900,
+) -> Any:
+    """Admit a submission the way the submit endpoint does; returns the Submission."""
+    from app.services.admission import Submission, admit
+
+    body = {
+        "items": [{"sku": sku, "quantity": qty} for sku, qty in (items or [("TEE", 2)])],
+        "email": email,
+        "shippingAddress": {
+            "name": "Ada Buyer",
+            "line1": "1 Main St",
+            "city": "Springfield",
+            "state": "CA",
+            "postalCode": "90001",
+            "country": "US",
+        },
+    }
+    submission = Submission.create(
+        body, idempotency_key=key or f"key-{secrets.token_hex(8)}", hold_ttl=hold_ttl
+    )
+    admit(redis, submission, hold_ttl=hold_ttl, key_ttl=86400)
+    return submission

@@ -1,0 +1,153 @@
+"""Hold expiry (I8): a hold is released only after its PaymentIntent can no longer succeed.
+
+At expiry the intent is re-read: ``processing`` extends the hold, ``succeeded`` confirms
+it, anything else is canceled at Stripe first (``cancellation_reason=abandoned``) and
+only when that succeeded is the stock released. A cancel refused because the intent
+moved on re-reads it and acts on the new status.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from app.errors import PaymentProviderError
+from app.gateways.payments import Intent
+from app.services import checkout_status
+from app.services.inventory import Inventory
+from app.services.orders import Unprocessable, lock_order, reject_submission
+from app.services.payments import apply_intent, close_after_cancel
+from app.services.state_machine import PENDING, record_event
+from models import Order, OrderEvent, Reservation
+from models.db import database, utcnow
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+# How long a hold is extended while its payment is processing (bank debits take days;
+# cards seconds): the expiry re-checks then.
+PROCESSING_EXTENSION_SECONDS = 600
+# Tolerated lateness: a message delivered this early still counts as "at expiry".
+EARLY_SLACK_SECONDS = 2
+MAX_REREADS = 3
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """What :func:`expire_hold` did; ``retry_at`` asks the caller to run it again then."""
+
+    action: str  # noop | early | extended | confirmed | canceled | unprocessable
+    retry_at: datetime | None = None
+    outbox_ids: list[int] = field(default_factory=list)
+
+
+def expire_hold(order_id: str, runtime: Runtime, *, now: datetime | None = None) -> Expiry:
+    """Handle the expiry of ``order_id``'s hold; safe to run any number of times."""
+    moment = now or utcnow()
+    order = Order.get_or_none(Order.id == order_id)
+    if order is None:
+        return expire_submission(order_id, runtime)
+    if order.state != PENDING:
+        sync_redis_hold(order, runtime)
+        return Expiry("noop")
+    reservation = Reservation.get_or_none(Reservation.order == order.id)
+    if reservation and reservation.expires_at > moment + timedelta(seconds=EARLY_SLACK_SECONDS):
+        return Expiry("early", retry_at=reservation.expires_at)
+    if order.payment_intent_id is None:
+        return finish(order.id, None, runtime)
+    intent = runtime.gateway.retrieve_intent(order.payment_intent_id)
+    for _ in range(MAX_REREADS):
+        if intent.status == "processing":
+            return extend(order.id, runtime, moment)
+        if intent.status in ("succeeded", "canceled"):
+            return settle(order.id, intent, runtime)
+        try:
+            canceled = runtime.gateway.cancel_intent(
+                intent.id, reason="abandoned", idempotency_key=cancel_key(order)
+            )
+        except PaymentProviderError as exc:
+            if exc.retryable or exc.provider_code != "payment_intent_unexpected_state":
+                raise  # the hold is kept; the actor retries
+            intent = runtime.gateway.retrieve_intent(intent.id)
+            continue
+        # Keep the declined attempt (if any) so the order ends FAILED, not CANCELED.
+        return finish(
+            order.id,
+            replace(canceled, last_error=canceled.last_error or intent.last_error),
+            runtime,
+        )
+    raise PaymentProviderError(f"intent of {order_id} keeps changing", retryable=True)
+
+
+def cancel_key(order: Order) -> str:
+    """``pi-cancel-<orderId>``, suffixed after each extension (a new cancel attempt)."""
+    count = (
+        OrderEvent.select()
+        .where((OrderEvent.order == order.id) & (OrderEvent.type == "HOLD_EXTENDED"))
+        .count()
+    )
+    return f"pi-cancel-{order.id}" if count == 0 else f"pi-cancel-{order.id}-{count}"
+
+
+def finish(order_id: str, intent: Intent | None, runtime: Runtime) -> Expiry:
+    """The intent is canceled (or never existed): release and close the order."""
+    with database().atomic():
+        order = lock_order(order_id)
+        if order.state != PENDING:
+            return Expiry("noop")
+        close_after_cancel(order, intent, runtime, actor="expiry", expired=True)
+    return Expiry("canceled")
+
+
+def settle(order_id: str, intent: Intent, runtime: Runtime) -> Expiry:
+    """The intent reached a final status on its own: apply it."""
+    with database().atomic():
+        order = lock_order(order_id)
+        if intent.status == "canceled" and order.state == PENDING:
+            close_after_cancel(order, intent, runtime, actor="expiry", expired=True)
+            return Expiry("canceled")
+        outbox = apply_intent(order, intent, runtime, actor="expiry")
+    return Expiry("confirmed" if intent.status == "succeeded" else "noop", outbox_ids=outbox)
+
+
+def extend(order_id: str, runtime: Runtime, moment: datetime) -> Expiry:
+    """The payment is processing: keep the stock held and look again later."""
+    until = moment + timedelta(seconds=PROCESSING_EXTENSION_SECONDS)
+    with database().atomic():
+        order = lock_order(order_id)
+        if order.state != PENDING:
+            return Expiry("noop")
+        Reservation.update(expires_at=until, updated_at=utcnow()).where(
+            Reservation.order == order.id
+        ).execute()
+        Inventory(runtime.redis).extend(order.reservation_id, PROCESSING_EXTENSION_SECONDS)
+        record_event(order, "HOLD_EXTENDED", {"until": until.isoformat() + "Z"}, "expiry")
+    checkout_status.publish(runtime.redis, order_id, holdExpiresAt=until.isoformat() + "Z")
+    return Expiry("extended", retry_at=until)
+
+
+def expire_submission(order_id: str, runtime: Runtime) -> Expiry:
+    """A submission never written (worker backlog): no intent exists, release the hold."""
+    view = checkout_status.read(runtime.redis, order_id)
+    if view is None or view.get("state") not in (None, "", PENDING):
+        return Expiry("noop")
+    reject_submission(
+        runtime, order_id, view, Unprocessable("hold_expired", "The hold on your items expired.")
+    )
+    return Expiry("unprocessable")
+
+
+def sync_redis_hold(order: Order, runtime: Runtime) -> None:
+    """Repair Redis after a closed order: its hold follows the database's reservation."""
+    reservation = Reservation.get_or_none(Reservation.order == order.id)
+    if reservation is None:
+        return
+    inventory = Inventory(runtime.redis)
+    if reservation.status == "CONFIRMED":
+        inventory.confirm(reservation.id)
+    elif reservation.status == "RELEASED":
+        inventory.release(reservation.id)

@@ -1,0 +1,347 @@
+"""Stripe webhooks as data: ``HANDLERS = {event_type: small_function}``.
+
+:func:`handle_event` gives every event id exactly one effect (I3): a ``WebhookEvent``
+row per id (unique), the handler's effect and the ``processed`` mark committed in ONE
+transaction, the row locked while it runs. A failing handler rolls back, its row is
+marked ``failed`` (attempts, last error) and the error propagates so Dramatiq retries.
+``{shop}:evt:<id>`` is set only after commit, as a fast skip for replays.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import peewee
+from prometheus_client import Counter
+
+from app.gateways.payments import Intent, PaymentError
+from app.services.inventory import Inventory
+from app.services.orders import lock_order, touch
+from app.services.payments import apply_intent
+from app.services.state_machine import (
+    FULFILLED,
+    FULFILLING,
+    PAID,
+    PENDING,
+    REFUNDED,
+    record_event,
+    transition,
+)
+from models import Order, OrderEvent, Product, Refund, WebhookEvent
+from models.db import database, is_postgres, utcnow
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+EVT_PREFIX = "{shop}:evt:"
+EVT_TTL_SECONDS = 30 * 24 * 3600
+DONE = frozenset({"processed", "ignored"})
+
+DISPUTES = Counter("checkout_disputes_total", "Stripe disputes opened on our payments.")
+WEBHOOK_RESULTS = Counter(
+    "checkout_webhook_events_total", "Stripe events by outcome.", ["type", "outcome"]
+)
+
+
+@dataclass
+class Context:
+    """What a handler may use: the runtime, the event, the intent as Stripe has it now."""
+
+    runtime: Runtime
+    event: dict[str, Any]
+    intent: Intent | None = None
+    outbox_ids: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What :func:`handle_event` did: processed, ignored or duplicate; receipts queued."""
+
+    status: str
+    outbox_ids: list[int] = field(default_factory=list)
+
+
+Handler = Callable[[Order, dict[str, Any], Context], None]
+
+
+# --- payment intents -----------------------------------------------------------------
+
+
+def on_intent_status(order: Order, obj: dict[str, Any], ctx: Context) -> None:
+    """succeeded / processing / requires_action / canceled: act on the CURRENT status."""
+    intent = ctx.intent or Intent.from_dict(obj)
+    ctx.outbox_ids += apply_intent(order, intent, ctx.runtime, actor="webhook")
+
+
+def on_payment_failed(order: Order, obj: dict[str, Any], ctx: Context) -> None:
+    """A declined attempt; if the intent has moved on since, record it and follow it."""
+    current = ctx.intent or Intent.from_dict(obj)
+    if current.status != "requires_payment_method" and order.state == PENDING:
+        error = PaymentError.from_dict(obj.get("last_payment_error"))
+        details = {
+            "code": "card_declined",
+            "declineCode": error.decline_code or error.code if error else None,
+            "message": error.message if error else "The payment failed.",
+        }
+        record_event(order, "PAYMENT_FAILED", {"intentId": current.id, **details}, "webhook")
+        touch(order, last_payment_error=details)
+    elif current.last_error is None and current.status == "requires_payment_method":
+        current = Intent.from_dict({**obj, "status": current.status})
+    ctx.outbox_ids += apply_intent(order, current, ctx.runtime, actor="webhook")
+
+
+# --- refunds -------------------------------------------------------------------------
+
+
+def on_charge_refunded(order: Order, obj: dict[str, Any], ctx: Context) -> None:
+    """Stripe's cumulative ``amount_refunded`` for the charge; refunds listed are synced."""
+    for refund in (obj.get("refunds") or {}).get("data") or []:
+        sync_refund(order, refund, ctx)
+    raise_refunded_total(order, int(obj.get("amount_refunded") or 0), ctx)
+
+
+def on_refund(order: Order, obj: dict[str, Any], ctx: Context) -> None:
+    """refund.created / .updated / .failed: keep our Refund row in step."""
+    sync_refund(order, obj, ctx)
+
+
+def sync_refund(order: Order, obj: dict[str, Any], ctx: Context) -> None:
+    """Create or update the Refund row for a Stripe refund and apply a status change."""
+    refund = find_refund(order, obj)
+    if refund.status == obj.get("status"):
+        return
+    refund.status, refund.updated_at = str(obj.get("status")), utcnow()
+    refund.save()
+    payload = {"refundId": refund.id, "stripeRefundId": obj.get("id"), "amount": refund.amount}
+    if refund.status == "succeeded":
+        succeeded = Refund.select(peewee.fn.SUM(Refund.amount)).where(
+            (Refund.order == order.id) & (Refund.status == "succeeded")
+        )
+        raise_refunded_total(order, int(succeeded.scalar() or 0), ctx)
+    elif refund.status in ("failed", "canceled"):
+        reason = obj.get("failure_reason")
+        record_event(order, "REFUND_FAILED", {**payload, "failureReason": reason}, "webhook")
+        log.error("refund %s of order %s failed: %s", obj.get("id"), order.id, reason)
+    else:
+        record_event(order, "REFUND_UPDATED", {**payload, "status": refund.status}, "webhook")
+
+
+def find_refund(order: Order, obj: dict[str, Any]) -> Refund:
+    """Our Refund row for a Stripe refund (created when the refund began at Stripe)."""
+    stripe_id = obj.get("id")
+    refund = Refund.get_or_none(Refund.stripe_refund_id == stripe_id)
+    ours = (obj.get("metadata") or {}).get("refundId")
+    if refund is None and ours:
+        refund = Refund.get_or_none(Refund.id == ours)
+    if refund is None:
+        refund = Refund.create(
+            id=str(uuid.uuid4()),
+            order=order,
+            stripe_refund_id=stripe_id,
+            amount=int(obj.get("amount") or 0),
+            status="pending",
+            reason=obj.get("reason"),
+            idempotency_key=f"stripe:{stripe_id}",
+        )
+        record_event(
+            order,
+            "REFUND_REQUESTED",
+            {"refundId": refund.id, "stripeRefundId": stripe_id, "amount": refund.amount},
+            "webhook",
+        )
+    elif refund.stripe_refund_id is None:
+        refund.stripe_refund_id = stripe_id
+        refund.save()
+    return refund
+
+
+def raise_refunded_total(order: Order, total: int, ctx: Context) -> None:
+    """``amountRefunded`` only grows; a full refund makes the order REFUNDED."""
+    total = min(total, order.total)
+    if total <= order.amount_refunded:
+        return
+    delta = total - order.amount_refunded
+    touch(order, amount_refunded=total)
+    record_event(order, "REFUNDED", {"amount": delta, "amountRefunded": total}, "webhook")
+    if total >= order.total and order.state in (PAID, FULFILLING, FULFILLED):
+        transition(order, REFUNDED, "refunded_in_full", "webhook")
+        restock_if_asked(order, ctx)
+
+
+def restock_if_asked(order: Order, ctx: Context) -> None:
+    """Put a fully refunded order's units back when a refund asked for it (once)."""
+    asked = Refund.select().where((Refund.order == order.id) & (Refund.restock == True))  # noqa: E712
+    done = OrderEvent.select().where(
+        (OrderEvent.order == order.id) & (OrderEvent.type == "STOCK_RESTOCKED")
+    )
+    if not asked.exists() or done.exists():
+        return
+    lines = [(str(line["sku"]), int(line["quantity"])) for line in order.line_items]
+    for sku, qty in lines:
+        Product.update(stock_on_hand=Product.stock_on_hand + qty).where(
+            Product.sku == sku
+        ).execute()
+    record_event(order, "STOCK_RESTOCKED", {"items": lines}, "webhook")
+    redis = ctx.runtime.redis
+    # After commit only: a rolled-back restock must not add units twice on the retry.
+    database().after_commit(lambda: Inventory(redis).restock(lines))
+
+
+# --- disputes ------------------------------------------------------------------------
+
+
+def on_dispute_created(order: Order, obj: dict[str, Any], ctx: Context) -> None:
+    """Record the dispute and alert (error log + counter): someone must respond."""
+    record_event(
+        order,
+        "DISPUTE_CREATED",
+        {"disputeId": obj.get("id"), "amount": obj.get("amount"), "reason": obj.get("reason")},
+        "webhook",
+    )
+    DISPUTES.inc()
+    log.error("DISPUTE %s opened on order %s: %s", obj.get("id"), order.id, obj.get("reason"))
+
+
+HANDLERS: dict[str, Handler] = {
+    "payment_intent.succeeded": on_intent_status,
+    "payment_intent.processing": on_intent_status,
+    "payment_intent.requires_action": on_intent_status,
+    "payment_intent.canceled": on_intent_status,
+    "payment_intent.payment_failed": on_payment_failed,
+    "charge.refunded": on_charge_refunded,
+    "refund.created": on_refund,
+    "refund.updated": on_refund,
+    "refund.failed": on_refund,
+    "charge.dispute.created": on_dispute_created,
+}
+
+
+# --- the dispatcher ------------------------------------------------------------------
+
+
+def order_id_of(obj: dict[str, Any]) -> str | None:
+    """Our order id for an event object: its metadata, else its intent's order."""
+    order_id = (obj.get("metadata") or {}).get("orderId")
+    if order_id:
+        return str(order_id)
+    intent_id = obj.get("payment_intent")
+    if isinstance(intent_id, dict):
+        intent_id = intent_id.get("id")
+    if obj.get("object") != "payment_intent" and intent_id:
+        order = Order.get_or_none(Order.payment_intent_id == intent_id)
+        return order.id if order else None
+    return None
+
+
+def inbox_row(event_id: str, payload: dict[str, Any]) -> WebhookEvent:
+    """The inbox row of ``event_id``, created on first sight (unique: one per id)."""
+    row = WebhookEvent.get_or_none(WebhookEvent.event_id == event_id)
+    if row is not None:
+        return row
+    try:
+        with database().atomic():
+            return WebhookEvent.create(
+                event_id=event_id, type=str(payload.get("type", "")), payload=payload
+            )
+    except peewee.IntegrityError:  # another worker inserted it first
+        return WebhookEvent.get(WebhookEvent.event_id == event_id)
+
+
+def handle_event(event_id: str, payload: dict[str, Any], runtime: Runtime) -> Outcome:
+    """Apply one Stripe event exactly once; raise (for a retry) if its handler fails."""
+    redis = runtime.redis
+    if redis.exists(EVT_PREFIX + event_id):
+        return Outcome("duplicate")
+    row = inbox_row(event_id, payload)
+    if row.status in DONE:
+        remember(redis, event_id)
+        return Outcome("duplicate")
+    type_ = str(payload.get("type", ""))
+    obj = (payload.get("data") or {}).get("object") or {}
+    handler = HANDLERS.get(type_)
+    order_id = order_id_of(obj) if handler else None
+    if handler is None or order_id is None or Order.get_or_none(Order.id == order_id) is None:
+        return finish_ignored(row, type_, redis)
+    ctx = Context(runtime=runtime, event=payload)
+    if type_.startswith("payment_intent.") and obj.get("id"):
+        # Re-read outside the transaction: act on Stripe's current status (ordering).
+        ctx.intent = runtime.gateway.retrieve_intent(str(obj["id"]))
+    try:
+        with database().atomic():
+            if lock_row(row.id).status in DONE:
+                return Outcome("duplicate")
+            handler(lock_order(order_id), obj, ctx)
+            mark(row.id, "processed")
+    except Exception as exc:
+        note_failure(row.id, exc)
+        WEBHOOK_RESULTS.labels(type_, "failed").inc()
+        raise
+    remember(redis, event_id)
+    WEBHOOK_RESULTS.labels(type_, "processed").inc()
+    return Outcome("processed", ctx.outbox_ids)
+
+
+def lock_row(row_id: int) -> WebhookEvent:
+    """Re-read an inbox row in the current transaction, row-locked on PostgreSQL."""
+    query = WebhookEvent.select().where(WebhookEvent.id == row_id)
+    return (query.for_update() if is_postgres() else query).get()
+
+
+def mark(row_id: int, status: str) -> None:
+    """Mark an inbox row done (``processed`` or ``ignored``), counting the attempt."""
+    WebhookEvent.update(
+        status=status,
+        attempts=WebhookEvent.attempts + 1,
+        processed_at=utcnow(),
+        last_error=None,
+    ).where(WebhookEvent.id == row_id).execute()
+
+
+def finish_ignored(row: WebhookEvent, type_: str, redis: Any) -> Outcome:
+    """Events we do not handle or that are not ours: acknowledged, never applied."""
+    with database().atomic():
+        if lock_row(row.id).status not in DONE:
+            mark(row.id, "ignored")
+    remember(redis, row.event_id)
+    WEBHOOK_RESULTS.labels(type_, "ignored").inc()
+    return Outcome("ignored")
+
+
+def note_failure(row_id: int, exc: Exception) -> None:
+    """Keep a failed attempt visible (status failed, attempts, last error); never done."""
+    try:
+        with database().atomic():
+            WebhookEvent.update(
+                status="failed",
+                attempts=WebhookEvent.attempts + 1,
+                last_error=f"{exc.__class__.__name__}: {exc}"[:2000],
+            ).where(
+                (WebhookEvent.id == row_id) & (WebhookEvent.status.not_in(list(DONE)))
+            ).execute()
+    except Exception:
+        log.exception("could not record the failure of webhook row %s", row_id)
+
+
+def remember(redis: Any, event_id: str) -> None:
+    """The fast-path skip key, written only once the database says the event is done."""
+    try:
+        redis.set(EVT_PREFIX + event_id, "1", ex=EVT_TTL_SECONDS)
+    except Exception:  # only an optimisation: the inbox row is the truth
+        log.warning("could not set the dedupe key of %s", event_id)
+
+
+def retryable_failed(limit: int = 100) -> list[tuple[str, dict[str, Any]]]:
+    """Failed or never-finished inbox rows to re-enqueue (for the clock's sweep)."""
+    query = (
+        WebhookEvent.select()
+        .where(WebhookEvent.status.in_(["failed", "received"]))
+        .order_by(WebhookEvent.id)
+        .limit(limit)
+    )
+    return [(row.event_id, row.payload) for row in query]

@@ -1,0 +1,16 @@
+"""Actor: deliver one queued receipt from the outbox."""
+
+from __future__ import annotations
+
+import dramatiq
+
+from app.runtime import current
+from app.services import receipts
+from tasks.broker import broker
+
+
+@dramatiq.actor(broker=broker, max_retries=10)
+def send_receipt(outbox_id: int) -> None:
+    """Send the receipt of outbox row ``outbox_id`` unless it was already sent."""
+    runtime = current()
+    receipts.send_receipt(outbox_id, runtime.mailer, runtime.config.mail_from)
