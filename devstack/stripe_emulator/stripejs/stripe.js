@@ -139,7 +139,8 @@
         if (response.ok) return { body: body };
         return { error: stripeError((body && body.error) || { message: 'HTTP ' + response.status }) };
       }, function () {
-        return { error: { type: 'api_error', message: 'Unexpected response from the emulator (HTTP ' + response.status + ').' } };
+        var message = 'Unexpected response from the emulator (HTTP ' + response.status + ').';
+        return { error: { type: 'api_error', message: message } };
       });
     }, function () {
       return { error: connectionError() };
@@ -150,7 +151,8 @@
   function intentIdFromSecret(clientSecret) {
     var cut = typeof clientSecret === 'string' ? clientSecret.indexOf('_secret_') : -1;
     if (cut <= 0) {
-      throw IntegrationError('Invalid value for clientSecret: expected a PaymentIntent client secret of the form pi_..._secret_..., got ' + JSON.stringify(clientSecret) + '.');
+      throw IntegrationError('Invalid value for clientSecret: expected a PaymentIntent client ' +
+        'secret of the form pi_..._secret_..., got ' + JSON.stringify(clientSecret) + '.');
     }
     return clientSecret.slice(0, cut);
   }
@@ -181,7 +183,8 @@
     { brand: 'discover', label: 'Discover', pattern: /^(6011|65|64[4-9])/, lengths: [16], gaps: [4, 8, 12], cvc: 3 },
     { brand: 'unionpay', label: 'UnionPay', pattern: /^62/, lengths: [16, 17, 18, 19], gaps: [4, 8, 12], cvc: 3 }
   ];
-  var UNKNOWN_BRAND = { brand: 'unknown', label: '', pattern: null, lengths: [16], gaps: [4, 8, 12], cvc: 3 };
+  var UNKNOWN_BRAND = { brand: 'unknown', label: '', pattern: null, lengths: [16], gaps: [4, 8, 12],
+    cvc: 3 };
 
   function brandOf(digits) {
     for (var i = 0; i < BRANDS.length; i++) {
@@ -189,6 +192,8 @@
     }
     return UNKNOWN_BRAND;
   }
+
+  function maxLength(brand) { return Math.max.apply(null, brand.lengths); }
 
   function luhnValid(digits) {
     var sum = 0;
@@ -236,13 +241,15 @@
    */
   var FIELD_RULES = {
     number: {
-      tidy: function (raw) { return formatNumber(onlyDigits(raw).slice(0, 19).slice(0, Math.max.apply(null, brandOf(onlyDigits(raw)).lengths))); },
+      tidy: function (raw) {
+        var digits = onlyDigits(raw);
+        return formatNumber(digits.slice(0, maxLength(brandOf(digits))));
+      },
       check: function (value) {
         var digits = onlyDigits(value);
         var brand = brandOf(digits);
-        var max = Math.max.apply(null, brand.lengths);
         if (brand.lengths.indexOf(digits.length) >= 0 && luhnValid(digits)) return null;
-        return digits.length >= max ? 'invalid_number' : 'incomplete_number';
+        return digits.length >= maxLength(brand) ? 'invalid_number' : 'incomplete_number';
       }
     },
     expiry: {
@@ -264,7 +271,9 @@
       }
     },
     cvc: {
-      tidy: function (raw) { return onlyDigits(raw).slice(0, 4); },
+      tidy: function (raw, deleting, values) {
+        return onlyDigits(raw).slice(0, brandOf(onlyDigits(values.number)).cvc);
+      },
       check: function (value, fields) {
         var need = brandOf(onlyDigits(fields.number)).cvc;
         return onlyDigits(value).length >= need ? null : 'incomplete_cvc';
@@ -308,7 +317,8 @@
     '.P-error{color:var(--P-danger);font-size:.875rem;margin:.25rem 0 0;min-height:0}',
     '.P-error:empty{display:none}',
     '.P-note{color:var(--P-muted);font-size:.8125rem;margin:.25rem 0 0}',
-    '.P-sr{position:absolute;width:1px;height:1px;padding:0;margin:-1px;overflow:hidden;clip:rect(0,0,0,0);white-space:nowrap;border:0}',
+    '.P-sr{position:absolute;width:1px;height:1px;padding:0;margin:-1px;overflow:hidden;',
+    'clip:rect(0,0,0,0);white-space:nowrap;border:0}',
     '.P[aria-busy="true"] .P-input{opacity:.7}',
     '.P-overlay{position:fixed;inset:0;background:rgba(10,10,20,.55);display:flex;align-items:center;',
     'justify-content:center;padding:1rem;z-index:2147483647}',
@@ -360,11 +370,16 @@
   // 5. The card fields: one Element type serves 'payment' and 'card'
   // ---------------------------------------------------------------------------
 
+  // `hidden` is read by screen readers after the label, not shown (the placeholder shows it).
   var FIELDS = [
-    { key: 'number', label: 'Card number', hidden: null, autocomplete: 'cc-number', placeholder: '1234 1234 1234 1234', name: 'cardnumber' },
-    { key: 'expiry', label: 'Expiration date', hidden: ' (MM / YY)', autocomplete: 'cc-exp', placeholder: 'MM / YY', name: 'exp-date' },
-    { key: 'cvc', label: 'Security code', hidden: ' (CVC)', autocomplete: 'cc-csc', placeholder: 'CVC', name: 'cvc' },
-    { key: 'postalCode', label: 'Postal code', hidden: null, autocomplete: 'postal-code', placeholder: '12345', name: 'postal' }
+    { key: 'number', label: 'Card number', hidden: null, autocomplete: 'cc-number',
+      placeholder: '1234 1234 1234 1234', name: 'cardnumber' },
+    { key: 'expiry', label: 'Expiration date', hidden: ' (MM / YY)', autocomplete: 'cc-exp',
+      placeholder: 'MM / YY', name: 'exp-date' },
+    { key: 'cvc', label: 'Security code', hidden: ' (CVC)', autocomplete: 'cc-csc',
+      placeholder: 'CVC', name: 'cvc' },
+    { key: 'postalCode', label: 'Postal code', hidden: null, autocomplete: 'postal-code',
+      placeholder: '12345', name: 'postal' }
   ];
 
   function Element(group, type, options) {
@@ -397,7 +412,9 @@
     this._assertAlive();
     var node = typeof target === 'string' ? document.querySelector(target) : target;
     if (!node || node.nodeType !== 1) {
-      throw IntegrationError('The selector you specified (' + target + ') applies to no DOM elements that are currently on the page.\nMake sure the element exists on the page before calling mount().');
+      throw IntegrationError('The selector you specified (' + target + ') applies to no DOM ' +
+        'elements that are currently on the page.\nMake sure the element exists on the page ' +
+        'before calling mount().');
     }
     if (this._root) this.unmount();
     this._attach(node);
@@ -479,7 +496,7 @@
     var raw = input.value;
     var caret = input.selectionStart === null ? raw.length : input.selectionStart;
     var deleting = /^delete/.test(event.inputType || '');
-    var tidy = FIELD_RULES[key].tidy(raw, deleting);
+    var tidy = FIELD_RULES[key].tidy(raw, deleting, this._values);
     if (tidy !== raw) {
       var significantBefore = raw.slice(0, caret).replace(/[\s/]/g, '').length;
       input.value = tidy;
@@ -717,7 +734,8 @@
       ? new Element(this, type, options)
       : new InertElement(this, type);
     if (element instanceof InertElement && window.console) {
-      console.warn('[stripe emulator] elements.create(' + JSON.stringify(type) + ') is not rendered by the offline stand-in.');
+      console.warn('[stripe emulator] elements.create(' + JSON.stringify(type) +
+        ') is not rendered by the offline stand-in.');
     }
     this._elements[type] = element;
     return element;
@@ -789,7 +807,8 @@
     var uid = CSS_PREFIX + '-3ds-' + (++instanceCounter);
     var opener = document.activeElement;
     var amount = formatAmount(intent);
-    var complete = el('button', { type: 'button', class: cls('button') + ' ' + cls('button--primary'), text: 'Complete authentication' });
+    var complete = el('button', { type: 'button', class: cls('button') + ' ' + cls('button--primary'),
+      text: 'Complete authentication' });
     var fail = el('button', { type: 'button', class: cls('button'), text: 'Fail authentication' });
     var status = el('p', { class: cls('sr'), role: 'status', 'aria-live': 'polite' });
     var dialog = el('div', {
@@ -860,7 +879,8 @@
       throw IntegrationError('Please call Stripe() with your publishable key. You used an empty string.');
     }
     if (/^sk_/.test(key)) {
-      throw IntegrationError('You should not use your secret key with Stripe.js.\nPlease pass a publishable key instead.');
+      throw IntegrationError('You should not use your secret key with Stripe.js.\n' +
+        'Please pass a publishable key instead.');
     }
     this.key = key;
     this.apiBase = String(options.apiBase || DEFAULT_API_BASE).replace(/\/+$/, '');
@@ -959,7 +979,8 @@
   function authenticationFailure(intent) {
     return {
       type: 'invalid_request_error', code: 'payment_intent_authentication_failure',
-      message: 'We are unable to authenticate your payment method. Please choose a different payment method and try again.',
+      message: 'We are unable to authenticate your payment method. ' +
+        'Please choose a different payment method and try again.',
       payment_intent: intent
     };
   }
@@ -980,7 +1001,8 @@
   StripeClient.prototype._paymentMethodFromElements = function (elements, paymentMethodData) {
     var element = elements._cardElement();
     if (!element || !element._root) {
-      return Promise.reject(IntegrationError('stripe.confirmPayment(): the Payment Element must be mounted before confirming.'));
+      return Promise.reject(IntegrationError(
+        'stripe.confirmPayment(): the Payment Element must be mounted before confirming.'));
     }
     var invalid = element._validate();
     if (invalid) return Promise.resolve({ error: invalid });
@@ -1008,14 +1030,17 @@
         throw IntegrationError('Invalid value for redirect: expected "always" or "if_required".');
       }
       if (!clientSecret) {
-        throw IntegrationError('stripe.confirmPayment(): the `clientSecret` argument is required unless you pass an `elements` instance created with a clientSecret.');
+        throw IntegrationError('stripe.confirmPayment(): the `clientSecret` argument is required ' +
+          'unless you pass an `elements` instance created with a clientSecret.');
       }
       intentIdFromSecret(clientSecret);
       if (redirect === 'always' && !confirmParams.return_url) {
-        throw IntegrationError('stripe.confirmPayment(): the `confirmParams.return_url` argument is required unless passing `redirect: \'if_required\'`.');
+        throw IntegrationError('stripe.confirmPayment(): the `confirmParams.return_url` argument ' +
+          'is required unless passing `redirect: \'if_required\'`.');
       }
       if (elements && elements._mode && !elements._submitted) {
-        throw IntegrationError('elements.submit() must be called before stripe.confirmPayment(). Call elements.submit() as soon as your customer presses pay, prior to any asynchronous work.');
+        throw IntegrationError('elements.submit() must be called before stripe.confirmPayment(). ' +
+          'Call elements.submit() as soon as your customer presses pay, prior to any asynchronous work.');
       }
       if (!elements && !confirmParams.payment_method) {
         throw IntegrationError('stripe.confirmPayment(): pass `elements` or `confirmParams.payment_method`.');
@@ -1087,7 +1112,8 @@
     return this.retrievePaymentIntent(clientSecret).then(function (res) {
       if (res.error) return res;
       if (res.paymentIntent.status !== 'requires_action') {
-        throw IntegrationError('handleNextAction: the PaymentIntent has status ' + res.paymentIntent.status + '; expected requires_action.');
+        throw IntegrationError('handleNextAction: the PaymentIntent has status ' +
+          res.paymentIntent.status + '; expected requires_action.');
       }
       return self._settle(res.paymentIntent, clientSecret, true);
     });
