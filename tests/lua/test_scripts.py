@@ -1,0 +1,50 @@
+"""The Lua scripts themselves: documented headers, Lua 5.1, registered once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app import lua
+
+
+@pytest.mark.parametrize("name", lua.NAMES)
+class TestScriptFiles:
+    def test_header_lists_keys_argv_and_returns(self, name: str) -> None:
+        header = (lua.HERE / f"{name}.lua").read_text().split("\n\n")[0]
+        assert "KEYS[1]" in header
+        assert "ARGV[" in header
+        assert "Returns" in header
+
+    def test_compiles_on_both_servers(self, name: str, any_redis: Any) -> None:
+        assert any_redis.script_load(lua.source(name)) == lua.script(name).sha
+
+    def test_keys_share_the_shop_hash_tag(self, name: str) -> None:
+        text = (lua.HERE / f"{name}.lua").read_text()
+        key_lines = [line for line in text.splitlines() if line.startswith("-- KEYS[")]
+        assert key_lines
+        assert all("{shop}:" in line for line in key_lines)
+
+
+class TestRegistry:
+    def test_library_is_prepended_only_where_used(self) -> None:
+        assert "local function check_lines" in lua.source("hold")
+        assert "local function check_lines" in lua.source("admit")
+        assert "local function check_lines" not in lua.source("confirm")
+
+    # fakeredis only: SCRIPT FLUSH on the shared real server would disturb other runs.
+    def test_runs_without_a_prior_script_load(self, redis: Any) -> None:
+        redis.script_flush()
+        redis.hset("{shop}:avail", "A", 1)
+        assert lua.run(redis, "adjust", ["{shop}:avail"], ["A", 2]) == ["OK", 3]
+
+    def test_preload_loads_every_script(self, redis: Any) -> None:
+        redis.script_flush()
+        lua.preload(redis)
+        shas = [lua.script(name).sha for name in lua.NAMES]
+        assert all(redis.script_exists(*shas))
+
+    def test_unknown_script_name(self) -> None:
+        with pytest.raises(KeyError):
+            lua.script("nope")
