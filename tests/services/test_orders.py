@@ -1,0 +1,119 @@
+"""Order creation from an admitted submission: one transaction, idempotent, priced here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app.errors import PaymentProviderError
+from app.services import checkout_status
+from app.services.admission import PENDING_KEY
+from app.services.inventory import Inventory
+from app.services.orders import create_order_from_submission
+from models import Order, Product, Reservation
+from tests.fakes import admit_checkout, stock
+
+
+def event_types(order: Order) -> list[str]:
+    return [e.type for e in Order.get_by_id(order.id).events]
+
+
+@pytest.fixture
+def submission(runtime: Any) -> Any:
+    stock(runtime.redis, "TEE", on_hand=10, price=2000)
+    return admit_checkout(runtime.redis, [("TEE", 2)])
+
+
+class TestCreateOrderFromSubmission:
+    def test_writes_pending_order_priced_from_the_database(
+        self, runtime: Any, submission: Any
+    ) -> None:
+        order = create_order_from_submission(submission.order_id, runtime)
+        assert order is not None
+        assert order.state == "PENDING"
+        assert order.order_number == submission.order_number
+        assert order.idempotency_key == submission.idempotency_key
+        assert order.line_items[0] == {
+            "sku": "TEE",
+            "name": "Product TEE",
+            "quantity": 2,
+            "unitAmount": 2000,
+            "amount": 4000,
+        }
+        assert order.subtotal == 4000
+        assert order.total == order.subtotal + order.shipping + order.tax
+        reservation = Reservation.get(Reservation.order == order.id)
+        assert reservation.id == submission.reservation_id
+        assert reservation.status == "HELD"
+        assert reservation.items == [["TEE", 2]]
+
+    def test_audit_trail_and_intent(self, runtime: Any, submission: Any, gateway: Any) -> None:
+        order = create_order_from_submission(submission.order_id, runtime)
+        assert event_types(order) == ["ORDER_CREATED", "STOCK_HELD", "PAYMENT_INTENT_CREATED"]
+        intent = gateway.intents[order.payment_intent_id]
+        assert intent.amount == order.total
+        assert intent.metadata["orderId"] == order.id
+        assert intent.metadata["reservationId"] == submission.reservation_id
+        create = next(c for c in gateway.calls if c[0] == "create_intent")[1]
+        assert create["receipt_email"] == "buyer@example.com"
+        assert order.order_number in create["description"]
+
+    def test_publishes_client_secret_and_totals(self, runtime: Any, submission: Any) -> None:
+        order = create_order_from_submission(submission.order_id, runtime)
+        view = checkout_status.read(runtime.redis, order.id)
+        assert view["paymentStatus"] == "requires_payment_method"
+        assert view["intentId"] == order.payment_intent_id
+        assert view["clientSecret"] == order.client_secret
+        assert view["totals"]["total"] == order.total
+        assert view["lineItems"][0]["sku"] == "TEE"
+        assert runtime.redis.zscore(PENDING_KEY, order.id) is None
+
+    def test_second_run_finds_the_order_and_creates_no_second_intent(
+        self, runtime: Any, submission: Any, gateway: Any
+    ) -> None:
+        first = create_order_from_submission(submission.order_id, runtime)
+        second = create_order_from_submission(submission.order_id, runtime)
+        assert first.id == second.id
+        assert first.payment_intent_id == second.payment_intent_id
+        assert Order.select().count() == 1
+        assert len(gateway.intents) == 1
+        assert event_types(first).count("ORDER_CREATED") == 1
+
+    def test_retry_after_retryable_stripe_error_reuses_the_order(
+        self, runtime: Any, submission: Any, gateway: Any
+    ) -> None:
+        gateway.fail_next("create_intent", PaymentProviderError("down", retryable=True))
+        with pytest.raises(PaymentProviderError):
+            create_order_from_submission(submission.order_id, runtime)
+        assert Order.get_by_id(submission.order_id).payment_intent_id is None
+        order = create_order_from_submission(submission.order_id, runtime)
+        assert order.payment_intent_id in gateway.intents
+        assert Order.select().count() == 1
+
+    def test_permanent_stripe_error_fails_order_and_releases_hold(
+        self, runtime: Any, submission: Any, gateway: Any
+    ) -> None:
+        gateway.fail_next("create_intent", PaymentProviderError("bad", retryable=False))
+        create_order_from_submission(submission.order_id, runtime)
+        order = Order.get_by_id(submission.order_id)
+        assert order.state == "FAILED"
+        assert Reservation.get(Reservation.order == order.id).status == "RELEASED"
+        assert Inventory(runtime.redis).available(["TEE"]) == {"TEE": 10}
+        view = checkout_status.read(runtime.redis, order.id)
+        assert view["state"] == "FAILED"
+        assert view["error"]["code"] == "payment_setup_failed"
+
+    def test_unpriceable_submission_is_rejected_without_order(
+        self, runtime: Any, submission: Any
+    ) -> None:
+        Product.delete().execute()
+        assert create_order_from_submission(submission.order_id, runtime) is None
+        assert Order.select().count() == 0
+        assert Inventory(runtime.redis).status(submission.reservation_id) == "RELEASED"
+        view = checkout_status.read(runtime.redis, submission.order_id)
+        assert view["error"]["code"] == "validation_failed"
+
+    def test_missing_submission_does_nothing(self, runtime: Any) -> None:
+        assert create_order_from_submission("no-such-order", runtime) is None
+        assert Order.select().count() == 0

@@ -1,0 +1,339 @@
+"""Webhook handlers: every handled type, duplicates, replays, out-of-order delivery (I3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app.services import checkout_status
+from app.services.inventory import Inventory
+from app.services.orders import create_order_from_submission
+from app.services.webhooks import EVT_PREFIX, HANDLERS, Context, handle_event
+from models import Order, Outbox, Product, Refund, Reservation, WebhookEvent
+from tests.fakes import admit_checkout, intent_dict, stock
+
+
+def types(order_id: str) -> list[str]:
+    return [e.type for e in Order.get_by_id(order_id).events]
+
+
+@pytest.fixture
+def order(runtime: Any) -> Order:
+    stock(runtime.redis, "TEE", on_hand=10, price=2000)
+    submission = admit_checkout(runtime.redis, [("TEE", 2)])
+    created = create_order_from_submission(submission.order_id, runtime)
+    assert created is not None
+    return created
+
+
+def deliver(runtime: Any, gateway: Any, type_: str, obj: Any) -> Any:
+    event = gateway.event(type_, obj)
+    return event, handle_event(event["id"], event, runtime)
+
+
+class TestSucceeded:
+    def test_pays_confirms_stock_and_queues_receipt(
+        self, runtime: Any, gateway: Any, order: Order
+    ) -> None:
+        intent = gateway.confirm(order.payment_intent_id, "pm_card_visa")
+        _, outcome = deliver(runtime, gateway, "payment_intent.succeeded", intent)
+        paid = Order.get_by_id(order.id)
+        assert paid.state == "PAID"
+        assert paid.payment_status == "succeeded"
+        assert Reservation.get(Reservation.order == order.id).status == "CONFIRMED"
+        assert Inventory(runtime.redis).status(order.reservation_id) == "CONFIRMED"
+        assert Product.get_by_id("TEE").stock_on_hand == 8
+        assert Inventory(runtime.redis).available(["TEE"]) == {"TEE": 8}
+        assert outcome.status == "processed"
+        assert [o.id for o in Outbox.select()] == outcome.outbox_ids
+        assert types(order.id)[3:] == [
+            "PAYMENT_SUCCEEDED",
+            "STATE_CHANGED",
+            "STOCK_CONFIRMED",
+            "RECEIPT_QUEUED",
+        ]
+        assert checkout_status.read(runtime.redis, order.id)["state"] == "PAID"
+
+    def test_duplicate_delivery_changes_nothing(
+        self, runtime: Any, gateway: Any, order: Order
+    ) -> None:
+        intent = gateway.confirm(order.payment_intent_id)
+        event = gateway.event("payment_intent.succeeded", intent)
+        handle_event(event["id"], event, runtime)
+        before = types(order.id)
+        assert handle_event(event["id"], event, runtime).status == "duplicate"
+        runtime.redis.delete(EVT_PREFIX + event["id"])  # even without the fast path
+        assert handle_event(event["id"], event, runtime).status == "duplicate"
+        assert types(order.id) == before
+        assert Product.get_by_id("TEE").stock_on_hand == 8
+        assert Outbox.select().count() == 1
+        row = WebhookEvent.get(WebhookEvent.event_id == event["id"])
+        assert (row.status, row.attempts) == ("processed", 1)
+
+    def test_second_event_id_for_same_success_is_harmless(
+        self, runtime: Any, gateway: Any, order: Order
+    ) -> None:
+        intent = gateway.confirm(order.payment_intent_id)
+        deliver(runtime, gateway, "payment_intent.succeeded", intent)
+        _, outcome = deliver(runtime, gateway, "payment_intent.succeeded", intent)
+        assert outcome.status == "processed"
+        assert types(order.id).count("PAYMENT_SUCCEEDED") == 1
+        assert Product.get_by_id("TEE").stock_on_hand == 8
+
+    def test_late_success_on_canceled_order_is_recorded_loudly(
+        self, runtime: Any, gateway: Any, order: Order, caplog: Any
+    ) -> None:
+        Order.update(state="CANCELED").where(Order.id == order.id).execute()
+        intent = gateway.confirm(order.payment_intent_id)
+        deliver(runtime, gateway, "payment_intent.succeeded", intent)
+        assert Order.get_by_id(order.id).state == "CANCELED"
+        assert "PAYMENT_AFTER_CLOSE" in types(order.id)
+        assert any("CLOSED ORDER" in r.getMessage() for r in caplog.records)
+
+
+class TestOutOfOrder:
+    def test_succeeded_before_processing_ends_paid(
+        self, runtime: Any, gateway: Any, order: Order
+    ) -> None:
+        processing = gateway.confirm(order.payment_intent_id, "pm_emulator_delayed")
+        succeeded = gateway.set_status(processing.id, "succeeded")
+        deliver(runtime, gateway, "payment_intent.succeeded", succeeded)
+        deliver(runtime, gateway, "payment_intent.processing", processing)
+        stored = Order.get_by_id(order.id)
+        assert (stored.state, stored.payment_status) == ("PAID", "succeeded")
+
+    def test_failed_after_succeeded_ends_paid(
+        self, runtime: Any, gateway: Any, order: Order
+    ) -> None:
+        failed = gateway.confirm(order.payment_intent_id, "pm_card_chargeDeclined")
+        succeeded = gateway.confirm(order.payment_intent_id, "pm_card_visa")
+        deliver(runtime, gateway, "payment_intent.succeeded", succeeded)
+        deliver(runtime, gateway, "payment_intent.payment_failed", failed)
+        assert Order.get_by_id(order.id).state == "PAID"
+        assert checkout_status.read(runtime.redis, order.id)["error"] is None
+
+    def test_stale_failure_while_processing_is_recorded_but_not_shown(
+        self, runtime: Any, gateway: Any, order: Order
+    ) -> None:
+        failed = gateway.confirm(order.payment_intent_id, "pm_card_chargeDeclined")
+        gateway.confirm(order.payment_intent_id, "pm_emulator_delayed")
+        deliver(runtime, gateway, "payment_intent.payment_failed", failed)
+        stored = Order.get_by_id(order.id)
+        assert (stored.state, stored.payment_status) == ("PENDING", "processing")
+        assert "PAYMENT_FAILED" in types(order.id)
+        assert checkout_status.read(runtime.redis, order.id)["error"] is None
+
+
+class TestOtherIntentEvents:
+    def test_payment_failed_keeps_order_pending_with_decline(
+        self, runtime: Any, gateway: Any, order: Order
+    ) -> None:
+        intent = gateway.confirm(order.payment_intent_id, "pm_card_chargeDeclinedInsufficientFunds")
+        deliver(runtime, gateway, "payment_intent.payment_failed", intent)
+        stored = Order.get_by_id(order.id)
+        assert stored.state == "PENDING"
+        view = checkout_status.read(runtime.redis, order.id)
+        assert view["paymentStatus"] == "requires_payment_method"
+        assert view["error"] == {
+            "code": "card_declined",
+            "declineCode": "insufficient_funds",
+            "message": "Your card has insufficient funds.",
+        }
+        assert "PAYMENT_FAILED" in types(order.id)
+        assert Inventory(runtime.redis).status(order.reservation_id) == "HELD"
+
+    def test_processing_and_requires_action_are_recorded(
+        self, runtime: Any, gateway: Any, order: Order
+    ) -> None:
+        action = gateway.confirm(order.payment_intent_id, "pm_card_threeDSecure2Required")
+        deliver(runtime, gateway, "payment_intent.requires_action", action)
+        assert checkout_status.read(runtime.redis, order.id)["paymentStatus"] == "requires_action"
+        processing = gateway.confirm(order.payment_intent_id, "pm_emulator_delayed")
+        deliver(runtime, gateway, "payment_intent.processing", processing)
+        assert Order.get_by_id(order.id).payment_status == "processing"
+        assert {"PAYMENT_REQUIRES_ACTION", "PAYMENT_PROCESSING"} <= set(types(order.id))
+
+    def test_canceled_elsewhere_releases_hold_and_cancels_order(
+        self, runtime: Any, gateway: Any, order: Order
+    ) -> None:
+        intent = gateway.set_status(order.payment_intent_id, "canceled")
+        deliver(runtime, gateway, "payment_intent.canceled", intent)
+        assert Order.get_by_id(order.id).state == "CANCELED"
+        assert Inventory(runtime.redis).available(["TEE"]) == {"TEE": 10}
+        assert "STOCK_RELEASED" in types(order.id)
+
+
+class TestIgnored:
+    def test_unhandled_type_is_ignored(self, runtime: Any, gateway: Any) -> None:
+        _, outcome = deliver(runtime, gateway, "customer.created", {"id": "cus_1"})
+        assert outcome.status == "ignored"
+
+    def test_object_without_our_metadata_is_ignored(
+        self, runtime: Any, gateway: Any, order: Order
+    ) -> None:
+        foreign = {**intent_dict(gateway.intents[order.payment_intent_id]), "metadata": {}}
+        _, outcome = deliver(runtime, gateway, "payment_intent.succeeded", foreign)
+        assert outcome.status == "ignored"
+        assert Order.get_by_id(order.id).state == "PENDING"
+
+    def test_unknown_order_is_ignored(self, runtime: Any, gateway: Any) -> None:
+        obj = {
+            "id": "pi_x",
+            "object": "payment_intent",
+            "status": "succeeded",
+            "metadata": {"orderId": "elsewhere"},
+        }
+        _, outcome = deliver(runtime, gateway, "payment_intent.succeeded", obj)
+        assert outcome.status == "ignored"
+
+
+class TestFailingHandler:
+    def test_failure_is_recorded_retried_and_never_marked_done(
+        self, runtime: Any, gateway: Any, order: Order, monkeypatch: Any
+    ) -> None:
+        intent = gateway.confirm(order.payment_intent_id)
+        event = gateway.event("payment_intent.succeeded", intent)
+        original = HANDLERS["payment_intent.succeeded"]
+
+        def broken(*args: Any) -> None:
+            original(*args)
+            raise RuntimeError("disk on fire")
+
+        monkeypatch.setitem(HANDLERS, "payment_intent.succeeded", broken)
+        with pytest.raises(RuntimeError):
+            handle_event(event["id"], event, runtime)
+        row = WebhookEvent.get(WebhookEvent.event_id == event["id"])
+        assert (row.status, row.attempts) == ("failed", 1)
+        assert "disk on fire" in row.last_error
+        assert Order.get_by_id(order.id).state == "PENDING"  # rolled back
+        assert not runtime.redis.exists(EVT_PREFIX + event["id"])
+
+        monkeypatch.setitem(HANDLERS, "payment_intent.succeeded", original)
+        assert handle_event(event["id"], event, runtime).status == "processed"
+        row = WebhookEvent.get(WebhookEvent.event_id == event["id"])
+        assert (row.status, row.attempts, row.last_error) == ("processed", 2, None)
+        assert Order.get_by_id(order.id).state == "PAID"
+        assert Product.get_by_id("TEE").stock_on_hand == 8
+
+
+def paid(runtime: Any, gateway: Any, order: Order) -> Order:
+    intent = gateway.confirm(order.payment_intent_id)
+    deliver(runtime, gateway, "payment_intent.succeeded", intent)
+    return Order.get_by_id(order.id)
+
+
+class TestRefundsAndDisputes:
+    def test_partial_then_full_refund(self, runtime: Any, gateway: Any, order: Order) -> None:
+        order = paid(runtime, gateway, order)
+        charge = {
+            "id": "ch_1",
+            "object": "charge",
+            "payment_intent": order.payment_intent_id,
+            "amount": order.total,
+            "amount_refunded": 1000,
+            "metadata": {},
+        }
+        deliver(runtime, gateway, "charge.refunded", charge)
+        stored = Order.get_by_id(order.id)
+        assert (stored.state, stored.amount_refunded) == ("PAID", 1000)
+        deliver(runtime, gateway, "charge.refunded", {**charge, "amount_refunded": order.total})
+        stored = Order.get_by_id(order.id)
+        assert (stored.state, stored.amount_refunded) == ("REFUNDED", order.total)
+        assert types(order.id).count("REFUNDED") == 2
+
+    def test_refund_events_track_refund_rows(
+        self, runtime: Any, gateway: Any, order: Order
+    ) -> None:
+        order = paid(runtime, gateway, order)
+        refund = {
+            "id": "re_1",
+            "object": "refund",
+            "amount": 500,
+            "status": "pending",
+            "payment_intent": order.payment_intent_id,
+            "metadata": {"orderId": order.id},
+        }
+        deliver(runtime, gateway, "refund.created", refund)
+        deliver(runtime, gateway, "refund.updated", {**refund, "status": "succeeded"})
+        row = Refund.get(Refund.stripe_refund_id == "re_1")
+        assert (row.status, row.amount) == ("succeeded", 500)
+        assert Order.get_by_id(order.id).amount_refunded == 500
+        deliver(runtime, gateway, "refund.created", {**refund, "id": "re_2", "status": "pending"})
+        deliver(
+            runtime,
+            gateway,
+            "refund.failed",
+            {**refund, "id": "re_2", "status": "failed", "failure_reason": "expired_card"},
+        )
+        assert Refund.get(Refund.stripe_refund_id == "re_2").status == "failed"
+        assert Order.get_by_id(order.id).amount_refunded == 500
+        assert {"REFUND_REQUESTED", "REFUND_FAILED", "REFUNDED"} <= set(types(order.id))
+
+    def test_full_refund_with_restock_puts_units_back_once(
+        self, runtime: Any, gateway: Any, order: Order
+    ) -> None:
+        order = paid(runtime, gateway, order)
+        Refund.create(id="rf1", order=order, amount=order.total, restock=True, idempotency_key="k1")
+        refund = {
+            "id": "re_9",
+            "object": "refund",
+            "amount": order.total,
+            "status": "succeeded",
+            "payment_intent": order.payment_intent_id,
+            "metadata": {"orderId": order.id, "refundId": "rf1"},
+        }
+        deliver(runtime, gateway, "refund.updated", refund)
+        charge = {
+            "id": "ch_1",
+            "object": "charge",
+            "payment_intent": order.payment_intent_id,
+            "amount_refunded": order.total,
+            "metadata": {},
+        }
+        deliver(runtime, gateway, "charge.refunded", charge)
+        assert Order.get_by_id(order.id).state == "REFUNDED"
+        assert Product.get_by_id("TEE").stock_on_hand == 10
+        assert Inventory(runtime.redis).available(["TEE"]) == {"TEE": 10}
+
+    def test_dispute_is_recorded_and_alerted(
+        self, runtime: Any, gateway: Any, order: Order, caplog: Any
+    ) -> None:
+        order = paid(runtime, gateway, order)
+        dispute = {
+            "id": "dp_1",
+            "object": "dispute",
+            "amount": order.total,
+            "payment_intent": order.payment_intent_id,
+            "reason": "fraudulent",
+            "charge": "ch_1",
+            "metadata": {},
+        }
+        deliver(runtime, gateway, "charge.dispute.created", dispute)
+        assert "DISPUTE_CREATED" in types(order.id)
+        assert any("DISPUTE" in r.getMessage() for r in caplog.records)
+
+
+class TestHandlersAsData:
+    def test_every_design_event_type_has_a_handler(self) -> None:
+        assert set(HANDLERS) == {
+            "payment_intent.succeeded",
+            "payment_intent.processing",
+            "payment_intent.payment_failed",
+            "payment_intent.canceled",
+            "payment_intent.requires_action",
+            "charge.refunded",
+            "refund.created",
+            "refund.updated",
+            "refund.failed",
+            "charge.dispute.created",
+        }
+
+    def test_handler_called_directly_with_plain_dicts(
+        self, runtime: Any, gateway: Any, order: Order
+    ) -> None:
+        obj = intent_dict(gateway.confirm(order.payment_intent_id))
+        ctx = Context(runtime=runtime, event={"type": "payment_intent.succeeded"})
+        HANDLERS["payment_intent.succeeded"](Order.get_by_id(order.id), obj, ctx)
+        assert Order.get_by_id(order.id).state == "PAID"
+        assert len(ctx.outbox_ids) == 1
