@@ -13,6 +13,7 @@ reported and the demo exits non-zero.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import socket
@@ -182,7 +183,7 @@ def start_app(sup: Supervisor, plan: Plan, env: Mapping[str, str]) -> None:
     """Web (gunicorn, threaded for long-polls), worker and scheduler; wait for /healthz."""
     bind = f"{HOST}:{plan.ports['web']}"
     web = [PY, "-m", "gunicorn", "wsgi:app", "--bind", bind, "--worker-class", "gthread"]
-    web += ["--workers", "2", "--threads", "16", "--timeout", "60", "--access-logfile", "-"]
+    web += ["--workers", "2", "--threads", "16", "--timeout", "60", "--no-control-socket"]
     sup.start("web", web, env)
     worker = [PY, "-m", "dramatiq", "tasks", "--processes", "1", "--threads", "8"]
     sup.start("worker", worker, env)
@@ -212,12 +213,28 @@ def banner(plan: Plan) -> list[str]:
     return lines
 
 
+def write_state(path: Path, plan: Plan, env: Mapping[str, str]) -> None:
+    """Tell a test harness where everything runs (written atomically, once ready)."""
+    state = {
+        "webUrl": plan.web_url,
+        "mailUrl": plan.mail_web_url,
+        "emulatorUrl": None if plan.real_stripe else plan.emulator_url,
+        "redisUrl": env["REDIS_URL"],
+        "databaseUrl": plan.database_url,
+        "webhookSecret": None if plan.real_stripe else plan.webhook_secret,
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    tmp.replace(path)
+
+
 def run(argv: list[str] | None = None) -> int:
     """Start the stack, wait for Ctrl-C or a dying child; return the exit code."""
     parser = argparse.ArgumentParser(description="Run the checkout demo stack.")
     parser.add_argument("--free-ports", action="store_true", help="use free ports only")
     parser.add_argument("--web-port", type=int, default=None)
     parser.add_argument("--var-dir", default=str(ROOT / "var"))
+    parser.add_argument("--state-file", help="write the URLs as JSON here once ready (tests)")
     args = parser.parse_args(argv)
     for name in _SCRUBBED:
         os.environ.pop(name, None)
@@ -231,6 +248,8 @@ def run(argv: list[str] | None = None) -> int:
         start_app(sup, plan, env)
         for line in banner(plan):
             sup.log("demo", line)
+        if args.state_file:
+            write_state(Path(args.state_file), plan, env)
         sup.watch()
         sup.log("demo", "stopping…")
         return 0

@@ -1,0 +1,116 @@
+"""Accessibility: keyboard-only checkout, axe on every page, a phone-sized viewport."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import expect
+
+from tests.web.conftest import CheckoutPage, Stack
+from tests.web.test_checkout_browser import assert_paid_once
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+
+def serious_violations(page: Any) -> list[str]:
+    """axe-core's serious and critical findings on the current page."""
+    results = Axe().run(page)
+    return [
+        f"{v['id']}: {v['help']} ({len(v['nodes'])} nodes)"
+        for v in results.response["violations"]
+        if v.get("impact") in ("serious", "critical")
+    ]
+
+
+def tab_to(page: Any, selector: str, limit: int = 80) -> None:
+    """Press Tab until the element matching ``selector`` has focus."""
+    for _ in range(limit):
+        if page.evaluate("(s) => document.activeElement?.matches(s) ?? false", selector):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+class TestKeyboardOnly:
+    def test_a_whole_checkout_with_the_keyboard(self, checkout: CheckoutPage):
+        page = checkout.page
+        checkout.open()
+        tab_to(page, 'button[aria-label="Add Logo mug to cart"]')
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#payment-element input")
+        for selector, text in (
+            ("#name", "Ada Lovelace"),
+            ("#email", checkout.email),
+            ("#line1", "1 Analytical Way"),
+            ("#city", "London"),
+            ("#postalCode", "94107"),
+            ('#payment-element input[autocomplete="cc-number"]', "4242424242424242"),
+            ('#payment-element input[autocomplete="cc-exp"]', "1234"),
+            ('#payment-element input[autocomplete="cc-csc"]', "123"),
+        ):
+            tab_to(page, selector)
+            page.keyboard.type(text)
+        postal = page.locator('#payment-element input[autocomplete="postal-code"]')
+        if postal.count():
+            tab_to(page, '#payment-element input[autocomplete="postal-code"]')
+            page.keyboard.type("94107")
+        page.wait_for_function("document.querySelector('#pay').textContent.startsWith('Pay $')")
+        tab_to(page, "#pay")
+        page.keyboard.press("Enter")
+        checkout.wait_for_order_page()
+        expect(checkout.order_state()).to_have_text("Paid", timeout=30_000)
+        assert_paid_once(checkout.stack, checkout.email)
+
+    def test_errors_take_focus_and_name_the_field(self, checkout: CheckoutPage):
+        checkout.open().add("Logo mug").fill_card("4242424242424242")
+        checkout.pay()
+        box = checkout.wait_for_error("validation")
+        expect(box).to_be_focused()
+        expect(box).to_contain_text("Email: Email is required.")
+        expect(checkout.page.get_by_label("Email")).to_have_attribute("aria-invalid", "true")
+        box.get_by_role("link", name="Email: Email is required.").click()
+        expect(checkout.page.get_by_label("Email")).to_be_focused()
+
+
+class TestAxe:
+    def test_checkout_page(self, checkout: CheckoutPage):
+        checkout.open().add("Logo mug").fill_details()
+        checkout.page.wait_for_selector("#payment-element input")
+        assert serious_violations(checkout.page) == []
+
+    def test_checkout_page_showing_an_error(self, checkout: CheckoutPage):
+        checkout.buy("4000000000000002")
+        checkout.wait_for_error("declined")
+        assert serious_violations(checkout.page) == []
+
+    def test_order_page(self, checkout: CheckoutPage):
+        checkout.buy()
+        checkout.wait_for_order_page()
+        expect(checkout.order_state()).to_have_text("Paid", timeout=30_000)
+        assert serious_violations(checkout.page) == []
+
+    def test_failure_page(self, page: Any, stack: Stack):
+        page.goto("/checkout/failed?reason=expired&order=1001")
+        expect(page.locator("#failed-message")).to_contain_text("Order #1001")
+        assert serious_violations(page) == []
+
+
+class TestPhoneViewport:
+    def test_readable_without_sideways_scrolling(self, browser: Any, stack: Stack):
+        context = browser.new_context(
+            base_url=stack.web_url, viewport={"width": 375, "height": 667}, is_mobile=True
+        )
+        try:
+            page = context.new_page()
+            page.goto("/")
+            page.get_by_role("button", name="Add Logo mug to cart").click()
+            page.wait_for_selector("#payment-element input")
+            overflow = page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0
+            expect(page.locator("#pay")).to_be_visible()
+        finally:
+            context.close()

@@ -1,0 +1,111 @@
+"""The checkout page in Chromium against the demo stack: paying, 3-D Secure, declines.
+
+Each test asserts on the page and on the server: the order in the database, its hold in
+Redis and the charges the Stripe emulator recorded.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.web.conftest import CheckoutPage, Stack
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# Screenshots in docs/ are refreshed only on request, so a test run leaves git clean.
+UPDATE_SCREENSHOTS = os.environ.get("UPDATE_SCREENSHOTS") == "1"
+
+
+def screenshot(page: Any, name: str) -> None:
+    """Save docs/screenshots/<name>.png when UPDATE_SCREENSHOTS=1."""
+    if UPDATE_SCREENSHOTS:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def assert_paid_once(stack: Stack, email: str) -> dict[str, Any]:
+    """One PAID order for ``email``, one succeeded charge, its hold confirmed."""
+    order = stack.wait_for_order_state(email, "PAID")
+    assert len(stack.orders_for(email)) == 1
+    assert len(stack.succeeded_charges(order["payment_intent_id"])) == 1
+    assert stack.hold_status(order["reservation_id"]) == "CONFIRMED"
+    return order
+
+
+def assert_declined_and_kept(checkout: CheckoutPage, kind: str, text: str) -> dict[str, Any]:
+    """The error is shown and focused; the order stays PENDING with its hold."""
+    box = checkout.wait_for_error(kind)
+    expect(box).to_contain_text(text)
+    expect(box).to_be_focused()
+    expect(box).to_contain_text("Use another card")
+    orders = checkout.stack.orders_for(checkout.email)
+    assert [o["state"] for o in orders] == ["PENDING"]
+    assert checkout.stack.hold_status(orders[0]["reservation_id"]) == "HELD"
+    assert checkout.stack.succeeded_charges(orders[0]["payment_intent_id"]) == []
+    return orders[0]
+
+
+def retry_with(checkout: CheckoutPage, card: str) -> None:
+    """The next step the page offers after a decline: another card, same order."""
+    checkout.page.get_by_role("button", name="Use another card").click()
+    expect(checkout.page.locator("#payment-element").get_by_label("Card number")).to_be_focused()
+    checkout.fill_card(card).pay()
+
+
+class TestPaying:
+    def test_card_4242_pays_and_the_order_page_shows_paid(self, checkout: CheckoutPage):
+        checkout.open().add("Logo mug").fill_details().fill_card("4242424242424242")
+        expect(checkout.page.locator("#total-subtotal")).to_have_text("$14.00")
+        screenshot(checkout.page, "checkout")
+        checkout.pay()
+        order_id = checkout.wait_for_order_page()
+        expect(checkout.order_state()).to_have_text("Paid", timeout=30_000)
+        order = assert_paid_once(checkout.stack, checkout.email)
+        assert order["id"] == order_id
+        expect(checkout.page.locator("#order-number")).to_have_text(f"#{order['order_number']}")
+        screenshot(checkout.page, "order-paid")
+
+    def test_3d_secure_completed(self, checkout: CheckoutPage):
+        checkout.buy("4000002760003184")
+        dialog = checkout.page.get_by_role("dialog")
+        expect(dialog).to_be_visible()
+        screenshot(checkout.page, "3d-secure")
+        checkout.authenticate("Complete")
+        checkout.wait_for_order_page()
+        expect(checkout.order_state()).to_have_text("Paid", timeout=30_000)
+        assert_paid_once(checkout.stack, checkout.email)
+
+
+class TestDeclines:
+    def test_3d_secure_failed_then_4242_succeeds_on_the_same_order(self, checkout: CheckoutPage):
+        checkout.buy("4000002760003184").authenticate("Fail")
+        first = assert_declined_and_kept(checkout, "authentication", "authenticate")
+        retry_with(checkout, "4242424242424242")
+        checkout.wait_for_order_page()
+        order = assert_paid_once(checkout.stack, checkout.email)
+        assert order["payment_intent_id"] == first["payment_intent_id"]
+
+    def test_generic_decline_then_retry(self, checkout: CheckoutPage):
+        checkout.buy("4000000000000002")
+        first = assert_declined_and_kept(checkout, "declined", "Your card was declined")
+        screenshot(checkout.page, "declined")
+        retry_with(checkout, "4242424242424242")
+        checkout.wait_for_order_page()
+        expect(checkout.order_state()).to_have_text("Paid", timeout=30_000)
+        order = assert_paid_once(checkout.stack, checkout.email)
+        assert order["payment_intent_id"] == first["payment_intent_id"]
+        assert len(checkout.stack.charges(order["payment_intent_id"])) == 2  # failed + paid
+
+    def test_insufficient_funds_shows_stripes_message(self, checkout: CheckoutPage):
+        checkout.buy("4000000000009995")
+        assert_declined_and_kept(checkout, "declined", "insufficient funds")
+
+    def test_3d_secure_then_decline(self, checkout: CheckoutPage):
+        checkout.buy("4000008400001629").authenticate("Complete")
+        assert_declined_and_kept(checkout, "declined", "declined")

@@ -1,0 +1,122 @@
+"""What goes wrong in real life: refreshes, double clicks, a dropped connection, stock
+running out, a slow webhook. One order and at most one charge, whatever the buyer does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.web.conftest import CheckoutPage
+from tests.web.test_checkout_browser import assert_paid_once
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+
+def wait_until_payable_or_done(checkout: CheckoutPage) -> bool:
+    """After a reload: True when the page went on to the order page by itself."""
+    checkout.page.wait_for_function(
+        "location.pathname.startsWith('/order/') ||"
+        " (document.querySelector('#pay') && document.querySelector('#pay').textContent"
+        ".startsWith('Pay $') && document.querySelector('#payment-element input'))",
+        timeout=30_000,
+    )
+    return "/order/" in checkout.page.url
+
+
+class TestNoDuplicates:
+    def test_refresh_right_after_pay_makes_one_order_and_one_charge(self, checkout: CheckoutPage):
+        checkout.buy()
+        checkout.page.reload()
+        if not wait_until_payable_or_done(checkout):
+            # The form and cart came back from sessionStorage; only the card is typed again.
+            expect(checkout.page.get_by_label("Email")).to_have_value(checkout.email)
+            checkout.fill_card("4242424242424242").pay()
+        checkout.wait_for_order_page()
+        expect(checkout.order_state()).to_have_text("Paid", timeout=30_000)
+        assert_paid_once(checkout.stack, checkout.email)
+
+    def test_double_click_on_pay_charges_once(self, checkout: CheckoutPage):
+        checkout.open().add("Logo mug").fill_details().fill_card("4242424242424242")
+        checkout.page.wait_for_function(
+            "document.querySelector('#pay').textContent.startsWith('Pay $')"
+        )
+        checkout.pay_button.dblclick()
+        checkout.wait_for_order_page()
+        expect(checkout.order_state()).to_have_text("Paid", timeout=30_000)
+        assert_paid_once(checkout.stack, checkout.email)
+
+    def test_network_cut_during_submit_then_retry_continues_the_same_order(
+        self, checkout: CheckoutPage
+    ):
+        cut: list[str] = []
+
+        def drop_the_answer(route: Any) -> None:
+            # The request reaches the server (the order is admitted), the answer is lost.
+            if not cut:
+                route.fetch()
+                cut.append(route.request.headers["idempotency-key"])
+                route.abort("internetdisconnected")
+            else:
+                route.continue_()
+
+        checkout.page.route("**/api/checkout/payment-intent", drop_the_answer)
+        checkout.buy()
+        box = checkout.wait_for_error("network")
+        expect(box).to_be_focused()
+        expect(box).to_contain_text("couldn't reach the shop")
+        assert len(checkout.stack.orders_for(checkout.email)) <= 1
+        checkout.page.get_by_role("button", name="Try again").click()
+        checkout.wait_for_order_page()
+        expect(checkout.order_state()).to_have_text("Paid", timeout=30_000)
+        assert_paid_once(checkout.stack, checkout.email)
+
+
+class TestStock:
+    def test_out_of_stock_names_the_item_and_adjusting_the_cart_recovers(
+        self, checkout: CheckoutPage
+    ):
+        stack = checkout.stack
+        stack.set_stock("CAP-NAVY", 10)
+        try:
+            checkout.open().add("Navy cap", times=2).fill_details().fill_card("4242424242424242")
+            stack.set_stock("CAP-NAVY", 1)  # someone else bought the rest meanwhile
+            checkout.pay()
+            box = checkout.wait_for_error("out_of_stock")
+            expect(box).to_be_focused()
+            expect(box).to_contain_text("Navy cap: you asked for 2, only 1 left")
+            assert stack.orders_for(checkout.email) == []
+            checkout.page.get_by_role("button", name="Update my cart").click()
+            expect(checkout.page.get_by_label("Quantity of Navy cap")).to_have_value("1")
+            checkout.fill_card("4242424242424242").pay()
+            checkout.wait_for_order_page()
+            assert_paid_once(stack, checkout.email)
+        finally:
+            stack.set_stock("CAP-NAVY", 10)
+
+
+class TestWebhookDrivesTheOrder:
+    def test_order_page_reaches_paid_only_after_the_webhook(self, checkout: CheckoutPage):
+        stack = checkout.stack
+        stack.chaos(deliveryDelayMs=4000)
+        try:
+            checkout.buy()
+            checkout.wait_for_order_page()
+            # The charge is made, the webhook is held back: the order is still PENDING.
+            expect(checkout.page.locator("#state-detail")).to_contain_text("payment went through")
+            expect(checkout.order_state()).to_have_text("Pending")
+            order = stack.orders_for(checkout.email)[0]
+            assert order["state"] == "PENDING"
+            assert len(stack.succeeded_charges(order["payment_intent_id"])) == 1
+            expect(checkout.order_state()).to_have_text("Paid", timeout=30_000)
+        finally:
+            stack.chaos(deliveryDelayMs=0)
+        order = assert_paid_once(stack, checkout.email)
+        delivered = [
+            d
+            for d in stack.deliveries("payment_intent.succeeded")
+            if 200 <= (d.get("statusCode") or 0) < 300
+        ]
+        assert delivered, "PAID came from a delivered payment_intent.succeeded webhook"
