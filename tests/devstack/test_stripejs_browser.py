@@ -622,5 +622,6 @@ class TestOtherCalls:
             intent.client_secret,
         )
 
+        assert "paymentIntent" in result, result
         assert result["paymentIntent"]["status"] == "succeeded"
         assert status_of(sdk, intent).status == "succeeded"

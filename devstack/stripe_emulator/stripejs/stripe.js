@@ -938,6 +938,9 @@
     var self = this;
     var id = intentIdFromSecret(clientSecret);
     body.client_secret = clientSecret;
+    // As Stripe.js: next actions come back as use_stripe_sdk, handled here rather than
+    // by a redirect, so no return_url is needed for card payments.
+    body.use_stripe_sdk = 'true';
     return request(this, 'POST', '/v1/payment_intents/' + encodeURIComponent(id) + '/confirm', body)
       .then(function (res) {
         if (res.error) return { error: res.error };
