@@ -23,7 +23,7 @@ LATENCY = Histogram(
 SUBMITS = Counter("checkout_submits_total", "Checkout submits by outcome", ["outcome"])
 OUT_OF_STOCK = Counter("checkout_out_of_stock_total", "Submits refused for lack of stock")
 WEBHOOK_EVENTS = Counter(
-    "checkout_webhook_events_total", "Stripe webhook deliveries accepted", ["type"]
+    "checkout_webhook_deliveries_total", "Stripe webhook deliveries accepted by the web", ["type"]
 )
 
 log = structlog.get_logger("app.http")

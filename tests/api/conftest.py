@@ -1,0 +1,65 @@
+"""Fixtures for the HTTP tests: a seeded catalog, valid bodies, and JWTs."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import jwt
+import pytest
+
+from app.services.catalog import ProductInput, upsert_product
+
+CATALOG = (
+    ProductInput("TEE-M", "Tee (M)", "Cotton.", 2500, "usd", 10),
+    ProductInput("MUG", "Mug", "Stoneware.", 1400, "usd", 5),
+    ProductInput("GONE", "Sold out", "Nothing left.", 900, "usd", 0),
+)
+
+VALID_SUBMIT: dict[str, Any] = {
+    "items": [{"sku": "TEE-M", "quantity": 2}, {"sku": "MUG", "quantity": 1}],
+    "email": "buyer@example.com",
+    "shippingAddress": {
+        "name": "Ada Lovelace",
+        "line1": "1 Analytical Way",
+        "city": "San Francisco",
+        "state": "CA",
+        "postalCode": "94107",
+        "country": "US",
+    },
+}
+
+
+@pytest.fixture
+def catalog(runtime: Any) -> list[dict[str, Any]]:
+    """Three products in the database and Redis (one sold out)."""
+    return [upsert_product(runtime.redis, item) for item in CATALOG]
+
+
+@pytest.fixture
+def submit_body() -> Callable[..., dict[str, Any]]:
+    """A valid submit body, deep-copied, with top-level overrides."""
+
+    def make(**overrides: Any) -> dict[str, Any]:
+        body = copy.deepcopy(VALID_SUBMIT)
+        body.update(overrides)
+        return body
+
+    return make
+
+
+@pytest.fixture
+def make_token(config: Any) -> Callable[..., str]:
+    """Sign a JWT with the test secret."""
+
+    def make(claims: dict[str, Any], secret: str | None = None) -> str:
+        return jwt.encode(claims, secret or config.jwt_secret, algorithm="HS256")
+
+    return make
+
+
+@pytest.fixture
+def admin_headers(make_token: Callable[..., str]) -> dict[str, str]:
+    """Authorization for an admin."""
+    return {"Authorization": f"Bearer {make_token({'sub': 'admin-1', 'role': 'admin'})}"}

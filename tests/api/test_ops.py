@@ -1,0 +1,168 @@
+"""Health, readiness, metrics, the OpenAPI document, generic errors, CORS, rate limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import redis as redis_lib
+from flask import Flask
+
+from app import create_app
+
+
+class TestHealth:
+    def test_healthz(self, client: Any) -> None:
+        assert client.get("/healthz").get_json() == {"status": "ok"}
+
+    def test_readyz_ok(self, client: Any) -> None:
+        response = client.get("/readyz")
+        assert response.status_code == 200
+        assert response.get_json()["checks"] == {"database": "ok", "redis": "ok"}
+
+    def test_readyz_503_when_redis_is_down(
+        self, client: Any, runtime: Any, monkeypatch: Any
+    ) -> None:
+        def down() -> None:
+            raise redis_lib.ConnectionError("down")
+
+        monkeypatch.setattr(runtime.redis, "ping", down)
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        assert response.get_json()["checks"]["redis"].startswith("error")
+
+
+class TestMetrics:
+    def test_prometheus_text(self, client: Any, catalog: Any) -> None:
+        client.get("/api/products")
+        text = client.get("/metrics").get_data(as_text=True)
+        assert "checkout_http_requests_total" in text
+        assert 'endpoint="/api/products"' in text
+        assert "checkout_submits_total" in text or "checkout_out_of_stock_total" in text
+
+
+class TestOpenAPI:
+    def test_document_covers_every_route(self, app: Flask, client: Any) -> None:
+        spec = client.get("/openapi.json").get_json()
+        assert spec["openapi"] == "3.0.3"
+        documented = {(path, method) for path, ops in spec["paths"].items() for method in ops}
+        for rule in app.url_map.iter_rules():
+            if rule.endpoint.startswith("web.") or rule.endpoint == "static":
+                continue  # the reference page is HTML, not API
+            path = rule.rule.replace("<order_id>", "{orderId}").replace("<sku>", "{sku}")
+            for method in rule.methods - {"HEAD", "OPTIONS"}:
+                assert (path, method.lower()) in documented, (path, method)
+
+    def test_schemas_resolve_and_errors_are_documented(self, client: Any) -> None:
+        spec = client.get("/openapi.json").get_json()
+        schemas = spec["components"]["schemas"]
+        for ops in spec["paths"].values():
+            for op in ops.values():
+                assert op["responses"], op
+                for response in op["responses"].values():
+                    for media in response.get("content", {}).values():
+                        ref = media["schema"].get("$ref") or media["schema"].get("items", {}).get(
+                            "$ref"
+                        )
+                        if ref:
+                            assert ref.rsplit("/", 1)[-1] in schemas
+        submit = spec["paths"]["/api/checkout/payment-intent"]["post"]
+        assert {"202", "400", "409", "422", "429"} <= set(map(str, submit["responses"]))
+        assert "postalCode" in str(schemas)
+
+    def test_docs_page_is_offline(self, client: Any) -> None:
+        response = client.get("/docs")
+        assert response.status_code == 200
+        html = response.get_data(as_text=True)
+        assert "/api/checkout/payment-intent" in html
+        assert "http://" not in html and "https://" not in html and "<script" not in html
+
+
+class TestGenericErrors:
+    def test_unknown_route_is_json_404(self, client: Any) -> None:
+        response = client.get("/nope")
+        assert response.status_code == 404
+        assert response.get_json()["error"]["code"] == "not_found"
+
+    def test_wrong_method_is_json_405(self, client: Any) -> None:
+        response = client.delete("/api/products")
+        assert response.status_code == 405
+        assert response.get_json()["error"]["code"] == "method_not_allowed"
+
+    def test_unexpected_exception_is_a_generic_500(
+        self, client: Any, monkeypatch: Any, capsys: Any
+    ) -> None:
+        from app.services import catalog
+
+        def boom(_redis: Any) -> Any:
+            raise RuntimeError("secret internals")
+
+        monkeypatch.setattr(catalog, "list_products", boom)
+        response = client.get("/api/products")
+        assert response.status_code == 500
+        assert response.get_json()["error"]["code"] == "internal_error"
+        assert "secret internals" not in response.get_data(as_text=True)
+
+    def test_redis_outage_is_503(
+        self, client: Any, runtime: Any, catalog: Any, monkeypatch: Any
+    ) -> None:
+        def down(*_a: Any, **_k: Any) -> Any:
+            raise redis_lib.ConnectionError("down")
+
+        monkeypatch.setattr(runtime.redis, "hmget", down)
+        response = client.get("/api/products")
+        assert response.status_code == 503
+        assert response.get_json()["error"]["code"] == "service_unavailable"
+
+
+class TestCors:
+    def test_allowed_origin(self, runtime: Any) -> None:
+        app = create_app(
+            runtime.config.with_overrides(frontend_origins=("https://shop.example",)),
+            runtime=runtime,
+        )
+        client = app.test_client()
+        ok = client.options("/api/checkout/quote", headers={"Origin": "https://shop.example"})
+        assert ok.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+        assert "Idempotency-Key" in ok.headers["Access-Control-Allow-Headers"]
+        other = client.get("/healthz", headers={"Origin": "https://evil.example"})
+        assert "Access-Control-Allow-Origin" not in other.headers
+
+
+class TestRateLimit:
+    @pytest.fixture
+    def limited(self, runtime: Any) -> Any:
+        config = runtime.config.with_overrides(
+            ratelimit_enabled=True, ratelimit_checkout="2/minute"
+        )
+        return create_app(config, runtime=runtime).test_client()
+
+    def test_third_quote_is_429_with_retry_after(self, limited: Any, catalog: Any) -> None:
+        body = {"items": [{"sku": "MUG", "quantity": 1}]}
+        assert limited.post("/api/checkout/quote", json=body).status_code == 200
+        assert limited.post("/api/checkout/quote", json=body).status_code == 200
+        response = limited.post("/api/checkout/quote", json=body)
+        assert response.status_code == 429
+        assert response.get_json()["error"]["code"] == "rate_limited"
+        assert 1 <= int(response.headers["Retry-After"]) <= 60
+
+    def test_limit_is_per_client_ip(self, limited: Any, catalog: Any) -> None:
+        body = {"items": [{"sku": "MUG", "quantity": 1}]}
+        for _ in range(2):
+            limited.post("/api/checkout/quote", json=body)
+        other = limited.post(
+            "/api/checkout/quote", json=body, environ_base={"REMOTE_ADDR": "10.0.0.9"}
+        )
+        assert other.status_code == 200
+
+    def test_submit_is_limited_too(self, limited: Any, catalog: Any) -> None:
+        codes = [
+            limited.post("/api/checkout/payment-intent", json={}).status_code for _ in range(3)
+        ]
+        assert codes == [400, 400, 429]
+
+    def test_disabled_means_no_limit(self, client: Any, catalog: Any) -> None:
+        body = {"items": [{"sku": "MUG", "quantity": 1}]}
+        assert all(
+            client.post("/api/checkout/quote", json=body).status_code == 200 for _ in range(5)
+        )

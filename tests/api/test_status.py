@@ -1,0 +1,234 @@
+"""Checkout status, order view and tracking: access rules, long-poll, DB fallback."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from app.services import checkout_status
+from app.services.checkout_status import token_hash
+
+SUBMIT = "/api/checkout/payment-intent"
+
+
+@pytest.fixture
+def submitted(client: Any, catalog: Any, submit_body: Callable[..., dict[str, Any]]) -> Any:
+    """A 202 submit body (read model only: no worker runs here)."""
+    response = client.post(SUBMIT, json=submit_body(), headers={"Idempotency-Key": "k-status-1"})
+    assert response.status_code == 202
+    return response.get_json()
+
+
+def make_order(
+    order_id: str = "11111111-2222-3333-4444-555555555555",
+    token: str = "tok-secret",
+    user_id: str | None = None,
+    state: str = "PAID",
+) -> Any:
+    """An order row with two audit events and a refund, written straight to the DB."""
+    from models import Order, OrderEvent, Refund
+
+    order = Order.create(
+        id=order_id,
+        order_number="ORD-TEST0001",
+        idempotency_key=f"idem-{order_id}",
+        state=state,
+        email="Buyer@Example.com",
+        user_id=user_id,
+        line_items=[
+            {"sku": "MUG", "name": "Mug", "quantity": 1, "unitAmount": 1400, "amount": 1400}
+        ],
+        subtotal=1400,
+        shipping=500,
+        tax=0,
+        total=1900,
+        currency="usd",
+        shipping_address={"name": "A", "country": "US"},
+        payment_intent_id="pi_123",
+        client_secret="pi_123_secret_x",
+        payment_status="succeeded",
+        reservation_id="res-1",
+        checkout_token_hash=token_hash(token),
+    )
+    OrderEvent.create(order=order, type="ORDER_CREATED", payload={"n": 1})
+    OrderEvent.create(order=order, type="PAYMENT_SUCCEEDED", payload={"n": 2})
+    Refund.create(id="rf-1", order=order, amount=100, idempotency_key="rf-key-1")
+    return order
+
+
+class TestCheckoutStatus:
+    def test_token_holder_reads_the_read_model(self, client: Any, submitted: Any) -> None:
+        response = client.get(
+            submitted["statusUrl"], headers={"X-Checkout-Token": submitted["checkoutToken"]}
+        )
+        assert response.status_code == 200
+        body = response.get_json()
+        assert body["orderId"] == submitted["orderId"]
+        assert body["orderNumber"] == submitted["orderNumber"]
+        assert body["state"] == "PENDING"
+        assert body["payment"] == {"status": "creating", "intentId": None, "clientSecret": None}
+        assert body["holdExpiresAt"] == submitted["holdExpiresAt"]
+        assert body["error"] is None
+
+    @pytest.mark.parametrize("headers", [{}, {"X-Checkout-Token": "wrong"}])
+    def test_missing_or_wrong_token_is_404(
+        self, client: Any, submitted: Any, headers: dict[str, str]
+    ) -> None:
+        response = client.get(submitted["statusUrl"], headers=headers)
+        assert response.status_code == 404
+        assert response.get_json()["error"]["code"] == "not_found"
+
+    def test_unknown_order_is_the_same_404(self, client: Any, runtime: Any) -> None:
+        response = client.get("/api/checkout/nope", headers={"X-Checkout-Token": "x"})
+        assert response.status_code == 404
+
+    def test_admin_may_read(self, client: Any, submitted: Any, admin_headers: Any) -> None:
+        assert client.get(submitted["statusUrl"], headers=admin_headers).status_code == 200
+
+    def test_buyer_jwt_may_read_own_order(
+        self, client: Any, catalog: Any, submit_body: Any, make_token: Any
+    ) -> None:
+        own = {"x-auth-token": make_token({"user": {"id": "u-7"}})}
+        other = {"Authorization": "Bearer " + make_token({"sub": "u-8"})}
+        forged = {"Authorization": "Bearer " + make_token({"sub": "u-7"}, secret="wrong")}
+        headers = {"Idempotency-Key": "k-jwt-0001", **own}
+        body = client.post(SUBMIT, json=submit_body(), headers=headers).get_json()
+        assert client.get(body["statusUrl"], headers=own).status_code == 200
+        assert client.get(body["statusUrl"], headers=other).status_code == 404
+        assert client.get(body["statusUrl"], headers=forged).status_code == 404
+
+    def test_wait_returns_when_the_worker_publishes(
+        self, client: Any, runtime: Any, submitted: Any
+    ) -> None:
+        order_id = submitted["orderId"]
+
+        def publish_later() -> None:
+            time.sleep(0.2)
+            checkout_status.publish(
+                runtime.redis, order_id, paymentStatus="requires_payment_method",
+                intentId="pi_1", clientSecret="pi_1_secret",
+            )  # fmt: skip
+
+        threading.Thread(target=publish_later).start()
+        headers = {"X-Checkout-Token": submitted["checkoutToken"]}
+        body = client.get(f"{submitted['statusUrl']}?wait=5&since=1", headers=headers).get_json()
+        assert body["payment"] == {
+            "status": "requires_payment_method", "intentId": "pi_1", "clientSecret": "pi_1_secret"
+        }  # fmt: skip
+        assert body["version"] == 2
+
+    def test_wait_with_an_old_version_answers_at_once(
+        self, client: Any, runtime: Any, submitted: Any
+    ) -> None:
+        checkout_status.publish(runtime.redis, submitted["orderId"], paymentStatus="processing")
+        headers = {"X-Checkout-Token": submitted["checkoutToken"]}
+        body = client.get(f"{submitted['statusUrl']}?wait=25&since=1", headers=headers).get_json()
+        assert body["payment"]["status"] == "processing"
+
+    @pytest.mark.parametrize("query", ["wait=26", "wait=-1", "wait=abc", "since=x"])
+    def test_bad_wait_is_validation_failed(self, client: Any, submitted: Any, query: str) -> None:
+        headers = {"X-Checkout-Token": submitted["checkoutToken"]}
+        response = client.get(f"{submitted['statusUrl']}?{query}", headers=headers)
+        assert response.status_code == 400
+        assert list(response.get_json()["error"]["fields"]) == [query.split("=")[0]]
+
+    def test_declined_attempt_shows_the_error(
+        self, client: Any, runtime: Any, submitted: Any
+    ) -> None:
+        error = {"code": "card_declined", "declineCode": "generic_decline", "message": "Declined."}
+        checkout_status.publish(
+            runtime.redis,
+            submitted["orderId"],
+            paymentStatus="requires_payment_method",
+            error=error,
+        )
+        headers = {"X-Checkout-Token": submitted["checkoutToken"]}
+        body = client.get(submitted["statusUrl"], headers=headers).get_json()
+        assert body["error"] == error
+        assert body["state"] == "PENDING"
+
+    def test_falls_back_to_the_database(self, client: Any, runtime: Any) -> None:
+        order = make_order(state="PENDING")
+        response = client.get(
+            f"/api/checkout/{order.id}", headers={"X-Checkout-Token": "tok-secret"}
+        )
+        assert response.status_code == 200
+        body = response.get_json()
+        assert body["state"] == "PENDING"
+        assert body["payment"]["clientSecret"] == "pi_123_secret_x"
+        assert body["totals"]["total"] == 1900
+        assert client.get(f"/api/checkout/{order.id}").status_code == 404
+
+
+class TestOrderView:
+    def test_order_from_the_database_with_events_oldest_first(
+        self, client: Any, runtime: Any
+    ) -> None:
+        order = make_order()
+        response = client.get(f"/api/orders/{order.id}", headers={"X-Checkout-Token": "tok-secret"})
+        assert response.status_code == 200
+        body = response.get_json()
+        assert [e["type"] for e in body["events"]] == ["ORDER_CREATED", "PAYMENT_SUCCEEDED"]
+        assert body["events"][0]["payload"] == {"n": 1}
+        assert body["paymentIntentId"] == "pi_123"
+        assert body["reservationId"] == "res-1"
+        assert body["amountRefunded"] == 0
+        assert [r["refundId"] for r in body["refunds"]] == ["rf-1"]
+
+    def test_order_access_rules(
+        self, client: Any, runtime: Any, admin_headers: Any, make_token: Any
+    ) -> None:
+        order = make_order(user_id="u-1")
+        url = f"/api/orders/{order.id}"
+        assert client.get(url).status_code == 404
+        assert client.get(url, headers={"X-Checkout-Token": "nope"}).status_code == 404
+        assert client.get(url, headers=admin_headers).status_code == 200
+        buyer = {"Authorization": "Bearer " + make_token({"sub": "u-1"})}
+        assert client.get(url, headers=buyer).status_code == 200
+
+    def test_before_the_worker_the_read_model_answers(self, client: Any, submitted: Any) -> None:
+        headers = {"X-Checkout-Token": submitted["checkoutToken"]}
+        response = client.get(f"/api/orders/{submitted['orderId']}", headers=headers)
+        assert response.status_code == 200
+        body = response.get_json()
+        assert body["state"] == "PENDING"
+        assert body["events"] == []
+        assert body["email"] == "buyer@example.com"
+        assert body["reservationId"]
+        assert client.get(f"/api/orders/{submitted['orderId']}").status_code == 404
+
+
+class TestTrack:
+    def test_public_view_on_match(self, client: Any, runtime: Any) -> None:
+        make_order()
+        response = client.post(
+            "/api/orders/track", json={"orderNumber": "ord-test0001", "email": "buyer@example.COM"}
+        )
+        assert response.status_code == 200
+        body = response.get_json()
+        assert body["orderNumber"] == "ORD-TEST0001"
+        assert [e["type"] for e in body["events"]] == ["ORDER_CREATED", "PAYMENT_SUCCEEDED"]
+        assert all(set(e) == {"ts", "type"} for e in body["events"])
+        assert "email" not in body and "paymentIntentId" not in body
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {"orderNumber": "ORD-TEST0001", "email": "someone@example.com"},
+            {"orderNumber": "ORD-NOPE", "email": "buyer@example.com"},
+        ],
+    )
+    def test_mismatch_is_404(self, client: Any, runtime: Any, body: dict[str, str]) -> None:
+        make_order()
+        response = client.post("/api/orders/track", json=body)
+        assert response.status_code == 404
+        assert response.get_json()["error"]["code"] == "not_found"
+
+    def test_bad_body_is_validation_failed(self, client: Any, runtime: Any) -> None:
+        response = client.post("/api/orders/track", json={"orderNumber": 5})
+        assert response.status_code == 400
+        assert set(response.get_json()["error"]["fields"]) == {"orderNumber", "email"}

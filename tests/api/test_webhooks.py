@@ -1,0 +1,91 @@
+"""The webhook endpoint: signature cases, malformed bodies, enqueue."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+URL = "/api/webhooks/stripe"
+
+
+def queued(broker: Any) -> list[Any]:
+    """Every message waiting on the stub broker, decoded."""
+    from dramatiq import Message
+
+    return [Message.decode(raw) for q in broker.queues.values() for raw in list(q.queue)]
+
+
+class TestStripeWebhook:
+    def test_signed_event_is_enqueued(self, client: Any, broker: Any, gateway: Any) -> None:
+        event = gateway.event("payment_intent.succeeded", {"id": "pi_1", "metadata": {}})
+        body, header = gateway.signed(event)
+        response = client.post(
+            URL, data=body, headers={"Stripe-Signature": header}, content_type="application/json"
+        )
+        assert response.status_code == 200
+        assert response.get_json() == {"received": True}
+        messages = queued(broker)
+        assert len(messages) == 1
+        assert messages[0].actor_name == "handle_stripe_event"
+        assert messages[0].args[0] == event["id"]
+
+    def test_missing_signature(self, client: Any, broker: Any, gateway: Any) -> None:
+        body, _ = gateway.signed(gateway.event("payment_intent.succeeded", {"id": "pi_1"}))
+        response = client.post(URL, data=body, content_type="application/json")
+        assert response.status_code == 400
+        assert response.get_json()["error"]["code"] == "signature_invalid"
+        assert queued(broker) == []
+
+    def test_wrong_secret(self, client: Any, broker: Any) -> None:
+        from tests.fakes import FakeGateway
+
+        other = FakeGateway(webhook_secret="whsec_other")
+        body, header = other.signed(other.event("payment_intent.succeeded", {"id": "pi_1"}))
+        response = client.post(URL, data=body, headers={"Stripe-Signature": header})
+        assert response.get_json()["error"]["code"] == "signature_invalid"
+        assert queued(broker) == []
+
+    def test_stale_signature(self, client: Any, broker: Any, gateway: Any) -> None:
+        event = gateway.event("payment_intent.succeeded", {"id": "pi_1"})
+        body, header = gateway.signed(event, timestamp=int(time.time()) - 301)
+        response = client.post(URL, data=body, headers={"Stripe-Signature": header})
+        assert response.get_json()["error"]["code"] == "signature_invalid"
+
+    def test_tampered_body(self, client: Any, broker: Any, gateway: Any) -> None:
+        body, header = gateway.signed(gateway.event("payment_intent.succeeded", {"id": "pi_1"}))
+        response = client.post(
+            URL, data=body.replace(b"pi_1", b"pi_2"), headers={"Stripe-Signature": header}
+        )
+        assert response.get_json()["error"]["code"] == "signature_invalid"
+        assert queued(broker) == []
+
+    def test_signed_but_not_json(self, client: Any, broker: Any, gateway: Any) -> None:
+        body, header = gateway.signed(b"not json at all")
+        response = client.post(URL, data=body, headers={"Stripe-Signature": header})
+        assert response.status_code == 400
+        assert response.get_json()["error"]["code"] == "malformed_json"
+        assert queued(broker) == []
+
+    def test_card_details_in_events_are_not_refused(
+        self, client: Any, broker: Any, gateway: Any
+    ) -> None:
+        charge = {
+            "id": "ch_1",
+            "payment_method_details": {"card": {"last4": "4242", "exp_month": 1}},
+        }
+        body, header = gateway.signed(gateway.event("charge.refunded", charge))
+        assert client.post(URL, data=body, headers={"Stripe-Signature": header}).status_code == 200
+
+    def test_not_rate_limited(self, broker: Any, runtime: Any, gateway: Any) -> None:
+        from app import create_app
+
+        app = create_app(
+            runtime.config.with_overrides(ratelimit_enabled=True, ratelimit_checkout="1/minute"),
+            runtime=runtime,
+        )
+        client = app.test_client()
+        for _ in range(5):
+            body, header = gateway.signed(gateway.event("payment_intent.succeeded", {"id": "p"}))
+            assert (
+                client.post(URL, data=body, headers={"Stripe-Signature": header}).status_code == 200
+            )
