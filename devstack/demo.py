@@ -213,9 +213,10 @@ def banner(plan: Plan) -> list[str]:
     return lines
 
 
-def write_state(path: Path, plan: Plan, env: Mapping[str, str]) -> None:
+def write_state(path: Path, plan: Plan, env: Mapping[str, str], sup: Supervisor) -> None:
     """Tell a test harness where everything runs (written atomically, once ready)."""
     state = {
+        "pids": {c.name: c.process.pid for c in sup.children if c.process is not None},
         "webUrl": plan.web_url,
         "mailUrl": plan.mail_web_url,
         "emulatorUrl": None if plan.real_stripe else plan.emulator_url,
@@ -249,7 +250,7 @@ def run(argv: list[str] | None = None) -> int:
         for line in banner(plan):
             sup.log("demo", line)
         if args.state_file:
-            write_state(Path(args.state_file), plan, env)
+            write_state(Path(args.state_file), plan, env, sup)
         sup.watch()
         sup.log("demo", "stopping…")
         return 0
