@@ -38,7 +38,8 @@ def queue_receipt(order: Order, actor: str = "worker") -> int:
 def render_receipt(order: Order, sender: str) -> Message:
     """The receipt e-mail of a paid order."""
     lines = [
-        f"{line['quantity']} x {line['name']}  {format_amount(line['amount'], order.currency)}"
+        f"{line['quantity']} x {line.get('name') or line['sku']}  "
+        f"{format_amount(line['amount'], order.currency)}"
         for line in order.line_items
     ]
     text = "\n".join(
@@ -75,7 +76,7 @@ def send_receipt(outbox_id: int, mailer: Mailer, sender: str) -> bool:
             row = (query.for_update() if is_postgres() else query).get_or_none()
             if row is None or row.status != "pending":
                 return False
-            order = Order.get_by_id(row.order.id)
+            order = row.order
             mailer.send(render_receipt(order, sender))
             row.status, row.sent_at, row.attempts = "sent", utcnow(), row.attempts + 1
             row.save()

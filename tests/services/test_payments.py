@@ -1,0 +1,165 @@
+"""Payments for an order: the intent's creation and hold expiry (I8)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from app.errors import PaymentProviderError
+from app.services import checkout_status
+from app.services.expiry import expire_hold
+from app.services.inventory import Inventory
+from app.services.orders import create_order_from_submission
+from app.services.payments import ensure_intent
+from models import Order, Reservation
+from models.db import utcnow
+from tests.fakes import admit_checkout, stock
+
+
+def types(order_id: str) -> list[str]:
+    return [e.type for e in Order.get_by_id(order_id).events]
+
+
+@pytest.fixture
+def order(runtime: Any) -> Order:
+    stock(runtime.redis, "TEE", on_hand=5, price=2000)
+    submission = admit_checkout(runtime.redis, [("TEE", 2)])
+    created = create_order_from_submission(submission.order_id, runtime)
+    assert created is not None
+    return created
+
+
+def overdue(order: Order) -> None:
+    """Make the order's hold due now."""
+    past = utcnow() - timedelta(seconds=5)
+    Reservation.update(expires_at=past).where(Reservation.order == order.id).execute()
+
+
+class TestEnsureIntent:
+    def test_uses_the_order_derived_idempotency_key(self, runtime: Any, gateway: Any) -> None:
+        stock(runtime.redis, "TEE")
+        submission = admit_checkout(runtime.redis)
+        order = create_order_from_submission(submission.order_id, runtime)
+        assert gateway._idempotent[f"create:pi-create-{order.id}"][1] == order.payment_intent_id
+
+    def test_is_idempotent(self, runtime: Any, gateway: Any, order: Order) -> None:
+        again = ensure_intent(Order.get_by_id(order.id), runtime)
+        assert again.payment_intent_id == order.payment_intent_id
+        assert len(gateway.intents) == 1
+
+
+class TestExpireHold:
+    def test_not_due_yet_asks_to_come_back(self, runtime: Any, order: Order) -> None:
+        result = expire_hold(order.id, runtime)
+        assert result.action == "early"
+        assert result.retry_at is not None
+        assert Order.get_by_id(order.id).state == "PENDING"
+
+    def test_cancels_intent_first_then_releases(
+        self, runtime: Any, gateway: Any, order: Order
+    ) -> None:
+        overdue(order)
+        result = expire_hold(order.id, runtime)
+        assert result.action == "canceled"
+        assert gateway.intents[order.payment_intent_id].status == "canceled"
+        assert gateway.cancellation_reasons[order.payment_intent_id] == "abandoned"
+        cancel_index = [c[0] for c in gateway.calls].index("cancel_intent")
+        assert cancel_index > 0
+        stored = Order.get_by_id(order.id)
+        assert stored.state == "CANCELED"
+        assert Reservation.get(Reservation.order == order.id).status == "RELEASED"
+        assert Inventory(runtime.redis).available(["TEE"]) == {"TEE": 5}
+        assert types(order.id)[-4:] == [
+            "HOLD_EXPIRED",
+            "PAYMENT_INTENT_CANCELED",
+            "STOCK_RELEASED",
+            "STATE_CHANGED",
+        ]
+        view = checkout_status.read(runtime.redis, order.id)
+        assert (view["state"], view["paymentStatus"]) == ("CANCELED", "canceled")
+
+    def test_ends_failed_when_an_attempt_was_declined(
+        self, runtime: Any, gateway: Any, order: Order
+    ) -> None:
+        gateway.confirm(order.payment_intent_id, "pm_card_chargeDeclined")
+        overdue(order)
+        expire_hold(order.id, runtime)
+        assert Order.get_by_id(order.id).state == "FAILED"
+
+    def test_processing_extends_the_hold(self, runtime: Any, gateway: Any, order: Order) -> None:
+        gateway.confirm(order.payment_intent_id, "pm_emulator_delayed")
+        overdue(order)
+        result = expire_hold(order.id, runtime)
+        assert result.action == "extended"
+        assert result.retry_at is not None and result.retry_at > utcnow()
+        assert Order.get_by_id(order.id).state == "PENDING"
+        assert Inventory(runtime.redis).status(order.reservation_id) == "HELD"
+        assert "cancel_intent" not in [c[0] for c in gateway.calls]
+        assert Reservation.get(Reservation.order == order.id).expires_at > utcnow()
+
+    def test_succeeded_confirms_instead(self, runtime: Any, gateway: Any, order: Order) -> None:
+        gateway.confirm(order.payment_intent_id)
+        overdue(order)
+        result = expire_hold(order.id, runtime)
+        assert result.action == "confirmed"
+        assert len(result.outbox_ids) == 1
+        assert Order.get_by_id(order.id).state == "PAID"
+        assert Inventory(runtime.redis).status(order.reservation_id) == "CONFIRMED"
+
+    def test_failing_cancel_keeps_the_hold(self, runtime: Any, gateway: Any, order: Order) -> None:
+        overdue(order)
+        gateway.fail_next("cancel_intent", PaymentProviderError("timeout", retryable=True))
+        with pytest.raises(PaymentProviderError):
+            expire_hold(order.id, runtime)
+        assert Order.get_by_id(order.id).state == "PENDING"
+        assert Inventory(runtime.redis).status(order.reservation_id) == "HELD"
+        assert Inventory(runtime.redis).available(["TEE"]) == {"TEE": 3}
+        assert expire_hold(order.id, runtime).action == "canceled"
+
+    def test_cancel_refused_because_intent_moved_on_rereads(
+        self, runtime: Any, gateway: Any, order: Order
+    ) -> None:
+        overdue(order)
+        moved = PaymentProviderError(
+            "unexpected", retryable=False, provider_code="payment_intent_unexpected_state"
+        )
+        gateway.fail_next("cancel_intent", moved)
+        gateway.confirm(order.payment_intent_id)  # it succeeded meanwhile
+        assert expire_hold(order.id, runtime).action == "confirmed"
+        assert Order.get_by_id(order.id).state == "PAID"
+
+    def test_closed_order_is_left_alone(self, runtime: Any, gateway: Any, order: Order) -> None:
+        overdue(order)
+        expire_hold(order.id, runtime)
+        calls = len(gateway.calls)
+        assert expire_hold(order.id, runtime).action == "noop"
+        assert len(gateway.calls) == calls
+
+    def test_unwritten_submission_releases_and_becomes_unprocessable(
+        self, runtime: Any, gateway: Any
+    ) -> None:
+        stock(runtime.redis, "TEE", on_hand=5)
+        submission = admit_checkout(runtime.redis, [("TEE", 5)])
+        assert expire_hold(submission.order_id, runtime).action == "unprocessable"
+        assert Inventory(runtime.redis).available(["TEE"]) == {"TEE": 5}
+        assert checkout_status.read(runtime.redis, submission.order_id)["state"] == "CANCELED"
+        # A worker reaching it afterwards writes nothing and creates no intent.
+        assert create_order_from_submission(submission.order_id, runtime) is None
+        assert Order.select().count() == 0
+        assert gateway.intents == {}
+
+    def test_order_without_intent_is_canceled_without_stripe(
+        self, runtime: Any, gateway: Any
+    ) -> None:
+        stock(runtime.redis, "TEE", on_hand=5)
+        submission = admit_checkout(runtime.redis, [("TEE", 1)])
+        gateway.fail_next("create_intent", PaymentProviderError("down", retryable=True))
+        with pytest.raises(PaymentProviderError):
+            create_order_from_submission(submission.order_id, runtime)
+        order = Order.get_by_id(submission.order_id)
+        overdue(order)
+        assert expire_hold(order.id, runtime).action == "canceled"
+        assert Order.get_by_id(order.id).state == "CANCELED"
+        assert Inventory(runtime.redis).available(["TEE"]) == {"TEE": 5}

@@ -1,0 +1,56 @@
+"""Receipts through the outbox: queued once per order, sent once, retried on failure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app.services.receipts import MAX_ATTEMPTS, queue_receipt, send_receipt, unsent
+from models import Order, Outbox
+from tests.models.test_constraints import make_order
+
+
+@pytest.fixture
+def order(db: Any) -> Order:
+    return make_order(email="ada@example.com")
+
+
+class TestReceipts:
+    def test_queued_once_per_order(self, order: Order) -> None:
+        first = queue_receipt(order)
+        assert queue_receipt(order) == first
+        assert Outbox.select().count() == 1
+        assert [e.type for e in order.events] == ["RECEIPT_QUEUED"]
+
+    def test_sent_once(self, order: Order, mailer: Any) -> None:
+        outbox_id = queue_receipt(order)
+        assert send_receipt(outbox_id, mailer, "shop@example.com") is True
+        assert send_receipt(outbox_id, mailer, "shop@example.com") is False
+        assert len(mailer.sent) == 1
+        message = mailer.sent[0]
+        assert message.to == "ada@example.com"
+        assert order.order_number in message.subject
+        assert "10.00 USD" in message.text
+        assert Outbox.get_by_id(outbox_id).status == "sent"
+        assert unsent() == []
+        assert "RECEIPT_SENT" in [e.type for e in Order.get_by_id(order.id).events]
+
+    def test_failure_counts_and_stays_pending(self, order: Order, mailer: Any) -> None:
+        outbox_id = queue_receipt(order)
+        mailer.failures = 1
+        with pytest.raises(ConnectionError):
+            send_receipt(outbox_id, mailer, "shop@example.com")
+        row = Outbox.get_by_id(outbox_id)
+        assert (row.status, row.attempts) == ("pending", 1)
+        assert unsent() == [outbox_id]
+        assert send_receipt(outbox_id, mailer, "shop@example.com") is True
+
+    def test_gives_up_after_max_attempts(self, order: Order, mailer: Any) -> None:
+        outbox_id = queue_receipt(order)
+        mailer.failures = MAX_ATTEMPTS
+        for _ in range(MAX_ATTEMPTS):
+            with pytest.raises(ConnectionError):
+                send_receipt(outbox_id, mailer, "shop@example.com")
+        assert Outbox.get_by_id(outbox_id).status == "failed"
+        assert unsent() == []
