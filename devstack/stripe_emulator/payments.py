@@ -295,7 +295,7 @@ class Payments:
         if card.delayed:
             ch = self.store.insert(objects.charge(intent, pm, status="pending"))
             intent.update(status="processing", latest_charge=ch["id"])
-            intent["processing"] = {"card": {"customer_notification": None}, "type": "card"}
+            intent["processing"] = {"card": {}, "type": "card"}
             self.store.emit("charge.pending", ch)
             self.store.emit("payment_intent.processing", intent)
             return

@@ -8,7 +8,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import threading
 from types import TracebackType
 
@@ -23,8 +25,19 @@ from .webhooks import WebhookConfig
 log = logging.getLogger(__name__)
 
 
-class QuietHandler(WSGIRequestHandler):
-    """Werkzeug's handler without the per-request access log line (it halves throughput)."""
+class FastHandler(WSGIRequestHandler):
+    """Werkzeug's handler with TCP_NODELAY: headers and body leave in separate writes, and
+    Nagle's algorithm would hold the second one for a delayed ACK (~40 ms per request)."""
+
+    def setup(self) -> None:
+        """Disable Nagle on the accepted connection."""
+        super().setup()
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class QuietHandler(FastHandler):
+    """Without the per-request access log line (it halves throughput)."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Log nothing for ordinary requests."""
@@ -60,7 +73,7 @@ class EmulatorServer:
         )
         self.emulator = Emulator(settings)
         self.app = create_app(self.emulator)
-        handler = WSGIRequestHandler if access_log else QuietHandler
+        handler = FastHandler if access_log else QuietHandler
         self._server: BaseWSGIServer = make_server(
             host, port, self.app, threaded=True, request_handler=handler
         )
