@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 
 def _runtime() -> Any:
@@ -18,6 +18,7 @@ def _database() -> Any:
 
 
 @click.command("migrate")
+@with_appcontext
 def migrate_command() -> None:
     """Apply pending database migrations."""
     from models.migrate import apply_migrations
@@ -71,6 +72,7 @@ def rebuild_command() -> None:
 
 
 @click.command("seed-demo")
+@with_appcontext
 def seed_demo_command() -> None:
     """Upsert the demo catalog (idempotent)."""
     from app.services.catalog import seed_demo

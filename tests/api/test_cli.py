@@ -1,0 +1,31 @@
+"""Flask CLI commands: migrate, products upsert, inventory rebuild, seed-demo."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def run(app: Any, *args: str) -> Any:
+    result = app.test_cli_runner().invoke(args=list(args))
+    assert result.exit_code == 0, result.output
+    return result
+
+
+class TestCommands:
+    def test_migrate_is_idempotent(self, app: Any) -> None:
+        assert "up to date" in run(app, "migrate").output
+
+    def test_products_upsert(self, app: Any, runtime: Any) -> None:
+        run(app, "products", "upsert", "CLI-1", "--name", "Cli", "--price", "999", "--stock", "4")
+        assert runtime.redis.hget("{shop}:avail", "CLI-1") == "4"
+
+    def test_seed_demo(self, app: Any, runtime: Any) -> None:
+        output = run(app, "seed-demo").output
+        assert "MUG-LOGO" in output
+        assert runtime.redis.hget("{shop}:avail", "MUG-LOGO") == "40"
+
+    def test_inventory_rebuild_after_redis_loss(self, app: Any, runtime: Any) -> None:
+        run(app, "seed-demo")
+        runtime.redis.flushall()
+        run(app, "inventory", "rebuild")
+        assert runtime.redis.hget("{shop}:avail", "MUG-LOGO") == "40"

@@ -1,0 +1,79 @@
+"""Catalog: listing with availability, upserts moving DB and Redis together, the seed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app.errors import InvalidState
+from app.services.catalog import (
+    DEMO_CATALOG,
+    ProductInput,
+    list_products,
+    product_prices,
+    seed_demo,
+    upsert_product,
+)
+from app.services.inventory import Inventory
+
+ITEM = ProductInput("SKU-1", "One", "First.", 1000, "usd", 5)
+
+
+class TestUpsert:
+    def test_create_sets_the_counter(self, redis: Any, db: Any) -> None:
+        view = upsert_product(redis, ITEM)
+        assert view["available"] == 5
+        assert redis.hget("{shop}:avail", "SKU-1") == "5"
+
+    def test_update_applies_the_delta_only(self, redis: Any, db: Any) -> None:
+        upsert_product(redis, ITEM)
+        Inventory(redis).hold("r1", [("SKU-1", 2)], 900)
+        upsert_product(redis, ProductInput("SKU-1", "One", "", 1000, "usd", 8))
+        assert redis.hget("{shop}:avail", "SKU-1") == "6"  # 8 on hand - 2 held
+
+    def test_refused_redis_change_rolls_the_row_back(self, redis: Any, db: Any) -> None:
+        from models import Product
+
+        upsert_product(redis, ITEM)
+        Inventory(redis).hold("r1", [("SKU-1", 4)], 900)
+        with pytest.raises(InvalidState):
+            upsert_product(redis, ProductInput("SKU-1", "Renamed", "", 1, "usd", 2))
+        row = Product.get(Product.sku == "SKU-1")
+        assert (row.name, row.stock_on_hand) == ("One", 5)
+        assert redis.hget("{shop}:avail", "SKU-1") == "1"
+
+    def test_failed_commit_undoes_the_redis_delta(
+        self, redis: Any, db: Any, monkeypatch: Any
+    ) -> None:
+        upsert_product(redis, ITEM)
+
+        def broken_commit(*_a: Any, **_k: Any) -> None:
+            raise RuntimeError("commit failed")
+
+        monkeypatch.setattr(db, "commit", broken_commit)
+        with pytest.raises(RuntimeError):
+            upsert_product(redis, ProductInput("SKU-1", "One", "", 1000, "usd", 9))
+        assert redis.hget("{shop}:avail", "SKU-1") == "5"
+
+
+class TestListing:
+    def test_sorted_with_sold_out_included(self, redis: Any, db: Any) -> None:
+        upsert_product(redis, ProductInput("B", "B", "", 100, "usd", 0))
+        upsert_product(redis, ProductInput("A", "A", "", 100, "usd", 3))
+        listed = list_products(redis)
+        assert [(p["sku"], p["available"]) for p in listed] == [("A", 3), ("B", 0)]
+
+    def test_prices_for_pricing(self, redis: Any, db: Any) -> None:
+        upsert_product(redis, ITEM)
+        prices = product_prices(["SKU-1", "NOPE"])
+        assert list(prices) == ["SKU-1"]
+        assert prices["SKU-1"].unit_amount == 1000
+
+
+class TestSeed:
+    def test_seed_is_idempotent(self, redis: Any, db: Any) -> None:
+        seed_demo(redis)
+        seed_demo(redis)
+        listed = {p["sku"]: p["available"] for p in list_products(redis)}
+        assert listed == {item.sku: item.stock_on_hand for item in DEMO_CATALOG}
