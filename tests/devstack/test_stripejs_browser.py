@@ -164,17 +164,27 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def desktop(browser: Any) -> Iterator[Any]:
+    """One browser context for the module (pages are cheaper than contexts)."""
     context = browser.new_context(viewport={"width": 1000, "height": 800})
-    page = context.new_page()
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(desktop: Any) -> Iterator[Any]:
+    """A fresh tab; fails the test if the page threw an uncaught error."""
+    page = desktop.new_page()
     page.set_default_timeout(8000)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
         yield page
     finally:
-        context.close()
+        page.close()
     assert not errors, f"uncaught errors in the page: {errors}"
 
 
