@@ -397,7 +397,7 @@ class TestValidation:
 class TestConfirmPayment:
     def test_success(self, page: Any, shop_url: str, sdk: stripe.StripeClient) -> None:
         intent = new_intent(sdk)
-        open_checkout(page, shop_url, intent)
+        open_checkout(page, shop_url, intent, email="jenny@example.com")
         fill_card(page, "4242424242424242")
 
         result = pay(page)
@@ -407,7 +407,13 @@ class TestConfirmPayment:
         assert page.locator("#message").inner_text() == "Payment succeeded"
         server = status_of(sdk, intent)
         assert server.status == "succeeded"
-        assert server.payment_method is not None
+        assert server.receipt_email == "jenny@example.com"
+        # The PaymentMethod holds the element's fields plus confirmParams.payment_method_data.
+        method = sdk.v1.payment_methods.retrieve(server.payment_method)
+        assert method.card.last4 == "4242"
+        assert method.billing_details.name == "Jenny Rosen"
+        assert method.billing_details.email == "jenny@example.com"
+        assert method.billing_details.address.postal_code == "10001"
 
     def test_generic_decline(self, page: Any, shop_url: str, sdk: stripe.StripeClient) -> None:
         intent = new_intent(sdk)
