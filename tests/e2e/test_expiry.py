@@ -1,0 +1,47 @@
+"""An abandoned checkout: the hold expires, the intent is canceled, stock comes back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.conftest import Stack, start_stack, stop_stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.realredis]
+
+
+@pytest.fixture(scope="module")
+def short_hold_stack(
+    real_redis_url: str, e2e_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """A stack whose holds last 3 seconds."""
+    running = start_stack(
+        redis_url=real_redis_url,
+        database_url=e2e_database_url,
+        logs=tmp_path_factory.mktemp("e2e-expiry-logs"),
+        hold_ttl=3,
+    )
+    yield running
+    stop_stack(running)
+
+
+class TestHoldExpiry:
+    def test_unpaid_hold_expires_to_canceled(self, short_hold_stack: Stack, sku: str) -> None:
+        stack = short_hold_stack
+        stack.put_product(sku, stock=4)
+        response = stack.submit([(sku, 3)])
+        assert response.status_code == 202
+        submitted = response.json()
+        status = stack.wait_for(submitted, lambda s: bool(s["payment"]["clientSecret"]))
+        assert stack.available(sku) == 1
+
+        ended = stack.wait_for(submitted, lambda s: s["state"] == "CANCELED", timeout=40)
+        assert ended["state"] == "CANCELED"
+        intent = stack.stripe.v1.payment_intents.retrieve(status["payment"]["intentId"])
+        assert intent.status == "canceled"
+        assert intent.cancellation_reason == "abandoned"
+        assert stack.available(sku) == 4
+        types = [event["type"] for event in stack.order(submitted)["events"]]
+        for wanted in ("HOLD_EXPIRED", "PAYMENT_INTENT_CANCELED", "STOCK_RELEASED"):
+            assert wanted in types, types
