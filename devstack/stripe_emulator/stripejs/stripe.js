@@ -304,18 +304,19 @@
     '.P *,.P *::before,.P *::after{box-sizing:border-box}',
     '.P-fieldset{border:0;margin:0;padding:0;min-width:0}',
     '.P-legend{font-weight:600;padding:0;margin:0 0 .5rem}',
-    '.P-grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(8.5rem,1fr));gap:.75rem}',
+    '.P-grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(8.5rem,1fr));gap:.75rem;',
+    'margin:0 0 .75rem}',
     '.P-field{display:flex;flex-direction:column;min-width:0;margin:0 0 .75rem}',
     '.P-grid .P-field{margin:0}',
-    '.P-grid{margin:0 0 .75rem}',
     '.P-label{font-size:.875rem;margin:0 0 .25rem;display:flex;justify-content:space-between;gap:.5rem}',
     '.P-brand{color:var(--P-muted);font-size:.8125rem}',
     '.P-input{font:inherit;font-size:16px;color:var(--P-text);background:var(--P-bg);width:100%;',
     'padding:.625rem .75rem;border:1px solid var(--P-border);border-radius:var(--P-radius);min-height:44px}',
     '.P-input:focus{outline:3px solid var(--P-primary);outline-offset:1px;border-color:var(--P-primary)}',
     '.P-input[aria-invalid="true"]{border-color:var(--P-danger);border-width:2px}',
-    '.P-error{color:var(--P-danger);font-size:.875rem;margin:.25rem 0 0;min-height:0}',
-    '.P-error:empty{display:none}',
+    '.P-error{color:var(--P-danger);font-size:.875rem;margin:.25rem 0 0}',
+    // Empty messages stay in the accessibility tree (a live region must exist before it speaks).
+    '.P-error:empty{margin:0}',
     '.P-note{color:var(--P-muted);font-size:.8125rem;margin:.25rem 0 0}',
     '.P-sr{position:absolute;width:1px;height:1px;padding:0;margin:-1px;overflow:hidden;',
     'clip:rect(0,0,0,0);white-space:nowrap;border:0}',
@@ -432,48 +433,21 @@
     this._mountPoint = node;
   };
 
+  /** The Element's markup: a fieldset of labelled inputs and the test-mode note. */
   Element.prototype._render = function () {
     var self = this;
     var root = el('div', { class: cls(), 'data-stripe-emulator': this._type, 'aria-busy': 'false' });
     var noteId = this._uid + '-note';
     var fieldset = el('fieldset', { class: cls('fieldset'), 'aria-describedby': noteId });
     fieldset.appendChild(el('legend', { class: cls('legend'), text: 'Card' }));
-    var grid = el('div', { class: cls('grid') });
     this._inputs = {};
     this._errors = {};
-    this._activeFields().forEach(function (field) {
-      var id = self._uid + '-' + field.key;
-      var input = el('input', {
-        id: id, class: cls('input'), type: 'text', name: field.name, inputmode: 'numeric',
-        autocomplete: field.autocomplete, placeholder: field.placeholder, spellcheck: 'false',
-        autocorrect: 'off', autocapitalize: 'off', 'aria-invalid': 'false', 'aria-describedby': id + '-error',
-        'aria-required': 'true'
-      });
-      if (field.key === 'postalCode') input.setAttribute('inputmode', 'text');
-      if (self._options.readOnly) input.readOnly = true;
-      input.value = self._values[field.key];
-      var label = el('label', { class: cls('label'), for: id }, [
-        el('span', {}, [document.createTextNode(field.label),
-          field.hidden ? el('span', { class: cls('sr'), text: field.hidden }) : null])
-      ]);
-      if (field.key === 'number') {
-        self._brandNode = el('span', { class: cls('brand'), 'aria-hidden': 'true' });
-        label.appendChild(self._brandNode);
-      }
-      var error = el('p', { id: id + '-error', class: cls('error'), role: 'alert' });
-      var wrap = el('div', { class: cls('field') + ' ' + cls('field--' + field.key) }, [label, input, error]);
-      self._inputs[field.key] = input;
-      self._errors[field.key] = error;
-      if (field.key === 'expiry' || field.key === 'cvc') grid.appendChild(wrap);
-      else if (field.key === 'postalCode') { fieldset.appendChild(grid); fieldset.appendChild(wrap); }
-      else fieldset.appendChild(wrap);
-      input.addEventListener('input', function (event) { self._onInput(field.key, event); });
-      input.addEventListener('blur', function () {
-        if (self._values[field.key]) self._touched[field.key] = true;
-        self._showErrors();
-      });
-    });
-    if (!grid.parentNode) fieldset.appendChild(grid);
+    var wraps = {};
+    this._activeFields().forEach(function (field) { wraps[field.key] = self._renderField(field); });
+    // Card number on its own row, expiry and CVC side by side (wrapping when narrow), postal code.
+    fieldset.appendChild(wraps.number);
+    fieldset.appendChild(el('div', { class: cls('grid') }, [wraps.expiry, wraps.cvc]));
+    if (wraps.postalCode) fieldset.appendChild(wraps.postalCode);
     root.appendChild(fieldset);
     root.appendChild(el('p', { id: noteId, class: cls('note'),
       text: 'Test mode: offline Stripe.js stand-in served by the local Stripe emulator. ' +
@@ -488,6 +462,38 @@
     this._updateBrand();
     this._showErrors();
     return root;
+  };
+
+  /** One labelled input with its message (role=alert, linked by aria-describedby). */
+  Element.prototype._renderField = function (field) {
+    var self = this;
+    var id = this._uid + '-' + field.key;
+    var input = el('input', {
+      id: id, class: cls('input'), type: 'text', name: field.name,
+      inputmode: field.key === 'postalCode' ? 'text' : 'numeric',
+      autocomplete: field.autocomplete, placeholder: field.placeholder, spellcheck: 'false',
+      autocorrect: 'off', autocapitalize: 'off', 'aria-required': 'true',
+      'aria-invalid': 'false', 'aria-describedby': id + '-error'
+    });
+    if (this._options.readOnly) input.readOnly = true;
+    input.value = this._values[field.key];
+    var label = el('label', { class: cls('label'), for: id }, [
+      el('span', {}, [document.createTextNode(field.label),
+        field.hidden ? el('span', { class: cls('sr'), text: field.hidden }) : null])
+    ]);
+    if (field.key === 'number') {
+      this._brandNode = el('span', { class: cls('brand'), 'aria-hidden': 'true' });
+      label.appendChild(this._brandNode);
+    }
+    var error = el('p', { id: id + '-error', class: cls('error'), role: 'alert' });
+    this._inputs[field.key] = input;
+    this._errors[field.key] = error;
+    input.addEventListener('input', function (event) { self._onInput(field.key, event); });
+    input.addEventListener('blur', function () {
+      if (self._values[field.key]) self._touched[field.key] = true;
+      self._showErrors();
+    });
+    return el('div', { class: cls('field') + ' ' + cls('field--' + field.key) }, [label, input, error]);
   };
 
   /** Reformat the field as the user types, keeping the caret after the same digit. */
