@@ -17,8 +17,19 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
+# Everything in the foreground (web, worker, clock, Stripe emulator, mail catcher, Redis):
+# prints the checkout page's URL; Ctrl-C stops it all.
 demo: install
 	$(PY) -m devstack.demo
+
+# Lighthouse accessibility score of the checkout page (budget 0.95), Lighthouse from
+# node_modules (package-lock.json), Chromium from CHROME_PATH.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+a11y: install node_modules/.installed
+	CHROME_PATH=$${CHROME_PATH:-/usr/bin/chromium} $(PY) -m devstack.a11y
 
 lint: install
 	@echo "==> ruff"

@@ -39,7 +39,8 @@ CHROMIUM_ARGS = [
 ]
 JWT_SECRET = "browser-tests-jwt-secret"
 DEMO = [sys.executable, "-m", "devstack.demo", "--free-ports"]
-PAYABLE = "document.querySelector('#pay').textContent.startsWith('Pay $')"
+# Function strings: Playwright evaluates bare expressions with eval(), which the CSP forbids.
+PAYABLE = "() => document.querySelector('#pay').textContent.startsWith('Pay $')"
 
 
 @dataclass

@@ -8,7 +8,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
-from tests.web.conftest import CheckoutPage, Stack
+from tests.web.conftest import PAYABLE, CheckoutPage, Stack
 from tests.web.test_checkout_browser import assert_paid_once
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -56,7 +56,7 @@ class TestKeyboardOnly:
         if postal.count():
             tab_to(page, '#payment-element input[autocomplete="postal-code"]')
             page.keyboard.type("94107")
-        page.wait_for_function("document.querySelector('#pay').textContent.startsWith('Pay $')")
+        page.wait_for_function(PAYABLE)
         tab_to(page, "#pay")
         page.keyboard.press("Enter")
         checkout.wait_for_order_page()

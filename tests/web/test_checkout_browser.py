@@ -85,7 +85,7 @@ class TestPaying:
 class TestDeclines:
     def test_3d_secure_failed_then_4242_succeeds_on_the_same_order(self, checkout: CheckoutPage):
         checkout.buy("4000002760003184").authenticate("Fail")
-        first = assert_declined_and_kept(checkout, "authentication", "authenticate")
+        first = assert_declined_and_kept(checkout, "authentication", "authentication")
         retry_with(checkout, "4242424242424242")
         checkout.wait_for_order_page()
         order = assert_paid_once(checkout.stack, checkout.email)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.conftest import CheckoutPage
+from tests.web.conftest import PAYABLE, CheckoutPage
 from tests.web.test_checkout_browser import assert_paid_once
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 def wait_until_payable_or_done(checkout: CheckoutPage) -> bool:
     """After a reload: True when the page went on to the order page by itself."""
     checkout.page.wait_for_function(
-        "location.pathname.startsWith('/order/') ||"
+        "() => location.pathname.startsWith('/order/') ||"
         " (document.querySelector('#pay') && document.querySelector('#pay').textContent"
         ".startsWith('Pay $') && document.querySelector('#payment-element input'))",
         timeout=30_000,
@@ -40,9 +40,7 @@ class TestNoDuplicates:
 
     def test_double_click_on_pay_charges_once(self, checkout: CheckoutPage):
         checkout.open().add("Logo mug").fill_details().fill_card("4242424242424242")
-        checkout.page.wait_for_function(
-            "document.querySelector('#pay').textContent.startsWith('Pay $')"
-        )
+        checkout.page.wait_for_function(PAYABLE)
         checkout.pay_button.dblclick()
         checkout.wait_for_order_page()
         expect(checkout.order_state()).to_have_text("Paid", timeout=30_000)
@@ -100,7 +98,7 @@ class TestStock:
 class TestWebhookDrivesTheOrder:
     def test_order_page_reaches_paid_only_after_the_webhook(self, checkout: CheckoutPage):
         stack = checkout.stack
-        stack.chaos(deliveryDelayMs=4000)
+        stack.chaos(deliveryDelayMs=5000)
         try:
             checkout.buy()
             checkout.wait_for_order_page()

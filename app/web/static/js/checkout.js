@@ -391,10 +391,10 @@ async function pay() {
     });
     if (result.error) {
       const intent = result.error.payment_intent;
-      if (intent && SUCCESS_PAYMENT.includes(intent.status)) return finish(attempt); // paid already
+      if (intent && SUCCESS_PAYMENT.includes(intent.status)) return finish(attempt, intent.status);
       return reportStripeError(result.error);
     }
-    return finish(attempt);
+    return finish(attempt, result.paymentIntent?.status);
   } catch (err) {
     if (err instanceof ApiError) return reportApiError(err);
     throw err;
@@ -426,7 +426,7 @@ async function waitForClientSecret(attempt) {
   for (;;) {
     const status = await readStatus(attempt, wait);
     if (PAID_STATES.includes(status.state) || SUCCESS_PAYMENT.includes(status.payment?.status)) {
-      finish(attempt);
+      finish(attempt, status.payment?.status);
       return null;
     }
     if (status.state !== 'PENDING' || holdHasExpired(status.holdExpiresAt)) {
@@ -446,12 +446,16 @@ async function waitForClientSecret(attempt) {
 
 const holdHasExpired = (iso) => Boolean(iso) && Date.parse(iso) <= Date.now();
 
-function finish(attempt) {
+/** Done paying: forget the attempt and the cart, open the order page. */
+function finish(attempt, paymentStatus) {
   store.clearAttempt();
   state.cart = [];
   store.saveCart([]);
   announce('Payment received. Opening your order…');
-  location.assign(`/order/${encodeURIComponent(attempt.orderId)}`);
+  // Stripe's own return_url convention, so the order page reads the same either way.
+  const redirect = paymentStatus === 'succeeded' ? 'succeeded' : paymentStatus === 'processing' ? 'pending' : '';
+  const query = redirect ? `?redirect_status=${redirect}` : '';
+  location.assign(`/order/${encodeURIComponent(attempt.orderId)}${query}`);
 }
 
 // --- a refresh with an attempt in flight ------------------------------------------------
@@ -462,7 +466,7 @@ async function resume() {
   try {
     const status = await readStatus(attempt, 0);
     if (PAID_STATES.includes(status.state) || SUCCESS_PAYMENT.includes(status.payment?.status)) {
-      return finish(attempt);
+      return finish(attempt, status.payment?.status);
     }
     if (status.state !== 'PENDING' || holdHasExpired(status.holdExpiresAt)) {
       store.clearAttempt();

@@ -11,6 +11,9 @@ const $ = (id) => document.getElementById(id);
 const orderId = document.body.dataset.orderId;
 const FINAL = ['PAID', 'FULFILLING', 'FULFILLED', 'REFUNDED'];
 const ENDED = ['FAILED', 'CANCELED'];
+// Set by the checkout page (and by Stripe on a return_url redirect) once the browser
+// has seen the payment go through; the order itself only moves on the webhook.
+const redirectStatus = new URLSearchParams(location.search).get('redirect_status');
 
 const LABELS = {
   PENDING: 'Pending', PAID: 'Paid', FULFILLING: 'Being prepared', FULFILLED: 'Shipped',
@@ -21,7 +24,8 @@ function detail(status) {
   const payment = status.payment?.status;
   if (status.state === 'PAID') return 'Thank you! Your payment was received and your order is confirmed. A receipt is on its way by email.';
   if (FINAL.includes(status.state)) return 'Your order is confirmed.';
-  if (payment === 'succeeded' || payment === 'processing') {
+  const paidHere = ['succeeded', 'pending'].includes(redirectStatus);
+  if (payment === 'succeeded' || payment === 'processing' || paidHere) {
     return 'Your payment went through. We are waiting for the payment service to confirm it; this page updates by itself.';
   }
   if (payment === 'requires_payment_method' && status.error) {
