@@ -1,0 +1,1 @@
+"""Tests for tasks/ (actors on the stub broker)."""

@@ -1,0 +1,195 @@
+"""Actors through the Dramatiq stub broker and an in-process worker."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from app.errors import InvalidState, PaymentProviderError
+from app.services import checkout_status
+from app.services.inventory import Inventory
+from models import Order, Outbox, Reservation, WebhookEvent
+from models.db import utcnow
+from tasks import clock
+from tasks import expiry as expiry_tasks
+from tasks.broker import should_retry
+from tasks.checkout import create_payment_intent
+from tasks.expiry import expire_hold
+from tasks.webhooks import handle_stripe_event
+from tests.fakes import admit_checkout, stock
+
+
+@pytest.fixture
+def submission(runtime: Any) -> Any:
+    stock(runtime.redis, "TEE", on_hand=5, price=2000)
+    return admit_checkout(runtime.redis, [("TEE", 2)])
+
+
+@pytest.fixture
+def scheduled(monkeypatch: Any) -> list[tuple[str, Any]]:
+    """Expiries the actors schedule, recorded instead of sitting 15 min in the delay queue."""
+    calls: list[tuple[str, Any]] = []
+    monkeypatch.setattr(expiry_tasks, "schedule_expiry", lambda oid, at: calls.append((oid, at)))
+    return calls
+
+
+def join(broker: Any, *queues: str) -> None:
+    for queue in queues or ("default",):
+        broker.join(queue, timeout=20_000)
+
+
+class TestCreatePaymentIntentActor:
+    def test_writes_order_creates_intent_and_schedules_expiry(
+        self,
+        broker: Any,
+        worker: Any,
+        runtime: Any,
+        submission: Any,
+        gateway: Any,
+        scheduled: list[tuple[str, Any]],
+    ) -> None:
+        create_payment_intent.send(submission.order_id)
+        join(broker)
+        order = Order.get_by_id(submission.order_id)
+        assert order.payment_intent_id in gateway.intents
+        view = checkout_status.read(runtime.redis, order.id)
+        assert view["clientSecret"] == order.client_secret
+        reservation = Reservation.get(Reservation.order == order.id)
+        assert scheduled == [(order.id, reservation.expires_at)]
+
+    def test_running_twice_creates_one_order_and_one_intent(
+        self,
+        broker: Any,
+        worker: Any,
+        submission: Any,
+        gateway: Any,
+        scheduled: list[tuple[str, Any]],
+    ) -> None:
+        create_payment_intent.send(submission.order_id)
+        create_payment_intent.send(submission.order_id)
+        join(broker)
+        assert Order.select().count() == 1
+        assert len(gateway.intents) == 1
+
+
+class TestWebhookActor:
+    def test_success_pays_and_sends_the_receipt(
+        self,
+        broker: Any,
+        worker: Any,
+        runtime: Any,
+        submission: Any,
+        gateway: Any,
+        mailer: Any,
+        scheduled: list[tuple[str, Any]],
+    ) -> None:
+        create_payment_intent.send(submission.order_id)
+        join(broker)
+        order = Order.get_by_id(submission.order_id)
+        event = gateway.event("payment_intent.succeeded", gateway.confirm(order.payment_intent_id))
+        handle_stripe_event.send(event["id"], event)
+        handle_stripe_event.send(event["id"], event)  # a duplicate delivery
+        join(broker)
+        assert Order.get_by_id(order.id).state == "PAID"
+        assert [m.to for m in mailer.sent] == ["buyer@example.com"]
+        assert Outbox.get().status == "sent"
+        assert WebhookEvent.get().status == "processed"
+
+
+class TestExpiryActor:
+    def overdue(self, order_id: str) -> None:
+        past = utcnow() - timedelta(seconds=5)
+        Reservation.update(expires_at=past).where(Reservation.order == order_id).execute()
+
+    def test_cancels_first_then_releases(
+        self,
+        broker: Any,
+        worker: Any,
+        runtime: Any,
+        submission: Any,
+        gateway: Any,
+        scheduled: list[tuple[str, Any]],
+    ) -> None:
+        create_payment_intent.send(submission.order_id)
+        join(broker)
+        self.overdue(submission.order_id)
+        expire_hold.send(submission.order_id)
+        join(broker, "holds")
+        order = Order.get_by_id(submission.order_id)
+        assert order.state == "CANCELED"
+        assert gateway.intents[order.payment_intent_id].status == "canceled"
+        assert Inventory(runtime.redis).available(["TEE"]) == {"TEE": 5}
+
+    def test_succeeded_confirms_and_sends_receipt(
+        self,
+        broker: Any,
+        worker: Any,
+        runtime: Any,
+        submission: Any,
+        gateway: Any,
+        mailer: Any,
+        scheduled: list[tuple[str, Any]],
+    ) -> None:
+        create_payment_intent.send(submission.order_id)
+        join(broker)
+        order = Order.get_by_id(submission.order_id)
+        gateway.confirm(order.payment_intent_id)
+        self.overdue(order.id)
+        expire_hold.send(order.id)
+        broker.join("holds")
+        join(broker)
+        assert Order.get_by_id(order.id).state == "PAID"
+        assert Inventory(runtime.redis).status(order.reservation_id) == "CONFIRMED"
+        assert len(mailer.sent) == 1
+
+    def test_processing_extends(
+        self,
+        broker: Any,
+        worker: Any,
+        runtime: Any,
+        submission: Any,
+        gateway: Any,
+        scheduled: list[tuple[str, Any]],
+    ) -> None:
+        create_payment_intent.send(submission.order_id)
+        join(broker)
+        order = Order.get_by_id(submission.order_id)
+        gateway.confirm(order.payment_intent_id, "pm_emulator_delayed")
+        self.overdue(order.id)
+        expire_hold.send(order.id)
+        join(broker, "holds")
+        assert scheduled and scheduled[-1][1] > utcnow()
+        assert Order.get_by_id(order.id).state == "PENDING"
+        assert Inventory(runtime.redis).status(order.reservation_id) == "HELD"
+        assert "cancel_intent" not in [c[0] for c in gateway.calls]
+
+
+class TestRetryPolicy:
+    def test_transient_errors_retry_and_permanent_ones_do_not(self) -> None:
+        assert should_retry(0, PaymentProviderError("x", retryable=True))
+        assert not should_retry(0, PaymentProviderError("x", retryable=False))
+        assert not should_retry(0, InvalidState("x"))
+        assert should_retry(0, ConnectionError("redis"))
+        assert not should_retry(100, ConnectionError("redis"))
+
+
+class TestClock:
+    def test_sweep_reenqueues_stale_work_once(
+        self, broker: Any, runtime: Any, submission: Any, monkeypatch: Any
+    ) -> None:
+        monkeypatch.setattr(clock, "STALE_SECONDS", -1)
+        first = clock.sweep(runtime)
+        assert first.counts == {"pending": 1}
+        assert broker.queues["default"].qsize() == 1
+        assert not clock.sweep(runtime)  # throttled: not re-enqueued again
+
+    def test_run_stops_when_asked(self, runtime: Any, broker: Any) -> None:
+        stop = threading.Event()
+        thread = threading.Thread(target=clock.run, args=(runtime, stop, 0.01))
+        thread.start()
+        stop.set()
+        thread.join(timeout=5)
+        assert not thread.is_alive()
