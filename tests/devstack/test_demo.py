@@ -257,8 +257,9 @@ class TestDemoStack:
         sdk = stripe.StripeClient(
             "sk_test_emulator", base_addresses={"api": demo["emulatorUrl"]}, max_network_retries=0
         )
-        intent = sdk.payment_intents.confirm(
-            status["payment"]["intentId"], {"payment_method": "pm_card_visa"}
+        intent = sdk.v1.payment_intents.confirm(
+            status["payment"]["intentId"],
+            {"payment_method": "pm_card_visa", "return_url": f"{web}order/{order['orderId']}"},
         )
         assert intent.status == "succeeded"
         assert intent.metadata["orderId"] == order["orderId"]
