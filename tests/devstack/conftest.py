@@ -226,7 +226,9 @@ class WebhookReceiver:
                 with receiver.lock:
                     status = 500 if receiver.fail_first > 0 else 200
                     receiver.fail_first = max(0, receiver.fail_first - 1)
-                    receiver.received.append(Received(body, self.headers.get("Stripe-Signature"), status))
+                    receiver.received.append(
+                        Received(body, self.headers.get("Stripe-Signature"), status)
+                    )
                     receiver.arrived.notify_all()
                 self.send_response(status)
                 self.send_header("Content-Length", "2")
@@ -262,7 +264,9 @@ class WebhookReceiver:
             with self.lock:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise AssertionError(f"timed out; received {[e['type'] for e in self.events()]}")
+                    raise AssertionError(
+                        f"timed out; received {[e['type'] for e in self.events()]}"
+                    )
                 self.arrived.wait(min(remaining, 0.2))
 
     def close(self) -> None:

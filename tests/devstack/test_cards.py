@@ -82,7 +82,9 @@ class TestDeclines:
     def test_retry_on_the_same_intent_after_a_decline(self, client: stripe.StripeClient) -> None:
         pi = intent(client)
         with pytest.raises(stripe.CardError):
-            client.v1.payment_intents.confirm(pi.id, params={"payment_method": "pm_card_chargeDeclined"})
+            client.v1.payment_intents.confirm(
+                pi.id, params={"payment_method": "pm_card_chargeDeclined"}
+            )
         pi = client.v1.payment_intents.confirm(pi.id, params={"payment_method": "pm_card_visa"})
         assert pi.status == "succeeded"
         assert pi.last_payment_error is None
@@ -91,7 +93,11 @@ class TestDeclines:
 class TestThreeDSecure:
     @pytest.mark.parametrize(
         "pm",
-        ["pm_card_authenticationRequired", "pm_card_threeDSecure2Required", "pm_card_authenticationRequiredOnSetup"],
+        [
+            "pm_card_authenticationRequired",
+            "pm_card_threeDSecure2Required",
+            "pm_card_authenticationRequiredOnSetup",
+        ],
     )
     def test_complete(self, client: stripe.StripeClient, control: Control, pm: str) -> None:
         pi = intent(client, payment_method=pm, confirm=True)
@@ -168,8 +174,11 @@ class TestDelayedSettlement:
 class TestRawCardDetails:
     @pytest.mark.parametrize(
         ("number", "brand", "funding"),
-        [("4242424242424242", "visa", "credit"), ("4000056655665556", "visa", "debit"),
-         ("5555555555554444", "mastercard", "credit")],
+        [
+            ("4242424242424242", "visa", "credit"),
+            ("4000056655665556", "visa", "debit"),
+            ("5555555555554444", "mastercard", "credit"),
+        ],
     )
     def test_successful_cards(
         self, client: stripe.StripeClient, number: str, brand: str, funding: str
@@ -216,7 +225,8 @@ class TestRawCardDetails:
         pm = card_pm(pk, "4242424242424242")
         pi = intent(client)
         confirmed = pk.v1.payment_intents.confirm(
-            pi.id, params={"payment_method": pm.id, "client_secret": pi.client_secret}  # type: ignore[typeddict-unknown-key]
+            pi.id,
+            params={"payment_method": pm.id, "client_secret": pi.client_secret},  # type: ignore[typeddict-unknown-key]
         )
         assert confirmed.status == "succeeded"
         fetched = pk.v1.payment_intents.retrieve(pi.id, params={"client_secret": pi.client_secret})

@@ -37,11 +37,15 @@ class TestAuthentication:
         assert error_of(response)["message"] == "Invalid API Key provided: sk_live_************mnop"
 
     def test_sdk_raises_authentication_error(self, stripe_emulator: EmulatorServer) -> None:
-        bad = stripe.StripeClient("sk_nope", base_addresses={"api": stripe_emulator.url}, max_network_retries=0)
+        bad = stripe.StripeClient(
+            "sk_nope", base_addresses={"api": stripe_emulator.url}, max_network_retries=0
+        )
         with pytest.raises(stripe.AuthenticationError):
             bad.v1.payment_intents.list()
 
-    def test_publishable_key_where_a_secret_key_is_needed(self, stripe_emulator: EmulatorServer) -> None:
+    def test_publishable_key_where_a_secret_key_is_needed(
+        self, stripe_emulator: EmulatorServer
+    ) -> None:
         response = requests.post(
             f"{stripe_emulator.url}/v1/payment_intents",
             data={"amount": "1000", "currency": "usd"},
@@ -71,21 +75,45 @@ class TestParameters:
             ({"amount": "1000"}, 400, "parameter_missing", "currency"),
             ({"amount": "ten", "currency": "usd"}, 400, "parameter_invalid_integer", "amount"),
             ({"amount": "10.5", "currency": "usd"}, 400, "parameter_invalid_integer", "amount"),
-            ({"amount": "1000", "currency": "usd", "colour": "red"}, 400, "parameter_unknown", "colour"),
-            ({"amount": "1000", "currency": "usd", "payment_method": "pm_nope"}, 404, "resource_missing", "payment_method"),
+            (
+                {"amount": "1000", "currency": "usd", "colour": "red"},
+                400,
+                "parameter_unknown",
+                "colour",
+            ),
+            (
+                {"amount": "1000", "currency": "usd", "payment_method": "pm_nope"},
+                404,
+                "resource_missing",
+                "payment_method",
+            ),
         ],
     )
     def test_create_payment_intent(
-        self, stripe_emulator: EmulatorServer, data: dict[str, str], status: int, code: str, param: str
+        self,
+        stripe_emulator: EmulatorServer,
+        data: dict[str, str],
+        status: int,
+        code: str,
+        param: str,
     ) -> None:
-        response = requests.post(f"{stripe_emulator.url}/v1/payment_intents", data=data, headers=AUTH, timeout=5)
+        response = requests.post(
+            f"{stripe_emulator.url}/v1/payment_intents", data=data, headers=AUTH, timeout=5
+        )
         assert response.status_code == status
         error = error_of(response)
-        assert (error["type"], error["code"], error["param"]) == ("invalid_request_error", code, param)
+        assert (error["type"], error["code"], error["param"]) == (
+            "invalid_request_error",
+            code,
+            param,
+        )
         assert str(error["doc_url"]).startswith("https://stripe.com/docs/error-codes/")
 
     def test_invalid_boolean_and_enum(self, stripe_emulator: EmulatorServer) -> None:
-        for extra, param in (({"confirm": "maybe"}, "confirm"), ({"capture_method": "later"}, "capture_method")):
+        for extra, param in (
+            ({"confirm": "maybe"}, "confirm"),
+            ({"capture_method": "later"}, "capture_method"),
+        ):
             response = requests.post(
                 f"{stripe_emulator.url}/v1/payment_intents",
                 data={"amount": "1000", "currency": "usd", **extra},
@@ -124,7 +152,9 @@ class TestParameters:
 
 
 class TestUrls:
-    @pytest.mark.parametrize(("method", "path"), [("GET", "/v1/nothing"), ("POST", "/v1/charges"), ("GET", "/")])
+    @pytest.mark.parametrize(
+        ("method", "path"), [("GET", "/v1/nothing"), ("POST", "/v1/charges"), ("GET", "/")]
+    )
     def test_unrecognized(self, stripe_emulator: EmulatorServer, method: str, path: str) -> None:
         response = requests.request(method, f"{stripe_emulator.url}{path}", headers=AUTH, timeout=5)
         assert response.status_code == 404
@@ -135,7 +165,9 @@ class TestUrls:
 
     def test_control_errors_are_json(self, stripe_emulator: EmulatorServer) -> None:
         response = requests.post(
-            f"{stripe_emulator.url}/_emulator/payment_intents/pi_nope/settle", json={"outcome": "failed"}, timeout=5
+            f"{stripe_emulator.url}/_emulator/payment_intents/pi_nope/settle",
+            json={"outcome": "failed"},
+            timeout=5,
         )
         assert response.status_code == 404 and error_of(response)["code"] == "resource_missing"
         bad = requests.post(
@@ -143,14 +175,22 @@ class TestUrls:
         )
         assert bad.status_code == 400 and error_of(bad)["type"] == "invalid_request_error"
         outcome = requests.post(
-            f"{stripe_emulator.url}/_emulator/payment_intents/pi_x/authenticate", json={"outcome": "?"}, timeout=5
+            f"{stripe_emulator.url}/_emulator/payment_intents/pi_x/authenticate",
+            json={"outcome": "?"},
+            timeout=5,
         )
         assert outcome.status_code == 400 and error_of(outcome)["param"] == "outcome"
 
 
 class TestCors:
     @pytest.mark.parametrize(
-        "path", ["/v1/payment_methods", "/v1/payment_intents/pi_x/confirm", "/v1/payment_intents/pi_x", "/_emulator/reset"]
+        "path",
+        [
+            "/v1/payment_methods",
+            "/v1/payment_intents/pi_x/confirm",
+            "/v1/payment_intents/pi_x",
+            "/_emulator/reset",
+        ],
     )
     def test_preflight(self, stripe_emulator: EmulatorServer, path: str) -> None:
         response = requests.options(
@@ -169,13 +209,17 @@ class TestCors:
             assert header in allowed
 
     def test_responses_carry_the_origin_header(self, stripe_emulator: EmulatorServer) -> None:
-        response = requests.get(f"{stripe_emulator.url}/v1/payment_intents", headers=AUTH, timeout=5)
+        response = requests.get(
+            f"{stripe_emulator.url}/v1/payment_intents", headers=AUTH, timeout=5
+        )
         assert response.headers["Access-Control-Allow-Origin"] == "*"
 
 
 class TestStripeJsHook:
     @pytest.mark.parametrize("path", ["/js.stripe.com/v3/", "/js.stripe.com/v3/stripe.js"])
-    def test_script_is_served_as_javascript(self, stripe_emulator: EmulatorServer, path: str) -> None:
+    def test_script_is_served_as_javascript(
+        self, stripe_emulator: EmulatorServer, path: str
+    ) -> None:
         response = requests.get(f"{stripe_emulator.url}{path}", timeout=5)
         if response.status_code == 404:
             pytest.skip("the Stripe.js stand-in (stripejs/stripe.js) is not written yet")

@@ -16,44 +16,91 @@ def types(client: stripe.StripeClient, **params: object) -> list[str]:
 class TestEmittedEvents:
     def test_success(self, client: stripe.StripeClient) -> None:
         client.v1.payment_intents.create(
-            params={"amount": 1000, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True}
+            params={
+                "amount": 1000,
+                "currency": "usd",
+                "payment_method": "pm_card_visa",
+                "confirm": True,
+            }
         )
-        assert types(client) == ["payment_intent.created", "charge.succeeded", "payment_intent.succeeded"]
+        assert types(client) == [
+            "payment_intent.created",
+            "charge.succeeded",
+            "payment_intent.succeeded",
+        ]
 
     def test_decline(self, client: stripe.StripeClient) -> None:
         pi = client.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"})
         with pytest.raises(stripe.CardError):
-            client.v1.payment_intents.confirm(pi.id, params={"payment_method": "pm_card_chargeDeclined"})
-        assert types(client) == ["payment_intent.created", "charge.failed", "payment_intent.payment_failed"]
+            client.v1.payment_intents.confirm(
+                pi.id, params={"payment_method": "pm_card_chargeDeclined"}
+            )
+        assert types(client) == [
+            "payment_intent.created",
+            "charge.failed",
+            "payment_intent.payment_failed",
+        ]
 
-    def test_three_d_secure_and_processing(self, client: stripe.StripeClient, control: Control) -> None:
+    def test_three_d_secure_and_processing(
+        self, client: stripe.StripeClient, control: Control
+    ) -> None:
         pi = client.v1.payment_intents.create(
-            params={"amount": 1000, "currency": "usd", "payment_method": "pm_card_threeDSecure2Required", "confirm": True}
+            params={
+                "amount": 1000,
+                "currency": "usd",
+                "payment_method": "pm_card_threeDSecure2Required",
+                "confirm": True,
+            }
         )
         control.post(f"payment_intents/{pi.id}/authenticate", {"outcome": "complete"})
         assert types(client) == [
-            "payment_intent.created", "payment_intent.requires_action", "charge.succeeded", "payment_intent.succeeded"]
+            "payment_intent.created",
+            "payment_intent.requires_action",
+            "charge.succeeded",
+            "payment_intent.succeeded",
+        ]
         client_delayed = client.v1.payment_intents.create(
-            params={"amount": 1000, "currency": "usd", "payment_method": "pm_emulator_delayed", "confirm": True}
+            params={
+                "amount": 1000,
+                "currency": "usd",
+                "payment_method": "pm_emulator_delayed",
+                "confirm": True,
+            }
         )
         control.post(f"payment_intents/{client_delayed.id}/settle", {"outcome": "succeeded"})
         assert types(client)[-5:] == [
-            "payment_intent.created", "charge.pending", "payment_intent.processing", "charge.succeeded",
-            "payment_intent.succeeded"]
+            "payment_intent.created",
+            "charge.pending",
+            "payment_intent.processing",
+            "charge.succeeded",
+            "payment_intent.succeeded",
+        ]
 
     def test_manual_capture_cancel_and_refund(self, client: stripe.StripeClient) -> None:
         pi = client.v1.payment_intents.create(
-            params={"amount": 1000, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True,
-                    "capture_method": "manual"}
+            params={
+                "amount": 1000,
+                "currency": "usd",
+                "payment_method": "pm_card_visa",
+                "confirm": True,
+                "capture_method": "manual",
+            }
         )
         client.v1.payment_intents.capture(pi.id)
         client.v1.refunds.create(params={"payment_intent": pi.id, "amount": 100})
         other = client.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"})
         client.v1.payment_intents.cancel(other.id, params={"cancellation_reason": "abandoned"})
         assert types(client) == [
-            "payment_intent.created", "charge.succeeded", "payment_intent.amount_capturable_updated",
-            "charge.captured", "payment_intent.succeeded", "charge.refunded", "refund.created",
-            "payment_intent.created", "payment_intent.canceled"]
+            "payment_intent.created",
+            "charge.succeeded",
+            "payment_intent.amount_capturable_updated",
+            "charge.captured",
+            "payment_intent.succeeded",
+            "charge.refunded",
+            "refund.created",
+            "payment_intent.created",
+            "payment_intent.canceled",
+        ]
 
     def test_event_shape(self, client: stripe.StripeClient) -> None:
         pi = client.v1.payment_intents.create(
@@ -77,7 +124,12 @@ class TestEventFilters:
     @pytest.fixture(autouse=True)
     def _history(self, client: stripe.StripeClient) -> None:
         pi = client.v1.payment_intents.create(
-            params={"amount": 1000, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True}
+            params={
+                "amount": 1000,
+                "currency": "usd",
+                "payment_method": "pm_card_visa",
+                "confirm": True,
+            }
         )
         client.v1.refunds.create(params={"payment_intent": pi.id})
 
@@ -89,7 +141,9 @@ class TestEventFilters:
 
     def test_types_list(self, client: stripe.StripeClient) -> None:
         assert types(client, types=["refund.created", "payment_intent.succeeded"]) == [
-            "payment_intent.succeeded", "refund.created"]
+            "payment_intent.succeeded",
+            "refund.created",
+        ]
 
     def test_created(self, client: stripe.StripeClient) -> None:
         newest = client.v1.events.list(params={"limit": 1}).data[0]

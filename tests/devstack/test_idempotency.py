@@ -15,7 +15,9 @@ from .conftest import SECRET_KEY, Control
 AUTH = {"Authorization": f"Bearer {SECRET_KEY}"}
 
 
-def post(server: EmulatorServer, path: str, data: dict[str, str], key: str, api_key: str = SECRET_KEY) -> requests.Response:
+def post(
+    server: EmulatorServer, path: str, data: dict[str, str], key: str, api_key: str = SECRET_KEY
+) -> requests.Response:
     return requests.post(
         f"{server.url}{path}",
         data=data,
@@ -27,14 +29,23 @@ def post(server: EmulatorServer, path: str, data: dict[str, str], key: str, api_
 class TestIdempotencyKeys:
     def test_replay_returns_the_stored_response(self, client: stripe.StripeClient) -> None:
         params = {"amount": 1000, "currency": "usd", "metadata": {"orderId": "9"}}
-        first = client.v1.payment_intents.create(params=params, options={"idempotency_key": "order-9"})  # type: ignore[arg-type]
-        again = client.v1.payment_intents.create(params=params, options={"idempotency_key": "order-9"})  # type: ignore[arg-type]
+        first = client.v1.payment_intents.create(
+            params=params, options={"idempotency_key": "order-9"}
+        )  # type: ignore[arg-type]
+        again = client.v1.payment_intents.create(
+            params=params, options={"idempotency_key": "order-9"}
+        )  # type: ignore[arg-type]
         assert again.id == first.id
         assert again.last_response.headers["Idempotent-Replayed"] == "true"
         assert len(client.v1.payment_intents.list().data) == 1
 
     def test_replayed_card_error(self, stripe_emulator: EmulatorServer) -> None:
-        data = {"amount": "1000", "currency": "usd", "payment_method": "pm_card_chargeDeclined", "confirm": "true"}
+        data = {
+            "amount": "1000",
+            "currency": "usd",
+            "payment_method": "pm_card_chargeDeclined",
+            "confirm": "true",
+        }
         first = post(stripe_emulator, "/v1/payment_intents", data, "declined-1")
         second = post(stripe_emulator, "/v1/payment_intents", data, "declined-1")
         assert first.status_code == second.status_code == 402
@@ -42,21 +53,29 @@ class TestIdempotencyKeys:
         assert second.headers["Idempotent-Replayed"] == "true"
 
     def test_other_parameters_are_refused(self, client: stripe.StripeClient) -> None:
-        client.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"}, options={"idempotency_key": "k1"})
+        client.v1.payment_intents.create(
+            params={"amount": 1000, "currency": "usd"}, options={"idempotency_key": "k1"}
+        )
         with pytest.raises(stripe.IdempotencyError) as err:
-            client.v1.payment_intents.create(params={"amount": 1001, "currency": "usd"}, options={"idempotency_key": "k1"})
+            client.v1.payment_intents.create(
+                params={"amount": 1001, "currency": "usd"}, options={"idempotency_key": "k1"}
+            )
         assert err.value.http_status == 400
         assert err.value.error.type == "idempotency_error"
 
     def test_other_endpoint_is_refused(self, client: stripe.StripeClient) -> None:
-        pi = client.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"}, options={"idempotency_key": "k2"})
+        pi = client.v1.payment_intents.create(
+            params={"amount": 1000, "currency": "usd"}, options={"idempotency_key": "k2"}
+        )
         with pytest.raises(stripe.IdempotencyError):
             client.v1.payment_intents.cancel(pi.id, options={"idempotency_key": "k2"})
 
     def test_keys_are_scoped_per_api_key(self, stripe_emulator: EmulatorServer) -> None:
         data = {"amount": "1000", "currency": "usd"}
         a = post(stripe_emulator, "/v1/payment_intents", data, "shared")
-        b = post(stripe_emulator, "/v1/payment_intents", data, "shared", api_key="sk_test_other_account")
+        b = post(
+            stripe_emulator, "/v1/payment_intents", data, "shared", api_key="sk_test_other_account"
+        )
         assert a.json()["id"] != b.json()["id"]
         assert "Idempotent-Replayed" not in b.headers
 
@@ -64,15 +83,23 @@ class TestIdempotencyKeys:
         bad = post(stripe_emulator, "/v1/payment_intents", {"currency": "usd"}, "fix-me")
         assert bad.status_code == 400
         assert bad.json()["error"]["code"] == "parameter_missing"
-        good = post(stripe_emulator, "/v1/payment_intents", {"amount": "1000", "currency": "usd"}, "fix-me")
+        good = post(
+            stripe_emulator, "/v1/payment_intents", {"amount": "1000", "currency": "usd"}, "fix-me"
+        )
         assert good.status_code == 200
 
-    def test_concurrent_request_gets_409(self, stripe_emulator: EmulatorServer, control: Control) -> None:
+    def test_concurrent_request_gets_409(
+        self, stripe_emulator: EmulatorServer, control: Control
+    ) -> None:
         control.post("chaos", {"latencyMs": 400})
         data = {"amount": "1000", "currency": "usd"}
         results: list[requests.Response] = []
         threads = [
-            threading.Thread(target=lambda: results.append(post(stripe_emulator, "/v1/payment_intents", data, "busy")))
+            threading.Thread(
+                target=lambda: results.append(
+                    post(stripe_emulator, "/v1/payment_intents", data, "busy")
+                )
+            )
             for _ in range(2)
         ]
         for t in threads:
@@ -87,10 +114,18 @@ class TestIdempotencyKeys:
         replay = post(stripe_emulator, "/v1/payment_intents", data, "busy")
         assert replay.headers["Idempotent-Replayed"] == "true"
 
-    def test_sdk_raises_on_409(self, stripe_emulator: EmulatorServer, control: Control, client: stripe.StripeClient) -> None:
+    def test_sdk_raises_on_409(
+        self, stripe_emulator: EmulatorServer, control: Control, client: stripe.StripeClient
+    ) -> None:
         control.post("chaos", {"latencyMs": 400})
         blocker = threading.Thread(
-            target=post, args=(stripe_emulator, "/v1/payment_intents", {"amount": "1000", "currency": "usd"}, "sdk-busy")
+            target=post,
+            args=(
+                stripe_emulator,
+                "/v1/payment_intents",
+                {"amount": "1000", "currency": "usd"},
+                "sdk-busy",
+            ),
         )
         blocker.start()
         try:
@@ -98,7 +133,10 @@ class TestIdempotencyKeys:
 
             time.sleep(0.1)
             with pytest.raises(stripe.StripeError) as err:
-                client.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"}, options={"idempotency_key": "sdk-busy"})
+                client.v1.payment_intents.create(
+                    params={"amount": 1000, "currency": "usd"},
+                    options={"idempotency_key": "sdk-busy"},
+                )
             assert err.value.http_status == 409
         finally:
             blocker.join()
@@ -113,7 +151,9 @@ class TestChaos:
         limited = None
         for attempt in range(5):
             try:
-                client.v1.payment_intents.create(params=params, options={"idempotency_key": f"rl-{attempt}"})  # type: ignore[arg-type]
+                client.v1.payment_intents.create(
+                    params=params, options={"idempotency_key": f"rl-{attempt}"}
+                )  # type: ignore[arg-type]
             except stripe.RateLimitError as exc:
                 limited = (exc, f"rl-{attempt}")
                 break
@@ -130,30 +170,47 @@ class TestChaos:
     ) -> None:
         control.post("chaos", {"failureRate": 1})
         with pytest.raises(stripe.APIError) as err:
-            client.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"}, options={"idempotency_key": "f1"})
+            client.v1.payment_intents.create(
+                params={"amount": 1000, "currency": "usd"}, options={"idempotency_key": "f1"}
+            )
         assert err.value.http_status == 500
         control.post("chaos", {"failureRate": 0})
-        ok = client.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"}, options={"idempotency_key": "f1"})
+        ok = client.v1.payment_intents.create(
+            params={"amount": 1000, "currency": "usd"}, options={"idempotency_key": "f1"}
+        )
         assert ok.id.startswith("pi_")
 
-    def test_sdk_retries_through_injected_failures(self, stripe_emulator: EmulatorServer, control: Control) -> None:
+    def test_sdk_retries_through_injected_failures(
+        self, stripe_emulator: EmulatorServer, control: Control
+    ) -> None:
         control.post("chaos", {"failureRate": 0.5, "seed": 7})
-        retrying = stripe.StripeClient(SECRET_KEY, base_addresses={"api": stripe_emulator.url}, max_network_retries=8)
+        retrying = stripe.StripeClient(
+            SECRET_KEY, base_addresses={"api": stripe_emulator.url}, max_network_retries=8
+        )
         stripe._http_client.HTTPClient.INITIAL_DELAY = 0.01  # type: ignore[attr-defined]
         try:
-            ids = {retrying.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"}).id for _ in range(5)}
+            ids = {
+                retrying.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"}).id
+                for _ in range(5)
+            }
         finally:
             stripe._http_client.HTTPClient.INITIAL_DELAY = 0.5  # type: ignore[attr-defined]
         assert len(ids) == 5
         assert len(retrying.v1.payment_intents.list(params={"limit": 100}).data) == 5
 
-    def test_chaos_settings_round_trip(self, stripe_emulator: EmulatorServer, control: Control) -> None:
+    def test_chaos_settings_round_trip(
+        self, stripe_emulator: EmulatorServer, control: Control
+    ) -> None:
         settings = control.post("chaos", {"latencyMs": 5, "duplicateRate": 0.5})
         assert settings["latencyMs"] == 5 and settings["duplicateRate"] == 0.5
         assert control.get("chaos") == settings
-        bad = requests.post(f"{stripe_emulator.url}/_emulator/chaos", json={"failureRate": 2}, timeout=5)
+        bad = requests.post(
+            f"{stripe_emulator.url}/_emulator/chaos", json={"failureRate": 2}, timeout=5
+        )
         assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_request_error"
-        unknown = requests.post(f"{stripe_emulator.url}/_emulator/chaos", json={"nope": 1}, timeout=5)
+        unknown = requests.post(
+            f"{stripe_emulator.url}/_emulator/chaos", json={"nope": 1}, timeout=5
+        )
         assert unknown.status_code == 400
         control.post("reset")
         assert control.get("chaos")["latencyMs"] == 0

@@ -216,12 +216,12 @@ class TestListAndSearch:
         )
         assert [p.id for p in last.data] == newest_first[4:]
         assert last.has_more is False
-        back = client.v1.payment_intents.list(
-            params={"limit": 2, "ending_before": last.data[0].id}
-        )
+        back = client.v1.payment_intents.list(params={"limit": 2, "ending_before": last.data[0].id})
         assert [p.id for p in back.data] == newest_first[2:4]
         assert back.has_more is True
-        everything = [p.id for p in client.v1.payment_intents.list(params={"limit": 2}).auto_paging_iter()]
+        everything = [
+            p.id for p in client.v1.payment_intents.list(params={"limit": 2}).auto_paging_iter()
+        ]
         assert everything == newest_first
 
     def test_created_filter(self, client: stripe.StripeClient) -> None:
@@ -237,7 +237,9 @@ class TestListAndSearch:
         assert err.value.param == "starting_after"
 
     def test_search_by_metadata_status_and(self, client: stripe.StripeClient) -> None:
-        paid = create(client, metadata={"orderId": "o-1"}, payment_method="pm_card_visa", confirm=True)
+        paid = create(
+            client, metadata={"orderId": "o-1"}, payment_method="pm_card_visa", confirm=True
+        )
         create(client, metadata={"orderId": "o-1"})
         create(client, metadata={"orderId": "o-2"})
         found = client.v1.payment_intents.search(params={"query": "metadata['orderId']:'o-1'"})
@@ -250,20 +252,27 @@ class TestListAndSearch:
             params={"query": "metadata['orderId']:'o-2' OR status:'succeeded'"}
         )
         assert len(either.data) == 2
-        amount = client.v1.payment_intents.search(params={"query": "amount>=2000 AND -status:'succeeded'"})
+        amount = client.v1.payment_intents.search(
+            params={"query": "amount>=2000 AND -status:'succeeded'"}
+        )
         assert len(amount.data) == 2
 
     def test_search_pages(self, client: stripe.StripeClient) -> None:
         for _ in range(3):
             create(client, metadata={"batch": "b"})
-        page = client.v1.payment_intents.search(params={"query": "metadata['batch']:'b'", "limit": 2})
+        page = client.v1.payment_intents.search(
+            params={"query": "metadata['batch']:'b'", "limit": 2}
+        )
         assert page.has_more is True and page.next_page
         rest = client.v1.payment_intents.search(
             params={"query": "metadata['batch']:'b'", "limit": 2, "page": page.next_page}
         )
         assert len(rest.data) == 1 and rest.has_more is False
 
-    @pytest.mark.parametrize("query", ["status:", "nope:'x'", "a:'1' AND OR b:'2'", "status:'a' AND amount>1 OR currency:'usd'"])
+    @pytest.mark.parametrize(
+        "query",
+        ["status:", "nope:'x'", "a:'1' AND OR b:'2'", "status:'a' AND amount>1 OR currency:'usd'"],
+    )
     def test_invalid_query(self, client: stripe.StripeClient, query: str) -> None:
         with pytest.raises(stripe.InvalidRequestError) as err:
             client.v1.payment_intents.search(params={"query": query})

@@ -10,10 +10,17 @@ import stripe
 from .conftest import WebhookReceiver
 
 
-def paid(client: stripe.StripeClient, pm: str = "pm_card_visa", amount: int = 5000) -> stripe.PaymentIntent:
+def paid(
+    client: stripe.StripeClient, pm: str = "pm_card_visa", amount: int = 5000
+) -> stripe.PaymentIntent:
     return client.v1.payment_intents.create(
-        params={"amount": amount, "currency": "usd", "payment_method": pm, "confirm": True,
-                "metadata": {"orderId": "r1"}}
+        params={
+            "amount": amount,
+            "currency": "usd",
+            "payment_method": pm,
+            "confirm": True,
+            "metadata": {"orderId": "r1"},
+        }
     )
 
 
@@ -28,8 +35,12 @@ class TestRefunds:
     def test_partial_then_full(self, client: stripe.StripeClient) -> None:
         pi = paid(client)
         first = client.v1.refunds.create(
-            params={"payment_intent": pi.id, "amount": 1200, "reason": "requested_by_customer",
-                    "metadata": {"refundId": "a"}}
+            params={
+                "payment_intent": pi.id,
+                "amount": 1200,
+                "reason": "requested_by_customer",
+                "metadata": {"refundId": "a"},
+            }
         )
         assert first.status == "succeeded" and first.amount == 1200
         assert first.charge == pi.latest_charge and first.payment_intent == pi.id
@@ -77,8 +88,12 @@ class TestRefunds:
         updated = client.v1.refunds.update(r1.id, params={"metadata": {"k": "v"}})
         assert updated.metadata["k"] == "v"
         assert [r.id for r in client.v1.refunds.list().data] == [r2.id, r1.id]
-        assert [r.id for r in client.v1.refunds.list(params={"payment_intent": one.id}).data] == [r1.id]
-        assert [r.id for r in client.v1.refunds.list(params={"charge": two.latest_charge}).data] == [r2.id]
+        assert [r.id for r in client.v1.refunds.list(params={"payment_intent": one.id}).data] == [
+            r1.id
+        ]
+        assert [
+            r.id for r in client.v1.refunds.list(params={"charge": two.latest_charge}).data
+        ] == [r2.id]
 
     def test_refund_fails_asynchronously(
         self, client: stripe.StripeClient, webhook_receiver: WebhookReceiver
@@ -91,12 +106,16 @@ class TestRefunds:
         assert failed.failure_reason == "expired_or_canceled_card"
         charge = client.v1.charges.retrieve(pi.latest_charge)
         assert charge.amount_refunded == 0 and charge.refunded is False
-        webhook_receiver.wait_for(lambda evs: {"refund.failed", "refund.updated"} <= {e["type"] for e in evs})
+        webhook_receiver.wait_for(
+            lambda evs: {"refund.failed", "refund.updated"} <= {e["type"] for e in evs}
+        )
         updated = next(e for e in webhook_receiver.events() if e["type"] == "refund.updated")
         assert updated["data"]["object"]["status"] == "failed"
         assert updated["data"]["previous_attributes"]["status"] == "succeeded"
         types = [e.type for e in client.v1.events.list(params={"limit": 100}).data]
-        assert {"refund.created", "charge.refunded", "refund.failed", "refund.updated"} <= set(types)
+        assert {"refund.created", "charge.refunded", "refund.failed", "refund.updated"} <= set(
+            types
+        )
 
 
 class TestDisputes:
@@ -105,7 +124,9 @@ class TestDisputes:
     ) -> None:
         pi = paid(client, "pm_card_createDispute")
         assert pi.status == "succeeded"
-        webhook_receiver.wait_for(lambda evs: any(e["type"] == "charge.dispute.created" for e in evs))
+        webhook_receiver.wait_for(
+            lambda evs: any(e["type"] == "charge.dispute.created" for e in evs)
+        )
         event = next(e for e in webhook_receiver.events() if e["type"] == "charge.dispute.created")
         dispute = event["data"]["object"]
         assert dispute["charge"] == pi.latest_charge and dispute["payment_intent"] == pi.id
@@ -115,7 +136,10 @@ class TestDisputes:
 
     def test_dispute_card_number(self, client: stripe.StripeClient) -> None:
         pm = client.v1.payment_methods.create(
-            params={"type": "card", "card": {"number": "4000000000000259", "exp_month": 1, "exp_year": 2040}}
+            params={
+                "type": "card",
+                "card": {"number": "4000000000000259", "exp_month": 1, "exp_year": 2040},
+            }
         )
         pi = paid(client, pm.id)
         wait_until(lambda: client.v1.charges.retrieve(pi.latest_charge).disputed)

@@ -14,11 +14,19 @@ from .conftest import WEBHOOK_SECRET, Control, WebhookReceiver
 
 def pay(client: stripe.StripeClient, **params: object) -> stripe.PaymentIntent:
     return client.v1.payment_intents.create(
-        params={"amount": 1000, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True, **params}  # type: ignore[arg-type]
+        params={
+            "amount": 1000,
+            "currency": "usd",
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+            **params,
+        }  # type: ignore[arg-type]
     )
 
 
-def wait_for_log(control: Control, predicate: object, timeout: float = 10.0) -> list[dict[str, object]]:
+def wait_for_log(
+    control: Control, predicate: object, timeout: float = 10.0
+) -> list[dict[str, object]]:
     deadline = time.monotonic() + timeout
     while True:
         rows = control.deliveries()
@@ -33,8 +41,12 @@ class TestDelivery:
         self, client: stripe.StripeClient, webhook_receiver: WebhookReceiver
     ) -> None:
         pi = pay(client, metadata={"orderId": "w1"})
-        webhook_receiver.wait_for(lambda evs: {e["type"] for e in evs} >= {
-            "payment_intent.created", "charge.succeeded", "payment_intent.succeeded"})
+        webhook_receiver.wait_for(
+            lambda evs: (
+                {e["type"] for e in evs}
+                >= {"payment_intent.created", "charge.succeeded", "payment_intent.succeeded"}
+            )
+        )
         for received in webhook_receiver.received:
             assert received.signature and received.signature.startswith("t=")
             assert ",v1=" in received.signature
@@ -67,7 +79,10 @@ class TestDelivery:
         time.sleep(0.5)  # would-be extra retries have had their chance
         rows = control.deliveries(type="payment_intent.created")
         assert [(r["attempt"], r["statusCode"], r["ok"]) for r in rows] == [
-            (1, 500, False), (2, 500, False), (3, 200, True)]
+            (1, 500, False),
+            (2, 500, False),
+            (3, 200, True),
+        ]
         assert rows[0]["nextRetryInMs"] == 100 and rows[1]["nextRetryInMs"] == 200
         assert all(r["eventId"] == rows[0]["eventId"] for r in rows)
         event = client.v1.events.retrieve(rows[0]["eventId"])
@@ -75,10 +90,15 @@ class TestDelivery:
         assert event.pending_webhooks == 0
 
     def test_gives_up_after_max_attempts(
-        self, client: stripe.StripeClient, webhook_receiver: WebhookReceiver, control: Control,
+        self,
+        client: stripe.StripeClient,
+        webhook_receiver: WebhookReceiver,
+        control: Control,
         stripe_emulator: EmulatorServer,
     ) -> None:
-        requests.post(f"{stripe_emulator.url}/_emulator/webhook", json={"maxAttempts": 3}, timeout=5)
+        requests.post(
+            f"{stripe_emulator.url}/_emulator/webhook", json={"maxAttempts": 3}, timeout=5
+        )
         webhook_receiver.fail_first = 100
         client.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"})
         rows = wait_for_log(control, lambda rows: len(rows) >= 3)
@@ -113,7 +133,9 @@ class TestDelivery:
         url = f"{stripe_emulator.url}/_emulator/webhook"
         bad = requests.post(url, json={"secret": "not-a-whsec"}, timeout=5)
         assert bad.status_code == 400
-        shown = requests.post(url, json={"url": "http://127.0.0.1:1/x", "timeoutMs": 250}, timeout=5).json()
+        shown = requests.post(
+            url, json={"url": "http://127.0.0.1:1/x", "timeoutMs": 250}, timeout=5
+        ).json()
         assert shown["url"] == "http://127.0.0.1:1/x" and shown["timeoutMs"] == 250
 
 
@@ -140,7 +162,9 @@ class TestChaosDelivery:
         assert rows[1]["reordered"] is True and rows[0]["reordered"] is False
         webhook_receiver.wait_for(lambda evs: len(evs) == 2)
         assert [e["type"] for e in webhook_receiver.events()] == [
-            "payment_intent.canceled", "payment_intent.created"]
+            "payment_intent.canceled",
+            "payment_intent.created",
+        ]
 
     def test_delivery_delay(
         self, client: stripe.StripeClient, webhook_receiver: WebhookReceiver, control: Control
