@@ -71,6 +71,8 @@ class Stack:
     redis: Any
     processes: list[Process]
     admin_token: str
+    env: dict[str, str] = field(default_factory=dict)
+    logs: Path = ROOT
     session: requests.Session = field(default_factory=requests.Session)
 
     @property
@@ -205,6 +207,7 @@ def start_stack(
     hold_ttl: int = 120,
     web_workers: int = 2,
     worker_processes: int = 1,
+    with_worker: bool = True,
 ) -> Stack:
     """Migrate, then start emulator, web and worker; return once all answer."""
     import redis as redis_lib
@@ -248,22 +251,35 @@ def start_stack(
             env, logs,
         )  # fmt: skip
         processes.append(gunicorn)
-        worker = _spawn(
-            "worker",
-            [sys.executable, "-m", "dramatiq", "tasks", "--processes", str(worker_processes),
-             "--threads", "8"],
-            env, logs,
-        )  # fmt: skip
-        processes.append(worker)
         _wait_http(f"{emulator}/_emulator/health", emu)
         _wait_http(f"{web}/readyz", gunicorn)
-        _wait_log(worker, "ready for action")
+        if with_worker:
+            processes.append(start_worker(env, logs, worker_processes))
     except BaseException:
         for process in reversed(processes):
             process.stop()
         raise
     admin = jwt.encode({"sub": "e2e-admin", "role": "admin"}, JWT_SECRET, algorithm="HS256")
-    return Stack(web=web, emulator=emulator, redis=client, processes=processes, admin_token=admin)
+    return Stack(
+        web=web, emulator=emulator, redis=client, processes=processes, admin_token=admin,
+        env=env, logs=logs,
+    )  # fmt: skip
+
+
+def start_worker(env: dict[str, str], logs: Path, processes: int = 1) -> Process:
+    """Start ``dramatiq tasks`` and wait until it is ready for messages."""
+    worker = _spawn(
+        "worker",
+        [sys.executable, "-m", "dramatiq", "tasks", "--processes", str(processes),
+         "--threads", "8"],
+        env, logs,
+    )  # fmt: skip
+    try:
+        _wait_log(worker, "ready for action")
+    except BaseException:
+        worker.stop()
+        raise
+    return worker
 
 
 def stop_stack(stack: Stack) -> None:
