@@ -87,7 +87,8 @@ def _run(fn: Handler, kwargs: dict[str, Any], publishable_ok: bool) -> Response:
     emu = emulator()
     request_id = objects.new_id("req", 14)
     headers = {"Request-Id": request_id}
-    version = request.headers.get("Stripe-Version")
+    environ = request.environ  # direct lookups: a missing Headers key costs an exception
+    version = environ.get("HTTP_STRIPE_VERSION")
     if version:
         headers["Stripe-Version"] = version
     pairs = list(request.args.items(multi=True))
@@ -100,7 +101,7 @@ def _run(fn: Handler, kwargs: dict[str, Any], publishable_ok: bool) -> Response:
             raise rate_limited()
     except StripeError as exc:
         return _respond(exc.status, json.dumps(exc.body()), {**headers, **exc.headers})
-    key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
+    key = environ.get("HTTP_IDEMPOTENCY_KEY") if request.method == "POST" else None
     if key:
         headers["Idempotency-Key"] = key
         try:
@@ -152,11 +153,11 @@ def _execute(
 
 def _authenticate(params: Params, publishable_ok: bool) -> tuple[str, bool]:
     """The API key and whether it is publishable; raises Stripe's 401 bodies."""
-    header = request.headers.get("Authorization", "")
+    header = request.environ.get("HTTP_AUTHORIZATION", "")
     key = ""
     if header.startswith("Bearer "):
         key = header[7:].strip()
-    elif request.authorization and request.authorization.type == "basic":
+    elif header.startswith("Basic ") and request.authorization:
         key = request.authorization.username or ""
     elif isinstance(params.get("key"), str):
         key = params["key"]  # Stripe.js sends its publishable key as a form field.
@@ -201,8 +202,7 @@ def create_app(emu: Emulator | None = None) -> Flask:
 
     @app.after_request
     def cors(response: Response) -> Response:
-        for name, value in CORS_HEADERS.items():
-            response.headers.setdefault(name, value)
+        response.headers.extend(CORS_HEADERS)
         return response
 
     @app.errorhandler(StripeError)
