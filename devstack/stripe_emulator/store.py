@@ -166,37 +166,41 @@ class Store:
         created = created_filter(params)
         expand = [p.removeprefix("data.") for p in get_list(params, "expand")]
         with self.lock:
-            rows = [
-                o
-                for o in reversed(self.tables[table].values())
-                if (not created or matches_created(o["created"], created))
-                and (keep is None or keep(o))
-            ]
-            ids = [o["id"] for o in rows]
+            ordered = list(reversed(self.tables[table].values()))
+
+            def wanted(rows: list[Obj]) -> list[Obj]:
+                return [
+                    o
+                    for o in rows
+                    if (not created or matches_created(o["created"], created))
+                    and (keep is None or keep(o))
+                ]
+
+            # Cursors are positions in the full newest-first order, so an id that the
+            # filters exclude still pages correctly, as at Stripe.
             if starting_after:
-                index = self._cursor(table, ids, starting_after, "starting_after")
-                page, has_more = rows[index + 1 : index + 1 + limit], len(rows) > index + 1 + limit
+                after = wanted(
+                    ordered[self._cursor(table, ordered, starting_after, "starting_after") + 1 :]
+                )
+                page, has_more = after[:limit], len(after) > limit
             elif ending_before:
-                index = self._cursor(table, ids, ending_before, "ending_before")
-                start = max(0, index - limit)
-                page, has_more = rows[start:index], start > 0
+                before = wanted(
+                    ordered[: self._cursor(table, ordered, ending_before, "ending_before")]
+                )
+                page, has_more = before[-limit:], len(before) > limit
             else:
+                rows = wanted(ordered)
                 page, has_more = rows[:limit], len(rows) > limit
             data = [self.expand(o, expand) for o in page] if expand else page
             return json.dumps({"object": "list", "data": data, "has_more": has_more, "url": url})
 
-    def _cursor(self, table: str, ids: list[str], cursor: str, param: str) -> int:
-        try:
-            return ids.index(cursor)
-        except ValueError:
-            if cursor in self.tables[table]:
-                # The cursor exists but is filtered out: Stripe still pages from its position.
-                raise invalid_request(
-                    f"The object {cursor} does not match the filters of this list.", param=param
-                ) from None
-            raise resource_missing(
-                PREFIXES.get(cursor.split("_", 1)[0], (table, table))[1], cursor, param
-            ) from None
+    def _cursor(self, table: str, ordered: list[Obj], cursor: str, param: str) -> int:
+        if cursor in self.tables[table]:
+            for index, obj in enumerate(ordered):
+                if obj["id"] == cursor:
+                    return index
+        noun = PREFIXES.get(cursor.split("_", 1)[0], (table, table))[1]
+        raise resource_missing(noun, cursor, param)
 
 
 def snapshot(obj: Obj) -> Obj:

@@ -160,3 +160,10 @@ class TestEventFilters:
     def test_type_and_types_together_are_refused(self, client: stripe.StripeClient) -> None:
         with pytest.raises(stripe.InvalidRequestError):
             client.v1.events.list(params={"type": "charge.*", "types": ["refund.created"]})
+
+    def test_cursor_outside_the_filter(self, client: stripe.StripeClient) -> None:
+        succeeded = client.v1.events.list(params={"type": "payment_intent.succeeded"}).data[0]
+        page = client.v1.events.list(params={"type": "charge.*", "starting_after": succeeded.id})
+        assert [e.type for e in page.data] == ["charge.succeeded"]
+        back = client.v1.events.list(params={"type": "charge.*", "ending_before": succeeded.id})
+        assert [e.type for e in back.data] == ["charge.refunded"]
