@@ -203,7 +203,8 @@ def stack(
     try:
         yield _stack_from(state)
     finally:
-        stop_demo(process)
+        code = stop_demo(process)
+    assert code == 0, "Ctrl-C stops the demo cleanly:\n" + (tmp / "demo.log").read_text()[-3000:]
 
 
 def _stack_from(state: dict[str, Any]) -> Stack:

@@ -22,11 +22,11 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 UPDATE_SCREENSHOTS = os.environ.get("UPDATE_SCREENSHOTS") == "1"
 
 
-def screenshot(page: Any, name: str) -> None:
+def screenshot(page: Any, name: str, *, full_page: bool = True) -> None:
     """Save docs/screenshots/<name>.png when UPDATE_SCREENSHOTS=1."""
     if UPDATE_SCREENSHOTS:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
 
 
 def assert_paid_once(stack: Stack, email: str) -> dict[str, Any]:
@@ -75,7 +75,7 @@ class TestPaying:
         checkout.buy("4000002760003184")
         dialog = checkout.page.get_by_role("dialog")
         expect(dialog).to_be_visible()
-        screenshot(checkout.page, "3d-secure")
+        screenshot(checkout.page, "3d-secure", full_page=False)  # the modal covers the viewport
         checkout.authenticate("Complete")
         checkout.wait_for_order_page()
         expect(checkout.order_state()).to_have_text("Paid", timeout=30_000)

@@ -118,3 +118,86 @@ class TestWebhookDrivesTheOrder:
             if 200 <= (d.get("statusCode") or 0) < 300
         ]
         assert delivered, "PAID came from a delivered payment_intent.succeeded webhook"
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict:
+    import json
+
+    return {
+        "status": status,
+        "content_type": "application/json",
+        "headers": headers or {},
+        "body": json.dumps(body),
+    }
+
+
+class TestOneErrorExperience:
+    """Answers the stack does not give on demand, played back through Playwright routing."""
+
+    @pytest.mark.parametrize(
+        ("answer", "kind", "title", "next_step", "button"),
+        [
+            (
+                _json(
+                    429,
+                    {"error": {"type": "rate_limit_error", "code": "rate_limited", "message": "x"}},
+                    {"Retry-After": "30"},
+                ),
+                "rate_limited",
+                "Too many attempts",
+                "wait 30 seconds",
+                "Try again",
+            ),
+            (
+                _json(
+                    503,
+                    {"error": {"type": "api_error", "code": "service_unavailable", "message": "x"}},
+                ),
+                "server",
+                "Something went wrong on our side",
+                "Try again in a few minutes",
+                "Try again",
+            ),
+            (
+                {"status": 502, "content_type": "text/html", "body": "<h1>Bad gateway</h1>"},
+                "server",
+                "Something went wrong on our side",
+                "not been charged",
+                "Try again",
+            ),
+        ],
+        ids=["rate-limited", "unavailable", "proxy-error"],
+    )
+    def test_submit_failures_explain_and_offer_the_next_step(
+        self,
+        checkout: CheckoutPage,
+        answer: dict,
+        kind: str,
+        title: str,
+        next_step: str,
+        button: str,
+    ):
+        checkout.page.route("**/api/checkout/payment-intent", lambda route: route.fulfill(**answer))
+        checkout.buy()
+        box = checkout.wait_for_error(kind)
+        expect(box).to_be_focused()
+        expect(box.get_by_role("heading")).to_have_text(title)
+        expect(box).to_contain_text(next_step)
+        expect(box.get_by_role("button", name=button)).to_be_visible()
+        assert checkout.stack.orders_for(checkout.email) == []
+
+    def test_an_expired_hold_says_so_and_starts_again(self, checkout: CheckoutPage):
+        def expired(route: Any) -> None:
+            response = route.fetch()
+            body = response.json()
+            body.update(state="CANCELED", error=None)
+            route.fulfill(**_json(200, body))
+
+        checkout.page.route("**/api/checkout/*?wait=*", expired)
+        checkout.buy()
+        box = checkout.wait_for_error("hold_expired")
+        expect(box).to_contain_text("Your reservation expired")
+        checkout.page.unroute("**/api/checkout/*?wait=*")
+        box.get_by_role("button", name="Start again").click()
+        expect(box).to_be_hidden()
+        assert checkout.page.evaluate("sessionStorage.getItem('checkout:attempt')") is None
