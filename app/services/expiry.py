@@ -13,13 +13,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from app.errors import PaymentProviderError
+from app.errors import InvalidState, PaymentProviderError
 from app.gateways.payments import Intent
 from app.services import checkout_status
 from app.services.inventory import Inventory
 from app.services.orders import Unprocessable, lock_order, reject_submission
 from app.services.payments import apply_intent, close_after_cancel
-from app.services.state_machine import PENDING, record_event
+from app.services.state_machine import CANCELED, PENDING, record_event
 from models import Order, OrderEvent, Reservation
 from models.db import database, utcnow
 
@@ -81,6 +81,33 @@ def expire_hold(order_id: str, runtime: Runtime, *, now: datetime | None = None)
             runtime,
         )
     raise PaymentProviderError(f"intent of {order_id} keeps changing", retryable=True)
+
+
+def cancel_order(order_id: str, runtime: Runtime, actor: str = "admin") -> Expiry:
+    """Admin/buyer cancel of a PENDING order: cancel the intent first, then release.
+
+    Raises InvalidState when the order is not PENDING or its payment is already
+    processing or done (it can no longer be canceled safely).
+    """
+    order = Order.get_or_none(Order.id == order_id)
+    if order is None or order.state != PENDING:
+        raise InvalidState("Only PENDING orders can be canceled.")
+    intent = None
+    if order.payment_intent_id is not None:
+        current = runtime.gateway.retrieve_intent(order.payment_intent_id)
+        if current.status in ("processing", "succeeded"):
+            raise InvalidState(f"The payment is already {current.status}.")
+        intent = current
+        if current.status != "canceled":
+            intent = runtime.gateway.cancel_intent(
+                current.id, reason="requested_by_customer", idempotency_key=cancel_key(order)
+            )
+    with database().atomic():
+        order = lock_order(order_id)
+        if order.state != PENDING:
+            return Expiry("noop")
+        close_after_cancel(order, intent, runtime, actor=actor, expired=False, target=CANCELED)
+    return Expiry("canceled")
 
 
 def cancel_key(order: Order) -> str:

@@ -235,14 +235,23 @@ def note_failure(order: Order, intent: Intent, runtime: Runtime, *, actor: str) 
 
 
 def close_after_cancel(
-    order: Order, intent: Intent | None, runtime: Runtime, *, actor: str, expired: bool
+    order: Order,
+    intent: Intent | None,
+    runtime: Runtime,
+    *,
+    actor: str,
+    expired: bool,
+    target: str | None = None,
 ) -> None:
     """The intent can no longer succeed: release the hold, end FAILED or CANCELED (I8)."""
     if expired:
         record_event(order, "HOLD_EXPIRED", {"reservationId": order.reservation_id}, actor)
     if intent is not None:
         record_event(
-            order, "PAYMENT_INTENT_CANCELED", {"intentId": intent.id, "reason": "abandoned"}, actor
+            order,
+            "PAYMENT_INTENT_CANCELED",
+            {"intentId": intent.id, "reason": "abandoned" if expired else "requested_by_customer"},
+            actor,
         )
     release_hold(
         order, runtime, reason="hold_expired" if expired else "intent_canceled", actor=actor
@@ -251,7 +260,7 @@ def close_after_cancel(
     attempted = order.last_payment_error is not None or (
         intent is not None and intent.last_error is not None
     )
-    target = FAILED if attempted else CANCELED
+    target = target or (FAILED if attempted else CANCELED)
     transition(order, target, "hold_expired" if expired else "intent_canceled", actor)
     message = "The hold on your items expired." if expired else "The payment was canceled."
     publish_after_commit(
