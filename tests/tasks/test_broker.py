@@ -1,0 +1,60 @@
+"""Broker set-up: stub in tests, Redis tuned for fast redelivery, retry policy, middleware."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import Retries
+
+from tasks.broker import (
+    HEARTBEAT_TIMEOUT_MS,
+    MAINTENANCE_CHANCE,
+    DatabaseMiddleware,
+    make_broker,
+    should_retry,
+)
+
+
+def retries_of(broker: Any) -> Retries:
+    return next(m for m in broker.middleware if isinstance(m, Retries))
+
+
+class TestMakeBroker:
+    def test_tests_use_the_stub_broker_with_every_actor(self) -> None:
+        import tasks  # noqa: F401
+        from tasks.broker import broker
+
+        assert isinstance(broker, StubBroker)
+        assert {
+            "create_payment_intent",
+            "handle_stripe_event",
+            "expire_hold",
+            "send_receipt",
+            "cancel_order",
+            "create_refund",
+        } <= set(broker.actors)
+
+    def test_redis_broker_redelivers_a_dead_workers_messages_within_90_s(self) -> None:
+        broker = make_broker("redis")
+        assert isinstance(broker, RedisBroker)
+        assert broker.heartbeat_timeout == HEARTBEAT_TIMEOUT_MS <= 60_000
+        # Maintenance (which requeues a dead worker's messages) runs on ~10 % of commands;
+        # an idle consumer polls about once a second, so it runs within seconds.
+        assert broker.maintenance_chance == MAINTENANCE_CHANCE >= 50_000
+        assert any(isinstance(m, DatabaseMiddleware) for m in broker.middleware)
+        retries = retries_of(broker)
+        assert retries.retry_when is should_retry
+        assert retries.min_backoff == 1_000
+        broker.close()
+
+
+class TestDatabaseMiddleware:
+    def test_opens_and_closes_the_connection_per_message(self, db: Any) -> None:
+        middleware = DatabaseMiddleware()
+        db.close()
+        middleware.before_process_message(None, None)  # type: ignore[arg-type]
+        assert not db.is_closed()
+        middleware.after_process_message(None, None)  # type: ignore[arg-type]
+        assert db.is_closed()
