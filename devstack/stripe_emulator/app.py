@@ -39,8 +39,8 @@ CORS_HEADERS = {
     "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
     "Access-Control-Allow-Headers": "Authorization, Content-Type, Stripe-Version, Idempotency-Key, "
     "Stripe-Account, X-Stripe-Client-User-Agent",
-    "Access-Control-Expose-Headers": "Request-Id, Idempotent-Replayed, Idempotency-Key, "
-    "Stripe-Version, Stripe-Should-Retry",
+    "Access-Control-Expose-Headers": "Request-Id, Idempotent-Replayed, Original-Request, "
+    "Idempotency-Key, Stripe-Version, Stripe-Should-Retry",
     "Access-Control-Max-Age": "600",
 }
 
@@ -109,12 +109,13 @@ def _run(fn: Handler, kwargs: dict[str, Any], publishable_ok: bool) -> Response:
         except StripeError as exc:
             return _respond(exc.status, json.dumps(exc.body()), {**headers, **exc.headers})
         if replay is not None:
-            return _respond(replay.status, replay.body, {**headers, "Idempotent-Replayed": "true"})
+            replayed = {"Idempotent-Replayed": "true", "Original-Request": replay.request_id}
+            return _respond(replay.status, replay.body, {**headers, **replayed})
     status, body, stored, extra = _execute(
         emu, fn, kwargs, params, api_key, publishable, key, request_id
     )
     if key:
-        emu.idempotency.finish(api_key, key, status, body, store=stored)
+        emu.idempotency.finish(api_key, key, status, body, store=stored, request_id=request_id)
     return _respond(status, body, {**headers, **extra})
 
 

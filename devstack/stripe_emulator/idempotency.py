@@ -33,6 +33,7 @@ class Entry:
     done: bool = False
     status: int = 0
     body: str = ""
+    request_id: str = ""  # the first request's id, sent back as ``Original-Request``
 
 
 class IdempotencyStore:
@@ -105,7 +106,9 @@ class IdempotencyStore:
                 )
             return entry
 
-    def finish(self, api_key: str, key: str, status: int, body: str, *, store: bool) -> None:
+    def finish(
+        self, api_key: str, key: str, status: int, body: str, *, store: bool, request_id: str = ""
+    ) -> None:
         """Keep the result for replays, or release the claim when it must not be kept."""
         scope = (api_key, key)
         with self._lock:
@@ -114,6 +117,7 @@ class IdempotencyStore:
                 return
             if store:
                 entry.done, entry.status, entry.body = True, status, body
+                entry.request_id = request_id
             else:
                 del self._entries[scope]
 

@@ -37,6 +37,7 @@ class TestIdempotencyKeys:
         )  # type: ignore[arg-type]
         assert again.id == first.id
         assert again.last_response.headers["Idempotent-Replayed"] == "true"
+        assert again.last_response.headers["Original-Request"] == first.last_response.request_id
         assert len(client.v1.payment_intents.list().data) == 1
 
     def test_replayed_card_error(self, stripe_emulator: EmulatorServer) -> None:
