@@ -76,7 +76,11 @@ def ensure_intent(order: Order, runtime: Runtime) -> Order:
             fail_without_intent(order, runtime, exc)
             return Order.get_by_id(order.id)
         order = store_intent(order.id, intent, runtime)
-    checkout_status.publish(runtime.redis, order.id, **checkout_fields(order), error=None)
+        if order.state == PENDING:
+            checkout_status.publish(runtime.redis, order.id, **checkout_fields(order), error=None)
+    else:
+        # A re-run (duplicate message): republish, keeping any decline already shown.
+        checkout_status.publish(runtime.redis, order.id, **checkout_fields(order))
     return order
 
 

@@ -143,6 +143,14 @@ class TestOtherIntentEvents:
         assert "PAYMENT_FAILED" in types(order.id)
         assert Inventory(runtime.redis).status(order.reservation_id) == "HELD"
 
+    def test_duplicate_create_message_keeps_the_decline_shown(
+        self, runtime: Any, gateway: Any, order: Order
+    ) -> None:
+        intent = gateway.confirm(order.payment_intent_id, "pm_card_chargeDeclined")
+        deliver(runtime, gateway, "payment_intent.payment_failed", intent)
+        create_order_from_submission(order.id, runtime)
+        assert checkout_status.read(runtime.redis, order.id)["error"]["code"] == "card_declined"
+
     def test_processing_and_requires_action_are_recorded(
         self, runtime: Any, gateway: Any, order: Order
     ) -> None:
