@@ -29,6 +29,7 @@ STALE_SECONDS = 60
 THROTTLE_SECONDS = 300
 BATCH = 200
 THROTTLE_PREFIX = "{shop}:clock:"
+RECONCILE_EVERY = 12  # sweeps (about a minute)
 
 
 @dataclass
@@ -85,6 +86,18 @@ def sweep(runtime: Runtime) -> Sweep:
     return done
 
 
+def reconcile_events(runtime: Runtime) -> int:
+    """Enqueue Stripe events our inbox missed; returns how many."""
+    from app.services.reconcile import reconcile
+    from tasks.webhooks import handle_stripe_event
+
+    result = reconcile(runtime.redis, runtime.gateway)
+    for event in result.missed:
+        if claim(runtime.redis, "webhook", event["id"]):
+            handle_stripe_event.send(event["id"], event)
+    return len(result.missed)
+
+
 def overdue_orders(redis: Any) -> list[str]:
     """Orders whose hold is past due, from Redis and from the database (the record)."""
     found = {order_id for _, order_id in Inventory(redis).overdue() if order_id}
@@ -104,10 +117,14 @@ def run(runtime: Runtime, stop: threading.Event, interval: float = INTERVAL_SECO
     from models.db import database
 
     log.info("clock started: sweeping every %.0f s", interval)
+    rounds = 0
     while not stop.is_set():
         try:
             with database().connection_context():
                 result = sweep(runtime)
+                if rounds % RECONCILE_EVERY == 0:
+                    result.counts["reconciled"] = reconcile_events(runtime)
+            rounds += 1
             if result:
                 print(f"clock: re-enqueued {result.counts}", flush=True)
         except Exception:  # a sweep failing (Redis or DB blip) must not stop the clock

@@ -1,0 +1,36 @@
+"""Reconciliation finds the events whose webhook never arrived."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.services.orders import create_order_from_submission
+from app.services.reconcile import CHECKPOINT_KEY, reconcile
+from app.services.webhooks import handle_event
+from models import Order
+from tests.fakes import admit_checkout, stock
+
+
+class TestReconcile:
+    def test_reports_unprocessed_events_once_handled_ones_are_done(
+        self, runtime: Any, gateway: Any
+    ) -> None:
+        stock(runtime.redis, "TEE")
+        submission = admit_checkout(runtime.redis)
+        order = create_order_from_submission(submission.order_id, runtime)
+        assert order is not None
+        intent = gateway.confirm(order.payment_intent_id)
+        delivered = gateway.event("payment_intent.succeeded", intent)
+        handle_event(delivered["id"], delivered, runtime)
+        lost = gateway.event(
+            "charge.refunded", {"id": "ch_1", "payment_intent": intent.id, "amount_refunded": 100}
+        )
+        gateway.event("customer.created", {"id": "cus_1"})  # not a handled type
+
+        result = reconcile(runtime.redis, gateway)
+        assert [e["id"] for e in result.missed] == [lost["id"]]
+        assert int(runtime.redis.get(CHECKPOINT_KEY)) == result.checkpoint
+
+        handle_event(lost["id"], lost, runtime)
+        assert reconcile(runtime.redis, gateway).missed == []
+        assert Order.get_by_id(order.id).amount_refunded == 100
