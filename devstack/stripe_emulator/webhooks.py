@@ -20,7 +20,7 @@ import urllib.request
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .chaos import Chaos
@@ -60,8 +60,25 @@ def sign(body: bytes, secret: str, timestamp: int) -> str:
     return f"t={timestamp},v1={digest}"
 
 
+@dataclass
+class Delivery:
+    """One attempt to deliver one event (retries and duplicates are new Deliveries)."""
+
+    event: Obj
+    body: bytes
+    generation: int
+    attempt: int = 1
+    delay: float = 0.0  # seconds waited before this attempt
+    duplicate: bool = False
+    reordered: bool = False
+    then: list[Callable[[], None]] = field(default_factory=list)  # run after the attempt
+
+
 class WebhookDispatcher:
     """Queues events for delivery and records every attempt."""
+
+    # A reordered event waits for the next event's first attempt, at most this long.
+    REORDER_MAX_HOLD = 2.0
 
     def __init__(
         self,
@@ -80,6 +97,7 @@ class WebhookDispatcher:
             max_workers=workers, thread_name_prefix="stripe-emulator-webhook"
         )
         self._log: deque[Obj] = deque(maxlen=log_size)
+        self._held: list[Delivery] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._generation = 0
@@ -92,31 +110,27 @@ class WebhookDispatcher:
         """Schedule the first attempt (plus chaos: delay, reordering, a duplicate)."""
         if not self.config.url:
             return
-        body = json.dumps(event, indent=2).encode()
         chaos = self.chaos.config
-        delay = chaos.delivery_delay_ms / 1000
-        reordered = self.chaos.chance(chaos.reorder_rate)
-        if reordered:
-            # Held back long enough for events emitted just after it to overtake it.
-            delay += self.chaos.uniform(0.3, 0.8)
-        self._schedule(event, body, 1, delay, duplicate=False, reordered=reordered)
+        body = json.dumps(event, indent=2).encode()
+        delivery = Delivery(event, body, self._generation, delay=chaos.delivery_delay_ms / 1000)
         if self.chaos.chance(chaos.duplicate_rate):
-            self._schedule(
-                event,
-                body,
-                1,
-                delay + self.chaos.uniform(0.01, 0.2),
-                duplicate=True,
-                reordered=False,
-            )
+            twin = replace(delivery, duplicate=True, delay=delivery.delay + 0.05, then=[])
+            self._schedule(twin)
+        if self.chaos.chance(chaos.reorder_rate):
+            # Held until the next event's first attempt is over, so it arrives after it.
+            delivery.reordered = True
+            with self._lock:
+                self._held.append(delivery)
+            self.scheduler.call_later(delivery.delay + self.REORDER_MAX_HOLD, self._release)
+            return
+        delivery.then.append(self._release)
+        self._schedule(delivery)
 
     def resend(self, event: Obj) -> None:
         """Deliver an event again now (the control endpoint's resend)."""
         if not self.config.url:
             raise ValueError("no webhook endpoint is configured")
-        self._schedule(
-            event, json.dumps(event, indent=2).encode(), 1, 0.0, duplicate=False, reordered=False
-        )
+        self._schedule(Delivery(event, json.dumps(event, indent=2).encode(), self._generation))
 
     def deliveries(self, event_id: str | None = None, type_: str | None = None) -> list[Obj]:
         """The delivery log, oldest first, optionally filtered."""
@@ -129,49 +143,67 @@ class WebhookDispatcher:
         ]
 
     def reset(self) -> None:
-        """Forget the log; attempts already in flight are not retried."""
+        """Forget the log and held events; attempts already in flight are not retried."""
         with self._lock:
             self._log.clear()
+            self._held.clear()
             self._generation += 1
 
     def stop(self) -> None:
         """Stop the delivery pool."""
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _schedule(
-        self,
-        event: Obj,
-        body: bytes,
-        attempt: int,
-        delay: float,
-        *,
-        duplicate: bool,
-        reordered: bool,
-    ) -> None:
-        generation = self._generation
+    def _release(self) -> None:
+        with self._lock:
+            held, self._held = self._held, []
+        for delivery in held:
+            self._schedule(replace(delivery, delay=0.0))
 
+    def _schedule(self, delivery: Delivery) -> None:
         def submit() -> None:
-            if generation == self._generation:
-                self._pool.submit(
-                    self._attempt, event, body, attempt, generation, duplicate, reordered
-                )
+            if delivery.generation == self._generation:
+                self._pool.submit(self._attempt, delivery)
 
-        self.scheduler.call_later(delay, submit)
+        self.scheduler.call_later(delivery.delay, submit)
 
-    def _attempt(
-        self,
-        event: Obj,
-        body: bytes,
-        attempt: int,
-        generation: int,
-        duplicate: bool,
-        reordered: bool,
-    ) -> None:
+    def _attempt(self, delivery: Delivery) -> None:
         config = self.config
-        if not config.url or generation != self._generation:
+        if not config.url or delivery.generation != self._generation:
             return
-        status, error = None, None
-        started = time.monotonic()
+        status, error = self._post(config, delivery.body)
+        ok = status is not None and 200 <= status < 300
+        retry_in = None
+        if not ok and delivery.attempt < config.max_attempts:
+            retry_in = config.first_retry * 2 ** (delivery.attempt - 1)
+        event = delivery.event
+        entry = {
+            "id": f"dl_{next(self._ids)}",
+            "eventId": event["id"],
+            "type": event["type"],
+            "attempt": delivery.attempt,
+            "statusCode": status,
+            "ok": ok,
+            "error": error,
+            "ts": time.time(),
+            "delayMs": int(delivery.delay * 1000),
+            "duplicate": delivery.duplicate,
+            "reordered": delivery.reordered and delivery.attempt == 1,
+            "url": config.url,
+            "nextRetryInMs": int(retry_in * 1000) if retry_in is not None else None,
+        }
+        with self._lock:
+            if delivery.generation != self._generation:
+                return
+            self._log.append(entry)
+        for callback in delivery.then:
+            callback()
+        if ok and not delivery.duplicate:
+            self.on_delivered(event["id"])
+        elif retry_in is not None:
+            self._schedule(replace(delivery, attempt=delivery.attempt + 1, delay=retry_in, then=[]))
+
+    def _post(self, config: WebhookConfig, body: bytes) -> tuple[int | None, str | None]:
+        """POST a signed body; returns (status code, connection error)."""
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": USER_AGENT,
@@ -180,39 +212,13 @@ class WebhookDispatcher:
         }
         if config.secret:
             headers["Stripe-Signature"] = sign(body, config.secret, int(time.time()))
+        assert config.url is not None
         request = urllib.request.Request(config.url, data=body, headers=headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=config.timeout) as response:
-                status = response.status
                 response.read(64 * 1024)
+                return int(response.status), None
         except urllib.error.HTTPError as exc:
-            status = exc.code
+            return exc.code, None
         except (OSError, ValueError) as exc:
-            error = f"{type(exc).__name__}: {exc}"
-        ok = status is not None and 200 <= status < 300
-        retry_in = None
-        if not ok and attempt < config.max_attempts:
-            retry_in = config.first_retry * 2 ** (attempt - 1)
-        entry = {
-            "id": f"dl_{next(self._ids)}",
-            "eventId": event["id"],
-            "type": event["type"],
-            "attempt": attempt,
-            "statusCode": status,
-            "ok": ok,
-            "error": error,
-            "ts": time.time(),
-            "durationMs": int((time.monotonic() - started) * 1000),
-            "duplicate": duplicate,
-            "reordered": reordered and attempt == 1,
-            "url": config.url,
-            "nextRetryInMs": int(retry_in * 1000) if retry_in is not None else None,
-        }
-        with self._lock:
-            if generation != self._generation:
-                return
-            self._log.append(entry)
-        if ok and not duplicate:
-            self.on_delivered(event["id"])
-        elif retry_in is not None:
-            self._schedule(event, body, attempt + 1, retry_in, duplicate=duplicate, reordered=False)
+            return None, f"{type(exc).__name__}: {exc}"
