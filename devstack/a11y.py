@@ -33,10 +33,10 @@ def start_demo(tmp: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     state_file = tmp / "state.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRIPE_")}
     argv = [sys.executable, "-m", "devstack.demo", "--free-ports", "--var-dir", str(tmp)]
-    log = (tmp / "demo.log").open("wb")
-    process = subprocess.Popen(
-        [*argv, "--state-file", str(state_file)], cwd=ROOT, env=env, stdout=log, stderr=log
-    )
+    with (tmp / "demo.log").open("wb") as log:  # the child keeps its own descriptor
+        process = subprocess.Popen(
+            [*argv, "--state-file", str(state_file)], cwd=ROOT, env=env, stdout=log, stderr=log
+        )
     deadline = time.monotonic() + 120
     while not state_file.exists():
         if process.poll() is not None or time.monotonic() > deadline:

@@ -174,9 +174,15 @@ def start_backing_services(sup: Supervisor, plan: Plan) -> None:
 
 
 def prepare_data(sup: Supervisor, env: Mapping[str, str]) -> None:
-    """Apply migrations and seed the demo catalog (both idempotent)."""
+    """Apply migrations, seed the demo catalog, rebuild the stock counters (all idempotent).
+
+    The rebuild matters on a second run: the embedded Redis starts empty while the SQLite
+    file keeps the catalog, and seeding only moves counters by stock changes (I9).
+    """
+    flask = [PY, "-m", "flask", "--app", "wsgi"]
     sup.run_step("migrate", [PY, "-m", "models.migrate"], env)
-    sup.run_step("seed", [PY, "-m", "flask", "--app", "wsgi", "seed-demo"], env)
+    sup.run_step("seed", [*flask, "seed-demo"], env)
+    sup.run_step("rebuild", [*flask, "inventory", "rebuild"], env)
 
 
 def start_app(sup: Supervisor, plan: Plan, env: Mapping[str, str]) -> None:

@@ -65,8 +65,9 @@ class Supervisor:
             self.out.flush()
 
     def _pump(self, name: str, stream: IO[str]) -> None:
-        for line in stream:
-            self.log(name, line)
+        with stream:  # closed at EOF: the child has exited
+            for line in stream:
+                self.log(name, line)
 
     # --- processes -------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ import pytest
 import redis as redis_lib
 import requests
 
-from devstack.demo import DEFAULT_PORTS, banner, choose_ports, make_plan
+from devstack.demo import DEFAULT_PORTS, banner, choose_ports, make_plan, prepare_data
 from devstack.mailcatcher import MailCatcher
 from devstack.redis_server import EmbeddedRedis
 from devstack.supervisor import ChildFailed, Supervisor
@@ -76,6 +76,21 @@ class TestPlan:
             finally:
                 demo.DEFAULT_PORTS.clear()
                 demo.DEFAULT_PORTS.update(original)
+
+    def test_data_steps_migrate_seed_then_rebuild_the_counters(self):
+        steps: list[tuple[str, list[str]]] = []
+
+        class Recorder:
+            def run_step(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+                steps.append((name, argv[2:]))
+
+        prepare_data(Recorder(), {})  # type: ignore[arg-type]
+        assert steps == [
+            ("migrate", ["models.migrate"]),
+            ("seed", ["flask", "--app", "wsgi", "seed-demo"]),
+            # A second run: the embedded Redis is empty, the SQLite file is not (I9).
+            ("rebuild", ["flask", "--app", "wsgi", "inventory", "rebuild"]),
+        ]
 
     def test_banner_has_the_url_test_cards_and_caught_mail(self, tmp_path: Path):
         plan = make_plan(_args(tmp_path), {})

@@ -151,14 +151,14 @@ def start_demo(tmp: Path, env_overrides: dict[str, str]) -> tuple[subprocess.Pop
     for key in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET"):
         env.pop(key, None)
     env.update(env_overrides)
-    log = open(tmp / "demo.log", "wb")  # noqa: SIM115  (closed with the process)
-    process = subprocess.Popen(
-        [*DEMO, "--var-dir", str(tmp / "var"), "--state-file", str(state_file)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with open(tmp / "demo.log", "wb") as log:  # the child keeps its own descriptor
+        process = subprocess.Popen(
+            [*DEMO, "--var-dir", str(tmp / "var"), "--state-file", str(state_file)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 120
     while not state_file.exists():
         if process.poll() is not None or time.monotonic() > deadline:

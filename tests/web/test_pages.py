@@ -66,9 +66,9 @@ class TestCheckoutPage:
 
     def test_scripts_are_modules_served_by_the_blueprint(self, web: Any):
         for path in ("checkout.js", "api.js", "errors.js", "storage.js", "ui.js", "money.js"):
-            response = web.get(f"/static/web/js/{path}")
-            assert response.status_code == 200, path
-            assert "javascript" in response.content_type
+            with web.get(f"/static/web/js/{path}") as response:
+                assert response.status_code == 200, path
+                assert "javascript" in response.content_type
 
 
 class TestOtherPages:
@@ -104,6 +104,7 @@ class TestContentSecurityPolicy:
 
     def test_sent_on_pages_and_assets(self, web: Any):
         for path in ("/", "/order/x", "/checkout/failed", "/static/web/css/checkout.css"):
-            response = web.get(path)
-            assert "connect-src 'self' " + EMULATOR in response.headers["Content-Security-Policy"]
-            assert response.headers["X-Content-Type-Options"] == "nosniff"
+            with web.get(path) as response:
+                csp = response.headers["Content-Security-Policy"]
+                assert "connect-src 'self' " + EMULATOR in csp
+                assert response.headers["X-Content-Type-Options"] == "nosniff"
