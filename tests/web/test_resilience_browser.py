@@ -201,3 +201,22 @@ class TestOneErrorExperience:
         box.get_by_role("button", name="Start again").click()
         expect(box).to_be_hidden()
         assert checkout.page.evaluate("sessionStorage.getItem('checkout:attempt')") is None
+
+
+class TestOrderPageEndings:
+    def test_an_order_that_ends_canceled_leads_to_the_failure_page(self, checkout: CheckoutPage):
+        checkout.buy()
+        order_id = checkout.wait_for_order_page()
+
+        def canceled(route: Any) -> None:
+            body = route.fetch().json()
+            body.update(state="CANCELED", error=None)
+            route.fulfill(**_json(200, body))
+
+        # The hold's expiry is minutes away; play its outcome back instead of waiting.
+        checkout.page.route(f"**/api/checkout/{order_id}?wait=*", canceled)
+        checkout.page.reload()
+        checkout.page.wait_for_url("**/checkout/failed?**")
+        expect(checkout.page.locator("#failed-message")).to_contain_text("reservation expired")
+        expect(checkout.page.locator("#failed-message")).to_contain_text("not been charged")
+        expect(checkout.page.get_by_role("link", name="Back to the shop")).to_be_visible()
