@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse, urlunparse
 
 import jwt
 import pytest
@@ -290,15 +291,28 @@ def stop_stack(stack: Stack) -> None:
 
 
 @pytest.fixture(scope="module")
-def e2e_database_url(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> str:
-    """PostgreSQL when the run has it, else a SQLite file of this module's own."""
+def e2e_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL database of this module's own when the run has PostgreSQL (never the
+    shared ``postgres_url``, whose tests expect it fresh), else a SQLite file."""
     from tests.conftest import REAL_DATABASE_URL, _is_postgres
 
-    if _is_postgres(REAL_DATABASE_URL):
-        return str(request.getfixturevalue("postgres_url"))
-    return f"sqlite:///{tmp_path_factory.mktemp('e2e-db') / 'checkout.db'}"
+    if not _is_postgres(REAL_DATABASE_URL):
+        yield f"sqlite:///{tmp_path_factory.mktemp('e2e-db') / 'checkout.db'}"
+        return
+    import psycopg2
+
+    assert REAL_DATABASE_URL
+    name = f"checkout_e2e_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = psycopg2.connect(REAL_DATABASE_URL)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunparse(urlparse(REAL_DATABASE_URL)._replace(path=f"/{name}"))
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
 
 
 @pytest.fixture(scope="module")
