@@ -37,6 +37,8 @@ class TestApplyMigrations:
 @pytest.mark.postgres
 class TestConcurrentMigrationsOnPostgres:
     def test_two_processes_racing_apply_once(self, postgres_url: str) -> None:
+        drop_all(bind_database(postgres_url))  # the session database may be migrated already
+        close_database()
         results: list[list[str]] = []
         errors: list[BaseException] = []
         barrier = threading.Barrier(4)
