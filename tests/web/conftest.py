@@ -37,7 +37,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-JWT_SECRET = "browser-tests-jwt-secret"
+JWT_SECRET = "browser-tests-jwt-secret-0123456789abcdef"
 DEMO = [sys.executable, "-m", "devstack.demo", "--free-ports"]
 # Function strings: Playwright evaluates bare expressions with eval(), which the CSP forbids.
 PAYABLE = "() => document.querySelector('#pay').textContent.startsWith('Pay $')"
