@@ -166,3 +166,20 @@ class TestRateLimit:
         assert all(
             client.post("/api/checkout/quote", json=body).status_code == 200 for _ in range(5)
         )
+
+
+class TestPreflightIsNotLimited:
+    def test_options_requests_do_not_use_up_the_limit(self, runtime: Any, catalog: Any) -> None:
+        config = runtime.config.with_overrides(
+            ratelimit_enabled=True,
+            ratelimit_checkout="2/minute",
+            frontend_origins=("https://s.example",),
+        )
+        client = create_app(config, runtime=runtime).test_client()
+        for _ in range(3):
+            preflight = client.options(
+                "/api/checkout/quote", headers={"Origin": "https://s.example"}
+            )
+            assert preflight.status_code == 200
+        body = {"items": [{"sku": "MUG", "quantity": 1}]}
+        assert client.post("/api/checkout/quote", json=body).status_code == 200
