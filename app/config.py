@@ -84,9 +84,7 @@ def _vault_secrets(env: Mapping[str, str]) -> dict[str, str]:
             path=sub, mount_point=mount, raise_on_deleted_version=True
         )
     else:
-        secret = client.secrets.kv.v2.read_secret_version(
-            path=path, raise_on_deleted_version=True
-        )
+        secret = client.secrets.kv.v2.read_secret_version(path=path, raise_on_deleted_version=True)
     data = secret["data"]["data"]
     return {key: str(data[key]) for key in VAULT_KEYS if key in data}
 

@@ -156,9 +156,7 @@ class PaymentProviderError(ServiceError):
     code = "payment_provider_error"
     type = "api_error"
 
-    def __init__(
-        self, message: str, *, retryable: bool, provider_code: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, retryable: bool, provider_code: str | None = None) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.provider_code = provider_code

@@ -40,9 +40,7 @@ def build_runtime(config: Config) -> Runtime:
     from app.gateways.payments import StripeGateway
     from app.gateways.rate_limit import TokenBucket
 
-    client = redis.Redis.from_url(
-        config.redis_url, decode_responses=True, health_check_interval=30
-    )
+    client = redis.Redis.from_url(config.redis_url, decode_responses=True, health_check_interval=30)
     gateway = StripeGateway(
         api_key=config.stripe_secret_key,
         api_base=config.stripe_api_base,
