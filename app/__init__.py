@@ -30,6 +30,13 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     runtime_module.install(runtime)
 
     app = Flask(__name__, static_folder=None)
+    if config.trusted_proxy_hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Only the configured number of proxies may set the client address; more
+        # X-Forwarded-For entries than that are the client's own claims and ignored.
+        hops = config.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.config.update(
         MAX_CONTENT_LENGTH=config.max_content_length,
         TESTING=config.testing,

@@ -43,6 +43,9 @@ class Config:
     frontend_origins: tuple[str, ...] = ()
     ratelimit_enabled: bool = True
     ratelimit_checkout: str = "30/minute"
+    # Proxies in front of the web process (Heroku's router: 1). Their X-Forwarded-For
+    # entries are trusted for the client IP that rate limits count against.
+    trusted_proxy_hops: int = 0
     mail_url: str | None = None
     mail_from: str = "orders@example.com"
     max_content_length: int = 64 * 1024
@@ -116,6 +119,7 @@ def load_config(env: Mapping[str, str] | None = None, *, dotenv: bool = True) ->
         frontend_origins=_split(get("FRONTEND_ORIGINS", "")),
         ratelimit_enabled=_bool(get("RATELIMIT_ENABLED", "true")),
         ratelimit_checkout=get("RATELIMIT_CHECKOUT") or defaults.ratelimit_checkout,
+        trusted_proxy_hops=int(get("TRUSTED_PROXY_HOPS", defaults.trusted_proxy_hops)),
         mail_url=get("MAIL_URL") or None,
         mail_from=get("MAIL_FROM") or defaults.mail_from,
     )

@@ -161,6 +161,40 @@ class TestRateLimit:
         ]
         assert codes == [400, 400, 429]
 
+    def test_behind_a_trusted_proxy_the_forwarded_client_is_counted(
+        self, runtime: Any, catalog: Any
+    ) -> None:
+        config = runtime.config.with_overrides(
+            ratelimit_enabled=True, ratelimit_checkout="2/minute", trusted_proxy_hops=1
+        )
+        client = create_app(config, runtime=runtime).test_client()
+        body = {"items": [{"sku": "MUG", "quantity": 1}]}
+        for _ in range(2):
+            client.post("/api/checkout/quote", json=body, headers={"X-Forwarded-For": "1.1.1.1"})
+        first = client.post(
+            "/api/checkout/quote", json=body, headers={"X-Forwarded-For": "1.1.1.1"}
+        )
+        second = client.post(
+            "/api/checkout/quote", json=body, headers={"X-Forwarded-For": "2.2.2.2"}
+        )
+        # A client forging an extra entry is still counted by what the proxy saw.
+        forged = client.post(
+            "/api/checkout/quote", json=body, headers={"X-Forwarded-For": "9.9.9.9, 1.1.1.1"}
+        )
+        assert (first.status_code, second.status_code, forged.status_code) == (429, 200, 429)
+
+    def test_without_trusted_proxies_forwarded_for_is_ignored(
+        self, limited: Any, catalog: Any
+    ) -> None:
+        body = {"items": [{"sku": "MUG", "quantity": 1}]}
+        codes = [
+            limited.post(
+                "/api/checkout/quote", json=body, headers={"X-Forwarded-For": f"3.3.3.{n}"}
+            ).status_code
+            for n in range(3)
+        ]
+        assert codes == [200, 200, 429]
+
     def test_disabled_means_no_limit(self, client: Any, catalog: Any) -> None:
         body = {"items": [{"sku": "MUG", "quantity": 1}]}
         assert all(
