@@ -220,7 +220,11 @@ def _stack_from(state: dict[str, Any]) -> Stack:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     """Debian's Chromium, headless, driven by Playwright."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # Steps wait on a worker and webhooks; a cold first message can take seconds. The
+    # assertions are about outcomes, never about how fast they come.
+    expect.set_options(timeout=20_000)
 
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(

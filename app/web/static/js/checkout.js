@@ -25,6 +25,7 @@ const state = {
   quote: null,
   stripe: null,
   elements: null,
+  paymentElement: null,
   busy: false,
 };
 
@@ -147,7 +148,16 @@ async function refreshQuote() {
     body.shippingAddress = { name: readValue('name') || 'Buyer', ...shipping };
   }
   try {
-    const quote = await api('POST', '/api/checkout/quote', { body });
+    let quote;
+    try {
+      quote = await api('POST', '/api/checkout/quote', { body });
+    } catch (err) {
+      // A half-typed address must not block the totals: price without it (the submit
+      // validates the address and reports it field by field).
+      if (!(err instanceof ApiError && err.code === 'validation_failed' && body.shippingAddress)) throw err;
+      delete body.shippingAddress;
+      quote = await api('POST', '/api/checkout/quote', { body });
+    }
     if (seq !== quoteSeq) return; // a newer cart is being priced
     state.quote = quote;
     renderTotals();
@@ -188,7 +198,8 @@ function mountPaymentElement(quote) {
     appearance: { variables: { colorPrimary: '#0b57d0', colorDanger: '#b3261e' } },
   });
   $('payment-placeholder')?.remove();
-  state.elements.create('payment').mount('#payment-element');
+  state.paymentElement = state.elements.create('payment');
+  state.paymentElement.mount('#payment-element');
 }
 
 // --- the form ------------------------------------------------------------------------
@@ -314,7 +325,9 @@ function actionsFor(desc) {
   }
 }
 
+/** Back to the card fields (Stripe's Payment Element lives in an iframe: ask it). */
 function focusCard() {
+  state.paymentElement?.focus();
   const input = document.querySelector('#payment-element input');
   if (input) {
     input.select?.();
