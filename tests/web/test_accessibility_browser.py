@@ -9,7 +9,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from tests.web.conftest import PAYABLE, CheckoutPage, Stack
-from tests.web.test_checkout_browser import assert_paid_once
+from tests.web.test_checkout_browser import assert_paid_once, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -112,5 +112,6 @@ class TestPhoneViewport:
             )
             assert overflow <= 0
             expect(page.locator("#pay")).to_be_visible()
+            screenshot(page, "checkout-phone")
         finally:
             context.close()
