@@ -8,6 +8,7 @@ requests) or to record a permanent failure (invalid requests).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -150,6 +151,9 @@ class StripeGateway:
         timeout: float = 20.0,
         rate_limiter: TokenBucket | None = None,
     ) -> None:
+        # The SDK logs every request and response at INFO, URLs and all; our own request
+        # and actor logs already say what happened, so keep only its warnings.
+        logging.getLogger("stripe").setLevel(logging.WARNING)
         self.webhook_secrets = tuple(webhook_secrets)
         self.webhook_tolerance = webhook_tolerance
         self.rate_limiter = rate_limiter
