@@ -20,6 +20,7 @@ from app.services.inventory import (
     HeldReservation,
     Inventory,
     rebuild_counts_from_db,
+    rebuild_from_db,
     res_key,
 )
 
@@ -286,6 +287,53 @@ class TestRebuildCountsFromDb:
                 "r0", "o0", [("A", 2)], int(datetime(2030, 1, 1, tzinfo=UTC).timestamp())
             )
         ]
+
+
+class TestRebuildFromDb:
+    def test_redis_flush_with_held_and_confirmed_orders_restores_exact_counters(
+        self, runtime: Any, gateway: Any
+    ) -> None:
+        """I9: after losing Redis, the rebuild gives on hand - confirmed - held exactly,
+        the next holds cannot oversell, and the surviving hold still expires cleanly."""
+        from app.services.expiry import expire_hold
+        from app.services.orders import create_order_from_submission
+        from app.services.webhooks import handle_event
+        from models import Order, Product, Reservation
+        from tests.fakes import admit_checkout, stock
+
+        stock(runtime.redis, "TEE", on_hand=10)
+        stock(runtime.redis, "MUG", on_hand=5)
+        held = create_order_from_submission(
+            admit_checkout(runtime.redis, [("TEE", 2), ("MUG", 1)]).order_id, runtime
+        )
+        sold = create_order_from_submission(
+            admit_checkout(runtime.redis, [("TEE", 3)]).order_id, runtime
+        )
+        assert held is not None and sold is not None
+        event = gateway.event("payment_intent.succeeded", gateway.confirm(sold.payment_intent_id))
+        handle_event(event["id"], event, runtime)
+        assert Order.get_by_id(sold.id).state == "PAID"
+        before = Inventory(runtime.redis).available()
+        assert before == {"TEE": 5, "MUG": 4}
+
+        runtime.redis.flushall()
+        report = rebuild_from_db(runtime.redis)
+
+        inventory = Inventory(runtime.redis)
+        assert inventory.available() == before  # 10 - 3 confirmed - 2 held; 5 - 1 held
+        assert report.restored == 1
+        assert inventory.status(held.reservation_id) == "HELD"
+        with pytest.raises(OutOfStock):
+            inventory.hold("late", [("TEE", 6)], 60)
+        inventory.hold("last", [("TEE", 5), ("MUG", 4)], 60)
+        assert inventory.available() == {"TEE": 0, "MUG": 0}
+
+        # The held order's expiry still works after the loss: its units come back once.
+        past = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=5)
+        Reservation.update(expires_at=past).where(Reservation.order == held.id).execute()
+        assert expire_hold(held.id, runtime).action == "canceled"
+        assert inventory.available() == {"TEE": 2, "MUG": 1}
+        assert Product.get_by_id("TEE").stock_on_hand == 7
 
 
 # --- I1: no oversell, whatever the sequence -----------------------------------------

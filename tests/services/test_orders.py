@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 
 from app.errors import PaymentProviderError
-from app.services import checkout_status
+from app.services import checkout_status, orders
 from app.services.admission import PENDING_KEY
 from app.services.inventory import Inventory
 from app.services.orders import create_order_from_submission
-from models import Order, Product, Reservation
+from models import Order, OrderEvent, Product, Reservation
 from tests.fakes import admit_checkout, stock
 
 
@@ -113,6 +113,35 @@ class TestCreateOrderFromSubmission:
         assert Inventory(runtime.redis).status(submission.reservation_id) == "RELEASED"
         view = checkout_status.read(runtime.redis, submission.order_id)
         assert view["error"]["code"] == "validation_failed"
+
+    def test_a_failure_midway_leaves_no_half_written_order(
+        self, runtime: Any, submission: Any, gateway: Any, monkeypatch: Any
+    ) -> None:
+        """I7: order, reservation and first events are one transaction; a crash between
+        them leaves nothing, and the retry writes the whole order once."""
+        real_record_event = orders.record_event
+
+        def crash_on_stock_held(order: Any, type_: str, *args: Any, **kwargs: Any) -> Any:
+            if type_ == "STOCK_HELD":
+                raise ConnectionError("database went away")
+            return real_record_event(order, type_, *args, **kwargs)
+
+        monkeypatch.setattr(orders, "record_event", crash_on_stock_held)
+        with pytest.raises(ConnectionError):
+            create_order_from_submission(submission.order_id, runtime)
+        assert (Order.select().count(), Reservation.select().count()) == (0, 0)
+        assert OrderEvent.select().count() == 0
+        assert gateway.intents == {}
+        # The admitted submission is intact: its hold stands and the retry can finish it.
+        assert Inventory(runtime.redis).status(submission.reservation_id) == "HELD"
+        assert runtime.redis.zscore(PENDING_KEY, submission.order_id) is not None
+        monkeypatch.undo()
+
+        order = create_order_from_submission(submission.order_id, runtime)
+        assert order is not None
+        assert event_types(order) == ["ORDER_CREATED", "STOCK_HELD", "PAYMENT_INTENT_CREATED"]
+        assert Reservation.get(Reservation.order == order.id).status == "HELD"
+        assert Order.select().count() == 1
 
     def test_missing_submission_does_nothing(self, runtime: Any) -> None:
         assert create_order_from_submission("no-such-order", runtime) is None

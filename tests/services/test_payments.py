@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from app.errors import PaymentProviderError
-from app.services import checkout_status
+from app.services import checkout_status, payments
 from app.services.expiry import expire_hold
 from app.services.inventory import Inventory
 from app.services.orders import create_order_from_submission
@@ -48,6 +48,30 @@ class TestEnsureIntent:
         again = ensure_intent(Order.get_by_id(order.id), runtime)
         assert again.payment_intent_id == order.payment_intent_id
         assert len(gateway.intents) == 1
+
+    def test_crash_after_creating_the_intent_reuses_it(
+        self, runtime: Any, gateway: Any, monkeypatch: Any
+    ) -> None:
+        """I2: Stripe created the intent, the worker died before saving its id: the
+        retry gets the same intent back (key from the order id), never a second one."""
+        stock(runtime.redis, "TEE")
+        submission = admit_checkout(runtime.redis)
+
+        def crash(*_: Any) -> None:
+            raise ConnectionError("worker lost its database connection")
+
+        monkeypatch.setattr(payments, "store_intent", crash)
+        with pytest.raises(ConnectionError):
+            create_order_from_submission(submission.order_id, runtime)
+        assert Order.get_by_id(submission.order_id).payment_intent_id is None
+        (first_id,) = gateway.intents
+        monkeypatch.undo()
+
+        order = create_order_from_submission(submission.order_id, runtime)
+        assert order is not None and order.payment_intent_id == first_id
+        assert list(gateway.intents) == [first_id]
+        assert [c[0] for c in gateway.calls].count("create_intent") == 2
+        assert checkout_status.read(runtime.redis, order.id)["intentId"] == first_id
 
 
 class TestExpireHold:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from app.errors import InvalidState, PaymentProviderError
-from app.services import checkout_status
+from app.services import checkout_status, webhooks
 from app.services.inventory import Inventory
 from models import Order, Outbox, Reservation, WebhookEvent
 from models.db import utcnow
@@ -97,6 +97,40 @@ class TestWebhookActor:
         assert [m.to for m in mailer.sent] == ["buyer@example.com"]
         assert Outbox.get().status == "sent"
         assert WebhookEvent.get().status == "processed"
+
+    def test_failing_handler_is_retried_and_never_marked_done(
+        self,
+        broker: Any,
+        worker: Any,
+        runtime: Any,
+        submission: Any,
+        gateway: Any,
+        scheduled: list[tuple[str, Any]],
+        monkeypatch: Any,
+    ) -> None:
+        """I3: the handler fails once; Dramatiq redelivers and the event takes effect once."""
+        create_payment_intent.send(submission.order_id)
+        join(broker)
+        order = Order.get_by_id(submission.order_id)
+        event = gateway.event("payment_intent.succeeded", gateway.confirm(order.payment_intent_id))
+        original = webhooks.HANDLERS["payment_intent.succeeded"]
+        seen: list[str] = []
+
+        def fails_first(*args: Any) -> None:
+            row = WebhookEvent.get(WebhookEvent.event_id == event["id"])
+            seen.append(row.status)
+            if len(seen) == 1:
+                raise RuntimeError("database hiccup")
+            original(*args)
+
+        monkeypatch.setitem(webhooks.HANDLERS, "payment_intent.succeeded", fails_first)
+        handle_stripe_event.send(event["id"], event)
+        join(broker)
+        assert seen == ["received", "failed"]  # the retry found it failed, not done
+        row = WebhookEvent.get(WebhookEvent.event_id == event["id"])
+        assert (row.status, row.attempts) == ("processed", 2)
+        assert Order.get_by_id(order.id).state == "PAID"
+        assert Outbox.select().count() == 1
 
 
 class TestExpiryActor:
