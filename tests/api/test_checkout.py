@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -344,6 +345,29 @@ class TestCardData:
             assert secret not in text
         logged = caplog.text + capsys.readouterr().out
         assert "4242" not in logged and "0025" not in logged
+        untouched()
+
+    def test_rejected_card_number_never_reaches_the_logs(
+        self,
+        client: Any,
+        submit_body: Any,
+        untouched: Callable[[], None],
+        caplog: pytest.LogCaptureFixture,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """I6: everything the app logs at any level is captured, and the number is absent."""
+        caplog.set_level(logging.DEBUG)
+        body = submit_body(cardNumber="4000002500003155", note="4000 0025 0000 3155")
+        body["shippingAddress"]["line2"] = "4000-0025-0000-3155"
+        response = client.post(SUBMIT, json=body, headers=KEY)
+        assert error_of(response)["code"] == "card_data_rejected"
+        captured = capsys.readouterr()
+        logged = caplog.text + captured.out + captured.err
+        # The capture works: the request's own log line (INFO) is there...
+        assert "/api/checkout/payment-intent" in logged and "400" in logged
+        # ...and no form of the number is.
+        for form in ("4000002500003155", "4000 0025", "4000-0025", "3155"):
+            assert form not in logged
         untouched()
 
     def test_card_data_wins_over_schema_errors(self, client: Any, catalog: Any) -> None:
