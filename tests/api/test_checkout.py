@@ -252,6 +252,30 @@ class TestSubmitValidation:
         body["items"][0]["unitAmount"] = 1
         assert client.post(SUBMIT, json=body, headers=KEY).status_code == 202
 
+    def test_client_amounts_never_reach_the_order_or_the_intent(
+        self, client: Any, runtime: Any, broker: Any, catalog: Any, submit_body: Any, gateway: Any
+    ) -> None:
+        """I5: the worker prices the cart from the database; what the client says is ignored."""
+        from app.services.orders import create_order_from_submission
+
+        body = submit_body(total=1, amount=1, subtotal=1, currency="jpy")
+        for line in body["items"]:
+            line.update(unitAmount=1, amount=1, price={"amount": 1, "currency": "jpy"})
+        quote = client.post(QUOTE, json=body).get_json()
+        response = client.post(SUBMIT, json=body, headers=KEY)
+        assert response.status_code == 202
+        order = create_order_from_submission(response.get_json()["orderId"], runtime)
+        assert order is not None
+        assert quote["subtotal"] == 2 * 2500 + 1400
+        assert (order.subtotal, order.total, order.currency) == (
+            quote["subtotal"],
+            quote["total"],
+            "usd",
+        )
+        intent = gateway.intents[order.payment_intent_id]
+        assert (intent.amount, intent.currency) == (quote["total"], "usd")
+        assert isinstance(intent.amount, int)
+
     @pytest.mark.parametrize("key", [None, "short", "x" * 256, "has space in it"])
     def test_missing_or_malformed_idempotency_key(
         self, client: Any, submit_body: Any, untouched: Callable[[], None], key: str | None
