@@ -11,7 +11,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from app import current_runtime
 from app.api.observability import WEBHOOK_EVENTS
-from app.errors import ServiceUnavailable
+from app.errors import MalformedJSON, ServiceUnavailable
 
 blueprint = Blueprint("webhooks", __name__, url_prefix="/api/webhooks")
 log = structlog.get_logger("app.api.webhooks")
@@ -23,7 +23,10 @@ def stripe_webhook() -> Response:
     payload = request.get_data(cache=False)
     header = request.headers.get("Stripe-Signature", "")
     event = current_runtime().gateway.verify_webhook(payload, header)
-    event_id, event_type = str(event.get("id", "")), str(event.get("type", ""))
+    event_id, event_type = event.get("id"), event.get("type")
+    if not (isinstance(event_id, str) and event_id and isinstance(event_type, str) and event_type):
+        # Dedupe is keyed on the event id: an event without one can never be applied once.
+        raise MalformedJSON("The body is not a Stripe event (a string id and type).")
     try:
         from tasks.webhooks import handle_stripe_event
 
@@ -32,6 +35,6 @@ def stripe_webhook() -> Response:
         # Not acknowledged: Stripe retries the delivery later.
         log.error("webhook_enqueue_failed", event_id=event_id, error_class=type(exc).__name__)
         raise ServiceUnavailable("Could not queue the event; retry.") from exc
-    WEBHOOK_EVENTS.labels(event_type or "unknown").inc()
+    WEBHOOK_EVENTS.labels(event_type).inc()
     log.info("webhook_received", event_id=event_id, event_type=event_type)
     return jsonify({"received": True})

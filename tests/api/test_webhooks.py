@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 URL = "/api/webhooks/stripe"
 
 
@@ -61,6 +63,19 @@ class TestStripeWebhook:
 
     def test_signed_but_not_json(self, client: Any, broker: Any, gateway: Any) -> None:
         body, header = gateway.signed(b"not json at all")
+        response = client.post(URL, data=body, headers={"Stripe-Signature": header})
+        assert response.status_code == 400
+        assert response.get_json()["error"]["code"] == "malformed_json"
+        assert queued(broker) == []
+
+    @pytest.mark.parametrize(
+        "payload",
+        [{"hello": "world"}, {"id": "", "type": "payment_intent.succeeded"}, {"id": "evt_1"}],
+    )
+    def test_signed_but_not_an_event(
+        self, client: Any, broker: Any, gateway: Any, payload: dict[str, Any]
+    ) -> None:
+        body, header = gateway.signed(payload)
         response = client.post(URL, data=body, headers={"Stripe-Signature": header})
         assert response.status_code == 400
         assert response.get_json()["error"]["code"] == "malformed_json"
