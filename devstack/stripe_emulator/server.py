@@ -1,4 +1,4 @@
-"""Running the emulator: a threaded Werkzeug server, in its own thread or the foreground.
+"""Running the emulator: a keep-alive HTTP/1.1 server, in its own thread or the foreground.
 
 ``EmulatorServer(port=0)`` picks a free port, so tests can start one per session::
 
@@ -8,39 +8,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import socket
 import threading
 from types import TracebackType
-
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from .app import create_app
 from .chaos import ChaosConfig
 from .emulator import Emulator, Settings
+from .httpserver import KeepAliveWSGIServer
 from .payments import Timing
 from .webhooks import WebhookConfig
 
 log = logging.getLogger(__name__)
-
-
-class FastHandler(WSGIRequestHandler):
-    """Werkzeug's handler with TCP_NODELAY: headers and body leave in separate writes, and
-    Nagle's algorithm would hold the second one for a delayed ACK (~40 ms per request)."""
-
-    def setup(self) -> None:
-        """Disable Nagle on the accepted connection."""
-        super().setup()
-        with contextlib.suppress(OSError):
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-class QuietHandler(FastHandler):
-    """Without the per-request access log line (it halves throughput)."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """Log nothing for ordinary requests."""
 
 
 class EmulatorServer:
@@ -73,16 +52,13 @@ class EmulatorServer:
         )
         self.emulator = Emulator(settings)
         self.app = create_app(self.emulator)
-        handler = FastHandler if access_log else QuietHandler
-        self._server: BaseWSGIServer = make_server(
-            host, port, self.app, threaded=True, request_handler=handler
-        )
+        self._server = KeepAliveWSGIServer(host, port, self.app, access_log=access_log)
         self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
         """The bound port (useful with ``port=0``)."""
-        return int(self._server.server_port)
+        return self._server.port
 
     @property
     def url(self) -> str:
@@ -104,6 +80,8 @@ class EmulatorServer:
         try:
             self._server.serve_forever()
         finally:
+            self._server.server_close()
+            self._server.close_all()
             self.emulator.close()
 
     def stop(self) -> None:
@@ -113,6 +91,7 @@ class EmulatorServer:
             self._thread.join(timeout=5)
             self._thread = None
         self._server.server_close()
+        self._server.close_all()
         self.emulator.close()
 
     def reset(self) -> None:
