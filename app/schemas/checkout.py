@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from app.schemas.common import BaseSchema, StrictInteger, Text
+from app.schemas.common import BaseSchema, Email, StrictInteger, Text
 from app.schemas.countries import ISO_3166_ALPHA2
 
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -104,7 +104,7 @@ class SubmitSchema(BaseSchema):
     """``POST /api/checkout/payment-intent`` (the idempotency key is read separately)."""
 
     items = _lines_field()
-    email = fields.Email(required=True, validate=validate.Length(max=254))
+    email = Email(required=True, validate=validate.Length(max=254))
     shipping_address = fields.Nested(AddressSchema, required=True, data_key="shippingAddress")
     billing_address = fields.Nested(
         AddressSchema, data_key="billingAddress", load_default=None, allow_none=True
@@ -113,11 +113,6 @@ class SubmitSchema(BaseSchema):
     @validates_schema
     def _unique_skus(self, data: dict[str, Any], **_: Any) -> None:
         _refuse_duplicate_skus(data.get("items") or [])
-
-    @post_load
-    def _normalise_email(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        data["email"] = data["email"].strip()
-        return data
 
 
 class IdempotencyKeySchema(BaseSchema):

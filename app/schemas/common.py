@@ -38,6 +38,13 @@ class Text(fields.String):
         return text
 
 
+class Email(fields.Email):
+    """An e-mail address with surrounding whitespace removed before it is checked."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
 class BaseSchema(Schema):
     """Every API schema: unknown fields ignored, camelCase on the wire."""
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from marshmallow import fields, validate
+from marshmallow import validate
 
-from app.schemas.common import BaseSchema, Text
+from app.schemas.common import BaseSchema, Email, Text
 
 
 class TrackSchema(BaseSchema):
     """``POST /api/orders/track``."""
 
     order_number = Text(required=True, data_key="orderNumber", validate=validate.Length(max=32))
-    email = fields.Email(required=True, validate=validate.Length(max=254))
+    email = Email(required=True, validate=validate.Length(max=254))

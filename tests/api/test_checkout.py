@@ -252,6 +252,20 @@ class TestSubmitValidation:
         body["items"][0]["unitAmount"] = 1
         assert client.post(SUBMIT, json=body, headers=KEY).status_code == 202
 
+    def test_strings_are_trimmed_email_included(
+        self, client: Any, runtime: Any, broker: Any, catalog: Any, submit_body: Any
+    ) -> None:
+        from app.services.admission import load_submission
+
+        body = submit_body(email="  buyer@example.com ")
+        body["shippingAddress"]["city"] = " San Francisco "
+        response = client.post(SUBMIT, json=body, headers=KEY)
+        assert response.status_code == 202
+        stored = load_submission(runtime.redis, response.get_json()["orderId"])
+        assert stored is not None
+        assert stored["email"] == "buyer@example.com"
+        assert stored["shippingAddress"]["city"] == "San Francisco"
+
     def test_client_amounts_never_reach_the_order_or_the_intent(
         self, client: Any, runtime: Any, broker: Any, catalog: Any, submit_body: Any, gateway: Any
     ) -> None:
