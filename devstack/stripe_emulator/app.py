@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
@@ -45,6 +46,10 @@ CORS_HEADERS = {
 }
 
 
+# Call.base_url per (scheme, Host header, server name, server port).
+_HOST_URLS: dict[tuple[str, str, str, str], str] = {}
+
+
 @dataclass
 class Call:
     """One authenticated API call as an endpoint sees it."""
@@ -52,8 +57,29 @@ class Call:
     params: Params
     api_key: str
     publishable: bool
-    base_url: str
     emulator: Emulator
+
+    @property
+    def base_url(self) -> str:
+        """The emulator's own URL as the client reached it, e.g. ``http://127.0.0.1:12111/``.
+
+        ``request.host_url`` depends only on the scheme, the Host header and the server
+        address, and Werkzeug's URL/IRI work to build it is a visible share of a request's
+        CPU; so it is computed once per distinct combination.
+        """
+        environ = request.environ
+        key = (
+            environ.get("wsgi.url_scheme", ""),
+            environ.get("HTTP_HOST", ""),
+            environ.get("SERVER_NAME", ""),
+            environ.get("SERVER_PORT", ""),
+        )
+        url = _HOST_URLS.get(key)
+        if url is None:
+            if len(_HOST_URLS) >= 64:
+                _HOST_URLS.clear()
+            url = _HOST_URLS[key] = request.host_url
+        return url
 
     @property
     def expand(self) -> list[str]:
@@ -91,9 +117,9 @@ def _run(fn: Handler, kwargs: dict[str, Any], publishable_ok: bool) -> Response:
     version = environ.get("HTTP_STRIPE_VERSION")
     if version:
         headers["Stripe-Version"] = version
-    pairs = list(request.args.items(multi=True))
+    pairs = list(request.args.items(multi=True)) if environ.get("QUERY_STRING") else []
     if request.method == "POST":
-        pairs += list(request.form.items(multi=True))
+        pairs += _form_pairs(environ)
     try:
         params = decode(pairs)
         api_key, publishable = _authenticate(params, publishable_ok)
@@ -135,7 +161,7 @@ def _execute(
     if emu.chaos.chance(chaos.failure_rate):
         failure = api_error()
         return failure.status, json.dumps(failure.body()), failure.stored, failure.headers
-    call = Call(params, api_key, publishable, request.host_url, emu)
+    call = Call(params, api_key, publishable, emu)
     token = current_request.set(RequestContext(request_id, key))
     try:
         with emu.store.lock:
@@ -150,6 +176,23 @@ def _execute(
         return crash.status, json.dumps(crash.body()), False, {}
     finally:
         current_request.reset(token)
+
+
+def _form_pairs(environ: dict[str, Any]) -> list[tuple[str, str]]:
+    """The form fields of a POST, in order.
+
+    A urlencoded body (what the SDK and Stripe.js send) is parsed as Werkzeug's form
+    parser would (same ``parse_qsl`` call; undecodable bytes give no fields), skipping its
+    stream and parser set-up; any other content type goes through ``request.form``.
+    """
+    content_type = environ.get("CONTENT_TYPE", "")
+    if content_type.partition(";")[0].strip().lower() != "application/x-www-form-urlencoded":
+        return list(request.form.items(multi=True))
+    try:
+        text = request.get_data().decode()
+    except ValueError:
+        return []
+    return parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote")
 
 
 def _authenticate(params: Params, publishable_ok: bool) -> tuple[str, bool]:
