@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 import dramatiq
@@ -30,14 +31,25 @@ MIN_BACKOFF_MS = 1_000
 MAX_BACKOFF_MS = 5 * 60 * 1000
 
 
-def should_retry(retries: int, exc: BaseException) -> bool:
-    """Retry transient failures with backoff; never retry a permanent domain error."""
-    if retries >= MAX_RETRIES:
-        return False
-    if isinstance(exc, PaymentProviderError):
-        return exc.retryable
-    # Other domain errors (not found, invalid state, bad input) will not heal by waiting.
-    return not (isinstance(exc, ServiceError) and exc.status < 500)
+def retry_policy(max_retries: int = MAX_RETRIES) -> Callable[[int, BaseException], bool]:
+    """A ``retry_when`` predicate: transient failures up to ``max_retries``, permanent never.
+
+    Dramatiq lets ``retry_when`` take precedence over ``max_retries``, so actors that
+    need another limit pass ``retry_when=retry_policy(N)`` rather than ``max_retries``.
+    """
+
+    def should_retry(retries: int, exc: BaseException) -> bool:
+        if retries >= max_retries:
+            return False
+        if isinstance(exc, PaymentProviderError):
+            return exc.retryable
+        # Other domain errors (not found, invalid state, bad input) will not heal by waiting.
+        return not (isinstance(exc, ServiceError) and exc.status < 500)
+
+    return should_retry
+
+
+should_retry = retry_policy()
 
 
 class DatabaseMiddleware(Middleware):

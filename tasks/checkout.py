@@ -7,10 +7,10 @@ import dramatiq
 from app.runtime import current
 from app.services.orders import create_order_from_submission, order_lock
 from models import Reservation
-from tasks.broker import broker
+from tasks.broker import broker, retry_policy
 
 
-@dramatiq.actor(broker=broker, max_retries=20)
+@dramatiq.actor(broker=broker, retry_when=retry_policy(20))
 def create_payment_intent(order_id: str) -> None:
     """Write the order (idempotent), create its intent, schedule the hold's expiry."""
     from tasks.expiry import schedule_expiry

@@ -9,11 +9,11 @@ import dramatiq
 from app.runtime import current
 from app.services import expiry
 from app.services.orders import order_lock
-from tasks.broker import broker
+from tasks.broker import broker, retry_policy
 from tasks.scheduling import HOLDS_QUEUE, delay_ms
 
 
-@dramatiq.actor(broker=broker, queue_name=HOLDS_QUEUE, max_retries=50)
+@dramatiq.actor(broker=broker, queue_name=HOLDS_QUEUE, retry_when=retry_policy(50))
 def expire_hold(order_id: str) -> None:
     """Expire ``order_id``'s hold now; reschedule when it was extended or not yet due."""
     from tasks.receipts import send_receipt

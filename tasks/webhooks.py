@@ -10,10 +10,10 @@ import dramatiq
 from app.runtime import current
 from app.services import webhooks
 from app.services.orders import order_lock
-from tasks.broker import broker
+from tasks.broker import broker, retry_policy
 
 
-@dramatiq.actor(broker=broker, max_retries=25)
+@dramatiq.actor(broker=broker, retry_when=retry_policy(25))
 def handle_stripe_event(event_id: str, payload: dict[str, Any]) -> None:
     """Dedupe on the event id, apply the handler, then send any receipt it queued."""
     from tasks.receipts import send_receipt

@@ -209,6 +209,16 @@ class TestRetryPolicy:
         assert should_retry(0, ConnectionError("redis"))
         assert not should_retry(100, ConnectionError("redis"))
 
+    @pytest.mark.parametrize(
+        ("actor", "limit"),
+        [(handle_stripe_event, 25), (expire_hold, 50), (create_payment_intent, 20)],
+    )
+    def test_each_actor_keeps_its_own_retry_limit(self, actor: Any, limit: int) -> None:
+        # Dramatiq's retry_when overrides max_retries: the limit must live in the predicate.
+        retry_when = actor.options["retry_when"]
+        assert retry_when(limit - 1, ConnectionError("redis"))
+        assert not retry_when(limit, ConnectionError("redis"))
+
 
 class TestClock:
     def test_sweep_reenqueues_stale_work_once(
