@@ -33,8 +33,8 @@ a11y: install node_modules/.installed
 
 lint: install
 	@echo "==> ruff"
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check --no-cache .
+	$(VENV)/bin/ruff format --no-cache --check .
 	@echo "==> mypy"
 	$(VENV)/bin/mypy
 

@@ -203,9 +203,8 @@ def runtime(config: Any, redis: Any, db: Any, gateway: Any, mailer: Any) -> Iter
 @pytest.fixture
 def broker(runtime: Any) -> Iterator[Any]:
     """The Dramatiq stub broker, emptied around each test."""
-    from tasks.broker import broker as stub_broker
-
     import tasks  # noqa: F401  (declares the actors on the broker)
+    from tasks.broker import broker as stub_broker
 
     stub_broker.flush_all()
     yield stub_broker
