@@ -11,10 +11,10 @@ from app import current_runtime
 from app.api import auth
 from app.api.observability import OUT_OF_STOCK, SUBMITS
 from app.api.requests import json_object
-from app.errors import InvalidRequest, NotFound, OutOfStock
+from app.errors import InvalidRequest, OutOfStock
 from app.schemas.checkout import IdempotencyKeySchema, QuoteSchema, SubmitSchema
 from app.schemas.common import load
-from app.services import catalog, checkout_status, pricing
+from app.services import catalog, order_views, pricing
 
 blueprint = Blueprint("checkout", __name__, url_prefix="/api/checkout")
 log = structlog.get_logger("app.api.checkout")
@@ -74,68 +74,10 @@ def submit() -> tuple[Response, int, dict[str, str]]:
 def status(order_id: str) -> Response:
     """The checkout status; ``?wait=0..25`` long-polls for a version after ``?since``."""
     wait, since = _wait_params()
-    runtime = current_runtime()
-    current = checkout_status.read(runtime.redis, order_id)
-    if current is None:
-        return jsonify(_status_from_database(order_id))
-    auth.require_order_access(current.get("tokenHash"), current.get("userId") or None)
-    if wait:
-        baseline = current["version"] if since is None else since
-        changed = checkout_status.wait(runtime.redis, order_id, baseline, wait)
-        current = changed or checkout_status.read(runtime.redis, order_id) or current
-    return jsonify(status_view(order_id, current))
-
-
-def status_view(order_id: str, model: dict[str, Any]) -> dict[str, Any]:
-    """The contract's checkout status body from the Redis read model."""
-    return {
-        "orderId": order_id,
-        "orderNumber": model.get("orderNumber"),
-        "state": model.get("state") or "PENDING",
-        "payment": {
-            "status": model.get("paymentStatus") or "creating",
-            "intentId": model.get("intentId") or None,
-            "clientSecret": model.get("clientSecret") or None,
-        },
-        "totals": model.get("totals") or None,
-        "lineItems": model.get("lineItems") or [],
-        "holdExpiresAt": model.get("holdExpiresAt") or None,
-        "error": model.get("error") or None,
-        "version": model.get("version", 0),
-    }
-
-
-def _status_from_database(order_id: str) -> dict[str, Any]:
-    """The read model expired: answer from the order row (same access rules)."""
-    from app.api.orders import load_order
-
-    order = load_order(order_id)
-    if order is None:
-        raise NotFound("No such order.")
-    auth.require_order_access(order.checkout_token_hash, order.user_id)
-    line_items = order.line_items or []
-    return {
-        "orderId": order.id,
-        "orderNumber": order.order_number,
-        "state": order.state,
-        "payment": {
-            "status": order.payment_status,
-            "intentId": order.payment_intent_id,
-            # Only a live order may still be paid: the secret is useless otherwise.
-            "clientSecret": order.client_secret if order.state == "PENDING" else None,
-        },
-        "totals": {
-            "subtotal": order.subtotal,
-            "shipping": order.shipping,
-            "tax": order.tax,
-            "total": order.total,
-            "currency": order.currency,
-        },
-        "lineItems": line_items,
-        "holdExpiresAt": None,
-        "error": order.last_payment_error or None,
-        "version": 0,
-    }
+    redis = current_runtime().redis
+    located = order_views.locate_checkout(redis, order_id)
+    auth.require_order_access(located.token_hash, located.user_id)
+    return jsonify(order_views.checkout_body(redis, located, wait=wait, since=since))
 
 
 def _wait_params() -> tuple[int, int | None]:

@@ -50,13 +50,6 @@ def to_utc_naive(value: str | datetime) -> datetime:
     return moment
 
 
-def iso(moment: datetime | None) -> str | None:
-    """A stored (naive UTC) datetime as ISO 8601 with a Z."""
-    if moment is None:
-        return None
-    return moment.replace(microsecond=0).isoformat() + "Z"
-
-
 @contextmanager
 def order_lock(redis: Any, order_id: str, timeout: int = 120) -> Iterator[None]:
     """One actor at a time per order (``{shop}:lock:order:<id>``), across all workers."""
@@ -154,7 +147,7 @@ def write_order(order_id: str, view: dict[str, Any], currency: str) -> Order:
                 {
                     "reservationId": reservation_id,
                     "items": [list(x) for x in lines],
-                    "expiresAt": iso(expires_at),
+                    "expiresAt": admission.iso_utc(expires_at),
                 },
                 actor="worker",
             )

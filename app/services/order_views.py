@@ -1,0 +1,226 @@
+"""The read side of orders: the JSON bodies of the order, tracking and checkout endpoints.
+
+An order is answered from its database row once the worker has written it, and from
+the checkout read model in Redis before that (``GET /api/orders/<id>`` shows a PENDING
+order with no events or refunds rather than a 404) or after the read model expired
+(``GET /api/checkout/<id>`` falls back to the row). Views locate an order, check access
+with the token hash and owner found here, then ask for the body.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NoReturn
+
+from app.errors import NotFound
+from app.services import checkout_status
+from app.services.orders import totals
+from models import Order, OrderEvent, Refund
+
+
+@dataclass(frozen=True)
+class Located:
+    """An order found by id: its row when written, else its checkout read model."""
+
+    order_id: str
+    token_hash: str | None
+    user_id: str | None
+    order: Order | None = None
+    model: dict[str, Any] | None = None
+
+
+def iso_utc_micro(moment: datetime | None) -> str | None:
+    """A stored naive-UTC datetime as ISO 8601 with a Z, to the microsecond.
+
+    The order bodies have always carried audit timestamps at full precision, so events
+    written within one second still read in order; elsewhere ``admission.iso_utc``
+    (to the second) is the format.
+    """
+    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def find_order(order_id: str) -> Order | None:
+    """The order row, or None."""
+    return Order.get_or_none(Order.id == order_id)
+
+
+def locate_order(redis: Any, order_id: str) -> Located:
+    """The written order, else its read model (a submission not yet written); NotFound."""
+    order = find_order(order_id)
+    if order is not None:
+        return Located(order_id, order.checkout_token_hash, order.user_id, order=order)
+    return _from_read_model(redis, order_id) or _not_found()
+
+
+def locate_checkout(redis: Any, order_id: str) -> Located:
+    """The checkout read model, else (it expired) the order row; NotFound."""
+    located = _from_read_model(redis, order_id)
+    if located is not None:
+        return located
+    order = find_order(order_id)
+    if order is None:
+        _not_found()
+    return Located(order_id, order.checkout_token_hash, order.user_id, order=order)
+
+
+def order_body(located: Located) -> dict[str, Any]:
+    """The ``GET /api/orders/<id>`` body of a located order."""
+    if located.order is not None:
+        return order_view(located.order)
+    return pending_view(located.order_id, located.model or {})
+
+
+def checkout_body(redis: Any, located: Located, *, wait: int, since: int | None) -> dict[str, Any]:
+    """The checkout status body of a located order (read model or row).
+
+    From the read model it long-polls up to ``wait`` seconds for a version after
+    ``since`` (default: the current one); the row answers at once.
+    """
+    if located.order is not None:
+        return checkout_view_from_order(located.order)
+    current = located.model or {}
+    if wait:
+        baseline = current["version"] if since is None else since
+        changed = checkout_status.wait(redis, located.order_id, baseline, wait)
+        current = changed or checkout_status.read(redis, located.order_id) or current
+    return checkout_view(located.order_id, current)
+
+
+def track(order_number: str, email: str) -> dict[str, Any]:
+    """The public view of the order with this number and e-mail; NotFound otherwise."""
+    order = Order.get_or_none(Order.order_number == order_number.upper())
+    # Compare e-mails in constant time and answer the same 404 for both mismatches.
+    if order is None or not hmac.compare_digest(
+        order.email.strip().lower().encode(), email.strip().lower().encode()
+    ):
+        raise NotFound("No order matches this order number and e-mail.")
+    return public_view(order)
+
+
+def order_view(order: Order) -> dict[str, Any]:
+    """The full order (buyer or admin): events oldest first, refunds, payment ids."""
+    return {
+        "orderId": order.id,
+        "orderNumber": order.order_number,
+        "state": order.state,
+        "email": order.email,
+        "lineItems": order.line_items or [],
+        "totals": totals(order),
+        "shippingAddress": order.shipping_address,
+        "billingAddress": order.billing_address,
+        "paymentIntentId": order.payment_intent_id,
+        "paymentStatus": order.payment_status,
+        "reservationId": order.reservation_id,
+        "amountRefunded": order.amount_refunded,
+        "refunds": _refunds(order),
+        "events": [
+            {"ts": iso_utc_micro(e.ts), "type": e.type, "payload": e.payload or {}}
+            for e in _events(order)
+        ],
+        "createdAt": iso_utc_micro(order.created_at),
+    }
+
+
+def pending_view(order_id: str, model: dict[str, Any]) -> dict[str, Any]:
+    """The order as the read model knows it before the worker wrote the row."""
+    submission = model.get("submission") or {}
+    return {
+        "orderId": order_id,
+        "orderNumber": model.get("orderNumber"),
+        "state": model.get("state") or "PENDING",
+        "email": submission.get("email"),
+        "lineItems": model.get("lineItems") or [],
+        "totals": model.get("totals") or None,
+        "shippingAddress": submission.get("shippingAddress"),
+        "billingAddress": submission.get("billingAddress"),
+        "paymentIntentId": model.get("intentId") or None,
+        "paymentStatus": model.get("paymentStatus") or "creating",
+        "reservationId": model.get("reservationId") or submission.get("reservationId"),
+        "amountRefunded": 0,
+        "refunds": [],
+        "events": [],
+        "createdAt": submission.get("submittedAt"),
+    }
+
+
+def public_view(order: Order) -> dict[str, Any]:
+    """What anyone with the order number and e-mail may see (no payloads, no ids)."""
+    return {
+        "orderNumber": order.order_number,
+        "state": order.state,
+        "lineItems": order.line_items or [],
+        "totals": totals(order),
+        "createdAt": iso_utc_micro(order.created_at),
+        "events": [{"ts": iso_utc_micro(e.ts), "type": e.type} for e in _events(order)],
+    }
+
+
+def checkout_view(order_id: str, model: dict[str, Any]) -> dict[str, Any]:
+    """The contract's checkout status body from the Redis read model."""
+    return {
+        "orderId": order_id,
+        "orderNumber": model.get("orderNumber"),
+        "state": model.get("state") or "PENDING",
+        "payment": {
+            "status": model.get("paymentStatus") or "creating",
+            "intentId": model.get("intentId") or None,
+            "clientSecret": model.get("clientSecret") or None,
+        },
+        "totals": model.get("totals") or None,
+        "lineItems": model.get("lineItems") or [],
+        "holdExpiresAt": model.get("holdExpiresAt") or None,
+        "error": model.get("error") or None,
+        "version": model.get("version", 0),
+    }
+
+
+def checkout_view_from_order(order: Order) -> dict[str, Any]:
+    """The checkout status body from the order row (the read model expired)."""
+    return {
+        "orderId": order.id,
+        "orderNumber": order.order_number,
+        "state": order.state,
+        "payment": {
+            "status": order.payment_status,
+            "intentId": order.payment_intent_id,
+            # Only a live order may still be paid: the secret is useless otherwise.
+            "clientSecret": order.client_secret if order.state == "PENDING" else None,
+        },
+        "totals": totals(order),
+        "lineItems": order.line_items or [],
+        "holdExpiresAt": None,
+        "error": order.last_payment_error or None,
+        "version": 0,
+    }
+
+
+def _from_read_model(redis: Any, order_id: str) -> Located | None:
+    model = checkout_status.read(redis, order_id)
+    if model is None:
+        return None
+    return Located(order_id, model.get("tokenHash"), model.get("userId") or None, model=model)
+
+
+def _not_found() -> NoReturn:
+    raise NotFound("No such order.")
+
+
+def _events(order: Order) -> list[OrderEvent]:
+    return list(OrderEvent.select().where(OrderEvent.order == order).order_by(OrderEvent.id))
+
+
+def _refunds(order: Order) -> list[dict[str, Any]]:
+    rows = Refund.select().where(Refund.order == order).order_by(Refund.created_at, Refund.id)
+    return [
+        {
+            "refundId": r.id,
+            "amount": r.amount,
+            "status": r.status,
+            "reason": r.reason,
+            "restock": r.restock,
+            "createdAt": iso_utc_micro(r.created_at),
+        }
+        for r in rows
+    ]
