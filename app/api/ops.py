@@ -10,6 +10,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app import current_runtime
+from app.services import health
 
 blueprint = Blueprint("ops", __name__)
 
@@ -23,27 +24,13 @@ def healthz() -> Response:
 @blueprint.get("/readyz")
 def readyz() -> tuple[Response, int]:
     """Readiness: the database and Redis both answer (503 otherwise)."""
-    checks = {"database": _check_database(), "redis": _check_redis()}
+    checks = health.readiness(
+        lambda: current_app.extensions["checkout_database"], lambda: current_runtime().redis
+    )
     ready = all(value == "ok" for value in checks.values())
     return jsonify({"status": "ok" if ready else "unavailable", "checks": checks}), (
         200 if ready else 503
     )
-
-
-def _check_database() -> str:
-    try:
-        current_app.extensions["checkout_database"].execute_sql("SELECT 1").fetchone()
-    except Exception as exc:  # any failure means "not ready"; the reason is logged by class
-        return f"error: {type(exc).__name__}"
-    return "ok"
-
-
-def _check_redis() -> str:
-    try:
-        current_runtime().redis.ping()
-    except Exception as exc:
-        return f"error: {type(exc).__name__}"
-    return "ok"
 
 
 @blueprint.get("/metrics")

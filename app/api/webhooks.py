@@ -11,7 +11,8 @@ from flask import Blueprint, Response, jsonify, request
 
 from app import current_runtime
 from app.api.observability import WEBHOOK_EVENTS
-from app.errors import MalformedJSON, ServiceUnavailable
+from app.errors import ServiceUnavailable
+from app.services import webhooks
 
 blueprint = Blueprint("webhooks", __name__, url_prefix="/api/webhooks")
 log = structlog.get_logger("app.api.webhooks")
@@ -22,11 +23,8 @@ def stripe_webhook() -> Response:
     """Verify the signature (SignatureInvalid / MalformedJSON → 400), then enqueue."""
     payload = request.get_data(cache=False)
     header = request.headers.get("Stripe-Signature", "")
-    event = current_runtime().gateway.verify_webhook(payload, header)
-    event_id, event_type = event.get("id"), event.get("type")
-    if not (isinstance(event_id, str) and event_id and isinstance(event_type, str) and event_type):
-        # Dedupe is keyed on the event id: an event without one can never be applied once.
-        raise MalformedJSON("The body is not a Stripe event (a string id and type).")
+    event = webhooks.verified_event(current_runtime().gateway, payload, header)
+    event_id, event_type = event["id"], event["type"]
     try:
         from tasks.webhooks import handle_stripe_event
 

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import peewee
 from prometheus_client import Counter
 
-from app.gateways.payments import Intent, PaymentError
+from app.errors import MalformedJSON
+from app.gateways.payments import Intent, PaymentError, PaymentGateway
 from app.services.inventory import Inventory
 from app.services.orders import lock_order, touch
 from app.services.payments import apply_intent
@@ -223,6 +224,16 @@ HANDLERS: dict[str, Handler] = {
 
 
 # --- the dispatcher ------------------------------------------------------------------
+
+
+def verified_event(gateway: PaymentGateway, payload: bytes, signature: str) -> dict[str, Any]:
+    """The Stripe event of a signed raw body (SignatureInvalid / MalformedJSON otherwise)."""
+    event = gateway.verify_webhook(payload, signature)
+    event_id, event_type = event.get("id"), event.get("type")
+    if not (isinstance(event_id, str) and event_id and isinstance(event_type, str) and event_type):
+        # Dedupe is keyed on the event id: an event without one can never be applied once.
+        raise MalformedJSON("The body is not a Stripe event (a string id and type).")
+    return event
 
 
 def order_id_of(obj: dict[str, Any]) -> str | None:
