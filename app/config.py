@@ -37,7 +37,7 @@ class Config:
     stripe_webhook_secrets: tuple[str, ...] = ("whsec_emulator",)
     stripe_api_base: str | None = None
     stripe_js_url: str = "https://js.stripe.com/v3/"
-    jwt_secret: str = "dev-only-jwt-secret-change-me"
+    jwt_secret: str = "dev-only-jwt-secret-change-me-in-production"
     hold_ttl_seconds: int = 900
     store_currency: str = "usd"
     frontend_origins: tuple[str, ...] = ()

@@ -164,7 +164,7 @@ def config(database_url: str) -> Any:
         database_url=database_url,
         redis_url="redis://fake",
         stripe_webhook_secrets=("whsec_test_secret",),
-        jwt_secret="test-jwt-secret",
+        jwt_secret="test-jwt-secret-of-at-least-32-bytes",
         hold_ttl_seconds=900,
         ratelimit_enabled=False,
         testing=True,
