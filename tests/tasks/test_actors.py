@@ -14,26 +14,10 @@ from app.services.inventory import Inventory
 from models import Order, Outbox, Reservation, WebhookEvent
 from models.db import utcnow
 from tasks import clock
-from tasks import expiry as expiry_tasks
 from tasks.broker import should_retry
 from tasks.checkout import create_payment_intent
 from tasks.expiry import expire_hold
 from tasks.webhooks import handle_stripe_event
-from tests.fakes import admit_checkout, stock
-
-
-@pytest.fixture
-def submission(runtime: Any) -> Any:
-    stock(runtime.redis, "TEE", on_hand=5, price=2000)
-    return admit_checkout(runtime.redis, [("TEE", 2)])
-
-
-@pytest.fixture
-def scheduled(monkeypatch: Any) -> list[tuple[str, Any]]:
-    """Expiries the actors schedule, recorded instead of sitting 15 min in the delay queue."""
-    calls: list[tuple[str, Any]] = []
-    monkeypatch.setattr(expiry_tasks, "schedule_expiry", lambda oid, at: calls.append((oid, at)))
-    return calls
 
 
 def join(broker: Any, *queues: str) -> None:
@@ -77,18 +61,8 @@ class TestCreatePaymentIntentActor:
 
 class TestWebhookActor:
     def test_success_pays_and_sends_the_receipt(
-        self,
-        broker: Any,
-        worker: Any,
-        runtime: Any,
-        submission: Any,
-        gateway: Any,
-        mailer: Any,
-        scheduled: list[tuple[str, Any]],
+        self, broker: Any, order: Order, gateway: Any, mailer: Any
     ) -> None:
-        create_payment_intent.send(submission.order_id)
-        join(broker)
-        order = Order.get_by_id(submission.order_id)
         event = gateway.event("payment_intent.succeeded", gateway.confirm(order.payment_intent_id))
         handle_stripe_event.send(event["id"], event)
         handle_stripe_event.send(event["id"], event)  # a duplicate delivery
@@ -99,19 +73,9 @@ class TestWebhookActor:
         assert WebhookEvent.get().status == "processed"
 
     def test_failing_handler_is_retried_and_never_marked_done(
-        self,
-        broker: Any,
-        worker: Any,
-        runtime: Any,
-        submission: Any,
-        gateway: Any,
-        scheduled: list[tuple[str, Any]],
-        monkeypatch: Any,
+        self, broker: Any, order: Order, gateway: Any, monkeypatch: Any
     ) -> None:
         """I3: the handler fails once; Dramatiq redelivers and the event takes effect once."""
-        create_payment_intent.send(submission.order_id)
-        join(broker)
-        order = Order.get_by_id(submission.order_id)
         event = gateway.event("payment_intent.succeeded", gateway.confirm(order.payment_intent_id))
         original = webhooks.HANDLERS["payment_intent.succeeded"]
         seen: list[str] = []
@@ -139,37 +103,19 @@ class TestExpiryActor:
         Reservation.update(expires_at=past).where(Reservation.order == order_id).execute()
 
     def test_cancels_first_then_releases(
-        self,
-        broker: Any,
-        worker: Any,
-        runtime: Any,
-        submission: Any,
-        gateway: Any,
-        scheduled: list[tuple[str, Any]],
+        self, broker: Any, runtime: Any, order: Order, gateway: Any
     ) -> None:
-        create_payment_intent.send(submission.order_id)
-        join(broker)
-        self.overdue(submission.order_id)
-        expire_hold.send(submission.order_id)
+        self.overdue(order.id)
+        expire_hold.send(order.id)
         join(broker, "holds")
-        order = Order.get_by_id(submission.order_id)
+        order = Order.get_by_id(order.id)
         assert order.state == "CANCELED"
         assert gateway.intents[order.payment_intent_id].status == "canceled"
         assert Inventory(runtime.redis).available(["TEE"]) == {"TEE": 5}
 
     def test_succeeded_confirms_and_sends_receipt(
-        self,
-        broker: Any,
-        worker: Any,
-        runtime: Any,
-        submission: Any,
-        gateway: Any,
-        mailer: Any,
-        scheduled: list[tuple[str, Any]],
+        self, broker: Any, runtime: Any, order: Order, gateway: Any, mailer: Any
     ) -> None:
-        create_payment_intent.send(submission.order_id)
-        join(broker)
-        order = Order.get_by_id(submission.order_id)
         gateway.confirm(order.payment_intent_id)
         self.overdue(order.id)
         expire_hold.send(order.id)
@@ -182,15 +128,11 @@ class TestExpiryActor:
     def test_processing_extends(
         self,
         broker: Any,
-        worker: Any,
         runtime: Any,
-        submission: Any,
+        order: Order,
         gateway: Any,
         scheduled: list[tuple[str, Any]],
     ) -> None:
-        create_payment_intent.send(submission.order_id)
-        join(broker)
-        order = Order.get_by_id(submission.order_id)
         gateway.confirm(order.payment_intent_id, "pm_emulator_delayed")
         self.overdue(order.id)
         expire_hold.send(order.id)
