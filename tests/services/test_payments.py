@@ -22,15 +22,6 @@ def types(order_id: str) -> list[str]:
     return [e.type for e in Order.get_by_id(order_id).events]
 
 
-@pytest.fixture
-def order(runtime: Any) -> Order:
-    stock(runtime.redis, "TEE", on_hand=5, price=2000)
-    submission = admit_checkout(runtime.redis, [("TEE", 2)])
-    created = create_order_from_submission(submission.order_id, runtime)
-    assert created is not None
-    return created
-
-
 def overdue(order: Order) -> None:
     """Make the order's hold due now."""
     past = utcnow() - timedelta(seconds=5)

@@ -10,20 +10,9 @@ from app.errors import InvalidState
 from app.services.expiry import cancel_order
 from app.services.fulfillment import update_fulfillment
 from app.services.inventory import Inventory
-from app.services.orders import create_order_from_submission
 from app.services.refunds import request_refund, submit_refund
 from app.services.webhooks import handle_event
 from models import Order, Refund
-from tests.fakes import admit_checkout, stock
-
-
-@pytest.fixture
-def order(runtime: Any) -> Order:
-    stock(runtime.redis, "TEE", on_hand=5, price=2000)
-    submission = admit_checkout(runtime.redis, [("TEE", 2)])
-    created = create_order_from_submission(submission.order_id, runtime)
-    assert created is not None
-    return created
 
 
 @pytest.fixture

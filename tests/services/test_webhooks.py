@@ -11,20 +11,14 @@ from app.services.inventory import Inventory
 from app.services.orders import create_order_from_submission
 from app.services.webhooks import EVT_PREFIX, HANDLERS, Context, handle_event
 from models import Order, Outbox, Product, Refund, Reservation, WebhookEvent
-from tests.fakes import admit_checkout, intent_dict, stock
+from tests.fakes import intent_dict
 
 
 def types(order_id: str) -> list[str]:
     return [e.type for e in Order.get_by_id(order_id).events]
 
 
-@pytest.fixture
-def order(runtime: Any) -> Order:
-    stock(runtime.redis, "TEE", on_hand=10, price=2000)
-    submission = admit_checkout(runtime.redis, [("TEE", 2)])
-    created = create_order_from_submission(submission.order_id, runtime)
-    assert created is not None
-    return created
+ON_HAND = 10  # units of TEE before the order holds 2
 
 
 def deliver(runtime: Any, gateway: Any, type_: str, obj: Any) -> Any:

@@ -1,0 +1,21 @@
+"""Fixtures for the service tests: an order written from an admitted submission."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app.services.orders import create_order_from_submission
+from models import Order
+from tests.fakes import admit_checkout, stock
+
+
+@pytest.fixture
+def order(runtime: Any, request: pytest.FixtureRequest) -> Order:
+    """A PENDING order for 2 TEE with its intent; a module's ``ON_HAND`` sets the stock (5)."""
+    stock(runtime.redis, "TEE", on_hand=getattr(request.module, "ON_HAND", 5), price=2000)
+    submission = admit_checkout(runtime.redis, [("TEE", 2)])
+    created = create_order_from_submission(submission.order_id, runtime)
+    assert created is not None
+    return created
