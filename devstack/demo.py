@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devstack.redis_server import wait_for_port
+from devstack.serving import free_port, wait_for_port
 from devstack.supervisor import ChildFailed, Supervisor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,13 +100,6 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def free_port() -> int:
-    """A port the kernel says is free right now."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def choose_ports(overrides: Mapping[str, int | None], *, free: bool) -> dict[str, int]:

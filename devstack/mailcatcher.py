@@ -12,15 +12,15 @@ import email
 import email.policy
 import html
 import json
-import signal
 import threading
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import FrameType
 from typing import Any
 
 from aiosmtpd.controller import Controller
+
+from devstack.serving import free_port, wait_for_stop_signal
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ class MailCatcher:
         self._http.daemon_threads = True
         self.http_port = int(self._http.server_address[1])
         self._smtp = Controller(
-            _SMTPHandler(self.box), hostname=host, port=smtp_port or _free_port()
+            _SMTPHandler(self.box), hostname=host, port=smtp_port or free_port()
         )
         self.smtp_port = int(self._smtp.port)
 
@@ -162,14 +162,6 @@ class MailCatcher:
         self._http.server_close()
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def main(argv: list[str] | None = None) -> None:
     """Run the catcher in the foreground until SIGINT/SIGTERM."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -179,14 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     catcher = MailCatcher(args.host, args.smtp_port, args.http_port).start()
     print(f"SMTP on {catcher.mail_url}; caught mail at {catcher.web_url}", flush=True)
-    stop = threading.Event()
-
-    def _stop(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    stop.wait()
+    wait_for_stop_signal()
     catcher.stop()
 
 

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import argparse
 import select
-import signal
-import socket
 import threading
-import time
-from types import FrameType
 
 import fakeredis
 from fakeredis._clients._tcp_server import TCPFakeRequestHandler
+
+from devstack.serving import wait_for_port, wait_for_stop_signal
 
 # How long the handler waits on its socket before checking for pushed replies
 # (pub/sub messages); it bounds the latency of a published message.
@@ -94,19 +92,6 @@ class EmbeddedRedis:
         self.stop()
 
 
-def wait_for_port(host: str, port: int, timeout: float) -> None:
-    """Block until ``host:port`` accepts a TCP connection; TimeoutError otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing listening on {host}:{port}") from None
-            time.sleep(0.05)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Run the embedded server in the foreground until SIGINT/SIGTERM."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -115,14 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     server = EmbeddedRedis(args.host, args.port).start()
     print(f"embedded Redis listening on {server.url}", flush=True)
-    stop = threading.Event()
-
-    def _stop(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    stop.wait()
+    wait_for_stop_signal()
     server.stop()
 
 
