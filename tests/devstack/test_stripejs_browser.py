@@ -29,17 +29,8 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import pytest
 import stripe
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.conftest import CHROMIUM
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PAGES = Path(__file__).parent / "stripejs_pages"
 SECRET_KEY = "sk_test_stripejs_browser"
@@ -150,18 +141,6 @@ def sdk(emulator_url: str) -> stripe.StripeClient:
 
 
 # --- browser ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture(scope="module")

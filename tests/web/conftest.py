@@ -27,16 +27,6 @@ import requests
 from tests.conftest import REAL_REDIS_URL
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 JWT_SECRET = "browser-tests-jwt-secret-0123456789abcdef"
 DEMO = [sys.executable, "-m", "devstack.demo", "--free-ports"]
 # Function strings: Playwright evaluates bare expressions with eval(), which the CSP forbids.
@@ -217,21 +207,14 @@ def _stack_from(state: dict[str, Any]) -> Stack:
     )
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """Debian's Chromium, headless, driven by Playwright."""
-    from playwright.sync_api import expect, sync_playwright
+@pytest.fixture(scope="session", autouse=True)
+def patient_expect() -> None:
+    """Playwright's ``expect`` waits up to 20 s in these tests."""
+    from playwright.sync_api import expect
 
     # Steps wait on a worker and webhooks; a cold first message can take seconds. The
     # assertions are about outcomes, never about how fast they come.
     expect.set_options(timeout=20_000)
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
