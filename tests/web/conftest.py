@@ -289,7 +289,12 @@ class CheckoutPage:
 
     def authenticate(self, outcome: str) -> CheckoutPage:
         """Answer the 3-D Secure modal: "Complete" or "Fail"."""
-        self.page.get_by_role("button", name=f"{outcome} authentication").click()
+        button = self.page.get_by_role("button", name=f"{outcome} authentication")
+        error = self.page.locator("#error-summary:not([hidden])")
+        # Whichever comes first: a page error instead of the modal should fail with its text.
+        button.or_(error).first.wait_for()
+        assert not error.is_visible(), f"no 3-D Secure modal; the page says: {error.inner_text()}"
+        button.click()
         return self
 
     def error(self) -> Any:
