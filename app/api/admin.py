@@ -1,22 +1,39 @@
-"""Admin endpoints of this service's HTTP edge: the product upsert."""
+"""Admin endpoints (admin JWT): product upsert, order refunds / fulfilment / cancel, the
+order listing and the webhook inbox (list, replay).
+
+Views stay thin: parse → schema.load → one service call → enqueue → JSON. Everything
+that talks to Stripe runs in an actor (tasks.orders, tasks.webhooks).
+"""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 
 from app import current_runtime
 from app.api.auth import require_admin
 from app.api.requests import json_object
 from app.errors import InvalidRequest
-from app.schemas.checkout import SKU_PATTERN
+from app.schemas.admin import (
+    FulfillmentSchema,
+    OrderListQuerySchema,
+    RefundRequestSchema,
+    WebhookEventListQuerySchema,
+)
+from app.schemas.checkout import SKU_PATTERN, IdempotencyKeySchema
 from app.schemas.common import load
 from app.schemas.products import ProductUpsertSchema
-from app.services import catalog
+from app.services import admin, catalog
 
 blueprint = Blueprint("admin", __name__, url_prefix="/api/admin")
 _upsert_schema = ProductUpsertSchema()
+_refund_schema = RefundRequestSchema()
+_fulfillment_schema = FulfillmentSchema()
+_orders_query = OrderListQuerySchema()
+_events_query = WebhookEventListQuerySchema()
+_key_schema = IdempotencyKeySchema()
 
 
 @blueprint.put("/products/<sku>")
@@ -42,3 +59,89 @@ def upsert_product(sku: str) -> Response:
         ),
     )
     return jsonify(product)
+
+
+@blueprint.post("/orders/<order_id>/refunds")
+def refund(order_id: str) -> tuple[Response, int, dict[str, str]]:
+    """Record a refund request (idempotent per key) and queue the Stripe call: 202."""
+    require_admin()
+    key = _idempotency_key()
+    data = load(_refund_schema, _optional_body())
+    result = admin.refund_order(current_runtime().redis, order_id, idempotency_key=key, **data)
+    if result.submit:
+        from tasks.orders import create_refund
+
+        create_refund.send(result.response["refundId"])
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
+    return jsonify(result.response), 202, headers
+
+
+@blueprint.post("/orders/<order_id>/fulfillment")
+def fulfillment(order_id: str) -> Response:
+    """Start or complete fulfilment: 200 with the order."""
+    require_admin()
+    data = load(_fulfillment_schema, json_object())
+    return jsonify(
+        admin.fulfil(
+            order_id,
+            data["action"],
+            carrier=data["carrier"],
+            tracking_number=data["tracking_number"],
+        )
+    )
+
+
+@blueprint.post("/orders/<order_id>/cancel")
+def cancel(order_id: str) -> tuple[Response, int]:
+    """Queue the cancel of a PENDING order (intent first, then the hold — I8): 202."""
+    require_admin()
+    admin.check_cancelable(current_runtime().redis, order_id)
+    from tasks.orders import cancel_order
+
+    cancel_order.send(order_id)
+    return jsonify({"orderId": order_id, "status": "queued"}), 202
+
+
+@blueprint.get("/orders")
+def list_orders() -> Response:
+    """A page of orders, newest first: ``{data, nextCursor}``."""
+    require_admin()
+    query = load(_orders_query, request.args.to_dict())
+    return jsonify(admin.list_orders(**query).body())
+
+
+@blueprint.get("/webhook-events")
+def list_webhook_events() -> Response:
+    """A page of webhook inbox rows, newest first: ``{data, nextCursor}``."""
+    require_admin()
+    query = load(_events_query, request.args.to_dict())
+    return jsonify(admin.list_webhook_events(**query).body())
+
+
+@blueprint.post("/webhook-events/<event_id>/replay")
+def replay_webhook_event(event_id: str) -> tuple[Response, int]:
+    """Re-enqueue a stored event; a processed one changes nothing (I3): 202."""
+    require_admin()
+    payload, _row = admin.webhook_event_for_replay(event_id)
+    from tasks.webhooks import handle_stripe_event
+
+    handle_stripe_event.send(event_id, payload)
+    return jsonify({"eventId": event_id, "status": "queued"}), 202
+
+
+def _idempotency_key() -> str:
+    """The Idempotency-Key header, validated like the checkout submit's."""
+    value = request.headers.get("Idempotency-Key")
+    if value is None:
+        raise InvalidRequest(
+            "An Idempotency-Key is required.",
+            fields={"idempotencyKey": ["Missing: send the Idempotency-Key header."]},
+        )
+    return str(load(_key_schema, {"idempotencyKey": value})["idempotency_key"])
+
+
+def _optional_body() -> dict[str, Any]:
+    """The JSON object body, or ``{}`` when the request has none (all fields optional)."""
+    if not request.get_data(cache=True):
+        return {}
+    return json_object()

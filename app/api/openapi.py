@@ -12,9 +12,19 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from app.schemas import responses as r
+from app.schemas.admin import (
+    AcceptedSchema,
+    FulfillmentSchema,
+    OrderPageSchema,
+    RefundAcceptedSchema,
+    RefundRequestSchema,
+    WebhookEventPageSchema,
+)
 from app.schemas.checkout import QuoteSchema, SubmitResponseSchema, SubmitSchema
 from app.schemas.orders import TrackSchema
 from app.schemas.products import ProductSchema, ProductUpsertSchema
+from models.order import ORDER_STATES
+from models.webhook_event import WEBHOOK_STATUSES
 
 ERRORS = {
     400: "validation_failed, malformed_json or card_data_rejected",
@@ -32,6 +42,25 @@ ORDER_ACCESS: list[dict[str, Any]] = [
     {"name": "X-Checkout-Token", "in": "header", "schema": {"type": "string"}},
     {"name": "orderId", "in": "path", "required": True, "schema": {"type": "string"}},
 ]
+
+ADMIN_ORDER: list[dict[str, Any]] = [
+    {"name": "orderId", "in": "path", "required": True, "schema": {"type": "string"}},
+]
+IDEMPOTENCY_KEY: dict[str, Any] = {
+    "name": "Idempotency-Key", "in": "header", "required": True,
+    "schema": {"type": "string", "minLength": 8, "maxLength": 255},
+}  # fmt: skip
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "schema": schema, "description": description}
+
+
+PAGE_QUERY = [
+    _query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+           "Page size."),
+    _query("cursor", {"type": "string"}, "The previous page's nextCursor (opaque)."),
+]  # fmt: skip
 
 
 def _query_int(name: str, maximum: int | None) -> dict[str, Any]:
@@ -86,6 +115,34 @@ OPERATIONS = (
               response=ProductSchema, request=ProductUpsertSchema,
               errors=(400, 401, 403, 409, 413, 415, 503), tag="admin",
               parameters=[{"name": "sku", "in": "path", "required": True,
+                           "schema": {"type": "string"}}]),
+    Operation("/api/admin/orders/{orderId}/refunds", "post",
+              "Request a refund (admin JWT); a worker calls Stripe, webhooks confirm (202).",
+              ok=202, response=RefundAcceptedSchema, request=RefundRequestSchema,
+              errors=(400, 401, 403, 404, 409, 413, 415, 422, 503), tag="admin",
+              parameters=[*ADMIN_ORDER, IDEMPOTENCY_KEY]),
+    Operation("/api/admin/orders/{orderId}/fulfillment", "post",
+              "Start or complete fulfilment (admin JWT); answers the order.",
+              response=r.OrderSchema, request=FulfillmentSchema,
+              errors=(400, 401, 403, 404, 409, 413, 415, 503), tag="admin",
+              parameters=ADMIN_ORDER),
+    Operation("/api/admin/orders/{orderId}/cancel", "post",
+              "Cancel a PENDING order (admin JWT): intent first, then the hold (202).",
+              ok=202, response=AcceptedSchema, errors=(401, 403, 404, 409, 503), tag="admin",
+              parameters=ADMIN_ORDER),
+    Operation("/api/admin/orders", "get", "Orders, newest first, one page (admin JWT).",
+              response=OrderPageSchema, errors=(400, 401, 403, 503), tag="admin",
+              parameters=[_query("state", {"type": "string", "enum": list(ORDER_STATES)},
+                                 "Only orders in this state."), *PAGE_QUERY]),
+    Operation("/api/admin/webhook-events", "get",
+              "Webhook inbox rows, newest first, one page (admin JWT).",
+              response=WebhookEventPageSchema, errors=(400, 401, 403, 503), tag="admin",
+              parameters=[_query("status", {"type": "string", "enum": list(WEBHOOK_STATUSES)},
+                                 "Only rows with this status."), *PAGE_QUERY]),
+    Operation("/api/admin/webhook-events/{eventId}/replay", "post",
+              "Re-enqueue a stored event; a processed one changes nothing (202).",
+              ok=202, response=AcceptedSchema, errors=(401, 403, 404, 503), tag="admin",
+              parameters=[{"name": "eventId", "in": "path", "required": True,
                            "schema": {"type": "string"}}]),
     Operation("/healthz", "get", "Liveness.", response=r.HealthSchema, errors=(), tag="ops"),
     Operation("/readyz", "get", "Readiness: database and Redis.", response=r.HealthSchema,

@@ -63,3 +63,31 @@ def make_token(config: Any) -> Callable[..., str]:
 def admin_headers(make_token: Callable[..., str]) -> dict[str, str]:
     """Authorization for an admin."""
     return {"Authorization": f"Bearer {make_token({'sub': 'admin-1', 'role': 'admin'})}"}
+
+
+@pytest.fixture
+def pending_order(runtime: Any) -> Any:
+    """A written PENDING order for 2 TEE (2000 each) with its intent at the fake gateway."""
+    from app.services.orders import create_order_from_submission
+    from tests.fakes import admit_checkout, stock
+
+    stock(runtime.redis, "TEE", on_hand=5, price=2000)
+    submission = admit_checkout(runtime.redis, [("TEE", 2)])
+    order = create_order_from_submission(submission.order_id, runtime)
+    assert order is not None
+    return order
+
+
+@pytest.fixture
+def paid_order(runtime: Any, gateway: Any, pending_order: Any) -> Any:
+    """``pending_order`` paid: the succeeded webhook applied."""
+    from app.services.webhooks import handle_event
+    from models import Order
+
+    event = gateway.event(
+        "payment_intent.succeeded", gateway.confirm(pending_order.payment_intent_id)
+    )
+    handle_event(event["id"], event, runtime)
+    order = Order.get_by_id(pending_order.id)
+    assert order.state == "PAID"
+    return order

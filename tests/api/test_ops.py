@@ -49,7 +49,11 @@ class TestOpenAPI:
         for rule in app.url_map.iter_rules():
             if rule.endpoint.startswith("web.") or rule.endpoint == "static":
                 continue  # the reference page is HTML, not API
-            path = rule.rule.replace("<order_id>", "{orderId}").replace("<sku>", "{sku}")
+            path = (
+                rule.rule.replace("<order_id>", "{orderId}")
+                .replace("<sku>", "{sku}")
+                .replace("<event_id>", "{eventId}")
+            )
             for method in rule.methods - {"HEAD", "OPTIONS"}:
                 assert (path, method.lower()) in documented, (path, method)
 

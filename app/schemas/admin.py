@@ -1,0 +1,137 @@
+"""Schemas of the admin order endpoints: refunds, fulfilment, listings, webhook inbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import fields, validate
+
+from app.schemas.common import BaseSchema, StrictInteger, Text
+from app.schemas.responses import TotalsSchema
+from models.order import ORDER_STATES
+from models.webhook_event import WEBHOOK_STATUSES
+
+REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
+MAX_PAGE = 100
+DEFAULT_PAGE = 20
+
+
+class StrictBoolean(fields.Boolean):
+    """A JSON ``true``/``false`` only: ``"true"``, ``1`` are refused."""
+
+    default_error_messages = {"strict": "Must be true or false."}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, bool):
+            raise self.make_error("strict")
+        return value
+
+
+class QueryInteger(fields.Integer):
+    """An integer in a query string: decimal digits only."""
+
+    default_error_messages = {"digits": "Must be an integer."}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, str) or not value.isascii() or not value.isdigit():
+            raise self.make_error("digits")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class RefundRequestSchema(BaseSchema):
+    """``POST /api/admin/orders/<id>/refunds`` (the Idempotency-Key is a header)."""
+
+    amount = StrictInteger(
+        load_default=None, allow_none=True, validate=validate.Range(min=1, max=99_999_999)
+    )
+    reason = fields.String(
+        load_default=None, allow_none=True, validate=validate.OneOf(REFUND_REASONS)
+    )
+    restock = StrictBoolean(load_default=False)
+
+
+class RefundAcceptedSchema(BaseSchema):
+    """202 body of a refund request."""
+
+    refund_id = fields.String(data_key="refundId")
+    status = fields.String()
+
+
+class FulfillmentSchema(BaseSchema):
+    """``POST /api/admin/orders/<id>/fulfillment``."""
+
+    action = fields.String(required=True, validate=validate.OneOf(("start", "complete")))
+    carrier = Text(load_default=None, allow_none=True, validate=validate.Length(max=100))
+    tracking_number = Text(
+        load_default=None,
+        allow_none=True,
+        data_key="trackingNumber",
+        validate=validate.Length(max=100),
+    )
+
+
+class PageQuerySchema(BaseSchema):
+    """``?limit=1..100&cursor=`` of the admin listings."""
+
+    limit = QueryInteger(load_default=DEFAULT_PAGE, validate=validate.Range(min=1, max=MAX_PAGE))
+    cursor = fields.String(load_default=None, validate=validate.Length(min=1, max=512))
+
+
+class OrderListQuerySchema(PageQuerySchema):
+    """``GET /api/admin/orders``."""
+
+    state = fields.String(load_default=None, validate=validate.OneOf(ORDER_STATES))
+
+
+class WebhookEventListQuerySchema(PageQuerySchema):
+    """``GET /api/admin/webhook-events``."""
+
+    status = fields.String(load_default=None, validate=validate.OneOf(WEBHOOK_STATUSES))
+
+
+class OrderSummarySchema(BaseSchema):
+    """One order in the admin listing."""
+
+    order_id = fields.String(data_key="orderId")
+    order_number = fields.String(data_key="orderNumber")
+    state = fields.String()
+    email = fields.String()
+    totals = fields.Nested(TotalsSchema)
+    amount_refunded = fields.Integer(data_key="amountRefunded")
+    payment_intent_id = fields.String(data_key="paymentIntentId", allow_none=True)
+    payment_status = fields.String(data_key="paymentStatus")
+    created_at = fields.String(data_key="createdAt")
+
+
+class OrderPageSchema(BaseSchema):
+    """A page of orders, newest first."""
+
+    data = fields.List(fields.Nested(OrderSummarySchema))
+    next_cursor = fields.String(data_key="nextCursor", allow_none=True)
+
+
+class WebhookEventSchema(BaseSchema):
+    """One webhook inbox row."""
+
+    event_id = fields.String(data_key="eventId")
+    type = fields.String()
+    status = fields.String()
+    attempts = fields.Integer()
+    last_error = fields.String(data_key="lastError", allow_none=True)
+    created_at = fields.String(data_key="createdAt")
+    processed_at = fields.String(data_key="processedAt", allow_none=True)
+
+
+class WebhookEventPageSchema(BaseSchema):
+    """A page of inbox rows, newest first."""
+
+    data = fields.List(fields.Nested(WebhookEventSchema))
+    next_cursor = fields.String(data_key="nextCursor", allow_none=True)
+
+
+class AcceptedSchema(BaseSchema):
+    """202 body of a queued admin action."""
+
+    order_id = fields.String(data_key="orderId")
+    event_id = fields.String(data_key="eventId")
+    status = fields.String()

@@ -1,0 +1,240 @@
+"""The admin side of orders: refund requests (idempotent), fulfilment, cancel checks,
+and the paginated listings of orders and webhook inbox rows. No Flask here.
+
+Listings are keyset-paginated, newest first; the cursor is opaque to callers (base64url
+of the last row's sort key), so a page never repeats or skips a row when new ones arrive.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import peewee
+
+from app.errors import IdempotencyKeyReused, InvalidRequest, InvalidState, NotFound
+from app.services import order_views
+from app.services.admission import fingerprint, idempotency_key_hash
+from app.services.fulfillment import update_fulfillment
+from app.services.order_views import iso_utc_micro
+from app.services.orders import totals
+from app.services.refunds import request_refund
+from models import Order, Refund, WebhookEvent
+
+REFUND_CLAIM_PREFIX = "{shop}:idem:refund:"
+REFUND_CLAIM_TTL_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    """What the refund endpoint answers, and whether the actor must (still) run."""
+
+    response: dict[str, Any]
+    replayed: bool
+    submit: bool
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing: the rows and the cursor of the next page (or None)."""
+
+    data: list[dict[str, Any]]
+    next_cursor: str | None
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body ``{data, nextCursor}``."""
+        return {"data": self.data, "nextCursor": self.next_cursor}
+
+
+# --- refunds ---------------------------------------------------------------------------
+
+
+def refund_order(
+    redis: Any,
+    order_id: str,
+    *,
+    idempotency_key: str,
+    amount: int | None = None,
+    reason: str | None = None,
+    restock: bool = False,
+) -> RefundRequest:
+    """Record a refund request once per Idempotency-Key (REFUND_REQUESTED, pending).
+
+    The same key with the same request answers the first refund again; with another
+    request (or another order) it raises IdempotencyKeyReused. A refused request
+    (NotFound, InvalidState) does not use up its key.
+    """
+    request = {"orderId": order_id, "amount": amount, "reason": reason, "restock": restock}
+    digest = fingerprint(request)
+    key_hash = idempotency_key_hash(idempotency_key)
+    claim = REFUND_CLAIM_PREFIX + key_hash
+    claimed = bool(redis.set(claim, digest, nx=True, ex=REFUND_CLAIM_TTL_SECONDS))
+    if not claimed and redis.get(claim) != digest:
+        raise IdempotencyKeyReused("This Idempotency-Key was used with another request.")
+    stored_key = f"admin:{key_hash}"  # apart from the webhook's "stripe:<id>" keys
+    try:
+        refund, created = _request_once(order_id, stored_key, amount, reason, restock)
+    except (NotFound, InvalidState):
+        if claimed:
+            redis.delete(claim)
+        raise
+    if not created and not _same_request(refund, order_id, amount, reason, restock):
+        # Redis lost the claim, but the database still knows what the key was used for.
+        raise IdempotencyKeyReused("This Idempotency-Key was used with another request.")
+    return RefundRequest(
+        response={"refundId": refund.id, "status": "pending"},
+        replayed=not created,
+        # A replay re-submits a refund Stripe has not seen yet (the first enqueue may
+        # have been lost); the actor is idempotent (Stripe key refund-<refundId>).
+        submit=refund.status == "pending" and refund.stripe_refund_id is None,
+    )
+
+
+def _request_once(
+    order_id: str, key: str, amount: int | None, reason: str | None, restock: bool
+) -> tuple[Refund, bool]:
+    try:
+        return request_refund(
+            order_id, idempotency_key=key, amount=amount, reason=reason, restock=restock
+        )
+    except peewee.IntegrityError:  # a concurrent request with this key wrote it first
+        return Refund.get(Refund.idempotency_key == key), False
+
+
+def _same_request(
+    refund: Refund, order_id: str, amount: int | None, reason: str | None, restock: bool
+) -> bool:
+    return (
+        refund.__data__.get("order") == order_id  # the FK id, no query
+        and refund.reason == reason
+        and bool(refund.restock) == restock
+        and (amount is None or refund.amount == amount)
+    )
+
+
+# --- fulfilment and cancel ---------------------------------------------------------------
+
+
+def fulfil(
+    order_id: str, action: str, *, carrier: str | None, tracking_number: str | None
+) -> dict[str, Any]:
+    """Start or complete fulfilment; the full order body afterwards."""
+    order = update_fulfillment(order_id, action, carrier=carrier, tracking_number=tracking_number)
+    return order_views.order_view(Order.get_by_id(order.id))
+
+
+def check_cancelable(redis: Any, order_id: str) -> None:
+    """NotFound for an unknown order, InvalidState unless it is a written PENDING order."""
+    located = order_views.locate_order(redis, order_id)
+    if located.order is None:
+        raise InvalidState("The order is still being created; try again in a moment.")
+    if located.order.state != "PENDING":
+        raise InvalidState(
+            f"Only PENDING orders can be canceled; this one is {located.order.state}."
+        )
+
+
+# --- listings --------------------------------------------------------------------------
+
+
+def encode_cursor(value: list[Any]) -> str:
+    """An opaque cursor for a sort key."""
+    raw = json.dumps(value, separators=(",", ":")).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str, size: int) -> list[Any]:
+    """The sort key inside a cursor; InvalidRequest on ``cursor`` when it is not ours."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (binascii.Error, ValueError, UnicodeError):
+        value = None
+    if not isinstance(value, list) or len(value) != size:
+        raise InvalidRequest("Invalid cursor.", fields={"cursor": ["Invalid cursor."]})
+    return value
+
+
+def order_summary(order: Order) -> dict[str, Any]:
+    """One order in the admin listing."""
+    return {
+        "orderId": order.id,
+        "orderNumber": order.order_number,
+        "state": order.state,
+        "email": order.email,
+        "totals": totals(order),
+        "amountRefunded": order.amount_refunded,
+        "paymentIntentId": order.payment_intent_id,
+        "paymentStatus": order.payment_status,
+        "createdAt": iso_utc_micro(order.created_at),
+    }
+
+
+def list_orders(*, state: str | None, limit: int, cursor: str | None) -> Page:
+    """Orders newest first (created_at, then id), optionally in one state."""
+    query = Order.select()
+    if state:
+        query = query.where(Order.state == state)
+    if cursor:
+        created, last_id = decode_cursor(cursor, 2)
+        moment = _moment(created)
+        query = query.where(
+            (Order.created_at < moment) | ((Order.created_at == moment) & (Order.id < last_id))
+        )
+    rows = list(query.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    following = (
+        encode_cursor([rows[-1].created_at.isoformat(), rows[-1].id]) if more and rows else None
+    )
+    return Page([order_summary(o) for o in rows], following)
+
+
+def _moment(value: Any) -> datetime:
+    """A cursor's timestamp back as the naive datetime the database stores."""
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError as exc:
+        raise InvalidRequest("Invalid cursor.", fields={"cursor": ["Invalid cursor."]}) from exc
+
+
+def webhook_event_row(row: WebhookEvent) -> dict[str, Any]:
+    """One inbox row as the admin sees it (no payload)."""
+    return {
+        "eventId": row.event_id,
+        "type": row.type,
+        "status": row.status,
+        "attempts": row.attempts,
+        "lastError": row.last_error,
+        "createdAt": iso_utc_micro(row.created_at),
+        "processedAt": iso_utc_micro(row.processed_at),
+    }
+
+
+def list_webhook_events(*, status: str | None, limit: int, cursor: str | None) -> Page:
+    """Inbox rows newest first, optionally with one status."""
+    query = WebhookEvent.select()
+    if status:
+        query = query.where(WebhookEvent.status == status)
+    if cursor:
+        (last_id,) = decode_cursor(cursor, 1)
+        if not isinstance(last_id, int) or isinstance(last_id, bool):
+            raise InvalidRequest("Invalid cursor.", fields={"cursor": ["Invalid cursor."]})
+        query = query.where(WebhookEvent.id < last_id)
+    rows = list(query.order_by(WebhookEvent.id.desc()).limit(limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    following = encode_cursor([rows[-1].id]) if more and rows else None
+    return Page([webhook_event_row(r) for r in rows], following)
+
+
+def webhook_event_for_replay(event_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The stored payload of an inbox row and its listing body; NotFound when unknown."""
+    row = WebhookEvent.get_or_none(WebhookEvent.event_id == event_id)
+    if row is None:
+        raise NotFound("No such webhook event.")
+    return row.payload, webhook_event_row(row)
