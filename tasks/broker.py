@@ -90,6 +90,17 @@ class DatabaseMiddleware(Middleware):
     after_skip_message = after_process_message
 
 
+class MetricsMiddleware(Middleware):
+    """In multiprocess mode, a worker process that stops drops its live-gauge files."""
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
+        """Mark this process dead for prometheus_client (counters keep their totals)."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(os.getpid())
+
+
 def make_broker(kind: str | None = None) -> dramatiq.Broker:
     """The broker for ``kind`` (``stub`` or ``redis``; default from DRAMATIQ_BROKER)."""
     # Read here, not in app.config: the broker must exist before any configuration is.
@@ -115,6 +126,7 @@ def make_broker(kind: str | None = None) -> dramatiq.Broker:
             middleware.max_backoff = MAX_BACKOFF_MS
             middleware.retry_when = should_retry
     new.add_middleware(DatabaseMiddleware())
+    new.add_middleware(MetricsMiddleware())
     return new
 
 

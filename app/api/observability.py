@@ -1,18 +1,25 @@
 """Structured JSON request logs and Prometheus metrics for the web process.
 
 Logs carry method, route, status and duration, never bodies or secrets.
+
+Metrics: with ``PROMETHEUS_MULTIPROC_DIR`` set (gunicorn.conf.py sets it for the web),
+prometheus_client keeps every process's values in files there and :func:`metrics_registry`
+merges them all; unset (tests, a single process), it is this process's default registry.
+A Gauge must be given a ``multiprocess_mode`` (e.g. ``"livesum"``) to merge sensibly.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 import uuid
 
 import structlog
 from flask import Flask, Response, g, request
-from prometheus_client import Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client.multiprocess import MultiProcessCollector
 
 REQUESTS = Counter(
     "checkout_http_requests_total", "HTTP requests", ["method", "endpoint", "status"]
@@ -27,6 +34,18 @@ WEBHOOK_EVENTS = Counter(
 )
 
 log = structlog.get_logger("app.http")
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def metrics_registry() -> CollectorRegistry:
+    """What ``/metrics`` exposes: all processes' files in multiprocess mode, else this one's."""
+    directory = os.environ.get(MULTIPROC_ENV)
+    if not directory:
+        return REGISTRY
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=directory)
+    return registry
 
 
 def configure_logging(testing: bool = False) -> None:

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app import current_runtime
+from app.api.observability import metrics_registry
 from app.services import health
 
 blueprint = Blueprint("ops", __name__)
@@ -35,8 +36,8 @@ def readyz() -> tuple[Response, int]:
 
 @blueprint.get("/metrics")
 def metrics() -> Response:
-    """Prometheus text exposition of this process's metrics."""
-    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+    """Prometheus text exposition: every process on this host in multiprocess mode."""
+    return Response(generate_latest(metrics_registry()), mimetype=CONTENT_TYPE_LATEST)
 
 
 def _spec() -> dict[str, Any]:
