@@ -177,6 +177,12 @@ class FakeGateway:
         self.cancellation_reasons[intent_id] = reason
         return self.set_status(intent_id, "canceled")
 
+    def find_intents_for_order(self, order_id: str) -> list[Intent]:
+        """Like Stripe's search on ``metadata['orderId']``, newest first (no index delay)."""
+        self._check("find_intents_for_order", order_id=order_id)
+        found = [i for i in self.intents.values() if i.metadata.get("orderId") == order_id]
+        return found[::-1]
+
     def create_refund(
         self,
         *,

@@ -103,6 +103,11 @@ class PaymentGateway(Protocol):
         """Cancel an intent; raises PaymentProviderError if it can no longer be canceled."""
         ...
 
+    def find_intents_for_order(self, order_id: str) -> list[Intent]:
+        """Intents whose ``metadata.orderId`` is ``order_id`` (Stripe's search: eventually
+        consistent, an intent may take about a minute to be found)."""
+        ...
+
     def create_refund(
         self,
         *,
@@ -216,6 +221,19 @@ class StripeGateway:
             )
         )
         return Intent.from_dict(obj.to_dict())
+
+    def find_intents_for_order(self, order_id: str) -> list[Intent]:
+        """Search ``metadata['orderId']:'<id>'``, every page (newest first)."""
+        quoted = order_id.replace("\\", "\\\\").replace("'", "\\'")
+        params: dict[str, Any] = {"query": f"metadata['orderId']:'{quoted}'", "limit": 100}
+        intents = self.client.v1.payment_intents
+        page = self._call(lambda: intents.search(params))  # type: ignore[arg-type]
+        found: list[Intent] = []
+        while True:
+            found.extend(Intent.from_dict(obj.to_dict()) for obj in page.data)
+            if not page.has_more:
+                return found
+            page = self._call(page.next_search_result_page)
 
     def create_refund(
         self,

@@ -4,6 +4,10 @@ At expiry the intent is re-read: ``processing`` extends the hold, ``succeeded`` 
 it, anything else is canceled at Stripe first (``cancellation_reason=abandoned``) and
 only when that succeeded is the stock released. A cancel refused because the intent
 moved on re-reads it and acts on the new status.
+
+An order without a saved intent id may still have one at Stripe (the worker died after
+Stripe created it, before the order saved its id): it is looked up by metadata first,
+see :func:`orphan_intent`.
 """
 
 from __future__ import annotations
@@ -18,7 +22,13 @@ from app.gateways.payments import Intent
 from app.services import checkout_status
 from app.services.inventory import Inventory
 from app.services.orders import Unprocessable, lock_order, reject_submission
-from app.services.payments import apply_intent, close_after_cancel
+from app.services.payments import (
+    INTENT_LOOKUP,
+    apply_intent,
+    close_after_cancel,
+    intent_creation_stopped,
+    store_intent,
+)
 from app.services.state_machine import CANCELED, PENDING, record_event
 from models import Order, OrderEvent, Reservation
 from models.db import database, utcnow
@@ -34,6 +44,11 @@ PROCESSING_EXTENSION_SECONDS = 600
 # Tolerated lateness: a message delivered this early still counts as "at expiry".
 EARLY_SLACK_SECONDS = 2
 MAX_REREADS = 3
+# Stripe's search is eventually consistent: under normal conditions an intent is
+# searchable within a minute of its creation (docs.stripe.com/search); 30 s of margin.
+SEARCH_DELAY_SECONDS = 90
+# Where several intents carry one order id (I2 forbids it), the one to apply first.
+STATUS_PRIORITY = {"succeeded": 0, "processing": 1}
 
 
 @dataclass(frozen=True)
@@ -58,8 +73,14 @@ def expire_hold(order_id: str, runtime: Runtime, *, now: datetime | None = None)
     if reservation and reservation.expires_at > moment + timedelta(seconds=EARLY_SLACK_SECONDS):
         return Expiry("early", retry_at=reservation.expires_at)
     if order.payment_intent_id is None:
-        return finish(order.id, None, runtime)
-    intent = runtime.gateway.retrieve_intent(order.payment_intent_id)
+        found = orphan_intent(order, runtime, moment)
+        if isinstance(found, Expiry):
+            return found
+        if found is None:
+            return finish(order.id, None, runtime)
+        intent = found
+    else:
+        intent = runtime.gateway.retrieve_intent(order.payment_intent_id)
     for _ in range(MAX_REREADS):
         if intent.status == "processing":
             return extend(order.id, runtime, moment)
@@ -141,9 +162,50 @@ def settle(order_id: str, intent: Intent, runtime: Runtime) -> Expiry:
     return Expiry("confirmed" if intent.status == "succeeded" else "noop", outbox_ids=outbox)
 
 
-def extend(order_id: str, runtime: Runtime, moment: datetime) -> Expiry:
-    """The payment is processing: keep the stock held and look again later."""
-    until = moment + timedelta(seconds=PROCESSING_EXTENSION_SECONDS)
+def orphan_intent(order: Order, runtime: Runtime, moment: datetime) -> Intent | Expiry | None:
+    """The intent Stripe may hold for an order that never saved its id (I8), or None.
+
+    Stripe's search is eventually consistent (an intent may take about a minute to be
+    found), and the order's age says nothing about when its intent was created: retries
+    of ``create_payment_intent`` may create it just before expiry. So the first expiry
+    stops intent creation (``PAYMENT_INTENT_LOOKUP``, honoured by ``ensure_intent``; both
+    run under the order lock, so no creation is in flight) and keeps the hold
+    SEARCH_DELAY_SECONDS longer (``Expiry("extended")``). The run after that searches:
+    any intent of the order was then created at least that long ago and is found. A
+    found intent is re-read (search results may lag too) and adopted — its id saved as
+    ``ensure_intent`` would have — so the caller applies the known-intent rule.
+    """
+    if not intent_creation_stopped(order.id):
+        return extend(
+            order.id, runtime, moment, SEARCH_DELAY_SECONDS, INTENT_LOOKUP, "stripe_search_delay"
+        )
+    gateway = runtime.gateway
+    found = [gateway.retrieve_intent(i.id) for i in gateway.find_intents_for_order(order.id)]
+    if not found:
+        return None
+    found.sort(key=lambda i: STATUS_PRIORITY.get(i.status, 2))
+    chosen, *others = found
+    log.warning("order %s: found its unsaved intent %s at Stripe", order.id, chosen.id)
+    for other in others:  # impossible with one create key per order; never leave it open
+        log.error("order %s has more than one intent: %s", order.id, other.id)
+        if other.status not in ("succeeded", "canceled", "processing"):
+            gateway.cancel_intent(
+                other.id, reason="abandoned", idempotency_key=f"pi-cancel-{order.id}-{other.id}"
+            )
+    store_intent(order.id, chosen, runtime)
+    return chosen
+
+
+def extend(
+    order_id: str,
+    runtime: Runtime,
+    moment: datetime,
+    seconds: int = PROCESSING_EXTENSION_SECONDS,
+    event: str = "HOLD_EXTENDED",
+    reason: str | None = None,
+) -> Expiry:
+    """Keep the stock held and look again later (payment processing, or intent search)."""
+    until = moment + timedelta(seconds=seconds)
     with database().atomic():
         order = lock_order(order_id)
         if order.state != PENDING:
@@ -151,14 +213,19 @@ def extend(order_id: str, runtime: Runtime, moment: datetime) -> Expiry:
         Reservation.update(expires_at=until, updated_at=utcnow()).where(
             Reservation.order == order.id
         ).execute()
-        Inventory(runtime.redis).extend(order.reservation_id, PROCESSING_EXTENSION_SECONDS)
-        record_event(order, "HOLD_EXTENDED", {"until": until.isoformat() + "Z"}, "expiry")
+        Inventory(runtime.redis).extend(order.reservation_id, seconds)
+        payload = {"until": until.isoformat() + "Z"} | ({"reason": reason} if reason else {})
+        record_event(order, event, payload, "expiry")
     checkout_status.publish(runtime.redis, order_id, holdExpiresAt=until.isoformat() + "Z")
     return Expiry("extended", retry_at=until)
 
 
 def expire_submission(order_id: str, runtime: Runtime) -> Expiry:
-    """A submission never written (worker backlog): no intent exists, release the hold."""
+    """A submission never written (worker backlog): no intent exists, release the hold.
+
+    No Stripe lookup is needed: the worker creates an intent only after the order row is
+    committed, under the order lock this expiry also holds, so without a row there is none.
+    """
     view = checkout_status.read(runtime.redis, order_id)
     if view is None or view.get("state") not in (None, "", PENDING):
         return Expiry("noop")

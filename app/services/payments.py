@@ -26,7 +26,7 @@ from app.services.state_machine import (
     record_event,
     transition,
 )
-from models import Order, Product, Reservation
+from models import Order, OrderEvent, Product, Reservation
 from models.db import database, utcnow
 
 if TYPE_CHECKING:
@@ -38,6 +38,11 @@ LATE_PAYMENTS = Counter(
     "checkout_payment_after_close_total",
     "Payments that succeeded on an order already canceled or failed (needs a refund).",
 )
+
+# Recorded by the expiry of an order that has no saved intent id (expiry.py): from then
+# on no intent is created for the order, so Stripe's search can be trusted once the
+# search delay has passed.
+INTENT_LOOKUP = "PAYMENT_INTENT_LOOKUP"
 
 STATUS_EVENTS = {
     "processing": "PAYMENT_PROCESSING",
@@ -61,6 +66,9 @@ def ensure_intent(order: Order, runtime: Runtime) -> Order:
     order and release its hold.
     """
     if order.payment_intent_id is None:
+        if intent_creation_stopped(order.id):
+            log.warning("order %s: its hold expired; no intent is created any more", order.id)
+            return order
         try:
             intent = runtime.gateway.create_intent(
                 amount=order.total,
@@ -82,6 +90,15 @@ def ensure_intent(order: Order, runtime: Runtime) -> Order:
         # A re-run (duplicate message): republish, keeping any decline already shown.
         checkout_status.publish(runtime.redis, order.id, **checkout_fields(order))
     return order
+
+
+def intent_creation_stopped(order_id: str) -> bool:
+    """Whether the expiry is looking this order's intent up at Stripe (see INTENT_LOOKUP)."""
+    return (
+        OrderEvent.select()
+        .where((OrderEvent.order == order_id) & (OrderEvent.type == INTENT_LOOKUP))
+        .exists()
+    )
 
 
 def store_intent(order_id: str, intent: Intent, runtime: Runtime) -> Order:

@@ -43,6 +43,7 @@ EVENT_TYPES = frozenset(
         "STOCK_CONFIRMED",
         "HOLD_EXPIRED",
         "HOLD_EXTENDED",
+        "PAYMENT_INTENT_LOOKUP",
         "PAYMENT_INTENT_CANCELED",
         "STOCK_RELEASED",
         "REFUND_REQUESTED",

@@ -94,6 +94,20 @@ class TestIntents:
         assert info.value.retryable is False
         assert info.value.provider_code == "payment_intent_unexpected_state"
 
+    def test_find_intents_for_order_searches_the_metadata(self, stripe_gateway: Any) -> None:
+        mine = create(stripe_gateway, key="pi-create-o1")
+        stripe_gateway.create_intent(
+            amount=100,
+            currency="usd",
+            idempotency_key="pi-create-o2",
+            metadata={"orderId": "o2", "reservationId": "r2"},
+            receipt_email=None,
+            description="Order CO-2",
+        )
+        found = stripe_gateway.find_intents_for_order("o1")
+        assert [(i.id, i.metadata["orderId"]) for i in found] == [(mine.id, "o1")]
+        assert stripe_gateway.find_intents_for_order("o3") == []
+
     def test_unknown_intent_is_permanent(self, stripe_gateway: Any) -> None:
         with pytest.raises(PaymentProviderError) as info:
             stripe_gateway.retrieve_intent("pi_does_not_exist")

@@ -165,9 +165,11 @@ class TestExpireHold:
         assert Order.select().count() == 0
         assert gateway.intents == {}
 
-    def test_order_without_intent_is_canceled_without_stripe(
+    def test_order_without_intent_anywhere_is_released_after_the_lookup(
         self, runtime: Any, gateway: Any
     ) -> None:
+        """Stripe has no intent for the order: released as before, once the search can
+        be trusted (first expiry waits out the search delay, the next one searches)."""
         stock(runtime.redis, "TEE", on_hand=5)
         submission = admit_checkout(runtime.redis, [("TEE", 1)])
         gateway.fail_next("create_intent", PaymentProviderError("down", retryable=True))
@@ -175,6 +177,111 @@ class TestExpireHold:
             create_order_from_submission(submission.order_id, runtime)
         order = Order.get_by_id(submission.order_id)
         overdue(order)
+        assert expire_hold(order.id, runtime).action == "extended"
+        assert Inventory(runtime.redis).available(["TEE"]) == {"TEE": 4}
+        overdue(order)
         assert expire_hold(order.id, runtime).action == "canceled"
+        assert ("find_intents_for_order", {"order_id": order.id}) in gateway.calls
+        assert "cancel_intent" not in [c[0] for c in gateway.calls]
         assert Order.get_by_id(order.id).state == "CANCELED"
         assert Inventory(runtime.redis).available(["TEE"]) == {"TEE": 5}
+
+
+class TestExpireHoldWithUnsavedIntent:
+    """I8: the worker died after Stripe created the intent, before the order saved its
+    id, and no retry succeeded before the hold expired: the intent is found at Stripe."""
+
+    @pytest.fixture
+    def crashed(self, runtime: Any, gateway: Any, monkeypatch: Any) -> tuple[Order, str]:
+        stock(runtime.redis, "TEE", on_hand=5)
+        submission = admit_checkout(runtime.redis, [("TEE", 2)])
+
+        def crash(*_: Any) -> None:
+            raise ConnectionError("worker died")
+
+        monkeypatch.setattr(payments, "store_intent", crash)
+        with pytest.raises(ConnectionError):
+            create_order_from_submission(submission.order_id, runtime)
+        monkeypatch.undo()
+        order = Order.get_by_id(submission.order_id)
+        assert order.payment_intent_id is None
+        (intent_id,) = gateway.intents
+        return order, intent_id
+
+    @staticmethod
+    def expire_after_search_delay(order: Order, runtime: Any, gateway: Any) -> Any:
+        """First expiry: creation stopped, hold kept for the search delay; then the real one."""
+        overdue(order)
+        first = expire_hold(order.id, runtime)
+        assert first.action == "extended"
+        assert first.retry_at is not None
+        assert first.retry_at >= utcnow() + timedelta(seconds=60)
+        assert Inventory(runtime.redis).status(order.reservation_id) == "HELD"
+        assert "find_intents_for_order" not in [c[0] for c in gateway.calls]
+        overdue(order)
+        return expire_hold(order.id, runtime)
+
+    def test_open_intent_is_canceled_before_the_stock_is_released(
+        self, runtime: Any, gateway: Any, crashed: tuple[Order, str]
+    ) -> None:
+        order, intent_id = crashed
+        inventory = Inventory(runtime.redis)
+        seen: list[tuple[str, str, str | None]] = []
+        cancel = gateway.cancel_intent
+
+        def spy(intent_id: str, *, reason: str, idempotency_key: str) -> Any:
+            seen.append((idempotency_key, reason, inventory.status(order.reservation_id)))
+            return cancel(intent_id, reason=reason, idempotency_key=idempotency_key)
+
+        gateway.cancel_intent = spy
+        result = self.expire_after_search_delay(order, runtime, gateway)
+        assert result.action == "canceled"
+        assert gateway.intents[intent_id].status == "canceled"
+        assert seen == [(f"pi-cancel-{order.id}", "abandoned", "HELD")]
+        stored = Order.get_by_id(order.id)
+        assert (stored.state, stored.payment_intent_id) == ("CANCELED", intent_id)
+        assert inventory.status(order.reservation_id) == "RELEASED"
+        assert inventory.available(["TEE"]) == {"TEE": 5}
+        assert types(order.id)[-4:] == [
+            "HOLD_EXPIRED",
+            "PAYMENT_INTENT_CANCELED",
+            "STOCK_RELEASED",
+            "STATE_CHANGED",
+        ]
+
+    def test_no_intent_is_created_once_the_lookup_started(
+        self, runtime: Any, gateway: Any, crashed: tuple[Order, str]
+    ) -> None:
+        order, _ = crashed
+        overdue(order)
+        assert expire_hold(order.id, runtime).action == "extended"
+        creates = [c[0] for c in gateway.calls].count("create_intent")
+        create_order_from_submission(order.id, runtime)  # a late retry of the crashed run
+        assert [c[0] for c in gateway.calls].count("create_intent") == creates
+        assert Order.get_by_id(order.id).payment_intent_id is None
+
+    def test_processing_intent_extends_the_hold(
+        self, runtime: Any, gateway: Any, crashed: tuple[Order, str]
+    ) -> None:
+        order, intent_id = crashed
+        gateway.confirm(intent_id, "pm_emulator_delayed")
+        result = self.expire_after_search_delay(order, runtime, gateway)
+        assert result.action == "extended"
+        assert "cancel_intent" not in [c[0] for c in gateway.calls]
+        stored = Order.get_by_id(order.id)
+        assert (stored.state, stored.payment_intent_id) == ("PENDING", intent_id)
+        assert Inventory(runtime.redis).status(order.reservation_id) == "HELD"
+        assert types(order.id)[-1] == "HOLD_EXTENDED"
+
+    def test_succeeded_intent_makes_the_order_paid(
+        self, runtime: Any, gateway: Any, crashed: tuple[Order, str]
+    ) -> None:
+        order, intent_id = crashed
+        gateway.confirm(intent_id)
+        result = self.expire_after_search_delay(order, runtime, gateway)
+        assert result.action == "confirmed"
+        assert len(result.outbox_ids) == 1
+        stored = Order.get_by_id(order.id)
+        assert (stored.state, stored.payment_intent_id) == ("PAID", intent_id)
+        assert Inventory(runtime.redis).status(order.reservation_id) == "CONFIRMED"
+        assert "cancel_intent" not in [c[0] for c in gateway.calls]
