@@ -121,5 +121,8 @@ def load_config(env: Mapping[str, str] | None = None, *, dotenv: bool = True) ->
         ratelimit_checkout=get("RATELIMIT_CHECKOUT") or defaults.ratelimit_checkout,
         trusted_proxy_hops=int(get("TRUSTED_PROXY_HOPS", defaults.trusted_proxy_hops)),
         mail_url=get("MAIL_URL") or None,
+        stripe_requests_per_second=int(
+            get("STRIPE_REQUESTS_PER_SECOND", defaults.stripe_requests_per_second)
+        ),
         mail_from=get("MAIL_FROM") or defaults.mail_from,
     )

