@@ -31,7 +31,13 @@ CHROME_FLAGS = (
 def start_demo(tmp: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     """The demo on free ports; returns the process and its state file's content."""
     state_file = tmp / "state.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STRIPE_")}
+    # Offline and self-contained: the emulator instead of any Stripe keys, and the demo's
+    # embedded Redis and SQLite instead of shared servers this run would leave data in.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("STRIPE_") and k not in ("REDIS_URL", "DATABASE_URL")
+    }
     argv = [sys.executable, "-m", "devstack.demo", "--free-ports", "--var-dir", str(tmp)]
     with (tmp / "demo.log").open("wb") as log:  # the child keeps its own descriptor
         process = subprocess.Popen(
