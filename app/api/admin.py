@@ -14,7 +14,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from app import current_runtime
 from app.api.auth import require_admin
-from app.api.requests import json_object
+from app.api.requests import idempotency_key, json_object
 from app.errors import InvalidRequest
 from app.schemas.admin import (
     FulfillmentSchema,
@@ -22,7 +22,7 @@ from app.schemas.admin import (
     RefundRequestSchema,
     WebhookEventListQuerySchema,
 )
-from app.schemas.checkout import SKU_PATTERN, IdempotencyKeySchema
+from app.schemas.checkout import SKU_PATTERN
 from app.schemas.common import load
 from app.schemas.products import ProductUpsertSchema
 from app.services import admin, catalog
@@ -33,7 +33,6 @@ _refund_schema = RefundRequestSchema()
 _fulfillment_schema = FulfillmentSchema()
 _orders_query = OrderListQuerySchema()
 _events_query = WebhookEventListQuerySchema()
-_key_schema = IdempotencyKeySchema()
 
 
 @blueprint.put("/products/<sku>")
@@ -65,7 +64,7 @@ def upsert_product(sku: str) -> Response:
 def refund(order_id: str) -> tuple[Response, int, dict[str, str]]:
     """Record a refund request (idempotent per key) and queue the Stripe call: 202."""
     require_admin()
-    key = _idempotency_key()
+    key = idempotency_key()
     data = load(_refund_schema, _optional_body())
     result = admin.refund_order(current_runtime().redis, order_id, idempotency_key=key, **data)
     if result.submit:
@@ -127,17 +126,6 @@ def replay_webhook_event(event_id: str) -> tuple[Response, int]:
 
     handle_stripe_event.send(event_id, payload)
     return jsonify({"eventId": event_id, "status": "queued"}), 202
-
-
-def _idempotency_key() -> str:
-    """The Idempotency-Key header, validated like the checkout submit's."""
-    value = request.headers.get("Idempotency-Key")
-    if value is None:
-        raise InvalidRequest(
-            "An Idempotency-Key is required.",
-            fields={"idempotencyKey": ["Missing: send the Idempotency-Key header."]},
-        )
-    return str(load(_key_schema, {"idempotencyKey": value})["idempotency_key"])
 
 
 def _optional_body() -> dict[str, Any]:

@@ -10,9 +10,9 @@ from flask import Blueprint, Response, jsonify, request
 from app import current_runtime
 from app.api import auth
 from app.api.observability import OUT_OF_STOCK, SUBMITS
-from app.api.requests import json_object
+from app.api.requests import idempotency_key, json_object
 from app.errors import InvalidRequest, OutOfStock
-from app.schemas.checkout import IdempotencyKeySchema, QuoteSchema, SubmitSchema
+from app.schemas.checkout import QuoteSchema, SubmitSchema
 from app.schemas.common import load
 from app.services import catalog, order_views, pricing
 
@@ -23,7 +23,6 @@ MAX_WAIT_SECONDS = 25
 
 _quote_schema = QuoteSchema()
 _submit_schema = SubmitSchema()
-_key_schema = IdempotencyKeySchema()
 
 
 @blueprint.post("/quote")
@@ -45,7 +44,7 @@ def submit() -> tuple[Response, int, dict[str, str]]:
     from app.services.admission import admit
 
     body = json_object()
-    key = _idempotency_key(body)
+    key = idempotency_key(body)
     data = load(_submit_schema, body)
     runtime = current_runtime()
     submission = _submission(data, key, runtime.config.hold_ttl_seconds)
@@ -100,24 +99,6 @@ def _query_int(
         errors[name] = [f"Must be an integer from {low} to {high}."]
         return default
     return int(raw)
-
-
-def _idempotency_key(body: dict[str, Any]) -> str:
-    """The key from the header or the body (they must agree); validated like a field."""
-    header = request.headers.get("Idempotency-Key")
-    in_body = body.get("idempotencyKey")
-    if header is not None and in_body is not None and header != in_body:
-        raise InvalidRequest(
-            "Idempotency-Key header and body disagree.",
-            fields={"idempotencyKey": ["Header and body values differ."]},
-        )
-    value = header if header is not None else in_body
-    if value is None:
-        raise InvalidRequest(
-            "An Idempotency-Key is required.",
-            fields={"idempotencyKey": ["Missing: send the Idempotency-Key header."]},
-        )
-    return str(load(_key_schema, {"idempotencyKey": value})["idempotency_key"])
 
 
 def _submission(data: dict[str, Any], key: str, hold_ttl: int) -> Any:

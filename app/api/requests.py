@@ -7,8 +7,12 @@ from typing import Any
 
 from flask import request
 
-from app.errors import CardDataRejected, MalformedJSON, UnsupportedMediaType
+from app.errors import CardDataRejected, InvalidRequest, MalformedJSON, UnsupportedMediaType
 from app.schemas.card_data import contains_card_data
+from app.schemas.checkout import IdempotencyKeySchema
+from app.schemas.common import load
+
+_key_schema = IdempotencyKeySchema()
 
 
 def _refuse_constant(name: str) -> Any:
@@ -37,3 +41,25 @@ def json_object(*, check_card_data: bool = True) -> dict[str, Any]:
             "Card details must go to Stripe directly (Payment Element), never to this API."
         )
     return body
+
+
+def idempotency_key(body: dict[str, Any] | None = None) -> str:
+    """The Idempotency-Key header (or, where ``body`` is given, its ``idempotencyKey``).
+
+    Header and body must agree when both are sent; the value is validated like a field
+    (8-255 characters), so a bad key is ``validation_failed`` on ``idempotencyKey``.
+    """
+    header = request.headers.get("Idempotency-Key")
+    in_body = body.get("idempotencyKey") if body is not None else None
+    if header is not None and in_body is not None and header != in_body:
+        raise InvalidRequest(
+            "Idempotency-Key header and body disagree.",
+            fields={"idempotencyKey": ["Header and body values differ."]},
+        )
+    value = header if header is not None else in_body
+    if value is None:
+        raise InvalidRequest(
+            "An Idempotency-Key is required.",
+            fields={"idempotencyKey": ["Missing: send the Idempotency-Key header."]},
+        )
+    return str(load(_key_schema, {"idempotencyKey": value})["idempotency_key"])
