@@ -316,18 +316,35 @@ def e2e_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def stack(
+def launch_stack(
     real_redis_url: str, e2e_database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
+) -> Iterator[Callable[..., Stack]]:
+    """Start stacks on the real Redis and this run's database; all stop with the module.
+
+    ``launch_stack(hold_ttl=3, web_workers=2, with_worker=False)`` takes the options of
+    :func:`start_stack`; the environment at call time is what the processes inherit.
+    """
+    running: list[Stack] = []
+
+    def launch(**options: Any) -> Stack:
+        stack = start_stack(
+            redis_url=real_redis_url,
+            database_url=e2e_database_url,
+            logs=tmp_path_factory.mktemp("e2e-logs"),
+            **options,
+        )
+        running.append(stack)
+        return stack
+
+    yield launch
+    for stack in running:
+        stop_stack(stack)
+
+
+@pytest.fixture(scope="module")
+def stack(launch_stack: Callable[..., Stack]) -> Stack:
     """The running stack for one test module (holds last 120 s)."""
-    running = start_stack(
-        redis_url=real_redis_url,
-        database_url=e2e_database_url,
-        logs=tmp_path_factory.mktemp("e2e-logs"),
-        web_workers=3,
-    )
-    yield running
-    stop_stack(running)
+    return launch_stack(web_workers=3)
 
 
 @pytest.fixture

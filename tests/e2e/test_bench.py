@@ -8,13 +8,13 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import ROOT, Stack, start_stack, start_worker, stop_stack
+from tests.e2e.conftest import ROOT, Stack, start_worker
 from tests.e2e.loadgen import percentile
 
 pytestmark = [pytest.mark.bench, pytest.mark.realredis]
@@ -25,19 +25,9 @@ SECRET_SAMPLES = 100
 
 
 @pytest.fixture(scope="module")
-def bench_stack(
-    real_redis_url: str, e2e_database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
+def bench_stack(launch_stack: Callable[..., Stack]) -> Stack:
     """Web (Procfile shape: gthread, 8 threads, 2 workers) and emulator; no worker yet."""
-    running = start_stack(
-        redis_url=real_redis_url,
-        database_url=e2e_database_url,
-        logs=tmp_path_factory.mktemp("bench-logs"),
-        web_workers=2,
-        with_worker=False,
-    )
-    yield running
-    stop_stack(running)
+    return launch_stack(web_workers=2, with_worker=False)
 
 
 def load(stack: Stack, kind: str, sku: str) -> dict[str, Any]:

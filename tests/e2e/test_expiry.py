@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 
-from tests.e2e.conftest import Stack, start_stack, stop_stack
+from tests.e2e.conftest import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.realredis]
 
 
 @pytest.fixture(scope="module")
-def short_hold_stack(
-    real_redis_url: str, e2e_database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
+def short_hold_stack(launch_stack: Callable[..., Stack]) -> Stack:
     """A stack whose holds last 3 seconds."""
-    running = start_stack(
-        redis_url=real_redis_url,
-        database_url=e2e_database_url,
-        logs=tmp_path_factory.mktemp("e2e-expiry-logs"),
-        hold_ttl=3,
-    )
-    yield running
-    stop_stack(running)
+    return launch_stack(hold_ttl=3)
 
 
 class TestHoldExpiry:

@@ -3,7 +3,7 @@ runs it): every scrape reports the requests of all workers, not one worker's sha
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -12,7 +12,7 @@ import requests
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.conftest import Stack, start_stack, stop_stack
+from tests.e2e.conftest import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.realredis]
 
@@ -26,24 +26,11 @@ def metrics_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def metrics_stack(
-    real_redis_url: str,
-    e2e_database_url: str,
-    metrics_dir: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
+def metrics_stack(launch_stack: Callable[..., Stack], metrics_dir: Path) -> Stack:
     """Web only, 2 workers, sharing an explicit PROMETHEUS_MULTIPROC_DIR we can inspect."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
-        running = start_stack(
-            redis_url=real_redis_url,
-            database_url=e2e_database_url,
-            logs=tmp_path_factory.mktemp("e2e-metrics-logs"),
-            web_workers=2,
-            with_worker=False,
-        )
-    yield running
-    stop_stack(running)
+        return launch_stack(web_workers=2, with_worker=False)
 
 
 def _healthz_per_process(directory: Path) -> dict[str, float]:
@@ -97,20 +84,14 @@ class TestMetricsAcrossWorkers:
             assert _scraped_healthz(metrics_stack) == sent
 
     def test_procfile_default_without_the_variable(
-        self, real_redis_url: str, e2e_database_url: str, tmp_path: Path
+        self, launch_stack: Callable[..., Stack]
     ) -> None:
         """Unset, gunicorn.conf.py makes the directory itself; the totals still add up."""
         with pytest.MonkeyPatch.context() as patch:
             patch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
-            stack = start_stack(
-                redis_url=real_redis_url, database_url=e2e_database_url, logs=tmp_path,
-                web_workers=2, with_worker=False,
-            )  # fmt: skip
-        try:
-            with ThreadPoolExecutor(max_workers=8) as pool:
-                codes = list(pool.map(_get, [f"{stack.web}/healthz"] * 60))
-            assert codes == [200] * 60
-            for _ in range(6):
-                assert _scraped_healthz(stack) == 60
-        finally:
-            stop_stack(stack)
+            stack = launch_stack(web_workers=2, with_worker=False)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            codes = list(pool.map(_get, [f"{stack.web}/healthz"] * 60))
+        assert codes == [200] * 60
+        for _ in range(6):
+            assert _scraped_healthz(stack) == 60
