@@ -71,6 +71,21 @@ class TestPaying:
         expect(checkout.page.locator("#order-number")).to_have_text(f"#{order['order_number']}")
         screenshot(checkout.page, "order-paid")
 
+    def test_long_polls_name_the_version_they_saw(self, checkout: CheckoutPage):
+        # Without ?since a change landing between two polls (the client secret, the
+        # webhook's PAID) would only show when the server's 20 s wait ran out.
+        polls: list[str] = []
+        checkout.page.on(
+            "request",
+            lambda r: polls.append(r.url) if "/api/checkout/" in r.url else None,
+        )
+        checkout.buy()
+        checkout.wait_for_order_page()
+        expect(checkout.order_state()).to_have_text("Paid", timeout=30_000)
+        waiting = [url for url in polls if "wait=20" in url]
+        assert waiting, polls
+        assert all("since=" in url for url in waiting), waiting
+
     def test_3d_secure_completed(self, checkout: CheckoutPage):
         checkout.buy("4000002760003184")
         dialog = checkout.page.get_by_role("dialog")

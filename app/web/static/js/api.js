@@ -42,3 +42,16 @@ export async function api(method, path, { body, headers = {}, timeoutMs = 30000 
   }
   return parsed;
 }
+
+/**
+ * Read an order's checkout status, long-polling up to `wait` seconds for a version newer
+ * than `since` — the last version this page saw. Without `since` the server waits for
+ * a change after *its* current version, and a change that landed between two polls
+ * (the client secret, the webhook's PAID) would only show when the wait times out.
+ */
+export function checkoutStatus(orderId, token, { wait = 0, since = null } = {}) {
+  const query = since === null || since === undefined ? `wait=${wait}` : `wait=${wait}&since=${since}`;
+  return api('GET', `/api/checkout/${encodeURIComponent(orderId)}?${query}`, {
+    headers: { 'X-Checkout-Token': token }, timeoutMs: (wait + 10) * 1000,
+  });
+}

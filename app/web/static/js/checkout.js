@@ -4,7 +4,7 @@
 //   -> long-poll GET /api/checkout/<id>?wait=20 until the client secret appears
 //   -> stripe.confirmPayment(..., redirect: 'if_required') -> the order page.
 
-import { api, ApiError } from './api.js';
+import { api, ApiError, checkoutStatus } from './api.js';
 import { formatMoney } from './money.js';
 import { describeApiError, describeStripeError, holdExpired } from './errors.js';
 import { announce, clearError, setFieldError, showError } from './ui.js';
@@ -428,16 +428,17 @@ async function createOrder(attempt) {
   store.rememberOrder(order.orderId, order.checkoutToken, order.orderNumber);
 }
 
-const readStatus = (attempt, wait) => api('GET',
-  `/api/checkout/${encodeURIComponent(attempt.orderId)}?wait=${wait}`,
-  { headers: { 'X-Checkout-Token': attempt.checkoutToken }, timeoutMs: (wait + 10) * 1000 });
+const readStatus = (attempt, wait, since = null) =>
+  checkoutStatus(attempt.orderId, attempt.checkoutToken, { wait, since });
 
 /** Long-poll the checkout status until the worker has published the client secret. */
 async function waitForClientSecret(attempt) {
   const deadline = Date.now() + CLIENT_SECRET_DEADLINE_MS;
   let wait = 0;
+  let since = null;
   for (;;) {
-    const status = await readStatus(attempt, wait);
+    const status = await readStatus(attempt, wait, since);
+    since = status.version ?? null;
     if (PAID_STATES.includes(status.state) || SUCCESS_PAYMENT.includes(status.payment?.status)) {
       finish(attempt, status.payment?.status);
       return null;

@@ -1,7 +1,7 @@
 // The order page: the real order state as the webhook moves it (PENDING -> PAID),
 // long-polling GET /api/checkout/<id>?wait=20 with the checkout token kept at submit.
 
-import { api, ApiError } from './api.js';
+import { ApiError, checkoutStatus } from './api.js';
 import { formatMoney } from './money.js';
 import { describeApiError } from './errors.js';
 import { showError } from './ui.js';
@@ -65,13 +65,13 @@ function render(status) {
 
 async function follow(token) {
   let wait = 0;
+  let since = null;
   let failures = 0;
   for (;;) {
     let status;
     try {
-      status = await api('GET', `/api/checkout/${encodeURIComponent(orderId)}?wait=${wait}`, {
-        headers: { 'X-Checkout-Token': token }, timeoutMs: (wait + 10) * 1000,
-      });
+      status = await checkoutStatus(orderId, token, { wait, since });
+      since = status.version ?? null;
       failures = 0;
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
