@@ -5,6 +5,7 @@ from __future__ import annotations
 import peewee
 
 from models.db import BaseModel, JSONField, utcnow
+from models.statuses import PaymentStatus
 
 ORDER_STATES = ("PENDING", "PAID", "FULFILLING", "FULFILLED", "FAILED", "CANCELED", "REFUNDED")
 
@@ -28,7 +29,7 @@ class Order(BaseModel):
     billing_address = JSONField(null=True)
     payment_intent_id = peewee.CharField(max_length=255, unique=True, null=True)
     client_secret = peewee.CharField(max_length=255, null=True)
-    payment_status = peewee.CharField(max_length=32, default="creating")
+    payment_status = peewee.CharField(max_length=32, default=PaymentStatus.CREATING.value)
     reservation_id = peewee.CharField(max_length=64)
     amount_refunded = peewee.IntegerField(default=0)
     last_payment_error = JSONField(null=True)

@@ -7,8 +7,9 @@ import peewee
 
 from models.db import BaseModel, JSONField, utcnow
 from models.order import Order
+from models.statuses import OutboxStatus
 
-OUTBOX_STATUSES = ("pending", "sent", "failed")
+OUTBOX_STATUSES = tuple(s.value for s in OutboxStatus)
 
 
 class Outbox(BaseModel):
@@ -19,7 +20,7 @@ class Outbox(BaseModel):
     kind = peewee.CharField(max_length=40)
     order = peewee.ForeignKeyField(Order, backref="outbox", on_delete="CASCADE")
     payload = JSONField(default=dict)
-    status = peewee.CharField(max_length=16, default="pending", index=True)
+    status = peewee.CharField(max_length=16, default=OutboxStatus.PENDING.value, index=True)
     attempts = peewee.IntegerField(default=0)
     last_error = peewee.TextField(null=True)
     created_at = peewee.DateTimeField(default=utcnow)

@@ -6,8 +6,9 @@ import peewee
 
 from models.db import BaseModel, utcnow
 from models.order import Order
+from models.statuses import RefundStatus
 
-REFUND_STATUSES = ("pending", "requires_action", "succeeded", "failed", "canceled")
+REFUND_STATUSES = tuple(s.value for s in RefundStatus)
 
 
 class Refund(BaseModel):
@@ -17,7 +18,7 @@ class Refund(BaseModel):
     order = peewee.ForeignKeyField(Order, backref="refunds", on_delete="CASCADE")
     stripe_refund_id = peewee.CharField(max_length=255, unique=True, null=True)
     amount = peewee.IntegerField(constraints=[peewee.Check("amount > 0")])
-    status = peewee.CharField(max_length=24, default="pending")
+    status = peewee.CharField(max_length=24, default=RefundStatus.PENDING.value)
     reason = peewee.CharField(max_length=64, null=True)
     restock = peewee.BooleanField(default=False)
     idempotency_key = peewee.CharField(max_length=255, unique=True)

@@ -6,8 +6,9 @@ import peewee
 
 from models.db import BaseModel, JSONField, utcnow
 from models.order import Order
+from models.statuses import ReservationStatus
 
-RESERVATION_STATUSES = ("HELD", "CONFIRMED", "RELEASED")
+RESERVATION_STATUSES = tuple(s.value for s in ReservationStatus)
 
 
 class Reservation(BaseModel):
@@ -17,6 +18,6 @@ class Reservation(BaseModel):
     order = peewee.ForeignKeyField(Order, unique=True, backref="reservations", on_delete="CASCADE")
     items = JSONField()
     expires_at = peewee.DateTimeField(index=True)
-    status = peewee.CharField(max_length=16, default="HELD", index=True)
+    status = peewee.CharField(max_length=16, default=ReservationStatus.HELD.value, index=True)
     created_at = peewee.DateTimeField(default=utcnow)
     updated_at = peewee.DateTimeField(default=utcnow)

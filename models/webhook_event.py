@@ -5,8 +5,9 @@ from __future__ import annotations
 import peewee
 
 from models.db import BaseModel, JSONField, utcnow
+from models.statuses import WebhookStatus
 
-WEBHOOK_STATUSES = ("received", "processed", "ignored", "failed")
+WEBHOOK_STATUSES = tuple(s.value for s in WebhookStatus)
 
 
 class WebhookEvent(BaseModel):
@@ -16,7 +17,7 @@ class WebhookEvent(BaseModel):
     event_id = peewee.CharField(max_length=255, unique=True)
     type = peewee.CharField(max_length=100)
     payload = JSONField()
-    status = peewee.CharField(max_length=16, default="received", index=True)
+    status = peewee.CharField(max_length=16, default=WebhookStatus.RECEIVED.value, index=True)
     attempts = peewee.IntegerField(default=0)
     last_error = peewee.TextField(null=True)
     created_at = peewee.DateTimeField(default=utcnow)

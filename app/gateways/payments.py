@@ -18,11 +18,12 @@ import stripe
 from app.errors import PaymentProviderError
 from app.gateways.rate_limit import TokenBucket
 from app.gateways.signatures import verify_signature
+from models.statuses import PaymentStatus
 
 T = TypeVar("T")
 
 # Intent statuses after which no further charge can happen through that intent.
-FINAL_STATUSES = frozenset({"succeeded", "canceled"})
+FINAL_STATUSES = frozenset({PaymentStatus.SUCCEEDED, PaymentStatus.CANCELED})
 
 
 @dataclass(frozen=True)

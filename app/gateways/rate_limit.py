@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
+from redis import Redis
+
+from app import keys, lua
 from app.errors import PaymentProviderError
-
-SCRIPT = (Path(__file__).resolve().parent.parent / "lua" / "token_bucket.lua").read_text()
-BUCKET_KEY = "{shop}:stripe:bucket"
 
 
 class TokenBucket:
@@ -19,11 +17,11 @@ class TokenBucket:
 
     def __init__(
         self,
-        redis: Any,
+        redis: Redis,
         rate: float,
         *,
         capacity: int | None = None,
-        key: str = BUCKET_KEY,
+        key: str = keys.STRIPE_BUCKET,
         max_wait: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -33,11 +31,10 @@ class TokenBucket:
         self.key = key
         self.max_wait = max_wait
         self.sleep = sleep
-        self._script = redis.register_script(SCRIPT)
 
     def try_acquire(self) -> int:
         """Take a token if one is free; return 0, else the milliseconds to wait."""
-        return int(self._script(keys=[self.key], args=[self.rate, self.capacity]))
+        return int(lua.run(self.redis, "token_bucket", [self.key], [self.rate, self.capacity]))
 
     def acquire(self) -> None:
         """Wait for a token; raise a retryable PaymentProviderError after ``max_wait``."""

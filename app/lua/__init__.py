@@ -1,34 +1,58 @@
 """The Redis Lua scripts and the one wrapper that runs them.
 
 Each ``*.lua`` file here documents its KEYS, ARGV and return values in its header.
-Scripts whose header says ``-- uses: stock.lua`` get the shared helpers prepended,
-so every operation stays one atomic call. Scripts are registered once per process
-(redis-py ``Script``: EVALSHA, falling back to SCRIPT LOAD on the first call against
-a server) and :func:`raise_for_refusal` turns refusal replies into domain errors.
+Scripts whose header says ``-- uses: stock.lua`` (or another of :data:`LIBRARIES`) get
+those shared helpers prepended, so every operation stays one atomic call. Scripts are
+registered once per process (redis-py ``Script``: EVALSHA, falling back to SCRIPT LOAD
+on the first call against a server) and :func:`raise_for_refusal` turns refusal replies
+into domain errors.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from redis import Redis
 from redis.commands.core import Script
 
 from app.errors import IdempotencyKeyReused, InvalidRequest, OutOfStock
 
 HERE = Path(__file__).resolve().parent
-LIBRARY = "stock.lua"
-NAMES = ("hold", "confirm", "release", "extend", "adjust", "restock", "rebuild", "admit", "publish")
+# Helper files, prepended to the scripts that name them; never run on their own.
+LIBRARIES = ("stock.lua", "reservation.lua")
+NAMES = (
+    "hold",
+    "confirm",
+    "release",
+    "extend",
+    "adjust",
+    "restock",
+    "rebuild",
+    "admit",
+    "publish",
+    "token_bucket",
+)
+USES = re.compile(r"^-- uses: (.+)$", re.MULTILINE)
+
+
+def libraries(text: str) -> list[str]:
+    """The helper files a script's header names in ``-- uses: a.lua, b.lua`` lines."""
+    used = [part.strip() for line in USES.findall(text) for part in line.split(",")]
+    unknown = [name for name in used if name not in LIBRARIES]
+    if unknown:
+        raise KeyError(f"unknown Lua library: {', '.join(unknown)}")
+    return used
 
 
 def source(name: str) -> str:
     """The full text sent to Redis for script ``name`` (helpers prepended when used)."""
     text = (HERE / f"{name}.lua").read_text(encoding="utf-8")
-    if f"-- uses: {LIBRARY}" in text:
-        text = (HERE / LIBRARY).read_text(encoding="utf-8") + "\n" + text
-    return text
+    helpers = [(HERE / lib).read_text(encoding="utf-8") for lib in libraries(text)]
+    return "\n".join([*helpers, text])
 
 
 @cache
@@ -40,12 +64,12 @@ def script(name: str) -> Script:
     return Script(None, source(name).encode("utf-8"))  # type: ignore[arg-type]
 
 
-def run(redis: Any, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+def run(redis: Redis, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
     """Run script ``name`` on ``redis`` (one EVALSHA once the server knows it)."""
     return script(name)(keys=list(keys), args=list(args), client=redis)
 
 
-def preload(redis: Any) -> None:
+def preload(redis: Redis) -> None:
     """Load every script into the server so the first request pays no SCRIPT LOAD."""
     for name in NAMES:
         script(name).sha = redis.script_load(script(name).script)

@@ -1,4 +1,5 @@
 -- confirm.lua: turn a HELD reservation into CONFIRMED (the units are sold).
+-- uses: reservation.lua
 --
 -- KEYS[1]  {shop}:res:<reservationId>
 -- KEYS[2]  {shop}:holds
@@ -8,12 +9,9 @@
 --    1  HELD -> CONFIRMED now
 --    0  not HELD (already CONFIRMED or RELEASED): nothing changed
 --   -1  no such reservation: nothing changed
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status then
-  return -1
-end
-if status ~= 'HELD' then
-  return 0
+local refused = not_held(KEYS[1])
+if refused then
+  return refused
 end
 redis.call('HSET', KEYS[1], 'status', 'CONFIRMED')
 redis.call('ZREM', KEYS[2], ARGV[1])

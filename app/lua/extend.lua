@@ -1,4 +1,5 @@
 -- extend.lua: push a HELD reservation's expiry later (never earlier).
+-- uses: reservation.lua
 --
 -- KEYS[1]  {shop}:res:<reservationId>
 -- KEYS[2]  {shop}:holds
@@ -10,12 +11,9 @@
 --    1  extended (or already expiring at or after ARGV[2])
 --    0  not HELD: nothing changed
 --   -1  no such reservation: nothing changed
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status then
-  return -1
-end
-if status ~= 'HELD' then
-  return 0
+local refused = not_held(KEYS[1])
+if refused then
+  return refused
 end
 local current = tonumber(redis.call('HGET', KEYS[1], 'expiresAt')) or 0
 local wanted = tonumber(ARGV[2])

@@ -1,4 +1,5 @@
 -- release.lua: give a HELD reservation's units back and mark it RELEASED.
+-- uses: reservation.lua
 --
 -- KEYS[1]  {shop}:avail
 -- KEYS[2]  {shop}:res:<reservationId>
@@ -9,12 +10,9 @@
 --    1  HELD -> RELEASED now, units back in {shop}:avail
 --    0  not HELD (already CONFIRMED or RELEASED): nothing changed
 --   -1  no such reservation: nothing changed
-local status = redis.call('HGET', KEYS[2], 'status')
-if not status then
-  return -1
-end
-if status ~= 'HELD' then
-  return 0
+local refused = not_held(KEYS[2])
+if refused then
+  return refused
 end
 local items = cjson.decode(redis.call('HGET', KEYS[2], 'items'))
 for _, line in ipairs(items) do

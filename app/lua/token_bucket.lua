@@ -3,7 +3,8 @@
 -- KEYS[1]  the bucket hash ({shop}:stripe:bucket): fields `tokens` (float), `ts` (ms)
 -- ARGV[1]  refill rate, tokens per second (> 0)
 -- ARGV[2]  capacity (burst size, >= 1)
--- returns  0 when a token was taken; otherwise the milliseconds to wait before
+--
+-- Returns: 0 when a token was taken; otherwise the milliseconds to wait before
 --          trying again (no token taken)
 --
 -- The server's clock (TIME) is the only clock, so workers on different hosts agree.

@@ -15,18 +15,19 @@ from datetime import datetime
 from typing import Any
 
 import peewee
+from redis import Redis
 
+from app import keys
 from app.errors import IdempotencyKeyReused, InvalidRequest, InvalidState, NotFound
 from app.services import order_views
 from app.services.admission import fingerprint, idempotency_key_hash
 from app.services.fulfillment import update_fulfillment
 from app.services.order_views import iso_utc_micro
-from app.services.orders import totals
+from app.services.records import totals
 from app.services.refunds import request_refund
+from app.services.state_machine import PENDING
 from models import Order, Refund, WebhookEvent
-
-REFUND_CLAIM_PREFIX = "{shop}:idem:refund:"
-REFUND_CLAIM_TTL_SECONDS = 24 * 3600
+from models.statuses import RefundStatus
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class Page:
 
 
 def refund_order(
-    redis: Any,
+    redis: Redis,
     order_id: str,
     *,
     idempotency_key: str,
@@ -71,8 +72,8 @@ def refund_order(
     request = {"orderId": order_id, "amount": amount, "reason": reason, "restock": restock}
     digest = fingerprint(request)
     key_hash = idempotency_key_hash(idempotency_key)
-    claim = REFUND_CLAIM_PREFIX + key_hash
-    claimed = bool(redis.set(claim, digest, nx=True, ex=REFUND_CLAIM_TTL_SECONDS))
+    claim = keys.refund_claim(key_hash)
+    claimed = bool(redis.set(claim, digest, nx=True, ex=keys.REFUND_CLAIM_TTL_SECONDS))
     if not claimed and redis.get(claim) != digest:
         raise IdempotencyKeyReused("This Idempotency-Key was used with another request.")
     stored_key = f"admin:{key_hash}"  # apart from the webhook's "stripe:<id>" keys
@@ -86,11 +87,11 @@ def refund_order(
         # Redis lost the claim, but the database still knows what the key was used for.
         raise IdempotencyKeyReused("This Idempotency-Key was used with another request.")
     return RefundRequest(
-        response={"refundId": refund.id, "status": "pending"},
+        response={"refundId": refund.id, "status": RefundStatus.PENDING},
         replayed=not created,
         # A replay re-submits a refund Stripe has not seen yet (the first enqueue may
         # have been lost); the actor is idempotent (Stripe key refund-<refundId>).
-        submit=refund.status == "pending" and refund.stripe_refund_id is None,
+        submit=refund.status == RefundStatus.PENDING and refund.stripe_refund_id is None,
     )
 
 
@@ -127,12 +128,12 @@ def fulfil(
     return order_views.order_view(Order.get_by_id(order.id))
 
 
-def check_cancelable(redis: Any, order_id: str) -> None:
+def check_cancelable(redis: Redis, order_id: str) -> None:
     """NotFound for an unknown order, InvalidState unless it is a written PENDING order."""
     located = order_views.locate_order(redis, order_id)
     if located.order is None:
         raise InvalidState("The order is still being created; try again in a moment.")
-    if located.order.state != "PENDING":
+    if located.order.state != PENDING:
         raise InvalidState(
             f"Only PENDING orders can be canceled; this one is {located.order.state}."
         )

@@ -18,17 +18,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app import lua
+from redis import Redis
+
+from app import keys, lua
 from app.services import checkout_status
 from app.services.checkout_status import token_hash
-from app.services.inventory import (
-    AVAIL_KEY,
-    HOLDS_KEY,
-    RECORD_KEEP_SECONDS,
-    flat_lines,
-    res_key,
-    validate_lines,
-)
+from app.services.inventory import flat_lines, validate_lines
+from app.services.state_machine import PENDING
+from models.statuses import PaymentStatus
 
 __all__ = [
     "Admission",
@@ -45,11 +42,6 @@ __all__ = [
     "token_hash",
 ]
 
-PREFIX = "{shop}:"
-PENDING_KEY = PREFIX + "pending"
-IDEM_PREFIX = PREFIX + "idem:"
-# The read model outlives the hold by a day; after that the database answers.
-STATUS_KEEP_SECONDS = 24 * 3600
 # Crockford base32 without I, L, O, U: nothing a buyer can misread on the phone.
 ORDER_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 ORDER_NUMBER_LENGTH = 8
@@ -139,7 +131,7 @@ class Submission:
             "orderId": self.order_id,
             "orderNumber": self.order_number,
             "checkoutToken": self.checkout_token,
-            "state": "PENDING",
+            "state": PENDING,
             "statusUrl": f"/api/checkout/{self.order_id}",
             "holdExpiresAt": iso_utc(self.hold_expires_at),
         }
@@ -166,8 +158,8 @@ def read_model_fields(submission: Submission, submitted_at: datetime) -> dict[st
         "orderNumber": submission.order_number,
         "tokenHash": token_hash(submission.checkout_token),
         "userId": submission.user_id or "",
-        "state": "PENDING",
-        "paymentStatus": "creating",
+        "state": PENDING,
+        "paymentStatus": PaymentStatus.CREATING,
         "intentId": "",
         "clientSecret": "",
         "reservationId": submission.reservation_id,
@@ -179,7 +171,7 @@ def read_model_fields(submission: Submission, submitted_at: datetime) -> dict[st
     }
 
 
-def admit(redis: Any, submission: Submission, *, hold_ttl: int, key_ttl: int) -> Admission:
+def admit(redis: Redis, submission: Submission, *, hold_ttl: int, key_ttl: int) -> Admission:
     """Claim the key, hold every line and write the read model in ONE EVALSHA.
 
     Same key + same fingerprint → the stored response (``replayed=True``). Raises
@@ -192,13 +184,13 @@ def admit(redis: Any, submission: Submission, *, hold_ttl: int, key_ttl: int) ->
     fields: list[Any] = []
     for name, value in read_model_fields(submission, now).items():
         fields += [name, checkout_status.encode(value)]
-    keys = [
-        AVAIL_KEY,
-        res_key(submission.reservation_id),
-        HOLDS_KEY,
-        IDEM_PREFIX + idempotency_key_hash(submission.idempotency_key),
-        checkout_status.status_key(submission.order_id),
-        PENDING_KEY,
+    names = [
+        keys.AVAIL,
+        keys.reservation(submission.reservation_id),
+        keys.HOLDS,
+        keys.idempotency(idempotency_key_hash(submission.idempotency_key)),
+        keys.checkout(submission.order_id),
+        keys.PENDING,
     ]
     args = [
         submission.fingerprint,
@@ -207,33 +199,33 @@ def admit(redis: Any, submission: Submission, *, hold_ttl: int, key_ttl: int) ->
         submission.reservation_id,
         int(submission.hold_expires_at.timestamp()),
         now.timestamp(),
-        hold_ttl + RECORD_KEEP_SECONDS,
+        hold_ttl + keys.RESERVATION_KEEP_SECONDS,
         key_ttl,
-        hold_ttl + STATUS_KEEP_SECONDS,
+        hold_ttl + keys.CHECKOUT_KEEP_SECONDS,
         len(fields),
         *fields,
         *flat_lines(lines),
     ]
-    reply = lua.run(redis, "admit", keys, args)
+    reply = lua.run(redis, "admit", names, args)
     if lua.text(reply[0]) == "REPLAY":
         return Admission(response=json.loads(lua.text(reply[1])), replayed=True)
     lua.raise_for_refusal(reply, lines)
     return Admission(response=response, replayed=False)
 
 
-def load_submission(redis: Any, order_id: str) -> dict[str, Any] | None:
+def load_submission(redis: Redis, order_id: str) -> dict[str, Any] | None:
     """The stored submission of ``order_id`` (body + reservationId, idempotencyKey,
     submittedAt), or None when the read model is gone."""
     view = checkout_status.read(redis, order_id)
     return None if view is None else view.get("submission")
 
 
-def pending_older_than(redis: Any, seconds: float) -> list[str]:
+def pending_older_than(redis: Redis, seconds: float) -> list[str]:
     """Order ids admitted more than ``seconds`` ago whose order row is not written yet."""
     cutoff = time.time() - seconds
-    return [lua.text(oid) for oid in redis.zrangebyscore(PENDING_KEY, "-inf", cutoff)]
+    return [lua.text(oid) for oid in redis.zrangebyscore(keys.PENDING, "-inf", cutoff)]
 
 
-def mark_written(redis: Any, order_id: str) -> None:
+def mark_written(redis: Redis, order_id: str) -> None:
     """Drop ``order_id`` from ``{shop}:pending`` once its order row exists."""
-    redis.zrem(PENDING_KEY, order_id)
+    redis.zrem(keys.PENDING, order_id)

@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from redis import Redis
+
 from app.services.inventory import Inventory
 from app.services.pricing import ProductPrice
 
@@ -47,7 +49,7 @@ def product_view(product: Any, available: int) -> dict[str, Any]:
     }
 
 
-def list_products(redis: Any) -> list[dict[str, Any]]:
+def list_products(redis: Redis) -> list[dict[str, Any]]:
     """Every product, sold-out ones included, with availability from one HMGET."""
     from models import Product
 
@@ -67,7 +69,7 @@ def product_prices(skus: Iterable[str]) -> dict[str, ProductPrice]:
     return {p.sku: ProductPrice(p.sku, p.name, p.price_amount, p.currency) for p in rows}
 
 
-def upsert_product(redis: Any, data: ProductInput) -> dict[str, Any]:
+def upsert_product(redis: Redis, data: ProductInput) -> dict[str, Any]:
     """Create or update a product; the Redis counter moves by the stock delta.
 
     The Redis change runs inside the database transaction: if Redis refuses (fewer
@@ -103,6 +105,6 @@ def upsert_product(redis: Any, data: ProductInput) -> dict[str, Any]:
     return product_view(product, available)
 
 
-def seed_demo(redis: Any) -> list[dict[str, Any]]:
+def seed_demo(redis: Redis) -> list[dict[str, Any]]:
     """Upsert the demo catalog (idempotent: re-running sets the same numbers)."""
     return [upsert_product(redis, item) for item in DEMO_CATALOG]

@@ -13,25 +13,15 @@ import json
 import time
 from typing import Any
 
-from app import lua
+from redis import Redis
+from redis.client import PubSub
 
-PREFIX = "{shop}:co:"
-# The read model outlives any hold by a day; after that the database answers.
-DEFAULT_TTL_SECONDS = 900 + 24 * 3600
-# Upper bound of one long-poll, whatever the caller asks (the API allows 0..25 s).
-MAX_WAIT_SECONDS = 30.0
+from app import keys, lua
+
+# The longest long-poll: the HTTP contract's ``?wait=0..25``; longer asks are cut to it.
+MAX_WAIT_SECONDS = 25
 # Fields stored as JSON; any other value that parses as a JSON object/array is decoded too.
 JSON_FIELDS = frozenset({"submission", "lineItems", "totals", "error"})
-
-
-def status_key(order_id: str) -> str:
-    """The Redis key of one order's read model."""
-    return PREFIX + order_id
-
-
-def channel(order_id: str) -> str:
-    """The pub/sub channel announcing a new version of one order's read model."""
-    return PREFIX + order_id + ":changed"
 
 
 def token_hash(token: str) -> str:
@@ -48,13 +38,13 @@ def encode(value: Any) -> str:
     return str(value)
 
 
-def publish(redis: Any, order_id: str, /, **fields: Any) -> int:
+def publish(redis: Redis, order_id: str, /, **fields: Any) -> int:
     """HSET ``fields``, bump ``version`` and wake waiters, atomically; return the version."""
-    args: list[Any] = [DEFAULT_TTL_SECONDS]
+    args: list[Any] = [keys.CHECKOUT_FALLBACK_TTL_SECONDS]
     for name, value in fields.items():
         args += [name, encode(value)]
-    keys = [status_key(order_id), channel(order_id)]
-    return int(lua.run(redis, "publish", keys, args))
+    names = [keys.checkout(order_id), keys.checkout_channel(order_id)]
+    return int(lua.run(redis, "publish", names, args))
 
 
 def decode(raw: dict[Any, Any]) -> dict[str, Any]:
@@ -78,13 +68,13 @@ def _decode_field(name: str, text: str) -> Any:
     return text
 
 
-def read(redis: Any, order_id: str) -> dict[str, Any] | None:
+def read(redis: Redis, order_id: str) -> dict[str, Any] | None:
     """The read model of ``order_id`` (JSON fields decoded), or None when absent."""
-    raw = redis.hgetall(status_key(order_id))
+    raw = redis.hgetall(keys.checkout(order_id))
     return decode(raw) if raw else None
 
 
-def wait(redis: Any, order_id: str, since_version: int, timeout: float) -> dict[str, Any] | None:
+def wait(redis: Redis, order_id: str, since_version: int, timeout: float) -> dict[str, Any] | None:
     """Long-poll: the read model once its version exceeds ``since_version``.
 
     Returns None when the timeout ends first or the order is unknown. Subscribes
@@ -96,7 +86,7 @@ def wait(redis: Any, order_id: str, since_version: int, timeout: float) -> dict[
     deadline = time.monotonic() + max(0.0, min(float(timeout), MAX_WAIT_SECONDS))
     pubsub = redis.pubsub()
     try:
-        pubsub.subscribe(channel(order_id))
+        pubsub.subscribe(keys.checkout_channel(order_id))
         if not _await_subscribed(pubsub, deadline):
             return None
         while True:
@@ -111,7 +101,7 @@ def wait(redis: Any, order_id: str, since_version: int, timeout: float) -> dict[
         pubsub.close()
 
 
-def _await_subscribed(pubsub: Any, deadline: float) -> bool:
+def _await_subscribed(pubsub: PubSub, deadline: float) -> bool:
     """Block until the server confirms the subscription (or the deadline passes)."""
     while True:
         remaining = deadline - time.monotonic()
@@ -122,11 +112,11 @@ def _await_subscribed(pubsub: Any, deadline: float) -> bool:
             return True
 
 
-def verify_token(redis: Any, order_id: str, token: str | None) -> bool:
+def verify_token(redis: Redis, order_id: str, token: str | None) -> bool:
     """True if ``token`` is this order's checkout token (constant-time comparison)."""
     if not token:
         return False
-    stored = redis.hget(status_key(order_id), "tokenHash")
+    stored = redis.hget(keys.checkout(order_id), "tokenHash")
     if not stored:
         return False
     return hmac.compare_digest(lua.text(stored), token_hash(token))

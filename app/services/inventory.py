@@ -15,22 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from app import lua
-from app.errors import InvalidRequest, InvalidState
+from redis import Redis
 
-PREFIX = "{shop}:"
-AVAIL_KEY = PREFIX + "avail"
-HOLDS_KEY = PREFIX + "holds"
-RES_PREFIX = PREFIX + "res:"
-# A reservation record outlives its hold by a week, for late webhooks and support.
-RECORD_KEEP_SECONDS = 7 * 24 * 3600
+from app import keys, lua
+from app.errors import InvalidRequest, InvalidState
+from models.statuses import ReservationStatus
 
 Line = tuple[str, int]
-
-
-def res_key(reservation_id: str) -> str:
-    """The Redis key of one reservation record."""
-    return RES_PREFIX + reservation_id
 
 
 @dataclass(frozen=True)
@@ -86,7 +77,7 @@ def flat_lines(items: Iterable[Line]) -> list[Any]:
 class Inventory:
     """Atomic stock operations on one Redis (all keys share the ``{shop}`` hash tag)."""
 
-    def __init__(self, redis: Any) -> None:
+    def __init__(self, redis: Redis) -> None:
         self.redis = redis
 
     def hold(
@@ -101,12 +92,12 @@ class Inventory:
         reply = lua.run(
             self.redis,
             "hold",
-            [AVAIL_KEY, res_key(reservation_id), HOLDS_KEY],
+            [keys.AVAIL, keys.reservation(reservation_id), keys.HOLDS],
             [
                 reservation_id,
                 order_id,
                 expires_at,
-                ttl_seconds + RECORD_KEEP_SECONDS,
+                ttl_seconds + keys.RESERVATION_KEEP_SECONDS,
                 *flat_lines(lines),
             ],
         )
@@ -115,25 +106,25 @@ class Inventory:
 
     def confirm(self, reservation_id: str) -> bool:
         """HELD → CONFIRMED; False (nothing changed) if not HELD or unknown."""
-        keys = [res_key(reservation_id), HOLDS_KEY]
-        return int(lua.run(self.redis, "confirm", keys, [reservation_id])) == 1
+        names = [keys.reservation(reservation_id), keys.HOLDS]
+        return int(lua.run(self.redis, "confirm", names, [reservation_id])) == 1
 
     def release(self, reservation_id: str) -> bool:
         """HELD → RELEASED with the units back; False (nothing changed) otherwise."""
-        keys = [AVAIL_KEY, res_key(reservation_id), HOLDS_KEY]
-        return int(lua.run(self.redis, "release", keys, [reservation_id])) == 1
+        names = [keys.AVAIL, keys.reservation(reservation_id), keys.HOLDS]
+        return int(lua.run(self.redis, "release", names, [reservation_id])) == 1
 
     def extend(self, reservation_id: str, ttl_seconds: int) -> bool:
         """Keep a HELD reservation until at least now + ``ttl_seconds``; False if not HELD."""
         expires_at = int(time.time()) + ttl_seconds
-        keys = [res_key(reservation_id), HOLDS_KEY]
-        args = [reservation_id, expires_at, ttl_seconds + RECORD_KEEP_SECONDS]
-        return int(lua.run(self.redis, "extend", keys, args)) == 1
+        names = [keys.reservation(reservation_id), keys.HOLDS]
+        args = [reservation_id, expires_at, ttl_seconds + keys.RESERVATION_KEEP_SECONDS]
+        return int(lua.run(self.redis, "extend", names, args)) == 1
 
     def restock(self, items: Sequence[Line]) -> None:
         """Put units back on sale (a refund with restock), all lines at once."""
         lines = sum_lines(validate_lines(items))
-        lua.run(self.redis, "restock", [AVAIL_KEY], flat_lines(lines))
+        lua.run(self.redis, "restock", [keys.AVAIL], flat_lines(lines))
 
     def adjust(self, sku: str, delta: int) -> int:
         """Admin stock change: available += delta; returns the new count.
@@ -143,7 +134,7 @@ class Inventory:
         """
         if isinstance(delta, bool) or not isinstance(delta, int):
             raise InvalidRequest("Delta must be an integer.", fields={"delta": ["Not an integer."]})
-        reply = lua.run(self.redis, "adjust", [AVAIL_KEY], [sku, delta])
+        reply = lua.run(self.redis, "adjust", [keys.AVAIL], [sku, delta])
         if lua.text(reply[0]) == "NEGATIVE":
             raise InvalidState(
                 f"Stock of {sku} cannot drop by {-delta}: only {int(reply[1])} units are free."
@@ -152,23 +143,24 @@ class Inventory:
 
     def available(self, skus: Sequence[str] | None = None) -> dict[str, int]:
         """Units that may still be held, per SKU (never negative); unknown SKUs left out."""
+        pairs: list[tuple[str, Any]]
         if skus is None:
-            raw = self.redis.hgetall(AVAIL_KEY)
+            raw = self.redis.hgetall(keys.AVAIL)
             pairs = [(lua.text(k), v) for k, v in raw.items()]
         else:
             if not skus:
                 return {}
-            pairs = list(zip(skus, self.redis.hmget(AVAIL_KEY, list(skus)), strict=True))
+            pairs = list(zip(skus, self.redis.hmget(keys.AVAIL, list(skus)), strict=True))
         return {sku: max(int(v), 0) for sku, v in pairs if v is not None}
 
     def status(self, reservation_id: str) -> str | None:
         """HELD, CONFIRMED, RELEASED, or None when Redis has no record."""
-        value = self.redis.hget(res_key(reservation_id), "status")
+        value = self.redis.hget(keys.reservation(reservation_id), "status")
         return None if value is None else lua.text(value)
 
     def reservation(self, reservation_id: str) -> dict[str, Any] | None:
         """The reservation record: status, items, orderId, expiresAt; None if absent."""
-        raw = self.redis.hgetall(res_key(reservation_id))
+        raw = self.redis.hgetall(keys.reservation(reservation_id))
         if not raw:
             return None
         record = {lua.text(k): lua.text(v) for k, v in raw.items()}
@@ -182,12 +174,12 @@ class Inventory:
     def overdue(self, now: float | datetime | None = None) -> list[tuple[str, str]]:
         """HELD reservations whose expiry has passed: ``[(reservation_id, order_id), ...]``."""
         cutoff = _unix(now) if now is not None else time.time()
-        ids = [lua.text(r) for r in self.redis.zrangebyscore(HOLDS_KEY, "-inf", cutoff)]
+        ids = [lua.text(r) for r in self.redis.zrangebyscore(keys.HOLDS, "-inf", cutoff)]
         if not ids:
             return []
         pipe = self.redis.pipeline(transaction=False)
         for reservation_id in ids:
-            pipe.hget(res_key(reservation_id), "orderId")
+            pipe.hget(keys.reservation(reservation_id), "orderId")
         orders = pipe.execute()
         return [
             (rid, "" if oid is None else lua.text(oid))
@@ -216,12 +208,12 @@ class Inventory:
         reply = lua.run(
             self.redis,
             "rebuild",
-            [AVAIL_KEY, HOLDS_KEY],
+            [keys.AVAIL, keys.HOLDS],
             [
                 json.dumps({sku: int(n) for sku, n in counts.items()}),
                 json.dumps(held),
-                RECORD_KEEP_SECONDS,
-                RES_PREFIX,
+                keys.RESERVATION_KEEP_SECONDS,
+                keys.RESERVATION_PREFIX,
             ],
         )
         return RebuildReport(*(int(x) for x in reply))
@@ -245,7 +237,7 @@ def rebuild_counts_from_db() -> tuple[dict[str, int], list[HeldReservation]]:
 
     counts = {p.sku: int(p.stock_on_hand) for p in Product.select()}
     held: list[HeldReservation] = []
-    for r in Reservation.select().where(Reservation.status == "HELD"):
+    for r in Reservation.select().where(Reservation.status == ReservationStatus.HELD):
         items = [(str(sku), int(qty)) for sku, qty in r.items]
         for sku, qty in items:
             if sku in counts:
@@ -261,7 +253,7 @@ def rebuild_counts_from_db() -> tuple[dict[str, int], list[HeldReservation]]:
     return counts, held
 
 
-def rebuild_from_db(redis: Any) -> RebuildReport:
+def rebuild_from_db(redis: Redis) -> RebuildReport:
     """Restore the Redis stock counters from the bound database (``flask inventory rebuild``)."""
     counts, held = rebuild_counts_from_db()
     return Inventory(redis).rebuild(counts, held)

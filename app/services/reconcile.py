@@ -13,14 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import Counter
+from redis import Redis
 
+from app import keys
 from app.gateways.payments import PaymentGateway
 from app.services.webhooks import DONE, HANDLERS
 from models import WebhookEvent
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_KEY = "{shop}:reconcile:checkpoint"
 FIRST_LOOKBACK_SECONDS = 24 * 3600
 # Re-read a little before the checkpoint: events created in the same second as the last
 # one seen, or delivered late by Stripe, are not skipped.
@@ -38,10 +39,10 @@ class Reconciliation:
     checkpoint: int = 0
 
 
-def reconcile(redis: Any, gateway: PaymentGateway, *, now: float | None = None) -> Reconciliation:
+def reconcile(redis: Redis, gateway: PaymentGateway, *, now: float | None = None) -> Reconciliation:
     """Events since the checkpoint that our inbox has not processed; moves the checkpoint."""
     current = int(now if now is not None else time.time())
-    stored = redis.get(CHECKPOINT_KEY)
+    stored = redis.get(keys.RECONCILE_CHECKPOINT)
     since = int(stored) if stored else current - FIRST_LOOKBACK_SECONDS
     result = Reconciliation(checkpoint=since)
     newest = since
@@ -55,5 +56,5 @@ def reconcile(redis: Any, gateway: PaymentGateway, *, now: float | None = None) 
         MISSED.inc()
         log.warning("reconcile: event %s (%s) not processed yet", event["id"], event.get("type"))
     result.checkpoint = min(newest, current)
-    redis.set(CHECKPOINT_KEY, result.checkpoint)
+    redis.set(keys.RECONCILE_CHECKPOINT, result.checkpoint)
     return result

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
 from app import lua
+from models.statuses import ReservationStatus
 
 
 @pytest.mark.parametrize("name", lua.NAMES)
@@ -32,6 +34,21 @@ class TestRegistry:
         assert "local function check_lines" in lua.source("hold")
         assert "local function check_lines" in lua.source("admit")
         assert "local function check_lines" not in lua.source("confirm")
+
+    @pytest.mark.parametrize("name", ["confirm", "extend", "release"])
+    def test_status_guard_is_prepended_where_used(self, name: str) -> None:
+        assert "local function not_held" in lua.source(name)
+        assert "local function check_lines" not in lua.source(name)
+
+    def test_guard_is_not_prepended_elsewhere(self) -> None:
+        assert "local function not_held" not in lua.source("hold")
+        assert "local function not_held" not in lua.source("token_bucket")
+
+    def test_scripts_spell_the_reservation_statuses(self) -> None:
+        pattern = re.compile(r"'status', '(\w+)'|status ~= '(\w+)'")
+        texts = [path.read_text() for path in lua.HERE.glob("*.lua")]
+        spelled = {word for text in texts for m in pattern.findall(text) for word in m if word}
+        assert spelled and spelled <= set(ReservationStatus)
 
     # fakeredis only: SCRIPT FLUSH on the shared real server would disturb other runs.
     def test_runs_without_a_prior_script_load(self, redis: Any) -> None:

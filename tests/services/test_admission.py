@@ -12,9 +12,11 @@ import pytest
 
 from app import lua
 from app.errors import IdempotencyKeyReused, InvalidRequest, OutOfStock
+from app.keys import AVAIL, HOLDS, IDEMPOTENCY_PREFIX, PENDING
+from app.keys import checkout as checkout_key
 from app.services import admission, checkout_status
 from app.services.admission import Submission, admit
-from app.services.inventory import AVAIL_KEY, HOLDS_KEY, Inventory
+from app.services.inventory import Inventory
 
 HOLD_TTL = 900
 KEY_TTL = 24 * 3600
@@ -44,7 +46,7 @@ def submit(client: Any, body: dict[str, Any], key: str, user_id: str | None = No
 @pytest.fixture
 def shop(any_redis: Any) -> Any:
     """A Redis with A: 5 and B: 1 in stock."""
-    any_redis.hset(AVAIL_KEY, mapping={"A": 5, "B": 1})
+    any_redis.hset(AVAIL, mapping={"A": 5, "B": 1})
     return any_redis
 
 
@@ -91,9 +93,9 @@ class TestAdmitNew:
     def test_keys_expire(self, shop: Any) -> None:
         sub = Submission.create(make_body(("A", 1)), idempotency_key="k" * 20, hold_ttl=HOLD_TTL)
         admit(shop, sub, hold_ttl=HOLD_TTL, key_ttl=KEY_TTL)
-        idem = admission.IDEM_PREFIX + hashlib.sha256(b"k" * 20).hexdigest()
+        idem = IDEMPOTENCY_PREFIX + hashlib.sha256(b"k" * 20).hexdigest()
         assert 0 < shop.ttl(idem) <= KEY_TTL
-        assert 0 < shop.ttl(checkout_status.status_key(sub.order_id)) <= HOLD_TTL + 24 * 3600
+        assert 0 < shop.ttl(checkout_key(sub.order_id)) <= HOLD_TTL + 24 * 3600
 
     def test_idempotency_key_is_stored_hashed(self, shop: Any) -> None:
         submit(shop, make_body(("A", 1)), "raw-secret-key-123")
@@ -120,7 +122,7 @@ class TestAdmitReplay:
         assert again.replayed is True
         assert again.response == first.response
         assert Inventory(shop).available()["A"] == 3
-        assert shop.zcard(HOLDS_KEY) == 1
+        assert shop.zcard(HOLDS) == 1
 
     def test_same_key_other_body_is_refused(self, shop: Any) -> None:
         submit(shop, make_body(("A", 2)), "key-00000001")
@@ -137,14 +139,14 @@ class TestAdmitRefused:
         with pytest.raises(OutOfStock) as caught:
             submit(shop, make_body(("A", 1), ("B", 2)), "key-00000001")
         assert caught.value.items == [{"sku": "B", "requested": 2, "available": 1}]
-        assert sorted(shop.scan_iter("*")) == [AVAIL_KEY]
+        assert sorted(shop.scan_iter("*")) == [AVAIL]
         assert Inventory(shop).available() == {"A": 5, "B": 1}
 
     def test_unknown_sku_leaves_nothing_behind(self, shop: Any) -> None:
         with pytest.raises(InvalidRequest) as caught:
             submit(shop, make_body(("A", 1), ("NOPE", 1)), "key-00000001")
         assert caught.value.fields == {"items.1.sku": ["Unknown SKU."]}
-        assert sorted(shop.scan_iter("*")) == [AVAIL_KEY]
+        assert sorted(shop.scan_iter("*")) == [AVAIL]
 
     def test_a_refused_submit_does_not_use_up_its_key(self, shop: Any) -> None:
         with pytest.raises(OutOfStock):
@@ -232,7 +234,7 @@ def _run_parallel(url: str, keys: list[str], body: dict[str, Any], procs: int) -
 @pytest.mark.realredis
 class TestConcurrentAdmission:
     def test_200_buyers_for_10_units(self, real_redis: Any, real_redis_url: str) -> None:
-        real_redis.hset(AVAIL_KEY, "HOT", 10)
+        real_redis.hset(AVAIL, "HOT", 10)
         keys = [f"buyer-key-{n:04d}" for n in range(200)]
         results = _run_parallel(real_redis_url, keys, make_body(("HOT", 1)), procs=8)
         admitted = [r for r in results if r[0] == "ok"]
@@ -240,14 +242,14 @@ class TestConcurrentAdmission:
         assert sum(1 for r in results if r[0] == "out_of_stock") == 190
         assert not any(r[1] for r in admitted)
         assert Inventory(real_redis).available() == {"HOT": 0}
-        assert real_redis.zcard(HOLDS_KEY) == 10
-        assert real_redis.zcard(admission.PENDING_KEY) == 10
-        assert len(list(real_redis.scan_iter(admission.IDEM_PREFIX + "*"))) == 10
+        assert real_redis.zcard(HOLDS) == 10
+        assert real_redis.zcard(PENDING) == 10
+        assert len(list(real_redis.scan_iter(IDEMPOTENCY_PREFIX + "*"))) == 10
 
     def test_50_submits_with_one_key_make_one_order(
         self, real_redis: Any, real_redis_url: str
     ) -> None:
-        real_redis.hset(AVAIL_KEY, "A", 100)
+        real_redis.hset(AVAIL, "A", 100)
         results = _run_parallel(
             real_redis_url, ["same-key-0001"] * 50, make_body(("A", 3)), procs=5
         )
@@ -256,4 +258,4 @@ class TestConcurrentAdmission:
         assert len({r[2]["orderId"] for r in results}) == 1
         assert all(r[2] == results[0][2] for r in results)
         assert Inventory(real_redis).available() == {"A": 97}
-        assert real_redis.zcard(admission.PENDING_KEY) == 1
+        assert real_redis.zcard(PENDING) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from app import keys
 from app.services import checkout_status
 from app.services.checkout_status import publish, read, verify_token, wait
 
@@ -38,8 +39,8 @@ class TestPublishAndRead:
 
     def test_a_fresh_hash_gets_a_ttl_and_an_existing_one_keeps_it(self, any_redis: Any) -> None:
         publish(any_redis, "o1", state="PENDING")
-        key = checkout_status.status_key("o1")
-        assert 0 < any_redis.ttl(key) <= checkout_status.DEFAULT_TTL_SECONDS
+        key = keys.checkout("o1")
+        assert 0 < any_redis.ttl(key) <= keys.CHECKOUT_FALLBACK_TTL_SECONDS
         any_redis.expire(key, 100)
         publish(any_redis, "o1", state="PAID")
         assert any_redis.ttl(key) <= 100

@@ -13,15 +13,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app import keys
 from app.errors import InvalidRequest, InvalidState, OutOfStock
 from app.services.inventory import (
-    AVAIL_KEY,
-    HOLDS_KEY,
     HeldReservation,
     Inventory,
     rebuild_counts_from_db,
     rebuild_from_db,
-    res_key,
 )
 
 
@@ -29,7 +27,7 @@ from app.services.inventory import (
 def inv(any_redis: Any) -> Inventory:
     """An inventory with A: 5, B: 2, C: 0 units."""
     inventory = Inventory(any_redis)
-    any_redis.hset(AVAIL_KEY, mapping={"A": 5, "B": 2, "C": 0})
+    any_redis.hset(keys.AVAIL, mapping={"A": 5, "B": 2, "C": 0})
     return inventory
 
 
@@ -52,7 +50,7 @@ class TestHold:
         ]
         assert inv.available() == {"A": 5, "B": 2, "C": 0}
         assert inv.status("r1") is None
-        assert inv.redis.zcard(HOLDS_KEY) == 0
+        assert inv.redis.zcard(keys.HOLDS) == 0
 
     def test_unknown_skus_are_reported_by_line(self, inv: Inventory) -> None:
         with pytest.raises(InvalidRequest) as caught:
@@ -102,7 +100,7 @@ class TestHold:
 
     def test_record_expires_after_a_week_past_the_hold(self, inv: Inventory) -> None:
         inv.hold("r1", [("A", 1)], 60)
-        ttl = inv.redis.ttl(res_key("r1"))
+        ttl = inv.redis.ttl(keys.reservation("r1"))
         assert 7 * 24 * 3600 < ttl <= 7 * 24 * 3600 + 60
 
 
@@ -112,7 +110,7 @@ class TestConfirm:
         assert inv.confirm("r1") is True
         assert inv.status("r1") == "CONFIRMED"
         assert inv.available()["A"] == 3
-        assert inv.redis.zscore(HOLDS_KEY, "r1") is None
+        assert inv.redis.zscore(keys.HOLDS, "r1") is None
 
     def test_second_confirm_changes_nothing(self, inv: Inventory) -> None:
         inv.hold("r1", [("A", 2)], 60)
@@ -136,7 +134,7 @@ class TestRelease:
         assert inv.release("r1") is True
         assert inv.available() == {"A": 5, "B": 2, "C": 0}
         assert inv.status("r1") == "RELEASED"
-        assert inv.redis.zscore(HOLDS_KEY, "r1") is None
+        assert inv.redis.zscore(keys.HOLDS, "r1") is None
 
     def test_second_release_changes_nothing(self, inv: Inventory) -> None:
         inv.hold("r1", [("A", 2)], 60)
@@ -160,9 +158,9 @@ class TestRelease:
 class TestExtend:
     def test_moves_expiry_later(self, inv: Inventory) -> None:
         inv.hold("r1", [("A", 1)], 60)
-        before = inv.redis.zscore(HOLDS_KEY, "r1")
+        before = inv.redis.zscore(keys.HOLDS, "r1")
         assert inv.extend("r1", 3600) is True
-        after = inv.redis.zscore(HOLDS_KEY, "r1")
+        after = inv.redis.zscore(keys.HOLDS, "r1")
         assert after >= before + 3000
         record = inv.reservation("r1")
         assert record is not None
@@ -170,15 +168,15 @@ class TestExtend:
 
     def test_never_moves_expiry_earlier(self, inv: Inventory) -> None:
         inv.hold("r1", [("A", 1)], 3600)
-        before = inv.redis.zscore(HOLDS_KEY, "r1")
+        before = inv.redis.zscore(keys.HOLDS, "r1")
         assert inv.extend("r1", 10) is True
-        assert inv.redis.zscore(HOLDS_KEY, "r1") == before
+        assert inv.redis.zscore(keys.HOLDS, "r1") == before
 
     def test_only_held_reservations(self, inv: Inventory) -> None:
         inv.hold("r1", [("A", 1)], 60)
         inv.confirm("r1")
         assert inv.extend("r1", 3600) is False
-        assert inv.redis.zscore(HOLDS_KEY, "r1") is None
+        assert inv.redis.zscore(keys.HOLDS, "r1") is None
         assert inv.extend("missing", 3600) is False
 
 
@@ -295,8 +293,8 @@ class TestRebuildFromDb:
     ) -> None:
         """I9: after losing Redis, the rebuild gives on hand - confirmed - held exactly,
         the next holds cannot oversell, and the surviving hold still expires cleanly."""
+        from app.services.checkout import create_order_from_submission
         from app.services.expiry import expire_hold
-        from app.services.orders import create_order_from_submission
         from app.services.webhooks import handle_event
         from models import Order, Product, Reservation
         from tests.fakes import admit_checkout, stock
@@ -391,7 +389,7 @@ def _check_invariant(inv: Inventory, on_hand: dict[str, int]) -> None:
         if record and record["status"] in ("HELD", "CONFIRMED"):
             for sku, qty in record["items"]:
                 committed[sku] += qty
-    raw = {sku: int(v) for sku, v in inv.redis.hgetall(AVAIL_KEY).items()}
+    raw = {sku: int(v) for sku, v in inv.redis.hgetall(keys.AVAIL).items()}
     for sku in SKUS:
         assert committed[sku] <= on_hand[sku]
         assert raw[sku] >= 0
@@ -425,7 +423,7 @@ class TestConcurrentHolds:
     def test_opposite_line_order_never_oversells(
         self, real_redis: Any, real_redis_url: str
     ) -> None:
-        real_redis.hset(AVAIL_KEY, mapping={"X": 30, "Y": 30})
+        real_redis.hset(keys.AVAIL, mapping={"X": 30, "Y": 30})
         ctx = multiprocessing.get_context("spawn")
         out = ctx.Queue()
         procs = [

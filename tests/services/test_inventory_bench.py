@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from app import lua
+from app import keys, lua
 from app.services.admission import Submission, admit
-from app.services.inventory import AVAIL_KEY, HOLDS_KEY, RECORD_KEEP_SECONDS, Inventory, res_key
+from app.services.inventory import Inventory
 from tests.services.test_admission import make_body
 
 pytestmark = [pytest.mark.bench, pytest.mark.realredis]
@@ -48,8 +48,8 @@ def _hold_pipelined(client: Any) -> None:
         for n in range(start, start + BATCH):
             rid = f"pipe-{n}"
             lua.script("hold")(
-                keys=[AVAIL_KEY, res_key(rid), HOLDS_KEY],
-                args=[rid, "", expires, RECORD_KEEP_SECONDS, "A", 1, "B", 1],
+                keys=[keys.AVAIL, keys.reservation(rid), keys.HOLDS],
+                args=[rid, "", expires, keys.RESERVATION_KEEP_SECONDS, "A", 1, "B", 1],
                 client=pipe,
             )
         pipe.execute()
@@ -72,12 +72,12 @@ class TestHoldThroughput:
             ("admit.lua, sequential", _admit_sequential),
         ):
             real_redis.flushdb()
-            real_redis.hset(AVAIL_KEY, mapping={"A": CALLS, "B": CALLS})
+            real_redis.hset(keys.AVAIL, mapping={"A": CALLS, "B": CALLS})
             calls_before, usec_before = _evalsha_usec(real_redis)
             rate = _rate(CALLS, lambda run=run: run(real_redis))  # type: ignore[misc]
             calls_after, usec_after = _evalsha_usec(real_redis)
             assert Inventory(real_redis).available() == {"A": 0, "B": 0}
-            assert real_redis.zcard(HOLDS_KEY) == CALLS
+            assert real_redis.zcard(keys.HOLDS) == CALLS
             # Other clients of a shared server may add a few calls: an estimate, not a test.
             per_call = (usec_after - usec_before) / max(calls_after - calls_before, 1)
             rows.append((name, rate, per_call))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.services.orders import create_order_from_submission
-from app.services.reconcile import CHECKPOINT_KEY, reconcile
+from app import keys
+from app.services.checkout import create_order_from_submission
+from app.services.reconcile import reconcile
 from app.services.webhooks import handle_event
 from models import Order
 from tests.fakes import admit_checkout, stock
@@ -29,7 +30,7 @@ class TestReconcile:
 
         result = reconcile(runtime.redis, gateway)
         assert [e["id"] for e in result.missed] == [lost["id"]]
-        assert int(runtime.redis.get(CHECKPOINT_KEY)) == result.checkpoint
+        assert int(runtime.redis.get(keys.RECONCILE_CHECKPOINT)) == result.checkpoint
 
         handle_event(lost["id"], lost, runtime)
         assert reconcile(runtime.redis, gateway).missed == []

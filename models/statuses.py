@@ -1,0 +1,62 @@
+"""The status words stored in the database, in Redis and in JSON, one enum per vocabulary.
+
+``StrEnum`` members are ``str``: they compare equal to, serialise and store as the same
+strings as before. Order states and their transitions live in
+``app/services/state_machine.py``. The Lua scripts spell the reservation statuses too
+(``'HELD'``, ``'CONFIRMED'``, ``'RELEASED'``); tests/lua check they agree.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ReservationStatus(StrEnum):
+    """A stock hold, in Redis (``{shop}:res:<id>`` ``status``) and the reservations table."""
+
+    HELD = "HELD"
+    CONFIRMED = "CONFIRMED"
+    RELEASED = "RELEASED"
+
+
+class PaymentStatus(StrEnum):
+    """A PaymentIntent's status as Stripe names it, plus ``creating`` before it exists.
+
+    Stored in ``orders.payment_status`` and the read model's ``paymentStatus``.
+    """
+
+    CREATING = "creating"
+    REQUIRES_PAYMENT_METHOD = "requires_payment_method"
+    REQUIRES_CONFIRMATION = "requires_confirmation"
+    REQUIRES_ACTION = "requires_action"
+    PROCESSING = "processing"
+    REQUIRES_CAPTURE = "requires_capture"
+    CANCELED = "canceled"
+    SUCCEEDED = "succeeded"
+
+
+class WebhookStatus(StrEnum):
+    """A row of the webhook inbox (``webhook_events.status``)."""
+
+    RECEIVED = "received"
+    PROCESSED = "processed"
+    IGNORED = "ignored"
+    FAILED = "failed"
+
+
+class RefundStatus(StrEnum):
+    """A refund (``refunds.status``): ``pending`` until Stripe answers, then Stripe's word."""
+
+    PENDING = "pending"
+    REQUIRES_ACTION = "requires_action"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+class OutboxStatus(StrEnum):
+    """A message of the outbox (``outbox.status``)."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
