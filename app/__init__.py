@@ -2,37 +2,39 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import Flask, Response, request
+from flask_limiter import Limiter
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-if TYPE_CHECKING:
-    from app.config import Config
-    from app.runtime import Runtime
+from app import keys
+from app.api import register_blueprints
+from app.api.errors import register_error_handlers
+from app.api.observability import configure_logging, install_request_hooks
+from app.cli import register_commands
+from app.config import Config, load_config
+from app.context import CONFIG_EXTENSION, DATABASE_EXTENSION, RUNTIME_EXTENSION
+from app.runtime import Runtime, build_runtime, install
+from models.db import bind_database
 
 # The views whose rate limit is RATELIMIT_CHECKOUT, per client IP.
 RATE_LIMITED_ENDPOINTS = ("checkout.quote", "checkout.submit")
 
 
 def create_app(config: Config | None = None, runtime: Runtime | None = None) -> Flask:
-    """Build the web app: runtime, database binding, blueprints, errors, limits, CLI."""
-    from app import runtime as runtime_module
-    from app.api import register_blueprints
-    from app.api.errors import register_error_handlers
-    from app.api.observability import configure_logging, install_request_hooks
-    from app.cli import register_commands
-    from app.config import load_config
+    """Build the web app: runtime, database binding, blueprints, errors, limits, CLI.
 
+    Without ``runtime`` this builds the real one (``wsgi.py``, the web's entry point):
+    Redis, Stripe, mail, and the Dramatiq broker that views enqueue through.
+    """
     if runtime is None:
-        config = config or load_config()
-        runtime = runtime_module.build_runtime(config)
+        runtime = build_runtime(config or load_config())
     config = config or runtime.config
-    runtime_module.install(runtime)
+    install(runtime)
 
     app = Flask(__name__, static_folder=None)
     if config.trusted_proxy_hops:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
         # Only the configured number of proxies may set the client address; more
         # X-Forwarded-For entries than that are the client's own claims and ignored.
         hops = config.trusted_proxy_hops
@@ -43,8 +45,8 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
         JSON_SORT_KEYS=False,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["checkout_runtime"] = runtime
-    app.extensions["checkout_config"] = config
+    app.extensions[RUNTIME_EXTENSION] = runtime
+    app.extensions[CONFIG_EXTENSION] = config
 
     configure_logging(testing=config.testing)
     _bind_database(app, config)
@@ -59,10 +61,8 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
 
 def _bind_database(app: Flask, config: Config) -> None:
     """Bind the models to DATABASE_URL; connections open lazily and close per request."""
-    from models.db import bind_database
-
     database = bind_database(config.database_url)
-    app.extensions["checkout_database"] = database
+    app.extensions[DATABASE_EXTENSION] = database
 
     @app.teardown_request
     def _close_database(_exc: BaseException | None) -> None:
@@ -73,8 +73,6 @@ def _bind_database(app: Flask, config: Config) -> None:
 
 def _install_rate_limits(app: Flask, config: Config) -> None:
     """flask-limiter on the checkout endpoints: Redis storage in production, memory in tests."""
-    from flask_limiter import Limiter
-
     storage = "memory://" if config.testing else config.redis_url
     limiter = Limiter(
         _client_ip,
@@ -82,7 +80,7 @@ def _install_rate_limits(app: Flask, config: Config) -> None:
         storage_uri=storage,
         enabled=config.ratelimit_enabled,
         headers_enabled=True,
-        key_prefix="{shop}:ratelimit",
+        key_prefix=keys.RATELIMIT_PREFIX,
         # A Redis outage must not take checkout down with the limiter.
         swallow_errors=True,
     )
@@ -114,10 +112,3 @@ def _install_cors(app: Flask, config: Config) -> None:
             response.headers["Access-Control-Expose-Headers"] = "Idempotent-Replayed, Retry-After"
             response.headers["Access-Control-Max-Age"] = "600"
         return response
-
-
-def current_runtime() -> Any:
-    """The runtime the current app was built with."""
-    from flask import current_app
-
-    return current_app.extensions["checkout_runtime"]

@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
-from flask import Flask, current_app
+import peewee
+from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
+from app.context import current_database, current_runtime
+from app.runtime import Runtime
+from app.services.catalog import ProductInput, seed_demo, upsert_product
+from app.services.inventory import Inventory, rebuild_counts_from_db
+from models.migrate import apply_migrations
 
-def _runtime() -> Any:
-    return current_app.extensions["checkout_runtime"]
+
+def _runtime() -> Runtime:
+    return current_runtime()
 
 
-def _database() -> Any:
-    return current_app.extensions["checkout_database"]
+def _database() -> peewee.Database:
+    return current_database()
 
 
 @click.command("migrate")
 @with_appcontext
 def migrate_command() -> None:
     """Apply pending database migrations."""
-    from models.migrate import apply_migrations
-
     versions = apply_migrations(_database())
     click.echo(f"applied: {', '.join(versions)}" if versions else "database schema up to date")
 
@@ -41,8 +44,6 @@ def upsert_command(
     sku: str, name: str, price: int, stock: int, description: str, currency: str | None
 ) -> None:
     """Create or update a product; database and Redis counter together."""
-    from app.services.catalog import ProductInput, upsert_product
-
     runtime = _runtime()
     product = upsert_product(
         runtime.redis,
@@ -64,8 +65,6 @@ inventory_group = AppGroup("inventory", help="Redis stock counters.")
 @inventory_group.command("rebuild")
 def rebuild_command() -> None:
     """I9: set Redis counters to on hand - held, from the database."""
-    from app.services.inventory import Inventory, rebuild_counts_from_db
-
     counts, held = rebuild_counts_from_db()
     report = Inventory(_runtime().redis).rebuild(counts, held)
     click.echo(f"rebuilt {len(counts)} SKUs: {report}")
@@ -75,8 +74,6 @@ def rebuild_command() -> None:
 @with_appcontext
 def seed_demo_command() -> None:
     """Upsert the demo catalog (idempotent)."""
-    from app.services.catalog import seed_demo
-
     for product in seed_demo(_runtime().redis):
         click.echo(f"{product['sku']}: available {product['available']}")
 

@@ -1,23 +1,23 @@
 """The process-wide wiring: configuration, the Redis client and the outside adapters.
 
-The web app (``create_app``) and the worker (``tasks.broker``) each install one
-:class:`Runtime`; services receive its parts as arguments and never reach for globals.
-Tests install a runtime built on fakeredis and the fake gateway.
+Each entry point builds one :class:`Runtime` — the web app (``wsgi.py`` through
+``create_app``), the worker (``tasks.worker``) and the clock (``tasks.clock``) — and
+installs it; services receive its parts as arguments and never reach for globals.
+Tests install a runtime built on fakeredis, the fake gateway and a recording queue.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import redis
 
-from app.config import Config, load_config
-
-if TYPE_CHECKING:
-    from app.gateways.mail import Mailer
-    from app.gateways.payments import PaymentGateway
+from app.config import Config
+from app.gateways.jobs import DramatiqJobs, Jobs, redis_broker
+from app.gateways.mail import Mailer, mailer_from_url
+from app.gateways.payments import PaymentGateway, StripeGateway
+from app.gateways.rate_limit import TokenBucket
 
 
 @dataclass
@@ -28,18 +28,19 @@ class Runtime:
     redis: redis.Redis
     gateway: PaymentGateway
     mailer: Mailer
+    jobs: Jobs
 
 
 _lock = threading.Lock()
 _current: Runtime | None = None
 
 
-def build_runtime(config: Config) -> Runtime:
-    """Construct the real adapters for ``config`` (no connection is opened yet)."""
-    from app.gateways.mail import mailer_from_url
-    from app.gateways.payments import StripeGateway
-    from app.gateways.rate_limit import TokenBucket
+def build_runtime(config: Config, jobs: Jobs | None = None) -> Runtime:
+    """Construct the real adapters for ``config`` (no connection is opened yet).
 
+    ``jobs`` defaults to Dramatiq messages on a Redis broker at ``config.redis_url``;
+    the worker passes the broker it consumes from.
+    """
     client = redis.Redis.from_url(config.redis_url, decode_responses=True, health_check_interval=30)
     gateway = StripeGateway(
         api_key=config.stripe_secret_key,
@@ -48,7 +49,13 @@ def build_runtime(config: Config) -> Runtime:
         webhook_tolerance=config.webhook_tolerance_seconds,
         rate_limiter=TokenBucket(client, config.stripe_requests_per_second),
     )
-    return Runtime(config=config, redis=client, gateway=gateway, mailer=mailer_from_url(config))
+    return Runtime(
+        config=config,
+        redis=client,
+        gateway=gateway,
+        mailer=mailer_from_url(config),
+        jobs=jobs or DramatiqJobs(redis_broker(config.redis_url)),
+    )
 
 
 def install(runtime: Runtime) -> Runtime:
@@ -59,10 +66,16 @@ def install(runtime: Runtime) -> Runtime:
     return runtime
 
 
-def current() -> Runtime:
-    """The installed runtime; builds one from the environment on first use."""
+def uninstall() -> None:
+    """Forget the current runtime (tests restore the state they found)."""
     global _current
     with _lock:
+        _current = None
+
+
+def current() -> Runtime:
+    """The runtime this process's entry point installed."""
+    with _lock:
         if _current is None:
-            _current = build_runtime(load_config())
+            raise RuntimeError("no runtime installed: build one with build_runtime() first")
         return _current

@@ -1,16 +1,45 @@
-"""Dramatiq actors: thin, taking ids, each calling one service. Importing this package
-declares every actor on ``tasks.broker.broker`` (``dramatiq tasks`` runs them).
+"""Dramatiq actors: thin, taking ids, each calling one service.
 
-With ``PROMETHEUS_MULTIPROC_DIR`` set (the web's directory, on the same host), every
-process here writes its metrics there and the web's ``/metrics`` includes them; the
-directory is created first, before any metric opens its file.
+Importing this package declares nothing: the worker's entry point (``tasks.worker``)
+builds the broker and calls :func:`declare_actors`. Each actor is named after its
+function and runs on the queue ``app.gateways.jobs.QUEUES`` gives it, so that web and
+clock processes can send to it by name through ``runtime.jobs``.
 """
 
-import os
+from __future__ import annotations
 
-if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+from collections.abc import Callable
+from typing import Any
 
+import dramatiq
+
+from app.gateways.jobs import QUEUES
 from tasks import checkout, expiry, orders, receipts, webhooks
+from tasks.broker import retry_policy
 
-__all__ = ["checkout", "expiry", "orders", "receipts", "webhooks"]
+# Every actor with its retry limit (the limit lives in the retry_when predicate, which
+# Dramatiq lets take precedence over max_retries).
+ACTORS: tuple[tuple[Callable[..., None], int], ...] = (
+    (checkout.create_payment_intent, 20),
+    (webhooks.handle_stripe_event, 25),
+    (expiry.expire_hold, 50),
+    (receipts.send_receipt, 10),
+    (orders.cancel_order, 20),
+    (orders.create_refund, 20),
+)
+
+
+def declare_actors(broker: dramatiq.Broker) -> dict[str, dramatiq.Actor[Any, Any]]:
+    """Declare every actor on ``broker``; returns them by name."""
+    declared = {}
+    for fn, retries in ACTORS:
+        name = fn.__name__
+        declared[name] = dramatiq.Actor(
+            fn,
+            broker=broker,
+            actor_name=name,
+            queue_name=QUEUES[name],
+            priority=0,
+            options={"retry_when": retry_policy(retries)},
+        )
+    return declared

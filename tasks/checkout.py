@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import dramatiq
-
 from app.runtime import current
-from app.services.orders import create_order_from_submission, order_lock
-from models import Reservation
-from tasks.broker import broker, retry_policy
+from app.services.checkout import place_order
+from app.services.records import order_lock
 
 
-@dramatiq.actor(broker=broker, retry_when=retry_policy(20))
 def create_payment_intent(order_id: str) -> None:
     """Write the order (idempotent), create its intent, schedule the hold's expiry."""
-    from tasks.expiry import schedule_expiry
-
     runtime = current()
     with order_lock(runtime.redis, order_id):
-        order = create_order_from_submission(order_id, runtime)
-    if order is not None and order.state == "PENDING":
-        reservation = Reservation.get_or_none(Reservation.order == order.id)
-        if reservation is not None:
-            schedule_expiry(order.id, reservation.expires_at)
+        placed = place_order(order_id, runtime)
+    if placed.expire_at is not None:
+        runtime.jobs.expire_hold(order_id, at=placed.expire_at)

@@ -14,21 +14,21 @@ import signal
 import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
-from app.runtime import Runtime
-from app.services import admission, receipts
-from app.services.inventory import Inventory
-from models import Outbox, Reservation, WebhookEvent
-from models.db import utcnow
+from redis import Redis
+
+from app import keys
+from app.config import load_config
+from app.runtime import Runtime, build_runtime, install
+from app.services import admission, holds, receipts, webhooks
+from app.services.reconcile import reconcile
+from models.db import bind_database, database, utcnow
 
 log = logging.getLogger("tasks.clock")
 
 INTERVAL_SECONDS = 5.0
 STALE_SECONDS = 60
-THROTTLE_SECONDS = 300
 BATCH = 200
-THROTTLE_PREFIX = "{shop}:clock:"
 RECONCILE_EVERY = 12  # sweeps (about a minute)
 
 
@@ -46,76 +46,46 @@ class Sweep:
         return any(self.counts.values())
 
 
-def claim(redis: Any, kind: str, item: str) -> bool:
-    """True at most once per THROTTLE_SECONDS for one item, across all clock processes."""
-    return bool(redis.set(f"{THROTTLE_PREFIX}{kind}:{item}", "1", nx=True, ex=THROTTLE_SECONDS))
+def claim(redis: Redis, kind: str, item: str) -> bool:
+    """True at most once per claim TTL (5 min) for one item, across all clock processes."""
+    key = keys.clock_claim(kind, item)
+    return bool(redis.set(key, "1", nx=True, ex=keys.CLOCK_CLAIM_TTL_SECONDS))
 
 
 def sweep(runtime: Runtime) -> Sweep:
     """One pass of every repair; returns what it re-enqueued."""
-    from tasks.checkout import create_payment_intent
-    from tasks.expiry import expire_hold
-    from tasks.receipts import send_receipt
-    from tasks.webhooks import handle_stripe_event
-
-    redis, done = runtime.redis, Sweep()
+    redis, jobs, done = runtime.redis, runtime.jobs, Sweep()
     for order_id in admission.pending_older_than(redis, STALE_SECONDS)[:BATCH]:
         if claim(redis, "pending", order_id):
-            create_payment_intent.send(order_id)
+            jobs.create_payment_intent(order_id)
             done.add("pending")
-    for order_id in overdue_orders(redis):
+    for order_id in holds.overdue_order_ids(redis, BATCH):
         if claim(redis, "hold", order_id):
-            expire_hold.send(order_id)
+            jobs.expire_hold(order_id)
             done.add("holds")
     cutoff = utcnow() - timedelta(seconds=STALE_SECONDS)
-    for outbox_id in receipts.unsent(BATCH):
-        row = Outbox.get_by_id(outbox_id)
-        if row.created_at < cutoff and claim(redis, "outbox", str(outbox_id)):
-            send_receipt.send(outbox_id)
+    for outbox_id in receipts.unsent(BATCH, older_than=cutoff):
+        if claim(redis, "outbox", str(outbox_id)):
+            jobs.send_receipt(outbox_id)
             done.add("receipts")
-    stale_events = (
-        WebhookEvent.select()
-        .where(WebhookEvent.status.in_(["failed", "received"]) & (WebhookEvent.created_at < cutoff))
-        .order_by(WebhookEvent.id)
-        .limit(BATCH)
-    )
-    for event in stale_events:
-        if claim(redis, "webhook", event.event_id):
-            handle_stripe_event.send(event.event_id, event.payload)
+    for event_id, payload in webhooks.retryable_failed(BATCH, older_than=cutoff):
+        if claim(redis, "webhook", event_id):
+            jobs.handle_stripe_event(event_id, payload)
             done.add("webhooks")
     return done
 
 
 def reconcile_events(runtime: Runtime) -> int:
     """Enqueue Stripe events our inbox missed; returns how many."""
-    from app.services.reconcile import reconcile
-    from tasks.webhooks import handle_stripe_event
-
     result = reconcile(runtime.redis, runtime.gateway)
     for event in result.missed:
         if claim(runtime.redis, "webhook", event["id"]):
-            handle_stripe_event.send(event["id"], event)
+            runtime.jobs.handle_stripe_event(event["id"], event)
     return len(result.missed)
-
-
-def overdue_orders(redis: Any) -> list[str]:
-    """Orders whose hold is past due, from Redis and from the database (the record)."""
-    found = {order_id for _, order_id in Inventory(redis).overdue() if order_id}
-    held = (
-        Reservation.select(Reservation.order)
-        .where((Reservation.status == "HELD") & (Reservation.expires_at < utcnow()))
-        .limit(BATCH)
-        .tuples()
-    )
-    rows: Any = held  # tuples(): each row is (order_id,)
-    found.update(str(row[0]) for row in rows)
-    return sorted(found)[:BATCH]
 
 
 def run(runtime: Runtime, stop: threading.Event, interval: float = INTERVAL_SECONDS) -> None:
     """Sweep every ``interval`` seconds until ``stop`` is set."""
-    from models.db import database
-
     log.info("clock started: sweeping every %.0f s", interval)
     rounds = 0
     while not stop.is_set():
@@ -134,13 +104,9 @@ def run(runtime: Runtime, stop: threading.Event, interval: float = INTERVAL_SECO
 
 
 def main() -> int:
-    """Entry point of the ``clock`` process."""
-    import tasks  # noqa: F401  (declares the actors on the broker)
-    from app.runtime import current
-    from models.db import bind_database
-
+    """Entry point of the ``clock`` process: builds its runtime (and so its broker) once."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    runtime = current()
+    runtime = install(build_runtime(load_config()))
     bind_database(runtime.config.database_url)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

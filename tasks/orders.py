@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import dramatiq
-
 from app.runtime import current
 from app.services import expiry, refunds
-from app.services.orders import order_lock
-from tasks.broker import broker, retry_policy
+from app.services.records import order_lock
 
 
-@dramatiq.actor(broker=broker, retry_when=retry_policy(20))
 def cancel_order(order_id: str) -> None:
     """Cancel a PENDING order: its intent first, then its hold (I8)."""
     runtime = current()
@@ -18,7 +14,6 @@ def cancel_order(order_id: str) -> None:
         expiry.cancel_order(order_id, runtime)
 
 
-@dramatiq.actor(broker=broker, retry_when=retry_policy(20))
 def create_refund(refund_id: str) -> None:
     """Ask Stripe for a requested refund (idempotency key ``refund-<refundId>``)."""
     refunds.submit_refund(refund_id, current())

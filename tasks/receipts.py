@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import dramatiq
-
 from app.runtime import current
 from app.services import receipts
-from tasks.broker import broker, retry_policy
 
 
-@dramatiq.actor(broker=broker, retry_when=retry_policy(10))
 def send_receipt(outbox_id: int) -> None:
     """Send the receipt of outbox row ``outbox_id`` unless it was already sent."""
     runtime = current()

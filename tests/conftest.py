@@ -19,9 +19,6 @@ from urllib.parse import urlparse, urlunparse
 
 import pytest
 
-# Actors bind to the broker at import time: choose the stub before anything imports tasks.
-os.environ.setdefault("DRAMATIQ_BROKER", "stub")
-
 # The real servers, remembered before any test rewrites the environment.
 REAL_REDIS_URL = os.environ.get("REDIS_URL")
 REAL_DATABASE_URL = os.environ.get("DATABASE_URL")
@@ -198,27 +195,37 @@ def mailer() -> Any:
 
 
 @pytest.fixture
-def runtime(config: Any, redis: Any, db: Any, gateway: Any, mailer: Any) -> Iterator[Any]:
-    """The process runtime wired to fakeredis, the test database and the fakes."""
-    from app import runtime as runtime_module
+def jobs() -> Any:
+    """A queue port that records what was enqueued (``jobs.calls``)."""
+    from tests.fakes import RecordingJobs
 
-    previous = runtime_module._current
-    rt = runtime_module.install(
-        runtime_module.Runtime(config=config, redis=redis, gateway=gateway, mailer=mailer)
-    )
-    yield rt
-    runtime_module.install(previous) if previous else setattr(runtime_module, "_current", None)
+    return RecordingJobs()
+
+
+@pytest.fixture
+def runtime(
+    config: Any, redis: Any, db: Any, gateway: Any, mailer: Any, jobs: Any
+) -> Iterator[Any]:
+    """The process runtime wired to fakeredis, the test database and the fakes."""
+    from app.runtime import Runtime, install, uninstall
+
+    yield install(Runtime(config=config, redis=redis, gateway=gateway, mailer=mailer, jobs=jobs))
+    uninstall()
 
 
 @pytest.fixture
 def broker(runtime: Any) -> Iterator[Any]:
-    """The Dramatiq stub broker, emptied around each test."""
-    import tasks  # noqa: F401  (declares the actors on the broker)
-    from tasks.broker import broker as stub_broker
+    """A Dramatiq stub broker with every actor declared; the runtime enqueues on it."""
+    from app.gateways.jobs import DramatiqJobs
+    from tasks import declare_actors
+    from tasks.broker import make_broker
 
-    stub_broker.flush_all()
+    stub_broker = make_broker("stub")
+    declare_actors(stub_broker)
+    runtime.jobs = DramatiqJobs(stub_broker)
     yield stub_broker
     stub_broker.flush_all()
+    stub_broker.close()
 
 
 @pytest.fixture

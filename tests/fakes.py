@@ -13,6 +13,7 @@ import secrets
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from app.errors import PaymentProviderError
@@ -265,6 +266,41 @@ class ListMailer:
             self.failures -= 1
             raise ConnectionError("SMTP server unavailable")
         self.sent.append(message)
+
+
+class RecordingJobs:
+    """A :class:`~app.gateways.jobs.Jobs` that records each call as ``(name, args)``."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+
+    def create_payment_intent(self, order_id: str) -> None:
+        """Record the call."""
+        self.calls.append(("create_payment_intent", (order_id,)))
+
+    def handle_stripe_event(self, event_id: str, payload: dict[str, Any]) -> None:
+        """Record the call."""
+        self.calls.append(("handle_stripe_event", (event_id, payload)))
+
+    def expire_hold(self, order_id: str, at: datetime | None = None) -> None:
+        """Record the call."""
+        self.calls.append(("expire_hold", (order_id, at)))
+
+    def send_receipt(self, outbox_id: int) -> None:
+        """Record the call."""
+        self.calls.append(("send_receipt", (outbox_id,)))
+
+    def cancel_order(self, order_id: str) -> None:
+        """Record the call."""
+        self.calls.append(("cancel_order", (order_id,)))
+
+    def create_refund(self, refund_id: str) -> None:
+        """Record the call."""
+        self.calls.append(("create_refund", (refund_id,)))
+
+    def named(self, name: str) -> list[tuple[Any, ...]]:
+        """The arguments of every recorded call of ``name``."""
+        return [args for called, args in self.calls if called == name]
 
 
 # --- builders for domain tests ---------------------------------------------------------

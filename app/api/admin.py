@@ -12,9 +12,9 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from app import current_runtime
 from app.api.auth import require_admin
 from app.api.requests import idempotency_key, json_object
+from app.context import current_runtime
 from app.errors import InvalidRequest
 from app.schemas.admin import (
     FulfillmentSchema,
@@ -66,11 +66,10 @@ def refund(order_id: str) -> tuple[Response, int, dict[str, str]]:
     require_admin()
     key = idempotency_key()
     data = load(_refund_schema, _optional_body())
-    result = admin.refund_order(current_runtime().redis, order_id, idempotency_key=key, **data)
+    runtime = current_runtime()
+    result = admin.refund_order(runtime.redis, order_id, idempotency_key=key, **data)
     if result.submit:
-        from tasks.orders import create_refund
-
-        create_refund.send(result.response["refundId"])
+        runtime.jobs.create_refund(result.response["refundId"])
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
     return jsonify(result.response), 202, headers
 
@@ -94,10 +93,9 @@ def fulfillment(order_id: str) -> Response:
 def cancel(order_id: str) -> tuple[Response, int]:
     """Queue the cancel of a PENDING order (intent first, then the hold — I8): 202."""
     require_admin()
-    admin.check_cancelable(current_runtime().redis, order_id)
-    from tasks.orders import cancel_order
-
-    cancel_order.send(order_id)
+    runtime = current_runtime()
+    admin.check_cancelable(runtime.redis, order_id)
+    runtime.jobs.cancel_order(order_id)
     return jsonify({"orderId": order_id, "status": "queued"}), 202
 
 
@@ -122,9 +120,7 @@ def replay_webhook_event(event_id: str) -> tuple[Response, int]:
     """Re-enqueue a stored event; a processed one changes nothing (I3): 202."""
     require_admin()
     payload, _row = admin.webhook_event_for_replay(event_id)
-    from tasks.webhooks import handle_stripe_event
-
-    handle_stripe_event.send(event_id, payload)
+    current_runtime().jobs.handle_stripe_event(event_id, payload)
     return jsonify({"eventId": event_id, "status": "queued"}), 202
 
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from flask import current_app, request
+from flask import request
 
+from app.context import current_config
 from app.errors import Forbidden, NotFound, Unauthorized
 
 
@@ -33,7 +34,7 @@ def _raw_token() -> str | None:
 
 
 def _decode(token: str) -> dict[str, Any] | None:
-    secret = current_app.extensions["checkout_config"].jwt_secret
+    secret = current_config().jwt_secret
     try:
         claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": []})
     except jwt.PyJWTError:

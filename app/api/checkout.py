@@ -7,19 +7,19 @@ from typing import Any
 import structlog
 from flask import Blueprint, Response, jsonify, request
 
-from app import current_runtime
 from app.api import auth
 from app.api.observability import OUT_OF_STOCK, SUBMITS
 from app.api.requests import idempotency_key, json_object
+from app.context import current_runtime
 from app.errors import InvalidRequest, OutOfStock
+from app.gateways.jobs import Jobs
 from app.schemas.checkout import QuoteSchema, SubmitSchema
 from app.schemas.common import load
-from app.services import catalog, order_views, pricing
+from app.services import catalog, checkout_status, order_views, pricing
+from app.services.admission import Submission, admit
 
 blueprint = Blueprint("checkout", __name__, url_prefix="/api/checkout")
 log = structlog.get_logger("app.api.checkout")
-
-MAX_WAIT_SECONDS = 25
 
 _quote_schema = QuoteSchema()
 _submit_schema = SubmitSchema()
@@ -41,8 +41,6 @@ def quote() -> Response:
 @blueprint.post("/payment-intent")
 def submit() -> tuple[Response, int, dict[str, str]]:
     """Validate, admit (idempotency claim + hold + read model) and enqueue: 202."""
-    from app.services.admission import admit
-
     body = json_object()
     key = idempotency_key(body)
     data = load(_submit_schema, body)
@@ -65,7 +63,7 @@ def submit() -> tuple[Response, int, dict[str, str]]:
         headers["Idempotent-Replayed"] = "true"
     else:
         SUBMITS.labels("admitted").inc()
-        _enqueue_create_intent(submission.order_id)
+        _enqueue_create_intent(runtime.jobs, submission.order_id)
     return jsonify(admission.response), 202, headers
 
 
@@ -82,7 +80,7 @@ def status(order_id: str) -> Response:
 def _wait_params() -> tuple[int, int | None]:
     """``wait`` (0..25 seconds) and ``since`` (a version) from the query string."""
     fields: dict[str, list[str]] = {}
-    wait = _query_int("wait", 0, 0, MAX_WAIT_SECONDS, fields)
+    wait = _query_int("wait", 0, 0, checkout_status.MAX_WAIT_SECONDS, fields)
     since = _query_int("since", None, 0, 2**31, fields)
     if fields:
         raise InvalidRequest("The query has invalid parameters.", fields=fields)
@@ -101,10 +99,8 @@ def _query_int(
     return int(raw)
 
 
-def _submission(data: dict[str, Any], key: str, hold_ttl: int) -> Any:
+def _submission(data: dict[str, Any], key: str, hold_ttl: int) -> Submission:
     """The Submission for admit(): fresh ids, the canonical camelCase body, its hash."""
-    from app.services.admission import Submission
-
     who = auth.identity()
     return Submission.create(
         _submit_schema.dump(data),
@@ -114,11 +110,9 @@ def _submission(data: dict[str, Any], key: str, hold_ttl: int) -> Any:
     )
 
 
-def _enqueue_create_intent(order_id: str) -> None:
+def _enqueue_create_intent(jobs: Jobs, order_id: str) -> None:
     """Queue the worker; if the broker is down the clock's pending sweep repairs it."""
     try:
-        from tasks.checkout import create_payment_intent
-
-        create_payment_intent.send(order_id)
+        jobs.create_payment_intent(order_id)
     except Exception as exc:  # the submission is durable in Redis ({shop}:pending)
         log.warning("enqueue_failed", order_id=order_id, error_class=type(exc).__name__)

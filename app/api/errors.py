@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import time
 
+import peewee
+import redis
 import structlog
 from flask import Flask, Response, current_app, jsonify
 from werkzeug.exceptions import HTTPException
@@ -75,9 +77,6 @@ def _retry_after() -> int:
 
 def _is_unavailable(exc: BaseException) -> bool:
     """True for a dependency outage: Redis or the database cannot be reached."""
-    import peewee
-    import redis
-
     return isinstance(exc, redis.ConnectionError | redis.TimeoutError | peewee.OperationalError)
 
 

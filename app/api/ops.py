@@ -9,8 +9,9 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app import current_runtime
 from app.api.observability import metrics_registry
+from app.api.openapi import build_spec
+from app.context import current_database, current_runtime
 from app.services import health
 
 blueprint = Blueprint("ops", __name__)
@@ -25,9 +26,7 @@ def healthz() -> Response:
 @blueprint.get("/readyz")
 def readyz() -> tuple[Response, int]:
     """Readiness: the database and Redis both answer (503 otherwise)."""
-    checks = health.readiness(
-        lambda: current_app.extensions["checkout_database"], lambda: current_runtime().redis
-    )
+    checks = health.readiness(current_database, lambda: current_runtime().redis)
     ready = all(value == "ok" for value in checks.values())
     return jsonify({"status": "ok" if ready else "unavailable", "checks": checks}), (
         200 if ready else 503
@@ -41,8 +40,6 @@ def metrics() -> Response:
 
 
 def _spec() -> dict[str, Any]:
-    from app.api.openapi import build_spec
-
     cached = current_app.extensions.get("checkout_openapi")
     if cached is None:
         cached = current_app.extensions["checkout_openapi"] = build_spec()

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from app import current_runtime
 from app.api import auth
 from app.api.requests import json_object
+from app.context import current_runtime
 from app.schemas.common import load
 from app.schemas.orders import TrackSchema
 from app.services import order_views

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from app import current_runtime
+from app.context import current_runtime
 from app.services import catalog
 
 blueprint = Blueprint("products", __name__, url_prefix="/api")

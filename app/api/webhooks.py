@@ -9,8 +9,8 @@ from __future__ import annotations
 import structlog
 from flask import Blueprint, Response, jsonify, request
 
-from app import current_runtime
 from app.api.observability import WEBHOOK_EVENTS
+from app.context import current_runtime
 from app.errors import ServiceUnavailable
 from app.services import webhooks
 
@@ -23,12 +23,11 @@ def stripe_webhook() -> Response:
     """Verify the signature (SignatureInvalid / MalformedJSON → 400), then enqueue."""
     payload = request.get_data(cache=False)
     header = request.headers.get("Stripe-Signature", "")
-    event = webhooks.verified_event(current_runtime().gateway, payload, header)
+    runtime = current_runtime()
+    event = webhooks.verified_event(runtime.gateway, payload, header)
     event_id, event_type = event["id"], event["type"]
     try:
-        from tasks.webhooks import handle_stripe_event
-
-        handle_stripe_event.send(event_id, event)
+        runtime.jobs.handle_stripe_event(event_id, event)
     except Exception as exc:
         # Not acknowledged: Stripe retries the delivery later.
         log.error("webhook_enqueue_failed", event_id=event_id, error_class=type(exc).__name__)

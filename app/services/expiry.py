@@ -18,20 +18,23 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from app.errors import InvalidState, PaymentProviderError
-from app.gateways.payments import Intent
+from app.gateways.payments import FINAL_STATUSES, Intent
 from app.services import checkout_status
-from app.services.inventory import Inventory
-from app.services.orders import Unprocessable, lock_order, reject_submission
-from app.services.payments import (
+from app.services.checkout import (
     INTENT_LOOKUP,
-    apply_intent,
-    close_after_cancel,
+    Unprocessable,
     intent_creation_stopped,
+    reject_submission,
     store_intent,
 )
+from app.services.holds import sync_redis_hold
+from app.services.inventory import Inventory
+from app.services.payments import apply_intent, close_after_cancel
+from app.services.records import lock_order
 from app.services.state_machine import CANCELED, PENDING, record_event
 from models import Order, OrderEvent, Reservation
 from models.db import database, utcnow
+from models.statuses import PaymentStatus
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -48,7 +51,7 @@ MAX_REREADS = 3
 # searchable within a minute of its creation (docs.stripe.com/search); 30 s of margin.
 SEARCH_DELAY_SECONDS = 90
 # Where several intents carry one order id (I2 forbids it), the one to apply first.
-STATUS_PRIORITY = {"succeeded": 0, "processing": 1}
+STATUS_PRIORITY: dict[str, int] = {PaymentStatus.SUCCEEDED: 0, PaymentStatus.PROCESSING: 1}
 
 
 @dataclass(frozen=True)
@@ -82,9 +85,9 @@ def expire_hold(order_id: str, runtime: Runtime, *, now: datetime | None = None)
     else:
         intent = runtime.gateway.retrieve_intent(order.payment_intent_id)
     for _ in range(MAX_REREADS):
-        if intent.status == "processing":
+        if intent.status == PaymentStatus.PROCESSING:
             return extend(order.id, runtime, moment)
-        if intent.status in ("succeeded", "canceled"):
+        if intent.status in FINAL_STATUSES:
             return settle(order.id, intent, runtime)
         try:
             canceled = runtime.gateway.cancel_intent(
@@ -116,10 +119,10 @@ def cancel_order(order_id: str, runtime: Runtime, actor: str = "admin") -> Expir
     intent = None
     if order.payment_intent_id is not None:
         current = runtime.gateway.retrieve_intent(order.payment_intent_id)
-        if current.status in ("processing", "succeeded"):
+        if current.status in (PaymentStatus.PROCESSING, PaymentStatus.SUCCEEDED):
             raise InvalidState(f"The payment is already {current.status}.")
         intent = current
-        if current.status != "canceled":
+        if current.status != PaymentStatus.CANCELED:
             intent = runtime.gateway.cancel_intent(
                 current.id, reason="requested_by_customer", idempotency_key=cancel_key(order)
             )
@@ -155,11 +158,13 @@ def settle(order_id: str, intent: Intent, runtime: Runtime) -> Expiry:
     """The intent reached a final status on its own: apply it."""
     with database().atomic():
         order = lock_order(order_id)
-        if intent.status == "canceled" and order.state == PENDING:
+        if intent.status == PaymentStatus.CANCELED and order.state == PENDING:
             close_after_cancel(order, intent, runtime, actor="expiry", expired=True)
             return Expiry("canceled")
         outbox = apply_intent(order, intent, runtime, actor="expiry")
-    return Expiry("confirmed" if intent.status == "succeeded" else "noop", outbox_ids=outbox)
+    return Expiry(
+        "confirmed" if intent.status == PaymentStatus.SUCCEEDED else "noop", outbox_ids=outbox
+    )
 
 
 def orphan_intent(order: Order, runtime: Runtime, moment: datetime) -> Intent | Expiry | None:
@@ -188,7 +193,7 @@ def orphan_intent(order: Order, runtime: Runtime, moment: datetime) -> Intent | 
     log.warning("order %s: found its unsaved intent %s at Stripe", order.id, chosen.id)
     for other in others:  # impossible with one create key per order; never leave it open
         log.error("order %s has more than one intent: %s", order.id, other.id)
-        if other.status not in ("succeeded", "canceled", "processing"):
+        if other.status not in (*FINAL_STATUSES, PaymentStatus.PROCESSING):
             gateway.cancel_intent(
                 other.id, reason="abandoned", idempotency_key=f"pi-cancel-{order.id}-{other.id}"
             )
@@ -233,15 +238,3 @@ def expire_submission(order_id: str, runtime: Runtime) -> Expiry:
         runtime, order_id, view, Unprocessable("hold_expired", "The hold on your items expired.")
     )
     return Expiry("unprocessable")
-
-
-def sync_redis_hold(order: Order, runtime: Runtime) -> None:
-    """Repair Redis after a closed order: its hold follows the database's reservation."""
-    reservation = Reservation.get_or_none(Reservation.order == order.id)
-    if reservation is None:
-        return
-    inventory = Inventory(runtime.redis)
-    if reservation.status == "CONFIRMED":
-        inventory.confirm(reservation.id)
-    elif reservation.status == "RELEASED":
-        inventory.release(reservation.id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.errors import InvalidRequest, InvalidState
-from app.services.orders import lock_order
+from app.services.records import lock_order
 from app.services.state_machine import FULFILLED, FULFILLING, PAID, record_event, transition
 from models import Order
 from models.db import database

@@ -14,10 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
 
+from redis import Redis
+
 from app.errors import NotFound
 from app.services import checkout_status
-from app.services.orders import totals
+from app.services.records import totals
+from app.services.state_machine import PENDING
 from models import Order, OrderEvent, Refund
+from models.statuses import PaymentStatus
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,7 @@ def find_order(order_id: str) -> Order | None:
     return Order.get_or_none(Order.id == order_id)
 
 
-def locate_order(redis: Any, order_id: str) -> Located:
+def locate_order(redis: Redis, order_id: str) -> Located:
     """The written order, else its read model (a submission not yet written); NotFound."""
     order = find_order(order_id)
     if order is not None:
@@ -54,7 +58,7 @@ def locate_order(redis: Any, order_id: str) -> Located:
     return _from_read_model(redis, order_id) or _not_found()
 
 
-def locate_checkout(redis: Any, order_id: str) -> Located:
+def locate_checkout(redis: Redis, order_id: str) -> Located:
     """The checkout read model, else (it expired) the order row; NotFound."""
     located = _from_read_model(redis, order_id)
     if located is not None:
@@ -72,7 +76,9 @@ def order_body(located: Located) -> dict[str, Any]:
     return pending_view(located.order_id, located.model or {})
 
 
-def checkout_body(redis: Any, located: Located, *, wait: int, since: int | None) -> dict[str, Any]:
+def checkout_body(
+    redis: Redis, located: Located, *, wait: int, since: int | None
+) -> dict[str, Any]:
     """The checkout status body of a located order (read model or row).
 
     From the read model it long-polls up to ``wait`` seconds for a version after
@@ -129,14 +135,14 @@ def pending_view(order_id: str, model: dict[str, Any]) -> dict[str, Any]:
     return {
         "orderId": order_id,
         "orderNumber": model.get("orderNumber"),
-        "state": model.get("state") or "PENDING",
+        "state": model.get("state") or PENDING,
         "email": submission.get("email"),
         "lineItems": model.get("lineItems") or [],
         "totals": model.get("totals") or None,
         "shippingAddress": submission.get("shippingAddress"),
         "billingAddress": submission.get("billingAddress"),
         "paymentIntentId": model.get("intentId") or None,
-        "paymentStatus": model.get("paymentStatus") or "creating",
+        "paymentStatus": model.get("paymentStatus") or PaymentStatus.CREATING,
         "reservationId": model.get("reservationId") or submission.get("reservationId"),
         "amountRefunded": 0,
         "refunds": [],
@@ -162,9 +168,9 @@ def checkout_view(order_id: str, model: dict[str, Any]) -> dict[str, Any]:
     return {
         "orderId": order_id,
         "orderNumber": model.get("orderNumber"),
-        "state": model.get("state") or "PENDING",
+        "state": model.get("state") or PENDING,
         "payment": {
-            "status": model.get("paymentStatus") or "creating",
+            "status": model.get("paymentStatus") or PaymentStatus.CREATING,
             "intentId": model.get("intentId") or None,
             "clientSecret": model.get("clientSecret") or None,
         },
@@ -186,7 +192,7 @@ def checkout_view_from_order(order: Order) -> dict[str, Any]:
             "status": order.payment_status,
             "intentId": order.payment_intent_id,
             # Only a live order may still be paid: the secret is useless otherwise.
-            "clientSecret": order.client_secret if order.state == "PENDING" else None,
+            "clientSecret": order.client_secret if order.state == PENDING else None,
         },
         "totals": totals(order),
         "lineItems": order.line_items or [],
@@ -196,7 +202,7 @@ def checkout_view_from_order(order: Order) -> dict[str, Any]:
     }
 
 
-def _from_read_model(redis: Any, order_id: str) -> Located | None:
+def _from_read_model(redis: Redis, order_id: str) -> Located | None:
     model = checkout_status.read(redis, order_id)
     if model is None:
         return None

@@ -8,6 +8,7 @@ successful send (a sent row is never sent again).
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from app.gateways.mail import Message
@@ -15,6 +16,7 @@ from app.services.pricing import format_amount
 from app.services.state_machine import record_event
 from models import Order, Outbox
 from models.db import database, is_postgres, utcnow
+from models.statuses import OutboxStatus
 
 if TYPE_CHECKING:
     from app.gateways.mail import Mailer
@@ -74,11 +76,11 @@ def send_receipt(outbox_id: int, mailer: Mailer, sender: str) -> bool:
             query = Outbox.select().where(Outbox.id == outbox_id)
             # Row lock: two workers sending one row wait for each other, then see "sent".
             row = (query.for_update() if is_postgres() else query).get_or_none()
-            if row is None or row.status != "pending":
+            if row is None or row.status != OutboxStatus.PENDING:
                 return False
             order = row.order
             mailer.send(render_receipt(order, sender))
-            row.status, row.sent_at, row.attempts = "sent", utcnow(), row.attempts + 1
+            row.status, row.sent_at, row.attempts = OutboxStatus.SENT, utcnow(), row.attempts + 1
             row.save()
             record_event(order, "RECEIPT_SENT", {"outboxId": row.id, "to": order.email})
     except Exception as exc:
@@ -91,17 +93,20 @@ def note_failed_attempt(outbox_id: int, exc: Exception) -> None:
     """Count a failed delivery; give up (``failed``) after ``MAX_ATTEMPTS``."""
     with database().atomic():
         row = Outbox.get_or_none(Outbox.id == outbox_id)
-        if row is None or row.status != "pending":
+        if row is None or row.status != OutboxStatus.PENDING:
             return
         row.attempts += 1
         row.last_error = f"{exc.__class__.__name__}: {exc}"[:2000]
         if row.attempts >= MAX_ATTEMPTS:
-            row.status = "failed"
+            row.status = OutboxStatus.FAILED
             log.error("receipt %s failed %s times; giving up", outbox_id, row.attempts)
         row.save()
 
 
-def unsent(limit: int = 100) -> list[int]:
+def unsent(limit: int = 100, *, older_than: datetime | None = None) -> list[int]:
     """Ids of outbox rows still waiting to be sent (for the clock's sweep)."""
-    query = Outbox.select(Outbox.id).where(Outbox.status == "pending").order_by(Outbox.id)
+    condition = Outbox.status == OutboxStatus.PENDING
+    if older_than is not None:
+        condition &= Outbox.created_at < older_than
+    query = Outbox.select(Outbox.id).where(condition).order_by(Outbox.id)
     return [row.id for row in query.limit(limit)]

@@ -13,16 +13,17 @@ from typing import TYPE_CHECKING
 import peewee
 
 from app.errors import InvalidState, PaymentProviderError
-from app.services.orders import lock_order
+from app.services.records import lock_order
 from app.services.state_machine import FULFILLED, FULFILLING, PAID, record_event
 from models import Refund
 from models.db import database, utcnow
+from models.statuses import RefundStatus
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
 
 REFUNDABLE_STATES = frozenset({PAID, FULFILLING, FULFILLED})
-OPEN_STATUSES = ("pending", "requires_action", "succeeded")
+OPEN_STATUSES = (RefundStatus.PENDING, RefundStatus.REQUIRES_ACTION, RefundStatus.SUCCEEDED)
 
 
 def refundable_amount(order_id: str) -> int:
@@ -67,7 +68,7 @@ def request_refund(
             id=f"rf_{uuid.uuid4().hex[:24]}",
             order=order,
             amount=wanted,
-            status="pending",
+            status=RefundStatus.PENDING,
             reason=reason,
             restock=restock,
             idempotency_key=idempotency_key,
@@ -84,7 +85,7 @@ def request_refund(
 def submit_refund(refund_id: str, runtime: Runtime) -> Refund:
     """Create the refund at Stripe (once); the webhooks then settle it."""
     refund = Refund.get_by_id(refund_id)
-    if refund.stripe_refund_id is not None or refund.status != "pending":
+    if refund.stripe_refund_id is not None or refund.status != RefundStatus.PENDING:
         return refund
     order = refund.order
     if order.payment_intent_id is None:
@@ -101,7 +102,7 @@ def submit_refund(refund_id: str, runtime: Runtime) -> Refund:
         if exc.retryable:
             raise
         with database().atomic():
-            refund.status, refund.updated_at = "failed", utcnow()
+            refund.status, refund.updated_at = RefundStatus.FAILED, utcnow()
             refund.save()
             record_event(
                 order, "REFUND_FAILED", {"refundId": refund.id, "message": exc.message}, "worker"

@@ -13,16 +13,19 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import peewee
 from prometheus_client import Counter
+from redis import Redis
 
+from app import keys
 from app.errors import MalformedJSON
 from app.gateways.payments import Intent, PaymentError, PaymentGateway
 from app.services.inventory import Inventory
-from app.services.orders import lock_order, touch
 from app.services.payments import apply_intent
+from app.services.records import lock_order, touch
 from app.services.state_machine import (
     FULFILLED,
     FULFILLING,
@@ -34,15 +37,16 @@ from app.services.state_machine import (
 )
 from models import Order, OrderEvent, Product, Refund, WebhookEvent
 from models.db import database, is_postgres, utcnow
+from models.statuses import PaymentStatus, RefundStatus, WebhookStatus
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-EVT_PREFIX = "{shop}:evt:"
-EVT_TTL_SECONDS = 30 * 24 * 3600
-DONE = frozenset({"processed", "ignored"})
+DONE = frozenset({WebhookStatus.PROCESSED, WebhookStatus.IGNORED})
+# Outcome.status of an event already handled (the other outcomes are inbox statuses).
+DUPLICATE = "duplicate"
 
 DISPUTES = Counter("checkout_disputes_total", "Stripe disputes opened on our payments.")
 WEBHOOK_RESULTS = Counter(
@@ -83,7 +87,7 @@ def on_intent_status(order: Order, obj: dict[str, Any], ctx: Context) -> None:
 def on_payment_failed(order: Order, obj: dict[str, Any], ctx: Context) -> None:
     """A declined attempt; if the intent has moved on since, record it and follow it."""
     current = ctx.intent or Intent.from_dict(obj)
-    if current.status != "requires_payment_method" and order.state == PENDING:
+    if current.status != PaymentStatus.REQUIRES_PAYMENT_METHOD and order.state == PENDING:
         error = PaymentError.from_dict(obj.get("last_payment_error"))
         details = {
             "code": "card_declined",
@@ -92,7 +96,7 @@ def on_payment_failed(order: Order, obj: dict[str, Any], ctx: Context) -> None:
         }
         record_event(order, "PAYMENT_FAILED", {"intentId": current.id, **details}, "webhook")
         touch(order, last_payment_error=details)
-    elif current.last_error is None and current.status == "requires_payment_method":
+    elif current.last_error is None and current.status == PaymentStatus.REQUIRES_PAYMENT_METHOD:
         current = Intent.from_dict({**obj, "status": current.status})
     ctx.outbox_ids += apply_intent(order, current, ctx.runtime, actor="webhook")
 
@@ -120,12 +124,12 @@ def sync_refund(order: Order, obj: dict[str, Any], ctx: Context) -> None:
     refund.status, refund.updated_at = str(obj.get("status")), utcnow()
     refund.save()
     payload = {"refundId": refund.id, "stripeRefundId": obj.get("id"), "amount": refund.amount}
-    if refund.status == "succeeded":
+    if refund.status == RefundStatus.SUCCEEDED:
         succeeded = Refund.select(peewee.fn.SUM(Refund.amount)).where(
-            (Refund.order == order.id) & (Refund.status == "succeeded")
+            (Refund.order == order.id) & (Refund.status == RefundStatus.SUCCEEDED)
         )
         raise_refunded_total(order, int(succeeded.scalar() or 0), ctx)
-    elif refund.status in ("failed", "canceled"):
+    elif refund.status in (RefundStatus.FAILED, RefundStatus.CANCELED):
         reason = obj.get("failure_reason")
         record_event(order, "REFUND_FAILED", {**payload, "failureReason": reason}, "webhook")
         log.error("refund %s of order %s failed: %s", obj.get("id"), order.id, reason)
@@ -146,7 +150,7 @@ def find_refund(order: Order, obj: dict[str, Any]) -> Refund:
             order=order,
             stripe_refund_id=stripe_id,
             amount=int(obj.get("amount") or 0),
-            status="pending",
+            status=RefundStatus.PENDING,
             reason=obj.get("reason"),
             idempotency_key=f"stripe:{stripe_id}",
         )
@@ -236,6 +240,18 @@ def verified_event(gateway: PaymentGateway, payload: bytes, signature: str) -> d
     return event
 
 
+def event_object(payload: dict[str, Any]) -> dict[str, Any]:
+    """The ``data.object`` of an event, or ``{}`` when it has none."""
+    data = payload.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    return obj if isinstance(obj, dict) else {}
+
+
+def order_id_of_event(payload: dict[str, Any]) -> str | None:
+    """The order an event is about (the one its actor locks), or None."""
+    return order_id_of(event_object(payload))
+
+
 def order_id_of(obj: dict[str, Any]) -> str | None:
     """Our order id for an event object: its metadata, else its intent's order."""
     order_id = (obj.get("metadata") or {}).get("orderId")
@@ -267,14 +283,14 @@ def inbox_row(event_id: str, payload: dict[str, Any]) -> WebhookEvent:
 def handle_event(event_id: str, payload: dict[str, Any], runtime: Runtime) -> Outcome:
     """Apply one Stripe event exactly once; raise (for a retry) if its handler fails."""
     redis = runtime.redis
-    if redis.exists(EVT_PREFIX + event_id):
-        return Outcome("duplicate")
+    if redis.exists(keys.event_seen(event_id)):
+        return Outcome(DUPLICATE)
     row = inbox_row(event_id, payload)
     if row.status in DONE:
         remember(redis, event_id)
-        return Outcome("duplicate")
+        return Outcome(DUPLICATE)
     type_ = str(payload.get("type", ""))
-    obj = (payload.get("data") or {}).get("object") or {}
+    obj = event_object(payload)
     handler = HANDLERS.get(type_)
     order_id = order_id_of(obj) if handler else None
     if handler is None or order_id is None or Order.get_or_none(Order.id == order_id) is None:
@@ -286,16 +302,16 @@ def handle_event(event_id: str, payload: dict[str, Any], runtime: Runtime) -> Ou
     try:
         with database().atomic():
             if lock_row(row.id).status in DONE:
-                return Outcome("duplicate")
+                return Outcome(DUPLICATE)
             handler(lock_order(order_id), obj, ctx)
-            mark(row.id, "processed")
+            mark(row.id, WebhookStatus.PROCESSED)
     except Exception as exc:
         note_failure(row.id, exc)
-        WEBHOOK_RESULTS.labels(type_, "failed").inc()
+        WEBHOOK_RESULTS.labels(type_, WebhookStatus.FAILED).inc()
         raise
     remember(redis, event_id)
-    WEBHOOK_RESULTS.labels(type_, "processed").inc()
-    return Outcome("processed", ctx.outbox_ids)
+    WEBHOOK_RESULTS.labels(type_, WebhookStatus.PROCESSED).inc()
+    return Outcome(WebhookStatus.PROCESSED, ctx.outbox_ids)
 
 
 def lock_row(row_id: int) -> WebhookEvent:
@@ -314,14 +330,14 @@ def mark(row_id: int, status: str) -> None:
     ).where(WebhookEvent.id == row_id).execute()
 
 
-def finish_ignored(row: WebhookEvent, type_: str, redis: Any) -> Outcome:
+def finish_ignored(row: WebhookEvent, type_: str, redis: Redis) -> Outcome:
     """Events we do not handle or that are not ours: acknowledged, never applied."""
     with database().atomic():
         if lock_row(row.id).status not in DONE:
-            mark(row.id, "ignored")
+            mark(row.id, WebhookStatus.IGNORED)
     remember(redis, row.event_id)
-    WEBHOOK_RESULTS.labels(type_, "ignored").inc()
-    return Outcome("ignored")
+    WEBHOOK_RESULTS.labels(type_, WebhookStatus.IGNORED).inc()
+    return Outcome(WebhookStatus.IGNORED)
 
 
 def note_failure(row_id: int, exc: Exception) -> None:
@@ -329,7 +345,7 @@ def note_failure(row_id: int, exc: Exception) -> None:
     try:
         with database().atomic():
             WebhookEvent.update(
-                status="failed",
+                status=WebhookStatus.FAILED,
                 attempts=WebhookEvent.attempts + 1,
                 last_error=f"{exc.__class__.__name__}: {exc}"[:2000],
             ).where(
@@ -339,20 +355,20 @@ def note_failure(row_id: int, exc: Exception) -> None:
         log.exception("could not record the failure of webhook row %s", row_id)
 
 
-def remember(redis: Any, event_id: str) -> None:
+def remember(redis: Redis, event_id: str) -> None:
     """The fast-path skip key, written only once the database says the event is done."""
     try:
-        redis.set(EVT_PREFIX + event_id, "1", ex=EVT_TTL_SECONDS)
+        redis.set(keys.event_seen(event_id), "1", ex=keys.EVENT_SEEN_TTL_SECONDS)
     except Exception:  # only an optimisation: the inbox row is the truth
         log.warning("could not set the dedupe key of %s", event_id)
 
 
-def retryable_failed(limit: int = 100) -> list[tuple[str, dict[str, Any]]]:
+def retryable_failed(
+    limit: int = 100, *, older_than: datetime | None = None
+) -> list[tuple[str, dict[str, Any]]]:
     """Failed or never-finished inbox rows to re-enqueue (for the clock's sweep)."""
-    query = (
-        WebhookEvent.select()
-        .where(WebhookEvent.status.in_(["failed", "received"]))
-        .order_by(WebhookEvent.id)
-        .limit(limit)
-    )
+    condition = WebhookEvent.status.in_([WebhookStatus.FAILED, WebhookStatus.RECEIVED])
+    if older_than is not None:
+        condition &= WebhookEvent.created_at < older_than
+    query = WebhookEvent.select().where(condition).order_by(WebhookEvent.id).limit(limit)
     return [(row.event_id, row.payload) for row in query]

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, render_template
+from flask import Blueprint, Response, render_template
 
-from app.config import Config
+from app.context import current_config
 from app.web.csp import content_security_policy
 
 bp = Blueprint(
@@ -23,18 +23,8 @@ bp = Blueprint(
 )
 
 
-def _config() -> Config:
-    """The app's configuration (``create_app`` keeps it in ``extensions``)."""
-    config = current_app.extensions.get("checkout_config")
-    if isinstance(config, Config):
-        return config
-    from app.runtime import current
-
-    return current().config
-
-
 def _page(template: str, **context: Any) -> str:
-    config = _config()
+    config = current_config()
     return render_template(
         template,
         stripe_js_url=config.stripe_js_url,
@@ -65,7 +55,7 @@ def failed() -> str:
 @bp.after_request
 def _security_headers(response: Response) -> Response:
     """CSP and friends on every page and asset of this blueprint."""
-    response.headers["Content-Security-Policy"] = content_security_policy(_config())
+    response.headers["Content-Security-Policy"] = content_security_policy(current_config())
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
     return response

@@ -68,7 +68,7 @@ def admin_headers(make_token: Callable[..., str]) -> dict[str, str]:
 @pytest.fixture
 def pending_order(runtime: Any) -> Any:
     """A written PENDING order for 2 TEE (2000 each) with its intent at the fake gateway."""
-    from app.services.orders import create_order_from_submission
+    from app.services.checkout import create_order_from_submission
     from tests.fakes import admit_checkout, stock
 
     stock(runtime.redis, "TEE", on_hand=5, price=2000)

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
+from app import keys
 from app.errors import PaymentProviderError
 from app.services import webhooks
 from app.services.inventory import Inventory
-from app.services.webhooks import EVT_PREFIX, handle_event
+from app.services.webhooks import handle_event
 from models import Order, OrderEvent, Refund, WebhookEvent
 from models.db import utcnow
 
@@ -307,7 +308,7 @@ class TestOrderList:
     @pytest.fixture
     def orders(self, runtime: Any, pending_order: Order, paid_order: Order) -> list[Order]:
         """Three orders with distinct creation times, oldest first (one PAID)."""
-        from app.services.orders import create_order_from_submission
+        from app.services.checkout import create_order_from_submission
         from tests.fakes import admit_checkout
 
         third = create_order_from_submission(admit_checkout(runtime.redis).order_id, runtime)
@@ -415,7 +416,7 @@ class TestWebhookEvents:
     ) -> None:  # fmt: skip
         row = WebhookEvent.get(WebhookEvent.status == "processed")
         before = event_types(paid_order.id)
-        runtime.redis.delete(EVT_PREFIX + row.event_id)  # the database alone must hold
+        runtime.redis.delete(keys.event_seen(row.event_id))  # the database alone must hold
         assert self.replay(client, admin_headers, row.event_id).status_code == 202
         join(broker)
         assert event_types(paid_order.id) == before

@@ -270,7 +270,7 @@ class TestSubmitValidation:
         self, client: Any, runtime: Any, broker: Any, catalog: Any, submit_body: Any, gateway: Any
     ) -> None:
         """I5: the worker prices the cart from the database; what the client says is ignored."""
-        from app.services.orders import create_order_from_submission
+        from app.services.checkout import create_order_from_submission
 
         body = submit_body(total=1, amount=1, subtotal=1, currency="jpy")
         for line in body["items"]:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from app.services.orders import create_order_from_submission
+from app.services.checkout import create_order_from_submission
 from models import Order
 from tests.fakes import admit_checkout, stock
 

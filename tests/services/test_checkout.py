@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
+from app import keys
 from app.errors import PaymentProviderError
-from app.services import checkout_status, orders
-from app.services.admission import PENDING_KEY
+from app.services import checkout, checkout_status
+from app.services.checkout import create_order_from_submission
 from app.services.inventory import Inventory
-from app.services.orders import create_order_from_submission
 from models import Order, OrderEvent, Product, Reservation
 from tests.fakes import admit_checkout, stock
 
@@ -67,7 +67,7 @@ class TestCreateOrderFromSubmission:
         assert view["clientSecret"] == order.client_secret
         assert view["totals"]["total"] == order.total
         assert view["lineItems"][0]["sku"] == "TEE"
-        assert runtime.redis.zscore(PENDING_KEY, order.id) is None
+        assert runtime.redis.zscore(keys.PENDING, order.id) is None
 
     def test_second_run_finds_the_order_and_creates_no_second_intent(
         self, runtime: Any, submission: Any, gateway: Any
@@ -119,14 +119,14 @@ class TestCreateOrderFromSubmission:
     ) -> None:
         """I7: order, reservation and first events are one transaction; a crash between
         them leaves nothing, and the retry writes the whole order once."""
-        real_record_event = orders.record_event
+        real_record_event = checkout.record_event
 
         def crash_on_stock_held(order: Any, type_: str, *args: Any, **kwargs: Any) -> Any:
             if type_ == "STOCK_HELD":
                 raise ConnectionError("database went away")
             return real_record_event(order, type_, *args, **kwargs)
 
-        monkeypatch.setattr(orders, "record_event", crash_on_stock_held)
+        monkeypatch.setattr(checkout, "record_event", crash_on_stock_held)
         with pytest.raises(ConnectionError):
             create_order_from_submission(submission.order_id, runtime)
         assert (Order.select().count(), Reservation.select().count()) == (0, 0)
@@ -134,7 +134,7 @@ class TestCreateOrderFromSubmission:
         assert gateway.intents == {}
         # The admitted submission is intact: its hold stands and the retry can finish it.
         assert Inventory(runtime.redis).status(submission.reservation_id) == "HELD"
-        assert runtime.redis.zscore(PENDING_KEY, submission.order_id) is not None
+        assert runtime.redis.zscore(keys.PENDING, submission.order_id) is not None
         monkeypatch.undo()
 
         order = create_order_from_submission(submission.order_id, runtime)

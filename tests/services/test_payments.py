@@ -8,11 +8,10 @@ from typing import Any
 import pytest
 
 from app.errors import PaymentProviderError
-from app.services import checkout_status, payments
+from app.services import checkout, checkout_status
+from app.services.checkout import create_order_from_submission, ensure_intent
 from app.services.expiry import expire_hold
 from app.services.inventory import Inventory
-from app.services.orders import create_order_from_submission
-from app.services.payments import ensure_intent
 from models import Order, Reservation
 from models.db import utcnow
 from tests.fakes import admit_checkout, stock
@@ -51,7 +50,7 @@ class TestEnsureIntent:
         def crash(*_: Any) -> None:
             raise ConnectionError("worker lost its database connection")
 
-        monkeypatch.setattr(payments, "store_intent", crash)
+        monkeypatch.setattr(checkout, "store_intent", crash)
         with pytest.raises(ConnectionError):
             create_order_from_submission(submission.order_id, runtime)
         assert Order.get_by_id(submission.order_id).payment_intent_id is None
@@ -199,7 +198,7 @@ class TestExpireHoldWithUnsavedIntent:
         def crash(*_: Any) -> None:
             raise ConnectionError("worker died")
 
-        monkeypatch.setattr(payments, "store_intent", crash)
+        monkeypatch.setattr(checkout, "store_intent", crash)
         with pytest.raises(ConnectionError):
             create_order_from_submission(submission.order_id, runtime)
         monkeypatch.undo()

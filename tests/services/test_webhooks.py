@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 
+from app import keys
 from app.services import checkout_status
+from app.services.checkout import create_order_from_submission
 from app.services.inventory import Inventory
-from app.services.orders import create_order_from_submission
-from app.services.webhooks import EVT_PREFIX, HANDLERS, Context, handle_event
+from app.services.webhooks import HANDLERS, Context, handle_event
 from models import Order, Outbox, Product, Refund, Reservation, WebhookEvent
 from tests.fakes import intent_dict
 
@@ -57,7 +58,7 @@ class TestSucceeded:
         handle_event(event["id"], event, runtime)
         before = types(order.id)
         assert handle_event(event["id"], event, runtime).status == "duplicate"
-        runtime.redis.delete(EVT_PREFIX + event["id"])  # even without the fast path
+        runtime.redis.delete(keys.event_seen(event["id"]))  # even without the fast path
         assert handle_event(event["id"], event, runtime).status == "duplicate"
         assert types(order.id) == before
         assert Product.get_by_id("TEE").stock_on_hand == 8
@@ -209,7 +210,7 @@ class TestFailingHandler:
         assert (row.status, row.attempts) == ("failed", 1)
         assert "disk on fire" in row.last_error
         assert Order.get_by_id(order.id).state == "PENDING"  # rolled back
-        assert not runtime.redis.exists(EVT_PREFIX + event["id"])
+        assert not runtime.redis.exists(keys.event_seen(event["id"]))
 
         monkeypatch.setitem(HANDLERS, "payment_intent.succeeded", original)
         assert handle_event(event["id"], event, runtime).status == "processed"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from app.services.orders import create_order_from_submission
+from app.services.checkout import create_order_from_submission
 from app.services.webhooks import handle_event
 from models import Order, OrderEvent, Outbox, Product, WebhookEvent
 from models.db import close_database

@@ -7,8 +7,6 @@ from typing import Any
 import pytest
 
 from models import Order
-from tasks import expiry as expiry_tasks
-from tasks.checkout import create_payment_intent
 from tests.fakes import admit_checkout, stock
 
 
@@ -19,16 +17,29 @@ def submission(runtime: Any) -> Any:
 
 
 @pytest.fixture
-def scheduled(monkeypatch: Any) -> list[tuple[str, Any]]:
-    """Expiries the actors schedule, recorded instead of sitting 15 min in the delay queue."""
+def scheduled(runtime: Any, broker: Any, monkeypatch: Any) -> list[tuple[str, Any]]:
+    """Expiries the actors schedule, recorded instead of sitting 15 min in the delay queue.
+
+    An expiry asked for now (no ``at``) is still sent.
+    """
     calls: list[tuple[str, Any]] = []
-    monkeypatch.setattr(expiry_tasks, "schedule_expiry", lambda oid, at: calls.append((oid, at)))
+    send_now = runtime.jobs.expire_hold
+
+    def expire_hold(order_id: str, at: Any = None) -> None:
+        if at is None:
+            send_now(order_id)
+        else:
+            calls.append((order_id, at))
+
+    monkeypatch.setattr(runtime.jobs, "expire_hold", expire_hold)
     return calls
 
 
 @pytest.fixture
-def order(broker: Any, worker: Any, submission: Any, scheduled: list[tuple[str, Any]]) -> Order:
+def order(
+    runtime: Any, broker: Any, worker: Any, submission: Any, scheduled: list[tuple[str, Any]]
+) -> Order:
     """The submission's PENDING order with its intent, written by create_payment_intent."""
-    create_payment_intent.send(submission.order_id)
+    runtime.jobs.create_payment_intent(submission.order_id)
     broker.join("default", timeout=20_000)
     return Order.get_by_id(submission.order_id)

@@ -15,9 +15,6 @@ from models import Order, Outbox, Reservation, WebhookEvent
 from models.db import utcnow
 from tasks import clock
 from tasks.broker import should_retry
-from tasks.checkout import create_payment_intent
-from tasks.expiry import expire_hold
-from tasks.webhooks import handle_stripe_event
 
 
 def join(broker: Any, *queues: str) -> None:
@@ -35,7 +32,7 @@ class TestCreatePaymentIntentActor:
         gateway: Any,
         scheduled: list[tuple[str, Any]],
     ) -> None:
-        create_payment_intent.send(submission.order_id)
+        runtime.jobs.create_payment_intent(submission.order_id)
         join(broker)
         order = Order.get_by_id(submission.order_id)
         assert order.payment_intent_id in gateway.intents
@@ -46,14 +43,15 @@ class TestCreatePaymentIntentActor:
 
     def test_running_twice_creates_one_order_and_one_intent(
         self,
+        runtime: Any,
         broker: Any,
         worker: Any,
         submission: Any,
         gateway: Any,
         scheduled: list[tuple[str, Any]],
     ) -> None:
-        create_payment_intent.send(submission.order_id)
-        create_payment_intent.send(submission.order_id)
+        runtime.jobs.create_payment_intent(submission.order_id)
+        runtime.jobs.create_payment_intent(submission.order_id)
         join(broker)
         assert Order.select().count() == 1
         assert len(gateway.intents) == 1
@@ -61,11 +59,11 @@ class TestCreatePaymentIntentActor:
 
 class TestWebhookActor:
     def test_success_pays_and_sends_the_receipt(
-        self, broker: Any, order: Order, gateway: Any, mailer: Any
+        self, runtime: Any, broker: Any, order: Order, gateway: Any, mailer: Any
     ) -> None:
         event = gateway.event("payment_intent.succeeded", gateway.confirm(order.payment_intent_id))
-        handle_stripe_event.send(event["id"], event)
-        handle_stripe_event.send(event["id"], event)  # a duplicate delivery
+        runtime.jobs.handle_stripe_event(event["id"], event)
+        runtime.jobs.handle_stripe_event(event["id"], event)  # a duplicate delivery
         join(broker)
         assert Order.get_by_id(order.id).state == "PAID"
         assert [m.to for m in mailer.sent] == ["buyer@example.com"]
@@ -73,7 +71,7 @@ class TestWebhookActor:
         assert WebhookEvent.get().status == "processed"
 
     def test_failing_handler_is_retried_and_never_marked_done(
-        self, broker: Any, order: Order, gateway: Any, monkeypatch: Any
+        self, runtime: Any, broker: Any, order: Order, gateway: Any, monkeypatch: Any
     ) -> None:
         """I3: the handler fails once; Dramatiq redelivers and the event takes effect once."""
         event = gateway.event("payment_intent.succeeded", gateway.confirm(order.payment_intent_id))
@@ -88,7 +86,7 @@ class TestWebhookActor:
             original(*args)
 
         monkeypatch.setitem(webhooks.HANDLERS, "payment_intent.succeeded", fails_first)
-        handle_stripe_event.send(event["id"], event)
+        runtime.jobs.handle_stripe_event(event["id"], event)
         join(broker)
         assert seen == ["received", "failed"]  # the retry found it failed, not done
         row = WebhookEvent.get(WebhookEvent.event_id == event["id"])
@@ -106,7 +104,7 @@ class TestExpiryActor:
         self, broker: Any, runtime: Any, order: Order, gateway: Any
     ) -> None:
         self.overdue(order.id)
-        expire_hold.send(order.id)
+        runtime.jobs.expire_hold(order.id)
         join(broker, "holds")
         order = Order.get_by_id(order.id)
         assert order.state == "CANCELED"
@@ -118,7 +116,7 @@ class TestExpiryActor:
     ) -> None:
         gateway.confirm(order.payment_intent_id)
         self.overdue(order.id)
-        expire_hold.send(order.id)
+        runtime.jobs.expire_hold(order.id)
         broker.join("holds")
         join(broker)
         assert Order.get_by_id(order.id).state == "PAID"
@@ -135,7 +133,7 @@ class TestExpiryActor:
     ) -> None:
         gateway.confirm(order.payment_intent_id, "pm_emulator_delayed")
         self.overdue(order.id)
-        expire_hold.send(order.id)
+        runtime.jobs.expire_hold(order.id)
         join(broker, "holds")
         assert scheduled and scheduled[-1][1] > utcnow()
         assert Order.get_by_id(order.id).state == "PENDING"
@@ -152,11 +150,12 @@ class TestRetryPolicy:
         assert not should_retry(100, ConnectionError("redis"))
 
     @pytest.mark.parametrize(
-        ("actor", "limit"),
-        [(handle_stripe_event, 25), (expire_hold, 50), (create_payment_intent, 20)],
+        ("name", "limit"),
+        [("handle_stripe_event", 25), ("expire_hold", 50), ("create_payment_intent", 20)],
     )
-    def test_each_actor_keeps_its_own_retry_limit(self, actor: Any, limit: int) -> None:
+    def test_each_actor_keeps_its_own_retry_limit(self, broker: Any, name: str, limit: int) -> None:
         # Dramatiq's retry_when overrides max_retries: the limit must live in the predicate.
+        actor = broker.get_actor(name)
         retry_when = actor.options["retry_when"]
         assert retry_when(limit - 1, ConnectionError("redis"))
         assert not retry_when(limit, ConnectionError("redis"))

@@ -22,10 +22,7 @@ def retries_of(broker: Any) -> Retries:
 
 
 class TestMakeBroker:
-    def test_tests_use_the_stub_broker_with_every_actor(self) -> None:
-        import tasks  # noqa: F401
-        from tasks.broker import broker
-
+    def test_tests_use_the_stub_broker_with_every_actor(self, broker: Any) -> None:
         assert isinstance(broker, StubBroker)
         assert {
             "create_payment_intent",

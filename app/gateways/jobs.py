@@ -1,0 +1,116 @@
+"""Enqueueing work for the workers: the ``Jobs`` port and its Dramatiq adapter.
+
+Views, services and the clock hand work to the workers through ``runtime.jobs`` and
+never import ``tasks``: the web and clock processes send messages by actor name (the
+way Dramatiq lets one service enqueue for actors defined in another), and only the
+worker declares the actors (``tasks.declare_actors``). Tests use a recording fake, or
+this adapter over a ``StubBroker`` with an in-process worker.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+
+from models.db import utcnow
+
+DEFAULT_QUEUE = "default"
+HOLDS_QUEUE = "holds"  # delayed expiry messages live apart from the default queue
+
+# Each job is an actor of the same name; the worker declares it on this queue.
+QUEUES: dict[str, str] = {
+    "create_payment_intent": DEFAULT_QUEUE,
+    "handle_stripe_event": DEFAULT_QUEUE,
+    "expire_hold": HOLDS_QUEUE,
+    "send_receipt": DEFAULT_QUEUE,
+    "cancel_order": DEFAULT_QUEUE,
+    "create_refund": DEFAULT_QUEUE,
+}
+
+# Redis broker tuning: a killed worker's messages are redelivered within 90 s. Its
+# heartbeat goes stale after 30 s and every process runs queue maintenance (which
+# requeues a dead worker's unacked messages) on about one command in ten.
+HEARTBEAT_TIMEOUT_MS = 30_000
+MAINTENANCE_CHANCE = 100_000  # out of 1,000,000 commands
+DEAD_MESSAGE_TTL_MS = 7 * 24 * 3600 * 1000
+
+
+class Jobs(Protocol):
+    """The work a request, a service or the clock may hand to the workers."""
+
+    def create_payment_intent(self, order_id: str) -> None:
+        """Write the admitted submission's order and create its PaymentIntent."""
+
+    def handle_stripe_event(self, event_id: str, payload: dict[str, Any]) -> None:
+        """Apply one verified Stripe event (exactly once, by its id)."""
+
+    def expire_hold(self, order_id: str, at: datetime | None = None) -> None:
+        """Expire the order's hold at ``at`` (naive UTC), or now."""
+
+    def send_receipt(self, outbox_id: int) -> None:
+        """Deliver one queued receipt from the outbox."""
+
+    def cancel_order(self, order_id: str) -> None:
+        """Cancel a PENDING order: its intent first, then its hold."""
+
+    def create_refund(self, refund_id: str) -> None:
+        """Ask Stripe for a requested refund."""
+
+
+def redis_broker(redis_url: str) -> RedisBroker:
+    """The Redis broker every process of the fleet uses (same tuning everywhere)."""
+    return RedisBroker(
+        url=redis_url,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
+        maintenance_chance=MAINTENANCE_CHANCE,
+        dead_message_ttl=DEAD_MESSAGE_TTL_MS,
+    )
+
+
+def delay_ms(at: datetime) -> int:
+    """Milliseconds from now until ``at`` (a naive UTC datetime); never negative."""
+    return max(0, int((at - utcnow()).total_seconds() * 1000))
+
+
+class DramatiqJobs:
+    """:class:`Jobs` as Dramatiq messages on ``broker``, addressed by actor name."""
+
+    def __init__(self, broker: dramatiq.Broker) -> None:
+        self.broker = broker
+
+    def create_payment_intent(self, order_id: str) -> None:
+        """Queue ``create_payment_intent(order_id)``."""
+        self._send("create_payment_intent", order_id)
+
+    def handle_stripe_event(self, event_id: str, payload: dict[str, Any]) -> None:
+        """Queue ``handle_stripe_event(event_id, payload)``."""
+        self._send("handle_stripe_event", event_id, payload)
+
+    def expire_hold(self, order_id: str, at: datetime | None = None) -> None:
+        """Queue ``expire_hold(order_id)``, delayed until ``at`` when given."""
+        self._send("expire_hold", order_id, delay=None if at is None else delay_ms(at))
+
+    def send_receipt(self, outbox_id: int) -> None:
+        """Queue ``send_receipt(outbox_id)``."""
+        self._send("send_receipt", outbox_id)
+
+    def cancel_order(self, order_id: str) -> None:
+        """Queue ``cancel_order(order_id)``."""
+        self._send("cancel_order", order_id)
+
+    def create_refund(self, refund_id: str) -> None:
+        """Queue ``create_refund(refund_id)``."""
+        self._send("create_refund", refund_id)
+
+    def _send(self, actor_name: str, *args: Any, delay: int | None = None) -> None:
+        message: dramatiq.Message[Any] = dramatiq.Message(
+            queue_name=QUEUES[actor_name],
+            actor_name=actor_name,
+            args=args,
+            kwargs={},
+            options={},
+        )
+        self.broker.enqueue(message, delay=delay)

@@ -1,0 +1,306 @@
+"""The checkout use case: an admitted submission becomes an order with its PaymentIntent.
+
+The submit endpoint only admits (Redis); the worker calls :func:`place_order`, which
+prices the cart from the database, writes order + reservation + first audit events in
+ONE transaction (idempotent: a second run finds the order), creates the PaymentIntent
+(key ``pi-create-<orderId>``, so retries never create a second one), publishes the
+client secret, and returns the next step: when the hold's expiry must run.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import peewee
+
+from app.errors import InvalidRequest, PaymentProviderError
+from app.gateways.payments import FINAL_STATUSES, Intent
+from app.services import admission, checkout_status
+from app.services.catalog import product_prices
+from app.services.holds import release_hold
+from app.services.inventory import Inventory
+from app.services.pricing import price_cart
+from app.services.records import checkout_fields, lock_order, to_utc_naive, touch
+from app.services.state_machine import CANCELED, FAILED, PENDING, record_event, transition
+from models import Order, OrderEvent, Reservation
+from models.db import database
+from models.statuses import PaymentStatus
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Unprocessable:
+    """Why a submission could not become an order (published to the read model)."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What :func:`place_order` did, and the next step: run the hold's expiry at ``expire_at``."""
+
+    order: Order | None
+    expire_at: datetime | None = None
+
+
+def place_order(order_id: str, runtime: Runtime) -> Placement:
+    """Submission → order → PaymentIntent; says when the hold's expiry must run."""
+    order = create_order_from_submission(order_id, runtime)
+    if order is None or order.state != PENDING:
+        return Placement(order)
+    reservation = Reservation.get_or_none(Reservation.order == order.id)
+    return Placement(order, reservation.expires_at if reservation is not None else None)
+
+
+def create_order_from_submission(order_id: str, runtime: Runtime) -> Order | None:
+    """Make sure the order of an admitted submission exists and has its PaymentIntent.
+
+    Returns the order, or None when the submission is gone or unprocessable (its hold
+    is released and the reason published). Retryable Stripe errors propagate.
+    """
+    redis = runtime.redis
+    order = Order.get_or_none(Order.id == order_id)
+    if order is None:
+        view = checkout_status.read(redis, order_id)
+        if view is None or not view.get("submission"):
+            log.warning("submission %s is gone; nothing to create", order_id)
+            admission.mark_written(redis, order_id)
+            return None
+        if view.get("state") not in (None, "", PENDING):
+            # Expired (or refused) before a worker got to it.
+            admission.mark_written(redis, order_id)
+            return None
+        try:
+            order = write_order(order_id, view, runtime.config.store_currency)
+        except InvalidRequest as exc:
+            reject_submission(
+                runtime, order_id, view, Unprocessable("validation_failed", exc.message)
+            )
+            return None
+    admission.mark_written(redis, order_id)
+    if order.state != PENDING:
+        return order
+    return ensure_intent(order, runtime)
+
+
+def submission_lines(submission: dict[str, Any]) -> list[tuple[str, int]]:
+    """The ``(sku, quantity)`` lines of a stored submission."""
+    lines = []
+    for item in submission.get("items") or []:
+        if isinstance(item, dict):
+            lines.append((str(item["sku"]), int(item["quantity"])))
+        else:
+            lines.append((str(item[0]), int(item[1])))
+    return lines
+
+
+def write_order(order_id: str, view: dict[str, Any], currency: str) -> Order:
+    """Price the submission and write order + reservation + ORDER_CREATED + STOCK_HELD.
+
+    One transaction; when another worker wrote the order first, returns that order.
+    Raises InvalidRequest when the cart can no longer be priced (e.g. a SKU removed).
+    """
+    submission = view["submission"]
+    lines = submission_lines(submission)
+    quote = price_cart(
+        lines,
+        submission.get("shippingAddress"),
+        currency,
+        product_prices(sku for sku, _ in lines),
+    )
+    reservation_id = submission.get("reservationId") or view.get("reservationId")
+    expires_at = to_utc_naive(view["holdExpiresAt"])
+    try:
+        with database().atomic():
+            order = Order.create(
+                id=order_id,
+                order_number=view["orderNumber"],
+                idempotency_key=submission.get("idempotencyKey") or f"order:{order_id}",
+                state=PENDING,
+                email=submission["email"],
+                user_id=view.get("userId") or None,
+                line_items=[line.to_dict() for line in quote.line_items],
+                subtotal=quote.subtotal,
+                shipping=quote.shipping,
+                tax=quote.tax,
+                total=quote.total,
+                currency=quote.currency,
+                shipping_address=submission.get("shippingAddress") or {},
+                billing_address=submission.get("billingAddress"),
+                reservation_id=reservation_id,
+                checkout_token_hash=view.get("tokenHash") or "",
+                payment_status=PaymentStatus.CREATING,
+            )
+            Reservation.create(
+                id=reservation_id,
+                order=order,
+                items=[list(x) for x in lines],
+                expires_at=expires_at,
+            )
+            record_event(
+                order,
+                "ORDER_CREATED",
+                {
+                    "orderNumber": order.order_number,
+                    "total": order.total,
+                    "currency": order.currency,
+                },
+                actor="worker",
+            )
+            record_event(
+                order,
+                "STOCK_HELD",
+                {
+                    "reservationId": reservation_id,
+                    "items": [list(x) for x in lines],
+                    "expiresAt": admission.iso_utc(expires_at),
+                },
+                actor="worker",
+            )
+    except peewee.IntegrityError:
+        # A concurrent run wrote it first (same order id or idempotency key): use theirs.
+        existing = Order.get_or_none(Order.id == order_id)
+        if existing is None:
+            raise
+        return existing
+    return order
+
+
+def reject_submission(
+    runtime: Runtime, order_id: str, view: dict[str, Any], why: Unprocessable
+) -> None:
+    """A submission that will never become an order: release its hold, publish why."""
+    submission = view.get("submission") or {}
+    reservation_id = submission.get("reservationId") or view.get("reservationId")
+    if reservation_id:
+        Inventory(runtime.redis).release(reservation_id)
+    checkout_status.publish(
+        runtime.redis,
+        order_id,
+        state=CANCELED if why.code == "hold_expired" else FAILED,
+        paymentStatus=PaymentStatus.CANCELED,
+        error={"code": why.code, "message": why.message},
+    )
+    admission.mark_written(runtime.redis, order_id)
+    log.warning("submission %s unprocessable: %s (%s)", order_id, why.code, why.message)
+
+
+# --- the PaymentIntent of a new order ---
+
+
+# Recorded by the expiry of an order that has no saved intent id (expiry.py): from then
+# on no intent is created for the order, so Stripe's search can be trusted once the
+# search delay has passed.
+INTENT_LOOKUP = "PAYMENT_INTENT_LOOKUP"
+
+
+def intent_metadata(order: Order) -> dict[str, str]:
+    """The metadata every PaymentIntent of ours carries."""
+    return {
+        "orderId": order.id,
+        "reservationId": order.reservation_id,
+        "orderNumber": order.order_number,
+    }
+
+
+def ensure_intent(order: Order, runtime: Runtime) -> Order:
+    """Create the order's PaymentIntent (once: key ``pi-create-<orderId>``) and publish it.
+
+    Retryable provider errors propagate (the actor retries); permanent ones fail the
+    order and release its hold.
+    """
+    if order.payment_intent_id is None:
+        if intent_creation_stopped(order.id):
+            log.warning("order %s: its hold expired; no intent is created any more", order.id)
+            return order
+        try:
+            intent = runtime.gateway.create_intent(
+                amount=order.total,
+                currency=order.currency,
+                idempotency_key=f"pi-create-{order.id}",
+                metadata=intent_metadata(order),
+                receipt_email=order.email,
+                description=f"Order {order.order_number}",
+            )
+        except PaymentProviderError as exc:
+            if exc.retryable:
+                raise
+            fail_without_intent(order, runtime, exc)
+            return Order.get_by_id(order.id)
+        order = store_intent(order.id, intent, runtime)
+        if order.state == PENDING:
+            checkout_status.publish(runtime.redis, order.id, **checkout_fields(order), error=None)
+    else:
+        # A re-run (duplicate message): republish, keeping any decline already shown.
+        checkout_status.publish(runtime.redis, order.id, **checkout_fields(order))
+    return order
+
+
+def intent_creation_stopped(order_id: str) -> bool:
+    """Whether the expiry is looking this order's intent up at Stripe (see INTENT_LOOKUP)."""
+    return (
+        OrderEvent.select()
+        .where((OrderEvent.order == order_id) & (OrderEvent.type == INTENT_LOOKUP))
+        .exists()
+    )
+
+
+def store_intent(order_id: str, intent: Intent, runtime: Runtime) -> Order:
+    """Record the new intent on the order; cancel it if the order closed meanwhile."""
+    with database().atomic():
+        order = lock_order(order_id)
+        if order.payment_intent_id is None:
+            touch(
+                order,
+                payment_intent_id=intent.id,
+                client_secret=intent.client_secret,
+                payment_status=intent.status,
+            )
+            record_event(
+                order,
+                "PAYMENT_INTENT_CREATED",
+                {"intentId": intent.id, "amount": intent.amount, "currency": intent.currency},
+                actor="worker",
+            )
+    if order.state != PENDING and intent.status not in FINAL_STATUSES:
+        # The hold expired while the intent was being created: it must never be paid.
+        runtime.gateway.cancel_intent(
+            intent.id, reason="abandoned", idempotency_key=f"pi-cancel-{order.id}"
+        )
+    return order
+
+
+def fail_without_intent(order: Order, runtime: Runtime, exc: PaymentProviderError) -> None:
+    """A permanent error creating the intent: FAILED, hold released, error published."""
+    with database().atomic():
+        order = lock_order(order.id)
+        if order.state != PENDING:
+            return
+        release_hold(order, runtime, reason="payment_setup_failed")
+        touch(
+            order,
+            payment_status=PaymentStatus.CANCELED,
+            last_payment_error={"code": exc.provider_code, "message": exc.message},
+        )
+        transition(
+            order,
+            FAILED,
+            "payment_setup_failed",
+            actor="worker",
+            payload={"providerCode": exc.provider_code},
+        )
+    checkout_status.publish(
+        runtime.redis,
+        order.id,
+        **checkout_fields(order),
+        error={"code": "payment_setup_failed", "message": "The payment could not be set up."},
+    )
+    log.error("order %s: permanent error creating its intent: %s", order.id, exc.message)

@@ -1,0 +1,75 @@
+"""Stock holds of an order: the reservation row and its Redis record move together.
+
+``confirm_hold`` sells the units (stock on hand decremented), ``release_hold`` puts them
+back on sale, ``sync_redis_hold`` repairs Redis after the database moved on.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from redis import Redis
+
+from app.services.inventory import Inventory
+from app.services.state_machine import record_event
+from models import Order, Product, Reservation
+from models.db import utcnow
+from models.statuses import ReservationStatus
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
+
+
+def confirm_hold(order: Order, runtime: Runtime, actor: str) -> None:
+    """HELD → CONFIRMED in the database (stock on hand decremented) and in Redis."""
+    reservation = Reservation.get_or_none(Reservation.order == order.id)
+    if reservation is None or reservation.status != ReservationStatus.HELD:
+        return
+    for sku, qty in reservation.items:
+        Product.update(stock_on_hand=Product.stock_on_hand - int(qty), updated_at=utcnow()).where(
+            Product.sku == sku
+        ).execute()
+    reservation.status, reservation.updated_at = ReservationStatus.CONFIRMED, utcnow()
+    reservation.save()
+    # Idempotent; done before commit so a rolled-back transaction is simply redone.
+    Inventory(runtime.redis).confirm(reservation.id)
+    record_event(order, "STOCK_CONFIRMED", {"reservationId": reservation.id}, actor)
+
+
+def release_hold(order: Order, runtime: Runtime, *, reason: str, actor: str = "worker") -> None:
+    """HELD → RELEASED in the database and in Redis (units back on sale)."""
+    reservation = Reservation.get_or_none(Reservation.order == order.id)
+    if reservation is None or reservation.status != ReservationStatus.HELD:
+        return
+    reservation.status, reservation.updated_at = ReservationStatus.RELEASED, utcnow()
+    reservation.save()
+    Inventory(runtime.redis).release(reservation.id)
+    record_event(
+        order, "STOCK_RELEASED", {"reservationId": reservation.id, "reason": reason}, actor
+    )
+
+
+def overdue_order_ids(redis: Redis, limit: int) -> list[str]:
+    """Orders whose hold is past due, from Redis and from the database (the record)."""
+    found = {order_id for _, order_id in Inventory(redis).overdue() if order_id}
+    held = (
+        Reservation.select(Reservation.order)
+        .where((Reservation.status == ReservationStatus.HELD) & (Reservation.expires_at < utcnow()))
+        .limit(limit)
+        .tuples()
+    )
+    rows: Any = held  # tuples(): each row is (order_id,)
+    found.update(str(row[0]) for row in rows)
+    return sorted(found)[:limit]
+
+
+def sync_redis_hold(order: Order, runtime: Runtime) -> None:
+    """Repair Redis after a closed order: its hold follows the database's reservation."""
+    reservation = Reservation.get_or_none(Reservation.order == order.id)
+    if reservation is None:
+        return
+    inventory = Inventory(runtime.redis)
+    if reservation.status == ReservationStatus.CONFIRMED:
+        inventory.confirm(reservation.id)
+    elif reservation.status == ReservationStatus.RELEASED:
+        inventory.release(reservation.id)

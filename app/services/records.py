@@ -1,0 +1,107 @@
+"""Order records: the helpers every use case shares, below all of them.
+
+The per-order lock the actors take, the row lock inside a transaction, ``touch``, the
+contract's ``totals``, and the checkout read model's mirror of an order row
+(:func:`checkout_fields`, :func:`publish_after_commit`). Imports no other use case.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from redis import Redis
+
+from app import keys
+from app.errors import NotFound
+from app.services import checkout_status
+from models import Order
+from models.db import database, is_postgres, utcnow
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def order_lock(redis: Redis, order_id: str, timeout: int = 120) -> Iterator[None]:
+    """One actor at a time per order (``{shop}:lock:order:<id>``), across all workers."""
+    lock = redis.lock(keys.order_lock(order_id), timeout=timeout, blocking_timeout=30)
+    if not lock.acquire():
+        # Another worker holds the order for longer than we wait: retry later.
+        raise TimeoutError(f"order {order_id} is locked by another worker")
+    try:
+        yield
+    finally:
+        try:
+            lock.release()
+        except Exception:  # the lock expired meanwhile; nothing to release
+            log.warning("order lock for %s expired before release", order_id)
+
+
+def lock_order(order_id: str) -> Order:
+    """Re-read an order inside the current transaction, row-locked on PostgreSQL."""
+    query = Order.select().where(Order.id == order_id)
+    if is_postgres():
+        query = query.for_update()
+    order = query.get_or_none()
+    if order is None:
+        raise NotFound(f"Order {order_id} not found.")
+    return order
+
+
+def touch(order: Order, **changes: Any) -> Order:
+    """Save ``changes`` on ``order`` with a fresh ``updated_at``."""
+    for name, value in changes.items():
+        setattr(order, name, value)
+    order.updated_at = utcnow()
+    order.save(only=[*(getattr(Order, n) for n in changes), Order.updated_at])
+    return order
+
+
+def totals(order: Order) -> dict[str, Any]:
+    """The contract's ``totals`` object of an order."""
+    return {
+        "subtotal": order.subtotal,
+        "shipping": order.shipping,
+        "tax": order.tax,
+        "total": order.total,
+        "currency": order.currency,
+    }
+
+
+def checkout_fields(order: Order) -> dict[str, Any]:
+    """The read-model fields that mirror an order row (published after each change)."""
+    return {
+        "state": order.state,
+        "paymentStatus": order.payment_status,
+        "intentId": order.payment_intent_id or "",
+        "clientSecret": order.client_secret or "",
+        "lineItems": order.line_items,
+        "totals": totals(order),
+    }
+
+
+def publish_after_commit(runtime: Runtime, order: Order, *, error: dict[str, Any] | None) -> None:
+    """Publish the order's read model once the current transaction has committed."""
+    fields = {**checkout_fields(order), "error": error}
+
+    def publish() -> None:
+        try:
+            checkout_status.publish(runtime.redis, order.id, **fields)
+        except Exception:  # the database is the record; a later publish repairs this
+            log.exception("could not publish checkout status of %s", order.id)
+
+    database().after_commit(publish)
+
+
+def to_utc_naive(value: str | datetime) -> datetime:
+    """An ISO 8601 string or datetime as the naive UTC datetime the database stores."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
