@@ -37,6 +37,8 @@ lint: install
 	$(VENV)/bin/ruff format --no-cache --check .
 	@echo "==> mypy"
 	$(VENV)/bin/mypy
+	@echo "==> import contracts"
+	$(VENV)/bin/lint-imports --no-cache
 
 format: install
 	$(VENV)/bin/ruff format .

@@ -18,7 +18,8 @@ from types import ModuleType
 
 import peewee
 
-from models.db import is_postgres, utcnow
+from models import ALL_MODELS
+from models.db import bind_database, close_database, is_postgres, utcnow
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 MIGRATION_FILE = re.compile(r"^(?P<version>\d{4})_(?P<name>\w+)\.py$")
@@ -86,8 +87,6 @@ def apply_migrations(db: peewee.Database) -> list[str]:
 
 def drop_all(db: peewee.Database) -> None:
     """Drop every table this service created (tests and local resets only)."""
-    from models import ALL_MODELS
-
     postgres = is_postgres(db)
     with db.atomic():
         db.drop_tables(list(ALL_MODELS), safe=True, cascade=postgres)
@@ -96,8 +95,9 @@ def drop_all(db: peewee.Database) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Bind the configured database and apply pending migrations."""
+    # The release command's entry point, the only place models/ reads configuration:
+    # imported here so that the models never depend on the app at import time.
     from app.config import load_config
-    from models.db import bind_database, close_database
 
     config = load_config()
     db = bind_database(config.database_url)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import peewee
 
 from models.db import BaseModel, JSONField, utcnow
-from models.statuses import PaymentStatus
+from models.statuses import OrderState, PaymentStatus
 
-ORDER_STATES = ("PENDING", "PAID", "FULFILLING", "FULFILLED", "FAILED", "CANCELED", "REFUNDED")
+ORDER_STATES = tuple(state.value for state in OrderState)
 
 
 class Order(BaseModel):
@@ -16,7 +16,7 @@ class Order(BaseModel):
     id = peewee.CharField(max_length=36, primary_key=True)
     order_number = peewee.CharField(max_length=32, unique=True)
     idempotency_key = peewee.CharField(max_length=255, unique=True)
-    state = peewee.CharField(max_length=16, default="PENDING", index=True)
+    state = peewee.CharField(max_length=16, default=OrderState.PENDING.value, index=True)
     email = peewee.CharField(max_length=254)
     user_id = peewee.CharField(max_length=128, null=True, index=True)
     line_items = JSONField()

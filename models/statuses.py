@@ -1,7 +1,7 @@
 """The status words stored in the database, in Redis and in JSON, one enum per vocabulary.
 
 ``StrEnum`` members are ``str``: they compare equal to, serialise and store as the same
-strings as before. Order states and their transitions live in
+strings as before. The order states are named here; their transitions live in
 ``app/services/state_machine.py``. The Lua scripts spell the reservation statuses too
 (``'HELD'``, ``'CONFIRMED'``, ``'RELEASED'``); tests/lua check they agree.
 """
@@ -9,6 +9,18 @@ strings as before. Order states and their transitions live in
 from __future__ import annotations
 
 from enum import StrEnum
+
+
+class OrderState(StrEnum):
+    """An order's state (``orders.state``); the transition table is the state machine's."""
+
+    PENDING = "PENDING"
+    PAID = "PAID"
+    FULFILLING = "FULFILLING"
+    FULFILLED = "FULFILLED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+    REFUNDED = "REFUNDED"
 
 
 class ReservationStatus(StrEnum):

@@ -19,7 +19,10 @@ PACKAGES = ("app", "tasks", "models", "devstack")
 @pytest.fixture(scope="module")
 def graph() -> grimp.ImportGraph:
     return grimp.build_graph(
-        *PACKAGES, include_external_packages=False, exclude_type_checking_imports=True
+        *PACKAGES,
+        include_external_packages=False,
+        exclude_type_checking_imports=True,
+        cache_dir=None,
     )
 
 

@@ -14,6 +14,8 @@ from redis import Redis
 
 from app.services.inventory import Inventory
 from app.services.pricing import ProductPrice
+from models import Product
+from models.db import database, is_postgres, utcnow
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,6 @@ def product_view(product: Any, available: int) -> dict[str, Any]:
 
 def list_products(redis: Redis) -> list[dict[str, Any]]:
     """Every product, sold-out ones included, with availability from one HMGET."""
-    from models import Product
-
     products = list(Product.select().order_by(Product.sku))
     available = Inventory(redis).available([p.sku for p in products])
     return [product_view(p, available.get(p.sku, 0)) for p in products]
@@ -60,8 +60,6 @@ def list_products(redis: Redis) -> list[dict[str, Any]]:
 
 def product_prices(skus: Iterable[str]) -> dict[str, ProductPrice]:
     """The catalog prices pricing needs, for the given SKUs (unknown ones left out)."""
-    from models import Product
-
     wanted = list(dict.fromkeys(skus))
     if not wanted:
         return {}
@@ -76,9 +74,6 @@ def upsert_product(redis: Redis, data: ProductInput) -> dict[str, Any]:
     units than are held) or fails, the row is rolled back; if the commit fails after
     Redis moved, the delta is undone. Raises InvalidState from the inventory.
     """
-    from models import Product
-    from models.db import database, is_postgres, utcnow
-
     inventory = Inventory(redis)
     db = database()
     applied = 0

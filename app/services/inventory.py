@@ -19,6 +19,7 @@ from redis import Redis
 
 from app import keys, lua
 from app.errors import InvalidRequest, InvalidState
+from models import Product, Reservation
 from models.statuses import ReservationStatus
 
 Line = tuple[str, int]
@@ -233,8 +234,6 @@ def rebuild_counts_from_db() -> tuple[dict[str, int], list[HeldReservation]]:
     Assumes ``Product.stock_on_hand`` already excludes confirmed (sold) units, i.e. the
     order service decrements it when a reservation is confirmed.
     """
-    from models import Product, Reservation  # the database is bound by the caller
-
     counts = {p.sku: int(p.stock_on_hand) for p in Product.select()}
     held: list[HeldReservation] = []
     for r in Reservation.select().where(Reservation.status == ReservationStatus.HELD):

@@ -15,7 +15,7 @@ import peewee
 from app.errors import InvalidState, PaymentProviderError
 from app.services.records import lock_order
 from app.services.state_machine import FULFILLED, FULFILLING, PAID, record_event
-from models import Refund
+from models import Order, Refund
 from models.db import database, utcnow
 from models.statuses import RefundStatus
 
@@ -28,8 +28,6 @@ OPEN_STATUSES = (RefundStatus.PENDING, RefundStatus.REQUIRES_ACTION, RefundStatu
 
 def refundable_amount(order_id: str) -> int:
     """What may still be refunded: total minus succeeded or in-flight refunds."""
-    from models import Order
-
     order = Order.get_by_id(order_id)
     taken = (
         Refund.select(peewee.fn.SUM(Refund.amount))

@@ -13,9 +13,11 @@ from typing import Any
 from app.errors import InvalidState
 from models import Order, OrderEvent
 from models.db import utcnow
+from models.statuses import OrderState
 
-PENDING, PAID, FULFILLING, FULFILLED = "PENDING", "PAID", "FULFILLING", "FULFILLED"
-FAILED, CANCELED, REFUNDED = "FAILED", "CANCELED", "REFUNDED"
+PENDING, PAID = OrderState.PENDING, OrderState.PAID
+FULFILLING, FULFILLED = OrderState.FULFILLING, OrderState.FULFILLED
+FAILED, CANCELED, REFUNDED = OrderState.FAILED, OrderState.CANCELED, OrderState.REFUNDED
 
 # The one transition table: state → the states it may move to.
 TRANSITIONS: dict[str, frozenset[str]] = {

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import peewee
 
+from models import ALL_MODELS
+
 
 def up(db: peewee.Database) -> None:
     """Create the initial tables and their indexes."""
-    from models import ALL_MODELS
-
     db.create_tables(list(ALL_MODELS), safe=True)
