@@ -7,6 +7,10 @@ server (gunicorn), a Dramatiq worker and the scheduler. Prints the page's URL, t
 cards and where caught mail is shown. Ctrl-C stops everything; a child that dies is
 reported and the demo exits non-zero.
 
+The steps below (``start_backing_services``, ``prepare_data``, ``start_web``,
+``start_worker``) are also how the end-to-end tests start their stacks, in-process under
+their own :class:`Supervisor`; the browser tests run this module as ``make demo`` does.
+
 ``python -m devstack.demo [--free-ports] [--web-port N] [--var-dir DIR]``
 """
 
@@ -24,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devstack.serving import free_port, wait_for_port
-from devstack.supervisor import ChildFailed, Supervisor
+from devstack.supervisor import Child, ChildFailed, Supervisor
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -41,8 +45,8 @@ TEST_CARDS = (
     ("4000 0084 0000 1629", "asks for 3-D Secure, then is declined"),
 )
 
-# Variables that tests or a shell may carry but that must not leak into the stack.
-_SCRUBBED = ("DRAMATIQ_BROKER",)
+# What a Dramatiq worker process logs once it consumes messages.
+WORKER_READY = "ready for action"
 
 
 @dataclass
@@ -78,7 +82,6 @@ class Plan:
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url or f"redis://{HOST}:{self.ports['redis']}/0",
             "MAIL_URL": f"smtp://{HOST}:{self.ports['smtp']}",
-            "DRAMATIQ_BROKER": "redis",
         }
         if not self.real_stripe:
             env.update(
@@ -166,28 +169,50 @@ def start_backing_services(sup: Supervisor, plan: Plan) -> None:
     sup.wait_until(lambda: _port_open(plan.ports["smtp"]), "the mail catcher")
 
 
-def prepare_data(sup: Supervisor, env: Mapping[str, str]) -> None:
-    """Apply migrations, seed the demo catalog, rebuild the stock counters (all idempotent).
+def prepare_data(sup: Supervisor, env: Mapping[str, str], *, seed: bool = True) -> None:
+    """Apply migrations, then (``seed``) seed the demo catalog and rebuild the stock counters.
 
-    The rebuild matters on a second run: the embedded Redis starts empty while the SQLite
-    file keeps the catalog, and seeding only moves counters by stock changes (I9).
+    All steps are idempotent. The rebuild matters on a second run: the embedded Redis
+    starts empty while the SQLite file keeps the catalog, and seeding only moves counters
+    by stock changes (I9).
     """
-    flask = [PY, "-m", "flask", "--app", "wsgi"]
     sup.run_step("migrate", [PY, "-m", "models.migrate"], env)
-    sup.run_step("seed", [*flask, "seed-demo"], env)
-    sup.run_step("rebuild", [*flask, "inventory", "rebuild"], env)
+    if seed:
+        flask = [PY, "-m", "flask", "--app", "wsgi"]
+        sup.run_step("seed", [*flask, "seed-demo"], env)
+        sup.run_step("rebuild", [*flask, "inventory", "rebuild"], env)
+
+
+def worker_command(processes: int = 1, threads: int = 8) -> list[str]:
+    """The Dramatiq worker's command line (the Procfile's ``worker``), spelled only here."""
+    module = "tasks.worker"
+    return [PY, "-m", "dramatiq", module, "--processes", str(processes), "--threads", str(threads)]
+
+
+def start_web(
+    sup: Supervisor, plan: Plan, env: Mapping[str, str], *, workers: int = 2, threads: int = 16
+) -> Child:
+    """Gunicorn (threaded for long-polls); returns once ``/readyz`` answers 200."""
+    bind = f"{HOST}:{plan.ports['web']}"
+    argv = [PY, "-m", "gunicorn", "wsgi:app", "--bind", bind, "--worker-class", "gthread"]
+    argv += ["--workers", str(workers), "--threads", str(threads), "--timeout", "60"]
+    web = sup.start("web", [*argv, "--no-control-socket"], env)
+    sup.wait_until(lambda: _http_ok(f"{plan.web_url}readyz"), "the web server")
+    return web
+
+
+def start_worker(sup: Supervisor, env: Mapping[str, str], *, processes: int = 1) -> Child:
+    """A Dramatiq worker; returns once it logs that it is ready for messages."""
+    worker = sup.start("worker", worker_command(processes), env)
+    sup.wait_until(lambda: worker.said(WORKER_READY), "the worker")
+    return worker
 
 
 def start_app(sup: Supervisor, plan: Plan, env: Mapping[str, str]) -> None:
-    """Web (gunicorn, threaded for long-polls), worker and scheduler; wait for /healthz."""
-    bind = f"{HOST}:{plan.ports['web']}"
-    web = [PY, "-m", "gunicorn", "wsgi:app", "--bind", bind, "--worker-class", "gthread"]
-    web += ["--workers", "2", "--threads", "16", "--timeout", "60", "--no-control-socket"]
-    sup.start("web", web, env)
-    worker = [PY, "-m", "dramatiq", "tasks", "--processes", "1", "--threads", "8"]
-    sup.start("worker", worker, env)
+    """Web, worker and scheduler, each ready before the next starts."""
+    start_web(sup, plan, env)
+    start_worker(sup, env)
     sup.start("clock", [PY, "-m", "tasks.clock"], env)
-    sup.wait_until(lambda: _http_ok(f"{plan.web_url}healthz"), "the web server")
 
 
 def banner(plan: Plan) -> list[str]:
@@ -236,8 +261,6 @@ def run(argv: list[str] | None = None) -> int:
     parser.add_argument("--var-dir", default=str(ROOT / "var"))
     parser.add_argument("--state-file", help="write the URLs as JSON here once ready (tests)")
     args = parser.parse_args(argv)
-    for name in _SCRUBBED:
-        os.environ.pop(name, None)
     plan = make_plan(args, os.environ)
     sup = Supervisor(cwd=str(ROOT))
     sup.install_signal_handlers()

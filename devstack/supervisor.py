@@ -15,12 +15,16 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TextIO
 
 # Grace period between SIGTERM and SIGKILL when stopping a child.
 STOP_TIMEOUT = 10.0
+
+# Lines of each child's output kept for readiness checks and failure messages.
+RECENT_LINES = 200
 
 _COLOURS = ("36", "33", "35", "32", "34", "31", "96", "93")
 
@@ -34,6 +38,15 @@ class Child:
     env: Mapping[str, str] = field(default_factory=dict)
     process: subprocess.Popen[str] | None = None
     pump: threading.Thread | None = None
+    recent: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_LINES), repr=False)
+
+    def tail(self, lines: int = 40) -> str:
+        """Its last ``lines`` lines of output (for failure messages)."""
+        return "\n".join(list(self.recent)[-lines:])
+
+    def said(self, text: str) -> bool:
+        """True once one of its recent output lines contains ``text``."""
+        return any(text in line for line in list(self.recent))
 
 
 class ChildFailed(RuntimeError):
@@ -64,10 +77,11 @@ class Supervisor:
             self.out.write(prefix + line.rstrip("\n") + "\n")
             self.out.flush()
 
-    def _pump(self, name: str, stream: IO[str]) -> None:
+    def _pump(self, child: Child, stream: IO[str]) -> None:
         with stream:  # closed at EOF: the child has exited
             for line in stream:
-                self.log(name, line)
+                child.recent.append(line.rstrip("\n"))
+                self.log(child.name, line)
 
     # --- processes -------------------------------------------------------------------
 
@@ -88,7 +102,7 @@ class Supervisor:
         )
         assert child.process.stdout is not None
         child.pump = threading.Thread(
-            target=self._pump, args=(child.name, child.process.stdout), daemon=True
+            target=self._pump, args=(child, child.process.stdout), daemon=True
         )
         child.pump.start()
 

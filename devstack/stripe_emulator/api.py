@@ -1,6 +1,6 @@
 """The ``/v1`` endpoints. Each is thin: look up, call the domain, render JSON.
 
-Handlers run inside :func:`app.api`'s pipeline, under the store lock.
+Handlers run inside :func:`pipeline.api`'s pipeline, under the store lock.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Any
 
 from flask import Blueprint
 
-from .app import Call, api
 from .errors import invalid_request, parameter_invalid, parameter_missing
 from .forms import get_int, get_list, get_str, merge_metadata, reject_unknown
+from .pipeline import Call, api
 from .search import parse
 
 Obj = dict[str, Any]

@@ -12,8 +12,8 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from .app import emulator
 from .errors import invalid_request
+from .pipeline import emulator
 
 bp = Blueprint("stripe_emulator_control", __name__, url_prefix="/_emulator")
 

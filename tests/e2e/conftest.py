@@ -1,18 +1,16 @@
-"""The end-to-end stack: web (gunicorn), worker (dramatiq) and the Stripe emulator as
-separate processes on free 127.0.0.1 ports, the real Redis, and a SQLite file (or the
-run's PostgreSQL database when DATABASE_URL is PostgreSQL).
+"""The end-to-end stack: web (gunicorn), worker (dramatiq), the Stripe emulator and the
+mail catcher as separate processes on free 127.0.0.1 ports, the real Redis, and a SQLite
+file (or the run's PostgreSQL database when DATABASE_URL is PostgreSQL).
 
-Every process is started here and stopped here by its process id, within bounded time.
+The processes are started by ``devstack.demo``'s steps (the launcher behind ``make demo``
+and the browser tests) under a :class:`Supervisor`, and stopped by it by process id,
+within bounded time.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,44 +21,14 @@ from urllib.parse import urlparse, urlunparse
 
 import jwt
 import pytest
+import redis as redis_lib
 import requests
+
+from devstack import demo
+from devstack.supervisor import Child, Supervisor
 
 ROOT = Path(__file__).resolve().parents[2]
 JWT_SECRET = "e2e-jwt-secret-at-least-32-bytes-long!"
-WEBHOOK_SECRET = "whsec_e2e_secret"
-START_TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Process:
-    """One child process, its log file, and how to stop it."""
-
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: Path
-
-    def stop(self) -> None:
-        """SIGTERM its process group (gunicorn/dramatiq fork workers), then SIGKILL."""
-        if self.popen.poll() is not None:
-            return
-        os.killpg(self.popen.pid, signal.SIGTERM)
-        try:
-            self.popen.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.popen.pid, signal.SIGKILL)
-            self.popen.wait(timeout=5)
-
-    def tail(self, lines: int = 40) -> str:
-        """The last lines of its log (for failure messages)."""
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
 
 
 @dataclass
@@ -70,11 +38,25 @@ class Stack:
     web: str
     emulator: str
     redis: Any
-    processes: list[Process]
+    supervisor: Supervisor
+    env: dict[str, str]
     admin_token: str
-    env: dict[str, str] = field(default_factory=dict)
-    logs: Path = ROOT
     session: requests.Session = field(default_factory=requests.Session)
+
+    @property
+    def processes(self) -> list[Child]:
+        """Its running processes, oldest first (``tail()`` shows one's recent output)."""
+        return self.supervisor.children
+
+    def start_worker(self, processes: int = 1) -> Child:
+        """Start a worker (say, after a run without one); it stops with the stack."""
+        return demo.start_worker(self.supervisor, self.env, processes=processes)
+
+    def stop(self) -> None:
+        """Stop every process (by pid), close the log and the Redis client."""
+        self.supervisor.stop_all()
+        self.supervisor.out.close()
+        self.redis.close()
 
     @property
     def stripe(self) -> Any:
@@ -165,41 +147,6 @@ class Stack:
         return dict(response.json())
 
 
-def _wait_http(url: str, process: Process) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.popen.poll() is not None:
-            raise RuntimeError(f"{process.name} exited:\n{process.tail()}")
-        try:
-            if requests.get(url, timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{process.name} did not start:\n{process.tail()}")
-
-
-def _wait_log(process: Process, needle: str) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.popen.poll() is not None:
-            raise RuntimeError(f"{process.name} exited:\n{process.tail()}")
-        if process.log.exists() and needle in process.log.read_text(errors="replace"):
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"{process.name} did not get ready:\n{process.tail()}")
-
-
-def _spawn(name: str, args: list[str], env: dict[str, str], logs: Path) -> Process:
-    log = logs / f"{name}.log"
-    handle = log.open("wb")
-    popen = subprocess.Popen(
-        args, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    handle.close()
-    return Process(name, popen, log)
-
-
 def start_stack(
     *,
     redis_url: str,
@@ -210,84 +157,37 @@ def start_stack(
     worker_processes: int = 1,
     with_worker: bool = True,
 ) -> Stack:
-    """Migrate, then start emulator, web and worker; return once all answer."""
-    import redis as redis_lib
+    """Flush Redis, migrate, then start mail, emulator, web and worker; return once ready.
 
-    web_port, emulator_port = free_port(), free_port()
-    web, emulator = f"http://127.0.0.1:{web_port}", f"http://127.0.0.1:{emulator_port}"
-    env = {key: value for key, value in os.environ.items() if key != "DRAMATIQ_BROKER"}
-    env.update(
-        PYTHONPATH=str(ROOT),
-        REDIS_URL=redis_url,
-        DATABASE_URL=database_url,
-        STRIPE_API_BASE=emulator,
-        STRIPE_SECRET_KEY="sk_test_e2e",
-        STRIPE_PUBLISHABLE_KEY="pk_test_e2e",
-        STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
-        JWT_SECRET=JWT_SECRET,
-        HOLD_TTL_SECONDS=str(hold_ttl),
-        RATELIMIT_ENABLED="false",
-        PYTHONUNBUFFERED="1",
+    Their output goes, prefixed by name, to ``logs/stack.log``.
+    """
+    plan = demo.Plan(
+        ports=demo.choose_ports({}, free=True),
+        var_dir=logs,
+        redis_url=redis_url,
+        database_url=database_url,
+        real_stripe=False,
     )
+    env = plan.app_env()
+    env.update(JWT_SECRET=JWT_SECRET, HOLD_TTL_SECONDS=str(hold_ttl), RATELIMIT_ENABLED="false")
     client = redis_lib.Redis.from_url(redis_url, decode_responses=True)
     client.flushdb()
-    subprocess.run(
-        [sys.executable, "-m", "models.migrate"], cwd=ROOT, env=env, check=True,
-        capture_output=True, timeout=60,
-    )  # fmt: skip
-    processes: list[Process] = []
-    try:
-        emu = _spawn(
-            "emulator",
-            [sys.executable, "-m", "devstack.stripe_emulator", "--port", str(emulator_port),
-             "--webhook-url", f"{web}/api/webhooks/stripe", "--webhook-secret", WEBHOOK_SECRET],
-            env, logs,
-        )  # fmt: skip
-        processes.append(emu)
-        gunicorn = _spawn(
-            "web",
-            [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{web_port}",
-             "--worker-class", "gthread", "--threads", "8", "--workers", str(web_workers),
-             "--log-level", "warning"],
-            env, logs,
-        )  # fmt: skip
-        processes.append(gunicorn)
-        _wait_http(f"{emulator}/_emulator/health", emu)
-        _wait_http(f"{web}/readyz", gunicorn)
-        if with_worker:
-            processes.append(start_worker(env, logs, worker_processes))
-    except BaseException:
-        for process in reversed(processes):
-            process.stop()
-        raise
     admin = jwt.encode({"sub": "e2e-admin", "role": "admin"}, JWT_SECRET, algorithm="HS256")
-    return Stack(
-        web=web, emulator=emulator, redis=client, processes=processes, admin_token=admin,
-        env=env, logs=logs,
-    )  # fmt: skip
-
-
-def start_worker(env: dict[str, str], logs: Path, processes: int = 1) -> Process:
-    """Start ``dramatiq tasks`` and wait until it is ready for messages."""
-    worker = _spawn(
-        "worker",
-        [sys.executable, "-m", "dramatiq", "tasks", "--processes", str(processes),
-         "--threads", "8"],
-        env, logs,
+    sup = Supervisor(cwd=str(ROOT), out=(logs / "stack.log").open("w"))
+    stack = Stack(
+        web=plan.web_url.rstrip("/"), emulator=plan.emulator_url, redis=client, supervisor=sup,
+        env=env, admin_token=admin,
     )  # fmt: skip
     try:
-        _wait_log(worker, "ready for action")
+        demo.start_backing_services(sup, plan)
+        demo.prepare_data(sup, env, seed=False)
+        demo.start_web(sup, plan, env, workers=web_workers, threads=8)
+        if with_worker:
+            stack.start_worker(worker_processes)
     except BaseException:
-        worker.stop()
+        stack.stop()
         raise
-    return worker
-
-
-def stop_stack(stack: Stack) -> None:
-    """Stop every process (by pid) and close the Redis client."""
-    for process in reversed(stack.processes):
-        process.stop()
-    stack.redis.close()
+    return stack
 
 
 @pytest.fixture(scope="module")
@@ -338,7 +238,7 @@ def launch_stack(
 
     yield launch
     for stack in running:
-        stop_stack(stack)
+        stack.stop()
 
 
 @pytest.fixture(scope="module")

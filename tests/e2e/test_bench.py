@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import ROOT, Stack, start_worker
+from tests.e2e.conftest import ROOT, Stack
 from tests.e2e.loadgen import percentile
 
 pytestmark = [pytest.mark.bench, pytest.mark.realredis]
@@ -70,7 +70,7 @@ class TestSubmitThroughput:
 
         # Submit-to-client-secret needs the worker; drain the throughput run's backlog first.
         stack.redis.delete(*list(stack.redis.keys("dramatiq:*")) or ["none"])
-        stack.processes.append(start_worker(stack.env, stack.logs))
+        stack.start_worker()
         stack.put_product("BENCH-PI", stock=10_000)
         latencies = secret_latencies(stack, "BENCH-PI")
 

@@ -137,7 +137,6 @@ def start_demo(tmp: Path, env_overrides: dict[str, str]) -> tuple[subprocess.Pop
     """Start ``python -m devstack.demo`` on free ports; return it and its state file."""
     state_file = tmp / "state.json"
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
-    env.pop("DRAMATIQ_BROKER", None)
     for key in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET"):
         env.pop(key, None)
     env.update(env_overrides)
