@@ -25,6 +25,11 @@ VAULT_KEYS = (
 )
 
 
+# Stripe's limits (test mode 25, live mode 100 requests per second) minus a margin for
+# clock skew between our window and Stripe's: the default fleet budget per mode.
+STRIPE_BUDGETS = {"test": 23, "live": 92}
+
+
 @dataclass(frozen=True)
 class Config:
     """Typed settings for the web, worker and clock processes."""
@@ -51,9 +56,22 @@ class Config:
     max_content_length: int = 64 * 1024
     webhook_tolerance_seconds: int = 300
     idempotency_ttl_seconds: int = 24 * 3600
-    stripe_requests_per_second: int = 80
+    # The fleet's Stripe calls per second; None: from the key's mode (STRIPE_BUDGETS).
+    stripe_requests_per_second: int | None = None
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def stripe_live_mode(self) -> bool:
+        """Whether the secret key is a live-mode key (``sk_live_`` / ``rk_live_``)."""
+        return self.stripe_secret_key.startswith(("sk_live_", "rk_live_"))
+
+    @property
+    def stripe_budget(self) -> int:
+        """Stripe calls per second for the whole fleet: the override, else the mode's."""
+        if self.stripe_requests_per_second:
+            return self.stripe_requests_per_second
+        return STRIPE_BUDGETS["live" if self.stripe_live_mode else "test"]
 
     def with_overrides(self, **changes: Any) -> Config:
         """Return a copy with some fields changed (tests and the demo use this)."""
@@ -121,8 +139,6 @@ def load_config(env: Mapping[str, str] | None = None, *, dotenv: bool = True) ->
         ratelimit_checkout=get("RATELIMIT_CHECKOUT") or defaults.ratelimit_checkout,
         trusted_proxy_hops=int(get("TRUSTED_PROXY_HOPS", defaults.trusted_proxy_hops)),
         mail_url=get("MAIL_URL") or None,
-        stripe_requests_per_second=int(
-            get("STRIPE_REQUESTS_PER_SECOND", defaults.stripe_requests_per_second)
-        ),
+        stripe_requests_per_second=int(get("STRIPE_REQUESTS_PER_SECOND") or 0) or None,
         mail_from=get("MAIL_FROM") or defaults.mail_from,
     )

@@ -18,7 +18,8 @@ them for the reader); nothing else spells a key.
     {shop}:co:<orderId>:changed       channel        pub/sub: the read model has a new version
     {shop}:evt:<eventId>              30 d           Stripe event done (fast path; inbox is truth)
     {shop}:lock:order:<orderId>       lock timeout   one actor at a time per order
-    {shop}:stripe:bucket              refill time    token bucket under Stripe's rate limit
+    {shop}:stripe:window              2 s            grants of the last second (Stripe budget)
+    {shop}:stripe:budget              1 h            the budget in force (AIMD on 429s)
     {shop}:reconcile:checkpoint       none           reconciled Stripe events up to this time
     {shop}:clock:<kind>:<item>        5 min          the clock re-enqueued this item recently
     {shop}:ratelimit...               limiter's      flask-limiter counters (its key_prefix)
@@ -58,8 +59,9 @@ EVENT_SEEN_TTL_SECONDS = 30 * 24 * 3600
 # Actors (app/services/records.order_lock); the TTL is the lock's timeout.
 ORDER_LOCK_PREFIX = PREFIX + "lock:order:"
 
-# The Stripe gateway's shared token bucket (token_bucket.lua sets its own expiry).
-STRIPE_BUCKET = PREFIX + "stripe:bucket"
+# The fleet's Stripe request budget (stripe_budget.lua sets their expiry: 2 s and 1 h).
+STRIPE_WINDOW = PREFIX + "stripe:window"
+STRIPE_BUDGET = PREFIX + "stripe:budget"
 
 # The clock (tasks/clock.py) and its reconciliation (app/services/reconcile.py).
 RECONCILE_CHECKPOINT = PREFIX + "reconcile:checkpoint"

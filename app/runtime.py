@@ -17,7 +17,7 @@ from app.config import Config
 from app.gateways.jobs import DramatiqJobs, Jobs, redis_broker
 from app.gateways.mail import Mailer, mailer_from_url
 from app.gateways.payments import PaymentGateway, StripeGateway
-from app.gateways.rate_limit import TokenBucket
+from app.gateways.rate_limit import StripeBudget
 
 
 @dataclass
@@ -47,7 +47,7 @@ def build_runtime(config: Config, jobs: Jobs | None = None) -> Runtime:
         api_base=config.stripe_api_base,
         webhook_secrets=config.stripe_webhook_secrets,
         webhook_tolerance=config.webhook_tolerance_seconds,
-        rate_limiter=TokenBucket(client, config.stripe_requests_per_second),
+        budget=StripeBudget(client, config.stripe_budget),
     )
     return Runtime(
         config=config,

@@ -57,6 +57,14 @@ class TestEnvironment:
         assert config.stripe_requests_per_second == 20
         assert config.mail_url == "smtp://127.0.0.1:1025"
 
+    def test_stripe_budget_follows_the_key_mode_unless_set(self) -> None:
+        assert load_config({}, dotenv=False).stripe_budget == 23  # test mode: 25 less a margin
+        live = load_config({"STRIPE_SECRET_KEY": "sk_live_x"}, dotenv=False)
+        assert (live.stripe_live_mode, live.stripe_budget) == (True, 92)
+        assert load_config({"STRIPE_SECRET_KEY": "rk_live_x"}, dotenv=False).stripe_budget == 92
+        forced = load_config({"STRIPE_REQUESTS_PER_SECOND": "7"}, dotenv=False)
+        assert forced.stripe_budget == 7
+
     @pytest.mark.parametrize("value", ["1", "true", "yes", "on", "TRUE"])
     def test_rate_limit_switch_accepts_the_usual_truthy_words(self, value: str) -> None:
         assert load_config({"RATELIMIT_ENABLED": value}).ratelimit_enabled is True

@@ -9,14 +9,17 @@ requests) or to record a permanent failure (invalid requests).
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import stripe
+from prometheus_client import Counter
 
 from app.errors import PaymentProviderError
-from app.gateways.rate_limit import TokenBucket
+from app.gateways.rate_limit import StripeBudget
 from app.gateways.signatures import verify_signature
 from models.statuses import PaymentStatus
 
@@ -143,6 +146,28 @@ def to_provider_error(exc: stripe.StripeError) -> PaymentProviderError:
     return PaymentProviderError(message, retryable=retryable, provider_code=code)
 
 
+# A 429 is retried at once (the budget, just halved, paces the retry); transient
+# failures (connection, 5xx, 409 on a concurrent idempotent request) after a short pause.
+RATE_LIMIT_ATTEMPTS = 6
+TRANSIENT_ATTEMPTS = 3
+TRANSIENT_PAUSE_SECONDS = 0.5
+
+STRIPE_RATE_LIMITED = Counter(
+    "checkout_stripe_rate_limited_total", "Stripe answers of 429 (rate limited, lock timeout)."
+)
+
+
+def is_rate_limited(exc: stripe.StripeError) -> bool:
+    """Stripe asked us to slow down: 429, a lock timeout, or ``Stripe-Should-Retry: true``."""
+    headers = exc.headers or {}
+    return (
+        exc.http_status == 429
+        or isinstance(exc, stripe.RateLimitError)
+        or getattr(exc, "code", None) in ("rate_limit", "lock_timeout")
+        or str(headers.get("stripe-should-retry", "")).lower() == "true"
+    )
+
+
 class StripeGateway:
     """The PaymentGateway on Stripe's API (or the local emulator at ``api_base``)."""
 
@@ -153,32 +178,52 @@ class StripeGateway:
         api_base: str | None = None,
         webhook_secrets: Iterable[str] = (),
         webhook_tolerance: int = 300,
-        max_network_retries: int = 2,
         timeout: float = 20.0,
-        rate_limiter: TokenBucket | None = None,
+        budget: StripeBudget | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         # The SDK logs every request and response at INFO, URLs and all; our own request
         # and actor logs already say what happened, so keep only its warnings.
         logging.getLogger("stripe").setLevel(logging.WARNING)
         self.webhook_secrets = tuple(webhook_secrets)
         self.webhook_tolerance = webhook_tolerance
-        self.rate_limiter = rate_limiter
+        self.budget = budget
+        self.sleep = sleep
         base_addresses: Any = {"api": api_base.rstrip("/")} if api_base else None
         self.client = stripe.StripeClient(
             api_key,
             base_addresses=base_addresses,
-            max_network_retries=max_network_retries,
+            # Retries are ours (_call), so that every attempt goes through the budget.
+            max_network_retries=0,
             http_client=stripe.RequestsClient(timeout=timeout),
         )
 
     def _call(self, fn: Callable[[], T]) -> T:
-        """Run one API call under the shared rate budget, mapping Stripe's errors."""
-        if self.rate_limiter is not None:
-            self.rate_limiter.acquire()
-        try:
-            return fn()
-        except stripe.StripeError as exc:
-            raise to_provider_error(exc) from exc
+        """Run one API call under the shared budget, retrying 429s and transient failures.
+
+        Every call we make is safe to repeat: reads, and writes with an idempotency key.
+        """
+        limited = transient = 0
+        while True:
+            if self.budget is not None:
+                self.budget.acquire()
+            try:
+                return fn()
+            except stripe.StripeError as exc:
+                error = to_provider_error(exc)
+                if is_rate_limited(exc):
+                    STRIPE_RATE_LIMITED.inc()
+                    limited += 1
+                    if self.budget is not None:
+                        self.budget.penalize()
+                    if limited < RATE_LIMIT_ATTEMPTS:
+                        self.sleep(random.uniform(0.01, 0.1))
+                        continue
+                elif error.retryable and transient + 1 < TRANSIENT_ATTEMPTS:
+                    transient += 1
+                    self.sleep(TRANSIENT_PAUSE_SECONDS * transient * random.uniform(0.5, 1.5))
+                    continue
+                raise error from exc
 
     def create_intent(
         self,

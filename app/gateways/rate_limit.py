@@ -1,53 +1,83 @@
-"""A token bucket in Redis shared by every worker, keeping the fleet under Stripe's
-account-wide request rate (``config.stripe_requests_per_second``)."""
+"""The fleet's Stripe request budget, shared by every worker through Redis.
+
+Stripe limits an account per second (test mode 25, live mode 100). The budget is a
+sliding one-second window (``stripe_budget.lua``): no span of 1,000 ms ever holds more
+grants than the budget, so a fixed-window limiter at Stripe never sees a burst. A 429
+sets the whole fleet's budget to half of what the last second used (at most once a
+second) and quiet seconds grow it back by a tenth of the ceiling each: additive increase,
+multiplicative decrease.
+"""
 
 from __future__ import annotations
 
+import random
 import time
+import uuid
 from collections.abc import Callable
 
+from prometheus_client import Counter
 from redis import Redis
 
 from app import keys, lua
 from app.errors import PaymentProviderError
 
+BUDGET_WAITS = Counter(
+    "checkout_stripe_budget_waits_total", "Stripe calls that waited for room in the budget."
+)
 
-class TokenBucket:
-    """Blocks a caller until a token is free; gives up after ``max_wait`` seconds."""
+
+class StripeBudget:
+    """Blocks a caller until the shared window has room; gives up after ``max_wait``."""
 
     def __init__(
         self,
         redis: Redis,
-        rate: float,
+        per_second: int,
         *,
-        capacity: int | None = None,
-        key: str = keys.STRIPE_BUCKET,
-        max_wait: float = 10.0,
+        max_wait: float = 30.0,
+        clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.redis = redis
-        self.rate = rate
-        self.capacity = capacity or max(1, int(rate))
-        self.key = key
+        self.per_second = max(1, int(per_second))
         self.max_wait = max_wait
+        self.clock = clock
         self.sleep = sleep
 
+    def _run(self, mode: str, member: str = "") -> int:
+        now_ms = int(self.clock() * 1000)
+        names = [keys.STRIPE_WINDOW, keys.STRIPE_BUDGET]
+        return int(
+            lua.run(self.redis, "stripe_budget", names, [now_ms, self.per_second, mode, member])
+        )
+
     def try_acquire(self) -> int:
-        """Take a token if one is free; return 0, else the milliseconds to wait."""
-        return int(lua.run(self.redis, "token_bucket", [self.key], [self.rate, self.capacity]))
+        """Take a grant if the window has room: 0, else the milliseconds to wait."""
+        return self._run("acquire", uuid.uuid4().hex)
 
     def acquire(self) -> None:
-        """Wait for a token; raise a retryable PaymentProviderError after ``max_wait``."""
+        """Wait for a grant; raise a retryable PaymentProviderError after ``max_wait``."""
         waited = 0.0
         while True:
             wait_ms = self.try_acquire()
             if wait_ms == 0:
                 return
-            if waited + wait_ms / 1000 > self.max_wait:
+            BUDGET_WAITS.inc()
+            # Jitter, so that callers waiting for one slot do not all retry at once.
+            pause = wait_ms / 1000 + random.uniform(0, 0.02)
+            if waited + pause > self.max_wait:
                 raise PaymentProviderError(
                     "Local Stripe rate budget exhausted.",
                     retryable=True,
                     provider_code="rate_limit",
                 )
-            self.sleep(wait_ms / 1000)
-            waited += wait_ms / 1000
+            self.sleep(pause)
+            waited += pause
+
+    def penalize(self) -> int:
+        """Stripe answered 429: halve what the fleet used; returns the new budget."""
+        return self._run("penalize")
+
+    def current(self) -> int:
+        """The budget in force, grants per second."""
+        return self._run("peek")

@@ -34,7 +34,7 @@ NAMES = (
     "rebuild",
     "admit",
     "publish",
-    "token_bucket",
+    "stripe_budget",
 )
 USES = re.compile(r"^-- uses: (.+)$", re.MULTILINE)
 

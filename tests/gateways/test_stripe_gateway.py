@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.errors import PaymentProviderError, SignatureInvalid
 from app.gateways.payments import StripeGateway
-from app.gateways.rate_limit import TokenBucket
+from app.gateways.rate_limit import StripeBudget
 from app.gateways.signatures import sign_payload
 
 emulator = pytest.importorskip("devstack.stripe_emulator", reason="Stripe emulator not present")
@@ -31,8 +33,8 @@ def stripe_gateway(server: Any) -> StripeGateway:
         api_key="sk_test_gateway_suite",
         api_base=server.url,
         webhook_secrets=(SECRET, "whsec_old"),
-        max_network_retries=0,
         timeout=10,
+        sleep=lambda _seconds: None,
     )
 
 
@@ -148,34 +150,133 @@ class TestWebhookVerification:
             stripe_gateway.verify_webhook(body, sign_payload(body, "whsec_other"))
 
 
-class TestTokenBucket:
-    def test_bucket_spaces_calls_to_the_rate(self, redis: Any) -> None:
-        slept: list[float] = []
-        bucket = TokenBucket(redis, rate=2, capacity=2, sleep=slept.append, max_wait=100)
-        assert bucket.try_acquire() == 0
-        assert bucket.try_acquire() == 0
-        assert bucket.try_acquire() > 0  # empty: must wait about half a second
-        wait_ms = bucket.try_acquire()
-        assert 0 < wait_ms <= 500
+class FakeClock:
+    """A settable clock in seconds for the budget."""
 
-    def test_bucket_is_shared_between_clients(self, redis: Any) -> None:
-        one = TokenBucket(redis, rate=1, capacity=1)
-        two = TokenBucket(redis, rate=1, capacity=1)
+    def __init__(self, start: float = 1_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class TestStripeBudget:
+    def test_at_most_the_budget_within_any_second(self, redis: Any) -> None:
+        clock = FakeClock()
+        budget = StripeBudget(redis, 2, clock=clock)
+        assert budget.try_acquire() == 0
+        clock.now += 0.4
+        assert budget.try_acquire() == 0
+        clock.now += 0.1
+        # The window (the last 1,000 ms) is full until the first grant leaves it.
+        assert 500 <= budget.try_acquire() <= 502
+        clock.now += 0.5
+        assert budget.try_acquire() == 0
+        assert budget.try_acquire() > 0
+
+    @settings(max_examples=40, deadline=None)
+    @given(st.lists(st.integers(min_value=0, max_value=120), min_size=1, max_size=120))
+    def test_no_span_of_a_second_holds_more_than_the_budget(self, gaps_ms: list[int]) -> None:
+        import fakeredis
+
+        redis = fakeredis.FakeRedis(decode_responses=True)
+        clock = FakeClock()
+        budget = StripeBudget(redis, 5, clock=clock)
+        granted: list[float] = []
+        for gap in gaps_ms:
+            clock.now += gap / 1000
+            if budget.try_acquire() == 0:
+                granted.append(clock.now)
+        for i, start in enumerate(granted):
+            assert sum(1 for t in granted[i:] if t < start + 1.0) <= 5
+
+    def test_shared_between_clients(self, redis: Any) -> None:
+        clock = FakeClock()
+        one, two = StripeBudget(redis, 1, clock=clock), StripeBudget(redis, 1, clock=clock)
         assert one.try_acquire() == 0
         assert two.try_acquire() > 0
 
+    def test_acquire_waits_for_room(self, redis: Any) -> None:
+        clock = FakeClock()
+        budget = StripeBudget(redis, 1, clock=clock, sleep=clock.sleep)
+        budget.acquire()
+        started = clock.now
+        budget.acquire()
+        assert clock.now - started >= 1.0
+
     def test_gives_up_with_a_retryable_error(self, redis: Any) -> None:
-        bucket = TokenBucket(redis, rate=1, capacity=1, sleep=lambda s: None, max_wait=0.1)
-        bucket.acquire()
+        clock = FakeClock()
+        budget = StripeBudget(redis, 1, clock=clock, sleep=clock.sleep, max_wait=0.1)
+        budget.acquire()
         with pytest.raises(PaymentProviderError) as info:
-            bucket.acquire()
+            budget.acquire()
         assert info.value.retryable is True
+
+    def test_a_429_halves_the_budget_and_quiet_seconds_grow_it_back(self, redis: Any) -> None:
+        clock = FakeClock()
+        budget = StripeBudget(redis, 20, clock=clock)
+        assert budget.current() == 20
+        for _ in range(20):
+            budget.try_acquire()
+        assert budget.penalize() == 10
+        clock.now += 0.5
+        assert budget.penalize() == 11  # same burst: grown by 1 in 0.5 s, not halved again
+        clock.now += 1.0
+        assert sum(budget.try_acquire() == 0 for _ in range(20)) == 13  # 11 + 2 a second
+        assert budget.penalize() == 6  # a second after the first, a new 429 halves the 13
+        clock.now += 2.0
+        assert budget.current() == 10  # +2 per quiet second (a tenth of the ceiling)
+        clock.now += 60
+        assert budget.current() == 20  # never above the ceiling
+
+    def test_a_halved_budget_admits_fewer_per_second(self, redis: Any) -> None:
+        clock = FakeClock()
+        budget = StripeBudget(redis, 10, clock=clock)
+        assert sum(budget.try_acquire() == 0 for _ in range(10)) == 10
+        assert budget.penalize() == 5  # Stripe refused the 11th: half of the 10 used
+        clock.now += 1.0
+        # Half of 10, grown back by one quiet second's tenth of the ceiling.
+        assert sum(budget.try_acquire() == 0 for _ in range(10)) == 6
+
+    def test_a_429_when_little_was_used_cuts_below_the_use(self, redis: Any) -> None:
+        # Another client of the same account used the limit: what we used is too much.
+        clock = FakeClock()
+        budget = StripeBudget(redis, 20, clock=clock)
+        budget.try_acquire()
+        budget.try_acquire()
+        assert budget.penalize() == 1
 
 
 @pytest.mark.realredis
-class TestTokenBucketOnRealRedis:
+class TestStripeBudgetOnRealRedis:
     def test_script_runs_on_real_redis_and_limits(self, real_redis: Any) -> None:
-        bucket = TokenBucket(real_redis, rate=5, capacity=5)
-        taken = [bucket.try_acquire() for _ in range(6)]
+        clock = FakeClock()
+        budget = StripeBudget(real_redis, 5, clock=clock)
+        taken = [budget.try_acquire() for _ in range(6)]
         assert taken[:5] == [0] * 5
-        assert 0 < taken[5] <= 200
+        assert 900 <= taken[5] <= 1001
+        assert budget.penalize() == 2  # half of the 5 used
+
+
+class TestRateLimitedByStripe:
+    def test_a_429_shrinks_the_budget_and_the_call_is_retried(
+        self, server: Any, redis: Any
+    ) -> None:
+        server.reset()
+        budget = StripeBudget(redis, 20)
+        gateway = StripeGateway(
+            api_key="sk_test_gateway_suite", api_base=server.url, budget=budget, timeout=10
+        )
+        requests.post(f"{server.url}/_emulator/chaos", json={"rateLimitPerSecond": 1}, timeout=5)
+        try:
+            first = create(gateway, key="k-limited-1")
+            second = create(gateway, key="k-limited-2")  # the emulator answers 429 first
+        finally:
+            requests.post(
+                f"{server.url}/_emulator/chaos", json={"rateLimitPerSecond": 0}, timeout=5
+            )
+        assert first.id != second.id
+        assert budget.current() < 20

@@ -42,7 +42,7 @@ class TestRegistry:
 
     def test_guard_is_not_prepended_elsewhere(self) -> None:
         assert "local function not_held" not in lua.source("hold")
-        assert "local function not_held" not in lua.source("token_bucket")
+        assert "local function not_held" not in lua.source("stripe_budget")
 
     def test_scripts_spell_the_reservation_statuses(self) -> None:
         pattern = re.compile(r"'status', '(\w+)'|status ~= '(\w+)'")
