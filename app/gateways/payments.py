@@ -158,13 +158,11 @@ STRIPE_RATE_LIMITED = Counter(
 
 
 def is_rate_limited(exc: stripe.StripeError) -> bool:
-    """Stripe asked us to slow down: 429, a lock timeout, or ``Stripe-Should-Retry: true``."""
-    headers = exc.headers or {}
+    """Stripe asked us to slow down: a 429 (``rate_limit``, or ``lock_timeout`` on one object)."""
     return (
         exc.http_status == 429
         or isinstance(exc, stripe.RateLimitError)
         or getattr(exc, "code", None) in ("rate_limit", "lock_timeout")
-        or str(headers.get("stripe-should-retry", "")).lower() == "true"
     )
 
 

@@ -50,6 +50,8 @@ class Chaos:
         self._lock = threading.Lock()
         self._window = 0
         self._count = 0
+        # Requests per wall-clock second, [answered, rate limited], the last hour's.
+        self.per_second: dict[int, list[int]] = {}
         self.random = random.Random(self.config.seed)
 
     def update(self, changes: dict[str, Any]) -> ChaosConfig:
@@ -82,19 +84,35 @@ class Chaos:
             self.config = ChaosConfig(**asdict(self._initial))
             self.random = random.Random(self.config.seed)
             self._window = self._count = 0
+            self.per_second.clear()
 
     def over_rate_limit(self) -> bool:
         """Count one request; True when this second's budget is spent."""
         limit = self.config.rate_limit_per_second
-        if not limit:
-            return False
         with self._lock:
             # A fixed one-second window, like Stripe's per-second limiter as clients see it.
-            window = int(time.monotonic())
+            window = int(time.time())
             if window != self._window:
                 self._window, self._count = window, 0
             self._count += 1
-            return self._count > limit
+            refused = bool(limit) and self._count > limit
+            tally = self.per_second.setdefault(window, [0, 0])
+            tally[1 if refused else 0] += 1
+            if len(self.per_second) > 3600:
+                del self.per_second[min(self.per_second)]
+            return refused
+
+    def request_log(self) -> dict[str, Any]:
+        """Requests per second as the limiter counted them (answered and refused)."""
+        with self._lock:
+            seconds = sorted(self.per_second.items())
+        return {
+            "rateLimitPerSecond": self.config.rate_limit_per_second,
+            "seconds": [
+                {"second": second, "answered": answered, "rateLimited": limited}
+                for second, (answered, limited) in seconds
+            ],
+        }
 
     def chance(self, rate: float) -> bool:
         """True with probability ``rate``."""

@@ -104,6 +104,12 @@ def chaos() -> Response:
     return _ok(emu.chaos.config.to_json())
 
 
+@bp.get("/requests")
+def requests_per_second() -> Response:
+    """How many /v1 requests each second brought, and how many were answered 429."""
+    return _ok(emulator().chaos.request_log())
+
+
 @bp.route("/webhook", methods=["GET", "POST"])
 def webhook() -> Response:
     """Read or set the webhook endpoint: ``{"url", "secret", "maxAttempts", "firstRetryMs",

@@ -166,6 +166,28 @@ class TestChaos:
         assert retried.status == "requires_payment_method"
         assert "Idempotent-Replayed" not in retried.last_response.headers
 
+    def test_the_request_log_counts_each_second_answered_and_refused(
+        self, client: stripe.StripeClient, control: Control
+    ) -> None:
+        control.post("chaos", {"rateLimitPerSecond": 2})
+        outcomes: list[str] = []
+        for attempt in range(12):  # until a second holds a third request
+            if "429" in outcomes:
+                break
+            try:
+                client.v1.payment_intents.create(
+                    params={"amount": 1000, "currency": "usd"},
+                    options={"idempotency_key": f"log-{attempt}"},
+                )  # type: ignore[arg-type]
+                outcomes.append("ok")
+            except stripe.RateLimitError:
+                outcomes.append("429")
+        log = control.get("requests")
+        assert log["rateLimitPerSecond"] == 2
+        assert sum(s["answered"] for s in log["seconds"]) == outcomes.count("ok")
+        assert sum(s["rateLimited"] for s in log["seconds"]) == outcomes.count("429") >= 1
+        assert all(s["answered"] <= 2 for s in log["seconds"])
+
     def test_injected_500s_are_api_errors_and_not_stored(
         self, client: stripe.StripeClient, control: Control
     ) -> None:
