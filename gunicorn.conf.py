@@ -69,3 +69,11 @@ def on_exit(server: Any) -> None:
     """Remove the directory this gunicorn created (never one it was given)."""
     for directory in _created:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def post_worker_init(worker: Any) -> None:
+    """Under the gevent worker, psycopg2 must yield to other greenlets while it waits."""
+    if "gevent" in worker.cfg.worker_class_str:
+        from psycogreen.gevent import patch_psycopg
+
+        patch_psycopg()

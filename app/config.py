@@ -37,6 +37,8 @@ class Config:
     port: int = 5000
     database_url: str = f"sqlite:///{ROOT / 'var' / 'checkout.db'}"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # Connections per process to REDIS_URL; callers beyond it wait for a free one.
+    redis_max_connections: int = 200
     stripe_secret_key: str = "sk_test_emulator"
     stripe_publishable_key: str = "pk_test_emulator"
     stripe_webhook_secrets: tuple[str, ...] = ("whsec_emulator",)
@@ -58,6 +60,11 @@ class Config:
     idempotency_ttl_seconds: int = 24 * 3600
     # The fleet's Stripe calls per second; None: from the key's mode (STRIPE_BUDGETS).
     stripe_requests_per_second: int | None = None
+    # Long-polls in flight (I11), across the fleet: per order, per credential (checkout
+    # token or user), per client IP; beyond a cap, 429.
+    longpoll_max_per_order: int = 10
+    longpoll_max_per_credential: int = 10
+    longpoll_max_per_ip: int = 100
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -125,6 +132,7 @@ def load_config(env: Mapping[str, str] | None = None, *, dotenv: bool = True) ->
         port=int(get("PORT", defaults.port)),
         database_url=get("DATABASE_URL") or defaults.database_url,
         redis_url=get("REDIS_URL") or defaults.redis_url,
+        redis_max_connections=int(get("REDIS_MAX_CONNECTIONS", defaults.redis_max_connections)),
         stripe_secret_key=get("STRIPE_SECRET_KEY") or defaults.stripe_secret_key,
         stripe_publishable_key=get("STRIPE_PUBLISHABLE_KEY") or defaults.stripe_publishable_key,
         stripe_webhook_secrets=_split(get("STRIPE_WEBHOOK_SECRET", ""))
@@ -141,4 +149,9 @@ def load_config(env: Mapping[str, str] | None = None, *, dotenv: bool = True) ->
         mail_url=get("MAIL_URL") or None,
         stripe_requests_per_second=int(get("STRIPE_REQUESTS_PER_SECOND") or 0) or None,
         mail_from=get("MAIL_FROM") or defaults.mail_from,
+        longpoll_max_per_order=int(get("LONGPOLL_MAX_PER_ORDER", defaults.longpoll_max_per_order)),
+        longpoll_max_per_credential=int(
+            get("LONGPOLL_MAX_PER_CREDENTIAL", defaults.longpoll_max_per_credential)
+        ),
+        longpoll_max_per_ip=int(get("LONGPOLL_MAX_PER_IP", defaults.longpoll_max_per_ip)),
     )

@@ -18,6 +18,7 @@ them for the reader); nothing else spells a key.
     {shop}:co:<orderId>:changed       channel        pub/sub: the read model has a new version
     {shop}:evt:<eventId>              30 d           Stripe event done (fast path; inbox is truth)
     {shop}:lock:order:<orderId>       lock timeout   one actor at a time per order
+    {shop}:waiters:<kind>:<who>       60 s           long-polls in flight (order, token, IP)
     {shop}:stripe:window              2 s            grants of the last second (Stripe budget)
     {shop}:stripe:budget              1 h            the budget in force (AIMD on 429s)
     {shop}:reconcile:checkpoint       none           reconciled Stripe events up to this time
@@ -43,6 +44,13 @@ IDEMPOTENCY_PREFIX = PREFIX + "idem:"
 
 # The checkout read model (app/services/checkout_status.py, publish.lua).
 CHECKOUT_PREFIX = PREFIX + "co:"
+_channel_suffix = ":changed"
+# Every process's change feed subscribes to all read-model channels with one pattern.
+CHECKOUT_CHANNEL_PATTERN = CHECKOUT_PREFIX + "*" + _channel_suffix
+# Long-polls in flight, per order, credential and client IP (checkout_status.WaiterCaps);
+# a crashed web process's counts lapse after the TTL (longer than the longest wait).
+WAITERS_PREFIX = PREFIX + "waiters:"
+WAITERS_TTL_SECONDS = 60
 # The read model outlives the hold by a day; after that the database answers.
 CHECKOUT_KEEP_SECONDS = 24 * 3600
 # A publish to a hash with no TTL yet (admit.lua normally sets one): default hold + a day.
@@ -94,7 +102,19 @@ def checkout(order_id: str) -> str:
 
 def checkout_channel(order_id: str) -> str:
     """``{shop}:co:<orderId>:changed``: the channel announcing a new read-model version."""
-    return checkout(order_id) + ":changed"
+    return checkout(order_id) + _channel_suffix
+
+
+def order_of_channel(channel: str) -> str | None:
+    """The order id of a :func:`checkout_channel` name, or None for any other name."""
+    if channel.startswith(CHECKOUT_PREFIX) and channel.endswith(_channel_suffix):
+        return channel[len(CHECKOUT_PREFIX) : -len(_channel_suffix)]
+    return None
+
+
+def waiters(kind: str, who: str) -> str:
+    """``{shop}:waiters:<kind>:<who>``: long-polls in flight for an order, credential or IP."""
+    return f"{WAITERS_PREFIX}{kind}:{who}"
 
 
 def event_seen(event_id: str) -> str:

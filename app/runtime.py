@@ -9,7 +9,7 @@ Tests install a runtime built on fakeredis, the fake gateway and a recording que
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 
@@ -18,6 +18,7 @@ from app.gateways.jobs import DramatiqJobs, Jobs, redis_broker
 from app.gateways.mail import Mailer, mailer_from_url
 from app.gateways.payments import PaymentGateway, StripeGateway
 from app.gateways.rate_limit import StripeBudget
+from app.services.checkout_status import ChangeFeed
 
 
 @dataclass
@@ -29,6 +30,11 @@ class Runtime:
     gateway: PaymentGateway
     mailer: Mailer
     jobs: Jobs
+    # The process's one subscription to read-model changes (long-polls wait on it).
+    feed: ChangeFeed = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.feed = ChangeFeed(self.redis)
 
 
 _lock = threading.Lock()
@@ -41,7 +47,16 @@ def build_runtime(config: Config, jobs: Jobs | None = None) -> Runtime:
     ``jobs`` defaults to Dramatiq messages on a Redis broker at ``config.redis_url``;
     the worker passes the broker it consumes from.
     """
-    client = redis.Redis.from_url(config.redis_url, decode_responses=True, health_check_interval=30)
+    # A bounded pool that queues a caller for a free connection instead of failing: a
+    # gevent web process may run hundreds of requests at once.
+    pool = redis.BlockingConnectionPool.from_url(
+        config.redis_url,
+        max_connections=config.redis_max_connections,
+        timeout=10,
+        decode_responses=True,
+        health_check_interval=30,
+    )
+    client = redis.Redis(connection_pool=pool)
     gateway = StripeGateway(
         api_key=config.stripe_secret_key,
         api_base=config.stripe_api_base,

@@ -70,13 +70,17 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def require_order_access(token_digest: str | None, owner_id: str | None) -> None:
-    """Allow the checkout token's holder, the buyer's JWT or an admin; else 404."""
+def require_order_access(token_digest: str | None, owner_id: str | None) -> str:
+    """Allow the checkout token's holder, the buyer's JWT or an admin; else 404.
+
+    Returns the credential that was accepted (``token:<hash>`` or ``user:<id>``), the
+    unit long-polls are capped by.
+    """
     token = request.headers.get("X-Checkout-Token")
     if token and token_digest and hmac.compare_digest(token_hash(token), token_digest):
-        return
+        return f"token:{token_digest}"
     who = identity()
     if who is not None and (who.is_admin or (owner_id and who.user_id == owner_id)):
-        return
+        return f"user:{who.user_id}"
     # 404, not 403: an order's existence is not disclosed.
     raise NotFound("No such order.")

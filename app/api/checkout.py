@@ -10,7 +10,7 @@ from flask import Blueprint, Response, jsonify, request
 from app.api import auth
 from app.api.observability import OUT_OF_STOCK, SUBMITS
 from app.api.requests import idempotency_key, json_object
-from app.context import current_runtime
+from app.context import current_config, current_runtime
 from app.errors import InvalidRequest, OutOfStock
 from app.gateways.jobs import Jobs
 from app.schemas.checkout import QuoteSchema, SubmitSchema
@@ -71,10 +71,15 @@ def submit() -> tuple[Response, int, dict[str, str]]:
 def status(order_id: str) -> Response:
     """The checkout status; ``?wait=0..25`` long-polls for a version after ``?since``."""
     wait, since = _wait_params()
-    redis = current_runtime().redis
-    located = order_views.locate_checkout(redis, order_id)
-    auth.require_order_access(located.token_hash, located.user_id)
-    return jsonify(order_views.checkout_body(redis, located, wait=wait, since=since))
+    runtime = current_runtime()
+    located = order_views.locate_checkout(runtime.redis, order_id)
+    credential = auth.require_order_access(located.token_hash, located.user_id)
+    caps = checkout_status.WaiterCaps.of(current_config())
+    waiting = order_views.Waiting(runtime.feed, caps, credential, request.remote_addr or "unknown")
+    body = order_views.checkout_body(
+        runtime.redis, located, wait=wait, since=since, waiting=waiting
+    )
+    return jsonify(body)
 
 
 def _wait_params() -> tuple[int, int | None]:

@@ -35,6 +35,7 @@ NAMES = (
     "admit",
     "publish",
     "stripe_budget",
+    "waiters",
 )
 USES = re.compile(r"^-- uses: (.+)$", re.MULTILINE)
 

@@ -10,13 +10,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from redis import Redis
 from redis.client import PubSub
 
 from app import keys, lua
+from app.config import Config
+from app.errors import RateLimited
+
+log = logging.getLogger(__name__)
 
 # The longest long-poll: the HTTP contract's ``?wait=0..25``; longer asks are cut to it.
 MAX_WAIT_SECONDS = 25
@@ -75,15 +84,17 @@ def read(redis: Redis, order_id: str) -> dict[str, Any] | None:
 
 
 def wait(redis: Redis, order_id: str, since_version: int, timeout: float) -> dict[str, Any] | None:
-    """Long-poll: the read model once its version exceeds ``since_version``.
+    """Long-poll on a subscription of its own: the read model once its version exceeds
+    ``since_version``; None when the timeout ends first or the order is unknown.
 
-    Returns None when the timeout ends first or the order is unknown. Subscribes
-    before re-reading, so a publish between the read and the subscribe is never lost.
+    Subscribes before re-reading, so a publish between the read and the subscribe is
+    never lost. The web process waits through its :class:`ChangeFeed` instead (one
+    subscription for all waiters); this is for scripts and tools.
     """
     current = read(redis, order_id)
     if current is None or current["version"] > since_version:
         return current
-    deadline = time.monotonic() + max(0.0, min(float(timeout), MAX_WAIT_SECONDS))
+    deadline = time.monotonic() + _clamp(timeout)
     pubsub = redis.pubsub()
     try:
         pubsub.subscribe(keys.checkout_channel(order_id))
@@ -101,6 +112,10 @@ def wait(redis: Redis, order_id: str, since_version: int, timeout: float) -> dic
         pubsub.close()
 
 
+def _clamp(timeout: float) -> float:
+    return max(0.0, min(float(timeout), MAX_WAIT_SECONDS))
+
+
 def _await_subscribed(pubsub: PubSub, deadline: float) -> bool:
     """Block until the server confirms the subscription (or the deadline passes)."""
     while True:
@@ -108,8 +123,146 @@ def _await_subscribed(pubsub: PubSub, deadline: float) -> bool:
         if remaining <= 0:
             return False
         message = pubsub.get_message(timeout=remaining)
-        if message and message.get("type") in ("subscribe", b"subscribe"):
+        if message and message.get("type") in ("subscribe", b"subscribe", "psubscribe"):
             return True
+
+
+class ChangeFeed:
+    """One Redis subscription per process that wakes every long-poll of that process.
+
+    A waiter costs an event and a dict entry, not a connection or (under the gevent web
+    worker) a thread: :meth:`wait` parks on an event that the feed's listener sets when
+    the order's channel fires. The listener pattern-subscribes to every read-model
+    channel once; after a reconnect it wakes every waiter, so each re-reads its order
+    (a publish missed while disconnected is never waited out).
+    """
+
+    def __init__(self, redis: Redis, *, reconnect_pause: float = 0.5) -> None:
+        self.redis = redis
+        self.reconnect_pause = reconnect_pause
+        self._lock = threading.Lock()
+        self._waiters: dict[str, set[threading.Event]] = {}
+        self._subscribed = threading.Event()
+        self._listener: threading.Thread | None = None
+        self._stopped = threading.Event()
+
+    def wait(self, order_id: str, since_version: int, timeout: float) -> dict[str, Any] | None:
+        """The read model once its version exceeds ``since_version``; None on timeout."""
+        deadline = time.monotonic() + _clamp(timeout)
+        event = threading.Event()
+        self._add(order_id, event)
+        try:
+            # Registered and subscribed before re-reading: no publish can slip between.
+            self._subscribed_by(deadline)
+            while True:
+                current = read(self.redis, order_id)
+                if current is None or current["version"] > since_version:
+                    return current
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                event.wait(remaining)
+                event.clear()
+        finally:
+            self._remove(order_id, event)
+
+    def waiting(self) -> int:
+        """How many waiters this process holds now."""
+        with self._lock:
+            return sum(len(events) for events in self._waiters.values())
+
+    def stop(self) -> None:
+        """End the listener (tests); waiters still parked time out."""
+        self._stopped.set()
+
+    def _add(self, order_id: str, event: threading.Event) -> None:
+        with self._lock:
+            self._waiters.setdefault(order_id, set()).add(event)
+            if self._listener is None or not self._listener.is_alive():
+                self._listener = threading.Thread(
+                    target=self._listen, name="checkout-change-feed", daemon=True
+                )
+                self._listener.start()
+
+    def _remove(self, order_id: str, event: threading.Event) -> None:
+        with self._lock:
+            events = self._waiters.get(order_id)
+            if events is not None:
+                events.discard(event)
+                if not events:
+                    del self._waiters[order_id]
+
+    def _subscribed_by(self, deadline: float) -> None:
+        remaining = deadline - time.monotonic()
+        if remaining > 0:
+            self._subscribed.wait(remaining)
+
+    def _wake(self, order_id: str | None) -> None:
+        with self._lock:
+            if order_id is None:
+                events = [e for group in self._waiters.values() for e in group]
+            else:
+                events = list(self._waiters.get(order_id, ()))
+        for event in events:
+            event.set()
+
+    def _listen(self) -> None:
+        while not self._stopped.is_set():
+            pubsub = self.redis.pubsub()
+            try:
+                pubsub.psubscribe(keys.CHECKOUT_CHANNEL_PATTERN)
+                while not self._stopped.is_set():
+                    message = pubsub.get_message(timeout=1.0)
+                    if message is None:
+                        continue
+                    if message["type"] == "psubscribe":
+                        self._subscribed.set()
+                        self._wake(None)  # re-read after a reconnect: nothing is missed
+                    elif message["type"] == "pmessage":
+                        self._wake(keys.order_of_channel(lua.text(message["channel"])))
+            except Exception:  # Redis went away: waiters re-read when it is back
+                log.warning("checkout change feed lost its subscription; reconnecting")
+                self._subscribed.clear()
+                self._stopped.wait(self.reconnect_pause)
+            finally:
+                pubsub.close()
+
+
+@dataclass(frozen=True)
+class WaiterCaps:
+    """How many long-polls may be in flight per order, per credential and per client IP."""
+
+    per_order: int
+    per_credential: int
+    per_ip: int
+
+    @classmethod
+    def of(cls, config: Config) -> WaiterCaps:
+        """The caps ``config`` sets (LONGPOLL_MAX_PER_ORDER / _CREDENTIAL / _IP)."""
+        return cls(
+            config.longpoll_max_per_order,
+            config.longpoll_max_per_credential,
+            config.longpoll_max_per_ip,
+        )
+
+    @contextmanager
+    def enter(self, redis: Redis, order_id: str, credential: str, ip: str) -> Iterator[None]:
+        """Count one waiter for the duration of the ``with`` block; RateLimited at a cap."""
+        names = [
+            keys.waiters("order", order_id),
+            keys.waiters("credential", credential),
+            keys.waiters("ip", ip),
+        ]
+        limits = [self.per_order, self.per_credential, self.per_ip]
+        args = ["enter", keys.WAITERS_TTL_SECONDS, *limits]
+        refused = int(lua.run(redis, "waiters", names, args))
+        if refused:
+            which = ("order", "credential", "client")[refused - 1]
+            raise RateLimited(f"Too many requests are already waiting for this {which}.", 1)
+        try:
+            yield
+        finally:
+            lua.run(redis, "waiters", names, ["leave", keys.WAITERS_TTL_SECONDS])
 
 
 def verify_token(redis: Redis, order_id: str, token: str | None) -> bool:

@@ -76,20 +76,32 @@ def order_body(located: Located) -> dict[str, Any]:
     return pending_view(located.order_id, located.model or {})
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """A long-poll's means and limits: the process's feed, the caps, who asks."""
+
+    feed: checkout_status.ChangeFeed
+    caps: checkout_status.WaiterCaps
+    credential: str
+    client_ip: str
+
+
 def checkout_body(
-    redis: Redis, located: Located, *, wait: int, since: int | None
+    redis: Redis, located: Located, *, wait: int, since: int | None, waiting: Waiting
 ) -> dict[str, Any]:
     """The checkout status body of a located order (read model or row).
 
     From the read model it long-polls up to ``wait`` seconds for a version after
-    ``since`` (default: the current one); the row answers at once.
+    ``since`` (default: the current one) on the process's change feed, counted against
+    the caps (RateLimited beyond them); the row answers at once.
     """
     if located.order is not None:
         return checkout_view_from_order(located.order)
     current = located.model or {}
-    if wait:
-        baseline = current["version"] if since is None else since
-        changed = checkout_status.wait(redis, located.order_id, baseline, wait)
+    baseline = current["version"] if since is None else since
+    if wait and current["version"] <= baseline:
+        with waiting.caps.enter(redis, located.order_id, waiting.credential, waiting.client_ip):
+            changed = waiting.feed.wait(located.order_id, baseline, wait)
         current = changed or checkout_status.read(redis, located.order_id) or current
     return checkout_view(located.order_id, current)
 

@@ -121,6 +121,33 @@ class TestCheckoutStatus:
         }  # fmt: skip
         assert body["version"] == 2
 
+    def test_waiters_beyond_the_cap_are_429_and_leave_room_when_done(
+        self, runtime: Any, catalog: Any, submit_body: Callable[..., dict[str, Any]]
+    ) -> None:
+        from app import create_app
+
+        config = runtime.config.with_overrides(longpoll_max_per_order=1)
+        client = create_app(config, runtime=runtime).test_client()
+        submit = client.post(SUBMIT, json=submit_body(), headers={"Idempotency-Key": "k-cap-one"})
+        assert submit.status_code == 202, submit.get_json()
+        submitted = submit.get_json()
+        headers = {"X-Checkout-Token": submitted["checkoutToken"]}
+        url = f"{submitted['statusUrl']}?wait=3&since=1"
+        first: dict[str, Any] = {}
+        waiting = threading.Thread(target=lambda: first.update(r=client.get(url, headers=headers)))
+        waiting.start()
+        deadline = time.monotonic() + 5
+        while runtime.feed.waiting() == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        second = client.get(url, headers=headers)
+        checkout_status.publish(runtime.redis, submitted["orderId"], paymentStatus="processing")
+        waiting.join(timeout=10)
+        assert second.status_code == 429
+        assert second.get_json()["error"]["code"] == "rate_limited"
+        assert second.headers["Retry-After"] == "1"
+        assert first["r"].status_code == 200
+        assert client.get(url.replace("since=1", "since=2"), headers=headers).status_code == 200
+
     def test_wait_with_an_old_version_answers_at_once(
         self, client: Any, runtime: Any, submitted: Any
     ) -> None:

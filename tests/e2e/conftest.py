@@ -13,7 +13,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,8 +156,11 @@ def start_stack(
     web_workers: int = 2,
     worker_processes: int = 1,
     with_worker: bool = True,
+    env: Mapping[str, str] | None = None,
 ) -> Stack:
     """Flush Redis, migrate, then start mail, emulator, web and worker; return once ready.
+
+    ``env`` adds to (or overrides) the processes' environment, e.g. caps or budgets.
 
     Their output goes, prefixed by name, to ``logs/stack.log``.
     """
@@ -168,8 +171,10 @@ def start_stack(
         database_url=database_url,
         real_stripe=False,
     )
+    extra = dict(env or {})
     env = plan.app_env()
     env.update(JWT_SECRET=JWT_SECRET, HOLD_TTL_SECONDS=str(hold_ttl), RATELIMIT_ENABLED="false")
+    env.update(extra)
     client = redis_lib.Redis.from_url(redis_url, decode_responses=True)
     client.flushdb()
     admin = jwt.encode({"sub": "e2e-admin", "role": "admin"}, JWT_SECRET, algorithm="HS256")
@@ -181,7 +186,7 @@ def start_stack(
     try:
         demo.start_backing_services(sup, plan)
         demo.prepare_data(sup, env, seed=False)
-        demo.start_web(sup, plan, env, workers=web_workers, threads=8)
+        demo.start_web(sup, plan, env, workers=web_workers)
         if with_worker:
             stack.start_worker(worker_processes)
     except BaseException:

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
+
 from app import keys
+from app.errors import RateLimited
 from app.services import checkout_status
-from app.services.checkout_status import publish, read, verify_token, wait
+from app.services.checkout_status import (
+    ChangeFeed,
+    WaiterCaps,
+    publish,
+    read,
+    verify_token,
+    wait,
+)
 
 
 class TestPublishAndRead:
@@ -87,6 +99,107 @@ class TestWait:
             assert wait(any_redis, "o1", since_version=1, timeout=0.5) is None
         finally:
             timer.join()
+
+
+@pytest.fixture
+def feed(any_redis: Any) -> Iterator[ChangeFeed]:
+    changes = ChangeFeed(any_redis, reconnect_pause=0.05)
+    yield changes
+    changes.stop()
+
+
+def later(seconds: float, fn: Any) -> threading.Timer:
+    timer = threading.Timer(seconds, fn)
+    timer.start()
+    return timer
+
+
+class TestChangeFeed:
+    def test_wakes_a_waiter_on_publish(self, any_redis: Any, feed: ChangeFeed) -> None:
+        publish(any_redis, "o1", paymentStatus="creating")
+        timer = later(0.2, lambda: publish(any_redis, "o1", paymentStatus="succeeded"))
+        view = feed.wait("o1", since_version=1, timeout=10)
+        timer.join()
+        assert view is not None
+        assert (view["version"], view["paymentStatus"]) == (2, "succeeded")
+        assert feed.waiting() == 0
+
+    def test_times_out_and_ignores_other_orders(self, any_redis: Any, feed: ChangeFeed) -> None:
+        publish(any_redis, "o1", state="PENDING")
+        timer = later(0.1, lambda: publish(any_redis, "o2", state="PAID"))
+        assert feed.wait("o1", since_version=1, timeout=0.5) is None
+        timer.join()
+
+    def test_answers_at_once_when_newer_or_unknown(self, any_redis: Any, feed: ChangeFeed) -> None:
+        publish(any_redis, "o1", state="PENDING")
+        publish(any_redis, "o1", state="PAID")
+        assert feed.wait("o1", since_version=1, timeout=25)["state"] == "PAID"  # type: ignore[index]
+        assert feed.wait("missing", since_version=0, timeout=25) is None
+
+    def test_many_waiters_on_several_orders_share_one_subscription(
+        self, any_redis: Any, feed: ChangeFeed
+    ) -> None:
+        orders = [f"o{n}" for n in range(5)]
+        for order_id in orders:
+            publish(any_redis, order_id, state="PENDING")
+        results: dict[int, Any] = {}
+
+        def waiter(n: int) -> None:
+            results[n] = feed.wait(orders[n % 5], since_version=1, timeout=10)
+
+        threads = [threading.Thread(target=waiter, args=(n,)) for n in range(50)]
+        for thread in threads:
+            thread.start()
+        while feed.waiting() < 50:
+            time.sleep(0.01)
+        for order_id in orders:
+            publish(any_redis, order_id, state="PAID")
+        for thread in threads:
+            thread.join(timeout=10)
+        assert len(results) == 50
+        assert all(view is not None and view["state"] == "PAID" for view in results.values())
+        assert any_redis.pubsub_numpat() == 1
+
+    def test_a_lost_subscription_wakes_waiters_to_re_read(self, any_redis: Any) -> None:
+        feed = ChangeFeed(any_redis, reconnect_pause=0.05)
+        publish(any_redis, "o1", state="PENDING")
+        feed.wait("o1", since_version=5, timeout=0.01)  # starts the listener
+        # A publish the feed cannot hear: written straight into the hash, no PUBLISH.
+        any_redis.hset(keys.checkout("o1"), mapping={"state": "PAID", "version": 2})
+        timer = later(0.2, lambda: feed._wake(None))  # what a resubscription does
+        view = feed.wait("o1", since_version=1, timeout=5)
+        timer.join()
+        feed.stop()
+        assert view is not None and view["state"] == "PAID"
+
+
+class TestWaiterCaps:
+    def test_a_cap_refuses_the_next_waiter_until_one_leaves(self, any_redis: Any) -> None:
+        caps = WaiterCaps(per_order=2, per_credential=5, per_ip=5)
+        with caps.enter(any_redis, "o1", "token:a", "1.1.1.1"):
+            with caps.enter(any_redis, "o1", "token:a", "1.1.1.1"):
+                third = caps.enter(any_redis, "o1", "token:b", "2.2.2.2")
+                with pytest.raises(RateLimited, match="order"):
+                    third.__enter__()
+            with caps.enter(any_redis, "o1", "token:b", "2.2.2.2"):
+                pass
+        assert any_redis.keys(keys.waiters("*", "*")) == []
+
+    def test_each_dimension_is_capped(self, any_redis: Any) -> None:
+        caps = WaiterCaps(per_order=9, per_credential=1, per_ip=1)
+        with caps.enter(any_redis, "o1", "token:a", "1.1.1.1"):
+            with pytest.raises(RateLimited, match="credential"):
+                caps.enter(any_redis, "o2", "token:a", "2.2.2.2").__enter__()
+            with pytest.raises(RateLimited, match="client"):
+                caps.enter(any_redis, "o2", "token:b", "1.1.1.1").__enter__()
+            with caps.enter(any_redis, "o2", "token:b", "2.2.2.2"):
+                pass
+
+    def test_counters_lapse_if_a_process_dies_holding_them(self, any_redis: Any) -> None:
+        caps = WaiterCaps(per_order=1, per_credential=1, per_ip=1)
+        waiter = caps.enter(any_redis, "o1", "token:a", "1.1.1.1")
+        waiter.__enter__()  # never left: the process died
+        assert 0 < any_redis.ttl(keys.waiters("order", "o1")) <= keys.WAITERS_TTL_SECONDS
 
 
 class TestVerifyToken:
