@@ -18,8 +18,9 @@ from app.context import CONFIG_EXTENSION, DATABASE_EXTENSION, RUNTIME_EXTENSION
 from app.runtime import Runtime, build_runtime, install
 from models.db import bind_database
 
-# The views whose rate limit is RATELIMIT_CHECKOUT, per client IP.
-RATE_LIMITED_ENDPOINTS = ("checkout.quote", "checkout.submit")
+# The views whose rate limit is RATELIMIT_CHECKOUT, per client IP, by flask-limiter. The
+# submit counts the same limit inside its admission script (admission.SubmitRate).
+RATE_LIMITED_ENDPOINTS = ("checkout.quote",)
 
 
 def create_app(config: Config | None = None, runtime: Runtime | None = None) -> Flask:

@@ -24,6 +24,7 @@ them for the reader); nothing else spells a key.
     {shop}:reconcile:checkpoint       none           reconciled Stripe events up to this time
     {shop}:clock:<kind>:<item>        5 min          the clock re-enqueued this item recently
     {shop}:ratelimit...               limiter's      flask-limiter counters (its key_prefix)
+    {shop}:ratelimit:submit:<ip>      the window     submit requests this window (admit.lua)
 """
 
 from __future__ import annotations
@@ -110,6 +111,11 @@ def order_of_channel(channel: str) -> str | None:
     if channel.startswith(CHECKOUT_PREFIX) and channel.endswith(_channel_suffix):
         return channel[len(CHECKOUT_PREFIX) : -len(_channel_suffix)]
     return None
+
+
+def submit_rate(client: str) -> str:
+    """``{shop}:ratelimit:submit:<client ip>``: the submit's window, counted by admit.lua."""
+    return f"{RATELIMIT_PREFIX}:submit:{client}"
 
 
 def waiters(kind: str, who: str) -> str:

@@ -69,7 +69,10 @@ def build_runtime(config: Config, jobs: Jobs | None = None) -> Runtime:
         redis=client,
         gateway=gateway,
         mailer=mailer_from_url(config),
-        jobs=jobs or DramatiqJobs(redis_broker(config.redis_url)),
+        jobs=jobs
+        or DramatiqJobs(
+            redis_broker(config.redis_url, max_connections=config.redis_max_connections)
+        ),
     )
 
 

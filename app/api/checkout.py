@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import structlog
 from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from app.api import auth
 from app.api.observability import OUT_OF_STOCK, SUBMITS
 from app.api.requests import idempotency_key, json_object
 from app.context import current_config, current_runtime
-from app.errors import InvalidRequest, OutOfStock
+from app.errors import InvalidRequest, OutOfStock, ServiceError
 from app.gateways.jobs import Jobs
 from app.schemas.checkout import QuoteSchema, SubmitSchema
 from app.schemas.common import load
 from app.services import catalog, checkout_status, order_views, pricing
-from app.services.admission import Submission, admit
+from app.services.admission import (
+    Submission,
+    SubmitRate,
+    admit,
+    caller_hash,
+    count_refused,
+)
 
 blueprint = Blueprint("checkout", __name__, url_prefix="/api/checkout")
 log = structlog.get_logger("app.api.checkout")
@@ -40,24 +45,40 @@ def quote() -> Response:
 
 @blueprint.post("/payment-intent")
 def submit() -> tuple[Response, int, dict[str, str]]:
-    """Validate, admit (idempotency claim + hold + read model) and enqueue: 202."""
-    body = json_object()
-    key = idempotency_key(body)
-    data = load(_submit_schema, body)
-    runtime = current_runtime()
-    submission = _submission(data, key, runtime.config.hold_ttl_seconds)
+    """Validate, admit (rate limit + idempotency claim + hold + read model in one Redis
+    call) and enqueue (a second): 202."""
+    runtime, config = current_runtime(), current_config()
+    client = request.remote_addr or "unknown"
+    rate = SubmitRate.of(config, client)
+    try:
+        body = json_object()
+        key = idempotency_key(body)
+        data = load(_submit_schema, body)
+    except (ServiceError, HTTPException):
+        count_refused(runtime.redis, rate)  # refused input counts against the limit too
+        raise
+    who = auth.identity()
+    user_id = who.user_id if who else None
+    submission = Submission.create(
+        _submit_schema.dump(data),
+        idempotency_key=key,
+        hold_ttl=config.hold_ttl_seconds,
+        user_id=user_id,
+    )
     try:
         admission = admit(
             runtime.redis,
             submission,
-            hold_ttl=runtime.config.hold_ttl_seconds,
-            key_ttl=runtime.config.idempotency_ttl_seconds,
+            hold_ttl=config.hold_ttl_seconds,
+            key_ttl=config.idempotency_ttl_seconds,
+            rate=rate,
+            caller=caller_hash(client, user_id),
         )
     except OutOfStock:
         SUBMITS.labels("out_of_stock").inc()
         OUT_OF_STOCK.inc()
         raise
-    headers = {"Location": admission.response.get("statusUrl", "")}
+    headers = {"Location": admission.response.get("statusUrl", ""), **admission.rate.headers()}
     if admission.replayed:
         SUBMITS.labels("replayed").inc()
         headers["Idempotent-Replayed"] = "true"
@@ -102,17 +123,6 @@ def _query_int(
         errors[name] = [f"Must be an integer from {low} to {high}."]
         return default
     return int(raw)
-
-
-def _submission(data: dict[str, Any], key: str, hold_ttl: int) -> Submission:
-    """The Submission for admit(): fresh ids, the canonical camelCase body, its hash."""
-    who = auth.identity()
-    return Submission.create(
-        _submit_schema.dump(data),
-        idempotency_key=key,
-        hold_ttl=hold_ttl,
-        user_id=who.user_id if who else None,
-    )
 
 
 def _enqueue_create_intent(jobs: Jobs, order_id: str) -> None:

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import dramatiq
+import redis
 from dramatiq.brokers.redis import RedisBroker
 
 from models.db import utcnow
@@ -60,10 +61,17 @@ class Jobs(Protocol):
         """Ask Stripe for a requested refund."""
 
 
-def redis_broker(redis_url: str) -> RedisBroker:
-    """The Redis broker every process of the fleet uses (same tuning everywhere)."""
+def redis_broker(redis_url: str, *, max_connections: int = 200) -> RedisBroker:
+    """The Redis broker every process of the fleet uses (same tuning everywhere).
+
+    Its pool queues a caller for a free connection rather than failing: a gevent web
+    process may enqueue from hundreds of requests at once.
+    """
+    pool = redis.BlockingConnectionPool.from_url(
+        redis_url, max_connections=max_connections, timeout=10
+    )
     return RedisBroker(
-        url=redis_url,
+        client=redis.Redis(connection_pool=pool),
         heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
         maintenance_chance=MAINTENANCE_CHANCE,
         dead_message_ttl=DEAD_MESSAGE_TTL_MS,

@@ -1,6 +1,7 @@
--- admit.lua: the submit path in one atomic call. Claims the idempotency key, holds
--- every line (all or nothing), writes the checkout read model and queues the
--- submission in {shop}:pending. A refused submit writes nothing at all.
+-- admit.lua: the submit path in one atomic call. Counts the client's request against
+-- its rate limit, claims the idempotency key, holds every line (all or nothing), writes
+-- the checkout read model and queues the submission in {shop}:pending. A refused submit
+-- writes nothing but its rate-limit count.
 -- uses: stock.lua
 --
 -- KEYS[1]  {shop}:avail
@@ -9,6 +10,7 @@
 -- KEYS[4]  {shop}:idem:<sha256(idempotency key)>
 -- KEYS[5]  {shop}:co:<orderId>
 -- KEYS[6]  {shop}:pending
+-- KEYS[7]  {shop}:ratelimit:submit:<client ip>   fixed-window request counter
 -- ARGV[1]  request fingerprint (sha256 hex of the canonical validated body)
 -- ARGV[2]  the 202 response body, JSON
 -- ARGV[3]  order id
@@ -18,38 +20,60 @@
 -- ARGV[7]  reservation record TTL, seconds
 -- ARGV[8]  idempotency claim TTL, seconds
 -- ARGV[9]  read model TTL, seconds
--- ARGV[10] n: the number of read-model arguments that follow (field, value, ...)
--- ARGV[11 .. 10+n]  read-model field, value pairs
--- ARGV[11+n ..]     sku, quantity pairs (a repeated SKU is summed)
+-- ARGV[10] rate limit: requests per window (0: no limit)
+-- ARGV[11] rate limit window, seconds
+-- ARGV[12] the caller (sha256 of the client IP and user): a replay to another caller
+--          is told so, and the endpoint leaves the checkout token out of it
+-- ARGV[13] n: the number of read-model arguments that follow (field, value, ...)
+-- ARGV[14 .. 13+n]  read-model field, value pairs
+-- ARGV[14+n ..]     sku, quantity pairs (a repeated SKU is summed)
 --
--- Returns:
---   {'OK'}                                   admitted: claim, hold, read model, pending written
---   {'REPLAY', response}                      same key, same fingerprint: the stored response
---   {'MISMATCH'}                              same key, other fingerprint: nothing changed
---   {'UNKNOWN', sku, ...}                     SKUs absent from {shop}:avail: nothing changed
---   {'SHORT', sku, requested, available, ...} not enough units: nothing changed
-local claimed = redis.call('HMGET', KEYS[4], 'fingerprint', 'response')
-if claimed[1] then
-  if claimed[1] == ARGV[1] then
-    return {'REPLAY', claimed[2]}
+-- Returns {used, ttl, outcome...}: `used` requests of the window so far (0 without a
+-- limit), `ttl` seconds until the window resets, then one of
+--   'OK'                                   admitted: claim, hold, read model, pending written
+--   'REPLAY', response, same caller (1|0)  same key, same fingerprint: the stored response
+--   'LIMITED'                              over the rate limit: nothing else done
+--   'MISMATCH'                             same key, other fingerprint: nothing changed
+--   'UNKNOWN', sku, ...                    SKUs absent from {shop}:avail: nothing changed
+--   'SHORT', sku, requested, available, ...   not enough units: nothing changed
+local used, ttl = 0, 0
+local limit = tonumber(ARGV[10])
+if limit > 0 then
+  used = redis.call('INCR', KEYS[7])
+  if used == 1 then
+    redis.call('EXPIRE', KEYS[7], ARGV[11])
   end
-  return {'MISMATCH'}
+  ttl = redis.call('TTL', KEYS[7])
+  if used > limit then
+    return {used, ttl, 'LIMITED'}
+  end
 end
 
-local n = tonumber(ARGV[10])
-local order, want = parse_lines(ARGV, 11 + n)
+local claimed = redis.call('HMGET', KEYS[4], 'fingerprint', 'response', 'caller')
+if claimed[1] then
+  if claimed[1] == ARGV[1] then
+    return {used, ttl, 'REPLAY', claimed[2], claimed[3] == ARGV[12] and 1 or 0}
+  end
+  return {used, ttl, 'MISMATCH'}
+end
+
+local n = tonumber(ARGV[13])
+local order, want = parse_lines(ARGV, 14 + n)
 local refused = check_lines(KEYS[1], order, want)
 if refused then
+  table.insert(refused, 1, ttl)
+  table.insert(refused, 1, used)
   return refused
 end
 
 take_lines(KEYS[1], KEYS[2], KEYS[3], ARGV[4], ARGV[3], ARGV[5], ARGV[7], order, want)
 
-redis.call('HSET', KEYS[4], 'fingerprint', ARGV[1], 'response', ARGV[2], 'orderId', ARGV[3])
+redis.call('HSET', KEYS[4], 'fingerprint', ARGV[1], 'response', ARGV[2], 'orderId', ARGV[3],
+  'caller', ARGV[12])
 redis.call('EXPIRE', KEYS[4], ARGV[8])
 
 local fields = {}
-for i = 11, 10 + n do
+for i = 14, 13 + n do
   fields[#fields + 1] = ARGV[i]
 end
 fields[#fields + 1] = 'version'
@@ -58,4 +82,4 @@ redis.call('HSET', KEYS[5], unpack(fields))
 redis.call('EXPIRE', KEYS[5], ARGV[9])
 
 redis.call('ZADD', KEYS[6], ARGV[6], ARGV[3])
-return {'OK'}
+return {used, ttl, 'OK'}

@@ -18,9 +18,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import limits
 from redis import Redis
 
 from app import keys, lua
+from app.config import Config
+from app.errors import RateLimited
 from app.services import checkout_status
 from app.services.checkout_status import token_hash
 from app.services.inventory import flat_lines, validate_lines
@@ -138,11 +141,79 @@ class Submission:
 
 
 @dataclass(frozen=True)
+class SubmitRate:
+    """The submit endpoint's rate limit for one client, counted inside admit.lua.
+
+    The same fixed window as flask-limiter's on the other routes (RATELIMIT_CHECKOUT,
+    per client IP), but counted in the admission script, so an admitted submit costs
+    one Redis round trip for limit, claim, hold and read model together.
+    """
+
+    limit: int  # requests per window; 0 means no limit
+    window: int  # seconds
+    client: str
+
+    @classmethod
+    def of(cls, config: Config, client: str) -> SubmitRate:
+        """The first limit of ``config.ratelimit_checkout`` (0 when limits are off)."""
+        if not config.ratelimit_enabled:
+            return cls(0, 1, client)
+        item = limits.parse_many(config.ratelimit_checkout)[0]
+        return cls(item.amount, int(item.get_expiry()), client)
+
+    @property
+    def key(self) -> str:
+        """The client's counter."""
+        return keys.submit_rate(self.client)
+
+
+@dataclass(frozen=True)
+class RateState:
+    """Where a client stands in its window: the ``X-RateLimit-*`` headers."""
+
+    limit: int
+    remaining: int
+    reset_in: int
+
+    def headers(self) -> dict[str, str]:
+        """flask-limiter's header names, so a client sees one convention everywhere."""
+        if not self.limit:
+            return {}
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(int(time.time()) + self.reset_in),
+        }
+
+
+NO_LIMIT = RateState(0, 0, 0)
+
+
+@dataclass(frozen=True)
 class Admission:
-    """The outcome of :func:`admit`: the 202 body and whether it is a replay."""
+    """The outcome of :func:`admit`: the 202 body, whether it is a replay, the limit."""
 
     response: dict[str, Any]
     replayed: bool
+    rate: RateState = NO_LIMIT
+
+
+def caller_hash(client_ip: str, user_id: str | None) -> str:
+    """Who submits (client IP and user): a replay to someone else omits the token."""
+    return hashlib.sha256(f"{client_ip}|{user_id or ''}".encode()).hexdigest()
+
+
+def count_refused(redis: Redis, rate: SubmitRate) -> None:
+    """Count a submit refused before admission (bad input); RateLimited once over."""
+    if not rate.limit:
+        return
+    with redis.pipeline(transaction=True) as pipe:
+        pipe.set(rate.key, 0, ex=rate.window, nx=True)
+        pipe.incr(rate.key)
+        pipe.ttl(rate.key)
+        _, used, ttl = pipe.execute()
+    if int(used) > rate.limit:
+        raise RateLimited(retry_after=max(1, int(ttl)))
 
 
 def read_model_fields(submission: Submission, submitted_at: datetime) -> dict[str, Any]:
@@ -171,13 +242,25 @@ def read_model_fields(submission: Submission, submitted_at: datetime) -> dict[st
     }
 
 
-def admit(redis: Redis, submission: Submission, *, hold_ttl: int, key_ttl: int) -> Admission:
-    """Claim the key, hold every line and write the read model in ONE EVALSHA.
+def admit(
+    redis: Redis,
+    submission: Submission,
+    *,
+    hold_ttl: int,
+    key_ttl: int,
+    rate: SubmitRate | None = None,
+    caller: str = "",
+) -> Admission:
+    """Count the rate limit, claim the key, hold every line and write the read model in
+    ONE EVALSHA.
 
-    Same key + same fingerprint → the stored response (``replayed=True``). Raises
+    Same key + same fingerprint → the stored response (``replayed=True``), without the
+    checkout token when ``caller`` is not who first submitted it. Raises RateLimited,
     IdempotencyKeyReused (same key, other body), OutOfStock, or InvalidRequest on
-    ``items.N.sku`` for unknown SKUs; a refused submit leaves nothing behind.
+    ``items.N.sku`` for unknown SKUs; a refused submit leaves nothing behind but its
+    rate-limit count.
     """
+    rate = rate or SubmitRate(0, 1, "")
     lines = validate_lines(submission.items)
     response = submission.response()
     now = datetime.now(UTC)
@@ -191,6 +274,7 @@ def admit(redis: Redis, submission: Submission, *, hold_ttl: int, key_ttl: int) 
         keys.idempotency(idempotency_key_hash(submission.idempotency_key)),
         keys.checkout(submission.order_id),
         keys.PENDING,
+        rate.key,
     ]
     args = [
         submission.fingerprint,
@@ -202,15 +286,26 @@ def admit(redis: Redis, submission: Submission, *, hold_ttl: int, key_ttl: int) 
         hold_ttl + keys.RESERVATION_KEEP_SECONDS,
         key_ttl,
         hold_ttl + keys.CHECKOUT_KEEP_SECONDS,
+        rate.limit,
+        rate.window,
+        caller,
         len(fields),
         *fields,
         *flat_lines(lines),
     ]
-    reply = lua.run(redis, "admit", names, args)
-    if lua.text(reply[0]) == "REPLAY":
-        return Admission(response=json.loads(lua.text(reply[1])), replayed=True)
-    lua.raise_for_refusal(reply, lines)
-    return Admission(response=response, replayed=False)
+    used, ttl, *outcome = lua.run(redis, "admit", names, args)
+    state = RateState(rate.limit, max(0, rate.limit - int(used)), int(ttl))
+    kind = lua.text(outcome[0])
+    if kind == "LIMITED":
+        raise RateLimited(retry_after=max(1, int(ttl)))
+    if kind == "REPLAY":
+        stored = json.loads(lua.text(outcome[1]))
+        if not int(outcome[2]):
+            # Someone else holding the key and the body must not read the buyer's order.
+            stored["checkoutToken"] = None
+        return Admission(response=stored, replayed=True, rate=state)
+    lua.raise_for_refusal(outcome, lines)
+    return Admission(response=response, replayed=False, rate=state)
 
 
 def load_submission(redis: Redis, order_id: str) -> dict[str, Any] | None:

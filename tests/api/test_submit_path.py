@@ -1,0 +1,139 @@
+"""The submit path: its rate limit counted in the admission script, replays to another
+caller without the checkout token, and two Redis round trips per admitted submit."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis as redis_lib
+
+from app import create_app
+from app.gateways.jobs import DramatiqJobs, redis_broker
+from app.runtime import Runtime, install
+from app.services.catalog import upsert_product
+from tests.api.conftest import CATALOG
+
+SUBMIT = "/api/checkout/payment-intent"
+
+
+@pytest.fixture
+def limited(runtime: Any) -> Any:
+    config = runtime.config.with_overrides(ratelimit_enabled=True, ratelimit_checkout="2/minute")
+    return create_app(config, runtime=runtime).test_client()
+
+
+class TestSubmitRateLimit:
+    def test_admitted_submits_count_and_the_third_is_429(
+        self, limited: Any, catalog: Any, submit_body: Callable[..., dict[str, Any]]
+    ) -> None:
+        responses = [
+            limited.post(SUBMIT, json=submit_body(), headers={"Idempotency-Key": f"k-rate-{n}x"})
+            for n in range(3)
+        ]
+        assert [r.status_code for r in responses] == [202, 202, 429]
+        assert responses[0].headers["X-RateLimit-Limit"] == "2"
+        assert responses[0].headers["X-RateLimit-Remaining"] == "1"
+        assert responses[1].headers["X-RateLimit-Remaining"] == "0"
+        assert 1 <= int(responses[2].headers["Retry-After"]) <= 60
+        assert responses[2].get_json()["error"]["code"] == "rate_limited"
+
+    def test_a_limited_submit_holds_nothing(
+        self, limited: Any, runtime: Any, catalog: Any, submit_body: Callable[..., Any]
+    ) -> None:
+        for n in range(2):
+            limited.post(SUBMIT, json=submit_body(), headers={"Idempotency-Key": f"k-hold-{n}x"})
+        before = runtime.redis.hgetall("{shop}:avail")
+        refused = limited.post(SUBMIT, json=submit_body(), headers={"Idempotency-Key": "k-hold-2x"})
+        assert refused.status_code == 429
+        assert runtime.redis.hgetall("{shop}:avail") == before
+        assert runtime.redis.exists("{shop}:idem:" + "x") == 0
+
+    def test_each_client_has_its_own_window(
+        self, limited: Any, catalog: Any, submit_body: Callable[..., Any]
+    ) -> None:
+        for n in range(2):
+            limited.post(SUBMIT, json=submit_body(), headers={"Idempotency-Key": f"k-ip-{n}xx"})
+        other = limited.post(
+            SUBMIT,
+            json=submit_body(),
+            headers={"Idempotency-Key": "k-ip-2xx"},
+            environ_base={"REMOTE_ADDR": "10.0.0.7"},
+        )
+        assert other.status_code == 202
+
+
+class TestReplayToAnotherCaller:
+    def test_the_same_caller_gets_the_token_someone_else_does_not(
+        self, client: Any, catalog: Any, submit_body: Callable[..., Any]
+    ) -> None:
+        headers = {"Idempotency-Key": "guessable-key-1"}
+        first = client.post(SUBMIT, json=submit_body(), headers=headers)
+        again = client.post(SUBMIT, json=submit_body(), headers=headers)
+        stranger = client.post(
+            SUBMIT, json=submit_body(), headers=headers, environ_base={"REMOTE_ADDR": "6.6.6.6"}
+        )
+        assert again.get_json() == first.get_json()
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert stranger.status_code == 202
+        assert stranger.get_json() == {**first.get_json(), "checkoutToken": None}
+
+
+class CountingConnection(redis_lib.Connection):
+    """A connection that counts what it sends: one packed send is one round trip."""
+
+    sent = itertools.count()
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        next(CountingConnection.sent)
+        super().send_packed_command(command, check_health)
+
+
+def sends() -> int:
+    """How many round trips every counting connection has started so far."""
+    return next(CountingConnection.sent)
+
+
+@pytest.mark.realredis
+class TestRoundTrips:
+    @pytest.fixture
+    def counted(self, runtime: Any, real_redis_url: str) -> Iterator[Any]:
+        """The app on the real Redis, its client and its broker's counting round trips."""
+        pool = redis_lib.ConnectionPool.from_url(
+            real_redis_url, decode_responses=True, connection_class=CountingConnection
+        )
+        client = redis_lib.Redis(connection_pool=pool)
+        client.flushdb()
+        broker = redis_broker(real_redis_url)
+        broker.client.connection_pool.connection_class = CountingConnection
+        real = Runtime(
+            config=runtime.config.with_overrides(
+                ratelimit_enabled=True, ratelimit_checkout="1000/minute"
+            ),
+            redis=client,
+            gateway=runtime.gateway,
+            mailer=runtime.mailer,
+            jobs=DramatiqJobs(broker),
+        )
+        install(real)
+        for product in CATALOG:
+            upsert_product(client, product)
+        yield create_app(real.config, runtime=real).test_client()
+        client.flushdb()
+        broker.close()
+        install(runtime)
+
+    def test_an_admitted_submit_costs_two_round_trips(
+        self, counted: Any, submit_body: Callable[..., Any]
+    ) -> None:
+        # The first submit loads the scripts (EVALSHA → NOSCRIPT → SCRIPT LOAD).
+        warm = counted.post(SUBMIT, json=submit_body(), headers={"Idempotency-Key": "warm-up-1"})
+        assert warm.status_code == 202
+        before = sends()
+        response = counted.post(SUBMIT, json=submit_body(), headers={"Idempotency-Key": "count-1x"})
+        trips = sends() - before - 1  # minus the call of sends() itself
+        assert response.status_code == 202
+        assert response.headers["X-RateLimit-Remaining"] == "998"
+        assert trips <= 2
