@@ -289,3 +289,36 @@ class TestSingleUse:
 
         assert err.value.param == "confirmation_token"
         assert err.value.code == "confirmation_token_expired"
+
+
+class TestWalletPaymentMethods:
+    @pytest.mark.parametrize("wallet", ["apple_pay", "google_pay", "link"])
+    def test_a_wallet_tokenised_card_pays_and_says_so(
+        self, stripe_emulator: EmulatorServer, client: stripe.StripeClient, wallet: str
+    ) -> None:
+        # What the stand-in's Express Checkout sends for the wallet's test card.
+        answer = requests.post(
+            f"{stripe_emulator.url}/v1/payment_methods",
+            data={"type": "card", "card[token]": "tok_visa", "wallet": wallet},
+            headers={"Authorization": f"Bearer {PUBLISHABLE_KEY}"},
+            timeout=5,
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["card"]["wallet"]["type"] == wallet
+        ct = token(client, payment_method=answer.json()["id"])
+
+        pi = confirm_new(client, ct.id)
+
+        charge = client.v1.charges.retrieve(pi.latest_charge)
+        assert charge.payment_method_details.card.wallet.type == wallet
+        assert charge.payment_method_details.card.last4 == "4242"
+
+    def test_unknown_test_token(self, stripe_emulator: EmulatorServer) -> None:
+        answer = requests.post(
+            f"{stripe_emulator.url}/v1/payment_methods",
+            data={"type": "card", "card[token]": "tok_nope"},
+            headers={"Authorization": f"Bearer {PUBLISHABLE_KEY}"},
+            timeout=5,
+        )
+        assert answer.status_code == 400
+        assert answer.json()["error"]["code"] == "resource_missing"
