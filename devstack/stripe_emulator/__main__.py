@@ -38,6 +38,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=1000,
         help="delay before disputes open and failing refunds fail (default 1000)",
     )
+    parser.add_argument(
+        "--authorization-window-s",
+        type=float,
+        default=7 * 86400,
+        help="how long a manual-capture card authorisation lasts (default 7 days)",
+    )
+    parser.add_argument(
+        "--bank-debit-settle-ms",
+        type=int,
+        default=None,
+        help="bank debits settle on their own after this delay (default: only via /_emulator)",
+    )
     chaos = parser.add_argument_group("chaos (all off by default)")
     chaos.add_argument(
         "--rate-limit", type=float, default=0, help="requests per second; 25 is Stripe test mode"
@@ -78,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         webhook_first_retry=args.webhook_first_retry_ms / 1000,
         webhook_timeout=args.webhook_timeout_ms / 1000,
         async_delay=args.async_delay_ms / 1000,
+        authorization_window=args.authorization_window_s,
+        bank_debit_settle=(
+            None if args.bank_debit_settle_ms is None else args.bank_debit_settle_ms / 1000
+        ),
         chaos=ChaosConfig(
             rate_limit_per_second=args.rate_limit,
             failure_rate=args.failure_rate,

@@ -13,6 +13,7 @@ PAYMENT_INTENT_CREATE = {
     "capture_method",
     "confirm",
     "confirmation_method",
+    "confirmation_token",
     "customer",
     "description",
     "error_on_requires_action",
@@ -57,6 +58,7 @@ PAYMENT_INTENT_UPDATE = {
 
 PAYMENT_INTENT_CONFIRM = {
     "capture_method",
+    "confirmation_token",
     "client_secret",
     "error_on_requires_action",
     "expand",
@@ -83,6 +85,27 @@ PAYMENT_METHOD_CREATE = {
     "payment_method",
     "customer",
     "allow_redisplay",
+    "payment_user_agent",
+    "time_on_page",
+    "guid",
+    "muid",
+    "sid",
+    "us_bank_account",
+    # Stand-in only: the Express Checkout test wallet that tokenised the card.
+    "wallet",
+} | STRIPE_JS_PARAMS
+
+# POST /v1/test_helpers/confirmation_tokens (secret key) and /v1/confirmation_tokens
+# (publishable key, as Stripe.js's createConfirmationToken calls it).
+CONFIRMATION_TOKEN_CREATE = {
+    "expand",
+    "payment_method",
+    "payment_method_data",
+    "payment_method_options",
+    "return_url",
+    "setup_future_usage",
+    "shipping",
+    "mandate_data",
     "payment_user_agent",
     "time_on_page",
     "guid",

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Blueprint
 
-from .errors import invalid_request, parameter_invalid, parameter_missing
+from .errors import invalid_request, parameter_invalid, parameter_missing, unrecognized_url
 from .forms import get_int, get_list, get_str, merge_metadata, reject_unknown
 from .pipeline import Call, api
 from .search import parse
@@ -193,6 +193,33 @@ def list_payment_methods(call: Call) -> str:
         "/v1/payment_methods",
         (lambda o: o["type"] == pm_type) if pm_type else None,
     )
+
+
+# --- ConfirmationTokens ---------------------------------------------------------------
+
+
+@bp.get("/confirmation_tokens/<token_id>")
+@api()
+def retrieve_confirmation_token(call: Call, token_id: str) -> str:
+    """Retrieve a ConfirmationToken (the server reads what the buyer chose)."""
+    reject_unknown(call.params, {"expand"})
+    return _render(call, call.emulator.payments.tokens.get(token_id))
+
+
+@bp.post("/test_helpers/confirmation_tokens")
+@api()
+def create_test_confirmation_token(call: Call) -> str:
+    """Create a ConfirmationToken server-side, as Stripe's test helper does."""
+    return _render(call, call.emulator.payments.tokens.create(call.params, from_stripe_js=False))
+
+
+@bp.post("/confirmation_tokens")
+@api(publishable=True)
+def create_confirmation_token(call: Call) -> str:
+    """Stripe.js's ``createConfirmationToken`` (publishable keys only, as at Stripe)."""
+    if not call.publishable:
+        raise unrecognized_url("POST", "/v1/confirmation_tokens")
+    return _render(call, call.emulator.payments.tokens.create(call.params, from_stripe_js=True))
 
 
 # --- Charges --------------------------------------------------------------------------

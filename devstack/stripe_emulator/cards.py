@@ -52,6 +52,11 @@ class Card:
     dispute: bool = False  # a dispute opens shortly after the charge succeeds
     refund_fails: bool = False  # refunds succeed, then fail asynchronously
     delayed: bool = False  # emulator-only: the payment waits in processing until settled
+    # A bank debit (us_bank_account): always waits in processing; settles with this failure
+    # code (None: succeeds) when the auto-settle delay runs out.
+    bank: bool = False
+    bank_failure: str | None = None
+    wallet: str | None = None  # apple_pay, google_pay or link (Express Checkout test wallets)
 
     @property
     def last4(self) -> str:
@@ -112,6 +117,60 @@ TEST_PAYMENT_METHODS: dict[str, Card] = {
     # Emulator-only: stays in processing until POST /_emulator/payment_intents/<id>/settle.
     "pm_emulator_delayed": Card("4000000000000077", delayed=True),
 }
+
+
+@dataclass(frozen=True)
+class BankFailure:
+    """How a bank debit fails when it settles: Stripe's failure code and message (ACH)."""
+
+    code: str
+    message: str
+
+
+BANK_FAILURES: dict[str, BankFailure] = {
+    "insufficient_funds": BankFailure(
+        "insufficient_funds",
+        "The customer's account has insufficient funds to cover this payment.",
+    ),
+    "account_closed": BankFailure("account_closed", "The customer's bank account has been closed."),
+    "no_account": BankFailure("no_account", "The customer's bank account could not be located."),
+    "debit_not_authorized": BankFailure(
+        "debit_not_authorized",
+        "The customer has notified their bank that this payment was unauthorized.",
+    ),
+}
+
+TEST_ROUTING_NUMBER = "110000000"
+
+# Stripe's ACH test account numbers (routing number 110000000) and how each settles.
+BANK_ACCOUNTS: dict[str, Card] = {
+    "000123456789": Card("000123456789", bank=True),
+    "000222222227": Card("000222222227", bank=True, bank_failure="insufficient_funds"),
+    "000111111113": Card("000111111113", bank=True, bank_failure="account_closed"),
+    "000111111116": Card("000111111116", bank=True, bank_failure="no_account"),
+    "000333333335": Card("000333333335", bank=True, bank_failure="debit_not_authorized"),
+}
+
+# Emulator-only bank-debit PaymentMethods (us_bank_account): processing until settled.
+TEST_BANK_METHODS: dict[str, Card] = {
+    "pm_emulator_bank_debit": BANK_ACCOUNTS["000123456789"],
+    "pm_emulator_bank_debit_insufficient_funds": BANK_ACCOUNTS["000222222227"],
+    "pm_emulator_bank_debit_account_closed": BANK_ACCOUNTS["000111111113"],
+}
+
+WALLETS = ("apple_pay", "google_pay", "link")
+
+
+def bank_account_for(number: str) -> Card:
+    """The behaviour of a test account number: listed ones as documented, else success."""
+    return BANK_ACCOUNTS.get(number) or Card(number, bank=True)
+
+
+def card_for_token(token: str) -> Card | None:
+    """A ``tok_visa`` / ``tok_chargeDeclined`` style test token's card (``pm_card_*`` twin)."""
+    if not token.startswith("tok_"):
+        return None
+    return TEST_PAYMENT_METHODS.get("pm_card_" + token[4:])
 
 
 def luhn_valid(number: str) -> bool:

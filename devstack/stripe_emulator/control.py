@@ -12,7 +12,9 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
+from .cards import BANK_FAILURES
 from .errors import invalid_request
+from .payments import Timing
 from .pipeline import emulator
 
 bp = Blueprint("stripe_emulator_control", __name__, url_prefix="/_emulator")
@@ -57,12 +59,76 @@ def authenticate(intent_id: str) -> Response:
 
 @bp.post("/payment_intents/<intent_id>/settle")
 def settle(intent_id: str) -> Response:
-    """Settle a processing intent: ``succeeded`` or ``failed``."""
-    outcome = _outcome(_body(), ("succeeded", "failed"))
+    """Settle a processing intent: ``succeeded`` or ``failed`` (bank debits: optional
+    ``failureCode``, one of BANK_FAILURES)."""
+    body = _body()
+    outcome = _outcome(body, ("succeeded", "failed"))
+    code = body.get("failureCode")
+    if code is not None and code not in BANK_FAILURES:
+        raise invalid_request(
+            f"failureCode must be one of: {', '.join(BANK_FAILURES)}", param="failureCode"
+        )
     emu = emulator()
     with emu.store.lock:
         intent = emu.store.get("payment_intent", intent_id, param="intent")
-        return _raw(emu.store.render(emu.payments.settle(intent, outcome)))
+        return _raw(emu.store.render(emu.payments.settle(intent, outcome, code)))
+
+
+@bp.post("/payment_intents/<intent_id>/expire_authorization")
+def expire_authorization(intent_id: str) -> Response:
+    """Let a requires_capture intent's authorisation lapse now: canceled, ``automatic``."""
+    emu = emulator()
+    with emu.store.lock:
+        intent = emu.store.get("payment_intent", intent_id, param="intent")
+        return _raw(emu.store.render(emu.payments.expire_authorization(intent)))
+
+
+@bp.post("/confirmation_tokens/<token_id>/expire")
+def expire_confirmation_token(token_id: str) -> Response:
+    """Make a ConfirmationToken expire now, as 12 hours passing would."""
+    emu = emulator()
+    with emu.store.lock:
+        token = emu.payments.tokens.get(token_id)
+        return _raw(emu.store.render(emu.payments.tokens.expire(token)))
+
+
+@bp.route("/timing", methods=["GET", "POST"])
+def timing() -> Response:
+    """Read or change the background delays: ``{"authorizationWindowSeconds",
+    "bankDebitSettleMs" (null: settle only by the control endpoint), "asyncDelayMs"}``."""
+    settings = emulator().payments.timing
+    if request.method == "POST":
+        body = _body()
+        if "authorizationWindowSeconds" in body:
+            settings.authorization_window = _positive(body, "authorizationWindowSeconds")
+        if "bankDebitSettleMs" in body:
+            settle_ms = body["bankDebitSettleMs"]
+            if settle_ms is None:
+                settings.bank_debit_settle = None
+            else:
+                settings.bank_debit_settle = _positive(body, "bankDebitSettleMs", zero=True) / 1000
+        if "asyncDelayMs" in body:
+            settings.async_delay = _positive(body, "asyncDelayMs", zero=True) / 1000
+    return _ok(timing_json(settings))
+
+
+def timing_json(settings: Timing) -> dict[str, Any]:
+    """The timing settings as the control endpoint shows them."""
+    settle = settings.bank_debit_settle
+    return {
+        "authorizationWindowSeconds": settings.authorization_window,
+        "bankDebitSettleMs": None if settle is None else round(settle * 1000),
+        "asyncDelayMs": round(settings.async_delay * 1000),
+    }
+
+
+def _positive(body: dict[str, Any], name: str, *, zero: bool = False) -> float:
+    value = body[name]
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise invalid_request(f"{name} must be a non-negative number", param=name)
+    if value == 0 and not zero:
+        raise invalid_request(f"{name} must be a positive number", param=name)
+    return float(value)
 
 
 @bp.get("/deliveries")

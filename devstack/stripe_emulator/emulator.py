@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from .chaos import Chaos, ChaosConfig
@@ -38,6 +39,7 @@ class Emulator:
         self.payments = Payments(self.store, self.scheduler, self.settings.timing)
         self.refunds = Refunds(self.store, self.scheduler, self.settings.timing)
         self.idempotency = IdempotencyStore()
+        self._start_timing = dataclasses.replace(self.settings.timing)
 
     def reset(self) -> None:
         """Forget all objects, events, keys, deliveries and pending work; restore chaos.
@@ -51,6 +53,9 @@ class Emulator:
             self.store.reset()
             self.idempotency.reset()
             self.chaos.reset()
+            # Payments and refunds share this Timing object: restore it in place.
+            for name, value in dataclasses.asdict(self._start_timing).items():
+                setattr(self.settings.timing, name, value)
 
     def close(self) -> None:
         """Stop the background threads."""

@@ -10,11 +10,15 @@ import os
 import time
 from typing import Any
 
-from .cards import Card, Decline
+from .cards import BankFailure, Card, Decline
 
 Obj = dict[str, Any]
 
 EMULATED_API_VERSION = "2023-08-16"
+
+# How long Stripe keeps a ConfirmationToken usable, and a card authorisation capturable.
+CONFIRMATION_TOKEN_TTL = 12 * 3600
+CARD_AUTHORIZATION_WINDOW = 7 * 86400
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -49,7 +53,29 @@ def billing_details(raw: dict[str, Any] | None = None) -> Obj:
         "email": raw.get("email"),
         "name": raw.get("name"),
         "phone": raw.get("phone"),
+        "tax_id": None,
     }
+
+
+def shipping(raw: dict[str, Any]) -> Obj:
+    """``shipping`` (PaymentIntent, ConfirmationToken) from ``shipping[...]`` parameters."""
+    address = empty_address()
+    if isinstance(raw.get("address"), dict):
+        address.update({k: v for k, v in raw["address"].items() if k in address})
+    return {
+        "address": address,
+        "carrier": raw.get("carrier"),
+        "name": raw.get("name"),
+        "phone": raw.get("phone") or None,
+        "tracking_number": raw.get("tracking_number"),
+    }
+
+
+def card_wallet(wallet: str | None, last4: str) -> Obj | None:
+    """``card.wallet`` for a wallet-tokenised card (Apple Pay, Google Pay, Link)."""
+    if not wallet:
+        return None
+    return {wallet: {}, "dynamic_last4": last4, "type": wallet}
 
 
 def payment_method(
@@ -59,11 +85,13 @@ def payment_method(
     *,
     billing: dict[str, Any] | None = None,
     metadata: dict[str, str] | None = None,
+    wallet: str | None = None,
 ) -> Obj:
     """A card PaymentMethod."""
     return {
         "id": new_id("pm"),
         "object": "payment_method",
+        "allow_redisplay": "unspecified",
         "billing_details": billing_details(billing),
         "card": {
             "brand": card.brand,
@@ -73,6 +101,7 @@ def payment_method(
                 "cvc_check": "unchecked",
             },
             "country": card.country,
+            "display_brand": card.brand,
             "exp_month": exp_month,
             "exp_year": exp_year,
             "fingerprint": "emu" + card.number[-8:] + card.brand[:5],
@@ -80,14 +109,51 @@ def payment_method(
             "generated_from": None,
             "last4": card.last4,
             "networks": {"available": [card.brand], "preferred": None},
+            "regulated_status": "unregulated",
             "three_d_secure_usage": {"supported": True},
-            "wallet": None,
+            "wallet": card_wallet(wallet, card.last4),
         },
         "created": now(),
         "customer": None,
+        "customer_account": None,
         "livemode": False,
         "metadata": metadata or {},
         "type": "card",
+    }
+
+
+def bank_payment_method(
+    account: Card,
+    *,
+    routing_number: str,
+    account_holder_type: str | None,
+    account_type: str | None,
+    billing: dict[str, Any] | None = None,
+    metadata: dict[str, str] | None = None,
+) -> Obj:
+    """A ``us_bank_account`` PaymentMethod (ACH Direct Debit)."""
+    return {
+        "id": new_id("pm"),
+        "object": "payment_method",
+        "allow_redisplay": "unspecified",
+        "billing_details": billing_details(billing),
+        "created": now(),
+        "customer": None,
+        "customer_account": None,
+        "livemode": False,
+        "metadata": metadata or {},
+        "type": "us_bank_account",
+        "us_bank_account": {
+            "account_holder_type": account_holder_type or "individual",
+            "account_type": account_type or "checking",
+            "bank_name": "STRIPE TEST BANK",
+            "financial_connections_account": None,
+            "fingerprint": "emu" + account.number[-8:] + "ach",
+            "last4": account.last4,
+            "networks": {"preferred": "ach", "supported": ["ach"]},
+            "routing_number": routing_number,
+            "status_details": {},
+        },
     }
 
 
@@ -114,6 +180,8 @@ def payment_intent(
         "canceled_at": None,
         "cancellation_reason": None,
         "capture_method": capture_method,
+        "customer_account": None,
+        "excluded_payment_method_types": None,
         "client_secret": f"{intent_id}_secret_{new_id('s', 25)[2:]}",
         "confirmation_method": "automatic",
         "created": now(),
@@ -124,10 +192,14 @@ def payment_intent(
         "last_payment_error": None,
         "latest_charge": None,
         "livemode": False,
+        "managed_payments": {"enabled": False},
         "metadata": {},
         "next_action": None,
         "on_behalf_of": None,
         "payment_method": None,
+        "payment_method_configuration_details": (
+            {"id": "pmc_emulator_default", "parent": None} if automatic_payment_methods else None
+        ),
         "payment_method_options": {
             "card": {
                 "installments": None,
@@ -151,29 +223,25 @@ def payment_intent(
     }
 
 
-def charge(intent: Obj, pm: Obj, *, status: str, decline: Decline | None = None) -> Obj:
-    """A card Charge for one confirmation attempt of ``intent`` with ``pm``."""
+def charge(
+    intent: Obj,
+    pm: Obj,
+    *,
+    status: str,
+    decline: Decline | None = None,
+    bank_failure: BankFailure | None = None,
+    authorization_window: int = CARD_AUTHORIZATION_WINDOW,
+) -> Obj:
+    """A Charge for one confirmation attempt of ``intent`` with ``pm`` (card or bank debit).
+
+    A manual-capture card charge is authorised only: ``captured: false`` and
+    ``payment_method_details.card.capture_before`` (when the authorisation lapses).
+    """
     captured = status == "succeeded" and intent["capture_method"] != "manual"
-    card = pm["card"]
-    if decline:
-        outcome = {
-            "network_status": "declined_by_network",
-            "reason": decline.decline_code,
-            "risk_level": "normal",
-            "risk_score": 40,
-            "seller_message": "The bank did not return any further details with this decline.",
-            "type": "issuer_declined",
-        }
-    else:
-        outcome = {
-            "network_status": "approved_by_network",
-            "reason": None,
-            "risk_level": "normal",
-            "risk_score": 32,
-            "seller_message": "Payment complete.",
-            "type": "authorized",
-        }
-    charge_id = new_id("ch")
+    failure_code = decline.code if decline else bank_failure.code if bank_failure else None
+    failure_message = decline.message if decline else bank_failure.message if bank_failure else None
+    charge_id = new_id("py" if pm["type"] == "us_bank_account" else "ch")
+    created = now()
     return {
         "id": charge_id,
         "object": "charge",
@@ -187,54 +255,165 @@ def charge(intent: Obj, pm: Obj, *, status: str, decline: Decline | None = None)
         "billing_details": pm["billing_details"],
         "calculated_statement_descriptor": "EMULATOR",
         "captured": captured,
-        "created": now(),
+        "created": created,
         "currency": intent["currency"],
         "customer": intent["customer"],
         "description": intent["description"],
         "disputed": False,
         "failure_balance_transaction": None,
-        "failure_code": decline.code if decline else None,
-        "failure_message": decline.message if decline else None,
+        "failure_code": failure_code,
+        "failure_message": failure_message,
         "fraud_details": {},
         "invoice": None,
         "livemode": False,
         "metadata": dict(intent["metadata"]),
         "on_behalf_of": None,
-        "outcome": outcome,
+        "outcome": charge_outcome(decline, failed=bank_failure is not None),
         "paid": status == "succeeded",
         "payment_intent": intent["id"],
         "payment_method": pm["id"],
-        "payment_method_details": {
-            "card": {
-                "brand": card["brand"],
-                "checks": card["checks"],
-                "country": card["country"],
-                "exp_month": card["exp_month"],
-                "exp_year": card["exp_year"],
-                "fingerprint": card["fingerprint"],
-                "funding": card["funding"],
-                "installments": None,
-                "last4": card["last4"],
-                "mandate": None,
-                "network": card["brand"],
-                "network_token": {"used": False},
-                "three_d_secure": None,
-                "wallet": None,
-            },
-            "type": "card",
-        },
+        "payment_method_details": payment_method_details(
+            pm, intent, created + authorization_window
+        ),
         "receipt_email": intent["receipt_email"],
         "receipt_number": None,
         "receipt_url": f"https://pay.stripe.com/receipts/emulator/{charge_id}",
         "refunded": False,
+        # Since API 2022-11-15 Stripe sends refunds only when expanded (expand[]=refunds).
+        "refunds": None,
         "review": None,
         "shipping": intent["shipping"],
+        "source": None,
         "source_transfer": None,
         "statement_descriptor": None,
         "statement_descriptor_suffix": None,
         "status": status,
         "transfer_data": None,
         "transfer_group": None,
+    }
+
+
+def charge_outcome(decline: Decline | None, *, failed: bool = False) -> Obj:
+    """A charge's ``outcome``: authorised, declined by the issuer, or a failed bank debit."""
+    base = {"advice_code": None, "network_advice_code": None, "network_decline_code": None}
+    if decline:
+        return {
+            **base,
+            "network_status": "declined_by_network",
+            "reason": decline.decline_code,
+            "risk_level": "normal",
+            "risk_score": 40,
+            "seller_message": "The bank did not return any further details with this decline.",
+            "type": "issuer_declined",
+        }
+    if failed:
+        return {
+            **base,
+            "network_status": "declined_by_network",
+            "reason": None,
+            "risk_level": "not_assessed",
+            "risk_score": 0,
+            "seller_message": "The bank returned the debit.",
+            "type": "issuer_declined",
+        }
+    return {
+        **base,
+        "network_status": "approved_by_network",
+        "reason": None,
+        "risk_level": "normal",
+        "risk_score": 32,
+        "seller_message": "Payment complete.",
+        "type": "authorized",
+    }
+
+
+def payment_method_details(pm: Obj, intent: Obj, capture_before: int) -> Obj:
+    """``charge.payment_method_details`` for a card or a us_bank_account PaymentMethod."""
+    if pm["type"] == "us_bank_account":
+        bank = pm["us_bank_account"]
+        return {
+            "type": "us_bank_account",
+            "us_bank_account": {
+                "account_holder_type": bank["account_holder_type"],
+                "account_type": bank["account_type"],
+                "bank_name": bank["bank_name"],
+                "fingerprint": bank["fingerprint"],
+                "last4": bank["last4"],
+                "mandate": None,
+                "payment_reference": None,
+                "routing_number": bank["routing_number"],
+            },
+        }
+    card = pm["card"]
+    amount = intent["amount"]
+    details: Obj = {
+        "amount_authorized": amount,
+        "authorization_code": f"{abs(hash(pm['id'])) % 1_000_000:06d}",
+        "brand": card["brand"],
+        "checks": card["checks"],
+        "country": card["country"],
+        "exp_month": card["exp_month"],
+        "exp_year": card["exp_year"],
+        "extended_authorization": {"status": "disabled"},
+        "fingerprint": card["fingerprint"],
+        "funding": card["funding"],
+        "incremental_authorization": {"status": "unavailable"},
+        "installments": None,
+        "last4": card["last4"],
+        "mandate": None,
+        "multicapture": {"status": "unavailable"},
+        "network": card["brand"],
+        "network_token": {"used": False},
+        "network_transaction_id": new_id("ntx", 12)[4:],
+        "overcapture": {"maximum_amount_capturable": amount, "status": "unavailable"},
+        "regulated_status": card.get("regulated_status"),
+        "three_d_secure": None,
+        "transaction_link_id": None,
+        "wallet": card["wallet"],
+    }
+    if intent["capture_method"] == "manual":
+        details["capture_before"] = capture_before
+    return {"card": details, "type": "card"}
+
+
+def confirmation_token(
+    pm: Obj,
+    *,
+    return_url: str | None,
+    setup_future_usage: str | None,
+    shipping_raw: dict[str, Any] | None,
+    use_stripe_sdk: bool,
+    mandate_data: Obj | None = None,
+) -> Obj:
+    """A ConfirmationToken: the buyer's payment details, previewed, usable once for 12 h."""
+    created = now()
+    preview = {
+        "allow_redisplay": pm["allow_redisplay"],
+        "billing_details": pm["billing_details"],
+        "customer": None,
+        "customer_account": None,
+        "type": pm["type"],
+        pm["type"]: pm[pm["type"]],
+    }
+    token_shipping = None
+    if shipping_raw:
+        full = shipping(shipping_raw)
+        token_shipping = {k: full[k] for k in ("address", "name", "phone")}
+    return {
+        "id": new_id("ctoken"),
+        "object": "confirmation_token",
+        "created": created,
+        "expires_at": created + CONFIRMATION_TOKEN_TTL,
+        "livemode": False,
+        "mandate_data": mandate_data,
+        "payment_intent": None,
+        "payment_method_options": {"card": {"cvc_token": None}} if pm["type"] == "card" else None,
+        "payment_method_preview": preview,
+        "return_url": return_url,
+        "setup_future_usage": setup_future_usage,
+        "setup_intent": None,
+        "shipping": token_shipping,
+        "use_stripe_sdk": use_stripe_sdk,
     }
 
 
@@ -313,6 +492,18 @@ def dispute(charge_obj: Obj) -> Obj:
         "payment_intent": charge_obj["payment_intent"],
         "reason": "fraudulent",
         "status": "needs_response",
+    }
+
+
+def bank_payment_error(failure: BankFailure, pm: Obj, charge_id: str) -> Obj:
+    """``last_payment_error`` after a bank debit failed to settle (ACH return)."""
+    return {
+        "charge": charge_id,
+        "code": failure.code,
+        "doc_url": "https://stripe.com/docs/error-codes/" + failure.code.replace("_", "-"),
+        "message": failure.message,
+        "payment_method": pm,
+        "type": "invalid_request_error",
     }
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import allowed, objects
-from .cards import DECLINES, Card, card_for_number
+from .cards import BANK_FAILURES, DECLINES, Card, card_for_number
 from .errors import (
     StripeError,
     invalid_request,
@@ -36,6 +36,7 @@ from .forms import (
 from .methods import PaymentMethods
 from .scheduler import Scheduler
 from .store import Store, snapshot
+from .tokens import ConfirmationTokens, TokenUse
 
 Obj = dict[str, Any]
 
@@ -53,6 +54,7 @@ CANCELABLE = [
 CONFIRMABLE = {"requires_payment_method", "requires_confirmation", "requires_action"}
 CANCELLATION_REASONS = ["duplicate", "fraudulent", "requested_by_customer", "abandoned"]
 CAPTURE_METHODS = ["automatic", "automatic_async", "manual"]
+PAYMENT_METHOD_TYPES = ["card", "us_bank_account"]
 
 
 @dataclass
@@ -60,6 +62,10 @@ class Timing:
     """Delays for work Stripe does in the background (seconds)."""
 
     async_delay: float = 1.0
+    # How long a card authorisation (manual capture) stays capturable: 7 days at Stripe.
+    authorization_window: float = objects.CARD_AUTHORIZATION_WINDOW
+    # Bank debits settle on their own after this long (None: only the control endpoint).
+    bank_debit_settle: float | None = None
 
 
 def format_amount(amount: int, currency: str) -> str:
@@ -77,6 +83,7 @@ class Payments:
         self.scheduler = scheduler
         self.timing = timing
         self.methods = PaymentMethods(store)
+        self.tokens = ConfirmationTokens(store, self.methods)
 
     # --- PaymentIntents ---------------------------------------------------------------
 
@@ -112,20 +119,35 @@ class Payments:
             automatic = (
                 {"allow_redirects": redirects or "always", "enabled": enabled} if enabled else None
             )
-        if types and types != ["card"]:
+        unsupported = [t for t in types if t not in PAYMENT_METHOD_TYPES]
+        if unsupported:
             raise parameter_invalid(
-                "payment_method_types", "The emulator only supports the `card` payment method type."
+                "payment_method_types",
+                f"The emulator supports the payment method types {', '.join(PAYMENT_METHOD_TYPES)}"
+                f", not `{unsupported[0]}`.",
             )
         confirm = get_bool(params, "confirm") or False
+        token_id = get_str(params, "confirmation_token")
+        if token_id and not confirm:
+            raise invalid_request(
+                "You can only provide a `confirmation_token` when `confirm` is `true`.",
+                param="confirmation_token",
+                stored=False,
+            )
+        if automatic:
+            types = ["card", "us_bank_account"] if currency == "usd" else ["card"]
         intent = objects.payment_intent(
             amount,
             currency,
             capture_method=capture_method,
             automatic_payment_methods=automatic,
-            payment_method_types=["card"],
+            payment_method_types=types or ["card"],
         )
+        token = self.tokens.check(token_id) if token_id else None
         self._apply_common(intent, params)
         pm = self.methods.from_params(params)
+        if token is not None:
+            pm = self._apply_token(intent, params, token, pm)
         if confirm and pm is None:
             raise missing_payment_method(None)
         if pm is not None:
@@ -134,8 +156,18 @@ class Payments:
         self.store.insert(intent)
         self.store.emit("payment_intent.created", intent)
         if confirm:
-            self._confirm(intent, params, base_url)
+            self._confirm(intent, params, base_url, token)
         return intent
+
+    def _apply_token(self, intent: Obj, params: Params, use: TokenUse, pm: Obj | None) -> Obj:
+        """What a ConfirmationToken brings to a confirm; the request's own parameters win,
+        as at Stripe."""
+        token = use.token
+        if token["shipping"] and "shipping" not in params:
+            intent["shipping"] = objects.shipping(token["shipping"])
+        if token["setup_future_usage"] and "setup_future_usage" not in params:
+            intent["setup_future_usage"] = token["setup_future_usage"]
+        return pm or use.payment_method
 
     def update_intent(self, intent: Obj, params: Params) -> Obj:
         """``POST /v1/payment_intents/<id>``."""
@@ -197,17 +229,7 @@ class Payments:
             )
         if "shipping" in params:
             shipping = get_dict(params, "shipping")
-            intent["shipping"] = (
-                {
-                    "address": {**objects.empty_address(), **get_dict(shipping, "address")},
-                    "carrier": shipping.get("carrier"),
-                    "name": shipping.get("name"),
-                    "phone": shipping.get("phone"),
-                    "tracking_number": shipping.get("tracking_number"),
-                }
-                if shipping
-                else None
-            )
+            intent["shipping"] = objects.shipping(shipping) if shipping else None
 
     def _check_amount(self, amount: int, currency: str) -> None:
         if len(currency) != 3 or not currency.isalpha():
@@ -236,7 +258,11 @@ class Payments:
                 "be confirmed: requires_confirmation, requires_action, requires_payment_method.",
                 intent,
             )
+        token_id = get_str(params, "confirmation_token")
+        token = self.tokens.check(token_id) if token_id else None
         pm = self.methods.from_params(params)
+        if token is not None:
+            pm = self._apply_token(intent, params, token, pm)
         if pm is not None:
             intent["payment_method"] = pm["id"]
         self._apply_common(intent, params)
@@ -245,11 +271,13 @@ class Payments:
             intent["capture_method"] = method
         if intent["payment_method"] is None:
             raise missing_payment_method(intent)
-        self._confirm(intent, params, base_url)
+        self._confirm(intent, params, base_url, token)
         return intent
 
-    def _confirm(self, intent: Obj, params: Params, base_url: str) -> None:
-        return_url = get_str(params, "return_url")
+    def _confirm(
+        self, intent: Obj, params: Params, base_url: str, token: TokenUse | None = None
+    ) -> None:
+        return_url = get_str(params, "return_url") or (token.token["return_url"] if token else None)
         apm = intent["automatic_payment_methods"]
         from_stripe_js = get_bool(params, "use_stripe_sdk") or "key" in params
         if apm and apm["allow_redirects"] == "always" and not return_url and not from_stripe_js:
@@ -262,9 +290,21 @@ class Payments:
                 "creating Setup Intents and Payment Intents.",
                 param="return_url",
             )
+        pm = self.store.get("payment_method", intent["payment_method"], param="payment_method")
+        if pm["type"] not in intent["payment_method_types"]:
+            raise invalid_request(
+                f"The PaymentMethod provided ({pm['type']}) is not allowed for this "
+                "PaymentIntent. Please attach a PaymentMethod of one of the following types: "
+                f"{', '.join(intent['payment_method_types'])}. Alternatively update the allowed "
+                f'payment_method_types for this PaymentIntent to include "{pm["type"]}".',
+                param="payment_method",
+                code="payment_intent_incompatible_payment_method",
+            )
+        if token is not None:
+            # From here on the attempt happens: the token is spent whatever its outcome.
+            self.tokens.spend(token, intent)
         intent["last_payment_error"] = None
         intent["next_action"] = None
-        pm = self.store.get("payment_method", intent["payment_method"], param="payment_method")
         card = self.store.cards.get(pm["id"]) or card_for_number("4242424242424242")
         if card.three_d_secure:
             self._require_action(intent, pm, base_url, return_url)
@@ -291,19 +331,29 @@ class Payments:
         self.store.emit("payment_intent.requires_action", intent)
 
     def _attempt(self, intent: Obj, pm: Obj, card: Card) -> None:
-        """Charge the card: succeed, decline (402), or wait in processing."""
-        if card.delayed:
-            ch = self.store.insert(objects.charge(intent, pm, status="pending"))
+        """Charge the card: succeed, decline (402), or wait in processing (bank debits)."""
+        if card.delayed or card.bank:
+            ch = self.store.insert(self._charge(intent, pm, status="pending"))
             intent.update(status="processing", latest_charge=ch["id"])
-            intent["processing"] = {"card": {}, "type": "card"}
+            # Stripe fills ``processing`` for cards only (the 2023 schema's one type).
+            intent["processing"] = None if card.bank else {"card": {}, "type": "card"}
             self.store.emit("charge.pending", ch)
             self.store.emit("payment_intent.processing", intent)
+            delay = self.timing.bank_debit_settle
+            if card.bank and delay is not None:
+                intent_id, charge_id = intent["id"], ch["id"]
+                self.scheduler.call_later(delay, lambda: self._auto_settle(intent_id, charge_id))
             return
         if card.decline:
             self._decline(intent, pm, card.decline)
-        ch = self.store.insert(objects.charge(intent, pm, status="succeeded"))
+        ch = self.store.insert(self._charge(intent, pm, status="succeeded"))
         intent["latest_charge"] = ch["id"]
         self._succeeded(intent, ch, card)
+
+    def _charge(self, intent: Obj, pm: Obj, *, status: str) -> Obj:
+        return objects.charge(
+            intent, pm, status=status, authorization_window=int(self.timing.authorization_window)
+        )
 
     def _succeeded(self, intent: Obj, ch: Obj, card: Card) -> None:
         intent["processing"] = None
@@ -311,6 +361,11 @@ class Payments:
         if intent["capture_method"] == "manual":
             intent.update(status="requires_capture", amount_capturable=intent["amount"])
             self.store.emit("payment_intent.amount_capturable_updated", intent)
+            intent_id, charge_id = intent["id"], ch["id"]
+            self.scheduler.call_later(
+                self.timing.authorization_window,
+                lambda: self._expire_when_due(intent_id, charge_id),
+            )
         else:
             intent.update(status="succeeded", amount_received=intent["amount"])
             self.store.emit("payment_intent.succeeded", intent)
@@ -443,8 +498,12 @@ class Payments:
             self._attempt(intent, pm, card)
         return intent
 
-    def settle(self, intent: Obj, outcome: str) -> Obj:
-        """Finish a ``processing`` payment: ``succeeded`` or ``failed``."""
+    def settle(self, intent: Obj, outcome: str, failure_code: str | None = None) -> Obj:
+        """Finish a ``processing`` payment: ``succeeded`` or ``failed``.
+
+        A failed bank debit fails with ``failure_code`` (default: the test account's own,
+        else ``insufficient_funds``); a failed delayed card with ``generic_decline``.
+        """
         if intent["status"] != "processing":
             raise unexpected_state(
                 f"This PaymentIntent has a status of {intent['status']}; only a processing "
@@ -454,6 +513,9 @@ class Payments:
         ch = self.store.get("charge", intent["latest_charge"])
         pm = self.store.get("payment_method", intent["payment_method"], param="payment_method")
         card = self.store.cards.get(pm["id"]) or card_for_number("4242424242424242")
+        if outcome == "failed" and card.bank:
+            self._bank_debit_failed(intent, pm, ch, failure_code or card.bank_failure)
+            return intent
         if outcome == "failed":
             decline = DECLINES["generic_decline"]
             failed = objects.charge(intent, pm, status="failed", decline=decline)
@@ -477,6 +539,65 @@ class Payments:
         )
         self._succeeded(intent, ch, card)
         return intent
+
+    def _bank_debit_failed(self, intent: Obj, pm: Obj, ch: Obj, code: str | None) -> None:
+        """An ACH debit came back unpaid: the buyer must pay another way."""
+        failure = BANK_FAILURES[code or "insufficient_funds"]
+        ch.update(
+            status="failed",
+            paid=False,
+            failure_code=failure.code,
+            failure_message=failure.message,
+            outcome=objects.charge_outcome(None, failed=True),
+        )
+        intent.update(
+            status="requires_payment_method", payment_method=None, next_action=None, processing=None
+        )
+        intent["last_payment_error"] = objects.bank_payment_error(failure, pm, ch["id"])
+        self.store.emit("charge.failed", ch)
+        self.store.emit("payment_intent.payment_failed", intent)
+
+    def _auto_settle(self, intent_id: str, charge_id: str) -> None:
+        """The auto-settle delay ran out: the bank answers as its test account says."""
+        with self.store.lock:
+            intent = self.store.tables["payment_intent"].get(intent_id)
+            if intent is None or intent["status"] != "processing":
+                return
+            if intent["latest_charge"] != charge_id:
+                return
+            card = self.store.cards.get(str(intent["payment_method"]))
+            failed = card is not None and card.bank_failure is not None
+            self.settle(intent, "failed" if failed else "succeeded")
+
+    def expire_authorization(self, intent: Obj) -> Obj:
+        """The card authorisation lapsed uncaptured (``capture_before`` passed): Stripe
+        cancels the intent (``cancellation_reason: automatic``) and releases the funds."""
+        if intent["status"] != "requires_capture":
+            raise unexpected_state(
+                f"This PaymentIntent has a status of {intent['status']}; only a PaymentIntent "
+                "in requires_capture holds an authorisation that can expire.",
+                intent,
+            )
+        ch = self.store.get("charge", intent["latest_charge"])
+        ch.update(amount_refunded=ch["amount"], refunded=True)
+        self.store.emit("charge.expired", ch)
+        intent.update(
+            status="canceled",
+            cancellation_reason="automatic",
+            canceled_at=objects.now(),
+            amount_capturable=0,
+            next_action=None,
+        )
+        self.store.emit("payment_intent.canceled", intent)
+        return intent
+
+    def _expire_when_due(self, intent_id: str, charge_id: str) -> None:
+        with self.store.lock:
+            intent = self.store.tables["payment_intent"].get(intent_id)
+            if intent is None or intent["status"] != "requires_capture":
+                return
+            if intent["latest_charge"] == charge_id:
+                self.expire_authorization(intent)
 
 
 def missing_payment_method(intent: Obj | None) -> StripeError:

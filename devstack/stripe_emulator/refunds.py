@@ -45,13 +45,15 @@ class Refunds:
                 stored=False,
             )
         charge = self._charge(charge_id, intent_id)
-        if charge["refunded"] or charge["amount_refunded"] >= charge["amount_captured"]:
+        # After a partial capture the released remainder already counts in amount_refunded,
+        # so what is left to refund is amount - amount_refunded: never more than captured.
+        if charge["refunded"] or charge["amount_refunded"] >= charge["amount"]:
             raise invalid_request(
                 f"Charge {charge['id']} has already been refunded.",
                 param="charge" if charge_id else "payment_intent",
                 code="charge_already_refunded",
             )
-        remaining = charge["amount_captured"] - charge["amount_refunded"]
+        remaining = charge["amount"] - charge["amount_refunded"]
         amount = remaining if amount is None else amount
         if amount > remaining:
             currency = charge["currency"]
@@ -64,7 +66,7 @@ class Refunds:
             objects.refund(charge, amount, reason, merge_metadata({}, params))
         )
         charge["amount_refunded"] += amount
-        charge["refunded"] = charge["amount_refunded"] >= charge["amount_captured"]
+        charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
         self.store.emit("charge.refunded", charge)
         self.store.emit("refund.created", refund)
         card = self.store.cards.get(str(charge["payment_method"]))

@@ -36,6 +36,8 @@ class EmulatorServer:
         webhook_first_retry: float = 1.0,
         webhook_timeout: float = 5.0,
         async_delay: float = 1.0,
+        authorization_window: float = 7 * 86400,
+        bank_debit_settle: float | None = None,
         chaos: ChaosConfig | None = None,
         access_log: bool = False,
     ) -> None:
@@ -48,7 +50,11 @@ class EmulatorServer:
                 timeout=webhook_timeout,
             ),
             chaos=chaos or ChaosConfig(),
-            timing=Timing(async_delay=async_delay),
+            timing=Timing(
+                async_delay=async_delay,
+                authorization_window=authorization_window,
+                bank_debit_settle=bank_debit_settle,
+            ),
         )
         self.emulator = Emulator(settings)
         self.app = create_app(self.emulator)

@@ -24,6 +24,8 @@ Obj = dict[str, Any]
 PREFIXES = {
     "pi": ("payment_intent", "payment_intent"),
     "ch": ("charge", "charge"),
+    "py": ("charge", "charge"),
+    "ctoken": ("confirmation_token", "confirmation_token"),
     "re": ("refund", "refund"),
     "pm": ("payment_method", "PaymentMethod"),
     "dp": ("dispute", "dispute"),
@@ -37,6 +39,7 @@ EXPANDABLE = {
     "refund": {"charge", "payment_intent"},
     "dispute": {"charge", "payment_intent"},
     "payment_method": set(),
+    "confirmation_token": set(),
     "event": set(),
 }
 
@@ -64,6 +67,7 @@ class Store:
         self._pending = pending
         self.tables: dict[str, dict[str, Obj]] = {}
         self.cards: dict[str, Card] = {}
+        self.token_methods: dict[str, str] = {}
         self.reset()
 
     def reset(self) -> None:
@@ -71,6 +75,8 @@ class Store:
         with self.lock:
             self.tables = {name: {} for name in EXPANDABLE}
             self.cards = {}
+            # ConfirmationToken id -> the PaymentMethod it confirms with (not shown by the API).
+            self.token_methods = {}
 
     # --- objects ----------------------------------------------------------------------
 

@@ -25,6 +25,9 @@ from devstack.stripe_emulator import EmulatorServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SPEC_PATH = REPO_ROOT.parent / "shared" / "stripe-openapi" / "stripe-api-subset.json"
+FIXTURES_PATH = SPEC_PATH.with_name("fixtures3-2026.json")
+# Objects that must carry every key of Stripe's current (2026) example object too.
+FIXTURE_CHECKED = ("payment_intent", "charge", "payment_method", "confirmation_token")
 WEBHOOK_SECRET = "whsec_test_emulator_suite"
 SECRET_KEY = "sk_test_emulator_suite"
 PUBLISHABLE_KEY = "pk_test_emulator_suite"
@@ -45,12 +48,53 @@ def _oas30(schema: Any) -> Any:
     return converted
 
 
+def missing_fixture_keys(fixture: Any, obj: Any, path: str = "") -> list[str]:
+    """Keys (dotted paths) of Stripe's example object that ``obj`` lacks, or holds with
+    another JSON type. Nulls on either side match anything (a field Stripe fills only in
+    some states); ``metadata`` is free-form; where a ``type`` discriminator differs (a card
+    preview against the fixture's bank account) the other type's sub-object is skipped."""
+    if not isinstance(fixture, dict) or not isinstance(obj, dict):
+        return []
+    skip = {"metadata"}
+    if isinstance(fixture.get("type"), str) and fixture.get("type") != obj.get("type"):
+        skip.add(fixture["type"])
+    out = []
+    for key, expected in fixture.items():
+        where = f"{path}.{key}" if path else key
+        if key in skip:
+            continue
+        if key not in obj:
+            out.append(where)
+            continue
+        actual = obj[key]
+        if expected is None or actual is None:
+            continue
+        if _json_type(expected) != _json_type(actual):
+            out.append(f"{where} ({_json_type(actual)}, Stripe sends {_json_type(expected)})")
+            continue
+        out += missing_fixture_keys(expected, actual, where)
+    return out
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return type(value).__name__
+
+
 class Contract:
-    """Validates Stripe objects against the official schemas, counting what it checked."""
+    """Validates Stripe objects against the official schemas (and, for the objects in
+    FIXTURE_CHECKED, against the key set of Stripe's 2026 example objects), counting what
+    it checked."""
 
     def __init__(self, spec_path: Path) -> None:
         import jsonschema
 
+        self.fixtures: dict[str, Any] = (
+            json.loads(FIXTURES_PATH.read_text())["resources"] if FIXTURES_PATH.exists() else {}
+        )
         spec = json.loads(spec_path.read_text())
         self.components = _oas30(spec["components"])
         self.names = set(self.components["schemas"])
@@ -81,13 +125,33 @@ class Contract:
     def validate_object(self, obj: dict[str, Any], where: str) -> None:
         """Validate an object by its ``object`` field, and an event's payload too."""
         name = obj["object"]
+        self.check_fixture_keys(obj, where)
         if name not in self.names:
             return
         self._check(name, obj, where)
         if name == "event":
             inner = obj["data"]["object"]
+            self.check_fixture_keys(inner, f"{where} (event {obj['type']})")
             if inner.get("object") in self.names:
                 self._check(inner["object"], inner, f"{where} (event {obj['type']})")
+
+    def check_fixture_keys(self, obj: dict[str, Any], where: str) -> None:
+        """Every key of Stripe's current example of this object is there (see above)."""
+        name = obj.get("object")
+        if name not in FIXTURE_CHECKED or name not in self.fixtures:
+            return
+        missing = missing_fixture_keys(self.fixtures[name], obj)
+        if name == "confirmation_token" and obj["payment_method_preview"]["type"] == "card":
+            # The fixture previews a bank account; a card preview is a PaymentMethod's card.
+            missing += missing_fixture_keys(
+                self.fixtures["payment_method"]["card"],
+                obj["payment_method_preview"]["card"],
+                "payment_method_preview.card",
+            )
+        if missing:
+            raise AssertionError(f"{where}: {name} lacks Stripe's 2026 keys {missing}")
+        key = f"fixture:{name}"
+        self.checked[key] = self.checked.get(key, 0) + 1
 
     def _check(self, name: str, obj: Any, where: str) -> None:
         errors = sorted(self.validator(name).iter_errors(obj), key=lambda e: list(e.path))

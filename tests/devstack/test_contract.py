@@ -83,6 +83,47 @@ class TestContract:
         with pytest.raises(AssertionError):
             contract.validate_body({"error": {"type": "card_error", "param": None}}, "broken error")
 
+    def test_objects_carry_the_2026_fixture_keys(
+        self, client: stripe.StripeClient, contract: Contract
+    ) -> None:
+        if not contract.fixtures:
+            pytest.skip("fixtures3-2026.json is absent")
+        pi = client.v1.payment_intents.create(
+            params={
+                "amount": 1000,
+                "currency": "usd",
+                "capture_method": "manual",
+                "confirm": True,
+                "payment_method": "pm_card_visa",
+            }
+        )
+        ct = client.v1.test_helpers.confirmation_tokens.create(
+            params={"payment_method": "pm_card_visa"}
+        )
+        bodies = [
+            client.v1.payment_intents.retrieve(pi.id).to_dict(),
+            client.v1.charges.retrieve(pi.latest_charge).to_dict(),
+            client.v1.payment_methods.retrieve(pi.payment_method).to_dict(),
+            client.v1.confirmation_tokens.retrieve(ct.id).to_dict(),
+        ]
+        for body in bodies:
+            contract.validate_body(body, body["object"])
+        for name in ("payment_intent", "charge", "payment_method", "confirmation_token"):
+            assert contract.checked.get(f"fixture:{name}", 0) > 0, name
+        # And the check bites: a key Stripe sends today, dropped, or of another type.
+        intent = bodies[0]
+        for broken in (
+            {k: v for k, v in intent.items() if k != "managed_payments"},
+            {**intent, "amount_details": "tip"},
+        ):
+            with pytest.raises(AssertionError):
+                contract.validate_body(broken, "broken")
+        token = bodies[3]
+        preview = dict(token["payment_method_preview"])
+        preview["card"] = {k: v for k, v in preview["card"].items() if k != "display_brand"}
+        with pytest.raises(AssertionError):
+            contract.validate_body({**token, "payment_method_preview": preview}, "broken")
+
 
 def test_schema_location_is_reported() -> None:
     if not SPEC_PATH.exists():

@@ -14,6 +14,7 @@ import contextlib
 import datetime
 import http.server
 import importlib.util
+import re
 import socket
 import subprocess
 import sys
@@ -188,6 +189,11 @@ def open_checkout(page: Any, shop_url: str, intent: Any, **query: str) -> None:
     page.wait_for_function("window.events && window.events.some(e => e.name === 'ready')")
 
 
+def card_frame(page: Any, mount: str = "#payment-element") -> Any:
+    """The card fields: inside the Element's iframe (the emulator's origin), as at Stripe."""
+    return page.frame_locator(f"{mount} iframe")
+
+
 def fill_card(
     page: Any,
     number: str,
@@ -195,10 +201,10 @@ def fill_card(
     cvc: str = "123",
     postal: str = "10001",
 ) -> None:
-    page.get_by_label("Card number").fill(number)
-    page.get_by_label("Expiration date").fill(expiry)
-    page.get_by_label("Security code").fill(cvc)
-    page.get_by_label("Postal code").fill(postal)
+    card_frame(page).get_by_label("Card number").fill(number)
+    card_frame(page).get_by_label("Expiration date").fill(expiry)
+    card_frame(page).get_by_label("Security code").fill(cvc)
+    card_frame(page).get_by_label("Postal code").fill(postal)
 
 
 def pay(page: Any) -> dict[str, Any]:
@@ -244,16 +250,28 @@ class TestMount:
     ) -> None:
         open_checkout(page, shop_url, new_intent(sdk))
 
-        number = page.get_by_label("Card number")
+        number = card_frame(page).get_by_label("Card number")
         assert number.get_attribute("autocomplete") == "cc-number"
         assert number.get_attribute("inputmode") == "numeric"
-        assert page.get_by_label("Expiration date").get_attribute("autocomplete") == "cc-exp"
-        assert page.get_by_label("Security code").get_attribute("autocomplete") == "cc-csc"
-        assert page.get_by_label("Postal code").get_attribute("autocomplete") == "postal-code"
-        assert page.get_by_text("offline Stripe.js stand-in").is_visible()
-        # Inside the mount point, not an iframe; the API base came from the <script src>.
-        assert page.locator("#payment-element input").count() == 4
-        assert page.locator("#payment-element iframe").count() == 0
+        assert (
+            card_frame(page).get_by_label("Expiration date").get_attribute("autocomplete")
+            == "cc-exp"
+        )
+        assert (
+            card_frame(page).get_by_label("Security code").get_attribute("autocomplete") == "cc-csc"
+        )
+        assert (
+            card_frame(page).get_by_label("Postal code").get_attribute("autocomplete")
+            == "postal-code"
+        )
+        assert card_frame(page).get_by_text("offline Stripe.js stand-in").is_visible()
+        # In an iframe from the emulator's origin, as at Stripe; the page has no inputs.
+        frame = page.locator("#payment-element iframe")
+        assert frame.count() == 1
+        assert frame.get_attribute("src").startswith(f"{emulator_url}/js.stripe.com/v3/")
+        assert frame.get_attribute("title") == "Secure payment input frame"
+        assert page.locator("#payment-element input").count() == 0
+        assert card_frame(page).locator("input").count() == 4
         assert page.evaluate("Stripe.emulator.apiBase") == emulator_url
 
     def test_number_is_grouped_as_typed_and_change_events_follow(
@@ -261,17 +279,19 @@ class TestMount:
     ) -> None:
         open_checkout(page, shop_url, new_intent(sdk))
 
-        number = page.get_by_label("Card number")
+        number = card_frame(page).get_by_label("Card number")
         number.press_sequentially("4242424242424242")
         assert number.input_value() == "4242 4242 4242 4242"
-        expiry = page.get_by_label("Expiration date")
+        expiry = card_frame(page).get_by_label("Expiration date")
         expiry.press_sequentially("4")
         assert expiry.input_value() == "04 / "  # a month above 1 cannot take a second digit
         expiry.fill("")
         expiry.press_sequentially("12" + FUTURE_EXPIRY[-2:])
         assert expiry.input_value() == FUTURE_EXPIRY
-        page.get_by_label("Security code").fill("123")
-        changes = page.evaluate("window.events.filter(e => e.name === 'change').map(e => e.event)")
+        card_frame(page).get_by_label("Security code").fill("123")
+        changes_so_far = "window.events.filter(e => e.name === 'change').map(e => e.event)"
+        page.wait_for_function(f"{changes_so_far}.length > 0")
+        changes = page.evaluate(changes_so_far)
         assert changes[0] == {
             "elementType": "payment",
             "empty": False,
@@ -280,7 +300,9 @@ class TestMount:
             "value": {"type": "card"},
         }
         assert not changes[-1]["complete"]  # postal code still missing
-        page.get_by_label("Postal code").fill("10001")
+        card_frame(page).get_by_label("Postal code").fill("10001")
+        # Events cross from the frame by postMessage: wait for the complete one.
+        page.wait_for_function(f"{changes_so_far}.some(e => e.complete)")
         last = page.evaluate("window.events.filter(e => e.name === 'change').at(-1).event")
         assert last["complete"] is True
         assert last["empty"] is False
@@ -294,7 +316,7 @@ class TestMount:
             open_checkout(page, shop_url, new_intent(sdk))
             assert_accessible(page, "#payment-element")
             assert page.evaluate("document.documentElement.scrollWidth") <= 320
-            box = page.get_by_label("Security code").bounding_box()
+            box = card_frame(page).get_by_label("Security code").bounding_box()
             assert box["x"] >= 0 and box["x"] + box["width"] <= 320
             # With every message showing, still accessible.
             page.get_by_role("button", name="Pay").click()
@@ -316,7 +338,7 @@ class TestValidation:
         assert result["error"]["type"] == "validation_error"
         assert result["error"]["code"] == "incomplete_number"
         assert result["error"]["message"] == "Your card number is incomplete."
-        element = page.locator("#payment-element")
+        element = card_frame(page)
         for message in (
             "Your card number is incomplete.",
             "Your card's expiration date is incomplete.",
@@ -324,11 +346,13 @@ class TestValidation:
             "Your postal code is incomplete.",
         ):
             assert element.get_by_role("alert").filter(has_text=message).is_visible()
-        number = page.get_by_label("Card number")
+        number = card_frame(page).get_by_label("Card number")
         assert number.evaluate("el => el === document.activeElement")
         assert number.get_attribute("aria-invalid") == "true"
         error_id = number.get_attribute("aria-describedby")
-        assert page.locator(f"#{error_id}").inner_text() == "Your card number is incomplete."
+        assert card_frame(page).locator(f"#{error_id}").inner_text() == (
+            "Your card number is incomplete."
+        )
         # Nothing reached the emulator.
         assert status_of(sdk, intent).status == "requires_payment_method"
 
@@ -339,28 +363,32 @@ class TestValidation:
         open_checkout(page, shop_url, intent)
 
         # Luhn failures show as soon as the number is long enough, before submit.
-        page.get_by_label("Card number").fill("4242424242424241")
-        assert page.get_by_text("Your card number is invalid.").is_visible()
-        assert page.get_by_label("Card number").get_attribute("aria-invalid") == "true"
-        page.get_by_label("Card number").fill("4242424242424242")
-        assert page.get_by_text("Your card number is invalid.").count() == 0
-        page.get_by_label("Expiration date").fill("01 / 20")
-        page.get_by_label("Security code").fill("12")
-        page.get_by_label("Postal code").fill("10001")
+        card_frame(page).get_by_label("Card number").fill("4242424242424241")
+        assert card_frame(page).get_by_text("Your card number is invalid.").is_visible()
+        assert card_frame(page).get_by_label("Card number").get_attribute("aria-invalid") == "true"
+        card_frame(page).get_by_label("Card number").fill("4242424242424242")
+        assert card_frame(page).get_by_text("Your card number is invalid.").count() == 0
+        card_frame(page).get_by_label("Expiration date").fill("01 / 20")
+        card_frame(page).get_by_label("Security code").fill("12")
+        card_frame(page).get_by_label("Postal code").fill("10001")
 
         result = pay(page)
 
         assert result["error"]["code"] == "invalid_expiry_year_past"
         assert result["error"]["message"] == "Your card's expiration year is in the past."
-        assert page.get_by_label("Expiration date").evaluate("el => el === document.activeElement")
-        assert page.get_by_text("Your card's security code is incomplete.").is_visible()
+        assert (
+            card_frame(page)
+            .get_by_label("Expiration date")
+            .evaluate("el => el === document.activeElement")
+        )
+        assert card_frame(page).get_by_text("Your card's security code is incomplete.").is_visible()
         assert status_of(sdk, intent).status == "requires_payment_method"
 
     def test_elements_submit_answers_like_stripe(
         self, page: Any, shop_url: str, sdk: stripe.StripeClient
     ) -> None:
         open_checkout(page, shop_url, new_intent(sdk))
-        page.get_by_label("Card number").fill("4242")
+        card_frame(page).get_by_label("Card number").fill("4242")
         assert page.evaluate("elements.submit()") == {
             "error": {
                 "type": "validation_error",
@@ -425,7 +453,7 @@ class TestConfirmPayment:
         assert status_of(sdk, intent).status == "requires_payment_method"
 
         # A declined card does not end the checkout: the buyer tries another card.
-        page.get_by_label("Card number").fill("4242424242424242")
+        card_frame(page).get_by_label("Card number").fill("4242424242424242")
         assert pay(page)["paymentIntent"]["status"] == "succeeded"
         assert status_of(sdk, intent).status == "succeeded"
 
@@ -524,7 +552,11 @@ class TestThreeDSecure:
         keyboard = page.keyboard
 
         keyboard.press("Tab")
-        assert page.get_by_label("Card number").evaluate("el => el === document.activeElement")
+        assert (
+            card_frame(page)
+            .get_by_label("Card number")
+            .evaluate("el => el === document.activeElement")
+        )
         keyboard.type("4000000000003220")
         keyboard.press("Tab")
         keyboard.type(FUTURE_EXPIRY.replace(" / ", ""))
@@ -606,7 +638,7 @@ class TestOtherCalls:
                 window.card.mount('#card-element');
             }"""
         )
-        card = page.locator("#card-element")
+        card = card_frame(page, "#card-element")
         card.get_by_label("Card number").fill("4242424242424242")
         card.get_by_label("Expiration date").fill(FUTURE_EXPIRY)
         card.get_by_label("Security code").fill("123")
@@ -620,3 +652,309 @@ class TestOtherCalls:
         assert "paymentIntent" in result, result
         assert result["paymentIntent"]["status"] == "succeeded"
         assert status_of(sdk, intent).status == "succeeded"
+
+
+class TestIframeIsolation:
+    def test_the_page_cannot_read_the_card_fields(
+        self, page: Any, shop_url: str, sdk: stripe.StripeClient
+    ) -> None:
+        open_checkout(page, shop_url, new_intent(sdk))
+        fill_card(page, "4242424242424242")
+
+        seen = page.evaluate(
+            """() => {
+                const frame = document.querySelector('#payment-element iframe');
+                let error = null;
+                try { frame.contentWindow.document.querySelector('input'); }
+                catch (e) { error = e.name; }
+                return {
+                    contentDocument: frame.contentDocument,
+                    error,
+                    inputs: document.querySelectorAll('input').length,
+                    text: document.body.innerText,
+                };
+            }"""
+        )
+
+        assert seen["contentDocument"] is None  # cross-origin: no document for the page
+        assert seen["error"] == "SecurityError"
+        assert seen["inputs"] == 0
+        assert "4242" not in seen["text"]
+        assert card_frame(page).get_by_label("Card number").input_value() == "4242 4242 4242 4242"
+
+    def test_card_details_go_from_the_frame_to_the_emulator_only(
+        self, page: Any, shop_url: str, sdk: stripe.StripeClient, emulator_url: str
+    ) -> None:
+        intent = new_intent(sdk)
+        open_checkout(page, shop_url, intent)
+        fill_card(page, "4242424242424242")
+        carrying_card: list[tuple[str, str]] = []
+        page.on(
+            "request",
+            lambda r: (
+                carrying_card.append((r.url, r.frame.url))
+                if "4242424242424242" in (r.post_data or "")
+                else None
+            ),
+        )
+
+        assert pay(page)["paymentIntent"]["status"] == "succeeded"
+
+        assert len(carrying_card) == 1
+        url, frame_url = carrying_card[0]
+        assert url == f"{emulator_url}/v1/payment_methods"
+        assert frame_url.startswith(f"{emulator_url}/js.stripe.com/v3/elements-inner.html")
+
+    def test_messages_not_from_the_frame_are_ignored(
+        self, page: Any, shop_url: str, sdk: stripe.StripeClient
+    ) -> None:
+        open_checkout(page, shop_url, new_intent(sdk))
+        # The page (or another frame) forges a "complete" change event on the channel.
+        page.evaluate(
+            """() => {
+                const src = document.querySelector('#payment-element iframe').src;
+                const channel = JSON.parse(decodeURIComponent(src.split('#')[1])).channel;
+                window.postMessage({__stripeEmu: 1, channel, type: 'event', name: 'change',
+                                    event: {elementType: 'payment', complete: true, forged: true}},
+                                   '*');
+            }"""
+        )
+        card_frame(page).get_by_label("Card number").fill("4242")
+        page.wait_for_function("window.events.some(e => e.name === 'change')")
+
+        changes = page.evaluate("window.events.filter(e => e.name === 'change').map(e => e.event)")
+        assert not any(c.get("forged") for c in changes)
+        assert page.evaluate("elements.submit()")["error"]["code"] == "incomplete_number"
+
+
+class TestCreateConfirmationToken:
+    def test_card_fields_become_a_token_the_server_confirms(
+        self, page: Any, shop_url: str, sdk: stripe.StripeClient
+    ) -> None:
+        intent = new_intent(sdk)
+        open_checkout(page, shop_url, intent, flow="deferred")
+        fill_card(page, "4242424242424242")
+
+        result = page.evaluate(
+            """async () => {
+                const submitted = await elements.submit();
+                if (submitted.error) return submitted;
+                return stripe.createConfirmationToken({elements, params: {
+                    return_url: 'https://shop.example/return',
+                    shipping: {name: 'Jenny Rosen', address: {line1: '1 Main St',
+                               city: 'Springfield', postal_code: '10001', country: 'US'}},
+                    payment_method_data: {billing_details: {email: 'jenny@example.com'}},
+                }});
+            }"""
+        )
+
+        token = result["confirmationToken"]
+        assert token["id"].startswith("ctoken_")
+        assert token["use_stripe_sdk"] is True
+        assert token["payment_method_preview"]["card"]["last4"] == "4242"
+        assert token["payment_method_preview"]["billing_details"]["email"] == "jenny@example.com"
+        assert token["payment_method_preview"]["billing_details"]["address"]["postal_code"] == (
+            "10001"
+        )
+        # The service side: read it, then create and confirm the intent in one call.
+        assert sdk.v1.confirmation_tokens.retrieve(token["id"]).shipping.name == "Jenny Rosen"
+        pi = sdk.v1.payment_intents.create(
+            params={
+                "amount": 1999,
+                "currency": "usd",
+                "automatic_payment_methods": {"enabled": True},
+                "confirm": True,
+                "confirmation_token": token["id"],
+            }
+        )
+        assert pi.status == "succeeded"
+        assert pi.shipping.address.city == "Springfield"
+
+    def test_needs_submit_first_and_reports_validation_errors(
+        self, page: Any, shop_url: str, sdk: stripe.StripeClient
+    ) -> None:
+        open_checkout(page, shop_url, new_intent(sdk), flow="deferred")
+        integration = page.evaluate(
+            "() => stripe.createConfirmationToken({elements}).then(() => null, e => e.name)"
+        )
+        assert integration == "IntegrationError"
+        card_frame(page).get_by_label("Card number").fill("4242")
+        assert page.evaluate("elements.submit()")["error"]["code"] == "incomplete_number"
+
+    def test_three_d_secure_after_a_server_confirm_with_the_token(
+        self, page: Any, shop_url: str, sdk: stripe.StripeClient
+    ) -> None:
+        intent = new_intent(sdk)
+        open_checkout(page, shop_url, intent, flow="deferred")
+        fill_card(page, "4000002760003184")
+        token = page.evaluate(
+            """async () => {
+                await elements.submit();
+                return (await stripe.createConfirmationToken({elements})).confirmationToken;
+            }"""
+        )
+        pi = sdk.v1.payment_intents.create(
+            params={
+                "amount": 1999,
+                "currency": "usd",
+                "automatic_payment_methods": {"enabled": True},
+                "confirm": True,
+                "confirmation_token": token["id"],
+                "return_url": f"{shop_url}/return.html",
+            }
+        )
+        assert pi.status == "requires_action"
+
+        page.evaluate(
+            "cs => { stripe.handleNextAction({clientSecret: cs})"
+            ".then(r => { window.paymentResult = r; }); }",
+            pi.client_secret,
+        )
+        three_d_secure_dialog(page).get_by_role("button", name="Complete authentication").click()
+
+        assert wait_for_result(page)["paymentIntent"]["status"] == "succeeded"
+        assert sdk.v1.payment_intents.retrieve(pi.id).status == "succeeded"
+
+
+def open_express(page: Any, shop_url: str, **query: str) -> Any:
+    """The express checkout test page, its wallet buttons ready (they are in an iframe)."""
+    params = {"pk": PUBLISHABLE_KEY, **query}
+    page.goto(f"{shop_url}/express.html?{urlencode(params)}")
+    page.wait_for_function("window.log.some(e => e.name === 'ready')")
+    return page.frame_locator("#express-checkout iframe")
+
+
+def log_of(page: Any, name: str) -> list[dict[str, Any]]:
+    return list(page.evaluate("n => window.log.filter(e => e.name === n)", name))
+
+
+def wallet_sheet(page: Any, name: str = "Test Apple Pay") -> Any:
+    sheet = page.get_by_role("dialog", name=name)
+    sheet.wait_for()
+    return sheet
+
+
+class TestExpressCheckout:
+    def test_wallet_buttons_and_ready(self, page: Any, shop_url: str) -> None:
+        buttons = open_express(page, shop_url)
+        for label in ("Test Apple Pay", "Test Google Pay", "Link"):
+            assert buttons.get_by_role("button", name=label).is_visible()
+        ready = log_of(page, "ready")[0]
+        assert ready["available"]["applePay"] is True
+        assert ready["available"]["link"] is True
+
+    def test_full_wallet_payment_emits_stripes_events_and_a_token(
+        self, page: Any, shop_url: str, sdk: stripe.StripeClient
+    ) -> None:
+        buttons = open_express(page, shop_url)
+
+        buttons.get_by_role("button", name="Test Apple Pay").click()
+        sheet = wallet_sheet(page)
+        page.wait_for_function("window.log.some(e => e.name === 'shippingaddresschange')")
+        assert log_of(page, "click") == [{"name": "click", "wallet": "apple_pay"}]
+        change = log_of(page, "shippingaddresschange")[0]
+        assert change["recipient"] == "Jenny Rosen"
+        # Only what prices shipping, as at Stripe: no street line before the buyer pays.
+        assert change["address"] == {
+            "city": "San Francisco",
+            "state": "CA",
+            "postal_code": "94102",
+            "country": "US",
+        }
+        pay_button = sheet.get_by_role("button", name="Pay $24.99")
+        pay_button.wait_for()  # elements.update({amount}) re-priced the sheet
+        assert_accessible(page, "[data-stripe-emulator=wallet]")
+
+        sheet.get_by_label("Express — $15.00").check()
+        page.wait_for_function("window.log.some(e => e.name === 'shippingratechange')")
+        assert log_of(page, "shippingratechange")[0]["rate"]["id"] == "express"
+        sheet.get_by_role("button", name="Pay $34.99").click()
+
+        page.wait_for_function("window.tokenResult !== undefined")
+        confirm = log_of(page, "confirm")[0]
+        assert confirm["wallet"] == "apple_pay"
+        assert confirm["shippingAddress"]["address"]["line1"] == "1234 Fake Street"
+        assert confirm["shippingRate"]["id"] == "express"
+        assert confirm["billingDetails"]["email"] == "jenny.rosen@example.com"
+        assert page.get_by_role("dialog").count() == 0
+        token = page.evaluate("window.tokenResult")["confirmationToken"]
+        # The token carries the wallet's shipping and card; the server prices and confirms.
+        server_token = sdk.v1.confirmation_tokens.retrieve(token["id"])
+        assert server_token.shipping.name == "Jenny Rosen"
+        assert server_token.shipping.address.postal_code == "94102"
+        assert server_token.payment_method_preview.card.wallet.type == "apple_pay"
+        pi = sdk.v1.payment_intents.create(
+            params={
+                "amount": 3499,
+                "currency": "usd",
+                "automatic_payment_methods": {"enabled": True},
+                "confirm": True,
+                "confirmation_token": token["id"],
+            }
+        )
+        assert pi.status == "succeeded"
+        assert pi.shipping.address.line1 == "1234 Fake Street"
+        charge = sdk.v1.charges.retrieve(pi.latest_charge)
+        assert charge.payment_method_details.card.wallet.type == "apple_pay"
+
+    def test_rejected_address_blocks_paying(self, page: Any, shop_url: str) -> None:
+        buttons = open_express(page, shop_url)
+        buttons.get_by_role("button", name="Test Google Pay").click()
+        sheet = wallet_sheet(page, "Test Google Pay")
+        sheet.get_by_role("button", name="Pay $24.99").wait_for()
+
+        sheet.get_by_label("Shipping address").select_option(index=1)  # Ada Lovelace, London
+
+        sheet.get_by_role("alert").filter(has_text="not available").wait_for()
+        assert sheet.get_by_role("button", name=re.compile("^Pay")).is_disabled()
+        assert log_of(page, "shippingaddresschange")[-1]["address"]["country"] == "GB"
+        # Back to a US address: the page accepts it and paying is possible again.
+        sheet.get_by_label("Shipping address").select_option(index=0)  # Jenny Rosen, SF
+        page.wait_for_function(
+            "window.log.filter(e => e.name === 'shippingaddresschange').length >= 3"
+        )
+        sheet.get_by_role("button", name="Pay $24.99").wait_for()
+        assert sheet.get_by_role("button", name="Pay $24.99").is_enabled()
+
+    def test_cancel_and_escape_emit_cancel(self, page: Any, shop_url: str) -> None:
+        buttons = open_express(page, shop_url)
+        buttons.get_by_role("button", name="Link").click()
+        wallet_sheet(page, "Link").get_by_role("button", name="Cancel").click()
+        page.wait_for_function("window.log.some(e => e.name === 'cancel')")
+        assert page.get_by_role("dialog").count() == 0
+
+        buttons.get_by_role("button", name="Test Apple Pay").click()
+        wallet_sheet(page)
+        page.keyboard.press("Escape")
+        page.wait_for_function("window.log.filter(e => e.name === 'cancel').length === 2")
+        assert log_of(page, "confirm") == []
+        assert page.evaluate("window.tokenResult") is None
+
+    def test_click_reject_opens_no_sheet(self, page: Any, shop_url: str) -> None:
+        buttons = open_express(page, shop_url, reject="click")
+        buttons.get_by_role("button", name="Test Apple Pay").click()
+        page.wait_for_function("window.log.some(e => e.name === 'click')")
+        assert page.get_by_role("dialog").count() == 0
+
+    def test_declining_wallet_card_gives_a_card_error_on_confirm(
+        self, page: Any, shop_url: str, sdk: stripe.StripeClient
+    ) -> None:
+        buttons = open_express(page, shop_url)
+        buttons.get_by_role("button", name="Test Apple Pay").click()
+        sheet = wallet_sheet(page)
+        sheet.get_by_label("Card").select_option(label="Visa •••• 0002 (declined)")
+        sheet.get_by_role("button", name="Pay $24.99").click()
+        page.wait_for_function("window.tokenResult !== undefined")
+        token = page.evaluate("window.tokenResult")["confirmationToken"]
+
+        with pytest.raises(stripe.CardError) as err:
+            sdk.v1.payment_intents.create(
+                params={
+                    "amount": 2499,
+                    "currency": "usd",
+                    "automatic_payment_methods": {"enabled": True},
+                    "confirm": True,
+                    "confirmation_token": token["id"],
+                }
+            )
+        assert err.value.code == "card_declined"

@@ -31,6 +31,8 @@ JWT_SECRET = "browser-tests-jwt-secret-0123456789abcdef"
 DEMO = [sys.executable, "-m", "devstack.demo", "--free-ports"]
 # Function strings: Playwright evaluates bare expressions with eval(), which the CSP forbids.
 PAYABLE = "() => document.querySelector('#pay').textContent.startsWith('Pay $')"
+# The Payment Element's fields live in an iframe from the Stripe origin (here the emulator's).
+CARD_FRAME = "#payment-element iframe"
 
 
 @dataclass
@@ -266,7 +268,7 @@ class CheckoutPage:
 
     def fill_card(self, number: str) -> CheckoutPage:
         """Type a test card into the Payment Element."""
-        element = self.page.locator("#payment-element")
+        element = self.card_fields()
         element.get_by_label("Card number").wait_for()
         element.get_by_label("Card number").fill(number)
         element.get_by_label("Expiration date").fill("12 / 34")
@@ -275,6 +277,10 @@ class CheckoutPage:
         if postal.count():
             postal.fill("94107")
         return self
+
+    def card_fields(self) -> Any:
+        """The Payment Element's fields (a frame locator: they are in its iframe)."""
+        return self.page.frame_locator(CARD_FRAME)
 
     @property
     def pay_button(self) -> Any:

@@ -8,7 +8,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
-from tests.web.conftest import PAYABLE, CheckoutPage, Stack
+from tests.web.conftest import CARD_FRAME, PAYABLE, CheckoutPage, Stack
 from tests.web.test_checkout_browser import assert_paid_once, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -24,13 +24,23 @@ def serious_violations(page: Any) -> list[str]:
     ]
 
 
-def tab_to(page: Any, selector: str, limit: int = 80) -> None:
-    """Press Tab until the element matching ``selector`` has focus."""
+def tab_to(page: Any, selector: str, limit: int = 80, frame: str | None = None) -> None:
+    """Press Tab until the element matching ``selector`` (in the iframe ``frame``) has focus."""
+    focused = "(s) => document.activeElement?.matches(s) ?? false"
     for _ in range(limit):
-        if page.evaluate("(s) => document.activeElement?.matches(s) ?? false", selector):
+        if frame is None:
+            if page.evaluate(focused, selector):
+                return
+        elif page.evaluate(focused, frame) and page.frame_locator(frame).locator(selector).evaluate(
+            "el => el === document.activeElement"
+        ):
             return
         page.keyboard.press("Tab")
     raise AssertionError(f"Tab never reached {selector}")
+
+
+def wait_for_card_fields(page: Any) -> None:
+    page.frame_locator(CARD_FRAME).locator("input").first.wait_for()
 
 
 class TestKeyboardOnly:
@@ -39,22 +49,26 @@ class TestKeyboardOnly:
         checkout.open()
         tab_to(page, 'button[aria-label="Add Logo mug to cart"]')
         page.keyboard.press("Enter")
-        page.wait_for_selector("#payment-element input")
+        wait_for_card_fields(page)
         for selector, text in (
             ("#name", "Ada Lovelace"),
             ("#email", checkout.email),
             ("#line1", "1 Analytical Way"),
             ("#city", "London"),
             ("#postalCode", "94107"),
-            ('#payment-element input[autocomplete="cc-number"]', "4242424242424242"),
-            ('#payment-element input[autocomplete="cc-exp"]', "1234"),
-            ('#payment-element input[autocomplete="cc-csc"]', "123"),
         ):
             tab_to(page, selector)
             page.keyboard.type(text)
-        postal = page.locator('#payment-element input[autocomplete="postal-code"]')
+        for selector, text in (
+            ('input[autocomplete="cc-number"]', "4242424242424242"),
+            ('input[autocomplete="cc-exp"]', "1234"),
+            ('input[autocomplete="cc-csc"]', "123"),
+        ):
+            tab_to(page, selector, frame=CARD_FRAME)
+            page.keyboard.type(text)
+        postal = page.frame_locator(CARD_FRAME).locator('input[autocomplete="postal-code"]')
         if postal.count():
-            tab_to(page, '#payment-element input[autocomplete="postal-code"]')
+            tab_to(page, 'input[autocomplete="postal-code"]', frame=CARD_FRAME)
             page.keyboard.type("94107")
         page.wait_for_function(PAYABLE)
         tab_to(page, "#pay")
@@ -77,7 +91,7 @@ class TestKeyboardOnly:
 class TestAxe:
     def test_checkout_page(self, checkout: CheckoutPage):
         checkout.open().add("Logo mug").fill_details()
-        checkout.page.wait_for_selector("#payment-element input")
+        wait_for_card_fields(checkout.page)
         assert serious_violations(checkout.page) == []
 
     def test_checkout_page_showing_an_error(self, checkout: CheckoutPage):
@@ -106,7 +120,7 @@ class TestPhoneViewport:
             page = context.new_page()
             page.goto("/")
             page.get_by_role("button", name="Add Logo mug to cart").click()
-            page.wait_for_selector("#payment-element input")
+            wait_for_card_fields(page)
             overflow = page.evaluate(
                 "document.documentElement.scrollWidth - document.documentElement.clientWidth"
             )

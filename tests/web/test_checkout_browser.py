@@ -54,7 +54,7 @@ def assert_declined_and_kept(checkout: CheckoutPage, kind: str, text: str) -> di
 def retry_with(checkout: CheckoutPage, card: str) -> None:
     """The next step the page offers after a decline: another card, same order."""
     checkout.page.get_by_role("button", name="Use another card").click()
-    expect(checkout.page.locator("#payment-element").get_by_label("Card number")).to_be_focused()
+    expect(checkout.card_fields().get_by_label("Card number")).to_be_focused()
     checkout.fill_card(card).pay()
 
 

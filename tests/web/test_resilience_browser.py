@@ -20,7 +20,7 @@ def wait_until_payable_or_done(checkout: CheckoutPage) -> bool:
     checkout.page.wait_for_function(
         "() => location.pathname.startsWith('/order/') ||"
         " (document.querySelector('#pay') && document.querySelector('#pay').textContent"
-        ".startsWith('Pay $') && document.querySelector('#payment-element input'))",
+        ".startsWith('Pay $') && document.querySelector('#payment-element iframe'))",
         timeout=30_000,
     )
     return "/order/" in checkout.page.url

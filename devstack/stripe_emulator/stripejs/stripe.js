@@ -9,24 +9,32 @@
  *
  *   Stripe(pk, {apiBase?})            apiBase defaults to the origin this file came from
  *   stripe.elements({clientSecret} | {mode: 'payment', amount, currency, appearance})
- *   elements.create('payment' | 'card'), .getElement(), .update(), .submit(), .fetchUpdates()
+ *   elements.create('payment' | 'card' | 'expressCheckout'), .getElement(), .update(),
+ *   .submit(), .fetchUpdates()
  *   element.mount/unmount/destroy/on/off/once/focus/blur/clear/update
  *   stripe.confirmPayment, confirmCardPayment, handleNextAction, retrievePaymentIntent,
- *   createPaymentMethod
+ *   createPaymentMethod, createConfirmationToken
  *
- * The card fields are plain inputs inside the mount point (no iframe): this is a test
- * tool, and the card numbers typed into it are Stripe's public test numbers. The card
- * data goes straight to the emulator's /v1/payment_methods, never to the shop's server.
+ * As with Stripe, every Element lives in an <iframe> served from the emulator's origin
+ * (elements-inner.html + frame.js): the shop's page cannot read the card fields, and
+ * the card details go from the frame straight to the emulator. The page and a frame
+ * talk only by postMessage, each side checking the other's window and origin; the page
+ * gets events (ready, change, focus, blur) and, when it confirms, a PaymentMethod id.
  *
  * 3-D Secure: when an intent answers `requires_action`, a modal dialog modelled on
  * Stripe's "3D Secure 2 Test Page" asks to complete or fail the authentication, and
  * tells the emulator through POST /_emulator/payment_intents/<id>/authenticate.
  *
+ * Express Checkout: the element's frame shows test wallet buttons ("Test Apple Pay",
+ * "Test Google Pay", "Link"); pressing one emits `click`, then a test wallet sheet
+ * (a modal dialog on the page, as a browser's payment sheet sits above the page) emits
+ * `shippingaddresschange`, `shippingratechange`, `confirm` and `cancel` as Stripe's do.
+ *
  * Plain ES5-ish browser JavaScript, no build step. Sections:
- *   1. locating the emulator      5. the card fields (Element)
- *   2. HTTP and errors            6. the Elements group
- *   3. card rules and messages    7. the 3-D Secure dialog
- *   4. styles                     8. Stripe(): the payment calls
+ *   1. locating the emulator      5. the Elements group
+ *   2. HTTP and errors            6. the 3-D Secure dialog
+ *   3. styles                     7. Express Checkout: the test wallet sheet
+ *   4. framed Elements            8. Stripe(): the payment calls
  */
 (function () {
   'use strict';
@@ -158,143 +166,7 @@
   }
 
   // ---------------------------------------------------------------------------
-  // 3. Card rules and Stripe's wording
-  // ---------------------------------------------------------------------------
-
-  var MESSAGES = {
-    incomplete_number: 'Your card number is incomplete.',
-    invalid_number: 'Your card number is invalid.',
-    incomplete_expiry: "Your card's expiration date is incomplete.",
-    invalid_expiry_month: "Your card's expiration month is invalid.",
-    invalid_expiry_month_past: "Your card's expiration date is in the past.",
-    invalid_expiry_year_past: "Your card's expiration year is in the past.",
-    invalid_expiry_year: "Your card's expiration year is invalid.",
-    incomplete_cvc: "Your card's security code is incomplete.",
-    incomplete_zip: 'Your postal code is incomplete.'
-  };
-
-  // Ordered: the first pattern that matches the leading digits names the brand.
-  var BRANDS = [
-    { brand: 'amex', label: 'American Express', pattern: /^3[47]/, lengths: [15], gaps: [4, 10], cvc: 4 },
-    { brand: 'diners', label: 'Diners Club', pattern: /^3(0[0-5]|[689])/, lengths: [14, 16], gaps: [4, 10], cvc: 3 },
-    { brand: 'jcb', label: 'JCB', pattern: /^35/, lengths: [16], gaps: [4, 8, 12], cvc: 3 },
-    { brand: 'visa', label: 'Visa', pattern: /^4/, lengths: [16], gaps: [4, 8, 12], cvc: 3 },
-    { brand: 'mastercard', label: 'Mastercard', pattern: /^(5[1-5]|2[2-7])/, lengths: [16], gaps: [4, 8, 12], cvc: 3 },
-    { brand: 'discover', label: 'Discover', pattern: /^(6011|65|64[4-9])/, lengths: [16], gaps: [4, 8, 12], cvc: 3 },
-    { brand: 'unionpay', label: 'UnionPay', pattern: /^62/, lengths: [16, 17, 18, 19], gaps: [4, 8, 12], cvc: 3 }
-  ];
-  var UNKNOWN_BRAND = { brand: 'unknown', label: '', pattern: null, lengths: [16], gaps: [4, 8, 12],
-    cvc: 3 };
-
-  function brandOf(digits) {
-    for (var i = 0; i < BRANDS.length; i++) {
-      if (BRANDS[i].pattern.test(digits)) return BRANDS[i];
-    }
-    return UNKNOWN_BRAND;
-  }
-
-  function maxLength(brand) { return Math.max.apply(null, brand.lengths); }
-
-  function luhnValid(digits) {
-    var sum = 0;
-    for (var i = 0; i < digits.length; i++) {
-      var d = +digits.charAt(digits.length - 1 - i);
-      if (i % 2 === 1) { d *= 2; if (d > 9) d -= 9; }
-      sum += d;
-    }
-    return sum % 10 === 0;
-  }
-
-  function onlyDigits(text) { return String(text || '').replace(/\D/g, ''); }
-
-  /** "4242424242424242" -> "4242 4242 4242 4242" (Amex: 4-6-5). */
-  function formatNumber(digits) {
-    var gaps = brandOf(digits).gaps;
-    var out = '';
-    for (var i = 0; i < digits.length; i++) {
-      if (gaps.indexOf(i) >= 0) out += ' ';
-      out += digits.charAt(i);
-    }
-    return out;
-  }
-
-  /** Expiry digits "MMYY" from what was typed or pasted ("4" -> "04", "12/2034" -> "1234"). */
-  function expiryDigits(raw) {
-    var pasted = /^\s*(\d{1,2})\s*\/\s*(\d{2}|\d{4})\s*$/.exec(raw);
-    if (pasted) {
-      var mm = pasted[1].length === 1 ? '0' + pasted[1] : pasted[1];
-      return mm + pasted[2].slice(-2);
-    }
-    var digits = onlyDigits(raw).slice(0, 4);
-    if (digits.length === 1 && digits > '1') digits = '0' + digits;
-    return digits;
-  }
-
-  function formatExpiry(digits, deleting) {
-    if (digits.length < 2 || (deleting && digits.length === 2)) return digits;
-    return digits.slice(0, 2) + ' / ' + digits.slice(2);
-  }
-
-  /**
-   * Each field's rule: tidy the raw text and say what is wrong with it.
-   * check() answers null when the value is complete and valid, else an error code.
-   */
-  var FIELD_RULES = {
-    number: {
-      tidy: function (raw) {
-        var digits = onlyDigits(raw);
-        return formatNumber(digits.slice(0, maxLength(brandOf(digits))));
-      },
-      check: function (value) {
-        var digits = onlyDigits(value);
-        var brand = brandOf(digits);
-        if (brand.lengths.indexOf(digits.length) >= 0 && luhnValid(digits)) return null;
-        return digits.length >= maxLength(brand) ? 'invalid_number' : 'incomplete_number';
-      }
-    },
-    expiry: {
-      tidy: function (raw, deleting) { return formatExpiry(expiryDigits(raw), deleting); },
-      check: function (value) {
-        var digits = onlyDigits(value);
-        if (digits.length < 4) {
-          var early = digits.length >= 2 ? +digits.slice(0, 2) : 1;
-          return early >= 1 && early <= 12 ? 'incomplete_expiry' : 'invalid_expiry_month';
-        }
-        var month = +digits.slice(0, 2);
-        var year = 2000 + +digits.slice(2, 4);
-        var now = new Date();
-        if (month < 1 || month > 12) return 'invalid_expiry_month';
-        if (year < now.getFullYear()) return 'invalid_expiry_year_past';
-        if (year === now.getFullYear() && month < now.getMonth() + 1) return 'invalid_expiry_month_past';
-        if (year > now.getFullYear() + 50) return 'invalid_expiry_year';
-        return null;
-      }
-    },
-    cvc: {
-      tidy: function (raw, deleting, values) {
-        return onlyDigits(raw).slice(0, brandOf(onlyDigits(values.number)).cvc);
-      },
-      check: function (value, fields) {
-        var need = brandOf(onlyDigits(fields.number)).cvc;
-        return onlyDigits(value).length >= need ? null : 'incomplete_cvc';
-      }
-    },
-    postalCode: {
-      tidy: function (raw) { return String(raw).replace(/^\s+/, '').slice(0, 10); },
-      check: function (value) {
-        var text = value.trim();
-        // US-style all-digit codes need five digits; other formats just need something.
-        if (!text || (/^\d+$/.test(text) && text.length < 5)) return 'incomplete_zip';
-        return null;
-      }
-    }
-  };
-
-  /** Codes that are only shown after leaving the field (or on submit), not while typing. */
-  function isIncompleteCode(code) { return code.indexOf('incomplete_') === 0; }
-
-  // ---------------------------------------------------------------------------
-  // 4. Styles (scoped by the stripe-emu- class prefix; injected once)
+  // 3. Styles (scoped by the stripe-emu- class prefix; injected once)
   // ---------------------------------------------------------------------------
 
   var STYLES = [
@@ -302,29 +174,16 @@
     '--P-bg:#fff;--P-border:#8a8b94;--P-radius:6px;--P-font:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;',
     'font-family:var(--P-font);color:var(--P-text);font-size:16px;line-height:1.4;max-width:100%;box-sizing:border-box}',
     '.P *,.P *::before,.P *::after{box-sizing:border-box}',
-    '.P-fieldset{border:0;margin:0;padding:0;min-width:0}',
-    '.P-legend{font-weight:600;padding:0;margin:0 0 .5rem}',
-    '.P-grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(8.5rem,1fr));gap:.75rem;',
-    'margin:0 0 .75rem}',
-    '.P-field{display:flex;flex-direction:column;min-width:0;margin:0 0 .75rem}',
-    '.P-grid .P-field{margin:0}',
-    '.P-label{font-size:.875rem;margin:0 0 .25rem;display:flex;justify-content:space-between;gap:.5rem}',
-    '.P-brand{color:var(--P-muted);font-size:.8125rem}',
-    '.P-input{font:inherit;font-size:16px;color:var(--P-text);background:var(--P-bg);width:100%;',
-    'padding:.625rem .75rem;border:1px solid var(--P-border);border-radius:var(--P-radius);min-height:44px}',
-    '.P-input:focus{outline:3px solid var(--P-primary);outline-offset:1px;border-color:var(--P-primary)}',
-    '.P-input[aria-invalid="true"]{border-color:var(--P-danger);border-width:2px}',
-    '.P-error{color:var(--P-danger);font-size:.875rem;margin:.25rem 0 0}',
-    // Empty messages stay in the accessibility tree (a live region must exist before it speaks).
-    '.P-error:empty{margin:0}',
-    '.P-note{color:var(--P-muted);font-size:.8125rem;margin:.25rem 0 0}',
+    '.P-frame-wrap{display:block;width:100%;min-width:0}',
+    '.P-frame{display:block;width:100%;border:0;margin:0;padding:0;background:transparent;overflow:hidden;',
+    'transition:height .1s}',
     '.P-sr{position:absolute;width:1px;height:1px;padding:0;margin:-1px;overflow:hidden;',
     'clip:rect(0,0,0,0);white-space:nowrap;border:0}',
-    '.P[aria-busy="true"] .P-input{opacity:.7}',
     '.P-overlay{position:fixed;inset:0;background:rgba(10,10,20,.55);display:flex;align-items:center;',
     'justify-content:center;padding:1rem;z-index:2147483647}',
     '.P-dialog{background:#fff;color:#30313d;border-radius:8px;max-width:26rem;width:100%;padding:1.5rem;',
-    'box-shadow:0 10px 40px rgba(0,0,0,.35);font-family:var(--P-font);font-size:16px;line-height:1.45}',
+    'box-shadow:0 10px 40px rgba(0,0,0,.35);font-family:var(--P-font);font-size:16px;line-height:1.45;',
+    'max-height:100%;overflow:auto}',
     '.P-dialog h2{font-size:1.25rem;margin:0 0 .75rem}',
     '.P-dialog p{margin:0 0 1rem}',
     '.P-actions{display:flex;flex-wrap:wrap;gap:.75rem}',
@@ -332,7 +191,20 @@
     'border:2px solid var(--P-primary);background:#fff;color:#0055bb;flex:1 1 10rem}',
     '.P-button--primary{background:var(--P-primary);color:#fff}',
     '.P-button:focus-visible{outline:3px solid #30313d;outline-offset:2px}',
-    '.P-button[disabled]{opacity:.6;cursor:progress}'
+    '.P-button[disabled]{opacity:.6;cursor:progress}',
+    '.P-field{display:flex;flex-direction:column;margin:0 0 .75rem}',
+    '.P-label{font-size:.875rem;margin:0 0 .25rem}',
+    '.P-input{font:inherit;font-size:16px;color:#30313d;background:#fff;width:100%;min-height:44px;',
+    'padding:.5rem .75rem;border:1px solid #8a8b94;border-radius:6px}',
+    '.P-input:focus{outline:3px solid var(--P-primary);outline-offset:1px}',
+    '.P-fieldset{border:0;margin:0 0 .75rem;padding:0;min-width:0}',
+    '.P-legend{font-weight:600;padding:0;margin:0 0 .25rem;font-size:.875rem}',
+    '.P-radio{display:flex;gap:.5rem;align-items:center;min-height:32px}',
+    '.P-lines{list-style:none;margin:0 0 .5rem;padding:0;font-size:.9375rem}',
+    '.P-lines li{display:flex;justify-content:space-between;gap:1rem}',
+    '.P-total{font-weight:700;display:flex;justify-content:space-between}',
+    '.P-error{color:#c0123c;font-size:.875rem}',
+    '.P-error:empty{margin:0}'
   ].join('\n').replace(/P-/g, CSS_PREFIX + '-').replace(/\.P\b/g, '.' + CSS_PREFIX)
     .replace(/--P-/g, '--' + CSS_PREFIX + '-');
 
@@ -342,16 +214,6 @@
     style.id = CSS_PREFIX + '-styles';
     style.textContent = STYLES;
     (document.head || document.documentElement).appendChild(style);
-  }
-
-  /** Map Elements `appearance.variables` onto the CSS custom properties above. */
-  function applyAppearance(root, appearance) {
-    var vars = (appearance && appearance.variables) || {};
-    var map = { colorPrimary: 'primary', colorText: 'text', colorDanger: 'danger',
-      colorBackground: 'bg', borderRadius: 'radius', fontFamily: 'font' };
-    Object.keys(map).forEach(function (name) {
-      if (vars[name]) root.style.setProperty('--' + CSS_PREFIX + '-' + map[name], vars[name]);
-    });
   }
 
   /** Tiny DOM builder: el('p', {class: 'x', text: 'hi'}, [children]). */
@@ -367,49 +229,52 @@
 
   function cls(name) { return CSS_PREFIX + (name ? '-' + name : ''); }
 
+  /** Amounts in minor units as the buyer reads them ($12.00). */
+  function formatMoney(amount, currency) {
+    if (typeof amount !== 'number' || !currency) return null;
+    try {
+      var fmt = new Intl.NumberFormat(undefined, { style: 'currency', currency: currency.toUpperCase() });
+      var digits = fmt.resolvedOptions().maximumFractionDigits;
+      return fmt.format(amount / Math.pow(10, digits));
+    } catch (e) {
+      return null;
+    }
+  }
+
   // ---------------------------------------------------------------------------
-  // 5. The card fields: one Element type serves 'payment' and 'card'
+  // 4. Framed Elements: the page side of each Element's <iframe>
   // ---------------------------------------------------------------------------
 
-  // `hidden` is read by screen readers after the label, not shown (the placeholder shows it).
-  var FIELDS = [
-    { key: 'number', label: 'Card number', hidden: null, autocomplete: 'cc-number',
-      placeholder: '1234 1234 1234 1234', name: 'cardnumber' },
-    { key: 'expiry', label: 'Expiration date', hidden: ' (MM / YY)', autocomplete: 'cc-exp',
-      placeholder: 'MM / YY', name: 'exp-date' },
-    { key: 'cvc', label: 'Security code', hidden: ' (CVC)', autocomplete: 'cc-csc',
-      placeholder: 'CVC', name: 'cvc' },
-    { key: 'postalCode', label: 'Postal code', hidden: null, autocomplete: 'postal-code',
-      placeholder: '12345', name: 'postal' }
-  ];
+  var FRAMES = {}; // channel -> the FramedElement whose frame uses it
+  var FRAME_PAGE = '/js.stripe.com/v3/elements-inner.html';
 
-  function Element(group, type, options) {
+  // One listener for every frame: a message counts only if it comes from that frame's
+  // window and from the emulator's origin.
+  window.addEventListener('message', function (event) {
+    var msg = event.data;
+    if (!msg || typeof msg !== 'object' || msg.__stripeEmu !== 1) return;
+    var element = FRAMES[msg.channel];
+    if (!element || !element._iframe) return;
+    if (event.origin !== element._origin || event.source !== element._iframe.contentWindow) return;
+    element._receive(msg);
+  });
+
+  function FramedElement(group, type, options) {
     this._group = group;
     this._type = type;
     this._options = options || {};
     this._uid = CSS_PREFIX + '-' + (++instanceCounter);
     this._handlers = {};
-    this._values = { number: '', expiry: '', cvc: '', postalCode: '' };
-    this._touched = {};   // fields left at least once while non-empty
-    this._forced = false; // submit() asked: show every problem, "incomplete" ones too
     this._root = null;
+    this._iframe = null;
+    this._ready = false;
+    this._queue = [];     // requests waiting for the frame's 'ready'
+    this._pending = {};   // request id -> resolve
+    this._seq = 0;
     this._destroyed = false;
-    this._lastChange = null;
   }
 
-  /** Postal code is collected unless the integration says fields.billingDetails.address(.postalCode) 'never'. */
-  Element.prototype._collectsPostal = function () {
-    var address = ((this._options.fields || {}).billingDetails || {}).address;
-    if (this._options.hidePostalCode) return false;
-    return !(address === 'never' || (address && address.postalCode === 'never'));
-  };
-
-  Element.prototype._activeFields = function () {
-    var withPostal = this._collectsPostal();
-    return FIELDS.filter(function (f) { return f.key !== 'postalCode' || withPostal; });
-  };
-
-  Element.prototype.mount = function (target) {
+  FramedElement.prototype.mount = function (target) {
     this._assertAlive();
     var node = typeof target === 'string' ? document.querySelector(target) : target;
     if (!node || node.nodeType !== 1) {
@@ -418,306 +283,214 @@
         'before calling mount().');
     }
     if (this._root) this.unmount();
-    this._attach(node);
-    var self = this;
-    setTimeout(function () { self._emit('ready', { elementType: self._type }); }, 0);
+    injectStyles();
+    var stripe = this._group._stripe;
+    this._channel = this._uid + '-' + Math.random().toString(36).slice(2);
+    this._origin = new URL(stripe.apiBase, window.location.href).origin;
+    var frameConfig = {
+      channel: this._channel, type: this._type, options: this._options,
+      appearance: this._group._appearance, key: stripe.key, parentOrigin: window.location.origin
+    };
+    var express = this._type === 'expressCheckout';
+    var iframe = el('iframe', {
+      name: '__privateStripeFrame' + instanceCounter,
+      title: express ? 'Secure express checkout frame' : 'Secure payment input frame',
+      src: stripe.apiBase + FRAME_PAGE + '#' + encodeURIComponent(JSON.stringify(frameConfig)),
+      allow: 'payment *', class: cls('frame'), scrolling: 'no', frameborder: '0', tabindex: null
+    });
+    iframe.style.height = (express ? 56 : 320) + 'px';
+    this._root = el('div', { class: cls() + ' ' + cls('frame-wrap'), 'data-stripe-emulator': this._type },
+      [iframe]);
+    this._iframe = iframe;
+    this._mountPoint = node;
+    FRAMES[this._channel] = this;
+    node.appendChild(this._root);
     return this;
   };
 
-  /** Render into `node` (mount and update share this; only mount announces 'ready'). */
-  Element.prototype._attach = function (node) {
-    injectStyles();
-    this._root = this._render();
-    applyAppearance(this._root, this._group._appearance);
-    node.appendChild(this._root);
-    this._mountPoint = node;
-  };
-
-  /** The Element's markup: a fieldset of labelled inputs and the test-mode note. */
-  Element.prototype._render = function () {
-    var self = this;
-    var root = el('div', { class: cls(), 'data-stripe-emulator': this._type, 'aria-busy': 'false' });
-    var noteId = this._uid + '-note';
-    var fieldset = el('fieldset', { class: cls('fieldset'), 'aria-describedby': noteId });
-    fieldset.appendChild(el('legend', { class: cls('legend'), text: 'Card' }));
-    this._inputs = {};
-    this._errors = {};
-    var wraps = {};
-    this._activeFields().forEach(function (field) { wraps[field.key] = self._renderField(field); });
-    // Card number on its own row, expiry and CVC side by side (wrapping when narrow), postal code.
-    fieldset.appendChild(wraps.number);
-    fieldset.appendChild(el('div', { class: cls('grid') }, [wraps.expiry, wraps.cvc]));
-    if (wraps.postalCode) fieldset.appendChild(wraps.postalCode);
-    root.appendChild(fieldset);
-    root.appendChild(el('p', { id: noteId, class: cls('note'),
-      text: 'Test mode: offline Stripe.js stand-in served by the local Stripe emulator. ' +
-        'Use a test card such as 4242 4242 4242 4242, any future date and any security code.' }));
-    // focus/blur of the Element as a whole, not of each input.
-    root.addEventListener('focusin', function (event) {
-      if (!root.contains(event.relatedTarget)) self._emit('focus', { elementType: self._type });
-    });
-    root.addEventListener('focusout', function (event) {
-      if (!root.contains(event.relatedTarget)) self._emit('blur', { elementType: self._type });
-    });
-    this._updateBrand();
-    this._showErrors();
-    return root;
-  };
-
-  /** One labelled input with its message (role=alert, linked by aria-describedby). */
-  Element.prototype._renderField = function (field) {
-    var self = this;
-    var id = this._uid + '-' + field.key;
-    var input = el('input', {
-      id: id, class: cls('input'), type: 'text', name: field.name,
-      inputmode: field.key === 'postalCode' ? 'text' : 'numeric',
-      autocomplete: field.autocomplete, placeholder: field.placeholder, spellcheck: 'false',
-      autocorrect: 'off', autocapitalize: 'off', 'aria-required': 'true',
-      'aria-invalid': 'false', 'aria-describedby': id + '-error'
-    });
-    if (this._options.readOnly) input.readOnly = true;
-    input.value = this._values[field.key];
-    var label = el('label', { class: cls('label'), for: id }, [
-      el('span', {}, [document.createTextNode(field.label),
-        field.hidden ? el('span', { class: cls('sr'), text: field.hidden }) : null])
-    ]);
-    if (field.key === 'number') {
-      this._brandNode = el('span', { class: cls('brand'), 'aria-hidden': 'true' });
-      label.appendChild(this._brandNode);
-    }
-    var error = el('p', { id: id + '-error', class: cls('error'), role: 'alert' });
-    this._inputs[field.key] = input;
-    this._errors[field.key] = error;
-    input.addEventListener('input', function (event) { self._onInput(field.key, event); });
-    input.addEventListener('blur', function () {
-      if (self._values[field.key]) self._touched[field.key] = true;
-      self._showErrors();
-    });
-    return el('div', { class: cls('field') + ' ' + cls('field--' + field.key) }, [label, input, error]);
-  };
-
-  /** Reformat the field as the user types, keeping the caret after the same digit. */
-  Element.prototype._onInput = function (key, event) {
-    var input = this._inputs[key];
-    var raw = input.value;
-    var caret = input.selectionStart === null ? raw.length : input.selectionStart;
-    var deleting = /^delete/.test(event.inputType || '');
-    var tidy = FIELD_RULES[key].tidy(raw, deleting, this._values);
-    if (tidy !== raw) {
-      var significantBefore = raw.slice(0, caret).replace(/[\s/]/g, '').length;
-      input.value = tidy;
-      var pos = 0;
-      for (var seen = 0; pos < tidy.length && seen < significantBefore; pos++) {
-        if (!/[\s/]/.test(tidy.charAt(pos))) seen++;
+  /** A message from this Element's frame (already checked for window and origin). */
+  FramedElement.prototype._receive = function (msg) {
+    if (msg.type === 'event') {
+      if (msg.name === 'ready') {
+        if (this._ready) return;
+        this._ready = true;
+        var queued = this._queue;
+        this._queue = [];
+        for (var i = 0; i < queued.length; i++) this._send(queued[i]);
       }
-      if (caret >= raw.length) pos = tidy.length; // typing at the end stays at the end
-      if (document.activeElement === input) input.setSelectionRange(pos, pos);
+      this._emit(msg.name, msg.event);
+    } else if (msg.type === 'response') {
+      var resolve = this._pending[msg.id];
+      delete this._pending[msg.id];
+      if (resolve) resolve(msg.result || {});
+    } else if (msg.type === 'resize' && typeof msg.height === 'number') {
+      this._iframe.style.height = Math.max(1, Math.min(msg.height, 2000)) + 'px';
+    } else if (msg.type === 'wallet' && this._onWallet) {
+      this._onWallet(String(msg.wallet));
     }
-    this._values[key] = input.value;
-    if (key === 'number') this._updateBrand();
-    this._showErrors();
-    this._emitChange();
   };
 
-  Element.prototype._updateBrand = function () {
-    if (this._brandNode) this._brandNode.textContent = brandOf(onlyDigits(this._values.number)).label;
+  FramedElement.prototype._send = function (message) {
+    if (this._iframe && this._iframe.contentWindow) {
+      this._iframe.contentWindow.postMessage(message, this._origin);
+    }
   };
 
-  /** {key: code} for each field that is not complete and valid. */
-  Element.prototype._problems = function () {
-    var values = this._values;
-    var problems = {};
-    this._activeFields().forEach(function (field) {
-      var code = FIELD_RULES[field.key].check(values[field.key], values);
-      if (code) problems[field.key] = code;
-    });
-    return problems;
-  };
-
-  /** Show the messages that are due: invalid ones at once, incomplete ones after blur or submit. */
-  Element.prototype._showErrors = function () {
-    if (!this._root) return;
-    var problems = this._problems();
+  /** Ask the frame to do something; resolves with its answer. */
+  FramedElement.prototype._call = function (action, args) {
     var self = this;
-    Object.keys(this._inputs).forEach(function (key) {
-      var code = problems[key];
-      var due = code && (self._forced || self._touched[key] || !isIncompleteCode(code)) &&
-        (self._forced || self._values[key] !== '');
-      var message = due ? MESSAGES[code] : '';
-      if (self._errors[key].textContent !== message) self._errors[key].textContent = message;
-      self._inputs[key].setAttribute('aria-invalid', due ? 'true' : 'false');
+    if (!this._iframe) return Promise.resolve({ error: { type: 'api_error', message: 'not mounted' } });
+    return new Promise(function (resolve) {
+      var id = ++self._seq;
+      self._pending[id] = resolve;
+      var message = { __stripeEmu: 1, channel: self._channel, type: 'request', id: id,
+        action: action, args: args === undefined ? null : args };
+      if (self._ready) self._send(message);
+      else self._queue.push(message);
     });
   };
 
-  Element.prototype._isEmpty = function () {
-    var values = this._values;
-    return this._activeFields().every(function (f) { return !values[f.key]; });
+  /** Show every problem in the frame; resolves the first one's validation_error or null. */
+  FramedElement.prototype._validate = function () {
+    var self = this;
+    return this._call('validate').then(function (result) {
+      if (!result.error) return null;
+      return self._focusInvalid().then(function () { return result.error; });
+    });
   };
 
-  Element.prototype._changeEvent = function () {
-    var problems = this._problems();
-    var complete = Object.keys(problems).length === 0;
-    var event = { elementType: this._type, empty: this._isEmpty(), complete: complete };
-    if (this._type === 'payment') {
-      event.collapsed = false;
-      event.value = { type: 'card' };
-    } else {
-      var first = this._activeFields().filter(function (f) { return problems[f.key]; })[0];
-      var code = first && problems[first.key];
-      event.brand = brandOf(onlyDigits(this._values.number)).brand;
-      event.value = { postalCode: this._values.postalCode };
-      event.error = code && !isIncompleteCode(code)
-        ? { type: 'validation_error', code: code, message: MESSAGES[code] } : undefined;
-    }
-    return event;
+  /** Validate, then let the frame create the PaymentMethod: {paymentMethod} or {error}. */
+  FramedElement.prototype._tokenize = function (extra) {
+    var self = this;
+    return this._call('tokenize', extra || {}).then(function (result) {
+      if (!result.error) return { paymentMethod: result.paymentMethod };
+      var focused = result.error.type === 'validation_error' ? self._focusInvalid() : Promise.resolve();
+      return focused.then(function () { return { error: result.error }; });
+    });
   };
 
-  Element.prototype._emitChange = function () {
-    var event = this._changeEvent();
-    var key = JSON.stringify(event);
-    if (key === this._lastChange) return;
-    this._lastChange = key;
-    this._emit('change', event);
+  FramedElement.prototype._focusFrame = function () {
+    if (this._iframe) this._iframe.focus();
   };
 
-  /**
-   * What submit() and confirm do first: show every problem, focus the first invalid
-   * input, and answer Stripe's validation_error for it (or null when all is well).
-   */
-  Element.prototype._validate = function () {
-    this._forced = true;
-    this._showErrors();
-    var problems = this._problems();
-    var first = this._activeFields().filter(function (f) { return problems[f.key]; })[0];
-    if (!first) return null;
-    if (this._inputs && this._inputs[first.key]) this._inputs[first.key].focus();
-    var code = problems[first.key];
-    return { type: 'validation_error', code: code, message: MESSAGES[code] };
+  /** Move focus into the frame, onto the first field with a problem (as Stripe.js does). */
+  FramedElement.prototype._focusInvalid = function () {
+    this._focusFrame();
+    return this._call('focusInvalid');
   };
 
-  /** The card fields as /v1/payment_methods parameters. */
-  Element.prototype._paymentMethodParams = function () {
-    var exp = onlyDigits(this._values.expiry);
-    var params = {
-      type: 'card',
-      card: {
-        number: onlyDigits(this._values.number),
-        exp_month: String(+exp.slice(0, 2)),
-        exp_year: String(2000 + +exp.slice(2, 4)),
-        cvc: onlyDigits(this._values.cvc)
-      }
-    };
-    if (this._collectsPostal()) {
-      params.billing_details = { address: { postal_code: this._values.postalCode.trim() } };
-    }
-    return params;
-  };
-
-  Element.prototype._setBusy = function (busy) {
+  FramedElement.prototype._setBusy = function (busy) {
     if (this._root) this._root.setAttribute('aria-busy', busy ? 'true' : 'false');
+    if (this._iframe) this._call('busy', !!busy);
   };
 
-  Element.prototype._emit = function (name, event) {
+  FramedElement.prototype._emit = function (name, event) {
     (this._handlers[name] || []).slice().forEach(function (handler) {
       try { handler(event); } catch (err) { setTimeout(function () { throw err; }, 0); }
     });
   };
 
-  Element.prototype._assertAlive = function () {
+  FramedElement.prototype._assertAlive = function () {
     if (this._destroyed) throw IntegrationError('This Element has already been destroyed. Please create a new one.');
   };
 
-  Element.prototype.on = function (name, handler) {
+  FramedElement.prototype.on = function (name, handler) {
     (this._handlers[name] = this._handlers[name] || []).push(handler);
     return this;
   };
-  Element.prototype.addEventListener = Element.prototype.on;
+  FramedElement.prototype.addEventListener = FramedElement.prototype.on;
 
-  Element.prototype.off = function (name, handler) {
+  FramedElement.prototype.off = function (name, handler) {
     if (!handler) delete this._handlers[name];
     else this._handlers[name] = (this._handlers[name] || []).filter(function (h) { return h !== handler; });
     return this;
   };
-  Element.prototype.removeEventListener = Element.prototype.off;
+  FramedElement.prototype.removeEventListener = FramedElement.prototype.off;
 
-  Element.prototype.once = function (name, handler) {
+  FramedElement.prototype.once = function (name, handler) {
     var self = this;
     function wrapper(event) { self.off(name, wrapper); handler(event); }
     return this.on(name, wrapper);
   };
 
-  Element.prototype.unmount = function () {
+  FramedElement.prototype.unmount = function () {
     if (this._root && this._root.parentNode) this._root.parentNode.removeChild(this._root);
+    delete FRAMES[this._channel];
+    var pending = this._pending;
+    this._pending = {};
+    Object.keys(pending).forEach(function (id) {
+      pending[id]({ error: { type: 'api_error', message: 'The Element was unmounted.' } });
+    });
     this._root = null;
-    this._inputs = {};
-    this._errors = {};
-    this._brandNode = null;
+    this._iframe = null;
+    this._ready = false;
+    this._queue = [];
     return this;
   };
 
-  Element.prototype.destroy = function () {
+  FramedElement.prototype.destroy = function () {
     this.unmount();
     this._destroyed = true;
     this._handlers = {};
     delete this._group._elements[this._type];
   };
 
-  Element.prototype.focus = function () {
-    var first = this._inputs && this._inputs.number;
-    if (first) first.focus();
+  /** Focus the Element's first field (the frame's window gets focus first). */
+  FramedElement.prototype.focus = function () {
+    this._focusFrame();
+    this._call('focus');
     return this;
   };
 
-  Element.prototype.blur = function () {
-    if (this._root && this._root.contains(document.activeElement)) document.activeElement.blur();
+  FramedElement.prototype.blur = function () {
+    this._call('blur');
     return this;
   };
 
-  Element.prototype.clear = function () {
-    var self = this;
-    Object.keys(this._values).forEach(function (key) {
-      self._values[key] = '';
-      if (self._inputs && self._inputs[key]) self._inputs[key].value = '';
-    });
-    this._touched = {};
-    this._forced = false;
-    this._updateBrand();
-    this._showErrors();
-    this._emitChange();
+  FramedElement.prototype.clear = function () {
+    this._call('clear');
     return this;
   };
 
-  /** Options that change the rendering (fields, readOnly) re-render in place. */
-  Element.prototype.update = function (options) {
+  /** Options that change the rendering (fields, readOnly, wallets) re-render in the frame. */
+  FramedElement.prototype.update = function (options) {
     this._assertAlive();
     for (var key in options || {}) this._options[key] = options[key];
-    if (this._root) {
-      var node = this._mountPoint;
-      this.unmount();
-      this._attach(node);
-    }
+    this._call('update', { element: options || {} });
     return this;
   };
 
-  Element.prototype.collapse = function () { return this; };
+  FramedElement.prototype.collapse = function () { return this; };
 
   /**
-   * Elements the stand-in does not render (address, linkAuthentication,
-   * expressCheckout, ...): inert placeholders so an integration that creates them
-   * keeps working; they collect nothing.
+   * Elements the stand-in does not render (address, linkAuthentication, ...): inert
+   * placeholders so an integration that creates them keeps working; they collect nothing.
    */
   function InertElement(group, type) {
-    Element.call(this, group, type, {});
+    FramedElement.call(this, group, type, {});
   }
-  InertElement.prototype = Object.create(Element.prototype);
-  InertElement.prototype._render = function () {
-    return el('div', { class: cls(), 'data-stripe-emulator': this._type, hidden: 'hidden' });
+  InertElement.prototype = Object.create(FramedElement.prototype);
+  InertElement.prototype.mount = function (target) {
+    this._assertAlive();
+    var node = typeof target === 'string' ? document.querySelector(target) : target;
+    if (!node || node.nodeType !== 1) {
+      throw IntegrationError('The selector you specified (' + target + ') applies to no DOM ' +
+        'elements that are currently on the page.');
+    }
+    this._root = el('div', { class: cls(), 'data-stripe-emulator': this._type, hidden: 'hidden' });
+    node.appendChild(this._root);
+    var self = this;
+    setTimeout(function () { self._emit('ready', { elementType: self._type }); }, 0);
+    return this;
   };
-  InertElement.prototype._validate = function () { return null; };
+  InertElement.prototype._call = function () { return Promise.resolve({}); };
+  InertElement.prototype._validate = function () { return Promise.resolve(null); };
 
   // ---------------------------------------------------------------------------
-  // 6. The Elements group
+  // 5. The Elements group
   // ---------------------------------------------------------------------------
+
+  var FRAMED_TYPES = ['payment', 'card', 'expressCheckout'];
 
   function Elements(stripe, options) {
     options = options || {};
@@ -729,6 +502,8 @@
     this._appearance = options.appearance || null;
     this._elements = {};
     this._submitted = false;
+    this._express = null; // the wallet payment the buyer approved, until it is used
+    this._sheet = null;   // the open test wallet sheet
     if (this._clientSecret) intentIdFromSecret(this._clientSecret); // fail early on a bad secret
   }
 
@@ -736,12 +511,18 @@
     if (this._elements[type]) {
       throw IntegrationError('Can only create one Element of type ' + type + '.');
     }
-    var element = type === 'payment' || type === 'card'
-      ? new Element(this, type, options)
-      : new InertElement(this, type);
-    if (element instanceof InertElement && window.console) {
-      console.warn('[stripe emulator] elements.create(' + JSON.stringify(type) +
-        ') is not rendered by the offline stand-in.');
+    var element;
+    if (FRAMED_TYPES.indexOf(type) >= 0) {
+      element = new FramedElement(this, type, options);
+      if (type === 'expressCheckout') {
+        element._onWallet = function (wallet) { startExpressCheckout(element, wallet); };
+      }
+    } else {
+      element = new InertElement(this, type);
+      if (window.console) {
+        console.warn('[stripe emulator] elements.create(' + JSON.stringify(type) +
+          ') is not rendered by the offline stand-in.');
+      }
     }
     this._elements[type] = element;
     return element;
@@ -758,14 +539,14 @@
     if ('amount' in options) this._amount = options.amount;
     if ('currency' in options) this._currency = options.currency;
     if ('mode' in options) this._mode = options.mode;
+    var self = this;
     if (options.appearance) {
       this._appearance = options.appearance;
-      var self = this;
       Object.keys(this._elements).forEach(function (type) {
-        var root = self._elements[type]._root;
-        if (root) applyAppearance(root, self._appearance);
+        self._elements[type]._call('update', { appearance: self._appearance });
       });
     }
+    if (this._sheet) this._sheet.render(); // the wallet sheet shows the new total
     return this;
   };
 
@@ -775,20 +556,27 @@
   };
 
   Elements.prototype.submit = function () {
+    var self = this;
+    if (this._express) {
+      // An approved wallet payment: nothing to validate in the card fields.
+      this._submitted = true;
+      return Promise.resolve({});
+    }
     var element = this._cardElement();
     if (!element || !element._root) {
       return Promise.reject(IntegrationError('elements.submit(): a mounted Payment Element is required.'));
     }
-    var error = element._validate();
-    this._submitted = !error;
-    return Promise.resolve(error ? { error: error } : {});
+    return element._validate().then(function (error) {
+      self._submitted = !error;
+      return error ? { error: error } : {};
+    });
   };
 
   Elements.prototype.fetchUpdates = function () { return Promise.resolve({}); };
   Elements.prototype._registerWrapper = function () {};
 
   // ---------------------------------------------------------------------------
-  // 7. The 3-D Secure dialog
+  // 6. The 3-D Secure dialog
   // ---------------------------------------------------------------------------
 
   function formatAmount(intent) {
@@ -874,6 +662,304 @@
   }
 
   // ---------------------------------------------------------------------------
+  // 7. Express Checkout: the test wallet sheet
+  // ---------------------------------------------------------------------------
+
+  var WALLET_NAMES = { apple_pay: 'Test Apple Pay', google_pay: 'Test Google Pay', link: 'Link' };
+  // The cards a test wallet holds: Stripe's test tokens (see the emulator's cards).
+  var WALLET_CARDS = [
+    { token: 'tok_visa', label: 'Visa •••• 4242' },
+    { token: 'tok_threeDSecure2Required', label: 'Visa •••• 3220 (asks for 3-D Secure)' },
+    { token: 'tok_chargeDeclined', label: 'Visa •••• 0002 (declined)' },
+    { token: 'tok_chargeDeclinedInsufficientFunds', label: 'Visa •••• 9995 (insufficient funds)' }
+  ];
+  var WALLET_ADDRESSES = [
+    { name: 'Jenny Rosen', phone: '+15555550100', address: { line1: '1234 Fake Street', line2: null,
+      city: 'San Francisco', state: 'CA', postal_code: '94102', country: 'US' } },
+    { name: 'Ada Lovelace', phone: '+442079460000', address: { line1: "12 St James's Square",
+      line2: null, city: 'London', state: null, postal_code: 'SW1Y 4JH', country: 'GB' } }
+  ];
+  var WALLET_EMAIL = 'jenny.rosen@example.com';
+
+  /** A wallet button was pressed: `click` (the page resolves the sheet's options), then the sheet. */
+  function startExpressCheckout(element, wallet) {
+    var group = element._group;
+    if (group._sheet || !WALLET_NAMES[wallet]) return;
+    new Promise(function (resolve) {
+      if (!(element._handlers.click || []).length) {
+        resolve({});
+        return;
+      }
+      var settled = false;
+      element._emit('click', {
+        elementType: 'expressCheckout', expressPaymentType: wallet,
+        resolve: function (options) { if (!settled) { settled = true; resolve(options || {}); } },
+        reject: function () { if (!settled) { settled = true; resolve(null); } }
+      });
+    }).then(function (options) {
+      if (!options) return; // the page said no: the sheet does not open
+      group._express = null;
+      group._sheet = new WalletSheet(element, wallet, options);
+      group._sheet.open();
+    });
+  }
+
+  function WalletSheet(element, wallet, options) {
+    this.element = element;
+    this.group = element._group;
+    this.wallet = wallet;
+    this.options = options;
+    this.uid = CSS_PREFIX + '-wallet-' + (++instanceCounter);
+    this.rates = (options.shippingRates || []).slice();
+    this.rateId = this.rates.length ? this.rates[0].id : null;
+    this.lineItems = (options.lineItems || []).slice();
+    this.addressIndex = 0;
+    this.cardIndex = 0;
+    this.waiting = false;  // a shipping handler has not answered yet
+    this.rejected = false; // the page refused the address (or rate)
+  }
+
+  WalletSheet.prototype.open = function () {
+    injectStyles();
+    this.opener = document.activeElement;
+    this.bodyOverflow = document.body.style.overflow;
+    this.dialog = el('div', { class: cls('dialog'), role: 'dialog', 'aria-modal': 'true',
+      'aria-labelledby': this.uid + '-title', 'aria-describedby': this.uid + '-desc' });
+    this.overlay = el('div', { class: cls() + ' ' + cls('overlay'), 'data-stripe-emulator': 'wallet' },
+      [this.dialog]);
+    var self = this;
+    this.dialog.addEventListener('keydown', function (event) {
+      if (event.key === 'Escape') {
+        event.preventDefault();
+        self.cancel();
+      } else if (event.key === 'Tab') {
+        self.trapTab(event);
+      }
+    });
+    this.keepFocus = function (event) {
+      if (!self.dialog.contains(event.target)) self.firstControl().focus();
+    };
+    this.build();
+    document.addEventListener('focusin', this.keepFocus, true);
+    document.body.appendChild(this.overlay);
+    document.body.style.overflow = 'hidden';
+    this.firstControl().focus();
+    if (this.options.shippingAddressRequired) this.addressChanged();
+    if (typeof this.group._amount !== 'number' && this.group._clientSecret) {
+      // Intent-first integrations: the total is the intent's amount.
+      this.group._stripe.retrievePaymentIntent(this.group._clientSecret).then(function (res) {
+        if (res.paymentIntent) {
+          self.group._amount = res.paymentIntent.amount;
+          self.group._currency = res.paymentIntent.currency;
+          self.render();
+        }
+      });
+    }
+  };
+
+  WalletSheet.prototype.firstControl = function () {
+    return this.dialog.querySelector('select, input, button:not([disabled])') || this.dialog;
+  };
+
+  WalletSheet.prototype.trapTab = function (event) {
+    var controls = Array.prototype.filter.call(
+      this.dialog.querySelectorAll('select, input, button'),
+      function (node) { return !node.disabled; });
+    if (!controls.length) return;
+    var first = controls[0];
+    var last = controls[controls.length - 1];
+    if (event.shiftKey && document.activeElement === first) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && document.activeElement === last) {
+      event.preventDefault();
+      first.focus();
+    }
+  };
+
+  /** The sheet's controls (built once; render() refreshes what changes). */
+  WalletSheet.prototype.build = function () {
+    var self = this;
+    var uid = this.uid;
+    var options = this.options;
+    var controls = [];
+    controls.push(el('h2', { id: uid + '-title', text: WALLET_NAMES[this.wallet] }));
+    controls.push(el('p', { id: uid + '-desc', text: 'An offline test wallet served by the Stripe ' +
+      'emulator. Choose a test card' + (options.shippingAddressRequired ? ' and a shipping address' : '') +
+      ', then pay.' }));
+    this.cardSelect = el('select', { id: uid + '-card', class: cls('input') },
+      WALLET_CARDS.map(function (card, i) { return el('option', { value: String(i), text: card.label }); }));
+    this.cardSelect.addEventListener('change', function () { self.cardIndex = +self.cardSelect.value; });
+    controls.push(this.field('Card', this.cardSelect));
+    if (options.shippingAddressRequired) {
+      this.addressSelect = el('select', { id: uid + '-address', class: cls('input') },
+        WALLET_ADDRESSES.map(function (entry, i) {
+          var a = entry.address;
+          return el('option', { value: String(i),
+            text: entry.name + ', ' + a.line1 + ', ' + a.city + ' ' + a.postal_code + ', ' + a.country });
+        }));
+      this.addressSelect.addEventListener('change', function () {
+        self.addressIndex = +self.addressSelect.value;
+        self.addressChanged();
+      });
+      controls.push(this.field('Shipping address', this.addressSelect));
+      this.ratesBox = el('fieldset', { class: cls('fieldset') });
+      controls.push(this.ratesBox);
+    }
+    if (options.emailRequired) {
+      this.emailInput = el('input', { id: uid + '-email', class: cls('input'), type: 'email',
+        autocomplete: 'email', value: WALLET_EMAIL });
+      controls.push(this.field('Email', this.emailInput));
+    }
+    if (options.phoneRequired) {
+      this.phoneInput = el('input', { id: uid + '-phone', class: cls('input'), type: 'tel',
+        autocomplete: 'tel', value: WALLET_ADDRESSES[0].phone });
+      controls.push(this.field('Phone', this.phoneInput));
+    }
+    this.linesList = el('ul', { class: cls('lines'), 'aria-label': 'Order summary' });
+    this.totalLine = el('p', { class: cls('total') });
+    this.errorLine = el('p', { class: cls('error'), role: 'alert' });
+    this.statusLine = el('p', { class: cls('sr'), role: 'status', 'aria-live': 'polite' });
+    this.payButton = el('button', { type: 'button', class: cls('button') + ' ' + cls('button--primary') });
+    this.cancelButton = el('button', { type: 'button', class: cls('button'), text: 'Cancel' });
+    this.payButton.addEventListener('click', function () { self.pay(); });
+    this.cancelButton.addEventListener('click', function () { self.cancel(); });
+    controls.push(this.linesList, this.totalLine, this.errorLine, this.statusLine,
+      el('div', { class: cls('actions') }, [this.payButton, this.cancelButton]));
+    controls.forEach(function (node) { self.dialog.appendChild(node); });
+    this.render();
+  };
+
+  WalletSheet.prototype.field = function (label, control) {
+    return el('div', { class: cls('field') }, [
+      el('label', { class: cls('label'), for: control.id, text: label }), control]);
+  };
+
+  WalletSheet.prototype.render = function () {
+    var self = this;
+    var currency = this.group._currency;
+    if (this.ratesBox) {
+      var legend = el('legend', { class: cls('legend'), text: 'Shipping method' });
+      var radios = this.rates.map(function (rate) {
+        var input = el('input', { type: 'radio', name: self.uid + '-rate', value: rate.id,
+          id: self.uid + '-rate-' + rate.id });
+        input.checked = rate.id === self.rateId;
+        input.disabled = self.waiting;
+        input.addEventListener('change', function () { self.rateChanged(rate.id); });
+        var price = formatMoney(rate.amount, currency) || String(rate.amount);
+        return el('div', { class: cls('radio') }, [input,
+          el('label', { for: input.id, text: (rate.displayName || rate.id) + ' — ' + price })]);
+      });
+      this.ratesBox.replaceChildren.apply(this.ratesBox, [legend].concat(radios.length ? radios
+        : [el('p', { text: this.waiting ? 'Checking the address…' : 'No shipping methods.' })]));
+    }
+    this.linesList.replaceChildren.apply(this.linesList, this.lineItems.map(function (item) {
+      return el('li', {}, [el('span', { text: item.name }),
+        el('span', { text: formatMoney(item.amount, currency) || String(item.amount) })]);
+    }));
+    var total = formatMoney(this.group._amount, currency);
+    this.totalLine.replaceChildren(el('span', { text: 'Total' }), el('span', { text: total || '—' }));
+    this.errorLine.textContent = this.rejected ? 'This shipping address or method is not available. ' +
+      'Choose another one.' : '';
+    this.statusLine.textContent = this.waiting ? 'Updating…' : '';
+    this.payButton.textContent = total ? 'Pay ' + total : 'Pay';
+    this.payButton.disabled = this.waiting || this.rejected ||
+      (!!this.options.shippingAddressRequired && !this.rateId && this.rates.length > 0);
+  };
+
+  /** Ask the page's handler; it answers with event.resolve(update) or event.reject(). */
+  WalletSheet.prototype.askPage = function (name, event) {
+    var self = this;
+    if (!(this.element._handlers[name] || []).length) return;
+    this.waiting = true;
+    this.render();
+    var settled = false;
+    event.elementType = 'expressCheckout';
+    event.resolve = function (update) {
+      if (settled || self.closed) return;
+      settled = true;
+      self.apply(update || {});
+      self.waiting = false;
+      self.rejected = false;
+      self.render();
+    };
+    event.reject = function () {
+      if (settled || self.closed) return;
+      settled = true;
+      self.waiting = false;
+      self.rejected = true;
+      self.render();
+    };
+    this.element._emit(name, event);
+  };
+
+  WalletSheet.prototype.apply = function (update) {
+    if (update.shippingRates) {
+      this.rates = update.shippingRates.slice();
+      var still = this.rates.some(function (r) { return r.id === this.rateId; }, this);
+      if (!still) this.rateId = this.rates.length ? this.rates[0].id : null;
+    }
+    if (update.lineItems) this.lineItems = update.lineItems.slice();
+    if (typeof update.amount === 'number') this.group.update({ amount: update.amount });
+  };
+
+  WalletSheet.prototype.addressChanged = function () {
+    var entry = WALLET_ADDRESSES[this.addressIndex];
+    var a = entry.address;
+    // As Stripe: only the parts needed to price shipping, until the buyer pays.
+    this.askPage('shippingaddresschange', { name: entry.name,
+      address: { city: a.city, state: a.state, postal_code: a.postal_code, country: a.country } });
+  };
+
+  WalletSheet.prototype.rateChanged = function (id) {
+    this.rateId = id;
+    var rate = this.currentRate();
+    this.askPage('shippingratechange', { shippingRate: rate });
+    this.render();
+  };
+
+  WalletSheet.prototype.currentRate = function () {
+    for (var i = 0; i < this.rates.length; i++) if (this.rates[i].id === this.rateId) return this.rates[i];
+    return null;
+  };
+
+  WalletSheet.prototype.pay = function () {
+    if (this.payButton.disabled) return;
+    var entry = WALLET_ADDRESSES[this.addressIndex];
+    var email = this.emailInput ? this.emailInput.value.trim() || null : null;
+    var phone = this.phoneInput ? this.phoneInput.value.trim() || null : null;
+    var billingDetails = { name: entry.name, email: email, phone: phone, address: entry.address };
+    var shippingAddress = this.options.shippingAddressRequired
+      ? { name: entry.name, address: entry.address } : null;
+    var rate = this.currentRate();
+    this.group._express = {
+      wallet: this.wallet, token: WALLET_CARDS[this.cardIndex].token,
+      billingDetails: billingDetails, shippingAddress: shippingAddress, shippingRate: rate
+    };
+    this.close();
+    var event = { elementType: 'expressCheckout', expressPaymentType: this.wallet,
+      billingDetails: billingDetails, paymentFailed: function () {} };
+    if (shippingAddress) event.shippingAddress = shippingAddress;
+    if (rate) event.shippingRate = rate;
+    this.element._emit('confirm', event);
+  };
+
+  WalletSheet.prototype.cancel = function () {
+    this.group._express = null;
+    this.close();
+    this.element._emit('cancel', { elementType: 'expressCheckout' });
+  };
+
+  WalletSheet.prototype.close = function () {
+    this.closed = true;
+    document.removeEventListener('focusin', this.keepFocus, true);
+    if (this.overlay.parentNode) this.overlay.parentNode.removeChild(this.overlay);
+    document.body.style.overflow = this.bodyOverflow;
+    this.group._sheet = null;
+    if (this.opener && this.opener.focus && document.contains(this.opener)) this.opener.focus();
+  };
+
+  // ---------------------------------------------------------------------------
   // 8. Stripe(): the payment calls
   // ---------------------------------------------------------------------------
 
@@ -917,27 +1003,84 @@
     if (typeof a === 'string') { element = b; extra = c || {}; }
     else if (a && a.elements) { element = a.elements._cardElement(); extra = a.params || {}; }
     else { element = a && a.card; extra = a || {}; }
-    if (!element || !element._paymentMethodParams) {
+    if (!element || !element._tokenize || !element._iframe) {
       return Promise.reject(IntegrationError('createPaymentMethod: a mounted card or Payment Element is required.'));
     }
-    var invalid = element._validate();
-    if (invalid) return Promise.resolve({ error: invalid });
-    return this._createPaymentMethod(mergePaymentMethodData(element._paymentMethodParams(), extra));
+    return element._tokenize(paymentMethodExtras(extra));
   };
 
-  /** Element fields + the integration's billing_details/metadata (deep merge, element wins). */
-  function mergePaymentMethodData(fromElement, extra) {
-    var params = { type: 'card', card: fromElement.card };
-    var billing = JSON.parse(JSON.stringify((extra && extra.billing_details) || {}));
-    var postal = fromElement.billing_details && fromElement.billing_details.address.postal_code;
-    if (postal) {
-      billing.address = billing.address || {};
-      billing.address.postal_code = postal;
-    }
-    if (Object.keys(billing).length) params.billing_details = billing;
-    if (extra && extra.metadata) params.metadata = extra.metadata;
-    return params;
+  /** What the page adds to the card fields' PaymentMethod (plain data, for postMessage). */
+  function paymentMethodExtras(data) {
+    var extras = {};
+    if (data && data.billing_details) extras.billing_details = JSON.parse(JSON.stringify(data.billing_details));
+    if (data && data.metadata) extras.metadata = JSON.parse(JSON.stringify(data.metadata));
+    return extras;
   }
+
+  /** The PaymentMethod of an approved test-wallet payment (a wallet-tokenised test card). */
+  StripeClient.prototype._walletPaymentMethod = function (express, paymentMethodData) {
+    var billing = {};
+    var source = express.billingDetails || {};
+    Object.keys(source).forEach(function (key) { if (source[key] !== null) billing[key] = source[key]; });
+    var extra = (paymentMethodData && paymentMethodData.billing_details) || {};
+    Object.keys(extra).forEach(function (key) { billing[key] = extra[key]; });
+    return this._createPaymentMethod({ type: 'card', card: { token: express.token },
+      wallet: express.wallet, billing_details: billing });
+  };
+
+  /** A wallet's shipping address as a `shipping` parameter. */
+  function walletShipping(express) {
+    if (!express || !express.shippingAddress) return undefined;
+    var shipping = { name: express.shippingAddress.name, address: express.shippingAddress.address };
+    if (express.billingDetails && express.billingDetails.phone) shipping.phone = express.billingDetails.phone;
+    return shipping;
+  }
+
+  /**
+   * createConfirmationToken({elements, params?: {return_url, shipping, payment_method_data,
+   * setup_future_usage}}): the card fields (or the approved wallet payment) become a
+   * ConfirmationToken (POST /v1/confirmation_tokens) for the server to confirm with.
+   */
+  StripeClient.prototype.createConfirmationToken = function (options) {
+    options = options || {};
+    var self = this;
+    var elements = options.elements;
+    var params = options.params || {};
+    var express = elements && elements._express;
+    var element = elements && elements._cardElement();
+    try {
+      if (!elements) {
+        throw IntegrationError('stripe.createConfirmationToken(): the `elements` argument is required.');
+      }
+      if (!express && (!element || !element._iframe)) {
+        throw IntegrationError('stripe.createConfirmationToken(): a mounted Payment Element or an ' +
+          'approved Express Checkout payment is required.');
+      }
+      if (!express && elements._mode && !elements._submitted) {
+        throw IntegrationError('elements.submit() must be called before stripe.createConfirmationToken(). ' +
+          'Call elements.submit() as soon as your customer presses pay, prior to any asynchronous work.');
+      }
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    elements._submitted = false;
+    elements._express = null;
+    var paymentMethod = express
+      ? this._walletPaymentMethod(express, params.payment_method_data)
+      : element._tokenize(paymentMethodExtras(params.payment_method_data));
+    return paymentMethod.then(function (res) {
+      if (res.error) return { error: res.error };
+      var body = { payment_method: res.paymentMethod.id };
+      var shipping = params.shipping || walletShipping(express);
+      if (shipping) body.shipping = shipping;
+      ['return_url', 'setup_future_usage', 'mandate_data'].forEach(function (key) {
+        if (params[key] !== undefined) body[key] = params[key];
+      });
+      return request(self, 'POST', '/v1/confirmation_tokens', body).then(function (created) {
+        return created.error ? { error: created.error } : { confirmationToken: created.body };
+      });
+    });
+  };
 
   /** Confirm the intent; then authenticate if asked; resolve as Stripe.js does. */
   StripeClient.prototype._confirm = function (clientSecret, body, handleActions) {
@@ -1007,15 +1150,14 @@
   };
 
   /** Card details from a Payment Element, validated, as a new PaymentMethod id. */
-  StripeClient.prototype._paymentMethodFromElements = function (elements, paymentMethodData) {
+  StripeClient.prototype._paymentMethodFromElements = function (elements, paymentMethodData, express) {
+    if (express) return this._walletPaymentMethod(express, paymentMethodData);
     var element = elements._cardElement();
-    if (!element || !element._root) {
+    if (!element || !element._iframe) {
       return Promise.reject(IntegrationError(
         'stripe.confirmPayment(): the Payment Element must be mounted before confirming.'));
     }
-    var invalid = element._validate();
-    if (invalid) return Promise.resolve({ error: invalid });
-    return this._createPaymentMethod(mergePaymentMethodData(element._paymentMethodParams(), paymentMethodData));
+    return element._tokenize(paymentMethodExtras(paymentMethodData));
   };
 
   function redirectTo(returnUrl, intent, clientSecret) {
@@ -1057,17 +1199,23 @@
     } catch (err) {
       return Promise.reject(err);
     }
-    if (elements) elements._submitted = false;
-    var element = elements && elements._cardElement();
+    var express = elements && elements._express;
+    if (elements) {
+      elements._submitted = false;
+      elements._express = null;
+    }
+    var element = !express && elements && elements._cardElement();
     if (element) element._setBusy(true);
 
     var paymentMethod = confirmParams.payment_method
       ? Promise.resolve({ paymentMethod: { id: confirmParams.payment_method } })
-      : this._paymentMethodFromElements(elements, confirmParams.payment_method_data);
+      : this._paymentMethodFromElements(elements, confirmParams.payment_method_data, express);
 
     return paymentMethod.then(function (res) {
       if (res.error) return res;
       var body = { payment_method: res.paymentMethod.id };
+      var shipping = walletShipping(express);
+      if (shipping) body.shipping = shipping;
       ['return_url', 'receipt_email', 'shipping', 'setup_future_usage'].forEach(function (key) {
         if (confirmParams[key] !== undefined) body[key] = confirmParams[key];
       });
@@ -1097,9 +1245,10 @@
     var pm = data.payment_method;
     var paymentMethod;
     if (pm && typeof pm === 'object' && pm.card) {
-      var invalid = pm.card._validate();
-      if (invalid) return Promise.resolve({ error: invalid });
-      paymentMethod = this._createPaymentMethod(mergePaymentMethodData(pm.card._paymentMethodParams(), pm));
+      if (!pm.card._tokenize) {
+        return Promise.reject(IntegrationError('confirmCardPayment: payment_method.card must be a card Element.'));
+      }
+      paymentMethod = pm.card._tokenize(paymentMethodExtras(pm));
     } else {
       paymentMethod = Promise.resolve({ paymentMethod: pm ? { id: pm } : null });
     }
@@ -1155,7 +1304,7 @@
     return new StripeClient(publishableKey, options);
   }
   Stripe.version = 3;
-  Stripe.emulator = { apiBase: DEFAULT_API_BASE, messages: MESSAGES };
+  Stripe.emulator = { apiBase: DEFAULT_API_BASE };
 
   window.Stripe = Stripe;
 })();
