@@ -12,6 +12,7 @@ from app.api.requests import idempotency_key, json_object
 from app.context import current_config, current_runtime
 from app.errors import InvalidRequest, OutOfStock, ServiceError
 from app.gateways.jobs import Jobs
+from app.gateways.rate_limit import StripeBudget
 from app.schemas.checkout import QuoteSchema, SubmitSchema
 from app.schemas.common import load
 from app.services import catalog, checkout_status, order_views, pricing
@@ -95,10 +96,17 @@ def status(order_id: str) -> Response:
     runtime = current_runtime()
     located = order_views.locate_checkout(runtime.redis, order_id)
     credential = auth.require_order_access(located.token_hash, located.user_id)
-    caps = checkout_status.WaiterCaps.of(current_config())
+    config = current_config()
+    caps = checkout_status.WaiterCaps.of(config)
     waiting = order_views.Waiting(runtime.feed, caps, credential, request.remote_addr or "unknown")
+    budget = StripeBudget(runtime.redis, config.stripe_budget)
     body = order_views.checkout_body(
-        runtime.redis, located, wait=wait, since=since, waiting=waiting
+        runtime.redis,
+        located,
+        wait=wait,
+        since=since,
+        waiting=waiting,
+        stripe_rate=budget.current,
     )
     return jsonify(body)
 

@@ -321,6 +321,13 @@ def pending_older_than(redis: Redis, seconds: float) -> list[str]:
     return [lua.text(oid) for oid in redis.zrangebyscore(keys.PENDING, "-inf", cutoff)]
 
 
+def queue_position(redis: Redis, order_id: str) -> int:
+    """How many admitted submissions wait before this one (0: it is being written or
+    its order already exists)."""
+    rank = redis.zrank(keys.PENDING, order_id)
+    return int(rank) if rank is not None else 0  # type: ignore[arg-type]
+
+
 def mark_written(redis: Redis, order_id: str) -> None:
     """Drop ``order_id`` from ``{shop}:pending`` once its order row exists."""
     redis.zrem(keys.PENDING, order_id)

@@ -10,6 +10,8 @@ with the token hash and owner found here, then ask for the body.
 from __future__ import annotations
 
 import hmac
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
@@ -17,7 +19,7 @@ from typing import Any, NoReturn
 from redis import Redis
 
 from app.errors import NotFound
-from app.services import checkout_status
+from app.services import admission, checkout_status
 from app.services.records import totals
 from app.services.state_machine import PENDING
 from models import Order, OrderEvent, Refund
@@ -87,13 +89,21 @@ class Waiting:
 
 
 def checkout_body(
-    redis: Redis, located: Located, *, wait: int, since: int | None, waiting: Waiting
+    redis: Redis,
+    located: Located,
+    *,
+    wait: int,
+    since: int | None,
+    waiting: Waiting,
+    stripe_rate: Callable[[], int] = lambda: 0,
 ) -> dict[str, Any]:
     """The checkout status body of a located order (read model or row).
 
     From the read model it long-polls up to ``wait`` seconds for a version after
     ``since`` (default: the current one) on the process's change feed, counted against
-    the caps (RateLimited beyond them); the row answers at once.
+    the caps (RateLimited beyond them); the row answers at once. While the intent is
+    being created, ``queue`` says how many buyers are ahead and about how long the
+    wait is at ``stripe_rate()`` intents per second (asked only then).
     """
     if located.order is not None:
         return checkout_view_from_order(located.order)
@@ -103,7 +113,17 @@ def checkout_body(
         with waiting.caps.enter(redis, located.order_id, waiting.credential, waiting.client_ip):
             changed = waiting.feed.wait(located.order_id, baseline, wait)
         current = changed or checkout_status.read(redis, located.order_id) or current
-    return checkout_view(located.order_id, current)
+    body = checkout_view(located.order_id, current)
+    if body["payment"]["status"] == PaymentStatus.CREATING and body["state"] == PENDING:
+        body["queue"] = queue_estimate(redis, located.order_id, stripe_rate())
+    return body
+
+
+def queue_estimate(redis: Redis, order_id: str, stripe_rate: int) -> dict[str, int]:
+    """``{position, etaSeconds}``: buyers ahead in the queue to Stripe, and the wait."""
+    position = admission.queue_position(redis, order_id)
+    eta = math.ceil((position + 1) / stripe_rate) if stripe_rate > 0 else 0
+    return {"position": position, "etaSeconds": eta}
 
 
 def track(order_number: str, email: str) -> dict[str, Any]:

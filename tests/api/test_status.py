@@ -148,6 +148,26 @@ class TestCheckoutStatus:
         assert first["r"].status_code == 200
         assert client.get(url.replace("since=1", "since=2"), headers=headers).status_code == 200
 
+    def test_while_creating_the_queue_position_and_eta_show(
+        self, client: Any, runtime: Any, catalog: Any, submit_body: Callable[..., Any]
+    ) -> None:
+        bodies = [
+            client.post(
+                SUBMIT, json=submit_body(), headers={"Idempotency-Key": f"k-queue-{n}x"}
+            ).get_json()
+            for n in range(3)
+        ]
+        last = bodies[-1]
+        headers = {"X-Checkout-Token": last["checkoutToken"]}
+        status = client.get(last["statusUrl"], headers=headers).get_json()
+        assert status["payment"]["status"] == "creating"
+        # Two buyers ahead; at the test-mode budget of 23 intents a second, about a second.
+        assert status["queue"] == {"position": 2, "etaSeconds": 1}
+        checkout_status.publish(
+            runtime.redis, last["orderId"], paymentStatus="requires_payment_method"
+        )
+        assert "queue" not in client.get(last["statusUrl"], headers=headers).get_json()
+
     def test_wait_with_an_old_version_answers_at_once(
         self, client: Any, runtime: Any, submitted: Any
     ) -> None:

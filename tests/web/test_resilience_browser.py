@@ -203,6 +203,38 @@ class TestOneErrorExperience:
         assert checkout.page.evaluate("sessionStorage.getItem('checkout:attempt')") is None
 
 
+class TestFlashSaleQueue:
+    def test_while_the_payment_is_set_up_the_buyer_sees_the_queue(
+        self, checkout: CheckoutPage
+    ) -> None:
+        queued = [3, 1]
+
+        def in_queue(route: Any) -> None:
+            if route.request.method != "GET" or not queued:
+                route.continue_()
+                return
+            body = route.fetch().json()
+            body["payment"].update(status="creating", clientSecret=None, intentId=None)
+            body["queue"] = {"position": queued.pop(0), "etaSeconds": 1}
+            route.fulfill(**_json(200, body))
+
+        announced: list[str] = []
+        checkout.page.route("**/api/checkout/*-*", in_queue)
+        checkout.page.expose_function("recordAnnouncement", lambda text: announced.append(text))
+        checkout.open()
+        # Keep every text the live region announces, however briefly it shows.
+        checkout.page.evaluate(
+            """() => new MutationObserver(() => window.recordAnnouncement(
+              document.getElementById('status').textContent)
+            ).observe(document.getElementById('status'), {childList: true, subtree: true,
+              characterData: true})"""
+        )
+        checkout.add("Logo mug").fill_details().fill_card("4242424242424242").pay()
+        checkout.wait_for_order_page()
+        assert "3 buyers are ahead of you. Your payment form opens in about 1 s." in announced
+        assert "1 buyer is ahead of you. Your payment form opens in about 1 s." in announced
+
+
 class TestOrderPageEndings:
     def test_an_order_that_ends_canceled_leads_to_the_failure_page(self, checkout: CheckoutPage):
         checkout.buy()

@@ -453,9 +453,17 @@ async function waitForClientSecret(attempt) {
       showError(desc, actionsFor(desc));
       return null;
     }
+    if (status.queue) announce(queueText(status.queue));
     if (Date.now() > deadline) throw new ApiError('timeout');
     wait = 20;
   }
+}
+
+/** What a buyer waiting in a flash sale reads while the payment is being set up. */
+function queueText({ position, etaSeconds }) {
+  if (!position) return 'Preparing your payment…';
+  const ahead = position === 1 ? '1 buyer is' : `${position} buyers are`;
+  return `${ahead} ahead of you. Your payment form opens in about ${etaSeconds} s.`;
 }
 
 const holdHasExpired = (iso) => Boolean(iso) && Date.parse(iso) <= Date.now();
