@@ -48,11 +48,14 @@ format: install
 # concurrency, Lua and locking suites also run against the real servers.
 test: lint
 	@echo "==> pytest"
-	$(PY) -m pytest -m "not bench" $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_ARGS)
 
-# The benchmarks need the real Redis: this machine's unless REDIS_URL says otherwise.
+# Every figure of docs/performance.md (wrk for HTTP, py-spy for the profile), on the real
+# Redis (and PostgreSQL when DATABASE_URL names one); about 5 minutes. The table goes to
+# stdout and var/perf/; progress to stderr.
 bench: install
-	REDIS_URL="$${REDIS_URL:-redis://127.0.0.1:6379/0}" $(PY) -m pytest -m bench -s -p no:cacheprovider $(PYTEST_ARGS)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
+	REDIS_URL="$${REDIS_URL:-redis://127.0.0.1:6379/0}" $(PY) -m devstack.perf $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var/*.db .pytest_cache .mypy_cache .ruff_cache

@@ -64,15 +64,18 @@ def build_runtime(config: Config, jobs: Jobs | None = None) -> Runtime:
         webhook_tolerance=config.webhook_tolerance_seconds,
         budget=StripeBudget(client, config.stripe_budget),
     )
+    if jobs is None:
+        # This process only sends: the workers run the broker's maintenance.
+        broker = redis_broker(
+            config.redis_url, max_connections=config.redis_max_connections, maintenance_chance=0
+        )
+        jobs = DramatiqJobs(broker)
     return Runtime(
         config=config,
         redis=client,
         gateway=gateway,
         mailer=mailer_from_url(config),
-        jobs=jobs
-        or DramatiqJobs(
-            redis_broker(config.redis_url, max_connections=config.redis_max_connections)
-        ),
+        jobs=jobs,
     )
 
 

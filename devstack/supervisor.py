@@ -157,6 +157,20 @@ class Supervisor:
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGTERM, self.request_stop)
 
+    def stop_child(self, child: Child) -> None:
+        """Stop one long-running child (TERM, then KILL after the grace) and forget it."""
+        if child.process is not None and child.process.poll() is None:
+            _signal_group(child.process, signal.SIGTERM)
+            try:
+                child.process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                _signal_group(child.process, signal.SIGKILL)
+                child.process.wait()
+        if child.pump is not None:
+            child.pump.join(timeout=2)
+        if child in self.children:
+            self.children.remove(child)
+
     def stop_all(self) -> None:
         """SIGTERM every child (newest first), then SIGKILL whatever outlives the grace."""
         live = [c for c in reversed(self.children) if c.process and c.process.poll() is None]

@@ -61,11 +61,15 @@ class Jobs(Protocol):
         """Ask Stripe for a requested refund."""
 
 
-def redis_broker(redis_url: str, *, max_connections: int = 200) -> RedisBroker:
-    """The Redis broker every process of the fleet uses (same tuning everywhere).
+def redis_broker(
+    redis_url: str, *, max_connections: int = 200, maintenance_chance: int = MAINTENANCE_CHANCE
+) -> RedisBroker:
+    """The Redis broker of every process of the fleet (the same queues and timeouts).
 
     Its pool queues a caller for a free connection rather than failing: a gevent web
-    process may enqueue from hundreds of requests at once.
+    process may enqueue from hundreds of requests at once. Processes that only send
+    (web, clock) pass ``maintenance_chance=0``: requeueing a dead worker's messages is
+    the workers' job, and a send then costs only its own enqueue.
     """
     pool = redis.BlockingConnectionPool.from_url(
         redis_url, max_connections=max_connections, timeout=10
@@ -73,7 +77,7 @@ def redis_broker(redis_url: str, *, max_connections: int = 200) -> RedisBroker:
     return RedisBroker(
         client=redis.Redis(connection_pool=pool),
         heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
-        maintenance_chance=MAINTENANCE_CHANCE,
+        maintenance_chance=maintenance_chance,
         dead_message_ttl=DEAD_MESSAGE_TTL_MS,
     )
 

@@ -3,7 +3,6 @@ caller without the checkout token, and two Redis round trips per admitted submit
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,6 +13,7 @@ from app import create_app
 from app.gateways.jobs import DramatiqJobs, redis_broker
 from app.runtime import Runtime, install
 from app.services.catalog import upsert_product
+from devstack.perf.roundtrips import CountingConnection, sends
 from tests.api.conftest import CATALOG
 
 SUBMIT = "/api/checkout/payment-intent"
@@ -79,21 +79,6 @@ class TestReplayToAnotherCaller:
         assert again.headers["Idempotent-Replayed"] == "true"
         assert stranger.status_code == 202
         assert stranger.get_json() == {**first.get_json(), "checkoutToken": None}
-
-
-class CountingConnection(redis_lib.Connection):
-    """A connection that counts what it sends: one packed send is one round trip."""
-
-    sent = itertools.count()
-
-    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        next(CountingConnection.sent)
-        super().send_packed_command(command, check_health)
-
-
-def sends() -> int:
-    """How many round trips every counting connection has started so far."""
-    return next(CountingConnection.sent)
 
 
 @pytest.mark.realredis

@@ -4,16 +4,14 @@ the per-order cap answers 429."""
 
 from __future__ import annotations
 
-import selectors
-import socket
 import time
 from collections.abc import Callable
-from typing import Any
 from urllib.parse import urlparse
 
 import pytest
 
 from app.services import checkout_status
+from devstack.perf.polls import RawPoll, answered_any, drain
 from tests.e2e.conftest import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.realredis]
@@ -31,61 +29,6 @@ CAPS = {
 def poll_stack(launch_stack: Callable[..., Stack]) -> Stack:
     """Web only (Procfile shape: 2 gevent workers): nothing answers a poll but the test."""
     return launch_stack(web_workers=2, with_worker=False, env=CAPS)
-
-
-class RawPoll:
-    """One long-poll on a socket of its own, read without a thread."""
-
-    def __init__(self, host: str, port: int, path: str, token: str) -> None:
-        self.sock = socket.create_connection((host, port), timeout=10)
-        self.sock.setblocking(False)
-        request = (
-            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nX-Checkout-Token: {token}\r\n"
-            "Connection: close\r\n\r\n"
-        )
-        self.sock.sendall(request.encode())
-        self.data = b""
-        self.done = False
-
-    def read(self) -> None:
-        chunk = self.sock.recv(65536)
-        if chunk:
-            self.data += chunk
-        else:
-            self.done = True
-
-    @property
-    def status(self) -> int:
-        return int(self.data.split(b" ", 2)[1]) if self.data else 0
-
-    @property
-    def body(self) -> bytes:
-        return self.data.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in self.data else b""
-
-
-def drain(polls: list[RawPoll], until: float) -> None:
-    """Read every socket that has data until each poll is closed by the server."""
-    selector = selectors.DefaultSelector()
-    for poll in polls:
-        if not poll.done:
-            selector.register(poll.sock, selectors.EVENT_READ, poll)
-    while selector.get_map() and time.monotonic() < until:
-        for key, _ in selector.select(timeout=0.5):
-            poll: Any = key.data
-            poll.read()
-            if poll.done:
-                selector.unregister(poll.sock)
-    selector.close()
-
-
-def received_anything(polls: list[RawPoll]) -> bool:
-    """Whether any poll has been answered yet (looked at without blocking)."""
-    for poll in polls:
-        try:
-            poll.read()
-        except BlockingIOError:
-            continue
-    return any(poll.data for poll in polls)
 
 
 class TestThousandLongPolls:
@@ -116,14 +59,14 @@ class TestThousandLongPolls:
                 headers={"X-Checkout-Token": orders[0]["checkoutToken"]},
                 timeout=10,
             )
-            answered_early = received_anything(polls)
+            answered_early = answered_any(polls)
 
             for order in orders:
                 checkout_status.publish(stack.redis, order["orderId"], paymentStatus="processing")
             drain(polls, until=time.monotonic() + 60)
         finally:
             for poll in polls:
-                poll.sock.close()
+                poll.close()
 
         assert parked == len(polls) == 1000
         assert [r.status_code for r in health] == [200] * 20

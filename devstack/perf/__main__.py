@@ -1,0 +1,290 @@
+"""``make bench`` (``python -m devstack.perf``): every figure of docs/performance.md.
+
+HTTP figures come from wrk against gunicorn as the Procfile runs it, each as a ratio to
+a baseline measured in the same run (a bare Flask app for /healthz, our /healthz for the
+submit). Then the submit path's Redis round trips, the cost of 1,000 parked long-polls,
+two flash sales against the emulator's rate limits, the Lua scripts' holds per second and
+the emulator's create+confirm pairs per second. Progress goes to stderr, the table to
+stdout, the figures to var/perf/results.json and a profile to var/perf/submit-profile.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from devstack.perf import flash_sale, lua, profile, roundtrips, stack, wrk
+from devstack.perf.polls import RawPoll, answered_any, drain
+from devstack.stripe_emulator import bench as emulator_bench
+
+ROOT = Path(__file__).resolve().parents[2]
+SUBMIT_BODY = json.dumps(
+    {"items": [{"sku": "BENCH", "quantity": 1}], "email": "bench@example.com",
+     "shippingAddress": flash_sale.BODY_ADDRESS}, separators=(",", ":"),
+)  # fmt: skip
+POLL_CAPS = {"LONGPOLL_MAX_PER_ORDER": "100", "LONGPOLL_MAX_PER_CREDENTIAL": "100",
+             "LONGPOLL_MAX_PER_IP": "5000"}  # fmt: skip
+
+
+def say(text: str) -> None:
+    """Progress, on stderr."""
+    print(f"bench: {text}", file=sys.stderr, flush=True)
+
+
+def http_figures(bench: stack.BenchStack, seconds: int, out: Path) -> dict[str, Any]:
+    """Bare vs our /healthz, submit vs our /healthz, and a profile of the submit."""
+    bench.put_product("BENCH", 10_000_000)
+    ours, bare = f"{bench.web_url}/healthz", f"{bench.bare_url}/healthz"
+    submit = f"{bench.web_url}/api/checkout/payment-intent"
+    for url in (ours, bare):
+        wrk.run(url, seconds=2)  # warm up: imports, connections
+    wrk.run(submit, seconds=2, post_json=SUBMIT_BODY, run_id="warm")
+    say("wrk: bare /healthz, our /healthz (twice each, interleaved)")
+    runs: dict[str, list[wrk.Result]] = {"bare": [], "ours": []}
+    for _ in range(2):
+        runs["bare"].append(wrk.run(bare, seconds=seconds))
+        runs["ours"].append(wrk.run(ours, seconds=seconds))
+    say("wrk: POST /api/checkout/payment-intent")
+    submits = wrk.run(submit, seconds=seconds, post_json=SUBMIT_BODY, run_id=uuid.uuid4().hex[:6])
+    say("py-spy: one web worker during a submit load")
+    profile_rows: list[Any] = []
+    hot: dict[str, float] = {}
+    workers = profile.workers_of(bench.web.process.pid) if bench.web and bench.web.process else []
+    collapsed = out / "submit-profile.collapsed"
+    if workers:
+        import threading
+
+        load = threading.Thread(
+            target=wrk.run, args=(submit,), kwargs={"seconds": seconds, "post_json": SUBMIT_BODY,
+                                                    "run_id": "profile"},
+        )  # fmt: skip
+        load.start()
+        if profile.record(workers[0], max(2, seconds - 2), collapsed):
+            profile_rows = profile.summarize(collapsed)
+            hot = profile.hot_paths(collapsed, HOT_PATHS)
+        load.join()
+    return {
+        "bare": _mean(runs["bare"]),
+        "ours": _mean(runs["ours"]),
+        "submit": submits,
+        "profile": profile_rows,
+        "hot": hot,
+    }
+
+
+HOT_PATHS = [
+    "admit (app/services/admission.py)",
+    "_send (app/gateways/jobs.py)",
+    "load (app/schemas/common.py)",
+    "json_object (app/api/requests.py)",
+    "_finish (app/api/observability.py)",
+    "_start (app/api/observability.py)",
+    "contains_card_data (app/schemas/card_data.py)",
+    "full_dispatch_request (flask/app.py)",
+    "handle_one_request (gunicorn",
+]
+
+
+def _mean(results: list[wrk.Result]) -> wrk.Result:
+    return wrk.Result(
+        rps=statistics.mean(r.rps for r in results),
+        p50_ms=statistics.mean(r.p50_ms for r in results),
+        p99_ms=statistics.mean(r.p99_ms for r in results),
+        requests=sum(r.requests for r in results),
+        non_2xx=sum(r.non_2xx for r in results),
+        errors=sum(r.errors for r in results),
+    )
+
+
+def long_poll_figures(bench: stack.BenchStack, seconds: int) -> dict[str, Any]:
+    """/healthz p99 and submit throughput with 1,000 parked long-polls, against without."""
+    from app.services import checkout_status
+
+    bench.start_web(POLL_CAPS)
+    ours = f"{bench.web_url}/healthz"
+    submit = f"{bench.web_url}/api/checkout/payment-intent"
+    say("wrk: /healthz and submit without polls")
+    quiet = wrk.run(ours, seconds=seconds)
+    quiet_submit = wrk.run(submit, seconds=seconds, post_json=SUBMIT_BODY, run_id="q")
+    orders = []
+    for _ in range(20):
+        reply = bench.session.post(
+            submit, data=SUBMIT_BODY, timeout=30,
+            headers={"Content-Type": "application/json", "Idempotency-Key": f"poll-{uuid.uuid4()}"},
+        )  # fmt: skip
+        orders.append(reply.json())
+    url = urlparse(bench.web_url)
+    say("opening 1,000 long-polls")
+    polls = [
+        RawPoll(url.hostname or "127.0.0.1", url.port or 80,
+                f"{o['statusUrl']}?wait=25&since=1", o["checkoutToken"])
+        for o in orders for _ in range(50)
+    ]  # fmt: skip
+    try:
+        bench.wait_until(
+            lambda: int(bench.redis.get("{shop}:waiters:ip:127.0.0.1") or 0) >= len(polls),
+            "1,000 parked long-polls",
+        )
+        say("wrk: /healthz and submit with 1,000 polls parked")
+        busy = wrk.run(ours, seconds=seconds)
+        busy_submit = wrk.run(submit, seconds=seconds, post_json=SUBMIT_BODY, run_id="b")
+        early = answered_any(polls)
+        for order in orders:
+            checkout_status.publish(bench.redis, order["orderId"], paymentStatus="processing")
+        drain(polls, until=time.monotonic() + 60)
+    finally:
+        for poll in polls:
+            poll.close()
+    return {
+        "quiet": quiet,
+        "busy": busy,
+        "quiet_submit": quiet_submit,
+        "busy_submit": busy_submit,
+        "answered": sum(1 for p in polls if p.status == 200),
+        "answered_before_change": early,
+    }
+
+
+def sale_figures(bench: stack.BenchStack, quick: bool) -> dict[str, flash_sale.SaleResult]:
+    """The flash sales: 300 buyers at test mode's 25/s, 1,000 at live mode's 100/s."""
+    bench.drain_queues()
+    bench.start_worker()
+    results = {}
+    buyers = 100 if quick else 300
+    say(f"flash sale: {buyers} buyers, emulator at 25 requests/s, 300 ms latency")
+    results["test"] = flash_sale.run(bench, buyers=buyers, limit=25)
+    say(flash_sale.describe(results["test"]))
+    # Live mode's default budget (100 less the margin) on a worker restarted with it.
+    bench.start_worker({"STRIPE_REQUESTS_PER_SECOND": "92"})
+    buyers = 300 if quick else 1000
+    say(f"flash sale: {buyers} buyers, emulator at 100 requests/s, 300 ms latency")
+    results["live"] = flash_sale.run(bench, buyers=buyers, limit=100)
+    say(flash_sale.describe(results["live"]))
+    return results
+
+
+def emulator_pairs(seconds: float) -> float:
+    """The emulator's create+confirm pairs per second from two raw keep-alive clients."""
+    with emulator_bench.emulator(in_process=False) as running:
+        pairs, elapsed = emulator_bench.run_raw(running.url, seconds, 2)
+    return pairs / elapsed
+
+
+def table(figures: dict[str, Any]) -> str:
+    """The one table of docs/performance.md."""
+    http, polls, sales = figures["http"], figures["polls"], figures["sales"]
+    bare, ours, submit = http["bare"], http["ours"], http["submit"]
+    lines = [
+        "HTTP (wrk, 50 connections; gunicorn gevent x2 as the Procfile runs it)",
+        f"{'':<44}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'errors':>8}",
+        bare.row("bare Flask /healthz"),
+        ours.row("our /healthz"),
+        submit.row("POST /api/checkout/payment-intent"),
+        polls["busy"].row("our /healthz, 1,000 long-polls parked"),
+        polls["busy_submit"].row("submit, 1,000 long-polls parked"),
+        "",
+        f"{'figure':<62}{'measured':>14}{'goal':>10}",
+        _line("our /healthz / bare Flask /healthz", ours.rps / bare.rps, ">= 0.8x"),
+        _line("submit / our /healthz", submit.rps / ours.rps, ">= 0.5x"),
+        _line("submit p99 / our /healthz p99", submit.p99_ms / ours.p99_ms, "<= 2x"),
+        f"{'Redis round trips per admitted submit':<62}{figures['round_trips']:>14}{'<= 2':>10}",
+    ]
+    for key, label in (("test", "25/s"), ("live", "100/s")):
+        sale = sales[key]
+        lines += [
+            _line(
+                f"flash sale {sale.buyers} @ {label}: intents/s / limit (steady)",
+                sale.steady_rate / sale.limit,
+                ">= 0.9x",
+            ),
+            _line(
+                "  ... first submit to last client secret", sale.intents_per_second / sale.limit, ""
+            ),
+            f"{'  ... buyer-visible errors':<62}{sale.errors:>14}{'0':>10}",
+            f"{'  ... Stripe 429s after the first second':<62}"
+            f"{sale.rate_limited_after_first_second:>14}{'0':>10}",
+            f"{'  ... submit -> client secret p50 / p99 (s)':<62}"
+            f"{statistics.median(sale.latencies or [0]):>7.1f} /{sale.percentile(0.99):>5.1f}"
+            f"{'6 / 13' if key == 'test' else '':>10}",
+        ]
+    lines += [
+        _line(
+            "/healthz p99 with 1,000 long-polls / without",
+            polls["busy"].p99_ms / polls["quiet"].p99_ms,
+            "<= 2x",
+        ),
+        _line(
+            "submit req/s with 1,000 long-polls / without",
+            polls["busy_submit"].rps / polls["quiet_submit"].rps,
+            ">= 0.8x",
+        ),
+        f"{'long-polls answered at the change (of 1,000)':<62}{polls['answered']:>14}{'1000':>10}",
+        "",
+        f"{'hold.lua, 2-line cart, one client, sequential (holds/s)':<62}"
+        f"{figures['lua']['hold.lua']:>14,.0f}",
+        f"{'admit.lua, 2-line cart, one client, sequential (submits/s)':<62}"
+        f"{figures['lua']['admit.lua']:>14,.0f}",
+        f"{'emulator create+confirm pairs/s (2 raw clients)':<62}{figures['pairs']:>14,.0f}",
+    ]
+    if http["profile"]:
+        lines += ["", "Where a web worker's busy time goes under the submit load (py-spy):",
+                  f"{'function':<78}{'self %':>8}{'incl %':>8}"]  # fmt: skip
+        lines += [f"{name[:78]:<78}{own:>8.1f}{incl:>8.1f}" for name, own, incl in http["profile"]]
+        lines += [f"  under {name}: {share:.1f} %" for name, share in http["hot"].items()]
+    return "\n".join(lines)
+
+
+def _line(label: str, ratio: float, goal: str) -> str:
+    return f"{label:<62}{ratio:>13.2f}x{goal:>10}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every benchmark and print the table."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=8, help="each wrk run")
+    parser.add_argument("--quick", action="store_true", help="smaller flash sales")
+    args = parser.parse_args(argv)
+    out = ROOT / "var" / "perf"
+    out.mkdir(parents=True, exist_ok=True)
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    say(f"starting the stack (log: {out / 'stack.log'})")
+    bench = stack.start(redis_url, os.environ.get("DATABASE_URL"), out / "stack.log")
+    try:
+        figures: dict[str, Any] = {"http": http_figures(bench, args.seconds, out)}
+        say("counting the submit's Redis round trips")
+        figures["round_trips"] = roundtrips.submit_round_trips(
+            bench.env["REDIS_URL"], bench.database_url
+        )
+        figures["polls"] = long_poll_figures(bench, args.seconds)
+        figures["sales"] = sale_figures(bench, args.quick)
+    finally:
+        bench.close()
+    say("Lua scripts on the real Redis")
+    own, admin = stack.claim_redis_db(redis_url)
+    try:
+        figures["lua"] = lua.holds_per_second(own)
+    finally:
+        admin.delete(f"checkout-tests:db:{urlparse(own).path.strip('/')}")
+    say("emulator create+confirm pairs")
+    figures["pairs"] = emulator_pairs(5.0)
+    report = table(figures)
+    print(report)
+    (out / "table.txt").write_text(report + "\n")
+    (out / "results.json").write_text(json.dumps(figures, default=_plain, indent=2))
+    return 0
+
+
+def _plain(value: Any) -> Any:
+    return value.__dict__ if hasattr(value, "__dict__") else str(value)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
