@@ -1,4 +1,5 @@
-"""Checkout endpoints: quote, submit (payment-intent) and the status long-poll."""
+"""Checkout endpoints: quote, submit (payment-intent), the status long-poll and the
+return-URL lookup."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from flask import Blueprint, Response, jsonify, request
 from app.api import auth
 from app.api.observability import OUT_OF_STOCK, SUBMITS
 from app.api.requests import idempotency_key, json_object
+from app.config import Config
 from app.context import current_runtime
 from app.errors import InvalidRequest, OutOfStock
 from app.gateways.jobs import Jobs
-from app.schemas.checkout import QuoteSchema, SubmitSchema
+from app.schemas.checkout import LookupQuerySchema, QuoteSchema, SubmitSchema
 from app.schemas.common import load
-from app.services import catalog, checkout_status, order_views, pricing
+from app.services import catalog, checkout_status, order_views
 from app.services.admission import Submission, admit
 
 blueprint = Blueprint("checkout", __name__, url_prefix="/api/checkout")
@@ -23,19 +25,19 @@ log = structlog.get_logger("app.api.checkout")
 
 _quote_schema = QuoteSchema()
 _submit_schema = SubmitSchema()
+_lookup_query = LookupQuerySchema()
 
 
 @blueprint.post("/quote")
 def quote() -> Response:
-    """Price a cart server-side: lines, subtotal, shipping, tax, total."""
+    """Price a cart server-side: lines (with ``available``), totals, ``purchasable``."""
     data = load(_quote_schema, json_object())
     items = [(line["sku"], line["quantity"]) for line in data["items"]]
     runtime = current_runtime()
-    products = catalog.product_prices(sku for sku, _ in items)
-    result = pricing.price_cart(
-        items, data["shipping_address"], runtime.config.store_currency, products
+    body = catalog.quote(
+        runtime.redis, items, data["shipping_address"], runtime.config.store_currency
     )
-    return jsonify(result.to_dict())
+    return jsonify(body)
 
 
 @blueprint.post("/payment-intent")
@@ -45,7 +47,7 @@ def submit() -> tuple[Response, int, dict[str, str]]:
     key = idempotency_key(body)
     data = load(_submit_schema, body)
     runtime = current_runtime()
-    submission = _submission(data, key, runtime.config.hold_ttl_seconds)
+    submission = _submission(data, key, runtime.config)
     try:
         admission = admit(
             runtime.redis,
@@ -65,6 +67,19 @@ def submit() -> tuple[Response, int, dict[str, str]]:
         SUBMITS.labels("admitted").inc()
         _enqueue_create_intent(runtime.jobs, submission.order_id)
     return jsonify(admission.response), 202, headers
+
+
+@blueprint.get("/lookup")
+def lookup() -> Response:
+    """Back from a redirect: Stripe's return-URL parameters → the order and its token."""
+    query = load(_lookup_query, request.args.to_dict())
+    return jsonify(
+        order_views.lookup_by_intent(
+            query["payment_intent"],
+            query["payment_intent_client_secret"],
+            current_runtime().config.checkout_token_secrets,
+        )
+    )
 
 
 @blueprint.get("/<order_id>")
@@ -99,14 +114,15 @@ def _query_int(
     return int(raw)
 
 
-def _submission(data: dict[str, Any], key: str, hold_ttl: int) -> Submission:
+def _submission(data: dict[str, Any], key: str, config: Config) -> Submission:
     """The Submission for admit(): fresh ids, the canonical camelCase body, its hash."""
     who = auth.identity()
     return Submission.create(
         _submit_schema.dump(data),
         idempotency_key=key,
-        hold_ttl=hold_ttl,
+        hold_ttl=config.hold_ttl_seconds,
         user_id=who.user_id if who else None,
+        token_secret=config.checkout_token_secrets[0],
     )
 
 

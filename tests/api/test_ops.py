@@ -98,7 +98,7 @@ class TestGenericErrors:
     ) -> None:
         from app.services import catalog
 
-        def boom(_redis: Any) -> Any:
+        def boom(*_args: Any, **_kwargs: Any) -> Any:
             raise RuntimeError("secret internals")
 
         monkeypatch.setattr(catalog, "list_products", boom)

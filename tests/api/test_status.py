@@ -212,7 +212,8 @@ class TestTrack:
         assert body["orderNumber"] == "ORD-TEST0001"
         assert [e["type"] for e in body["events"]] == ["ORDER_CREATED", "PAYMENT_SUCCEEDED"]
         assert all(set(e) == {"ts", "type"} for e in body["events"])
-        assert "email" not in body and "paymentIntentId" not in body
+        assert body["email"] == "Buyer@Example.com"  # echoed as stored
+        assert "paymentIntentId" not in body and "orderId" not in body
 
     @pytest.mark.parametrize(
         "body",

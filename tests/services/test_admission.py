@@ -138,7 +138,7 @@ class TestAdmitRefused:
     def test_out_of_stock_leaves_nothing_behind(self, shop: Any) -> None:
         with pytest.raises(OutOfStock) as caught:
             submit(shop, make_body(("A", 1), ("B", 2)), "key-00000001")
-        assert caught.value.items == [{"sku": "B", "requested": 2, "available": 1}]
+        assert caught.value.items == [{"sku": "B", "name": "B", "requested": 2, "available": 1}]
         assert sorted(shop.scan_iter("*")) == [AVAIL]
         assert Inventory(shop).available() == {"A": 5, "B": 1}
 

@@ -45,8 +45,8 @@ class TestHold:
         with pytest.raises(OutOfStock) as caught:
             inv.hold("r1", [("A", 1), ("B", 3), ("C", 1)], 60)
         assert caught.value.items == [
-            {"sku": "B", "requested": 3, "available": 2},
-            {"sku": "C", "requested": 1, "available": 0},
+            {"sku": "B", "name": "B", "requested": 3, "available": 2},
+            {"sku": "C", "name": "C", "requested": 1, "available": 0},
         ]
         assert inv.available() == {"A": 5, "B": 2, "C": 0}
         assert inv.status("r1") is None
@@ -65,7 +65,7 @@ class TestHold:
     def test_repeated_sku_lines_are_summed(self, inv: Inventory) -> None:
         with pytest.raises(OutOfStock) as caught:
             inv.hold("r1", [("A", 3), ("A", 3)], 60)
-        assert caught.value.items == [{"sku": "A", "requested": 6, "available": 5}]
+        assert caught.value.items == [{"sku": "A", "name": "A", "requested": 6, "available": 5}]
         inv.hold("r1", [("A", 2), ("B", 1), ("A", 3)], 60)
         assert inv.available()["A"] == 0
         record = inv.reservation("r1")
