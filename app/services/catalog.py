@@ -282,6 +282,15 @@ def _write_rows(rows: list[Product], existing: Mapping[str, Product]) -> None:
         Product.bulk_update(old, fields=fields, batch_size=BATCH)
 
 
+def existing_skus(skus: Sequence[str]) -> set[str]:
+    """Which of ``skus`` the catalog already has (an import's created/updated summary)."""
+    found: set[str] = set()
+    for start in range(0, len(skus), 500):
+        query = Product.select(Product.sku).where(Product.sku.in_(list(skus[start : start + 500])))
+        found.update(p.sku for p in query)
+    return found
+
+
 def seed_demo(redis: Redis) -> list[dict[str, Any]]:
     """Upsert the demo catalog (idempotent: re-running sets the same numbers)."""
     return [admin_product_view(p, n) for p, n in upsert_products(redis, DEMO_CATALOG)]
