@@ -94,7 +94,9 @@ def status(order_id: str) -> Response:
 
 def _wait_params() -> tuple[int, int | None]:
     """``wait`` (0..25 seconds) and ``since`` (a version) from the query string."""
-    fields: dict[str, list[str]] = {}
+    fields: dict[str, list[str]] = {
+        name: ["Unknown field."] for name in request.args if name not in ("wait", "since")
+    }
     wait = _query_int("wait", 0, 0, checkout_status.MAX_WAIT_SECONDS, fields)
     since = _query_int("since", None, 0, 2**31, fields)
     if fields:

@@ -25,6 +25,7 @@ from redis import Redis
 from app import keys, lua
 from app.errors import InvalidRequest, InvalidState, OutOfStock
 from models import Product, Reservation
+from models.db import is_bound
 from models.statuses import ReservationStatus
 
 Line = tuple[str, int]
@@ -117,10 +118,7 @@ class Inventory:
                 *flat_lines(lines),
             ],
         )
-        try:
-            lua.raise_for_refusal(reply, lines)
-        except OutOfStock as exc:
-            raise with_product_names(exc) from None
+        lua.raise_for_refusal(reply, lines)
         return lua.text(reply[0]) == "OK"
 
     def confirm(self, reservation_id: str) -> bool:
@@ -313,16 +311,17 @@ def with_product_names(error: OutOfStock) -> OutOfStock:
     """``error`` with each short line's product ``name`` (the refusal path only).
 
     One database read, made only once a hold was refused, so an admitted submit pays
-    nothing for it. The name is for display: if the database cannot answer, the SKU
-    stands in rather than turning a 409 into a 503.
+    nothing for it. The name is for display: if the database cannot answer (or none is
+    bound), the SKU stands in rather than turning a 409 into a 503.
     """
     skus = [item["sku"] for item in error.items]
+    names: dict[str, str] = {}
     try:
-        rows = Product.select(Product.sku, Product.name).where(Product.sku.in_(skus))
-        names = {p.sku: p.name for p in rows}
+        if is_bound():  # a process holding stock without a database has no names to give
+            rows = Product.select(Product.sku, Product.name).where(Product.sku.in_(skus))
+            names = {p.sku: p.name for p in rows}
     except peewee.PeeweeException as exc:
         log.warning("out_of_stock_names_unavailable", error_class=type(exc).__name__)
-        names = {}
     items = [
         {"sku": i["sku"], "name": names.get(i["sku"], i["sku"]), **_counts(i)} for i in error.items
     ]

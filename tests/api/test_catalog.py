@@ -106,9 +106,7 @@ class TestSync:
     def test_needs_an_admin(self, client: Any, runtime: Any) -> None:
         assert client.put(SYNC, json={"products": [product("A")]}).status_code == 401
 
-    def test_replay_is_idempotent(
-        self, client: Any, shop: Any, admin_headers: Any
-    ) -> None:
+    def test_replay_is_idempotent(self, client: Any, shop: Any, admin_headers: Any) -> None:
         from app.services.inventory import Inventory
 
         Inventory(shop.redis).hold("res-1", [("MUG-1", 2)], 900)
