@@ -63,8 +63,10 @@ class TestLookup:
     ) -> None:
         _, first = place("lookup-key-0001")
         _, second = place("lookup-key-0002")
+        # One character off (never the same character: the fake's secret is random hex).
+        wrong = first.client_secret[:-1] + ("1" if first.client_secret.endswith("0") else "0")
         attempts = [
-            (first.payment_intent_id, first.client_secret[:-1] + "0"),
+            (first.payment_intent_id, wrong),
             (first.payment_intent_id, second.client_secret),  # another order's secret
             (second.payment_intent_id, first.client_secret),
             ("pi_unknown", first.client_secret),
