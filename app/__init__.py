@@ -21,6 +21,8 @@ from models.db import bind_database
 # The views whose rate limit is RATELIMIT_CHECKOUT, per client IP, by flask-limiter. The
 # submit counts the same limit inside its admission script (admission.SubmitRate).
 RATE_LIMITED_ENDPOINTS = ("checkout.quote",)
+# The return-URL lookup, limited on its own (RATELIMIT_LOOKUP): it answers a checkout token.
+LOOKUP_ENDPOINT = "checkout.lookup"
 
 
 def create_app(config: Config | None = None, runtime: Runtime | None = None) -> Flask:
@@ -73,7 +75,8 @@ def _bind_database(app: Flask, config: Config) -> None:
 
 
 def _install_rate_limits(app: Flask, config: Config) -> None:
-    """flask-limiter on the checkout endpoints: Redis storage in production, memory in tests."""
+    """flask-limiter on the checkout endpoints and the lookup: Redis storage in production,
+    memory in tests."""
     storage = "memory://" if config.testing else config.redis_url
     limiter = Limiter(
         _client_ip,
@@ -86,9 +89,11 @@ def _install_rate_limits(app: Flask, config: Config) -> None:
         swallow_errors=True,
     )
     app.extensions["checkout_limiter"] = limiter
-    for endpoint in RATE_LIMITED_ENDPOINTS:
+    limits = dict.fromkeys(RATE_LIMITED_ENDPOINTS, config.ratelimit_checkout)
+    limits[LOOKUP_ENDPOINT] = config.ratelimit_lookup
+    for endpoint, limit in limits.items():
         view = app.view_functions[endpoint]
-        limited: Any = limiter.limit(config.ratelimit_checkout)(view)
+        limited: Any = limiter.limit(limit)(view)
         app.view_functions[endpoint] = limited
 
 

@@ -1,17 +1,39 @@
-"""Flask CLI commands (``flask --app wsgi <command>``): migrate, products, inventory, seed."""
+"""Flask CLI commands (``flask --app wsgi <command>``): migrate, products (upsert, import),
+inventory, seed."""
 
 from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any
 
 import click
 import peewee
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
+from marshmallow import ValidationError
 
 from app.context import current_database, current_runtime
+from app.errors import ServiceError
 from app.runtime import Runtime
+from app.schemas.common import flatten_errors
+from app.schemas.products import SyncedProductSchema
+from app.services import catalog
 from app.services.catalog import ProductInput, seed_demo, upsert_product
-from app.services.inventory import Inventory, rebuild_counts_from_db
+from app.services.inventory import rebuild_from_db
 from models.migrate import apply_migrations
+
+# The CSV columns of `flask products import` (the sync body's fields, flat).
+CSV_COLUMNS = (
+    "sku", "name", "description", "price", "currency", "stockOnHand",
+    "imageUrl", "category", "brand", "active",
+)  # fmt: skip
+CSV_REQUIRED = ("sku", "name", "price", "currency", "stockOnHand")
+CSV_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+_row_schema = SyncedProductSchema()
 
 
 def _runtime() -> Runtime:
@@ -62,12 +84,151 @@ def upsert_command(
 inventory_group = AppGroup("inventory", help="Redis stock counters.")
 
 
+@products_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "csv"]),
+    default=None,
+    help="Default: from the file's extension.",
+)
+def import_command(file: Path, fmt: str | None) -> None:
+    """Import a catalog from JSON or CSV: all rows valid, then one write (else nothing).
+
+    JSON: a list of products or ``{"products": [...]}``, each as ``PUT
+    /api/admin/products`` takes it. CSV columns: sku, name, description, price (integer
+    minor units), currency, stockOnHand, imageUrl, category, brand, active (true/false).
+    """
+    fmt = fmt or ("csv" if file.suffix.lower() == ".csv" else "json")
+    raw = file.read_text(encoding="utf-8-sig")
+    records, errors = _csv_records(raw) if fmt == "csv" else _json_records(raw)
+    runtime = _runtime()
+    currency = runtime.config.store_currency
+    items: list[ProductInput] = []
+    seen: dict[str, str] = {}
+    with click.progressbar(records, label=f"Checking {len(records)} rows") as rows:
+        for label, record in rows:
+            item, problems = _validate(label, record)
+            errors += problems
+            if item is None:
+                continue
+            if item.sku in seen:
+                errors.append(f"{label}, sku: duplicate of {seen[item.sku]}.")
+            if item.currency != currency:
+                errors.append(f"{label}, currency: this store sells in {currency.upper()}.")
+            seen.setdefault(item.sku, label)
+            items.append(item)
+    if not errors and not items:
+        errors.append("The file has no products.")
+    if errors:
+        raise click.ClickException("nothing imported:\n  " + "\n  ".join(errors))
+    known = catalog.existing_skus([item.sku for item in items])
+    try:
+        with click.progressbar(length=len(items), label="Writing (one transaction)") as bar:
+            catalog.upsert_products(runtime.redis, items)
+            bar.update(len(items))
+    except ServiceError as exc:
+        raise click.ClickException(f"nothing imported: {exc.message}") from exc
+    inactive = sum(1 for item in items if not item.active)
+    click.echo(
+        f"imported {len(items)} products: {len(items) - len(known)} created, "
+        f"{len(known)} updated, {inactive} inactive"
+    )
+
+
+def _label_of(index: int, fmt: str) -> str:
+    """How a message names the ``index``-th record: CSV rows count the header as line 1."""
+    return f"row {index + 1} (line {index + 2})" if fmt == "csv" else f"product {index + 1}"
+
+
+def _json_records(raw: str) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    """``[(label, record)]`` from a JSON list or ``{"products": [...]}``, and errors."""
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        return [], [f"not valid JSON: {exc}"]
+    if isinstance(data, dict) and set(data) == {"products"}:
+        data = data["products"]
+    if not isinstance(data, list):
+        return [], ['expected a list of products or {"products": [...]}']
+    records, errors = [], []
+    for index, record in enumerate(data):
+        if isinstance(record, dict):
+            records.append((_label_of(index, "json"), record))
+        else:
+            errors.append(f"{_label_of(index, 'json')}: not a JSON object.")
+    return records, errors
+
+
+def _csv_records(raw: str) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    """``[(label, record)]`` with typed values from CSV rows, and errors."""
+    reader = csv.DictReader(io.StringIO(raw))
+    header = [name.strip() for name in reader.fieldnames or []]
+    unknown = [name for name in header if name not in CSV_COLUMNS]
+    missing = [name for name in CSV_REQUIRED if name not in header]
+    if unknown or missing:
+        problems = [f"header: unknown column {name!r}." for name in unknown]
+        problems += [f"header: missing column {name!r}." for name in missing]
+        return [], [*problems, f"header: the columns are {', '.join(CSV_COLUMNS)}."]
+    reader.fieldnames = header
+    records, errors = [], []
+    for index, row in enumerate(reader):
+        label = _label_of(index, "csv")
+        if None in row:
+            errors.append(f"{label}: more cells than columns.")
+            continue
+        record, problems = _typed_row(label, row)
+        errors += problems
+        records.append((label, record))
+    return records, errors
+
+
+def _typed_row(label: str, row: dict[str, str | None]) -> tuple[dict[str, Any], list[str]]:
+    """One CSV row as a sync record: integers and booleans parsed, empty cells absent."""
+    cells = {k: (v or "").strip() for k, v in row.items()}
+    record: dict[str, Any] = {
+        k: v for k, v in cells.items() if v and k not in ("price", "currency", "active")
+    }
+    errors = []
+    for name in ("price", "stockOnHand"):
+        if cells.get(name) and not re.fullmatch(r"\d+", cells[name]):
+            errors.append(f"{label}, {name}: must be a whole number (minor units for price).")
+        elif cells.get(name):
+            record[name] = int(cells[name])
+    if cells.get("price") or cells.get("currency"):
+        record["price"] = {"amount": record.pop("price", None), "currency": cells.get("currency")}
+        record["price"] = {k: v for k, v in record["price"].items() if v is not None}
+    if cells.get("active"):
+        if cells["active"].lower() not in CSV_BOOLEANS:
+            errors.append(f"{label}, active: must be true or false.")
+        else:
+            record["active"] = CSV_BOOLEANS[cells["active"].lower()]
+    return record, errors
+
+
+def _validate(label: str, record: dict[str, Any]) -> tuple[ProductInput | None, list[str]]:
+    """The record checked by the sync endpoint's own schema; errors name row and field."""
+    try:
+        data = _row_schema.load(record)
+    except ValidationError as exc:  # the same messages as the API's
+        return None, [
+            f"{label}, {_csv_field(path)}: {' '.join(texts)}"
+            for path, texts in flatten_errors(exc.messages).items()
+        ]
+    return catalog.product_input(data["sku"], data), []
+
+
+def _csv_field(path: str) -> str:
+    """``price.amount`` reads as the CSV's ``price`` column, ``price.currency`` as ``currency``."""
+    return {"price.amount": "price", "price.currency": "currency"}.get(path, path)
+
+
 @inventory_group.command("rebuild")
 def rebuild_command() -> None:
     """I9: set Redis counters to on hand - held, from the database."""
-    counts, held = rebuild_counts_from_db()
-    report = Inventory(_runtime().redis).rebuild(counts, held)
-    click.echo(f"rebuilt {len(counts)} SKUs: {report}")
+    report = rebuild_from_db(_runtime().redis)
+    click.echo(f"rebuilt {report.skus} SKUs: {report}")
 
 
 @click.command("seed-demo")

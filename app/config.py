@@ -19,6 +19,7 @@ VAULT_KEYS = (
     "STRIPE_PUBLISHABLE_KEY",
     "STRIPE_WEBHOOK_SECRET",
     "JWT_SECRET",
+    "CHECKOUT_TOKEN_SECRET",
     "DATABASE_URL",
     "REDIS_URL",
     "MAIL_URL",
@@ -45,11 +46,16 @@ class Config:
     stripe_api_base: str | None = None
     stripe_js_url: str = "https://js.stripe.com/v3/"
     jwt_secret: str = "dev-only-jwt-secret-change-me-in-production"
+    # Checkout tokens are derived from the order id with the first secret (HMAC-SHA256),
+    # so GET /api/checkout/lookup can answer one; the others are still recognised while a
+    # rotation runs (CHECKOUT_TOKEN_SECRET, comma-separated, newest first).
+    checkout_token_secrets: tuple[str, ...] = ("dev-only-checkout-token-secret-change-me",)
     hold_ttl_seconds: int = 900
     store_currency: str = "usd"
     frontend_origins: tuple[str, ...] = ()
     ratelimit_enabled: bool = True
     ratelimit_checkout: str = "30/minute"
+    ratelimit_lookup: str = "10/minute"
     # Proxies in front of the web process (Heroku's router: 1). Their X-Forwarded-For
     # entries are trusted for the client IP that rate limits count against.
     trusted_proxy_hops: int = 0
@@ -140,11 +146,14 @@ def load_config(env: Mapping[str, str] | None = None, *, dotenv: bool = True) ->
         stripe_api_base=get("STRIPE_API_BASE") or None,
         stripe_js_url=get("STRIPE_JS_URL") or defaults.stripe_js_url,
         jwt_secret=get("JWT_SECRET") or defaults.jwt_secret,
+        checkout_token_secrets=_split(get("CHECKOUT_TOKEN_SECRET", ""))
+        or defaults.checkout_token_secrets,
         hold_ttl_seconds=int(get("HOLD_TTL_SECONDS", defaults.hold_ttl_seconds)),
         store_currency=(get("STORE_CURRENCY") or defaults.store_currency).lower(),
         frontend_origins=_split(get("FRONTEND_ORIGINS", "")),
         ratelimit_enabled=_bool(get("RATELIMIT_ENABLED", "true")),
         ratelimit_checkout=get("RATELIMIT_CHECKOUT") or defaults.ratelimit_checkout,
+        ratelimit_lookup=get("RATELIMIT_LOOKUP") or defaults.ratelimit_lookup,
         trusted_proxy_hops=int(get("TRUSTED_PROXY_HOPS", defaults.trusted_proxy_hops)),
         mail_url=get("MAIL_URL") or None,
         stripe_requests_per_second=int(get("STRIPE_REQUESTS_PER_SECOND") or 0) or None,

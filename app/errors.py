@@ -85,6 +85,19 @@ class NotFound(ServiceError):
     type = "invalid_request_error"
 
 
+class MethodNotAllowed(ServiceError):
+    """Raised when a route exists for the path but not for the method; ``allow`` lists
+    the methods it does take (sent as the ``Allow`` header)."""
+
+    status = 405
+    code = "method_not_allowed"
+    type = "invalid_request_error"
+
+    def __init__(self, message: str = "Method not allowed.", allow: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.allow = allow
+
+
 class OutOfStock(ServiceError):
     """Raised when a hold cannot be taken; ``items`` lists the short lines."""
 

@@ -9,6 +9,7 @@ them for the reader); nothing else spells a key.
     key                               TTL            meaning
     --------------------------------  -------------  ------------------------------
     {shop}:avail                      none           hash sku -> units that may still be held
+    {shop}:avail:inactive             none           the same count for inactive products (not sold)
     {shop}:res:<reservationId>        hold + 7 d     the reservation: status, items, orderId, ...
     {shop}:holds                      none           zset reservationId -> expiresAt, HELD only
     {shop}:pending                    none           zset orderId -> submitted at (no order row yet)
@@ -33,6 +34,9 @@ PREFIX = "{shop}:"
 
 # Stock (app/services/inventory.py, hold/confirm/release/extend/rebuild/admit.lua).
 AVAIL = PREFIX + "avail"
+# An inactive product's counter is parked here: holds read AVAIL only, so they refuse the
+# SKU like an unknown one, while releases and restocks still keep its count exact.
+AVAIL_INACTIVE = AVAIL + ":inactive"
 HOLDS = PREFIX + "holds"
 RESERVATION_PREFIX = PREFIX + "res:"
 # A reservation record outlives its hold by a week, for late webhooks and support.

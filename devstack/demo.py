@@ -11,6 +11,12 @@ The steps below (``start_backing_services``, ``prepare_data``, ``start_web``,
 ``start_worker``) are also how the end-to-end tests start their stacks, in-process under
 their own :class:`Supervisor`; the browser tests run this module as ``make demo`` does.
 
+Ports are fixed by default (web: ``--web-port``, else ``PORT``, else 5000; the others
+below), so a frontend build that baked the URLs in keeps working across restarts; a
+taken port stops the demo with a message. ``--free-ports`` picks free ports instead.
+``FRONTEND_ORIGINS`` (default: the CRA and Vite dev servers, :3000 and :5173) is passed
+on with each ``localhost`` origin's ``127.0.0.1`` twin and the other way round.
+
 ``python -m devstack.demo [--free-ports] [--web-port N] [--var-dir DIR]``
 """
 
@@ -26,6 +32,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from devstack.serving import free_port, wait_for_port
 from devstack.supervisor import Child, ChildFailed, Supervisor
@@ -34,8 +41,11 @@ ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 PY = sys.executable
 
-# Preferred ports; any that is taken falls back to a free one.
+# The demo's fixed ports (``--free-ports``: free ones instead).
 DEFAULT_PORTS = {"web": 5000, "emulator": 12111, "smtp": 1025, "mail": 1080, "redis": 6390}
+# Browser origins allowed by CORS when FRONTEND_ORIGINS is unset: CRA's and Vite's dev servers.
+DEFAULT_FRONTEND_ORIGINS = ("http://localhost:3000", "http://localhost:5173")
+LOOPBACK_TWINS = {"localhost": "127.0.0.1", "127.0.0.1": "localhost"}
 
 TEST_CARDS = (
     ("4242 4242 4242 4242", "succeeds"),
@@ -59,6 +69,7 @@ class Plan:
     database_url: str
     real_stripe: bool
     webhook_secret: str = field(default_factory=lambda: "whsec_demo_" + secrets.token_hex(16))
+    frontend_origins: tuple[str, ...] = ()
 
     @property
     def web_url(self) -> str:
@@ -82,6 +93,7 @@ class Plan:
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url or f"redis://{HOST}:{self.ports['redis']}/0",
             "MAIL_URL": f"smtp://{HOST}:{self.ports['smtp']}",
+            "FRONTEND_ORIGINS": ",".join(self.frontend_origins),
         }
         if not self.real_stripe:
             env.update(
@@ -105,33 +117,75 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-def choose_ports(overrides: Mapping[str, int | None], *, free: bool) -> dict[str, int]:
-    """Each service's port: the override, else the default when free, else a free one."""
+class PortTaken(Exception):
+    """Raised when a fixed demo port is in use (the message says what to do)."""
+
+
+def choose_ports(
+    overrides: Mapping[str, int | None], *, free: bool, needed: tuple[str, ...] | None = None
+) -> dict[str, int]:
+    """Each service's port: the override, else a free one (``free``), else the fixed default.
+
+    Fixed ports must be free: a taken one raises PortTaken rather than moving silently
+    (a frontend build keeps the URLs it was built with). ``needed`` limits the check
+    to the services this run starts (default: all).
+    """
     ports: dict[str, int] = {}
+    taken: list[str] = []
     for name, default in DEFAULT_PORTS.items():
         wanted = overrides.get(name)
-        if wanted:
-            ports[name] = wanted
-        elif not free and port_is_free(default):
-            ports[name] = default
-        else:
+        if free and not wanted:
             ports[name] = free_port()
+            continue
+        ports[name] = wanted or default
+        if (needed is None or name in needed) and not port_is_free(ports[name]):
+            taken.append(f"{name} on {ports[name]}")
+    if taken:
+        raise PortTaken(
+            f"port taken: {', '.join(taken)}. Stop what listens there, choose the web port "
+            "with PORT=<n> (or --web-port), or start with --free-ports."
+        )
     return ports
+
+
+def dev_origins(value: str | None) -> tuple[str, ...]:
+    """FRONTEND_ORIGINS for the demo: each ``localhost`` origin with its ``127.0.0.1`` twin
+    (and the other way round), so a dev build opened under either name passes CORS."""
+    given = [o.strip().rstrip("/") for o in (value or "").split(",") if o.strip()]
+    origins: list[str] = []
+    for origin in given or DEFAULT_FRONTEND_ORIGINS:
+        parts = urlsplit(origin)
+        twin = LOOPBACK_TWINS.get(parts.hostname or "")
+        pair = [origin]
+        if twin and parts.hostname:
+            netloc = twin + (f":{parts.port}" if parts.port else "")
+            pair.append(parts._replace(netloc=netloc).geturl())
+        origins += [o for o in pair if o not in origins]
+    return tuple(origins)
 
 
 def make_plan(args: argparse.Namespace, env: Mapping[str, str]) -> Plan:
     """Decide ports, Redis, database and Stripe mode from the flags and environment."""
     var_dir = Path(args.var_dir).resolve()
     var_dir.mkdir(parents=True, exist_ok=True)
-    ports = choose_ports({"web": args.web_port}, free=args.free_ports)
     secret = env.get("STRIPE_SECRET_KEY", "")
+    real_stripe = bool(secret) and "emulator" not in secret
+    web_port = args.web_port or (int(env["PORT"]) if env.get("PORT") else None)
+    needed = tuple(
+        name
+        for name in DEFAULT_PORTS
+        if not (name == "redis" and env.get("REDIS_URL"))
+        and not (name == "emulator" and real_stripe)
+    )
+    ports = choose_ports({"web": web_port}, free=args.free_ports, needed=needed)
     return Plan(
         ports=ports,
         var_dir=var_dir,
         redis_url=env.get("REDIS_URL") or None,
         database_url=env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'demo.db'}",
         # Real keys start sk_test_/sk_live_/rk_; the emulator's placeholder does not count.
-        real_stripe=bool(secret) and "emulator" not in secret,
+        real_stripe=real_stripe,
+        frontend_origins=dev_origins(env.get("FRONTEND_ORIGINS")),
     )
 
 
@@ -242,6 +296,7 @@ def banner(plan: Plan) -> list[str]:
     lines = [
         "",
         f"Checkout page:  {plan.web_url}",
+        f"CORS origins:   {', '.join(plan.frontend_origins)}",
         f"Caught mail:    {plan.mail_web_url}",
         f"Database:       {plan.database_url}",
         f"Redis:          {redis}",
@@ -277,12 +332,18 @@ def write_state(path: Path, plan: Plan, env: Mapping[str, str], sup: Supervisor)
 def run(argv: list[str] | None = None) -> int:
     """Start the stack, wait for Ctrl-C or a dying child; return the exit code."""
     parser = argparse.ArgumentParser(description="Run the checkout demo stack.")
-    parser.add_argument("--free-ports", action="store_true", help="use free ports only")
-    parser.add_argument("--web-port", type=int, default=None)
+    parser.add_argument(
+        "--free-ports", action="store_true", help="pick free ports instead of the fixed ones"
+    )
+    parser.add_argument("--web-port", type=int, default=None, help="default: PORT, else 5000")
     parser.add_argument("--var-dir", default=str(ROOT / "var"))
     parser.add_argument("--state-file", help="write the URLs as JSON here once ready (tests)")
     args = parser.parse_args(argv)
-    plan = make_plan(args, os.environ)
+    try:
+        plan = make_plan(args, os.environ)
+    except PortTaken as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 2
     sup = Supervisor(cwd=str(ROOT))
     sup.install_signal_handlers()
     env = plan.app_env()

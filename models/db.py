@@ -64,6 +64,11 @@ def database() -> peewee.Database:
     return db
 
 
+def is_bound() -> bool:
+    """Whether :func:`bind_database` has run in this process."""
+    return database_proxy.obj is not None
+
+
 def close_database() -> None:
     """Close this thread's connection, if one is open."""
     db = database_proxy.obj

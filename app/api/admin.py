@@ -1,5 +1,5 @@
-"""Admin endpoints (admin JWT): product upsert, order refunds / fulfilment / cancel, the
-order listing and the webhook inbox (list, replay).
+"""Admin endpoints (admin JWT): product upsert and catalog sync, order refunds /
+fulfilment / cancel, the order listing and the webhook inbox (list, replay).
 
 Views stay thin: parse → schema.load → one service call → enqueue → JSON. Everything
 that talks to Stripe runs in an actor (tasks.orders, tasks.webhooks).
@@ -17,6 +17,7 @@ from app.api.requests import idempotency_key, json_object
 from app.context import current_runtime
 from app.errors import InvalidRequest
 from app.schemas.admin import (
+    EmptySchema,
     FulfillmentSchema,
     OrderListQuerySchema,
     RefundRequestSchema,
@@ -24,11 +25,15 @@ from app.schemas.admin import (
 )
 from app.schemas.checkout import SKU_PATTERN
 from app.schemas.common import load
-from app.schemas.products import ProductUpsertSchema
+from app.schemas.products import ProductSyncSchema, ProductUpsertSchema
 from app.services import admin, catalog
 
 blueprint = Blueprint("admin", __name__, url_prefix="/api/admin")
+# The catalog sync's body limit: 1,000 products with long descriptions.
+SYNC_MAX_BYTES = 8 * 1024 * 1024
 _upsert_schema = ProductUpsertSchema()
+_sync_schema = ProductSyncSchema()
+_empty_schema = EmptySchema()
 _refund_schema = RefundRequestSchema()
 _fulfillment_schema = FulfillmentSchema()
 _orders_query = OrderListQuerySchema()
@@ -43,21 +48,25 @@ def upsert_product(sku: str) -> Response:
         raise InvalidRequest("Invalid SKU.", fields={"sku": ["Invalid SKU format."]})
     data = load(_upsert_schema, json_object())
     runtime = current_runtime()
-    if data["price"]["currency"].lower() != runtime.config.store_currency:
-        message = f"This store sells in {runtime.config.store_currency.upper()}."
-        raise InvalidRequest(message, fields={"price.currency": [message]})
     product = catalog.upsert_product(
         runtime.redis,
-        catalog.ProductInput(
-            sku=sku,
-            name=data["name"],
-            description=data["description"],
-            price_amount=data["price"]["amount"],
-            currency=data["price"]["currency"].lower(),
-            stock_on_hand=data["stock_on_hand"],
-        ),
+        catalog.product_input(sku, data),
+        store_currency=runtime.config.store_currency,
     )
     return jsonify(product)
+
+
+@blueprint.put("/products")
+def sync_products() -> Response:
+    """Catalog sync: 1-1,000 products, all or nothing, in one transaction and one script."""
+    require_admin()
+    # A thousand products outgrow MAX_CONTENT_LENGTH; only an admin gets the larger limit.
+    request.max_content_length = SYNC_MAX_BYTES
+    data = load(_sync_schema, json_object())
+    runtime = current_runtime()
+    items = [catalog.product_input(p["sku"], p) for p in data["products"]]
+    count = catalog.sync_catalog(runtime.redis, items, store_currency=runtime.config.store_currency)
+    return jsonify({"upserted": count})
 
 
 @blueprint.post("/orders/<order_id>/refunds")
@@ -93,6 +102,7 @@ def fulfillment(order_id: str) -> Response:
 def cancel(order_id: str) -> tuple[Response, int]:
     """Queue the cancel of a PENDING order (intent first, then the hold — I8): 202."""
     require_admin()
+    load(_empty_schema, _optional_body())
     runtime = current_runtime()
     admin.check_cancelable(runtime.redis, order_id)
     runtime.jobs.cancel_order(order_id)
@@ -119,6 +129,7 @@ def list_webhook_events() -> Response:
 def replay_webhook_event(event_id: str) -> tuple[Response, int]:
     """Re-enqueue a stored event; a processed one changes nothing (I3): 202."""
     require_admin()
+    load(_empty_schema, _optional_body())
     payload, _row = admin.webhook_event_for_replay(event_id)
     current_runtime().jobs.handle_stripe_event(event_id, payload)
     return jsonify({"eventId": event_id, "status": "queued"}), 202

@@ -1,4 +1,5 @@
-"""Checkout endpoints: quote, submit (payment-intent) and the status long-poll."""
+"""Checkout endpoints: quote, submit (payment-intent), the status long-poll and the
+return-URL lookup."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from app.context import current_config, current_runtime
 from app.errors import InvalidRequest, OutOfStock, ServiceError
 from app.gateways.jobs import Jobs
 from app.gateways.rate_limit import StripeBudget
-from app.schemas.checkout import QuoteSchema, SubmitSchema
+from app.schemas.checkout import LookupQuerySchema, QuoteSchema, SubmitSchema
 from app.schemas.common import load
-from app.services import catalog, checkout_status, order_views, pricing
+from app.services import catalog, checkout_status, order_views
 from app.services.admission import (
     Submission,
     SubmitRate,
@@ -29,19 +30,19 @@ log = structlog.get_logger("app.api.checkout")
 
 _quote_schema = QuoteSchema()
 _submit_schema = SubmitSchema()
+_lookup_query = LookupQuerySchema()
 
 
 @blueprint.post("/quote")
 def quote() -> Response:
-    """Price a cart server-side: lines, subtotal, shipping, tax, total."""
+    """Price a cart server-side: lines (with ``available``), totals, ``purchasable``."""
     data = load(_quote_schema, json_object())
     items = [(line["sku"], line["quantity"]) for line in data["items"]]
     runtime = current_runtime()
-    products = catalog.product_prices(sku for sku, _ in items)
-    result = pricing.price_cart(
-        items, data["shipping_address"], runtime.config.store_currency, products
+    body = catalog.quote(
+        runtime.redis, items, data["shipping_address"], runtime.config.store_currency
     )
-    return jsonify(result.to_dict())
+    return jsonify(body)
 
 
 @blueprint.post("/payment-intent")
@@ -65,6 +66,7 @@ def submit() -> tuple[Response, int, dict[str, str]]:
         idempotency_key=key,
         hold_ttl=config.hold_ttl_seconds,
         user_id=user_id,
+        token_secret=config.checkout_token_secrets[0],
     )
     try:
         admission = admit(
@@ -87,6 +89,19 @@ def submit() -> tuple[Response, int, dict[str, str]]:
         SUBMITS.labels("admitted").inc()
         _enqueue_create_intent(runtime.jobs, submission.order_id)
     return jsonify(admission.response), 202, headers
+
+
+@blueprint.get("/lookup")
+def lookup() -> Response:
+    """Back from a redirect: Stripe's return-URL parameters → the order and its token."""
+    query = load(_lookup_query, request.args.to_dict())
+    return jsonify(
+        order_views.lookup_by_intent(
+            query["payment_intent"],
+            query["payment_intent_client_secret"],
+            current_runtime().config.checkout_token_secrets,
+        )
+    )
 
 
 @blueprint.get("/<order_id>")
@@ -113,7 +128,9 @@ def status(order_id: str) -> Response:
 
 def _wait_params() -> tuple[int, int | None]:
     """``wait`` (0..25 seconds) and ``since`` (a version) from the query string."""
-    fields: dict[str, list[str]] = {}
+    fields: dict[str, list[str]] = {
+        name: ["Unknown field."] for name in request.args if name not in ("wait", "since")
+    }
     wait = _query_int("wait", 0, 0, checkout_status.MAX_WAIT_SECONDS, fields)
     since = _query_int("since", None, 0, 2**31, fields)
     if fields:

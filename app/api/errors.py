@@ -12,6 +12,7 @@ from flask import Flask, Response, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
 from app.errors import (
+    MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
     RateLimited,
@@ -21,14 +22,6 @@ from app.errors import (
 )
 
 log = structlog.get_logger("app.api.errors")
-
-
-class MethodNotAllowed(ServiceError):
-    """Raised (by werkzeug) when a route exists but not for this method."""
-
-    status = 405
-    code = "method_not_allowed"
-    type = "invalid_request_error"
 
 
 class BadRequest(ServiceError):
@@ -45,6 +38,8 @@ def error_response(error: ServiceError) -> Response:
     response.status_code = error.status
     if isinstance(error, RateLimited):
         response.headers["Retry-After"] = str(error.retry_after)
+    if isinstance(error, MethodNotAllowed):
+        response.headers["Allow"] = ", ".join(error.allow)
     return response
 
 
@@ -54,7 +49,8 @@ def _http_error(exc: HTTPException) -> ServiceError:
     if code == 404:
         return NotFound("No such resource.")
     if code == 405:
-        return MethodNotAllowed("Method not allowed.")
+        allowed = sorted(getattr(exc, "valid_methods", None) or ())
+        return MethodNotAllowed(f"Use {', '.join(allowed) or 'another method'}.", tuple(allowed))
     if code == 413:
         return PayloadTooLarge("The request body is too large.")
     if code == 415:

@@ -14,20 +14,32 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from app.schemas import responses as r
 from app.schemas.admin import (
     AcceptedSchema,
+    EmptySchema,
     FulfillmentSchema,
     OrderPageSchema,
     RefundAcceptedSchema,
     RefundRequestSchema,
     WebhookEventPageSchema,
 )
-from app.schemas.checkout import QuoteSchema, SubmitResponseSchema, SubmitSchema
+from app.schemas.checkout import (
+    LookupResponseSchema,
+    QuoteSchema,
+    SubmitResponseSchema,
+    SubmitSchema,
+)
 from app.schemas.orders import TrackSchema
-from app.schemas.products import ProductSchema, ProductUpsertSchema
+from app.schemas.products import (
+    AdminProductSchema,
+    ProductSchema,
+    ProductSyncResponseSchema,
+    ProductSyncSchema,
+    ProductUpsertSchema,
+)
 from models.order import ORDER_STATES
 from models.webhook_event import WEBHOOK_STATUSES
 
 ERRORS = {
-    400: "validation_failed, malformed_json or card_data_rejected",
+    400: "validation_failed (unknown fields too), malformed_json or card_data_rejected",
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",
@@ -84,14 +96,57 @@ class Operation:
     parameters: list[dict[str, Any]] = field(default_factory=list)
     content_type: str = "application/json"
     tag: str = "checkout"
+    request_required: bool = True
 
+
+SKU_PATH = [{"name": "sku", "in": "path", "required": True, "schema": {"type": "string"}}]
+LOOKUP_QUERY = [
+    {
+        **_query(
+            "payment_intent",
+            {"type": "string", "pattern": "^pi_[A-Za-z0-9_]+$"},
+            "The PaymentIntent id Stripe appended to the return_url.",
+        ),
+        "required": True,
+    },
+    {
+        **_query(
+            "payment_intent_client_secret",
+            {"type": "string", "pattern": "^pi_[A-Za-z0-9_]+_secret_[A-Za-z0-9]+$"},
+            "Its client secret (Stripe appended it too).",
+        ),
+        "required": True,
+    },
+    _query(
+        "redirect_status",
+        {"type": "string", "maxLength": 32},
+        "Stripe's hint (succeeded, processing, failed); accepted, not trusted.",
+    ),
+]
 
 OPERATIONS = (
-    Operation("/api/products", "get", "The catalog, sold-out products included.",
-              response=r.fields.List(r.fields.Nested(ProductSchema)), tag="catalog"),
-    Operation("/api/checkout/quote", "post", "Price a cart server-side.",
+    Operation("/api/products", "get",
+              "The active catalog, sold-out products included (one plain list).",
+              response=r.fields.List(r.fields.Nested(ProductSchema)), tag="catalog",
+              errors=(400, 503),
+              parameters=[
+                  _query("category", {"type": "string", "maxLength": 100},
+                         "Only this category (case-insensitive)."),
+                  _query("q", {"type": "string", "maxLength": 200},
+                         "Only names containing this (case-insensitive)."),
+              ]),
+    Operation("/api/products/{sku}", "get", "One active product.", response=ProductSchema,
+              errors=(404, 503), tag="catalog", parameters=SKU_PATH),
+    Operation("/api/checkout/quote", "post",
+              "Price a cart server-side; each line's available units and whether the cart "
+              "is purchasable (stock refuses nothing here).",
               response=r.QuoteResponseSchema, request=QuoteSchema,
               errors=(400, 413, 415, 429, 503)),
+    Operation("/api/checkout/lookup", "get",
+              "Back from a redirect: the order and its checkout token from Stripe's "
+              "return_url parameters (rate limited; 404 unless the secret is the intent's).",
+              response=LookupResponseSchema, errors=(400, 404, 429, 503),
+              parameters=LOOKUP_QUERY),
     Operation("/api/checkout/payment-intent", "post",
               "Submit: hold the stock and start the payment (202; replays answer the same body).",
               ok=202, response=SubmitResponseSchema, request=SubmitSchema,
@@ -112,10 +167,13 @@ OPERATIONS = (
               parameters=[{"name": "Stripe-Signature", "in": "header", "required": True,
                            "schema": {"type": "string"}}]),
     Operation("/api/admin/products/{sku}", "put", "Create or update a product (admin JWT).",
-              response=ProductSchema, request=ProductUpsertSchema,
-              errors=(400, 401, 403, 409, 413, 415, 503), tag="admin",
-              parameters=[{"name": "sku", "in": "path", "required": True,
-                           "schema": {"type": "string"}}]),
+              response=AdminProductSchema, request=ProductUpsertSchema,
+              errors=(400, 401, 403, 409, 413, 415, 503), tag="admin", parameters=SKU_PATH),
+    Operation("/api/admin/products", "put",
+              "Catalog sync (admin JWT): 1-1,000 products, all or nothing, idempotent; "
+              "409 when a product's stock would drop below what is held or sold.",
+              response=ProductSyncResponseSchema, request=ProductSyncSchema,
+              errors=(400, 401, 403, 409, 413, 415, 503), tag="admin"),
     Operation("/api/admin/orders/{orderId}/refunds", "post",
               "Request a refund (admin JWT); a worker calls Stripe, webhooks confirm (202).",
               ok=202, response=RefundAcceptedSchema, request=RefundRequestSchema,
@@ -128,8 +186,8 @@ OPERATIONS = (
               parameters=ADMIN_ORDER),
     Operation("/api/admin/orders/{orderId}/cancel", "post",
               "Cancel a PENDING order (admin JWT): intent first, then the hold (202).",
-              ok=202, response=AcceptedSchema, errors=(401, 403, 404, 409, 503), tag="admin",
-              parameters=ADMIN_ORDER),
+              ok=202, response=AcceptedSchema, request=EmptySchema, request_required=False,
+              errors=(400, 401, 403, 404, 409, 503), tag="admin", parameters=ADMIN_ORDER),
     Operation("/api/admin/orders", "get", "Orders, newest first, one page (admin JWT).",
               response=OrderPageSchema, errors=(400, 401, 403, 503), tag="admin",
               parameters=[_query("state", {"type": "string", "enum": list(ORDER_STATES)},
@@ -141,7 +199,8 @@ OPERATIONS = (
                                  "Only rows with this status."), *PAGE_QUERY]),
     Operation("/api/admin/webhook-events/{eventId}/replay", "post",
               "Re-enqueue a stored event; a processed one changes nothing (202).",
-              ok=202, response=AcceptedSchema, errors=(401, 403, 404, 503), tag="admin",
+              ok=202, response=AcceptedSchema, request=EmptySchema, request_required=False,
+              errors=(400, 401, 403, 404, 503), tag="admin",
               parameters=[{"name": "eventId", "in": "path", "required": True,
                            "schema": {"type": "string"}}]),
     Operation("/healthz", "get", "Liveness.", response=r.HealthSchema, errors=(), tag="ops"),
@@ -175,7 +234,10 @@ def build_spec(version: str = "1.0.0") -> dict[str, Any]:
         plugins=[MarshmallowPlugin()],
         info={
             "description": "Carts, atomic stock holds, Stripe payments, signed webhooks. "
-            "Amounts are integers in minor units; unknown body fields are ignored.",
+            "Amounts are integers in minor units. A field (body or query) that a schema "
+            "does not know is refused: 400 validation_failed on that field. A path no route "
+            "matches is 404 not_found whatever the method; a wrong method on a known path "
+            "is 405 method_not_allowed with an Allow header.",
         },
     )
     spec.components.schema("Error", schema=r.ErrorSchema)
@@ -199,7 +261,7 @@ def build_spec(version: str = "1.0.0") -> dict[str, Any]:
             operation["parameters"] = op.parameters
         if op.request is not None:
             operation["requestBody"] = {
-                "required": True,
+                "required": op.request_required,
                 "content": {"application/json": {"schema": op.request}},
             }
         if op.tag == "admin":

@@ -23,13 +23,13 @@ from app.errors import IdempotencyKeyReused, InvalidRequest, OutOfStock
 
 HERE = Path(__file__).resolve().parent
 # Helper files, prepended to the scripts that name them; never run on their own.
-LIBRARIES = ("stock.lua", "reservation.lua")
+LIBRARIES = ("stock.lua", "reservation.lua", "counters.lua")
 NAMES = (
     "hold",
     "confirm",
     "release",
     "extend",
-    "adjust",
+    "catalog",
     "restock",
     "rebuild",
     "admit",

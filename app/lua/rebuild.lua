@@ -6,10 +6,12 @@
 --
 -- KEYS[1]  {shop}:avail
 -- KEYS[2]  {shop}:holds
+-- KEYS[3]  {shop}:avail:inactive   the counters of inactive products (never held)
 -- ARGV[1]  JSON {sku: on hand - confirmed - held (database)}
 -- ARGV[2]  JSON [{id, orderId, items: [[sku, qty], ...], expiresAt}, ...] HELD in the database
 -- ARGV[3]  record TTL in seconds for restored reservation records
 -- ARGV[4]  key prefix, "{shop}:res:"
+-- ARGV[5]  JSON [sku, ...] of inactive products: their counters go to KEYS[3]
 --
 -- Returns: {skus written, Redis-only holds subtracted, reservation records restored}
 local counts = cjson.decode(ARGV[1])
@@ -48,10 +50,19 @@ for _, res in ipairs(db_held) do
   end
 end
 
-redis.call('DEL', KEYS[1])
+local inactive = {}
+for _, sku in ipairs(cjson.decode(ARGV[5])) do
+  inactive[sku] = true
+end
+
+redis.call('DEL', KEYS[1], KEYS[3])
 local written = 0
 for sku, n in pairs(counts) do
-  redis.call('HSET', KEYS[1], sku, n)
+  if inactive[sku] then
+    redis.call('HSET', KEYS[3], sku, n)
+  else
+    redis.call('HSET', KEYS[1], sku, n)
+  end
   written = written + 1
 end
 return {written, extra, restored}

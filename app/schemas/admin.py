@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-from app.schemas.common import BaseSchema, StrictInteger, Text
+from app.schemas.common import BaseSchema, StrictBoolean, StrictInteger, Text
 from app.schemas.responses import TotalsSchema
 from models.order import ORDER_STATES
 from models.webhook_event import WEBHOOK_STATUSES
@@ -14,17 +14,6 @@ from models.webhook_event import WEBHOOK_STATUSES
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
-
-
-class StrictBoolean(fields.Boolean):
-    """A JSON ``true``/``false`` only: ``"true"``, ``1`` are refused."""
-
-    default_error_messages = {"strict": "Must be true or false."}
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
-        if not isinstance(value, bool):
-            raise self.make_error("strict")
-        return value
 
 
 class QueryInteger(fields.Integer):
@@ -36,6 +25,10 @@ class QueryInteger(fields.Integer):
         if not isinstance(value, str) or not value.isascii() or not value.isdigit():
             raise self.make_error("digits")
         return super()._deserialize(value, attr, data, **kwargs)
+
+
+class EmptySchema(BaseSchema):
+    """A body with no fields (cancel, replay): any field sent is refused, none is required."""
 
 
 class RefundRequestSchema(BaseSchema):

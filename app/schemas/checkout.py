@@ -109,6 +109,15 @@ class SubmitSchema(BaseSchema):
     billing_address = fields.Nested(
         AddressSchema, data_key="billingAddress", load_default=None, allow_none=True
     )
+    # The body form of the Idempotency-Key header: read and checked by
+    # app.api.requests.idempotency_key; known here so that it is not refused, and
+    # load-only so the request fingerprint (the dump) stays the same with or without it.
+    idempotency_key = fields.String(
+        load_only=True,
+        data_key="idempotencyKey",
+        load_default=None,
+        validate=validate.Length(*IDEMPOTENCY_KEY_LENGTH),
+    )
 
     @validates_schema
     def _unique_skus(self, data: dict[str, Any], **_: Any) -> None:
@@ -137,3 +146,35 @@ class SubmitResponseSchema(BaseSchema):
     state = fields.String()
     status_url = fields.String(data_key="statusUrl")
     hold_expires_at = fields.String(data_key="holdExpiresAt")
+
+
+class LookupQuerySchema(BaseSchema):
+    """``GET /api/checkout/lookup``: the query Stripe appends to a ``return_url``."""
+
+    payment_intent = fields.String(
+        required=True,
+        validate=[
+            validate.Length(max=255),
+            validate.Regexp(r"^pi_[A-Za-z0-9_]+$", error="Not a PaymentIntent id."),
+        ],
+    )
+    payment_intent_client_secret = fields.String(
+        required=True,
+        validate=[
+            validate.Length(max=255),
+            validate.Regexp(
+                r"^pi_[A-Za-z0-9_]+_secret_[A-Za-z0-9]+$", error="Not a PaymentIntent secret."
+            ),
+        ],
+    )
+    # Stripe adds it too (succeeded, processing, failed); the order's state is the truth.
+    redirect_status = fields.String(load_default=None, validate=validate.Length(max=32))
+
+
+class LookupResponseSchema(BaseSchema):
+    """``GET /api/checkout/lookup``: the order behind a PaymentIntent, and its token."""
+
+    order_id = fields.String(data_key="orderId")
+    order_number = fields.String(data_key="orderNumber")
+    state = fields.String()
+    checkout_token = fields.String(data_key="checkoutToken")

@@ -1,8 +1,9 @@
 """Shared schema pieces: strict integers, trimmed strings, and flat error paths.
 
-Policy: unknown fields are **ignored** (``EXCLUDE``) everywhere, consistently — a
-client may send extra fields such as its own price display and the server ignores
-them (I5: the server prices every cart). Everything that *is* read is strict.
+Policy (the strict contract): a field the schema does not know is **refused**
+(``RAISE``) everywhere — bodies and query strings alike — with ``validation_failed`` on
+that field's flat dotted path (``shippingAddress.foo``, ``items.0.unitAmount``); nothing
+is silently dropped. Everything that *is* read is strict as well.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields
+from marshmallow import RAISE, Schema, ValidationError, fields
 
 from app.errors import InvalidRequest
 
@@ -24,6 +25,17 @@ class StrictInteger(fields.Integer):
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.make_error("strict")
         return super()._deserialize(value, attr, data, **kwargs)
+
+
+class StrictBoolean(fields.Boolean):
+    """A JSON ``true``/``false`` only: ``"true"``, ``1`` are refused."""
+
+    default_error_messages = {"strict": "Must be true or false."}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, bool):
+            raise self.make_error("strict")
+        return value
 
 
 class Text(fields.String):
@@ -46,10 +58,10 @@ class Email(fields.Email):
 
 
 class BaseSchema(Schema):
-    """Every API schema: unknown fields ignored, camelCase on the wire."""
+    """Every API schema: unknown fields refused, camelCase on the wire."""
 
     class Meta:
-        unknown = EXCLUDE
+        unknown = RAISE
 
 
 def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:

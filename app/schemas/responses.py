@@ -7,6 +7,15 @@ from marshmallow import fields
 from app.schemas.common import BaseSchema
 
 
+class ShortItemSchema(BaseSchema):
+    """A line that asks for more than is available (``out_of_stock``, the quote)."""
+
+    sku = fields.String()
+    name = fields.String()
+    requested = fields.Integer()
+    available = fields.Integer()
+
+
 class ErrorDetailSchema(BaseSchema):
     """The ``error`` object of every error body."""
 
@@ -14,9 +23,14 @@ class ErrorDetailSchema(BaseSchema):
     code = fields.String(required=True)
     message = fields.String(required=True)
     fields_ = fields.Dict(
-        data_key="fields", keys=fields.String(), values=fields.List(fields.String())
+        data_key="fields",
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": "validation_failed: flat dotted camelCase path → messages."},
     )
-    items = fields.List(fields.Dict())
+    items = fields.List(
+        fields.Nested(ShortItemSchema), metadata={"description": "out_of_stock: the short lines."}
+    )
 
 
 class ErrorSchema(BaseSchema):
@@ -45,10 +59,24 @@ class TotalsSchema(BaseSchema):
     currency = fields.String()
 
 
-class QuoteResponseSchema(TotalsSchema):
-    """A quote: the lines and the totals."""
+class QuoteLineSchema(LineItemSchema):
+    """A priced line of a quote, with the units available now."""
 
-    line_items = fields.List(fields.Nested(LineItemSchema), data_key="lineItems")
+    available = fields.Integer()
+
+
+class QuoteResponseSchema(TotalsSchema):
+    """A quote: the lines, the totals, and whether the cart can be bought as it is."""
+
+    line_items = fields.List(fields.Nested(QuoteLineSchema), data_key="lineItems")
+    purchasable = fields.Boolean(
+        metadata={"description": "false when a line asks for more than is available"}
+    )
+    short_items = fields.List(
+        fields.Nested(ShortItemSchema),
+        data_key="shortItems",
+        metadata={"description": "The lines that are short (empty when purchasable)."},
+    )
 
 
 class PaymentSchema(BaseSchema):
@@ -127,15 +155,30 @@ class PublicEventSchema(BaseSchema):
     type = fields.String()
 
 
+class ProgressStepSchema(BaseSchema):
+    """A state on the order's way: when it was reached, or null while still ahead."""
+
+    state = fields.String()
+    reached_at = fields.String(data_key="reachedAt", allow_none=True)
+
+
 class TrackResponseSchema(BaseSchema):
     """``POST /api/orders/track``."""
 
     order_number = fields.String(data_key="orderNumber")
+    email = fields.String()
     state = fields.String()
     line_items = fields.List(fields.Nested(LineItemSchema), data_key="lineItems")
     totals = fields.Nested(TotalsSchema)
     created_at = fields.String(data_key="createdAt")
     events = fields.List(fields.Nested(PublicEventSchema))
+    progress = fields.List(
+        fields.Nested(ProgressStepSchema),
+        metadata={
+            "description": "States reached (oldest first), then those still ahead on "
+            "PENDING → PAID → FULFILLING → FULFILLED with reachedAt null."
+        },
+    )
 
 
 class WebhookAckSchema(BaseSchema):

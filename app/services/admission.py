@@ -23,10 +23,10 @@ from redis import Redis
 
 from app import keys, lua
 from app.config import Config
-from app.errors import RateLimited
+from app.errors import OutOfStock, RateLimited
 from app.services import checkout_status
-from app.services.checkout_status import token_hash
-from app.services.inventory import flat_lines, validate_lines
+from app.services.checkout_status import derive_token, token_hash
+from app.services.inventory import flat_lines, validate_lines, with_product_names
 from app.services.state_machine import PENDING
 from models.statuses import PaymentStatus
 
@@ -112,13 +112,21 @@ class Submission:
         hold_ttl: int,
         user_id: str | None = None,
         now: datetime | None = None,
+        token_secret: str | None = None,
     ) -> Submission:
-        """A submission with fresh ids from a validated body (``items: [{sku, quantity}]``)."""
+        """A submission with fresh ids from a validated body (``items: [{sku, quantity}]``).
+
+        With ``token_secret`` the checkout token is derived from the order id (so the
+        return-URL lookup can answer it again); without, it is random.
+        """
         start = now or datetime.now(UTC)
+        order_id = new_order_id()
         return cls(
-            order_id=new_order_id(),
+            order_id=order_id,
             order_number=new_order_number(),
-            checkout_token=new_checkout_token(),
+            checkout_token=(
+                derive_token(token_secret, order_id) if token_secret else new_checkout_token()
+            ),
             reservation_id=new_reservation_id(),
             idempotency_key=idempotency_key,
             fingerprint=fingerprint(body),
@@ -304,7 +312,10 @@ def admit(
             # Someone else holding the key and the body must not read the buyer's order.
             stored["checkoutToken"] = None
         return Admission(response=stored, replayed=True, rate=state)
-    lua.raise_for_refusal(outcome, lines)
+    try:
+        lua.raise_for_refusal(outcome, lines)
+    except OutOfStock as exc:
+        raise with_product_names(exc) from None  # names looked up on the refusal path only
     return Admission(response=response, replayed=False, rate=state)
 
 

@@ -7,13 +7,14 @@ long-pollers waiting in :func:`wait` through the ``{shop}:co:<orderId>:changed``
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,26 @@ JSON_FIELDS = frozenset({"submission", "lineItems", "totals", "error"})
 def token_hash(token: str) -> str:
     """sha256 hex of a checkout token (only the hash is stored)."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def derive_token(secret: str, order_id: str) -> str:
+    """The checkout token of ``order_id`` under ``secret``: HMAC-SHA256, base64url (43 chars).
+
+    Derived rather than random so that the return-URL lookup can answer it again
+    without the token ever being stored (only its hash is) or logged.
+    """
+    mac = hmac.new(secret.encode("utf-8"), f"checkout-token:{order_id}".encode(), "sha256")
+    return base64.urlsafe_b64encode(mac.digest()).decode("ascii").rstrip("=")
+
+
+def recover_token(order_id: str, stored_hash: str, secrets: Sequence[str]) -> str | None:
+    """The order's checkout token, re-derived with whichever secret made it; None if none
+    did (an order from before tokens were derived, or a secret rotated out)."""
+    for secret in secrets:
+        token = derive_token(secret, order_id)
+        if hmac.compare_digest(token_hash(token), stored_hash or ""):
+            return token
+    return None
 
 
 def encode(value: Any) -> str:

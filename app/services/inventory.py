@@ -1,9 +1,12 @@
-"""Lua-backed stock holds: hold / confirm / release / extend / restock / adjust / rebuild.
+"""Lua-backed stock holds: hold / confirm / release / extend / restock / sync / rebuild.
 
 ``{shop}:avail`` counts the units that may still be held (on hand - confirmed - held);
 every change to it runs in one Lua script (app/lua/), so concurrent web and worker
-processes never oversell (I1). The database is the record: :meth:`Inventory.rebuild`
-restores the counters from it after a Redis loss (I9).
+processes never oversell (I1). An inactive product's counter is parked in
+``{shop}:avail:inactive``: the holds read ``{shop}:avail`` only and refuse it like an
+unknown SKU (O(1), nothing added to the hold), while releases and restocks keep its
+count exact. The database is the record: :meth:`Inventory.rebuild` restores the
+counters from it after a Redis loss (I9).
 """
 
 from __future__ import annotations
@@ -15,14 +18,27 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import peewee
+import structlog
 from redis import Redis
 
 from app import keys, lua
-from app.errors import InvalidRequest, InvalidState
+from app.errors import InvalidRequest, InvalidState, OutOfStock
 from models import Product, Reservation
+from models.db import is_bound
 from models.statuses import ReservationStatus
 
 Line = tuple[str, int]
+log = structlog.get_logger("app.services.inventory")
+
+
+@dataclass(frozen=True)
+class CounterChange:
+    """One SKU's part of a catalog sync: the stock delta and, if it changes, ``active``."""
+
+    sku: str
+    delta: int
+    active: bool | None = None  # None: sold or not as before
 
 
 @dataclass(frozen=True)
@@ -112,7 +128,7 @@ class Inventory:
 
     def release(self, reservation_id: str) -> bool:
         """HELD → RELEASED with the units back; False (nothing changed) otherwise."""
-        names = [keys.AVAIL, keys.reservation(reservation_id), keys.HOLDS]
+        names = [keys.AVAIL, keys.reservation(reservation_id), keys.HOLDS, keys.AVAIL_INACTIVE]
         return int(lua.run(self.redis, "release", names, [reservation_id])) == 1
 
     def extend(self, reservation_id: str, ttl_seconds: int) -> bool:
@@ -125,22 +141,44 @@ class Inventory:
     def restock(self, items: Sequence[Line]) -> None:
         """Put units back on sale (a refund with restock), all lines at once."""
         lines = sum_lines(validate_lines(items))
-        lua.run(self.redis, "restock", [keys.AVAIL], flat_lines(lines))
+        lua.run(self.redis, "restock", [keys.AVAIL, keys.AVAIL_INACTIVE], flat_lines(lines))
 
     def adjust(self, sku: str, delta: int) -> int:
-        """Admin stock change: available += delta; returns the new count.
+        """Admin stock change of one SKU: available += delta; returns the new count.
 
         Raises InvalidState when the change would leave fewer units than are already
         held (the counter would go negative), so I1 holds; nothing changes then.
         """
-        if isinstance(delta, bool) or not isinstance(delta, int):
-            raise InvalidRequest("Delta must be an integer.", fields={"delta": ["Not an integer."]})
-        reply = lua.run(self.redis, "adjust", [keys.AVAIL], [sku, delta])
+        return self.sync([CounterChange(sku, delta)])[sku]
+
+    def sync(self, changes: Sequence[CounterChange]) -> dict[str, int]:
+        """A catalog sync's counter changes in ONE script, all or nothing: sku → new count.
+
+        Raises InvalidState naming every SKU whose stock would drop below what is held or
+        sold (the single upsert's rule); nothing changes then. Each SKU at most once.
+        """
+        args: list[Any] = []
+        for change in changes:
+            delta = change.delta
+            if isinstance(delta, bool) or not isinstance(delta, int):
+                raise InvalidRequest(
+                    "Delta must be an integer.", fields={"delta": ["Not an integer."]}
+                )
+            active = "" if change.active is None else "1" if change.active else "0"
+            args += [change.sku, delta, active]
+        if not args:
+            return {}
+        reply = lua.run(self.redis, "catalog", [keys.AVAIL, keys.AVAIL_INACTIVE], args)
         if lua.text(reply[0]) == "NEGATIVE":
-            raise InvalidState(
-                f"Stock of {sku} cannot drop by {-delta}: only {int(reply[1])} units are free."
+            rest = list(reply[1:])
+            free = {lua.text(rest[i]): int(rest[i + 1]) for i in range(0, len(rest), 2)}
+            wanted = {c.sku: -c.delta for c in changes}
+            detail = "; ".join(
+                f"{sku} cannot drop by {wanted[sku]}: only {n} units are free"
+                for sku, n in free.items()
             )
-        return int(reply[1])
+            raise InvalidState(f"Stock below what is held or sold: {detail}.")
+        return {c.sku: int(n) for c, n in zip(changes, reply[1:], strict=True)}
 
     def available(self, skus: Sequence[str] | None = None) -> dict[str, int]:
         """Units that may still be held, per SKU (never negative); unknown SKUs left out."""
@@ -188,14 +226,18 @@ class Inventory:
         ]
 
     def rebuild(
-        self, counts: dict[str, int], reservations: Iterable[HeldReservation] = ()
+        self,
+        counts: dict[str, int],
+        reservations: Iterable[HeldReservation] = (),
+        inactive: Iterable[str] = (),
     ) -> RebuildReport:
         """I9: replace ``{shop}:avail`` with the database's numbers, in one script.
 
         ``counts`` is on hand - confirmed - held per SKU as the database sees it;
         ``reservations`` are the database's HELD reservations, whose Redis records are
         restored when missing. Holds that exist only in Redis (orders not yet written)
-        are subtracted as well, so a rebuild under traffic never oversells.
+        are subtracted as well, so a rebuild under traffic never oversells. The
+        ``inactive`` SKUs' counters go to ``{shop}:avail:inactive`` (not sold).
         """
         held = [
             {
@@ -209,12 +251,13 @@ class Inventory:
         reply = lua.run(
             self.redis,
             "rebuild",
-            [keys.AVAIL, keys.HOLDS],
+            [keys.AVAIL, keys.HOLDS, keys.AVAIL_INACTIVE],
             [
                 json.dumps({sku: int(n) for sku, n in counts.items()}),
                 json.dumps(held),
                 keys.RESERVATION_KEEP_SECONDS,
                 keys.RESERVATION_PREFIX,
+                json.dumps(sorted(inactive)),
             ],
         )
         return RebuildReport(*(int(x) for x in reply))
@@ -252,7 +295,38 @@ def rebuild_counts_from_db() -> tuple[dict[str, int], list[HeldReservation]]:
     return counts, held
 
 
+def inactive_skus_from_db() -> list[str]:
+    """The SKUs of inactive products (their counters are parked, not sold)."""
+    query = Product.select(Product.sku).where(Product.active == False)  # noqa: E712
+    return [p.sku for p in query]
+
+
 def rebuild_from_db(redis: Redis) -> RebuildReport:
     """Restore the Redis stock counters from the bound database (``flask inventory rebuild``)."""
     counts, held = rebuild_counts_from_db()
-    return Inventory(redis).rebuild(counts, held)
+    return Inventory(redis).rebuild(counts, held, inactive_skus_from_db())
+
+
+def with_product_names(error: OutOfStock) -> OutOfStock:
+    """``error`` with each short line's product ``name`` (the refusal path only).
+
+    One database read, made only once a hold was refused, so an admitted submit pays
+    nothing for it. The name is for display: if the database cannot answer (or none is
+    bound), the SKU stands in rather than turning a 409 into a 503.
+    """
+    skus = [item["sku"] for item in error.items]
+    names: dict[str, str] = {}
+    try:
+        if is_bound():  # a process holding stock without a database has no names to give
+            rows = Product.select(Product.sku, Product.name).where(Product.sku.in_(skus))
+            names = {p.sku: p.name for p in rows}
+    except peewee.PeeweeException as exc:
+        log.warning("out_of_stock_names_unavailable", error_class=type(exc).__name__)
+    items = [
+        {"sku": i["sku"], "name": names.get(i["sku"], i["sku"]), **_counts(i)} for i in error.items
+    ]
+    return OutOfStock(items)
+
+
+def _counts(item: dict[str, Any]) -> dict[str, Any]:
+    return {"requested": item["requested"], "available": item["available"]}

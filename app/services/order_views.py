@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
@@ -21,9 +21,12 @@ from redis import Redis
 from app.errors import NotFound
 from app.services import admission, checkout_status
 from app.services.records import totals
-from app.services.state_machine import PENDING
+from app.services.state_machine import FULFILLED, FULFILLING, PAID, PENDING, TERMINAL
 from models import Order, OrderEvent, Refund
 from models.statuses import PaymentStatus
+
+# The path an order takes when all goes well; the track view's progress shows what is ahead.
+NORMAL_PATH = (PENDING, PAID, FULFILLING, FULFILLED)
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,29 @@ def track(order_number: str, email: str) -> dict[str, Any]:
     return public_view(order)
 
 
+def lookup_by_intent(
+    intent_id: str, client_secret: str, token_secrets: Sequence[str]
+) -> dict[str, Any]:
+    """Back from a redirect: the order of ``intent_id`` and its checkout token, when
+    ``client_secret`` is that intent's (constant-time); NotFound otherwise, the same for
+    an unknown intent, a wrong secret or another order's secret."""
+    order = Order.get_or_none(Order.payment_intent_id == intent_id)
+    stored = (order.client_secret if order is not None else None) or ""
+    # Compare even when there is nothing to compare with: every miss costs the same.
+    matches = hmac.compare_digest(stored.encode(), client_secret.encode()) and bool(stored)
+    token = None
+    if order is not None and matches:
+        token = checkout_status.recover_token(order.id, order.checkout_token_hash, token_secrets)
+    if order is None or token is None:
+        raise NotFound("No order matches this payment.")
+    return {
+        "orderId": order.id,
+        "orderNumber": order.order_number,
+        "state": order.state,
+        "checkoutToken": token,
+    }
+
+
 def order_view(order: Order) -> dict[str, Any]:
     """The full order (buyer or admin): events oldest first, refunds, payment ids."""
     return {
@@ -185,14 +211,37 @@ def pending_view(order_id: str, model: dict[str, Any]) -> dict[str, Any]:
 
 def public_view(order: Order) -> dict[str, Any]:
     """What anyone with the order number and e-mail may see (no payloads, no ids)."""
+    events = _events(order)
     return {
         "orderNumber": order.order_number,
+        "email": order.email,
         "state": order.state,
         "lineItems": order.line_items or [],
         "totals": totals(order),
         "createdAt": iso_utc_micro(order.created_at),
-        "events": [{"ts": iso_utc_micro(e.ts), "type": e.type} for e in _events(order)],
+        "events": [{"ts": iso_utc_micro(e.ts), "type": e.type} for e in events],
+        "progress": progress(order, events),
     }
+
+
+def progress(order: Order, events: list[OrderEvent]) -> list[dict[str, Any]]:
+    """``[{state, reachedAt}]``: the states reached, oldest first, from the audit trail,
+    then the states still ahead on the normal path (``reachedAt`` null).
+
+    PENDING is reached when the order was created; each ``STATE_CHANGED`` event adds its
+    ``to``. Nothing is ahead of a terminal state (FAILED, CANCELED, REFUNDED) or FULFILLED.
+    """
+    reached = [{"state": PENDING.value, "reachedAt": iso_utc_micro(order.created_at)}]
+    for event in events:
+        target = (event.payload or {}).get("to") if event.type == "STATE_CHANGED" else None
+        if target:
+            reached.append({"state": target, "reachedAt": iso_utc_micro(event.ts)})
+    if order.state in TERMINAL:
+        return reached
+    seen = {step["state"] for step in reached}
+    furthest = max((NORMAL_PATH.index(s) for s in seen if s in NORMAL_PATH), default=0)
+    ahead = [s for s in NORMAL_PATH[furthest + 1 :] if s not in seen]
+    return reached + [{"state": state.value, "reachedAt": None} for state in ahead]
 
 
 def checkout_view(order_id: str, model: dict[str, Any]) -> dict[str, Any]:

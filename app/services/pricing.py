@@ -44,14 +44,22 @@ def minor_unit_exponent(currency: str) -> int:
     return 2
 
 
-def format_amount(amount: int, currency: str) -> str:
-    """Human text for an amount in minor units, e.g. ``12.50 USD`` or ``1200 JPY``."""
+def decimal_amount(amount: int, currency: str) -> str:
+    """An amount in minor units as an exact decimal string: ``"14.00"``, JPY ``"1400"``.
+
+    Integer arithmetic only (never a float), with the currency's minor-unit exponent.
+    """
     exponent = minor_unit_exponent(currency)
     if exponent == 0:
-        return f"{amount} {currency.upper()}"
+        return str(amount)
     sign = "-" if amount < 0 else ""
     major, minor = divmod(abs(amount), 10**exponent)
-    return f"{sign}{major}.{minor:0{exponent}d} {currency.upper()}"
+    return f"{sign}{major}.{minor:0{exponent}d}"
+
+
+def format_amount(amount: int, currency: str) -> str:
+    """Human text for an amount in minor units, e.g. ``12.50 USD`` or ``1200 JPY``."""
+    return f"{decimal_amount(amount, currency)} {currency.upper()}"
 
 
 def round_half_up(numerator: int, denominator: int) -> int:

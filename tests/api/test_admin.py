@@ -63,8 +63,9 @@ class TestUpsert:
         response = client.put(URL, json=BODY, headers=admin_headers)
         assert response.status_code == 200
         assert response.get_json() == {
-            "sku": "NEW-1", "name": "New", "description": "Fresh.",
-            "price": {"amount": 1000, "currency": "usd"}, "available": 7,
+            "id": "NEW-1", "sku": "NEW-1", "name": "New", "description": "Fresh.",
+            "price": {"amount": 1000, "currency": "usd"}, "priceDecimal": "10.00",
+            "imageUrl": None, "category": None, "brand": None, "available": 7, "active": True,
         }  # fmt: skip
         assert product_row("NEW-1").stock_on_hand == 7
         assert runtime.redis.hget("{shop}:avail", "NEW-1") == "7"
@@ -99,8 +100,9 @@ class TestUpsert:
         client.put(URL, json={**BODY, "stockOnHand": 0}, headers=admin_headers)
         listed = client.get("/api/products").get_json()
         assert listed == [
-            {"sku": "NEW-1", "name": "New", "description": "Fresh.",
-             "price": {"amount": 1000, "currency": "usd"}, "available": 0}
+            {"id": "NEW-1", "sku": "NEW-1", "name": "New", "description": "Fresh.",
+             "price": {"amount": 1000, "currency": "usd"}, "priceDecimal": "10.00",
+             "imageUrl": None, "category": None, "brand": None, "available": 0}
         ]  # fmt: skip
 
     @pytest.mark.parametrize(

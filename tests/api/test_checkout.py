@@ -53,16 +53,16 @@ def untouched(runtime: Any, broker: Any, catalog: Any) -> Callable[[], None]:
 class TestQuote:
     def test_prices_the_cart_server_side(self, client: Any, catalog: Any) -> None:
         body = {
-            "items": [{"sku": "TEE-M", "quantity": 2, "unitAmount": 1}],
+            "items": [{"sku": "TEE-M", "quantity": 2}],
             "shippingAddress": {"country": "US", "state": "CA"},
-            "total": 1,
         }
         response = client.post(QUOTE, json=body)
         assert response.status_code == 200
         quote = response.get_json()
         assert quote["lineItems"] == [
-            {"sku": "TEE-M", "name": "Tee (M)", "quantity": 2, "unitAmount": 2500, "amount": 5000}
-        ]
+            {"sku": "TEE-M", "name": "Tee (M)", "quantity": 2, "unitAmount": 2500, "amount": 5000,
+             "available": 10}
+        ]  # fmt: skip
         assert quote["subtotal"] == 5000
         assert quote["shipping"] == 0  # free over $50
         assert quote["tax"] == 363  # 7.25 % of $50.00 = 3.625 → half-up
@@ -146,7 +146,7 @@ class TestSubmit:
         assert response.status_code == 409
         error = error_of(response)
         assert error["code"] == "out_of_stock"
-        assert error["items"] == [{"sku": "MUG", "requested": 6, "available": 5}]
+        assert error["items"] == [{"sku": "MUG", "name": "Mug", "requested": 6, "available": 5}]
         untouched()
 
     def test_unknown_sku_is_reported_on_its_line(
@@ -245,12 +245,21 @@ class TestSubmitValidation:
         assert list(error_of(response)["fields"]) == ["items.1.sku"]
         untouched()
 
-    def test_unknown_fields_are_ignored(
-        self, client: Any, broker: Any, catalog: Any, submit_body: Any
+    def test_unknown_fields_are_refused_on_their_path(
+        self, client: Any, broker: Any, catalog: Any, submit_body: Any, untouched: Any
     ) -> None:
         body = submit_body(total=1, discount={"amount": 100})
         body["items"][0]["unitAmount"] = 1
-        assert client.post(SUBMIT, json=body, headers=KEY).status_code == 202
+        body["shippingAddress"]["phone"] = "555"
+        response = client.post(SUBMIT, json=body, headers=KEY)
+        assert response.status_code == 400
+        error = error_of(response)
+        assert error["code"] == "validation_failed"
+        assert set(error["fields"]) == {
+            "total", "discount", "items.0.unitAmount", "shippingAddress.phone"
+        }  # fmt: skip
+        assert error["fields"]["total"] == ["Unknown field."]
+        untouched()
 
     def test_strings_are_trimmed_email_included(
         self, client: Any, runtime: Any, broker: Any, catalog: Any, submit_body: Any
@@ -269,25 +278,27 @@ class TestSubmitValidation:
     def test_client_amounts_never_reach_the_order_or_the_intent(
         self, client: Any, runtime: Any, broker: Any, catalog: Any, submit_body: Any, gateway: Any
     ) -> None:
-        """I5: the worker prices the cart from the database; what the client says is ignored."""
+        """I5: amounts a client sends are refused; the worker prices from the database."""
         from app.services.checkout import create_order_from_submission
 
-        body = submit_body(total=1, amount=1, subtotal=1, currency="jpy")
-        for line in body["items"]:
+        priced = submit_body(total=1, amount=1, subtotal=1, currency="jpy")
+        for line in priced["items"]:
             line.update(unitAmount=1, amount=1, price={"amount": 1, "currency": "jpy"})
-        quote = client.post(QUOTE, json=body).get_json()
+        refused = client.post(SUBMIT, json=priced, headers=KEY)
+        assert refused.status_code == 400
+        assert {"total", "currency", "items.0.unitAmount", "items.1.price"} <= set(
+            error_of(refused)["fields"]
+        )
+        body = submit_body()
+        quote = client.post(QUOTE, json={"items": body["items"]}).get_json()
         response = client.post(SUBMIT, json=body, headers=KEY)
         assert response.status_code == 202
         order = create_order_from_submission(response.get_json()["orderId"], runtime)
         assert order is not None
         assert quote["subtotal"] == 2 * 2500 + 1400
-        assert (order.subtotal, order.total, order.currency) == (
-            quote["subtotal"],
-            quote["total"],
-            "usd",
-        )
+        assert (order.subtotal, order.currency) == (quote["subtotal"], "usd")
         intent = gateway.intents[order.payment_intent_id]
-        assert (intent.amount, intent.currency) == (quote["total"], "usd")
+        assert (intent.amount, intent.currency) == (order.total, "usd")
         assert isinstance(intent.amount, int)
 
     @pytest.mark.parametrize("key", [None, "short", "x" * 256, "has space in it"])

@@ -93,12 +93,39 @@ class TestGenericErrors:
         assert response.status_code == 405
         assert response.get_json()["error"]["code"] == "method_not_allowed"
 
+    @pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+    def test_unmatched_path_is_404_whatever_the_method(self, client: Any, method: str) -> None:
+        for path in ("/nope", "/api/nope", "/api/checkout/quote/extra", "/api/admin/nope/1"):
+            response = client.open(path, method=method)
+            assert response.status_code == 404, (path, method)
+            assert response.get_json()["error"]["code"] == "not_found"
+
+    @pytest.mark.parametrize(
+        ("method", "path", "allow"),
+        [
+            ("DELETE", "/api/products", {"GET", "HEAD", "OPTIONS"}),
+            ("PUT", "/api/products/MUG", {"GET", "HEAD", "OPTIONS"}),
+            ("GET", "/api/webhooks/stripe", {"POST", "OPTIONS"}),
+            ("POST", "/api/admin/products", {"PUT", "OPTIONS"}),
+            # /api/orders/<orderId> matches too: its GET is allowed as well.
+            ("PATCH", "/api/orders/track", {"GET", "HEAD", "POST", "OPTIONS"}),
+        ],
+    )
+    def test_wrong_method_names_the_allowed_ones(
+        self, client: Any, method: str, path: str, allow: set[str]
+    ) -> None:
+        response = client.open(path, method=method)
+        assert response.status_code == 405
+        assert {m.strip() for m in response.headers["Allow"].split(",")} == allow
+        error = response.get_json()["error"]
+        assert (error["type"], error["code"]) == ("invalid_request_error", "method_not_allowed")
+
     def test_unexpected_exception_is_a_generic_500(
         self, client: Any, monkeypatch: Any, capsys: Any
     ) -> None:
         from app.services import catalog
 
-        def boom(_redis: Any) -> Any:
+        def boom(*_args: Any, **_kwargs: Any) -> Any:
             raise RuntimeError("secret internals")
 
         monkeypatch.setattr(catalog, "list_products", boom)

@@ -259,7 +259,47 @@ class TestTrack:
         assert body["orderNumber"] == "ORD-TEST0001"
         assert [e["type"] for e in body["events"]] == ["ORDER_CREATED", "PAYMENT_SUCCEEDED"]
         assert all(set(e) == {"ts", "type"} for e in body["events"])
-        assert "email" not in body and "paymentIntentId" not in body
+        assert body["email"] == "Buyer@Example.com"  # echoed as stored
+        assert "paymentIntentId" not in body and "orderId" not in body
+
+    def test_progress_shows_the_states_reached_and_those_ahead(
+        self, client: Any, runtime: Any
+    ) -> None:
+        from app.services.state_machine import transition
+
+        order = make_order(state="PENDING")
+        transition(order, "PAID", reason="payment_succeeded")
+        body = {"orderNumber": "ORD-TEST0001", "email": "buyer@example.com"}
+        progress = client.post("/api/orders/track", json=body).get_json()["progress"]
+        assert [(p["state"], p["reachedAt"] is not None) for p in progress] == [
+            ("PENDING", True), ("PAID", True), ("FULFILLING", False), ("FULFILLED", False),
+        ]  # fmt: skip
+        assert progress[0]["reachedAt"] <= progress[1]["reachedAt"]
+        assert progress[1]["reachedAt"].endswith("Z")
+
+    @pytest.mark.parametrize(
+        ("moves", "expected"),
+        [
+            ([], [("PENDING", True), ("PAID", False), ("FULFILLING", False),
+                  ("FULFILLED", False)]),
+            (["CANCELED"], [("PENDING", True), ("CANCELED", True)]),
+            (["PAID", "FULFILLING", "FULFILLED"], [("PENDING", True), ("PAID", True),
+                                                   ("FULFILLING", True), ("FULFILLED", True)]),
+            (["PAID", "REFUNDED"], [("PENDING", True), ("PAID", True), ("REFUNDED", True)]),
+        ],
+    )  # fmt: skip
+    def test_progress_after_each_path(
+        self, client: Any, runtime: Any, moves: list[str], expected: list[Any]
+    ) -> None:
+        from app.services.state_machine import transition
+
+        order = make_order(state="PENDING")
+        for state in moves:
+            order = transition(order, state, reason="test")
+        body = {"orderNumber": "ORD-TEST0001", "email": "buyer@example.com"}
+        answer = client.post("/api/orders/track", json=body).get_json()
+        assert answer["state"] == (moves[-1] if moves else "PENDING")
+        assert [(p["state"], p["reachedAt"] is not None) for p in answer["progress"]] == expected
 
     @pytest.mark.parametrize(
         "body",

@@ -21,7 +21,16 @@ import pytest
 import redis as redis_lib
 import requests
 
-from devstack.demo import DEFAULT_PORTS, banner, choose_ports, make_plan, prepare_data
+from devstack.demo import (
+    DEFAULT_PORTS,
+    PortTaken,
+    banner,
+    choose_ports,
+    dev_origins,
+    make_plan,
+    prepare_data,
+    run,
+)
 from devstack.mailcatcher import MailCatcher
 from devstack.redis_server import EmbeddedRedis
 from devstack.supervisor import ChildFailed, Supervisor
@@ -62,20 +71,61 @@ class TestPlan:
         assert set(ports) == set(DEFAULT_PORTS)
         assert len(set(ports.values())) == len(ports)
 
-    def test_a_taken_default_port_falls_back_to_a_free_one(self):
+    def test_fixed_ports_by_default_and_a_taken_one_stops_the_demo(self, monkeypatch: Any):
+        import devstack.demo as demo
+
         with socket.socket() as taken:
             taken.bind(("127.0.0.1", 0))
             taken.listen()
             port = taken.getsockname()[1]
-            import devstack.demo as demo
+            monkeypatch.setitem(demo.DEFAULT_PORTS, "web", port)
+            with pytest.raises(PortTaken, match=f"web on {port}.*--free-ports"):
+                choose_ports({}, free=False)
+            assert choose_ports({}, free=True)["web"] != port  # only when asked
 
-            original = dict(demo.DEFAULT_PORTS)
-            demo.DEFAULT_PORTS["web"] = port
-            try:
-                assert choose_ports({}, free=False)["web"] != port
-            finally:
-                demo.DEFAULT_PORTS.clear()
-                demo.DEFAULT_PORTS.update(original)
+    def test_fixed_ports_are_the_defaults_when_free(self, monkeypatch: Any):
+        import devstack.demo as demo
+
+        monkeypatch.setattr(demo, "port_is_free", lambda port: True)
+        assert choose_ports({}, free=False) == DEFAULT_PORTS
+        assert choose_ports({"web": 8123}, free=False)["web"] == 8123
+
+    def test_port_sets_the_web_port_and_the_flag_wins(self, tmp_path: Path, monkeypatch: Any):
+        import devstack.demo as demo
+
+        monkeypatch.setattr(demo, "port_is_free", lambda port: True)
+        plan = make_plan(_args(tmp_path, free_ports=False), {"PORT": "8123"})
+        assert plan.ports["web"] == 8123 and plan.app_env()["PORT"] == "8123"
+        assert plan.web_url == "http://127.0.0.1:8123/"
+        plan = make_plan(_args(tmp_path, free_ports=False, web_port=8124), {"PORT": "8123"})
+        assert plan.ports["web"] == 8124
+        assert make_plan(_args(tmp_path, free_ports=False), {}).ports == DEFAULT_PORTS
+
+    def test_a_taken_port_exits_with_the_message(
+        self, tmp_path: Path, monkeypatch: Any, capsys: Any
+    ):
+        import devstack.demo as demo
+
+        monkeypatch.setattr(demo, "port_is_free", lambda port: port != DEFAULT_PORTS["web"])
+        assert run(["--var-dir", str(tmp_path / "var")]) == 2
+        assert "port taken: web on 5000" in capsys.readouterr().err
+
+    def test_frontend_origins_get_their_loopback_twins(self, tmp_path: Path):
+        assert dev_origins("http://localhost:3000") == (
+            "http://localhost:3000",
+            "http://127.0.0.1:3000",
+        )
+        assert dev_origins("http://127.0.0.1:5173/, https://shop.example.com") == (
+            "http://127.0.0.1:5173",
+            "http://localhost:5173",
+            "https://shop.example.com",
+        )
+        assert set(dev_origins(None)) == {
+            "http://localhost:3000", "http://127.0.0.1:3000",
+            "http://localhost:5173", "http://127.0.0.1:5173",
+        }  # fmt: skip
+        env = make_plan(_args(tmp_path), {"FRONTEND_ORIGINS": "http://localhost:3000"}).app_env()
+        assert env["FRONTEND_ORIGINS"] == "http://localhost:3000,http://127.0.0.1:3000"
 
     def test_data_steps_migrate_seed_then_rebuild_the_counters(self):
         steps: list[tuple[str, list[str]]] = []

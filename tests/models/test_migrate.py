@@ -26,7 +26,7 @@ class TestApplyMigrations:
     def test_drop_all_then_apply_restores_schema(self, db: Any) -> None:
         drop_all(db)
         assert not db.get_tables()
-        assert apply_migrations(db) == ["0001"]
+        assert apply_migrations(db) == ["0001", "0002"]
 
     def test_migrations_are_ordered_and_numbered(self) -> None:
         versions = [m.version for m in discover()]
@@ -60,7 +60,36 @@ class TestConcurrentMigrationsOnPostgres:
         db = bind_database(postgres_url)
         try:
             assert not errors
-            assert sorted(results, key=len) == [[], [], [], ["0001"]]
+            assert sorted(results, key=len) == [[], [], [], ["0001", "0002"]]
         finally:
             drop_all(db)
             close_database()
+
+
+class TestCatalogMigration:
+    """0002 on a database migrated before it: the product columns appear, rows stay sold."""
+
+    def test_adds_the_columns_to_an_existing_product_table(self, db: Any) -> None:
+        from playhouse.migrate import SchemaMigrator, migrate
+
+        columns = ("image_url", "category", "brand", "active")
+        migrate(*(SchemaMigrator.from_database(db).drop_column("product", c) for c in columns))
+        db.execute_sql("DELETE FROM schema_migrations WHERE version = '0002'")
+        db.execute_sql(
+            "INSERT INTO product (sku, name, description, price_amount, currency, "
+            "stock_on_hand, created_at, updated_at) VALUES "
+            "('OLD', 'Old', '', 100, 'usd', 3, '2024-01-01 00:00:00', '2024-01-01 00:00:00')"
+        )
+        assert apply_migrations(db) == ["0002"]
+        assert set(columns) <= {c.name for c in db.get_columns("product")}
+        from models import Product
+
+        old = Product.get_by_id("OLD")
+        assert (old.active, old.category, old.brand, old.image_url) == (True, None, None, None)
+
+
+@pytest.mark.postgres
+class TestCatalogMigrationOnPostgres(TestCatalogMigration):
+    @pytest.fixture
+    def database_url(self, postgres_url: str) -> str:
+        return postgres_url

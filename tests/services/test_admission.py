@@ -135,10 +135,16 @@ class TestAdmitReplay:
 
 
 class TestAdmitRefused:
-    def test_out_of_stock_leaves_nothing_behind(self, shop: Any) -> None:
+    def test_out_of_stock_leaves_nothing_behind(self, shop: Any, db: Any) -> None:
+        from models import Product
+
+        Product.create(sku="B", name="Blue mug", price_amount=100, currency="usd")
         with pytest.raises(OutOfStock) as caught:
             submit(shop, make_body(("A", 1), ("B", 2)), "key-00000001")
-        assert caught.value.items == [{"sku": "B", "requested": 2, "available": 1}]
+        # The name is read on the refusal path only (a product row unknown: the SKU).
+        assert caught.value.items == [
+            {"sku": "B", "name": "Blue mug", "requested": 2, "available": 1}
+        ]
         assert sorted(shop.scan_iter("*")) == [AVAIL]
         assert Inventory(shop).available() == {"A": 5, "B": 1}
 

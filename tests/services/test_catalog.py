@@ -77,3 +77,30 @@ class TestSeed:
         seed_demo(redis)
         listed = {p["sku"]: p["available"] for p in list_products(redis)}
         assert listed == {item.sku: item.stock_on_hand for item in DEMO_CATALOG}
+
+
+@pytest.mark.postgres
+class TestSyncOnPostgres:
+    """The sync's batched insert and CASE update, and row locks, on PostgreSQL."""
+
+    @pytest.fixture
+    def database_url(self, postgres_url: str) -> str:
+        return postgres_url
+
+    def test_sync_creates_then_updates(self, redis: Any, db: Any) -> None:
+        from app.services.catalog import upsert_products
+        from models import Product
+
+        items = [
+            ProductInput(f"P-{i:03d}", f"P {i}", "", 100 + i, "usd", i, category="C",
+                         active=i % 2 == 0)
+            for i in range(120)
+        ]  # fmt: skip
+        assert len(upsert_products(redis, items)) == 120
+        moved = [ProductInput(p.sku, p.name, "", p.price_amount, "usd", p.stock_on_hand + 1,
+                              brand="B", active=True) for p in items]  # fmt: skip
+        upsert_products(redis, moved)
+        row = Product.get_by_id("P-007")
+        assert (row.stock_on_hand, row.brand, row.category, row.active) == (8, "B", None, True)
+        assert redis.hget("{shop}:avail", "P-007") == "8"
+        assert redis.hlen("{shop}:avail:inactive") == 0

@@ -442,3 +442,43 @@ class TestConcurrentHolds:
         assert Inventory(real_redis).available() == {"X": 30 - kept, "Y": 30 - kept}
         assert sum(r[1] for r in results) == kept + released
         assert sum(r[2] for r in results) > 0  # the stock did run out under contention
+
+
+class TestInactiveCounters:
+    """An inactive SKU's counter is parked: holds refuse it, releases and restocks and
+    rebuilds keep it exact (the Lua scripts, on both servers)."""
+
+    def test_parked_sku_is_refused_like_an_unknown_one(self, inv: Inventory) -> None:
+        from app.services.inventory import CounterChange
+
+        assert inv.sync([CounterChange("A", 0, active=False)]) == {"A": 5}
+        with pytest.raises(InvalidRequest) as caught:
+            inv.hold("r1", [("B", 1), ("A", 1)], 60)
+        assert caught.value.fields == {"items.1.sku": ["Unknown SKU."]}
+        assert inv.available() == {"B": 2, "C": 0}
+        assert inv.redis.hget(keys.AVAIL_INACTIVE, "A") == "5"
+
+    def test_release_and_restock_follow_the_counter(self, inv: Inventory) -> None:
+        from app.services.inventory import CounterChange
+
+        inv.hold("r1", [("A", 2)], 60)
+        inv.sync([CounterChange("A", -1, active=False)])  # 5 on hand -> 4, 2 held: 2 free
+        assert inv.release("r1")
+        inv.restock([("A", 1)])
+        assert inv.redis.hget(keys.AVAIL_INACTIVE, "A") == "5"
+        assert inv.sync([CounterChange("A", 0, active=True)]) == {"A": 5}
+        assert inv.redis.hget(keys.AVAIL_INACTIVE, "A") is None
+
+    def test_sync_is_all_or_nothing(self, inv: Inventory) -> None:
+        from app.services.inventory import CounterChange
+
+        inv.hold("r1", [("B", 2)], 60)
+        with pytest.raises(InvalidState, match="B cannot drop by 1"):
+            inv.sync([CounterChange("A", 3, active=False), CounterChange("B", -1)])
+        assert inv.available() == {"A": 5, "B": 0, "C": 0}
+        assert inv.redis.hlen(keys.AVAIL_INACTIVE) == 0
+
+    def test_rebuild_parks_inactive_products(self, inv: Inventory) -> None:
+        inv.rebuild({"A": 4, "B": 1}, [], inactive=["B"])
+        assert inv.available() == {"A": 4}
+        assert inv.redis.hget(keys.AVAIL_INACTIVE, "B") == "1"

@@ -124,3 +124,31 @@ class TestDeclines:
     def test_3d_secure_then_decline(self, checkout: CheckoutPage):
         checkout.buy("4000008400001629").authenticate("Complete")
         assert_declined_and_kept(checkout, "declined", "declined")
+
+
+class TestReturnUrl:
+    def test_a_redirect_landing_in_a_fresh_tab_finds_its_order(
+        self, checkout: CheckoutPage, browser: Any, stack: Stack
+    ):
+        """Stripe's return_url parameters alone (no sessionStorage) open the order page."""
+        import sqlite3
+
+        checkout.buy()
+        order = assert_paid_once(stack, checkout.email)
+        with sqlite3.connect(stack.database_path) as conn:
+            (secret,) = conn.execute(
+                "SELECT client_secret FROM orders WHERE id = ?", (order["id"],)
+            ).fetchone()
+        context = browser.new_context(base_url=stack.web_url)
+        try:
+            page = context.new_page()
+            page.goto(
+                f"/order/{order['id']}?payment_intent={order['payment_intent_id']}"
+                f"&payment_intent_client_secret={secret}&redirect_status=succeeded"
+            )
+            expect(page.locator("#order-state")).to_have_attribute("data-state", "PAID")
+            expect(page.locator("#order-number")).to_have_text(f"#{order['order_number']}")
+            assert "secret" not in page.url  # taken out of the address bar and history
+            assert page.url.endswith("?redirect_status=succeeded")
+        finally:
+            context.close()

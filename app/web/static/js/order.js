@@ -1,11 +1,13 @@
 // The order page: the real order state as the webhook moves it (PENDING -> PAID),
 // long-polling GET /api/checkout/<id>?wait=20 with the checkout token kept at submit.
+// Landing here from a redirect-based payment (Stripe's return_url, perhaps in another
+// tab), the token comes from GET /api/checkout/lookup with Stripe's query parameters.
 
-import { ApiError, checkoutStatus } from './api.js';
+import { ApiError, api, checkoutStatus } from './api.js';
 import { formatMoney } from './money.js';
 import { describeApiError } from './errors.js';
 import { showError } from './ui.js';
-import { orderAccess } from './storage.js';
+import { orderAccess, rememberOrder } from './storage.js';
 
 const $ = (id) => document.getElementById(id);
 const orderId = document.body.dataset.orderId;
@@ -92,8 +94,39 @@ async function follow(token) {
   }
 }
 
-function init() {
-  const access = orderAccess(orderId);
+/**
+ * Back from a redirect: Stripe appended payment_intent and payment_intent_client_secret
+ * to the return_url. Trade them for the order's checkout token (remembered like a
+ * submit's), then take the secret out of the address bar and the history.
+ */
+const REDIRECTING = 'redirecting';
+
+async function accessFromReturnUrl() {
+  const params = new URLSearchParams(location.search);
+  const intent = params.get('payment_intent');
+  const secret = params.get('payment_intent_client_secret');
+  if (!intent || !secret) return null;
+  const clean = redirectStatus ? `?redirect_status=${encodeURIComponent(redirectStatus)}` : '';
+  let found = null;
+  try {
+    const query = `payment_intent=${encodeURIComponent(intent)}&payment_intent_client_secret=${encodeURIComponent(secret)}`;
+    found = await api('GET', `/api/checkout/lookup?${query}`);
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+  }
+  history.replaceState(null, '', `${location.pathname}${clean}`);
+  if (!found) return null;
+  rememberOrder(found.orderId, found.checkoutToken, found.orderNumber);
+  if (found.orderId !== orderId) {
+    location.replace(`/order/${encodeURIComponent(found.orderId)}${clean}`);
+    return REDIRECTING;
+  }
+  return { token: found.checkoutToken, orderNumber: found.orderNumber };
+}
+
+async function init() {
+  const access = orderAccess(orderId) || await accessFromReturnUrl();
+  if (access === REDIRECTING) return;
   if (!access) {
     $('order-state').textContent = 'Unknown';
     showError({

@@ -1,0 +1,165 @@
+"""A catalog of 1,000 products, synced over HTTP (JSON) and imported with
+``flask products import`` (CSV and JSON), with the counters checked in Redis — on
+fakeredis and, with REDIS_URL, on the real server. Bad rows: errors naming row and
+field, nothing written."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.cli import CSV_COLUMNS
+
+N = 1000
+
+
+@pytest.fixture(params=["fakeredis", pytest.param("real", marks=pytest.mark.realredis)])
+def redis(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """This module's runtime on fakeredis, then on the real Redis."""
+    if request.param == "real":
+        yield request.getfixturevalue("real_redis")
+        return
+    import fakeredis
+
+    client = fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    yield client
+    client.close()
+
+
+def products(n: int = N) -> list[dict[str, Any]]:
+    """``n`` products; every tenth inactive, stock varying with the index."""
+    return [
+        {
+            "sku": f"SKU-{i:04d}",
+            "name": f"Product {i}",
+            "description": f"Item number {i}.",
+            "price": {"amount": 100 + i, "currency": "usd"},
+            "stockOnHand": i % 50,
+            "imageUrl": f"/images/{i}.jpg",
+            "category": f"Cat {i % 7}",
+            "brand": "Acme",
+            "active": i % 10 != 0,
+        }
+        for i in range(n)
+    ]
+
+
+def assert_counters(redis: Any, items: list[dict[str, Any]]) -> None:
+    from models import Product
+
+    active = redis.hgetall("{shop}:avail")
+    parked = redis.hgetall("{shop}:avail:inactive")
+    assert active == {p["sku"]: str(p["stockOnHand"]) for p in items if p["active"]}
+    assert parked == {p["sku"]: str(p["stockOnHand"]) for p in items if not p["active"]}
+    assert Product.select().count() == len(items)
+    row = Product.get_by_id("SKU-0123")
+    assert (row.price_amount, row.category, row.image_url, row.active) == (
+        223, "Cat 4", "/images/123.jpg", True,
+    )  # fmt: skip
+
+
+def write_csv(path: Path, items: list[dict[str, Any]]) -> Path:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for p in items:
+        writer.writerow([
+            p["sku"], p["name"], p["description"], p["price"]["amount"],
+            p["price"]["currency"], p["stockOnHand"], p["imageUrl"], p["category"],
+            p["brand"], "true" if p["active"] else "false",
+        ])  # fmt: skip
+    path.write_text(out.getvalue(), encoding="utf-8")
+    return path
+
+
+def invoke(app: Any, *args: str) -> Any:
+    return app.test_cli_runner().invoke(args=list(args))
+
+
+class TestThousandProducts:
+    def test_http_sync(self, client: Any, runtime: Any, admin_headers: Any) -> None:
+        items = products()
+        body = {"products": items}
+        response = client.put("/api/admin/products", json=body, headers=admin_headers)
+        assert response.status_code == 200, response.get_json()
+        assert response.get_json() == {"upserted": N}
+        assert_counters(runtime.redis, items)
+        listed = client.get("/api/products?category=cat 4").get_json()
+        assert len(listed) == len([p for p in items if p["category"] == "Cat 4" and p["active"]])
+        # A second sync with new stock moves every counter by its delta, once.
+        for p in items:
+            p["stockOnHand"] += 1
+        assert (
+            client.put("/api/admin/products", json=body, headers=admin_headers).status_code == 200
+        )
+        assert_counters(runtime.redis, items)
+
+    def test_csv_import(self, app: Any, runtime: Any, tmp_path: Path) -> None:
+        items = products()
+        result = invoke(app, "products", "import", str(write_csv(tmp_path / "c.csv", items)))
+        assert result.exit_code == 0, result.output
+        assert "Checking 1000 rows" in result.output
+        assert "imported 1000 products: 1000 created, 0 updated, 100 inactive" in result.output
+        assert_counters(runtime.redis, items)
+        again = invoke(app, "products", "import", str(tmp_path / "c.csv"))
+        assert "0 created, 1000 updated" in again.output
+        assert_counters(runtime.redis, items)  # idempotent
+
+    def test_json_import(self, app: Any, runtime: Any, tmp_path: Path) -> None:
+        items = products()
+        path = tmp_path / "catalog.json"
+        path.write_text(json.dumps({"products": items}))
+        result = invoke(app, "products", "import", str(path))
+        assert result.exit_code == 0, result.output
+        assert_counters(runtime.redis, items)
+
+
+class TestBadFiles:
+    def test_csv_errors_name_row_and_field_and_nothing_is_written(
+        self, app: Any, runtime: Any, tmp_path: Path
+    ) -> None:
+        from models import Product
+
+        items = products(5)
+        path = write_csv(tmp_path / "bad.csv", items)
+        lines = path.read_text().splitlines()
+        lines[2] = lines[2].replace(",101,usd,", ",1.01,usd,")  # row 2: a decimal price
+        lines[4] = lines[4].replace(",true", ",maybe")  # row 4: not a boolean
+        lines[5] = lines[5].replace("SKU-0004,Product 4", "SKU-0000,")  # duplicate, no name
+        path.write_text("\n".join(lines) + "\n")
+        result = invoke(app, "products", "import", str(path))
+        assert result.exit_code == 1
+        assert "nothing imported" in result.output
+        assert "row 2 (line 3), price: must be a whole number" in result.output
+        assert "row 4 (line 5), active: must be true or false." in result.output
+        assert "row 5 (line 6), name: Missing data for required field." in result.output
+        assert Product.select().count() == 0
+        assert runtime.redis.hlen("{shop}:avail") == 0
+
+    def test_csv_with_an_unknown_column_is_refused(
+        self, app: Any, runtime: Any, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "extra.csv"
+        path.write_text("sku,name,price,currency,stockOnHand,colour\nA,A,1,usd,1,red\n")
+        result = invoke(app, "products", "import", str(path))
+        assert result.exit_code == 1
+        assert "header: unknown column 'colour'" in result.output
+
+    def test_json_errors_use_the_apis_messages(
+        self, app: Any, runtime: Any, tmp_path: Path
+    ) -> None:
+        items = products(3)
+        items[1]["image"] = "x.jpg"
+        items[2]["price"]["currency"] = "eur"
+        path = tmp_path / "bad.json"
+        path.write_text(json.dumps(items))
+        result = invoke(app, "products", "import", str(path))
+        assert result.exit_code == 1
+        assert "product 2, image: Unknown field." in result.output
+        assert "product 3, currency: this store sells in USD." in result.output
