@@ -251,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=int, default=8, help="each wrk run")
     parser.add_argument("--quick", action="store_true", help="smaller flash sales")
+    parser.add_argument(
+        "--only", choices=["http"], help="just the wrk figures and the profile (iterating)"
+    )
     args = parser.parse_args(argv)
     out = ROOT / "var" / "perf"
     out.mkdir(parents=True, exist_ok=True)
@@ -259,6 +262,13 @@ def main(argv: list[str] | None = None) -> int:
     bench = stack.start(redis_url, os.environ.get("DATABASE_URL"), out / "stack.log")
     try:
         figures: dict[str, Any] = {"http": http_figures(bench, args.seconds, out)}
+        if args.only == "http":
+            http = figures["http"]
+            for name in ("bare", "ours", "submit"):
+                print(http[name].row(name))
+            for row in http["profile"]:
+                print(f"{row[0][:78]:<78}{row[1]:>8.1f}{row[2]:>8.1f}")
+            return 0
         say("counting the submit's Redis round trips")
         figures["round_trips"] = roundtrips.submit_round_trips(
             bench.env["REDIS_URL"], bench.database_url
