@@ -24,7 +24,7 @@ from app import keys
 from app.errors import MalformedJSON
 from app.gateways.payments import Intent, PaymentError, PaymentGateway
 from app.services.inventory import Inventory
-from app.services.payments import apply_intent
+from app.services.payments import apply_intent, foreign_intent
 from app.services.records import lock_order, touch
 from app.services.state_machine import (
     FULFILLED,
@@ -87,6 +87,8 @@ def on_intent_status(order: Order, obj: dict[str, Any], ctx: Context) -> None:
 def on_payment_failed(order: Order, obj: dict[str, Any], ctx: Context) -> None:
     """A declined attempt; if the intent has moved on since, record it and follow it."""
     current = ctx.intent or Intent.from_dict(obj)
+    if foreign_intent(order, current, actor="webhook"):
+        return  # I10: another order's intent (or amount, or currency): audited, ignored
     if current.status != PaymentStatus.REQUIRES_PAYMENT_METHOD and order.state == PENDING:
         error = PaymentError.from_dict(obj.get("last_payment_error"))
         details = {
