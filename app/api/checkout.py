@@ -93,7 +93,9 @@ def _query_int(
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    # ASCII digits only, and few of them: isdigit() alone accepts "²" (int() refuses it)
+    # and int() refuses more than 4,300 digits.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10) or not low <= int(raw) <= high:
         errors[name] = [f"Must be an integer from {low} to {high}."]
         return default
     return int(raw)

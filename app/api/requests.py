@@ -10,7 +10,7 @@ from flask import request
 from app.errors import CardDataRejected, InvalidRequest, MalformedJSON, UnsupportedMediaType
 from app.schemas.card_data import contains_card_data
 from app.schemas.checkout import IdempotencyKeySchema
-from app.schemas.common import load
+from app.schemas.common import load, unencodable_paths
 
 _key_schema = IdempotencyKeySchema()
 
@@ -40,6 +40,9 @@ def json_object(*, check_card_data: bool = True) -> dict[str, Any]:
         raise CardDataRejected(
             "Card details must go to Stripe directly (Payment Element), never to this API."
         )
+    broken = unencodable_paths(body)
+    if broken:
+        raise InvalidRequest("The request has invalid fields.", fields=broken)
     return body
 
 
