@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any
 
 from flask import request
 
 from app.errors import CardDataRejected, InvalidRequest, MalformedJSON, UnsupportedMediaType
-from app.schemas.card_data import contains_card_data
+from app.schemas.card_data import contains_card_data, looks_like_pan
 from app.schemas.checkout import IdempotencyKeySchema
 from app.schemas.common import load, unencodable_paths
 
@@ -28,14 +29,19 @@ def parse_json(raw: bytes) -> Any:
         raise MalformedJSON("The body is not valid JSON.") from exc
 
 
-def json_object(*, check_card_data: bool = True) -> dict[str, Any]:
-    """The request's JSON object body, refused on wrong type, bad JSON or card data."""
+def json_object(
+    *, check_card_data: bool = True, not_card_data: Collection[str] = ()
+) -> dict[str, Any]:
+    """The request's JSON object body, refused on wrong type, bad JSON or card data.
+
+    ``not_card_data``: keys whose values the card guard skips (admin routes only).
+    """
     if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
         raise UnsupportedMediaType("Send the body as application/json.")
     body = parse_json(request.get_data(cache=True))  # werkzeug enforces the size limit (413)
     if not isinstance(body, dict):
         raise MalformedJSON("The body must be a JSON object.")
-    if check_card_data and contains_card_data(body):
+    if check_card_data and contains_card_data(body, not_card_data=not_card_data):
         # Never echo or log the value: SAQ-A means card data must not touch us at all.
         raise CardDataRejected(
             "Card details must go to Stripe directly (Payment Element), never to this API."
@@ -65,4 +71,7 @@ def idempotency_key(body: dict[str, Any] | None = None) -> str:
             "An Idempotency-Key is required.",
             fields={"idempotencyKey": ["Missing: send the Idempotency-Key header."]},
         )
+    if isinstance(value, str) and looks_like_pan(value):
+        # The key is stored with the order and its read model: never a card number (I6).
+        raise CardDataRejected("A card number is not an Idempotency-Key; never send card data.")
     return str(load(_key_schema, {"idempotencyKey": value})["idempotency_key"])

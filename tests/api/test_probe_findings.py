@@ -4,6 +4,7 @@ acceptance or a leak; each answers the documented error now."""
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -115,3 +116,141 @@ class TestUnauthenticated500s:
         )
         assert response.status_code == 400
         assert error_of(response)["code"] == "validation_failed"
+
+
+def luhn_complete(prefix: str) -> str:
+    """``prefix`` plus the check digit that makes it pass Luhn."""
+    for check in "0123456789":
+        digits = prefix + check
+        total = 0
+        for position, char in enumerate(reversed(digits)):
+            value = int(char)
+            if position % 2:
+                value = value * 2 - 9 if value > 4 else value * 2
+            total += value
+        if total % 10 == 0:
+            return digits
+    raise AssertionError("unreachable")
+
+
+def logged_text(caplog: Any, capsys: Any) -> str:
+    """Everything logged at any level (the caller set caplog to DEBUG before)."""
+    captured = capsys.readouterr()
+    return caplog.text + captured.out + captured.err
+
+
+class TestCardDataThroughHeaders:
+    @pytest.mark.parametrize(
+        "key", ["4111111111111111", "4111-1111-1111-1111", "ref4111111111111111"]
+    )
+    def test_card_number_as_idempotency_key_is_refused_and_never_stored(
+        self, client: Any, runtime: Any, catalog: Any, submit_body: Any, key: str
+    ) -> None:
+        response = client.post(SUBMIT, json=submit_body(), headers={"Idempotency-Key": key})
+        assert response.status_code == 400
+        assert error_of(response)["code"] == "card_data_rejected"
+        assert "1111" not in response.get_data(as_text=True)
+        assert sorted(runtime.redis.keys("*")) == ["{shop}:avail"]
+
+    def test_card_number_as_idempotency_key_in_the_body_is_refused(
+        self, client: Any, runtime: Any, catalog: Any, submit_body: Any
+    ) -> None:
+        # In the body the guard always caught it; the header must be refused alike.
+        body = submit_body(idempotencyKey="4111111111111111")
+        response = client.post(SUBMIT, json=body)
+        assert error_of(response)["code"] == "card_data_rejected"
+
+    def test_card_number_as_refund_idempotency_key_is_refused(
+        self, client: Any, runtime: Any, paid_order: Any, admin_headers: Any
+    ) -> None:
+        response = client.post(
+            f"/api/admin/orders/{paid_order.id}/refunds",
+            headers={**admin_headers, "Idempotency-Key": "4111111111111111"},
+        )
+        assert response.status_code == 400
+        assert error_of(response)["code"] == "card_data_rejected"
+        assert runtime.redis.keys("{shop}:idem:refund:*") == []
+
+    @pytest.mark.parametrize("value", ["6011111111111117", "6011 1111 1111 1117"])
+    def test_card_number_as_request_id_is_never_logged(
+        self, client: Any, runtime: Any, caplog: Any, capsys: Any, value: str
+    ) -> None:
+        caplog.set_level(logging.DEBUG)
+        capsys.readouterr()
+        response = client.get("/healthz", headers={"X-Request-Id": value})
+        assert response.status_code == 200
+        logged = logged_text(caplog, capsys)
+        assert '"request_id"' in logged  # the request's log line is there...
+        assert value not in logged and "1117" not in logged  # ...without the number
+
+    def test_a_plain_request_id_is_kept(self, client: Any, caplog: Any, capsys: Any) -> None:
+        caplog.set_level(logging.DEBUG)
+        capsys.readouterr()
+        client.get("/healthz", headers={"X-Request-Id": "req-abc-123"})
+        assert '"request_id": "req-abc-123"' in logged_text(caplog, capsys)
+
+
+WIDER_CARD_FORMS = [
+    "4111.1111.1111.1111",
+    "4111  1111  1111  1111",
+    "4111/1111/1111/1111",
+    "4111_1111_1111_1111",
+    "\uff14\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11",
+    "4111 - 1111 - 1111 - 1111",
+]
+
+
+class TestWiderCardGuard:
+    @pytest.mark.parametrize("value", WIDER_CARD_FORMS)
+    def test_card_number_with_other_separators_is_refused(
+        self, client: Any, runtime: Any, catalog: Any, submit_body: Any, value: str
+    ) -> None:
+        body = submit_body()
+        body["shippingAddress"]["line2"] = value
+        response = client.post(SUBMIT, json=body, headers={"Idempotency-Key": "probe-key-0003"})
+        assert response.status_code == 400
+        assert error_of(response)["code"] == "card_data_rejected"
+        assert sorted(runtime.redis.keys("*")) == ["{shop}:avail"]
+
+    @pytest.mark.parametrize(
+        "value", ["Flat 12/34, 5 Main St.", "2024/01/31", "4242 4242 4242 4241", "+1 415 555 0100"]
+    )
+    def test_ordinary_text_still_passes(
+        self, client: Any, broker: Any, catalog: Any, submit_body: Any, value: str
+    ) -> None:
+        body = submit_body()
+        body["shippingAddress"]["line2"] = value
+        response = client.post(SUBMIT, json=body, headers={"Idempotency-Key": "probe-key-0004"})
+        assert response.status_code == 202
+
+
+class TestAdminFieldsThatAreNotCardData:
+    def test_luhn_valid_tracking_number_is_accepted_at_fulfilment_start(
+        self, client: Any, runtime: Any, paid_order: Any, admin_headers: Any
+    ) -> None:
+        tracking = luhn_complete("92748963438592")  # 15 digits, passes Luhn
+        response = client.post(
+            f"/api/admin/orders/{paid_order.id}/fulfillment",
+            json={"action": "start", "carrier": "UPS", "trackingNumber": tracking},
+            headers=admin_headers,
+        )
+        assert response.status_code == 200, response.get_json()
+        started = [e for e in response.get_json()["events"] if e["type"] == "FULFILLMENT_STARTED"]
+        assert started[0]["payload"]["trackingNumber"] == tracking
+
+    def test_card_data_elsewhere_in_an_admin_body_is_still_refused(
+        self, client: Any, runtime: Any, paid_order: Any, admin_headers: Any
+    ) -> None:
+        response = client.post(
+            f"/api/admin/orders/{paid_order.id}/fulfillment",
+            json={"action": "start", "carrier": "4111111111111111"},
+            headers=admin_headers,
+        )
+        assert error_of(response)["code"] == "card_data_rejected"
+
+    def test_tracking_number_stays_guarded_on_public_routes(
+        self, client: Any, catalog: Any, submit_body: Any
+    ) -> None:
+        body = submit_body(trackingNumber="4111111111111111")
+        response = client.post(SUBMIT, json=body, headers={"Idempotency-Key": "probe-key-0005"})
+        assert error_of(response)["code"] == "card_data_rejected"
