@@ -12,6 +12,7 @@ from app import keys
 from app.api import register_blueprints
 from app.api.errors import register_error_handlers
 from app.api.observability import configure_logging, install_request_hooks
+from app.api.requests import BodyLimitedRequest
 from app.cli import register_commands
 from app.config import Config, load_config
 from app.context import CONFIG_EXTENSION, DATABASE_EXTENSION, RUNTIME_EXTENSION
@@ -34,6 +35,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     install(runtime)
 
     app = Flask(__name__, static_folder=None)
+    app.request_class = BodyLimitedRequest  # chunked bodies get the size limit too
     if config.trusted_proxy_hops:
         # Only the configured number of proxies may set the client address; more
         # X-Forwarded-For entries than that are the client's own claims and ignored.

@@ -6,7 +6,8 @@ import json
 from collections.abc import Collection
 from typing import Any
 
-from flask import request
+from flask import Request, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.errors import CardDataRejected, InvalidRequest, MalformedJSON, UnsupportedMediaType
 from app.schemas.card_data import contains_card_data, looks_like_pan
@@ -19,6 +20,36 @@ _key_schema = IdempotencyKeySchema()
 def _refuse_constant(name: str) -> Any:
     """JSON has no NaN or Infinity; Python's parser would accept them."""
     raise ValueError(f"invalid JSON constant {name}")
+
+
+class BodyLimitedRequest(Request):
+    """Flask's request, with a body sent without Content-Length (chunked) held to the
+    same ``MAX_CONTENT_LENGTH`` as one with it.
+
+    werkzeug stops reading such a stream at the limit and returns what it read, so a
+    longer body would be silently cut; one byte more is let through here and
+    :func:`body_bytes` refuses a body longer than the limit (413).
+    """
+
+    @property
+    def max_content_length(self) -> int | None:
+        limit = Request.max_content_length.fget(self)  # type: ignore[attr-defined]
+        if limit is not None and self.content_length is None:
+            return int(limit) + 1
+        return limit
+
+    @max_content_length.setter
+    def max_content_length(self, value: int | None) -> None:
+        Request.max_content_length.fset(self, value)  # type: ignore[attr-defined]
+
+
+def body_bytes(*, cache: bool = True) -> bytes:
+    """The raw request body; 413 (``payload_too_large``) when longer than the limit."""
+    data = request.get_data(cache=cache)
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit is not None and len(data) > limit:
+        raise RequestEntityTooLarge()
+    return data
 
 
 def parse_json(raw: bytes) -> Any:
@@ -38,7 +69,7 @@ def json_object(
     """
     if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
         raise UnsupportedMediaType("Send the body as application/json.")
-    body = parse_json(request.get_data(cache=True))  # werkzeug enforces the size limit (413)
+    body = parse_json(body_bytes())  # the size limit (413), chunked bodies included
     if not isinstance(body, dict):
         raise MalformedJSON("The body must be a JSON object.")
     if check_card_data and contains_card_data(body, not_card_data=not_card_data):

@@ -3,6 +3,7 @@ acceptance or a leak; each answers the documented error now."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from typing import Any
@@ -254,3 +255,53 @@ class TestAdminFieldsThatAreNotCardData:
         body = submit_body(trackingNumber="4111111111111111")
         response = client.post(SUBMIT, json=body, headers={"Idempotency-Key": "probe-key-0005"})
         assert error_of(response)["code"] == "card_data_rejected"
+
+
+LIMIT = 64 * 1024
+
+
+def chunked(client: Any, url: str, body: bytes, **kwargs: Any) -> Any:
+    """POST ``body`` without Content-Length, as a chunked request reaches the app
+    (gunicorn sets ``wsgi.input_terminated`` and leaves CONTENT_LENGTH out)."""
+    return client.post(
+        url,
+        input_stream=io.BytesIO(body),
+        content_type="application/json",
+        headers={"Transfer-Encoding": "chunked", **kwargs.pop("headers", {})},
+        environ_overrides={"wsgi.input_terminated": True},
+        **kwargs,
+    )
+
+
+def padded_quote(size: int) -> bytes:
+    """A valid quote body of exactly ``size`` bytes (an ignored field pads it)."""
+    head = b'{"items": [{"sku": "MUG", "quantity": 1}], "pad": "'
+    tail = b'"}'
+    return head + b"x" * (size - len(head) - len(tail)) + tail
+
+
+class TestChunkedBodies:
+    def test_chunked_body_over_the_limit_is_413_not_cut(self, client: Any, catalog: Any) -> None:
+        """The first 64 KiB are a valid body; the rest used to be silently ignored."""
+        body = padded_quote(LIMIT) + b" " * 10_000
+        response = chunked(client, QUOTE, body)
+        assert response.status_code == 413
+        assert error_of(response)["code"] == "payload_too_large"
+
+    def test_same_as_with_content_length(self, client: Any, catalog: Any) -> None:
+        body = padded_quote(LIMIT) + b" " * 10_000
+        response = client.post(QUOTE, data=body, content_type="application/json")
+        assert error_of(response)["code"] == "payload_too_large"
+
+    @pytest.mark.parametrize("size", [1_000, LIMIT])
+    def test_chunked_body_within_the_limit_is_read_whole(
+        self, client: Any, catalog: Any, size: int
+    ) -> None:
+        response = chunked(client, QUOTE, padded_quote(size))
+        assert response.status_code == 200, response.get_json()
+
+    def test_chunked_webhook_over_the_limit_is_413(self, client: Any, gateway: Any) -> None:
+        event = gateway.event("payment_intent.succeeded", {"id": "pi_1", "pad": "x" * LIMIT})
+        body, header = gateway.signed(event)
+        response = chunked(client, WEBHOOK, body, headers={"Stripe-Signature": header})
+        assert response.status_code == 413
