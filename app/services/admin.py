@@ -12,7 +12,7 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import peewee
 from redis import Redis
@@ -183,6 +183,9 @@ def list_orders(*, state: str | None, limit: int, cursor: str | None) -> Page:
     if cursor:
         created, last_id = decode_cursor(cursor, 2)
         moment = _moment(created)
+        if not isinstance(last_id, str) or not last_id:
+            # A list or a huge number would reach the database (an error taken for an outage).
+            _bad_cursor()
         query = query.where(
             (Order.created_at < moment) | ((Order.created_at == moment) & (Order.id < last_id))
         )
@@ -197,10 +200,16 @@ def list_orders(*, state: str | None, limit: int, cursor: str | None) -> Page:
 
 def _moment(value: Any) -> datetime:
     """A cursor's timestamp back as the naive datetime the database stores."""
+    if not isinstance(value, str):
+        _bad_cursor()
     try:
-        return datetime.fromisoformat(str(value))
-    except ValueError as exc:
-        raise InvalidRequest("Invalid cursor.", fields={"cursor": ["Invalid cursor."]}) from exc
+        return datetime.fromisoformat(value)
+    except ValueError:
+        _bad_cursor()
+
+
+def _bad_cursor() -> NoReturn:
+    raise InvalidRequest("Invalid cursor.", fields={"cursor": ["Invalid cursor."]})
 
 
 def webhook_event_row(row: WebhookEvent) -> dict[str, Any]:
@@ -223,8 +232,9 @@ def list_webhook_events(*, status: str | None, limit: int, cursor: str | None) -
         query = query.where(WebhookEvent.status == status)
     if cursor:
         (last_id,) = decode_cursor(cursor, 1)
-        if not isinstance(last_id, int) or isinstance(last_id, bool):
-            raise InvalidRequest("Invalid cursor.", fields={"cursor": ["Invalid cursor."]})
+        # A row id is a positive 64-bit integer; a bigger one overflows the driver.
+        if not isinstance(last_id, int) or isinstance(last_id, bool) or not 0 < last_id < 2**63:
+            _bad_cursor()
         query = query.where(WebhookEvent.id < last_id)
     rows = list(query.order_by(WebhookEvent.id.desc()).limit(limit + 1))
     more = len(rows) > limit

@@ -305,3 +305,45 @@ class TestChunkedBodies:
         body, header = gateway.signed(event)
         response = chunked(client, WEBHOOK, body, headers={"Stripe-Signature": header})
         assert response.status_code == 413
+
+
+class TestAdminCursors:
+    @pytest.mark.parametrize(
+        "value", [[2**63], [-(2**63) - 1], [10**30], [[1]], [1.5], ["1"], [True]]
+    )
+    def test_bad_webhook_event_cursors_are_400_on_cursor(
+        self, client: Any, runtime: Any, admin_headers: Any, value: list[Any]
+    ) -> None:
+        from app.services.admin import encode_cursor
+
+        response = client.get(
+            "/api/admin/webhook-events",
+            query_string={"cursor": encode_cursor(value)},
+            headers=admin_headers,
+        )
+        assert response.status_code == 400
+        assert list(error_of(response)["fields"]) == ["cursor"]
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            ["2026-01-01T00:00:00", [1]],
+            ["2026-01-01T00:00:00", {"a": 1}],
+            ["2026-01-01T00:00:00", 2**63],
+            [["2026-01-01T00:00:00"], "o-1"],
+            [2**63, "o-1"],
+            ["2026-01-01T00:00:00", None],
+        ],
+    )
+    def test_bad_order_cursors_are_400_on_cursor(
+        self, client: Any, runtime: Any, admin_headers: Any, value: list[Any]
+    ) -> None:
+        from app.services.admin import encode_cursor
+
+        response = client.get(
+            "/api/admin/orders",
+            query_string={"cursor": encode_cursor(value)},
+            headers=admin_headers,
+        )
+        assert response.status_code == 400
+        assert list(error_of(response)["fields"]) == ["cursor"]
