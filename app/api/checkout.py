@@ -29,13 +29,7 @@ _submit_schema = SubmitSchema()
 def quote() -> Response:
     """Price a cart server-side: lines, subtotal, shipping, tax, total."""
     data = load(_quote_schema, json_object())
-    items = [(line["sku"], line["quantity"]) for line in data["items"]]
-    runtime = current_runtime()
-    products = catalog.product_prices(sku for sku, _ in items)
-    result = pricing.price_cart(
-        items, data["shipping_address"], runtime.config.store_currency, products
-    )
-    return jsonify(result.to_dict())
+    return jsonify(_price(data, current_runtime().config.store_currency).to_dict())
 
 
 @blueprint.post("/payment-intent")
@@ -45,6 +39,7 @@ def submit() -> tuple[Response, int, dict[str, str]]:
     key = idempotency_key(body)
     data = load(_submit_schema, body)
     runtime = current_runtime()
+    _price(data, runtime.config.store_currency)  # a total Stripe cannot take: refused now
     submission = _submission(data, key, runtime.config.hold_ttl_seconds)
     try:
         admission = admit(
@@ -75,6 +70,13 @@ def status(order_id: str) -> Response:
     located = order_views.locate_checkout(redis, order_id)
     auth.require_order_access(located.token_hash, located.user_id)
     return jsonify(order_views.checkout_body(redis, located, wait=wait, since=since))
+
+
+def _price(data: dict[str, Any], currency: str) -> pricing.Quote:
+    """The cart priced from the catalog; InvalidRequest (unknown SKU, over Stripe's max)."""
+    items = [(line["sku"], line["quantity"]) for line in data["items"]]
+    products = catalog.product_prices(sku for sku, _ in items)
+    return pricing.price_cart(items, data["shipping_address"], currency, products)
 
 
 def _wait_params() -> tuple[int, int | None]:

@@ -347,3 +347,35 @@ class TestAdminCursors:
         )
         assert response.status_code == 400
         assert list(error_of(response)["fields"]) == ["cursor"]
+
+
+class TestStripeMaximum:
+    @pytest.fixture
+    def pricey(self, runtime: Any) -> None:
+        from app.services.catalog import ProductInput, upsert_product
+
+        upsert_product(runtime.redis, ProductInput("GOLD", "Gold", "Heavy.", 1_000_000, "usd", 500))
+
+    def test_quote_over_stripes_maximum_is_refused(self, client: Any, pricey: None) -> None:
+        response = client.post(QUOTE, json={"items": [{"sku": "GOLD", "quantity": 100}]})
+        assert response.status_code == 400
+        error = error_of(response)
+        assert error["code"] == "validation_failed"
+        assert list(error["fields"]) == ["items"]
+        assert "999999.99 USD" in error["message"]
+
+    def test_submit_over_stripes_maximum_is_refused_and_leaves_nothing(
+        self, client: Any, runtime: Any, broker: Any, pricey: None, submit_body: Any
+    ) -> None:
+        body = submit_body(items=[{"sku": "GOLD", "quantity": 100}])
+        response = client.post(SUBMIT, json=body, headers={"Idempotency-Key": "probe-key-0006"})
+        assert response.status_code == 400
+        assert list(error_of(response)["fields"]) == ["items"]
+        assert sorted(runtime.redis.keys("*")) == ["{shop}:avail"]
+        assert runtime.redis.hget("{shop}:avail", "GOLD") == "500"
+
+    def test_just_under_the_maximum_is_accepted(self, client: Any, pricey: None) -> None:
+        # 99 x 1,000,000 + 7.25 % tax = 106,177,500 is over; 93 units stay under.
+        response = client.post(QUOTE, json={"items": [{"sku": "GOLD", "quantity": 93}]})
+        assert response.status_code == 200
+        assert response.get_json()["total"] <= 99_999_999
