@@ -38,6 +38,9 @@ class Config:
     stripe_api_base: str | None = None
     stripe_js_url: str = "https://js.stripe.com/v3/"
     jwt_secret: str = "dev-only-jwt-secret-change-me-in-production"
+    # When set, a JWT must carry this `iss` / an `aud` naming this audience.
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
     hold_ttl_seconds: int = 900
     store_currency: str = "usd"
     frontend_origins: tuple[str, ...] = ()
@@ -114,6 +117,8 @@ def load_config(env: Mapping[str, str] | None = None, *, dotenv: bool = True) ->
         stripe_api_base=get("STRIPE_API_BASE") or None,
         stripe_js_url=get("STRIPE_JS_URL") or defaults.stripe_js_url,
         jwt_secret=get("JWT_SECRET") or defaults.jwt_secret,
+        jwt_issuer=get("JWT_ISSUER") or None,
+        jwt_audience=get("JWT_AUDIENCE") or None,
         hold_ttl_seconds=int(get("HOLD_TTL_SECONDS", defaults.hold_ttl_seconds)),
         store_currency=(get("STORE_CURRENCY") or defaults.store_currency).lower(),
         frontend_origins=_split(get("FRONTEND_ORIGINS", "")),

@@ -2,6 +2,7 @@
 
 Token: ``Authorization: Bearer <jwt>`` or the existing frontend's ``x-auth-token``.
 User id: ``sub``, else ``user.id``. Admin: ``role == "admin"`` (top level or ``user.role``).
+Every token needs ``exp``; ``iss`` and ``aud`` are checked when JWT_ISSUER / JWT_AUDIENCE are set.
 """
 
 from __future__ import annotations
@@ -34,9 +35,21 @@ def _raw_token() -> str | None:
 
 
 def _decode(token: str) -> dict[str, Any] | None:
-    secret = current_config().jwt_secret
+    config = current_config()
+    # `exp` is required: a token without one would be valid forever. `iss` / `aud` are
+    # required and checked when JWT_ISSUER / JWT_AUDIENCE are configured.
+    required = ["exp"]
+    required += ["iss"] if config.jwt_issuer else []
+    required += ["aud"] if config.jwt_audience else []
     try:
-        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": []})
+        claims = jwt.decode(
+            token,
+            config.jwt_secret,
+            algorithms=["HS256"],
+            issuer=config.jwt_issuer,
+            audience=config.jwt_audience,
+            options={"require": required},
+        )
     except jwt.PyJWTError:
         return None
     return claims if isinstance(claims, dict) else None

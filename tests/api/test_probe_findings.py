@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -379,3 +380,52 @@ class TestStripeMaximum:
         response = client.post(QUOTE, json={"items": [{"sku": "GOLD", "quantity": 93}]})
         assert response.status_code == 200
         assert response.get_json()["total"] <= 99_999_999
+
+
+class TestJwtClaims:
+    ADMIN_ORDERS = "/api/admin/orders"
+
+    def bearer(self, claims: dict[str, Any], secret: str) -> dict[str, str]:
+        import jwt
+
+        return {"Authorization": "Bearer " + jwt.encode(claims, secret, algorithm="HS256")}
+
+    def test_token_without_exp_is_401(self, client: Any, config: Any) -> None:
+        headers = self.bearer({"sub": "a", "role": "admin"}, config.jwt_secret)
+        response = client.get(self.ADMIN_ORDERS, headers=headers)
+        assert response.status_code == 401
+        assert error_of(response)["code"] == "unauthorized"
+
+    def test_token_with_a_future_exp_is_accepted(self, client: Any, config: Any) -> None:
+        claims = {"sub": "a", "role": "admin", "exp": int(time.time()) + 60}
+        response = client.get(self.ADMIN_ORDERS, headers=self.bearer(claims, config.jwt_secret))
+        assert response.status_code == 200
+
+    def test_configured_issuer_and_audience_are_required(self, runtime: Any, config: Any) -> None:
+        from app import create_app
+
+        strict = config.with_overrides(jwt_issuer="https://id.shop", jwt_audience="checkout")
+        client = create_app(strict, runtime=runtime).test_client()
+        exp = int(time.time()) + 60
+        base = {"sub": "a", "role": "admin", "exp": exp}
+        cases = [
+            ({**base}, 401),
+            ({**base, "iss": "https://id.shop"}, 401),
+            ({**base, "aud": "checkout"}, 401),
+            ({**base, "iss": "https://evil", "aud": "checkout"}, 401),
+            ({**base, "iss": "https://id.shop", "aud": "other"}, 401),
+            ({**base, "iss": "https://id.shop", "aud": "checkout"}, 200),
+            ({**base, "iss": "https://id.shop", "aud": ["x", "checkout"]}, 200),
+        ]
+        for claims, status in cases:
+            response = client.get(self.ADMIN_ORDERS, headers=self.bearer(claims, config.jwt_secret))
+            assert response.status_code == status, claims
+
+    def test_issuer_and_audience_come_from_the_environment(self) -> None:
+        from app.config import load_config
+
+        config = load_config(
+            {"JWT_ISSUER": "https://id.shop", "JWT_AUDIENCE": "checkout"}, dotenv=False
+        )
+        assert (config.jwt_issuer, config.jwt_audience) == ("https://id.shop", "checkout")
+        assert load_config({}, dotenv=False).jwt_issuer is None
