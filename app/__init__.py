@@ -21,6 +21,8 @@ from models.db import bind_database
 
 # The views whose rate limit is RATELIMIT_CHECKOUT, per client IP.
 RATE_LIMITED_ENDPOINTS = ("checkout.quote", "checkout.submit")
+# The view whose rate limit is RATELIMIT_TRACK, per client IP.
+TRACK_ENDPOINT = "orders.track"
 
 
 def create_app(config: Config | None = None, runtime: Runtime | None = None) -> Flask:
@@ -57,6 +59,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     register_error_handlers(app)
     _install_rate_limits(app, config)
     _install_cors(app, config)
+    _install_security_headers(app)
     register_commands(app)
     return app
 
@@ -91,11 +94,23 @@ def _install_rate_limits(app: Flask, config: Config) -> None:
         view = app.view_functions[endpoint]
         limited: Any = limiter.limit(config.ratelimit_checkout)(view)
         app.view_functions[endpoint] = limited
+    # Tracking answers who ordered what: number + e-mail guesses are slowed down.
+    track: Any = limiter.limit(config.ratelimit_track)(app.view_functions[TRACK_ENDPOINT])
+    app.view_functions[TRACK_ENDPOINT] = track
 
 
 def _client_ip() -> str:
     """The client IP the limit is counted against."""
     return request.remote_addr or "unknown"
+
+
+def _install_security_headers(app: Flask) -> None:
+    """``nosniff`` on every response: JSON, the OpenAPI page, metrics, errors alike."""
+
+    @app.after_request
+    def _nosniff(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
 
 
 def _install_cors(app: Flask, config: Config) -> None:

@@ -22,6 +22,7 @@ VAULT_KEYS = (
     "DATABASE_URL",
     "REDIS_URL",
     "MAIL_URL",
+    "METRICS_TOKEN",
 )
 
 
@@ -46,6 +47,10 @@ class Config:
     frontend_origins: tuple[str, ...] = ()
     ratelimit_enabled: bool = True
     ratelimit_checkout: str = "30/minute"
+    # Order tracking by number + e-mail, per client IP: guessing is slow.
+    ratelimit_track: str = "10/minute"
+    # Bearer token for GET /metrics; unset, only loopback clients may read it.
+    metrics_token: str | None = None
     # Proxies in front of the web process (Heroku's router: 1). Their X-Forwarded-For
     # entries are trusted for the client IP that rate limits count against.
     trusted_proxy_hops: int = 0
@@ -124,6 +129,8 @@ def load_config(env: Mapping[str, str] | None = None, *, dotenv: bool = True) ->
         frontend_origins=_split(get("FRONTEND_ORIGINS", "")),
         ratelimit_enabled=_bool(get("RATELIMIT_ENABLED", "true")),
         ratelimit_checkout=get("RATELIMIT_CHECKOUT") or defaults.ratelimit_checkout,
+        ratelimit_track=get("RATELIMIT_TRACK") or defaults.ratelimit_track,
+        metrics_token=get("METRICS_TOKEN") or None,
         trusted_proxy_hops=int(get("TRUSTED_PROXY_HOPS", defaults.trusted_proxy_hops)),
         mail_url=get("MAIL_URL") or None,
         stripe_requests_per_second=int(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,11 +28,15 @@ class Identity:
     is_admin: bool
 
 
-def _raw_token() -> str | None:
+def _raw_bearer() -> str | None:
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip() or None
-    return request.headers.get("x-auth-token") or None
+    return None
+
+
+def _raw_token() -> str | None:
+    return _raw_bearer() or request.headers.get("x-auth-token") or None
 
 
 def _decode(token: str) -> dict[str, Any] | None:
@@ -76,6 +81,23 @@ def require_admin() -> Identity:
     if not who.is_admin:
         raise Forbidden("This needs the admin role.")
     return who
+
+
+def require_metrics_access() -> None:
+    """``GET /metrics``: the METRICS_TOKEN bearer when one is configured (401 otherwise);
+    without one, loopback clients only (403 otherwise)."""
+    expected = current_config().metrics_token
+    if expected:
+        given = _raw_bearer() or ""
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise Unauthorized("The metrics token is required.")
+        return
+    try:
+        loopback = ipaddress.ip_address(request.remote_addr or "").is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise Forbidden("Metrics are served to loopback clients only (or set METRICS_TOKEN).")
 
 
 def token_hash(token: str) -> str:

@@ -429,3 +429,111 @@ class TestJwtClaims:
         )
         assert (config.jwt_issuer, config.jwt_audience) == ("https://id.shop", "checkout")
         assert load_config({}, dotenv=False).jwt_issuer is None
+
+
+class TestResponseHeaders:
+    @pytest.mark.parametrize(
+        ("method", "path"),
+        [
+            ("get", "/api/products"),
+            ("get", "/api/checkout/nope"),
+            ("post", QUOTE),
+            ("get", "/openapi.json"),
+            ("get", "/docs"),
+            ("get", "/metrics"),
+            ("get", "/healthz"),
+            ("get", "/no/such/path"),
+            ("delete", QUOTE),
+        ],
+    )
+    def test_nosniff_on_every_response(
+        self, client: Any, runtime: Any, method: str, path: str
+    ) -> None:
+        response = getattr(client, method)(path)
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+    def test_docs_page_has_a_strict_csp_that_allows_its_own_style(self, client: Any) -> None:
+        import base64
+        import hashlib
+        import re
+
+        response = client.get("/docs")
+        policy = response.headers["Content-Security-Policy"]
+        assert "default-src 'none'" in policy
+        assert "script-src" not in policy or "'none'" in policy
+        assert "frame-ancestors 'none'" in policy
+        style = re.search(r"<style>(.*?)</style>", response.get_data(as_text=True), re.S)
+        assert style is not None
+        digest = base64.b64encode(hashlib.sha256(style.group(1).encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in policy
+
+    @pytest.mark.parametrize(
+        ("method", "path", "allowed"),
+        [
+            ("put", "/api/admin/webhook-events", {"GET", "HEAD", "OPTIONS"}),
+            # /api/orders/<orderId> answers GET on the same path
+            ("delete", "/api/orders/track", {"GET", "HEAD", "OPTIONS", "POST"}),
+            ("post", "/healthz", {"GET", "HEAD", "OPTIONS"}),
+        ],
+    )
+    def test_405_names_the_allowed_methods(
+        self, client: Any, method: str, path: str, allowed: set[str]
+    ) -> None:
+        response = getattr(client, method)(path)
+        assert response.status_code == 405
+        assert error_of(response)["code"] == "method_not_allowed"
+        assert {m.strip() for m in response.headers["Allow"].split(",")} == allowed
+
+
+class TestMetricsAccess:
+    def metrics_client(self, runtime: Any, token: str | None) -> Any:
+        from app import create_app
+
+        config = runtime.config.with_overrides(metrics_token=token)
+        return create_app(config, runtime=runtime).test_client()
+
+    def test_without_a_token_only_loopback_may_read(self, runtime: Any) -> None:
+        client = self.metrics_client(runtime, None)
+        assert client.get("/metrics").status_code == 200  # the test client is 127.0.0.1
+        ipv6 = client.get("/metrics", environ_base={"REMOTE_ADDR": "::1"})
+        assert ipv6.status_code == 200
+        public = client.get("/metrics", environ_base={"REMOTE_ADDR": "203.0.113.7"})
+        assert public.status_code == 403
+        assert error_of(public)["code"] == "forbidden"
+        assert b"checkout_" not in public.get_data()
+
+    def test_with_a_token_the_bearer_is_required_from_anywhere(self, runtime: Any) -> None:
+        client = self.metrics_client(runtime, "metrics-secret-0123456789")
+        remote = {"REMOTE_ADDR": "203.0.113.7"}
+        assert client.get("/metrics").status_code == 401  # loopback needs it too
+        wrong = {"Authorization": "Bearer nope"}
+        assert client.get("/metrics", headers=wrong, environ_base=remote).status_code == 401
+        right = {"Authorization": "Bearer metrics-secret-0123456789"}
+        response = client.get("/metrics", headers=right, environ_base=remote)
+        assert response.status_code == 200
+        assert b"checkout_http_requests_total" in response.get_data()
+
+    def test_token_comes_from_the_environment(self) -> None:
+        from app.config import load_config
+
+        assert load_config({"METRICS_TOKEN": "t0k"}, dotenv=False).metrics_token == "t0k"
+        assert load_config({}, dotenv=False).metrics_token is None
+
+
+class TestTrackRateLimit:
+    def test_tracking_guesses_hit_a_429(self, runtime: Any) -> None:
+        from app import create_app
+
+        config = runtime.config.with_overrides(ratelimit_enabled=True, ratelimit_track="3/minute")
+        client = create_app(config, runtime=runtime).test_client()
+        body = {"orderNumber": "ORD-00000000", "email": "guess@example.com"}
+        codes = [client.post(TRACK, json=body).status_code for _ in range(4)]
+        assert codes == [404, 404, 404, 429]
+        other = client.post(TRACK, json=body, environ_base={"REMOTE_ADDR": "10.0.0.9"})
+        assert other.status_code == 404
+
+    def test_track_limit_has_a_default_and_an_environment_variable(self) -> None:
+        from app.config import Config, load_config
+
+        assert Config().ratelimit_track
+        assert load_config({"RATELIMIT_TRACK": "5/hour"}, dotenv=False).ratelimit_track == "5/hour"
