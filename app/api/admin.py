@@ -85,6 +85,7 @@ def fulfillment(order_id: str) -> Response:
         admin.fulfil(
             order_id,
             data["action"],
+            runtime=current_runtime(),
             carrier=data["carrier"],
             tracking_number=data["tracking_number"],
         )

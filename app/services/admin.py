@@ -12,7 +12,7 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import peewee
 from redis import Redis
@@ -28,6 +28,9 @@ from app.services.refunds import request_refund
 from app.services.state_machine import PENDING
 from models import Order, Refund, WebhookEvent
 from models.statuses import RefundStatus
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -121,10 +124,17 @@ def _same_request(
 
 
 def fulfil(
-    order_id: str, action: str, *, carrier: str | None, tracking_number: str | None
+    order_id: str,
+    action: str,
+    *,
+    runtime: Runtime,
+    carrier: str | None,
+    tracking_number: str | None,
 ) -> dict[str, Any]:
     """Start or complete fulfilment; the full order body afterwards."""
-    order = update_fulfillment(order_id, action, carrier=carrier, tracking_number=tracking_number)
+    order = update_fulfillment(
+        order_id, action, runtime=runtime, carrier=carrier, tracking_number=tracking_number
+    )
     return order_views.order_view(Order.get_by_id(order.id))
 
 

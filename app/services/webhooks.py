@@ -25,7 +25,7 @@ from app.errors import MalformedEvent, MalformedJSON
 from app.gateways.payments import Intent, PaymentError, PaymentGateway
 from app.services.inventory import Inventory
 from app.services.payments import apply_intent, foreign_intent
-from app.services.records import lock_order, touch
+from app.services.records import lock_order, publish_after_commit, touch
 from app.services.state_machine import (
     FULFILLED,
     FULFILLING,
@@ -179,6 +179,7 @@ def raise_refunded_total(order: Order, total: int, ctx: Context) -> None:
     if total >= order.total and order.state in (PAID, FULFILLING, FULFILLED):
         transition(order, REFUNDED, "refunded_in_full", "webhook")
         restock_if_asked(order, ctx)
+    publish_after_commit(ctx.runtime, order, error=None)  # the checkout read model follows
 
 
 def restock_if_asked(order: Order, ctx: Context) -> None:
