@@ -22,7 +22,7 @@ from flask import Flask, Response, g, request
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from app.schemas.card_data import looks_like_pan
+from app.schemas.card_data import header_looks_like_pan
 
 REQUESTS = Counter(
     "checkout_http_requests_total", "HTTP requests", ["method", "endpoint", "status"]
@@ -80,7 +80,7 @@ def _request_id() -> str:
     It is logged on every line, so a card number (I6) or anything odd is replaced.
     """
     given = request.headers.get("X-Request-Id", "")
-    if _REQUEST_ID.fullmatch(given) and not looks_like_pan(given):
+    if _REQUEST_ID.fullmatch(given) and not header_looks_like_pan(given):
         return given
     return uuid.uuid4().hex
 

@@ -10,7 +10,7 @@ from flask import Request, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.errors import CardDataRejected, InvalidRequest, MalformedJSON, UnsupportedMediaType
-from app.schemas.card_data import contains_card_data, looks_like_pan
+from app.schemas.card_data import contains_card_data, header_looks_like_pan
 from app.schemas.checkout import IdempotencyKeySchema
 from app.schemas.common import load, unencodable_paths
 
@@ -102,7 +102,7 @@ def idempotency_key(body: dict[str, Any] | None = None) -> str:
             "An Idempotency-Key is required.",
             fields={"idempotencyKey": ["Missing: send the Idempotency-Key header."]},
         )
-    if isinstance(value, str) and looks_like_pan(value):
+    if isinstance(value, str) and header_looks_like_pan(value):
         # The key is stored with the order and its read model: never a card number (I6).
         raise CardDataRejected("A card number is not an Idempotency-Key; never send card data.")
     return str(load(_key_schema, {"idempotencyKey": value})["idempotency_key"])

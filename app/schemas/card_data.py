@@ -59,6 +59,26 @@ def looks_like_pan(text: str) -> bool:
     return False
 
 
+# In a header token (Idempotency-Key, X-Request-Id) a card number is a plain run of
+# 13-19 digits, or groups laid out as cards are printed (a first group of 4, then 3-6
+# digit groups: 4-4-4-4, 4-6-5, 4-4-4-4-3) standing alone between non-alphanumerics.
+# The free separators of body text would flag about one UUID key in a thousand; a
+# UUID (8-4-4-4-12 hex) can match neither of these.
+_PLAIN_RUN = re.compile(r"(?<![0-9])[0-9]{13,19}(?![0-9])")
+_GROUPED_RUN = re.compile(r"(?<![0-9A-Za-z])[0-9]{4}(?:[ ._/-]{1,3}[0-9]{3,6}){2,4}(?![0-9A-Za-z])")
+
+
+def header_looks_like_pan(text: str) -> bool:
+    """True when a header token carries a card number (see _PLAIN_RUN, _GROUPED_RUN)."""
+    normal = ascii_digits(text)
+    for pattern in (_PLAIN_RUN, _GROUPED_RUN):
+        for match in pattern.finditer(normal):
+            digits = _SEPARATORS.sub("", match.group())
+            if 13 <= len(digits) <= 19 and luhn_valid(digits):
+                return True
+    return False
+
+
 def contains_card_data(value: Any, *, not_card_data: Collection[str] = ()) -> bool:
     """True when a card-named field or a card-number-like value occurs at any depth.
 

@@ -537,3 +537,27 @@ class TestTrackRateLimit:
 
         assert Config().ratelimit_track
         assert load_config({"RATELIMIT_TRACK": "5/hour"}, dotenv=False).ratelimit_track == "5/hour"
+
+
+class TestHeaderGuardFalsePositives:
+    def test_uuid_idempotency_keys_are_never_taken_for_card_numbers(self) -> None:
+        """Shops use UUIDs as keys: their all-digit hex groups must not trip the guard."""
+        import random
+        import uuid
+
+        from app.schemas.card_data import header_looks_like_pan, looks_like_pan
+
+        rng = random.Random(10)
+        keys = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(20_000)]
+        assert [k for k in keys if header_looks_like_pan(f"e2e-{k}")] == []
+        # The body guard's free separators would have refused some of them.
+        assert any(looks_like_pan(k) for k in keys)
+
+    @pytest.mark.parametrize(
+        "key",
+        ["4111111111111111", "x-4111-1111-1111-1111", "3782 822463 10005", "4111.1111.1111.1111"],
+    )
+    def test_card_layouts_are_still_caught_in_headers(self, key: str) -> None:
+        from app.schemas.card_data import header_looks_like_pan
+
+        assert header_looks_like_pan(key)
