@@ -12,6 +12,7 @@ from app import keys
 from app.api import register_blueprints
 from app.api.errors import register_error_handlers
 from app.api.observability import configure_logging, install_request_hooks
+from app.api.requests import BodyLimitedRequest
 from app.cli import register_commands
 from app.config import Config, load_config
 from app.context import CONFIG_EXTENSION, DATABASE_EXTENSION, RUNTIME_EXTENSION
@@ -23,6 +24,8 @@ from models.db import bind_database
 RATE_LIMITED_ENDPOINTS = ("checkout.quote",)
 # The return-URL lookup, limited on its own (RATELIMIT_LOOKUP): it answers a checkout token.
 LOOKUP_ENDPOINT = "checkout.lookup"
+# The view whose rate limit is RATELIMIT_TRACK, per client IP.
+TRACK_ENDPOINT = "orders.track"
 
 
 def create_app(config: Config | None = None, runtime: Runtime | None = None) -> Flask:
@@ -37,6 +40,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     install(runtime)
 
     app = Flask(__name__, static_folder=None)
+    app.request_class = BodyLimitedRequest  # chunked bodies get the size limit too
     if config.trusted_proxy_hops:
         # Only the configured number of proxies may set the client address; more
         # X-Forwarded-For entries than that are the client's own claims and ignored.
@@ -58,6 +62,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     register_error_handlers(app)
     _install_rate_limits(app, config)
     _install_cors(app, config)
+    _install_security_headers(app)
     register_commands(app)
     return app
 
@@ -103,11 +108,23 @@ def _install_rate_limits(app: Flask, config: Config) -> None:
         view = app.view_functions[endpoint]
         limited: Any = limiter.limit(limit)(view)
         app.view_functions[endpoint] = limited
+    # Tracking answers who ordered what: number + e-mail guesses are slowed down.
+    track: Any = limiter.limit(config.ratelimit_track)(app.view_functions[TRACK_ENDPOINT])
+    app.view_functions[TRACK_ENDPOINT] = track
 
 
 def _client_ip() -> str:
     """The client IP the limit is counted against."""
     return request.remote_addr or "unknown"
+
+
+def _install_security_headers(app: Flask) -> None:
+    """``nosniff`` on every response: JSON, the OpenAPI page, metrics, errors alike."""
+
+    @app.after_request
+    def _nosniff(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
 
 
 def _install_cors(app: Flask, config: Config) -> None:

@@ -23,6 +23,7 @@ VAULT_KEYS = (
     "DATABASE_URL",
     "REDIS_URL",
     "MAIL_URL",
+    "METRICS_TOKEN",
 )
 
 
@@ -50,12 +51,19 @@ class Config:
     # so GET /api/checkout/lookup can answer one; the others are still recognised while a
     # rotation runs (CHECKOUT_TOKEN_SECRET, comma-separated, newest first).
     checkout_token_secrets: tuple[str, ...] = ("dev-only-checkout-token-secret-change-me",)
+    # When set, a JWT must carry this `iss` / an `aud` naming this audience.
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
     hold_ttl_seconds: int = 900
     store_currency: str = "usd"
     frontend_origins: tuple[str, ...] = ()
     ratelimit_enabled: bool = True
     ratelimit_checkout: str = "30/minute"
     ratelimit_lookup: str = "10/minute"
+    # Order tracking by number + e-mail, per client IP: guessing is slow.
+    ratelimit_track: str = "10/minute"
+    # Bearer token for GET /metrics; unset, only loopback clients may read it.
+    metrics_token: str | None = None
     # Proxies in front of the web process (Heroku's router: 1). Their X-Forwarded-For
     # entries are trusted for the client IP that rate limits count against.
     trusted_proxy_hops: int = 0
@@ -148,12 +156,16 @@ def load_config(env: Mapping[str, str] | None = None, *, dotenv: bool = True) ->
         jwt_secret=get("JWT_SECRET") or defaults.jwt_secret,
         checkout_token_secrets=_split(get("CHECKOUT_TOKEN_SECRET", ""))
         or defaults.checkout_token_secrets,
+        jwt_issuer=get("JWT_ISSUER") or None,
+        jwt_audience=get("JWT_AUDIENCE") or None,
         hold_ttl_seconds=int(get("HOLD_TTL_SECONDS", defaults.hold_ttl_seconds)),
         store_currency=(get("STORE_CURRENCY") or defaults.store_currency).lower(),
         frontend_origins=_split(get("FRONTEND_ORIGINS", "")),
         ratelimit_enabled=_bool(get("RATELIMIT_ENABLED", "true")),
         ratelimit_checkout=get("RATELIMIT_CHECKOUT") or defaults.ratelimit_checkout,
         ratelimit_lookup=get("RATELIMIT_LOOKUP") or defaults.ratelimit_lookup,
+        ratelimit_track=get("RATELIMIT_TRACK") or defaults.ratelimit_track,
+        metrics_token=get("METRICS_TOKEN") or None,
         trusted_proxy_hops=int(get("TRUSTED_PROXY_HOPS", defaults.trusted_proxy_hops)),
         mail_url=get("MAIL_URL") or None,
         stripe_requests_per_second=int(get("STRIPE_REQUESTS_PER_SECOND") or 0) or None,

@@ -49,6 +49,11 @@ class MalformedJSON(InvalidRequest):
     code = "malformed_json"
 
 
+class MalformedEvent(MalformedJSON):
+    """Raised when a signed Stripe event lacks the shape its type needs (a worker records
+    it in the inbox as failed; retrying cannot help)."""
+
+
 class CardDataRejected(InvalidRequest):
     """Raised when a body carries something that looks like card data (SAQ-A, I6)."""
 

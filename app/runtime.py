@@ -18,6 +18,7 @@ from app.gateways.jobs import DramatiqJobs, Jobs, redis_broker
 from app.gateways.mail import Mailer, mailer_from_url
 from app.gateways.payments import PaymentGateway, StripeGateway
 from app.gateways.rate_limit import StripeBudget
+from app.services.catalog import PriceCache
 from app.services.checkout_status import ChangeFeed
 
 
@@ -32,9 +33,12 @@ class Runtime:
     jobs: Jobs
     # The process's one subscription to read-model changes (long-polls wait on it).
     feed: ChangeFeed = field(init=False)
+    # The catalog's prices in memory, so the submit checks a total without the database.
+    prices: PriceCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.feed = ChangeFeed(self.redis)
+        self.prices = PriceCache()
 
 
 _lock = threading.Lock()

@@ -14,7 +14,7 @@ import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlparse, urlunparse
 
 import pytest
@@ -33,6 +33,18 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+# In CI (CI=true) a missing prerequisite is a failure, never a quiet skip: the contract
+# (../shared/stripe-openapi), a free Redis db index, the Stripe.js stand-in, OpenBao.
+IN_CI = os.environ.get("CI", "").strip().lower() == "true"
+
+
+def skip_or_fail(reason: str) -> NoReturn:
+    """``pytest.skip`` on a developer's machine, ``pytest.fail`` in CI (CI=true)."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: prerequisites may not be skipped)")
+    pytest.skip(reason)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -79,7 +91,7 @@ def real_redis_url() -> Iterator[str]:
         if admin.set(f"checkout-tests:db:{index}", token, nx=True, ex=3600):
             break
     else:
-        pytest.skip("no free Redis db index for this run")
+        skip_or_fail("no free Redis db index for this run")
     url = urlunparse(parsed._replace(path=f"/{index}"))
     client = redis_lib.Redis.from_url(url)
     client.flushdb()

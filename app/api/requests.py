@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any
 
-from flask import request
+from flask import Request, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.errors import CardDataRejected, InvalidRequest, MalformedJSON, UnsupportedMediaType
-from app.schemas.card_data import contains_card_data
+from app.schemas.card_data import contains_card_data, header_looks_like_pan
 from app.schemas.checkout import IdempotencyKeySchema
-from app.schemas.common import load
+from app.schemas.common import load, unencodable_paths
 
 _key_schema = IdempotencyKeySchema()
 
@@ -18,6 +20,37 @@ _key_schema = IdempotencyKeySchema()
 def _refuse_constant(name: str) -> Any:
     """JSON has no NaN or Infinity; Python's parser would accept them."""
     raise ValueError(f"invalid JSON constant {name}")
+
+
+class BodyLimitedRequest(Request):
+    """Flask's request, with a body sent without Content-Length (chunked) held to the
+    same ``MAX_CONTENT_LENGTH`` as one with it.
+
+    werkzeug stops reading such a stream at the limit and returns what it read, so a
+    longer body would be silently cut; one byte more is let through here and
+    :func:`body_bytes` refuses a body longer than the limit (413).
+    """
+
+    @property
+    def max_content_length(self) -> int | None:
+        limit = Request.max_content_length.fget(self)  # type: ignore[attr-defined]
+        if limit is not None and self.content_length is None:
+            return int(limit) + 1
+        return limit
+
+    @max_content_length.setter
+    def max_content_length(self, value: int | None) -> None:
+        Request.max_content_length.fset(self, value)  # type: ignore[attr-defined]
+
+
+def body_bytes(*, cache: bool = True) -> bytes:
+    """The raw request body; 413 (``payload_too_large``) when longer than the limit."""
+    data = request.get_data(cache=cache)
+    # The request's own limit: a route may raise it (the catalog sync) before reading.
+    limit = Request.max_content_length.fget(request)  # type: ignore[attr-defined]
+    if limit is not None and len(data) > limit:
+        raise RequestEntityTooLarge()
+    return data
 
 
 def parse_json(raw: bytes) -> Any:
@@ -28,18 +61,26 @@ def parse_json(raw: bytes) -> Any:
         raise MalformedJSON("The body is not valid JSON.") from exc
 
 
-def json_object(*, check_card_data: bool = True) -> dict[str, Any]:
-    """The request's JSON object body, refused on wrong type, bad JSON or card data."""
+def json_object(
+    *, check_card_data: bool = True, not_card_data: Collection[str] = ()
+) -> dict[str, Any]:
+    """The request's JSON object body, refused on wrong type, bad JSON or card data.
+
+    ``not_card_data``: keys whose values the card guard skips (admin routes only).
+    """
     if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
         raise UnsupportedMediaType("Send the body as application/json.")
-    body = parse_json(request.get_data(cache=True))  # werkzeug enforces the size limit (413)
+    body = parse_json(body_bytes())  # the size limit (413), chunked bodies included
     if not isinstance(body, dict):
         raise MalformedJSON("The body must be a JSON object.")
-    if check_card_data and contains_card_data(body):
+    if check_card_data and contains_card_data(body, not_card_data=not_card_data):
         # Never echo or log the value: SAQ-A means card data must not touch us at all.
         raise CardDataRejected(
             "Card details must go to Stripe directly (Payment Element), never to this API."
         )
+    broken = unencodable_paths(body)
+    if broken:
+        raise InvalidRequest("The request has invalid fields.", fields=broken)
     return body
 
 
@@ -62,4 +103,7 @@ def idempotency_key(body: dict[str, Any] | None = None) -> str:
             "An Idempotency-Key is required.",
             fields={"idempotencyKey": ["Missing: send the Idempotency-Key header."]},
         )
+    if isinstance(value, str) and header_looks_like_pan(value):
+        # The key is stored with the order and its read model: never a card number (I6).
+        raise CardDataRejected("A card number is not an Idempotency-Key; never send card data.")
     return str(load(_key_schema, {"idempotencyKey": value})["idempotency_key"])

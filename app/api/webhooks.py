@@ -10,6 +10,7 @@ import structlog
 from flask import Blueprint, Response, jsonify, request
 
 from app.api.observability import WEBHOOK_EVENTS
+from app.api.requests import body_bytes
 from app.context import current_runtime
 from app.errors import ServiceUnavailable
 from app.services import webhooks
@@ -21,7 +22,7 @@ log = structlog.get_logger("app.api.webhooks")
 @blueprint.post("/stripe")
 def stripe_webhook() -> Response:
     """Verify the signature (SignatureInvalid / MalformedJSON → 400), then enqueue."""
-    payload = request.get_data(cache=False)
+    payload = body_bytes(cache=False)
     header = request.headers.get("Stripe-Signature", "")
     runtime = current_runtime()
     event = webhooks.verified_event(runtime.gateway, payload, header)

@@ -137,6 +137,8 @@ def to_provider_error(exc: stripe.StripeError) -> PaymentProviderError:
     """Map a Stripe SDK error to the domain's PaymentProviderError."""
     status = exc.http_status or 0
     code = getattr(exc, "code", None)
+    if code is None and isinstance(exc, stripe.IdempotencyError):
+        code = "idempotency_error"  # Stripe sends only the type; name the kind all the same
     retryable = isinstance(
         exc, stripe.RateLimitError | stripe.APIConnectionError | stripe.AuthenticationError
     ) or (status >= 500 or status == 409)

@@ -7,6 +7,8 @@ ever echoed or logged: callers only learn *that* card data was present.
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Collection
 from typing import Any
 
 CARD_FIELD_NAMES = frozenset(
@@ -17,8 +19,16 @@ CARD_FIELD_NAMES = frozenset(
     )
 )  # fmt: skip
 
-# A run of digits where single spaces or dashes may separate them (e.g. "4242 4242 ...").
-_DIGIT_RUN = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9])+(?![0-9])")
+# Keys on admin routes whose values are known not to be card data (a carrier's tracking
+# number or a postal code may pass Luhn); the key names themselves are still checked.
+ADMIN_NOT_CARD_DATA = frozenset({"trackingNumber", "postalCode"})
+
+# A run of digits where up to three separators (spaces, tabs, dashes, dots, slashes,
+# underscores) may sit between two digits: "4242 4242", "4242  4242", "4242.4242",
+# "4242 - 4242". Text is NFKC-normalised and every Unicode decimal digit read as its
+# ASCII value first, so full-width or other scripts' digits are caught too.
+_DIGIT_RUN = re.compile(r"(?<![0-9])[0-9](?:[ \t./_-]{0,3}[0-9])+(?![0-9])")
+_SEPARATORS = re.compile(r"[^0-9]")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -32,17 +42,49 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+def ascii_digits(text: str) -> str:
+    """``text`` NFKC-normalised, every Unicode decimal digit replaced by its ASCII digit."""
+    normal = unicodedata.normalize("NFKC", text)
+    if normal.isascii():
+        return normal
+    return "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in normal)
+
+
 def looks_like_pan(text: str) -> bool:
-    """True when ``text`` contains 13-19 digits (spaces/dashes allowed) passing Luhn."""
-    for match in _DIGIT_RUN.finditer(text):
-        digits = match.group().replace(" ", "").replace("-", "")
+    """True when ``text`` contains 13-19 digits (separators allowed) passing Luhn."""
+    for match in _DIGIT_RUN.finditer(ascii_digits(text)):
+        digits = _SEPARATORS.sub("", match.group())
         if 13 <= len(digits) <= 19 and luhn_valid(digits):
             return True
     return False
 
 
-def contains_card_data(value: Any) -> bool:
-    """True when a card-named field or a card-number-like value occurs at any depth."""
+# In a header token (Idempotency-Key, X-Request-Id) a card number is a plain run of
+# 13-19 digits, or groups laid out as cards are printed (a first group of 4, then 3-6
+# digit groups: 4-4-4-4, 4-6-5, 4-4-4-4-3) standing alone between non-alphanumerics.
+# The free separators of body text would flag about one UUID key in a thousand; a
+# UUID (8-4-4-4-12 hex) can match neither of these.
+_PLAIN_RUN = re.compile(r"(?<![0-9])[0-9]{13,19}(?![0-9])")
+_GROUPED_RUN = re.compile(r"(?<![0-9A-Za-z])[0-9]{4}(?:[ ._/-]{1,3}[0-9]{3,6}){2,4}(?![0-9A-Za-z])")
+
+
+def header_looks_like_pan(text: str) -> bool:
+    """True when a header token carries a card number (see _PLAIN_RUN, _GROUPED_RUN)."""
+    normal = ascii_digits(text)
+    for pattern in (_PLAIN_RUN, _GROUPED_RUN):
+        for match in pattern.finditer(normal):
+            digits = _SEPARATORS.sub("", match.group())
+            if 13 <= len(digits) <= 19 and luhn_valid(digits):
+                return True
+    return False
+
+
+def contains_card_data(value: Any, *, not_card_data: Collection[str] = ()) -> bool:
+    """True when a card-named field or a card-number-like value occurs at any depth.
+
+    The values of keys in ``not_card_data`` are not scanned (admin routes only: see
+    ADMIN_NOT_CARD_DATA); a card-named key is refused wherever it is.
+    """
     stack = [value]
     while stack:
         item = stack.pop()
@@ -50,7 +92,8 @@ def contains_card_data(value: Any) -> bool:
             for key, child in item.items():
                 if str(key).lower() in CARD_FIELD_NAMES or looks_like_pan(str(key)):
                     return True
-                stack.append(child)
+                if key not in not_card_data:
+                    stack.append(child)
         elif isinstance(item, list):
             stack.extend(item)
         elif isinstance(item, str):

@@ -57,6 +57,40 @@ class Email(fields.Email):
         return super()._deserialize(value, attr, data, **kwargs).strip()
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\\ud800"): JSON allows it, UTF-8 not
+        return False
+    return True
+
+
+def unencodable_paths(value: Any, prefix: str = "") -> dict[str, list[str]]:
+    """Flat dotted paths of strings (values or keys) that are not valid Unicode text.
+
+    JSON may carry lone surrogates (``"\\ud800"``); nothing downstream can store or hash
+    them (UTF-8 refuses), so they are refused as ``validation_failed`` before any schema.
+    """
+    found: dict[str, list[str]] = {}
+    message = ["Must be valid Unicode text (no lone surrogates)."]
+    stack: list[tuple[str, Any]] = [(prefix, value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, dict):
+            for key, child in item.items():
+                name = str(key)
+                if not _encodable(name):
+                    name = name.encode("utf-8", "replace").decode("utf-8")
+                    found[f"{path}.{name}" if path else name] = message
+                    continue
+                stack.append((f"{path}.{name}" if path else name, child))
+        elif isinstance(item, list):
+            stack.extend((f"{path}.{i}" if path else str(i), c) for i, c in enumerate(item))
+        elif isinstance(item, str) and not _encodable(item):
+            found[path or "_body"] = message
+    return found
+
+
 class BaseSchema(Schema):
     """Every API schema: unknown fields refused, camelCase on the wire."""
 

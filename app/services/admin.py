@@ -12,7 +12,7 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import peewee
 from redis import Redis
@@ -28,6 +28,9 @@ from app.services.refunds import request_refund
 from app.services.state_machine import PENDING
 from models import Order, Refund, WebhookEvent
 from models.statuses import RefundStatus
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -121,10 +124,17 @@ def _same_request(
 
 
 def fulfil(
-    order_id: str, action: str, *, carrier: str | None, tracking_number: str | None
+    order_id: str,
+    action: str,
+    *,
+    runtime: Runtime,
+    carrier: str | None,
+    tracking_number: str | None,
 ) -> dict[str, Any]:
     """Start or complete fulfilment; the full order body afterwards."""
-    order = update_fulfillment(order_id, action, carrier=carrier, tracking_number=tracking_number)
+    order = update_fulfillment(
+        order_id, action, runtime=runtime, carrier=carrier, tracking_number=tracking_number
+    )
     return order_views.order_view(Order.get_by_id(order.id))
 
 
@@ -183,6 +193,9 @@ def list_orders(*, state: str | None, limit: int, cursor: str | None) -> Page:
     if cursor:
         created, last_id = decode_cursor(cursor, 2)
         moment = _moment(created)
+        if not isinstance(last_id, str) or not last_id:
+            # A list or a huge number would reach the database (an error taken for an outage).
+            _bad_cursor()
         query = query.where(
             (Order.created_at < moment) | ((Order.created_at == moment) & (Order.id < last_id))
         )
@@ -197,10 +210,16 @@ def list_orders(*, state: str | None, limit: int, cursor: str | None) -> Page:
 
 def _moment(value: Any) -> datetime:
     """A cursor's timestamp back as the naive datetime the database stores."""
+    if not isinstance(value, str):
+        _bad_cursor()
     try:
-        return datetime.fromisoformat(str(value))
-    except ValueError as exc:
-        raise InvalidRequest("Invalid cursor.", fields={"cursor": ["Invalid cursor."]}) from exc
+        return datetime.fromisoformat(value)
+    except ValueError:
+        _bad_cursor()
+
+
+def _bad_cursor() -> NoReturn:
+    raise InvalidRequest("Invalid cursor.", fields={"cursor": ["Invalid cursor."]})
 
 
 def webhook_event_row(row: WebhookEvent) -> dict[str, Any]:
@@ -223,8 +242,9 @@ def list_webhook_events(*, status: str | None, limit: int, cursor: str | None) -
         query = query.where(WebhookEvent.status == status)
     if cursor:
         (last_id,) = decode_cursor(cursor, 1)
-        if not isinstance(last_id, int) or isinstance(last_id, bool):
-            raise InvalidRequest("Invalid cursor.", fields={"cursor": ["Invalid cursor."]})
+        # A row id is a positive 64-bit integer; a bigger one overflows the driver.
+        if not isinstance(last_id, int) or isinstance(last_id, bool) or not 0 < last_id < 2**63:
+            _bad_cursor()
         query = query.where(WebhookEvent.id < last_id)
     rows = list(query.order_by(WebhookEvent.id.desc()).limit(limit + 1))
     more = len(rows) > limit

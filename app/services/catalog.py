@@ -9,6 +9,9 @@ number of products.
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +24,8 @@ from app.services.inventory import CounterChange, Inventory
 from app.services.pricing import ProductPrice, decimal_amount, price_cart
 from models import Product
 from models.db import database, is_postgres, utcnow
+
+log = logging.getLogger(__name__)
 
 # Rows per statement: well under SQLite's bound-parameter limit, whatever its version.
 BATCH = 50
@@ -294,3 +299,51 @@ def existing_skus(skus: Sequence[str]) -> set[str]:
 def seed_demo(redis: Redis) -> list[dict[str, Any]]:
     """Upsert the demo catalog (idempotent: re-running sets the same numbers)."""
     return [admin_product_view(p, n) for p, n in upsert_products(redis, DEMO_CATALOG)]
+
+
+class PriceCache:
+    """The catalog's prices in this process's memory, refreshed at most every ``ttl`` s.
+
+    The submit refuses a cart Stripe could never charge (over its per-payment maximum)
+    without a database query on its path: admission stays Redis only and keeps working
+    while the database restarts (a stale copy is kept; with none, the check is skipped
+    and the worker's exact pricing refuses the order instead). SKUs it does not know are
+    left to admission.
+    """
+
+    def __init__(self, ttl: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.clock = clock
+        self._prices: dict[str, ProductPrice] = {}
+        self._loaded_at: float | None = None
+        self._lock = threading.Lock()
+
+    def check_total(
+        self,
+        items: Sequence[tuple[str, int]],
+        shipping_address: Mapping[str, Any] | None,
+        currency: str,
+    ) -> None:
+        """InvalidRequest on ``items`` when the known lines alone exceed Stripe's maximum."""
+        prices = self._current()
+        known = [(sku, quantity) for sku, quantity in items if sku in prices]
+        if known:
+            price_cart(known, shipping_address, currency, prices)
+
+    def _current(self) -> dict[str, ProductPrice]:
+        with self._lock:
+            fresh = self._loaded_at is not None and self.clock() - self._loaded_at < self.ttl
+            if fresh:
+                return self._prices
+            try:
+                with database().connection_context():
+                    rows = Product.select(
+                        Product.sku, Product.name, Product.price_amount, Product.currency
+                    )
+                    self._prices = {
+                        p.sku: ProductPrice(p.sku, p.name, p.price_amount, p.currency) for p in rows
+                    }
+            except peewee.PeeweeException:
+                log.warning("price cache: the database did not answer; keeping the last copy")
+            self._loaded_at = self.clock()
+            return self._prices

@@ -4,6 +4,10 @@
 effects; webhooks, expiry and repair sweeps all call it with the intent as Stripe
 reports it *now*, so out-of-order deliveries end in the right state. Creating the
 intent belongs to the checkout use case (``checkout.py``).
+
+I10: an intent moves an order only when it is the intent the order recorded and its
+amount and currency are the order's (:func:`foreign_intent`); anything else is
+ignored, audited (``PAYMENT_MISMATCH_IGNORED``), counted and logged at ERROR.
 """
 
 from __future__ import annotations
@@ -32,6 +36,11 @@ LATE_PAYMENTS = Counter(
     "Payments that succeeded on an order already canceled or failed (needs a refund).",
 )
 
+MISMATCHES = Counter(
+    "checkout_payment_mismatch_total",
+    "Intent events ignored because the intent, amount or currency is not the order's (I10).",
+)
+
 STATUS_EVENTS: dict[str, str] = {
     PaymentStatus.PROCESSING: "PAYMENT_PROCESSING",
     PaymentStatus.REQUIRES_ACTION: "PAYMENT_REQUIRES_ACTION",
@@ -42,7 +51,10 @@ def apply_intent(order: Order, intent: Intent, runtime: Runtime, *, actor: str) 
     """Apply ``intent``'s current status to ``order`` (inside the caller's transaction).
 
     Returns the ids of outbox rows queued (receipts) so the caller can send them.
+    An intent that is not the order's own changes nothing but the audit trail (I10).
     """
+    if foreign_intent(order, intent, actor=actor):
+        return []
     status = intent.status
     if status == PaymentStatus.SUCCEEDED:
         return apply_success(order, intent, runtime, actor=actor)
@@ -58,6 +70,47 @@ def apply_intent(order: Order, intent: Intent, runtime: Runtime, *, actor: str) 
         touch(order, payment_status=status)
         publish_after_commit(runtime, order, error=None)
     return []
+
+
+def foreign_intent(order: Order, intent: Intent, *, actor: str) -> bool:
+    """True (audited, counted, logged at ERROR) unless ``intent`` is ``order``'s own (I10).
+
+    Its own: the id the order recorded (the orphan adoption in ``expiry`` records it
+    before applying), the order's total and its currency.
+    """
+    problems = []
+    if intent.id != order.payment_intent_id:
+        problems.append("intent")
+    if intent.amount != order.total:
+        problems.append("amount")
+    if intent.currency.lower() != str(order.currency).lower():
+        problems.append("currency")
+    if not problems:
+        return False
+    record_event(
+        order,
+        "PAYMENT_MISMATCH_IGNORED",
+        {
+            "intentId": intent.id,
+            "status": intent.status,
+            "amount": intent.amount,
+            "currency": intent.currency,
+            "expectedIntentId": order.payment_intent_id,
+            "mismatch": problems,
+        },
+        actor,
+    )
+    MISMATCHES.inc()
+    log.error(
+        "PAYMENT_MISMATCH on order %s: intent %s (%s, %s %s) is not its own (%s); ignored",
+        order.id,
+        intent.id,
+        intent.status,
+        intent.amount,
+        intent.currency,
+        ", ".join(problems),
+    )
+    return True
 
 
 def apply_success(order: Order, intent: Intent, runtime: Runtime, *, actor: str) -> list[int]:

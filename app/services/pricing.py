@@ -24,6 +24,9 @@ from typing import Any, Protocol
 
 from app.errors import InvalidRequest
 
+# Stripe's largest charge: 8 digits of minor units ($999,999.99). A larger cart is
+# refused at quote and submit rather than failing in the worker.
+MAX_CHARGE_AMOUNT = 99_999_999
 HOME_COUNTRY = "US"
 
 # ISO 4217 currencies whose minor unit is the major unit (Stripe's "zero-decimal" list).
@@ -253,12 +256,17 @@ class Pricer:
         subtotal = sum(line.amount for line in lines)
         tax = sum(line.tax for line in lines)
         shipping = self.shipping.amount(subtotal=subtotal, country=country, currency=currency)
+        total = subtotal + shipping + tax
+        if total > MAX_CHARGE_AMOUNT:
+            limit = format_amount(MAX_CHARGE_AMOUNT, currency)
+            message = f"The order total exceeds the most one payment can take ({limit}); split it."
+            raise InvalidRequest(message, fields={"items": [message]})
         return Quote(
             line_items=lines,
             subtotal=subtotal,
             shipping=shipping,
             tax=tax,
-            total=subtotal + shipping + tax,
+            total=total,
             currency=currency,
         )
 

@@ -58,6 +58,7 @@ EVENT_TYPES = frozenset(
         "RECEIPT_SENT",
         "STOCK_RESTOCKED",
         "PAYMENT_AFTER_CLOSE",
+        "PAYMENT_MISMATCH_IGNORED",
         "ORDER_UNPROCESSABLE",
         "FULFILLMENT_STARTED",
         "FULFILLED",

@@ -21,11 +21,11 @@ from prometheus_client import Counter
 from redis import Redis
 
 from app import keys
-from app.errors import MalformedJSON
+from app.errors import MalformedEvent, MalformedJSON
 from app.gateways.payments import Intent, PaymentError, PaymentGateway
 from app.services.inventory import Inventory
-from app.services.payments import apply_intent
-from app.services.records import lock_order, touch
+from app.services.payments import apply_intent, foreign_intent
+from app.services.records import lock_order, publish_after_commit, touch
 from app.services.state_machine import (
     FULFILLED,
     FULFILLING,
@@ -87,6 +87,8 @@ def on_intent_status(order: Order, obj: dict[str, Any], ctx: Context) -> None:
 def on_payment_failed(order: Order, obj: dict[str, Any], ctx: Context) -> None:
     """A declined attempt; if the intent has moved on since, record it and follow it."""
     current = ctx.intent or Intent.from_dict(obj)
+    if foreign_intent(order, current, actor="webhook"):
+        return  # I10: another order's intent (or amount, or currency): audited, ignored
     if current.status != PaymentStatus.REQUIRES_PAYMENT_METHOD and order.state == PENDING:
         error = PaymentError.from_dict(obj.get("last_payment_error"))
         details = {
@@ -177,6 +179,7 @@ def raise_refunded_total(order: Order, total: int, ctx: Context) -> None:
     if total >= order.total and order.state in (PAID, FULFILLING, FULFILLED):
         transition(order, REFUNDED, "refunded_in_full", "webhook")
         restock_if_asked(order, ctx)
+    publish_after_commit(ctx.runtime, order, error=None)  # the checkout read model follows
 
 
 def restock_if_asked(order: Order, ctx: Context) -> None:
@@ -254,15 +257,72 @@ def order_id_of_event(payload: dict[str, Any]) -> str | None:
 
 def order_id_of(obj: dict[str, Any]) -> str | None:
     """Our order id for an event object: its metadata, else its intent's order."""
-    order_id = (obj.get("metadata") or {}).get("orderId")
-    if order_id:
-        return str(order_id)
+    metadata = obj.get("metadata")
+    order_id = metadata.get("orderId") if isinstance(metadata, dict) else None
+    if isinstance(order_id, str) and order_id:
+        return order_id
     intent_id = obj.get("payment_intent")
     if isinstance(intent_id, dict):
         intent_id = intent_id.get("id")
-    if obj.get("object") != "payment_intent" and intent_id:
+    if obj.get("object") != "payment_intent" and isinstance(intent_id, str) and intent_id:
         order = Order.get_or_none(Order.payment_intent_id == intent_id)
         return order.id if order else None
+    return None
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, str) and bool(value)
+
+
+def _is_int(value: Any) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _refund_problem(refund: Any) -> str | None:
+    if not isinstance(refund, dict) or not _is_id(refund.get("id")):
+        return "a refund without a string id"
+    if not _is_int(refund.get("amount")):
+        return "a refund amount that is not an integer"
+    intent = refund.get("payment_intent")
+    if intent is not None and not (_is_id(intent) or isinstance(intent, dict)):
+        return "payment_intent is neither an id nor an object"
+    if not isinstance(refund.get("metadata") or {}, dict):
+        return "metadata is not an object"
+    return None
+
+
+def malformed(payload: dict[str, Any]) -> str | None:
+    """Why a handled event lacks the shape its handler needs, or None (well-formed).
+
+    Signed events come from Stripe, but a handler must never crash on their shape: such
+    an event is recorded as failed once (:func:`handle_event`), never retried.
+    """
+    data = payload.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        return "data.object is not an object"
+    obj = data["object"]
+    if not isinstance(obj.get("metadata") or {}, dict):
+        return "data.object.metadata is not an object"
+    type_ = str(payload.get("type", ""))
+    if type_.startswith("payment_intent."):
+        if not _is_id(obj.get("id")) or not isinstance(obj.get("status", ""), str):
+            return "a payment_intent without a string id and status"
+        if not _is_int(obj.get("amount")) or not isinstance(obj.get("currency") or "", str):
+            return "a payment_intent amount or currency of the wrong type"
+        if not isinstance(obj.get("last_payment_error") or {}, dict):
+            return "last_payment_error is not an object"
+    elif type_ == "charge.refunded":
+        if not _is_int(obj.get("amount_refunded")):
+            return "amount_refunded is not an integer"
+        refunds = obj.get("refunds") or {}
+        listed = refunds.get("data") if isinstance(refunds, dict) else None
+        if not isinstance(refunds, dict) or not isinstance(listed or [], list):
+            return "refunds is not a list object"
+        for refund in listed or []:
+            if problem := _refund_problem(refund):
+                return problem
+    elif type_.startswith("refund."):
+        return _refund_problem(obj)
     return None
 
 
@@ -290,8 +350,11 @@ def handle_event(event_id: str, payload: dict[str, Any], runtime: Runtime) -> Ou
         remember(redis, event_id)
         return Outcome(DUPLICATE)
     type_ = str(payload.get("type", ""))
-    obj = event_object(payload)
     handler = HANDLERS.get(type_)
+    problem = malformed(payload) if handler else None
+    if problem is not None:
+        return finish_malformed(row, type_, problem)
+    obj = event_object(payload)
     order_id = order_id_of(obj) if handler else None
     if handler is None or order_id is None or Order.get_or_none(Order.id == order_id) is None:
         return finish_ignored(row, type_, redis)
@@ -340,6 +403,15 @@ def finish_ignored(row: WebhookEvent, type_: str, redis: Redis) -> Outcome:
     return Outcome(WebhookStatus.IGNORED)
 
 
+def finish_malformed(row: WebhookEvent, type_: str, problem: str) -> Outcome:
+    """A handled event of the wrong shape: failed once, with the error; never retried."""
+    note_failure(row.id, MalformedEvent(problem))
+    WEBHOOK_RESULTS.labels(type_, WebhookStatus.FAILED).inc()
+    # The event id and the problem only: the payload stays in the inbox, out of the logs.
+    log.error("malformed Stripe event %s (%s): %s", row.event_id, type_, problem)
+    return Outcome(WebhookStatus.FAILED)
+
+
 def note_failure(row_id: int, exc: Exception) -> None:
     """Keep a failed attempt visible (status failed, attempts, last error); never done."""
     try:
@@ -368,6 +440,10 @@ def retryable_failed(
 ) -> list[tuple[str, dict[str, Any]]]:
     """Failed or never-finished inbox rows to re-enqueue (for the clock's sweep)."""
     condition = WebhookEvent.status.in_([WebhookStatus.FAILED, WebhookStatus.RECEIVED])
+    # A malformed event fails the same way every time: it waits for a replay by hand.
+    condition &= WebhookEvent.last_error.is_null() | ~WebhookEvent.last_error.startswith(
+        MalformedEvent.__name__
+    )
     if older_than is not None:
         condition &= WebhookEvent.created_at < older_than
     query = WebhookEvent.select().where(condition).order_by(WebhookEvent.id).limit(limit)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -54,6 +55,8 @@ def make_token(config: Any) -> Callable[..., str]:
     """Sign a JWT with the test secret."""
 
     def make(claims: dict[str, Any], secret: str | None = None) -> str:
+        # `exp` is required (a token without one would never expire): a default hour.
+        claims = {"exp": int(time.time()) + 3600, **claims}
         return jwt.encode(claims, secret or config.jwt_secret, algorithm="HS256")
 
     return make

@@ -29,10 +29,13 @@ import sys
 from flask import Flask
 from app.api import ops
 from app.api.observability import install_request_hooks
+from app.config import Config
+from app.context import CONFIG_EXTENSION
 from app.services.webhooks import WEBHOOK_RESULTS
 
 requests, events, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 app = Flask("child")
+app.extensions[CONFIG_EXTENSION] = Config()  # /metrics: no token, loopback only
 install_request_hooks(app)
 app.register_blueprint(ops.blueprint)
 client = app.test_client()

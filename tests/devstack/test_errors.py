@@ -7,6 +7,7 @@ import requests
 import stripe
 
 from devstack.stripe_emulator import EmulatorServer
+from tests.conftest import skip_or_fail
 
 from .conftest import PUBLISHABLE_KEY, SECRET_KEY
 
@@ -222,7 +223,7 @@ class TestStripeJsHook:
     ) -> None:
         response = requests.get(f"{stripe_emulator.url}{path}", timeout=5)
         if response.status_code == 404:
-            pytest.skip("the Stripe.js stand-in (stripejs/stripe.js) is not written yet")
+            skip_or_fail("the Stripe.js stand-in (stripejs/stripe.js) is not served")
         assert response.status_code == 200
         assert response.headers["Content-Type"].startswith("application/javascript")
 

@@ -177,7 +177,11 @@ def start_stack(
     env.update(extra)
     client = redis_lib.Redis.from_url(redis_url, decode_responses=True)
     client.flushdb()
-    admin = jwt.encode({"sub": "e2e-admin", "role": "admin"}, JWT_SECRET, algorithm="HS256")
+    admin = jwt.encode(
+        {"sub": "e2e-admin", "role": "admin", "exp": int(time.time()) + 3600},
+        JWT_SECRET,
+        algorithm="HS256",
+    )
     sup = Supervisor(cwd=str(ROOT), out=(logs / "stack.log").open("w"))
     stack = Stack(
         web=plan.web_url.rstrip("/"), emulator=plan.emulator_url, redis=client, supervisor=sup,

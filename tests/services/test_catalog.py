@@ -104,3 +104,43 @@ class TestSyncOnPostgres:
         assert (row.stock_on_hand, row.brand, row.category, row.active) == (8, "B", None, True)
         assert redis.hget("{shop}:avail", "P-007") == "8"
         assert redis.hlen("{shop}:avail:inactive") == 0
+
+
+class TestPriceCache:
+    def test_refuses_a_total_over_stripes_maximum_and_passes_the_rest(self, db: Any) -> None:
+        from app.errors import InvalidRequest
+        from app.services.catalog import PriceCache
+        from models import Product
+
+        Product.create(sku="GOLD", name="Gold bar", price_amount=5_000_000, currency="usd")
+        cache = PriceCache()
+        cache.check_total([("GOLD", 19)], None, "usd")  # 95,000,000 minor units: fine
+        with pytest.raises(InvalidRequest) as info:
+            cache.check_total([("GOLD", 20)], None, "usd")
+        assert "items" in info.value.fields
+        cache.check_total([("UNKNOWN", 100)], None, "usd")  # left to admission
+
+    def test_keeps_its_copy_for_the_ttl_and_when_the_database_is_down(
+        self, db: Any, monkeypatch: Any
+    ) -> None:
+        import peewee
+
+        from app.errors import InvalidRequest
+        from app.services import catalog
+        from models import Product
+
+        now = [0.0]
+        Product.create(sku="GOLD", name="Gold bar", price_amount=5_000_000, currency="usd")
+        cache = catalog.PriceCache(ttl=30, clock=lambda: now[0])
+        cache.check_total([("GOLD", 1)], None, "usd")
+        Product.update(price_amount=1).where(Product.sku == "GOLD").execute()
+        with pytest.raises(InvalidRequest):
+            cache.check_total([("GOLD", 20)], None, "usd")  # still the cached price
+
+        def down() -> Any:
+            raise peewee.OperationalError("database restarting")
+
+        monkeypatch.setattr(catalog.Product, "select", staticmethod(lambda *a: down()))
+        now[0] = 31.0
+        with pytest.raises(InvalidRequest):
+            cache.check_total([("GOLD", 20)], None, "usd")  # stale copy kept

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import time
 from datetime import UTC, datetime, timedelta
@@ -10,11 +9,12 @@ from typing import Any
 
 import fakeredis
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from app import keys
-from app.errors import InvalidRequest, InvalidState, OutOfStock
+from app.errors import IdempotencyKeyReused, InvalidRequest, InvalidState, OutOfStock
+from app.services.admission import Admission, Submission, admit
 from app.services.inventory import (
     HeldReservation,
     Inventory,
@@ -335,65 +335,173 @@ class TestRebuildFromDb:
 
 
 # --- I1: no oversell, whatever the sequence -----------------------------------------
+#
+# Model-based: a plain-Python model says what every operation must do (hold and admit
+# all or nothing, confirm and release only from HELD, a confirmed hold sold for good);
+# after each step the scripts' state must equal the model's. Both hold.lua (Inventory)
+# and admit.lua (the submit path) take units, so both are driven.
 
 SKUS = ("A", "B")
+lines = st.lists(st.tuples(st.sampled_from(SKUS), st.integers(1, 4)), min_size=1, max_size=3)
 operation = st.one_of(
+    st.tuples(st.just("hold"), st.integers(0, 5), lines),
     st.tuples(
-        st.just("hold"),
-        st.integers(0, 5),
-        st.lists(st.tuples(st.sampled_from(SKUS), st.integers(1, 4)), min_size=1, max_size=3),
+        st.just("admit"),
+        st.integers(0, 3),  # idempotency key: a repeated key is a replay or a mismatch
+        st.dictionaries(st.sampled_from(SKUS), st.integers(1, 4), min_size=1),
     ),
-    st.tuples(st.just("confirm"), st.integers(0, 5)),
-    st.tuples(st.just("release"), st.integers(0, 5)),
+    st.tuples(st.just("confirm"), st.integers(0, 9)),
+    st.tuples(st.just("release"), st.integers(0, 9)),
     st.tuples(st.just("adjust"), st.sampled_from(SKUS), st.integers(-4, 4)),
 )
+
+
+class Model:
+    """What the inventory must hold: on hand per SKU, each reservation's status and lines."""
+
+    def __init__(self, on_hand: dict[str, int]) -> None:
+        self.on_hand = dict(on_hand)
+        self.status: dict[str, str] = {}
+        self.items: dict[str, list[tuple[str, int]]] = {}
+        self.keys: dict[int, tuple[dict[str, int], str]] = {}
+        self.order: list[str] = []  # reservation ids in creation order (for confirm/release)
+
+    def committed(self, sku: str) -> int:
+        return sum(
+            qty
+            for rid, status in self.status.items()
+            if status in ("HELD", "CONFIRMED")
+            for line_sku, qty in self.items[rid]
+            if line_sku == sku
+        )
+
+    def available(self, sku: str) -> int:
+        return self.on_hand[sku] - self.committed(sku)
+
+    def fits(self, items: list[tuple[str, int]]) -> bool:
+        wanted: dict[str, int] = {}
+        for sku, qty in items:
+            wanted[sku] = wanted.get(sku, 0) + qty
+        return all(qty <= self.available(sku) for sku, qty in wanted.items())
+
+    def take(self, rid: str, items: list[tuple[str, int]]) -> None:
+        self.status[rid], self.items[rid] = "HELD", items
+        self.order.append(rid)
+
+    def pick(self, index: int) -> str | None:
+        return self.order[index % len(self.order)] if self.order else None
 
 
 class TestNoOversellProperty:
     @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(start=st.tuples(st.integers(0, 6), st.integers(0, 6)), ops=st.lists(operation))
+    # Always tried, whatever the random draw: a sold hold released (hold.lua / admit.lua).
+    @example(start=(3, 1), ops=[("hold", 0, [("A", 2)]), ("confirm", 0), ("release", 0)])
+    @example(start=(3, 1), ops=[("admit", 0, {"A": 2, "B": 1}), ("confirm", 0), ("release", 0)])
     def test_confirmed_plus_held_never_exceeds_on_hand(
         self, start: tuple[int, int], ops: list[Any]
     ) -> None:
         inv = Inventory(fakeredis.FakeRedis(decode_responses=True))
-        on_hand = dict(zip(SKUS, start, strict=True))
-        for sku, n in on_hand.items():
+        model = Model(dict(zip(SKUS, start, strict=True)))
+        for sku, n in model.on_hand.items():
             inv.adjust(sku, n)
         for op in ops:
-            _apply(inv, on_hand, op)
-            _check_invariant(inv, on_hand)
+            _apply(inv, model, op)
+            _check_invariant(inv, model)
+
+    def test_the_model_catches_a_release_of_a_confirmed_hold(self) -> None:
+        """The property above must fail if release.lua released a CONFIRMED hold."""
+        inv = Inventory(fakeredis.FakeRedis(decode_responses=True))
+        model = Model({"A": 3, "B": 0})
+        inv.adjust("A", 3)
+        _apply(inv, model, ("hold", 0, [("A", 2)]))
+        _apply(inv, model, ("confirm", 0))
+        # What a broken release.lua would do: the sold units back on sale.
+        inv.redis.hset(keys.reservation("r0"), "status", "RELEASED")
+        inv.redis.hincrby(keys.AVAIL, "A", 2)
+        with pytest.raises(AssertionError):
+            _check_invariant(inv, model)
 
 
-def _apply(inv: Inventory, on_hand: dict[str, int], op: Any) -> None:
-    """Run one operation; refusals are fine, they must simply change nothing."""
+def _apply(inv: Inventory, model: Model, op: Any) -> None:
+    """Run one operation on the scripts and the model; a refusal must change nothing."""
     kind = op[0]
     if kind == "hold":
-        with contextlib.suppress(OutOfStock):
-            inv.hold(f"r{op[1]}", op[2], 60)
-    elif kind == "confirm":
-        inv.confirm(f"r{op[1]}")
-    elif kind == "release":
-        inv.release(f"r{op[1]}")
-    else:
+        rid, items = f"r{op[1]}", op[2]
+        fits = rid not in model.status and model.fits(items)
         try:
-            inv.adjust(op[1], op[2])
-            on_hand[op[1]] += op[2]
+            taken = inv.hold(rid, items, 60)
+        except OutOfStock:
+            taken = None
+        if rid in model.status:
+            assert not taken  # a reservation id seen before changes nothing
+        elif fits:
+            assert taken is True
+            model.take(rid, items)
+        else:
+            assert taken is None  # refused as out of stock
+    elif kind == "admit":
+        _admit(inv, model, op[1], op[2])
+    elif kind in ("confirm", "release"):
+        rid = model.pick(op[1])
+        if rid is None:
+            return
+        done = inv.confirm(rid) if kind == "confirm" else inv.release(rid)
+        if model.status[rid] == "HELD":
+            model.status[rid] = "CONFIRMED" if kind == "confirm" else "RELEASED"
+        else:
+            assert not done  # only a HELD reservation moves: CONFIRMED stays sold
+    else:
+        sku, delta = op[1], op[2]
+        try:
+            inv.adjust(sku, delta)
+            assert model.available(sku) + delta >= 0
+            model.on_hand[sku] += delta
         except InvalidState:
-            pass
+            assert model.available(sku) + delta < 0
 
 
-def _check_invariant(inv: Inventory, on_hand: dict[str, int]) -> None:
-    committed = dict.fromkeys(SKUS, 0)
-    for n in range(6):
-        record = inv.reservation(f"r{n}")
-        if record and record["status"] in ("HELD", "CONFIRMED"):
-            for sku, qty in record["items"]:
-                committed[sku] += qty
+def _admit(inv: Inventory, model: Model, key: int, wanted: dict[str, int]) -> None:
+    """The submit path's script: claim the key and hold every line, or nothing."""
+    items = sorted(wanted.items())
+    body = {"items": [{"sku": sku, "quantity": qty} for sku, qty in items]}
+    submission = Submission.create(body, idempotency_key=f"key-{key:04d}", hold_ttl=60)
+    try:
+        result = admit(inv.redis, submission, hold_ttl=60, key_ttl=60)
+    except (OutOfStock, IdempotencyKeyReused) as exc:
+        result = exc
+    if key in model.keys:
+        same = model.keys[key][0] == wanted
+        if same:
+            assert isinstance(result, Admission) and result.replayed
+        else:
+            assert isinstance(result, IdempotencyKeyReused)
+    elif model.fits(items):
+        assert isinstance(result, Admission) and not result.replayed
+        model.keys[key] = (wanted, submission.reservation_id)
+        model.take(submission.reservation_id, items)
+    else:
+        assert isinstance(result, OutOfStock)
+
+
+def _check_invariant(inv: Inventory, model: Model) -> None:
+    """I1 (confirmed + held <= on hand) and every script's state equal to the model's."""
     raw = {sku: int(v) for sku, v in inv.redis.hgetall(keys.AVAIL).items()}
     for sku in SKUS:
-        assert committed[sku] <= on_hand[sku]
+        assert model.committed(sku) <= model.on_hand[sku]
         assert raw[sku] >= 0
-        assert raw[sku] == on_hand[sku] - committed[sku]
+        assert raw[sku] == model.available(sku)
+    for rid, status in model.status.items():
+        record = inv.reservation(rid)
+        assert record is not None and record["status"] == status, (rid, record, status)
+        assert sorted(map(tuple, record["items"])) == sorted(_summed(model.items[rid]))
+
+
+def _summed(items: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    total: dict[str, int] = {}
+    for sku, qty in items:
+        total[sku] = total.get(sku, 0) + qty
+    return list(total.items())
 
 
 # --- Concurrency on the real Redis --------------------------------------------------

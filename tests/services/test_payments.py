@@ -72,15 +72,29 @@ class TestExpireHold:
         assert Order.get_by_id(order.id).state == "PENDING"
 
     def test_cancels_intent_first_then_releases(
-        self, runtime: Any, gateway: Any, order: Order
+        self, runtime: Any, gateway: Any, order: Order, monkeypatch: Any
     ) -> None:
+        """I8: one spy on both sides records the order of the Stripe cancel and the release."""
+        steps: list[str] = []
+        cancel, release = gateway.cancel_intent, Inventory.release
+
+        def spy_cancel(*args: Any, **kwargs: Any) -> Any:
+            steps.append("stripe_cancel")
+            return cancel(*args, **kwargs)
+
+        def spy_release(self: Inventory, reservation_id: str) -> bool:
+            steps.append("release")
+            assert gateway.intents[order.payment_intent_id].status == "canceled"
+            return release(self, reservation_id)
+
+        monkeypatch.setattr(gateway, "cancel_intent", spy_cancel)
+        monkeypatch.setattr(Inventory, "release", spy_release)
         overdue(order)
         result = expire_hold(order.id, runtime)
+        assert steps == ["stripe_cancel", "release"]
         assert result.action == "canceled"
         assert gateway.intents[order.payment_intent_id].status == "canceled"
         assert gateway.cancellation_reasons[order.payment_intent_id] == "abandoned"
-        cancel_index = [c[0] for c in gateway.calls].index("cancel_intent")
-        assert cancel_index > 0
         stored = Order.get_by_id(order.id)
         assert stored.state == "CANCELED"
         assert Reservation.get(Reservation.order == order.id).status == "RELEASED"
@@ -143,6 +157,32 @@ class TestExpireHold:
         gateway.confirm(order.payment_intent_id)  # it succeeded meanwhile
         assert expire_hold(order.id, runtime).action == "confirmed"
         assert Order.get_by_id(order.id).state == "PAID"
+
+    def test_intent_succeeding_during_the_refused_cancel_is_reread_and_confirmed(
+        self, runtime: Any, gateway: Any, order: Order, monkeypatch: Any
+    ) -> None:
+        """The expiry read the intent open and asked to cancel it; the buyer's payment
+        succeeded DURING that call, so Stripe refused. Only the re-read sees the
+        success: the order ends PAID with its stock sold, never released."""
+        cancel = gateway.cancel_intent
+        raced: list[str] = []
+
+        def racing_cancel(intent_id: str, **kwargs: Any) -> Any:
+            if not raced:
+                raced.append(intent_id)
+                assert gateway.intents[intent_id].status == "requires_payment_method"
+                gateway.confirm(intent_id)  # the payment lands first...
+            return cancel(intent_id, **kwargs)  # ...so Stripe refuses the cancel
+
+        monkeypatch.setattr(gateway, "cancel_intent", racing_cancel)
+        overdue(order)
+        result = expire_hold(order.id, runtime)
+        assert raced == [order.payment_intent_id]  # the refused-cancel branch did run
+        assert result.action == "confirmed"
+        stored = Order.get_by_id(order.id)
+        assert (stored.state, stored.payment_status) == ("PAID", "succeeded")
+        assert Inventory(runtime.redis).status(order.reservation_id) == "CONFIRMED"
+        assert "STOCK_RELEASED" not in types(order.id)
 
     def test_closed_order_is_left_alone(self, runtime: Any, gateway: Any, order: Order) -> None:
         overdue(order)

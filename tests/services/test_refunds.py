@@ -60,20 +60,20 @@ class TestRequestRefund:
 
 
 class TestFulfillment:
-    def test_start_then_complete(self, paid: Order) -> None:
-        update_fulfillment(paid.id, "start", carrier="UPS", tracking_number="1Z")
-        done = update_fulfillment(paid.id, "complete")
+    def test_start_then_complete(self, runtime: Any, paid: Order) -> None:
+        update_fulfillment(paid.id, "start", runtime=runtime, carrier="UPS", tracking_number="1Z")
+        done = update_fulfillment(paid.id, "complete", runtime=runtime)
         assert done.state == "FULFILLED"
         kinds = [e.type for e in Order.get_by_id(paid.id).events]
         assert kinds[-4:] == ["FULFILLMENT_STARTED", "STATE_CHANGED", "FULFILLED", "STATE_CHANGED"]
 
-    def test_complete_before_start_is_refused(self, paid: Order) -> None:
+    def test_complete_before_start_is_refused(self, runtime: Any, paid: Order) -> None:
         with pytest.raises(InvalidState):
-            update_fulfillment(paid.id, "complete")
+            update_fulfillment(paid.id, "complete", runtime=runtime)
 
-    def test_pending_order_cannot_ship(self, order: Order) -> None:
+    def test_pending_order_cannot_ship(self, runtime: Any, order: Order) -> None:
         with pytest.raises(InvalidState):
-            update_fulfillment(order.id, "start")
+            update_fulfillment(order.id, "start", runtime=runtime)
 
 
 class TestCancelOrder:

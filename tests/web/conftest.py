@@ -114,7 +114,11 @@ class Stack:
         """An admin JWT for this stack."""
         import jwt
 
-        return jwt.encode({"sub": "browser-tests", "role": "admin"}, JWT_SECRET, "HS256")
+        return jwt.encode(
+            {"sub": "browser-tests", "role": "admin", "exp": int(time.time()) + 3600},
+            JWT_SECRET,
+            "HS256",
+        )
 
     def set_stock(self, sku: str, stock_on_hand: int) -> None:
         """Change a product's stock through the admin API."""

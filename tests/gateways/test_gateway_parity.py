@@ -1,0 +1,169 @@
+"""One table of payment scenarios, run against FakeGateway AND the real StripeGateway on
+the local emulator (issue 10, item 7): the fake that 480+ tests rely on cannot drift
+from what the Stripe adapter really answers."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import stripe
+
+from app.errors import PaymentProviderError
+from app.gateways.payments import StripeGateway
+from tests.fakes import FakeGateway
+
+emulator = pytest.importorskip("devstack.stripe_emulator", reason="Stripe emulator not present")
+
+
+@dataclass
+class Subject:
+    """A gateway and how a buyer confirms its intents (Stripe.js's part)."""
+
+    gateway: Any
+    confirm: Callable[[str, str], None]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Any]:
+    with emulator.EmulatorServer(async_delay=0.05) as srv:
+        yield srv
+
+
+@pytest.fixture(params=["fake", "stripe"])
+def subject(request: pytest.FixtureRequest) -> Subject:
+    if request.param == "fake":
+        fake = FakeGateway()
+        return Subject(fake, lambda intent_id, method: fake.confirm(intent_id, method) and None)
+    server = request.getfixturevalue("server")
+    server.reset()
+    real = StripeGateway(
+        api_key="sk_test_parity",
+        api_base=server.url,
+        webhook_secrets=("whsec_parity",),
+        sleep=lambda _seconds: None,
+        timeout=10,
+    )
+
+    def confirm(intent_id: str, method: str) -> None:
+        # A decline is an error at Stripe (CardError); the intent's status is what counts.
+        with contextlib.suppress(stripe.CardError):
+            real.client.v1.payment_intents.confirm(
+                intent_id, {"payment_method": method, "return_url": "https://shop.example/done"}
+            )
+
+    return Subject(real, confirm)
+
+
+def create(gateway: Any, key: str = "pi-create-o1", amount: int = 4599) -> Any:
+    return gateway.create_intent(
+        amount=amount,
+        currency="usd",
+        idempotency_key=key,
+        metadata={"orderId": "o1", "reservationId": "r1"},
+        receipt_email="ada@example.com",
+        description="Order ORD-1",
+    )
+
+
+# (payment method, status after confirming, decline code or None)
+CONFIRMATIONS = [
+    ("pm_card_visa", "succeeded", None),
+    ("pm_card_chargeDeclined", "requires_payment_method", "generic_decline"),
+    ("pm_card_chargeDeclinedInsufficientFunds", "requires_payment_method", "insufficient_funds"),
+    ("pm_card_threeDSecure2Required", "requires_action", None),
+    ("pm_card_authenticationRequired", "requires_action", None),
+    ("pm_emulator_delayed", "processing", None),
+]
+
+
+class TestSameAnswers:
+    def test_a_new_intent(self, subject: Subject) -> None:
+        intent = create(subject.gateway)
+        assert intent.status == "requires_payment_method"
+        assert (intent.amount, intent.currency) == (4599, "usd")
+        assert intent.metadata == {"orderId": "o1", "reservationId": "r1"}
+        assert intent.client_secret and intent.client_secret.startswith(intent.id)
+        assert intent.last_error is None and intent.latest_charge is None
+
+    def test_a_repeated_key_returns_the_same_intent(self, subject: Subject) -> None:
+        first = create(subject.gateway)
+        assert create(subject.gateway).id == first.id
+
+    def test_a_repeated_key_with_other_parameters_is_a_permanent_error(
+        self, subject: Subject
+    ) -> None:
+        create(subject.gateway)
+        with pytest.raises(PaymentProviderError) as caught:
+            create(subject.gateway, amount=100)
+        assert caught.value.retryable is False
+        assert caught.value.provider_code == "idempotency_error"
+
+    @pytest.mark.parametrize(("method", "status", "decline"), CONFIRMATIONS)
+    def test_confirming_with_a_test_method(
+        self, subject: Subject, method: str, status: str, decline: str | None
+    ) -> None:
+        intent = create(subject.gateway)
+        subject.confirm(intent.id, method)
+        now = subject.gateway.retrieve_intent(intent.id)
+        assert now.status == status
+        if decline is None:
+            assert now.last_error is None
+        else:
+            assert now.last_error is not None
+            assert (now.last_error.code, now.last_error.decline_code) == ("card_declined", decline)
+        # A declined or pending attempt has its (failed / pending) charge as well.
+        assert (now.latest_charge is not None) == (status != "requires_action")
+
+    def test_canceling_an_open_intent(self, subject: Subject) -> None:
+        intent = create(subject.gateway)
+        canceled = subject.gateway.cancel_intent(
+            intent.id, reason="abandoned", idempotency_key="pi-cancel-o1"
+        )
+        assert canceled.status == "canceled"
+        assert subject.gateway.retrieve_intent(intent.id).status == "canceled"
+
+    @pytest.mark.parametrize("method", ["pm_card_visa", "pm_emulator_delayed"])
+    def test_canceling_an_intent_that_moved_on_is_refused(
+        self, subject: Subject, method: str
+    ) -> None:
+        intent = create(subject.gateway)
+        subject.confirm(intent.id, method)
+        with pytest.raises(PaymentProviderError) as caught:
+            subject.gateway.cancel_intent(
+                intent.id, reason="abandoned", idempotency_key="pi-cancel-o1"
+            )
+        assert caught.value.retryable is False
+        assert caught.value.provider_code == "payment_intent_unexpected_state"
+
+    def test_an_unknown_intent_is_a_permanent_error(self, subject: Subject) -> None:
+        with pytest.raises(PaymentProviderError) as caught:
+            subject.gateway.retrieve_intent("pi_does_not_exist")
+        assert caught.value.retryable is False
+        assert caught.value.provider_code == "resource_missing"
+
+    @pytest.mark.parametrize("amount", [None, 1000])
+    def test_refunding_a_paid_intent(self, subject: Subject, amount: int | None) -> None:
+        intent = create(subject.gateway)
+        subject.confirm(intent.id, "pm_card_visa")
+        refund = subject.gateway.create_refund(
+            intent_id=intent.id,
+            amount=amount,
+            reason="requested_by_customer",
+            idempotency_key="refund-rf1",
+            metadata={"orderId": "o1", "refundId": "rf1"},
+        )
+        assert refund["amount"] == (4599 if amount is None else amount)
+        assert refund["payment_intent"] == intent.id
+        assert refund["metadata"] == {"orderId": "o1", "refundId": "rf1"}
+        again = subject.gateway.create_refund(
+            intent_id=intent.id,
+            amount=amount,
+            reason="requested_by_customer",
+            idempotency_key="refund-rf1",
+            metadata={"orderId": "o1", "refundId": "rf1"},
+        )
+        assert again["id"] == refund["id"]
