@@ -2,7 +2,7 @@
 dependencies from the lock file, a production build against this session's stack, and a
 static server for ``dist/`` on 127.0.0.1.
 
-``npm ci`` runs only when ``package-lock.json`` changed since the last install, and the
+``npm ci`` runs only when the package files changed since the last install, and the
 build only when its inputs (sources, lock file, the ``VITE_*`` values) changed since
 the last build: a second run against the same stack reuses ``dist/``. Without Node the
 suite is skipped, except in CI (``CI=true``), where that is a failure.
@@ -38,7 +38,8 @@ BUILD_INPUTS = (
     "src",
     "public",
 )
-INSTALL_STAMP = SHOP / "node_modules" / ".installed-lock-sha256"
+# Written after `npm ci`, as `make react-shop-deps` (which .ci/run calls) writes it.
+INSTALL_STAMP = SHOP / "node_modules" / ".installed"
 BUILD_STAMP = DIST / ".build-key"
 
 
@@ -70,6 +71,14 @@ def _input_files() -> list[Path]:
     return files
 
 
+def _installed() -> bool:
+    """True when node_modules was installed after the last change of the package files."""
+    if not INSTALL_STAMP.exists():
+        return False
+    newest = max((SHOP / name).stat().st_mtime for name in ("package.json", "package-lock.json"))
+    return INSTALL_STAMP.stat().st_mtime >= newest
+
+
 def _run(argv: list[str], env: Mapping[str, str]) -> None:
     done = subprocess.run(argv, cwd=SHOP, env=dict(env), capture_output=True, text=True)
     if done.returncode != 0:
@@ -88,16 +97,14 @@ def _build_lock() -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def build(settings: Mapping[str, str]) -> Path:
-    """``npm ci`` (if the lock changed) and ``vite build`` (if any input changed); dist/."""
-    npm = require_node()
+def build(npm: str, settings: Mapping[str, str]) -> Path:
+    """``npm ci`` (if the package files changed) and ``vite build`` (if any input changed)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VITE_")}
     env.update(settings)
     with _build_lock():
-        lock_sha = _sha256([SHOP / "package-lock.json"])
-        if not INSTALL_STAMP.exists() or INSTALL_STAMP.read_text() != lock_sha:
+        if not _installed():
             _run([npm, "ci", "--no-audit", "--no-fund"], env)
-            INSTALL_STAMP.write_text(lock_sha)
+            INSTALL_STAMP.touch()
         key = _sha256(_input_files(), settings)
         if not BUILD_STAMP.exists() or BUILD_STAMP.read_text() != key:
             _run([npm, "run", "build"], env)

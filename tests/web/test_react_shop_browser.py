@@ -30,14 +30,21 @@ STRIPE_HOST = re.compile(r"(^|\.)stripe\.com$")
 
 
 @pytest.fixture(scope="session")
-def shop_url(stack: Stack, storefront_port: int) -> Iterator[str]:
+def npm() -> str:
+    """npm, checked before the stack starts (skipped without Node; failed under CI=true)."""
+    return storefront.require_node()
+
+
+@pytest.fixture(scope="session")
+def shop_url(npm: str, stack: Stack, storefront_port: int) -> Iterator[str]:
     """The storefront's origin: built for this stack, served from dist/, catalog synced."""
     dist = storefront.build(
+        npm,
         {
             "VITE_API_URL": stack.web_url.rstrip("/"),
             "VITE_STRIPE_PUBLISHABLE_KEY": "pk_test_emulator",
             "VITE_STRIPE_JS_URL": f"{stack.emulator_url}/js.stripe.com/v3/",
-        }
+        },
     )
     # The shop syncs its catalog (images are paths on the storefront's origin).
     catalog = json.loads((storefront.SHOP / "catalog.json").read_text())
@@ -115,7 +122,7 @@ class Shop:
 
 
 @pytest.fixture
-def shop(browser: Any, stack: Stack, shop_url: str, buyer_email: str) -> Iterator[Shop]:
+def shop(shop_url: str, browser: Any, stack: Stack, buyer_email: str) -> Iterator[Shop]:
     """A fresh context on the storefront; fails the test if anything asked for stripe.com."""
     context = browser.new_context(base_url=shop_url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(20_000)
