@@ -45,10 +45,11 @@ export default function Checkout({ cart, setQuantity, onPaid }) {
       <ErrorBox error={quoteError} id="quote-error" />
       {quote && <CartLines quote={quote} setQuantity={setQuantity} />}
       {quote?.purchasable === false && <SoldOutLines quote={quote} setQuantity={setQuantity} />}
-      <DetailsForm details={details} onChange={setDetails} />
       {quote && (
         <Elements stripe={stripePromise} options={elementsOptions}>
-          <PayForm cart={cart} details={details} quote={quote} ready={upToDate && quote.purchasable} onPaid={onPaid} />
+          <PayForm cart={cart} details={details} quote={quote} ready={upToDate && quote.purchasable} onPaid={onPaid}>
+            <DetailsForm details={details} onChange={setDetails} />
+          </PayForm>
         </Elements>
       )}
     </section>
@@ -141,7 +142,8 @@ async function checkoutStatusWithSecret(attempt) {
   }
 }
 
-function PayForm({ cart, details, quote, ready, onPaid }) {
+/** The details (children) are in the same form, so the browser checks them on Pay first. */
+function PayForm({ cart, details, quote, ready, onPaid, children }) {
   const stripe = useStripe();
   const elements = useElements();
   const [busy, setBusy] = useState(false);
@@ -191,13 +193,16 @@ function PayForm({ cart, details, quote, ready, onPaid }) {
   }
 
   return (
-    <form className="payment" onSubmit={handleSubmit} aria-labelledby="payment-title">
-      <h2 id="payment-title">Payment</h2>
-      <div id="payment-element"><PaymentElement /></div>
-      <ErrorBox error={error} id="payment-error" />
-      <button type="submit" id="pay" disabled={!stripe || !ready || busy}>
-        {busy ? 'Paying…' : `Pay ${formatMinor(quote.total, quote.currency)}`}
-      </button>
+    <form className="pay-form" onSubmit={handleSubmit}>
+      {children}
+      <section className="payment" aria-labelledby="payment-title">
+        <h2 id="payment-title">Payment</h2>
+        <div id="payment-element"><PaymentElement /></div>
+        <ErrorBox error={error} id="payment-error" />
+        <button type="submit" id="pay" disabled={!stripe || !ready || busy}>
+          {busy ? 'Paying…' : `Pay ${formatMinor(quote.total, quote.currency)}`}
+        </button>
+      </section>
     </form>
   );
 }
