@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint format bench a11y clean
+.PHONY: install demo test lint format bench a11y react-shop-deps clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@echo "==> installing into $(VENV)"
@@ -30,6 +30,16 @@ node_modules/.installed: package.json package-lock.json
 
 a11y: install node_modules/.installed
 	CHROME_PATH=$${CHROME_PATH:-/usr/bin/chromium} $(PY) -m devstack.a11y
+
+# The React storefront example's dependencies, from its lock file. `make test` builds and
+# drives it when Node is installed (tests/web/test_react_shop_browser.py runs the same
+# `npm ci` when this stamp is older than the package files); .ci/run installs it first.
+REACT_SHOP := examples/react-shop
+$(REACT_SHOP)/node_modules/.installed: $(REACT_SHOP)/package.json $(REACT_SHOP)/package-lock.json
+	cd $(REACT_SHOP) && npm ci --no-audit --no-fund
+	@touch $@
+
+react-shop-deps: $(REACT_SHOP)/node_modules/.installed
 
 lint: install
 	@echo "==> ruff"
@@ -58,4 +68,4 @@ bench: install
 	REDIS_URL="$${REDIS_URL:-redis://127.0.0.1:6379/0}" $(PY) -m devstack.perf $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) var/*.db .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var/*.db .pytest_cache .mypy_cache .ruff_cache $(REACT_SHOP)/dist

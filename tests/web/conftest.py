@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import requests
 
+from devstack.serving import free_port
 from tests.conftest import REAL_REDIS_URL
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -174,8 +175,18 @@ def stop_demo(process: subprocess.Popen[bytes]) -> int:
 
 
 @pytest.fixture(scope="session")
+def storefront_port() -> int:
+    """The port the React storefront example is served on (its origin passes CORS).
+
+    ``REACT_SHOP_PORT`` fixes it, for a stack reused through ``BROWSER_TESTS_STACK`` that
+    was started with ``FRONTEND_ORIGINS=http://127.0.0.1:<that port>``.
+    """
+    return int(os.environ.get("REACT_SHOP_PORT") or free_port())
+
+
+@pytest.fixture(scope="session")
 def stack(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, storefront_port: int
 ) -> Iterator[Stack]:
     """The demo stack, once per session (each test uses its own buyer email).
 
@@ -191,6 +202,9 @@ def stack(
         "JWT_SECRET": JWT_SECRET,
         # Tests pay many times from one IP; the limiter itself is tested in tests/api.
         "RATELIMIT_CHECKOUT": "1000/minute",
+        # The React storefront (tests/web/test_react_shop_browser.py) calls the API from
+        # its own origin; the demo adds the localhost twin.
+        "FRONTEND_ORIGINS": f"http://127.0.0.1:{storefront_port}",
     }
     if REAL_REDIS_URL:
         overrides["REDIS_URL"] = request.getfixturevalue("real_redis_url")
