@@ -16,6 +16,7 @@ import re
 import sys
 import time
 import uuid
+from typing import Any, TextIO
 
 import structlog
 from flask import Flask, Response, g, request
@@ -53,9 +54,22 @@ def metrics_registry() -> CollectorRegistry:
     return registry
 
 
-def configure_logging(testing: bool = False) -> None:
-    """JSON logs on stdout."""
-    logging.basicConfig(format="%(message)s", stream=sys.stdout, level=logging.INFO)
+def configure_logging(
+    testing: bool = False, stream: TextIO | None = None, *, cache: bool | None = None
+) -> None:
+    """JSON logs on stdout (or ``stream``).
+
+    In production structlog writes its lines itself, one write each: a request log line
+    through the standard library's logging (a LogRecord, handler locks, a formatter) cost
+    more than the rest of a ``/healthz`` request. Tests keep the standard library's path,
+    so pytest's caplog sees every line (the I6 tests assert what is never logged), and
+    do not cache loggers (``cache``, default: not ``testing``), so a test may reconfigure.
+    """
+    out = stream or sys.stdout
+    logging.basicConfig(format="%(message)s", stream=out, level=logging.INFO)
+    factory: Any = (
+        structlog.stdlib.LoggerFactory() if testing else structlog.WriteLoggerFactory(file=out)
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -64,13 +78,13 @@ def configure_logging(testing: bool = False) -> None:
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(),
         ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
+        logger_factory=factory,
         # Tests filter nothing here, so they can assert what is (never) logged at any
         # level (I6); the stdlib level (pytest's caplog) decides what they capture.
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.DEBUG if testing else logging.INFO
         ),
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=not testing if cache is None else cache,
     )
 
 
