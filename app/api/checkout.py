@@ -1,4 +1,5 @@
-"""Checkout endpoints: quote, submit (payment-intent) and the status long-poll."""
+"""Checkout endpoints: quote, submit (payment-intent), confirm (a retry with a new
+ConfirmationToken) and the status long-poll."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from app.api.requests import idempotency_key, json_object
 from app.context import current_config, current_runtime
 from app.errors import InvalidRequest, OutOfStock, ServiceError
 from app.gateways.jobs import Jobs
-from app.schemas.checkout import QuoteSchema, SubmitSchema
+from app.schemas.checkout import ConfirmSchema, QuoteSchema, SubmitSchema
 from app.schemas.common import load
-from app.services import catalog, checkout_status, order_views, pricing
+from app.services import catalog, checkout_status, confirmation, order_views, pricing
 from app.services.admission import (
     Submission,
     SubmitRate,
@@ -28,6 +29,7 @@ log = structlog.get_logger("app.api.checkout")
 
 _quote_schema = QuoteSchema()
 _submit_schema = SubmitSchema()
+_confirm_schema = ConfirmSchema()
 
 
 @blueprint.post("/quote")
@@ -64,6 +66,7 @@ def submit() -> tuple[Response, int, dict[str, str]]:
         idempotency_key=key,
         hold_ttl=config.hold_ttl_seconds,
         user_id=user_id,
+        capture_method=config.capture_method,
     )
     try:
         admission = admit(
@@ -86,6 +89,30 @@ def submit() -> tuple[Response, int, dict[str, str]]:
         SUBMITS.labels("admitted").inc()
         _enqueue_create_intent(runtime.jobs, submission.order_id)
     return jsonify(admission.response), 202, headers
+
+
+@blueprint.post("/<order_id>/confirm")
+def confirm(order_id: str) -> tuple[Response, int, dict[str, str]]:
+    """A new payment attempt with a ConfirmationToken on the same order, intent and hold:
+    admit (Redis only) and enqueue: 202."""
+    body = json_object()
+    key = idempotency_key(body)
+    data = load(_confirm_schema, body)
+    runtime = current_runtime()
+    located = order_views.locate_checkout(runtime.redis, order_id)
+    auth.require_order_access(located.token_hash, located.user_id)
+    result = confirmation.request_confirmation(
+        runtime.redis,
+        located,
+        idempotency_key=key,
+        confirmation_token=data["confirmation_token_id"],
+    )
+    headers = {"Location": result.response["statusUrl"]}
+    if result.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    else:
+        runtime.jobs.confirm_payment(order_id, data["confirmation_token_id"])
+    return jsonify(result.response), 202, headers
 
 
 @blueprint.get("/<order_id>")

@@ -108,7 +108,12 @@ def on_charge_refunded(order: Order, obj: dict[str, Any], ctx: Context) -> None:
     """Stripe's cumulative ``amount_refunded`` for the charge; refunds listed are synced."""
     for refund in (obj.get("refunds") or {}).get("data") or []:
         sync_refund(order, refund, ctx)
-    raise_refunded_total(order, int(obj.get("amount_refunded") or 0), ctx)
+    # Released authorisation (partial capture, void, lapse) counts in amount_refunded at
+    # Stripe; it was never our buyer's money taken, so it is not a refund here.
+    amount = int(obj.get("amount") or 0)
+    captured = int(obj.get("amount_captured", amount) or 0) if obj.get("captured", True) else 0
+    refunded = int(obj.get("amount_refunded") or 0) - (amount - captured)
+    raise_refunded_total(order, max(0, refunded), ctx)
 
 
 def on_refund(order: Order, obj: dict[str, Any], ctx: Context) -> None:
@@ -168,13 +173,14 @@ def find_refund(order: Order, obj: dict[str, Any]) -> Refund:
 
 def raise_refunded_total(order: Order, total: int, ctx: Context) -> None:
     """``amountRefunded`` only grows; a full refund makes the order REFUNDED."""
-    total = min(total, order.total)
+    paid = order.total if order.amount_captured is None else order.amount_captured
+    total = min(total, paid)
     if total <= order.amount_refunded:
         return
     delta = total - order.amount_refunded
     touch(order, amount_refunded=total)
     record_event(order, "REFUNDED", {"amount": delta, "amountRefunded": total}, "webhook")
-    if total >= order.total and order.state in (PAID, FULFILLING, FULFILLED):
+    if total >= paid and order.state in (PAID, FULFILLING, FULFILLED):
         transition(order, REFUNDED, "refunded_in_full", "webhook")
         restock_if_asked(order, ctx)
 
@@ -218,6 +224,8 @@ HANDLERS: dict[str, Handler] = {
     "payment_intent.processing": on_intent_status,
     "payment_intent.requires_action": on_intent_status,
     "payment_intent.canceled": on_intent_status,
+    # Manual capture: the authorisation succeeded (requires_capture) or was captured.
+    "payment_intent.amount_capturable_updated": on_intent_status,
     "payment_intent.payment_failed": on_payment_failed,
     "charge.refunded": on_charge_refunded,
     "refund.created": on_refund,
