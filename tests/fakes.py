@@ -473,6 +473,8 @@ def admit_checkout(
     email: str = "buyer@example.com",
     key: str | None = None,
     hold_ttl: int = 900,
+    confirmation_token: str | None = None,
+    capture_method: str = "automatic",
 ) -> Any:
     """Admit a submission the way the submit endpoint does; returns the Submission."""
     from app.services.admission import Submission, admit
@@ -489,8 +491,13 @@ def admit_checkout(
             "country": "US",
         },
     }
+    if confirmation_token:
+        body["confirmationTokenId"] = confirmation_token
     submission = Submission.create(
-        body, idempotency_key=key or f"key-{secrets.token_hex(8)}", hold_ttl=hold_ttl
+        body,
+        idempotency_key=key or f"key-{secrets.token_hex(8)}",
+        hold_ttl=hold_ttl,
+        capture_method=capture_method,
     )
     admit(redis, submission, hold_ttl=hold_ttl, key_ttl=86400)
     return submission
