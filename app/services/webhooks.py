@@ -35,9 +35,9 @@ from app.services.state_machine import (
     record_event,
     transition,
 )
-from models import Order, OrderEvent, Product, Refund, WebhookEvent
+from models import Order, OrderEvent, Product, Refund, Reservation, WebhookEvent
 from models.db import database, is_postgres, utcnow
-from models.statuses import PaymentStatus, RefundStatus, WebhookStatus
+from models.statuses import PaymentStatus, RefundStatus, ReservationStatus, WebhookStatus
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -70,6 +70,9 @@ class Outcome:
 
     status: str
     outbox_ids: list[int] = field(default_factory=list)
+    # An order whose hold the event made due now (a delayed payment that failed after
+    # the hold's original expiry): its expiry should run at once.
+    expire_order: str | None = None
 
 
 Handler = Callable[[Order, dict[str, Any], Context], None]
@@ -319,7 +322,23 @@ def handle_event(event_id: str, payload: dict[str, Any], runtime: Runtime) -> Ou
         raise
     remember(redis, event_id)
     WEBHOOK_RESULTS.labels(type_, WebhookStatus.PROCESSED).inc()
-    return Outcome(WebhookStatus.PROCESSED, ctx.outbox_ids)
+    due = hold_due_now(order_id)
+    return Outcome(WebhookStatus.PROCESSED, ctx.outbox_ids, order_id if due else None)
+
+
+def hold_due_now(order_id: str) -> bool:
+    """Whether the order is PENDING with a HELD reservation already past its expiry."""
+    return (
+        Reservation.select()
+        .join(Order, on=(Reservation.order == Order.id))
+        .where(
+            (Reservation.order == order_id)
+            & (Reservation.status == ReservationStatus.HELD)
+            & (Reservation.expires_at <= utcnow())
+            & (Order.state == PENDING)
+        )
+        .exists()
+    )
 
 
 def lock_row(row_id: int) -> WebhookEvent:
