@@ -541,10 +541,16 @@ async function followPayment(attempt) {
 
 async function createOrder(attempt, tokenId) {
   announce('Reserving your items…');
-  const body = { ...JSON.parse(attempt.fingerprint), confirmationTokenId: tokenId };
+  // The attempt keeps the token of its first submit: a retry after a lost answer or a
+  // refresh resends the same body with the same key, so the server replays the order
+  // it admitted instead of making a second one (the fresh token is simply not used).
+  if (!attempt.tokenId) {
+    attempt.tokenId = tokenId;
+    store.saveAttempt(attempt);
+  }
+  const body = { ...JSON.parse(attempt.fingerprint), confirmationTokenId: attempt.tokenId };
   const order = await api('POST', '/api/checkout/payment-intent', {
-    // One key per cart and token: a new token (after an error before any order) is a new submit.
-    body, headers: { 'Idempotency-Key': `${attempt.key}:${tokenId}`.slice(0, 255) },
+    body, headers: { 'Idempotency-Key': attempt.key },
   });
   Object.assign(attempt, {
     orderId: order.orderId, orderNumber: order.orderNumber,
