@@ -79,6 +79,14 @@ class Config:
     longpoll_max_per_order: int = 10
     longpoll_max_per_credential: int = 10
     longpoll_max_per_ip: int = 100
+    # Wave 2: ``automatic`` takes the money at confirmation; ``manual`` authorises at
+    # checkout (order AUTHORIZED) and captures at fulfilment start or by an admin.
+    capture_method: str = "automatic"
+    # Who is told when an authorisation is about to lapse uncaptured (the clock's warning).
+    operator_email: str = "operator@example.com"
+    # The shop's public base URL: server-side confirmation passes Stripe
+    # ``<public_url>/order/<orderId>`` as the ``return_url`` (redirect-based methods).
+    public_url: str = "http://127.0.0.1:5000"
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -131,6 +139,16 @@ def _vault_secrets(env: Mapping[str, str]) -> dict[str, str]:
     return {key: str(data[key]) for key in VAULT_KEYS if key in data}
 
 
+CAPTURE_METHODS = ("automatic", "manual")
+
+
+def _capture_method(value: str | None) -> str:
+    method = (value or "automatic").strip().lower()
+    if method not in CAPTURE_METHODS:
+        raise ValueError(f"CAPTURE_METHOD must be automatic or manual, not {value!r}")
+    return method
+
+
 def load_config(env: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Config:
     """Build the configuration from the environment, `.env` (local only) and Vault."""
     if env is None:
@@ -142,8 +160,9 @@ def load_config(env: Mapping[str, str] | None = None, *, dotenv: bool = True) ->
     merged = {**env, **_vault_secrets(env)}
     defaults = Config()
     get = merged.get
+    port = int(get("PORT", defaults.port))
     return Config(
-        port=int(get("PORT", defaults.port)),
+        port=port,
         database_url=get("DATABASE_URL") or defaults.database_url,
         redis_url=get("REDIS_URL") or defaults.redis_url,
         redis_max_connections=int(get("REDIS_MAX_CONNECTIONS", defaults.redis_max_connections)),
@@ -175,4 +194,7 @@ def load_config(env: Mapping[str, str] | None = None, *, dotenv: bool = True) ->
             get("LONGPOLL_MAX_PER_CREDENTIAL", defaults.longpoll_max_per_credential)
         ),
         longpoll_max_per_ip=int(get("LONGPOLL_MAX_PER_IP", defaults.longpoll_max_per_ip)),
+        capture_method=_capture_method(get("CAPTURE_METHOD")),
+        operator_email=get("OPERATOR_EMAIL") or defaults.operator_email,
+        public_url=(get("PUBLIC_URL") or f"http://127.0.0.1:{port}").rstrip("/"),
     )

@@ -65,6 +65,11 @@ CHECKOUT_FALLBACK_TTL_SECONDS = 900 + CHECKOUT_KEEP_SECONDS
 REFUND_CLAIM_PREFIX = IDEMPOTENCY_PREFIX + "refund:"
 REFUND_CLAIM_TTL_SECONDS = 24 * 3600
 
+# Buyer retries after a decline (POST /api/checkout/<id>/confirm) and admin captures.
+CONFIRM_CLAIM_PREFIX = IDEMPOTENCY_PREFIX + "confirm:"
+CAPTURE_CLAIM_PREFIX = IDEMPOTENCY_PREFIX + "capture:"
+CONFIRM_CLAIM_TTL_SECONDS = 24 * 3600
+
 # Stripe webhooks (app/services/webhooks.py): the inbox row is the truth.
 EVENT_SEEN_PREFIX = PREFIX + "evt:"
 EVENT_SEEN_TTL_SECONDS = 30 * 24 * 3600
@@ -98,6 +103,16 @@ def idempotency(key_hash: str) -> str:
 def refund_claim(key_hash: str) -> str:
     """``{shop}:idem:refund:<sha256(key)>``: an admin refund request's idempotency claim."""
     return REFUND_CLAIM_PREFIX + key_hash
+
+
+def confirm_claim(key_hash: str) -> str:
+    """``{shop}:idem:confirm:<sha256(key)>``: a buyer's confirm request (fingerprint)."""
+    return CONFIRM_CLAIM_PREFIX + key_hash
+
+
+def capture_claim(key_hash: str) -> str:
+    """``{shop}:idem:capture:<sha256(key)>``: an admin capture request (fingerprint)."""
+    return CAPTURE_CLAIM_PREFIX + key_hash
 
 
 def checkout(order_id: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import peewee
 
 from models.db import BaseModel, JSONField, utcnow
-from models.statuses import OrderState, PaymentStatus
+from models.statuses import CaptureMethod, OrderState, PaymentStatus
 
 ORDER_STATES = tuple(state.value for state in OrderState)
 
@@ -32,6 +32,11 @@ class Order(BaseModel):
     payment_status = peewee.CharField(max_length=32, default=PaymentStatus.CREATING.value)
     reservation_id = peewee.CharField(max_length=64)
     amount_refunded = peewee.IntegerField(default=0)
+    # Wave 2 (migration 0003): manual capture. ``amount_captured`` is None until captured
+    # (automatic capture: the total); ``capture_before`` is when the authorisation lapses.
+    capture_method = peewee.CharField(max_length=16, default=CaptureMethod.AUTOMATIC.value)
+    amount_captured = peewee.IntegerField(null=True)
+    capture_before = peewee.DateTimeField(null=True)
     last_payment_error = JSONField(null=True)
     checkout_token_hash = peewee.CharField(max_length=64)
     created_at = peewee.DateTimeField(default=utcnow, index=True)

@@ -15,6 +15,7 @@ class OrderState(StrEnum):
     """An order's state (``orders.state``); the transition table is the state machine's."""
 
     PENDING = "PENDING"
+    AUTHORIZED = "AUTHORIZED"
     PAID = "PAID"
     FULFILLING = "FULFILLING"
     FULFILLED = "FULFILLED"
@@ -45,6 +46,26 @@ class PaymentStatus(StrEnum):
     REQUIRES_CAPTURE = "requires_capture"
     CANCELED = "canceled"
     SUCCEEDED = "succeeded"
+
+
+class CaptureMethod(StrEnum):
+    """When a PaymentIntent's money is taken (``CAPTURE_METHOD``, ``orders.capture_method``).
+
+    ``automatic``: at confirmation. ``manual``: the card is authorised at checkout and
+    captured later (at fulfilment start, or by an admin), within ``capture_before``.
+    """
+
+    AUTOMATIC = "automatic"
+    MANUAL = "manual"
+
+
+class MailKind(StrEnum):
+    """The e-mails sent through the outbox (``outbox.kind``)."""
+
+    RECEIPT = "receipt"
+    PAYMENT_PROCESSING = "payment_processing"
+    PAYMENT_FAILED = "payment_failed"
+    AUTHORIZATION_EXPIRING = "authorization_expiring"
 
 
 class WebhookStatus(StrEnum):

@@ -14,7 +14,7 @@ from typing import Any
 import dramatiq
 
 from app.gateways.jobs import QUEUES
-from tasks import checkout, expiry, orders, receipts, webhooks
+from tasks import checkout, expiry, orders, payments, receipts, webhooks
 from tasks.broker import retry_policy
 
 # Every actor with its retry limit (the limit lives in the retry_when predicate, which
@@ -26,6 +26,9 @@ ACTORS: tuple[tuple[Callable[..., None], int], ...] = (
     (receipts.send_receipt, 10),
     (orders.cancel_order, 20),
     (orders.create_refund, 20),
+    (payments.confirm_payment, 20),
+    (payments.capture_payment, 20),
+    (payments.check_authorization, 20),
 )
 
 

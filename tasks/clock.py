@@ -2,7 +2,9 @@
 
 Each sweep re-enqueues work whose message may have been lost: submissions still
 pending after 60 s, holds past their expiry, receipts not yet sent, webhook events that
-failed or never finished. Every item is re-enqueued at most once per ``THROTTLE_SECONDS``
+failed or never finished; and it asks for a check of every manual-capture authorisation
+within 24 h of ``capture_before`` (warn once) or past it (close the order). Every item
+is re-enqueued at most once per ``THROTTLE_SECONDS``
 (a Redis SET NX key), and every actor is idempotent, so a duplicate costs nothing.
 Stops cleanly on SIGTERM / SIGINT.
 """
@@ -20,7 +22,7 @@ from redis import Redis
 from app import keys
 from app.config import load_config
 from app.runtime import Runtime, build_runtime, install
-from app.services import admission, holds, receipts, webhooks
+from app.services import admission, authorizations, holds, receipts, webhooks
 from app.services.reconcile import reconcile
 from models.db import bind_database, database, utcnow
 
@@ -63,6 +65,11 @@ def sweep(runtime: Runtime) -> Sweep:
         if claim(redis, "hold", order_id):
             jobs.expire_hold(order_id)
             done.add("holds")
+    for order_id in authorizations.due_order_ids(BATCH):
+        # Manual capture: warn 24 h before capture_before; close once it has passed.
+        if claim(redis, "auth", order_id):
+            jobs.check_authorization(order_id)
+            done.add("authorizations")
     cutoff = utcnow() - timedelta(seconds=STALE_SECONDS)
     for outbox_id in receipts.unsent(BATCH, older_than=cutoff):
         if claim(redis, "outbox", str(outbox_id)):

@@ -19,3 +19,5 @@ def handle_stripe_event(event_id: str, payload: dict[str, Any]) -> None:
         outcome = webhooks.handle_event(event_id, payload, runtime)
     for outbox_id in outcome.outbox_ids:
         runtime.jobs.send_receipt(outbox_id)
+    if outcome.expire_order:  # a late failure of a delayed payment: cancel, then release
+        runtime.jobs.expire_hold(outcome.expire_order)

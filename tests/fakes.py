@@ -30,6 +30,10 @@ DECLINES = {
         "Your card has insufficient funds.",
     ),
 }
+THREE_D_SECURE = frozenset({"pm_card_threeDSecure2Required", "pm_card_authenticationRequired"})
+DELAYED = frozenset({"pm_emulator_delayed", "pm_emulator_bank_debit"})
+# How long a manual-capture card authorisation stays capturable (Stripe: 7 days).
+AUTHORIZATION_WINDOW_SECONDS = 7 * 24 * 3600
 CANCELABLE = frozenset(
     {"requires_payment_method", "requires_confirmation", "requires_action", "requires_capture"}
 )
@@ -46,6 +50,8 @@ class FakeGateway:
         self.events: list[dict[str, Any]] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.cancellation_reasons: dict[str, str] = {}
+        self.tokens: dict[str, str] = {}  # ctoken id -> payment method
+        self.spent_tokens: set[str] = set()
         self._idempotent: dict[str, Any] = {}
         self._failures: dict[str, list[PaymentProviderError]] = {}
         self._ids = itertools.count(1)
@@ -74,13 +80,78 @@ class FakeGateway:
                 last_error=error,
                 latest_charge=f"ch_fake_{next(self._ids)}",
             )
-        if payment_method in {"pm_card_threeDSecure2Required", "pm_card_authenticationRequired"}:
+        if payment_method in THREE_D_SECURE:
             return self.set_status(intent_id, "requires_action", last_error=None)
-        if payment_method == "pm_emulator_delayed":
+        if payment_method in DELAYED:
             charge = f"ch_fake_{next(self._ids)}"
             return self.set_status(intent_id, "processing", last_error=None, latest_charge=charge)
+        return self.charge(intent_id)
+
+    def charge(self, intent_id: str) -> Intent:
+        """The card is charged: succeeded, or requires_capture under manual capture."""
         charge = f"ch_fake_{next(self._ids)}"
-        return self.set_status(intent_id, "succeeded", last_error=None, latest_charge=charge)
+        intent = self.intents[intent_id]
+        if intent.capture_method == "manual":
+            return self.set_status(
+                intent_id,
+                "requires_capture",
+                last_error=None,
+                latest_charge=charge,
+                amount_capturable=intent.amount,
+                capture_before=int(time.time()) + AUTHORIZATION_WINDOW_SECONDS,
+            )
+        return self.set_status(
+            intent_id,
+            "succeeded",
+            last_error=None,
+            latest_charge=charge,
+            amount_received=intent.amount,
+        )
+
+    def authenticate(self, intent_id: str, outcome: str = "complete") -> Intent:
+        """Finish 3-D Secure (the emulator's control endpoint)."""
+        if outcome == "complete":
+            return self.charge(intent_id)
+        error = PaymentError(
+            "payment_intent_authentication_failure",
+            "We are unable to authenticate your payment method.",
+            type="invalid_request_error",
+        )
+        return self.set_status(intent_id, "requires_payment_method", last_error=error)
+
+    def settle(self, intent_id: str, outcome: str = "succeeded") -> Intent:
+        """Finish a processing payment (a bank debit): succeeded or failed."""
+        if outcome == "succeeded":
+            return self.charge(intent_id)
+        error = PaymentError(
+            "insufficient_funds",
+            "The account has insufficient funds.",
+            type="invalid_request_error",
+        )
+        return self.set_status(intent_id, "requires_payment_method", last_error=error)
+
+    def expire_authorization(self, intent_id: str) -> Intent:
+        """An authorisation lapses uncaptured: canceled, ``cancellation_reason`` automatic."""
+        self.cancellation_reasons[intent_id] = "automatic"
+        return self.set_status(
+            intent_id, "canceled", amount_capturable=0, cancellation_reason="automatic"
+        )
+
+    def confirmation_token(self, payment_method: str = "pm_card_visa") -> str:
+        """A ConfirmationToken for ``payment_method`` (Stripe's test helper)."""
+        token = f"ctoken_fake_{next(self._ids)}_{secrets.token_hex(4)}"
+        self.tokens[token] = payment_method
+        return token
+
+    def _use_token(self, intent_id: str, token: str) -> Intent:
+        if token not in self.tokens or token in self.spent_tokens:
+            raise PaymentProviderError(
+                "This ConfirmationToken has already been used.",
+                retryable=False,
+                provider_code="confirmation_token_already_used",
+            )
+        self.spent_tokens.add(token)
+        return self.confirm(intent_id, self.tokens[token])
 
     def event(self, type_: str, obj: dict[str, Any] | Intent, **extra: Any) -> dict[str, Any]:
         """A Stripe event envelope around ``obj`` (an Intent is rendered as Stripe would)."""
@@ -133,15 +204,24 @@ class FakeGateway:
         metadata: dict[str, str],
         receipt_email: str | None,
         description: str,
+        capture_method: str = "automatic",
+        confirmation_token: str | None = None,
+        return_url: str | None = None,
     ) -> Intent:
-        """Create an intent; a repeated key with the same parameters returns the first."""
-        params = {
+        """Create an intent; a repeated key with the same parameters returns the first.
+
+        With ``confirmation_token`` it is confirmed at once (declines return the intent)."""
+        params: dict[str, Any] = {
             "amount": amount,
             "currency": currency,
             "metadata": dict(metadata),
             "receipt_email": receipt_email,
             "description": description,
         }
+        if capture_method != "automatic":
+            params["capture_method"] = capture_method
+        if confirmation_token:
+            params |= {"confirmation_token": confirmation_token, "return_url": return_url}
         self._check("create_intent", **params)
         replayed = self._replay(f"create:{idempotency_key}", params)
         if replayed is not None:
@@ -154,10 +234,61 @@ class FakeGateway:
             amount=amount,
             currency=currency,
             metadata=dict(metadata),
+            capture_method=capture_method,
         )
         self.intents[intent.id] = intent
         self._idempotent[f"create:{idempotency_key}"] = (params, intent.id)
+        if confirmation_token:
+            return self._use_token(intent.id, confirmation_token)
         return intent
+
+    def confirm_intent(
+        self,
+        intent_id: str,
+        *,
+        confirmation_token: str,
+        return_url: str | None,
+        idempotency_key: str,
+    ) -> Intent:
+        """A server-side confirm with a token; only from requires_payment_method."""
+        params = {"intent_id": intent_id, "confirmation_token": confirmation_token}
+        self._check("confirm_intent", **params)
+        replayed = self._replay(f"confirm:{idempotency_key}", params)
+        if replayed is not None:
+            return self.intents[replayed]
+        intent = self.retrieve_intent(intent_id)
+        if intent.status not in ("requires_payment_method", "requires_confirmation"):
+            raise PaymentProviderError(
+                f"This PaymentIntent's status is {intent.status}.",
+                retryable=False,
+                provider_code="payment_intent_unexpected_state",
+            )
+        self._idempotent[f"confirm:{idempotency_key}"] = (params, intent_id)
+        return self._use_token(intent_id, confirmation_token)
+
+    def capture_intent(self, intent_id: str, *, amount: int | None, idempotency_key: str) -> Intent:
+        """Capture a requires_capture intent (all, or ``amount`` ≤ amount_capturable)."""
+        params = {"intent_id": intent_id, "amount": amount}
+        self._check("capture_intent", **params)
+        replayed = self._replay(f"capture:{idempotency_key}", params)
+        if replayed is not None:
+            return self.intents[replayed]
+        intent = self.retrieve_intent(intent_id)
+        if intent.status != "requires_capture":
+            raise PaymentProviderError(
+                f"This PaymentIntent's status is {intent.status}.",
+                retryable=False,
+                provider_code="payment_intent_unexpected_state",
+            )
+        taken = intent.amount_capturable if amount is None else amount
+        if taken > intent.amount_capturable:
+            raise PaymentProviderError(
+                "amount_to_capture exceeds amount_capturable",
+                retryable=False,
+                provider_code="amount_too_large",
+            )
+        self._idempotent[f"capture:{idempotency_key}"] = (params, intent_id)
+        return self.set_status(intent_id, "succeeded", amount_capturable=0, amount_received=taken)
 
     def retrieve_intent(self, intent_id: str) -> Intent:
         """The stored intent (invalid request when unknown)."""
@@ -183,7 +314,9 @@ class FakeGateway:
                 provider_code="payment_intent_unexpected_state",
             )
         self.cancellation_reasons[intent_id] = reason
-        return self.set_status(intent_id, "canceled")
+        return self.set_status(
+            intent_id, "canceled", amount_capturable=0, cancellation_reason=reason
+        )
 
     def find_intents_for_order(self, order_id: str) -> list[Intent]:
         """Like Stripe's search on ``metadata['orderId']``, newest first (no index delay)."""
@@ -249,6 +382,10 @@ def intent_dict(intent: Intent) -> dict[str, Any]:
         "client_secret": intent.client_secret,
         "metadata": dict(intent.metadata),
         "latest_charge": intent.latest_charge,
+        "capture_method": intent.capture_method,
+        "amount_capturable": intent.amount_capturable,
+        "amount_received": intent.amount_received,
+        "cancellation_reason": intent.cancellation_reason,
         "last_payment_error": None
         if error is None
         else {
@@ -305,6 +442,18 @@ class RecordingJobs:
         """Record the call."""
         self.calls.append(("create_refund", (refund_id,)))
 
+    def confirm_payment(self, order_id: str, confirmation_token: str) -> None:
+        """Record the call."""
+        self.calls.append(("confirm_payment", (order_id, confirmation_token)))
+
+    def capture_payment(self, order_id: str, request_id: str) -> None:
+        """Record the call."""
+        self.calls.append(("capture_payment", (order_id, request_id)))
+
+    def check_authorization(self, order_id: str) -> None:
+        """Record the call."""
+        self.calls.append(("check_authorization", (order_id,)))
+
     def named(self, name: str) -> list[tuple[Any, ...]]:
         """The arguments of every recorded call of ``name``."""
         return [args for called, args in self.calls if called == name]
@@ -331,6 +480,8 @@ def admit_checkout(
     email: str = "buyer@example.com",
     key: str | None = None,
     hold_ttl: int = 900,
+    confirmation_token: str | None = None,
+    capture_method: str = "automatic",
 ) -> Any:
     """Admit a submission the way the submit endpoint does; returns the Submission."""
     from app.services.admission import Submission, admit
@@ -347,8 +498,13 @@ def admit_checkout(
             "country": "US",
         },
     }
+    if confirmation_token:
+        body["confirmationTokenId"] = confirmation_token
     submission = Submission.create(
-        body, idempotency_key=key or f"key-{secrets.token_hex(8)}", hold_ttl=hold_ttl
+        body,
+        idempotency_key=key or f"key-{secrets.token_hex(8)}",
+        hold_ttl=hold_ttl,
+        capture_method=capture_method,
     )
     admit(redis, submission, hold_ttl=hold_ttl, key_ttl=86400)
     return submission

@@ -17,6 +17,7 @@ from app.api.requests import idempotency_key, json_object
 from app.context import current_runtime
 from app.errors import InvalidRequest
 from app.schemas.admin import (
+    CaptureRequestSchema,
     EmptySchema,
     FulfillmentSchema,
     OrderListQuerySchema,
@@ -37,6 +38,7 @@ _sync_schema = ProductSyncSchema()
 _empty_schema = EmptySchema()
 _refund_schema = RefundRequestSchema()
 _fulfillment_schema = FulfillmentSchema()
+_capture_schema = CaptureRequestSchema()
 _orders_query = OrderListQuerySchema()
 _events_query = WebhookEventListQuerySchema()
 
@@ -84,26 +86,42 @@ def refund(order_id: str) -> tuple[Response, int, dict[str, str]]:
     return jsonify(result.response), 202, headers
 
 
+@blueprint.post("/orders/<order_id>/capture")
+def capture(order_id: str) -> tuple[Response, int, dict[str, str]]:
+    """Record a capture of an AUTHORIZED order (idempotent per key) and queue it: 202."""
+    require_admin()
+    key = idempotency_key()
+    data = load(_capture_schema, _optional_body())
+    runtime = current_runtime()
+    result = admin.capture_order(runtime.redis, order_id, idempotency_key=key, **data)
+    # A replay re-queues too (the first enqueue may have been lost); the actor is idempotent.
+    runtime.jobs.capture_payment(order_id, result.request_id)
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
+    return jsonify(result.response), 202, headers
+
+
 @blueprint.post("/orders/<order_id>/fulfillment")
-def fulfillment(order_id: str) -> Response:
-    """Start or complete fulfilment: 200 with the order."""
+def fulfillment(order_id: str) -> tuple[Response, int]:
+    """Start or complete fulfilment: 200 with the order (202 when a capture runs first)."""
     require_admin()
     # A carrier's tracking number may pass Luhn: it is not card data (ADMIN_NOT_CARD_DATA).
     data = load(_fulfillment_schema, json_object(not_card_data=ADMIN_NOT_CARD_DATA))
-    return jsonify(
-        admin.fulfil(
-            order_id,
-            data["action"],
-            runtime=current_runtime(),
-            carrier=data["carrier"],
-            tracking_number=data["tracking_number"],
-        )
+    result = admin.fulfil(
+        order_id,
+        data["action"],
+        runtime=current_runtime(),
+        carrier=data["carrier"],
+        tracking_number=data["tracking_number"],
     )
+    if result.capture_request_id is not None:
+        current_runtime().jobs.capture_payment(order_id, result.capture_request_id)
+    return jsonify(result.body), result.status
 
 
 @blueprint.post("/orders/<order_id>/cancel")
 def cancel(order_id: str) -> tuple[Response, int]:
-    """Queue the cancel of a PENDING order (intent first, then the hold — I8): 202."""
+    """Queue the cancel of a PENDING order (intent first, then the hold — I8), or the
+    void of an AUTHORIZED one: 202."""
     require_admin()
     load(_empty_schema, _optional_body())
     runtime = current_runtime()

@@ -1,5 +1,5 @@
-"""Checkout endpoints: quote, submit (payment-intent), the status long-poll and the
-return-URL lookup."""
+"""Checkout endpoints: quote, submit (payment-intent), confirm (a retry with a new
+ConfirmationToken), the status long-poll and the return-URL lookup."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from app.context import current_config, current_runtime
 from app.errors import InvalidRequest, OutOfStock, ServiceError
 from app.gateways.jobs import Jobs
 from app.gateways.rate_limit import StripeBudget
-from app.schemas.checkout import LookupQuerySchema, QuoteSchema, SubmitSchema
+from app.schemas.checkout import ConfirmSchema, LookupQuerySchema, QuoteSchema, SubmitSchema
 from app.schemas.common import load
-from app.services import catalog, checkout_status, order_views
+from app.services import catalog, checkout_status, confirmation, order_views
 from app.services.admission import (
     Submission,
     SubmitRate,
@@ -31,6 +31,7 @@ log = structlog.get_logger("app.api.checkout")
 _quote_schema = QuoteSchema()
 _submit_schema = SubmitSchema()
 _lookup_query = LookupQuerySchema()
+_confirm_schema = ConfirmSchema()
 
 
 @blueprint.post("/quote")
@@ -70,6 +71,7 @@ def submit() -> tuple[Response, int, dict[str, str]]:
         hold_ttl=config.hold_ttl_seconds,
         user_id=user_id,
         token_secret=config.checkout_token_secrets[0],
+        capture_method=config.capture_method,
     )
     try:
         admission = admit(
@@ -105,6 +107,30 @@ def lookup() -> Response:
             current_runtime().config.checkout_token_secrets,
         )
     )
+
+
+@blueprint.post("/<order_id>/confirm")
+def confirm(order_id: str) -> tuple[Response, int, dict[str, str]]:
+    """A new payment attempt with a ConfirmationToken on the same order, intent and hold:
+    admit (Redis only) and enqueue: 202."""
+    body = json_object()
+    key = idempotency_key(body)
+    data = load(_confirm_schema, body)
+    runtime = current_runtime()
+    located = order_views.locate_checkout(runtime.redis, order_id)
+    auth.require_order_access(located.token_hash, located.user_id)
+    result = confirmation.request_confirmation(
+        runtime.redis,
+        located,
+        idempotency_key=key,
+        confirmation_token=data["confirmation_token_id"],
+    )
+    headers = {"Location": result.response["statusUrl"]}
+    if result.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    else:
+        runtime.jobs.confirm_payment(order_id, data["confirmation_token_id"])
+    return jsonify(result.response), 202, headers
 
 
 @blueprint.get("/<order_id>")

@@ -14,6 +14,8 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from app.schemas import responses as r
 from app.schemas.admin import (
     AcceptedSchema,
+    CaptureAcceptedSchema,
+    CaptureRequestSchema,
     EmptySchema,
     FulfillmentSchema,
     OrderPageSchema,
@@ -22,6 +24,8 @@ from app.schemas.admin import (
     WebhookEventPageSchema,
 )
 from app.schemas.checkout import (
+    ConfirmResponseSchema,
+    ConfirmSchema,
     Country,
     LookupResponseSchema,
     QuoteSchema,
@@ -159,6 +163,12 @@ OPERATIONS = (
               errors=(400, 409, 413, 415, 422, 429, 503),
               parameters=[{"name": "Idempotency-Key", "in": "header", "required": True,
                            "schema": {"type": "string", "minLength": 8, "maxLength": 255}}]),
+    Operation("/api/checkout/{orderId}/confirm", "post",
+              "A new payment attempt with a ConfirmationToken on the same order, intent and "
+              "hold (after a decline); 409 when the order is not PENDING or already paying.",
+              ok=202, response=ConfirmResponseSchema, request=ConfirmSchema,
+              errors=(400, 404, 409, 413, 415, 422, 503),
+              parameters=[*ORDER_ACCESS, IDEMPOTENCY_KEY]),
     Operation("/api/checkout/{orderId}", "get",
               "Checkout status; ?wait=0..25 long-polls for a version newer than ?since.",
               response=r.CheckoutStatusSchema, errors=(400, 404, 503),
@@ -187,12 +197,20 @@ OPERATIONS = (
               errors=(400, 401, 403, 404, 409, 413, 415, 422, 503), tag="admin",
               parameters=[*ADMIN_ORDER, IDEMPOTENCY_KEY]),
     Operation("/api/admin/orders/{orderId}/fulfillment", "post",
-              "Start or complete fulfilment (admin JWT); answers the order.",
+              "Start or complete fulfilment (admin JWT); answers the order (202 when an "
+              "AUTHORIZED order's capture runs first, then PAID and FULFILLING).",
               response=r.OrderSchema, request=FulfillmentSchema,
               errors=(400, 401, 403, 404, 409, 413, 415, 503), tag="admin",
               parameters=ADMIN_ORDER),
+    Operation("/api/admin/orders/{orderId}/capture", "post",
+              "Capture an AUTHORIZED order (admin JWT): all or part of the authorised amount "
+              "(the rest is released), optional restock lines (202).",
+              ok=202, response=CaptureAcceptedSchema, request=CaptureRequestSchema,
+              errors=(400, 401, 403, 404, 409, 413, 415, 422, 503), tag="admin",
+              parameters=[*ADMIN_ORDER, IDEMPOTENCY_KEY]),
     Operation("/api/admin/orders/{orderId}/cancel", "post",
-              "Cancel a PENDING order (admin JWT): intent first, then the hold (202).",
+              "Cancel a PENDING order (intent first, then the hold) or void an AUTHORIZED "
+              "one's authorisation and release its stock (admin JWT, 202).",
               ok=202, response=AcceptedSchema, request=EmptySchema, request_required=False,
               errors=(400, 401, 403, 404, 409, 503), tag="admin", parameters=ADMIN_ORDER),
     Operation("/api/admin/orders", "get", "Orders, newest first, one page (admin JWT).",

@@ -29,6 +29,9 @@ QUEUES: dict[str, str] = {
     "send_receipt": DEFAULT_QUEUE,
     "cancel_order": DEFAULT_QUEUE,
     "create_refund": DEFAULT_QUEUE,
+    "confirm_payment": DEFAULT_QUEUE,
+    "capture_payment": DEFAULT_QUEUE,
+    "check_authorization": DEFAULT_QUEUE,
 }
 
 # Redis broker tuning: a killed worker's messages are redelivered within 90 s. Its
@@ -59,6 +62,15 @@ class Jobs(Protocol):
 
     def create_refund(self, refund_id: str) -> None:
         """Ask Stripe for a requested refund."""
+
+    def confirm_payment(self, order_id: str, confirmation_token: str) -> None:
+        """A new payment attempt on the order's intent with a ConfirmationToken."""
+
+    def capture_payment(self, order_id: str, request_id: str) -> None:
+        """Capture an AUTHORIZED order's payment (a recorded capture request)."""
+
+    def check_authorization(self, order_id: str) -> None:
+        """Warn before an authorisation lapses; close the order once it has."""
 
 
 def redis_broker(
@@ -116,6 +128,18 @@ class DramatiqJobs:
     def create_refund(self, refund_id: str) -> None:
         """Queue ``create_refund(refund_id)``."""
         self._send("create_refund", refund_id)
+
+    def confirm_payment(self, order_id: str, confirmation_token: str) -> None:
+        """Queue ``confirm_payment(order_id, confirmation_token)``."""
+        self._send("confirm_payment", order_id, confirmation_token)
+
+    def capture_payment(self, order_id: str, request_id: str) -> None:
+        """Queue ``capture_payment(order_id, request_id)``."""
+        self._send("capture_payment", order_id, request_id)
+
+    def check_authorization(self, order_id: str) -> None:
+        """Queue ``check_authorization(order_id)``."""
+        self._send("check_authorization", order_id)
 
     def _send(self, actor_name: str, *args: Any, delay: int | None = None) -> None:
         message: dramatiq.Message[Any] = dramatiq.Message(

@@ -63,12 +63,22 @@ class Intent:
     metadata: dict[str, str] = field(default_factory=dict)
     last_error: PaymentError | None = None
     latest_charge: str | None = None
+    # Wave 2: manual capture. ``capture_before`` (unix seconds) is known when the charge
+    # was expanded (the gateway expands ``latest_charge`` on every call it makes).
+    capture_method: str = "automatic"
+    amount_capturable: int = 0
+    amount_received: int = 0
+    capture_before: int | None = None
+    cancellation_reason: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Intent:
         """Build from a PaymentIntent object (API response or webhook payload)."""
         charge = data.get("latest_charge")
+        capture_before = None
         if isinstance(charge, dict):
+            card = (charge.get("payment_method_details") or {}).get("card") or {}
+            capture_before = card.get("capture_before")
             charge = charge.get("id")
         return cls(
             id=data["id"],
@@ -79,6 +89,11 @@ class Intent:
             metadata=dict(data.get("metadata") or {}),
             last_error=PaymentError.from_dict(data.get("last_payment_error")),
             latest_charge=charge,
+            capture_method=str(data.get("capture_method") or "automatic"),
+            amount_capturable=int(data.get("amount_capturable") or 0),
+            amount_received=int(data.get("amount_received") or 0),
+            capture_before=int(capture_before) if capture_before else None,
+            cancellation_reason=data.get("cancellation_reason"),
         )
 
 
@@ -95,8 +110,31 @@ class PaymentGateway(Protocol):
         metadata: dict[str, str],
         receipt_email: str | None,
         description: str,
+        capture_method: str = "automatic",
+        confirmation_token: str | None = None,
+        return_url: str | None = None,
     ) -> Intent:
-        """Create (or, on a repeated key, return) a PaymentIntent."""
+        """Create (or, on a repeated key, return) a PaymentIntent.
+
+        With ``confirmation_token`` it is created AND confirmed in one call; a decline
+        returns the intent (``requires_payment_method`` with ``last_error``), it does
+        not raise.
+        """
+        ...
+
+    def confirm_intent(
+        self,
+        intent_id: str,
+        *,
+        confirmation_token: str,
+        return_url: str | None,
+        idempotency_key: str,
+    ) -> Intent:
+        """Confirm an intent server-side with a ConfirmationToken; a decline returns it."""
+        ...
+
+    def capture_intent(self, intent_id: str, *, amount: int | None, idempotency_key: str) -> Intent:
+        """Capture an authorised intent (``amount`` None: all of it; the rest is released)."""
         ...
 
     def retrieve_intent(self, intent_id: str) -> Intent:
@@ -131,6 +169,20 @@ class PaymentGateway(Protocol):
     def verify_webhook(self, payload: bytes, signature_header: str) -> dict[str, Any]:
         """Verify a webhook's signature and return the event (SignatureInvalid/MalformedJSON)."""
         ...
+
+
+# Expanded on every intent call: the charge carries an authorisation's capture_before.
+EXPAND = ["latest_charge"]
+
+
+def declined_intent(exc: BaseException | None) -> Intent | None:
+    """The intent a confirming call left declined (Stripe answers 402 with it), or None."""
+    if not isinstance(exc, stripe.CardError) or exc.error is None:
+        return None
+    intent = getattr(exc.error, "payment_intent", None)
+    if intent is None:
+        return None
+    return Intent.from_dict(intent.to_dict() if hasattr(intent, "to_dict") else dict(intent))
 
 
 def to_provider_error(exc: stripe.StripeError) -> PaymentProviderError:
@@ -234,26 +286,76 @@ class StripeGateway:
         metadata: dict[str, str],
         receipt_email: str | None,
         description: str,
+        capture_method: str = "automatic",
+        confirmation_token: str | None = None,
+        return_url: str | None = None,
     ) -> Intent:
-        """Create a PaymentIntent for the Payment Element (automatic payment methods)."""
+        """Create a PaymentIntent for the Payment Element (automatic payment methods);
+        with ``confirmation_token``, create and confirm it in one call."""
         params: dict[str, Any] = {
             "amount": amount,
             "currency": currency,
             "automatic_payment_methods": {"enabled": True},
             "metadata": metadata,
             "description": description,
+            "expand": EXPAND,
         }
+        if capture_method != "automatic":
+            params["capture_method"] = capture_method
         if receipt_email:
             params["receipt_email"] = receipt_email
+        if confirmation_token:
+            params |= {"confirm": True, "confirmation_token": confirmation_token}
+            if return_url:
+                params["return_url"] = return_url
+        intents = self.client.v1.payment_intents
+        return self._confirming(
+            lambda: intents.create(params, {"idempotency_key": idempotency_key})  # type: ignore[arg-type]
+        )
+
+    def confirm_intent(
+        self,
+        intent_id: str,
+        *,
+        confirmation_token: str,
+        return_url: str | None,
+        idempotency_key: str,
+    ) -> Intent:
+        """Confirm with a ConfirmationToken (a new attempt on the same intent)."""
+        params: dict[str, Any] = {"confirmation_token": confirmation_token, "expand": EXPAND}
+        if return_url:
+            params["return_url"] = return_url
+        intents = self.client.v1.payment_intents
+        return self._confirming(
+            lambda: intents.confirm(intent_id, params, {"idempotency_key": idempotency_key})  # type: ignore[arg-type]
+        )
+
+    def capture_intent(self, intent_id: str, *, amount: int | None, idempotency_key: str) -> Intent:
+        """Capture an authorised intent (``amount_to_capture`` when partial)."""
+        params: dict[str, Any] = {"expand": EXPAND}
+        if amount is not None:
+            params["amount_to_capture"] = amount
         intents = self.client.v1.payment_intents
         obj = self._call(
-            lambda: intents.create(params, {"idempotency_key": idempotency_key})  # type: ignore[arg-type]
+            lambda: intents.capture(intent_id, params, {"idempotency_key": idempotency_key})  # type: ignore[arg-type]
         )
         return Intent.from_dict(obj.to_dict())
 
+    def _confirming(self, fn: Callable[[], Any]) -> Intent:
+        """Run a confirming call; a card decline (402) answers with the declined intent."""
+        try:
+            obj = self._call(fn)
+        except PaymentProviderError as exc:
+            declined = declined_intent(exc.__cause__)
+            if declined is None:
+                raise
+            return declined
+        return Intent.from_dict(obj.to_dict())
+
     def retrieve_intent(self, intent_id: str) -> Intent:
-        """Retrieve a PaymentIntent."""
-        obj = self._call(lambda: self.client.v1.payment_intents.retrieve(intent_id))
+        """Retrieve a PaymentIntent (its latest charge expanded: ``capture_before``)."""
+        intents = self.client.v1.payment_intents
+        obj = self._call(lambda: intents.retrieve(intent_id, {"expand": EXPAND}))
         return Intent.from_dict(obj.to_dict())
 
     def cancel_intent(self, intent_id: str, *, reason: str, idempotency_key: str) -> Intent:

@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import fields, validate
 
+from app.schemas.checkout import LineSchema
 from app.schemas.common import BaseSchema, StrictBoolean, StrictInteger, Text
 from app.schemas.responses import TotalsSchema
 from models.order import ORDER_STATES
@@ -41,6 +42,29 @@ class RefundRequestSchema(BaseSchema):
         load_default=None, allow_none=True, validate=validate.OneOf(REFUND_REASONS)
     )
     restock = StrictBoolean(load_default=False)
+
+
+class CaptureRequestSchema(BaseSchema):
+    """``POST /api/admin/orders/<id>/capture`` (the Idempotency-Key is a header).
+
+    ``amount`` (minor units) defaults to all that is authorised; less releases the rest
+    at Stripe. ``restock`` lines go back on hand once the capture succeeded.
+    """
+
+    amount = StrictInteger(
+        load_default=None, allow_none=True, validate=validate.Range(min=1, max=99_999_999)
+    )
+    restock = fields.List(
+        fields.Nested(LineSchema), load_default=list, validate=validate.Length(max=100)
+    )
+
+
+class CaptureAcceptedSchema(BaseSchema):
+    """202 body of a capture request."""
+
+    order_id = fields.String(data_key="orderId")
+    capture_id = fields.String(data_key="captureId")
+    status = fields.String()
 
 
 class RefundAcceptedSchema(BaseSchema):

@@ -13,6 +13,16 @@ SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 MAX_LINES = 100
 MAX_QUANTITY = 100
 IDEMPOTENCY_KEY_LENGTH = (8, 255)
+CONFIRMATION_TOKEN_PATTERN = r"^ctoken_[A-Za-z0-9_]{1,250}$"
+
+
+def _confirmation_token_field(**kwargs: Any) -> fields.String:
+    """A ConfirmationToken id from ``stripe.createConfirmationToken`` (``ctoken_…``)."""
+    return fields.String(
+        data_key="confirmationTokenId",
+        validate=validate.Regexp(CONFIRMATION_TOKEN_PATTERN, error="Must be a ctoken_… id."),
+        **kwargs,
+    )
 
 
 class Country(Text):
@@ -118,10 +128,27 @@ class SubmitSchema(BaseSchema):
         load_default=None,
         validate=validate.Length(*IDEMPOTENCY_KEY_LENGTH),
     )
+    # Server-side confirmation (wave 2): absent, the client-secret flow is unchanged (and
+    # absent from the stored body, so its fingerprint is what it always was).
+    confirmation_token_id = _confirmation_token_field()
 
     @validates_schema
     def _unique_skus(self, data: dict[str, Any], **_: Any) -> None:
         _refuse_duplicate_skus(data.get("items") or [])
+
+
+class ConfirmSchema(BaseSchema):
+    """``POST /api/checkout/<orderId>/confirm``: a new attempt with a new token."""
+
+    confirmation_token_id = _confirmation_token_field(required=True)
+
+
+class ConfirmResponseSchema(BaseSchema):
+    """202 body of a confirm."""
+
+    order_id = fields.String(data_key="orderId")
+    state = fields.String()
+    status_url = fields.String(data_key="statusUrl")
 
 
 class IdempotencyKeySchema(BaseSchema):

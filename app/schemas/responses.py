@@ -85,6 +85,7 @@ class PaymentSchema(BaseSchema):
     status = fields.String()
     intent_id = fields.String(data_key="intentId", allow_none=True)
     client_secret = fields.String(data_key="clientSecret", allow_none=True)
+    capture_method = fields.String(data_key="captureMethod")
 
 
 class PaymentErrorSchema(BaseSchema):
@@ -141,6 +142,9 @@ class OrderSchema(BaseSchema):
     billing_address = fields.Dict(data_key="billingAddress", allow_none=True)
     payment_intent_id = fields.String(data_key="paymentIntentId", allow_none=True)
     payment_status = fields.String(data_key="paymentStatus")
+    capture_method = fields.String(data_key="captureMethod")
+    amount_captured = fields.Integer(data_key="amountCaptured", allow_none=True)
+    capture_before = fields.String(data_key="captureBefore", allow_none=True)
     reservation_id = fields.String(data_key="reservationId")
     amount_refunded = fields.Integer(data_key="amountRefunded")
     refunds = fields.List(fields.Nested(RefundSchema))

@@ -19,13 +19,13 @@ from redis import Redis
 
 from app import keys
 from app.errors import IdempotencyKeyReused, InvalidRequest, InvalidState, NotFound
-from app.services import order_views
+from app.services import authorizations, order_views
 from app.services.admission import fingerprint, idempotency_key_hash
 from app.services.fulfillment import update_fulfillment
 from app.services.order_views import iso_utc_micro
 from app.services.records import totals
 from app.services.refunds import request_refund
-from app.services.state_machine import PENDING
+from app.services.state_machine import AUTHORIZED, PENDING
 from models import Order, Refund, WebhookEvent
 from models.statuses import RefundStatus
 
@@ -120,7 +120,62 @@ def _same_request(
     )
 
 
+# --- captures (manual capture) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaptureRequest:
+    """What the capture endpoint answers; ``request_id`` is what the actor runs."""
+
+    response: dict[str, Any]
+    replayed: bool
+    request_id: str
+
+
+def capture_order(
+    redis: Redis,
+    order_id: str,
+    *,
+    idempotency_key: str,
+    amount: int | None = None,
+    restock: list[dict[str, Any]] | None = None,
+) -> CaptureRequest:
+    """Record a capture request once per Idempotency-Key (``CAPTURE_REQUESTED``).
+
+    Same key, same request: the first answer again; same key, other request:
+    IdempotencyKeyReused. A refused request (NotFound, InvalidState, InvalidRequest)
+    does not use up its key.
+    """
+    request = {"orderId": order_id, "amount": amount, "restock": restock or []}
+    digest = fingerprint(request)
+    key_hash = idempotency_key_hash(idempotency_key)
+    claim = keys.capture_claim(key_hash)
+    claimed = bool(redis.set(claim, digest, nx=True, ex=keys.CONFIRM_CLAIM_TTL_SECONDS))
+    if not claimed and redis.get(claim) != digest:
+        raise IdempotencyKeyReused("This Idempotency-Key was used with another request.")
+    request_id = f"cap_{key_hash[:24]}"
+    try:
+        created = authorizations.record_capture_request(
+            order_id, request_id, amount=amount, restock=restock or []
+        )
+    except (NotFound, InvalidState, InvalidRequest):
+        if claimed:
+            redis.delete(claim)
+        raise
+    response = {"orderId": order_id, "captureId": request_id, "status": "queued"}
+    return CaptureRequest(response, replayed=not created, request_id=request_id)
+
+
 # --- fulfilment and cancel ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fulfilment:
+    """The fulfilment endpoint's answer: the order, 200 — or 202 with a capture to run."""
+
+    body: dict[str, Any]
+    status: int = 200
+    capture_request_id: str | None = None
 
 
 def fulfil(
@@ -130,22 +185,41 @@ def fulfil(
     runtime: Runtime,
     carrier: str | None,
     tracking_number: str | None,
-) -> dict[str, Any]:
-    """Start or complete fulfilment; the full order body afterwards."""
+) -> Fulfilment:
+    """Start or complete fulfilment; the full order body afterwards.
+
+    Starting an AUTHORIZED order captures first (202): the capture actor moves it to
+    PAID, then FULFILLING.
+    """
+    order = Order.get_or_none(Order.id == order_id)
+    if action == "start" and order is not None and order.state == AUTHORIZED:
+        request_id = authorizations.fulfilment_request_id(order_id)
+        details = {"carrier": carrier, "trackingNumber": tracking_number}
+        authorizations.record_capture_request(
+            order_id,
+            request_id,
+            fulfil=True,
+            details={k: v for k, v in details.items() if v},
+        )
+        return Fulfilment(order_views.order_view(Order.get_by_id(order_id)), 202, request_id)
     order = update_fulfillment(
         order_id, action, runtime=runtime, carrier=carrier, tracking_number=tracking_number
     )
-    return order_views.order_view(Order.get_by_id(order.id))
+    return Fulfilment(order_views.order_view(Order.get_by_id(order.id)))
+
+
+CANCELABLE = (PENDING, AUTHORIZED)
 
 
 def check_cancelable(redis: Redis, order_id: str) -> None:
-    """NotFound for an unknown order, InvalidState unless it is a written PENDING order."""
+    """NotFound for an unknown order, InvalidState unless it is a written PENDING or
+    AUTHORIZED order (an authorisation is voided)."""
     located = order_views.locate_order(redis, order_id)
     if located.order is None:
         raise InvalidState("The order is still being created; try again in a moment.")
-    if located.order.state != PENDING:
+    if located.order.state not in CANCELABLE:
         raise InvalidState(
-            f"Only PENDING orders can be canceled; this one is {located.order.state}."
+            f"Only PENDING or AUTHORIZED orders can be canceled; this one is {located.order.state}."
         )
 
 

@@ -28,7 +28,7 @@ from app.services import checkout_status
 from app.services.checkout_status import derive_token, token_hash
 from app.services.inventory import flat_lines, validate_lines, with_product_names
 from app.services.state_machine import PENDING
-from models.statuses import PaymentStatus
+from models.statuses import CaptureMethod, PaymentStatus
 
 __all__ = [
     "Admission",
@@ -102,6 +102,7 @@ class Submission:
     body: dict[str, Any]  # the validated request (camelCase), stored for the worker
     user_id: str | None
     hold_expires_at: datetime
+    capture_method: str = CaptureMethod.AUTOMATIC  # CAPTURE_METHOD when submitted
 
     @classmethod
     def create(
@@ -113,6 +114,7 @@ class Submission:
         user_id: str | None = None,
         now: datetime | None = None,
         token_secret: str | None = None,
+        capture_method: str = CaptureMethod.AUTOMATIC,
     ) -> Submission:
         """A submission with fresh ids from a validated body (``items: [{sku, quantity}]``).
 
@@ -134,6 +136,7 @@ class Submission:
             body=body,
             user_id=user_id,
             hold_expires_at=start + timedelta(seconds=hold_ttl),
+            capture_method=capture_method,
         )
 
     def response(self) -> dict[str, Any]:
@@ -239,6 +242,7 @@ def read_model_fields(submission: Submission, submitted_at: datetime) -> dict[st
         "userId": submission.user_id or "",
         "state": PENDING,
         "paymentStatus": PaymentStatus.CREATING,
+        "captureMethod": submission.capture_method,
         "intentId": "",
         "clientSecret": "",
         "reservationId": submission.reservation_id,

@@ -5,12 +5,18 @@ prices the cart from the database, writes order + reservation + first audit even
 ONE transaction (idempotent: a second run finds the order), creates the PaymentIntent
 (key ``pi-create-<orderId>``, so retries never create a second one), publishes the
 client secret, and returns the next step: when the hold's expiry must run.
+
+Server-side confirmation (wave 2): when the submission carries a ``confirmationTokenId``
+the intent is created AND confirmed in one Stripe call (key
+``pi-create-<orderId>-<tokenId>``; one token per order, so still one intent per order);
+the intent as Stripe answered is handed back in :class:`Placement` for the layer above
+(``confirmation.py``) to apply to the order.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +33,7 @@ from app.services.records import checkout_fields, lock_order, to_utc_naive, touc
 from app.services.state_machine import CANCELED, FAILED, PENDING, record_event, transition
 from models import Order, OrderEvent, Reservation
 from models.db import database
-from models.statuses import PaymentStatus
+from models.statuses import CaptureMethod, PaymentStatus
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -45,19 +51,27 @@ class Unprocessable:
 
 @dataclass(frozen=True)
 class Placement:
-    """What :func:`place_order` did, and the next step: run the hold's expiry at ``expire_at``."""
+    """What :func:`place_order` did, and the next steps: run the hold's expiry at
+    ``expire_at``; apply ``confirmed`` (the intent a server-side confirmation just left,
+    still to be applied to the order); send the ``outbox_ids``."""
 
     order: Order | None
     expire_at: datetime | None = None
+    confirmed: Intent | None = None
+    outbox_ids: list[int] = field(default_factory=list)
 
 
 def place_order(order_id: str, runtime: Runtime) -> Placement:
     """Submission → order → PaymentIntent; says when the hold's expiry must run."""
-    order = create_order_from_submission(order_id, runtime)
+    order = write_submission(order_id, runtime)
+    confirmed = None
+    if order is not None and order.state == PENDING:
+        order, confirmed = open_payment(order, runtime)
     if order is None or order.state != PENDING:
         return Placement(order)
     reservation = Reservation.get_or_none(Reservation.order == order.id)
-    return Placement(order, reservation.expires_at if reservation is not None else None)
+    expire_at = reservation.expires_at if reservation is not None else None
+    return Placement(order, expire_at, confirmed)
 
 
 def create_order_from_submission(order_id: str, runtime: Runtime) -> Order | None:
@@ -66,6 +80,14 @@ def create_order_from_submission(order_id: str, runtime: Runtime) -> Order | Non
     Returns the order, or None when the submission is gone or unprocessable (its hold
     is released and the reason published). Retryable Stripe errors propagate.
     """
+    order = write_submission(order_id, runtime)
+    if order is None or order.state != PENDING:
+        return order
+    return open_payment(order, runtime)[0]
+
+
+def write_submission(order_id: str, runtime: Runtime) -> Order | None:
+    """The order row of an admitted submission (written now if need be), or None."""
     redis = runtime.redis
     order = Order.get_or_none(Order.id == order_id)
     if order is None:
@@ -86,9 +108,7 @@ def create_order_from_submission(order_id: str, runtime: Runtime) -> Order | Non
             )
             return None
     admission.mark_written(redis, order_id)
-    if order.state != PENDING:
-        return order
-    return ensure_intent(order, runtime)
+    return order
 
 
 def submission_lines(submission: dict[str, Any]) -> list[tuple[str, int]]:
@@ -138,6 +158,7 @@ def write_order(order_id: str, view: dict[str, Any], currency: str) -> Order:
                 reservation_id=reservation_id,
                 checkout_token_hash=view.get("tokenHash") or "",
                 payment_status=PaymentStatus.CREATING,
+                capture_method=view.get("captureMethod") or CaptureMethod.AUTOMATIC,
             )
             Reservation.create(
                 id=reservation_id,
@@ -217,31 +238,76 @@ def ensure_intent(order: Order, runtime: Runtime) -> Order:
     Retryable provider errors propagate (the actor retries); permanent ones fail the
     order and release its hold.
     """
-    if order.payment_intent_id is None:
-        if intent_creation_stopped(order.id):
-            log.warning("order %s: its hold expired; no intent is created any more", order.id)
-            return order
-        try:
-            intent = runtime.gateway.create_intent(
-                amount=order.total,
-                currency=order.currency,
-                idempotency_key=f"pi-create-{order.id}",
-                metadata=intent_metadata(order),
-                receipt_email=order.email,
-                description=f"Order {order.order_number}",
-            )
-        except PaymentProviderError as exc:
-            if exc.retryable:
-                raise
-            fail_without_intent(order, runtime, exc)
-            return Order.get_by_id(order.id)
-        order = store_intent(order.id, intent, runtime)
-        if order.state == PENDING:
-            checkout_status.publish(runtime.redis, order.id, **checkout_fields(order), error=None)
-    else:
+    return open_payment(order, runtime)[0]
+
+
+def return_url(config_public_url: str, order_id: str) -> str:
+    """Where a redirect-based payment method sends the buyer back: the order page."""
+    return f"{config_public_url}/order/{order_id}"
+
+
+def confirmation_token_of(runtime: Runtime, order_id: str) -> str | None:
+    """The ConfirmationToken the buyer submitted with the cart, if any."""
+    submission = admission.load_submission(runtime.redis, order_id) or {}
+    token = submission.get("confirmationTokenId")
+    return str(token) if token else None
+
+
+def open_payment(order: Order, runtime: Runtime) -> tuple[Order, Intent | None]:
+    """Create the order's intent — and confirm it, with the submitted token — then publish.
+
+    Returns the order and, when a token confirmed it now, the intent Stripe answered (to
+    be applied by the caller). A token Stripe refuses (spent, expired) still leaves the
+    order an unconfirmed intent, so the buyer may retry (``/confirm`` or client secret).
+    """
+    if order.payment_intent_id is not None:
         # A re-run (duplicate message): republish, keeping any decline already shown.
         checkout_status.publish(runtime.redis, order.id, **checkout_fields(order))
-    return order
+        return order, None
+    if intent_creation_stopped(order.id):
+        log.warning("order %s: its hold expired; no intent is created any more", order.id)
+        return order, None
+    token = confirmation_token_of(runtime, order.id)
+    refusal = None
+    try:
+        intent = create_intent(order, runtime, token)
+    except PaymentProviderError as exc:
+        if exc.retryable:
+            raise
+        if token is None:
+            fail_without_intent(order, runtime, exc)
+            return Order.get_by_id(order.id), None
+        log.warning("order %s: confirmation token refused: %s", order.id, exc.message)
+        refusal = {"code": "confirmation_failed", "message": exc.message}
+        token = None
+        try:
+            intent = create_intent(order, runtime, None)
+        except PaymentProviderError as again:
+            if again.retryable:
+                raise
+            fail_without_intent(order, runtime, again)
+            return Order.get_by_id(order.id), None
+    if token is not None:
+        return store_intent(order.id, intent, runtime, status=PaymentStatus.CREATING), intent
+    order = store_intent(order.id, intent, runtime)
+    if order.state == PENDING:
+        checkout_status.publish(runtime.redis, order.id, **checkout_fields(order), error=refusal)
+    return order, None
+
+
+def create_intent(order: Order, runtime: Runtime, token: str | None) -> Intent:
+    """Stripe's create call; with ``token``, create and confirm in one call."""
+    return runtime.gateway.create_intent(
+        amount=order.total,
+        currency=order.currency,
+        idempotency_key=f"pi-create-{order.id}" + (f"-{token}" if token else ""),
+        metadata=intent_metadata(order),
+        receipt_email=order.email,
+        description=f"Order {order.order_number}",
+        capture_method=order.capture_method,
+        confirmation_token=token,
+        return_url=return_url(runtime.config.public_url, order.id) if token else None,
+    )
 
 
 def intent_creation_stopped(order_id: str) -> bool:
@@ -253,8 +319,14 @@ def intent_creation_stopped(order_id: str) -> bool:
     )
 
 
-def store_intent(order_id: str, intent: Intent, runtime: Runtime) -> Order:
-    """Record the new intent on the order; cancel it if the order closed meanwhile."""
+def store_intent(
+    order_id: str, intent: Intent, runtime: Runtime, *, status: str | None = None
+) -> Order:
+    """Record the new intent on the order; cancel it if the order closed meanwhile.
+
+    ``status`` overrides the payment status saved (a confirmed intent is saved as
+    ``creating`` so that applying its real status afterwards records the change).
+    """
     with database().atomic():
         order = lock_order(order_id)
         if order.payment_intent_id is None:
@@ -262,7 +334,7 @@ def store_intent(order_id: str, intent: Intent, runtime: Runtime) -> Order:
                 order,
                 payment_intent_id=intent.id,
                 client_secret=intent.client_secret,
-                payment_status=intent.status,
+                payment_status=status or intent.status,
             )
             record_event(
                 order,

@@ -8,6 +8,12 @@ moved on re-reads it and acts on the new status.
 An order without a saved intent id may still have one at Stripe (the worker died after
 Stripe created it, before the order saved its id): it is looked up by metadata first,
 see :func:`orphan_intent`.
+
+Payments that settle later (bank debits: days in ``processing``) keep their hold,
+extended PROCESSING_EXTENSION_SECONDS at a time, up to PROCESSING_HOLD_MAX_SECONDS after
+the hold's original expiry; past that bound the hold is still kept (I8: a processing
+intent cannot be canceled and may still succeed) but the operator is alerted once
+(``PAYMENT_PROCESSING_OVERDUE``, ERROR log, metric) and it is re-checked hourly.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+
+from prometheus_client import Counter
 
 from app.errors import InvalidState, PaymentProviderError
 from app.gateways.payments import FINAL_STATUSES, Intent
@@ -27,11 +35,11 @@ from app.services.checkout import (
     reject_submission,
     store_intent,
 )
-from app.services.holds import sync_redis_hold
+from app.services.holds import original_hold_expiry, sync_redis_hold
 from app.services.inventory import Inventory
-from app.services.payments import apply_intent, close_after_cancel
+from app.services.payments import apply_intent, close_after_cancel, close_authorization
 from app.services.records import lock_order
-from app.services.state_machine import CANCELED, PENDING, record_event
+from app.services.state_machine import AUTHORIZED, CANCELED, PENDING, record_event
 from models import Order, OrderEvent, Reservation
 from models.db import database, utcnow
 from models.statuses import PaymentStatus
@@ -44,6 +52,11 @@ log = logging.getLogger(__name__)
 # How long a hold is extended while its payment is processing (bank debits take days;
 # cards seconds): the expiry re-checks then.
 PROCESSING_EXTENSION_SECONDS = 600
+# The bound on those extensions: ACH debits settle within 4 business days, so 7 days
+# after the hold first expired covers a long weekend and a bank holiday. Beyond it the
+# hold is kept (I8) but alerted and re-checked hourly.
+PROCESSING_HOLD_MAX_SECONDS = 7 * 24 * 3600
+PROCESSING_OVERDUE_EXTENSION_SECONDS = 3600
 # Tolerated lateness: a message delivered this early still counts as "at expiry".
 EARLY_SLACK_SECONDS = 2
 MAX_REREADS = 3
@@ -52,6 +65,11 @@ MAX_REREADS = 3
 SEARCH_DELAY_SECONDS = 90
 # Where several intents carry one order id (I2 forbids it), the one to apply first.
 STATUS_PRIORITY: dict[str, int] = {PaymentStatus.SUCCEEDED: 0, PaymentStatus.PROCESSING: 1}
+
+PROCESSING_OVERDUE = Counter(
+    "checkout_processing_overdue_total",
+    "Payments still processing past the hold's bound (the stock stays held; look at them).",
+)
 
 
 @dataclass(frozen=True)
@@ -86,7 +104,7 @@ def expire_hold(order_id: str, runtime: Runtime, *, now: datetime | None = None)
         intent = runtime.gateway.retrieve_intent(order.payment_intent_id)
     for _ in range(MAX_REREADS):
         if intent.status == PaymentStatus.PROCESSING:
-            return extend(order.id, runtime, moment)
+            return extend_processing(order, runtime, moment)
         if intent.status in FINAL_STATUSES:
             return settle(order.id, intent, runtime)
         try:
@@ -107,15 +125,45 @@ def expire_hold(order_id: str, runtime: Runtime, *, now: datetime | None = None)
     raise PaymentProviderError(f"intent of {order_id} keeps changing", retryable=True)
 
 
+def extend_processing(order: Order, runtime: Runtime, moment: datetime) -> Expiry:
+    """A payment still processing: keep the hold; alert once past the bound."""
+    first = original_hold_expiry(order) or moment
+    if moment < first + timedelta(seconds=PROCESSING_HOLD_MAX_SECONDS):
+        return extend(order.id, runtime, moment)
+    overdue = (
+        OrderEvent.select()
+        .where((OrderEvent.order == order.id) & (OrderEvent.type == "PAYMENT_PROCESSING_OVERDUE"))
+        .exists()
+    )
+    if not overdue:
+        with database().atomic():
+            record_event(
+                lock_order(order.id),
+                "PAYMENT_PROCESSING_OVERDUE",
+                {"intentId": order.payment_intent_id, "since": first.isoformat() + "Z"},
+                "expiry",
+            )
+        PROCESSING_OVERDUE.inc()
+        log.error(
+            "PAYMENT OF ORDER %s STILL PROCESSING %s days after its hold expired; stock kept",
+            order.id,
+            PROCESSING_HOLD_MAX_SECONDS // 86400,
+        )
+    return extend(order.id, runtime, moment, PROCESSING_OVERDUE_EXTENSION_SECONDS)
+
+
 def cancel_order(order_id: str, runtime: Runtime, actor: str = "admin") -> Expiry:
     """Admin/buyer cancel of a PENDING order: cancel the intent first, then release.
 
-    Raises InvalidState when the order is not PENDING or its payment is already
-    processing or done (it can no longer be canceled safely).
+    An AUTHORIZED order's authorisation is voided first, then its stock goes back.
+    Raises InvalidState when the order is not PENDING or AUTHORIZED, or its payment is
+    already processing or done (it can no longer be canceled safely).
     """
     order = Order.get_or_none(Order.id == order_id)
+    if order is not None and order.state == AUTHORIZED:
+        return void_authorization(order, runtime, actor)
     if order is None or order.state != PENDING:
-        raise InvalidState("Only PENDING orders can be canceled.")
+        raise InvalidState("Only PENDING or AUTHORIZED orders can be canceled.")
     intent = None
     if order.payment_intent_id is not None:
         current = runtime.gateway.retrieve_intent(order.payment_intent_id)
@@ -131,6 +179,24 @@ def cancel_order(order_id: str, runtime: Runtime, actor: str = "admin") -> Expir
         if order.state != PENDING:
             return Expiry("noop")
         close_after_cancel(order, intent, runtime, actor=actor, expired=False, target=CANCELED)
+    return Expiry("canceled")
+
+
+def void_authorization(order: Order, runtime: Runtime, actor: str) -> Expiry:
+    """Cancel an AUTHORIZED order: void the authorisation at Stripe, then put the stock back."""
+    assert order.payment_intent_id is not None
+    intent = runtime.gateway.retrieve_intent(order.payment_intent_id)
+    if intent.status == PaymentStatus.SUCCEEDED:
+        raise InvalidState("The payment was captured already; refund it instead.")
+    if intent.status != PaymentStatus.CANCELED:
+        intent = runtime.gateway.cancel_intent(
+            intent.id, reason="requested_by_customer", idempotency_key=f"pi-void-{order.id}"
+        )
+    with database().atomic():
+        locked = lock_order(order.id)
+        if locked.state != AUTHORIZED:
+            return Expiry("noop")
+        close_authorization(locked, intent, runtime, actor=actor, expired=False)
     return Expiry("canceled")
 
 

@@ -1,19 +1,24 @@
 """Stock holds of an order: the reservation row and its Redis record move together.
 
 ``confirm_hold`` sells the units (stock on hand decremented), ``release_hold`` puts them
-back on sale, ``sync_redis_hold`` repairs Redis after the database moved on.
+back on sale, ``return_confirmed`` puts sold units back (a voided or lapsed
+authorisation: the stock was confirmed at authorisation), ``restock_lines`` puts some
+units of a captured order back, ``sync_redis_hold`` repairs Redis after the database
+moved on.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from redis import Redis
 
 from app.services.inventory import Inventory
 from app.services.state_machine import record_event
-from models import Order, Product, Reservation
-from models.db import utcnow
+from models import Order, OrderEvent, Product, Reservation
+from models.db import database, utcnow
 from models.statuses import ReservationStatus
 
 if TYPE_CHECKING:
@@ -47,6 +52,60 @@ def release_hold(order: Order, runtime: Runtime, *, reason: str, actor: str = "w
     record_event(
         order, "STOCK_RELEASED", {"reservationId": reservation.id, "reason": reason}, actor
     )
+
+
+def return_confirmed(order: Order, runtime: Runtime, *, reason: str, actor: str) -> None:
+    """CONFIRMED → RELEASED: the units go back on hand (DB now, Redis after commit)."""
+    reservation = Reservation.get_or_none(Reservation.order == order.id)
+    if reservation is None or reservation.status != ReservationStatus.CONFIRMED:
+        return
+    lines = [(str(sku), int(qty)) for sku, qty in reservation.items]
+    reservation.status, reservation.updated_at = ReservationStatus.RELEASED, utcnow()
+    reservation.save()
+    restock_lines(order, runtime, lines, event="STOCK_RELEASED", reason=reason, actor=actor)
+
+
+def restock_lines(
+    order: Order,
+    runtime: Runtime,
+    lines: Sequence[tuple[str, int]],
+    *,
+    event: str = "STOCK_RESTOCKED",
+    reason: str,
+    actor: str,
+) -> None:
+    """Put sold units back on hand (DB now, Redis counters once committed) and audit it."""
+    for sku, qty in lines:
+        Product.update(stock_on_hand=Product.stock_on_hand + qty, updated_at=utcnow()).where(
+            Product.sku == sku
+        ).execute()
+    record_event(
+        order,
+        event,
+        {
+            "reservationId": order.reservation_id,
+            "items": [list(x) for x in lines],
+            "reason": reason,
+        },
+        actor,
+    )
+    redis = runtime.redis
+    # After commit only: a rolled-back transaction must not add the units twice on retry.
+    database().after_commit(lambda: Inventory(redis).restock(list(lines)))
+
+
+def original_hold_expiry(order: Order) -> datetime | None:
+    """When the order's hold first expired (STOCK_HELD), before any extension."""
+    held = (
+        OrderEvent.select()
+        .where((OrderEvent.order == order.id) & (OrderEvent.type == "STOCK_HELD"))
+        .first()
+    )
+    expires = (held.payload or {}).get("expiresAt") if held is not None else None
+    if not expires:
+        return None
+    moment = datetime.fromisoformat(str(expires).replace("Z", "+00:00"))
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def overdue_order_ids(redis: Redis, limit: int) -> list[str]:

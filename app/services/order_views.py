@@ -23,7 +23,7 @@ from app.services import admission, checkout_status
 from app.services.records import totals
 from app.services.state_machine import FULFILLED, FULFILLING, PAID, PENDING, TERMINAL
 from models import Order, OrderEvent, Refund
-from models.statuses import PaymentStatus
+from models.statuses import CaptureMethod, PaymentStatus
 
 # The path an order takes when all goes well; the track view's progress shows what is ahead.
 NORMAL_PATH = (PENDING, PAID, FULFILLING, FULFILLED)
@@ -176,6 +176,9 @@ def order_view(order: Order) -> dict[str, Any]:
         "billingAddress": order.billing_address,
         "paymentIntentId": order.payment_intent_id,
         "paymentStatus": order.payment_status,
+        "captureMethod": order.capture_method,
+        "amountCaptured": order.amount_captured,
+        "captureBefore": iso_utc_micro(order.capture_before),
         "reservationId": order.reservation_id,
         "amountRefunded": order.amount_refunded,
         "refunds": _refunds(order),
@@ -254,6 +257,7 @@ def checkout_view(order_id: str, model: dict[str, Any]) -> dict[str, Any]:
             "status": model.get("paymentStatus") or PaymentStatus.CREATING,
             "intentId": model.get("intentId") or None,
             "clientSecret": model.get("clientSecret") or None,
+            "captureMethod": model.get("captureMethod") or CaptureMethod.AUTOMATIC,
         },
         "totals": model.get("totals") or None,
         "lineItems": model.get("lineItems") or [],
@@ -274,6 +278,7 @@ def checkout_view_from_order(order: Order) -> dict[str, Any]:
             "intentId": order.payment_intent_id,
             # Only a live order may still be paid: the secret is useless otherwise.
             "clientSecret": order.client_secret if order.state == PENDING else None,
+            "captureMethod": order.capture_method,
         },
         "totals": totals(order),
         "lineItems": order.line_items or [],

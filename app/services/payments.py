@@ -13,17 +13,32 @@ ignored, audited (``PAYMENT_MISMATCH_IGNORED``), counted and logged at ERROR.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from prometheus_client import Counter
 
 from app.gateways.payments import Intent
-from app.services.holds import confirm_hold, release_hold
-from app.services.receipts import queue_receipt
+from app.services.holds import (
+    confirm_hold,
+    original_hold_expiry,
+    release_hold,
+    return_confirmed,
+)
+from app.services.receipts import queue_mail, queue_receipt
 from app.services.records import publish_after_commit, touch
-from app.services.state_machine import CANCELED, FAILED, PAID, PENDING, record_event, transition
-from models import Order
-from models.statuses import PaymentStatus
+from app.services.state_machine import (
+    AUTHORIZED,
+    CANCELED,
+    FAILED,
+    PAID,
+    PENDING,
+    record_event,
+    transition,
+)
+from models import Order, Reservation
+from models.db import utcnow
+from models.statuses import MailKind, PaymentStatus
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -40,6 +55,12 @@ MISMATCHES = Counter(
     "checkout_payment_mismatch_total",
     "Intent events ignored because the intent, amount or currency is not the order's (I10).",
 )
+# When Stripe does not say (an intent read without its charge): card authorisations
+# stay capturable for 7 days.
+DEFAULT_AUTHORIZATION_WINDOW = timedelta(days=7)
+# Cancellation reasons that mean the authorisation lapsed rather than being voided:
+# Stripe's own (``automatic``) and ours when the clock finds it past capture_before.
+LAPSED_REASONS = frozenset({"automatic", "abandoned"})
 
 STATUS_EVENTS: dict[str, str] = {
     PaymentStatus.PROCESSING: "PAYMENT_PROCESSING",
@@ -58,17 +79,25 @@ def apply_intent(order: Order, intent: Intent, runtime: Runtime, *, actor: str) 
     status = intent.status
     if status == PaymentStatus.SUCCEEDED:
         return apply_success(order, intent, runtime, actor=actor)
+    if order.state == AUTHORIZED and status == PaymentStatus.CANCELED:
+        lapsed = intent.cancellation_reason in LAPSED_REASONS
+        close_authorization(order, intent, runtime, actor=actor, expired=lapsed)
     if order.state != PENDING:
         return []
-    if status == PaymentStatus.CANCELED:
+    if status == PaymentStatus.REQUIRES_CAPTURE:
+        apply_authorization(order, intent, runtime, actor=actor)
+    elif status == PaymentStatus.CANCELED:
         close_after_cancel(order, intent, runtime, actor=actor, expired=False)
     elif status == PaymentStatus.REQUIRES_PAYMENT_METHOD and intent.last_error is not None:
-        note_failure(order, intent, runtime, actor=actor)
+        return note_failure(order, intent, runtime, actor=actor)
     elif status != order.payment_status:
         if status in STATUS_EVENTS:
             record_event(order, STATUS_EVENTS[status], {"intentId": intent.id}, actor)
         touch(order, payment_status=status)
         publish_after_commit(runtime, order, error=None)
+        if status == PaymentStatus.PROCESSING:
+            # A payment that settles later (bank debit): tell the buyer it is on its way.
+            return [queue_mail(order, MailKind.PAYMENT_PROCESSING, actor, attempt=intent.id)]
     return []
 
 
@@ -130,24 +159,100 @@ def apply_success(order: Order, intent: Intent, runtime: Runtime, *, actor: str)
             intent.id,
         )
         return []
-    if order.state != PENDING:
+    if order.state not in (PENDING, AUTHORIZED):
         return []  # already paid: a duplicate or a replay
-    touch(order, payment_status=PaymentStatus.SUCCEEDED, last_payment_error=None)
-    record_event(
+    captured = intent.amount_received or intent.amount
+    touch(
         order,
-        "PAYMENT_SUCCEEDED",
-        {"intentId": intent.id, "amount": intent.amount, "charge": intent.latest_charge},
-        actor,
+        payment_status=PaymentStatus.SUCCEEDED,
+        last_payment_error=None,
+        amount_captured=captured,
     )
-    transition(order, PAID, "payment_succeeded", actor)
-    confirm_hold(order, runtime, actor)
+    if order.state == AUTHORIZED:
+        record_event(
+            order,
+            "PAYMENT_CAPTURED",
+            {"intentId": intent.id, "amount": captured, "authorized": intent.amount},
+            actor,
+        )
+        transition(order, PAID, "payment_captured", actor)
+    else:
+        record_event(
+            order,
+            "PAYMENT_SUCCEEDED",
+            {"intentId": intent.id, "amount": intent.amount, "charge": intent.latest_charge},
+            actor,
+        )
+        transition(order, PAID, "payment_succeeded", actor)
+        confirm_hold(order, runtime, actor)
     outbox_id = queue_receipt(order, actor)
     publish_after_commit(runtime, order, error=None)
     return [outbox_id]
 
 
-def note_failure(order: Order, intent: Intent, runtime: Runtime, *, actor: str) -> None:
-    """A declined attempt: PAYMENT_FAILED, the order stays PENDING, the buyer may retry."""
+def apply_authorization(order: Order, intent: Intent, runtime: Runtime, *, actor: str) -> None:
+    """Manual capture: the card is authorised — AUTHORIZED, stock confirmed (sold)."""
+    capture_before = (
+        datetime.fromtimestamp(intent.capture_before, UTC).replace(tzinfo=None)
+        if intent.capture_before
+        else utcnow() + DEFAULT_AUTHORIZATION_WINDOW
+    )
+    touch(
+        order,
+        payment_status=PaymentStatus.REQUIRES_CAPTURE,
+        last_payment_error=None,
+        capture_before=capture_before,
+    )
+    record_event(
+        order,
+        "PAYMENT_AUTHORIZED",
+        {
+            "intentId": intent.id,
+            "amount": intent.amount_capturable or intent.amount,
+            "captureBefore": capture_before.isoformat() + "Z",
+        },
+        actor,
+    )
+    transition(order, AUTHORIZED, "payment_authorized", actor)
+    confirm_hold(order, runtime, actor)
+    publish_after_commit(runtime, order, error=None)
+
+
+def close_authorization(
+    order: Order, intent: Intent | None, runtime: Runtime, *, actor: str, expired: bool
+) -> None:
+    """An AUTHORIZED order whose authorisation was voided or lapsed: stock back, CANCELED."""
+    intent_id = intent.id if intent is not None else order.payment_intent_id
+    reason = "authorization_expired" if expired else "authorization_voided"
+    record_event(
+        order,
+        "PAYMENT_INTENT_CANCELED",
+        {"intentId": intent_id, "reason": intent.cancellation_reason if intent else None},
+        actor,
+    )
+    record_event(
+        order,
+        "AUTHORIZATION_EXPIRED" if expired else "AUTHORIZATION_VOIDED",
+        {"intentId": intent_id, "amount": order.total},
+        actor,
+    )
+    return_confirmed(order, runtime, reason=reason, actor=actor)
+    touch(order, payment_status=PaymentStatus.CANCELED)
+    transition(order, CANCELED, reason, actor)
+    message = (
+        "The payment authorisation expired." if expired else "The payment authorisation was voided."
+    )
+    publish_after_commit(runtime, order, error={"code": reason, "message": message})
+
+
+def note_failure(order: Order, intent: Intent, runtime: Runtime, *, actor: str) -> list[int]:
+    """A declined attempt: PAYMENT_FAILED, the order stays PENDING, the buyer may retry.
+
+    A payment that settled later (it was ``processing``) and failed tells the buyer by
+    e-mail; when it failed after the hold's original expiry (days, for a bank debit) the
+    hold is made due now: the expiry cancels the intent, then releases the stock, and the
+    order ends FAILED (I8: no release while the intent could still be paid).
+    """
     error = intent.last_error
     assert error is not None
     details = {
@@ -155,9 +260,24 @@ def note_failure(order: Order, intent: Intent, runtime: Runtime, *, actor: str) 
         "declineCode": error.decline_code or error.code,
         "message": error.message,
     }
+    was_processing = order.payment_status == PaymentStatus.PROCESSING
     record_event(order, "PAYMENT_FAILED", {"intentId": intent.id, **details}, actor)
     touch(order, payment_status=PaymentStatus.REQUIRES_PAYMENT_METHOD, last_payment_error=details)
     publish_after_commit(runtime, order, error=details)
+    if not was_processing:
+        return []
+    outbox_id = queue_mail(order, MailKind.PAYMENT_FAILED, actor, attempt=intent.id)
+    first_expiry = original_hold_expiry(order)
+    if first_expiry is not None and utcnow() >= first_expiry:
+        end_hold_now(order)
+    return [outbox_id]
+
+
+def end_hold_now(order: Order) -> None:
+    """Make the order's hold due now: the clock's overdue sweep runs its expiry at once."""
+    Reservation.update(expires_at=utcnow(), updated_at=utcnow()).where(
+        Reservation.order == order.id
+    ).execute()
 
 
 def close_after_cancel(

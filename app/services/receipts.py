@@ -1,8 +1,11 @@
-"""Receipts through the outbox: queued with the payment, sent afterwards by an actor.
+"""Receipts (and the other payment e-mails) through the outbox: queued with the change
+that causes them, sent afterwards by an actor.
 
 :func:`queue_receipt` runs inside the transaction that marks the order PAID, so a paid
-order always has its receipt queued; :func:`send_receipt` delivers it at most once per
-successful send (a sent row is never sent again).
+order always has its receipt queued; :func:`queue_mail` does the same for the wave-2
+e-mails (a delayed payment on its way, a delayed payment failed, an authorisation about
+to lapse for the operator). :func:`send_receipt` delivers any outbox row at most once
+per successful send (a sent row is never sent again).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from app.services.pricing import format_amount
 from app.services.state_machine import record_event
 from models import Order, Outbox
 from models.db import database, is_postgres, utcnow
-from models.statuses import OutboxStatus
+from models.statuses import MailKind, OutboxStatus
 
 if TYPE_CHECKING:
     from app.gateways.mail import Mailer
@@ -35,6 +38,64 @@ def queue_receipt(order: Order, actor: str = "worker") -> int:
     if created:
         record_event(order, "RECEIPT_QUEUED", {"outboxId": row.id}, actor)
     return int(row.id)
+
+
+def queue_mail(
+    order: Order, kind: str, actor: str = "worker", *, to: str | None = None, attempt: str = ""
+) -> int:
+    """Queue a non-receipt e-mail of ``order`` (once per kind and ``attempt``); its row id."""
+    key = f"{kind}:{order.id}" + (f":{attempt}" if attempt else "")
+    row, created = Outbox.get_or_create(
+        key=key, defaults={"kind": kind, "order": order, "payload": {"email": to or order.email}}
+    )
+    if created:
+        record_event(order, "MAIL_QUEUED", {"outboxId": row.id, "kind": kind}, actor)
+    return int(row.id)
+
+
+def render(row: Outbox, sender: str) -> Message:
+    """The e-mail of an outbox row, by its kind."""
+    order = row.order
+    to = (row.payload or {}).get("email") or order.email
+    if row.kind == MailKind.PAYMENT_PROCESSING:
+        return Message(
+            to=to,
+            subject=f"Your payment for order {order.order_number} is on its way",
+            text=(
+                f"We have received your payment for order {order.order_number} "
+                f"({format_amount(order.total, order.currency)}). Your bank is processing "
+                "it, which can take a few business days; your items are reserved meanwhile. "
+                "We will e-mail you again when it has gone through."
+            ),
+            sender=sender,
+        )
+    if row.kind == MailKind.PAYMENT_FAILED:
+        return Message(
+            to=to,
+            subject=f"Your payment for order {order.order_number} did not go through",
+            text=(
+                f"Your bank did not complete the payment for order {order.order_number} "
+                f"({format_amount(order.total, order.currency)}). You have not been charged. "
+                "Please place the order again with another payment method."
+            ),
+            sender=sender,
+        )
+    if row.kind == MailKind.AUTHORIZATION_EXPIRING:
+        when = (
+            order.capture_before.strftime("%Y-%m-%d %H:%M UTC") if order.capture_before else "soon"
+        )
+        return Message(
+            to=to,
+            subject=f"Capture order {order.order_number} before {when}",
+            text=(
+                f"The card authorisation of order {order.order_number} "
+                f"({format_amount(order.total, order.currency)}) lapses at {when}. Start its "
+                "fulfilment or capture it before then, or the payment is lost and the order "
+                "canceled."
+            ),
+            sender=sender,
+        )
+    return render_receipt(order, sender)
 
 
 def render_receipt(order: Order, sender: str) -> Message:
@@ -79,10 +140,16 @@ def send_receipt(outbox_id: int, mailer: Mailer, sender: str) -> bool:
             if row is None or row.status != OutboxStatus.PENDING:
                 return False
             order = row.order
-            mailer.send(render_receipt(order, sender))
+            message = render(row, sender)
+            mailer.send(message)
             row.status, row.sent_at, row.attempts = OutboxStatus.SENT, utcnow(), row.attempts + 1
             row.save()
-            record_event(order, "RECEIPT_SENT", {"outboxId": row.id, "to": order.email})
+            if row.kind == MailKind.RECEIPT:
+                record_event(order, "RECEIPT_SENT", {"outboxId": row.id, "to": order.email})
+            else:
+                record_event(
+                    order, "MAIL_SENT", {"outboxId": row.id, "kind": row.kind, "to": message.to}
+                )
     except Exception as exc:
         note_failed_attempt(outbox_id, exc)
         raise

@@ -34,7 +34,9 @@ def refundable_amount(order_id: str) -> int:
         .where((Refund.order == order_id) & (Refund.status.in_(OPEN_STATUSES)))
         .scalar()
     )
-    return order.total - max(int(taken or 0), order.amount_refunded)
+    # A partial capture (manual capture) took less than the total: only that is refundable.
+    paid = order.total if order.amount_captured is None else order.amount_captured
+    return paid - max(int(taken or 0), order.amount_refunded)
 
 
 def request_refund(

@@ -16,12 +16,16 @@ from models.db import utcnow
 from models.statuses import OrderState
 
 PENDING, PAID = OrderState.PENDING, OrderState.PAID
+AUTHORIZED = OrderState.AUTHORIZED
 FULFILLING, FULFILLED = OrderState.FULFILLING, OrderState.FULFILLED
 FAILED, CANCELED, REFUNDED = OrderState.FAILED, OrderState.CANCELED, OrderState.REFUNDED
 
 # The one transition table: state → the states it may move to.
 TRANSITIONS: dict[str, frozenset[str]] = {
-    PENDING: frozenset({PAID, FAILED, CANCELED}),
+    PENDING: frozenset({AUTHORIZED, PAID, FAILED, CANCELED}),
+    # Manual capture (wave 2): authorised, stock confirmed; captured → PAID, voided or
+    # lapsed uncaptured → CANCELED.
+    AUTHORIZED: frozenset({PAID, CANCELED}),
     PAID: frozenset({FULFILLING, REFUNDED}),
     FULFILLING: frozenset({FULFILLED, REFUNDED}),
     FULFILLED: frozenset({REFUNDED}),
@@ -62,6 +66,17 @@ EVENT_TYPES = frozenset(
         "ORDER_UNPROCESSABLE",
         "FULFILLMENT_STARTED",
         "FULFILLED",
+        # Wave 2: manual capture, delayed payment methods, e-mails through the outbox.
+        "PAYMENT_AUTHORIZED",
+        "CAPTURE_REQUESTED",
+        "PAYMENT_CAPTURED",
+        "AUTHORIZATION_VOIDED",
+        "AUTHORIZATION_EXPIRING",
+        "AUTHORIZATION_EXPIRED",
+        "PAYMENT_CONFIRMATION_REQUESTED",
+        "PAYMENT_PROCESSING_OVERDUE",
+        "MAIL_QUEUED",
+        "MAIL_SENT",
     }
 )
 

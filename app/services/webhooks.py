@@ -35,9 +35,9 @@ from app.services.state_machine import (
     record_event,
     transition,
 )
-from models import Order, OrderEvent, Product, Refund, WebhookEvent
+from models import Order, OrderEvent, Product, Refund, Reservation, WebhookEvent
 from models.db import database, is_postgres, utcnow
-from models.statuses import PaymentStatus, RefundStatus, WebhookStatus
+from models.statuses import PaymentStatus, RefundStatus, ReservationStatus, WebhookStatus
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -70,6 +70,9 @@ class Outcome:
 
     status: str
     outbox_ids: list[int] = field(default_factory=list)
+    # An order whose hold the event made due now (a delayed payment that failed after
+    # the hold's original expiry): its expiry should run at once.
+    expire_order: str | None = None
 
 
 Handler = Callable[[Order, dict[str, Any], Context], None]
@@ -110,7 +113,12 @@ def on_charge_refunded(order: Order, obj: dict[str, Any], ctx: Context) -> None:
     """Stripe's cumulative ``amount_refunded`` for the charge; refunds listed are synced."""
     for refund in (obj.get("refunds") or {}).get("data") or []:
         sync_refund(order, refund, ctx)
-    raise_refunded_total(order, int(obj.get("amount_refunded") or 0), ctx)
+    # Released authorisation (partial capture, void, lapse) counts in amount_refunded at
+    # Stripe; it was never our buyer's money taken, so it is not a refund here.
+    amount = int(obj.get("amount") or 0)
+    captured = int(obj.get("amount_captured", amount) or 0) if obj.get("captured", True) else 0
+    refunded = int(obj.get("amount_refunded") or 0) - (amount - captured)
+    raise_refunded_total(order, max(0, refunded), ctx)
 
 
 def on_refund(order: Order, obj: dict[str, Any], ctx: Context) -> None:
@@ -170,13 +178,14 @@ def find_refund(order: Order, obj: dict[str, Any]) -> Refund:
 
 def raise_refunded_total(order: Order, total: int, ctx: Context) -> None:
     """``amountRefunded`` only grows; a full refund makes the order REFUNDED."""
-    total = min(total, order.total)
+    paid = order.total if order.amount_captured is None else order.amount_captured
+    total = min(total, paid)
     if total <= order.amount_refunded:
         return
     delta = total - order.amount_refunded
     touch(order, amount_refunded=total)
     record_event(order, "REFUNDED", {"amount": delta, "amountRefunded": total}, "webhook")
-    if total >= order.total and order.state in (PAID, FULFILLING, FULFILLED):
+    if total >= paid and order.state in (PAID, FULFILLING, FULFILLED):
         transition(order, REFUNDED, "refunded_in_full", "webhook")
         restock_if_asked(order, ctx)
     publish_after_commit(ctx.runtime, order, error=None)  # the checkout read model follows
@@ -221,6 +230,8 @@ HANDLERS: dict[str, Handler] = {
     "payment_intent.processing": on_intent_status,
     "payment_intent.requires_action": on_intent_status,
     "payment_intent.canceled": on_intent_status,
+    # Manual capture: the authorisation succeeded (requires_capture) or was captured.
+    "payment_intent.amount_capturable_updated": on_intent_status,
     "payment_intent.payment_failed": on_payment_failed,
     "charge.refunded": on_charge_refunded,
     "refund.created": on_refund,
@@ -374,7 +385,23 @@ def handle_event(event_id: str, payload: dict[str, Any], runtime: Runtime) -> Ou
         raise
     remember(redis, event_id)
     WEBHOOK_RESULTS.labels(type_, WebhookStatus.PROCESSED).inc()
-    return Outcome(WebhookStatus.PROCESSED, ctx.outbox_ids)
+    due = hold_due_now(order_id)
+    return Outcome(WebhookStatus.PROCESSED, ctx.outbox_ids, order_id if due else None)
+
+
+def hold_due_now(order_id: str) -> bool:
+    """Whether the order is PENDING with a HELD reservation already past its expiry."""
+    return (
+        Reservation.select()
+        .join(Order, on=(Reservation.order == Order.id))
+        .where(
+            (Reservation.order == order_id)
+            & (Reservation.status == ReservationStatus.HELD)
+            & (Reservation.expires_at <= utcnow())
+            & (Order.state == PENDING)
+        )
+        .exists()
+    )
 
 
 def lock_row(row_id: int) -> WebhookEvent:

@@ -70,7 +70,12 @@ class TestCheckoutStatus:
         assert body["orderId"] == submitted["orderId"]
         assert body["orderNumber"] == submitted["orderNumber"]
         assert body["state"] == "PENDING"
-        assert body["payment"] == {"status": "creating", "intentId": None, "clientSecret": None}
+        assert body["payment"] == {
+            "status": "creating",
+            "intentId": None,
+            "clientSecret": None,
+            "captureMethod": "automatic",
+        }
         assert body["holdExpiresAt"] == submitted["holdExpiresAt"]
         assert body["error"] is None
 
@@ -117,7 +122,8 @@ class TestCheckoutStatus:
         headers = {"X-Checkout-Token": submitted["checkoutToken"]}
         body = client.get(f"{submitted['statusUrl']}?wait=5&since=1", headers=headers).get_json()
         assert body["payment"] == {
-            "status": "requires_payment_method", "intentId": "pi_1", "clientSecret": "pi_1_secret"
+            "status": "requires_payment_method", "intentId": "pi_1", "clientSecret": "pi_1_secret",
+            "captureMethod": "automatic",
         }  # fmt: skip
         assert body["version"] == 2
 

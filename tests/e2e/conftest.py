@@ -41,6 +41,7 @@ class Stack:
     supervisor: Supervisor
     env: dict[str, str]
     admin_token: str
+    mail: str = ""  # the mail catcher's web page (``/messages.json`` lists caught mail)
     session: requests.Session = field(default_factory=requests.Session)
 
     @property
@@ -185,7 +186,7 @@ def start_stack(
     sup = Supervisor(cwd=str(ROOT), out=(logs / "stack.log").open("w"))
     stack = Stack(
         web=plan.web_url.rstrip("/"), emulator=plan.emulator_url, redis=client, supervisor=sup,
-        env=env, admin_token=admin,
+        env=env, admin_token=admin, mail=plan.mail_web_url.rstrip("/"),
     )  # fmt: skip
     try:
         demo.start_backing_services(sup, plan)

@@ -33,6 +33,9 @@ class TestTable:
     def test_matches_the_design(self) -> None:
         assert set(LEGAL) == {
             ("PENDING", "PAID"),
+            ("PENDING", "AUTHORIZED"),
+            ("AUTHORIZED", "PAID"),
+            ("AUTHORIZED", "CANCELED"),
             ("PENDING", "FAILED"),
             ("PENDING", "CANCELED"),
             ("PAID", "FULFILLING"),

@@ -330,6 +330,7 @@ class TestHandlersAsData:
             "refund.updated",
             "refund.failed",
             "charge.dispute.created",
+            "payment_intent.amount_capturable_updated",
         }
 
     def test_handler_called_directly_with_plain_dicts(

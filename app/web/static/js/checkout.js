@@ -1,8 +1,11 @@
 // The checkout page: catalog and cart, the form, totals from /api/checkout/quote, the
-// Payment Element (deferred intent), and the submit sequence:
-//   elements.submit() -> POST /api/checkout/payment-intent (Idempotency-Key per attempt)
-//   -> long-poll GET /api/checkout/<id>?wait=20 until the client secret appears
-//   -> stripe.confirmPayment(..., redirect: 'if_required') -> the order page.
+// Payment Element (deferred intent), an Express Checkout Element (wallets) above it, and
+// server-side confirmation:
+//   elements.submit() -> stripe.createConfirmationToken({elements})
+//   -> POST /api/checkout/payment-intent {..., confirmationTokenId} (Idempotency-Key)
+//   -> long-poll GET /api/checkout/<id>?wait=20: succeeded / processing -> the order page;
+//      requires_action -> stripe.handleNextAction({clientSecret}); a decline -> shown, and
+//      the next Pay is a retry on the same order: POST /api/checkout/<id>/confirm.
 
 import { api, ApiError, checkoutStatus } from './api.js';
 import { formatMoney } from './money.js';
@@ -13,8 +16,8 @@ import * as store from './storage.js';
 const $ = (id) => document.getElementById(id);
 const config = document.body.dataset;
 const CLIENT_SECRET_DEADLINE_MS = 60000;
-const PAID_STATES = ['PAID', 'FULFILLING', 'FULFILLED', 'REFUNDED'];
-const SUCCESS_PAYMENT = ['succeeded', 'processing'];
+const PAID_STATES = ['AUTHORIZED', 'PAID', 'FULFILLING', 'FULFILLED', 'REFUNDED'];
+const SUCCESS_PAYMENT = ['succeeded', 'processing', 'requires_capture'];
 const ADDRESS_KEYS = ['line1', 'line2', 'city', 'state', 'postalCode', 'country'];
 const FORM_IDS = ['name', 'email', ...ADDRESS_KEYS, 'billing-name',
   ...ADDRESS_KEYS.map((k) => `billing-${k}`)];
@@ -200,6 +203,86 @@ function mountPaymentElement(quote) {
   $('payment-placeholder')?.remove();
   state.paymentElement = state.elements.create('payment');
   state.paymentElement.mount('#payment-element');
+  mountExpressCheckout();
+}
+
+// --- Express Checkout (wallets): the server prices the wallet's address before the sheet
+// shows a total; the payment goes through the same server-side confirmation. -------------
+
+const walletLines = (quote) => [
+  ...quote.lineItems.map((line) => ({ name: line.name || line.sku, amount: line.amount })),
+  { name: 'Tax', amount: quote.tax },
+];
+const walletRates = (quote) => [{ id: 'standard', displayName: 'Standard shipping', amount: quote.shipping }];
+
+async function quoteFor(address) {
+  const body = { items: state.cart.map(({ sku, quantity }) => ({ sku, quantity })) };
+  if (address?.country) {
+    body.shippingAddress = { country: address.country, state: address.state || null, postalCode: address.postal_code || null };
+  }
+  return api('POST', '/api/checkout/quote', { body });
+}
+
+function walletPriced(quote) {
+  state.walletQuote = quote;
+  state.elements.update({ amount: quote.total, currency: quote.currency });
+  return { shippingRates: walletRates(quote), lineItems: walletLines(quote), amount: quote.total };
+}
+
+function mountExpressCheckout() {
+  const express = state.elements.create('expressCheckout');
+  express.on('click', (event) => {
+    if (!state.quote || state.busy) return event.reject();
+    clearError();
+    state.walletQuote = state.quote;
+    event.resolve({
+      emailRequired: true, shippingAddressRequired: true,
+      shippingRates: walletRates(state.quote), lineItems: walletLines(state.quote),
+    });
+  });
+  express.on('shippingaddresschange', async (event) => {
+    try {
+      event.resolve(walletPriced(await quoteFor(event.address)));
+      state.walletAddress = event.address;
+    } catch {
+      event.reject();
+    }
+  });
+  express.on('shippingratechange', async (event) => {
+    try {
+      event.resolve(walletPriced(await quoteFor(state.walletAddress)));
+    } catch {
+      event.reject();
+    }
+  });
+  express.on('confirm', (event) => payWithWallet(event));
+  express.on('cancel', () => { if (state.quote) state.elements.update({ amount: state.quote.total }); });
+  express.mount('#express-checkout');
+}
+
+async function payWithWallet(event) {
+  if (state.busy) return;
+  setBusy(true);
+  try {
+    const submitted = await state.elements.submit();
+    if (submitted.error) { event.paymentFailed?.(); return reportStripeError(submitted.error); }
+    const { error, confirmationToken } = await state.stripe.createConfirmationToken({ elements: state.elements });
+    if (error) { event.paymentFailed?.(); return reportStripeError(error); }
+    const address = event.shippingAddress?.address || {};
+    const body = {
+      items: state.cart.map(({ sku, quantity }) => ({ sku, quantity })),
+      email: event.billingDetails?.email || readValue('email'),
+      shippingAddress: {
+        name: event.shippingAddress?.name || event.billingDetails?.name,
+        line1: address.line1, city: address.city, postalCode: address.postal_code, country: address.country,
+        ...(address.line2 ? { line2: address.line2 } : {}),
+        ...(address.state ? { state: address.state } : {}),
+      },
+    };
+    await payWithToken(confirmationToken.id, body);
+  } finally {
+    setBusy(false);
+  }
 }
 
 // --- the form ------------------------------------------------------------------------
@@ -388,35 +471,92 @@ async function pay() {
   // Stripe requires submit() straight after the click, before any other async work.
   const submitted = await state.elements.submit();
   if (submitted.error) return reportStripeError(submitted.error);
+  const { error, confirmationToken } = await state.stripe.createConfirmationToken({ elements: state.elements });
+  if (error) return reportStripeError(error);
+  return payWithToken(confirmationToken.id, buildBody());
+}
 
-  const attempt = store.attemptFor(buildBody());
+/** Server-side confirmation: the cart (or, after a decline, only the token) goes to the
+ * server, which creates and confirms the intent; the status says what happened. */
+async function payWithToken(tokenId, body) {
+  const attempt = store.attemptFor(body);
   try {
-    if (!attempt.orderId) await createOrder(attempt);
-    announce('Preparing your payment…');
-    const clientSecret = await waitForClientSecret(attempt);
-    if (!clientSecret) return;
+    if (!attempt.orderId) await createOrder(attempt, tokenId);
+    else await retryPayment(attempt, tokenId);
     announce('Confirming your payment…');
-    const result = await state.stripe.confirmPayment({
-      elements: state.elements,
-      clientSecret,
-      confirmParams: { return_url: `${location.origin}/order/${encodeURIComponent(attempt.orderId)}` },
-      redirect: 'if_required',
-    });
-    if (result.error) {
-      const intent = result.error.payment_intent;
-      if (intent && SUCCESS_PAYMENT.includes(intent.status)) return finish(attempt, intent.status);
-      return reportStripeError(result.error);
-    }
-    return finish(attempt, result.paymentIntent?.status);
+    return await followPayment(attempt);
   } catch (err) {
     if (err instanceof ApiError) return reportApiError(err);
     throw err;
   }
 }
 
-async function createOrder(attempt) {
+/** A new attempt on the same order, intent and hold (after a decline). */
+async function retryPayment(attempt, tokenId) {
+  await api('POST', `/api/checkout/${encodeURIComponent(attempt.orderId)}/confirm`, {
+    body: { confirmationTokenId: tokenId },
+    headers: { 'Idempotency-Key': `${attempt.key}:${tokenId}`, 'X-Checkout-Token': attempt.checkoutToken },
+  });
+}
+
+/** Long-poll until the payment has an outcome; 3-D Secure through handleNextAction. */
+async function followPayment(attempt) {
+  const deadline = Date.now() + CLIENT_SECRET_DEADLINE_MS;
+  let since = null;
+  let wait = 0;
+  let authenticated = null;
+  for (;;) {
+    const status = await readStatus(attempt, wait, since);
+    since = status.version ?? null;
+    wait = 20;
+    const payment = status.payment || {};
+    if (PAID_STATES.includes(status.state) || SUCCESS_PAYMENT.includes(payment.status)) {
+      return finish(attempt, payment.status);
+    }
+    if (status.state !== 'PENDING' || holdHasExpired(status.holdExpiresAt)) {
+      return showError(holdExpired(), actionsFor(holdExpired()));
+    }
+    if (status.error && payment.status !== 'creating') {
+      const err = status.error;
+      return reportStripeError({ type: 'card_error', code: err.code, decline_code: err.declineCode, message: err.message });
+    }
+    if (status.error) {
+      const desc = describeApiError(new ApiError('http', { status: 503, body: { error: status.error } }));
+      return showError(desc, actionsFor(desc));
+    }
+    if (payment.status === 'requires_action' && payment.clientSecret && authenticated !== payment.intentId + since) {
+      authenticated = payment.intentId + since;
+      announce('Your bank asks you to confirm this payment…');
+      const result = await state.stripe.handleNextAction({ clientSecret: payment.clientSecret });
+      if (result.paymentIntent && SUCCESS_PAYMENT.includes(result.paymentIntent.status)) {
+        return finish(attempt, result.paymentIntent.status);
+      }
+      if (result.error) return reportStripeError(result.error);
+      wait = 0;
+      continue;
+    }
+    if (status.queue) announce(queueText(status.queue));
+    if (Date.now() > deadline) throw new ApiError('timeout');
+  }
+}
+
+/** What a buyer waiting in a flash sale reads while the payment is being set up. */
+function queueText({ position, etaSeconds }) {
+  if (!position) return 'Preparing your payment…';
+  const ahead = position === 1 ? '1 buyer is' : `${position} buyers are`;
+  return `${ahead} ahead of you. Your payment goes through in about ${etaSeconds} s.`;
+}
+
+async function createOrder(attempt, tokenId) {
   announce('Reserving your items…');
-  const body = JSON.parse(attempt.fingerprint);
+  // The attempt keeps the token of its first submit: a retry after a lost answer or a
+  // refresh resends the same body with the same key, so the server replays the order
+  // it admitted instead of making a second one (the fresh token is simply not used).
+  if (!attempt.tokenId) {
+    attempt.tokenId = tokenId;
+    store.saveAttempt(attempt);
+  }
+  const body = { ...JSON.parse(attempt.fingerprint), confirmationTokenId: attempt.tokenId };
   const order = await api('POST', '/api/checkout/payment-intent', {
     body, headers: { 'Idempotency-Key': attempt.key },
   });
@@ -430,41 +570,6 @@ async function createOrder(attempt) {
 
 const readStatus = (attempt, wait, since = null) =>
   checkoutStatus(attempt.orderId, attempt.checkoutToken, { wait, since });
-
-/** Long-poll the checkout status until the worker has published the client secret. */
-async function waitForClientSecret(attempt) {
-  const deadline = Date.now() + CLIENT_SECRET_DEADLINE_MS;
-  let wait = 0;
-  let since = null;
-  for (;;) {
-    const status = await readStatus(attempt, wait, since);
-    since = status.version ?? null;
-    if (PAID_STATES.includes(status.state) || SUCCESS_PAYMENT.includes(status.payment?.status)) {
-      finish(attempt, status.payment?.status);
-      return null;
-    }
-    if (status.state !== 'PENDING' || holdHasExpired(status.holdExpiresAt)) {
-      showError(holdExpired(), actionsFor(holdExpired()));
-      return null;
-    }
-    if (status.payment?.clientSecret) return status.payment.clientSecret;
-    if (status.error && status.payment?.status === 'creating') {
-      const desc = describeApiError(new ApiError('http', { status: 503, body: { error: status.error } }));
-      showError(desc, actionsFor(desc));
-      return null;
-    }
-    if (status.queue) announce(queueText(status.queue));
-    if (Date.now() > deadline) throw new ApiError('timeout');
-    wait = 20;
-  }
-}
-
-/** What a buyer waiting in a flash sale reads while the payment is being set up. */
-function queueText({ position, etaSeconds }) {
-  if (!position) return 'Preparing your payment…';
-  const ahead = position === 1 ? '1 buyer is' : `${position} buyers are`;
-  return `${ahead} ahead of you. Your payment form opens in about ${etaSeconds} s.`;
-}
 
 const holdHasExpired = (iso) => Boolean(iso) && Date.parse(iso) <= Date.now();
 

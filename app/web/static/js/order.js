@@ -11,23 +11,27 @@ import { orderAccess, rememberOrder } from './storage.js';
 
 const $ = (id) => document.getElementById(id);
 const orderId = document.body.dataset.orderId;
-const FINAL = ['PAID', 'FULFILLING', 'FULFILLED', 'REFUNDED'];
+const FINAL = ['AUTHORIZED', 'PAID', 'FULFILLING', 'FULFILLED', 'REFUNDED'];
 const ENDED = ['FAILED', 'CANCELED'];
 // Set by the checkout page (and by Stripe on a return_url redirect) once the browser
 // has seen the payment go through; the order itself only moves on the webhook.
 const redirectStatus = new URLSearchParams(location.search).get('redirect_status');
 
 const LABELS = {
-  PENDING: 'Pending', PAID: 'Paid', FULFILLING: 'Being prepared', FULFILLED: 'Shipped',
+  PENDING: 'Pending', AUTHORIZED: 'Authorised', PAID: 'Paid', FULFILLING: 'Being prepared', FULFILLED: 'Shipped',
   FAILED: 'Failed', CANCELED: 'Canceled', REFUNDED: 'Refunded',
 };
 
 function detail(status) {
   const payment = status.payment?.status;
   if (status.state === 'PAID') return 'Thank you! Your payment was received and your order is confirmed. A receipt is on its way by email.';
+  if (status.state === 'AUTHORIZED') return 'Thank you! Your order is confirmed. Your card is charged when the order ships.';
   if (FINAL.includes(status.state)) return 'Your order is confirmed.';
   const paidHere = ['succeeded', 'pending'].includes(redirectStatus);
-  if (payment === 'succeeded' || payment === 'processing' || paidHere) {
+  if (payment === 'processing') {
+    return 'Your payment is on its way: your bank is processing it, which can take a few business days. We e-mail you when it has gone through; your items are reserved.';
+  }
+  if (payment === 'succeeded' || paidHere) {
     return 'Your payment went through. We are waiting for the payment service to confirm it; this page updates by itself.';
   }
   if (payment === 'requires_payment_method' && status.error) {
