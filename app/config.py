@@ -24,6 +24,7 @@ VAULT_KEYS = (
     "REDIS_URL",
     "MAIL_URL",
     "METRICS_TOKEN",
+    "SHOP_WEBHOOK_SECRETS",
 )
 
 
@@ -79,6 +80,10 @@ class Config:
     longpoll_max_per_order: int = 10
     longpoll_max_per_credential: int = 10
     longpoll_max_per_ip: int = 100
+    # The shop's own backend, told of every order change (shop webhooks): endpoint URLs,
+    # and one signing secret per URL in the same order, or a single one for all of them.
+    shop_webhook_urls: tuple[str, ...] = ()
+    shop_webhook_secrets: tuple[str, ...] = ()
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -93,6 +98,18 @@ class Config:
         if self.stripe_requests_per_second:
             return self.stripe_requests_per_second
         return STRIPE_BUDGETS["live" if self.stripe_live_mode else "test"]
+
+    @property
+    def shop_webhook_endpoints(self) -> tuple[tuple[str, str], ...]:
+        """``(url, secret)`` per shop webhook endpoint; ValueError when secrets do not pair."""
+        urls, secrets = self.shop_webhook_urls, self.shop_webhook_secrets
+        if len(secrets) == 1:
+            secrets = secrets * len(urls)
+        if len(secrets) != len(urls):
+            raise ValueError(
+                "SHOP_WEBHOOK_SECRETS needs one secret per SHOP_WEBHOOK_URLS entry, or one for all"
+            )
+        return tuple(zip(urls, secrets, strict=True))
 
     def with_overrides(self, **changes: Any) -> Config:
         """Return a copy with some fields changed (tests and the demo use this)."""
@@ -142,7 +159,7 @@ def load_config(env: Mapping[str, str] | None = None, *, dotenv: bool = True) ->
     merged = {**env, **_vault_secrets(env)}
     defaults = Config()
     get = merged.get
-    return Config(
+    config = Config(
         port=int(get("PORT", defaults.port)),
         database_url=get("DATABASE_URL") or defaults.database_url,
         redis_url=get("REDIS_URL") or defaults.redis_url,
@@ -175,4 +192,8 @@ def load_config(env: Mapping[str, str] | None = None, *, dotenv: bool = True) ->
             get("LONGPOLL_MAX_PER_CREDENTIAL", defaults.longpoll_max_per_credential)
         ),
         longpoll_max_per_ip=int(get("LONGPOLL_MAX_PER_IP", defaults.longpoll_max_per_ip)),
+        shop_webhook_urls=_split(get("SHOP_WEBHOOK_URLS", "")),
+        shop_webhook_secrets=_split(get("SHOP_WEBHOOK_SECRETS", "")),
     )
+    config.shop_webhook_endpoints  # noqa: B018 -- fail at start-up, not at the first delivery
+    return config

@@ -2,7 +2,9 @@
 
 Each sweep re-enqueues work whose message may have been lost: submissions still
 pending after 60 s, holds past their expiry, receipts not yet sent, webhook events that
-failed or never finished. Every item is re-enqueued at most once per ``THROTTLE_SECONDS``
+failed or never finished; it also fans new shop events out to the shop's endpoints and
+re-enqueues shop webhook deliveries due for a minute (their message lost). Every item
+is re-enqueued at most once per ``THROTTLE_SECONDS``
 (a Redis SET NX key), and every actor is idempotent, so a duplicate costs nothing.
 Stops cleanly on SIGTERM / SIGINT.
 """
@@ -20,7 +22,7 @@ from redis import Redis
 from app import keys
 from app.config import load_config
 from app.runtime import Runtime, build_runtime, install
-from app.services import admission, holds, receipts, webhooks
+from app.services import admission, holds, receipts, shop_webhooks, webhooks
 from app.services.reconcile import reconcile
 from models.db import bind_database, database, utcnow
 
@@ -72,6 +74,14 @@ def sweep(runtime: Runtime) -> Sweep:
         if claim(redis, "webhook", event_id):
             jobs.handle_stripe_event(event_id, payload)
             done.add("webhooks")
+    endpoints = runtime.config.shop_webhook_endpoints
+    for delivery_id in shop_webhooks.dispatch(endpoints):
+        jobs.deliver_shop_webhook(delivery_id)
+        done.add("shop_webhooks")
+    for delivery_id in shop_webhooks.stalled(endpoints, older_than=cutoff):
+        if claim(redis, "shophook", str(delivery_id)):
+            jobs.deliver_shop_webhook(delivery_id)
+            done.add("shop_webhooks")
     return done
 
 

@@ -305,6 +305,10 @@ class RecordingJobs:
         """Record the call."""
         self.calls.append(("create_refund", (refund_id,)))
 
+    def deliver_shop_webhook(self, delivery_id: int, at: datetime | None = None) -> None:
+        """Record the call."""
+        self.calls.append(("deliver_shop_webhook", (delivery_id, at)))
+
     def named(self, name: str) -> list[tuple[Any, ...]]:
         """The arguments of every recorded call of ``name``."""
         return [args for called, args in self.calls if called == name]

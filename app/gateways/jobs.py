@@ -20,6 +20,8 @@ from models.db import utcnow
 
 DEFAULT_QUEUE = "default"
 HOLDS_QUEUE = "holds"  # delayed expiry messages live apart from the default queue
+# Posts to the shop's backend wait on someone else's server: never ahead of a checkout.
+SHOP_WEBHOOKS_QUEUE = "shop_webhooks"
 
 # Each job is an actor of the same name; the worker declares it on this queue.
 QUEUES: dict[str, str] = {
@@ -29,6 +31,7 @@ QUEUES: dict[str, str] = {
     "send_receipt": DEFAULT_QUEUE,
     "cancel_order": DEFAULT_QUEUE,
     "create_refund": DEFAULT_QUEUE,
+    "deliver_shop_webhook": SHOP_WEBHOOKS_QUEUE,
 }
 
 # Redis broker tuning: a killed worker's messages are redelivered within 90 s. Its
@@ -59,6 +62,9 @@ class Jobs(Protocol):
 
     def create_refund(self, refund_id: str) -> None:
         """Ask Stripe for a requested refund."""
+
+    def deliver_shop_webhook(self, delivery_id: int, at: datetime | None = None) -> None:
+        """Post one shop event to one endpoint at ``at`` (naive UTC), or now."""
 
 
 def redis_broker(
@@ -116,6 +122,11 @@ class DramatiqJobs:
     def create_refund(self, refund_id: str) -> None:
         """Queue ``create_refund(refund_id)``."""
         self._send("create_refund", refund_id)
+
+    def deliver_shop_webhook(self, delivery_id: int, at: datetime | None = None) -> None:
+        """Queue ``deliver_shop_webhook(delivery_id)``, delayed until ``at`` when given."""
+        delay = None if at is None else delay_ms(at)
+        self._send("deliver_shop_webhook", delivery_id, delay=delay)
 
     def _send(self, actor_name: str, *args: Any, delay: int | None = None) -> None:
         message: dramatiq.Message[Any] = dramatiq.Message(
