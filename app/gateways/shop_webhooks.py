@@ -79,3 +79,35 @@ class RequestsShopWebhookSender:
                 return Answer(response.status_code, f"HTTP {response.status_code}: {text}")
         except requests.RequestException as exc:
             return Answer(None, f"{exc.__class__.__name__}: {exc}"[:ANSWER_EXCERPT])
+
+
+# What a shop runs to check a delivery (``flask webhooks verify-example``, and
+# docs/integration.md, which a test keeps identical): the raw body, not re-serialised JSON.
+VERIFY_PYTHON = '''\
+import hashlib, hmac, time
+
+def verify(raw_body: bytes, header: str, secret: str, tolerance: int = 300) -> bool:
+    """True when the Checkout-Signature header signs this raw request body."""
+    parts = [p.strip().split("=", 1) for p in header.split(",") if "=" in p]
+    t = next((v for k, v in parts if k == "t"), "")
+    signed = t.encode() + b"." + raw_body
+    expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    fresh = t.isdigit() and abs(time.time() - int(t)) <= tolerance
+    return fresh and any(hmac.compare_digest(expected, v) for k, v in parts if k == "v1")
+'''
+
+VERIFY_NODE = """\
+const crypto = require("crypto");
+
+function verify(rawBody, header, secret, tolerance = 300) {
+  const parts = header.split(",").map((p) => p.trim().split("="));
+  const t = (parts.find(([k]) => k === "t") || [])[1] || "";
+  const hmac = crypto.createHmac("sha256", secret).update(t + ".").update(rawBody);
+  const expected = hmac.digest("hex");
+  const fresh = /^\\d+$/.test(t) && Math.abs(Date.now() / 1000 - Number(t)) <= tolerance;
+  return fresh && parts.some(([k, v]) => k === "v1" && v.length === expected.length &&
+    crypto.timingSafeEqual(Buffer.from(v), Buffer.from(expected)));
+}
+"""
+
+VERIFY_EXAMPLES = {"python": VERIFY_PYTHON, "node": VERIFY_NODE}
