@@ -86,6 +86,7 @@ class RequestsShopWebhookSender:
 VERIFY_PYTHON = '''\
 import hashlib, hmac, time
 
+
 def verify(raw_body: bytes, header: str, secret: str, tolerance: int = 300) -> bool:
     """True when the Checkout-Signature header signs this raw request body."""
     parts = [p.strip().split("=", 1) for p in header.split(",") if "=" in p]
