@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from app import create_app
 from app.cli import verify_example_command
@@ -76,14 +73,6 @@ def run_deliveries(runtime: Any, jobs: Any, rounds: int = 50) -> None:
                 ).execute()
             deliver_shop_webhook(delivery_id)
     raise AssertionError("deliveries did not settle")
-
-
-@pytest.fixture
-def receivers() -> Iterator[list[Receiver]]:
-    made: list[Receiver] = []
-    yield made
-    for receiver in made:
-        receiver.close()
 
 
 class TestOneEventPerChange:
