@@ -1,5 +1,5 @@
 """Flask CLI commands (``flask --app wsgi <command>``): migrate, products (upsert, import),
-inventory, seed."""
+inventory, seed, webhooks (the shop's verification snippet)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from marshmallow import ValidationError
 
 from app.context import current_database, current_runtime
 from app.errors import ServiceError
+from app.gateways.shop_webhooks import VERIFY_EXAMPLES
 from app.runtime import Runtime
 from app.schemas.common import flatten_errors
 from app.schemas.products import SyncedProductSchema
@@ -239,7 +240,36 @@ def seed_demo_command() -> None:
         click.echo(f"{product['sku']}: available {product['available']}")
 
 
+webhooks_group = AppGroup("webhooks", help="Shop webhooks (the shop's own backend).")
+
+
+@webhooks_group.command("verify-example")
+@click.option(
+    "--lang",
+    type=click.Choice(["all", *VERIFY_EXAMPLES]),
+    default="all",
+    help="Only this language's snippet.",
+)
+def verify_example_command(lang: str) -> None:
+    """Print the code a shop runs to verify a Checkout-Signature (Python and Node)."""
+    headers = {
+        "python": '# Python: verify(request.get_data(), request.headers["Checkout-Signature"], '
+        "secret)",
+        "node": '// Node (express.raw({type: "application/json"})): '
+        'verify(req.body, req.get("Checkout-Signature"), secret)',
+    }
+    chosen = list(VERIFY_EXAMPLES) if lang == "all" else [lang]
+    click.echo("\n".join(f"{headers[name]}\n{VERIFY_EXAMPLES[name]}" for name in chosen))
+
+
 def register_commands(app: Flask) -> None:
     """Attach the commands to ``app.cli``."""
-    for command in (migrate_command, products_group, inventory_group, seed_demo_command):
+    commands = (
+        migrate_command,
+        products_group,
+        inventory_group,
+        seed_demo_command,
+        webhooks_group,
+    )
+    for command in commands:
         app.cli.add_command(command)

@@ -24,6 +24,7 @@ VAULT_KEYS = (
     "REDIS_URL",
     "MAIL_URL",
     "METRICS_TOKEN",
+    "SHOP_WEBHOOK_SECRETS",
 )
 
 
@@ -87,6 +88,10 @@ class Config:
     # The shop's public base URL: server-side confirmation passes Stripe
     # ``<public_url>/order/<orderId>`` as the ``return_url`` (redirect-based methods).
     public_url: str = "http://127.0.0.1:5000"
+    # The shop's own backend, told of every order change (shop webhooks): endpoint URLs,
+    # and one signing secret per URL in the same order, or a single one for all of them.
+    shop_webhook_urls: tuple[str, ...] = ()
+    shop_webhook_secrets: tuple[str, ...] = ()
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -101,6 +106,18 @@ class Config:
         if self.stripe_requests_per_second:
             return self.stripe_requests_per_second
         return STRIPE_BUDGETS["live" if self.stripe_live_mode else "test"]
+
+    @property
+    def shop_webhook_endpoints(self) -> tuple[tuple[str, str], ...]:
+        """``(url, secret)`` per shop webhook endpoint; ValueError when secrets do not pair."""
+        urls, secrets = self.shop_webhook_urls, self.shop_webhook_secrets
+        if len(secrets) == 1:
+            secrets = secrets * len(urls)
+        if len(secrets) != len(urls):
+            raise ValueError(
+                "SHOP_WEBHOOK_SECRETS needs one secret per SHOP_WEBHOOK_URLS entry, or one for all"
+            )
+        return tuple(zip(urls, secrets, strict=True))
 
     def with_overrides(self, **changes: Any) -> Config:
         """Return a copy with some fields changed (tests and the demo use this)."""
@@ -161,7 +178,7 @@ def load_config(env: Mapping[str, str] | None = None, *, dotenv: bool = True) ->
     defaults = Config()
     get = merged.get
     port = int(get("PORT", defaults.port))
-    return Config(
+    config = Config(
         port=port,
         database_url=get("DATABASE_URL") or defaults.database_url,
         redis_url=get("REDIS_URL") or defaults.redis_url,
@@ -197,4 +214,8 @@ def load_config(env: Mapping[str, str] | None = None, *, dotenv: bool = True) ->
         capture_method=_capture_method(get("CAPTURE_METHOD")),
         operator_email=get("OPERATOR_EMAIL") or defaults.operator_email,
         public_url=(get("PUBLIC_URL") or f"http://127.0.0.1:{port}").rstrip("/"),
+        shop_webhook_urls=_split(get("SHOP_WEBHOOK_URLS", "")),
+        shop_webhook_secrets=_split(get("SHOP_WEBHOOK_SECRETS", "")),
     )
+    config.shop_webhook_endpoints  # noqa: B018 -- fail at start-up, not at the first delivery
+    return config

@@ -19,6 +19,7 @@ them for the reader); nothing else spells a key.
     {shop}:co:<orderId>:changed       channel        pub/sub: the read model has a new version
     {shop}:evt:<eventId>              30 d           Stripe event done (fast path; inbox is truth)
     {shop}:lock:order:<orderId>       lock timeout   one actor at a time per order
+    {shop}:lock:shophook:<sha256(url)> lock timeout  one delivery at a time per shop endpoint
     {shop}:waiters:<kind>:<who>       60 s           long-polls in flight (order, token, IP)
     {shop}:stripe:window              2 s            grants of the last second (Stripe budget)
     {shop}:stripe:budget              1 h            the budget in force (AIMD on 429s)
@@ -76,6 +77,11 @@ EVENT_SEEN_TTL_SECONDS = 30 * 24 * 3600
 
 # Actors (app/services/records.order_lock); the TTL is the lock's timeout.
 ORDER_LOCK_PREFIX = PREFIX + "lock:order:"
+
+# Shop webhooks (app/services/shop_webhooks.py): one delivery in flight per endpoint, so
+# an endpoint's events go out in order. Longer than the 10 s request timeout.
+SHOP_HOOK_LOCK_PREFIX = PREFIX + "lock:shophook:"
+SHOP_HOOK_LOCK_TIMEOUT_SECONDS = 60
 
 # The fleet's Stripe request budget (stripe_budget.lua sets their expiry: 2 s and 1 h).
 STRIPE_WINDOW = PREFIX + "stripe:window"
@@ -150,6 +156,11 @@ def event_seen(event_id: str) -> str:
 def order_lock(order_id: str) -> str:
     """``{shop}:lock:order:<orderId>``: the per-order actor lock."""
     return ORDER_LOCK_PREFIX + order_id
+
+
+def shop_hook_lock(endpoint_hash: str) -> str:
+    """``{shop}:lock:shophook:<sha256(url)>``: the lock of one shop webhook endpoint."""
+    return SHOP_HOOK_LOCK_PREFIX + endpoint_hash
 
 
 def clock_claim(kind: str, item: str) -> str:

@@ -18,6 +18,7 @@ from app.gateways.jobs import DramatiqJobs, Jobs, redis_broker
 from app.gateways.mail import Mailer, mailer_from_url
 from app.gateways.payments import PaymentGateway, StripeGateway
 from app.gateways.rate_limit import StripeBudget
+from app.gateways.shop_webhooks import RequestsShopWebhookSender, ShopWebhookSender
 from app.services.catalog import PriceCache
 from app.services.checkout_status import ChangeFeed
 
@@ -31,6 +32,8 @@ class Runtime:
     gateway: PaymentGateway
     mailer: Mailer
     jobs: Jobs
+    # Signed POSTs to the shop's own backend (shop webhooks).
+    shop_hooks: ShopWebhookSender = field(default_factory=RequestsShopWebhookSender)
     # The process's one subscription to read-model changes (long-polls wait on it).
     feed: ChangeFeed = field(init=False)
     # The catalog's prices in memory, so the submit checks a total without the database.

@@ -9,6 +9,7 @@ from models.outbox import Outbox
 from models.product import Product
 from models.refund import Refund
 from models.reservation import Reservation
+from models.shop_webhook import ShopDelivery, ShopEvent
 from models.webhook_event import WebhookEvent
 
 # Creation order: referenced tables first.
@@ -20,6 +21,8 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     WebhookEvent,
     Outbox,
     Refund,
+    ShopEvent,
+    ShopDelivery,
 )
 
 __all__ = [
@@ -32,6 +35,8 @@ __all__ = [
     "Product",
     "Refund",
     "Reservation",
+    "ShopDelivery",
+    "ShopEvent",
     "WebhookEvent",
     "bind_database",
     "close_database",

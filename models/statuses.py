@@ -93,3 +93,27 @@ class OutboxStatus(StrEnum):
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
+
+
+class ShopEventType(StrEnum):
+    """An event told to the shop's own backend (``shop_events.type``; the body's ``type``)."""
+
+    ORDER_CREATED = "order.created"
+    ORDER_AUTHORIZED = "order.authorized"
+    ORDER_PAID = "order.paid"
+    ORDER_FULFILLING = "order.fulfilling"
+    ORDER_FULFILLED = "order.fulfilled"
+    ORDER_CANCELED = "order.canceled"
+    ORDER_FAILED = "order.failed"
+    ORDER_REFUNDED = "order.refunded"
+    ORDER_PARTIALLY_REFUNDED = "order.partially_refunded"
+    ORDER_DISPUTED = "order.disputed"
+    ORDER_DISPUTE_CLOSED = "order.dispute_closed"
+
+
+class ShopDeliveryStatus(StrEnum):
+    """One shop event to one endpoint (``shop_webhook_deliveries.status``)."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"

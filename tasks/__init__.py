@@ -14,7 +14,7 @@ from typing import Any
 import dramatiq
 
 from app.gateways.jobs import QUEUES
-from tasks import checkout, expiry, orders, payments, receipts, webhooks
+from tasks import checkout, expiry, orders, payments, receipts, shop_webhooks, webhooks
 from tasks.broker import retry_policy
 
 # Every actor with its retry limit (the limit lives in the retry_when predicate, which
@@ -29,6 +29,9 @@ ACTORS: tuple[tuple[Callable[..., None], int], ...] = (
     (payments.confirm_payment, 20),
     (payments.capture_payment, 20),
     (payments.check_authorization, 20),
+    # Refusals are retried by the service (3 days of back-off); these retries are for
+    # our own faults (database, Redis).
+    (shop_webhooks.deliver_shop_webhook, 10),
 )
 
 

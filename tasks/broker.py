@@ -7,6 +7,7 @@ Nothing here runs on import. The entry points build the broker once:
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,8 @@ from dramatiq.middleware import Middleware, Retries
 from app.config import Config
 from app.errors import PaymentProviderError, ServiceError
 from app.gateways.jobs import HEARTBEAT_TIMEOUT_MS, MAINTENANCE_CHANCE, redis_broker
+from app.runtime import current
+from app.services import shop_webhooks
 from models.db import database_proxy
 
 __all__ = [
@@ -25,10 +28,13 @@ __all__ = [
     "MAINTENANCE_CHANCE",
     "DatabaseMiddleware",
     "MetricsMiddleware",
+    "ShopEventsMiddleware",
     "make_broker",
     "retry_policy",
     "should_retry",
 ]
+
+log = logging.getLogger(__name__)
 
 MAX_RETRIES = 20
 MIN_BACKOFF_MS = 1_000
@@ -93,6 +99,34 @@ class MetricsMiddleware(Middleware):
             multiprocess.mark_process_dead(os.getpid())
 
 
+class ShopEventsMiddleware(Middleware):
+    """After each message, the shop events it wrote go to their endpoints' queues.
+
+    Every order change writes its shop event in its own transaction (the outbox), from
+    whichever actor made it; fanning out here means no actor has to remember. The
+    clock's sweep does the same every few seconds, for the web's changes (fulfilment)
+    and whatever a crash left behind.
+    """
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: Any,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        """Fan new shop events out and enqueue the deliveries now due."""
+        if message.actor_name == "deliver_shop_webhook" or database_proxy.obj is None:
+            return
+        try:
+            runtime = current()
+            for delivery_id in shop_webhooks.dispatch(runtime.config.shop_webhook_endpoints):
+                runtime.jobs.deliver_shop_webhook(delivery_id)
+        except Exception:  # never fail the message: the clock's sweep catches up
+            log.exception("could not dispatch shop events after %s", message.actor_name)
+
+
 def make_broker(kind: str = "redis", redis_url: str | None = None) -> dramatiq.Broker:
     """A worker broker, ``stub`` (tests) or ``redis`` at ``redis_url``, with our middleware."""
     new: dramatiq.Broker = (
@@ -106,4 +140,7 @@ def make_broker(kind: str = "redis", redis_url: str | None = None) -> dramatiq.B
             middleware.retry_when = should_retry
     new.add_middleware(DatabaseMiddleware())
     new.add_middleware(MetricsMiddleware())
+    # Added after the database's: after-hooks run in reverse, so this one runs while the
+    # message's connection is still open.
+    new.add_middleware(ShopEventsMiddleware())
     return new

@@ -2,8 +2,10 @@
 
 Each sweep re-enqueues work whose message may have been lost: submissions still
 pending after 60 s, holds past their expiry, receipts not yet sent, webhook events that
-failed or never finished; and it asks for a check of every manual-capture authorisation
-within 24 h of ``capture_before`` (warn once) or past it (close the order). Every item
+failed or never finished; it asks for a check of every manual-capture authorisation
+within 24 h of ``capture_before`` (warn once) or past it (close the order); and it fans
+new shop events out to the shop's endpoints and re-enqueues shop webhook deliveries due
+for a minute (their message lost). Every item
 is re-enqueued at most once per ``THROTTLE_SECONDS``
 (a Redis SET NX key), and every actor is idempotent, so a duplicate costs nothing.
 Stops cleanly on SIGTERM / SIGINT.
@@ -22,7 +24,7 @@ from redis import Redis
 from app import keys
 from app.config import load_config
 from app.runtime import Runtime, build_runtime, install
-from app.services import admission, authorizations, holds, receipts, webhooks
+from app.services import admission, authorizations, holds, receipts, shop_webhooks, webhooks
 from app.services.reconcile import reconcile
 from models.db import bind_database, database, utcnow
 
@@ -79,6 +81,14 @@ def sweep(runtime: Runtime) -> Sweep:
         if claim(redis, "webhook", event_id):
             jobs.handle_stripe_event(event_id, payload)
             done.add("webhooks")
+    endpoints = runtime.config.shop_webhook_endpoints
+    for delivery_id in shop_webhooks.dispatch(endpoints):
+        jobs.deliver_shop_webhook(delivery_id)
+        done.add("shop_webhooks")
+    for delivery_id in shop_webhooks.stalled(endpoints, older_than=cutoff):
+        if claim(redis, "shophook", str(delivery_id)):
+            jobs.deliver_shop_webhook(delivery_id)
+            done.add("shop_webhooks")
     return done
 
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 import itertools
 import json
 import secrets
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from app.errors import PaymentProviderError
@@ -454,9 +456,69 @@ class RecordingJobs:
         """Record the call."""
         self.calls.append(("check_authorization", (order_id,)))
 
+    def deliver_shop_webhook(self, delivery_id: int, at: datetime | None = None) -> None:
+        """Record the call."""
+        self.calls.append(("deliver_shop_webhook", (delivery_id, at)))
+
     def named(self, name: str) -> list[tuple[Any, ...]]:
         """The arguments of every recorded call of ``name``."""
         return [args for called, args in self.calls if called == name]
+
+
+class Receiver:
+    """The shop's backend on 127.0.0.1: records each POST, answers from a script.
+
+    ``statuses`` are answered in turn (then 200); while ``gate`` is cleared the handler
+    waits on it, a slow receiver that the test releases (no sleeps, no timings).
+    """
+
+    def __init__(self, statuses: Iterable[int] = ()) -> None:
+        self.statuses = list(statuses)
+        self.requests: list[tuple[dict[str, str], bytes, int]] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.arrived = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.gate.wait(30)
+                with receiver.arrived:
+                    status = receiver.statuses.pop(0) if receiver.statuses else 200
+                    receiver.requests.append((dict(self.headers), body, status))
+                    receiver.arrived.notify_all()
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def delivered_ids(self) -> list[str]:
+        """The event ids answered with a 2xx, in arrival order."""
+        return [json.loads(body)["id"] for _, body, status in self.requests if status < 300]
+
+    def attempted_ids(self) -> list[str]:
+        """Every event id posted, in arrival order (retries included)."""
+        return [json.loads(body)["id"] for _, body, _status in self.requests]
+
+    def wait_for(self, count: int, timeout: float = 20) -> bool:
+        """Wait until ``count`` requests were answered (True) or ``timeout`` (False)."""
+        with self.arrived:
+            return self.arrived.wait_for(lambda: len(self.requests) >= count, timeout)
+
+    def close(self) -> None:
+        """Stop serving."""
+        self.gate.set()
+        self.server.shutdown()
+        self.server.server_close()
 
 
 # --- builders for domain tests ---------------------------------------------------------

@@ -147,3 +147,26 @@ class TestVault:
             }
         )
         assert config.stripe_secret_key == "sk_live_approle"
+
+
+class TestShopWebhookEndpoints:
+    def test_one_secret_for_all_or_one_per_url(self) -> None:
+        urls = "https://shop.example/hooks, https://erp.example/in"
+        one = load_config({"SHOP_WEBHOOK_URLS": urls, "SHOP_WEBHOOK_SECRETS": "s1"}, dotenv=False)
+        assert one.shop_webhook_endpoints == (
+            ("https://shop.example/hooks", "s1"),
+            ("https://erp.example/in", "s1"),
+        )
+        pairs = {"SHOP_WEBHOOK_URLS": urls, "SHOP_WEBHOOK_SECRETS": "s1,s2"}
+        each = load_config(pairs, dotenv=False)
+        assert [secret for _, secret in each.shop_webhook_endpoints] == ["s1", "s2"]
+        assert load_config({}, dotenv=False).shop_webhook_endpoints == ()
+
+    def test_secrets_that_do_not_pair_fail_at_start(self) -> None:
+        for secrets in ("", "s1,s2,s3"):
+            with pytest.raises(ValueError, match="SHOP_WEBHOOK_SECRETS"):
+                load_config(
+                    {"SHOP_WEBHOOK_URLS": "https://a.example,https://b.example",
+                     "SHOP_WEBHOOK_SECRETS": secrets},
+                    dotenv=False,
+                )  # fmt: skip

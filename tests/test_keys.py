@@ -19,4 +19,5 @@ class TestKeys:
         assert keys.checkout_channel("o1") == "{shop}:co:o1:changed"
         assert keys.event_seen("evt_1") == "{shop}:evt:evt_1"
         assert keys.order_lock("o1") == "{shop}:lock:order:o1"
+        assert keys.shop_hook_lock("ab12") == "{shop}:lock:shophook:ab12"
         assert keys.clock_claim("pending", "o1") == "{shop}:clock:pending:o1"

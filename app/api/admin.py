@@ -1,5 +1,6 @@
 """Admin endpoints (admin JWT): product upsert and catalog sync, order refunds /
-fulfilment / cancel, the order listing and the webhook inbox (list, replay).
+fulfilment / cancel, the order listing, the webhook inbox (list, replay) and the shop
+webhook deliveries (list, resend).
 
 Views stay thin: parse → schema.load → one service call → enqueue → JSON. Everything
 that talks to Stripe runs in an actor (tasks.orders, tasks.webhooks).
@@ -22,13 +23,14 @@ from app.schemas.admin import (
     FulfillmentSchema,
     OrderListQuerySchema,
     RefundRequestSchema,
+    ShopDeliveryListQuerySchema,
     WebhookEventListQuerySchema,
 )
 from app.schemas.card_data import ADMIN_NOT_CARD_DATA
 from app.schemas.checkout import SKU_PATTERN
 from app.schemas.common import load
 from app.schemas.products import ProductSyncSchema, ProductUpsertSchema
-from app.services import admin, catalog
+from app.services import admin, catalog, shop_webhooks
 
 blueprint = Blueprint("admin", __name__, url_prefix="/api/admin")
 # The catalog sync's body limit: 1,000 products with long descriptions.
@@ -41,6 +43,7 @@ _fulfillment_schema = FulfillmentSchema()
 _capture_schema = CaptureRequestSchema()
 _orders_query = OrderListQuerySchema()
 _events_query = WebhookEventListQuerySchema()
+_deliveries_query = ShopDeliveryListQuerySchema()
 
 
 @blueprint.put("/products/<sku>")
@@ -153,6 +156,25 @@ def replay_webhook_event(event_id: str) -> tuple[Response, int]:
     load(_empty_schema, _optional_body())
     payload, _row = admin.webhook_event_for_replay(event_id)
     current_runtime().jobs.handle_stripe_event(event_id, payload)
+    return jsonify({"eventId": event_id, "status": "queued"}), 202
+
+
+@blueprint.get("/shop-webhooks/deliveries")
+def list_shop_deliveries() -> Response:
+    """A page of shop webhook deliveries, newest first: ``{data, nextCursor}``."""
+    require_admin()
+    query = load(_deliveries_query, request.args.to_dict())
+    return jsonify(admin.list_shop_deliveries(**query).body())
+
+
+@blueprint.post("/shop-webhooks/events/<event_id>/resend")
+def resend_shop_event(event_id: str) -> tuple[Response, int]:
+    """Deliver a shop event again to every endpoint, in its place in their order: 202."""
+    require_admin()
+    load(_empty_schema, _optional_body())
+    runtime = current_runtime()
+    for delivery_id in shop_webhooks.resend(event_id, runtime.config.shop_webhook_endpoints):
+        runtime.jobs.deliver_shop_webhook(delivery_id)
     return jsonify({"eventId": event_id, "status": "queued"}), 202
 
 

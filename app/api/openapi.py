@@ -21,6 +21,8 @@ from app.schemas.admin import (
     OrderPageSchema,
     RefundAcceptedSchema,
     RefundRequestSchema,
+    ShopDeliveryPageSchema,
+    ShopResendSchema,
     WebhookEventPageSchema,
 )
 from app.schemas.checkout import (
@@ -43,6 +45,7 @@ from app.schemas.products import (
     ProductUpsertSchema,
 )
 from models.order import ORDER_STATES
+from models.shop_webhook import SHOP_DELIVERY_STATUSES
 from models.webhook_event import WEBHOOK_STATUSES
 
 # The largest ``?since`` the status endpoint accepts (app/api/checkout.py).
@@ -225,6 +228,20 @@ OPERATIONS = (
     Operation("/api/admin/webhook-events/{eventId}/replay", "post",
               "Re-enqueue a stored event; a processed one changes nothing (202).",
               ok=202, response=AcceptedSchema, request=EmptySchema, request_required=False,
+              errors=(400, 401, 403, 404, 503), tag="admin",
+              parameters=[{"name": "eventId", "in": "path", "required": True,
+                           "schema": {"type": "string"}}]),
+    Operation("/api/admin/shop-webhooks/deliveries", "get",
+              "Shop webhook deliveries (one per event and endpoint), newest first, one page "
+              "(admin JWT). The contract of the events is in docs/integration.md.",
+              response=ShopDeliveryPageSchema, errors=(400, 401, 403, 503), tag="admin",
+              parameters=[_query("status", {"type": "string",
+                                            "enum": list(SHOP_DELIVERY_STATUSES)},
+                                 "Only deliveries with this status."), *PAGE_QUERY]),
+    Operation("/api/admin/shop-webhooks/events/{eventId}/resend", "post",
+              "Deliver a shop event (evt_...) again to every endpoint, in its place in "
+              "each endpoint's order (202).",
+              ok=202, response=ShopResendSchema, request=EmptySchema, request_required=False,
               errors=(400, 401, 403, 404, 503), tag="admin",
               parameters=[{"name": "eventId", "in": "path", "required": True,
                            "schema": {"type": "string"}}]),

@@ -20,6 +20,8 @@ from models.db import utcnow
 
 DEFAULT_QUEUE = "default"
 HOLDS_QUEUE = "holds"  # delayed expiry messages live apart from the default queue
+# Posts to the shop's backend wait on someone else's server: never ahead of a checkout.
+SHOP_WEBHOOKS_QUEUE = "shop_webhooks"
 
 # Each job is an actor of the same name; the worker declares it on this queue.
 QUEUES: dict[str, str] = {
@@ -32,6 +34,7 @@ QUEUES: dict[str, str] = {
     "confirm_payment": DEFAULT_QUEUE,
     "capture_payment": DEFAULT_QUEUE,
     "check_authorization": DEFAULT_QUEUE,
+    "deliver_shop_webhook": SHOP_WEBHOOKS_QUEUE,
 }
 
 # Redis broker tuning: a killed worker's messages are redelivered within 90 s. Its
@@ -71,6 +74,9 @@ class Jobs(Protocol):
 
     def check_authorization(self, order_id: str) -> None:
         """Warn before an authorisation lapses; close the order once it has."""
+
+    def deliver_shop_webhook(self, delivery_id: int, at: datetime | None = None) -> None:
+        """Post one shop event to one endpoint at ``at`` (naive UTC), or now."""
 
 
 def redis_broker(
@@ -140,6 +146,11 @@ class DramatiqJobs:
     def check_authorization(self, order_id: str) -> None:
         """Queue ``check_authorization(order_id)``."""
         self._send("check_authorization", order_id)
+
+    def deliver_shop_webhook(self, delivery_id: int, at: datetime | None = None) -> None:
+        """Queue ``deliver_shop_webhook(delivery_id)``, delayed until ``at`` when given."""
+        delay = None if at is None else delay_ms(at)
+        self._send("deliver_shop_webhook", delivery_id, delay=delay)
 
     def _send(self, actor_name: str, *args: Any, delay: int | None = None) -> None:
         message: dramatiq.Message[Any] = dramatiq.Message(

@@ -10,6 +10,7 @@ from app.schemas.checkout import LineSchema
 from app.schemas.common import BaseSchema, StrictBoolean, StrictInteger, Text
 from app.schemas.responses import TotalsSchema
 from models.order import ORDER_STATES
+from models.shop_webhook import SHOP_DELIVERY_STATUSES
 from models.webhook_event import WEBHOOK_STATUSES
 
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
@@ -150,5 +151,42 @@ class AcceptedSchema(BaseSchema):
     """202 body of a queued admin action."""
 
     order_id = fields.String(data_key="orderId")
+    event_id = fields.String(data_key="eventId")
+    status = fields.String()
+
+
+class ShopDeliveryListQuerySchema(PageQuerySchema):
+    """``GET /api/admin/shop-webhooks/deliveries``."""
+
+    status = fields.String(load_default=None, validate=validate.OneOf(SHOP_DELIVERY_STATUSES))
+
+
+class ShopDeliverySchema(BaseSchema):
+    """One shop event to one endpoint: its attempts and the last answer."""
+
+    delivery_id = fields.Integer(data_key="deliveryId")
+    event_id = fields.String(data_key="eventId")
+    type = fields.String()
+    order_id = fields.String(data_key="orderId")
+    endpoint = fields.String()
+    status = fields.String(validate=validate.OneOf(SHOP_DELIVERY_STATUSES))
+    attempts = fields.Integer()
+    last_status_code = fields.Integer(data_key="lastStatusCode", allow_none=True)
+    last_error = fields.String(data_key="lastError", allow_none=True)
+    next_attempt_at = fields.String(data_key="nextAttemptAt", allow_none=True)
+    created_at = fields.String(data_key="createdAt")
+    delivered_at = fields.String(data_key="deliveredAt", allow_none=True)
+
+
+class ShopDeliveryPageSchema(BaseSchema):
+    """A page of shop webhook deliveries, newest first."""
+
+    data = fields.List(fields.Nested(ShopDeliverySchema))
+    next_cursor = fields.String(data_key="nextCursor", allow_none=True)
+
+
+class ShopResendSchema(BaseSchema):
+    """202 body of a shop event resend."""
+
     event_id = fields.String(data_key="eventId")
     status = fields.String()

@@ -19,14 +19,14 @@ from redis import Redis
 
 from app import keys
 from app.errors import IdempotencyKeyReused, InvalidRequest, InvalidState, NotFound
-from app.services import authorizations, order_views
+from app.services import authorizations, order_views, shop_webhooks
 from app.services.admission import fingerprint, idempotency_key_hash
 from app.services.fulfillment import update_fulfillment
 from app.services.order_views import iso_utc_micro
 from app.services.records import totals
 from app.services.refunds import request_refund
 from app.services.state_machine import AUTHORIZED, PENDING
-from models import Order, Refund, WebhookEvent
+from models import Order, Refund, ShopDelivery, WebhookEvent
 from models.statuses import RefundStatus
 
 if TYPE_CHECKING:
@@ -333,3 +333,20 @@ def webhook_event_for_replay(event_id: str) -> tuple[dict[str, Any], dict[str, A
     if row is None:
         raise NotFound("No such webhook event.")
     return row.payload, webhook_event_row(row)
+
+
+def list_shop_deliveries(*, status: str | None, limit: int, cursor: str | None) -> Page:
+    """Shop webhook deliveries newest first, optionally with one status."""
+    query = ShopDelivery.select()
+    if status:
+        query = query.where(ShopDelivery.status == status)
+    if cursor:
+        (last_id,) = decode_cursor(cursor, 1)
+        if not isinstance(last_id, int) or isinstance(last_id, bool) or not 0 < last_id < 2**63:
+            _bad_cursor()
+        query = query.where(ShopDelivery.id < last_id)
+    rows = list(query.order_by(ShopDelivery.id.desc()).limit(limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    following = encode_cursor([rows[-1].id]) if more and rows else None
+    return Page([shop_webhooks.delivery_row(r) for r in rows], following)

@@ -24,7 +24,7 @@ import peewee
 
 from app.errors import InvalidRequest, PaymentProviderError
 from app.gateways.payments import FINAL_STATUSES, Intent
-from app.services import admission, checkout_status
+from app.services import admission, checkout_status, shop_events
 from app.services.catalog import product_prices
 from app.services.holds import release_hold
 from app.services.inventory import Inventory
@@ -33,7 +33,7 @@ from app.services.records import checkout_fields, lock_order, to_utc_naive, touc
 from app.services.state_machine import CANCELED, FAILED, PENDING, record_event, transition
 from models import Order, OrderEvent, Reservation
 from models.db import database
-from models.statuses import CaptureMethod, PaymentStatus
+from models.statuses import CaptureMethod, PaymentStatus, ShopEventType
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -186,6 +186,7 @@ def write_order(order_id: str, view: dict[str, Any], currency: str) -> Order:
                 },
                 actor="worker",
             )
+            shop_events.record(order, ShopEventType.ORDER_CREATED)
     except peewee.IntegrityError:
         # A concurrent run wrote it first (same order id or idempotency key): use theirs.
         existing = Order.get_or_none(Order.id == order_id)

@@ -13,16 +13,16 @@ import hmac
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, NoReturn
 
 from redis import Redis
 
 from app.errors import NotFound
 from app.services import admission, checkout_status
+from app.services.order_body import iso_utc_micro, order_events, order_view
 from app.services.records import totals
 from app.services.state_machine import FULFILLED, FULFILLING, PAID, PENDING, TERMINAL
-from models import Order, OrderEvent, Refund
+from models import Order, OrderEvent
 from models.statuses import CaptureMethod, PaymentStatus
 
 # The path an order takes when all goes well; the track view's progress shows what is ahead.
@@ -38,16 +38,6 @@ class Located:
     user_id: str | None
     order: Order | None = None
     model: dict[str, Any] | None = None
-
-
-def iso_utc_micro(moment: datetime | None) -> str | None:
-    """A stored naive-UTC datetime as ISO 8601 with a Z, to the microsecond.
-
-    The order bodies have always carried audit timestamps at full precision, so events
-    written within one second still read in order; elsewhere ``admission.iso_utc``
-    (to the second) is the format.
-    """
-    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def find_order(order_id: str) -> Order | None:
@@ -163,33 +153,6 @@ def lookup_by_intent(
     }
 
 
-def order_view(order: Order) -> dict[str, Any]:
-    """The full order (buyer or admin): events oldest first, refunds, payment ids."""
-    return {
-        "orderId": order.id,
-        "orderNumber": order.order_number,
-        "state": order.state,
-        "email": order.email,
-        "lineItems": order.line_items or [],
-        "totals": totals(order),
-        "shippingAddress": order.shipping_address,
-        "billingAddress": order.billing_address,
-        "paymentIntentId": order.payment_intent_id,
-        "paymentStatus": order.payment_status,
-        "captureMethod": order.capture_method,
-        "amountCaptured": order.amount_captured,
-        "captureBefore": iso_utc_micro(order.capture_before),
-        "reservationId": order.reservation_id,
-        "amountRefunded": order.amount_refunded,
-        "refunds": _refunds(order),
-        "events": [
-            {"ts": iso_utc_micro(e.ts), "type": e.type, "payload": e.payload or {}}
-            for e in _events(order)
-        ],
-        "createdAt": iso_utc_micro(order.created_at),
-    }
-
-
 def pending_view(order_id: str, model: dict[str, Any]) -> dict[str, Any]:
     """The order as the read model knows it before the worker wrote the row."""
     submission = model.get("submission") or {}
@@ -214,7 +177,7 @@ def pending_view(order_id: str, model: dict[str, Any]) -> dict[str, Any]:
 
 def public_view(order: Order) -> dict[str, Any]:
     """What anyone with the order number and e-mail may see (no payloads, no ids)."""
-    events = _events(order)
+    events = order_events(order)
     return {
         "orderNumber": order.order_number,
         "email": order.email,
@@ -297,22 +260,3 @@ def _from_read_model(redis: Redis, order_id: str) -> Located | None:
 
 def _not_found() -> NoReturn:
     raise NotFound("No such order.")
-
-
-def _events(order: Order) -> list[OrderEvent]:
-    return list(OrderEvent.select().where(OrderEvent.order == order).order_by(OrderEvent.id))
-
-
-def _refunds(order: Order) -> list[dict[str, Any]]:
-    rows = Refund.select().where(Refund.order == order).order_by(Refund.created_at, Refund.id)
-    return [
-        {
-            "refundId": r.id,
-            "amount": r.amount,
-            "status": r.status,
-            "reason": r.reason,
-            "restock": r.restock,
-            "createdAt": iso_utc_micro(r.created_at),
-        }
-        for r in rows
-    ]

@@ -18,6 +18,7 @@ from redis import Redis
 from app import keys
 from app.errors import NotFound
 from app.services import checkout_status
+from app.services.order_body import totals
 from models import Order
 from models.db import database, is_postgres, utcnow
 
@@ -61,17 +62,6 @@ def touch(order: Order, **changes: Any) -> Order:
     order.updated_at = utcnow()
     order.save(only=[*(getattr(Order, n) for n in changes), Order.updated_at])
     return order
-
-
-def totals(order: Order) -> dict[str, Any]:
-    """The contract's ``totals`` object of an order."""
-    return {
-        "subtotal": order.subtotal,
-        "shipping": order.shipping,
-        "tax": order.tax,
-        "total": order.total,
-        "currency": order.currency,
-    }
 
 
 def checkout_fields(order: Order) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.errors import InvalidState
+from app.services import shop_events
 from models import Order, OrderEvent
 from models.db import utcnow
 from models.statuses import OrderState
@@ -77,6 +78,7 @@ EVENT_TYPES = frozenset(
         "PAYMENT_PROCESSING_OVERDUE",
         "MAIL_QUEUED",
         "MAIL_SENT",
+        "SHOP_NOTIFIED",
     }
 )
 
@@ -92,9 +94,12 @@ def record_event(
     """Append one audit event to ``order``'s trail."""
     if type_ not in EVENT_TYPES:
         raise ValueError(f"unknown audit event type {type_!r}")
-    return OrderEvent.create(
+    event = OrderEvent.create(
         order=order, ts=utcnow(), type=type_, payload=payload or {}, actor=actor
     )
+    if type_ in shop_events.AUDIT_EVENTS:  # a dispute: the shop is told too
+        shop_events.record(order, shop_events.AUDIT_EVENTS[type_])
+    return event
 
 
 def transition(
@@ -125,4 +130,5 @@ def transition(
         {"from": current, "to": to, "reason": reason, **(payload or {})},
         actor,
     )
+    shop_events.record(order, shop_events.type_for_state(to))  # the shop's outbox, same txn
     return order

@@ -23,6 +23,7 @@ from redis import Redis
 from app import keys
 from app.errors import MalformedEvent, MalformedJSON
 from app.gateways.payments import Intent, PaymentError, PaymentGateway
+from app.services import shop_events
 from app.services.inventory import Inventory
 from app.services.payments import apply_intent, foreign_intent
 from app.services.records import lock_order, publish_after_commit, touch
@@ -37,7 +38,13 @@ from app.services.state_machine import (
 )
 from models import Order, OrderEvent, Product, Refund, Reservation, WebhookEvent
 from models.db import database, is_postgres, utcnow
-from models.statuses import PaymentStatus, RefundStatus, ReservationStatus, WebhookStatus
+from models.statuses import (
+    PaymentStatus,
+    RefundStatus,
+    ReservationStatus,
+    ShopEventType,
+    WebhookStatus,
+)
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -186,8 +193,10 @@ def raise_refunded_total(order: Order, total: int, ctx: Context) -> None:
     touch(order, amount_refunded=total)
     record_event(order, "REFUNDED", {"amount": delta, "amountRefunded": total}, "webhook")
     if total >= paid and order.state in (PAID, FULFILLING, FULFILLED):
-        transition(order, REFUNDED, "refunded_in_full", "webhook")
+        transition(order, REFUNDED, "refunded_in_full", "webhook")  # order.refunded
         restock_if_asked(order, ctx)
+    elif total < order.total:
+        shop_events.record(order, ShopEventType.ORDER_PARTIALLY_REFUNDED)
     publish_after_commit(ctx.runtime, order, error=None)  # the checkout read model follows
 
 

@@ -41,6 +41,8 @@ ROUTES = [
     ("get", "/api/admin/orders"),
     ("get", "/api/admin/webhook-events"),
     ("post", "/api/admin/webhook-events/evt_1/replay"),
+    ("get", "/api/admin/shop-webhooks/deliveries"),
+    ("post", "/api/admin/shop-webhooks/events/evt_1/resend"),
 ]
 
 

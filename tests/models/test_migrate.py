@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from models import ALL_MODELS
+from models import ALL_MODELS, ShopDelivery, ShopEvent
 from models.db import bind_database, close_database
 from models.migrate import applied_versions, apply_migrations, discover, drop_all
 
@@ -93,3 +93,13 @@ class TestCatalogMigrationOnPostgres(TestCatalogMigration):
     @pytest.fixture
     def database_url(self, postgres_url: str) -> str:
         return postgres_url
+
+
+class TestShopWebhooksMigration:
+    """0004 on a database migrated before it: the two shop webhook tables appear."""
+
+    def test_adds_the_tables_to_an_older_schema(self, db: Any) -> None:
+        db.drop_tables([ShopDelivery, ShopEvent])
+        db.execute_sql("DELETE FROM schema_migrations WHERE version = '0004'")
+        assert apply_migrations(db) == ["0004"]
+        assert {"shop_events", "shop_webhook_deliveries"} <= set(db.get_tables())

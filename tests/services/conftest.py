@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from app.services.checkout import create_order_from_submission
 from models import Order
-from tests.fakes import admit_checkout, stock
+from tests.fakes import Receiver, admit_checkout, stock
 
 
 @pytest.fixture
@@ -19,3 +20,12 @@ def order(runtime: Any, request: pytest.FixtureRequest) -> Order:
     created = create_order_from_submission(submission.order_id, runtime)
     assert created is not None
     return created
+
+
+@pytest.fixture
+def receivers() -> Iterator[list[Receiver]]:
+    """Local shop backends a test appends (``Receiver`` on 127.0.0.1), closed afterwards."""
+    made: list[Receiver] = []
+    yield made
+    for receiver in made:
+        receiver.close()

@@ -1,0 +1,82 @@
+"""The admin order body (``GET /api/orders/<id>``), rendered from the rows.
+
+Below every use case, the state machine included: a shop event carries the order as it
+is at the moment of the event, rendered inside the transaction that changes it
+(``shop_events``). ``order_views`` serves the same body to the HTTP edge.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from models import Order, OrderEvent, Refund
+
+
+def iso_utc_micro(moment: datetime | None) -> str | None:
+    """A stored naive-UTC datetime as ISO 8601 with a Z, to the microsecond.
+
+    The order bodies have always carried audit timestamps at full precision, so events
+    written within one second still read in order; elsewhere ``admission.iso_utc``
+    (to the second) is the format.
+    """
+    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def totals(order: Order) -> dict[str, Any]:
+    """The contract's ``totals`` object of an order."""
+    return {
+        "subtotal": order.subtotal,
+        "shipping": order.shipping,
+        "tax": order.tax,
+        "total": order.total,
+        "currency": order.currency,
+    }
+
+
+def order_view(order: Order) -> dict[str, Any]:
+    """The full order (buyer or admin): events oldest first, refunds, payment ids."""
+    return {
+        "orderId": order.id,
+        "orderNumber": order.order_number,
+        "state": order.state,
+        "email": order.email,
+        "lineItems": order.line_items or [],
+        "totals": totals(order),
+        "shippingAddress": order.shipping_address,
+        "billingAddress": order.billing_address,
+        "paymentIntentId": order.payment_intent_id,
+        "paymentStatus": order.payment_status,
+        "captureMethod": order.capture_method,
+        "amountCaptured": order.amount_captured,
+        "captureBefore": iso_utc_micro(order.capture_before),
+        "reservationId": order.reservation_id,
+        "amountRefunded": order.amount_refunded,
+        "refunds": order_refunds(order),
+        "events": [
+            {"ts": iso_utc_micro(e.ts), "type": e.type, "payload": e.payload or {}}
+            for e in order_events(order)
+        ],
+        "createdAt": iso_utc_micro(order.created_at),
+    }
+
+
+def order_events(order: Order) -> list[OrderEvent]:
+    """The order's audit trail, oldest first."""
+    return list(OrderEvent.select().where(OrderEvent.order == order).order_by(OrderEvent.id))
+
+
+def order_refunds(order: Order) -> list[dict[str, Any]]:
+    """The order's refunds as the order body lists them, oldest first."""
+    rows = Refund.select().where(Refund.order == order).order_by(Refund.created_at, Refund.id)
+    return [
+        {
+            "refundId": r.id,
+            "amount": r.amount,
+            "status": r.status,
+            "reason": r.reason,
+            "restock": r.restock,
+            "createdAt": iso_utc_micro(r.created_at),
+        }
+        for r in rows
+    ]

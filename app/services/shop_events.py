@@ -1,0 +1,49 @@
+"""The shop's outbox: one event per order change, written in the transaction that makes it.
+
+:func:`record` is called where changes are recorded — ``state_machine.transition`` (every
+transition), ``state_machine.record_event`` (disputes), the refund bookkeeping in
+``webhooks`` (partial refunds) and ``checkout.write_order`` (creation) — so no code path
+can change an order without its event. The body is rendered now, so it carries the
+order as it is at the moment of the event; ``shop_webhooks`` delivers it.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from app.services.order_body import iso_utc_micro, order_view
+from models import Order, ShopEvent
+from models.db import utcnow
+from models.statuses import ShopEventType
+
+# Audit events that are themselves shop events (the dispute's opening and close).
+AUDIT_EVENTS: dict[str, ShopEventType] = {
+    "DISPUTE_CREATED": ShopEventType.ORDER_DISPUTED,
+    "DISPUTE_OPENED": ShopEventType.ORDER_DISPUTED,
+    "DISPUTE_CLOSED": ShopEventType.ORDER_DISPUTE_CLOSED,
+}
+
+
+def new_event_id() -> str:
+    """A fresh ``evt_…`` id (receivers dedupe on it)."""
+    return f"evt_{uuid.uuid4().hex}"
+
+
+def type_for_state(state: str) -> ShopEventType:
+    """The event of an order reaching ``state`` (``PAID`` → ``order.paid``); ValueError if none."""
+    return ShopEventType(f"order.{state.lower()}")
+
+
+def record(order: Order, type_: ShopEventType) -> ShopEvent:
+    """Write one event about ``order`` as it is now (inside the caller's transaction)."""
+    now = utcnow()
+    event_id = new_event_id()
+    body = {
+        "id": event_id,
+        "type": type_.value,
+        "createdAt": iso_utc_micro(now),
+        "data": {"order": order_view(order)},
+    }
+    return ShopEvent.create(
+        event_id=event_id, type=type_.value, order=order, body=body, created_at=now
+    )
