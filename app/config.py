@@ -69,6 +69,8 @@ class Config:
     trusted_proxy_hops: int = 0
     mail_url: str | None = None
     mail_from: str = "orders@example.com"
+    # Who is told of disputes (evidence to review before Stripe's deadline).
+    operator_email: str = "operator@example.com"
     max_content_length: int = 64 * 1024
     webhook_tolerance_seconds: int = 300
     idempotency_ttl_seconds: int = 24 * 3600
@@ -170,6 +172,7 @@ def load_config(env: Mapping[str, str] | None = None, *, dotenv: bool = True) ->
         mail_url=get("MAIL_URL") or None,
         stripe_requests_per_second=int(get("STRIPE_REQUESTS_PER_SECOND") or 0) or None,
         mail_from=get("MAIL_FROM") or defaults.mail_from,
+        operator_email=get("OPERATOR_EMAIL") or defaults.operator_email,
         longpoll_max_per_order=int(get("LONGPOLL_MAX_PER_ORDER", defaults.longpoll_max_per_order)),
         longpoll_max_per_credential=int(
             get("LONGPOLL_MAX_PER_CREDENTIAL", defaults.longpoll_max_per_credential)

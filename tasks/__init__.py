@@ -14,18 +14,20 @@ from typing import Any
 import dramatiq
 
 from app.gateways.jobs import QUEUES
-from tasks import checkout, expiry, orders, receipts, webhooks
+from app.services.webhooks import RETRIES as WEBHOOK_RETRIES
+from tasks import checkout, disputes, expiry, orders, receipts, webhooks
 from tasks.broker import retry_policy
 
 # Every actor with its retry limit (the limit lives in the retry_when predicate, which
 # Dramatiq lets take precedence over max_retries).
 ACTORS: tuple[tuple[Callable[..., None], int], ...] = (
     (checkout.create_payment_intent, 20),
-    (webhooks.handle_stripe_event, 25),
+    (webhooks.handle_stripe_event, WEBHOOK_RETRIES),
     (expiry.expire_hold, 50),
     (receipts.send_receipt, 10),
     (orders.cancel_order, 20),
     (orders.create_refund, 20),
+    (disputes.stage_dispute_evidence, 20),
 )
 
 

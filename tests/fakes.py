@@ -46,6 +46,7 @@ class FakeGateway:
         self.events: list[dict[str, Any]] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.cancellation_reasons: dict[str, str] = {}
+        self.dispute_evidence: dict[str, list[dict[str, str]]] = {}  # dispute id -> staged
         self._idempotent: dict[str, Any] = {}
         self._failures: dict[str, list[PaymentProviderError]] = {}
         self._ids = itertools.count(1)
@@ -230,6 +231,14 @@ class FakeGateway:
             if event["created"] >= created_gte and (not wanted or event["type"] in wanted):
                 yield event
 
+    def stage_dispute_evidence(
+        self, dispute_id: str, *, evidence: dict[str, str]
+    ) -> dict[str, Any]:
+        """Record the staged evidence (``submit: false``: the dispute stays open)."""
+        self._check("stage_dispute_evidence", dispute_id=dispute_id)
+        self.dispute_evidence.setdefault(dispute_id, []).append(dict(evidence))
+        return {"id": dispute_id, "object": "dispute", "evidence": dict(evidence)}
+
     def verify_webhook(self, payload: bytes, signature_header: str) -> dict[str, Any]:
         """Verify exactly as the Stripe adapter does."""
         return verify_signature(
@@ -304,6 +313,10 @@ class RecordingJobs:
     def create_refund(self, refund_id: str) -> None:
         """Record the call."""
         self.calls.append(("create_refund", (refund_id,)))
+
+    def stage_dispute_evidence(self, order_id: str) -> None:
+        """Record the call."""
+        self.calls.append(("stage_dispute_evidence", (order_id,)))
 
     def named(self, name: str) -> list[tuple[Any, ...]]:
         """The arguments of every recorded call of ``name``."""

@@ -29,6 +29,7 @@ QUEUES: dict[str, str] = {
     "send_receipt": DEFAULT_QUEUE,
     "cancel_order": DEFAULT_QUEUE,
     "create_refund": DEFAULT_QUEUE,
+    "stage_dispute_evidence": DEFAULT_QUEUE,
 }
 
 # Redis broker tuning: a killed worker's messages are redelivered within 90 s. Its
@@ -59,6 +60,9 @@ class Jobs(Protocol):
 
     def create_refund(self, refund_id: str) -> None:
         """Ask Stripe for a requested refund."""
+
+    def stage_dispute_evidence(self, order_id: str) -> None:
+        """Stage the evidence draft of the order's dispute at Stripe (not submitted)."""
 
 
 def redis_broker(
@@ -116,6 +120,10 @@ class DramatiqJobs:
     def create_refund(self, refund_id: str) -> None:
         """Queue ``create_refund(refund_id)``."""
         self._send("create_refund", refund_id)
+
+    def stage_dispute_evidence(self, order_id: str) -> None:
+        """Queue ``stage_dispute_evidence(order_id)``."""
+        self._send("stage_dispute_evidence", order_id)
 
     def _send(self, actor_name: str, *args: Any, delay: int | None = None) -> None:
         message: dramatiq.Message[Any] = dramatiq.Message(

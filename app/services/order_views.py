@@ -179,6 +179,7 @@ def order_view(order: Order) -> dict[str, Any]:
         "reservationId": order.reservation_id,
         "amountRefunded": order.amount_refunded,
         "refunds": _refunds(order),
+        "dispute": order.dispute,
         "events": [
             {"ts": iso_utc_micro(e.ts), "type": e.type, "payload": e.payload or {}}
             for e in _events(order)
@@ -204,6 +205,7 @@ def pending_view(order_id: str, model: dict[str, Any]) -> dict[str, Any]:
         "reservationId": model.get("reservationId") or submission.get("reservationId"),
         "amountRefunded": 0,
         "refunds": [],
+        "dispute": None,
         "events": [],
         "createdAt": submission.get("submittedAt"),
     }

@@ -1,15 +1,18 @@
-"""Receipts through the outbox: queued with the payment, sent afterwards by an actor.
+"""E-mails through the outbox: queued with the change that causes them, sent by an actor.
 
 :func:`queue_receipt` runs inside the transaction that marks the order PAID, so a paid
 order always has its receipt queued; :func:`send_receipt` delivers it at most once per
-successful send (a sent row is never sent again).
+successful send (a sent row is never sent again). Other messages use the same outbox
+and actor, told apart by ``kind`` (:data:`RENDERERS`): the buyer's notice that a late
+payment was refunded for want of stock, the operator's dispute alerts.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from app.gateways.mail import Message
 from app.services.pricing import format_amount
@@ -25,6 +28,10 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 10
 
+RECEIPT = "receipt"
+LATE_PAYMENT_REFUND = "late_payment_refund"
+DISPUTE_ALERT = "dispute_alert"
+
 
 def queue_receipt(order: Order, actor: str = "worker") -> int:
     """Queue the receipt of ``order`` (once per order); return the outbox row id."""
@@ -34,6 +41,20 @@ def queue_receipt(order: Order, actor: str = "worker") -> int:
     )
     if created:
         record_event(order, "RECEIPT_QUEUED", {"outboxId": row.id}, actor)
+    return int(row.id)
+
+
+def queue_message(
+    order: Order, *, kind: str, key: str, payload: dict[str, Any], actor: str = "worker"
+) -> int:
+    """Queue one e-mail of ``kind`` (once per ``key``); return the outbox row id."""
+    if kind not in RENDERERS:
+        raise ValueError(f"unknown outbox kind {kind!r}")
+    row, created = Outbox.get_or_create(
+        key=key, defaults={"kind": kind, "order": order, "payload": payload}
+    )
+    if created:
+        record_event(order, "EMAIL_QUEUED", {"outboxId": row.id, "kind": kind}, actor)
     return int(row.id)
 
 
@@ -64,8 +85,58 @@ def render_receipt(order: Order, sender: str) -> Message:
     )
 
 
+def render_late_refund(order: Order, payload: dict[str, Any], sender: str) -> Message:
+    """The buyer's notice: paid after the hold ended, the items were gone, money refunded."""
+    amount = format_amount(int(payload.get("amount") or order.total), order.currency)
+    text = "\n".join(
+        [
+            f"Your payment for order {order.order_number} arrived after we had released the",
+            "items we were holding for you, and they are no longer in stock.",
+            "",
+            f"We are refunding {amount} to your payment method; it usually shows",
+            "within 5-10 business days. We are sorry for the trouble.",
+        ]
+    )
+    return Message(
+        to=order.email,
+        subject=f"Order {order.order_number} canceled: your payment is being refunded",
+        text=text,
+        sender=sender,
+    )
+
+
+def render_dispute_alert(order: Order, payload: dict[str, Any], sender: str) -> Message:
+    """The operator's alert: a dispute opened, changed or closed on an order's payment."""
+    dispute = payload.get("dispute") or {}
+    amount = format_amount(int(dispute.get("amount") or 0), order.currency)
+    text = "\n".join(
+        [
+            f"Dispute {dispute.get('id')} on order {order.order_number} ({order.id}):",
+            f"status {dispute.get('status')}, reason {dispute.get('reason')}, amount {amount}.",
+            f"Evidence due by {dispute.get('evidenceDueBy') or 'n/a'}.",
+            "",
+            "An evidence draft is staged at Stripe (not submitted): review and submit it",
+            "in Stripe's dashboard before the deadline.",
+        ]
+    )
+    return Message(
+        to=str(payload.get("to") or sender),
+        subject=f"Dispute {payload.get('event', 'update')}: order {order.order_number}",
+        text=text,
+        sender=sender,
+    )
+
+
+RENDERERS: dict[str, Callable[[Order, dict[str, Any], str], Message]] = {
+    RECEIPT: lambda order, _payload, sender: render_receipt(order, sender),
+    LATE_PAYMENT_REFUND: render_late_refund,
+    DISPUTE_ALERT: render_dispute_alert,
+}
+
+
 def send_receipt(outbox_id: int, mailer: Mailer, sender: str) -> bool:
-    """Send one queued receipt; True if sent now, False if already sent or unknown.
+    """Send one queued e-mail (a receipt, or another kind); True if sent now, False if
+    already sent or unknown.
 
     A failed send raises (the actor retries) after counting the attempt; the row is
     marked ``failed`` after ``MAX_ATTEMPTS``.
@@ -79,10 +150,15 @@ def send_receipt(outbox_id: int, mailer: Mailer, sender: str) -> bool:
             if row is None or row.status != OutboxStatus.PENDING:
                 return False
             order = row.order
-            mailer.send(render_receipt(order, sender))
+            message = RENDERERS[row.kind](order, row.payload or {}, sender)
+            mailer.send(message)
             row.status, row.sent_at, row.attempts = OutboxStatus.SENT, utcnow(), row.attempts + 1
             row.save()
-            record_event(order, "RECEIPT_SENT", {"outboxId": row.id, "to": order.email})
+            if row.kind == RECEIPT:
+                record_event(order, "RECEIPT_SENT", {"outboxId": row.id, "to": order.email})
+            else:
+                sent = {"outboxId": row.id, "kind": row.kind, "to": message.to}
+                record_event(order, "EMAIL_SENT", sent)
     except Exception as exc:
         note_failed_attempt(outbox_id, exc)
         raise
@@ -105,7 +181,7 @@ def note_failed_attempt(outbox_id: int, exc: Exception) -> None:
 
 def unsent(limit: int = 100, *, older_than: datetime | None = None) -> list[int]:
     """Ids of outbox rows still waiting to be sent (for the clock's sweep)."""
-    condition = Outbox.status == OutboxStatus.PENDING
+    condition = (Outbox.status == OutboxStatus.PENDING) & Outbox.kind.in_(list(RENDERERS))
     if older_than is not None:
         condition &= Outbox.created_at < older_than
     query = Outbox.select(Outbox.id).where(condition).order_by(Outbox.id)
