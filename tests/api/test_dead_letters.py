@@ -61,7 +61,7 @@ def dead_event(
 class TestDeadLetters:
     def test_the_limit_is_the_actors_retries_plus_its_first_try(self) -> None:
         (retries,) = [n for fn, n in ACTORS if fn.__name__ == "handle_stripe_event"]
-        assert MAX_ATTEMPTS == retries + 1
+        assert retries + 1 == MAX_ATTEMPTS
 
     def test_exhausted_retries_mark_the_row_dead_with_its_error(
         self, runtime: Any, gateway: Any, pending_order: Order, monkeypatch: Any, caplog: Any
