@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from app.errors import InvalidState
+from app.errors import InvalidState, OutOfStock
 from app.services import checkout_status, receipts
 from app.services.expiry import expire_hold
 from app.services.inventory import Inventory
@@ -194,3 +194,38 @@ class TestTransitionTable:
         Order.update(state=source).where(Order.id == order.id).execute()
         with database().atomic(), pytest.raises(InvalidState):
             transition(Order.get_by_id(order.id), target, "admin_said_so")
+
+
+class TestReholdScript:
+    """``rehold.lua``: a RELEASED reservation's lines sold again, all or none (I1)."""
+
+    def test_takes_the_units_once(self, redis: Any) -> None:
+        inventory = Inventory(redis)
+        redis.hset("{shop}:avail", mapping={"A": 3, "B": 1})
+        assert inventory.hold("r1", [("A", 2), ("B", 1)], 60, "o1")
+        assert inventory.release("r1")
+        assert inventory.rehold("r1", [("A", 2), ("B", 1)], "o1") is True
+        assert inventory.status("r1") == "CONFIRMED"
+        assert inventory.available(["A", "B"]) == {"A": 1, "B": 0}
+        assert inventory.rehold("r1", [("A", 2), ("B", 1)], "o1") is False  # a retry
+        assert inventory.available(["A", "B"]) == {"A": 1, "B": 0}
+        assert inventory.overdue(now=10**10) == []
+
+    def test_a_short_line_changes_nothing(self, redis: Any) -> None:
+        inventory = Inventory(redis)
+        redis.hset("{shop}:avail", mapping={"A": 3, "B": 1})
+        inventory.hold("r1", [("A", 2), ("B", 1)], 60, "o1")
+        inventory.release("r1")
+        inventory.hold("r2", [("B", 1)], 60, "o2")  # someone else took B
+        with pytest.raises(OutOfStock) as refused:
+            inventory.rehold("r1", [("A", 2), ("B", 1)], "o1")
+        assert refused.value.items == [{"sku": "B", "requested": 1, "available": 0}]
+        assert inventory.status("r1") == "RELEASED"
+        assert inventory.available(["A", "B"]) == {"A": 3, "B": 0}
+
+    def test_a_record_gone_with_its_ttl_is_recreated(self, redis: Any) -> None:
+        inventory = Inventory(redis)
+        redis.hset("{shop}:avail", "A", 1)
+        assert inventory.rehold("r9", [("A", 1)], "o9") is True
+        assert inventory.reservation("r9")["items"] == [("A", 1)]
+        assert inventory.available(["A"]) == {"A": 0}
