@@ -11,6 +11,8 @@ from models import ALL_MODELS
 from models.db import bind_database, close_database
 from models.migrate import applied_versions, apply_migrations, discover, drop_all
 
+ALL_VERSIONS = [migration.version for migration in discover()]
+
 
 class TestApplyMigrations:
     def test_creates_every_table_and_records_versions(self, db: Any) -> None:
@@ -26,7 +28,7 @@ class TestApplyMigrations:
     def test_drop_all_then_apply_restores_schema(self, db: Any) -> None:
         drop_all(db)
         assert not db.get_tables()
-        assert apply_migrations(db) == ["0001", "0002"]
+        assert apply_migrations(db) == ALL_VERSIONS
 
     def test_migrations_are_ordered_and_numbered(self) -> None:
         versions = [m.version for m in discover()]
@@ -60,7 +62,7 @@ class TestConcurrentMigrationsOnPostgres:
         db = bind_database(postgres_url)
         try:
             assert not errors
-            assert sorted(results, key=len) == [[], [], [], ["0001", "0002"]]
+            assert sorted(results, key=len) == [[], [], [], ALL_VERSIONS]
         finally:
             drop_all(db)
             close_database()
@@ -90,6 +92,26 @@ class TestCatalogMigration:
 
 @pytest.mark.postgres
 class TestCatalogMigrationOnPostgres(TestCatalogMigration):
+    @pytest.fixture
+    def database_url(self, postgres_url: str) -> str:
+        return postgres_url
+
+
+class TestDisputesMigration:
+    """0005 on a database migrated before it: ``orders.dispute`` appears, empty."""
+
+    def test_adds_the_dispute_column(self, db: Any) -> None:
+        from playhouse.migrate import SchemaMigrator, migrate
+
+        migrate(SchemaMigrator.from_database(db).drop_column("orders", "dispute"))
+        db.execute_sql("DELETE FROM schema_migrations WHERE version = '0005'")
+        assert apply_migrations(db) == ["0005"]
+        assert "dispute" in {c.name for c in db.get_columns("orders")}
+        assert apply_migrations(db) == []
+
+
+@pytest.mark.postgres
+class TestDisputesMigrationOnPostgres(TestDisputesMigration):
     @pytest.fixture
     def database_url(self, postgres_url: str) -> str:
         return postgres_url
