@@ -83,7 +83,8 @@ class Config:
     # Wave 2: ``automatic`` takes the money at confirmation; ``manual`` authorises at
     # checkout (order AUTHORIZED) and captures at fulfilment start or by an admin.
     capture_method: str = "automatic"
-    # Who is told when an authorisation is about to lapse uncaptured (the clock's warning).
+    # Who is told when an authorisation is about to lapse uncaptured (the clock's warning)
+    # and of disputes (evidence to review before Stripe's deadline).
     operator_email: str = "operator@example.com"
     # The shop's public base URL: server-side confirmation passes Stripe
     # ``<public_url>/order/<orderId>`` as the ``return_url`` (redirect-based methods).

@@ -39,6 +39,8 @@ class Order(BaseModel):
     capture_before = peewee.DateTimeField(null=True)
     last_payment_error = JSONField(null=True)
     checkout_token_hash = peewee.CharField(max_length=64)
+    # The latest dispute on the payment: {id, status, reason, amount, currency, evidenceDueBy}.
+    dispute = JSONField(null=True)
     created_at = peewee.DateTimeField(default=utcnow, index=True)
     updated_at = peewee.DateTimeField(default=utcnow)
 

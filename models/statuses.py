@@ -66,6 +66,8 @@ class MailKind(StrEnum):
     PAYMENT_PROCESSING = "payment_processing"
     PAYMENT_FAILED = "payment_failed"
     AUTHORIZATION_EXPIRING = "authorization_expiring"
+    LATE_PAYMENT_REFUND = "late_payment_refund"
+    DISPUTE_ALERT = "dispute_alert"
 
 
 class WebhookStatus(StrEnum):
@@ -75,6 +77,19 @@ class WebhookStatus(StrEnum):
     PROCESSED = "processed"
     IGNORED = "ignored"
     FAILED = "failed"
+    DEAD = "dead"  # failed past the actor's retry limit: waits for a replay by hand
+
+
+class DisputeStatus(StrEnum):
+    """A Stripe dispute's status, as stored in ``orders.dispute`` ``status``."""
+
+    WARNING_NEEDS_RESPONSE = "warning_needs_response"
+    WARNING_UNDER_REVIEW = "warning_under_review"
+    WARNING_CLOSED = "warning_closed"
+    NEEDS_RESPONSE = "needs_response"
+    UNDER_REVIEW = "under_review"
+    WON = "won"
+    LOST = "lost"
 
 
 class RefundStatus(StrEnum):

@@ -14,14 +14,24 @@ from typing import Any
 import dramatiq
 
 from app.gateways.jobs import QUEUES
-from tasks import checkout, expiry, orders, payments, receipts, shop_webhooks, webhooks
+from app.services.webhooks import RETRIES as WEBHOOK_RETRIES
+from tasks import (
+    checkout,
+    disputes,
+    expiry,
+    orders,
+    payments,
+    receipts,
+    shop_webhooks,
+    webhooks,
+)
 from tasks.broker import retry_policy
 
 # Every actor with its retry limit (the limit lives in the retry_when predicate, which
 # Dramatiq lets take precedence over max_retries).
 ACTORS: tuple[tuple[Callable[..., None], int], ...] = (
     (checkout.create_payment_intent, 20),
-    (webhooks.handle_stripe_event, 25),
+    (webhooks.handle_stripe_event, WEBHOOK_RETRIES),
     (expiry.expire_hold, 50),
     (receipts.send_receipt, 10),
     (orders.cancel_order, 20),
@@ -32,6 +42,7 @@ ACTORS: tuple[tuple[Callable[..., None], int], ...] = (
     # Refusals are retried by the service (3 days of back-off); these retries are for
     # our own faults (database, Redis).
     (shop_webhooks.deliver_shop_webhook, 10),
+    (disputes.stage_dispute_evidence, 20),
 )
 
 

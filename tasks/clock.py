@@ -19,12 +19,21 @@ import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from prometheus_client import Counter, Gauge
 from redis import Redis
 
 from app import keys
 from app.config import load_config
 from app.runtime import Runtime, build_runtime, install
-from app.services import admission, authorizations, holds, receipts, shop_webhooks, webhooks
+from app.services import (
+    admission,
+    authorizations,
+    holds,
+    receipts,
+    refunds,
+    shop_webhooks,
+    webhooks,
+)
 from app.services.reconcile import reconcile
 from models.db import bind_database, database, utcnow
 
@@ -34,6 +43,15 @@ INTERVAL_SECONDS = 5.0
 STALE_SECONDS = 60
 BATCH = 200
 RECONCILE_EVERY = 12  # sweeps (about a minute)
+
+DEAD_WEBHOOKS = Gauge(
+    "checkout_webhook_dead_events",
+    "Webhook inbox rows marked dead (retries exhausted), as of the clock's last sweep.",
+    multiprocess_mode="mostrecent",
+)
+DEAD_ALERTS = Counter(
+    "checkout_webhook_dead_alerts_total", "Clock sweeps that found dead webhook rows."
+)
 
 
 @dataclass
@@ -89,7 +107,26 @@ def sweep(runtime: Runtime) -> Sweep:
         if claim(redis, "shophook", str(delivery_id)):
             jobs.deliver_shop_webhook(delivery_id)
             done.add("shop_webhooks")
+    for refund_id in refunds.unsubmitted(BATCH, older_than=cutoff):
+        if claim(redis, "refund", refund_id):
+            jobs.create_refund(refund_id)
+            done.add("refunds")
+    alert_dead_letters()
     return done
+
+
+def alert_dead_letters() -> int:
+    """Alert (ERROR log + metrics) on every sweep while dead webhook rows exist."""
+    dead = webhooks.dead_count()
+    DEAD_WEBHOOKS.set(dead)
+    if dead:
+        DEAD_ALERTS.inc()
+        log.error(
+            "%s webhook event(s) are dead (retries exhausted): GET "
+            "/api/admin/webhook-events?status=dead, fix the cause, then replay",
+            dead,
+        )
+    return dead
 
 
 def reconcile_events(runtime: Runtime) -> int:

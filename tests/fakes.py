@@ -54,6 +54,7 @@ class FakeGateway:
         self.cancellation_reasons: dict[str, str] = {}
         self.tokens: dict[str, str] = {}  # ctoken id -> payment method
         self.spent_tokens: set[str] = set()
+        self.dispute_evidence: dict[str, list[dict[str, str]]] = {}  # dispute id -> staged
         self._idempotent: dict[str, Any] = {}
         self._failures: dict[str, list[PaymentProviderError]] = {}
         self._ids = itertools.count(1)
@@ -365,6 +366,14 @@ class FakeGateway:
             if event["created"] >= created_gte and (not wanted or event["type"] in wanted):
                 yield event
 
+    def stage_dispute_evidence(
+        self, dispute_id: str, *, evidence: dict[str, str]
+    ) -> dict[str, Any]:
+        """Record the staged evidence (``submit: false``: the dispute stays open)."""
+        self._check("stage_dispute_evidence", dispute_id=dispute_id)
+        self.dispute_evidence.setdefault(dispute_id, []).append(dict(evidence))
+        return {"id": dispute_id, "object": "dispute", "evidence": dict(evidence)}
+
     def verify_webhook(self, payload: bytes, signature_header: str) -> dict[str, Any]:
         """Verify exactly as the Stripe adapter does."""
         return verify_signature(
@@ -459,6 +468,10 @@ class RecordingJobs:
     def deliver_shop_webhook(self, delivery_id: int, at: datetime | None = None) -> None:
         """Record the call."""
         self.calls.append(("deliver_shop_webhook", (delivery_id, at)))
+
+    def stage_dispute_evidence(self, order_id: str) -> None:
+        """Record the call."""
+        self.calls.append(("stage_dispute_evidence", (order_id,)))
 
     def named(self, name: str) -> list[tuple[Any, ...]]:
         """The arguments of every recorded call of ``name``."""

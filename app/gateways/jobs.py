@@ -35,6 +35,7 @@ QUEUES: dict[str, str] = {
     "capture_payment": DEFAULT_QUEUE,
     "check_authorization": DEFAULT_QUEUE,
     "deliver_shop_webhook": SHOP_WEBHOOKS_QUEUE,
+    "stage_dispute_evidence": DEFAULT_QUEUE,
 }
 
 # Redis broker tuning: a killed worker's messages are redelivered within 90 s. Its
@@ -77,6 +78,9 @@ class Jobs(Protocol):
 
     def deliver_shop_webhook(self, delivery_id: int, at: datetime | None = None) -> None:
         """Post one shop event to one endpoint at ``at`` (naive UTC), or now."""
+
+    def stage_dispute_evidence(self, order_id: str) -> None:
+        """Stage the evidence draft of the order's dispute at Stripe (not submitted)."""
 
 
 def redis_broker(
@@ -151,6 +155,10 @@ class DramatiqJobs:
         """Queue ``deliver_shop_webhook(delivery_id)``, delayed until ``at`` when given."""
         delay = None if at is None else delay_ms(at)
         self._send("deliver_shop_webhook", delivery_id, delay=delay)
+
+    def stage_dispute_evidence(self, order_id: str) -> None:
+        """Queue ``stage_dispute_evidence(order_id)``."""
+        self._send("stage_dispute_evidence", order_id)
 
     def _send(self, actor_name: str, *args: Any, delay: int | None = None) -> None:
         message: dramatiq.Message[Any] = dramatiq.Message(

@@ -166,6 +166,12 @@ class PaymentGateway(Protocol):
         """Events created at or after ``created_gte`` (unix seconds), oldest pages first."""
         ...
 
+    def stage_dispute_evidence(
+        self, dispute_id: str, *, evidence: dict[str, str]
+    ) -> dict[str, Any]:
+        """Save evidence on a dispute WITHOUT submitting it (``submit: false``)."""
+        ...
+
     def verify_webhook(self, payload: bytes, signature_header: str) -> dict[str, Any]:
         """Verify a webhook's signature and return the event (SignatureInvalid/MalformedJSON)."""
         ...
@@ -417,6 +423,16 @@ class StripeGateway:
             if not page.has_more:
                 return
             page = self._call(page.next_page)
+
+    def stage_dispute_evidence(
+        self, dispute_id: str, *, evidence: dict[str, str]
+    ) -> dict[str, Any]:
+        """``POST /v1/disputes/<id>`` with ``evidence`` and ``submit=false`` (a draft the
+        operator reviews and submits); repeating it stages the same draft again."""
+        disputes = self.client.v1.disputes
+        params: dict[str, Any] = {"evidence": evidence, "submit": False}
+        obj = self._call(lambda: disputes.update(dispute_id, params))  # type: ignore[arg-type]
+        return obj.to_dict()
 
     def verify_webhook(self, payload: bytes, signature_header: str) -> dict[str, Any]:
         """Verify the Stripe-Signature over the raw body against every active secret."""

@@ -36,6 +36,7 @@ NAMES = (
     "publish",
     "stripe_budget",
     "waiters",
+    "rehold",
 )
 USES = re.compile(r"^-- uses: (.+)$", re.MULTILINE)
 

@@ -129,6 +129,17 @@ class RefundSchema(BaseSchema):
     created_at = fields.String(data_key="createdAt")
 
 
+class DisputeSchema(BaseSchema):
+    """The latest dispute on an order's payment (Stripe's words for status and reason)."""
+
+    id = fields.String(allow_none=True)
+    status = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)
+    amount = fields.Integer(allow_none=True)
+    currency = fields.String(allow_none=True)
+    evidence_due_by = fields.String(data_key="evidenceDueBy", allow_none=True)
+
+
 class OrderSchema(BaseSchema):
     """``GET /api/orders/<orderId>``."""
 
@@ -148,6 +159,7 @@ class OrderSchema(BaseSchema):
     reservation_id = fields.String(data_key="reservationId")
     amount_refunded = fields.Integer(data_key="amountRefunded")
     refunds = fields.List(fields.Nested(RefundSchema))
+    dispute = fields.Nested(DisputeSchema, allow_none=True)
     events = fields.List(fields.Nested(EventSchema))
     created_at = fields.String(data_key="createdAt", allow_none=True)
 

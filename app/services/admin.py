@@ -26,6 +26,7 @@ from app.services.order_views import iso_utc_micro
 from app.services.records import totals
 from app.services.refunds import request_refund
 from app.services.state_machine import AUTHORIZED, PENDING
+from app.services.webhooks import revive
 from models import Order, Refund, ShopDelivery, WebhookEvent
 from models.statuses import RefundStatus
 
@@ -328,10 +329,16 @@ def list_webhook_events(*, status: str | None, limit: int, cursor: str | None) -
 
 
 def webhook_event_for_replay(event_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The stored payload of an inbox row and its listing body; NotFound when unknown."""
+    """The stored payload of an inbox row and its listing body; NotFound when unknown.
+
+    A dead row is revived first (``received``, a fresh retry budget), so the replay
+    runs with the actor's full retries again.
+    """
     row = WebhookEvent.get_or_none(WebhookEvent.event_id == event_id)
     if row is None:
         raise NotFound("No such webhook event.")
+    if revive(event_id):
+        row = WebhookEvent.get_by_id(row.id)
     return row.payload, webhook_event_row(row)
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis import Redis
 
+from app.errors import InvalidRequest, OutOfStock
 from app.services.inventory import Inventory
 from app.services.state_machine import record_event
 from models import Order, OrderEvent, Product, Reservation
@@ -39,6 +40,43 @@ def confirm_hold(order: Order, runtime: Runtime, actor: str) -> None:
     # Idempotent; done before commit so a rolled-back transaction is simply redone.
     Inventory(runtime.redis).confirm(reservation.id)
     record_event(order, "STOCK_CONFIRMED", {"reservationId": reservation.id}, actor)
+
+
+def rehold_hold(order: Order, runtime: Runtime, actor: str) -> bool:
+    """Sell a released hold's lines again (a late payment): True if sold, False if short.
+
+    One Lua script takes the units (I1) and marks the Redis record CONFIRMED; the
+    reservation row follows (RELEASED → CONFIRMED, stock on hand decremented). Done
+    before commit like :func:`confirm_hold`: a rolled-back transaction's retry finds
+    the Redis record CONFIRMED and only redoes the database part.
+    """
+    reservation = Reservation.get_or_none(Reservation.order == order.id)
+    if reservation is None:
+        return False
+    if reservation.status == ReservationStatus.CONFIRMED:
+        return True
+    lines = [(str(sku), int(qty)) for sku, qty in reservation.items]
+    try:
+        Inventory(runtime.redis).rehold(reservation.id, lines, order.id)
+    except (OutOfStock, InvalidRequest) as refused:
+        record_event(
+            order,
+            "STOCK_UNAVAILABLE",
+            {"reservationId": reservation.id, "short": getattr(refused, "items", [])},
+            actor,
+        )
+        return False
+    for sku, qty in lines:
+        Product.update(stock_on_hand=Product.stock_on_hand - qty, updated_at=utcnow()).where(
+            Product.sku == sku
+        ).execute()
+    reservation.status, reservation.updated_at = ReservationStatus.CONFIRMED, utcnow()
+    reservation.save()
+    record_event(
+        order, "STOCK_HELD", {"reservationId": reservation.id, "reason": "late_payment"}, actor
+    )
+    record_event(order, "STOCK_CONFIRMED", {"reservationId": reservation.id}, actor)
+    return True
 
 
 def release_hold(order: Order, runtime: Runtime, *, reason: str, actor: str = "worker") -> None:

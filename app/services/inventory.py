@@ -121,6 +121,22 @@ class Inventory:
         lua.raise_for_refusal(reply, lines)
         return lua.text(reply[0]) == "OK"
 
+    def rehold(self, reservation_id: str, items: Sequence[Line], order_id: str = "") -> bool:
+        """Sell a RELEASED reservation's lines again at once (a late payment), all or none.
+
+        True if the units were taken now, False if it was already CONFIRMED (a retry).
+        Raises OutOfStock (the short lines) or InvalidRequest (SKUs no longer sold).
+        """
+        lines = validate_lines(items)
+        reply = lua.run(
+            self.redis,
+            "rehold",
+            [keys.AVAIL, keys.reservation(reservation_id), keys.HOLDS],
+            [reservation_id, order_id, keys.RESERVATION_KEEP_SECONDS, *flat_lines(lines)],
+        )
+        lua.raise_for_refusal(reply, lines)
+        return lua.text(reply[0]) == "OK"
+
     def confirm(self, reservation_id: str) -> bool:
         """HELD → CONFIRMED; False (nothing changed) if not HELD or unknown."""
         names = [keys.reservation(reservation_id), keys.HOLDS]

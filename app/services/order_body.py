@@ -53,6 +53,7 @@ def order_view(order: Order) -> dict[str, Any]:
         "reservationId": order.reservation_id,
         "amountRefunded": order.amount_refunded,
         "refunds": order_refunds(order),
+        "dispute": order.dispute,
         "events": [
             {"ts": iso_utc_micro(e.ts), "type": e.type, "payload": e.payload or {}}
             for e in order_events(order)

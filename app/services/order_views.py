@@ -170,6 +170,7 @@ def pending_view(order_id: str, model: dict[str, Any]) -> dict[str, Any]:
         "reservationId": model.get("reservationId") or submission.get("reservationId"),
         "amountRefunded": 0,
         "refunds": [],
+        "dispute": None,
         "events": [],
         "createdAt": submission.get("submittedAt"),
     }

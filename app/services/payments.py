@@ -8,6 +8,11 @@ intent belongs to the checkout use case (``checkout.py``).
 I10: an intent moves an order only when it is the intent the order recorded and its
 amount and currency are the order's (:func:`foreign_intent`); anything else is
 ignored, audited (``PAYMENT_MISMATCH_IGNORED``), counted and logged at ERROR.
+
+Late payments are made whole (:func:`make_whole`): an intent that succeeds after its
+order was closed (the cancel raced the buyer, a delayed method settled after expiry)
+sells the order's lines again when stock allows (PAID); otherwise the money is
+refunded and the order ends CANCELED (``stock_unavailable_after_payment``).
 """
 
 from __future__ import annotations
@@ -22,21 +27,24 @@ from app.gateways.payments import Intent
 from app.services.holds import (
     confirm_hold,
     original_hold_expiry,
+    rehold_hold,
     release_hold,
     return_confirmed,
 )
-from app.services.receipts import queue_mail, queue_receipt
-from app.services.records import publish_after_commit, touch
+from app.services.receipts import LATE_PAYMENT_REFUND, queue_mail, queue_message, queue_receipt
+from app.services.records import after_commit, open_refund, publish_after_commit, touch
 from app.services.state_machine import (
     AUTHORIZED,
     CANCELED,
     FAILED,
+    LATE_PAYMENT,
     PAID,
     PENDING,
+    STOCK_UNAVAILABLE_AFTER_PAYMENT,
     record_event,
     transition,
 )
-from models import Order, Reservation
+from models import Order, Refund, Reservation
 from models.db import utcnow
 from models.statuses import MailKind, PaymentStatus
 
@@ -48,7 +56,12 @@ log = logging.getLogger(__name__)
 
 LATE_PAYMENTS = Counter(
     "checkout_payment_after_close_total",
-    "Payments that succeeded on an order already canceled or failed (needs a refund).",
+    "Payments that succeeded on an order already canceled or failed.",
+)
+LATE_OUTCOMES = Counter(
+    "checkout_late_payments_total",
+    "Late payments made whole, by outcome (paid: lines sold again; refunded: no stock).",
+    ["outcome"],
 )
 
 MISMATCHES = Counter(
@@ -143,22 +156,9 @@ def foreign_intent(order: Order, intent: Intent, *, actor: str) -> bool:
 
 
 def apply_success(order: Order, intent: Intent, runtime: Runtime, *, actor: str) -> list[int]:
-    """The payment succeeded: PAID, stock confirmed, receipt queued; loud if too late."""
+    """The payment succeeded: PAID, stock confirmed, receipt queued; made whole if late."""
     if order.state in (CANCELED, FAILED):
-        record_event(
-            order,
-            "PAYMENT_AFTER_CLOSE",
-            {"intentId": intent.id, "amount": intent.amount, "state": order.state},
-            actor,
-        )
-        LATE_PAYMENTS.inc()
-        log.error(
-            "PAYMENT SUCCEEDED ON CLOSED ORDER %s (%s, intent %s): refund or fulfil by hand",
-            order.id,
-            order.state,
-            intent.id,
-        )
-        return []
+        return make_whole(order, intent, runtime, actor=actor)
     if order.state not in (PENDING, AUTHORIZED):
         return []  # already paid: a duplicate or a replay
     captured = intent.amount_received or intent.amount
@@ -243,6 +243,88 @@ def close_authorization(
         "The payment authorisation expired." if expired else "The payment authorisation was voided."
     )
     publish_after_commit(runtime, order, error={"code": reason, "message": message})
+
+
+def make_whole(order: Order, intent: Intent, runtime: Runtime, *, actor: str) -> list[int]:
+    """A payment succeeded on a closed order: sell its lines again, else refund it.
+
+    Stock allows (one Lua script, I1): the order becomes PAID (a transition the table
+    allows for this reason only), stock confirmed, receipt queued. It does not: a refund
+    of the whole amount (idempotency key ``late-payment:<orderId>``, submitted by the
+    ``create_refund`` actor after commit), the order ends CANCELED with reason
+    ``stock_unavailable_after_payment``, the buyer is e-mailed. Idempotent: a replayed
+    event finds the refund and changes nothing.
+    """
+    refund_key = f"late-payment:{order.id}"
+    if Refund.get_or_none(Refund.idempotency_key == refund_key) is not None:
+        return []  # refunded already: a duplicate or a replay
+    record_event(
+        order,
+        "PAYMENT_AFTER_CLOSE",
+        {"intentId": intent.id, "amount": intent.amount, "state": order.state},
+        actor,
+    )
+    LATE_PAYMENTS.inc()
+    touch(order, payment_status=PaymentStatus.SUCCEEDED, last_payment_error=None)
+    record_event(
+        order,
+        "PAYMENT_SUCCEEDED",
+        {"intentId": intent.id, "amount": intent.amount, "charge": intent.latest_charge},
+        actor,
+    )
+    if rehold_hold(order, runtime, actor):
+        transition(order, PAID, LATE_PAYMENT, actor, payload={"intentId": intent.id})
+        LATE_OUTCOMES.labels("paid").inc()
+        log.warning("late payment on order %s: lines sold again, order PAID", order.id)
+        outbox_id = queue_receipt(order, actor)
+        publish_after_commit(runtime, order, error=None)
+        return [outbox_id]
+    refund, _ = open_refund(
+        order,
+        key=refund_key,
+        amount=intent.amount,
+        reason=STOCK_UNAVAILABLE_AFTER_PAYMENT,
+        actor=actor,
+    )
+    if order.state == FAILED:
+        transition(order, CANCELED, STOCK_UNAVAILABLE_AFTER_PAYMENT, actor)
+    # The shop's order.canceled: this event (the order may have been CANCELED already).
+    record_event(
+        order,
+        "LATE_PAYMENT_REFUNDED",
+        {
+            "reason": STOCK_UNAVAILABLE_AFTER_PAYMENT,
+            "intentId": intent.id,
+            "refundId": refund.id,
+            "amount": refund.amount,
+        },
+        actor,
+    )
+    outbox_id = queue_message(
+        order,
+        kind=LATE_PAYMENT_REFUND,
+        key=f"late-refund:{order.id}",
+        payload={"email": order.email, "amount": refund.amount, "refundId": refund.id},
+        actor=actor,
+    )
+    jobs, refund_id = runtime.jobs, refund.id
+    after_commit(lambda: jobs.create_refund(refund_id), f"refund {refund_id}")
+    LATE_OUTCOMES.labels("refunded").inc()
+    log.error(
+        "late payment on order %s: no stock to sell again, refunding %s (%s)",
+        order.id,
+        refund.amount,
+        refund.id,
+    )
+    publish_after_commit(
+        runtime,
+        order,
+        error={
+            "code": STOCK_UNAVAILABLE_AFTER_PAYMENT,
+            "message": "The items sold out before the payment arrived; it is being refunded.",
+        },
+    )
+    return [outbox_id]
 
 
 def note_failure(order: Order, intent: Intent, runtime: Runtime, *, actor: str) -> list[int]:

@@ -1,18 +1,19 @@
-"""Receipts (and the other payment e-mails) through the outbox: queued with the change
-that causes them, sent afterwards by an actor.
+"""E-mails through the outbox: queued with the change that causes them, sent by an actor.
 
 :func:`queue_receipt` runs inside the transaction that marks the order PAID, so a paid
-order always has its receipt queued; :func:`queue_mail` does the same for the wave-2
-e-mails (a delayed payment on its way, a delayed payment failed, an authorisation about
-to lapse for the operator). :func:`send_receipt` delivers any outbox row at most once
-per successful send (a sent row is never sent again).
+order always has its receipt queued; :func:`send_receipt` delivers any outbox row at most
+once per successful send (a sent row is never sent again). Every other e-mail uses the
+same outbox and actor, told apart by ``kind`` (``MailKind``, :data:`RENDERERS`): a delayed
+payment on its way or failed, an authorisation about to lapse (operator), a late payment
+refunded for want of stock (buyer), a dispute opened or closed (operator).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from app.gateways.mail import Message
 from app.services.pricing import format_amount
@@ -28,6 +29,10 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 10
 
+RECEIPT = MailKind.RECEIPT
+LATE_PAYMENT_REFUND = MailKind.LATE_PAYMENT_REFUND
+DISPUTE_ALERT = MailKind.DISPUTE_ALERT
+
 
 def queue_receipt(order: Order, actor: str = "worker") -> int:
     """Queue the receipt of ``order`` (once per order); return the outbox row id."""
@@ -40,62 +45,28 @@ def queue_receipt(order: Order, actor: str = "worker") -> int:
     return int(row.id)
 
 
-def queue_mail(
-    order: Order, kind: str, actor: str = "worker", *, to: str | None = None, attempt: str = ""
+def queue_message(
+    order: Order, *, kind: str, key: str, payload: dict[str, Any], actor: str = "worker"
 ) -> int:
-    """Queue a non-receipt e-mail of ``order`` (once per kind and ``attempt``); its row id."""
-    key = f"{kind}:{order.id}" + (f":{attempt}" if attempt else "")
+    """Queue one e-mail of ``kind`` (once per ``key``); return the outbox row id."""
+    if kind not in RENDERERS:
+        raise ValueError(f"unknown outbox kind {kind!r}")
     row, created = Outbox.get_or_create(
-        key=key, defaults={"kind": kind, "order": order, "payload": {"email": to or order.email}}
+        key=key, defaults={"kind": kind, "order": order, "payload": payload}
     )
     if created:
         record_event(order, "MAIL_QUEUED", {"outboxId": row.id, "kind": kind}, actor)
     return int(row.id)
 
 
-def render(row: Outbox, sender: str) -> Message:
-    """The e-mail of an outbox row, by its kind."""
-    order = row.order
-    to = (row.payload or {}).get("email") or order.email
-    if row.kind == MailKind.PAYMENT_PROCESSING:
-        return Message(
-            to=to,
-            subject=f"Your payment for order {order.order_number} is on its way",
-            text=(
-                f"We have received your payment for order {order.order_number} "
-                f"({format_amount(order.total, order.currency)}). Your bank is processing "
-                "it, which can take a few business days; your items are reserved meanwhile. "
-                "We will e-mail you again when it has gone through."
-            ),
-            sender=sender,
-        )
-    if row.kind == MailKind.PAYMENT_FAILED:
-        return Message(
-            to=to,
-            subject=f"Your payment for order {order.order_number} did not go through",
-            text=(
-                f"Your bank did not complete the payment for order {order.order_number} "
-                f"({format_amount(order.total, order.currency)}). You have not been charged. "
-                "Please place the order again with another payment method."
-            ),
-            sender=sender,
-        )
-    if row.kind == MailKind.AUTHORIZATION_EXPIRING:
-        when = (
-            order.capture_before.strftime("%Y-%m-%d %H:%M UTC") if order.capture_before else "soon"
-        )
-        return Message(
-            to=to,
-            subject=f"Capture order {order.order_number} before {when}",
-            text=(
-                f"The card authorisation of order {order.order_number} "
-                f"({format_amount(order.total, order.currency)}) lapses at {when}. Start its "
-                "fulfilment or capture it before then, or the payment is lost and the order "
-                "canceled."
-            ),
-            sender=sender,
-        )
-    return render_receipt(order, sender)
+def queue_mail(
+    order: Order, kind: str, actor: str = "worker", *, to: str | None = None, attempt: str = ""
+) -> int:
+    """Queue an e-mail of ``order`` (once per kind and ``attempt``); its row id."""
+    key = f"{kind}:{order.id}" + (f":{attempt}" if attempt else "")
+    return queue_message(
+        order, kind=kind, key=key, payload={"email": to or order.email}, actor=actor
+    )
 
 
 def render_receipt(order: Order, sender: str) -> Message:
@@ -125,8 +96,106 @@ def render_receipt(order: Order, sender: str) -> Message:
     )
 
 
+def render_late_refund(order: Order, payload: dict[str, Any], sender: str) -> Message:
+    """The buyer's notice: paid after the hold ended, the items were gone, money refunded."""
+    amount = format_amount(int(payload.get("amount") or order.total), order.currency)
+    text = "\n".join(
+        [
+            f"Your payment for order {order.order_number} arrived after we had released the",
+            "items we were holding for you, and they are no longer in stock.",
+            "",
+            f"We are refunding {amount} to your payment method; it usually shows",
+            "within 5-10 business days. We are sorry for the trouble.",
+        ]
+    )
+    return Message(
+        to=order.email,
+        subject=f"Order {order.order_number} canceled: your payment is being refunded",
+        text=text,
+        sender=sender,
+    )
+
+
+def render_dispute_alert(order: Order, payload: dict[str, Any], sender: str) -> Message:
+    """The operator's alert: a dispute opened, changed or closed on an order's payment."""
+    dispute = payload.get("dispute") or {}
+    amount = format_amount(int(dispute.get("amount") or 0), order.currency)
+    text = "\n".join(
+        [
+            f"Dispute {dispute.get('id')} on order {order.order_number} ({order.id}):",
+            f"status {dispute.get('status')}, reason {dispute.get('reason')}, amount {amount}.",
+            f"Evidence due by {dispute.get('evidenceDueBy') or 'n/a'}.",
+            "",
+            "An evidence draft is staged at Stripe (not submitted): review and submit it",
+            "in Stripe's dashboard before the deadline.",
+        ]
+    )
+    return Message(
+        to=str(payload.get("to") or sender),
+        subject=f"Dispute {payload.get('event', 'update')}: order {order.order_number}",
+        text=text,
+        sender=sender,
+    )
+
+
+def render_payment_processing(order: Order, payload: dict[str, Any], sender: str) -> Message:
+    """The buyer's notice: a delayed payment (a bank debit) is on its way."""
+    return Message(
+        to=payload.get("email") or order.email,
+        subject=f"Your payment for order {order.order_number} is on its way",
+        text=(
+            f"We have received your payment for order {order.order_number} "
+            f"({format_amount(order.total, order.currency)}). Your bank is processing "
+            "it, which can take a few business days; your items are reserved meanwhile. "
+            "We will e-mail you again when it has gone through."
+        ),
+        sender=sender,
+    )
+
+
+def render_payment_failed(order: Order, payload: dict[str, Any], sender: str) -> Message:
+    """The buyer's notice: a delayed payment did not go through."""
+    return Message(
+        to=payload.get("email") or order.email,
+        subject=f"Your payment for order {order.order_number} did not go through",
+        text=(
+            f"Your bank did not complete the payment for order {order.order_number} "
+            f"({format_amount(order.total, order.currency)}). You have not been charged. "
+            "Please place the order again with another payment method."
+        ),
+        sender=sender,
+    )
+
+
+def render_authorization_expiring(order: Order, payload: dict[str, Any], sender: str) -> Message:
+    """The operator's warning: an authorisation lapses soon, uncaptured."""
+    when = order.capture_before.strftime("%Y-%m-%d %H:%M UTC") if order.capture_before else "soon"
+    return Message(
+        to=payload.get("email") or order.email,
+        subject=f"Capture order {order.order_number} before {when}",
+        text=(
+            f"The card authorisation of order {order.order_number} "
+            f"({format_amount(order.total, order.currency)}) lapses at {when}. Start its "
+            "fulfilment or capture it before then, or the payment is lost and the order "
+            "canceled."
+        ),
+        sender=sender,
+    )
+
+
+RENDERERS: dict[str, Callable[[Order, dict[str, Any], str], Message]] = {
+    MailKind.RECEIPT: lambda order, _payload, sender: render_receipt(order, sender),
+    MailKind.PAYMENT_PROCESSING: render_payment_processing,
+    MailKind.PAYMENT_FAILED: render_payment_failed,
+    MailKind.AUTHORIZATION_EXPIRING: render_authorization_expiring,
+    MailKind.LATE_PAYMENT_REFUND: render_late_refund,
+    MailKind.DISPUTE_ALERT: render_dispute_alert,
+}
+
+
 def send_receipt(outbox_id: int, mailer: Mailer, sender: str) -> bool:
-    """Send one queued receipt; True if sent now, False if already sent or unknown.
+    """Send one queued e-mail (a receipt, or another kind); True if sent now, False if
+    already sent or unknown.
 
     A failed send raises (the actor retries) after counting the attempt; the row is
     marked ``failed`` after ``MAX_ATTEMPTS``.
@@ -140,16 +209,15 @@ def send_receipt(outbox_id: int, mailer: Mailer, sender: str) -> bool:
             if row is None or row.status != OutboxStatus.PENDING:
                 return False
             order = row.order
-            message = render(row, sender)
+            message = RENDERERS[row.kind](order, row.payload or {}, sender)
             mailer.send(message)
             row.status, row.sent_at, row.attempts = OutboxStatus.SENT, utcnow(), row.attempts + 1
             row.save()
-            if row.kind == MailKind.RECEIPT:
+            if row.kind == RECEIPT:
                 record_event(order, "RECEIPT_SENT", {"outboxId": row.id, "to": order.email})
             else:
-                record_event(
-                    order, "MAIL_SENT", {"outboxId": row.id, "kind": row.kind, "to": message.to}
-                )
+                sent = {"outboxId": row.id, "kind": row.kind, "to": message.to}
+                record_event(order, "MAIL_SENT", sent)
     except Exception as exc:
         note_failed_attempt(outbox_id, exc)
         raise
@@ -172,7 +240,7 @@ def note_failed_attempt(outbox_id: int, exc: Exception) -> None:
 
 def unsent(limit: int = 100, *, older_than: datetime | None = None) -> list[int]:
     """Ids of outbox rows still waiting to be sent (for the clock's sweep)."""
-    condition = Outbox.status == OutboxStatus.PENDING
+    condition = (Outbox.status == OutboxStatus.PENDING) & Outbox.kind.in_(list(RENDERERS))
     if older_than is not None:
         condition &= Outbox.created_at < older_than
     query = Outbox.select(Outbox.id).where(condition).order_by(Outbox.id)

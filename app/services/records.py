@@ -8,7 +8,8 @@ contract's ``totals``, and the checkout read model's mirror of an order row
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -19,8 +20,10 @@ from app import keys
 from app.errors import NotFound
 from app.services import checkout_status
 from app.services.order_body import totals
-from models import Order
+from app.services.state_machine import record_event
+from models import Order, Refund
 from models.db import database, is_postgres, utcnow
+from models.statuses import RefundStatus
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -95,3 +98,44 @@ def to_utc_naive(value: str | datetime) -> datetime:
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment
+
+
+def after_commit(action: Callable[[], None], what: str) -> None:
+    """Run ``action`` (hand work to ``runtime.jobs``) once the transaction has committed.
+
+    A failure is logged, not raised: the change is committed, and the clock's sweep
+    finds the work again (unsent outbox rows, unsubmitted refunds).
+    """
+
+    def run() -> None:
+        try:
+            action()
+        except Exception:
+            log.exception("could not enqueue %s after commit; the clock will", what)
+
+    database().after_commit(run)
+
+
+def open_refund(
+    order: Order, *, key: str, amount: int, reason: str, actor: str
+) -> tuple[Refund, bool]:
+    """A pending refund the service itself decided (idempotent on ``key``): (row, created)."""
+    existing = Refund.get_or_none(Refund.idempotency_key == key)
+    if existing is not None:
+        return existing, False
+    refund = Refund.create(
+        id=f"rf_{uuid.uuid4().hex[:24]}",
+        order=order,
+        amount=amount,
+        status=RefundStatus.PENDING,
+        reason=reason,
+        restock=False,
+        idempotency_key=key,
+    )
+    record_event(
+        order,
+        "REFUND_REQUESTED",
+        {"refundId": refund.id, "amount": amount, "reason": reason, "restock": False},
+        actor,
+    )
+    return refund, True

@@ -8,11 +8,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import peewee
 
 from app.errors import InvalidState, PaymentProviderError
+from app.schemas.admin import REFUND_REASONS
 from app.services.records import lock_order
 from app.services.state_machine import FULFILLED, FULFILLING, PAID, record_event
 from models import Order, Refund
@@ -90,13 +92,17 @@ def submit_refund(refund_id: str, runtime: Runtime) -> Refund:
     order = refund.order
     if order.payment_intent_id is None:
         raise InvalidState("The order has no payment to refund.")
+    metadata = {"orderId": order.id, "refundId": refund.id}
+    stripe_reason = refund.reason if refund.reason in REFUND_REASONS else None
+    if refund.reason and stripe_reason is None:
+        metadata["reason"] = refund.reason  # ours (e.g. stock_unavailable_after_payment)
     try:
         created = runtime.gateway.create_refund(
             intent_id=order.payment_intent_id,
             amount=refund.amount,
-            reason=refund.reason,
+            reason=stripe_reason,
             idempotency_key=f"refund-{refund.id}",
-            metadata={"orderId": order.id, "refundId": refund.id},
+            metadata=metadata,
         )
     except PaymentProviderError as exc:
         if exc.retryable:
@@ -114,3 +120,12 @@ def submit_refund(refund_id: str, runtime: Runtime) -> Refund:
             fresh.stripe_refund_id, fresh.updated_at = created["id"], utcnow()
             fresh.save()
     return fresh
+
+
+def unsubmitted(limit: int = 100, *, older_than: datetime | None = None) -> list[str]:
+    """Pending refunds never sent to Stripe (a lost message), for the clock's sweep."""
+    condition = (Refund.status == RefundStatus.PENDING) & Refund.stripe_refund_id.is_null()
+    if older_than is not None:
+        condition &= Refund.created_at < older_than
+    query = Refund.select(Refund.id).where(condition).order_by(Refund.created_at)
+    return [row.id for row in query.limit(limit)]

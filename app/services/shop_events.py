@@ -21,6 +21,8 @@ AUDIT_EVENTS: dict[str, ShopEventType] = {
     "DISPUTE_CREATED": ShopEventType.ORDER_DISPUTED,
     "DISPUTE_OPENED": ShopEventType.ORDER_DISPUTED,
     "DISPUTE_CLOSED": ShopEventType.ORDER_DISPUTE_CLOSED,
+    # A late payment refunded for want of stock: the order is (or stays) CANCELED.
+    "LATE_PAYMENT_REFUNDED": ShopEventType.ORDER_CANCELED,
 }
 
 

@@ -37,6 +37,18 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 STATES = tuple(TRANSITIONS)
 TERMINAL = frozenset(state for state, targets in TRANSITIONS.items() if not targets)
 
+# Reasons that make a late payment whole (the buyer paid after the hold was released).
+LATE_PAYMENT = "late_payment_restocked"
+STOCK_UNAVAILABLE_AFTER_PAYMENT = "stock_unavailable_after_payment"
+# Part of the table, but legal ONLY for the listed reasons: a closed order reopens
+# when its payment succeeded after all and its lines could be held again (PAID), or a
+# FAILED order whose late payment is refunded for want of stock ends CANCELED.
+REASONED_TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
+    (CANCELED, PAID): frozenset({LATE_PAYMENT}),
+    (FAILED, PAID): frozenset({LATE_PAYMENT}),
+    (FAILED, CANCELED): frozenset({STOCK_UNAVAILABLE_AFTER_PAYMENT}),
+}
+
 # Audit event types (design.md lists the first fourteen; the rest are ours).
 EVENT_TYPES = frozenset(
     {
@@ -58,7 +70,13 @@ EVENT_TYPES = frozenset(
         "REFUND_FAILED",
         "REFUNDED",
         "STATE_CHANGED",
-        "DISPUTE_CREATED",
+        "DISPUTE_CREATED",  # before wave 2; DISPUTE_OPENED since
+        "DISPUTE_OPENED",
+        "DISPUTE_UPDATED",
+        "DISPUTE_CLOSED",
+        "DISPUTE_EVIDENCE_STAGED",
+        "LATE_PAYMENT_REFUNDED",
+        "STOCK_UNAVAILABLE",
         "RECEIPT_QUEUED",
         "RECEIPT_SENT",
         "STOCK_RESTOCKED",
@@ -83,9 +101,11 @@ EVENT_TYPES = frozenset(
 )
 
 
-def can_transition(current: str, to: str) -> bool:
-    """Whether the table allows ``current`` → ``to``."""
-    return to in TRANSITIONS.get(current, frozenset())
+def can_transition(current: str, to: str, reason: str | None = None) -> bool:
+    """Whether the table allows ``current`` → ``to`` (for ``reason``, if it is restricted)."""
+    if to in TRANSITIONS.get(current, frozenset()):
+        return True
+    return reason in REASONED_TRANSITIONS.get((current, to), frozenset())
 
 
 def record_event(
@@ -111,7 +131,7 @@ def transition(
 ) -> Order:
     """Move ``order`` to ``to`` (saved) and append ``STATE_CHANGED``; InvalidState if illegal."""
     current = order.state
-    if not can_transition(current, to):
+    if not can_transition(current, to, reason):
         raise InvalidState(f"An order in state {current} cannot become {to}.")
     # Compare-and-set on the old state: a concurrent writer that moved the order first
     # makes this update touch no row, and the change is refused instead of lost.

@@ -5,6 +5,11 @@ row per id (unique), the handler's effect and the ``processed`` mark committed i
 transaction, the row locked while it runs. A failing handler rolls back, its row is
 marked ``failed`` (attempts, last error) and the error propagates so Dramatiq retries.
 ``{shop}:evt:<id>`` is set only after commit, as a fast skip for replays.
+
+Dead letters: a row whose handler has failed :data:`MAX_ATTEMPTS` times (the
+``handle_stripe_event`` actor's first try and its :data:`RETRIES` retries) is marked
+``dead``; the clock no longer re-enqueues it and alerts on it, the admin lists it and
+a replay gives it a fresh budget (:func:`revive`).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from app import keys
 from app.errors import MalformedEvent, MalformedJSON
 from app.gateways.payments import Intent, PaymentError, PaymentGateway
 from app.services import shop_events
+from app.services.disputes import apply_dispute
 from app.services.inventory import Inventory
 from app.services.payments import apply_intent, foreign_intent
 from app.services.records import lock_order, publish_after_commit, touch
@@ -55,10 +61,17 @@ DONE = frozenset({WebhookStatus.PROCESSED, WebhookStatus.IGNORED})
 # Outcome.status of an event already handled (the other outcomes are inbox statuses).
 DUPLICATE = "duplicate"
 
-DISPUTES = Counter("checkout_disputes_total", "Stripe disputes opened on our payments.")
 WEBHOOK_RESULTS = Counter(
     "checkout_webhook_events_total", "Stripe events by outcome.", ["type", "outcome"]
 )
+DEAD_LETTERS = Counter(
+    "checkout_webhook_dead_letters_total", "Stripe events whose handler exhausted its retries."
+)
+
+# The handle_stripe_event actor's retry limit (tasks.ACTORS reads it): with the first
+# try, a row that failed this many attempts will not be retried again.
+RETRIES = 25
+MAX_ATTEMPTS = RETRIES + 1
 
 
 @dataclass
@@ -222,16 +235,9 @@ def restock_if_asked(order: Order, ctx: Context) -> None:
 # --- disputes ------------------------------------------------------------------------
 
 
-def on_dispute_created(order: Order, obj: dict[str, Any], ctx: Context) -> None:
-    """Record the dispute and alert (error log + counter): someone must respond."""
-    record_event(
-        order,
-        "DISPUTE_CREATED",
-        {"disputeId": obj.get("id"), "amount": obj.get("amount"), "reason": obj.get("reason")},
-        "webhook",
-    )
-    DISPUTES.inc()
-    log.error("DISPUTE %s opened on order %s: %s", obj.get("id"), order.id, obj.get("reason"))
+def on_dispute(order: Order, obj: dict[str, Any], ctx: Context) -> None:
+    """charge.dispute.created / .updated / .closed: the order's dispute, alerts, evidence."""
+    ctx.outbox_ids += apply_dispute(order, obj, ctx.runtime, actor="webhook")
 
 
 HANDLERS: dict[str, Handler] = {
@@ -246,7 +252,9 @@ HANDLERS: dict[str, Handler] = {
     "refund.created": on_refund,
     "refund.updated": on_refund,
     "refund.failed": on_refund,
-    "charge.dispute.created": on_dispute_created,
+    "charge.dispute.created": on_dispute,
+    "charge.dispute.updated": on_dispute,
+    "charge.dispute.closed": on_dispute,
 }
 
 
@@ -343,6 +351,13 @@ def malformed(payload: dict[str, Any]) -> str | None:
                 return problem
     elif type_.startswith("refund."):
         return _refund_problem(obj)
+    elif type_.startswith("charge.dispute."):
+        if not _is_id(obj.get("id")) or not isinstance(obj.get("status", ""), str):
+            return "a dispute without a string id and status"
+        if not _is_int(obj.get("amount")) or not isinstance(
+            obj.get("evidence_details") or {}, dict
+        ):
+            return "a dispute amount or evidence_details of the wrong type"
     return None
 
 
@@ -449,18 +464,57 @@ def finish_malformed(row: WebhookEvent, type_: str, problem: str) -> Outcome:
 
 
 def note_failure(row_id: int, exc: Exception) -> None:
-    """Keep a failed attempt visible (status failed, attempts, last error); never done."""
+    """Keep a failed attempt visible (status failed, attempts, last error); never done.
+
+    The attempt that reaches :data:`MAX_ATTEMPTS` marks the row ``dead`` (the actor's
+    retries are exhausted): counted, logged at ERROR, left for a replay by hand.
+    """
+    error = f"{exc.__class__.__name__}: {exc}"[:2000]
     try:
         with database().atomic():
-            WebhookEvent.update(
-                status=WebhookStatus.FAILED,
-                attempts=WebhookEvent.attempts + 1,
-                last_error=f"{exc.__class__.__name__}: {exc}"[:2000],
-            ).where(
+            row = lock_row(row_id)
+            if row.status in DONE:
+                return
+            attempts = row.attempts + 1
+            dead = attempts >= MAX_ATTEMPTS
+            status = WebhookStatus.DEAD if dead else WebhookStatus.FAILED
+            WebhookEvent.update(status=status, attempts=attempts, last_error=error).where(
                 (WebhookEvent.id == row_id) & (WebhookEvent.status.not_in(list(DONE)))
             ).execute()
     except Exception:
         log.exception("could not record the failure of webhook row %s", row_id)
+        return
+    if dead and row.status != WebhookStatus.DEAD:
+        DEAD_LETTERS.inc()
+        log.error(
+            "webhook event %s (%s) is dead after %s attempts: %s",
+            row.event_id,
+            row.type,
+            attempts,
+            error,
+        )
+
+
+def revive(event_id: str) -> bool:
+    """A replay by hand: a dead row gets a fresh retry budget (``received``, 0 attempts).
+
+    True if the row was dead. Other rows are left as they are (a replay of a processed
+    event changes nothing, I3).
+    """
+    with database().atomic():
+        revived = (
+            WebhookEvent.update(status=WebhookStatus.RECEIVED, attempts=0)
+            .where(
+                (WebhookEvent.event_id == event_id) & (WebhookEvent.status == WebhookStatus.DEAD)
+            )
+            .execute()
+        )
+    return revived == 1
+
+
+def dead_count() -> int:
+    """How many inbox rows are dead (for the clock's alert)."""
+    return WebhookEvent.select().where(WebhookEvent.status == WebhookStatus.DEAD).count()
 
 
 def remember(redis: Redis, event_id: str) -> None:

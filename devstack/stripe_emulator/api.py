@@ -309,6 +309,23 @@ def retrieve_dispute(call: Call, dispute_id: str) -> str:
     return _render(call, call.emulator.store.get("dispute", dispute_id, param="dispute"))
 
 
+@bp.post("/disputes/<dispute_id>")
+@api()
+def update_dispute(call: Call, dispute_id: str) -> str:
+    """Stage (``submit=false``) or submit evidence; update metadata."""
+    dispute = call.emulator.store.get("dispute", dispute_id, param="dispute")
+    return _render(call, call.emulator.disputes.update(dispute, call.params))
+
+
+@bp.post("/disputes/<dispute_id>/close")
+@api()
+def close_dispute(call: Call, dispute_id: str) -> str:
+    """Accept the dispute: it is lost."""
+    reject_unknown(call.params, {"expand"})
+    dispute = call.emulator.store.get("dispute", dispute_id, param="dispute")
+    return _render(call, call.emulator.disputes.close(dispute))
+
+
 @bp.get("/events")
 @api()
 def list_events(call: Call) -> str:

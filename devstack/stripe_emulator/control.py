@@ -83,6 +83,16 @@ def expire_authorization(intent_id: str) -> Response:
         return _raw(emu.store.render(emu.payments.expire_authorization(intent)))
 
 
+@bp.post("/disputes/<dispute_id>/close")
+def close_dispute(dispute_id: str) -> Response:
+    """The card network decides a dispute: ``{"outcome": "won" | "lost"}``."""
+    outcome = _outcome(_body(), ("won", "lost"))
+    emu = emulator()
+    with emu.store.lock:
+        dispute = emu.store.get("dispute", dispute_id, param="dispute")
+        return _raw(emu.store.render(emu.disputes.close(dispute, outcome)))
+
+
 @bp.post("/confirmation_tokens/<token_id>/expire")
 def expire_confirmation_token(token_id: str) -> Response:
     """Make a ConfirmationToken expire now, as 12 hours passing would."""

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from .chaos import Chaos, ChaosConfig
+from .disputes import Disputes
 from .idempotency import IdempotencyStore
 from .payments import Payments, Timing
 from .refunds import Refunds
@@ -38,6 +39,7 @@ class Emulator:
         self.webhooks.on_delivered = self._delivered
         self.payments = Payments(self.store, self.scheduler, self.settings.timing)
         self.refunds = Refunds(self.store, self.scheduler, self.settings.timing)
+        self.disputes = Disputes(self.store)
         self.idempotency = IdempotencyStore()
         self._start_timing = dataclasses.replace(self.settings.timing)
 

@@ -437,7 +437,7 @@ def refund(charge_obj: Obj, amount: int, reason: str | None, metadata: dict[str,
     }
 
 
-_EVIDENCE_FIELDS = [
+EVIDENCE_FIELDS = [
     "access_activity_log",
     "billing_address",
     "cancellation_policy",
@@ -479,7 +479,7 @@ def dispute(charge_obj: Obj) -> Obj:
         "charge": charge_obj["id"],
         "created": created,
         "currency": charge_obj["currency"],
-        "evidence": dict.fromkeys(_EVIDENCE_FIELDS),
+        "evidence": dict.fromkeys(EVIDENCE_FIELDS),
         "evidence_details": {
             "due_by": created + 7 * 86400,
             "has_evidence": False,

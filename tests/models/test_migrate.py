@@ -11,6 +11,8 @@ from models import ALL_MODELS, ShopDelivery, ShopEvent
 from models.db import bind_database, close_database
 from models.migrate import applied_versions, apply_migrations, discover, drop_all
 
+ALL_VERSIONS = [migration.version for migration in discover()]
+
 
 class TestApplyMigrations:
     def test_creates_every_table_and_records_versions(self, db: Any) -> None:
@@ -103,3 +105,23 @@ class TestShopWebhooksMigration:
         db.execute_sql("DELETE FROM schema_migrations WHERE version = '0004'")
         assert apply_migrations(db) == ["0004"]
         assert {"shop_events", "shop_webhook_deliveries"} <= set(db.get_tables())
+
+
+class TestDisputesMigration:
+    """0005 on a database migrated before it: ``orders.dispute`` appears, empty."""
+
+    def test_adds_the_dispute_column(self, db: Any) -> None:
+        from playhouse.migrate import SchemaMigrator, migrate
+
+        migrate(SchemaMigrator.from_database(db).drop_column("orders", "dispute"))
+        db.execute_sql("DELETE FROM schema_migrations WHERE version = '0005'")
+        assert apply_migrations(db) == ["0005"]
+        assert "dispute" in {c.name for c in db.get_columns("orders")}
+        assert apply_migrations(db) == []
+
+
+@pytest.mark.postgres
+class TestDisputesMigrationOnPostgres(TestDisputesMigration):
+    @pytest.fixture
+    def database_url(self, postgres_url: str) -> str:
+        return postgres_url
