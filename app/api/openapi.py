@@ -45,7 +45,8 @@ from models.webhook_event import WEBHOOK_STATUSES
 MAX_SINCE = 2**31
 
 ERRORS = {
-    400: "validation_failed (unknown fields too), malformed_json or card_data_rejected",
+    400: "validation_failed (unknown fields too; NUL in any parameter or string), "
+    "malformed_json or card_data_rejected",
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",
@@ -142,7 +143,7 @@ OPERATIONS = (
                          "Only names containing this (case-insensitive)."),
               ]),
     Operation("/api/products/{sku}", "get", "One active product.", response=ProductSchema,
-              errors=(404, 503), tag="catalog", parameters=SKU_PATH),
+              errors=(400, 404, 503), tag="catalog", parameters=SKU_PATH),
     Operation("/api/checkout/quote", "post",
               "Price a cart server-side; each line's available units and whether the cart "
               "is purchasable (stock refuses nothing here).",
@@ -165,7 +166,8 @@ OPERATIONS = (
               parameters=[*ORDER_ACCESS, _query_int("wait", 25),
                           _query_int("since", MAX_SINCE)]),
     Operation("/api/orders/{orderId}", "get", "The order with its audit events (oldest first).",
-              response=r.OrderSchema, errors=(404, 503), parameters=ORDER_ACCESS, tag="orders"),
+              response=r.OrderSchema, errors=(400, 404, 503), parameters=ORDER_ACCESS,
+              tag="orders"),
     Operation("/api/orders/track", "post", "Public tracking by order number and e-mail.",
               response=r.TrackResponseSchema, request=TrackSchema, errors=(400, 404, 415, 503),
               tag="orders"),
