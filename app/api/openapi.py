@@ -57,6 +57,11 @@ ERRORS = {
     429: "rate_limited (see Retry-After)",
     503: "service_unavailable",
 }
+# gunicorn refuses a request line over limit_request_line (4,094 bytes) before the app.
+URI_TOO_LONG = {
+    "description": "URI too long: answered by gunicorn before the app (HTML, not JSON)",
+    "content": {"text/html": {"schema": {"type": "string"}}},
+}
 ORDER_ACCESS: list[dict[str, Any]] = [
     {"name": "X-Checkout-Token", "in": "header", "schema": {"type": "string"}},
     {"name": "orderId", "in": "path", "required": True, "schema": {"type": "string"}},
@@ -225,7 +230,8 @@ OPERATIONS = (
 
 def _response(op: Operation) -> dict[str, Any]:
     if op.response is None:
-        return {"description": "OK", "content": {op.content_type: {"schema": {"type": "string"}}}}
+        kind = "object" if op.content_type == "application/json" else "string"
+        return {"description": "OK", "content": {op.content_type: {"schema": {"type": kind}}}}
     schema = op.response
     if isinstance(schema, r.fields.Field):
         plugin_schema: Any = {"type": "array", "items": ProductSchema}
@@ -261,6 +267,8 @@ def build_spec(version: str = "1.0.0") -> dict[str, Any]:
                 "description": ERRORS[status],
                 "content": {"application/json": {"schema": "Error"}},
             }
+        if any(param["in"] in ("path", "query") for param in op.parameters):
+            responses[414] = URI_TOO_LONG
         operation: dict[str, Any] = {
             "summary": op.summary,
             "tags": [op.tag],
