@@ -12,7 +12,7 @@ from app import keys
 from app.api import register_blueprints
 from app.api.errors import register_error_handlers
 from app.api.observability import configure_logging, install_request_hooks
-from app.api.requests import BodyLimitedRequest
+from app.api.requests import BodyLimitedRequest, refuse_nul_parameters
 from app.cli import register_commands
 from app.config import Config, load_config
 from app.context import CONFIG_EXTENSION, DATABASE_EXTENSION, RUNTIME_EXTENSION
@@ -58,6 +58,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     configure_logging(testing=config.testing)
     _bind_database(app, config)
     install_request_hooks(app)
+    app.before_request(refuse_nul_parameters)
     register_blueprints(app)
     register_error_handlers(app)
     _install_rate_limits(app, config)

@@ -52,7 +52,8 @@ from models.webhook_event import WEBHOOK_STATUSES
 MAX_SINCE = 2**31
 
 ERRORS = {
-    400: "validation_failed (unknown fields too), malformed_json or card_data_rejected",
+    400: "validation_failed (unknown fields too; NUL in any parameter or string), "
+    "malformed_json or card_data_rejected",
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",
@@ -62,6 +63,11 @@ ERRORS = {
     422: "idempotency_key_reused",
     429: "rate_limited (see Retry-After)",
     503: "service_unavailable",
+}
+# gunicorn refuses a request line over limit_request_line (4,094 bytes) before the app.
+URI_TOO_LONG = {
+    "description": "URI too long: answered by gunicorn before the app (HTML, not JSON)",
+    "content": {"text/html": {"schema": {"type": "string"}}},
 }
 ORDER_ACCESS: list[dict[str, Any]] = [
     {"name": "X-Checkout-Token", "in": "header", "schema": {"type": "string"}},
@@ -149,7 +155,7 @@ OPERATIONS = (
                          "Only names containing this (case-insensitive)."),
               ]),
     Operation("/api/products/{sku}", "get", "One active product.", response=ProductSchema,
-              errors=(404, 503), tag="catalog", parameters=SKU_PATH),
+              errors=(400, 404, 503), tag="catalog", parameters=SKU_PATH),
     Operation("/api/checkout/quote", "post",
               "Price a cart server-side; each line's available units and whether the cart "
               "is purchasable (stock refuses nothing here).",
@@ -178,7 +184,8 @@ OPERATIONS = (
               parameters=[*ORDER_ACCESS, _query_int("wait", 25),
                           _query_int("since", MAX_SINCE)]),
     Operation("/api/orders/{orderId}", "get", "The order with its audit events (oldest first).",
-              response=r.OrderSchema, errors=(404, 503), parameters=ORDER_ACCESS, tag="orders"),
+              response=r.OrderSchema, errors=(400, 404, 503), parameters=ORDER_ACCESS,
+              tag="orders"),
     Operation("/api/orders/track", "post", "Public tracking by order number and e-mail.",
               response=r.TrackResponseSchema, request=TrackSchema, errors=(400, 404, 415, 503),
               tag="orders"),
@@ -258,7 +265,8 @@ OPERATIONS = (
 
 def _response(op: Operation) -> dict[str, Any]:
     if op.response is None:
-        return {"description": "OK", "content": {op.content_type: {"schema": {"type": "string"}}}}
+        kind = "object" if op.content_type == "application/json" else "string"
+        return {"description": "OK", "content": {op.content_type: {"schema": {"type": kind}}}}
     schema = op.response
     if isinstance(schema, r.fields.Field):
         plugin_schema: Any = {"type": "array", "items": ProductSchema}
@@ -294,6 +302,8 @@ def build_spec(version: str = "1.0.0") -> dict[str, Any]:
                 "description": ERRORS[status],
                 "content": {"application/json": {"schema": "Error"}},
             }
+        if any(param["in"] in ("path", "query") for param in op.parameters):
+            responses[414] = URI_TOO_LONG
         operation: dict[str, Any] = {
             "summary": op.summary,
             "tags": [op.tag],

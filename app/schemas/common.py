@@ -62,17 +62,18 @@ def _encodable(text: str) -> bool:
         text.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate ("\\ud800"): JSON allows it, UTF-8 not
         return False
-    return True
+    return "\x00" not in text  # NUL ("\\u0000"): JSON allows it, PostgreSQL text not
 
 
 def unencodable_paths(value: Any, prefix: str = "") -> dict[str, list[str]]:
     """Flat dotted paths of strings (values or keys) that are not valid Unicode text.
 
-    JSON may carry lone surrogates (``"\\ud800"``); nothing downstream can store or hash
-    them (UTF-8 refuses), so they are refused as ``validation_failed`` before any schema.
+    JSON may carry lone surrogates (``"\\ud800"``) and NUL (``"\\u0000"``); nothing
+    downstream can store or hash them (UTF-8 refuses the first, PostgreSQL text the second),
+    so they are refused as ``validation_failed`` before any schema.
     """
     found: dict[str, list[str]] = {}
-    message = ["Must be valid Unicode text (no lone surrogates)."]
+    message = ["Must be valid Unicode text (no lone surrogates, no NUL characters)."]
     stack: list[tuple[str, Any]] = [(prefix, value)]
     while stack:
         path, item = stack.pop()
@@ -80,7 +81,7 @@ def unencodable_paths(value: Any, prefix: str = "") -> dict[str, list[str]]:
             for key, child in item.items():
                 name = str(key)
                 if not _encodable(name):
-                    name = name.encode("utf-8", "replace").decode("utf-8")
+                    name = name.encode("utf-8", "replace").decode("utf-8").replace("\x00", "?")
                     found[f"{path}.{name}" if path else name] = message
                     continue
                 stack.append((f"{path}.{name}" if path else name, child))
