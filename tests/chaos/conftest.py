@@ -22,7 +22,7 @@ from tests.chaos.checks import Report
 from tests.chaos.harness import ROOT, ChaosStack, Progress, missing_binaries, start_chaos_stack
 
 LONG = os.environ.get("CHAOS_SCALE", "short") == "long"
-HOLD_TTL = 45
+HOLD_TTL = 45 if LONG else 30
 REPORTS: list[Report] = []
 
 

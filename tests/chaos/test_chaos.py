@@ -110,7 +110,8 @@ def sale(
     }
     report = collect(stack, scenario, {sku: stock}, done, forger, deliveries_before, extra)
     REPORTS.append(report)
-    progress("\n" + report.table())
+    violations = report.violations()
+    progress(f"  {scenario}: {'VIOLATED ' + str(violations) if violations else 'invariants hold'}")
     return report
 
 
@@ -140,7 +141,7 @@ def test_kill9_worker_web_clock_during_checkouts(
     rng = random.Random()
     faults = Faults(progress)
     rounds = 2 if LONG else 1
-    for name in ("worker1", "worker2", "web1", "web2", "clock")[: 5 if LONG else 3]:
+    for name in ("worker1", "web1", "clock", "worker2", "web2")[: 5 if LONG else 3]:
         for _ in range(rounds):
             moment = rng.uniform(0.1, 0.8) * spread
 
@@ -178,7 +179,7 @@ def test_redis_restart_with_aof_and_flush_then_rebuild(
     faults.at(0.3 * spread, "kill -9 redis-server, restarted from its AOF", restart)
     faults.at(0.65 * spread, "FLUSHDB, then flask --app wsgi inventory rebuild", flush_and_rebuild)
     report = sale(stack, progress, "Redis restart (AOF) and flush + rebuild mid-sale",
-                  stock=checkouts // 2, buyers=checkouts, spread=spread, threads=30, faults=faults,
+                  stock=checkouts * 3 // 4, buyers=checkouts, spread=spread, threads=30, faults=faults,
                   behaviours=(("pay", 0.85), ("abandon", 0.15)))  # fmt: skip
     assert_invariants(report)
 
