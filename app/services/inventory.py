@@ -339,7 +339,8 @@ def counters_lost(skus: Sequence[str]) -> list[str]:
         if not is_bound():
             return []
         query = Product.select(Product.sku).where(
-            Product.sku.in_(list(skus)), Product.active == True  # noqa: E712
+            Product.sku.in_(list(skus)),
+            Product.active == True,  # noqa: E712
         )
         return [p.sku for p in query]
     except peewee.PeeweeException as exc:

@@ -26,7 +26,7 @@ PAID_LIKE = {"PAID", "FULFILLING", "FULFILLED", "REFUNDED"}
 MUST_BE_ZERO = (
     "not terminal, no live hold",
     "oversold units",
-    "stock on hand ≠ initial − sold",
+    "stock on hand ≠ initial - sold",
     "Redis ≠ DB counters after rebuild",
     "orders with two successful charges",
     "PAID without a succeeded intent",
@@ -91,8 +91,18 @@ def scenario_orders(db: Db, skus: Iterable[str]) -> list[dict[str, Any]]:
             FROM orders o LEFT JOIN reservation r ON r.order_id = o.id WHERE {where}""",
         params,
     )
-    names = ("id", "state", "email", "intent", "number", "lines", "res", "res_status",
-             "res_expires", "res_items")  # fmt: skip
+    names = (
+        "id",
+        "state",
+        "email",
+        "intent",
+        "number",
+        "lines",
+        "res",
+        "res_status",
+        "res_expires",
+        "res_items",
+    )
     orders = [dict(zip(names, row, strict=True)) for row in rows]
     for order in orders:
         order["res_items"] = json.loads(order["res_items"]) if order["res_items"] else []
@@ -121,11 +131,14 @@ def settle(
             unsent = db.rows(
                 "SELECT count(*) FROM outbox WHERE status <> 'sent' AND kind = 'receipt'"
             )[0][0]
-            inbox = db.rows("SELECT count(*) FROM webhook_event WHERE status NOT IN "
-                            "('processed', 'ignored')")[0][0]  # fmt: skip
+            inbox = db.rows(
+                "SELECT count(*) FROM webhook_event WHERE status NOT IN ('processed', 'ignored')"
+            )[0][0]
             written = {o["id"] for o in orders}
-            state = (f"open orders {len(open_)}, pending {len(pending)}, unsent receipts {unsent}, "
-                     f"inbox unfinished {inbox}, admitted unwritten {len(admitted - written)}")  # fmt: skip
+            state = (
+                f"open orders {len(open_)}, pending {len(pending)}, unsent receipts {unsent}, "
+                f"inbox unfinished {inbox}, admitted unwritten {len(admitted - written)}"
+            )
         except Exception as exc:  # a server still coming back
             state, open_, pending, unsent, inbox = f"not readable yet: {exc!r}", [1], {1}, 1, 1
         if state != last:
@@ -143,7 +156,9 @@ def settle(
 
 def _emulator_objects(stack: ChaosStack) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     client = stack.stripe(retries=5)
-    intents = [i.to_dict() for i in client.v1.payment_intents.list({"limit": 100}).auto_paging_iter()]
+    intents = [
+        i.to_dict() for i in client.v1.payment_intents.list({"limit": 100}).auto_paging_iter()
+    ]
     charges = [c.to_dict() for c in client.v1.charges.list({"limit": 100}).auto_paging_iter()]
     return intents, charges
 
@@ -188,9 +203,12 @@ def collect(
     for o in orders:
         if o["state"] in TERMINAL:
             continue
-        live = (o["res_status"] == "HELD" and o["res_expires"] is not None
-                and o["res_expires"] > now
-                and redis.hget(keys.reservation(o["res"]), "status") == "HELD")  # fmt: skip
+        live = (
+            o["res_status"] == "HELD"
+            and o["res_expires"] is not None
+            and o["res_expires"] > now
+            and redis.hget(keys.reservation(o["res"]), "status") == "HELD"
+        )
         if o["state"] != "PENDING" or not live:
             not_live.append(o["id"])
     f["not terminal, no live hold"] = len(not_live)
@@ -214,12 +232,17 @@ def collect(
         stock_mismatch += abs(on_hand - (initial - confirmed))
         sold_units += confirmed
         avail_before = int(redis.hget(keys.AVAIL, sku) or -1)
-        per_sku[sku] = {"initial": initial, "confirmed": confirmed, "held": held,
-                        "onHand": on_hand, "redisAvail": avail_before,
-                        "dbAvail": on_hand - held}  # fmt: skip
+        per_sku[sku] = {
+            "initial": initial,
+            "confirmed": confirmed,
+            "held": held,
+            "onHand": on_hand,
+            "redisAvail": avail_before,
+            "dbAvail": on_hand - held,
+        }
     f["units sold (CONFIRMED)"] = sold_units
     f["oversold units"] = oversold
-    f["stock on hand ≠ initial − sold"] = stock_mismatch
+    f["stock on hand ≠ initial - sold"] = stock_mismatch
     f["Redis ≠ DB counters before rebuild"] = sum(
         1 for v in per_sku.values() if v["redisAvail"] != v["dbAvail"]
     )
@@ -266,16 +289,22 @@ def collect(
     if ids:
         for order_id, type_, n in db.rows(
             "SELECT order_id, type, count(*) FROM order_event WHERE order_id = ANY(%s) "
-            "GROUP BY order_id, type", [ids]
+            "GROUP BY order_id, type",
+            [ids],
         ):
             events[order_id][type_] = n
     half = []
     twice = []
     for o in orders:
         ev = events[o["id"]]
-        if o["res"] is None or not ev["ORDER_CREATED"]:
-            half.append(o["id"])
-        elif o["state"] in PAID_LIKE and (o["res_status"] != "CONFIRMED" or not ev["PAYMENT_SUCCEEDED"]):
+        if (
+            o["res"] is None
+            or not ev["ORDER_CREATED"]
+            or (
+                o["state"] in PAID_LIKE
+                and (o["res_status"] != "CONFIRMED" or not ev["PAYMENT_SUCCEEDED"])
+            )
+        ):
             half.append(o["id"])
         if ev["PAYMENT_SUCCEEDED"] > 1 or ev["STOCK_CONFIRMED"] > 1 or ev["ORDER_CREATED"] > 1:
             twice.append(o["id"])
@@ -290,7 +319,8 @@ def collect(
     if paid_ids:
         for order_id, n in db.rows(
             "SELECT order_id, count(*) FROM outbox WHERE kind = 'receipt' AND status = 'sent' "
-            "AND order_id = ANY(%s) GROUP BY order_id", [paid_ids]
+            "AND order_id = ANY(%s) GROUP BY order_id",
+            [paid_ids],
         ):
             outbox[order_id] = n
     f["PAID orders"] = len(paid_ids)
@@ -308,7 +338,9 @@ def collect(
     f["  not acknowledged (retried by the emulator)"] = sum(1 for d in log if not d.get("ok"))
     inbox = dict(db.rows("SELECT status, count(*) FROM webhook_event GROUP BY status"))
     f["inbox rows by status (all scenarios so far)"] = inbox
-    f["inbox rows not processed"] = sum(n for s, n in inbox.items() if s not in ("processed", "ignored"))
+    f["inbox rows not processed"] = sum(
+        n for s, n in inbox.items() if s not in ("processed", "ignored")
+    )
     f["forged deliveries sent"] = forger.total
     f["forged deliveries refused (400)"] = forger.answers.get(400, 0)
     f["forged deliveries accepted"] = len(forger.accepted)

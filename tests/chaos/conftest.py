@@ -74,8 +74,9 @@ def _keep(stack: ChaosStack) -> None:
         "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": f"{platform.node()} · {os.cpu_count()} cores · {platform.platform()}",
         "restarts": stack.restarts,
-        "scenarios": [{"scenario": r.scenario, "figures": r.figures, "details": r.details}
-                      for r in REPORTS],  # fmt: skip
+        "scenarios": [
+            {"scenario": r.scenario, "figures": r.figures, "details": r.details} for r in REPORTS
+        ],
     }
     path = Path(out / f"{run['scale']}-{time.strftime('%Y%m%d-%H%M%S')}.json")
     path.write_text(json.dumps(run, indent=2, default=str))

@@ -49,7 +49,11 @@ JWT_SECRET = "chaos-jwt-secret-at-least-32-bytes-long!"
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), None)
 
 # What each app process prints once it serves (a revived dyno is waited for).
-READY_TEXT = {"web": "Booting worker with pid", "worker": demo.WORKER_READY, "clock": "clock started"}
+READY_TEXT = {
+    "web": "Booting worker with pid",
+    "worker": demo.WORKER_READY,
+    "clock": "clock started",
+}
 
 
 def missing_binaries() -> str | None:
@@ -140,16 +144,45 @@ class PrivatePostgres:
         )
 
     def init(self) -> None:
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres",
-                  "-A", "trust", "--no-sync", "-E", "UTF8")  # fmt: skip
+        self._run(
+            str(self.bin / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
         self.start()
-        self._run(str(self.bin / "createdb"), "-h", HOST, "-p", str(self.port), "-U", "postgres",
-                  "checkout")  # fmt: skip
+        self._run(
+            str(self.bin / "createdb"),
+            "-h",
+            HOST,
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "checkout",
+        )
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.dir} -c listen_addresses={HOST} -c max_connections=300"
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options,
-                  "-l", str(self.dir / "postgres.log"), "-w", "-t", "60", "start")  # fmt: skip
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.dir / "postgres.log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         """``pg_ctl stop -m <mode>``; ``immediate`` is a crash (WAL recovery at the next start)."""
@@ -240,20 +273,30 @@ class ChaosStack:
         """``flask --app wsgi inventory rebuild``, as the runbook says."""
         done = subprocess.run(
             [PY, "-m", "flask", "--app", "wsgi", "inventory", "rebuild"],
-            cwd=ROOT, env={**os.environ, **self.env}, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+            cwd=ROOT,
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout.strip()
 
     def put_product(self, sku: str, stock: int, price: int = 1500) -> None:
-        body = {"name": sku, "description": "chaos", "price": {"amount": price, "currency": "usd"},
-                "stockOnHand": stock}  # fmt: skip
+        body = {
+            "name": sku,
+            "description": "chaos",
+            "price": {"amount": price, "currency": "usd"},
+            "stockOnHand": stock,
+        }
         for _ in range(30):
             try:
                 response = self.session.put(
-                    f"{self.web}/api/admin/products/{sku}", json=body, timeout=10,
+                    f"{self.web}/api/admin/products/{sku}",
+                    json=body,
+                    timeout=10,
                     headers={"Authorization": f"Bearer {self.admin_token}"},
-                )  # fmt: skip
+                )
                 if response.status_code == 200:
                     return
             except requests.RequestException:

@@ -59,8 +59,14 @@ class BuyerDone(Exception):
 
 
 def _address(n: int) -> dict[str, str]:
-    return {"name": f"Chaos Buyer {n}", "line1": f"{n} Main St", "city": "Austin",
-            "state": "TX", "postalCode": "73301", "country": "US"}  # fmt: skip
+    return {
+        "name": f"Chaos Buyer {n}",
+        "line1": f"{n} Main St",
+        "city": "Austin",
+        "state": "TX",
+        "postalCode": "73301",
+        "country": "US",
+    }
 
 
 class Shop:
@@ -99,12 +105,19 @@ class Shop:
     def submit(self, buyer: Buyer) -> dict[str, Any] | None:
         key = f"chaos-{buyer.n}-{uuid.uuid4().hex}"
         buyer.keys.append(key)
-        body = {"items": [{"sku": buyer.sku, "quantity": 1}], "email": buyer.email,
-                "shippingAddress": _address(buyer.n)}  # fmt: skip
+        body = {
+            "items": [{"sku": buyer.sku, "quantity": 1}],
+            "email": buyer.email,
+            "shippingAddress": _address(buyer.n),
+        }
         response = self._request(
-            buyer, "POST", "/api/checkout/payment-intent", json=body, timeout=30,
+            buyer,
+            "POST",
+            "/api/checkout/payment-intent",
+            json=body,
+            timeout=30,
             headers={"Idempotency-Key": key},
-        )  # fmt: skip
+        )
         buyer.submit_status = response.status_code
         if response.status_code != 202:
             buyer.submit_code = response.json().get("error", {}).get("code")
@@ -115,10 +128,13 @@ class Shop:
 
     def status(self, buyer: Buyer, submitted: dict[str, Any], since: int) -> dict[str, Any] | None:
         response = self._request(
-            buyer, "GET", submitted["statusUrl"], timeout=30,
+            buyer,
+            "GET",
+            submitted["statusUrl"],
+            timeout=30,
             params={"wait": 10, "since": since},
             headers={"X-Checkout-Token": submitted["checkoutToken"]},
-        )  # fmt: skip
+        )
         if response.status_code == 404:
             return None
         assert response.status_code == 200, response.text
@@ -158,10 +174,14 @@ class Shop:
                 buyer.outcome = f"refused:{buyer.submit_code}"
                 return
             status = self.wait_status(
-                buyer, submitted,
-                lambda s: bool(s["payment"].get("clientSecret")) or s["state"] != "PENDING"
-                or s.get("error") is not None,
-            )  # fmt: skip
+                buyer,
+                submitted,
+                lambda s: (
+                    bool(s["payment"].get("clientSecret"))
+                    or s["state"] != "PENDING"
+                    or s.get("error") is not None
+                ),
+            )
             if status is not None:
                 break
             buyer.lost_with_redis.append(submitted["orderId"])
@@ -236,8 +256,14 @@ def run_buyers(
 
 # --- the forger -----------------------------------------------------------------------
 
-FORGERIES = ("wrong_secret", "tampered_body", "stale_timestamp", "no_signature", "garbage_header",
-             "v0_only")  # fmt: skip
+FORGERIES = (
+    "wrong_secret",
+    "tampered_body",
+    "stale_timestamp",
+    "no_signature",
+    "garbage_header",
+    "v0_only",
+)
 
 
 @dataclass
@@ -289,16 +315,28 @@ class Forger:
         """A payment_intent.succeeded claim about a real intent (whatever its status)."""
         try:
             events = self.stack.stripe().v1.events.list({"limit": 20})
-            objects = [e.data.object.to_dict() for e in events.data
-                       if str(e.type).startswith("payment_intent.")]  # fmt: skip
+            objects = [
+                e.data.object.to_dict()
+                for e in events.data
+                if str(e.type).startswith("payment_intent.")
+            ]
         except Exception:
             objects = []
-        intent = random.choice(objects) if objects else {"id": "pi_forged", "object": "payment_intent",
-                                                         "metadata": {}}  # fmt: skip
+        intent = (
+            random.choice(objects)
+            if objects
+            else {"id": "pi_forged", "object": "payment_intent", "metadata": {}}
+        )
         intent.update(status="succeeded", amount_received=intent.get("amount", 1))
-        return {"id": f"evt_forged_{uuid.uuid4().hex[:16]}", "object": "event",
-                "type": "payment_intent.succeeded", "created": int(time.time()),
-                "api_version": "2023-08-16", "livemode": False, "data": {"object": intent}}  # fmt: skip
+        return {
+            "id": f"evt_forged_{uuid.uuid4().hex[:16]}",
+            "object": "event",
+            "type": "payment_intent.succeeded",
+            "created": int(time.time()),
+            "api_version": "2023-08-16",
+            "livemode": False,
+            "data": {"object": intent},
+        }
 
     def _send_one(self) -> None:
         kind = FORGERIES[self.total % len(FORGERIES)]

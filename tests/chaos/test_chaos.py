@@ -26,10 +26,20 @@ from tests.chaos.sale import Buyer, Forger, Shop, run_buyers
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(900 if LONG else 300)]
 
-EMULATOR_CHAOS = {"failureRate": 0.10, "latencyMs": 300, "rateLimitPerSecond": 25,
-                  "duplicateRate": 0.30, "reorderRate": 0.30}  # fmt: skip
-CALM = {"failureRate": 0, "latencyMs": 0, "rateLimitPerSecond": 0, "duplicateRate": 0,
-        "reorderRate": 0}  # fmt: skip
+EMULATOR_CHAOS = {
+    "failureRate": 0.10,
+    "latencyMs": 300,
+    "rateLimitPerSecond": 25,
+    "duplicateRate": 0.30,
+    "reorderRate": 0.30,
+}
+CALM = {
+    "failureRate": 0,
+    "latencyMs": 0,
+    "rateLimitPerSecond": 0,
+    "duplicateRate": 0,
+    "reorderRate": 0,
+}
 # After the faults: the clock's sweeps (60 s for stale submissions), a dead worker's
 # messages (redelivered within 90 s) and the last holds (HOLD_TTL) must have run.
 SETTLE_SECONDS = HOLD_TTL + 150
@@ -87,8 +97,10 @@ def sale(
     deliveries_before = len(stack.emulator_control("deliveries")["data"])
     rng = random.Random(sku)
     names, weights = zip(*behaviours, strict=True)
-    crowd = [Buyer(n, sku, rng.choices(names, weights)[0], f"buyer-{sku.lower()}-{n}@chaos.test")
-             for n in range(buyers)]  # fmt: skip
+    crowd = [
+        Buyer(n, sku, rng.choices(names, weights)[0], f"buyer-{sku.lower()}-{n}@chaos.test")
+        for n in range(buyers)
+    ]
     forger = Forger(stack).start()
     stack.emulator_control("chaos", EMULATOR_CHAOS)
     t0 = time.monotonic()
@@ -124,8 +136,15 @@ def assert_invariants(report: Report) -> None:
 
 def test_flash_sale_500_buyers_10_units(chaos_stack: ChaosStack, progress: Progress) -> None:
     buyers = 500 if LONG else 150
-    report = sale(chaos_stack, progress, f"{buyers} buyers / 10 units, 2 web + 2 workers",
-                  stock=10, buyers=buyers, spread=15 if LONG else 8, threads=60)  # fmt: skip
+    report = sale(
+        chaos_stack,
+        progress,
+        f"{buyers} buyers / 10 units, 2 web + 2 workers",
+        stock=10,
+        buyers=buyers,
+        spread=15 if LONG else 8,
+        threads=60,
+    )
     assert_invariants(report)
     f = report.figures
     assert f["orders by state"].get("PAID", 0) == 10
@@ -151,9 +170,17 @@ def test_kill9_worker_web_clock_during_checkouts(
                 stack.revive(name)
 
             faults.at(moment, f"kill -9 {name}, restarted", kill)
-    report = sale(stack, progress, f"kill -9 worker/web/clock during {checkouts} checkouts",
-                  stock=checkouts, buyers=checkouts, spread=spread, threads=30, faults=faults,
-                  behaviours=(("pay", 0.8), ("abandon", 0.12), ("decline", 0.08)))  # fmt: skip
+    report = sale(
+        stack,
+        progress,
+        f"kill -9 worker/web/clock during {checkouts} checkouts",
+        stock=checkouts,
+        buyers=checkouts,
+        spread=spread,
+        threads=30,
+        faults=faults,
+        behaviours=(("pay", 0.8), ("abandon", 0.12), ("decline", 0.08)),
+    )
     assert_invariants(report)
     assert report.figures["orders by state"].get("PENDING", 0) == 0  # all terminal
 
@@ -178,9 +205,17 @@ def test_redis_restart_with_aof_and_flush_then_rebuild(
 
     faults.at(0.3 * spread, "kill -9 redis-server, restarted from its AOF", restart)
     faults.at(0.65 * spread, "FLUSHDB, then flask --app wsgi inventory rebuild", flush_and_rebuild)
-    report = sale(stack, progress, "Redis restart (AOF) and flush + rebuild mid-sale",
-                  stock=checkouts * 3 // 4, buyers=checkouts, spread=spread, threads=30, faults=faults,
-                  behaviours=(("pay", 0.85), ("abandon", 0.15)))  # fmt: skip
+    report = sale(
+        stack,
+        progress,
+        "Redis restart (AOF) and flush + rebuild mid-sale",
+        stock=checkouts * 3 // 4,
+        buyers=checkouts,
+        spread=spread,
+        threads=30,
+        faults=faults,
+        behaviours=(("pay", 0.85), ("abandon", 0.15)),
+    )
     assert_invariants(report)
 
 
@@ -196,7 +231,15 @@ def test_postgres_restart_mid_sale(chaos_stack: ChaosStack, progress: Progress) 
 
     for share in (0.3, 0.7) if LONG else (0.4,):
         faults.at(share * spread, "PostgreSQL stopped -m immediate, restarted 3 s later", restart)
-    report = sale(stack, progress, "PostgreSQL restart mid-sale",
-                  stock=checkouts, buyers=checkouts, spread=spread, threads=30, faults=faults,
-                  behaviours=(("pay", 0.85), ("abandon", 0.15)))  # fmt: skip
+    report = sale(
+        stack,
+        progress,
+        "PostgreSQL restart mid-sale",
+        stock=checkouts,
+        buyers=checkouts,
+        spread=spread,
+        threads=30,
+        faults=faults,
+        behaviours=(("pay", 0.85), ("abandon", 0.15)),
+    )
     assert_invariants(report)
