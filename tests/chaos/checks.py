@@ -17,6 +17,7 @@ import psycopg2
 import requests
 
 from app import keys
+from app.services import checkout_status
 from tests.chaos.harness import ChaosStack
 from tests.chaos.sale import Buyer, Forger
 
@@ -183,7 +184,7 @@ def collect(
     f.update(extra or {})
 
     # Buyers --------------------------------------------------------------------------
-    outcomes = Counter(b.outcome.split(":")[0] for b in buyers)
+    outcomes = Counter(b.outcome for b in buyers)
     codes = Counter(b.submit_code for b in buyers if b.submit_code)
     f["buyers"] = len(buyers)
     f["submits answered 202"] = sum(len(b.order_ids) for b in buyers)
@@ -279,9 +280,19 @@ def collect(
     admitted = {oid for b in buyers for oid in b.order_ids}
     lost = {oid for b in buyers for oid in b.lost_with_redis}
     unwritten = admitted - set(ids)
+    # Released by the expiry before any worker wrote it (a dead worker's message came back
+    # after the hold ran out): the buyer was told CANCELED / hold_expired, nothing charged.
+    expired = set()
+    for order_id in unwritten - lost:
+        view = checkout_status.read(redis, order_id) or {}
+        if view.get("state") == "CANCELED" and (view.get("error") or {}).get("code") == (
+            "hold_expired"
+        ):
+            expired.add(order_id)
     f["admitted without an order (lost with the Redis flush, explained)"] = len(unwritten & lost)
-    f["admitted without an order (unexplained)"] = len(unwritten - lost)
-    report.details["unwritten"] = sorted(unwritten - lost)
+    f["admitted without an order (hold expired before written, buyer told)"] = len(expired)
+    f["admitted without an order (unexplained)"] = len(unwritten - lost - expired)
+    report.details["unwritten"] = sorted(unwritten - lost - expired)
     f["pending zset entries left"] = len(set(redis.zrange(keys.PENDING, 0, -1)) & admitted)
 
     # Audit trail and half-written orders (I3, I4) --------------------------------------
