@@ -25,6 +25,7 @@ TERMINAL = {"PAID", "FULFILLING", "FULFILLED", "FAILED", "CANCELED", "REFUNDED"}
 PAID_LIKE = {"PAID", "FULFILLING", "FULFILLED", "REFUNDED"}
 
 MUST_BE_ZERO = (
+    "buyers who paid but never saw PAID",
     "not terminal, no live hold",
     "oversold units",
     "stock on hand ≠ initial - sold",
@@ -193,6 +194,9 @@ def collect(
     if others:
         f["refused otherwise"] = others
     f["buyer outcomes"] = dict(sorted(outcomes.items()))
+    f["buyers who paid but never saw PAID"] = sum(
+        1 for b in buyers if b.outcome.startswith("paid_then")
+    )
     f["buyer retries (transport, 5xx, 429)"] = sum(b.transport_retries for b in buyers)
 
     # Orders ----------------------------------------------------------------------------
