@@ -103,6 +103,7 @@ def sale(
     ]
     forger = Forger(stack).start()
     stack.emulator_control("chaos", EMULATOR_CHAOS)
+    first_second = int(time.time())
     t0 = time.monotonic()
     shop = Shop(stack, deadline=t0 + spread + HOLD_TTL + 120)
     try:
@@ -115,8 +116,17 @@ def sale(
     progress(f"  sale over in {sale_seconds:.0f}s; faults off; waiting for the sweeps")
     admitted = {oid for b in done for oid in b.order_ids}
     waited = settle(stack, [sku], admitted, SETTLE_SECONDS, progress)
+    seconds = stack.emulator_control("requests")["seconds"]
+    window = [s for s in seconds if s["second"] >= first_second]
     extra = {
         "faults": (faults.log if faults else []) or "emulator chaos and forgeries only",
+        "Stripe API requests (emulator, 10 % answered 500)": sum(
+            s["answered"] + s["rateLimited"] for s in window
+        ),
+        "  answered 429 (over 25/s)": sum(s["rateLimited"] for s in window),
+        "  busiest second (answered + 429)": max(
+            (s["answered"] + s["rateLimited"] for s in window), default=0
+        ),
         "sale (s)": round(sale_seconds),
         "settled after (s)": round(waited),
     }
