@@ -35,6 +35,7 @@ MUST_BE_ZERO = (
     "succeeded intent, order not PAID",
     "admitted without an order (unexplained)",
     "pending zset entries left",
+    "orders no buyer was answered",
     "half-written orders",
     "PAID without exactly one sent receipt",
     "PAID without exactly one receipt mail",
@@ -297,6 +298,8 @@ def collect(
     f["admitted without an order (hold expired before written, buyer told)"] = len(expired)
     f["admitted without an order (unexplained)"] = len(unwritten - lost - expired)
     report.details["unwritten"] = sorted(unwritten - lost - expired)
+    # A retried submit (same key) after a lost answer must replay, not make a second order.
+    f["orders no buyer was answered"] = len(set(ids) - admitted)
     f["pending zset entries left"] = len(set(redis.zrange(keys.PENDING, 0, -1)) & admitted)
 
     # Audit trail and half-written orders (I3, I4) --------------------------------------
