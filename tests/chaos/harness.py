@@ -353,6 +353,9 @@ def start_chaos_stack(workdir: Path, progress: Progress, *, hold_ttl: int) -> Ch
             JWT_SECRET=JWT_SECRET,
             HOLD_TTL_SECONDS=str(hold_ttl),
             RATELIMIT_ENABLED="false",
+            # The fleet's budget above the emulator's 25/s (as when Stripe's test-mode limit
+            # is lower than configured): real 429s, the budget's AIMD and the retries.
+            STRIPE_REQUESTS_PER_SECOND="40",
         )
         stack = ChaosStack(sup, plan, env, redis_server, postgres, progress)
         demo.start_backing_services(sup, plan)
