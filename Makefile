@@ -59,7 +59,7 @@ bench: install
 
 # The chaos suite at the issue's sizes (docs/reliability.md): kill -9 of web, worker and
 # clock, Redis and PostgreSQL restarts, a Redis flush + rebuild, the emulator's chaos and
-# forged webhooks, on private servers; about 15 minutes. `make test` runs a short version.
+# forged webhooks, on private servers; about 10 minutes. `make test` runs a short version.
 chaos: install
 	CHAOS_SCALE=long $(PY) -m pytest -m chaos tests/chaos $(PYTEST_ARGS)
 
