@@ -24,7 +24,7 @@ from tests.chaos.conftest import HOLD_TTL, LONG, REPORTS
 from tests.chaos.harness import ChaosStack, Progress
 from tests.chaos.sale import Buyer, Forger, Shop, run_buyers
 
-pytestmark = [pytest.mark.chaos, pytest.mark.timeout(900 if LONG else 300)]
+pytestmark = [pytest.mark.chaos, pytest.mark.timeout(900 if LONG else 600)]
 
 EMULATOR_CHAOS = {
     "failureRate": 0.10,
