@@ -23,10 +23,15 @@ from redis import Redis
 
 from app import keys, lua
 from app.config import Config
-from app.errors import OutOfStock, RateLimited
+from app.errors import InvalidRequest, OutOfStock, RateLimited, ServiceUnavailable
 from app.services import checkout_status
 from app.services.checkout_status import derive_token, token_hash
-from app.services.inventory import flat_lines, validate_lines, with_product_names
+from app.services.inventory import (
+    counters_lost,
+    flat_lines,
+    validate_lines,
+    with_product_names,
+)
 from app.services.state_machine import PENDING
 from models.statuses import CaptureMethod, PaymentStatus
 
@@ -320,6 +325,10 @@ def admit(
         lua.raise_for_refusal(outcome, lines)
     except OutOfStock as exc:
         raise with_product_names(exc) from None  # names looked up on the refusal path only
+    except InvalidRequest:
+        if kind == "UNKNOWN" and counters_lost([lua.text(sku) for sku in outcome[1:]]):
+            raise ServiceUnavailable("Stock counters are being restored; retry.") from None
+        raise
     return Admission(response=response, replayed=False, rate=state)
 
 

@@ -344,5 +344,25 @@ def with_product_names(error: OutOfStock) -> OutOfStock:
     return OutOfStock(items)
 
 
+def counters_lost(skus: Sequence[str]) -> list[str]:
+    """Of SKUs that ``{shop}:avail`` does not know, those the database sells (active).
+
+    Read on the refusal path only. Such a SKU is not bad input: Redis lost its counter
+    (flushed, or restored from an older snapshot) and ``inventory rebuild`` has not run
+    yet, so the submit is answered 503 (retry), not 400 ``Unknown SKU`` (I7, I9).
+    """
+    try:
+        if not is_bound():
+            return []
+        query = Product.select(Product.sku).where(
+            Product.sku.in_(list(skus)),
+            Product.active == True,  # noqa: E712
+        )
+        return [p.sku for p in query]
+    except peewee.PeeweeException as exc:
+        log.warning("unknown_sku_check_unavailable", error_class=type(exc).__name__)
+        return []
+
+
 def _counts(item: dict[str, Any]) -> dict[str, Any]:
     return {"requested": item["requested"], "available": item["available"]}

@@ -254,7 +254,10 @@ def checkout_view_from_order(order: Order) -> dict[str, Any]:
 
 def _from_read_model(redis: Redis, order_id: str) -> Located | None:
     model = checkout_status.read(redis, order_id)
-    if model is None:
+    if model is None or not model.get("tokenHash"):
+        # Absent, or only what a publish wrote after the read model was lost (Redis
+        # flushed, or the model expired): without admission's fields (the token hash
+        # above all) it cannot answer, so the order row does.
         return None
     return Located(order_id, model.get("tokenHash"), model.get("userId") or None, model=model)
 

@@ -216,6 +216,21 @@ class TestCheckoutStatus:
         assert body["totals"]["total"] == 1900
         assert client.get(f"/api/checkout/{order.id}").status_code == 404
 
+    def test_a_read_model_recreated_by_a_publish_after_its_loss_defers_to_the_database(
+        self, client: Any, runtime: Any
+    ) -> None:
+        # Redis flushed (or the model expired), then a webhook published PAID: the hash
+        # holds state and version only, no token hash. Found by tests/chaos: the buyer
+        # of a PAID order got 404.
+        order = make_order(state="PAID")
+        checkout_status.publish(runtime.redis, order.id, state="PAID", paymentStatus="succeeded")
+        headers = {"X-Checkout-Token": "tok-secret"}
+        response = client.get(f"/api/checkout/{order.id}", headers=headers)
+        assert response.status_code == 200
+        assert response.get_json()["state"] == "PAID"
+        assert client.get(f"/api/orders/{order.id}", headers=headers).status_code == 200
+        assert client.get(f"/api/checkout/{order.id}").status_code == 404
+
 
 class TestOrderView:
     def test_order_from_the_database_with_events_oldest_first(

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from app import lua
-from app.errors import IdempotencyKeyReused, InvalidRequest, OutOfStock
+from app.errors import IdempotencyKeyReused, InvalidRequest, OutOfStock, ServiceUnavailable
 from app.keys import AVAIL, HOLDS, IDEMPOTENCY_PREFIX, PENDING
 from app.keys import checkout as checkout_key
 from app.services import admission, checkout_status
@@ -152,6 +152,21 @@ class TestAdmitRefused:
         with pytest.raises(InvalidRequest) as caught:
             submit(shop, make_body(("A", 1), ("NOPE", 1)), "key-00000001")
         assert caught.value.fields == {"items.1.sku": ["Unknown SKU."]}
+        assert sorted(shop.scan_iter("*")) == [AVAIL]
+
+    def test_a_sku_sold_in_the_database_but_lost_by_redis_is_503_not_unknown(
+        self, shop: Any, db: Any
+    ) -> None:
+        # Redis flushed (or restored from an old snapshot) before `inventory rebuild` ran:
+        # the cart is valid, the service is not ready (found by tests/chaos).
+        from models import Product
+
+        Product.create(sku="LOST", name="Lost counter", price_amount=100, currency="usd")
+        Product.create(sku="OFF", name="Inactive", price_amount=100, currency="usd", active=False)
+        with pytest.raises(ServiceUnavailable):
+            submit(shop, make_body(("A", 1), ("LOST", 1)), "key-00000001")
+        with pytest.raises(InvalidRequest):
+            submit(shop, make_body(("A", 1), ("OFF", 1)), "key-00000002")
         assert sorted(shop.scan_iter("*")) == [AVAIL]
 
     def test_a_refused_submit_does_not_use_up_its_key(self, shop: Any) -> None:
