@@ -56,7 +56,8 @@ end
 
 local allowed = math.max(floor_rate, math.floor(rate))
 if mode == 'peek' then
-  save()
+  -- Read only: a process with another ceiling (a web with an older setting) must not
+  -- cut the workers' budget by looking at it.
   return allowed
 end
 

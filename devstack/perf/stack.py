@@ -164,7 +164,8 @@ def start(redis_url: str, database_url: str | None, log: Path) -> BenchStack:
     client = redis_lib.Redis.from_url(own_redis, decode_responses=True)
     client.flushdb()
     sup = Supervisor(cwd=str(ROOT), out=log.open("w"))
-    token = jwt.encode({"sub": "bench-admin", "role": "admin"}, JWT_SECRET, algorithm="HS256")
+    claims = {"sub": "bench-admin", "role": "admin", "exp": int(time.time()) + 3 * 3600}
+    token = jwt.encode(claims, JWT_SECRET, algorithm="HS256")
     stack = BenchStack(
         plan=plan, env=env, sup=sup, redis=client, admin=admin,
         redis_db_key=f"checkout-tests:db:{urlparse(own_redis).path.strip('/')}",
