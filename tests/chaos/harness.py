@@ -229,7 +229,8 @@ class ChaosStack:
 
     @property
     def admin_token(self) -> str:
-        return jwt.encode({"sub": "chaos-admin", "role": "admin"}, JWT_SECRET, algorithm="HS256")
+        claims = {"sub": "chaos-admin", "role": "admin", "exp": int(time.time()) + 3600}
+        return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
 
     def stripe(self, retries: int = 0) -> Any:
         """The official SDK pointed at the emulator (what the buyer's Stripe.js does)."""

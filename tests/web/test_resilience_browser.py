@@ -217,6 +217,8 @@ class TestFlashSaleQueue:
                 route.continue_()
                 return
             body = route.fetch().json()
+            # Played back as still being set up (a fast payment may already be PAID).
+            body.update(state="PENDING", error=None)
             body["payment"].update(status="creating", clientSecret=None, intentId=None)
             body["queue"] = {"position": queued.pop(0), "etaSeconds": 1}
             route.fulfill(**_json(200, body))
