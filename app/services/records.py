@@ -117,9 +117,16 @@ def after_commit(action: Callable[[], None], what: str) -> None:
 
 
 def open_refund(
-    order: Order, *, key: str, amount: int, reason: str, actor: str
+    order: Order,
+    *,
+    key: str,
+    amount: int,
+    reason: str | None,
+    actor: str,
+    restock: bool = False,
 ) -> tuple[Refund, bool]:
-    """A pending refund the service itself decided (idempotent on ``key``): (row, created)."""
+    """A pending refund row and its REFUND_REQUESTED event (idempotent on ``key``):
+    (row, created). The one place a refund is opened, an admin's or the service's own."""
     existing = Refund.get_or_none(Refund.idempotency_key == key)
     if existing is not None:
         return existing, False
@@ -129,13 +136,13 @@ def open_refund(
         amount=amount,
         status=RefundStatus.PENDING,
         reason=reason,
-        restock=False,
+        restock=restock,
         idempotency_key=key,
     )
     record_event(
         order,
         "REFUND_REQUESTED",
-        {"refundId": refund.id, "amount": amount, "reason": reason, "restock": False},
+        {"refundId": refund.id, "amount": amount, "reason": reason, "restock": restock},
         actor,
     )
     return refund, True

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -15,7 +14,7 @@ import peewee
 
 from app.errors import InvalidState, PaymentProviderError
 from app.schemas.admin import REFUND_REASONS
-from app.services.records import lock_order
+from app.services.records import lock_order, open_refund
 from app.services.state_machine import FULFILLED, FULFILLING, PAID, record_event
 from models import Order, Refund
 from models.db import database, utcnow
@@ -66,20 +65,13 @@ def request_refund(
         wanted = remainder if amount is None else amount
         if remainder <= 0 or wanted <= 0 or wanted > remainder:
             raise InvalidState(f"At most {max(remainder, 0)} can be refunded.")
-        refund = Refund.create(
-            id=f"rf_{uuid.uuid4().hex[:24]}",
-            order=order,
-            amount=wanted,
-            status=RefundStatus.PENDING,
-            reason=reason,
-            restock=restock,
-            idempotency_key=idempotency_key,
-        )
-        record_event(
+        refund, _ = open_refund(
             order,
-            "REFUND_REQUESTED",
-            {"refundId": refund.id, "amount": wanted, "reason": reason, "restock": restock},
-            actor,
+            key=idempotency_key,
+            amount=wanted,
+            reason=reason,
+            actor=actor,
+            restock=restock,
         )
     return refund, True
 
