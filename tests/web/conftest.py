@@ -332,7 +332,7 @@ class CheckoutPage:
 
     def wait_for_order_page(self) -> str:
         """Wait for the order page; return the order id from its URL."""
-        self.page.wait_for_url("**/order/**", timeout=30_000)
+        self.page.wait_for_url("**/order/**", timeout=60_000)
         return str(self.page.url.split("/order/")[1].split("?")[0])
 
     def order_state(self) -> Any:
