@@ -96,6 +96,15 @@ class PaymentErrorSchema(BaseSchema):
     decline_code = fields.String(data_key="declineCode", allow_none=True)
 
 
+class QueueSchema(BaseSchema):
+    """Where a buyer stands while the PaymentIntent is being created."""
+
+    position = fields.Integer(metadata={"description": "Buyers ahead in the queue to Stripe."})
+    eta_seconds = fields.Integer(
+        data_key="etaSeconds", metadata={"description": "About how long, at the budget in force."}
+    )
+
+
 class CheckoutStatusSchema(BaseSchema):
     """``GET /api/checkout/<orderId>``."""
 
@@ -108,6 +117,10 @@ class CheckoutStatusSchema(BaseSchema):
     hold_expires_at = fields.String(data_key="holdExpiresAt", allow_none=True)
     error = fields.Nested(PaymentErrorSchema, allow_none=True)
     version = fields.Integer()
+    queue = fields.Nested(
+        QueueSchema,
+        metadata={"description": "Only while payment.status is creating (a flash sale's wait)."},
+    )
 
 
 class EventSchema(BaseSchema):

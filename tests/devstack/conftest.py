@@ -23,6 +23,7 @@ from flask import Response
 
 from devstack.stripe_emulator import EmulatorServer
 from tests.conftest import IN_CI
+from tests.oas import oas30
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SPEC_PATH = REPO_ROOT.parent / "shared" / "stripe-openapi" / "stripe-api-subset.json"
@@ -35,18 +36,6 @@ PUBLISHABLE_KEY = "pk_test_emulator_suite"
 
 
 # --- contract validation ---------------------------------------------------------------
-
-
-def _oas30(schema: Any) -> Any:
-    """OpenAPI 3.0 → JSON Schema: ``nullable: true`` becomes "null or <schema>"."""
-    if isinstance(schema, list):
-        return [_oas30(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    converted = {k: _oas30(v) for k, v in schema.items() if not (k == "nullable" and v is True)}
-    if schema.get("nullable") is True:
-        return {"anyOf": [{"type": "null"}, converted]}
-    return converted
 
 
 def missing_fixture_keys(fixture: Any, obj: Any, path: str = "") -> list[str]:
@@ -97,7 +86,7 @@ class Contract:
             json.loads(FIXTURES_PATH.read_text())["resources"] if FIXTURES_PATH.exists() else {}
         )
         spec = json.loads(spec_path.read_text())
-        self.components = _oas30(spec["components"])
+        self.components = oas30(spec["components"])
         self.names = set(self.components["schemas"])
         self._validators: dict[str, Any] = {}
         self._jsonschema = jsonschema
