@@ -75,6 +75,10 @@ class Config:
     idempotency_ttl_seconds: int = 24 * 3600
     # The fleet's Stripe calls per second; None: from the key's mode (STRIPE_BUDGETS).
     stripe_requests_per_second: int | None = None
+    # Stripe's search is eventually consistent: an intent is searchable within about a
+    # minute of its creation (docs.stripe.com/search), so an expiry that must look for an
+    # order's unsaved intent waits this long after stopping creation (90: 30 s of margin).
+    stripe_search_delay_seconds: int = 90
     # Long-polls in flight (I11), across the fleet: per order, per credential (checkout
     # token or user), per client IP; beyond a cap, 429.
     longpoll_max_per_order: int = 10
@@ -206,6 +210,9 @@ def load_config(env: Mapping[str, str] | None = None, *, dotenv: bool = True) ->
         trusted_proxy_hops=int(get("TRUSTED_PROXY_HOPS", defaults.trusted_proxy_hops)),
         mail_url=get("MAIL_URL") or None,
         stripe_requests_per_second=int(get("STRIPE_REQUESTS_PER_SECOND") or 0) or None,
+        stripe_search_delay_seconds=int(
+            get("STRIPE_SEARCH_DELAY_SECONDS", defaults.stripe_search_delay_seconds)
+        ),
         mail_from=get("MAIL_FROM") or defaults.mail_from,
         longpoll_max_per_order=int(get("LONGPOLL_MAX_PER_ORDER", defaults.longpoll_max_per_order)),
         longpoll_max_per_credential=int(

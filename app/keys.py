@@ -75,8 +75,10 @@ CONFIRM_CLAIM_TTL_SECONDS = 24 * 3600
 EVENT_SEEN_PREFIX = PREFIX + "evt:"
 EVENT_SEEN_TTL_SECONDS = 30 * 24 * 3600
 
-# Actors (app/services/records.order_lock); the TTL is the lock's timeout.
+# Actors (app/services/records.order_lock). The holder renews the TTL every third of it,
+# so a worker killed mid-actor frees its orders within the TTL, not after its longest call.
 ORDER_LOCK_PREFIX = PREFIX + "lock:order:"
+ORDER_LOCK_TTL_SECONDS = 15
 
 # Shop webhooks (app/services/shop_webhooks.py): one delivery in flight per endpoint, so
 # an endpoint's events go out in order. Longer than the 10 s request timeout.

@@ -60,9 +60,6 @@ PROCESSING_OVERDUE_EXTENSION_SECONDS = 3600
 # Tolerated lateness: a message delivered this early still counts as "at expiry".
 EARLY_SLACK_SECONDS = 2
 MAX_REREADS = 3
-# Stripe's search is eventually consistent: under normal conditions an intent is
-# searchable within a minute of its creation (docs.stripe.com/search); 30 s of margin.
-SEARCH_DELAY_SECONDS = 90
 # Where several intents carry one order id (I2 forbids it), the one to apply first.
 STATUS_PRIORITY: dict[str, int] = {PaymentStatus.SUCCEEDED: 0, PaymentStatus.PROCESSING: 1}
 
@@ -241,15 +238,14 @@ def orphan_intent(order: Order, runtime: Runtime, moment: datetime) -> Intent | 
     of ``create_payment_intent`` may create it just before expiry. So the first expiry
     stops intent creation (``PAYMENT_INTENT_LOOKUP``, honoured by ``ensure_intent``; both
     run under the order lock, so no creation is in flight) and keeps the hold
-    SEARCH_DELAY_SECONDS longer (``Expiry("extended")``). The run after that searches:
-    any intent of the order was then created at least that long ago and is found. A
+    ``STRIPE_SEARCH_DELAY_SECONDS`` longer (``Expiry("extended")``). The run after that
+    searches: any intent of the order was then created at least that long ago and is found. A
     found intent is re-read (search results may lag too) and adopted — its id saved as
     ``ensure_intent`` would have — so the caller applies the known-intent rule.
     """
     if not intent_creation_stopped(order.id):
-        return extend(
-            order.id, runtime, moment, SEARCH_DELAY_SECONDS, INTENT_LOOKUP, "stripe_search_delay"
-        )
+        delay = runtime.config.stripe_search_delay_seconds
+        return extend(order.id, runtime, moment, delay, INTENT_LOOKUP, "stripe_search_delay")
     gateway = runtime.gateway
     found = [gateway.retrieve_intent(i.id) for i in gateway.find_intents_for_order(order.id)]
     if not found:

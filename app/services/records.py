@@ -8,13 +8,16 @@ contract's ``totals``, and the checkout read model's mirror of an order row
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from redis import Redis
+from redis import Redis, RedisError
+from redis.exceptions import LockError
+from redis.lock import Lock
 
 from app import keys
 from app.errors import NotFound
@@ -32,19 +35,48 @@ log = logging.getLogger(__name__)
 
 
 @contextmanager
-def order_lock(redis: Redis, order_id: str, timeout: int = 120) -> Iterator[None]:
-    """One actor at a time per order (``{shop}:lock:order:<id>``), across all workers."""
-    lock = redis.lock(keys.order_lock(order_id), timeout=timeout, blocking_timeout=30)
+def order_lock(
+    redis: Redis, order_id: str, ttl: float = keys.ORDER_LOCK_TTL_SECONDS
+) -> Iterator[None]:
+    """One actor at a time per order (``{shop}:lock:order:<id>``), across all workers.
+
+    The lock lives ``ttl`` seconds and a renewer thread extends it every third of that
+    while the actor runs, however long its Stripe calls take: a worker killed with the
+    lock (``kill -9``, an OOM) holds the order up for at most ``ttl``.
+    """
+    # thread_local=False: the renewer thread must see the token the acquiring thread got.
+    lock = redis.lock(
+        keys.order_lock(order_id), timeout=ttl, blocking_timeout=30, thread_local=False
+    )
     if not lock.acquire():
         # Another worker holds the order for longer than we wait: retry later.
         raise TimeoutError(f"order {order_id} is locked by another worker")
+    done = threading.Event()
+    renewer = threading.Thread(
+        target=_renew, args=(lock, done, ttl / 3), name=f"lock-{order_id}", daemon=True
+    )
+    renewer.start()
     try:
         yield
     finally:
+        done.set()
+        renewer.join()
         try:
             lock.release()
-        except Exception:  # the lock expired meanwhile; nothing to release
+        except LockError:  # the lock expired meanwhile; nothing to release
             log.warning("order lock for %s expired before release", order_id)
+
+
+def _renew(lock: Lock, done: threading.Event, every: float) -> None:
+    """Reset the lock's TTL every ``every`` seconds until ``done``; stop if it was lost."""
+    while not done.wait(every):
+        try:
+            lock.reacquire()
+        except LockError:
+            log.error("order lock %s lost while held (Redis restarted or flushed?)", lock.name)
+            return
+        except RedisError:
+            log.warning("order lock %s: renewal failed, trying again", lock.name, exc_info=True)
 
 
 def lock_order(order_id: str) -> Order:

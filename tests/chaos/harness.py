@@ -331,7 +331,9 @@ def kill_child(sup: Supervisor, child: Child) -> None:
     sup.children = [c for c in sup.children if c is not child]
 
 
-def start_chaos_stack(workdir: Path, progress: Progress, *, hold_ttl: int) -> ChaosStack:
+def start_chaos_stack(
+    workdir: Path, progress: Progress, *, hold_ttl: int, search_delay: int
+) -> ChaosStack:
     """Private Redis and PostgreSQL, emulator and mail, 2 web, 2 workers and the clock."""
     sup = Supervisor(cwd=str(ROOT), out=(workdir / "stack.log").open("w"))
     redis_server = PrivateRedis(sup, workdir)
@@ -352,6 +354,7 @@ def start_chaos_stack(workdir: Path, progress: Progress, *, hold_ttl: int) -> Ch
         env.update(
             JWT_SECRET=JWT_SECRET,
             HOLD_TTL_SECONDS=str(hold_ttl),
+            STRIPE_SEARCH_DELAY_SECONDS=str(search_delay),
             RATELIMIT_ENABLED="false",
             # The fleet's budget above the emulator's 25/s (as when Stripe's test-mode limit
             # is lower than configured): real 429s, the budget's AIMD and the retries.

@@ -225,6 +225,23 @@ class TestExpireHold:
         assert Order.get_by_id(order.id).state == "CANCELED"
         assert Inventory(runtime.redis).available(["TEE"]) == {"TEE": 5}
 
+    def test_the_lookup_waits_out_the_configured_search_delay(
+        self, runtime: Any, gateway: Any
+    ) -> None:
+        """STRIPE_SEARCH_DELAY_SECONDS: how long the hold is kept before Stripe is searched."""
+        runtime.config = runtime.config.with_overrides(stripe_search_delay_seconds=7)
+        stock(runtime.redis, "TEE", on_hand=5)
+        submission = admit_checkout(runtime.redis, [("TEE", 1)])
+        gateway.fail_next("create_intent", PaymentProviderError("down", retryable=True))
+        with pytest.raises(PaymentProviderError):
+            create_order_from_submission(submission.order_id, runtime)
+        order = Order.get_by_id(submission.order_id)
+        overdue(order)
+        before = utcnow()
+        assert expire_hold(order.id, runtime).action == "extended"
+        held_until = Reservation.get(Reservation.order == order.id).expires_at
+        assert before + timedelta(seconds=6) <= held_until <= utcnow() + timedelta(seconds=7)
+
 
 class TestExpireHoldWithUnsavedIntent:
     """I8: the worker died after Stripe created the intent, before the order saved its
