@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from flask import Flask, Response, request
@@ -28,6 +30,24 @@ LOOKUP_ENDPOINT = "checkout.lookup"
 TRACK_ENDPOINT = "orders.track"
 
 
+class CheckoutApp(Flask):
+    """Flask with our request class, deciding once per hook whether it must be awaited."""
+
+    request_class = BodyLimitedRequest  # chunked bodies get the size limit too
+
+    def __init__(self, import_name: str, **kwargs: Any) -> None:
+        super().__init__(import_name, **kwargs)
+        self._sync: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        # Flask asks ``inspect`` whether every hook and view is a coroutine function on
+        # every request (seven times for /healthz); a function's answer never changes.
+        sync = self._sync.get(func)
+        if sync is None:
+            sync = self._sync[func] = super().ensure_sync(func)
+        return sync
+
+
 def create_app(config: Config | None = None, runtime: Runtime | None = None) -> Flask:
     """Build the web app: runtime, database binding, blueprints, errors, limits, CLI.
 
@@ -39,8 +59,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     config = config or runtime.config
     install(runtime)
 
-    app = Flask(__name__, static_folder=None)
-    app.request_class = BodyLimitedRequest  # chunked bodies get the size limit too
+    app = CheckoutApp(__name__, static_folder=None)
     if config.trusted_proxy_hops:
         # Only the configured number of proxies may set the client address; more
         # X-Forwarded-For entries than that are the client's own claims and ignored.
@@ -62,8 +81,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     register_blueprints(app)
     register_error_handlers(app)
     _install_rate_limits(app, config)
-    _install_cors(app, config)
-    _install_security_headers(app)
+    _install_response_headers(app, config)
     register_commands(app)
     return app
 
@@ -95,14 +113,8 @@ def _install_rate_limits(app: Flask, config: Config) -> None:
         swallow_errors=True,
     )
     app.extensions["checkout_limiter"] = limiter
-    # Our limits are all per route, and a limited route checks them in its decorator; the
-    # extension's global before_request only serves application-wide limits, which we do
-    # not set, yet costs every request (/healthz included) a third of a millisecond.
-    app.before_request_funcs[None] = [
-        hook
-        for hook in app.before_request_funcs.get(None, [])
-        if getattr(hook, "__self__", None) is not limiter
-    ]
+    endpoints = (*RATE_LIMITED_ENDPOINTS, LOOKUP_ENDPOINT, TRACK_ENDPOINT)
+    _scope_limiter_hooks(app, limiter, {endpoint.partition(".")[0] for endpoint in endpoints})
     limits = dict.fromkeys(RATE_LIMITED_ENDPOINTS, config.ratelimit_checkout)
     limits[LOOKUP_ENDPOINT] = config.ratelimit_lookup
     for endpoint, limit in limits.items():
@@ -114,33 +126,58 @@ def _install_rate_limits(app: Flask, config: Config) -> None:
     app.view_functions[TRACK_ENDPOINT] = track
 
 
+def _scope_limiter_hooks(app: Flask, limiter: Limiter, blueprints: set[str]) -> None:
+    """flask-limiter hooks itself into every request; ours need it on a few blueprints.
+
+    Our limits are all per route, checked by their decorators. The extension's global
+    ``before_request`` serves only application-wide limits, which we do not set: dropped.
+    Its ``after_request`` (the X-RateLimit headers) and ``teardown_request`` run only on
+    the blueprints of the limited views. On every request (``/healthz`` included) the three
+    cost more than the rest of the middleware.
+    """
+
+    def is_limiters(hook: Any) -> bool:
+        owner = getattr(hook, "__self__", None)
+        if isinstance(hook, partial) and hook.args:
+            owner = hook.args[0]  # after_request is partial(Limiter.__inject_headers, limiter)
+        return owner is limiter
+
+    app.before_request_funcs[None] = [
+        hook for hook in app.before_request_funcs.get(None, []) if not is_limiters(hook)
+    ]
+    for table in (app.after_request_funcs, app.teardown_request_funcs):
+        hooks: list[Any] = table.get(None, [])
+        table[None] = [hook for hook in hooks if not is_limiters(hook)]
+        for name in blueprints:
+            table[name].extend(hook for hook in hooks if is_limiters(hook))
+
+
 def _client_ip() -> str:
     """The client IP the limit is counted against."""
     return request.remote_addr or "unknown"
 
 
-def _install_security_headers(app: Flask) -> None:
-    """``nosniff`` on every response: JSON, the OpenAPI page, metrics, errors alike."""
-
-    @app.after_request
-    def _nosniff(response: Response) -> Response:
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        return response
-
-
-def _install_cors(app: Flask, config: Config) -> None:
-    """Allow the shop's frontends (FRONTEND_ORIGINS) to call the API from the browser."""
+def _install_response_headers(app: Flask, config: Config) -> None:
+    """What every response carries: ``nosniff`` (JSON, the OpenAPI page, metrics, errors
+    alike), and CORS for the shop's frontends (FRONTEND_ORIGINS) to call the API from the
+    browser. One hook: each hook costs every request its call."""
     origins = set(config.frontend_origins)
-    allowed_headers = "Content-Type, Idempotency-Key, X-Checkout-Token, Authorization, x-auth-token"
+    cors = {
+        "Vary": "Origin",
+        "Access-Control-Allow-Headers": (
+            "Content-Type, Idempotency-Key, X-Checkout-Token, Authorization, x-auth-token"
+        ),
+        "Access-Control-Allow-Methods": "GET, POST, PUT, OPTIONS",
+        "Access-Control-Expose-Headers": "Idempotent-Replayed, Retry-After",
+        "Access-Control-Max-Age": "600",
+    }
 
     @app.after_request
-    def _cors(response: Response) -> Response:
-        origin = request.headers.get("Origin")
+    def _headers(response: Response) -> Response:
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        origin = request.environ.get("HTTP_ORIGIN")
         if origin and ("*" in origins or origin in origins):
-            response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Vary"] = "Origin"
-            response.headers["Access-Control-Allow-Headers"] = allowed_headers
-            response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, OPTIONS"
-            response.headers["Access-Control-Expose-Headers"] = "Idempotent-Replayed, Retry-After"
-            response.headers["Access-Control-Max-Age"] = "600"
+            headers["Access-Control-Allow-Origin"] = origin
+            headers.update(cors)
         return response

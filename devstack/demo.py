@@ -267,11 +267,12 @@ def start_web(
     *,
     workers: int = 2,
     worker_class: str = "gevent",
+    output: str | None = None,
 ) -> Child:
-    """Gunicorn; returns once ``/readyz`` answers 200."""
+    """Gunicorn; returns once ``/readyz`` answers 200. ``output``: see Supervisor.start."""
     bind = f"{HOST}:{plan.ports['web']}"
     argv = web_command(bind, workers=workers, worker_class=worker_class)
-    web = sup.start("web", argv, env)
+    web = sup.start("web", argv, env, output=output)
     sup.wait_until(lambda: _http_ok(f"{plan.web_url}readyz"), "the web server")
     return web
 

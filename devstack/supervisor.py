@@ -38,6 +38,8 @@ class Child:
     env: Mapping[str, str] = field(default_factory=dict)
     process: subprocess.Popen[str] | None = None
     pump: threading.Thread | None = None
+    # When set, the child writes its output straight to this file (a log drain), unread.
+    output: str | None = None
     recent: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_LINES), repr=False)
 
     def tail(self, lines: int = 40) -> str:
@@ -87,6 +89,7 @@ class Supervisor:
 
     def _spawn(self, child: Child) -> None:
         env = {**os.environ, **child.env, "PYTHONUNBUFFERED": "1"}
+        drain = open(child.output, "a") if child.output else None  # noqa: SIM115 -- the child's
         # A session of its own: the terminal's Ctrl-C reaches only the supervisor, which
         # then stops the children in order instead of all of them dying at once.
         child.process = subprocess.Popen(
@@ -94,12 +97,15 @@ class Supervisor:
             cwd=self.cwd,
             env=env,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
+            stdout=drain or subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             bufsize=1,
             start_new_session=True,
         )
+        if drain is not None:
+            drain.close()  # the child holds its own descriptor
+            return
         assert child.process.stdout is not None
         child.pump = threading.Thread(
             target=self._pump, args=(child, child.process.stdout), daemon=True
@@ -116,9 +122,12 @@ class Supervisor:
         if code != 0:
             raise ChildFailed(f"{name} exited with code {code}")
 
-    def start(self, name: str, argv: Sequence[str], env: Mapping[str, str]) -> Child:
-        """Start a long-running child."""
-        child = Child(name, argv, env)
+    def start(
+        self, name: str, argv: Sequence[str], env: Mapping[str, str], *, output: str | None = None
+    ) -> Child:
+        """Start a long-running child; ``output``: its output goes to that file, unread
+        (a load test's server, whose lines a reader thread could not keep up with)."""
+        child = Child(name, argv, env, output=output)
         self._spawn(child)
         self.children.append(child)
         return child

@@ -47,11 +47,12 @@ def http_figures(bench: stack.BenchStack, seconds: int, out: Path) -> dict[str, 
     for url in (ours, bare):
         wrk.run(url, seconds=2)  # warm up: imports, connections
     wrk.run(submit, seconds=2, post_json=SUBMIT_BODY, run_id="warm")
-    say("wrk: bare /healthz, our /healthz (twice each, interleaved)")
+    say(f"wrk: bare /healthz, our /healthz ({ROUNDS} rounds, interleaved)")
     runs: dict[str, list[wrk.Result]] = {"bare": [], "ours": []}
-    for _ in range(2):
+    for n in range(ROUNDS):
         runs["bare"].append(wrk.run(bare, seconds=seconds))
         runs["ours"].append(wrk.run(ours, seconds=seconds))
+        say(f"  round {n + 1}: {runs['ours'][-1].rps:,.0f} / {runs['bare'][-1].rps:,.0f} req/s")
     say("wrk: POST /api/checkout/payment-intent")
     submits = wrk.run(submit, seconds=seconds, post_json=SUBMIT_BODY, run_id=uuid.uuid4().hex[:6])
     say("py-spy: one web worker during a submit load")
@@ -74,11 +75,20 @@ def http_figures(bench: stack.BenchStack, seconds: int, out: Path) -> dict[str, 
     return {
         "bare": _mean(runs["bare"]),
         "ours": _mean(runs["ours"]),
+        # Each round's ratio, both measured within seconds of each other; the median
+        # leaves out a round that a neighbour on the shared cores slowed down.
+        "healthz_ratio": statistics.median(
+            o.rps / b.rps for o, b in zip(runs["ours"], runs["bare"], strict=True)
+        ),
         "submit": submits,
         "profile": profile_rows,
         "hot": hot,
     }
 
+
+# Interleaved wrk rounds of bare and our /healthz: this box's throughput drifts by 10-15 %
+# from one run to the next, so one pair decides nothing.
+ROUNDS = 4
 
 HOT_PATHS = [
     "admit (app/services/admission.py)",
@@ -192,7 +202,11 @@ def table(figures: dict[str, Any]) -> str:
         polls["busy_submit"].row("submit, 1,000 long-polls parked"),
         "",
         f"{'figure':<62}{'measured':>14}{'goal':>10}",
-        _line("our /healthz / bare Flask /healthz", ours.rps / bare.rps, ">= 0.8x"),
+        _line(
+            "our /healthz / bare Flask /healthz (median of rounds)",
+            http["healthz_ratio"],
+            ">= 0.8x",
+        ),
         _line("submit / our /healthz", submit.rps / ours.rps, ">= 0.5x"),
         _line("submit p99 / our /healthz p99", submit.p99_ms / ours.p99_ms, "<= 2x"),
         f"{'Redis round trips per admitted submit':<62}{figures['round_trips']:>14}{'<= 2':>10}",
@@ -266,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
             http = figures["http"]
             for name in ("bare", "ours", "submit"):
                 print(http[name].row(name))
+            print(f"our /healthz / bare (median of rounds): {http['healthz_ratio']:.2f}x")
             for row in http["profile"]:
                 print(f"{row[0][:78]:<78}{row[1]:>8.1f}{row[2]:>8.1f}")
             return 0

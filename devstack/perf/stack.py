@@ -89,7 +89,11 @@ class BenchStack:
         """(Re)start our web server, the Procfile's way, with ``extra`` environment."""
         if self.web is not None:
             self.sup.stop_child(self.web)
-        self.web = demo.start_web(self.sup, self.plan, {**self.env, **(extra or {})})
+        # Its log lines go to a file, as to a log drain: the supervisor's reader thread
+        # (Python, in the bench's process) could not keep up with thousands a second, and a
+        # full pipe blocks the gevent worker that writes to it.
+        drain = str(self.plan.var_dir / "web.log")
+        self.web = demo.start_web(self.sup, self.plan, {**self.env, **(extra or {})}, output=drain)
 
     def start_worker(self, extra: Mapping[str, str] | None = None) -> None:
         """(Re)start the worker as the Procfile does: 2 processes of 16 threads."""
@@ -179,7 +183,7 @@ def start(redis_url: str, database_url: str | None, log: Path) -> BenchStack:
         bind = f"{demo.HOST}:{stack.bare_port}"
         argv = demo.web_command(bind)
         argv[argv.index("wsgi:app")] = "devstack.perf.bare:app"
-        sup.start("bare", argv, {})
+        sup.start("bare", argv, {}, output=str(var / "bare.log"))
         stack.wait_until(lambda: _ok(f"{stack.bare_url}/healthz"), "the bare baseline")
     except BaseException:
         stack.close()

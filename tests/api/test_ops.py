@@ -177,6 +177,22 @@ class TestRateLimit:
         assert response.get_json()["error"]["code"] == "rate_limited"
         assert 1 <= int(response.headers["Retry-After"]) <= 60
 
+    def test_the_limiters_headers_on_limited_routes_only(self, limited: Any, catalog: Any) -> None:
+        """flask-limiter's hooks run on the blueprints of the limited views, not on every
+        request (app._scope_limiter_hooks)."""
+        body = {"items": [{"sku": "MUG", "quantity": 1}]}
+        quote = limited.post("/api/checkout/quote", json=body)
+        assert quote.headers["X-RateLimit-Limit"] == "2"
+        assert quote.headers["X-RateLimit-Remaining"] == "1"
+        assert "X-RateLimit-Limit" not in limited.get("/healthz").headers
+        app = limited.application
+        limiter = app.extensions["checkout_limiter"]
+        for table in (app.before_request_funcs, app.after_request_funcs):
+            assert not any(
+                limiter in (getattr(hook, "__self__", None), *getattr(hook, "args", ()))
+                for hook in table[None]
+            )
+
     def test_limit_is_per_client_ip(self, limited: Any, catalog: Any) -> None:
         body = {"items": [{"sku": "MUG", "quantity": 1}]}
         for _ in range(2):

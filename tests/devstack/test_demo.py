@@ -221,6 +221,15 @@ class TestSupervisor:
         sup.run_step("hello", [sys.executable, "-c", "print('one'); print('two')"], {})
         assert out.getvalue().splitlines() == ["hello    | one", "hello    | two"]
 
+    def test_a_child_with_an_output_file_writes_there_unread(self, tmp_path: Any) -> None:
+        out, drain = io.StringIO(), tmp_path / "web.log"
+        sup = Supervisor(out=out)
+        child = sup.start("web", [sys.executable, "-c", "print('a line')"], {}, output=str(drain))
+        assert child.process is not None and child.process.wait(timeout=10) == 0
+        sup.stop_all()
+        assert drain.read_text() == "a line\n"
+        assert out.getvalue() == "" and child.pump is None
+
     def test_a_failing_step_raises(self):
         sup = Supervisor(out=io.StringIO())
         with pytest.raises(ChildFailed, match="exited with code 3"):
