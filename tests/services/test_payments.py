@@ -27,6 +27,18 @@ def overdue(order: Order) -> None:
     Reservation.update(expires_at=past).where(Reservation.order == order.id).execute()
 
 
+def overdue_without_intent(runtime: Any, gateway: Any) -> Order:
+    """An order whose intent creation failed (Stripe has none), its hold due now."""
+    stock(runtime.redis, "TEE", on_hand=5)
+    submission = admit_checkout(runtime.redis, [("TEE", 1)])
+    gateway.fail_next("create_intent", PaymentProviderError("down", retryable=True))
+    with pytest.raises(PaymentProviderError):
+        create_order_from_submission(submission.order_id, runtime)
+    order: Order = Order.get_by_id(submission.order_id)
+    overdue(order)
+    return order
+
+
 class TestEnsureIntent:
     def test_uses_the_order_derived_idempotency_key(self, runtime: Any, gateway: Any) -> None:
         stock(runtime.redis, "TEE")
@@ -209,13 +221,7 @@ class TestExpireHold:
     ) -> None:
         """Stripe has no intent for the order: released as before, once the search can
         be trusted (first expiry waits out the search delay, the next one searches)."""
-        stock(runtime.redis, "TEE", on_hand=5)
-        submission = admit_checkout(runtime.redis, [("TEE", 1)])
-        gateway.fail_next("create_intent", PaymentProviderError("down", retryable=True))
-        with pytest.raises(PaymentProviderError):
-            create_order_from_submission(submission.order_id, runtime)
-        order = Order.get_by_id(submission.order_id)
-        overdue(order)
+        order = overdue_without_intent(runtime, gateway)
         assert expire_hold(order.id, runtime).action == "extended"
         assert Inventory(runtime.redis).available(["TEE"]) == {"TEE": 4}
         overdue(order)
@@ -230,13 +236,7 @@ class TestExpireHold:
     ) -> None:
         """STRIPE_SEARCH_DELAY_SECONDS: how long the hold is kept before Stripe is searched."""
         runtime.config = runtime.config.with_overrides(stripe_search_delay_seconds=7)
-        stock(runtime.redis, "TEE", on_hand=5)
-        submission = admit_checkout(runtime.redis, [("TEE", 1)])
-        gateway.fail_next("create_intent", PaymentProviderError("down", retryable=True))
-        with pytest.raises(PaymentProviderError):
-            create_order_from_submission(submission.order_id, runtime)
-        order = Order.get_by_id(submission.order_id)
-        overdue(order)
+        order = overdue_without_intent(runtime, gateway)
         before = utcnow()
         assert expire_hold(order.id, runtime).action == "extended"
         held_until = Reservation.get(Reservation.order == order.id).expires_at
