@@ -79,8 +79,10 @@ def request_confirmation(
 
     The same key and token answer the first response again (``replayed``); the same key
     with another token raises IdempotencyKeyReused. A refused request does not use up
-    its key. An admitted one clears the last decline from the status, so the buyer's
-    long-poll waits for this attempt's outcome.
+    its key. An admitted one clears the last decline from the status and marks the payment
+    ``requires_confirmation`` until the worker applies this attempt's outcome, so the
+    buyer's long-poll waits for it instead of acting on what the last attempt left there
+    (a decline, or the ``requires_action`` of a 3-D Secure the buyer failed).
     """
     order_id = located.order_id
     response = {
@@ -99,7 +101,9 @@ def request_confirmation(
     except InvalidState:
         redis.delete(claim)
         raise
-    checkout_status.publish(redis, order_id, error=None)
+    checkout_status.publish(
+        redis, order_id, error=None, paymentStatus=PaymentStatus.REQUIRES_CONFIRMATION
+    )
     return ConfirmRequest(response, replayed=False)
 
 

@@ -87,7 +87,9 @@ class TestServerSideConfirmation:
             runtime.redis, located, idempotency_key="retry-key-0001", confirmation_token=token
         )
         assert accepted.response["statusUrl"] == f"/api/checkout/{order_id}"
-        assert checkout_status.read(runtime.redis, order_id)["error"] is None
+        pending = checkout_status.read(runtime.redis, order_id)
+        assert pending["error"] is None
+        assert pending["paymentStatus"] == "requires_confirmation"
         outbox = confirmation.confirm_payment(order_id, token, runtime)
         order = Order.get_by_id(order_id)
         assert order.state == "PAID" and len(gateway.intents) == 1 and outbox
@@ -108,6 +110,24 @@ class TestServerSideConfirmation:
                 idempotency_key="retry-key-0002",
                 confirmation_token=gateway.confirmation_token(),
             )
+
+    def test_a_retry_after_a_failed_3d_secure_does_not_show_its_requires_action(
+        self, runtime: Any, gateway: Any
+    ) -> None:
+        """The buyer failed 3-D Secure and retries before the failure reached us: the
+        status must not offer the old attempt's ``requires_action`` to the new one (the
+        page would run handleNextAction on an intent that no longer needs it)."""
+        placed = place(runtime, gateway, "pm_card_threeDSecure2Required")
+        order_id = placed.order.id
+        assert checkout_status.read(runtime.redis, order_id)["paymentStatus"] == "requires_action"
+        confirmation.request_confirmation(
+            runtime.redis,
+            locate_checkout(runtime.redis, order_id),
+            idempotency_key="retry-after-3ds",
+            confirmation_token=gateway.confirmation_token("pm_card_visa"),
+        )
+        view = checkout_status.read(runtime.redis, order_id)
+        assert (view["paymentStatus"], view["error"]) == ("requires_confirmation", None)
 
     def test_a_spent_token_still_leaves_an_intent_to_retry_on(
         self, runtime: Any, gateway: Any

@@ -527,7 +527,7 @@ async function followPayment(attempt) {
     if (payment.status === 'requires_action' && payment.clientSecret && authenticated !== payment.intentId + since) {
       authenticated = payment.intentId + since;
       announce('Your bank asks you to confirm this payment…');
-      const result = await state.stripe.handleNextAction({ clientSecret: payment.clientSecret });
+      const result = await nextAction(payment.clientSecret);
       if (result.paymentIntent && SUCCESS_PAYMENT.includes(result.paymentIntent.status)) {
         return finish(attempt, result.paymentIntent.status);
       }
@@ -537,6 +537,17 @@ async function followPayment(attempt) {
     }
     if (status.queue) announce(queueText(status.queue));
     if (Date.now() > deadline) throw new ApiError('timeout');
+  }
+}
+
+/** stripe.handleNextAction; an intent that no longer needs an action (the status we read
+ * was already stale) rejects instead of answering: keep following the status then. */
+async function nextAction(clientSecret) {
+  try {
+    return await state.stripe.handleNextAction({ clientSecret });
+  } catch (err) {
+    console.warn('handleNextAction:', err);
+    return {};
   }
 }
 
