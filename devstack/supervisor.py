@@ -89,7 +89,8 @@ class Supervisor:
 
     def _spawn(self, child: Child) -> None:
         env = {**os.environ, **child.env, "PYTHONUNBUFFERED": "1"}
-        drain = open(child.output, "a") if child.output else None  # noqa: SIM115 -- the child's
+        # Closed below once the child has its own copy of the descriptor.
+        drain = open(child.output, "a") if child.output else None  # noqa: SIM115
         # A session of its own: the terminal's Ctrl-C reaches only the supervisor, which
         # then stops the children in order instead of all of them dying at once.
         child.process = subprocess.Popen(
