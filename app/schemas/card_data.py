@@ -66,16 +66,26 @@ def looks_like_pan(text: str) -> bool:
 # UUID (8-4-4-4-12 hex) can match neither of these.
 _PLAIN_RUN = re.compile(r"(?<![0-9])[0-9]{13,19}(?![0-9])")
 _GROUPED_RUN = re.compile(r"(?<![0-9A-Za-z])[0-9]{4}(?:[ ._/-]{1,3}[0-9]{3,6}){2,4}(?![0-9A-Za-z])")
+# A plain run inside a hex token of 32+ characters (``uuid4().hex``, a SHA digest) is the
+# token's, not a card number: about one uuid4().hex in 500 holds a Luhn-valid run of 13+
+# digits. A run glued to other letters (``ref4111111111111111``) still counts.
+_HEX_TOKEN = re.compile(r"[0-9A-Fa-f]{32,}")
+_WORD = re.compile(r"[0-9A-Za-z]+")
 
 
 def header_looks_like_pan(text: str) -> bool:
     """True when a header token carries a card number (see _PLAIN_RUN, _GROUPED_RUN)."""
     normal = ascii_digits(text)
-    for pattern in (_PLAIN_RUN, _GROUPED_RUN):
-        for match in pattern.finditer(normal):
-            digits = _SEPARATORS.sub("", match.group())
-            if 13 <= len(digits) <= 19 and luhn_valid(digits):
+    for word in _WORD.finditer(normal):
+        if _HEX_TOKEN.fullmatch(word.group()):
+            continue
+        for match in _PLAIN_RUN.finditer(word.group()):
+            if luhn_valid(match.group()):
                 return True
+    for match in _GROUPED_RUN.finditer(normal):
+        digits = _SEPARATORS.sub("", match.group())
+        if 13 <= len(digits) <= 19 and luhn_valid(digits):
+            return True
     return False
 
 

@@ -554,9 +554,29 @@ class TestHeaderGuardFalsePositives:
         # The body guard's free separators would have refused some of them.
         assert any(looks_like_pan(k) for k in keys)
 
+    def test_hex_uuid_keys_are_never_taken_for_card_numbers(self) -> None:
+        """``uuid4().hex``: about one in 500 holds a Luhn-valid run of 13+ digits between
+        hex letters (the chaos suite's buyers met it); such a run is not a card number."""
+        import random
+        import uuid
+
+        from app.schemas.card_data import header_looks_like_pan, looks_like_pan
+
+        rng = random.Random(11)
+        keys = [uuid.UUID(int=rng.getrandbits(128), version=4).hex for _ in range(20_000)]
+        assert [k for k in keys if header_looks_like_pan(k)] == []
+        assert any(looks_like_pan(k) for k in keys)  # the body guard would refuse some
+
     @pytest.mark.parametrize(
         "key",
-        ["4111111111111111", "x-4111-1111-1111-1111", "3782 822463 10005", "4111.1111.1111.1111"],
+        [
+            "4111111111111111",
+            "x-4111-1111-1111-1111",
+            "3782 822463 10005",
+            "4111.1111.1111.1111",
+            "order-4111111111111111",
+            "4111111111111111_retry",
+        ],
     )
     def test_card_layouts_are_still_caught_in_headers(self, key: str) -> None:
         from app.schemas.card_data import header_looks_like_pan
