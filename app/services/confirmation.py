@@ -68,7 +68,7 @@ def apply_attempt(
         if order.state == PENDING:
             declined = order.payment_status == PaymentStatus.REQUIRES_PAYMENT_METHOD
             error = refusal or (order.last_payment_error if declined else None)
-            publish_after_commit(runtime, order, error=error)
+            publish_after_commit(runtime, order, error=error, extra={"confirming": None})
     return order, outbox_ids
 
 
@@ -102,7 +102,11 @@ def request_confirmation(
         redis.delete(claim)
         raise
     checkout_status.publish(
-        redis, order_id, error=None, paymentStatus=PaymentStatus.REQUIRES_CONFIRMATION
+        redis,
+        order_id,
+        error=None,
+        paymentStatus=PaymentStatus.REQUIRES_CONFIRMATION,
+        confirming=confirmation_token,  # until apply_attempt publishes the outcome
     )
     return ConfirmRequest(response, replayed=False)
 

@@ -212,13 +212,22 @@ def progress(order: Order, events: list[OrderEvent]) -> list[dict[str, Any]]:
 
 
 def checkout_view(order_id: str, model: dict[str, Any]) -> dict[str, Any]:
-    """The contract's checkout status body from the Redis read model."""
+    """The contract's checkout status body from the Redis read model.
+
+    While a retry (``POST /api/checkout/<id>/confirm``) awaits its outcome (``confirming``,
+    cleared when the worker applies it), the payment reads ``requires_confirmation``
+    without an error, whatever a late webhook of the previous attempt wrote meanwhile.
+    """
+    state = model.get("state") or PENDING
+    confirming = bool(model.get("confirming")) and state == PENDING
     return {
         "orderId": order_id,
         "orderNumber": model.get("orderNumber"),
-        "state": model.get("state") or PENDING,
+        "state": state,
         "payment": {
-            "status": model.get("paymentStatus") or PaymentStatus.CREATING,
+            "status": PaymentStatus.REQUIRES_CONFIRMATION
+            if confirming
+            else model.get("paymentStatus") or PaymentStatus.CREATING,
             "intentId": model.get("intentId") or None,
             "clientSecret": model.get("clientSecret") or None,
             "captureMethod": model.get("captureMethod") or CaptureMethod.AUTOMATIC,
@@ -226,7 +235,7 @@ def checkout_view(order_id: str, model: dict[str, Any]) -> dict[str, Any]:
         "totals": model.get("totals") or None,
         "lineItems": model.get("lineItems") or [],
         "holdExpiresAt": model.get("holdExpiresAt") or None,
-        "error": model.get("error") or None,
+        "error": None if confirming else model.get("error") or None,
         "version": model.get("version", 0),
     }
 

@@ -111,9 +111,16 @@ def checkout_fields(order: Order) -> dict[str, Any]:
     }
 
 
-def publish_after_commit(runtime: Runtime, order: Order, *, error: dict[str, Any] | None) -> None:
-    """Publish the order's read model once the current transaction has committed."""
-    fields = {**checkout_fields(order), "error": error}
+def publish_after_commit(
+    runtime: Runtime,
+    order: Order,
+    *,
+    error: dict[str, Any] | None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Publish the order's read model (and ``extra`` fields) once the current transaction
+    has committed."""
+    fields = {**checkout_fields(order), "error": error, **(extra or {})}
 
     def publish() -> None:
         try:

@@ -12,7 +12,7 @@ from app.errors import InvalidRequest, InvalidState
 from app.services import admin, authorizations, checkout_status, confirmation, receipts
 from app.services.expiry import PROCESSING_HOLD_MAX_SECONDS, cancel_order, expire_hold
 from app.services.inventory import Inventory
-from app.services.order_views import locate_checkout
+from app.services.order_views import checkout_view, locate_checkout
 from app.services.webhooks import handle_event
 from models import Order, OrderEvent, Product, Reservation
 from models.db import utcnow
@@ -25,6 +25,11 @@ def types(order_id: str) -> list[str]:
 
 def on_hand(sku: str = "TEE") -> int:
     return int(Product.get_by_id(sku).stock_on_hand)
+
+
+def status_body(runtime: Any, order_id: str) -> dict[str, Any]:
+    """``GET /api/checkout/<id>``'s body, from the read model."""
+    return checkout_view(order_id, checkout_status.read(runtime.redis, order_id))
 
 
 def place(runtime: Any, gateway: Any, method: str = "pm_card_visa", **options: Any) -> Any:
@@ -128,6 +133,48 @@ class TestServerSideConfirmation:
         )
         view = checkout_status.read(runtime.redis, order_id)
         assert (view["paymentStatus"], view["error"]) == ("requires_confirmation", None)
+
+    def test_a_late_webhook_of_the_declined_attempt_does_not_undo_the_retry(
+        self, runtime: Any, gateway: Any
+    ) -> None:
+        """The buyer retries before the first attempt's payment_failed is applied: that
+        webhook (re-reading an intent that still carries the old error) must not show the
+        old decline while the retry awaits its outcome; the outcome then shows."""
+        placed = place(runtime, gateway, "pm_card_chargeDeclined")
+        order_id = placed.order.id
+        token = gateway.confirmation_token("pm_card_visa")
+        confirmation.request_confirmation(
+            runtime.redis,
+            locate_checkout(runtime.redis, order_id),
+            idempotency_key="retry-before-webhook",
+            confirmation_token=token,
+        )
+        stale = gateway.intents[placed.order.payment_intent_id]
+        event = gateway.event("payment_intent.payment_failed", stale)
+        handle_event(event["id"], event, runtime)
+
+        status = status_body(runtime, order_id)
+        assert (status["payment"]["status"], status["error"]) == ("requires_confirmation", None)
+        confirmation.confirm_payment(order_id, token, runtime)
+        status = status_body(runtime, order_id)
+        assert status["state"] == "PAID" and status["payment"]["status"] == "succeeded"
+
+    def test_a_retry_that_is_declined_again_shows_the_new_decline(
+        self, runtime: Any, gateway: Any
+    ) -> None:
+        placed = place(runtime, gateway, "pm_card_chargeDeclinedInsufficientFunds")
+        order_id = placed.order.id
+        token = gateway.confirmation_token("pm_card_chargeDeclined")
+        confirmation.request_confirmation(
+            runtime.redis,
+            locate_checkout(runtime.redis, order_id),
+            idempotency_key="retry-declined-again",
+            confirmation_token=token,
+        )
+        confirmation.confirm_payment(order_id, token, runtime)
+        status = status_body(runtime, order_id)
+        assert status["payment"]["status"] == "requires_payment_method"
+        assert status["error"]["declineCode"] == "generic_decline"
 
     def test_a_spent_token_still_leaves_an_intent_to_retry_on(
         self, runtime: Any, gateway: Any
