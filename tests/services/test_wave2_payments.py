@@ -27,6 +27,14 @@ def on_hand(sku: str = "TEE") -> int:
     return int(Product.get_by_id(sku).stock_on_hand)
 
 
+def retry(runtime: Any, order_id: str, key: str, token: str) -> Any:
+    """``POST /api/checkout/<id>/confirm`` as the view admits it."""
+    located = locate_checkout(runtime.redis, order_id)
+    return confirmation.request_confirmation(
+        runtime.redis, located, idempotency_key=key, confirmation_token=token
+    )
+
+
 def status_body(runtime: Any, order_id: str) -> dict[str, Any]:
     """``GET /api/checkout/<id>``'s body, from the read model."""
     return checkout_view(order_id, checkout_status.read(runtime.redis, order_id))
@@ -101,20 +109,10 @@ class TestServerSideConfirmation:
         assert "PAYMENT_CONFIRMATION_REQUESTED" in types(order_id)
 
         # The same key again is a replay; a paid order refuses a new attempt.
-        again = confirmation.request_confirmation(
-            runtime.redis,
-            locate_checkout(runtime.redis, order_id),
-            idempotency_key="retry-key-0001",
-            confirmation_token=token,
-        )
+        again = retry(runtime, order_id, "retry-key-0001", token)
         assert again.replayed
         with pytest.raises(InvalidState):
-            confirmation.request_confirmation(
-                runtime.redis,
-                locate_checkout(runtime.redis, order_id),
-                idempotency_key="retry-key-0002",
-                confirmation_token=gateway.confirmation_token(),
-            )
+            retry(runtime, order_id, "retry-key-0002", gateway.confirmation_token())
 
     def test_a_retry_after_a_failed_3d_secure_does_not_show_its_requires_action(
         self, runtime: Any, gateway: Any
@@ -125,12 +123,7 @@ class TestServerSideConfirmation:
         placed = place(runtime, gateway, "pm_card_threeDSecure2Required")
         order_id = placed.order.id
         assert checkout_status.read(runtime.redis, order_id)["paymentStatus"] == "requires_action"
-        confirmation.request_confirmation(
-            runtime.redis,
-            locate_checkout(runtime.redis, order_id),
-            idempotency_key="retry-after-3ds",
-            confirmation_token=gateway.confirmation_token("pm_card_visa"),
-        )
+        retry(runtime, order_id, "retry-after-3ds", gateway.confirmation_token("pm_card_visa"))
         view = checkout_status.read(runtime.redis, order_id)
         assert (view["paymentStatus"], view["error"]) == ("requires_confirmation", None)
 
@@ -143,12 +136,7 @@ class TestServerSideConfirmation:
         placed = place(runtime, gateway, "pm_card_chargeDeclined")
         order_id = placed.order.id
         token = gateway.confirmation_token("pm_card_visa")
-        confirmation.request_confirmation(
-            runtime.redis,
-            locate_checkout(runtime.redis, order_id),
-            idempotency_key="retry-before-webhook",
-            confirmation_token=token,
-        )
+        retry(runtime, order_id, "retry-before-webhook", token)
         stale = gateway.intents[placed.order.payment_intent_id]
         event = gateway.event("payment_intent.payment_failed", stale)
         handle_event(event["id"], event, runtime)
@@ -165,12 +153,7 @@ class TestServerSideConfirmation:
         placed = place(runtime, gateway, "pm_card_chargeDeclinedInsufficientFunds")
         order_id = placed.order.id
         token = gateway.confirmation_token("pm_card_chargeDeclined")
-        confirmation.request_confirmation(
-            runtime.redis,
-            locate_checkout(runtime.redis, order_id),
-            idempotency_key="retry-declined-again",
-            confirmation_token=token,
-        )
+        retry(runtime, order_id, "retry-declined-again", token)
         confirmation.confirm_payment(order_id, token, runtime)
         status = status_body(runtime, order_id)
         assert status["payment"]["status"] == "requires_payment_method"
