@@ -189,7 +189,8 @@ def make_plan(args: argparse.Namespace, env: Mapping[str, str]) -> Plan:
     )
 
 
-def _http_ok(url: str) -> bool:
+def http_ok(url: str) -> bool:
+    """True when ``url`` answers 200 within 2 s (a server's readiness probe)."""
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return bool(response.status == 200)
@@ -273,7 +274,7 @@ def start_web(
     bind = f"{HOST}:{plan.ports['web']}"
     argv = web_command(bind, workers=workers, worker_class=worker_class)
     web = sup.start("web", argv, env, output=output)
-    sup.wait_until(lambda: _http_ok(f"{plan.web_url}readyz"), "the web server")
+    sup.wait_until(lambda: http_ok(f"{plan.web_url}readyz"), "the web server")
     return web
 
 

@@ -184,15 +184,8 @@ def start(redis_url: str, database_url: str | None, log: Path) -> BenchStack:
         argv = demo.web_command(bind)
         argv[argv.index("wsgi:app")] = "devstack.perf.bare:app"
         sup.start("bare", argv, {}, output=str(var / "bare.log"))
-        stack.wait_until(lambda: _ok(f"{stack.bare_url}/healthz"), "the bare baseline")
+        stack.wait_until(lambda: demo.http_ok(f"{stack.bare_url}/healthz"), "the bare baseline")
     except BaseException:
         stack.close()
         raise
     return stack
-
-
-def _ok(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=2).status_code == 200
-    except requests.RequestException:
-        return False

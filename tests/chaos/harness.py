@@ -371,7 +371,7 @@ def start_chaos_stack(
         stack.commands["clock"] = [PY, "-m", "tasks.clock"]
         for name in stack.commands:
             stack.start_dyno(name)
-        _wait(lambda: _http_ok(f"{stack.web}/readyz"), "the web dynos", 60)
+        _wait(lambda: demo.http_ok(f"{stack.web}/readyz"), "the web dynos", 60)
         progress(f"stack up: web {stack.web}, emulator {stack.emulator}, log {workdir}")
         return stack
     except BaseException:
@@ -398,11 +398,4 @@ def _pingable(url: str) -> bool:
         client.close()
         return ok
     except redis_lib.RedisError:
-        return False
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=2).status_code == 200
-    except requests.RequestException:
         return False
