@@ -32,6 +32,11 @@ VAULT_KEYS = (
 # clock skew between our window and Stripe's: the default fleet budget per mode.
 STRIPE_BUDGETS = {"test": 23, "live": 92}
 
+# PostgreSQL connections a web or worker process keeps (DATABASE_POOL_SIZE): one per
+# worker thread (the Procfile's 16). Every new connection is a server process to fork
+# and warm up — milliseconds of CPU that each message or request used to pay.
+POOLED_CONNECTIONS = 16
+
 
 @dataclass(frozen=True)
 class Config:
@@ -42,6 +47,9 @@ class Config:
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Connections per process to REDIS_URL; callers beyond it wait for a free one.
     redis_max_connections: int = 200
+    # PostgreSQL connections kept open per web or worker process (DATABASE_POOL_SIZE);
+    # 0: a new connection per request or message.
+    database_pool_size: int = POOLED_CONNECTIONS
     stripe_secret_key: str = "sk_test_emulator"
     stripe_publishable_key: str = "pk_test_emulator"
     stripe_webhook_secrets: tuple[str, ...] = ("whsec_emulator",)
@@ -188,6 +196,7 @@ def load_config(env: Mapping[str, str] | None = None, *, dotenv: bool = True) ->
         database_url=get("DATABASE_URL") or defaults.database_url,
         redis_url=get("REDIS_URL") or defaults.redis_url,
         redis_max_connections=int(get("REDIS_MAX_CONNECTIONS", defaults.redis_max_connections)),
+        database_pool_size=int(get("DATABASE_POOL_SIZE", defaults.database_pool_size)),
         stripe_secret_key=get("STRIPE_SECRET_KEY") or defaults.stripe_secret_key,
         stripe_publishable_key=get("STRIPE_PUBLISHABLE_KEY") or defaults.stripe_publishable_key,
         stripe_webhook_secrets=_split(get("STRIPE_WEBHOOK_SECRET", ""))

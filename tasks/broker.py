@@ -63,7 +63,8 @@ should_retry = retry_policy()
 
 
 class DatabaseMiddleware(Middleware):
-    """One database connection per message, opened before and closed after it."""
+    """A database connection per message: taken before it (from the process's pool on
+    PostgreSQL, see ``DATABASE_POOL_SIZE``) and given back after it."""
 
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         """Open this thread's connection (the database must already be bound)."""
@@ -78,7 +79,7 @@ class DatabaseMiddleware(Middleware):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        """Close this thread's connection so no connection idles between messages."""
+        """Give this thread's connection back (to the pool, or closed when unpooled)."""
         db = database_proxy.obj
         if db is not None and not db.is_closed() and db.transaction_depth() == 0:
             db.close()

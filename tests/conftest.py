@@ -187,6 +187,9 @@ def config(database_url: str) -> Any:
         hold_ttl_seconds=900,
         ratelimit_enabled=False,
         testing=True,
+        # Unpooled: an app per test must not leave its connections open (the processes
+        # the end-to-end suites start pool, as in production).
+        database_pool_size=0,
     )
 
 
