@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from devstack.perf import flash_sale, lua, profile, roundtrips, stack, wrk
+from devstack.perf import cpu, flash_sale, lua, profile, roundtrips, stack, wrk
 from devstack.perf.polls import RawPoll, answered_any, drain
 from devstack.stripe_emulator import bench as emulator_bench
 
@@ -230,7 +230,13 @@ def table(figures: dict[str, Any]) -> str:
             f"{statistics.median(sale.latencies or [0]):>7.1f} /{sale.percentile(0.99):>5.1f}"
             f"{'6 / 13' if key == 'test' else '':>10}",
         ]
+    for key, label in (("test", "25/s"), ("live", "100/s")):
+        sale = sales[key]
+        lines += ["", f"Where the CPU went during the flash sale {sale.buyers} @ {label} "
+                  f"({sale.seconds:.0f} s, {cpu.cores()} cores):"]  # fmt: skip
+        lines += cpu.describe(sale.cpu, sale.seconds, sale.created, "intent")
     lines += [
+        "",
         _line(
             "/healthz p99 with 1,000 long-polls / without",
             polls["busy"].p99_ms / polls["quiet"].p99_ms,
