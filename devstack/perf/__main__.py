@@ -18,6 +18,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -50,12 +51,18 @@ def http_figures(bench: stack.BenchStack, seconds: int, out: Path) -> dict[str, 
     wrk.run(submit, seconds=2, post_json=SUBMIT_BODY, run_id="warm")
     say(f"wrk: bare /healthz, our /healthz ({ROUNDS} rounds, interleaved)")
     runs: dict[str, list[wrk.Result]] = {"bare": [], "ours": []}
+    cpu_of: dict[str, dict[str, float]] = {}  # CPU per role and request, µs
     for n in range(ROUNDS):
         runs["bare"].append(wrk.run(bare, seconds=seconds))
-        runs["ours"].append(wrk.run(ours, seconds=seconds))
+        runs["ours"].append(accounted(lambda: wrk.run(ours, seconds=seconds), cpu_of, "healthz"))
         say(f"  round {n + 1}: {runs['ours'][-1].rps:,.0f} / {runs['bare'][-1].rps:,.0f} req/s")
     say("wrk: POST /api/checkout/payment-intent")
-    submits = wrk.run(submit, seconds=seconds, post_json=SUBMIT_BODY, run_id=uuid.uuid4().hex[:6])
+    run_id = uuid.uuid4().hex[:6]
+    submits = accounted(
+        lambda: wrk.run(submit, seconds=seconds, post_json=SUBMIT_BODY, run_id=run_id),
+        cpu_of,
+        "submit",
+    )
     say("py-spy: one web worker during a submit load")
     profile_rows: list[Any] = []
     hot: dict[str, float] = {}
@@ -84,7 +91,21 @@ def http_figures(bench: stack.BenchStack, seconds: int, out: Path) -> dict[str, 
         "submit": submits,
         "profile": profile_rows,
         "hot": hot,
+        "cpu": cpu_of,
     }
+
+
+def accounted(
+    load: Callable[[], wrk.Result], into: dict[str, dict[str, float]], name: str
+) -> wrk.Result:
+    """Run ``load``; record the CPU each role of the stack spent per request (µs), wrk's
+    own included, under ``into[name]`` (the last run of that name is kept)."""
+    before = cpu.snapshot()
+    result = load()
+    spent = cpu.used(before, cpu.snapshot())
+    spent["load generator"] = result.cpu_seconds  # wrk, not this process
+    into[name] = {role: 1e6 * seconds / result.requests for role, seconds in spent.items()}
+    return result
 
 
 # Interleaved wrk rounds of bare and our /healthz: this box's throughput drifts by 10-15 %
@@ -193,6 +214,7 @@ def table(figures: dict[str, Any]) -> str:
     """The one table of docs/performance.md."""
     http, polls, sales = figures["http"], figures["polls"], figures["sales"]
     bare, ours, submit = http["bare"], http["ours"], http["submit"]
+    ping = figures["ping"]
     lines = [
         "HTTP (wrk, 50 connections; gunicorn gevent x2 as the Procfile runs it)",
         f"{'':<44}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'errors':>8}",
@@ -211,6 +233,8 @@ def table(figures: dict[str, Any]) -> str:
         _line("submit / our /healthz", submit.rps / ours.rps, ">= 0.5x"),
         _line("submit p99 / our /healthz p99", submit.p99_ms / ours.p99_ms, "<= 2x"),
         f"{'Redis round trips per admitted submit':<62}{figures['round_trips']:>14}{'<= 2':>10}",
+        f"{'  ... one round trip here (PING): wall / client CPU / Redis CPU, us':<62}"
+        f"{ping.wall_us:>6.0f} /{ping.client_cpu_us:>4.0f} /{ping.redis_cpu_us:>3.0f}",
     ]
     for key, label in (("test", "25/s"), ("live", "100/s")):
         sale = sales[key]
@@ -255,12 +279,25 @@ def table(figures: dict[str, Any]) -> str:
         f"{figures['lua']['admit.lua']:>14,.0f}",
         f"{'emulator create+confirm pairs/s (2 raw clients)':<62}{figures['pairs']:>14,.0f}",
     ]
+    lines += cpu_per_request(http["cpu"])
     if http["profile"]:
         lines += ["", "Where a web worker's busy time goes under the submit load (py-spy):",
                   f"{'function':<78}{'self %':>8}{'incl %':>8}"]  # fmt: skip
         lines += [f"{name[:78]:<78}{own:>8.1f}{incl:>8.1f}" for name, own, incl in http["profile"]]
         lines += [f"  under {name}: {share:.1f} %" for name, share in http["hot"].items()]
     return "\n".join(lines)
+
+
+def cpu_per_request(spent: dict[str, dict[str, float]]) -> list[str]:
+    """The table of CPU per request by role, /healthz beside the submit."""
+    if not spent:
+        return []
+    healthz, submitted = spent.get("healthz", {}), spent.get("submit", {})
+    lines = ["", "CPU per request by role, µs (wrk's own as the load generator):",
+             f"{'role':<20}{'/healthz':>12}{'submit':>12}"]  # fmt: skip
+    for role in sorted(set(healthz) | set(submitted), key=lambda r: -submitted.get(r, 0)):
+        lines.append(f"{role:<20}{healthz.get(role, 0):>12,.0f}{submitted.get(role, 0):>12,.0f}")
+    return lines
 
 
 def _line(label: str, ratio: float, goal: str) -> str:
@@ -288,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
             for name in ("bare", "ours", "submit"):
                 print(http[name].row(name))
             print(f"our /healthz / bare (median of rounds): {http['healthz_ratio']:.2f}x")
+            print("\n".join(cpu_per_request(http["cpu"])))
             for row in http["profile"]:
                 print(f"{row[0][:78]:<78}{row[1]:>8.1f}{row[2]:>8.1f}")
             return 0
@@ -297,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
             figures["round_trips"] = roundtrips.submit_round_trips(
                 bench.env["REDIS_URL"], bench.database_url
             )
+        say("pricing one Redis round trip on this machine (PING)")
+        figures["ping"] = roundtrips.ping_cost(bench.env["REDIS_URL"])
         figures["polls"] = long_poll_figures(bench, args.seconds)
         figures["sales"] = sale_figures(bench, args.quick)
     finally:

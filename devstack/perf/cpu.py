@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 PROC = Path("/proc")
 
@@ -78,6 +79,15 @@ def _machine(ticks: float) -> tuple[float, float]:
     idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
     total = sum(values[:8])  # guest time is already counted in user
     return (total - idle) / ticks, total / ticks
+
+
+def pid_of_listener(client: Any) -> int | None:
+    """The Redis server's pid as it reports it (``INFO server``); meaningful when the
+    server runs on this machine, as the bench's does."""
+    try:
+        return int(client.info("server")["process_id"])
+    except Exception:  # no INFO (a managed Redis), or another host's number
+        return None
 
 
 def cores() -> int:

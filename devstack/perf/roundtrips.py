@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import redis as redis_lib
+
+from devstack.perf import cpu
 
 
 class CountingConnection(redis_lib.Connection):
@@ -71,3 +75,30 @@ def submit_round_trips(redis_url: str, database_url: str) -> int:
     if response.status_code != 202:
         raise RuntimeError(f"the counted submit was refused: {response.get_data(as_text=True)}")
     return trips
+
+
+@dataclass(frozen=True)
+class PingCost:
+    """What one Redis round trip costs on this machine, in microseconds."""
+
+    wall_us: float
+    client_cpu_us: float
+    redis_cpu_us: float
+
+
+def ping_cost(redis_url: str, count: int = 5000) -> PingCost:
+    """``count`` PINGs on one connection: the wall time and the CPU of both ends per round
+    trip (the server's from /proc, when its pid is known and local). A figure of the
+    machine, not of the service: it prices every round trip the other figures make."""
+    client = redis_lib.Redis.from_url(redis_url)
+    client.ping()
+    server = cpu.pid_of_listener(client)
+    before = cpu.snapshot()
+    started, cpu_started = time.perf_counter(), time.process_time()
+    for _ in range(count):
+        client.ping()
+    wall, own = time.perf_counter() - started, time.process_time() - cpu_started
+    after = cpu.snapshot()
+    served = after.per_pid.get(server, 0.0) - before.per_pid.get(server, 0.0) if server else 0.0
+    client.close()
+    return PingCost(1e6 * wall / count, 1e6 * own / count, 1e6 * served / count)

@@ -44,3 +44,18 @@ class TestSnapshot:
         assert after.roles[os.getpid()] == "load generator"
         assert spent["load generator"] > 0
         assert spent["machine busy"] >= spent["load generator"] * 0.5
+
+
+@linux
+@pytest.mark.realredis
+class TestRoundTripPrice:
+    def test_a_local_servers_pid_and_both_ends_cpu_are_found(self, real_redis_url: str) -> None:
+        import redis
+
+        from devstack.perf import roundtrips
+
+        client = redis.Redis.from_url(real_redis_url)
+        pid = cpu.pid_of_listener(client)
+        assert pid is not None and cpu.snapshot().roles[pid] == "Redis"
+        cost = roundtrips.ping_cost(real_redis_url, count=200)
+        assert cost.wall_us > 0 and cost.client_cpu_us > 0 and cost.redis_cpu_us >= 0
