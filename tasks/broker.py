@@ -20,7 +20,7 @@ from app.config import Config
 from app.errors import PaymentProviderError, ServiceError
 from app.gateways.jobs import HEARTBEAT_TIMEOUT_MS, MAINTENANCE_CHANCE, redis_broker
 from app.runtime import current
-from app.services import shop_webhooks
+from app.services import shop_events, shop_webhooks
 from models.db import database_proxy
 
 __all__ = [
@@ -104,9 +104,10 @@ class ShopEventsMiddleware(Middleware):
     """After each message, the shop events it wrote go to their endpoints' queues.
 
     Every order change writes its shop event in its own transaction (the outbox), from
-    whichever actor made it; fanning out here means no actor has to remember. The
-    clock's sweep does the same every few seconds, for the web's changes (fulfilment)
-    and whatever a crash left behind.
+    whichever actor made it; fanning out here means no actor has to remember. A message
+    that recorded no event skips it (most Stripe events change nothing a shop is told
+    of). The clock's sweep fans out every few seconds, for the web's changes
+    (fulfilment) and whatever a crash left behind.
     """
 
     def after_process_message(
@@ -118,7 +119,10 @@ class ShopEventsMiddleware(Middleware):
         exception: BaseException | None = None,
     ) -> None:
         """Fan new shop events out and enqueue the deliveries now due."""
-        if message.actor_name == "deliver_shop_webhook" or database_proxy.obj is None:
+        recorded = shop_events.take_recorded()  # asked every time: it resets the answer
+        if not recorded or message.actor_name == "deliver_shop_webhook":
+            return
+        if database_proxy.obj is None:
             return
         try:
             runtime = current()

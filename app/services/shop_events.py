@@ -9,6 +9,7 @@ order as it is at the moment of the event; ``shop_webhooks`` delivers it.
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 from app.services.order_body import iso_utc_micro, order_view
@@ -24,6 +25,18 @@ AUDIT_EVENTS: dict[str, ShopEventType] = {
     # A late payment refunded for want of stock: the order is (or stays) CANCELED.
     "LATE_PAYMENT_REFUNDED": ShopEventType.ORDER_CANCELED,
 }
+
+
+# Events recorded by this thread since ``take_recorded`` last asked (the worker's fan-out
+# after each message; under gevent, per greenlet).
+_recorded = threading.local()
+
+
+def take_recorded() -> bool:
+    """Whether this thread recorded an event since the last call; resets the answer."""
+    recorded = getattr(_recorded, "count", 0)
+    _recorded.count = 0
+    return recorded > 0
 
 
 def new_event_id() -> str:
@@ -46,6 +59,8 @@ def record(order: Order, type_: ShopEventType) -> ShopEvent:
         "createdAt": iso_utc_micro(now),
         "data": {"order": order_view(order)},
     }
-    return ShopEvent.create(
+    event = ShopEvent.create(
         event_id=event_id, type=type_.value, order=order, body=body, created_at=now
     )
+    _recorded.count = getattr(_recorded, "count", 0) + 1
+    return event

@@ -268,6 +268,17 @@ class TestDelivery:
         assert jobs.named("deliver_shop_webhook") == [first]
 
 
+class TestNobodyToTell:
+    def test_without_endpoints_every_waiting_event_is_marked_dispatched(
+        self, runtime: Any, order: Order
+    ) -> None:
+        transition(order, PAID, "test")
+        assert ShopEvent.select().where(ShopEvent.dispatched == False).count() == 2  # noqa: E712
+        assert shop_webhooks.dispatch(()) == []
+        assert ShopEvent.select().where(ShopEvent.dispatched == False).count() == 0  # noqa: E712
+        assert ShopDelivery.select().count() == 0
+
+
 class TestResend:
     def test_resend_goes_out_again_in_its_place(
         self, runtime: Any, jobs: Any, order: Order, receivers: list[Receiver]

@@ -55,3 +55,52 @@ class TestDatabaseMiddleware:
         assert not db.is_closed()
         middleware.after_process_message(None, None)  # type: ignore[arg-type]
         assert db.is_closed()
+
+
+class TestShopEventsMiddleware:
+    """After a message, the shop events that message recorded are fanned out; a message
+    that recorded none leaves the outbox to the clock's sweep."""
+
+    @staticmethod
+    def new_order(runtime: Any) -> Any:
+        """A PENDING order (its order.created event waits in the outbox), made outside
+        any message; the record of it is taken, as a previous message's would be."""
+        from app.services import shop_events
+        from app.services.checkout import create_order_from_submission
+        from tests.fakes import admit_checkout, stock
+
+        stock(runtime.redis, "TEE", on_hand=5, price=2000)
+        order = create_order_from_submission(admit_checkout(runtime.redis).order_id, runtime)
+        shop_events.take_recorded()
+        return order
+
+    @staticmethod
+    def waiting() -> int:
+        from models import ShopEvent
+
+        return ShopEvent.select().where(ShopEvent.dispatched == False).count()  # noqa: E712
+
+    @staticmethod
+    def after_message() -> None:
+        from types import SimpleNamespace
+
+        from tasks.broker import ShopEventsMiddleware
+
+        message = SimpleNamespace(actor_name="handle_stripe_event")
+        ShopEventsMiddleware().after_process_message(None, message)  # type: ignore[arg-type]
+
+    def test_a_message_that_recorded_an_event_fans_out(self, runtime: Any) -> None:
+        from app.services.state_machine import PAID, transition
+
+        transition(self.new_order(runtime), PAID, "test")  # in a message: order.paid
+        assert self.waiting() == 2
+        self.after_message()
+        assert self.waiting() == 0
+
+    def test_a_message_that_recorded_none_leaves_the_outbox_alone(self, runtime: Any) -> None:
+        from app.services import shop_events
+
+        self.new_order(runtime)
+        self.after_message()
+        assert self.waiting() == 1  # the clock's sweep fans it out
+        assert shop_events.take_recorded() is False
