@@ -28,9 +28,9 @@ SQLITE_PRAGMAS = {
     "synchronous": "normal",
 }
 
-# A pooled PostgreSQL connection unused this long is closed rather than handed out (a
-# quiet process holds no connection for ever); a caller finding the pool full waits this
-# long for one to come back before failing.
+# A pooled PostgreSQL connection this old is closed and replaced when next taken out or
+# given back (connections do not outlive a failover or a server's limits for ever); a
+# caller finding the pool full waits this long for one to come back before failing.
 POOL_STALE_SECONDS = 300
 POOL_WAIT_SECONDS = 10
 

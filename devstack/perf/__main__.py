@@ -4,8 +4,11 @@ HTTP figures come from wrk against gunicorn as the Procfile runs it, each as a r
 a baseline measured in the same run (a bare Flask app for /healthz, our /healthz for the
 submit). Then the submit path's Redis round trips, the cost of 1,000 parked long-polls,
 two flash sales against the emulator's rate limits, the Lua scripts' holds per second and
-the emulator's create+confirm pairs per second. Progress goes to stderr, the table to
-stdout, the figures to var/perf/results.json and a profile to var/perf/submit-profile.txt.
+the emulator's create+confirm pairs per second. Beside them, where the CPU went: per
+request by role of the stack for /healthz and the submit, per intent for each flash sale
+(``perf.cpu``), and the price of one Redis round trip on this machine. Progress goes to
+stderr, the table to stdout, the figures to var/perf/results.json and a profile to
+var/perf/submit-profile.collapsed.
 """
 
 from __future__ import annotations
