@@ -4,7 +4,7 @@ The figures are Stripe's side of it (intents created per second against the emul
 limit, 429s) and the buyers' (submit → client secret, errors). The buyers are Python
 threads, each on one keep-alive ``http.client`` connection: the client shares the
 stack's cores, so it does no more per request than HTTP needs (``requests`` cost about
-four times as much CPU: 5–7 ms of each intent's ~50 at 100/s, against 1.6).
+four times as much CPU: 5 to 7 ms of each intent's ~50 at 100/s, against 1.6).
 """
 
 from __future__ import annotations
