@@ -88,8 +88,9 @@ class PingCost:
 
 def ping_cost(redis_url: str, count: int = 5000) -> PingCost:
     """``count`` PINGs on one connection: the wall time and the CPU of both ends per round
-    trip (the server's from /proc, when its pid is known and local). A figure of the
-    machine, not of the service: it prices every round trip the other figures make."""
+    trip (the server's from /proc, when its pid is known and local; all it did in the
+    meantime, for any client). A figure of the machine, not of the service: it prices
+    every round trip the other figures make."""
     client = redis_lib.Redis.from_url(redis_url)
     client.ping()
     server = cpu.pid_of_listener(client)
