@@ -10,6 +10,7 @@ import redis
 import structlog
 import werkzeug.exceptions
 from flask import Flask, Response, current_app, jsonify
+from playhouse.pool import MaxConnectionsExceeded
 from werkzeug.exceptions import HTTPException
 
 from app.errors import (
@@ -73,8 +74,15 @@ def _retry_after() -> int:
 
 
 def _is_unavailable(exc: BaseException) -> bool:
-    """True for a dependency outage: Redis or the database cannot be reached."""
-    return isinstance(exc, redis.ConnectionError | redis.TimeoutError | peewee.OperationalError)
+    """True for a dependency outage: Redis or the database cannot be reached, or every
+    pooled database connection stayed busy for the pool's whole wait."""
+    return isinstance(
+        exc,
+        redis.ConnectionError
+        | redis.TimeoutError
+        | peewee.OperationalError
+        | MaxConnectionsExceeded,
+    )
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -145,6 +145,23 @@ class TestGenericErrors:
         assert response.status_code == 503
         assert response.get_json()["error"]["code"] == "service_unavailable"
 
+    def test_an_exhausted_database_pool_is_503(
+        self, client: Any, catalog: Any, monkeypatch: Any
+    ) -> None:
+        from playhouse.pool import MaxConnectionsExceeded
+
+        from app.services import catalog as catalog_service
+
+        def busy(*_a: Any, **_k: Any) -> Any:
+            raise MaxConnectionsExceeded(
+                "Max connections exceeded, timed out attempting to connect."
+            )
+
+        monkeypatch.setattr(catalog_service, "list_products", busy)
+        response = client.get("/api/products")
+        assert response.status_code == 503
+        assert response.get_json()["error"]["code"] == "service_unavailable"
+
 
 class TestCors:
     def test_allowed_origin(self, runtime: Any) -> None:
