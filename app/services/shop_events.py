@@ -27,16 +27,16 @@ AUDIT_EVENTS: dict[str, ShopEventType] = {
 }
 
 
-# Events recorded by this thread since ``take_recorded`` last asked (the worker's fan-out
-# after each message; under gevent, per greenlet).
+# Whether this thread recorded an event since ``take_recorded`` last asked (the worker's
+# fan-out after each message; under gevent, per greenlet).
 _recorded = threading.local()
 
 
 def take_recorded() -> bool:
     """Whether this thread recorded an event since the last call; resets the answer."""
-    recorded = getattr(_recorded, "count", 0)
-    _recorded.count = 0
-    return recorded > 0
+    recorded = bool(getattr(_recorded, "any", False))
+    _recorded.any = False
+    return recorded
 
 
 def new_event_id() -> str:
@@ -62,5 +62,5 @@ def record(order: Order, type_: ShopEventType) -> ShopEvent:
     event = ShopEvent.create(
         event_id=event_id, type=type_.value, order=order, body=body, created_at=now
     )
-    _recorded.count = getattr(_recorded, "count", 0) + 1
+    _recorded.any = True
     return event

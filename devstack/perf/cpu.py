@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 PROC = Path("/proc")
 
@@ -29,12 +28,11 @@ ROLES = (
 
 @dataclass(frozen=True)
 class Snapshot:
-    """CPU seconds per pid, each pid's role, and the machine's busy and total seconds."""
+    """CPU seconds per pid, each pid's role, and the machine's busy seconds."""
 
     per_pid: dict[int, float]
     roles: dict[int, str]
     busy: float
-    elapsed: float
 
 
 def _ticks() -> float:
@@ -65,29 +63,19 @@ def snapshot() -> Snapshot:
         pid = int(entry.name)
         per_pid[pid] = (int(fields[11]) + int(fields[12])) / ticks
         roles[pid] = _role(pid, cmdline)
-    busy, elapsed = _machine(ticks)
-    return Snapshot(per_pid, roles, busy, elapsed)
+    return Snapshot(per_pid, roles, _machine_busy(ticks))
 
 
-def _machine(ticks: float) -> tuple[float, float]:
-    """(busy, total) CPU seconds of all cores since boot, from /proc/stat's first line."""
+def _machine_busy(ticks: float) -> float:
+    """Busy CPU seconds of all cores since boot, from /proc/stat's first line."""
     try:
         first = (PROC / "stat").read_text().splitlines()[0].split()[1:]
     except (OSError, IndexError):
-        return 0.0, 0.0
+        return 0.0
     values = [int(v) for v in first]
     idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
     total = sum(values[:8])  # guest time is already counted in user
-    return (total - idle) / ticks, total / ticks
-
-
-def pid_of_listener(client: Any) -> int | None:
-    """The Redis server's pid as it reports it (``INFO server``); meaningful when the
-    server runs on this machine, as the bench's does."""
-    try:
-        return int(client.info("server")["process_id"])
-    except Exception:  # no INFO (a managed Redis), or another host's number
-        return None
+    return (total - idle) / ticks
 
 
 def cores() -> int:

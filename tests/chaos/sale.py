@@ -19,7 +19,6 @@ import hashlib
 import hmac
 import json
 import random
-import string
 import threading
 import time
 import uuid
@@ -104,9 +103,7 @@ class Shop:
             return response
 
     def submit(self, buyer: Buyer) -> dict[str, Any] | None:
-        # Letters only: a uuid's hex holds a Luhn-valid run of 13+ digits about once in 200
-        # keys, and the service refuses a key that looks like a card number (I6).
-        key = f"chaos-{buyer.n}-{''.join(random.choices(string.ascii_letters, k=24))}"
+        key = f"chaos-{buyer.n}-{uuid.uuid4().hex}"
         buyer.keys.append(key)
         body = {
             "items": [{"sku": buyer.sku, "quantity": 1}],

@@ -13,7 +13,7 @@ linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /
 
 
 def snap(per_pid: dict[int, float], roles: dict[int, str], busy: float) -> cpu.Snapshot:
-    return cpu.Snapshot(per_pid=per_pid, roles=roles, busy=busy, elapsed=0.0)
+    return cpu.Snapshot(per_pid=per_pid, roles=roles, busy=busy)
 
 
 class TestUsed:
@@ -55,7 +55,7 @@ class TestRoundTripPrice:
         from devstack.perf import roundtrips
 
         client = redis.Redis.from_url(real_redis_url)
-        pid = cpu.pid_of_listener(client)
+        pid = roundtrips.server_pid(client)
         assert pid is not None and cpu.snapshot().roles[pid] == "Redis"
         cost = roundtrips.ping_cost(real_redis_url, count=200)
         assert cost.wall_us > 0 and cost.client_cpu_us > 0 and cost.redis_cpu_us >= 0

@@ -94,11 +94,8 @@ class TestServerSideConfirmation:
         assert view["error"]["code"] == "card_declined"
         assert view["error"]["declineCode"] == "generic_decline"
 
-        located = locate_checkout(runtime.redis, order_id)
         token = gateway.confirmation_token("pm_card_visa")
-        accepted = confirmation.request_confirmation(
-            runtime.redis, located, idempotency_key="retry-key-0001", confirmation_token=token
-        )
+        accepted = retry(runtime, order_id, "retry-key-0001", token)
         assert accepted.response["statusUrl"] == f"/api/checkout/{order_id}"
         pending = checkout_status.read(runtime.redis, order_id)
         assert pending["error"] is None
