@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import fields, validate
+from marshmallow import fields, validate, validates_schema
 
-from app.schemas.checkout import LineSchema
+from app.schemas.checkout import LineSchema, refuse_duplicate_skus
 from app.schemas.common import BaseSchema, StrictBoolean, StrictInteger, Text
 from app.schemas.responses import TotalsSchema
 from models.order import ORDER_STATES
@@ -58,6 +58,11 @@ class CaptureRequestSchema(BaseSchema):
     restock = fields.List(
         fields.Nested(LineSchema), load_default=list, validate=validate.Length(max=100)
     )
+
+    @validates_schema
+    def _unique_skus(self, data: dict[str, Any], **_: Any) -> None:
+        # Two lines of one SKU would each pass the "at most ordered" check.
+        refuse_duplicate_skus(data.get("restock") or [], "restock")
 
 
 class CaptureAcceptedSchema(BaseSchema):

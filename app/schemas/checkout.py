@@ -85,8 +85,8 @@ def _lines_field() -> fields.List:
     )
 
 
-def _refuse_duplicate_skus(lines: list[dict[str, Any]]) -> None:
-    """One line per SKU: the hold and the order both key lines by SKU."""
+def refuse_duplicate_skus(lines: list[dict[str, Any]], field: str = "items") -> None:
+    """One line per SKU (errors on ``<field>.N.sku``): lines are keyed by SKU downstream."""
     seen: set[str] = set()
     errors: dict[int, dict[str, list[str]]] = {}
     for index, line in enumerate(lines):
@@ -94,7 +94,7 @@ def _refuse_duplicate_skus(lines: list[dict[str, Any]]) -> None:
             errors[index] = {"sku": ["Duplicate SKU: put the whole quantity on one line."]}
         seen.add(line["sku"])
     if errors:
-        raise ValidationError({"items": errors})
+        raise ValidationError({field: errors})
 
 
 class QuoteSchema(BaseSchema):
@@ -107,7 +107,7 @@ class QuoteSchema(BaseSchema):
 
     @validates_schema
     def _unique_skus(self, data: dict[str, Any], **_: Any) -> None:
-        _refuse_duplicate_skus(data.get("items") or [])
+        refuse_duplicate_skus(data.get("items") or [])
 
 
 class SubmitSchema(BaseSchema):
@@ -134,7 +134,7 @@ class SubmitSchema(BaseSchema):
 
     @validates_schema
     def _unique_skus(self, data: dict[str, Any], **_: Any) -> None:
-        _refuse_duplicate_skus(data.get("items") or [])
+        refuse_duplicate_skus(data.get("items") or [])
 
 
 class ConfirmSchema(BaseSchema):

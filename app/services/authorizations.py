@@ -89,6 +89,13 @@ def record_capture_request(
             )
         if amount is not None and amount > order.total:
             raise InvalidState(f"At most {order.total} is authorised.")
+        running = capture_in_flight(order.id)
+        if running is not None:
+            # One capture at a time, as one refund of the remainder: a second would
+            # restock its lines again once the first has captured.
+            raise InvalidState(
+                f"Capture {running} of this order is still in flight; wait for its outcome."
+            )
         lines = checked_restock(order, restock or [])
         payload = {
             "requestId": request_id,
@@ -99,6 +106,33 @@ def record_capture_request(
         }
         record_event(order, "CAPTURE_REQUESTED", payload, actor)
     return True
+
+
+def capture_in_flight(order_id: str) -> str | None:
+    """The request id of the order's capture not settled yet, or None.
+
+    Called on an AUTHORIZED order, under its row lock: a request that captured moved
+    the order on; one Stripe refused carries a ``CAPTURE_FAILED`` event.
+    """
+    requested, failed = capture_requests(order_id)
+    return next((r for r in requested if r not in failed), None)
+
+
+def capture_requests(order_id: str) -> tuple[list[str], set[str]]:
+    """The order's capture request ids, oldest first, and those Stripe refused."""
+    requested: list[str] = []
+    failed: set[str] = set()
+    rows = OrderEvent.select(OrderEvent.type, OrderEvent.payload).where(
+        (OrderEvent.order == order_id)
+        & OrderEvent.type.in_(("CAPTURE_REQUESTED", "CAPTURE_FAILED"))
+    )
+    for event in rows:
+        request_id = str((event.payload or {}).get("requestId"))
+        if event.type == "CAPTURE_FAILED":
+            failed.add(request_id)
+        else:
+            requested.append(request_id)
+    return requested, failed
 
 
 def checked_restock(order: Order, restock: list[dict[str, Any]]) -> list[list[Any]]:
@@ -148,6 +182,8 @@ def capture_payment(order_id: str, request_id: str, runtime: Runtime) -> list[in
         outbox_ids = apply_intent(order, intent, runtime, actor="admin") if intent else []
         if order.state != AUTHORIZED and order.payment_status == PaymentStatus.SUCCEEDED:
             restock_once(order, runtime, request)
+        elif order.state == AUTHORIZED:
+            settle_refused(order, request_id)
         if request.get("fulfil") and order.state == PAID:
             update_fulfillment(
                 order.id,
@@ -169,6 +205,13 @@ def restock_once(order: Order, runtime: Runtime, request: dict[str, Any]) -> Non
     if not lines or any((event.payload or {}).get("reason") == reason for event in done):
         return
     restock_lines(order, runtime, lines, reason=reason, actor="admin")
+
+
+def settle_refused(order: Order, request_id: str) -> None:
+    """Mark a capture that left the order AUTHORIZED as done (once), so another may run."""
+    if request_id in capture_requests(order.id)[1]:
+        return
+    record_event(order, "CAPTURE_FAILED", {"requestId": request_id}, "admin")
 
 
 # --- the clock: warn before capture_before, close after ----------------------------------

@@ -19,11 +19,14 @@ from app.errors import InvalidRequest, OutOfStock
 from app.services.inventory import Inventory
 from app.services.state_machine import record_event
 from models import Order, OrderEvent, Product, Reservation
-from models.db import database, utcnow
+from models.db import database, is_postgres, utcnow
 from models.statuses import ReservationStatus
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
+
+# The events whose ``items`` put sold units back on hand, and the one that sells them.
+SOLD_OR_PUT_BACK = ("STOCK_CONFIRMED", "STOCK_RESTOCKED", "STOCK_RELEASED")
 
 
 def confirm_hold(order: Order, runtime: Runtime, actor: str) -> None:
@@ -111,9 +114,23 @@ def restock_lines(
     event: str = "STOCK_RESTOCKED",
     reason: str,
     actor: str,
-) -> None:
-    """Put sold units back on hand (DB now, Redis counters once committed) and audit it."""
+) -> list[tuple[str, int]]:
+    """Put sold units back on hand (DB now, Redis counters once committed) and audit it.
+
+    Never more per SKU than the order bought, summed over every capture, refund and
+    void (:func:`restockable`): lines beyond that are cut, duplicates count together.
+    Returns the lines put back (none: no event). The caller holds the order's row lock.
+    """
+    left = restockable(order)
+    taken: dict[str, int] = {}
     for sku, qty in lines:
+        take = min(int(qty), left.get(sku, 0) - taken.get(sku, 0))
+        if take > 0:
+            taken[sku] = taken.get(sku, 0) + take
+    back = list(taken.items())
+    if not back:
+        return []
+    for sku, qty in back:
         Product.update(stock_on_hand=Product.stock_on_hand + qty, updated_at=utcnow()).where(
             Product.sku == sku
         ).execute()
@@ -122,14 +139,46 @@ def restock_lines(
         event,
         {
             "reservationId": order.reservation_id,
-            "items": [list(x) for x in lines],
+            "items": [list(x) for x in back],
             "reason": reason,
         },
         actor,
     )
     redis = runtime.redis
     # After commit only: a rolled-back transaction must not add the units twice on retry.
-    database().after_commit(lambda: Inventory(redis).restock(list(lines)))
+    database().after_commit(lambda: Inventory(redis).restock(back))
+    return back
+
+
+def restockable(order: Order) -> dict[str, int]:
+    """Units per SKU the order may still put back: bought, minus restocked since sold.
+
+    The count is the order's own audit trail, read under the order's row lock that
+    every restock's transaction holds (``FOR UPDATE`` on PostgreSQL; SQLite's writers
+    are serialised by ``BEGIN IMMEDIATE``): a concurrent capture, refund and void queue
+    on the row and each sees the others' events. Redis could not say this (its counters
+    know SKUs, not orders). Counting starts at the last sale (STOCK_CONFIRMED), so a
+    late payment that sold released lines again may restock them again.
+    """
+    if is_postgres():  # re-taken here (nothing new when held) so no caller can forget it
+        Order.select(Order.id).where(Order.id == order.id).for_update().execute()
+    bought: dict[str, int] = {}
+    for line in order.line_items or []:
+        bought[str(line["sku"])] = bought.get(str(line["sku"]), 0) + int(line["quantity"])
+    restocked: dict[str, int] = {}
+    events = (
+        OrderEvent.select(OrderEvent.type, OrderEvent.payload)
+        .where((OrderEvent.order == order.id) & OrderEvent.type.in_(SOLD_OR_PUT_BACK))
+        .order_by(OrderEvent.id)
+    )
+    for row in events:
+        if row.type == "STOCK_CONFIRMED":
+            restocked = {}  # sold (again): every unit may come back once more
+            continue
+        for sku, qty in (row.payload or {}).get("items") or []:
+            restocked[str(sku)] = restocked.get(str(sku), 0) + int(qty)
+    left = {sku: qty - restocked.get(sku, 0) for sku, qty in bought.items()}
+    return {sku: qty for sku, qty in left.items() if qty > 0}
 
 
 def original_hold_expiry(order: Order) -> datetime | None:

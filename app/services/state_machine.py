@@ -88,6 +88,7 @@ EVENT_TYPES = frozenset(
         # Wave 2: manual capture, delayed payment methods, e-mails through the outbox.
         "PAYMENT_AUTHORIZED",
         "CAPTURE_REQUESTED",
+        "CAPTURE_FAILED",  # Stripe refused it; the order stays AUTHORIZED, another may be asked
         "PAYMENT_CAPTURED",
         "AUTHORIZATION_VOIDED",
         "AUTHORIZATION_EXPIRING",

@@ -30,7 +30,7 @@ from app.errors import MalformedEvent, MalformedJSON
 from app.gateways.payments import Intent, PaymentError, PaymentGateway
 from app.services import shop_events
 from app.services.disputes import apply_dispute
-from app.services.inventory import Inventory
+from app.services.holds import restock_lines
 from app.services.payments import apply_intent, foreign_intent
 from app.services.records import lock_order, publish_after_commit, touch
 from app.services.state_machine import (
@@ -42,7 +42,7 @@ from app.services.state_machine import (
     record_event,
     transition,
 )
-from models import Order, OrderEvent, Product, Refund, Reservation, WebhookEvent
+from models import Order, Refund, Reservation, WebhookEvent
 from models.db import database, is_postgres, utcnow
 from models.statuses import (
     PaymentStatus,
@@ -214,22 +214,16 @@ def raise_refunded_total(order: Order, total: int, ctx: Context) -> None:
 
 
 def restock_if_asked(order: Order, ctx: Context) -> None:
-    """Put a fully refunded order's units back when a refund asked for it (once)."""
+    """Put a fully refunded order's units back when a refund asked for it.
+
+    Through :func:`restock_lines`, capped by what the order bought: units a capture
+    already put back are not put back twice, and a second call restocks nothing.
+    """
     asked = Refund.select().where((Refund.order == order.id) & (Refund.restock == True))  # noqa: E712
-    done = OrderEvent.select().where(
-        (OrderEvent.order == order.id) & (OrderEvent.type == "STOCK_RESTOCKED")
-    )
-    if not asked.exists() or done.exists():
+    if not asked.exists():
         return
     lines = [(str(line["sku"]), int(line["quantity"])) for line in order.line_items]
-    for sku, qty in lines:
-        Product.update(stock_on_hand=Product.stock_on_hand + qty).where(
-            Product.sku == sku
-        ).execute()
-    record_event(order, "STOCK_RESTOCKED", {"items": lines}, "webhook")
-    redis = ctx.runtime.redis
-    # After commit only: a rolled-back restock must not add units twice on the retry.
-    database().after_commit(lambda: Inventory(redis).restock(lines))
+    restock_lines(order, ctx.runtime, lines, reason="refund", actor="webhook")
 
 
 # --- disputes ------------------------------------------------------------------------

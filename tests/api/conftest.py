@@ -94,3 +94,22 @@ def paid_order(runtime: Any, gateway: Any, pending_order: Any) -> Any:
     order = Order.get_by_id(pending_order.id)
     assert order.state == "PAID"
     return order
+
+
+@pytest.fixture
+def authorized_order(runtime: Any, gateway: Any) -> Any:
+    """An AUTHORIZED order (manual capture) for 2 TEE of 10 on hand: 8 left on sale."""
+    from app.services.confirmation import place_order
+    from models import Order
+    from tests.fakes import admit_checkout, stock
+
+    stock(runtime.redis, "TEE", on_hand=10, price=2000)
+    token = gateway.confirmation_token("pm_card_visa")
+    submission = admit_checkout(
+        runtime.redis, [("TEE", 2)], confirmation_token=token, capture_method="manual"
+    )
+    placed = place_order(submission.order_id, runtime)
+    assert placed.order is not None
+    order = Order.get_by_id(placed.order.id)
+    assert order.state == "AUTHORIZED"
+    return order
