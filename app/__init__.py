@@ -28,6 +28,8 @@ RATE_LIMITED_ENDPOINTS = ("checkout.quote",)
 LOOKUP_ENDPOINT = "checkout.lookup"
 # The view whose rate limit is RATELIMIT_TRACK, per client IP.
 TRACK_ENDPOINT = "orders.track"
+# A buyer's payment retry: RATELIMIT_CONFIRM per client IP, RATELIMIT_CONFIRM_ORDER per order.
+CONFIRM_ENDPOINT = "checkout.confirm"
 
 
 class CheckoutApp(Flask):
@@ -113,7 +115,7 @@ def _install_rate_limits(app: Flask, config: Config) -> None:
         swallow_errors=True,
     )
     app.extensions["checkout_limiter"] = limiter
-    endpoints = (*RATE_LIMITED_ENDPOINTS, LOOKUP_ENDPOINT, TRACK_ENDPOINT)
+    endpoints = (*RATE_LIMITED_ENDPOINTS, LOOKUP_ENDPOINT, TRACK_ENDPOINT, CONFIRM_ENDPOINT)
     _scope_limiter_hooks(app, limiter, {endpoint.partition(".")[0] for endpoint in endpoints})
     limits = dict.fromkeys(RATE_LIMITED_ENDPOINTS, config.ratelimit_checkout)
     limits[LOOKUP_ENDPOINT] = config.ratelimit_lookup
@@ -124,6 +126,13 @@ def _install_rate_limits(app: Flask, config: Config) -> None:
     # Tracking answers who ordered what: number + e-mail guesses are slowed down.
     track: Any = limiter.limit(config.ratelimit_track)(app.view_functions[TRACK_ENDPOINT])
     app.view_functions[TRACK_ENDPOINT] = track
+    # A retry queues a Stripe call on the fleet's shared budget. The per-order count takes
+    # only callers who may pay the order: a stranger's 404 cannot use up a buyer's retries.
+    confirm: Any = limiter.limit(config.ratelimit_confirm)(app.view_functions[CONFIRM_ENDPOINT])
+    confirm = limiter.limit(
+        config.ratelimit_confirm_order, key_func=_order_of_request, deduct_when=_order_answered
+    )(confirm)
+    app.view_functions[CONFIRM_ENDPOINT] = confirm
 
 
 def _scope_limiter_hooks(app: Flask, limiter: Limiter, blueprints: set[str]) -> None:
@@ -155,6 +164,16 @@ def _scope_limiter_hooks(app: Flask, limiter: Limiter, blueprints: set[str]) -> 
 def _client_ip() -> str:
     """The client IP the limit is counted against."""
     return request.remote_addr or "unknown"
+
+
+def _order_of_request() -> str:
+    """The order a per-order limit is counted against (apart from any IP's count)."""
+    return f"order:{(request.view_args or {}).get('order_id', '')}"
+
+
+def _order_answered(response: Response) -> bool:
+    """Whether the caller reached the order (not a 404 or 401 for a wrong credential)."""
+    return response.status_code not in (401, 404)
 
 
 def _install_response_headers(app: Flask, config: Config) -> None:

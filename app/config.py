@@ -71,6 +71,10 @@ class Config:
     ratelimit_lookup: str = "10/minute"
     # Order tracking by number + e-mail, per client IP: guessing is slow.
     ratelimit_track: str = "10/minute"
+    # A buyer's payment retries (POST /api/checkout/<id>/confirm): per client IP, and per
+    # order (one attempt is in flight at a time anyway; this bounds the refused ones).
+    ratelimit_confirm: str = "20/minute"
+    ratelimit_confirm_order: str = "5/minute"
     # Bearer token for GET /metrics; unset, only loopback clients may read it.
     metrics_token: str | None = None
     # Proxies in front of the web process (Heroku's router: 1). Their X-Forwarded-For
@@ -215,6 +219,8 @@ def load_config(env: Mapping[str, str] | None = None, *, dotenv: bool = True) ->
         ratelimit_checkout=get("RATELIMIT_CHECKOUT") or defaults.ratelimit_checkout,
         ratelimit_lookup=get("RATELIMIT_LOOKUP") or defaults.ratelimit_lookup,
         ratelimit_track=get("RATELIMIT_TRACK") or defaults.ratelimit_track,
+        ratelimit_confirm=get("RATELIMIT_CONFIRM") or defaults.ratelimit_confirm,
+        ratelimit_confirm_order=get("RATELIMIT_CONFIRM_ORDER") or defaults.ratelimit_confirm_order,
         metrics_token=get("METRICS_TOKEN") or None,
         trusted_proxy_hops=int(get("TRUSTED_PROXY_HOPS", defaults.trusted_proxy_hops)),
         mail_url=get("MAIL_URL") or None,

@@ -15,6 +15,7 @@ them for the reader); nothing else spells a key.
     {shop}:pending                    none           zset orderId -> submitted at (no order row yet)
     {shop}:idem:<sha256(key)>         24 h (config)  the submit's idempotency claim
     {shop}:idem:refund:<sha256(key)>  24 h           an admin refund request's idempotency claim
+    {shop}:confirming:<orderId>       3 min          a buyer payment retry in flight (its token)
     {shop}:co:<orderId>               hold + 1 d     the checkout read model
     {shop}:co:<orderId>:changed       channel        pub/sub: the read model has a new version
     {shop}:evt:<eventId>              30 d           Stripe event done (fast path; inbox is truth)
@@ -70,6 +71,11 @@ REFUND_CLAIM_TTL_SECONDS = 24 * 3600
 CONFIRM_CLAIM_PREFIX = IDEMPOTENCY_PREFIX + "confirm:"
 CAPTURE_CLAIM_PREFIX = IDEMPOTENCY_PREFIX + "capture:"
 CONFIRM_CLAIM_TTL_SECONDS = 24 * 3600
+# One buyer attempt in flight per order: taken when a confirm is admitted, given back
+# when the worker has applied its outcome. The TTL frees an order whose message was
+# lost: longer than a redelivery (90 s) plus a Stripe call, shorter than a hold.
+CONFIRMING_PREFIX = PREFIX + "confirming:"
+CONFIRMING_TTL_SECONDS = 180
 
 # Stripe webhooks (app/services/webhooks.py): the inbox row is the truth.
 EVENT_SEEN_PREFIX = PREFIX + "evt:"
@@ -116,6 +122,11 @@ def refund_claim(key_hash: str) -> str:
 def confirm_claim(key_hash: str) -> str:
     """``{shop}:idem:confirm:<sha256(key)>``: a buyer's confirm request (fingerprint)."""
     return CONFIRM_CLAIM_PREFIX + key_hash
+
+
+def confirming(order_id: str) -> str:
+    """``{shop}:confirming:<orderId>``: the order's payment attempt in flight (its token)."""
+    return CONFIRMING_PREFIX + order_id
 
 
 def capture_claim(key_hash: str) -> str:

@@ -174,9 +174,10 @@ OPERATIONS = (
                            "schema": {"type": "string", "minLength": 8, "maxLength": 255}}]),
     Operation("/api/checkout/{orderId}/confirm", "post",
               "A new payment attempt with a ConfirmationToken on the same order, intent and "
-              "hold (after a decline); 409 when the order is not PENDING or already paying.",
+              "hold (after a decline); 409 when the order is not PENDING, already paying, or "
+              "another attempt is in flight; 429 beyond the per-IP or per-order limit.",
               ok=202, response=ConfirmResponseSchema, request=ConfirmSchema,
-              errors=(400, 404, 409, 413, 415, 422, 503),
+              errors=(400, 404, 409, 413, 415, 422, 429, 503),
               parameters=[*ORDER_ACCESS, IDEMPOTENCY_KEY]),
     Operation("/api/checkout/{orderId}", "get",
               "Checkout status; ?wait=0..25 long-polls for a version newer than ?since.",

@@ -37,6 +37,7 @@ NAMES = (
     "stripe_budget",
     "waiters",
     "rehold",
+    "unclaim",
 )
 USES = re.compile(r"^-- uses: (.+)$", re.MULTILINE)
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis import Redis
 
-from app import keys
+from app import keys, lua
 from app.errors import IdempotencyKeyReused, InvalidState, PaymentProviderError
 from app.gateways.payments import Intent
 from app.services import checkout, checkout_status
@@ -59,10 +59,21 @@ def place_order(order_id: str, runtime: Runtime) -> checkout.Placement:
 
 
 def apply_attempt(
-    order_id: str, intent: Intent, runtime: Runtime, refusal: dict[str, Any] | None = None
+    order_id: str,
+    intent: Intent,
+    runtime: Runtime,
+    refusal: dict[str, Any] | None = None,
+    *,
+    attempt: str | None = None,
 ) -> tuple[Order, list[int]]:
-    """Apply a confirmation's answer; always publish, so a waiting buyer wakes up."""
+    """Apply a confirmation's answer; always publish, so a waiting buyer wakes up.
+
+    ``attempt`` (a retry's token) gives the order's in-flight claim back on commit,
+    before the outcome is published: a buyer woken by it may retry at once.
+    """
     with database().atomic():
+        if attempt is not None:
+            database().after_commit(lambda: release_attempt(runtime.redis, order_id, attempt))
         order = lock_order(order_id)
         outbox_ids = apply_intent(order, intent, runtime, actor="worker")
         if order.state == PENDING:
@@ -98,6 +109,7 @@ def request_confirmation(
         return ConfirmRequest(response, replayed=True)
     try:
         check_confirmable(located)
+        claim_attempt(redis, order_id, confirmation_token)
     except InvalidState:
         redis.delete(claim)
         raise
@@ -109,6 +121,28 @@ def request_confirmation(
         confirming=confirmation_token,  # until apply_attempt publishes the outcome
     )
     return ConfirmRequest(response, replayed=False)
+
+
+def claim_attempt(redis: Redis, order_id: str, confirmation_token: str) -> None:
+    """Take the order's one in-flight attempt; InvalidState while another holds it.
+
+    Without it every confirm was admitted: 300 calls queued 300 Stripe confirmations on
+    the fleet's shared budget. The claim lives until the worker applied the outcome
+    (:func:`release_attempt`), or ``CONFIRMING_TTL_SECONDS`` if the message is lost.
+    """
+    taken = redis.set(
+        keys.confirming(order_id), confirmation_token, nx=True, ex=keys.CONFIRMING_TTL_SECONDS
+    )
+    if not taken:
+        raise InvalidState(
+            "A payment attempt of this order is in flight; wait for its outcome in the "
+            "checkout status."
+        )
+
+
+def release_attempt(redis: Redis, order_id: str, confirmation_token: str) -> None:
+    """Give the order's in-flight claim back if this attempt still holds it."""
+    lua.run(redis, "unclaim", [keys.confirming(order_id)], [confirmation_token])
 
 
 def check_confirmable(located: Located) -> None:
@@ -141,6 +175,7 @@ def confirm_payment(order_id: str, confirmation_token: str, runtime: Runtime) ->
     order = Order.get_or_none(Order.id == order_id)
     if order is None or order.state != PENDING or order.payment_intent_id is None:
         log.warning("order %s: nothing to confirm (%s)", order_id, order and order.state)
+        release_attempt(runtime.redis, order_id, confirmation_token)
         return []
     with database().atomic():
         record_event(
@@ -164,4 +199,4 @@ def confirm_payment(order_id: str, confirmation_token: str, runtime: Runtime) ->
         log.warning("order %s: confirmation refused: %s", order_id, exc.message)
         refusal = {"code": "confirmation_failed", "message": exc.message}
         intent = gateway.retrieve_intent(order.payment_intent_id)
-    return apply_attempt(order_id, intent, runtime, refusal)[1]
+    return apply_attempt(order_id, intent, runtime, refusal, attempt=confirmation_token)[1]

@@ -66,3 +66,14 @@ class TestRegistry:
     def test_unknown_script_name(self) -> None:
         with pytest.raises(KeyError):
             lua.script("nope")
+
+
+class TestUnclaim:
+    def test_gives_back_only_the_callers_claim(self, any_redis: Any) -> None:
+        key = "{shop}:confirming:o-1"
+        any_redis.set(key, "ctoken_new", ex=60)
+        assert lua.run(any_redis, "unclaim", [key], ["ctoken_old"]) == 0
+        assert any_redis.get(key) in ("ctoken_new", b"ctoken_new")
+        assert lua.run(any_redis, "unclaim", [key], ["ctoken_new"]) == 1
+        assert any_redis.get(key) is None
+        assert lua.run(any_redis, "unclaim", [key], ["ctoken_new"]) == 0
