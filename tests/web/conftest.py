@@ -202,6 +202,7 @@ def stack(
         "JWT_SECRET": JWT_SECRET,
         # Tests pay many times from one IP; the limiter itself is tested in tests/api.
         "RATELIMIT_CHECKOUT": "1000/minute",
+        "RATELIMIT_CONFIRM": "1000/minute",
         # The React storefront (tests/web/test_react_shop_browser.py) calls the API from
         # its own origin; the demo adds the localhost twin.
         "FRONTEND_ORIGINS": f"http://127.0.0.1:{storefront_port}",
