@@ -237,26 +237,32 @@ def lower_refunded_total(order: Order, total: int, ctx: Context) -> None:
     """A refund that had succeeded failed after all: the money is the buyer's no more.
 
     A REFUNDED order goes back to the state it was refunded from; units already put
-    back on sale stay there (taking them off again could oversell): logged for a person.
+    back on sale stay there (taking them off again could oversell): the state change
+    says so (``unitsRestocked``) and an ERROR line asks a person to look.
     """
     touch(order, amount_refunded=total)
     if order.state == REFUNDED:
-        transition(order, state_before_refund(order), REFUND_REVERSED, "webhook")
         restocked = OrderEvent.select().where(
             (OrderEvent.order == order.id) & (OrderEvent.type == "STOCK_RESTOCKED")
         )
-        if restocked.exists():
+        units_out = restocked.exists()
+        back, payload = state_before_refund(order), {"unitsRestocked": units_out}
+        transition(order, back, REFUND_REVERSED, "webhook", payload=payload)
+        if units_out:
             log.error("order %s was restocked for a refund that then failed", order.id)
     publish_after_commit(ctx.runtime, order, error=None)
 
 
 def state_before_refund(order: Order) -> str:
-    """The state a REFUNDED order was in before it was refunded (its trail says)."""
-    changes = OrderEvent.select().where(
-        (OrderEvent.order == order.id) & (OrderEvent.type == "STATE_CHANGED")
+    """The state a REFUNDED order was in before it was refunded (its trail says; PAID
+    when the trail does not)."""
+    changes = (
+        OrderEvent.select()
+        .where((OrderEvent.order == order.id) & (OrderEvent.type == "STATE_CHANGED"))
+        .order_by(OrderEvent.id)
     )
-    last = max((e for e in changes if (e.payload or {}).get("to") == REFUNDED), key=lambda e: e.id)
-    return str(last.payload["from"])
+    froms = [e.payload.get("from") for e in changes if (e.payload or {}).get("to") == REFUNDED]
+    return str(froms[-1]) if froms else PAID
 
 
 def raise_refunded_total(order: Order, total: int, ctx: Context) -> None:

@@ -130,7 +130,12 @@ class TestFailedRefund:
         stored = Order.get_by_id(paid.id)
         assert (stored.state, stored.amount_refunded) == ("PAID", 0)
         change = [e.payload for e in stored.events if e.type == "STATE_CHANGED"][-1]
-        assert change == {"from": "REFUNDED", "to": "PAID", "reason": "refund_failed"}
+        assert change == {
+            "from": "REFUNDED",
+            "to": "PAID",
+            "reason": "refund_failed",
+            "unitsRestocked": True,  # put back at the success; left on sale, for a person
+        }
         again, created = request_refund(paid.id, idempotency_key="k2")
         assert created and again.amount == paid.total
 
