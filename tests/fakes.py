@@ -49,6 +49,8 @@ class FakeGateway:
         self.webhook_tolerance = tolerance
         self.intents: dict[str, Intent] = {}
         self.refunds: dict[str, dict[str, Any]] = {}
+        self.charges: dict[str, dict[str, Any]] = {}  # besides those built from intents
+        self.disputes: dict[str, dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.cancellation_reasons: dict[str, str] = {}
@@ -156,9 +158,26 @@ class FakeGateway:
         self.spent_tokens.add(token)
         return self.confirm(intent_id, self.tokens[token])
 
-    def event(self, type_: str, obj: dict[str, Any] | Intent, **extra: Any) -> dict[str, Any]:
-        """A Stripe event envelope around ``obj`` (an Intent is rendered as Stripe would)."""
+    def fail_refund(
+        self, refund_id: str, reason: str = "expired_or_canceled_card"
+    ) -> dict[str, Any]:
+        """A refund fails after the fact (Stripe's ``pm_card_refundFail``)."""
+        refund = self.refunds[refund_id]
+        refund.update(status="failed", failure_reason=reason)
+        return dict(refund)
+
+    def event(
+        self, type_: str, obj: dict[str, Any] | Intent, *, current: bool = True, **extra: Any
+    ) -> dict[str, Any]:
+        """A Stripe event envelope around ``obj`` (an Intent is rendered as Stripe would).
+
+        A refund, charge or dispute ``obj`` becomes what Stripe has now (a re-read
+        answers it), unless ``current`` is False: a stale snapshot delivered late.
+        """
         data = intent_dict(obj) if isinstance(obj, Intent) else obj
+        stored = {"refund": self.refunds, "charge": self.charges, "dispute": self.disputes}
+        if current and data.get("object") in stored and data.get("id"):
+            stored[data["object"]][data["id"]] = dict(data)
         event = {
             "id": f"evt_fake_{next(self._ids)}_{secrets.token_hex(4)}",
             "object": "event",
@@ -357,6 +376,54 @@ class FakeGateway:
         self.refunds[refund["id"]] = refund
         self._idempotent[f"refund:{idempotency_key}"] = (params, refund["id"])
         return refund
+
+    def retrieve_refund(self, refund_id: str) -> dict[str, Any]:
+        """The stored refund (invalid request when unknown)."""
+        self._check("retrieve_refund", refund_id=refund_id)
+        return dict(self._known(self.refunds, "refund", refund_id))
+
+    def list_refunds(self, intent_id: str) -> list[dict[str, Any]]:
+        """The stored refunds of ``intent_id``, newest first."""
+        self._check("list_refunds", intent_id=intent_id)
+        mine = [dict(r) for r in self.refunds.values() if r.get("payment_intent") == intent_id]
+        return mine[::-1]
+
+    def retrieve_charge(self, charge_id: str) -> dict[str, Any]:
+        """A stored charge, else an intent's latest charge with its refunds counted."""
+        self._check("retrieve_charge", charge_id=charge_id)
+        if charge_id in self.charges:
+            return dict(self.charges[charge_id])
+        for intent in self.intents.values():
+            if intent.latest_charge == charge_id:
+                refunded = sum(
+                    int(r["amount"])
+                    for r in self.refunds.values()
+                    if r.get("payment_intent") == intent.id and r.get("status") != "failed"
+                )
+                return {
+                    "id": charge_id,
+                    "object": "charge",
+                    "payment_intent": intent.id,
+                    "amount": intent.amount,
+                    "amount_captured": intent.amount_received,
+                    "amount_refunded": refunded,
+                    "currency": intent.currency,
+                    "metadata": dict(intent.metadata),
+                }
+        return dict(self._known({}, "charge", charge_id))
+
+    def retrieve_dispute(self, dispute_id: str) -> dict[str, Any]:
+        """The stored dispute (invalid request when unknown)."""
+        self._check("retrieve_dispute", dispute_id=dispute_id)
+        return dict(self._known(self.disputes, "dispute", dispute_id))
+
+    @staticmethod
+    def _known(table: dict[str, dict[str, Any]], kind: str, object_id: str) -> dict[str, Any]:
+        if object_id not in table:
+            raise PaymentProviderError(
+                f"No such {kind}: '{object_id}'", retryable=False, provider_code="resource_missing"
+            )
+        return table[object_id]
 
     def list_events(self, *, created_gte: int, types: Iterable[str]) -> Iterator[dict[str, Any]]:
         """The events built with :meth:`event`, filtered like Stripe's list."""

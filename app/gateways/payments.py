@@ -162,6 +162,22 @@ class PaymentGateway(Protocol):
         """Refund (part of) an intent's charge; returns the refund object."""
         ...
 
+    def retrieve_refund(self, refund_id: str) -> dict[str, Any]:
+        """The refund as Stripe has it now (its status, amount, intent)."""
+        ...
+
+    def list_refunds(self, intent_id: str) -> list[dict[str, Any]]:
+        """Every refund of the intent's payment, as Stripe has them now."""
+        ...
+
+    def retrieve_charge(self, charge_id: str) -> dict[str, Any]:
+        """The charge as Stripe has it now (its intent, amount, currency)."""
+        ...
+
+    def retrieve_dispute(self, dispute_id: str) -> dict[str, Any]:
+        """The dispute as Stripe has it now (its intent, status, amount)."""
+        ...
+
     def list_events(self, *, created_gte: int, types: Iterable[str]) -> Iterator[dict[str, Any]]:
         """Events created at or after ``created_gte`` (unix seconds), oldest pages first."""
         ...
@@ -409,6 +425,32 @@ class StripeGateway:
             lambda: refunds.create(params, {"idempotency_key": idempotency_key})  # type: ignore[arg-type]
         )
         return obj.to_dict()
+
+    def retrieve_refund(self, refund_id: str) -> dict[str, Any]:
+        """``GET /v1/refunds/<id>``."""
+        refunds = self.client.v1.refunds
+        return self._call(lambda: refunds.retrieve(refund_id)).to_dict()
+
+    def list_refunds(self, intent_id: str) -> list[dict[str, Any]]:
+        """``GET /v1/refunds?payment_intent=<id>``, every page."""
+        params: dict[str, Any] = {"payment_intent": intent_id, "limit": 100}
+        page = self._call(lambda: self.client.v1.refunds.list(params))  # type: ignore[arg-type]
+        found: list[dict[str, Any]] = []
+        while True:
+            found.extend(refund.to_dict() for refund in page.data)
+            if not page.has_more:
+                return found
+            page = self._call(page.next_page)
+
+    def retrieve_charge(self, charge_id: str) -> dict[str, Any]:
+        """``GET /v1/charges/<id>``."""
+        charges = self.client.v1.charges
+        return self._call(lambda: charges.retrieve(charge_id)).to_dict()
+
+    def retrieve_dispute(self, dispute_id: str) -> dict[str, Any]:
+        """``GET /v1/disputes/<id>``."""
+        disputes = self.client.v1.disputes
+        return self._call(lambda: disputes.retrieve(dispute_id)).to_dict()
 
     def list_events(self, *, created_gte: int, types: Iterable[str]) -> Iterator[dict[str, Any]]:
         """Page through events created since ``created_gte`` of the given types."""

@@ -40,13 +40,19 @@ TERMINAL = frozenset(state for state, targets in TRANSITIONS.items() if not targ
 # Reasons that make a late payment whole (the buyer paid after the hold was released).
 LATE_PAYMENT = "late_payment_restocked"
 STOCK_UNAVAILABLE_AFTER_PAYMENT = "stock_unavailable_after_payment"
+REFUND_REVERSED = "refund_failed"
 # Part of the table, but legal ONLY for the listed reasons: a closed order reopens
-# when its payment succeeded after all and its lines could be held again (PAID), or a
-# FAILED order whose late payment is refunded for want of stock ends CANCELED.
+# when its payment succeeded after all and its lines could be held again (PAID), a
+# FAILED order whose late payment is refunded for want of stock ends CANCELED, and a
+# REFUNDED order whose refund Stripe said succeeded fails after all
+# (``pm_card_refundFail``) goes back to the state it was refunded from.
 REASONED_TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
     (CANCELED, PAID): frozenset({LATE_PAYMENT}),
     (FAILED, PAID): frozenset({LATE_PAYMENT}),
     (FAILED, CANCELED): frozenset({STOCK_UNAVAILABLE_AFTER_PAYMENT}),
+    (REFUNDED, PAID): frozenset({REFUND_REVERSED}),
+    (REFUNDED, FULFILLING): frozenset({REFUND_REVERSED}),
+    (REFUNDED, FULFILLED): frozenset({REFUND_REVERSED}),
 }
 
 # Audit event types (design.md lists the first fourteen; the rest are ours).

@@ -31,6 +31,7 @@ from app.gateways.payments import Intent, PaymentError, PaymentGateway
 from app.services import shop_events
 from app.services.disputes import apply_dispute
 from app.services.holds import restock_lines
+from app.services.ownership import REREAD, Current, current_object, foreign
 from app.services.payments import apply_intent, foreign_intent
 from app.services.records import lock_order, publish_after_commit, touch
 from app.services.state_machine import (
@@ -38,11 +39,12 @@ from app.services.state_machine import (
     FULFILLING,
     PAID,
     PENDING,
+    REFUND_REVERSED,
     REFUNDED,
     record_event,
     transition,
 )
-from models import Order, Refund, Reservation, WebhookEvent
+from models import Order, OrderEvent, Refund, Reservation, WebhookEvent
 from models.db import database, is_postgres, utcnow
 from models.statuses import (
     PaymentStatus,
@@ -81,6 +83,8 @@ class Context:
     runtime: Runtime
     event: dict[str, Any]
     intent: Intent | None = None
+    # A refund, charge or dispute event's object re-read from Stripe (ownership).
+    current: Current | None = None
     outbox_ids: list[int] = field(default_factory=list)
 
 
@@ -130,41 +134,57 @@ def on_payment_failed(order: Order, obj: dict[str, Any], ctx: Context) -> None:
 
 
 def on_charge_refunded(order: Order, obj: dict[str, Any], ctx: Context) -> None:
-    """Stripe's cumulative ``amount_refunded`` for the charge; refunds listed are synced."""
-    for refund in (obj.get("refunds") or {}).get("data") or []:
+    """The charge's refunds changed: each as Stripe has it now, then ``amountRefunded``.
+
+    Stripe's ``amount_refunded`` counts pending refunds (and a partial capture's release):
+    only the refunds Stripe says succeeded count here.
+    """
+    listed = (obj.get("refunds") or {}).get("data") or []
+    current = ctx.current or Current("charge", obj, listed)
+    if foreign(order, current, obj, actor="webhook"):
+        return  # I10: not this order's charge (or unknown at Stripe): audited, ignored
+    for refund in current.refunds:
         sync_refund(order, refund, ctx)
-    # Released authorisation (partial capture, void, lapse) counts in amount_refunded at
-    # Stripe; it was never our buyer's money taken, so it is not a refund here.
-    amount = int(obj.get("amount") or 0)
-    captured = int(obj.get("amount_captured", amount) or 0) if obj.get("captured", True) else 0
-    refunded = int(obj.get("amount_refunded") or 0) - (amount - captured)
-    raise_refunded_total(order, max(0, refunded), ctx)
+    follow_refunds(order, ctx)
 
 
 def on_refund(order: Order, obj: dict[str, Any], ctx: Context) -> None:
-    """refund.created / .updated / .failed: keep our Refund row in step."""
-    sync_refund(order, obj, ctx)
+    """refund.created / .updated / .failed: our Refund row follows Stripe's refund now."""
+    current = ctx.current or Current("refund", obj)
+    if foreign(order, current, obj, actor="webhook") or current.obj is None:
+        return  # I10: another order's refund, or none at Stripe: audited, ignored
+    sync_refund(order, current.obj, ctx)
+    follow_refunds(order, ctx)
+
+
+# A refund's statuses in Stripe's order: failed and canceled are final, and a refund
+# never goes back to pending. A stale read applied after a newer one cannot undo it.
+REFUND_STEPS: dict[str, int] = {
+    RefundStatus.PENDING: 0,
+    RefundStatus.REQUIRES_ACTION: 0,
+    RefundStatus.SUCCEEDED: 1,
+    RefundStatus.FAILED: 2,
+    RefundStatus.CANCELED: 2,
+}
 
 
 def sync_refund(order: Order, obj: dict[str, Any], ctx: Context) -> None:
-    """Create or update the Refund row for a Stripe refund and apply a status change."""
+    """Create or update the Refund row for a Stripe refund and record a status change."""
     refund = find_refund(order, obj)
-    if refund.status == obj.get("status"):
+    status, was = str(obj.get("status")), refund.status
+    if status == was or REFUND_STEPS.get(status, 0) < REFUND_STEPS.get(was, 0):
         return
-    refund.status, refund.updated_at = str(obj.get("status")), utcnow()
+    refund.status, refund.updated_at = status, utcnow()
     refund.save()
     payload = {"refundId": refund.id, "stripeRefundId": obj.get("id"), "amount": refund.amount}
-    if refund.status == RefundStatus.SUCCEEDED:
-        succeeded = Refund.select(peewee.fn.SUM(Refund.amount)).where(
-            (Refund.order == order.id) & (Refund.status == RefundStatus.SUCCEEDED)
-        )
-        raise_refunded_total(order, int(succeeded.scalar() or 0), ctx)
-    elif refund.status in (RefundStatus.FAILED, RefundStatus.CANCELED):
+    if status in (RefundStatus.FAILED, RefundStatus.CANCELED):
         reason = obj.get("failure_reason")
-        record_event(order, "REFUND_FAILED", {**payload, "failureReason": reason}, "webhook")
+        counted = was == RefundStatus.SUCCEEDED  # follow_refunds takes it back out
+        payload |= {"failureReason": reason, "status": status, "wasCounted": counted}
+        record_event(order, "REFUND_FAILED", payload, "webhook")
         log.error("refund %s of order %s failed: %s", obj.get("id"), order.id, reason)
-    else:
-        record_event(order, "REFUND_UPDATED", {**payload, "status": refund.status}, "webhook")
+    elif status != RefundStatus.SUCCEEDED:  # a success shows as REFUNDED (follow_refunds)
+        record_event(order, "REFUND_UPDATED", {**payload, "status": status}, "webhook")
 
 
 def find_refund(order: Order, obj: dict[str, Any]) -> Refund:
@@ -173,7 +193,12 @@ def find_refund(order: Order, obj: dict[str, Any]) -> Refund:
     refund = Refund.get_or_none(Refund.stripe_refund_id == stripe_id)
     ours = (obj.get("metadata") or {}).get("refundId")
     if refund is None and ours:
-        refund = Refund.get_or_none(Refund.id == ours)
+        # Only a row of this order not yet tied to another Stripe refund.
+        refund = Refund.get_or_none(
+            (Refund.id == ours)
+            & (Refund.order == order.id)
+            & (Refund.stripe_refund_id.is_null() | (Refund.stripe_refund_id == stripe_id))
+        )
     if refund is None:
         refund = Refund.create(
             id=str(uuid.uuid4()),
@@ -194,6 +219,50 @@ def find_refund(order: Order, obj: dict[str, Any]) -> Refund:
         refund.stripe_refund_id = stripe_id
         refund.save()
     return refund
+
+
+def follow_refunds(order: Order, ctx: Context) -> None:
+    """``amountRefunded`` is what the refunds Stripe says succeeded add up to."""
+    succeeded = Refund.select(peewee.fn.SUM(Refund.amount)).where(
+        (Refund.order == order.id) & (Refund.status == RefundStatus.SUCCEEDED)
+    )
+    total = int(succeeded.scalar() or 0)
+    if total < order.amount_refunded:
+        lower_refunded_total(order, total, ctx)
+    else:
+        raise_refunded_total(order, total, ctx)
+
+
+def lower_refunded_total(order: Order, total: int, ctx: Context) -> None:
+    """A refund that had succeeded failed after all: the money is the buyer's no more.
+
+    A REFUNDED order goes back to the state it was refunded from; units already put
+    back on sale stay there (taking them off again could oversell): the state change
+    says so (``unitsRestocked``) and an ERROR line asks a person to look.
+    """
+    touch(order, amount_refunded=total)
+    if order.state == REFUNDED:
+        restocked = OrderEvent.select().where(
+            (OrderEvent.order == order.id) & (OrderEvent.type == "STOCK_RESTOCKED")
+        )
+        units_out = restocked.exists()
+        back, payload = state_before_refund(order), {"unitsRestocked": units_out}
+        transition(order, back, REFUND_REVERSED, "webhook", payload=payload)
+        if units_out:
+            log.error("order %s was restocked for a refund that then failed", order.id)
+    publish_after_commit(ctx.runtime, order, error=None)
+
+
+def state_before_refund(order: Order) -> str:
+    """The state a REFUNDED order was in before it was refunded (its trail says; PAID
+    when the trail does not)."""
+    changes = (
+        OrderEvent.select()
+        .where((OrderEvent.order == order.id) & (OrderEvent.type == "STATE_CHANGED"))
+        .order_by(OrderEvent.id)
+    )
+    froms = [e.payload.get("from") for e in changes if (e.payload or {}).get("to") == REFUNDED]
+    return str(froms[-1]) if froms else PAID
 
 
 def raise_refunded_total(order: Order, total: int, ctx: Context) -> None:
@@ -231,7 +300,10 @@ def restock_if_asked(order: Order, ctx: Context) -> None:
 
 def on_dispute(order: Order, obj: dict[str, Any], ctx: Context) -> None:
     """charge.dispute.created / .updated / .closed: the order's dispute, alerts, evidence."""
-    ctx.outbox_ids += apply_dispute(order, obj, ctx.runtime, actor="webhook")
+    current = ctx.current or Current("dispute", obj)
+    if foreign(order, current, obj, actor="webhook") or current.obj is None:
+        return  # I10: a dispute on another order's payment, or none at Stripe
+    ctx.outbox_ids += apply_dispute(order, current.obj, ctx.runtime, actor="webhook")
 
 
 HANDLERS: dict[str, Handler] = {
@@ -246,6 +318,7 @@ HANDLERS: dict[str, Handler] = {
     "refund.created": on_refund,
     "refund.updated": on_refund,
     "refund.failed": on_refund,
+    "charge.refund.updated": on_refund,  # a refund's status changed (e.g. it failed)
     "charge.dispute.created": on_dispute,
     "charge.dispute.updated": on_dispute,
     "charge.dispute.closed": on_dispute,
@@ -343,7 +416,7 @@ def malformed(payload: dict[str, Any]) -> str | None:
         for refund in listed or []:
             if problem := _refund_problem(refund):
                 return problem
-    elif type_.startswith("refund."):
+    elif type_.startswith("refund.") or type_ == "charge.refund.updated":
         return _refund_problem(obj)
     elif type_.startswith("charge.dispute."):
         if not _is_id(obj.get("id")) or not isinstance(obj.get("status", ""), str):
@@ -391,6 +464,9 @@ def handle_event(event_id: str, payload: dict[str, Any], runtime: Runtime) -> Ou
     if type_.startswith("payment_intent.") and obj.get("id"):
         # Re-read outside the transaction: act on Stripe's current status (ordering).
         ctx.intent = runtime.gateway.retrieve_intent(str(obj["id"]))
+    elif type_ in REREAD:
+        # The same for refunds, charges, disputes: Stripe's figures, and whose they are.
+        ctx.current = current_object(runtime.gateway, type_, obj)
     try:
         with database().atomic():
             if lock_row(row.id).status in DONE:

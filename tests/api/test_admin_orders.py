@@ -94,6 +94,8 @@ class TestRefunds:
             "id": stripe_refund["charge"],
             "object": "charge",
             "payment_intent": paid_order.payment_intent_id,
+            "amount": paid_order.total,
+            "currency": "usd",
             "amount_refunded": paid_order.total,
             "refunds": {"data": [stripe_refund]},
         }

@@ -34,14 +34,17 @@ def submit(client: Any, runtime: Any, submit_body: Any) -> dict[str, Any]:
 
 
 def refunded(gateway: Any, runtime: Any, order: Order, amount: int) -> None:
-    charge = {
-        "id": "ch_parity",
-        "object": "charge",
-        "payment_intent": order.payment_intent_id,
-        "amount_refunded": amount,
-        "metadata": {"orderId": order.id},
-    }
-    event = gateway.event("charge.refunded", charge)
+    """Stripe refunds up to ``amount`` in all (succeeded) and says so with charge.refunded."""
+    intent = gateway.intents[order.payment_intent_id]
+    charge = gateway.retrieve_charge(intent.latest_charge)
+    gateway.create_refund(
+        intent_id=intent.id,
+        amount=amount - charge["amount_refunded"],
+        reason=None,
+        idempotency_key=f"parity-{amount}",
+        metadata={"orderId": order.id},
+    )
+    event = gateway.event("charge.refunded", gateway.retrieve_charge(intent.latest_charge))
     handle_event(event["id"], event, runtime)
 
 

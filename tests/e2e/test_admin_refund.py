@@ -60,3 +60,32 @@ class TestAdminRefund:
                                    headers=headers, timeout=10)  # fmt: skip
         assert (again.status_code, again.json()["refundId"]) == (202, refund_id)
         assert again.headers["Idempotent-Replayed"] == "true"
+
+    def test_a_refund_that_fails_at_stripe_leaves_the_order_paid(
+        self, stack: Stack, sku: str
+    ) -> None:
+        stack.put_product(sku, stock=3, price=1500)
+        submitted, status = submit_and_get_intent(stack, sku)
+        confirm(stack, status["payment"]["intentId"], "pm_card_refundFail")
+        stack.wait_for(submitted, is_state("PAID"))
+
+        url = f"{stack.web}/api/admin/orders/{submitted['orderId']}/refunds"
+
+        def refund(body: dict[str, Any]) -> Any:
+            headers = {
+                "Authorization": f"Bearer {stack.admin_token}",
+                "Idempotency-Key": f"e2e-refund-{uuid.uuid4()}",
+            }
+            return stack.session.post(url, json=body, headers=headers, timeout=10)
+
+        assert refund({"restock": True}).status_code == 202
+        # Stripe says succeeded, then (the emulator's async delay later) failed.
+        deadline = time.monotonic() + 30
+        order = stack.order(submitted)
+        while not any(e["type"] == "REFUND_FAILED" for e in order["events"]):
+            assert time.monotonic() < deadline, f"never REFUND_FAILED: {order['events']}"
+            time.sleep(0.2)
+            order = stack.order(submitted)
+        assert (order["state"], order["amountRefunded"]) == ("PAID", 0)
+        assert [r["status"] for r in order["refunds"]] == ["failed"]
+        assert refund({}).status_code == 202  # the buyer can still get their money

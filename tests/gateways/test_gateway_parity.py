@@ -167,3 +167,41 @@ class TestSameAnswers:
             metadata={"orderId": "o1", "refundId": "rf1"},
         )
         assert again["id"] == refund["id"]
+
+    def test_refund_and_charge_re_read_as_the_webhooks_need(self, subject: Subject) -> None:
+        intent = create(subject.gateway)
+        subject.confirm(intent.id, "pm_card_visa")
+        refund = subject.gateway.create_refund(
+            intent_id=intent.id,
+            amount=1000,
+            reason=None,
+            idempotency_key="refund-rf1",
+            metadata={"orderId": "o1", "refundId": "rf1"},
+        )
+        read = subject.gateway.retrieve_refund(refund["id"])
+        assert (read["status"], read["amount"], read["currency"]) == ("succeeded", 1000, "usd")
+        assert read["payment_intent"] == intent.id
+        assert [r["id"] for r in subject.gateway.list_refunds(intent.id)] == [refund["id"]]
+        charge_id = subject.gateway.retrieve_intent(intent.id).latest_charge
+        charge = subject.gateway.retrieve_charge(charge_id)
+        assert (charge["payment_intent"], charge["amount"], charge["currency"]) == (
+            intent.id,
+            4599,
+            "usd",
+        )
+        assert charge["amount_refunded"] == 1000
+
+    @pytest.mark.parametrize(
+        ("verb", "object_id"),
+        [
+            ("retrieve_refund", "re_does_not_exist"),
+            ("retrieve_charge", "ch_does_not_exist"),
+            ("retrieve_dispute", "dp_does_not_exist"),
+        ],
+    )
+    def test_an_unknown_object_is_resource_missing(
+        self, subject: Subject, verb: str, object_id: str
+    ) -> None:
+        with pytest.raises(PaymentProviderError) as caught:
+            getattr(subject.gateway, verb)(object_id)
+        assert (caught.value.retryable, caught.value.provider_code) == (False, "resource_missing")

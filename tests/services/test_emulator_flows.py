@@ -1,4 +1,4 @@
-"""Late payments and disputes against the Stripe emulator through the real StripeGateway.
+"""Late payments, failed refunds, disputes: at the Stripe emulator, the real StripeGateway.
 
 The ``gateway`` fixture is overridden: orders create their intents at the emulator,
 webhook events are Stripe's own (listed from the emulator and handed to the inbox), and
@@ -16,11 +16,12 @@ import requests
 
 from app.gateways.payments import StripeGateway
 from app.services import disputes
+from app.services.inventory import Inventory
 from app.services.payments import close_after_cancel
 from app.services.records import lock_order
-from app.services.refunds import submit_refund
+from app.services.refunds import request_refund, submit_refund
 from app.services.webhooks import handle_event
-from models import Order, Refund
+from models import Order, Product, Refund
 from models.db import database
 from tests.fakes import admit_checkout
 
@@ -116,6 +117,28 @@ class TestLatePaymentAtTheEmulator:
         deliver(runtime, gateway, "charge.refunded", order.payment_intent_id)
         closed = Order.get_by_id(order.id)
         assert (closed.state, closed.amount_refunded) == ("CANCELED", order.total)
+
+
+class TestFailedRefundAtTheEmulator:
+    def test_refund_fail_card_leaves_the_order_paid_and_refundable(
+        self, runtime: Any, gateway: StripeGateway, order: Order
+    ) -> None:
+        confirm(gateway, order.payment_intent_id, "pm_card_refundFail")
+        deliver(runtime, gateway, "payment_intent.succeeded", order.payment_intent_id)
+        refund, _ = request_refund(order.id, idempotency_key="refund-1", restock=True)
+        submit_refund(refund.id, runtime)  # Stripe says succeeded, then fails it
+        intent = order.payment_intent_id
+        for type_ in ("refund.failed", "charge.refunded", "refund.created", "refund.updated"):
+            deliver(runtime, gateway, type_, intent)
+        stored = Order.get_by_id(order.id)
+        assert (stored.state, stored.amount_refunded) == ("PAID", 0)
+        assert Refund.get_by_id(refund.id).status == "failed"
+        (failed,) = [e.payload for e in stored.events if e.type == "REFUND_FAILED"]
+        assert failed["failureReason"] == "expired_or_canceled_card"
+        assert Product.get_by_id("TEE").stock_on_hand == ON_HAND - 2
+        assert Inventory(runtime.redis).available(["TEE"]) == {"TEE": ON_HAND - 2}
+        again, created = request_refund(order.id, idempotency_key="refund-2")
+        assert created and again.amount == order.total
 
 
 class TestDisputeAtTheEmulator:

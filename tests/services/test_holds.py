@@ -67,6 +67,8 @@ class TestRestockCap:
             "id": stripe_refund["charge"],
             "object": "charge",
             "payment_intent": authorized.payment_intent_id,
+            "amount": authorized.total,
+            "currency": authorized.currency,
             "amount_refunded": 2000,
             "refunds": {"data": [stripe_refund]},
         }

@@ -23,9 +23,10 @@ class TestReconcile:
         intent = gateway.confirm(order.payment_intent_id)
         delivered = gateway.event("payment_intent.succeeded", intent)
         handle_event(delivered["id"], delivered, runtime)
-        lost = gateway.event(
-            "charge.refunded", {"id": "ch_1", "payment_intent": intent.id, "amount_refunded": 100}
+        gateway.create_refund(
+            intent_id=intent.id, amount=100, reason=None, idempotency_key="r1", metadata={}
         )
+        lost = gateway.event("charge.refunded", gateway.retrieve_charge(intent.latest_charge))
         gateway.event("customer.created", {"id": "cus_1"})  # not a handled type
 
         result = reconcile(runtime.redis, gateway)

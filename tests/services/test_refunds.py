@@ -10,9 +10,10 @@ from app.errors import InvalidState
 from app.services.expiry import cancel_order
 from app.services.fulfillment import update_fulfillment
 from app.services.inventory import Inventory
+from app.services.ownership import Current
 from app.services.refunds import request_refund, submit_refund
-from app.services.webhooks import handle_event
-from models import Order, Refund
+from app.services.webhooks import HANDLERS, Context, handle_event
+from models import Order, Product, Refund
 
 
 @pytest.fixture
@@ -57,6 +58,86 @@ class TestRequestRefund:
         stored = Order.get_by_id(paid.id)
         assert (stored.state, stored.amount_refunded) == ("REFUNDED", paid.total)
         assert Inventory(runtime.redis).available(["TEE"]) == {"TEE": 5}
+
+
+def deliver(runtime: Any, gateway: Any, type_: str, obj: dict[str, Any], **kw: Any) -> None:
+    event = gateway.event(type_, obj, **kw)
+    handle_event(event["id"], event, runtime)
+
+
+def types(order_id: str) -> list[str]:
+    return [e.type for e in Order.get_by_id(order_id).events]
+
+
+def refund_at_stripe(runtime: Any, gateway: Any, paid: Order) -> tuple[Refund, dict[str, Any]]:
+    """A full refund with restock, submitted: Stripe's refund says ``succeeded`` (for now)."""
+    refund, _ = request_refund(paid.id, idempotency_key="k1", restock=True)
+    submit_refund(refund.id, runtime)
+    return refund, dict(next(iter(gateway.refunds.values())))
+
+
+def assert_not_refunded(runtime: Any, paid: Order) -> None:
+    """The order is where it was, nothing counted, no unit back on sale; a new refund may go."""
+    stored = Order.get_by_id(paid.id)
+    assert (stored.state, stored.amount_refunded) == ("PAID", 0)
+    assert Product.get_by_id("TEE").stock_on_hand == 3
+    assert Inventory(runtime.redis).available(["TEE"]) == {"TEE": 3}
+    again, created = request_refund(paid.id, idempotency_key="k2")
+    assert created and again.amount == paid.total
+
+
+class TestFailedRefund:
+    """``pm_card_refundFail``: Stripe says succeeded, then failed; only success counts."""
+
+    def test_failed_before_its_events_are_handled_counts_nothing(
+        self, runtime: Any, gateway: Any, paid: Order
+    ) -> None:
+        refund, snapshot = refund_at_stripe(runtime, gateway, paid)
+        charge = gateway.retrieve_charge(snapshot["charge"])
+        gateway.fail_refund(snapshot["id"])
+        # Stripe's events in Stripe's order, the first two snapshots of the success.
+        deliver(runtime, gateway, "charge.refunded", {**charge, "amount_refunded": paid.total})
+        deliver(runtime, gateway, "refund.created", snapshot, current=False)
+        deliver(runtime, gateway, "refund.failed", gateway.retrieve_refund(snapshot["id"]))
+        assert Refund.get_by_id(refund.id).status == "failed"
+        failed = [e.payload for e in Order.get_by_id(paid.id).events if e.type == "REFUND_FAILED"]
+        assert [p["failureReason"] for p in failed] == ["expired_or_canceled_card"]
+        assert "REFUNDED" not in types(paid.id)
+        assert_not_refunded(runtime, paid)
+
+    def test_late_success_after_the_failure_changes_nothing(
+        self, runtime: Any, gateway: Any, paid: Order
+    ) -> None:
+        refund, snapshot = refund_at_stripe(runtime, gateway, paid)
+        deliver(runtime, gateway, "refund.failed", gateway.fail_refund(snapshot["id"]))
+        before = types(paid.id)
+        deliver(runtime, gateway, "refund.updated", snapshot, current=False)
+        deliver(runtime, gateway, "refund.created", snapshot, current=False)
+        # Even a stale re-read, applied after the failure, cannot flip it back.
+        ctx = Context(runtime=runtime, event={}, current=Current("refund", snapshot))
+        HANDLERS["refund.updated"](Order.get_by_id(paid.id), snapshot, ctx)
+        assert Refund.get_by_id(refund.id).status == "failed"
+        assert types(paid.id) == before
+        assert_not_refunded(runtime, paid)
+
+    def test_failed_after_it_counted_is_taken_back(
+        self, runtime: Any, gateway: Any, paid: Order
+    ) -> None:
+        _, snapshot = refund_at_stripe(runtime, gateway, paid)
+        deliver(runtime, gateway, "refund.updated", snapshot)
+        assert Order.get_by_id(paid.id).state == "REFUNDED"
+        deliver(runtime, gateway, "refund.failed", gateway.fail_refund(snapshot["id"]))
+        stored = Order.get_by_id(paid.id)
+        assert (stored.state, stored.amount_refunded) == ("PAID", 0)
+        change = [e.payload for e in stored.events if e.type == "STATE_CHANGED"][-1]
+        assert change == {
+            "from": "REFUNDED",
+            "to": "PAID",
+            "reason": "refund_failed",
+            "unitsRestocked": True,  # put back at the success; left on sale, for a person
+        }
+        again, created = request_refund(paid.id, idempotency_key="k2")
+        assert created and again.amount == paid.total
 
 
 class TestFulfillment:

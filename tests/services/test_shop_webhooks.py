@@ -117,6 +117,7 @@ class TestOneEventPerChange:
             "id": "dp_1",
             "object": "dispute",
             "amount": other.total,
+            "currency": "usd",
             "payment_intent": other.payment_intent_id,
             "reason": "fraudulent",
             "metadata": {},

@@ -230,18 +230,19 @@ def paid(runtime: Any, gateway: Any, order: Order) -> Order:
 class TestRefundsAndDisputes:
     def test_partial_then_full_refund(self, runtime: Any, gateway: Any, order: Order) -> None:
         order = paid(runtime, gateway, order)
-        charge = {
-            "id": "ch_1",
-            "object": "charge",
-            "payment_intent": order.payment_intent_id,
-            "amount": order.total,
-            "amount_refunded": 1000,
-            "metadata": {},
-        }
-        deliver(runtime, gateway, "charge.refunded", charge)
+
+        def refunded(amount: int, key: str) -> None:
+            intent = order.payment_intent_id
+            gateway.create_refund(
+                intent_id=intent, amount=amount, reason=None, idempotency_key=key, metadata={}
+            )
+            charge = gateway.retrieve_charge(gateway.intents[intent].latest_charge)
+            deliver(runtime, gateway, "charge.refunded", charge)
+
+        refunded(1000, "r1")
         stored = Order.get_by_id(order.id)
         assert (stored.state, stored.amount_refunded) == ("PAID", 1000)
-        deliver(runtime, gateway, "charge.refunded", {**charge, "amount_refunded": order.total})
+        refunded(order.total - 1000, "r2")
         stored = Order.get_by_id(order.id)
         assert (stored.state, stored.amount_refunded) == ("REFUNDED", order.total)
         assert types(order.id).count("REFUNDED") == 2
@@ -254,6 +255,7 @@ class TestRefundsAndDisputes:
             "id": "re_1",
             "object": "refund",
             "amount": 500,
+            "currency": "usd",
             "status": "pending",
             "payment_intent": order.payment_intent_id,
             "metadata": {"orderId": order.id},
@@ -283,6 +285,7 @@ class TestRefundsAndDisputes:
             "id": "re_9",
             "object": "refund",
             "amount": order.total,
+            "currency": "usd",
             "status": "succeeded",
             "payment_intent": order.payment_intent_id,
             "metadata": {"orderId": order.id, "refundId": "rf1"},
@@ -292,6 +295,8 @@ class TestRefundsAndDisputes:
             "id": "ch_1",
             "object": "charge",
             "payment_intent": order.payment_intent_id,
+            "amount": order.total,
+            "currency": "usd",
             "amount_refunded": order.total,
             "metadata": {},
         }
@@ -308,6 +313,7 @@ class TestRefundsAndDisputes:
             "id": "dp_1",
             "object": "dispute",
             "amount": order.total,
+            "currency": "usd",
             "payment_intent": order.payment_intent_id,
             "reason": "fraudulent",
             "charge": "ch_1",
@@ -330,6 +336,7 @@ class TestHandlersAsData:
             "refund.created",
             "refund.updated",
             "refund.failed",
+            "charge.refund.updated",
             "charge.dispute.created",
             "payment_intent.amount_capturable_updated",
             "charge.dispute.updated",
