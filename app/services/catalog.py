@@ -19,8 +19,8 @@ from typing import Any
 import peewee
 from redis import Redis
 
-from app.errors import InvalidRequest, NotFound
-from app.services.inventory import CounterChange, Inventory
+from app.errors import InvalidRequest, InvalidState, NotFound
+from app.services.inventory import CounterChange, Inventory, sold_unshipped
 from app.services.pricing import ProductPrice, decimal_amount, price_cart
 from models import Product
 from models.db import database, is_postgres, utcnow
@@ -200,24 +200,57 @@ def sync_catalog(redis: Redis, items: Sequence[ProductInput], *, store_currency:
     return len(upsert_products(redis, items))
 
 
-def upsert_products(redis: Redis, items: Sequence[ProductInput]) -> list[tuple[Product, int]]:
+def upsert_products(
+    redis: Redis, items: Sequence[ProductInput], *, set_stock: bool = True
+) -> list[tuple[Product, int]]:
     """Create or update products, all or nothing: ``[(product, available), ...]``.
+
+    An item's ``stock_on_hand`` is the shelf count (the ERP's): units sold here and not
+    yet shipped are still on the shelf, so they are subtracted (:func:`stock_record`)
+    and a replayed count changes nothing. ``set_stock=False`` leaves the stock of
+    existing products as it is (a new product takes its count).
 
     One database transaction writes every row; inside it ONE Lua script moves every
     Redis counter by its stock delta and parks or unparks inactive products. If Redis
-    refuses (a product's stock would drop below what is held or sold: InvalidState,
-    nothing changed) or fails, the rows roll back; if the commit fails after Redis
-    moved, the changes are undone. SKUs must be unique within ``items``.
+    refuses (a product's stock would drop below what is held: InvalidState, nothing
+    changed) or fails, the rows roll back; if the commit fails after Redis moved, the
+    changes are undone. SKUs must be unique within ``items``.
     """
     try:
-        return _upsert_once(redis, items)
+        return _upsert_once(redis, items, set_stock)
     except peewee.IntegrityError:
         # PostgreSQL: another sync inserted one of these new SKUs first. Nothing reached
         # Redis (rows are written before the script); once more, they are updates.
-        return _upsert_once(redis, items)
+        return _upsert_once(redis, items, set_stock)
 
 
-def _upsert_once(redis: Redis, items: Sequence[ProductInput]) -> list[tuple[Product, int]]:
+def stock_record(
+    items: Sequence[ProductInput], existing: Mapping[str, Product], set_stock: bool
+) -> dict[str, int]:
+    """The stock each product's row will record: shelf count - sold, not yet shipped.
+
+    The row's ``stock_on_hand`` excludes sold units (a confirm decrements it), so the
+    shelf count is translated: a count of 5 with 2 sold, unshipped, records 3 — the same
+    3 as before, whenever the count is sent again. InvalidState names every product
+    whose count is below its units sold and not yet shipped.
+    """
+    counted = [i for i in items if set_stock or i.sku not in existing]
+    sold = sold_unshipped([i.sku for i in counted if i.sku in existing])
+    short = [
+        f"{i.sku} counts {i.stock_on_hand} but {sold[i.sku]} are sold, not yet shipped"
+        for i in counted
+        if i.stock_on_hand < sold.get(i.sku, 0)
+    ]
+    if short:
+        raise InvalidState(f"Stock on hand below the units sold: {'; '.join(short)}.")
+    record = {i.sku: existing[i.sku].stock_on_hand for i in items if i.sku in existing}
+    record.update({i.sku: i.stock_on_hand - sold.get(i.sku, 0) for i in counted})
+    return record
+
+
+def _upsert_once(
+    redis: Redis, items: Sequence[ProductInput], set_stock: bool
+) -> list[tuple[Product, int]]:
     inventory = Inventory(redis)
     db = database()
     undo: list[CounterChange] = []
@@ -225,6 +258,8 @@ def _upsert_once(redis: Redis, items: Sequence[ProductInput]) -> list[tuple[Prod
     try:
         with db.atomic():
             existing = _lock_rows(db, [item.sku for item in items])
+            # After the row locks: a confirm in flight has committed its reservation.
+            stock = stock_record(items, existing, set_stock)
             now = utcnow()
             rows: list[Product] = []
             changes: list[CounterChange] = []
@@ -234,9 +269,11 @@ def _upsert_once(redis: Redis, items: Sequence[ProductInput]) -> list[tuple[Prod
                 old_stock = 0 if before is None else before.stock_on_hand
                 # Undo: the old stock and flag; a product that did not exist is parked.
                 was_active = False if before is None else bool(before.active)
-                rows.append(_apply(before or Product(sku=item.sku, created_at=now), item, now))
-                changes.append(CounterChange(item.sku, item.stock_on_hand - old_stock, item.active))
-                undo.append(CounterChange(item.sku, old_stock - item.stock_on_hand, was_active))
+                new_stock = stock[item.sku]
+                product = before or Product(sku=item.sku, created_at=now)
+                rows.append(_apply(product, item, new_stock, now))
+                changes.append(CounterChange(item.sku, new_stock - old_stock, item.active))
+                undo.append(CounterChange(item.sku, old_stock - new_stock, was_active))
             _write_rows(rows, existing)
             counts = inventory.sync(changes)
             moved = True
@@ -258,12 +295,12 @@ def _lock_rows(db: peewee.Database, skus: list[str]) -> dict[str, Product]:
     return found
 
 
-def _apply(product: Product, item: ProductInput, now: Any) -> Product:
+def _apply(product: Product, item: ProductInput, stock: int, now: Any) -> Product:
     product.name = item.name
     product.description = item.description
     product.price_amount = item.price_amount
     product.currency = item.currency.lower()
-    product.stock_on_hand = item.stock_on_hand
+    product.stock_on_hand = stock
     product.image_url = item.image_url
     product.category = item.category
     product.brand = item.brand

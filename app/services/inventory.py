@@ -24,12 +24,15 @@ from redis import Redis
 
 from app import keys, lua
 from app.errors import InvalidRequest, InvalidState, OutOfStock
-from models import Product, Reservation
+from models import Order, Product, Reservation
 from models.db import is_bound
-from models.statuses import ReservationStatus
+from models.statuses import OrderState, ReservationStatus
 
 Line = tuple[str, int]
 log = structlog.get_logger("app.services.inventory")
+
+# Orders whose units are sold (stock confirmed) but still on the shelf: not yet shipped.
+UNSHIPPED_STATES = (OrderState.AUTHORIZED, OrderState.PAID, OrderState.FULFILLING)
 
 
 @dataclass(frozen=True)
@@ -309,6 +312,28 @@ def rebuild_counts_from_db() -> tuple[dict[str, int], list[HeldReservation]]:
             )
         )
     return counts, held
+
+
+def sold_unshipped(skus: Sequence[str]) -> dict[str, int]:
+    """Units of ``skus`` sold and not yet shipped: CONFIRMED reservations of orders that
+    are AUTHORIZED, PAID or FULFILLING (a catalog sync's shelf count still holds them)."""
+    wanted = set(skus)
+    if not wanted:
+        return {}
+    query = (
+        Reservation.select(Reservation.items)
+        .join(Order)
+        .where(
+            (Reservation.status == ReservationStatus.CONFIRMED)
+            & Order.state.in_([str(state) for state in UNSHIPPED_STATES])
+        )
+    )
+    sold: dict[str, int] = {}
+    for reservation in query:
+        for sku, qty in reservation.items:
+            if sku in wanted:
+                sold[sku] = sold.get(sku, 0) + int(qty)
+    return sold
 
 
 def inactive_skus_from_db() -> list[str]:

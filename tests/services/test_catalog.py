@@ -144,3 +144,63 @@ class TestPriceCache:
         now[0] = 31.0
         with pytest.raises(InvalidRequest):
             cache.check_total([("GOLD", 20)], None, "usd")  # stale copy kept
+
+
+class TestStockOnHandIsTheShelfCount:
+    """A sync's ``stockOnHand`` counts the units on the shelf: units sold here and not yet
+    shipped are still on it, so they are subtracted again (a replayed count re-sells
+    nothing); shipped units have left the count."""
+
+    @pytest.fixture
+    def paid(self, runtime: Any, gateway: Any, order: Any) -> Any:
+        """The ``order`` fixture (2 of 5 TEE) paid: 2 sold, not shipped."""
+        from app.services.webhooks import handle_event
+        from models import Order
+
+        intent = gateway.confirm(order.payment_intent_id)
+        event = gateway.event("payment_intent.succeeded", intent)
+        handle_event(event["id"], event, runtime)
+        assert Order.get_by_id(order.id).state == "PAID"
+        return order
+
+    @staticmethod
+    def tee(on_shelf: int) -> ProductInput:
+        return ProductInput("TEE", "Product TEE", "", 2000, "usd", on_shelf)
+
+    def test_a_replayed_count_resells_nothing(self, runtime: Any, paid: Any) -> None:
+        from app.services.catalog import upsert_products
+        from models import Product
+
+        for _ in range(2):  # the ERP's count of 5, sent and sent again
+            upsert_products(runtime.redis, [self.tee(5)])
+            assert Product.get_by_id("TEE").stock_on_hand == 3  # 5 - 2 sold, unshipped
+            assert runtime.redis.hget("{shop}:avail", "TEE") == "3"
+
+    def test_shipped_units_have_left_the_count(self, runtime: Any, paid: Any) -> None:
+        from app.services.catalog import upsert_products
+        from app.services.fulfillment import update_fulfillment
+
+        for action in ("start", "complete"):
+            update_fulfillment(paid.id, action, runtime=runtime)
+        upsert_products(runtime.redis, [self.tee(3)])  # 5 - 2 shipped
+        assert runtime.redis.hget("{shop}:avail", "TEE") == "3"
+
+    def test_a_count_below_the_units_sold_is_refused(self, runtime: Any, paid: Any) -> None:
+        from app.services.catalog import upsert_products
+        from models import Product
+
+        with pytest.raises(InvalidState, match="TEE"):
+            upsert_products(runtime.redis, [self.tee(1)])
+        assert Product.get_by_id("TEE").stock_on_hand == 3
+        assert runtime.redis.hget("{shop}:avail", "TEE") == "3"
+
+    def test_rebuild_after_a_replay_restores_the_same_counter(
+        self, runtime: Any, paid: Any
+    ) -> None:
+        from app.services.catalog import upsert_products
+        from app.services.inventory import rebuild_from_db
+
+        upsert_products(runtime.redis, [self.tee(5)])
+        runtime.redis.delete("{shop}:avail")
+        rebuild_from_db(runtime.redis)
+        assert runtime.redis.hget("{shop}:avail", "TEE") == "3"
