@@ -283,7 +283,7 @@ def _csv_field(path: str) -> str:
 
 @inventory_group.command("rebuild")
 def rebuild_command() -> None:
-    """I9: set Redis counters to on hand - held, from the database."""
+    """I9: set Redis counters to on hand - held, and the prices, from the database."""
     report = rebuild_from_db(_runtime().redis)
     click.echo(f"rebuilt {report.skus} SKUs: {report}")
 

@@ -3,15 +3,14 @@ and the demo seed.
 
 Prices and stock on hand live in the database (the record); units that may still be
 held live in Redis (``{shop}:avail``, or ``{shop}:avail:inactive`` for a product that is
-not sold). An upsert moves both together: one transaction and one Lua script for any
-number of products.
+not sold), and so do the unit prices admission checks a cart's total with
+(``{shop}:price``). An upsert moves them together: one transaction and one Lua script
+for any number of products.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -267,13 +266,16 @@ def _upsert_once(
                 before = existing.get(item.sku)
                 # Read the old numbers before _apply overwrites the row in place.
                 old_stock = 0 if before is None else before.stock_on_hand
-                # Undo: the old stock and flag; a product that did not exist is parked.
+                old_price = None if before is None else before.price_amount
+                # Undo: the old stock, flag and price; a product that did not exist is parked.
                 was_active = False if before is None else bool(before.active)
                 new_stock = stock[item.sku]
                 product = before or Product(sku=item.sku, created_at=now)
                 rows.append(_apply(product, item, new_stock, now))
-                changes.append(CounterChange(item.sku, new_stock - old_stock, item.active))
-                undo.append(CounterChange(item.sku, old_stock - new_stock, was_active))
+                changes.append(
+                    CounterChange(item.sku, new_stock - old_stock, item.active, item.price_amount)
+                )
+                undo.append(CounterChange(item.sku, old_stock - new_stock, was_active, old_price))
             _write_rows(rows, existing)
             counts = inventory.sync(changes)
             moved = True
@@ -336,51 +338,3 @@ def existing_skus(skus: Sequence[str]) -> set[str]:
 def seed_demo(redis: Redis) -> list[dict[str, Any]]:
     """Upsert the demo catalog (idempotent: re-running sets the same numbers)."""
     return [admin_product_view(p, n) for p, n in upsert_products(redis, DEMO_CATALOG)]
-
-
-class PriceCache:
-    """The catalog's prices in this process's memory, refreshed at most every ``ttl`` s.
-
-    The submit refuses a cart Stripe could never charge (over its per-payment maximum)
-    without a database query on its path: admission stays Redis only and keeps working
-    while the database restarts (a stale copy is kept; with none, the check is skipped
-    and the worker's exact pricing refuses the order instead). SKUs it does not know are
-    left to admission.
-    """
-
-    def __init__(self, ttl: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.ttl = ttl
-        self.clock = clock
-        self._prices: dict[str, ProductPrice] = {}
-        self._loaded_at: float | None = None
-        self._lock = threading.Lock()
-
-    def check_total(
-        self,
-        items: Sequence[tuple[str, int]],
-        shipping_address: Mapping[str, Any] | None,
-        currency: str,
-    ) -> None:
-        """InvalidRequest on ``items`` when the known lines alone exceed Stripe's maximum."""
-        prices = self._current()
-        known = [(sku, quantity) for sku, quantity in items if sku in prices]
-        if known:
-            price_cart(known, shipping_address, currency, prices)
-
-    def _current(self) -> dict[str, ProductPrice]:
-        with self._lock:
-            fresh = self._loaded_at is not None and self.clock() - self._loaded_at < self.ttl
-            if fresh:
-                return self._prices
-            try:
-                with database().connection_context():
-                    rows = Product.select(
-                        Product.sku, Product.name, Product.price_amount, Product.currency
-                    )
-                    self._prices = {
-                        p.sku: ProductPrice(p.sku, p.name, p.price_amount, p.currency) for p in rows
-                    }
-            except peewee.PeeweeException:
-                log.warning("price cache: the database did not answer; keeping the last copy")
-            self._loaded_at = self.clock()
-            return self._prices

@@ -57,6 +57,39 @@ class TestUpsert:
         assert redis.hget("{shop}:avail", "SKU-1") == "5"
 
 
+class TestPricesBesideTheStock:
+    """The catalog script writes each unit price to ``{shop}:price`` with the counter,
+    where admission checks a cart's total; the rebuild restores them (I9)."""
+
+    def test_an_upsert_writes_the_price(self, redis: Any, db: Any) -> None:
+        upsert_product(redis, ITEM)
+        assert redis.hget("{shop}:price", "SKU-1") == "1000"
+        upsert_product(redis, ProductInput("SKU-1", "One", "", 1250, "usd", 5))
+        assert redis.hget("{shop}:price", "SKU-1") == "1250"
+
+    def test_a_failed_commit_puts_the_old_price_back(
+        self, redis: Any, db: Any, monkeypatch: Any
+    ) -> None:
+        upsert_product(redis, ITEM)
+
+        def broken_commit(*_a: Any, **_k: Any) -> None:
+            raise RuntimeError("commit failed")
+
+        monkeypatch.setattr(db, "commit", broken_commit)
+        with pytest.raises(RuntimeError):
+            upsert_product(redis, ProductInput("SKU-1", "One", "", 99_000, "usd", 5))
+        assert redis.hget("{shop}:price", "SKU-1") == "1000"
+
+    def test_the_rebuild_restores_the_prices(self, redis: Any, db: Any) -> None:
+        from app.services.inventory import rebuild_from_db
+
+        upsert_product(redis, ITEM)
+        upsert_product(redis, ProductInput("OFF", "Off", "", 700, "usd", 1, active=False))
+        redis.flushall()
+        rebuild_from_db(redis)
+        assert redis.hgetall("{shop}:price") == {"SKU-1": "1000", "OFF": "700"}
+
+
 class TestListing:
     def test_sorted_with_sold_out_included(self, redis: Any, db: Any) -> None:
         upsert_product(redis, ProductInput("B", "B", "", 100, "usd", 0))
@@ -104,46 +137,6 @@ class TestSyncOnPostgres:
         assert (row.stock_on_hand, row.brand, row.category, row.active) == (8, "B", None, True)
         assert redis.hget("{shop}:avail", "P-007") == "8"
         assert redis.hlen("{shop}:avail:inactive") == 0
-
-
-class TestPriceCache:
-    def test_refuses_a_total_over_stripes_maximum_and_passes_the_rest(self, db: Any) -> None:
-        from app.errors import InvalidRequest
-        from app.services.catalog import PriceCache
-        from models import Product
-
-        Product.create(sku="GOLD", name="Gold bar", price_amount=5_000_000, currency="usd")
-        cache = PriceCache()
-        cache.check_total([("GOLD", 19)], None, "usd")  # 95,000,000 minor units: fine
-        with pytest.raises(InvalidRequest) as info:
-            cache.check_total([("GOLD", 20)], None, "usd")
-        assert "items" in info.value.fields
-        cache.check_total([("UNKNOWN", 100)], None, "usd")  # left to admission
-
-    def test_keeps_its_copy_for_the_ttl_and_when_the_database_is_down(
-        self, db: Any, monkeypatch: Any
-    ) -> None:
-        import peewee
-
-        from app.errors import InvalidRequest
-        from app.services import catalog
-        from models import Product
-
-        now = [0.0]
-        Product.create(sku="GOLD", name="Gold bar", price_amount=5_000_000, currency="usd")
-        cache = catalog.PriceCache(ttl=30, clock=lambda: now[0])
-        cache.check_total([("GOLD", 1)], None, "usd")
-        Product.update(price_amount=1).where(Product.sku == "GOLD").execute()
-        with pytest.raises(InvalidRequest):
-            cache.check_total([("GOLD", 20)], None, "usd")  # still the cached price
-
-        def down() -> Any:
-            raise peewee.OperationalError("database restarting")
-
-        monkeypatch.setattr(catalog.Product, "select", staticmethod(lambda *a: down()))
-        now[0] = 31.0
-        with pytest.raises(InvalidRequest):
-            cache.check_total([("GOLD", 20)], None, "usd")  # stale copy kept
 
 
 class TestStockOnHandIsTheShelfCount:
