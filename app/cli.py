@@ -177,8 +177,8 @@ def _label_of(index: int, fmt: str) -> str:
 def _json_records(raw: str) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
     """``[(label, record)]`` from a JSON list or ``{"products": [...]}``, and errors."""
     try:
-        data = json.loads(raw)
-    except ValueError as exc:
+        data = json.loads(raw, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:  # as the API: NaN, too deep, 4,300+ digits
         return [], [f"not valid JSON: {exc}"]
     if isinstance(data, dict) and set(data) == {"products"}:
         data = data["products"]
@@ -205,15 +205,24 @@ def _csv_records(raw: str) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]
         return [], [*problems, f"header: the columns are {', '.join(CSV_COLUMNS)}."]
     reader.fieldnames = header
     records, errors = [], []
-    for index, row in enumerate(reader):
-        label = _label_of(index, "csv")
-        if None in row:
-            errors.append(f"{label}: more cells than columns.")
-            continue
-        record, problems = _typed_row(label, row)
-        errors += problems
-        records.append((label, record))
+    try:
+        for index, row in enumerate(reader):
+            label = _label_of(index, "csv")
+            if None in row:
+                errors.append(f"{label}: more cells than columns.")
+                continue
+            record, problems = _typed_row(label, row)
+            errors += problems
+            records.append((label, record))
+    except csv.Error as exc:  # a cell over the csv module's field limit
+        # line_num counts the lines finished; the refused one is the next.
+        errors.append(f"line {reader.line_num + 1}: {exc}.")
     return records, errors
+
+
+def _refuse_constant(name: str) -> Any:
+    """JSON has no NaN or Infinity (the API refuses them too); Python's parser accepts them."""
+    raise ValueError(f"invalid JSON constant {name}")
 
 
 def _typed_row(label: str, row: dict[str, str | None]) -> tuple[dict[str, Any], list[str]]:

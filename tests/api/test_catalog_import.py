@@ -272,3 +272,20 @@ class TestHostileFiles:
         path = tmp_path / "c.json"
         path.write_text(json.dumps([{**products(1)[0], "category": "Home\u0000"}]))
         assert "product 1, category: Must be valid Unicode text" in self.refused(app, path)
+
+    def test_a_cell_over_the_csv_field_limit(self, app: Any, runtime: Any, tmp_path: Path) -> None:
+        path = tmp_path / "c.csv"
+        path.write_text(self.HEADER + f"A,A,{'x' * 200_000},100,usd,1\n")
+        assert "line 2: field larger than field limit" in self.refused(app, path)
+
+    def test_json_nested_beyond_any_depth(self, app: Any, runtime: Any, tmp_path: Path) -> None:
+        path = tmp_path / "c.json"
+        path.write_text("[" * 100_000 + "]" * 100_000)
+        assert "not valid JSON" in self.refused(app, path)
+
+    def test_json_constants_are_not_numbers(self, app: Any, runtime: Any, tmp_path: Path) -> None:
+        path = tmp_path / "c.json"
+        path.write_text(
+            json.dumps([products(1)[0]]).replace('"stockOnHand": 0', '"stockOnHand": NaN')
+        )
+        assert "not valid JSON" in self.refused(app, path)
