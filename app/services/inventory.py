@@ -24,7 +24,7 @@ from redis import Redis
 
 from app import keys, lua
 from app.errors import InvalidRequest, InvalidState, OutOfStock
-from models import Order, Product, Reservation
+from models import Order, OrderEvent, Product, Reservation
 from models.db import is_bound
 from models.statuses import OrderState, ReservationStatus
 
@@ -323,12 +323,13 @@ def rebuild_counts_from_db() -> tuple[dict[str, int], list[HeldReservation]]:
 
 def sold_unshipped(skus: Sequence[str]) -> dict[str, int]:
     """Units of ``skus`` sold and not yet shipped: CONFIRMED reservations of orders that
-    are AUTHORIZED, PAID or FULFILLING (a catalog sync's shelf count still holds them)."""
+    are AUTHORIZED, PAID or FULFILLING (a catalog sync's shelf count still holds them),
+    less the units such an order put back on sale (a capture's restock lines)."""
     wanted = set(skus)
     if not wanted:
         return {}
     query = (
-        Reservation.select(Reservation.items)
+        Reservation.select(Reservation.items, Reservation.order)
         .join(Order)
         .where(
             (Reservation.status == ReservationStatus.CONFIRMED)
@@ -336,11 +337,25 @@ def sold_unshipped(skus: Sequence[str]) -> dict[str, int]:
         )
     )
     sold: dict[str, int] = {}
+    orders: list[str] = []
     for reservation in query:
-        for sku, qty in reservation.items:
-            if sku in wanted:
-                sold[sku] = sold.get(sku, 0) + int(qty)
-    return sold
+        orders.append(str(reservation.__data__["order"]))  # the raw foreign key: no join
+        _add_lines(sold, reservation.items, wanted, 1)
+    for start in range(0, len(orders), 500):
+        restocked = OrderEvent.select(OrderEvent.payload).where(
+            OrderEvent.order.in_(orders[start : start + 500])
+            & (OrderEvent.type == "STOCK_RESTOCKED")
+        )
+        for event in restocked:
+            _add_lines(sold, (event.payload or {}).get("items") or [], wanted, -1)
+    return {sku: n for sku, n in sold.items() if n > 0}
+
+
+def _add_lines(totals: dict[str, int], lines: Any, wanted: set[str], sign: int) -> None:
+    """Add (``sign`` 1) or take away (-1) ``[[sku, qty], ...]`` lines of ``wanted`` SKUs."""
+    for sku, qty in lines:
+        if sku in wanted:
+            totals[sku] = totals.get(sku, 0) + sign * int(qty)
 
 
 def inactive_skus_from_db() -> list[str]:

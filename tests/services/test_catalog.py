@@ -187,6 +187,17 @@ class TestStockOnHandIsTheShelfCount:
         assert Product.get_by_id("TEE").stock_on_hand == 3
         assert runtime.redis.hget("{shop}:avail", "TEE") == "3"
 
+    def test_units_put_back_on_sale_are_no_longer_sold(self, runtime: Any, paid: Any) -> None:
+        """A capture's restock lines (one of the two TEE not taken): back on the shelf."""
+        from app.services.catalog import upsert_products
+        from app.services.holds import restock_lines
+        from models.db import database
+
+        with database().atomic():
+            restock_lines(paid, runtime, [("TEE", 1)], reason="partial_capture", actor="admin")
+        upsert_products(runtime.redis, [self.tee(5)])
+        assert runtime.redis.hget("{shop}:avail", "TEE") == "4"  # 5 - 1 still sold
+
     def test_rebuild_after_a_replay_restores_the_same_counter(
         self, runtime: Any, paid: Any
     ) -> None:
