@@ -208,3 +208,12 @@ class TestStockOnHandIsTheShelfCount:
         runtime.redis.delete("{shop}:avail")
         rebuild_from_db(runtime.redis)
         assert runtime.redis.hget("{shop}:avail", "TEE") == "3"
+
+
+@pytest.mark.postgres
+class TestShelfCountOnPostgres(TestStockOnHandIsTheShelfCount):
+    """The same, with the sold-units query (a join, JSON lines) on PostgreSQL."""
+
+    @pytest.fixture
+    def database_url(self, postgres_url: str) -> str:
+        return postgres_url
