@@ -20,7 +20,8 @@ from app.context import current_database, current_runtime
 from app.errors import ServiceError
 from app.gateways.shop_webhooks import VERIFY_EXAMPLES
 from app.runtime import Runtime
-from app.schemas.common import flatten_errors
+from app.schemas.card_data import contains_card_data
+from app.schemas.common import flatten_errors, unencodable_paths
 from app.schemas.products import SyncedProductSchema
 from app.services import catalog
 from app.services.catalog import ProductInput, seed_demo, upsert_product
@@ -34,6 +35,11 @@ CSV_COLUMNS = (
 )  # fmt: skip
 CSV_REQUIRED = ("sku", "name", "price", "currency", "stockOnHand")
 CSV_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+# ASCII digits only: r"\d" would read Arabic-Indic or full-width digits as numbers.
+_WHOLE_NUMBER = re.compile(r"[0-9]+")
+# More digits than any limit of the schema allows (prices and stock).
+_LONGEST_NUMBER = 18
+CARD_DATA_MESSAGE = "card data is never accepted (the value is not shown)."
 _row_schema = SyncedProductSchema()
 
 
@@ -94,15 +100,23 @@ inventory_group = AppGroup("inventory", help="Redis stock counters.")
     default=None,
     help="Default: from the file's extension.",
 )
-def import_command(file: Path, fmt: str | None) -> None:
-    """Import a catalog from JSON or CSV: all rows valid, then one write (else nothing).
+@click.option(
+    "--set-stock",
+    is_flag=True,
+    help="Set existing products' stock from the file's shelf counts (default: keep it).",
+)
+def import_command(file: Path, fmt: str | None, set_stock: bool) -> None:
+    """Import a catalog from JSON or CSV (UTF-8): all rows valid, then one write (else
+    nothing).
 
     JSON: a list of products or ``{"products": [...]}``, each as ``PUT
     /api/admin/products`` takes it. CSV columns: sku, name, description, price (integer
     minor units), currency, stockOnHand, imageUrl, category, brand, active (true/false).
+    Every row passes the API's checks (card data, text, schema). Existing products keep
+    their stock unless ``--set-stock``: a file's counts are as old as the file.
     """
     fmt = fmt or ("csv" if file.suffix.lower() == ".csv" else "json")
-    raw = file.read_text(encoding="utf-8-sig")
+    raw = _decode(file.read_bytes())
     records, errors = _csv_records(raw) if fmt == "csv" else _json_records(raw)
     runtime = _runtime()
     currency = runtime.config.store_currency
@@ -127,15 +141,32 @@ def import_command(file: Path, fmt: str | None) -> None:
     known = catalog.existing_skus([item.sku for item in items])
     try:
         with click.progressbar(length=len(items), label="Writing (one transaction)") as bar:
-            catalog.upsert_products(runtime.redis, items)
+            catalog.upsert_products(runtime.redis, items, set_stock=set_stock)
             bar.update(len(items))
     except ServiceError as exc:
         raise click.ClickException(f"nothing imported: {exc.message}") from exc
     inactive = sum(1 for item in items if not item.active)
-    click.echo(
+    summary = (
         f"imported {len(items)} products: {len(items) - len(known)} created, "
         f"{len(known)} updated, {inactive} inactive"
     )
+    if known and not set_stock:
+        plural = "" if len(known) == 1 else "s"
+        summary += f"; stock kept for {len(known)} existing product{plural} (--set-stock sets it)"
+    click.echo(summary)
+
+
+def _decode(raw: bytes) -> str:
+    """The file as text: UTF-8 (a BOM allowed), else an error naming the first bad byte."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise click.ClickException(
+            f"nothing imported: the file is not UTF-8 (byte 0x{raw[exc.start]:02x} at line "
+            f"{line}, column {column}); save it as UTF-8."
+        ) from exc
 
 
 def _label_of(index: int, fmt: str) -> str:
@@ -146,8 +177,8 @@ def _label_of(index: int, fmt: str) -> str:
 def _json_records(raw: str) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
     """``[(label, record)]`` from a JSON list or ``{"products": [...]}``, and errors."""
     try:
-        data = json.loads(raw)
-    except ValueError as exc:
+        data = json.loads(raw, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:  # as the API: NaN, too deep, 4,300+ digits
         return [], [f"not valid JSON: {exc}"]
     if isinstance(data, dict) and set(data) == {"products"}:
         data = data["products"]
@@ -174,15 +205,24 @@ def _csv_records(raw: str) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]
         return [], [*problems, f"header: the columns are {', '.join(CSV_COLUMNS)}."]
     reader.fieldnames = header
     records, errors = [], []
-    for index, row in enumerate(reader):
-        label = _label_of(index, "csv")
-        if None in row:
-            errors.append(f"{label}: more cells than columns.")
-            continue
-        record, problems = _typed_row(label, row)
-        errors += problems
-        records.append((label, record))
+    try:
+        for index, row in enumerate(reader):
+            label = _label_of(index, "csv")
+            if None in row:
+                errors.append(f"{label}: more cells than columns.")
+                continue
+            record, problems = _typed_row(label, row)
+            errors += problems
+            records.append((label, record))
+    except csv.Error as exc:  # a cell over the csv module's field limit
+        # line_num counts the lines finished; the refused one is the next.
+        errors.append(f"line {reader.line_num + 1}: {exc}.")
     return records, errors
+
+
+def _refuse_constant(name: str) -> Any:
+    """JSON has no NaN or Infinity (the API refuses them too); Python's parser accepts them."""
+    raise ValueError(f"invalid JSON constant {name}")
 
 
 def _typed_row(label: str, row: dict[str, str | None]) -> tuple[dict[str, Any], list[str]]:
@@ -193,10 +233,10 @@ def _typed_row(label: str, row: dict[str, str | None]) -> tuple[dict[str, Any], 
     }
     errors = []
     for name in ("price", "stockOnHand"):
-        if cells.get(name) and not re.fullmatch(r"\d+", cells[name]):
+        if cells.get(name) and not _WHOLE_NUMBER.fullmatch(cells[name]):
             errors.append(f"{label}, {name}: must be a whole number (minor units for price).")
         elif cells.get(name):
-            record[name] = int(cells[name])
+            record[name] = _whole_number(cells[name])
     if cells.get("price") or cells.get("currency"):
         record["price"] = {"amount": record.pop("price", None), "currency": cells.get("currency")}
         record["price"] = {k: v for k, v in record["price"].items() if v is not None}
@@ -208,8 +248,20 @@ def _typed_row(label: str, row: dict[str, str | None]) -> tuple[dict[str, Any], 
     return record, errors
 
 
+def _whole_number(digits: str) -> int:
+    """ASCII digits as an int; a run too long to convert (Python refuses 4,300 digits)
+    becomes a number above every limit, so the schema answers its own range message."""
+    return int(digits) if len(digits) <= _LONGEST_NUMBER else 10**_LONGEST_NUMBER
+
+
 def _validate(label: str, record: dict[str, Any]) -> tuple[ProductInput | None, list[str]]:
-    """The record checked by the sync endpoint's own schema; errors name row and field."""
+    """The record checked as the sync endpoint checks a body (card data, text, schema);
+    errors name row and field."""
+    refused = _refused_fields(record)
+    if refused:
+        return None, [
+            f"{label}, {_csv_field(path)}: {' '.join(texts)}" for path, texts in refused.items()
+        ]
     try:
         data = _row_schema.load(record)
     except ValidationError as exc:  # the same messages as the API's
@@ -220,6 +272,19 @@ def _validate(label: str, record: dict[str, Any]) -> tuple[ProductInput | None, 
     return catalog.product_input(data["sku"], data), []
 
 
+def _refused_fields(record: dict[str, Any]) -> dict[str, list[str]]:
+    """What the API refuses before its schema: card data (I6; the value never echoed) and
+    text no database can store (NUL, lone surrogates), by field."""
+    refused = {
+        name: [CARD_DATA_MESSAGE]
+        for name, value in record.items()
+        if contains_card_data({name: value})
+    }
+    for path, texts in unencodable_paths(record).items():
+        refused.setdefault(path, texts)
+    return refused
+
+
 def _csv_field(path: str) -> str:
     """``price.amount`` reads as the CSV's ``price`` column, ``price.currency`` as ``currency``."""
     return {"price.amount": "price", "price.currency": "currency"}.get(path, path)
@@ -227,7 +292,7 @@ def _csv_field(path: str) -> str:
 
 @inventory_group.command("rebuild")
 def rebuild_command() -> None:
-    """I9: set Redis counters to on hand - held, from the database."""
+    """I9: set Redis counters to on hand - held, and the prices, from the database."""
     report = rebuild_from_db(_runtime().redis)
     click.echo(f"rebuilt {report.skus} SKUs: {report}")
 

@@ -10,6 +10,7 @@ them for the reader); nothing else spells a key.
     --------------------------------  -------------  ------------------------------
     {shop}:avail                      none           hash sku -> units that may still be held
     {shop}:avail:inactive             none           the same count for inactive products (not sold)
+    {shop}:price                      none           hash sku -> unit price in minor units
     {shop}:res:<reservationId>        hold + 7 d     the reservation: status, items, orderId, ...
     {shop}:holds                      none           zset reservationId -> expiresAt, HELD only
     {shop}:pending                    none           zset orderId -> submitted at (no order row yet)
@@ -39,6 +40,9 @@ AVAIL = PREFIX + "avail"
 # An inactive product's counter is parked here: holds read AVAIL only, so they refuse the
 # SKU like an unknown one, while releases and restocks still keep its count exact.
 AVAIL_INACTIVE = AVAIL + ":inactive"
+# Unit prices beside the stock, written by the same catalog script: the submit's check
+# against Stripe's maximum (admit.lua) reads them, never a per-process copy.
+PRICE = PREFIX + "price"
 HOLDS = PREFIX + "holds"
 RESERVATION_PREFIX = PREFIX + "res:"
 # A reservation record outlives its hold by a week, for late webhooks and support.

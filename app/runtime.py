@@ -19,7 +19,6 @@ from app.gateways.mail import Mailer, mailer_from_url
 from app.gateways.payments import PaymentGateway, StripeGateway
 from app.gateways.rate_limit import StripeBudget
 from app.gateways.shop_webhooks import RequestsShopWebhookSender, ShopWebhookSender
-from app.services.catalog import PriceCache
 from app.services.checkout_status import ChangeFeed
 
 
@@ -36,12 +35,9 @@ class Runtime:
     shop_hooks: ShopWebhookSender = field(default_factory=RequestsShopWebhookSender)
     # The process's one subscription to read-model changes (long-polls wait on it).
     feed: ChangeFeed = field(init=False)
-    # The catalog's prices in memory, so the submit checks a total without the database.
-    prices: PriceCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.feed = ChangeFeed(self.redis)
-        self.prices = PriceCache()
 
 
 _lock = threading.Lock()

@@ -7,13 +7,18 @@
 -- KEYS[1]  {shop}:avail
 -- KEYS[2]  {shop}:holds
 -- KEYS[3]  {shop}:avail:inactive   the counters of inactive products (never held)
+-- KEYS[4]  {shop}:price            unit prices, replaced by ARGV[6]
 -- ARGV[1]  JSON {sku: on hand - confirmed - held (database)}
 -- ARGV[2]  JSON [{id, orderId, items: [[sku, qty], ...], expiresAt}, ...] HELD in the database
 -- ARGV[3]  record TTL in seconds for restored reservation records
 -- ARGV[4]  key prefix, "{shop}:res:"
 -- ARGV[5]  JSON [sku, ...] of inactive products: their counters go to KEYS[3]
+-- ARGV[6]  JSON {sku: unit price in minor units} (database), for admit.lua's total
+--          check; '' leaves KEYS[4] as it is
 --
 -- Returns: {skus written, Redis-only holds subtracted, reservation records restored}
+-- The prices are restored with the counters (a cart over Stripe's maximum is refused at
+-- admission again).
 local counts = cjson.decode(ARGV[1])
 local db_held = cjson.decode(ARGV[2])
 local known = {}
@@ -56,6 +61,12 @@ for _, sku in ipairs(cjson.decode(ARGV[5])) do
 end
 
 redis.call('DEL', KEYS[1], KEYS[3])
+if ARGV[6] ~= '' then
+  redis.call('DEL', KEYS[4])
+  for sku, price in pairs(cjson.decode(ARGV[6])) do
+    redis.call('HSET', KEYS[4], sku, price)
+  end
+end
 local written = 0
 for sku, n in pairs(counts) do
   if inactive[sku] then

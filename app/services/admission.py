@@ -32,6 +32,7 @@ from app.services.inventory import (
     validate_lines,
     with_product_names,
 )
+from app.services.pricing import TotalCheck, over_maximum
 from app.services.state_machine import PENDING
 from models.statuses import CaptureMethod, PaymentStatus
 
@@ -267,9 +268,14 @@ def admit(
     key_ttl: int,
     rate: SubmitRate | None = None,
     caller: str = "",
+    total_check: TotalCheck | None = None,
 ) -> Admission:
     """Count the rate limit, claim the key, hold every line and write the read model in
     ONE EVALSHA.
+
+    With ``total_check`` the script first prices the cart from ``{shop}:price`` (the
+    prices the catalog script wrote) and refuses one over Stripe's maximum:
+    InvalidRequest on ``items``, nothing held.
 
     Same key + same fingerprint → the stored response (``replayed=True``), without the
     checkout token when ``caller`` is not who first submitted it. Raises RateLimited,
@@ -292,7 +298,9 @@ def admit(
         keys.checkout(submission.order_id),
         keys.PENDING,
         rate.key,
+        keys.PRICE,
     ]
+    check = total_check
     args = [
         submission.fingerprint,
         json.dumps(response, separators=(",", ":")),
@@ -306,6 +314,10 @@ def admit(
         rate.limit,
         rate.window,
         caller,
+        0 if check is None else check.limit,
+        0 if check is None else check.tax_basis_points,
+        0 if check is None else check.shipping,
+        -1 if check is None or check.free_over is None else check.free_over,
         len(fields),
         *fields,
         *flat_lines(lines),
@@ -321,6 +333,8 @@ def admit(
             # Someone else holding the key and the body must not read the buyer's order.
             stored["checkoutToken"] = None
         return Admission(response=stored, replayed=True, rate=state)
+    if kind == "TOO_LARGE" and check is not None:
+        raise over_maximum(check.currency)
     try:
         lua.raise_for_refusal(outcome, lines)
     except OutOfStock as exc:

@@ -3,15 +3,14 @@ and the demo seed.
 
 Prices and stock on hand live in the database (the record); units that may still be
 held live in Redis (``{shop}:avail``, or ``{shop}:avail:inactive`` for a product that is
-not sold). An upsert moves both together: one transaction and one Lua script for any
-number of products.
+not sold), and so do the unit prices admission checks a cart's total with
+(``{shop}:price``). An upsert moves them together: one transaction and one Lua script
+for any number of products.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,8 +18,8 @@ from typing import Any
 import peewee
 from redis import Redis
 
-from app.errors import InvalidRequest, NotFound
-from app.services.inventory import CounterChange, Inventory
+from app.errors import InvalidRequest, InvalidState, NotFound
+from app.services.inventory import CounterChange, Inventory, sold_unshipped
 from app.services.pricing import ProductPrice, decimal_amount, price_cart
 from models import Product
 from models.db import database, is_postgres, utcnow
@@ -200,24 +199,57 @@ def sync_catalog(redis: Redis, items: Sequence[ProductInput], *, store_currency:
     return len(upsert_products(redis, items))
 
 
-def upsert_products(redis: Redis, items: Sequence[ProductInput]) -> list[tuple[Product, int]]:
+def upsert_products(
+    redis: Redis, items: Sequence[ProductInput], *, set_stock: bool = True
+) -> list[tuple[Product, int]]:
     """Create or update products, all or nothing: ``[(product, available), ...]``.
+
+    An item's ``stock_on_hand`` is the shelf count (the ERP's): units sold here and not
+    yet shipped are still on the shelf, so they are subtracted (:func:`stock_record`)
+    and a replayed count changes nothing. ``set_stock=False`` leaves the stock of
+    existing products as it is (a new product takes its count).
 
     One database transaction writes every row; inside it ONE Lua script moves every
     Redis counter by its stock delta and parks or unparks inactive products. If Redis
-    refuses (a product's stock would drop below what is held or sold: InvalidState,
-    nothing changed) or fails, the rows roll back; if the commit fails after Redis
-    moved, the changes are undone. SKUs must be unique within ``items``.
+    refuses (a product's stock would drop below what is held: InvalidState, nothing
+    changed) or fails, the rows roll back; if the commit fails after Redis moved, the
+    changes are undone. SKUs must be unique within ``items``.
     """
     try:
-        return _upsert_once(redis, items)
+        return _upsert_once(redis, items, set_stock)
     except peewee.IntegrityError:
         # PostgreSQL: another sync inserted one of these new SKUs first. Nothing reached
         # Redis (rows are written before the script); once more, they are updates.
-        return _upsert_once(redis, items)
+        return _upsert_once(redis, items, set_stock)
 
 
-def _upsert_once(redis: Redis, items: Sequence[ProductInput]) -> list[tuple[Product, int]]:
+def stock_record(
+    items: Sequence[ProductInput], existing: Mapping[str, Product], set_stock: bool
+) -> dict[str, int]:
+    """The stock each product's row will record: shelf count - sold, not yet shipped.
+
+    The row's ``stock_on_hand`` excludes sold units (a confirm decrements it), so the
+    shelf count is translated: a count of 5 with 2 sold, unshipped, records 3 — the same
+    3 as before, whenever the count is sent again. InvalidState names every product
+    whose count is below its units sold and not yet shipped.
+    """
+    counted = [i for i in items if set_stock or i.sku not in existing]
+    sold = sold_unshipped([i.sku for i in counted if i.sku in existing])
+    short = [
+        f"{i.sku} counts {i.stock_on_hand} but {sold[i.sku]} are sold, not yet shipped"
+        for i in counted
+        if i.stock_on_hand < sold.get(i.sku, 0)
+    ]
+    if short:
+        raise InvalidState(f"Stock on hand below the units sold: {'; '.join(short)}.")
+    record = {i.sku: existing[i.sku].stock_on_hand for i in items if i.sku in existing}
+    record.update({i.sku: i.stock_on_hand - sold.get(i.sku, 0) for i in counted})
+    return record
+
+
+def _upsert_once(
+    redis: Redis, items: Sequence[ProductInput], set_stock: bool
+) -> list[tuple[Product, int]]:
     inventory = Inventory(redis)
     db = database()
     undo: list[CounterChange] = []
@@ -225,6 +257,8 @@ def _upsert_once(redis: Redis, items: Sequence[ProductInput]) -> list[tuple[Prod
     try:
         with db.atomic():
             existing = _lock_rows(db, [item.sku for item in items])
+            # After the row locks: a confirm in flight has committed its reservation.
+            stock = stock_record(items, existing, set_stock)
             now = utcnow()
             rows: list[Product] = []
             changes: list[CounterChange] = []
@@ -232,11 +266,16 @@ def _upsert_once(redis: Redis, items: Sequence[ProductInput]) -> list[tuple[Prod
                 before = existing.get(item.sku)
                 # Read the old numbers before _apply overwrites the row in place.
                 old_stock = 0 if before is None else before.stock_on_hand
-                # Undo: the old stock and flag; a product that did not exist is parked.
+                old_price = None if before is None else before.price_amount
+                # Undo: the old stock, flag and price; a product that did not exist is parked.
                 was_active = False if before is None else bool(before.active)
-                rows.append(_apply(before or Product(sku=item.sku, created_at=now), item, now))
-                changes.append(CounterChange(item.sku, item.stock_on_hand - old_stock, item.active))
-                undo.append(CounterChange(item.sku, old_stock - item.stock_on_hand, was_active))
+                new_stock = stock[item.sku]
+                product = before or Product(sku=item.sku, created_at=now)
+                rows.append(_apply(product, item, new_stock, now))
+                changes.append(
+                    CounterChange(item.sku, new_stock - old_stock, item.active, item.price_amount)
+                )
+                undo.append(CounterChange(item.sku, old_stock - new_stock, was_active, old_price))
             _write_rows(rows, existing)
             counts = inventory.sync(changes)
             moved = True
@@ -258,12 +297,12 @@ def _lock_rows(db: peewee.Database, skus: list[str]) -> dict[str, Product]:
     return found
 
 
-def _apply(product: Product, item: ProductInput, now: Any) -> Product:
+def _apply(product: Product, item: ProductInput, stock: int, now: Any) -> Product:
     product.name = item.name
     product.description = item.description
     product.price_amount = item.price_amount
     product.currency = item.currency.lower()
-    product.stock_on_hand = item.stock_on_hand
+    product.stock_on_hand = stock
     product.image_url = item.image_url
     product.category = item.category
     product.brand = item.brand
@@ -299,51 +338,3 @@ def existing_skus(skus: Sequence[str]) -> set[str]:
 def seed_demo(redis: Redis) -> list[dict[str, Any]]:
     """Upsert the demo catalog (idempotent: re-running sets the same numbers)."""
     return [admin_product_view(p, n) for p, n in upsert_products(redis, DEMO_CATALOG)]
-
-
-class PriceCache:
-    """The catalog's prices in this process's memory, refreshed at most every ``ttl`` s.
-
-    The submit refuses a cart Stripe could never charge (over its per-payment maximum)
-    without a database query on its path: admission stays Redis only and keeps working
-    while the database restarts (a stale copy is kept; with none, the check is skipped
-    and the worker's exact pricing refuses the order instead). SKUs it does not know are
-    left to admission.
-    """
-
-    def __init__(self, ttl: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.ttl = ttl
-        self.clock = clock
-        self._prices: dict[str, ProductPrice] = {}
-        self._loaded_at: float | None = None
-        self._lock = threading.Lock()
-
-    def check_total(
-        self,
-        items: Sequence[tuple[str, int]],
-        shipping_address: Mapping[str, Any] | None,
-        currency: str,
-    ) -> None:
-        """InvalidRequest on ``items`` when the known lines alone exceed Stripe's maximum."""
-        prices = self._current()
-        known = [(sku, quantity) for sku, quantity in items if sku in prices]
-        if known:
-            price_cart(known, shipping_address, currency, prices)
-
-    def _current(self) -> dict[str, ProductPrice]:
-        with self._lock:
-            fresh = self._loaded_at is not None and self.clock() - self._loaded_at < self.ttl
-            if fresh:
-                return self._prices
-            try:
-                with database().connection_context():
-                    rows = Product.select(
-                        Product.sku, Product.name, Product.price_amount, Product.currency
-                    )
-                    self._prices = {
-                        p.sku: ProductPrice(p.sku, p.name, p.price_amount, p.currency) for p in rows
-                    }
-            except peewee.PeeweeException:
-                log.warning("price cache: the database did not answer; keeping the last copy")
-            self._loaded_at = self.clock()
-            return self._prices

@@ -24,12 +24,15 @@ from redis import Redis
 
 from app import keys, lua
 from app.errors import InvalidRequest, InvalidState, OutOfStock
-from models import Product, Reservation
+from models import Order, OrderEvent, Product, Reservation
 from models.db import is_bound
-from models.statuses import ReservationStatus
+from models.statuses import OrderState, ReservationStatus
 
 Line = tuple[str, int]
 log = structlog.get_logger("app.services.inventory")
+
+# Orders whose units are sold (stock confirmed) but still on the shelf: not yet shipped.
+UNSHIPPED_STATES = (OrderState.AUTHORIZED, OrderState.PAID, OrderState.FULFILLING)
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class CounterChange:
     sku: str
     delta: int
     active: bool | None = None  # None: sold or not as before
+    price: int | None = None  # unit price in minor units; None: as before
 
 
 @dataclass(frozen=True)
@@ -168,7 +172,8 @@ class Inventory:
         return self.sync([CounterChange(sku, delta)])[sku]
 
     def sync(self, changes: Sequence[CounterChange]) -> dict[str, int]:
-        """A catalog sync's counter changes in ONE script, all or nothing: sku → new count.
+        """A catalog sync's counter and price changes in ONE script, all or nothing:
+        sku → new count.
 
         Raises InvalidState naming every SKU whose stock would drop below what is held or
         sold (the single upsert's rule); nothing changes then. Each SKU at most once.
@@ -181,10 +186,12 @@ class Inventory:
                     "Delta must be an integer.", fields={"delta": ["Not an integer."]}
                 )
             active = "" if change.active is None else "1" if change.active else "0"
-            args += [change.sku, delta, active]
+            price = "" if change.price is None else int(change.price)
+            args += [change.sku, delta, active, price]
         if not args:
             return {}
-        reply = lua.run(self.redis, "catalog", [keys.AVAIL, keys.AVAIL_INACTIVE], args)
+        names = [keys.AVAIL, keys.AVAIL_INACTIVE, keys.PRICE]
+        reply = lua.run(self.redis, "catalog", names, args)
         if lua.text(reply[0]) == "NEGATIVE":
             rest = list(reply[1:])
             free = {lua.text(rest[i]): int(rest[i + 1]) for i in range(0, len(rest), 2)}
@@ -246,6 +253,7 @@ class Inventory:
         counts: dict[str, int],
         reservations: Iterable[HeldReservation] = (),
         inactive: Iterable[str] = (),
+        prices: dict[str, int] | None = None,
     ) -> RebuildReport:
         """I9: replace ``{shop}:avail`` with the database's numbers, in one script.
 
@@ -254,6 +262,7 @@ class Inventory:
         restored when missing. Holds that exist only in Redis (orders not yet written)
         are subtracted as well, so a rebuild under traffic never oversells. The
         ``inactive`` SKUs' counters go to ``{shop}:avail:inactive`` (not sold).
+        ``prices`` (unit prices, minor units) replace ``{shop}:price`` (None: kept).
         """
         held = [
             {
@@ -267,13 +276,14 @@ class Inventory:
         reply = lua.run(
             self.redis,
             "rebuild",
-            [keys.AVAIL, keys.HOLDS, keys.AVAIL_INACTIVE],
+            [keys.AVAIL, keys.HOLDS, keys.AVAIL_INACTIVE, keys.PRICE],
             [
                 json.dumps({sku: int(n) for sku, n in counts.items()}),
                 json.dumps(held),
                 keys.RESERVATION_KEEP_SECONDS,
                 keys.RESERVATION_PREFIX,
                 json.dumps(sorted(inactive)),
+                "" if prices is None else json.dumps({s: int(n) for s, n in prices.items()}),
             ],
         )
         return RebuildReport(*(int(x) for x in reply))
@@ -311,16 +321,60 @@ def rebuild_counts_from_db() -> tuple[dict[str, int], list[HeldReservation]]:
     return counts, held
 
 
+def sold_unshipped(skus: Sequence[str]) -> dict[str, int]:
+    """Units of ``skus`` sold and not yet shipped: CONFIRMED reservations of orders that
+    are AUTHORIZED, PAID or FULFILLING (a catalog sync's shelf count still holds them),
+    less the units such an order put back on sale (a capture's restock lines)."""
+    wanted = set(skus)
+    if not wanted:
+        return {}
+    query = (
+        Reservation.select(Reservation.items, Reservation.order)
+        .join(Order)
+        .where(
+            (Reservation.status == ReservationStatus.CONFIRMED)
+            & Order.state.in_([str(state) for state in UNSHIPPED_STATES])
+        )
+    )
+    sold: dict[str, int] = {}
+    orders: list[str] = []
+    for reservation in query:
+        orders.append(str(reservation.__data__["order"]))  # the raw foreign key: no join
+        _add_lines(sold, reservation.items, wanted, 1)
+    for start in range(0, len(orders), 500):
+        restocked = OrderEvent.select(OrderEvent.payload).where(
+            OrderEvent.order.in_(orders[start : start + 500])
+            & (OrderEvent.type == "STOCK_RESTOCKED")
+        )
+        for event in restocked:
+            _add_lines(sold, (event.payload or {}).get("items") or [], wanted, -1)
+    return {sku: n for sku, n in sold.items() if n > 0}
+
+
+def _add_lines(totals: dict[str, int], lines: Any, wanted: set[str], sign: int) -> None:
+    """Add (``sign`` 1) or take away (-1) ``[[sku, qty], ...]`` lines of ``wanted`` SKUs."""
+    for sku, qty in lines:
+        if sku in wanted:
+            totals[sku] = totals.get(sku, 0) + sign * int(qty)
+
+
 def inactive_skus_from_db() -> list[str]:
     """The SKUs of inactive products (their counters are parked, not sold)."""
     query = Product.select(Product.sku).where(Product.active == False)  # noqa: E712
     return [p.sku for p in query]
 
 
+def prices_from_db() -> dict[str, int]:
+    """Every product's unit price in minor units (``{shop}:price`` after a rebuild)."""
+    query = Product.select(Product.sku, Product.price_amount)
+    return {p.sku: int(p.price_amount) for p in query}
+
+
 def rebuild_from_db(redis: Redis) -> RebuildReport:
-    """Restore the Redis stock counters from the bound database (``flask inventory rebuild``)."""
+    """Restore the Redis stock counters and prices from the bound database
+    (``flask inventory rebuild``)."""
     counts, held = rebuild_counts_from_db()
-    return Inventory(redis).rebuild(counts, held, inactive_skus_from_db())
+    return Inventory(redis).rebuild(counts, held, inactive_skus_from_db(), prices_from_db())
 
 
 def with_product_names(error: OutOfStock) -> OutOfStock:

@@ -76,6 +76,25 @@ def round_half_up(numerator: int, denominator: int) -> int:
     return sign * quotient
 
 
+def over_maximum(currency: str) -> InvalidRequest:
+    """The refusal of a cart whose total exceeds what one Stripe payment can take."""
+    limit = format_amount(MAX_CHARGE_AMOUNT, currency)
+    message = f"The order total exceeds the most one payment can take ({limit}); split it."
+    return InvalidRequest(message, fields={"items": [message]})
+
+
+@dataclass(frozen=True)
+class TotalCheck:
+    """How admit.lua prices a cart to refuse one over Stripe's maximum: the table rules
+    for one destination (per-line tax half-up, flat shipping waived from ``free_over``)."""
+
+    currency: str
+    tax_basis_points: int
+    shipping: int
+    free_over: int | None
+    limit: int = MAX_CHARGE_AMOUNT
+
+
 @dataclass(frozen=True)
 class ProductPrice:
     """What pricing needs to know about one catalog product."""
@@ -196,12 +215,16 @@ class TableShipping:
         default_factory=lambda: DEFAULT_SHIPPING_RATES
     )
 
-    def amount(self, *, subtotal: int, country: str, currency: str) -> int:
-        """Shipping in minor units; 0 when the currency has no table."""
+    def rate_for(self, country: str, currency: str) -> ShippingRate | None:
+        """The destination's rate in ``currency``; None when nothing is charged."""
         table = self.rates.get(currency.lower())
         if not table:
-            return 0
-        rate = table.get(country.upper()) or table.get("*")
+            return None
+        return table.get(country.upper()) or table.get("*")
+
+    def amount(self, *, subtotal: int, country: str, currency: str) -> int:
+        """Shipping in minor units; 0 when the currency has no table."""
+        rate = self.rate_for(country, currency)
         if rate is None:
             return 0
         if rate.free_over is not None and subtotal >= rate.free_over:
@@ -258,9 +281,7 @@ class Pricer:
         shipping = self.shipping.amount(subtotal=subtotal, country=country, currency=currency)
         total = subtotal + shipping + tax
         if total > MAX_CHARGE_AMOUNT:
-            limit = format_amount(MAX_CHARGE_AMOUNT, currency)
-            message = f"The order total exceeds the most one payment can take ({limit}); split it."
-            raise InvalidRequest(message, fields={"items": [message]})
+            raise over_maximum(currency)
         return Quote(
             line_items=lines,
             subtotal=subtotal,
@@ -268,6 +289,23 @@ class Pricer:
             tax=tax,
             total=total,
             currency=currency,
+        )
+
+    def total_check(
+        self, shipping_address: Mapping[str, Any] | None, currency: str
+    ) -> TotalCheck | None:
+        """The terms admit.lua prices a cart with, for this destination (the same rules as
+        :meth:`price`); None when a strategy is not a table (the worker's pricing decides)."""
+        if not isinstance(self.shipping, TableShipping) or not isinstance(self.tax, TableTax):
+            return None
+        address = shipping_address or {}
+        country = str(address.get("country") or self.home_country).upper()
+        rate = self.shipping.rate_for(country, currency)
+        return TotalCheck(
+            currency=currency.lower(),
+            tax_basis_points=self.tax.rate_for(country, address.get("state") or None),
+            shipping=0 if rate is None else rate.amount,
+            free_over=None if rate is None else rate.free_over,
         )
 
     def _line(
@@ -304,3 +342,10 @@ def price_cart(
 ) -> Quote:
     """Price a cart with the default (or the given) strategies; raises InvalidRequest."""
     return pricer.price(items, shipping_address, currency, products)
+
+
+def total_check(
+    shipping_address: Mapping[str, Any] | None, currency: str, *, pricer: Pricer = DEFAULT_PRICER
+) -> TotalCheck | None:
+    """The default pricer's :meth:`Pricer.total_check` (the submit's terms for admit.lua)."""
+    return pricer.total_check(shipping_address, currency)

@@ -117,6 +117,25 @@ class TestSync:
             assert avail(shop.redis, "MUG-1") == "6"  # 8 on hand - 2 held
             assert avail(shop.redis, "NEW-1") == "5"
 
+    def test_a_retried_sync_after_a_sale_resells_nothing(
+        self, client: Any, paid_order: Any, admin_headers: Any
+    ) -> None:
+        """The ERP's count of 5 TEE, sent again after 2 were sold (not yet shipped)."""
+        body = {"products": [product("TEE", stockOnHand=5)]}
+        for _ in range(2):
+            response = client.put(SYNC, json=body, headers=admin_headers)
+            assert response.status_code == 200, response.get_json()
+            assert client.get("/api/products/TEE").get_json()["available"] == 3
+
+    def test_a_count_below_the_units_sold_is_refused(
+        self, client: Any, paid_order: Any, admin_headers: Any
+    ) -> None:
+        body = {"products": [product("TEE", stockOnHand=1)]}
+        response = client.put(SYNC, json=body, headers=admin_headers)
+        assert response.status_code == 409
+        assert error_of(response)["code"] == "invalid_state"
+        assert "TEE counts 1 but 2 are sold" in error_of(response)["message"]
+
     def test_one_bad_product_writes_nothing(
         self, client: Any, shop: Any, admin_headers: Any
     ) -> None:

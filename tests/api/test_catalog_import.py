@@ -163,3 +163,129 @@ class TestBadFiles:
         assert result.exit_code == 1
         assert "product 2, image: Unknown field." in result.output
         assert "product 3, currency: this store sells in USD." in result.output
+
+
+class TestStockIsLeftAlone:
+    """A re-import (the example catalog, imported again) leaves stock alone unless asked:
+    it must not put back units sold since the file was written."""
+
+    @staticmethod
+    def tee_file(tmp_path: Path, on_shelf: int) -> str:
+        tee = {**products(1)[0], "sku": "TEE", "stockOnHand": on_shelf, "active": True}
+        path = tmp_path / "catalog.json"
+        path.write_text(json.dumps({"products": [tee, products(2)[1]]}))
+        return str(path)
+
+    def test_existing_stock_is_kept_and_new_products_take_the_file_count(
+        self, app: Any, paid_order: Any, tmp_path: Path
+    ) -> None:
+        from models import Product
+
+        result = invoke(app, "products", "import", self.tee_file(tmp_path, 40))
+        assert result.exit_code == 0, result.output
+        assert "stock kept for 1 existing product (--set-stock sets it)" in result.output
+        assert Product.get_by_id("TEE").stock_on_hand == 3  # 5 - 2 sold: untouched
+        assert Product.get_by_id("TEE").price_amount == 100  # the rest is imported
+        assert Product.get_by_id("SKU-0001").stock_on_hand == 1
+
+    def test_set_stock_takes_the_shelf_count(
+        self, app: Any, paid_order: Any, tmp_path: Path
+    ) -> None:
+        from models import Product
+
+        path = self.tee_file(tmp_path, 40)
+        result = invoke(app, "products", "import", "--set-stock", path)
+        assert result.exit_code == 0, result.output
+        assert Product.get_by_id("TEE").stock_on_hand == 38  # 40 on the shelf, 2 sold
+
+
+class TestHostileFiles:
+    """Whatever the file holds, the import answers row/field errors (exit 1), writes
+    nothing, and never ends in a traceback."""
+
+    HEADER = "sku,name,description,price,currency,stockOnHand\n"
+
+    @staticmethod
+    def refused(app: Any, path: Path) -> str:
+        from models import Product
+
+        result = invoke(app, "products", "import", str(path))
+        assert isinstance(result.exception, SystemExit), result.exception  # not a traceback
+        assert result.exit_code == 1
+        assert "nothing imported" in result.output
+        assert Product.select().count() == 0
+        return str(result.output)
+
+    def test_a_card_number_in_a_description(self, app: Any, runtime: Any, tmp_path: Path) -> None:
+        path = tmp_path / "c.csv"
+        path.write_text(self.HEADER + "A,A,Paid with 4242 4242 4242 4242,100,usd,1\n")
+        output = self.refused(app, path)
+        assert "row 1 (line 2), description: card data" in output
+        assert "4242" not in output  # never echoed
+
+    def test_a_card_number_in_json(self, app: Any, runtime: Any, tmp_path: Path) -> None:
+        item = {**products(1)[0], "brand": "4000056655665556"}
+        path = tmp_path / "c.json"
+        path.write_text(json.dumps([item]))
+        output = self.refused(app, path)
+        assert "product 1, brand: card data" in output
+        assert "5556" not in output
+
+    def test_a_five_thousand_digit_price(self, app: Any, runtime: Any, tmp_path: Path) -> None:
+        path = tmp_path / "c.csv"
+        path.write_text(self.HEADER + f"A,A,,{'9' * 5000},usd,1\n")
+        output = self.refused(app, path)
+        assert "row 1 (line 2), price: Must be greater than or equal to 0 and less than" in output
+
+    def test_a_five_thousand_digit_price_in_json(
+        self, app: Any, runtime: Any, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "c.json"
+        text = json.dumps([{**products(1)[0], "stockOnHand": 0}]).replace(
+            '"stockOnHand": 0', '"stockOnHand": ' + "9" * 5000
+        )
+        path.write_text(text)
+        assert "not valid JSON" in self.refused(app, path)
+
+    def test_unicode_digits_are_not_numbers(self, app: Any, runtime: Any, tmp_path: Path) -> None:
+        path = tmp_path / "c.csv"
+        arabic_indic = "\u0661\u0660\u0660"  # 100 in Arabic-Indic digits
+        full_width = "\uff14\uff10"  # 40 in full-width digits
+        path.write_text(self.HEADER + f"A,A,,{arabic_indic},usd,{full_width}\n", encoding="utf-8")
+        output = self.refused(app, path)
+        assert "row 1 (line 2), price: must be a whole number" in output
+        assert "row 1 (line 2), stockOnHand: must be a whole number" in output
+
+    def test_a_latin_1_file(self, app: Any, runtime: Any, tmp_path: Path) -> None:
+        path = tmp_path / "c.csv"
+        path.write_bytes((self.HEADER + "A,Café,,100,usd,1\n").encode("latin-1"))
+        output = self.refused(app, path)
+        assert "not UTF-8" in output
+        assert "line 2" in output
+
+    def test_nul_bytes_in_csv(self, app: Any, runtime: Any, tmp_path: Path) -> None:
+        path = tmp_path / "c.csv"
+        path.write_bytes((self.HEADER + "A,Mug\x00,,100,usd,1\n").encode())
+        assert "row 1 (line 2), name: Must be valid Unicode text" in self.refused(app, path)
+
+    def test_nul_characters_in_json(self, app: Any, runtime: Any, tmp_path: Path) -> None:
+        path = tmp_path / "c.json"
+        path.write_text(json.dumps([{**products(1)[0], "category": "Home\u0000"}]))
+        assert "product 1, category: Must be valid Unicode text" in self.refused(app, path)
+
+    def test_a_cell_over_the_csv_field_limit(self, app: Any, runtime: Any, tmp_path: Path) -> None:
+        path = tmp_path / "c.csv"
+        path.write_text(self.HEADER + f"A,A,{'x' * 200_000},100,usd,1\n")
+        assert "line 2: field larger than field limit" in self.refused(app, path)
+
+    def test_json_nested_beyond_any_depth(self, app: Any, runtime: Any, tmp_path: Path) -> None:
+        path = tmp_path / "c.json"
+        path.write_text("[" * 100_000 + "]" * 100_000)
+        assert "not valid JSON" in self.refused(app, path)
+
+    def test_json_constants_are_not_numbers(self, app: Any, runtime: Any, tmp_path: Path) -> None:
+        path = tmp_path / "c.json"
+        path.write_text(
+            json.dumps([products(1)[0]]).replace('"stockOnHand": 0', '"stockOnHand": NaN')
+        )
+        assert "not valid JSON" in self.refused(app, path)

@@ -20,8 +20,8 @@ def queued(broker: Any) -> int:
 
 
 def leftovers(redis: Any) -> list[str]:
-    """Keys a refused submit must not create (anything but the stock counters)."""
-    return sorted(k for k in redis.keys("*") if k != "{shop}:avail")
+    """Keys a refused submit must not create (anything but the catalog's counters, prices)."""
+    return sorted(k for k in redis.keys("*") if k not in ("{shop}:avail", "{shop}:price"))
 
 
 def order_count() -> int:

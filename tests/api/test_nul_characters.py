@@ -41,7 +41,7 @@ def test_a_submit_with_nul_in_the_address_is_refused_and_leaves_nothing(
     )
     assert response.status_code == 400
     assert list(error_of(response)["fields"]) == ["shippingAddress.name"]
-    assert sorted(runtime.redis.keys("*")) == ["{shop}:avail"]
+    assert sorted(runtime.redis.keys("*")) == ["{shop}:avail", "{shop}:price"]
 
 
 def test_nul_in_a_key_is_validation_failed(client: Any, runtime: Any) -> None:

@@ -79,7 +79,7 @@ class TestUnauthenticated500s:
         error = error_of(response)
         assert error["code"] == "validation_failed"
         assert list(error["fields"]) == [f"shippingAddress.{field}"]
-        assert sorted(runtime.redis.keys("*")) == ["{shop}:avail"]
+        assert sorted(runtime.redis.keys("*")) == ["{shop}:avail", "{shop}:price"]
 
     def test_lone_surrogate_in_the_tracking_number_is_validation_failed(
         self, client: Any, runtime: Any
@@ -152,7 +152,7 @@ class TestCardDataThroughHeaders:
         assert response.status_code == 400
         assert error_of(response)["code"] == "card_data_rejected"
         assert "1111" not in response.get_data(as_text=True)
-        assert sorted(runtime.redis.keys("*")) == ["{shop}:avail"]
+        assert sorted(runtime.redis.keys("*")) == ["{shop}:avail", "{shop}:price"]
 
     def test_card_number_as_idempotency_key_in_the_body_is_refused(
         self, client: Any, runtime: Any, catalog: Any, submit_body: Any
@@ -212,7 +212,7 @@ class TestWiderCardGuard:
         response = client.post(SUBMIT, json=body, headers={"Idempotency-Key": "probe-key-0003"})
         assert response.status_code == 400
         assert error_of(response)["code"] == "card_data_rejected"
-        assert sorted(runtime.redis.keys("*")) == ["{shop}:avail"]
+        assert sorted(runtime.redis.keys("*")) == ["{shop}:avail", "{shop}:price"]
 
     @pytest.mark.parametrize(
         "value", ["Flat 12/34, 5 Main St.", "2024/01/31", "4242 4242 4242 4241", "+1 415 555 0100"]
@@ -373,7 +373,7 @@ class TestStripeMaximum:
         response = client.post(SUBMIT, json=body, headers={"Idempotency-Key": "probe-key-0006"})
         assert response.status_code == 400
         assert list(error_of(response)["fields"]) == ["items"]
-        assert sorted(runtime.redis.keys("*")) == ["{shop}:avail"]
+        assert sorted(runtime.redis.keys("*")) == ["{shop}:avail", "{shop}:price"]
         assert runtime.redis.hget("{shop}:avail", "GOLD") == "500"
 
     def test_just_under_the_maximum_is_accepted(self, client: Any, pricey: None) -> None:
@@ -582,3 +582,30 @@ class TestHeaderGuardFalsePositives:
         from app.schemas.card_data import header_looks_like_pan
 
         assert header_looks_like_pan(key)
+
+
+class TestStripeMaximumAfterAPriceChange:
+    """The submit's total check reads the prices the catalog wrote, not a per-process
+    copy: a price raised a moment ago is checked by the next submit on every process."""
+
+    def test_the_next_submit_sees_the_new_price(
+        self, client: Any, runtime: Any, broker: Any, submit_body: Any, admin_headers: Any
+    ) -> None:
+        def sync(amount: int) -> None:
+            price = {"amount": amount, "currency": "usd"}
+            product = {"sku": "GOLD", "name": "Gold", "price": price, "stockOnHand": 500}
+            response = client.put(
+                "/api/admin/products", json={"products": [product]}, headers=admin_headers
+            )
+            assert response.status_code == 200, response.get_json()
+
+        body = submit_body(items=[{"sku": "GOLD", "quantity": 100}])
+        sync(100)
+        first = client.post(SUBMIT, json=body, headers={"Idempotency-Key": "price-key-001"})
+        assert first.status_code == 202  # 100 x 1.00 USD
+        sync(1_000_000)
+        again = client.post(SUBMIT, json=body, headers={"Idempotency-Key": "price-key-002"})
+        assert again.status_code == 400  # 100 x 10,000.00 USD: over Stripe's maximum
+        assert list(error_of(again)["fields"]) == ["items"]
+        assert "999999.99 USD" in error_of(again)["message"]
+        assert runtime.redis.hget("{shop}:avail", "GOLD") == "400"  # nothing more held

@@ -54,8 +54,8 @@ class TestRegistry:
     def test_runs_without_a_prior_script_load(self, redis: Any) -> None:
         redis.script_flush()
         redis.hset("{shop}:avail", "A", 1)
-        names = ["{shop}:avail", "{shop}:avail:inactive"]
-        assert lua.run(redis, "catalog", names, ["A", 2, ""]) == ["OK", 3]
+        names = ["{shop}:avail", "{shop}:avail:inactive", "{shop}:price"]
+        assert lua.run(redis, "catalog", names, ["A", 2, "", ""]) == ["OK", 3]
 
     def test_preload_loads_every_script(self, redis: Any) -> None:
         redis.script_flush()

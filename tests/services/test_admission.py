@@ -12,7 +12,7 @@ import pytest
 
 from app import lua
 from app.errors import IdempotencyKeyReused, InvalidRequest, OutOfStock, ServiceUnavailable
-from app.keys import AVAIL, HOLDS, IDEMPOTENCY_PREFIX, PENDING
+from app.keys import AVAIL, HOLDS, IDEMPOTENCY_PREFIX, PENDING, PRICE
 from app.keys import checkout as checkout_key
 from app.services import admission, checkout_status
 from app.services.admission import Submission, admit
@@ -174,6 +174,89 @@ class TestAdmitRefused:
             submit(shop, make_body(("B", 2)), "key-00000001")
         Inventory(shop).adjust("B", 1)
         assert submit(shop, make_body(("B", 2)), "key-00000001").replayed is False
+
+
+class TestTotalCheck:
+    """admit.lua prices the cart from ``{shop}:price`` exactly as pricing.py does and
+    refuses a total over Stripe's maximum before holding anything."""
+
+    GOLD = 1_000_000  # 10,000.00 USD
+
+    @pytest.fixture
+    def gold(self, any_redis: Any) -> Any:
+        any_redis.hset(AVAIL, mapping={"GOLD": 10_000, "PIN": 10_000, "NEW": 500})
+        any_redis.hset(PRICE, mapping={"GOLD": self.GOLD, "PIN": 1})  # NEW: no price yet
+        return any_redis
+
+    @staticmethod
+    def admit_with_check(redis: Any, body: dict[str, Any], key: str) -> Any:
+        from app.services.pricing import total_check
+
+        sub = Submission.create(body, idempotency_key=key, hold_ttl=HOLD_TTL)
+        check = total_check(body["shippingAddress"], "usd")
+        return admit(redis, sub, hold_ttl=HOLD_TTL, key_ttl=KEY_TTL, total_check=check)
+
+    @pytest.mark.parametrize(
+        ("country", "state"), [("US", "CA"), ("US", None), ("GB", None), ("CA", None)]
+    )
+    def test_refuses_exactly_what_pricing_refuses(
+        self, gold: Any, country: str, state: str | None
+    ) -> None:
+        from app.services.pricing import ProductPrice, price_cart
+
+        prices = {"GOLD": ProductPrice("GOLD", "Gold", self.GOLD, "usd"),
+                  "PIN": ProductPrice("PIN", "Pin", 1, "usd")}  # fmt: skip
+        address = {**make_body()["shippingAddress"], "country": country}
+        if state:
+            address["state"] = state
+        outcomes = []
+        for gold_units in (80, 83, 84, 91, 92, 93, 94, 100):
+            for pins in (1, 3, 97):
+                lines = [("GOLD", gold_units - 1), ("PIN", pins), ("GOLD", 1)]
+                body = {**make_body(*lines), "shippingAddress": address}
+                try:
+                    price_cart(lines, address, "usd", prices)
+                    expected = "admitted"
+                except InvalidRequest:
+                    expected = "refused"
+                try:
+                    self.admit_with_check(gold, body, f"key-{gold_units}-{pins}-x")
+                    outcomes.append((gold_units, pins, expected, "admitted"))
+                except InvalidRequest as exc:
+                    assert list(exc.fields) == ["items"]
+                    assert "999999.99 USD" in exc.message
+                    outcomes.append((gold_units, pins, expected, "refused"))
+        assert all(expected == got for *_, expected, got in outcomes), outcomes
+        assert {got for *_, got in outcomes} == {"admitted", "refused"}  # both sides seen
+
+    def test_a_total_of_exactly_the_maximum_is_admitted_one_cent_more_refused(
+        self, gold: Any
+    ) -> None:
+        gold.hset(AVAIL, "REST", 10)
+        gold.hset(PRICE, "REST", 999_999)
+        address = {**make_body()["shippingAddress"], "country": "US"}  # no state: no tax
+        exact = {**make_body(("GOLD", 99), ("REST", 1)), "shippingAddress": address}
+        assert self.admit_with_check(gold, exact, "key-exact-01").replayed is False
+        over = {**make_body(("GOLD", 99), ("REST", 1), ("PIN", 1)), "shippingAddress": address}
+        with pytest.raises(InvalidRequest):
+            self.admit_with_check(gold, over, "key-over-001")
+
+    def test_a_refused_total_holds_nothing(self, gold: Any) -> None:
+        body = make_body(("GOLD", 100))
+        with pytest.raises(InvalidRequest):
+            self.admit_with_check(gold, body, "key-00000001")
+        assert gold.hget(AVAIL, "GOLD") == "10000"
+        assert gold.zcard(HOLDS) == 0
+        assert not gold.keys(IDEMPOTENCY_PREFIX + "*")
+
+    def test_lines_without_a_price_are_left_to_the_worker(self, gold: Any) -> None:
+        result = self.admit_with_check(gold, make_body(("NEW", 100)), "key-00000002")
+        assert result.replayed is False
+
+    def test_an_unknown_sku_is_reported_before_the_total(self, gold: Any) -> None:
+        with pytest.raises(InvalidRequest) as info:
+            self.admit_with_check(gold, make_body(("GOLD", 100), ("NOPE", 1)), "key-0000003")
+        assert list(info.value.fields) == ["items.1.sku"]
 
 
 class TestPending:

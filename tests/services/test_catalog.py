@@ -57,6 +57,39 @@ class TestUpsert:
         assert redis.hget("{shop}:avail", "SKU-1") == "5"
 
 
+class TestPricesBesideTheStock:
+    """The catalog script writes each unit price to ``{shop}:price`` with the counter,
+    where admission checks a cart's total; the rebuild restores them (I9)."""
+
+    def test_an_upsert_writes_the_price(self, redis: Any, db: Any) -> None:
+        upsert_product(redis, ITEM)
+        assert redis.hget("{shop}:price", "SKU-1") == "1000"
+        upsert_product(redis, ProductInput("SKU-1", "One", "", 1250, "usd", 5))
+        assert redis.hget("{shop}:price", "SKU-1") == "1250"
+
+    def test_a_failed_commit_puts_the_old_price_back(
+        self, redis: Any, db: Any, monkeypatch: Any
+    ) -> None:
+        upsert_product(redis, ITEM)
+
+        def broken_commit(*_a: Any, **_k: Any) -> None:
+            raise RuntimeError("commit failed")
+
+        monkeypatch.setattr(db, "commit", broken_commit)
+        with pytest.raises(RuntimeError):
+            upsert_product(redis, ProductInput("SKU-1", "One", "", 99_000, "usd", 5))
+        assert redis.hget("{shop}:price", "SKU-1") == "1000"
+
+    def test_the_rebuild_restores_the_prices(self, redis: Any, db: Any) -> None:
+        from app.services.inventory import rebuild_from_db
+
+        upsert_product(redis, ITEM)
+        upsert_product(redis, ProductInput("OFF", "Off", "", 700, "usd", 1, active=False))
+        redis.flushall()
+        rebuild_from_db(redis)
+        assert redis.hgetall("{shop}:price") == {"SKU-1": "1000", "OFF": "700"}
+
+
 class TestListing:
     def test_sorted_with_sold_out_included(self, redis: Any, db: Any) -> None:
         upsert_product(redis, ProductInput("B", "B", "", 100, "usd", 0))
@@ -106,41 +139,81 @@ class TestSyncOnPostgres:
         assert redis.hlen("{shop}:avail:inactive") == 0
 
 
-class TestPriceCache:
-    def test_refuses_a_total_over_stripes_maximum_and_passes_the_rest(self, db: Any) -> None:
-        from app.errors import InvalidRequest
-        from app.services.catalog import PriceCache
+class TestStockOnHandIsTheShelfCount:
+    """A sync's ``stockOnHand`` counts the units on the shelf: units sold here and not yet
+    shipped are still on it, so they are subtracted again (a replayed count re-sells
+    nothing); shipped units have left the count."""
+
+    @pytest.fixture
+    def paid(self, runtime: Any, gateway: Any, order: Any) -> Any:
+        """The ``order`` fixture (2 of 5 TEE) paid: 2 sold, not shipped."""
+        from app.services.webhooks import handle_event
+        from models import Order
+
+        intent = gateway.confirm(order.payment_intent_id)
+        event = gateway.event("payment_intent.succeeded", intent)
+        handle_event(event["id"], event, runtime)
+        assert Order.get_by_id(order.id).state == "PAID"
+        return order
+
+    @staticmethod
+    def tee(on_shelf: int) -> ProductInput:
+        return ProductInput("TEE", "Product TEE", "", 2000, "usd", on_shelf)
+
+    def test_a_replayed_count_resells_nothing(self, runtime: Any, paid: Any) -> None:
+        from app.services.catalog import upsert_products
         from models import Product
 
-        Product.create(sku="GOLD", name="Gold bar", price_amount=5_000_000, currency="usd")
-        cache = PriceCache()
-        cache.check_total([("GOLD", 19)], None, "usd")  # 95,000,000 minor units: fine
-        with pytest.raises(InvalidRequest) as info:
-            cache.check_total([("GOLD", 20)], None, "usd")
-        assert "items" in info.value.fields
-        cache.check_total([("UNKNOWN", 100)], None, "usd")  # left to admission
+        for _ in range(2):  # the ERP's count of 5, sent and sent again
+            upsert_products(runtime.redis, [self.tee(5)])
+            assert Product.get_by_id("TEE").stock_on_hand == 3  # 5 - 2 sold, unshipped
+            assert runtime.redis.hget("{shop}:avail", "TEE") == "3"
 
-    def test_keeps_its_copy_for_the_ttl_and_when_the_database_is_down(
-        self, db: Any, monkeypatch: Any
+    def test_shipped_units_have_left_the_count(self, runtime: Any, paid: Any) -> None:
+        from app.services.catalog import upsert_products
+        from app.services.fulfillment import update_fulfillment
+
+        for action in ("start", "complete"):
+            update_fulfillment(paid.id, action, runtime=runtime)
+        upsert_products(runtime.redis, [self.tee(3)])  # 5 - 2 shipped
+        assert runtime.redis.hget("{shop}:avail", "TEE") == "3"
+
+    def test_a_count_below_the_units_sold_is_refused(self, runtime: Any, paid: Any) -> None:
+        from app.services.catalog import upsert_products
+        from models import Product
+
+        with pytest.raises(InvalidState, match="TEE"):
+            upsert_products(runtime.redis, [self.tee(1)])
+        assert Product.get_by_id("TEE").stock_on_hand == 3
+        assert runtime.redis.hget("{shop}:avail", "TEE") == "3"
+
+    def test_units_put_back_on_sale_are_no_longer_sold(self, runtime: Any, paid: Any) -> None:
+        """A capture's restock lines (one of the two TEE not taken): back on the shelf."""
+        from app.services.catalog import upsert_products
+        from app.services.holds import restock_lines
+        from models.db import database
+
+        with database().atomic():
+            restock_lines(paid, runtime, [("TEE", 1)], reason="partial_capture", actor="admin")
+        upsert_products(runtime.redis, [self.tee(5)])
+        assert runtime.redis.hget("{shop}:avail", "TEE") == "4"  # 5 - 1 still sold
+
+    def test_rebuild_after_a_replay_restores_the_same_counter(
+        self, runtime: Any, paid: Any
     ) -> None:
-        import peewee
+        from app.services.catalog import upsert_products
+        from app.services.inventory import rebuild_from_db
 
-        from app.errors import InvalidRequest
-        from app.services import catalog
-        from models import Product
+        upsert_products(runtime.redis, [self.tee(5)])
+        runtime.redis.delete("{shop}:avail")
+        rebuild_from_db(runtime.redis)
+        assert runtime.redis.hget("{shop}:avail", "TEE") == "3"
 
-        now = [0.0]
-        Product.create(sku="GOLD", name="Gold bar", price_amount=5_000_000, currency="usd")
-        cache = catalog.PriceCache(ttl=30, clock=lambda: now[0])
-        cache.check_total([("GOLD", 1)], None, "usd")
-        Product.update(price_amount=1).where(Product.sku == "GOLD").execute()
-        with pytest.raises(InvalidRequest):
-            cache.check_total([("GOLD", 20)], None, "usd")  # still the cached price
 
-        def down() -> Any:
-            raise peewee.OperationalError("database restarting")
+@pytest.mark.postgres
+class TestShelfCountOnPostgres(TestStockOnHandIsTheShelfCount):
+    """The same, with the sold-units query (a join, JSON lines) on PostgreSQL."""
 
-        monkeypatch.setattr(catalog.Product, "select", staticmethod(lambda *a: down()))
-        now[0] = 31.0
-        with pytest.raises(InvalidRequest):
-            cache.check_total([("GOLD", 20)], None, "usd")  # stale copy kept
+    @pytest.fixture
+    def database_url(self, postgres_url: str) -> str:
+        return postgres_url
