@@ -23,12 +23,19 @@ CARD_FIELD_NAMES = frozenset(
 # number or a postal code may pass Luhn); the key names themselves are still checked.
 ADMIN_NOT_CARD_DATA = frozenset({"trackingNumber", "postalCode"})
 
-# A run of digits where up to three separators (spaces, tabs, dashes, dots, slashes,
-# underscores) may sit between two digits: "4242 4242", "4242  4242", "4242.4242",
-# "4242 - 4242". Text is NFKC-normalised and every Unicode decimal digit read as its
-# ASCII value first, so full-width or other scripts' digits are caught too.
-_DIGIT_RUN = re.compile(r"(?<![0-9])[0-9](?:[ \t./_-]{0,3}[0-9])+(?![0-9])")
+# A run of digit groups, where any run of characters that are neither letters nor digits
+# separates two groups: spaces, line breaks, dashes of every kind, dots, commas, colons,
+# plus signs, soft hyphens, zero-width spaces. Text is NFKC-normalised and every Unicode
+# decimal digit read as its ASCII value first, so full-width or other scripts' digits are
+# caught too.
+_DIGIT_RUN = re.compile(r"[0-9]+(?:[\W_]+[0-9]+)*")
+_GROUP = re.compile(r"[0-9]+")
 _SEPARATORS = re.compile(r"[^0-9]")
+# A card as printed inside a longer run ("4242 4242 4242 4242, 12/27"): a first group of
+# 4, then up to four groups of 3-6 digits (4-4-4-4, 4-6-5, 4-4-4-4-3).
+_FIRST_GROUP = 4
+_NEXT_GROUP = range(3, 7)
+_MAX_NEXT_GROUPS = 4
 
 
 def luhn_valid(digits: str) -> bool:
@@ -51,21 +58,53 @@ def ascii_digits(text: str) -> str:
 
 
 def looks_like_pan(text: str) -> bool:
-    """True when ``text`` contains 13-19 digits (separators allowed) passing Luhn."""
-    for match in _DIGIT_RUN.finditer(ascii_digits(text)):
-        digits = _SEPARATORS.sub("", match.group())
-        if 13 <= len(digits) <= 19 and luhn_valid(digits):
+    """True when ``text`` contains 13-19 digits (any separators) passing Luhn."""
+    return any(
+        _groups_hold_pan(_GROUP.findall(match.group()))
+        for match in _DIGIT_RUN.finditer(ascii_digits(text))
+    )
+
+
+def _is_pan(digits: str) -> bool:
+    return 13 <= len(digits) <= 19 and luhn_valid(digits)
+
+
+def _groups_hold_pan(groups: list[str]) -> bool:
+    """Whether a run's digit groups are a card number, or hold one laid out as printed.
+
+    The whole run counts (any grouping, "4 2 4 2 …" included); within a longer run only
+    a group of 13-19 digits or the printed layout does, so a list of sizes or dates whose
+    digits happen to add up to a Luhn-valid number is not taken for a card.
+    """
+    if _is_pan("".join(groups)):
+        return True
+    if len(groups) == 1:
+        return False
+    for start, group in enumerate(groups):
+        if _is_pan(group):
             return True
+        if len(group) != _FIRST_GROUP:
+            continue
+        number = group
+        for following in groups[start + 1 : start + 1 + _MAX_NEXT_GROUPS]:
+            if len(following) not in _NEXT_GROUP:
+                break
+            number += following
+            if _is_pan(number):
+                return True
     return False
 
 
 # In a header token (Idempotency-Key, X-Request-Id) a card number is a plain run of
 # 13-19 digits, or groups laid out as cards are printed (a first group of 4, then 3-6
-# digit groups: 4-4-4-4, 4-6-5, 4-4-4-4-3) standing alone between non-alphanumerics.
+# digit groups: 4-4-4-4, 4-6-5, 4-4-4-4-3) standing alone between non-alphanumerics, with
+# one to three of any other characters between the groups ("4242:4242:4242:4242:abc").
 # The free separators of body text would flag about one UUID key in a thousand; a
 # UUID (8-4-4-4-12 hex) can match neither of these.
 _PLAIN_RUN = re.compile(r"(?<![0-9])[0-9]{13,19}(?![0-9])")
-_GROUPED_RUN = re.compile(r"(?<![0-9A-Za-z])[0-9]{4}(?:[ ._/-]{1,3}[0-9]{3,6}){2,4}(?![0-9A-Za-z])")
+_GROUPED_RUN = re.compile(
+    r"(?<![0-9A-Za-z])[0-9]{4}(?:[^0-9A-Za-z]{1,3}[0-9]{3,6}){2,4}(?![0-9A-Za-z])"
+)
 # A plain run inside a hex token of 32+ characters (``uuid4().hex``, a SHA digest) is the
 # token's, not a card number: about one uuid4().hex in 500 holds a Luhn-valid run of 13+
 # digits. A run glued to other letters (``ref4111111111111111``) still counts.

@@ -1,0 +1,118 @@
+"""Issue 15's edge guards over HTTP: each input below was stored, echoed, exported or
+answered with a 500; each is refused (or replaced) with the documented error now."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+SUBMIT = "/api/checkout/payment-intent"
+QUOTE = "/api/checkout/quote"
+WEBHOOK = "/api/webhooks/stripe"
+
+
+def error_of(response: Any) -> dict[str, Any]:
+    body = response.get_json()
+    assert set(body) == {"error"}, body
+    return body["error"]
+
+
+def post_signed(client: Any, body: bytes, header: str) -> Any:
+    return client.post(
+        WEBHOOK, data=body, headers={"Stripe-Signature": header}, content_type="application/json"
+    )
+
+
+def logged_text(caplog: Any, capsys: Any) -> str:
+    captured = capsys.readouterr()
+    return caplog.text + captured.out + captured.err
+
+
+# Item 5: every separator a buyer's paste or a script can put between digit groups.
+SEPARATED_CARDS = [
+    "4242\n4242\n4242\n4242",
+    "4242\r\n4242\r\n4242\r\n4242",
+    "4242\u20134242\u20134242\u20134242",  # en dash
+    "4242\u00ad4242\u00ad4242\u00ad4242",  # soft hyphen
+    "4242\u200b4242\u200b4242\u200b4242",  # zero-width space
+    "4242,4242,4242,4242",
+    "4242+4242+4242+4242",
+    "4242:4242:4242:4242",
+    "4242    4242    4242    4242",
+    "4242 4242 4242 4242 12/27",  # the expiry after it no longer hides it
+    "#1 4242-4242-4242-4242",
+]
+
+
+class TestCardNumbersWithAnySeparator:
+    @pytest.mark.parametrize("value", SEPARATED_CARDS)
+    def test_refused_in_the_body_and_never_echoed(
+        self, client: Any, runtime: Any, catalog: Any, submit_body: Any, value: str
+    ) -> None:
+        body = submit_body()
+        body["shippingAddress"]["line2"] = value
+        response = client.post(SUBMIT, json=body, headers={"Idempotency-Key": "guard-key-0001"})
+        assert response.status_code == 400
+        assert error_of(response)["code"] == "card_data_rejected"
+        assert "4242" not in response.get_data(as_text=True)
+        assert sorted(runtime.redis.keys("*")) == ["{shop}:avail"]
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            "Sizes 36, 37, 38, 39, 40, 41, 42, 43, 44",
+            "2024-01-31 / 2024-02-28",
+            "4242 4242 4242 4241",
+            "Tel: +1 (415) 555-0100, +1 (415) 555-0101",
+        ],
+    )
+    def test_ordinary_numbers_still_pass(
+        self, client: Any, broker: Any, catalog: Any, submit_body: Any, value: str
+    ) -> None:
+        body = submit_body()
+        body["shippingAddress"]["line2"] = value
+        response = client.post(SUBMIT, json=body, headers={"Idempotency-Key": "guard-key-0002"})
+        assert response.status_code == 202, response.get_json()
+
+
+class TestCardNumbersInHeaders:
+    @pytest.mark.parametrize(
+        "key", ["4242:4242:4242:4242:abc", "378282246310005", "4242+4242+4242+4242"]
+    )
+    def test_submit_key_is_refused_and_never_stored(
+        self, client: Any, runtime: Any, catalog: Any, submit_body: Any, key: str
+    ) -> None:
+        response = client.post(SUBMIT, json=submit_body(), headers={"Idempotency-Key": key})
+        assert response.status_code == 400
+        assert error_of(response)["code"] == "card_data_rejected"
+        assert sorted(runtime.redis.keys("*")) == ["{shop}:avail"]
+
+    def test_refund_key_is_refused(
+        self, client: Any, runtime: Any, paid_order: Any, admin_headers: Any
+    ) -> None:
+        response = client.post(
+            f"/api/admin/orders/{paid_order.id}/refunds",
+            headers={**admin_headers, "Idempotency-Key": "4242:4242:4242:4242:abc"},
+        )
+        assert response.status_code == 400
+        assert error_of(response)["code"] == "card_data_rejected"
+        assert runtime.redis.keys("{shop}:idem:refund:*") == []
+
+    def test_request_id_with_colons_is_replaced(
+        self, client: Any, runtime: Any, caplog: Any, capsys: Any
+    ) -> None:
+        caplog.set_level(logging.DEBUG)
+        capsys.readouterr()
+        assert client.get("/healthz", headers={"X-Request-Id": "4111:1111:1111:1111"}).status_code
+        logged = logged_text(caplog, capsys)
+        assert '"request_id"' in logged
+        assert "4111:1111" not in logged and "1111:1111" not in logged
+
+    def test_hex_tokens_are_still_keys(self) -> None:
+        """Commit 7042756's rule: a digit run inside a 32+ char hex token is the token's."""
+        from app.schemas.card_data import header_looks_like_pan
+
+        assert not header_looks_like_pan("ab4111111111111111cdef0123456789abcdef")
+        assert not header_looks_like_pan("req:2026:01:31:abc")
