@@ -116,3 +116,41 @@ class TestCardNumbersInHeaders:
 
         assert not header_looks_like_pan("ab4111111111111111cdef0123456789abcdef")
         assert not header_looks_like_pan("req:2026:01:31:abc")
+
+
+class TestMethodLabels:
+    @pytest.mark.parametrize("method", ["FOO", "4111111111111111"])
+    def test_invented_methods_share_one_label_and_are_not_logged(
+        self, client: Any, runtime: Any, caplog: Any, capsys: Any, method: str
+    ) -> None:
+        caplog.set_level(logging.DEBUG)
+        capsys.readouterr()
+        response = client.open("/healthz", method=method)
+        assert response.status_code == 405
+        logged = logged_text(caplog, capsys)
+        assert '"request"' in logged and method not in logged
+        metrics = client.get("/metrics").get_data(as_text=True)
+        assert method not in metrics
+        assert 'method="other"' in metrics
+
+    def test_many_invented_methods_add_no_series(self, client: Any, runtime: Any) -> None:
+        client.open("/healthz", method="M0")
+        before = client.get("/metrics").get_data(as_text=True).count("\n")
+        for n in range(1, 50):
+            client.open("/healthz", method=f"M{n}")
+        after = client.get("/metrics").get_data(as_text=True).count("\n")
+        assert after == before
+
+    def test_known_methods_keep_their_names(self, client: Any, runtime: Any) -> None:
+        client.delete("/healthz")
+        assert 'method="DELETE"' in client.get("/metrics").get_data(as_text=True)
+
+
+class TestMetricsContentType:
+    def test_charset_is_given_once(self, client: Any, runtime: Any) -> None:
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        response = client.get("/metrics")
+        assert response.status_code == 200
+        assert response.headers["Content-Type"].count("charset") == 1
+        assert response.headers["Content-Type"] == CONTENT_TYPE_LATEST
