@@ -265,10 +265,29 @@ def verified_event(gateway: PaymentGateway, payload: bytes, signature: str) -> d
     """The Stripe event of a signed raw body (SignatureInvalid / MalformedJSON otherwise)."""
     event = gateway.verify_webhook(payload, signature)
     event_id, event_type = event.get("id"), event.get("type")
-    if not (isinstance(event_id, str) and event_id and isinstance(event_type, str) and event_type):
-        # Dedupe is keyed on the event id: an event without one can never be applied once.
-        raise MalformedJSON("The body is not a Stripe event (a string id and type).")
+    if not (_fits(event_id, WebhookEvent.event_id) and _fits(event_type, WebhookEvent.type)):
+        # Dedupe is keyed on the event id, and the inbox row must be written before any
+        # handler runs: an id or type it cannot hold would fail every retry without a row.
+        raise MalformedJSON(
+            "The body is not a Stripe event (an id and a type of printable ASCII characters)."
+        )
     return event
+
+
+def _fits(value: Any, column: peewee.CharField) -> bool:
+    """Whether ``value`` is printable ASCII without spaces, short enough for ``column``.
+
+    Stripe's ids and types are letters, digits, ``_`` and ``.``; NUL (PostgreSQL text
+    refuses it), a lone surrogate (UTF-8 cannot encode it) or an over-long value would
+    make the inbox insert fail.
+    """
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= column.max_length
+        and value.isascii()
+        and value.isprintable()
+        and " " not in value
+    )
 
 
 def event_object(payload: dict[str, Any]) -> dict[str, Any]:

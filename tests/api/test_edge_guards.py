@@ -3,6 +3,7 @@ answered with a 500; each is refused (or replaced) with the documented error now
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -154,3 +155,89 @@ class TestMetricsContentType:
         assert response.status_code == 200
         assert response.headers["Content-Type"].count("charset") == 1
         assert response.headers["Content-Type"] == CONTENT_TYPE_LATEST
+
+
+class TestDuplicateKeys:
+    def test_a_repeated_key_is_malformed_json(self, client: Any, catalog: Any) -> None:
+        raw = '{"items": [{"sku": "TEE-M", "quantity": 1, "quantity": 2}]}'
+        response = client.post(QUOTE, data=raw, content_type="application/json")
+        assert response.status_code == 400
+        assert error_of(response)["code"] == "malformed_json"
+
+    def test_a_repeated_top_level_key_is_malformed_json(self, client: Any, catalog: Any) -> None:
+        items = '[{"sku": "TEE-M", "quantity": 1}]'
+        raw = f'{{"items": {items}, "items": {items}}}'
+        response = client.post(QUOTE, data=raw, content_type="application/json")
+        assert error_of(response)["code"] == "malformed_json"
+
+    def test_a_signed_event_with_a_repeated_key_is_malformed_json(
+        self, client: Any, broker: Any, gateway: Any
+    ) -> None:
+        body = b'{"id": "evt_1", "id": "evt_2", "type": "x.y", "data": {"object": {}}}'
+        body, header = gateway.signed(body)
+        response = post_signed(client, body, header)
+        assert response.status_code == 400
+        assert error_of(response)["code"] == "malformed_json"
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+class TestDeepBodies:
+    @pytest.mark.parametrize("depth", [65, 900, 3000])
+    def test_a_deep_body_is_malformed_json(self, client: Any, catalog: Any, depth: int) -> None:
+        raw = '{"items": ' + nested(depth) + "}"
+        response = client.post(QUOTE, data=raw, content_type="application/json")
+        assert response.status_code == 400
+        assert error_of(response)["code"] == "malformed_json"
+
+    @pytest.mark.parametrize("depth", [65, 900, 3000])
+    def test_a_deep_signed_event_is_malformed_json(
+        self, client: Any, broker: Any, gateway: Any, depth: int
+    ) -> None:
+        raw = '{"id": "evt_deep", "type": "x.y", "data": {"object": {"a": ' + nested(depth) + "}}}"
+        body, header = gateway.signed(raw.encode())
+        response = post_signed(client, body, header)
+        assert response.status_code == 400
+        assert error_of(response)["code"] == "malformed_json"
+        assert broker.queues.get("default") is None or broker.queues["default"].qsize() == 0
+
+
+class TestOddEventIdsAndTypes:
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [
+            ("id", "evt_\x00"),
+            ("id", "evt_\ud800"),
+            ("id", "evt_" + "x" * 252),
+            ("id", "evt 1"),
+            ("type", "payment_intent.\x00"),
+            ("type", "payment_intent.\ud800"),
+            ("type", "t" * 101),
+        ],
+    )
+    def test_refused_at_the_edge(
+        self, client: Any, broker: Any, gateway: Any, field: str, value: str
+    ) -> None:
+        event = gateway.event("payment_intent.succeeded", {"id": "pi_1", "metadata": {}})
+        event[field] = value
+        body, header = gateway.signed(json.dumps(event).encode())
+        response = post_signed(client, body, header)
+        assert response.status_code == 400
+        assert error_of(response)["code"] == "malformed_json"
+
+    def test_the_longest_allowed_id_and_type_get_an_inbox_row(
+        self, client: Any, runtime: Any, broker: Any, gateway: Any, worker: Any
+    ) -> None:
+        from models import WebhookEvent
+
+        event = gateway.event("x" * 100, {"id": "pi_1", "metadata": {}})
+        event["id"] = "evt_" + "x" * 251
+        body, header = gateway.signed(event)
+        response = post_signed(client, body, header)
+        assert response.status_code == 200
+        broker.join("default")
+        worker.join()
+        row = WebhookEvent.get(WebhookEvent.event_id == event["id"])
+        assert row.type == event["type"] and row.status == "ignored"
