@@ -241,3 +241,32 @@ class TestOddEventIdsAndTypes:
         worker.join()
         row = WebhookEvent.get(WebhookEvent.event_id == event["id"])
         assert row.type == event["type"] and row.status == "ignored"
+
+
+class TestOrderCursors:
+    @pytest.mark.parametrize("last_id", ["o-\x00", "o-\ud800"])
+    def test_odd_text_in_a_cursor_is_400_on_cursor(
+        self, client: Any, runtime: Any, admin_headers: Any, last_id: str
+    ) -> None:
+        from app.services.admin import encode_cursor
+
+        response = client.get(
+            "/api/admin/orders",
+            query_string={"cursor": encode_cursor(["2026-01-01T00:00:00", last_id])},
+            headers=admin_headers,
+        )
+        assert response.status_code == 400
+        assert list(error_of(response)["fields"]) == ["cursor"]
+
+    def test_odd_text_in_the_cursor_timestamp_is_400_on_cursor(
+        self, client: Any, runtime: Any, admin_headers: Any
+    ) -> None:
+        from app.services.admin import encode_cursor
+
+        response = client.get(
+            "/api/admin/orders",
+            query_string={"cursor": encode_cursor(["2026-01-01T00:00:00\ud800", "o-1"])},
+            headers=admin_headers,
+        )
+        assert response.status_code == 400
+        assert list(error_of(response)["fields"]) == ["cursor"]
