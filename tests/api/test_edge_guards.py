@@ -270,3 +270,61 @@ class TestOrderCursors:
         )
         assert response.status_code == 400
         assert list(error_of(response)["fields"]) == ["cursor"]
+
+
+class TestCountryCodes:
+    @pytest.mark.parametrize("country", ["\u0131t", "u\u017f", "\uff35\uff33"])
+    def test_only_ascii_letters(self, client: Any, catalog: Any, country: str) -> None:
+        body = {"items": [{"sku": "TEE-M", "quantity": 1}], "shippingAddress": {"country": country}}
+        response = client.post(QUOTE, json=body)
+        assert response.status_code == 400
+        assert list(error_of(response)["fields"]) == ["shippingAddress.country"]
+
+    def test_lower_case_ascii_still_passes(self, client: Any, catalog: Any) -> None:
+        body = {"items": [{"sku": "TEE-M", "quantity": 1}], "shippingAddress": {"country": "it"}}
+        assert client.post(QUOTE, json=body).status_code == 200
+
+
+class TestEmails:
+    @pytest.mark.parametrize("email", ["a@[127.0.0.1]", "a@[IPv6:::1]", "a@localhost"])
+    def test_no_ip_literal_or_single_label_domains(
+        self, client: Any, runtime: Any, catalog: Any, submit_body: Any, email: str
+    ) -> None:
+        response = client.post(
+            SUBMIT, json=submit_body(email=email), headers={"Idempotency-Key": "guard-key-0003"}
+        )
+        assert response.status_code == 400
+        assert list(error_of(response)["fields"]) == ["email"]
+        assert sorted(runtime.redis.keys("*")) == ["{shop}:avail"]
+
+    def test_an_ordinary_address_passes(
+        self, client: Any, broker: Any, catalog: Any, submit_body: Any
+    ) -> None:
+        body = submit_body(email="ada.l+shop@mail.example.co.uk")
+        response = client.post(SUBMIT, json=body, headers={"Idempotency-Key": "guard-key-0004"})
+        assert response.status_code == 202
+
+
+class TestImageUrls:
+    @pytest.mark.parametrize(
+        "url", ["/\\evil.example/x.png", "\\\\evil.example/x.png", "/\\/evil.example/x.png"]
+    )
+    def test_backslash_paths_are_refused(
+        self, client: Any, runtime: Any, admin_headers: Any, url: str
+    ) -> None:
+        body = {"name": "Mug", "price": {"amount": 900, "currency": "usd"}, "stockOnHand": 1}
+        response = client.put(
+            "/api/admin/products/MUG-2", json={**body, "imageUrl": url}, headers=admin_headers
+        )
+        assert response.status_code == 400
+        assert list(error_of(response)["fields"]) == ["imageUrl"]
+
+    @pytest.mark.parametrize("url", ["/images/mug.png", "https://cdn.example/mug.png"])
+    def test_own_paths_and_absolute_urls_pass(
+        self, client: Any, runtime: Any, admin_headers: Any, url: str
+    ) -> None:
+        body = {"name": "Mug", "price": {"amount": 900, "currency": "usd"}, "stockOnHand": 1}
+        response = client.put(
+            "/api/admin/products/MUG-2", json={**body, "imageUrl": url}, headers=admin_headers
+        )
+        assert response.status_code == 200, response.get_json()
