@@ -303,15 +303,21 @@ def order_id_of_event(payload: dict[str, Any]) -> str | None:
 
 
 def order_id_of(obj: dict[str, Any]) -> str | None:
-    """Our order id for an event object: its metadata, else its intent's order."""
+    """Our order id for an event object: its metadata, else its intent's order.
+
+    An id no order can have (a lone surrogate, NUL, longer than the column) is nobody's:
+    sent to the database it would fail every retry of the event.
+    """
     metadata = obj.get("metadata")
     order_id = metadata.get("orderId") if isinstance(metadata, dict) else None
     if isinstance(order_id, str) and order_id:
-        return order_id
+        return order_id if _fits(order_id, Order.id) else None
     intent_id = obj.get("payment_intent")
     if isinstance(intent_id, dict):
         intent_id = intent_id.get("id")
     if obj.get("object") != "payment_intent" and isinstance(intent_id, str) and intent_id:
+        if not _fits(intent_id, Order.payment_intent_id):
+            return None
         order = Order.get_or_none(Order.payment_intent_id == intent_id)
         return order.id if order else None
     return None
