@@ -36,17 +36,20 @@ _SEPARATORS = re.compile(r"[^0-9]")
 _FIRST_GROUP = 4
 _NEXT_GROUP = range(3, 7)
 _MAX_NEXT_GROUPS = 4
+# Printed layouts are looked for among a run's first and last eight groups (a card with
+# an expiry, a CVC or a label number beside it): a run of thousands of groups costs no
+# more than a short one, while a long group of 13-19 digits counts anywhere.
+_EDGE_GROUPS = 8
+_LONG_GROUP = re.compile(r"(?<![0-9])[0-9]{13,19}(?![0-9])")
+# Luhn doubles every second digit from the right, less 9 above 9: one digit again.
+_DOUBLED = str.maketrans("0123456789", "0246813579")
 
 
 def luhn_valid(digits: str) -> bool:
     """True when ``digits`` (only 0-9) passes the Luhn checksum."""
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if position % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
+    # The digits' characters summed as bytes: no Python-level loop per digit.
+    checked = (digits[-1::-2] + digits[-2::-2].translate(_DOUBLED)).encode("ascii")
+    return (sum(checked) - 48 * len(checked)) % 10 == 0
 
 
 def ascii_digits(text: str) -> str:
@@ -59,10 +62,11 @@ def ascii_digits(text: str) -> str:
 
 def looks_like_pan(text: str) -> bool:
     """True when ``text`` contains 13-19 digits (any separators) passing Luhn."""
-    return any(
-        _groups_hold_pan(_GROUP.findall(match.group()))
-        for match in _DIGIT_RUN.finditer(ascii_digits(text))
-    )
+    for match in _DIGIT_RUN.finditer(ascii_digits(text)):
+        run = match.group()
+        if len(run) >= 13 and _groups_hold_pan(_GROUP.findall(run)):  # 13 digits at least
+            return True
+    return False
 
 
 def _is_pan(digits: str) -> bool:
@@ -73,16 +77,19 @@ def _groups_hold_pan(groups: list[str]) -> bool:
     """Whether a run's digit groups are a card number, or hold one laid out as printed.
 
     The whole run counts (any grouping, "4 2 4 2 …" included); within a longer run only
-    a group of 13-19 digits or the printed layout does, so a list of sizes or dates whose
-    digits happen to add up to a Luhn-valid number is not taken for a card.
+    a group of 13-19 digits or a printed layout near either end does, so a list of sizes
+    or dates whose digits happen to add up to a Luhn-valid number is not taken for a card.
     """
     if _is_pan("".join(groups)):
         return True
     if len(groups) == 1:
         return False
+    if any(luhn_valid(group) for group in _LONG_GROUP.findall(" ".join(groups))):
+        return True
+    if len(groups) > 2 * _EDGE_GROUPS:
+        # "" between the two ends: no layout spans the cut.
+        groups = [*groups[:_EDGE_GROUPS], "", *groups[-_EDGE_GROUPS:]]
     for start, group in enumerate(groups):
-        if _is_pan(group):
-            return True
         if len(group) != _FIRST_GROUP:
             continue
         number = group

@@ -44,6 +44,7 @@ SEPARATED_CARDS = [
     "4242    4242    4242    4242",
     "4242 4242 4242 4242 12/27",  # the expiry after it no longer hides it
     "#1 4242-4242-4242-4242",
+    ", ".join(str(n) for n in range(1, 40)) + ": 4242 4242 4242 4242",  # a long run's end
 ]
 
 
