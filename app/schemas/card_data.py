@@ -103,12 +103,12 @@ def _groups_hold_pan(groups: list[str]) -> bool:
 
 
 # In a header token (Idempotency-Key, X-Request-Id) a card number is a plain run of
-# 13-19 digits, or groups laid out as cards are printed (a first group of 4, then 3-6
-# digit groups: 4-4-4-4, 4-6-5, 4-4-4-4-3) standing alone between non-alphanumerics, with
-# one to three of any other characters between the groups ("4242:4242:4242:4242:abc").
+# 13-19 digits (_LONG_GROUP), or groups laid out as cards are printed (a first group of
+# 4, then 3-6 digit groups: 4-4-4-4, 4-6-5, 4-4-4-4-3) standing alone between
+# non-alphanumerics, with one to three of any other characters between the groups
+# ("4242:4242:4242:4242:abc").
 # The free separators of body text would flag about one UUID key in a thousand; a
 # UUID (8-4-4-4-12 hex) can match neither of these.
-_PLAIN_RUN = re.compile(r"(?<![0-9])[0-9]{13,19}(?![0-9])")
 _GROUPED_RUN = re.compile(
     r"(?<![0-9A-Za-z])[0-9]{4}(?:[^0-9A-Za-z]{1,3}[0-9]{3,6}){2,4}(?![0-9A-Za-z])"
 )
@@ -120,12 +120,12 @@ _WORD = re.compile(r"[0-9A-Za-z]+")
 
 
 def header_looks_like_pan(text: str) -> bool:
-    """True when a header token carries a card number (see _PLAIN_RUN, _GROUPED_RUN)."""
+    """True when a header token carries a card number (see _LONG_GROUP, _GROUPED_RUN)."""
     normal = ascii_digits(text)
     for word in _WORD.finditer(normal):
         if _HEX_TOKEN.fullmatch(word.group()):
             continue
-        for match in _PLAIN_RUN.finditer(word.group()):
+        for match in _LONG_GROUP.finditer(word.group()):
             if luhn_valid(match.group()):
                 return True
     for match in _GROUPED_RUN.finditer(normal):
