@@ -10,10 +10,19 @@ longer running are wiped at start.
 prometheus_client picks its value store when first imported, from the environment:
 this file must not import it at module level (the forked workers would inherit an
 in-memory store), only inside the hooks that run after ``on_starting``.
+
+gunicorn's own answers: a request it cannot read (bad framing 400, a request line over
+``limit_request_line`` 414, too many or too long headers 431) is answered by gunicorn
+before the app runs, as an HTML page echoing what was wrong (a card number sent as the
+method, even) and ``Server: gunicorn``. Each worker replaces that writer
+(``gunicorn.util.write_error``, which every worker class's ``handle_error`` calls) with
+the JSON error contract of ``app.errors``, and drops the ``Server`` line gunicorn puts on
+every response (a banner tells a scanner which parser's bugs to try).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -71,8 +80,67 @@ def on_exit(server: Any) -> None:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def edge_error_body(status: int) -> bytes:
+    """The JSON error body for a status gunicorn answers itself (never its message)."""
+    from app import errors
+
+    kinds: dict[int, type[errors.ServiceError]] = {
+        400: errors.MalformedRequest,
+        403: errors.Forbidden,
+        414: errors.UriTooLong,
+        431: errors.HeaderFieldsTooLarge,
+    }
+    kind = kinds.get(status, errors.MalformedRequest if status < 500 else errors.ServiceError)
+    messages = {
+        errors.MalformedRequest: "The request is not valid HTTP.",
+        errors.Forbidden: "The request is forbidden.",
+        errors.UriTooLong: "The request line is too long.",
+        errors.HeaderFieldsTooLarge: "The request has too many or too long headers.",
+    }
+    error = kind(messages.get(kind, "Internal server error."))
+    return json.dumps(error.body(), separators=(",", ":")).encode()
+
+
+def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn.util.write_error's stand-in: the same status line, a JSON body.
+
+    ``mesg`` is gunicorn's description of the bad input and quotes it (a request line, a
+    header name): never echoed, as I6 wants of anything a client sends.
+    """
+    from gunicorn import util
+
+    body = edge_error_body(status_int)
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\n"
+        "Connection: close\r\n"
+        "Content-Type: application/json\r\n"
+        "X-Content-Type-Options: nosniff\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+def install_edge_answers() -> None:
+    """JSON for gunicorn's own error answers, and no ``Server`` banner on any response."""
+    from gunicorn import util
+    from gunicorn.http import wsgi
+
+    util.write_error = write_json_error
+    original = wsgi.Response.default_headers
+    if getattr(original, "without_banner", False):
+        return
+
+    def default_headers(self: Any) -> list[str]:
+        return [line for line in original(self) if not line.startswith("Server:")]
+
+    default_headers.without_banner = True  # type: ignore[attr-defined]
+    wsgi.Response.default_headers = default_headers
+
+
 def post_worker_init(worker: Any) -> None:
-    """Under the gevent worker, psycopg2 must yield to other greenlets while it waits."""
+    """Install the JSON edge answers; under the gevent worker, psycopg2 must yield to
+    other greenlets while it waits."""
+    install_edge_answers()
     if "gevent" in worker.cfg.worker_class_str:
         from psycogreen.gevent import patch_psycopg
 

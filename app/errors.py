@@ -123,6 +123,29 @@ class InvalidState(ServiceError):
     type = "invalid_request_error"
 
 
+class MalformedRequest(ServiceError):
+    """Raised (by the WSGI server's error hook, gunicorn.conf.py) when the bytes received
+    are not an HTTP request it can read: a bad request line, header or chunked framing."""
+
+    status = 400
+    code = "bad_request"
+    type = "invalid_request_error"
+
+
+class UriTooLong(MalformedRequest):
+    """Raised (by the WSGI server's error hook) when the request line exceeds its limit."""
+
+    status = 414
+    code = "uri_too_long"
+
+
+class HeaderFieldsTooLarge(MalformedRequest):
+    """Raised (by the WSGI server's error hook) when there are too many or too long headers."""
+
+    status = 431
+    code = "header_fields_too_large"
+
+
 class PayloadTooLarge(ServiceError):
     """Raised when a request body exceeds the configured size limit."""
 

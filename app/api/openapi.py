@@ -66,8 +66,9 @@ ERRORS = {
 }
 # gunicorn refuses a request line over limit_request_line (4,094 bytes) before the app.
 URI_TOO_LONG = {
-    "description": "URI too long: answered by gunicorn before the app (HTML, not JSON)",
-    "content": {"text/html": {"schema": {"type": "string"}}},
+    "description": "URI too long (uri_too_long): answered by the WSGI server before the app, "
+    "in the same error body (gunicorn.conf.py)",
+    "content": {"application/json": {"schema": "Error"}},
 }
 ORDER_ACCESS: list[dict[str, Any]] = [
     {"name": "X-Checkout-Token", "in": "header", "schema": {"type": "string"}},

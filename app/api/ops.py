@@ -53,7 +53,9 @@ def readyz() -> tuple[Response, int]:
 def metrics() -> Response:
     """Prometheus text exposition: every process on this host in multiprocess mode."""
     auth.require_metrics_access()
-    return Response(generate_latest(metrics_registry()), mimetype=CONTENT_TYPE_LATEST)
+    # content_type, not mimetype: CONTENT_TYPE_LATEST has its charset already, and Flask
+    # would add a second one, which Prometheus 3's parser refuses.
+    return Response(generate_latest(metrics_registry()), content_type=CONTENT_TYPE_LATEST)
 
 
 def _spec() -> dict[str, Any]:

@@ -9,17 +9,13 @@ from typing import Any
 from flask import Request, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from app import strict_json
 from app.errors import CardDataRejected, InvalidRequest, MalformedJSON, UnsupportedMediaType
 from app.schemas.card_data import contains_card_data, header_looks_like_pan
 from app.schemas.checkout import IdempotencyKeySchema
 from app.schemas.common import load, unencodable_paths
 
 _key_schema = IdempotencyKeySchema()
-
-
-def _refuse_constant(name: str) -> Any:
-    """JSON has no NaN or Infinity; Python's parser would accept them."""
-    raise ValueError(f"invalid JSON constant {name}")
 
 
 class BodyLimitedRequest(Request):
@@ -54,11 +50,20 @@ def body_bytes(*, cache: bool = True) -> bytes:
 
 
 def parse_json(raw: bytes) -> Any:
-    """Strictly parse JSON bytes; raises MalformedJSON."""
+    """Strictly parse JSON bytes (see app.strict_json); raises MalformedJSON."""
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise MalformedJSON("The body is not valid JSON.") from exc
+        return strict_json.loads(raw)
+    except ValueError as exc:
+        raise MalformedJSON(f"The body is not valid JSON: {_reason(exc)}.") from exc
+
+
+def _reason(exc: ValueError) -> str:
+    """What was wrong, in the parser's words (never the body's text)."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at position {exc.pos}"
+    return str(exc)
 
 
 def json_object(

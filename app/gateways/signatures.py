@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import Iterable
 from typing import Any
 
+from app import strict_json
 from app.errors import MalformedJSON, SignatureInvalid
 
 
@@ -69,8 +69,8 @@ def verify_signature(
     if not _any_match(payload, timestamp, candidates, secrets):
         raise SignatureInvalid("No valid Stripe-Signature for this payload.")
     try:
-        event = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+        event = strict_json.loads(payload)  # no twice-given key, no deep nesting
+    except ValueError as exc:
         raise MalformedJSON("Webhook body is not valid JSON.") from exc
     if not isinstance(event, dict):
         raise MalformedJSON("Webhook body is not a JSON object.")

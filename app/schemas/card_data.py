@@ -23,23 +23,33 @@ CARD_FIELD_NAMES = frozenset(
 # number or a postal code may pass Luhn); the key names themselves are still checked.
 ADMIN_NOT_CARD_DATA = frozenset({"trackingNumber", "postalCode"})
 
-# A run of digits where up to three separators (spaces, tabs, dashes, dots, slashes,
-# underscores) may sit between two digits: "4242 4242", "4242  4242", "4242.4242",
-# "4242 - 4242". Text is NFKC-normalised and every Unicode decimal digit read as its
-# ASCII value first, so full-width or other scripts' digits are caught too.
-_DIGIT_RUN = re.compile(r"(?<![0-9])[0-9](?:[ \t./_-]{0,3}[0-9])+(?![0-9])")
+# A run of digit groups, where any run of characters that are neither letters nor digits
+# separates two groups: spaces, line breaks, dashes of every kind, dots, commas, colons,
+# plus signs, soft hyphens, zero-width spaces. Text is NFKC-normalised and every Unicode
+# decimal digit read as its ASCII value first, so full-width or other scripts' digits are
+# caught too.
+_DIGIT_RUN = re.compile(r"[0-9]+(?:[\W_]+[0-9]+)*")
+_GROUP = re.compile(r"[0-9]+")
 _SEPARATORS = re.compile(r"[^0-9]")
+# A card as printed inside a longer run ("4242 4242 4242 4242, 12/27"): a first group of
+# 4, then up to four groups of 3-6 digits (4-4-4-4, 4-6-5, 4-4-4-4-3).
+_FIRST_GROUP = 4
+_NEXT_GROUP = range(3, 7)
+_MAX_NEXT_GROUPS = 4
+# Printed layouts are looked for among a run's first and last eight groups (a card with
+# an expiry, a CVC or a label number beside it): a run of thousands of groups costs no
+# more than a short one, while a long group of 13-19 digits counts anywhere.
+_EDGE_GROUPS = 8
+_LONG_GROUP = re.compile(r"(?<![0-9])[0-9]{13,19}(?![0-9])")
+# Luhn doubles every second digit from the right, less 9 above 9: one digit again.
+_DOUBLED = str.maketrans("0123456789", "0246813579")
 
 
 def luhn_valid(digits: str) -> bool:
     """True when ``digits`` (only 0-9) passes the Luhn checksum."""
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if position % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
+    # The digits' characters summed as bytes: no Python-level loop per digit.
+    checked = (digits[-1::-2] + digits[-2::-2].translate(_DOUBLED)).encode("ascii")
+    return (sum(checked) - 48 * len(checked)) % 10 == 0
 
 
 def ascii_digits(text: str) -> str:
@@ -51,21 +61,57 @@ def ascii_digits(text: str) -> str:
 
 
 def looks_like_pan(text: str) -> bool:
-    """True when ``text`` contains 13-19 digits (separators allowed) passing Luhn."""
+    """True when ``text`` contains 13-19 digits (any separators) passing Luhn."""
     for match in _DIGIT_RUN.finditer(ascii_digits(text)):
-        digits = _SEPARATORS.sub("", match.group())
-        if 13 <= len(digits) <= 19 and luhn_valid(digits):
+        run = match.group()
+        if len(run) >= 13 and _groups_hold_pan(_GROUP.findall(run)):  # 13 digits at least
             return True
     return False
 
 
+def _is_pan(digits: str) -> bool:
+    return 13 <= len(digits) <= 19 and luhn_valid(digits)
+
+
+def _groups_hold_pan(groups: list[str]) -> bool:
+    """Whether a run's digit groups are a card number, or hold one laid out as printed.
+
+    The whole run counts (any grouping, "4 2 4 2 …" included); within a longer run only
+    a group of 13-19 digits or a printed layout near either end does, so a list of sizes
+    or dates whose digits happen to add up to a Luhn-valid number is not taken for a card.
+    """
+    if _is_pan("".join(groups)):
+        return True
+    if len(groups) == 1:
+        return False
+    if any(luhn_valid(group) for group in _LONG_GROUP.findall(" ".join(groups))):
+        return True
+    if len(groups) > 2 * _EDGE_GROUPS:
+        # "" between the two ends: no layout spans the cut.
+        groups = [*groups[:_EDGE_GROUPS], "", *groups[-_EDGE_GROUPS:]]
+    for start, group in enumerate(groups):
+        if len(group) != _FIRST_GROUP:
+            continue
+        number = group
+        for following in groups[start + 1 : start + 1 + _MAX_NEXT_GROUPS]:
+            if len(following) not in _NEXT_GROUP:
+                break
+            number += following
+            if _is_pan(number):
+                return True
+    return False
+
+
 # In a header token (Idempotency-Key, X-Request-Id) a card number is a plain run of
-# 13-19 digits, or groups laid out as cards are printed (a first group of 4, then 3-6
-# digit groups: 4-4-4-4, 4-6-5, 4-4-4-4-3) standing alone between non-alphanumerics.
+# 13-19 digits (_LONG_GROUP), or groups laid out as cards are printed (a first group of
+# 4, then 3-6 digit groups: 4-4-4-4, 4-6-5, 4-4-4-4-3) standing alone between
+# non-alphanumerics, with one to three of any other characters between the groups
+# ("4242:4242:4242:4242:abc").
 # The free separators of body text would flag about one UUID key in a thousand; a
 # UUID (8-4-4-4-12 hex) can match neither of these.
-_PLAIN_RUN = re.compile(r"(?<![0-9])[0-9]{13,19}(?![0-9])")
-_GROUPED_RUN = re.compile(r"(?<![0-9A-Za-z])[0-9]{4}(?:[ ._/-]{1,3}[0-9]{3,6}){2,4}(?![0-9A-Za-z])")
+_GROUPED_RUN = re.compile(
+    r"(?<![0-9A-Za-z])[0-9]{4}(?:[^0-9A-Za-z]{1,3}[0-9]{3,6}){2,4}(?![0-9A-Za-z])"
+)
 # A plain run inside a hex token of 32+ characters (``uuid4().hex``, a SHA digest) is the
 # token's, not a card number: about one uuid4().hex in 500 holds a Luhn-valid run of 13+
 # digits. A run glued to other letters (``ref4111111111111111``) still counts.
@@ -74,12 +120,12 @@ _WORD = re.compile(r"[0-9A-Za-z]+")
 
 
 def header_looks_like_pan(text: str) -> bool:
-    """True when a header token carries a card number (see _PLAIN_RUN, _GROUPED_RUN)."""
+    """True when a header token carries a card number (see _LONG_GROUP, _GROUPED_RUN)."""
     normal = ascii_digits(text)
     for word in _WORD.finditer(normal):
         if _HEX_TOKEN.fullmatch(word.group()):
             continue
-        for match in _PLAIN_RUN.finditer(word.group()):
+        for match in _LONG_GROUP.finditer(word.group()):
             if luhn_valid(match.group()):
                 return True
     for match in _GROUPED_RUN.finditer(normal):

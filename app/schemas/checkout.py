@@ -26,15 +26,16 @@ def _confirmation_token_field(**kwargs: Any) -> fields.String:
 
 
 class Country(Text):
-    """An ISO 3166-1 alpha-2 code, normalised to upper case."""
+    """An ISO 3166-1 alpha-2 code of ASCII letters, normalised to upper case."""
 
     default_error_messages = {"country": "Must be an ISO 3166-1 alpha-2 country code."}
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
-        code = super()._deserialize(value, attr, data, **kwargs).upper()
-        if code not in ISO_3166_ALPHA2:
+        code = super()._deserialize(value, attr, data, **kwargs)
+        # ASCII first: Unicode case mapping upper-cases "\u0131t" (dotless i) to "IT".
+        if not code.isascii() or code.upper() not in ISO_3166_ALPHA2:
             raise self.make_error("country")
-        return code
+        return code.upper()
 
 
 class LineSchema(BaseSchema):

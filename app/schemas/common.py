@@ -51,10 +51,18 @@ class Text(fields.String):
 
 
 class Email(fields.Email):
-    """An e-mail address with surrounding whitespace removed before it is checked."""
+    """An e-mail address with surrounding whitespace removed before it is checked, at a
+    domain name with a dot: receipts go out to it, so never to an IP literal
+    (``a@[127.0.0.1]``) or a single-label host (``a@localhost``) inside our network."""
+
+    default_error_messages = {"domain": "Must be an address at a domain name."}
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
-        return super()._deserialize(value, attr, data, **kwargs).strip()
+        address = super()._deserialize(value, attr, data, **kwargs).strip()
+        domain = address.rpartition("@")[2]
+        if domain.startswith("[") or "." not in domain.strip("."):
+            raise self.make_error("domain")
+        return address
 
 
 def _encodable(text: str) -> bool:

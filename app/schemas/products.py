@@ -11,8 +11,10 @@ from app.schemas.common import BaseSchema, StrictBoolean, StrictInteger, Text
 
 MAX_SYNC = 1000
 # An absolute http(s) URL or a path on the shop's own origin ("/images/mug.jpg"); never
-# `javascript:` or `data:` — storefronts put this straight into an <img src>.
-IMAGE_URL = r"^(https?://[^\s/]+|/(?!/))\S*$"
+# `javascript:` or `data:` — storefronts put this straight into an <img src>. No
+# backslash anywhere: browsers read it as "/", so "/\evil.example/x.png" is "//evil…",
+# another origin.
+IMAGE_URL = r"^(https?://[^\s/\\]+|/(?![/\\]))[^\s\\]*$"
 
 
 class PriceSchema(BaseSchema):

@@ -268,8 +268,9 @@ def list_orders(*, state: str | None, limit: int, cursor: str | None) -> Page:
     if cursor:
         created, last_id = decode_cursor(cursor, 2)
         moment = _moment(created)
-        if not isinstance(last_id, str) or not last_id:
-            # A list or a huge number would reach the database (an error taken for an outage).
+        if not _is_order_id(last_id):
+            # A list, a huge number, NUL or a lone surrogate would reach the database (an
+            # error taken for an outage, or a 500).
             _bad_cursor()
         query = query.where(
             (Order.created_at < moment) | ((Order.created_at == moment) & (Order.id < last_id))
@@ -281,6 +282,16 @@ def list_orders(*, state: str | None, limit: int, cursor: str | None) -> Page:
         encode_cursor([rows[-1].created_at.isoformat(), rows[-1].id]) if more and rows else None
     )
     return Page([order_summary(o) for o in rows], following)
+
+
+def _is_order_id(value: Any) -> bool:
+    """Whether a cursor's id could be an order's: printable ASCII, as long as the column."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= Order.id.max_length
+        and value.isascii()
+        and value.isprintable()
+    )
 
 
 def _moment(value: Any) -> datetime:

@@ -332,10 +332,29 @@ def verified_event(gateway: PaymentGateway, payload: bytes, signature: str) -> d
     """The Stripe event of a signed raw body (SignatureInvalid / MalformedJSON otherwise)."""
     event = gateway.verify_webhook(payload, signature)
     event_id, event_type = event.get("id"), event.get("type")
-    if not (isinstance(event_id, str) and event_id and isinstance(event_type, str) and event_type):
-        # Dedupe is keyed on the event id: an event without one can never be applied once.
-        raise MalformedJSON("The body is not a Stripe event (a string id and type).")
+    if not (_fits(event_id, WebhookEvent.event_id) and _fits(event_type, WebhookEvent.type)):
+        # Dedupe is keyed on the event id, and the inbox row must be written before any
+        # handler runs: an id or type it cannot hold would fail every retry without a row.
+        raise MalformedJSON(
+            "The body is not a Stripe event (an id and a type of printable ASCII characters)."
+        )
     return event
+
+
+def _fits(value: Any, column: peewee.CharField) -> bool:
+    """Whether ``value`` is printable ASCII without spaces, short enough for ``column``.
+
+    Stripe's ids and types are letters, digits, ``_`` and ``.``; NUL (PostgreSQL text
+    refuses it), a lone surrogate (UTF-8 cannot encode it) or an over-long value would
+    make the inbox insert fail.
+    """
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= column.max_length
+        and value.isascii()
+        and value.isprintable()
+        and " " not in value
+    )
 
 
 def event_object(payload: dict[str, Any]) -> dict[str, Any]:
@@ -351,15 +370,21 @@ def order_id_of_event(payload: dict[str, Any]) -> str | None:
 
 
 def order_id_of(obj: dict[str, Any]) -> str | None:
-    """Our order id for an event object: its metadata, else its intent's order."""
+    """Our order id for an event object: its metadata, else its intent's order.
+
+    An id no order can have (a lone surrogate, NUL, longer than the column) is nobody's:
+    sent to the database it would fail every retry of the event.
+    """
     metadata = obj.get("metadata")
     order_id = metadata.get("orderId") if isinstance(metadata, dict) else None
     if isinstance(order_id, str) and order_id:
-        return order_id
+        return order_id if _fits(order_id, Order.id) else None
     intent_id = obj.get("payment_intent")
     if isinstance(intent_id, dict):
         intent_id = intent_id.get("id")
     if obj.get("object") != "payment_intent" and isinstance(intent_id, str) and intent_id:
+        if not _fits(intent_id, Order.payment_intent_id):
+            return None
         order = Order.get_or_none(Order.payment_intent_id == intent_id)
         return order.id if order else None
     return None

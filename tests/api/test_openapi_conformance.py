@@ -22,7 +22,7 @@ def test_the_document_itself_is_an_object(spec: dict[str, Any]) -> None:
     assert content == {"application/json": {"schema": {"type": "object"}}}
 
 
-def test_gunicorns_414_is_documented_where_a_url_carries_parameters(
+def test_gunicorns_json_414_is_documented_where_a_url_carries_parameters(
     spec: dict[str, Any],
 ) -> None:
     for path, methods in spec["paths"].items():
@@ -31,7 +31,8 @@ def test_gunicorns_414_is_documented_where_a_url_carries_parameters(
             answers = operation["responses"]
             assert ("414" in answers) == bool(parameters), (method, path)
             if parameters:
-                assert list(answers["414"]["content"]) == ["text/html"]
+                error = answers["414"]["content"]["application/json"]["schema"]
+                assert error == {"$ref": "#/components/schemas/Error"}
 
 
 @pytest.mark.parametrize("path", ["/api/orders/{orderId}", "/api/products/{sku}"])

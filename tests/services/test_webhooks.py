@@ -191,6 +191,24 @@ class TestIgnored:
         _, outcome = deliver(runtime, gateway, "payment_intent.succeeded", obj)
         assert outcome.status == "ignored"
 
+    @pytest.mark.parametrize("odd", ["o-\ud800", "o-\x00", "o" * 300])
+    @pytest.mark.parametrize(
+        ("type_", "obj"),
+        [
+            ("payment_intent.succeeded", {"id": "pi_x", "object": "payment_intent"}),
+            ("charge.refunded", {"id": "ch_x", "object": "charge"}),
+        ],
+    )
+    def test_an_order_or_intent_id_no_order_can_have_is_ignored_not_a_poison_message(
+        self, runtime: Any, gateway: Any, odd: str, type_: str, obj: dict[str, Any]
+    ) -> None:
+        """A lone surrogate could not even be sent to the database: every retry failed
+        before the inbox row recorded anything."""
+        for variant in ({**obj, "metadata": {"orderId": odd}}, {**obj, "payment_intent": odd}):
+            event, outcome = deliver(runtime, gateway, type_, variant)
+            assert outcome.status == "ignored"
+            assert WebhookEvent.get(WebhookEvent.event_id == event["id"]).status == "ignored"
+
 
 class TestFailingHandler:
     def test_failure_is_recorded_retried_and_never_marked_done(
