@@ -17,6 +17,7 @@ them for the reader); nothing else spells a key.
     {shop}:idem:<sha256(key)>         24 h (config)  the submit's idempotency claim
     {shop}:idem:refund:<sha256(key)>  24 h           an admin refund request's idempotency claim
     {shop}:confirming:<orderId>       3 min          a buyer payment retry in flight (its token)
+    {shop}:reclaim:<orderId>:<eventId> 7 d           units a failed refund took off sale again
     {shop}:co:<orderId>               hold + 1 d     the checkout read model
     {shop}:co:<orderId>:changed       channel        pub/sub: the read model has a new version
     {shop}:evt:<eventId>              30 d           Stripe event done (fast path; inbox is truth)
@@ -70,6 +71,11 @@ CHECKOUT_FALLBACK_TTL_SECONDS = 900 + CHECKOUT_KEEP_SECONDS
 # Admin refund requests (app/services/admin.py).
 REFUND_CLAIM_PREFIX = IDEMPOTENCY_PREFIX + "refund:"
 REFUND_CLAIM_TTL_SECONDS = 24 * 3600
+
+# A refund that failed after its restock takes the units off sale again, once per restock
+# (app/services/holds.reclaim_refund_restock, reclaim.lua): the answer is kept this long.
+RECLAIM_PREFIX = PREFIX + "reclaim:"
+RECLAIM_KEEP_SECONDS = 7 * 24 * 3600
 
 # Buyer retries after a decline (POST /api/checkout/<id>/confirm) and admin captures.
 CONFIRM_CLAIM_PREFIX = IDEMPOTENCY_PREFIX + "confirm:"
@@ -131,6 +137,11 @@ def confirm_claim(key_hash: str) -> str:
 def confirming(order_id: str) -> str:
     """``{shop}:confirming:<orderId>``: the order's payment attempt in flight (its token)."""
     return CONFIRMING_PREFIX + order_id
+
+
+def reclaim(order_id: str, restock_event_id: int) -> str:
+    """``{shop}:reclaim:<orderId>:<eventId>``: what a failed refund took off sale again."""
+    return f"{RECLAIM_PREFIX}{order_id}:{restock_event_id}"
 
 
 def capture_claim(key_hash: str) -> str:

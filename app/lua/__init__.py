@@ -38,6 +38,7 @@ NAMES = (
     "waiters",
     "rehold",
     "unclaim",
+    "reclaim",
 )
 USES = re.compile(r"^-- uses: (.+)$", re.MULTILINE)
 

@@ -9,12 +9,14 @@ moved on.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from redis import Redis
 
+from app import keys
 from app.errors import InvalidRequest, OutOfStock
 from app.services.inventory import Inventory
 from app.services.state_machine import record_event
@@ -25,8 +27,12 @@ from models.statuses import ReservationStatus
 if TYPE_CHECKING:
     from app.runtime import Runtime
 
+log = logging.getLogger(__name__)
+
 # The events whose ``items`` put sold units back on hand, and the one that sells them.
-SOLD_OR_PUT_BACK = ("STOCK_CONFIRMED", "STOCK_RESTOCKED", "STOCK_RELEASED")
+SOLD_OR_PUT_BACK = ("STOCK_CONFIRMED", "STOCK_RESTOCKED", "STOCK_RELEASED", "STOCK_RECLAIMED")
+# The event that takes units a refund put back off sale again (the refund failed later).
+RECLAIMED = "STOCK_RECLAIMED"
 
 
 def confirm_hold(order: Order, runtime: Runtime, actor: str) -> None:
@@ -175,10 +181,57 @@ def restockable(order: Order) -> dict[str, int]:
         if row.type == "STOCK_CONFIRMED":
             restocked = {}  # sold (again): every unit may come back once more
             continue
+        sign = -1 if row.type == RECLAIMED else 1  # sold again: may come back again
         for sku, qty in (row.payload or {}).get("items") or []:
-            restocked[str(sku)] = restocked.get(str(sku), 0) + int(qty)
+            restocked[str(sku)] = restocked.get(str(sku), 0) + sign * int(qty)
     left = {sku: qty - restocked.get(sku, 0) for sku, qty in bought.items()}
     return {sku: qty for sku, qty in left.items() if qty > 0}
+
+
+def reclaim_refund_restock(order: Order, runtime: Runtime, *, actor: str) -> None:
+    """Take the units a refund put back on sale off sale again: the refund failed after
+    Stripe had said it succeeded, so the goods are still the buyer's.
+
+    As many as are still free: units sold again meanwhile stay sold (an oversell of the
+    shelf a person must settle: the event's ``short`` and an ERROR line say so). Redis
+    decides inside this transaction, once per restock (``reclaim.lua``'s marker), so a
+    retried message takes nothing twice; a transaction that never commits leaves the
+    counter lower than the database, the safe side, until ``inventory rebuild``.
+    """
+    outstanding: dict[str, int] = {}
+    last_restock = None
+    events = (
+        OrderEvent.select()
+        .where((OrderEvent.order == order.id) & OrderEvent.type.in_(SOLD_OR_PUT_BACK))
+        .order_by(OrderEvent.id)
+    )
+    for row in events:
+        payload = row.payload or {}
+        if row.type == "STOCK_CONFIRMED":
+            outstanding, last_restock = {}, None
+        elif row.type == RECLAIMED or payload.get("reason") == "refund":
+            sign = -1 if row.type == RECLAIMED else 1
+            for sku, qty in payload.get("items") or []:
+                outstanding[str(sku)] = outstanding.get(str(sku), 0) + sign * int(qty)
+            last_restock = row.id if sign > 0 else last_restock
+    lines = [(sku, qty) for sku, qty in outstanding.items() if qty > 0]
+    if not lines or last_restock is None:
+        return
+    marker = keys.reclaim(order.id, int(last_restock))
+    taken = Inventory(runtime.redis).reclaim(lines, marker)
+    for sku, qty in taken.items():
+        if qty > 0:
+            Product.update(stock_on_hand=Product.stock_on_hand - qty, updated_at=utcnow()).where(
+                Product.sku == sku
+            ).execute()
+    short = [[sku, qty - taken.get(sku, 0)] for sku, qty in lines if qty > taken.get(sku, 0)]
+    items = [[sku, qty] for sku, qty in taken.items() if qty > 0]
+    payload = {"reservationId": order.reservation_id, "items": items, "short": short}
+    record_event(order, RECLAIMED, {**payload, "reason": "refund_failed"}, actor)
+    if short:
+        log.error(
+            "order %s: units restocked for a failed refund were sold again: %s", order.id, short
+        )
 
 
 def original_hold_expiry(order: Order) -> datetime | None:

@@ -163,6 +163,17 @@ class Inventory:
         lines = sum_lines(validate_lines(items))
         lua.run(self.redis, "restock", [keys.AVAIL, keys.AVAIL_INACTIVE], flat_lines(lines))
 
+    def reclaim(self, items: Sequence[Line], marker: str) -> dict[str, int]:
+        """Take restocked units off sale again, as many as are still free: sku → taken.
+
+        Once per ``marker`` (a retry gets the first answer and takes nothing more).
+        """
+        lines = sum_lines(validate_lines(items))
+        names = [keys.AVAIL, keys.AVAIL_INACTIVE, marker]
+        args = [keys.RECLAIM_KEEP_SECONDS, *flat_lines(lines)]
+        flat = lua.run(self.redis, "reclaim", names, args)
+        return {str(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+
     def adjust(self, sku: str, delta: int) -> int:
         """Admin stock change of one SKU: available += delta; returns the new count.
 

@@ -66,6 +66,7 @@ EVENT_TYPES = frozenset(
         "PAYMENT_FAILED",
         "PAYMENT_SUCCEEDED",
         "STOCK_CONFIRMED",
+        "STOCK_RECLAIMED",
         "HOLD_EXPIRED",
         "HOLD_EXTENDED",
         "PAYMENT_INTENT_LOOKUP",

@@ -30,7 +30,7 @@ from app.errors import MalformedEvent, MalformedJSON
 from app.gateways.payments import Intent, PaymentError, PaymentGateway
 from app.services import shop_events
 from app.services.disputes import apply_dispute
-from app.services.holds import restock_lines
+from app.services.holds import reclaim_refund_restock, restock_lines
 from app.services.ownership import REREAD, Current, current_object, foreign
 from app.services.payments import apply_intent, foreign_intent
 from app.services.records import lock_order, publish_after_commit, touch
@@ -236,20 +236,14 @@ def follow_refunds(order: Order, ctx: Context) -> None:
 def lower_refunded_total(order: Order, total: int, ctx: Context) -> None:
     """A refund that had succeeded failed after all: the money is the buyer's no more.
 
-    A REFUNDED order goes back to the state it was refunded from; units already put
-    back on sale stay there (taking them off again could oversell): the state change
-    says so (``unitsRestocked``) and an ERROR line asks a person to look.
+    A REFUNDED order goes back to the state it was refunded from, and the units its
+    refund put back on sale are taken off again (as many as are still free:
+    :func:`reclaim_refund_restock`).
     """
     touch(order, amount_refunded=total)
     if order.state == REFUNDED:
-        restocked = OrderEvent.select().where(
-            (OrderEvent.order == order.id) & (OrderEvent.type == "STOCK_RESTOCKED")
-        )
-        units_out = restocked.exists()
-        back, payload = state_before_refund(order), {"unitsRestocked": units_out}
-        transition(order, back, REFUND_REVERSED, "webhook", payload=payload)
-        if units_out:
-            log.error("order %s was restocked for a refund that then failed", order.id)
+        transition(order, state_before_refund(order), REFUND_REVERSED, "webhook")
+        reclaim_refund_restock(order, ctx.runtime, actor="webhook")
     publish_after_commit(ctx.runtime, order, error=None)
 
 

@@ -59,7 +59,7 @@ class TestCardNumbersWithAnySeparator:
         assert response.status_code == 400
         assert error_of(response)["code"] == "card_data_rejected"
         assert "4242" not in response.get_data(as_text=True)
-        assert sorted(runtime.redis.keys("*")) == ["{shop}:avail"]
+        assert sorted(runtime.redis.keys("*")) == ["{shop}:avail", "{shop}:price"]
 
     @pytest.mark.parametrize(
         "value",
@@ -89,7 +89,7 @@ class TestCardNumbersInHeaders:
         response = client.post(SUBMIT, json=submit_body(), headers={"Idempotency-Key": key})
         assert response.status_code == 400
         assert error_of(response)["code"] == "card_data_rejected"
-        assert sorted(runtime.redis.keys("*")) == ["{shop}:avail"]
+        assert sorted(runtime.redis.keys("*")) == ["{shop}:avail", "{shop}:price"]
 
     def test_refund_key_is_refused(
         self, client: Any, runtime: Any, paid_order: Any, admin_headers: Any
@@ -296,7 +296,7 @@ class TestEmails:
         )
         assert response.status_code == 400
         assert list(error_of(response)["fields"]) == ["email"]
-        assert sorted(runtime.redis.keys("*")) == ["{shop}:avail"]
+        assert sorted(runtime.redis.keys("*")) == ["{shop}:avail", "{shop}:price"]
 
     def test_an_ordinary_address_passes(
         self, client: Any, broker: Any, catalog: Any, submit_body: Any

@@ -77,3 +77,29 @@ class TestUnclaim:
         assert lua.run(any_redis, "unclaim", [key], ["ctoken_new"]) == 1
         assert any_redis.get(key) is None
         assert lua.run(any_redis, "unclaim", [key], ["ctoken_new"]) == 0
+
+
+class TestReclaim:
+    """reclaim.lua: a failed refund's restocked units off sale again, once per marker."""
+
+    NAMES = ["{shop}:avail", "{shop}:avail:inactive", "{shop}:reclaim:o-1:7"]
+
+    def test_takes_what_is_free_and_answers_a_retry_alike(self, any_redis: Any) -> None:
+        any_redis.hset("{shop}:avail", mapping={"A": 5, "B": 1})
+        any_redis.hset("{shop}:avail:inactive", "C", 2)
+        first = lua.run(any_redis, "reclaim", self.NAMES, [60, "A", 2, "B", 3, "C", 1])
+        assert [str(x) for x in first] == ["A", "2", "B", "1", "C", "1"]
+        assert any_redis.hgetall("{shop}:avail") in ({"A": "3", "B": "0"}, {b"A": b"3", b"B": b"0"})
+        assert int(any_redis.hget("{shop}:avail:inactive", "C")) == 1
+        again = lua.run(any_redis, "reclaim", self.NAMES, [60, "A", 2, "B", 3, "C", 1])
+        assert sorted(str(x) for x in again) == sorted(str(x) for x in first)
+        assert int(any_redis.hget("{shop}:avail", "A")) == 3
+        assert 0 < any_redis.ttl(self.NAMES[2]) <= 60
+
+    def test_never_drives_a_counter_below_zero(self, any_redis: Any) -> None:
+        any_redis.hset("{shop}:avail", "A", 0)
+        assert [str(x) for x in lua.run(any_redis, "reclaim", self.NAMES, [60, "A", 2])] == [
+            "A",
+            "0",
+        ]
+        assert int(any_redis.hget("{shop}:avail", "A")) == 0

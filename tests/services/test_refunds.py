@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from app import keys
 from app.errors import InvalidState
 from app.services.expiry import cancel_order
 from app.services.fulfillment import update_fulfillment
@@ -130,14 +131,43 @@ class TestFailedRefund:
         stored = Order.get_by_id(paid.id)
         assert (stored.state, stored.amount_refunded) == ("PAID", 0)
         change = [e.payload for e in stored.events if e.type == "STATE_CHANGED"][-1]
-        assert change == {
-            "from": "REFUNDED",
-            "to": "PAID",
-            "reason": "refund_failed",
-            "unitsRestocked": True,  # put back at the success; left on sale, for a person
-        }
-        again, created = request_refund(paid.id, idempotency_key="k2")
-        assert created and again.amount == paid.total
+        assert change == {"from": "REFUNDED", "to": "PAID", "reason": "refund_failed"}
+        # The units the success put back are off sale again: the goods are the buyer's.
+        assert_not_refunded(runtime, paid)
+        reclaimed = [e.payload for e in stored.events if e.type == "STOCK_RECLAIMED"]
+        assert [(p["items"], p["short"]) for p in reclaimed] == [([["TEE", 2]], [])]
+        # A redelivery of the failure takes nothing more.
+        deliver(runtime, gateway, "refund.failed", gateway.retrieve_refund(snapshot["id"]))
+        assert Inventory(runtime.redis).available(["TEE"]) == {"TEE": 3}
+        assert types(paid.id).count("STOCK_RECLAIMED") == 1
+
+    def test_units_sold_again_meanwhile_stay_sold_and_are_reported(
+        self, runtime: Any, gateway: Any, paid: Order
+    ) -> None:
+        _, snapshot = refund_at_stripe(runtime, gateway, paid)
+        deliver(runtime, gateway, "refund.updated", snapshot)
+        runtime.redis.hincrby(keys.AVAIL, "TEE", -4)  # 4 of the 5 free units sold again
+        deliver(runtime, gateway, "refund.failed", gateway.fail_refund(snapshot["id"]))
+        assert Inventory(runtime.redis).available(["TEE"]) == {"TEE": 0}
+        assert Product.get_by_id("TEE").stock_on_hand == 4
+        (reclaimed,) = [
+            e.payload for e in Order.get_by_id(paid.id).events if e.type == "STOCK_RECLAIMED"
+        ]
+        assert (reclaimed["items"], reclaimed["short"]) == ([["TEE", 1]], [["TEE", 1]])
+
+    def test_a_later_refund_may_restock_the_reclaimed_units(
+        self, runtime: Any, gateway: Any, paid: Order
+    ) -> None:
+        _, snapshot = refund_at_stripe(runtime, gateway, paid)
+        deliver(runtime, gateway, "refund.updated", snapshot)
+        deliver(runtime, gateway, "refund.failed", gateway.fail_refund(snapshot["id"]))
+        again, _ = request_refund(paid.id, idempotency_key="k2", restock=True)
+        submit_refund(again.id, runtime)
+        second = gateway.refunds[again.stripe_refund_id] if again.stripe_refund_id else None
+        second = second or next(r for r in gateway.refunds.values() if r["id"] != snapshot["id"])
+        deliver(runtime, gateway, "refund.updated", dict(second))
+        assert Order.get_by_id(paid.id).state == "REFUNDED"
+        assert Inventory(runtime.redis).available(["TEE"]) == {"TEE": 5}
 
 
 class TestFulfillment:
