@@ -161,7 +161,7 @@ def run(runtime: Runtime, stop: threading.Event, interval: float = INTERVAL_SECO
 def main() -> int:
     """Entry point of the ``clock`` process: builds its runtime (and so its broker) once."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    runtime = install(build_runtime(load_config()))
+    runtime = install(build_runtime(load_config(require_secrets=True)))
     bind_database(runtime.config.database_url)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
