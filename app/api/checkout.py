@@ -80,7 +80,7 @@ def submit() -> tuple[Response, int, dict[str, str]]:
             hold_ttl=config.hold_ttl_seconds,
             key_ttl=config.idempotency_ttl_seconds,
             rate=rate,
-            caller=caller_hash(client, user_id),
+            caller=caller_hash(user_id),
         )
     except OutOfStock:
         SUBMITS.labels("out_of_stock").inc()

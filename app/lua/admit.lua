@@ -22,8 +22,8 @@
 -- ARGV[9]  read model TTL, seconds
 -- ARGV[10] rate limit: requests per window (0: no limit)
 -- ARGV[11] rate limit window, seconds
--- ARGV[12] the caller (sha256 of the client IP and user): a replay to another caller
---          is told so, and the endpoint leaves the checkout token out of it
+-- ARGV[12] the caller (sha256 of the JWT's user; "" for a guest): a replay to another
+--          caller is told so, and the endpoint leaves the checkout token out of it
 -- ARGV[13] n: the number of read-model arguments that follow (field, value, ...)
 -- ARGV[14 .. 13+n]  read-model field, value pairs
 -- ARGV[14+n ..]     sku, quantity pairs (a repeated SKU is summed)

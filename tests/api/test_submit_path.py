@@ -66,19 +66,44 @@ class TestSubmitRateLimit:
 
 
 class TestReplayToAnotherCaller:
-    def test_the_same_caller_gets_the_token_someone_else_does_not(
+    """An Idempotency-Key is not a credential: a replay carries the checkout token only to
+    the JWT user who submitted; a guest has no credential, so no replay carries it."""
+
+    def test_a_guest_replay_behind_the_same_ip_has_no_token(
         self, client: Any, catalog: Any, submit_body: Callable[..., Any]
     ) -> None:
         headers = {"Idempotency-Key": "guessable-key-1"}
         first = client.post(SUBMIT, json=submit_body(), headers=headers)
-        again = client.post(SUBMIT, json=submit_body(), headers=headers)
+        again = client.post(SUBMIT, json=submit_body(), headers=headers)  # same IP (NAT)
         stranger = client.post(
             SUBMIT, json=submit_body(), headers=headers, environ_base={"REMOTE_ADDR": "6.6.6.6"}
         )
-        assert again.get_json() == first.get_json()
+        assert first.get_json()["checkoutToken"]
         assert again.headers["Idempotent-Replayed"] == "true"
+        assert again.get_json() == {**first.get_json(), "checkoutToken": None}
         assert stranger.status_code == 202
         assert stranger.get_json() == {**first.get_json(), "checkoutToken": None}
+
+    def test_only_the_submitting_user_gets_the_token_back(
+        self,
+        client: Any,
+        catalog: Any,
+        submit_body: Callable[..., Any],
+        make_token: Callable[..., str],
+    ) -> None:
+        def as_user(user: str | None) -> dict[str, str]:
+            auth = {"Authorization": f"Bearer {make_token({'sub': user})}"} if user else {}
+            return {"Idempotency-Key": "guessable-key-2", **auth}
+
+        first = client.post(SUBMIT, json=submit_body(), headers=as_user("u-1"))
+        again = client.post(SUBMIT, json=submit_body(), headers=as_user("u-1"))
+        other = client.post(SUBMIT, json=submit_body(), headers=as_user("u-2"))
+        guest = client.post(SUBMIT, json=submit_body(), headers=as_user(None))
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert again.get_json() == first.get_json()
+        assert first.get_json()["checkoutToken"]
+        for stranger in (other, guest):  # same IP, same key, same body
+            assert stranger.get_json() == {**first.get_json(), "checkoutToken": None}
 
 
 @pytest.mark.realredis
