@@ -243,6 +243,9 @@ def read_model_fields(submission: Submission, submitted_at: datetime) -> dict[st
         **submission.body,
         "reservationId": submission.reservation_id,
         "idempotencyKey": submission.idempotency_key,
+        # Kept with the order (ORDER_CREATED): a key reused after its claim lapsed is
+        # told apart from a replay by it (checkout.write_order).
+        "requestFingerprint": submission.fingerprint,
         "submittedAt": iso_utc(submitted_at),
     }
     return {
