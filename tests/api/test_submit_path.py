@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import redis as redis_lib
 
-from app import create_app
+from app import create_app, keys
 from app.gateways.jobs import DramatiqJobs, redis_broker
 from app.runtime import Runtime, install
 from app.services.catalog import upsert_product
@@ -39,6 +39,24 @@ class TestSubmitRateLimit:
         assert responses[1].headers["X-RateLimit-Remaining"] == "0"
         assert 1 <= int(responses[2].headers["Retry-After"]) <= 60
         assert responses[2].get_json()["error"]["code"] == "rate_limited"
+
+    @pytest.mark.parametrize("first", ["admitted", "refused"])
+    def test_the_window_expires_whichever_request_opened_it(
+        self,
+        limited: Any,
+        runtime: Any,
+        catalog: Any,
+        submit_body: Callable[..., Any],
+        first: str,
+    ) -> None:
+        """A window without an expiry would lock the client out for good (Retry-After
+        alone cannot tell: it reads 1..60 either way)."""
+        body = submit_body() if first == "admitted" else submit_body(email="not-an-email")
+        response = limited.post(SUBMIT, json=body, headers={"Idempotency-Key": "k-window-1"})
+        assert response.status_code == (202 if first == "admitted" else 400)
+        key = keys.submit_rate("127.0.0.1")
+        assert runtime.redis.get(key) == "1"
+        assert 0 < runtime.redis.ttl(key) <= 60  # "2/minute"
 
     def test_a_limited_submit_holds_nothing(
         self, limited: Any, runtime: Any, catalog: Any, submit_body: Callable[..., Any]
