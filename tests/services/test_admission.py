@@ -283,6 +283,8 @@ class TestConcurrentAdmission:
         assert all(r[0] == "ok" for r in results)
         assert sum(1 for r in results if r[1] is False) == 1
         assert len({r[2]["orderId"] for r in results}) == 1
-        assert all(r[2] == results[0][2] for r in results)
+        first = next(r[2] for r in results if r[1] is False)
+        # Guests: the replays carry the first answer without its checkout token.
+        assert all(r[2] == {**first, "checkoutToken": None} for r in results if r[1])
         assert Inventory(real_redis).available() == {"A": 97}
         assert real_redis.zcard(PENDING) == 1
