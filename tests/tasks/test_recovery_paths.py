@@ -124,6 +124,18 @@ class TestRefundPermanentFailure:
         assert len(gateway.calls) == calls
 
 
+class TestReconciledEvents:
+    def test_a_missed_event_goes_to_the_inbox_and_its_message_carries_the_id_only(
+        self, runtime: Any, jobs: Any, gateway: Any
+    ) -> None:
+        order = written_order(runtime)
+        missed = gateway.event("payment_intent.succeeded", gateway.confirm(order.payment_intent_id))
+        assert clock.reconcile_events(runtime) == 1
+        assert jobs.named("handle_stripe_event") == [(missed["id"],)]
+        assert webhooks.received_event(runtime.redis, missed["id"]) == missed
+        assert WebhookEvent.get(WebhookEvent.event_id == missed["id"]).status == "received"
+
+
 class TestWebhookEnqueueFailure:
     def test_a_webhook_the_broker_cannot_take_is_503_so_stripe_retries(
         self, client: Any, runtime: Any, gateway: Any, monkeypatch: Any
