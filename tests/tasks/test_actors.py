@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 from datetime import timedelta
@@ -14,7 +15,7 @@ from app.services import checkout_status, webhooks
 from app.services.inventory import Inventory
 from models import Order, Outbox, Reservation, WebhookEvent
 from models.db import utcnow
-from tasks import clock
+from tasks import ACTORS, clock
 from tasks.broker import should_retry
 
 
@@ -236,3 +237,10 @@ class TestActorArgumentsStayOutOfLogs:
         join(broker)
         assert WebhookEvent.select().count() == 0
         assert "evt_never_kept" in caplog.text
+
+
+def test_every_actor_takes_ids_only() -> None:
+    """Dramatiq logs a failing message with its arguments: ids, never a payload."""
+    for fn, _retries in ACTORS:
+        for name, parameter in inspect.signature(fn).parameters.items():
+            assert parameter.annotation in ("str", "int"), (fn.__name__, name)
