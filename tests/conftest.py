@@ -107,10 +107,10 @@ def claim_redis_db(base_url: str, connect: Callable[[str], Any]) -> tuple[str, A
             continue
         url = urlunparse(urlparse(base_url)._replace(path=f"/{index}"))
         client = connect(url)
-        if client.dbsize() and not admin.sismember(SUITE_DBS, index):
+        if client.dbsize() and not admin.sismember(SUITE_DBS, str(index)):
             admin.delete(lock)  # someone else's keys: left alone
             continue
-        admin.sadd(SUITE_DBS, index)
+        admin.sadd(SUITE_DBS, str(index))
         client.flushdb()
         return url, admin, token
     skip_or_fail("no free Redis db index for this run (1..15, empty or the suite's)")
@@ -120,7 +120,7 @@ def release_redis_db(url: str, admin: Any, token: str, connect: Callable[[str], 
     """Flush a claimed index and give it back (it is no longer the suite's)."""
     connect(url).flushdb()
     index = _index_of(url)
-    admin.srem(SUITE_DBS, index)
+    admin.srem(SUITE_DBS, str(index))
     lock = REDIS_DB_LOCK.format(index)
     if admin.get(lock) in (token, token.encode()):
         admin.delete(lock)
