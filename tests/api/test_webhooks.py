@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from app.services import webhooks
+
 URL = "/api/webhooks/stripe"
 
 
@@ -33,8 +35,6 @@ class TestStripeWebhook:
         assert messages[0].actor_name == "handle_stripe_event"
         # The id only: Dramatiq logs a failing message's arguments; the body is kept aside.
         assert tuple(messages[0].args) == (event["id"],)
-        from app.services import webhooks
-
         assert webhooks.received_event(runtime.redis, event["id"]) == event
 
     def test_missing_signature(self, client: Any, broker: Any, gateway: Any) -> None:
