@@ -57,7 +57,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     Redis, Stripe, mail, and the Dramatiq broker that views enqueue through.
     """
     if runtime is None:
-        runtime = build_runtime(config or load_config())
+        runtime = build_runtime(config or load_config(require_secrets=True))
     config = config or runtime.config
     install(runtime)
 

@@ -37,6 +37,8 @@ STRIPE_BUDGETS = {"test": 23, "live": 92}
 # and warm up — milliseconds of CPU that each message or request used to pay.
 POOLED_CONNECTIONS = 16
 
+LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
+
 
 @dataclass(frozen=True)
 class Config:
@@ -115,7 +117,7 @@ class Config:
     @property
     def stripe_live_mode(self) -> bool:
         """Whether the secret key is a live-mode key (``sk_live_`` / ``rk_live_``)."""
-        return self.stripe_secret_key.startswith(("sk_live_", "rk_live_"))
+        return self.stripe_secret_key.startswith(LIVE_KEY_PREFIXES)
 
     @property
     def stripe_budget(self) -> int:
@@ -173,6 +175,55 @@ def _vault_secrets(env: Mapping[str, str]) -> dict[str, str]:
     return {key: str(data[key]) for key in VAULT_KEYS if key in data}
 
 
+class ConfigError(ValueError):
+    """Raised when a process may not start with its configuration (it names the variable)."""
+
+
+# Without these, anyone could mint admin JWTs, derive checkout tokens or sign webhooks.
+REQUIRED_SECRETS = ("JWT_SECRET", "CHECKOUT_TOKEN_SECRET", "STRIPE_WEBHOOK_SECRET")
+# Set by `make demo` (devstack/demo.py, which every test stack starts through): the
+# public defaults above are then allowed, in test mode only.
+DEV_SECRETS_FLAG = "ALLOW_DEV_SECRETS"
+# A secret shorter than this, or starting with one of these words, is a test secret.
+MIN_LIVE_SECRET_LENGTH = 32
+TEST_SECRET_WORDS = (
+    "test", "dev", "demo", "example", "emulator", "e2e", "chaos", "bench", "browser",
+    "local", "changeme", "change-me", "secret", "password",
+)  # fmt: skip
+
+
+def _test_looking(secret: str) -> bool:
+    """Whether a secret looks like one from a test, a demo or this repository."""
+    body = secret.removeprefix("whsec_")
+    defaults = (Config.jwt_secret, *Config.checkout_token_secrets, *Config.stripe_webhook_secrets)
+    return (
+        secret in defaults
+        or len(body) < MIN_LIVE_SECRET_LENGTH
+        or body.lower().startswith(TEST_SECRET_WORDS)
+        or "change-me" in body.lower()
+    )
+
+
+def check_secrets(env: Mapping[str, str], live: bool) -> None:
+    """ConfigError naming the first required secret that is missing (unless the dev flag
+    allows the defaults in test mode) or, with a live Stripe key, that looks like a test's."""
+    dev = _bool(env.get(DEV_SECRETS_FLAG, "")) and not live
+    for name in REQUIRED_SECRETS:
+        values = _split(env.get(name, ""))
+        if not values:
+            if dev:
+                continue
+            raise ConfigError(
+                f"{name} is not set: this process will not run on the repository's public "
+                f"default (set it, or {DEV_SECRETS_FLAG}=1 for a local test-mode run)"
+            )
+        if live and any(_test_looking(value) for value in values):
+            raise ConfigError(
+                f"{name} looks like a test secret, with a live Stripe key: use a random "
+                f"secret of at least {MIN_LIVE_SECRET_LENGTH} characters"
+            )
+
+
 CAPTURE_METHODS = ("automatic", "manual")
 
 
@@ -183,8 +234,14 @@ def _capture_method(value: str | None) -> str:
     return method
 
 
-def load_config(env: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Config:
-    """Build the configuration from the environment, `.env` (local only) and Vault."""
+def load_config(
+    env: Mapping[str, str] | None = None, *, dotenv: bool = True, require_secrets: bool = False
+) -> Config:
+    """Build the configuration from the environment, `.env` (local only) and Vault.
+
+    With ``require_secrets`` (the web, worker and clock entry points) a missing or, with
+    a live key, test-looking secret raises ConfigError (see :func:`check_secrets`).
+    """
     if env is None:
         if dotenv:
             from dotenv import load_dotenv
@@ -193,6 +250,9 @@ def load_config(env: Mapping[str, str] | None = None, *, dotenv: bool = True) ->
         env = os.environ
     merged = {**env, **_vault_secrets(env)}
     defaults = Config()
+    if require_secrets:
+        key = merged.get("STRIPE_SECRET_KEY") or defaults.stripe_secret_key
+        check_secrets(merged, live=key.startswith(LIVE_KEY_PREFIXES))
     get = merged.get
     port = int(get("PORT", defaults.port))
     config = Config(

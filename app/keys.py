@@ -21,6 +21,7 @@ them for the reader); nothing else spells a key.
     {shop}:co:<orderId>               hold + 1 d     the checkout read model
     {shop}:co:<orderId>:changed       channel        pub/sub: the read model has a new version
     {shop}:evt:<eventId>              30 d           Stripe event done (fast path; inbox is truth)
+    {shop}:evtbody:<eventId>          7 d            a received event's body until its inbox row is
     {shop}:lock:order:<orderId>       lock timeout   one actor at a time per order
     {shop}:lock:shophook:<sha256(url)> lock timeout  one delivery at a time per shop endpoint
     {shop}:waiters:<kind>:<who>       60 s           long-polls in flight (order, token, IP)
@@ -90,6 +91,10 @@ CONFIRMING_TTL_SECONDS = 180
 # Stripe webhooks (app/services/webhooks.py): the inbox row is the truth.
 EVENT_SEEN_PREFIX = PREFIX + "evt:"
 EVENT_SEEN_TTL_SECONDS = 30 * 24 * 3600
+# A received event's body waits here for the worker (messages carry its id only, since
+# Dramatiq logs a failed message with its arguments); as long as a message may wait.
+EVENT_BODY_PREFIX = PREFIX + "evtbody:"
+EVENT_BODY_TTL_SECONDS = 7 * 24 * 3600
 
 # Actors (app/services/records.order_lock). The holder renews the TTL every third of it,
 # so a worker killed mid-actor frees its orders within the TTL, not after its longest call.
@@ -179,6 +184,11 @@ def waiters(kind: str, who: str) -> str:
 def event_seen(event_id: str) -> str:
     """``{shop}:evt:<eventId>``: set once a Stripe event is processed or ignored."""
     return EVENT_SEEN_PREFIX + event_id
+
+
+def event_body(event_id: str) -> str:
+    """``{shop}:evtbody:<eventId>``: a received event's body, read once by the worker."""
+    return EVENT_BODY_PREFIX + event_id
 
 
 def order_lock(order_id: str) -> str:

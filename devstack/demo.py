@@ -94,6 +94,9 @@ class Plan:
             "REDIS_URL": self.redis_url or f"redis://{HOST}:{self.ports['redis']}/0",
             "MAIL_URL": f"smtp://{HOST}:{self.ports['smtp']}",
             "FRONTEND_ORIGINS": ",".join(self.frontend_origins),
+            # The demo (and every test stack, started through it) may run on the
+            # repository's public secrets; a live Stripe key still refuses them.
+            "ALLOW_DEV_SECRETS": "1",
         }
         if not self.real_stripe:
             env.update(

@@ -95,9 +95,9 @@ def sweep(runtime: Runtime) -> Sweep:
         if claim(redis, "outbox", str(outbox_id)):
             jobs.send_receipt(outbox_id)
             done.add("receipts")
-    for event_id, payload in webhooks.retryable_failed(BATCH, older_than=cutoff):
+    for event_id, _payload in webhooks.retryable_failed(BATCH, older_than=cutoff):
         if claim(redis, "webhook", event_id):
-            jobs.handle_stripe_event(event_id, payload)
+            jobs.handle_stripe_event(event_id)
             done.add("webhooks")
     endpoints = runtime.config.shop_webhook_endpoints
     for delivery_id in shop_webhooks.dispatch(endpoints):
@@ -134,7 +134,8 @@ def reconcile_events(runtime: Runtime) -> int:
     result = reconcile(runtime.redis, runtime.gateway)
     for event in result.missed:
         if claim(runtime.redis, "webhook", event["id"]):
-            runtime.jobs.handle_stripe_event(event["id"], event)
+            webhooks.inbox_row(event["id"], event)  # the message carries the id only
+            runtime.jobs.handle_stripe_event(event["id"])
     return len(result.missed)
 
 
@@ -160,7 +161,7 @@ def run(runtime: Runtime, stop: threading.Event, interval: float = INTERVAL_SECO
 def main() -> int:
     """Entry point of the ``clock`` process: builds its runtime (and so its broker) once."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    runtime = install(build_runtime(load_config()))
+    runtime = install(build_runtime(load_config(require_secrets=True)))
     bind_database(runtime.config.database_url)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

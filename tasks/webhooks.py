@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import nullcontext
-from typing import Any
 
 from app.runtime import current
 from app.services import webhooks
 from app.services.records import order_lock
 
+log = logging.getLogger(__name__)
 
-def handle_stripe_event(event_id: str, payload: dict[str, Any]) -> None:
-    """Dedupe on the event id, apply the handler, then send any receipt it queued."""
+
+def handle_stripe_event(event_id: str) -> None:
+    """Load the event (inbox row, else as received), dedupe on its id, apply the
+    handler, then send any receipt it queued."""
     runtime = current()
+    payload = webhooks.received_event(runtime.redis, event_id)
+    if payload is None:  # its body lapsed unread: the clock's reconciliation fetches it
+        log.error("Stripe event %s: no body kept for it; left to reconciliation", event_id)
+        return
     order_id = webhooks.order_id_of_event(payload)
     guard = order_lock(runtime.redis, order_id) if order_id else nullcontext()
     with guard:
         outcome = webhooks.handle_event(event_id, payload, runtime)
+    webhooks.forget_received(runtime.redis, event_id)
     for outbox_id in outcome.outbox_ids:
         runtime.jobs.send_receipt(outbox_id)
     if outcome.expire_order:  # a late failure of a delayed payment: cancel, then release

@@ -23,7 +23,7 @@ from models.db import bind_database
 from tasks import declare_actors
 from tasks.broker import make_broker
 
-config = load_config()
+config = load_config(require_secrets=True)
 broker = make_broker("redis", config.redis_url)
 declare_actors(broker)
 dramatiq.set_broker(broker)

@@ -3,8 +3,8 @@ the runtime with fake adapters, the Flask app and client, and a Dramatiq stub wo
 
 Default runs need nothing installed: SQLite in a temp dir and fakeredis with Lua.
 With ``REDIS_URL`` / ``DATABASE_URL`` set, tests marked ``realredis`` / ``postgres``
-run against those servers, each session on its own Redis db index and its own
-PostgreSQL database, removed afterwards.
+run against those servers, each session on its own Redis db index (never one holding
+keys the suite did not write) and its own PostgreSQL database, removed afterwards.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlparse, urlunparse
@@ -76,6 +77,63 @@ def redis() -> Iterator[Any]:
     client.close()
 
 
+# In REDIS_URL's own db: one lock per claimed index (renewed while its run lives, so a
+# crashed run's lapses), and the indexes that hold only keys this suite wrote.
+REDIS_DB_LOCK = "checkout-tests:db:{}"
+SUITE_DBS = "checkout-tests:dbs"
+REDIS_DB_LOCK_TTL = 300
+
+
+def _index_of(url: str) -> int:
+    return int(urlparse(url).path.strip("/") or 0)
+
+
+def claim_redis_db(base_url: str, connect: Callable[[str], Any]) -> tuple[str, Any, str]:
+    """A db index (1..15) of ``base_url``'s server for this run alone, flushed: its URL,
+    the client holding the claim (on ``base_url``'s db) and the claim's token.
+
+    Never the URL's own index (it holds the claims, and perhaps the developer's data),
+    never one claimed by a run still alive, and never a database holding keys this suite
+    did not write: an index is flushed only when it is empty or recorded in
+    :data:`SUITE_DBS` (a crashed run's leftovers).
+    """
+    admin = connect(base_url)
+    token = secrets.token_hex(8)
+    for index in range(1, 16):
+        lock = REDIS_DB_LOCK.format(index)
+        if index == _index_of(base_url) or not admin.set(
+            lock, token, nx=True, ex=REDIS_DB_LOCK_TTL
+        ):
+            continue
+        url = urlunparse(urlparse(base_url)._replace(path=f"/{index}"))
+        client = connect(url)
+        if client.dbsize() and not admin.sismember(SUITE_DBS, str(index)):
+            admin.delete(lock)  # someone else's keys: left alone
+            continue
+        admin.sadd(SUITE_DBS, str(index))
+        client.flushdb()
+        return url, admin, token
+    skip_or_fail("no free Redis db index for this run (1..15, empty or the suite's)")
+
+
+def release_redis_db(url: str, admin: Any, token: str, connect: Callable[[str], Any]) -> None:
+    """Flush a claimed index and give it back (it is no longer the suite's)."""
+    connect(url).flushdb()
+    index = _index_of(url)
+    admin.srem(SUITE_DBS, str(index))
+    lock = REDIS_DB_LOCK.format(index)
+    if admin.get(lock) in (token, token.encode()):
+        admin.delete(lock)
+
+
+def renew_redis_db_claim(url: str, admin: Any, token: str, stop: threading.Event) -> None:
+    """Keep the claim alive until ``stop`` (a run may outlast the lock's TTL)."""
+    lock = REDIS_DB_LOCK.format(_index_of(url))
+    while not stop.wait(REDIS_DB_LOCK_TTL / 5):
+        if admin.get(lock) in (token, token.encode()):
+            admin.expire(lock, REDIS_DB_LOCK_TTL)
+
+
 @pytest.fixture(scope="session")
 def real_redis_url() -> Iterator[str]:
     """A Redis URL on a db index of its own for this session, flushed afterwards."""
@@ -83,22 +141,16 @@ def real_redis_url() -> Iterator[str]:
         pytest.skip("REDIS_URL not set: real-Redis suite")
     import redis as redis_lib
 
-    parsed = urlparse(REAL_REDIS_URL)
-    admin = redis_lib.Redis.from_url(REAL_REDIS_URL)
-    # Claim a free db index (1..15) with a lock key in db 0 so parallel runs never share.
-    token = secrets.token_hex(8)
-    for index in range(1, 16):
-        if admin.set(f"checkout-tests:db:{index}", token, nx=True, ex=3600):
-            break
-    else:
-        skip_or_fail("no free Redis db index for this run")
-    url = urlunparse(parsed._replace(path=f"/{index}"))
-    client = redis_lib.Redis.from_url(url)
-    client.flushdb()
+    url, admin, token = claim_redis_db(REAL_REDIS_URL, redis_lib.Redis.from_url)
+    stop = threading.Event()
+    renewer = threading.Thread(
+        target=renew_redis_db_claim, args=(url, admin, token, stop), daemon=True
+    )
+    renewer.start()
     yield url
-    client.flushdb()
-    client.close()
-    admin.delete(f"checkout-tests:db:{index}")
+    stop.set()
+    renewer.join()
+    release_redis_db(url, admin, token, redis_lib.Redis.from_url)
     admin.close()
 
 

@@ -500,9 +500,9 @@ class RecordingJobs:
         """Record the call."""
         self.calls.append(("create_payment_intent", (order_id,)))
 
-    def handle_stripe_event(self, event_id: str, payload: dict[str, Any]) -> None:
+    def handle_stripe_event(self, event_id: str) -> None:
         """Record the call."""
-        self.calls.append(("handle_stripe_event", (event_id, payload)))
+        self.calls.append(("handle_stripe_event", (event_id,)))
 
     def expire_hold(self, order_id: str, at: datetime | None = None) -> None:
         """Record the call."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from app.config import Config, load_config
+from app.config import Config, ConfigError, load_config
 from tests.conftest import skip_or_fail
 
 BAO = shutil.which("bao") or str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "bao")
@@ -170,3 +170,88 @@ class TestShopWebhookEndpoints:
                      "SHOP_WEBHOOK_SECRETS": secrets},
                     dotenv=False,
                 )  # fmt: skip
+
+
+STRONG = {
+    "JWT_SECRET": "9dJ0wq3Zr8sV1mXb4Tt7yLk2Pn6Hc5Ga",
+    "CHECKOUT_TOKEN_SECRET": "Qe4Rv8Wm1Zx7Lc3Bn9Tp6Yk2Hs5Dg0Fa",
+    "STRIPE_WEBHOOK_SECRET": "whsec_Jm3Nq8Vz1Xr6Kt4Wb9Lp2Hc7Ys5Fd0Ga",
+}
+REQUIRED = ("JWT_SECRET", "CHECKOUT_TOKEN_SECRET", "STRIPE_WEBHOOK_SECRET")
+
+
+class TestSecretsAtStart:
+    """Outside the demo and the tests, the public dev secrets never run a process."""
+
+    def test_each_missing_secret_is_named(self) -> None:
+        for name in REQUIRED:
+            env = {k: v for k, v in STRONG.items() if k != name}
+            with pytest.raises(ConfigError, match=name):
+                load_config(env, dotenv=False, require_secrets=True)
+
+    def test_all_secrets_set_starts(self) -> None:
+        config = load_config(STRONG, dotenv=False, require_secrets=True)
+        assert config.jwt_secret == STRONG["JWT_SECRET"]
+
+    def test_the_dev_flag_allows_the_public_defaults_in_test_mode(self) -> None:
+        config = load_config({"ALLOW_DEV_SECRETS": "1"}, dotenv=False, require_secrets=True)
+        assert config.jwt_secret == Config().jwt_secret
+
+    def test_a_live_key_refuses_the_public_defaults_even_with_the_dev_flag(self) -> None:
+        env = {"ALLOW_DEV_SECRETS": "1", "STRIPE_SECRET_KEY": "sk_live_abc"}
+        with pytest.raises(ConfigError, match="JWT_SECRET"):
+            load_config(env, dotenv=False, require_secrets=True)
+
+    @pytest.mark.parametrize(
+        ("name", "value"),
+        [
+            ("JWT_SECRET", "test-jwt-secret-that-is-long-enough-0123"),
+            ("CHECKOUT_TOKEN_SECRET", "short"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_emulator"),
+            ("STRIPE_WEBHOOK_SECRET", f"{STRONG['STRIPE_WEBHOOK_SECRET']},whsec_test_old"),
+            ("JWT_SECRET", "dev-only-jwt-secret-change-me-in-production"),
+        ],
+    )
+    def test_a_live_key_refuses_a_test_looking_secret(self, name: str, value: str) -> None:
+        env = {**STRONG, name: value, "STRIPE_SECRET_KEY": "rk_live_abc"}
+        with pytest.raises(ConfigError, match=name):
+            load_config(env, dotenv=False, require_secrets=True)
+
+    def test_a_live_key_with_strong_secrets_starts(self) -> None:
+        env = {**STRONG, "STRIPE_SECRET_KEY": "sk_live_abc"}
+        assert load_config(env, dotenv=False, require_secrets=True).stripe_live_mode
+
+    def test_without_the_check_the_defaults_still_load(self) -> None:
+        assert load_config({}, dotenv=False) == Config()
+
+
+ENTRY_POINTS = {
+    "web": ["-c", "import wsgi"],
+    "worker": ["-c", "import tasks.worker"],
+    "clock": ["-m", "tasks.clock"],
+}
+
+
+@pytest.mark.parametrize("process", sorted(ENTRY_POINTS))
+def test_every_process_stops_at_start_without_its_secrets(process: str, tmp_path: Path) -> None:
+    """The Procfile's web, worker and clock, with no secret and no dev flag set."""
+    import os
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in (*REQUIRED, "ALLOW_DEV_SECRETS")}
+    # Nothing to reach: a process that does not stop at once fails on these (or times out).
+    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}", REDIS_URL="redis://127.0.0.1:9/0")
+    root = Path(__file__).resolve().parents[1]
+    try:
+        done = subprocess.run(
+            [sys.executable, *ENTRY_POINTS[process]],
+            cwd=tmp_path,
+            env={**env, "PYTHONPATH": str(root)},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{process} started without its secrets")
+    assert done.returncode != 0
+    assert "JWT_SECRET" in done.stderr

@@ -154,8 +154,8 @@ def replay_webhook_event(event_id: str) -> tuple[Response, int]:
     """Re-enqueue a stored event; a processed one changes nothing (I3): 202."""
     require_admin()
     load(_empty_schema, _optional_body())
-    payload, _row = admin.webhook_event_for_replay(event_id)
-    current_runtime().jobs.handle_stripe_event(event_id, payload)
+    admin.webhook_event_for_replay(event_id)  # 404 unless in the inbox; revives a dead row
+    current_runtime().jobs.handle_stripe_event(event_id)
     return jsonify({"eventId": event_id, "status": "queued"}), 202
 
 

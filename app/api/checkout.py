@@ -78,7 +78,7 @@ def submit() -> tuple[Response, int, dict[str, str]]:
             hold_ttl=config.hold_ttl_seconds,
             key_ttl=config.idempotency_ttl_seconds,
             rate=rate,
-            caller=caller_hash(client, user_id),
+            caller=caller_hash(user_id),
             # A cart Stripe could never charge is refused in the script, from the prices
             # the catalog script wrote beside the stock (no query, no extra round trip).
             total_check=total_check(data["shipping_address"], config.store_currency),

@@ -28,7 +28,8 @@ def stripe_webhook() -> Response:
     event = webhooks.verified_event(runtime.gateway, payload, header)
     event_id, event_type = event["id"], event["type"]
     try:
-        runtime.jobs.handle_stripe_event(event_id, event)
+        webhooks.receive(runtime.redis, event)
+        runtime.jobs.handle_stripe_event(event_id)
     except Exception as exc:
         # Not acknowledged: Stripe retries the delivery later.
         log.error("webhook_enqueue_failed", event_id=event_id, error_class=type(exc).__name__)

@@ -52,8 +52,9 @@ class Jobs(Protocol):
     def create_payment_intent(self, order_id: str) -> None:
         """Write the admitted submission's order and create its PaymentIntent."""
 
-    def handle_stripe_event(self, event_id: str, payload: dict[str, Any]) -> None:
-        """Apply one verified Stripe event (exactly once, by its id)."""
+    def handle_stripe_event(self, event_id: str) -> None:
+        """Apply one verified Stripe event (exactly once, by its id), kept by
+        ``webhooks.receive`` or in its inbox row: a message never carries its body."""
 
     def expire_hold(self, order_id: str, at: datetime | None = None) -> None:
         """Expire the order's hold at ``at`` (naive UTC), or now."""
@@ -119,9 +120,9 @@ class DramatiqJobs:
         """Queue ``create_payment_intent(order_id)``."""
         self._send("create_payment_intent", order_id)
 
-    def handle_stripe_event(self, event_id: str, payload: dict[str, Any]) -> None:
-        """Queue ``handle_stripe_event(event_id, payload)``."""
-        self._send("handle_stripe_event", event_id, payload)
+    def handle_stripe_event(self, event_id: str) -> None:
+        """Queue ``handle_stripe_event(event_id)``."""
+        self._send("handle_stripe_event", event_id)
 
     def expire_hold(self, order_id: str, at: datetime | None = None) -> None:
         """Queue ``expire_hold(order_id)``, delayed until ``at`` when given."""

@@ -23,8 +23,8 @@
 -- ARGV[9]  read model TTL, seconds
 -- ARGV[10] rate limit: requests per window (0: no limit)
 -- ARGV[11] rate limit window, seconds
--- ARGV[12] the caller (sha256 of the client IP and user): a replay to another caller
---          is told so, and the endpoint leaves the checkout token out of it
+-- ARGV[12] the caller (sha256 of the JWT's user; "" for a guest): a replay to another
+--          caller is told so, and the endpoint leaves the checkout token out of it
 -- ARGV[13] the most one payment may take, minor units (0: no total check)
 -- ARGV[14] tax rate for the destination, basis points (per line, rounded half up)
 -- ARGV[15] shipping for the destination, minor units

@@ -215,9 +215,14 @@ class Admission:
     rate: RateState = NO_LIMIT
 
 
-def caller_hash(client_ip: str, user_id: str | None) -> str:
-    """Who submits (client IP and user): a replay to someone else omits the token."""
-    return hashlib.sha256(f"{client_ip}|{user_id or ''}".encode()).hexdigest()
+def caller_hash(user_id: str | None) -> str:
+    """The submitter's credential (the JWT's user), hashed; ``""`` for a guest.
+
+    A replay carries the checkout token only to this credential. The client IP is none
+    (a NAT or proxy shares it) and neither is the Idempotency-Key (it may be guessed),
+    so a guest, who has no credential, never gets the token from a replay.
+    """
+    return hashlib.sha256(f"user:{user_id}".encode()).hexdigest() if user_id else ""
 
 
 def count_refused(redis: Redis, rate: SubmitRate) -> None:
@@ -239,6 +244,9 @@ def read_model_fields(submission: Submission, submitted_at: datetime) -> dict[st
         **submission.body,
         "reservationId": submission.reservation_id,
         "idempotencyKey": submission.idempotency_key,
+        # Kept with the order (ORDER_CREATED): a key reused after its claim lapsed is
+        # told apart from a replay by it (checkout.write_order).
+        "requestFingerprint": submission.fingerprint,
         "submittedAt": iso_utc(submitted_at),
     }
     return {
@@ -278,10 +286,10 @@ def admit(
     InvalidRequest on ``items``, nothing held.
 
     Same key + same fingerprint → the stored response (``replayed=True``), without the
-    checkout token when ``caller`` is not who first submitted it. Raises RateLimited,
-    IdempotencyKeyReused (same key, other body), OutOfStock, or InvalidRequest on
-    ``items.N.sku`` for unknown SKUs; a refused submit leaves nothing behind but its
-    rate-limit count.
+    checkout token unless ``caller`` (:func:`caller_hash`) is the user who submitted it.
+    Raises RateLimited, IdempotencyKeyReused (same key, other body), OutOfStock, or
+    InvalidRequest on ``items.N.sku`` for unknown SKUs; a refused submit leaves nothing
+    behind but its rate-limit count.
     """
     rate = rate or SubmitRate(0, 1, "")
     lines = validate_lines(submission.items)
@@ -329,7 +337,7 @@ def admit(
         raise RateLimited(retry_after=max(1, int(ttl)))
     if kind == "REPLAY":
         stored = json.loads(lua.text(outcome[1]))
-        if not int(outcome[2]):
+        if not (caller and int(outcome[2])):
             # Someone else holding the key and the body must not read the buyer's order.
             stored["checkoutToken"] = None
         return Admission(response=stored, replayed=True, rate=state)

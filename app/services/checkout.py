@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import peewee
 
-from app.errors import InvalidRequest, PaymentProviderError
+from app.errors import IdempotencyKeyReused, InvalidRequest, PaymentProviderError
 from app.gateways.payments import FINAL_STATUSES, Intent
 from app.services import admission, checkout_status, shop_events
 from app.services.catalog import product_prices
@@ -102,10 +102,8 @@ def write_submission(order_id: str, runtime: Runtime) -> Order | None:
             return None
         try:
             order = write_order(order_id, view, runtime.config.store_currency)
-        except InvalidRequest as exc:
-            reject_submission(
-                runtime, order_id, view, Unprocessable("validation_failed", exc.message)
-            )
+        except (InvalidRequest, IdempotencyKeyReused) as exc:
+            reject_submission(runtime, order_id, view, Unprocessable(exc.code, exc.message))
             return None
     admission.mark_written(redis, order_id)
     return order
@@ -126,7 +124,8 @@ def write_order(order_id: str, view: dict[str, Any], currency: str) -> Order:
     """Price the submission and write order + reservation + ORDER_CREATED + STOCK_HELD.
 
     One transaction; when another worker wrote the order first, returns that order.
-    Raises InvalidRequest when the cart can no longer be priced (e.g. a SKU removed).
+    Raises InvalidRequest when the cart can no longer be priced (e.g. a SKU removed), and
+    IdempotencyKeyReused when another order holds the key (:func:`key_taken`).
     """
     submission = view["submission"]
     lines = submission_lines(submission)
@@ -173,6 +172,7 @@ def write_order(order_id: str, view: dict[str, Any], currency: str) -> Order:
                     "orderNumber": order.order_number,
                     "total": order.total,
                     "currency": order.currency,
+                    "requestFingerprint": submission.get("requestFingerprint"),
                 },
                 actor="worker",
             )
@@ -188,12 +188,45 @@ def write_order(order_id: str, view: dict[str, Any], currency: str) -> Order:
             )
             shop_events.record(order, ShopEventType.ORDER_CREATED)
     except peewee.IntegrityError:
-        # A concurrent run wrote it first (same order id or idempotency key): use theirs.
+        # A concurrent run wrote it first (same order id): use theirs.
         existing = Order.get_or_none(Order.id == order_id)
-        if existing is None:
+        if existing is not None:
+            return existing
+        taken = key_taken(submission)
+        if taken is None:
             raise
-        return existing
+        raise taken from None
     return order
+
+
+def key_taken(submission: dict[str, Any]) -> IdempotencyKeyReused | None:
+    """Why another order holds this submission's key (its 24 h Redis claim lapsed), or None.
+
+    The same request again is told the order it made (its number, which the buyer can
+    track with the e-mail they sent); another request is refused as the submit's 422 is.
+    Either way at once: retrying would hit the unique index forever.
+    """
+    original = Order.get_or_none(Order.idempotency_key == submission.get("idempotencyKey"))
+    if original is None:
+        return None
+    created = (
+        OrderEvent.select()
+        .where((OrderEvent.order == original.id) & (OrderEvent.type == "ORDER_CREATED"))
+        .first()
+    )
+    fingerprint = submission.get("requestFingerprint")
+    if (
+        fingerprint
+        and created is not None
+        and created.payload.get("requestFingerprint") == (fingerprint)
+    ):
+        return IdempotencyKeyReused(
+            f"This Idempotency-Key already placed order {original.order_number}; "
+            "no new order was made."
+        )
+    return IdempotencyKeyReused(
+        "This Idempotency-Key was used for another request; use a new key for a new checkout."
+    )
 
 
 def reject_submission(

@@ -14,6 +14,7 @@ a replay gives it a fresh budget (:func:`revive`).
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -445,6 +446,30 @@ def malformed(payload: dict[str, Any]) -> str | None:
         ):
             return "a dispute amount or evidence_details of the wrong type"
     return None
+
+
+def receive(redis: Redis, event: dict[str, Any]) -> None:
+    """Keep a verified event's body for the worker, whose message carries only its id.
+
+    Dramatiq logs a failed message with its arguments, and an event's body holds the
+    intent's ``client_secret`` and the buyer's e-mail: no message may carry it.
+    """
+    body = json.dumps(event, separators=(",", ":"))
+    redis.set(keys.event_body(str(event["id"])), body, ex=keys.EVENT_BODY_TTL_SECONDS)
+
+
+def received_event(redis: Redis, event_id: str) -> dict[str, Any] | None:
+    """The body of ``event_id``: its inbox row's, else the one :func:`receive` kept."""
+    row = WebhookEvent.get_or_none(WebhookEvent.event_id == event_id)
+    if row is not None:
+        return dict(row.payload)
+    body = redis.get(keys.event_body(event_id))
+    return None if body is None else dict(json.loads(body))
+
+
+def forget_received(redis: Redis, event_id: str) -> None:
+    """Drop the kept body once the inbox row holds it (the row is the record)."""
+    redis.delete(keys.event_body(event_id))
 
 
 def inbox_row(event_id: str, payload: dict[str, Any]) -> WebhookEvent:

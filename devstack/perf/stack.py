@@ -28,14 +28,25 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def claim_redis_db(url: str) -> tuple[str, redis_lib.Redis]:
-    """A free db index (1..15) of ``url``'s server, claimed with a lock key in db 0."""
+    """A free db index (1..15, not ``url``'s own) of ``url``'s server, claimed with a lock
+    key in ``url``'s db; one holding keys no test or benchmark wrote is never taken (the
+    test suite's rule, tests/conftest.claim_redis_db: empty or in ``checkout-tests:dbs``)."""
     admin = redis_lib.Redis.from_url(url)
     token = secrets.token_hex(8)
+    base = int(urlparse(url).path.strip("/") or 0)
     for index in range(1, 16):
-        if admin.set(f"checkout-tests:db:{index}", token, nx=True, ex=3600):
-            own = urlunparse(urlparse(url)._replace(path=f"/{index}"))
-            return own, admin
-    raise SystemExit("no free Redis db index (1..15) for the benchmark")
+        lock = f"checkout-tests:db:{index}"
+        if index == base or not admin.set(lock, token, nx=True, ex=3600):
+            continue
+        own = urlunparse(urlparse(url)._replace(path=f"/{index}"))
+        with redis_lib.Redis.from_url(own) as client:
+            foreign = client.dbsize() and not admin.sismember("checkout-tests:dbs", str(index))
+        if foreign:
+            admin.delete(lock)  # someone else's keys: never flushed
+            continue
+        admin.sadd("checkout-tests:dbs", str(index))
+        return own, admin
+    raise SystemExit("no free Redis db index (1..15, empty) for the benchmark")
 
 
 def own_database(url: str | None, var: Path) -> tuple[str, str | None]:
@@ -140,6 +151,7 @@ class BenchStack:
         """Stop every process by pid; drop the run's database and Redis db."""
         self.sup.stop_all()
         self.redis.flushdb()
+        self.admin.srem("checkout-tests:dbs", self.redis_db_key.rsplit(":", 1)[1])  # empty again
         self.admin.delete(self.redis_db_key)
         if self.pg_database and self.pg_admin_url:
             import psycopg2

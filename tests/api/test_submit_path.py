@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import redis as redis_lib
 
-from app import create_app
+from app import create_app, keys
 from app.gateways.jobs import DramatiqJobs, redis_broker
 from app.runtime import Runtime, install
 from app.services.catalog import upsert_product
@@ -40,6 +40,24 @@ class TestSubmitRateLimit:
         assert 1 <= int(responses[2].headers["Retry-After"]) <= 60
         assert responses[2].get_json()["error"]["code"] == "rate_limited"
 
+    @pytest.mark.parametrize("first", ["admitted", "refused"])
+    def test_the_window_expires_whichever_request_opened_it(
+        self,
+        limited: Any,
+        runtime: Any,
+        catalog: Any,
+        submit_body: Callable[..., Any],
+        first: str,
+    ) -> None:
+        """A window without an expiry would lock the client out for good (Retry-After
+        alone cannot tell: it reads 1..60 either way)."""
+        body = submit_body() if first == "admitted" else submit_body(email="not-an-email")
+        response = limited.post(SUBMIT, json=body, headers={"Idempotency-Key": "k-window-1"})
+        assert response.status_code == (202 if first == "admitted" else 400)
+        key = keys.submit_rate("127.0.0.1")
+        assert runtime.redis.get(key) == "1"
+        assert 0 < runtime.redis.ttl(key) <= 60  # "2/minute"
+
     def test_a_limited_submit_holds_nothing(
         self, limited: Any, runtime: Any, catalog: Any, submit_body: Callable[..., Any]
     ) -> None:
@@ -66,19 +84,44 @@ class TestSubmitRateLimit:
 
 
 class TestReplayToAnotherCaller:
-    def test_the_same_caller_gets_the_token_someone_else_does_not(
+    """An Idempotency-Key is not a credential: a replay carries the checkout token only to
+    the JWT user who submitted; a guest has no credential, so no replay carries it."""
+
+    def test_a_guest_replay_behind_the_same_ip_has_no_token(
         self, client: Any, catalog: Any, submit_body: Callable[..., Any]
     ) -> None:
         headers = {"Idempotency-Key": "guessable-key-1"}
         first = client.post(SUBMIT, json=submit_body(), headers=headers)
-        again = client.post(SUBMIT, json=submit_body(), headers=headers)
+        again = client.post(SUBMIT, json=submit_body(), headers=headers)  # same IP (NAT)
         stranger = client.post(
             SUBMIT, json=submit_body(), headers=headers, environ_base={"REMOTE_ADDR": "6.6.6.6"}
         )
-        assert again.get_json() == first.get_json()
+        assert first.get_json()["checkoutToken"]
         assert again.headers["Idempotent-Replayed"] == "true"
+        assert again.get_json() == {**first.get_json(), "checkoutToken": None}
         assert stranger.status_code == 202
         assert stranger.get_json() == {**first.get_json(), "checkoutToken": None}
+
+    def test_only_the_submitting_user_gets_the_token_back(
+        self,
+        client: Any,
+        catalog: Any,
+        submit_body: Callable[..., Any],
+        make_token: Callable[..., str],
+    ) -> None:
+        def as_user(user: str | None) -> dict[str, str]:
+            auth = {"Authorization": f"Bearer {make_token({'sub': user})}"} if user else {}
+            return {"Idempotency-Key": "guessable-key-2", **auth}
+
+        first = client.post(SUBMIT, json=submit_body(), headers=as_user("u-1"))
+        again = client.post(SUBMIT, json=submit_body(), headers=as_user("u-1"))
+        other = client.post(SUBMIT, json=submit_body(), headers=as_user("u-2"))
+        guest = client.post(SUBMIT, json=submit_body(), headers=as_user(None))
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert again.get_json() == first.get_json()
+        assert first.get_json()["checkoutToken"]
+        for stranger in (other, guest):  # same IP, same key, same body
+            assert stranger.get_json() == {**first.get_json(), "checkoutToken": None}
 
 
 @pytest.mark.realredis

@@ -124,6 +124,10 @@ class Shop:
             return None
         submitted: dict[str, Any] = response.json()
         buyer.order_ids.append(submitted["orderId"])
+        if submitted["checkoutToken"] is None:
+            # A replay of an answer the network lost: only the first answer carries a
+            # guest's token. Like a real client, start a new attempt (the old hold lapses).
+            return self.submit(buyer)
         return submitted
 
     def status(self, buyer: Buyer, submitted: dict[str, Any], since: int) -> dict[str, Any] | None:

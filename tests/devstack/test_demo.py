@@ -54,6 +54,14 @@ class TestPlan:
         assert env["STRIPE_WEBHOOK_SECRET"].startswith("whsec_")
         assert env["MAIL_URL"] == f"smtp://127.0.0.1:{plan.ports['smtp']}"
 
+    def test_its_processes_may_start_on_the_dev_secrets(self, tmp_path: Path):
+        """Web, worker and clock refuse missing secrets outside the demo and the tests."""
+        from app.config import load_config
+
+        env = make_plan(_args(tmp_path), {}).app_env()
+        assert "JWT_SECRET" not in env
+        assert load_config(env, dotenv=False, require_secrets=True).jwt_secret
+
     def test_uses_redis_url_and_database_url_when_set(self, tmp_path: Path):
         env = {"REDIS_URL": "redis://db:6379/3", "DATABASE_URL": "postgresql://x/y"}
         plan = make_plan(_args(tmp_path), env)

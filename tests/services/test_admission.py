@@ -15,7 +15,7 @@ from app.errors import IdempotencyKeyReused, InvalidRequest, OutOfStock, Service
 from app.keys import AVAIL, HOLDS, IDEMPOTENCY_PREFIX, PENDING, PRICE
 from app.keys import checkout as checkout_key
 from app.services import admission, checkout_status
-from app.services.admission import Submission, admit
+from app.services.admission import Submission, admit, caller_hash
 from app.services.inventory import Inventory
 
 HOLD_TTL = 900
@@ -40,7 +40,7 @@ def make_body(*items: tuple[str, int], email: str = "buyer@example.com") -> dict
 def submit(client: Any, body: dict[str, Any], key: str, user_id: str | None = None) -> Any:
     """Build a fresh submission and admit it."""
     sub = Submission.create(body, idempotency_key=key, hold_ttl=HOLD_TTL, user_id=user_id)
-    return admit(client, sub, hold_ttl=HOLD_TTL, key_ttl=KEY_TTL)
+    return admit(client, sub, hold_ttl=HOLD_TTL, key_ttl=KEY_TTL, caller=caller_hash(user_id))
 
 
 @pytest.fixture
@@ -117,12 +117,18 @@ class TestAdmitNew:
 
 class TestAdmitReplay:
     def test_same_key_same_body_replays_the_stored_response(self, shop: Any) -> None:
-        first = submit(shop, make_body(("A", 2)), "key-00000001")
-        again = submit(shop, make_body(("A", 2)), "key-00000001")
+        first = submit(shop, make_body(("A", 2)), "key-00000001", user_id="u-1")
+        again = submit(shop, make_body(("A", 2)), "key-00000001", user_id="u-1")
         assert again.replayed is True
         assert again.response == first.response
         assert Inventory(shop).available()["A"] == 3
         assert shop.zcard(HOLDS) == 1
+
+    def test_a_guest_replay_has_no_checkout_token(self, shop: Any) -> None:
+        first = submit(shop, make_body(("A", 2)), "key-00000001")
+        again = submit(shop, make_body(("A", 2)), "key-00000001")
+        assert again.replayed is True
+        assert again.response == {**first.response, "checkoutToken": None}
 
     def test_same_key_other_body_is_refused(self, shop: Any) -> None:
         submit(shop, make_body(("A", 2)), "key-00000001")
@@ -360,6 +366,8 @@ class TestConcurrentAdmission:
         assert all(r[0] == "ok" for r in results)
         assert sum(1 for r in results if r[1] is False) == 1
         assert len({r[2]["orderId"] for r in results}) == 1
-        assert all(r[2] == results[0][2] for r in results)
+        first = next(r[2] for r in results if r[1] is False)
+        # Guests: the replays carry the first answer without its checkout token.
+        assert all(r[2] == {**first, "checkoutToken": None} for r in results if r[1])
         assert Inventory(real_redis).available() == {"A": 97}
         assert real_redis.zcard(PENDING) == 1

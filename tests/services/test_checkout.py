@@ -146,3 +146,44 @@ class TestCreateOrderFromSubmission:
     def test_missing_submission_does_nothing(self, runtime: Any) -> None:
         assert create_order_from_submission("no-such-order", runtime) is None
         assert Order.select().count() == 0
+
+
+class TestKeyReusedAfterItsClaimLapsed:
+    """The 24 h Redis claim lapsed; the database still knows the key (unique index)."""
+
+    def lapse_claims(self, runtime: Any) -> None:
+        for key in runtime.redis.scan_iter(keys.IDEMPOTENCY_PREFIX + "*"):
+            runtime.redis.delete(key)
+
+    def resubmit(self, runtime: Any, first: Any, **body: Any) -> Any:
+        self.lapse_claims(runtime)
+        return admit_checkout(runtime.redis, [("TEE", 2)], key=first.idempotency_key, **body)
+
+    def test_same_body_resolves_at_once_to_the_original_order(
+        self, runtime: Any, submission: Any, gateway: Any
+    ) -> None:
+        original = create_order_from_submission(submission.order_id, runtime)
+        assert original is not None
+        available = Inventory(runtime.redis).available()["TEE"]
+        again = self.resubmit(runtime, submission)
+        assert Inventory(runtime.redis).available()["TEE"] == available - 2  # held anew
+        assert create_order_from_submission(again.order_id, runtime) is None  # no retry loop
+        assert Order.select().count() == 1 and len(gateway.intents) == 1
+        assert Inventory(runtime.redis).available()["TEE"] == available  # released
+        view = checkout_status.read(runtime.redis, again.order_id)
+        assert view["state"] == "FAILED"
+        assert view["error"]["code"] == "idempotency_key_reused"
+        assert original.order_number in view["error"]["message"]  # where the buyer's order is
+        assert runtime.redis.zscore(keys.PENDING, again.order_id) is None
+
+    def test_other_body_is_refused_without_naming_the_original(
+        self, runtime: Any, submission: Any
+    ) -> None:
+        original = create_order_from_submission(submission.order_id, runtime)
+        assert original is not None
+        again = self.resubmit(runtime, submission, email="someone.else@example.com")
+        assert create_order_from_submission(again.order_id, runtime) is None
+        view = checkout_status.read(runtime.redis, again.order_id)
+        assert view["error"]["code"] == "idempotency_key_reused"
+        assert original.order_number not in view["error"]["message"]
+        assert Order.select().count() == 1

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from app import keys
+from app.config import load_config
 from app.errors import RateLimited
 from app.services import checkout_status
 from app.services.checkout_status import (
@@ -200,6 +201,28 @@ class TestWaiterCaps:
         waiter = caps.enter(any_redis, "o1", "token:a", "1.1.1.1")
         waiter.__enter__()  # never left: the process died
         assert 0 < any_redis.ttl(keys.waiters("order", "o1")) <= keys.WAITERS_TTL_SECONDS
+
+    def test_the_three_caps_come_from_their_own_settings(self, any_redis: Any) -> None:
+        """LONGPOLL_MAX_PER_ORDER / _PER_CREDENTIAL / _PER_IP, read through the config."""
+        config = load_config(
+            {
+                "LONGPOLL_MAX_PER_ORDER": "3",
+                "LONGPOLL_MAX_PER_CREDENTIAL": "1",
+                "LONGPOLL_MAX_PER_IP": "2",
+            },
+            dotenv=False,
+        )
+        caps = WaiterCaps.of(config)
+        assert (caps.per_order, caps.per_credential, caps.per_ip) == (3, 1, 2)
+        with caps.enter(any_redis, "o1", "token:a", "1.1.1.1"):
+            with pytest.raises(RateLimited, match="credential"):  # the second of one token
+                caps.enter(any_redis, "o2", "token:a", "2.2.2.2").__enter__()
+            # The IP's second waiter is allowed, its third is not.
+            with (
+                caps.enter(any_redis, "o2", "token:b", "1.1.1.1"),
+                pytest.raises(RateLimited, match="client"),
+            ):
+                caps.enter(any_redis, "o3", "token:c", "1.1.1.1").__enter__()
 
 
 class TestVerifyToken:

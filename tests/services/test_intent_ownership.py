@@ -14,14 +14,14 @@ from typing import Any
 
 from prometheus_client import REGISTRY
 
-from app.services.checkout import create_order_from_submission
+from app.services.checkout import create_order_from_submission, write_submission
 from app.services.expiry import expire_hold
 from app.services.inventory import Inventory
 from app.services.payments import apply_intent
 from app.services.webhooks import handle_event
 from models import Order, Outbox, Product, Reservation
 from models.db import database
-from tests.fakes import admit_checkout, intent_dict
+from tests.fakes import admit_checkout, intent_dict, stock
 from tests.services.test_payments import overdue
 
 ON_HAND = 10
@@ -191,3 +191,34 @@ class TestExpiryPaths:
         stored = Order.get_by_id(order.id)
         assert (stored.state, stored.payment_intent_id) == ("PAID", intent_id)
         assert "PAYMENT_MISMATCH_IGNORED" not in types(order.id)
+
+
+class TestBeforeTheOrderRecordedItsIntent:
+    def test_an_intent_event_before_the_orders_own_intent_id_is_stored_is_ignored(
+        self, runtime: Any, gateway: Any, caplog: Any
+    ) -> None:
+        """The order row exists, its intent is not created yet: no recorded id to compare,
+        yet another intent of the same amount and currency must not mark it PAID."""
+        stock(runtime.redis, "TEE", on_hand=ON_HAND, price=2000)
+        submission = admit_checkout(runtime.redis, [("TEE", 2)])
+        order = write_submission(submission.order_id, runtime)
+        assert order is not None and order.payment_intent_id is None
+        stranger = gateway.create_intent(
+            amount=order.total,
+            currency=order.currency,
+            idempotency_key="someone-elses-intent",
+            metadata={"orderId": order.id},
+            receipt_email=None,
+            description="not this order's",
+        )
+        paid = gateway.confirm(stranger.id)
+        event = gateway.event("payment_intent.succeeded", paid)
+        with caplog.at_level(logging.ERROR):
+            assert handle_event(event["id"], event, runtime).status == "processed"
+        stored = Order.get_by_id(order.id)
+        assert stored.state == "PENDING"
+        assert stored.payment_intent_id is None
+        assert "PAYMENT_SUCCEEDED" not in types(order.id)
+        mismatch = next(e for e in stored.events if e.type == "PAYMENT_MISMATCH_IGNORED")
+        assert mismatch.payload["mismatch"] == ["intent"]
+        assert Reservation.get(Reservation.order == order.id).status == "HELD"

@@ -71,7 +71,8 @@ def test_malformed_event_through_the_actor_runs_once(
 ) -> None:
     event = {"id": "evt_bad_actor", "object": "event", "created": 1}
     event.update(malformed_events(order.id)[2])
-    runtime.jobs.handle_stripe_event(event["id"], event)
+    webhooks.receive(runtime.redis, event)
+    runtime.jobs.handle_stripe_event(event["id"])
     broker.join("default", timeout=20_000)
     row = WebhookEvent.get(WebhookEvent.event_id == event["id"])
     assert (row.status, row.attempts) == ("failed", 1)

@@ -220,6 +220,27 @@ class TestDelivery:
         )
         assert [e.payload["eventId"] for e in notified] == created
 
+    def test_a_later_event_handed_over_while_the_head_backs_off_waits_its_turn(
+        self, runtime: Any, jobs: Any, order: Order, receivers: list[Receiver]
+    ) -> None:
+        """The actor given the second event (a retry, the clock, a resend) while the first
+        waits out its back-off posts nothing: the shop sees the events in order."""
+        receivers.append(Receiver(statuses=[503]))
+        endpoints_of(runtime, *receivers)
+        transition(order, PAID, "test")
+        shop_webhooks.dispatch(runtime.config.shop_webhook_endpoints)
+        head, later = [d.id for d in ShopDelivery.select().order_by(ShopDelivery.event)]
+        deliver_shop_webhook(head)  # 503: backs off
+        backing_off = ShopDelivery.get_by_id(head)
+        assert backing_off.status == "pending" and backing_off.next_attempt_at > utcnow()
+        deliver_shop_webhook(later)  # out of turn
+        assert receivers[0].attempted_ids() == [ShopEvent.get(type="order.created").event_id]
+        assert ShopDelivery.get_by_id(later).attempts == 0
+        run_deliveries(runtime, jobs)
+        assert receivers[0].delivered_ids() == [
+            ShopEvent.get(type=kind).event_id for kind in ("order.created", "order.paid")
+        ]
+
     def test_failed_after_the_retry_window_and_the_next_one_goes(
         self, runtime: Any, jobs: Any, order: Order, receivers: list[Receiver]
     ) -> None:

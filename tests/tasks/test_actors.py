@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import logging
 import threading
 from datetime import timedelta
 from typing import Any
@@ -13,7 +15,7 @@ from app.services import checkout_status, webhooks
 from app.services.inventory import Inventory
 from models import Order, Outbox, Reservation, WebhookEvent
 from models.db import utcnow
-from tasks import clock
+from tasks import ACTORS, clock
 from tasks.broker import should_retry
 
 
@@ -62,8 +64,9 @@ class TestWebhookActor:
         self, runtime: Any, broker: Any, order: Order, gateway: Any, mailer: Any
     ) -> None:
         event = gateway.event("payment_intent.succeeded", gateway.confirm(order.payment_intent_id))
-        runtime.jobs.handle_stripe_event(event["id"], event)
-        runtime.jobs.handle_stripe_event(event["id"], event)  # a duplicate delivery
+        webhooks.receive(runtime.redis, event)
+        runtime.jobs.handle_stripe_event(event["id"])
+        runtime.jobs.handle_stripe_event(event["id"])  # a duplicate delivery
         join(broker)
         assert Order.get_by_id(order.id).state == "PAID"
         assert [m.to for m in mailer.sent] == ["buyer@example.com"]
@@ -86,7 +89,8 @@ class TestWebhookActor:
             original(*args)
 
         monkeypatch.setitem(webhooks.HANDLERS, "payment_intent.succeeded", fails_first)
-        runtime.jobs.handle_stripe_event(event["id"], event)
+        webhooks.receive(runtime.redis, event)
+        runtime.jobs.handle_stripe_event(event["id"])
         join(broker)
         assert seen == ["received", "failed"]  # the retry found it failed, not done
         row = WebhookEvent.get(WebhookEvent.event_id == event["id"])
@@ -178,3 +182,65 @@ class TestClock:
         stop.set()
         thread.join(timeout=5)
         assert not thread.is_alive()
+
+
+class TestActorArgumentsStayOutOfLogs:
+    def test_a_failing_webhook_logs_no_client_secret_or_email(
+        self,
+        client: Any,
+        runtime: Any,
+        broker: Any,
+        order: Order,
+        gateway: Any,
+        monkeypatch: Any,
+        caplog: Any,
+    ) -> None:
+        """Dramatiq logs a failed message with its arguments: they must be ids only."""
+        intent = gateway.confirm(order.payment_intent_id)
+        event = gateway.event("payment_intent.succeeded", intent)
+        event["data"]["object"]["receipt_email"] = order.email  # as Stripe sends it
+        secret = event["data"]["object"]["client_secret"]
+        assert secret
+
+        original = webhooks.HANDLERS["payment_intent.succeeded"]
+        tries: list[int] = []
+
+        def fails_first(*args: Any) -> None:
+            tries.append(1)
+            if len(tries) == 1:
+                raise RuntimeError("database hiccup")
+            original(*args)
+
+        monkeypatch.setitem(webhooks.HANDLERS, "payment_intent.succeeded", fails_first)
+        body, header = gateway.signed(event)
+        response = client.post(
+            "/api/webhooks/stripe",
+            data=body,
+            headers={"Stripe-Signature": header},
+            content_type="application/json",
+        )
+        assert response.status_code == 200
+        with caplog.at_level("INFO"):
+            join(broker)  # the first try fails and is logged; the retry applies it
+        # What a deployment logs (INFO and up; peewee's DEBUG echoes every SQL statement).
+        records = [r for r in caplog.records if r.levelno >= logging.INFO]
+        logged = " ".join(r.getMessage() + str(r.exc_info or "") for r in records)
+        assert "Failed to process message" in logged
+        assert secret not in logged
+        assert order.email not in logged
+        assert Order.get_by_id(order.id).state == "PAID"  # the payload came from the inbox
+
+    def test_an_event_whose_body_is_gone_is_left_to_reconciliation(
+        self, runtime: Any, broker: Any, worker: Any, caplog: Any
+    ) -> None:
+        runtime.jobs.handle_stripe_event("evt_never_kept")
+        join(broker)
+        assert WebhookEvent.select().count() == 0
+        assert "evt_never_kept" in caplog.text
+
+
+def test_every_actor_takes_ids_only() -> None:
+    """Dramatiq logs a failing message with its arguments: ids, never a payload."""
+    for fn, _retries in ACTORS:
+        for name, parameter in inspect.signature(fn).parameters.items():
+            assert parameter.annotation in ("str", "int"), (fn.__name__, name)

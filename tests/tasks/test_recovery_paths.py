@@ -79,7 +79,7 @@ class TestClockSweeps:
         assert WebhookEvent.get().status == "failed"
         WebhookEvent.update(created_at=an_hour_ago()).execute()
         assert clock.sweep(runtime).counts == {"webhooks": 1}
-        assert jobs.named("handle_stripe_event") == [(event["id"], event)]
+        assert jobs.named("handle_stripe_event") == [(event["id"],)]
         assert not clock.sweep(runtime)
 
     def test_processed_webhook_is_not_reenqueued(
@@ -122,6 +122,18 @@ class TestRefundPermanentFailure:
         calls = len(gateway.calls)
         assert submit_refund(refund.id, runtime).status == "failed"
         assert len(gateway.calls) == calls
+
+
+class TestReconciledEvents:
+    def test_a_missed_event_goes_to_the_inbox_and_its_message_carries_the_id_only(
+        self, runtime: Any, jobs: Any, gateway: Any
+    ) -> None:
+        order = written_order(runtime)
+        missed = gateway.event("payment_intent.succeeded", gateway.confirm(order.payment_intent_id))
+        assert clock.reconcile_events(runtime) == 1
+        assert jobs.named("handle_stripe_event") == [(missed["id"],)]
+        assert webhooks.received_event(runtime.redis, missed["id"]) == missed
+        assert WebhookEvent.get(WebhookEvent.event_id == missed["id"]).status == "received"
 
 
 class TestWebhookEnqueueFailure:

@@ -166,9 +166,16 @@ function PayForm({ cart, details, quote, ready, onPaid, children }) {
       if (submitError) return setError(describeError(submitError));
       const { email, name, line1, city, postalCode, country } = details;
       const body = { items: cart, email, shippingAddress: { name, line1, city, postalCode, country } };
-      const attempt = attemptFor(body);
+      let attempt = attemptFor(body);
       if (!attempt.orderId) {
-        const order = await submitCheckout(body, attempt.key);   // 202: stock held, intent on its way
+        let order = await submitCheckout(body, attempt.key);     // 202: stock held, intent on its way
+        if (!order.checkoutToken) {
+          // A replay whose first answer we lost: only that answer carried the token (a key
+          // is no credential). That order's hold lapses; this is a new attempt.
+          clearAttempt();
+          attempt = attemptFor(body);
+          order = await submitCheckout(body, attempt.key);
+        }
         Object.assign(attempt, { orderId: order.orderId, checkoutToken: order.checkoutToken });
         saveAttempt(attempt);
         rememberOrderToken(order.orderId, order.checkoutToken);
