@@ -187,12 +187,12 @@ def list_payment_methods(call: Call) -> str:
     """List PaymentMethods, newest first."""
     reject_unknown(call.params, LIST_PARAMS | {"type", "customer"})
     pm_type = get_str(call.params, "type")
-    return call.emulator.store.list_page(
-        "payment_method",
-        call.params,
-        "/v1/payment_methods",
-        (lambda o: o["type"] == pm_type) if pm_type else None,
-    )
+    customer = get_str(call.params, "customer")
+
+    def keep(o: Obj) -> bool:
+        return (not pm_type or o["type"] == pm_type) and (not customer or o["customer"] == customer)
+
+    return call.emulator.store.list_page("payment_method", call.params, "/v1/payment_methods", keep)
 
 
 # --- ConfirmationTokens ---------------------------------------------------------------

@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from .api import bp as api_bp
 from .assets import bp as stripejs_bp
 from .control import bp as control_bp
+from .customers_api import bp as customers_bp
 from .emulator import Emulator
 from .errors import StripeError, unrecognized_url
 from .pipeline import json_error
@@ -35,6 +36,7 @@ def create_app(emu: Emulator | None = None) -> Flask:
     app = Flask(__name__)
     app.extensions["stripe_emulator"] = emu or Emulator()
     app.register_blueprint(api_bp)
+    app.register_blueprint(customers_bp)
     app.register_blueprint(control_bp)
     app.register_blueprint(stripejs_bp)
 

@@ -561,3 +561,91 @@ def event(
         "request": {"id": request_id, "idempotency_key": idempotency_key},
         "type": type_,
     }
+
+
+# --- Customers and CustomerSessions (wave 3: returning buyers) --------------------------
+
+# How long a CustomerSession's client secret is usable (Stripe: 30 minutes).
+CUSTOMER_SESSION_TTL = 30 * 60
+
+
+def customer(
+    *,
+    email: str | None,
+    name: str | None,
+    description: str | None,
+    metadata: dict[str, str],
+) -> Obj:
+    """A Customer, every field of the 2023 schema and of the 2026 example present."""
+    return {
+        "id": new_id("cus", 14),
+        "object": "customer",
+        "address": None,
+        "balance": 0,
+        "created": now(),
+        "currency": None,
+        "customer_account": None,
+        "default_source": None,
+        "delinquent": False,
+        "description": description,
+        "discount": None,
+        "email": email,
+        "invoice_prefix": os.urandom(4).hex().upper()[:7],
+        "invoice_settings": {
+            "custom_fields": None,
+            "default_payment_method": None,
+            "footer": None,
+            "rendering_options": None,
+        },
+        "livemode": False,
+        "metadata": metadata,
+        "name": name,
+        "next_invoice_sequence": 1,
+        "phone": None,
+        "preferred_locales": [],
+        "shipping": None,
+        "tax_exempt": "none",
+        "test_clock": None,
+    }
+
+
+def deleted_customer(customer_id: str) -> Obj:
+    """What ``DELETE /v1/customers/<id>`` answers."""
+    return {"id": customer_id, "object": "customer", "deleted": True}
+
+
+def customer_session(customer_id: str, payment_element: Obj) -> Obj:
+    """A CustomerSession (no id: Stripe names it by its client secret)."""
+    created = now()
+    disabled = {"enabled": False}
+    return {
+        "object": "customer_session",
+        "client_secret": "cuss_secret_" + new_id("x", 40)[2:],
+        "components": {
+            "buy_button": dict(disabled),
+            "customer_sheet": {
+                "enabled": False,
+                "features": {
+                    "payment_method_allow_redisplay_filters": None,
+                    "payment_method_remove": None,
+                },
+            },
+            "mobile_payment_element": {
+                "enabled": False,
+                "features": {
+                    "payment_method_allow_redisplay_filters": None,
+                    "payment_method_redisplay": None,
+                    "payment_method_remove": None,
+                    "payment_method_save": None,
+                    "payment_method_save_allow_redisplay_override": None,
+                },
+            },
+            "payment_element": payment_element,
+            "pricing_table": dict(disabled),
+        },
+        "created": created,
+        "customer": customer_id,
+        "customer_account": None,
+        "expires_at": created + CUSTOMER_SESSION_TTL,
+        "livemode": False,
+    }

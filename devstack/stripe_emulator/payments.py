@@ -15,6 +15,7 @@ from typing import Any
 
 from . import allowed, objects
 from .cards import BANK_FAILURES, DECLINES, Card, card_for_number
+from .customers import Customers
 from .errors import (
     StripeError,
     invalid_request,
@@ -84,6 +85,7 @@ class Payments:
         self.timing = timing
         self.methods = PaymentMethods(store)
         self.tokens = ConfirmationTokens(store, self.methods)
+        self.customers = Customers(store)
 
     # --- PaymentIntents ---------------------------------------------------------------
 
@@ -222,6 +224,8 @@ class Payments:
         ):
             if field in params:
                 value = get_str(params, field)
+                if field == "customer" and value:
+                    self.customers.get(value)  # 404 for an unknown or deleted Customer
                 intent[field] = value or None
         if "setup_future_usage" in params:
             intent["setup_future_usage"] = get_enum(
@@ -300,6 +304,12 @@ class Payments:
                 param="payment_method",
                 code="payment_intent_incompatible_payment_method",
             )
+        if pm["customer"] is not None and pm["customer"] != intent["customer"]:
+            raise invalid_request(
+                "The provided PaymentMethod belongs to another Customer; a saved "
+                "PaymentMethod can only pay for its own Customer's PaymentIntents.",
+                param="payment_method",
+            )
         if token is not None:
             # From here on the attempt happens: the token is spent whatever its outcome.
             self.tokens.spend(token, intent)
@@ -357,6 +367,7 @@ class Payments:
 
     def _succeeded(self, intent: Obj, ch: Obj, card: Card) -> None:
         intent["processing"] = None
+        self._save_for_future(intent)
         self.store.emit("charge.succeeded", ch)
         if intent["capture_method"] == "manual":
             intent.update(status="requires_capture", amount_capturable=intent["amount"])
@@ -374,6 +385,18 @@ class Payments:
             self.scheduler.call_later(
                 self.timing.async_delay, lambda: self._open_dispute(charge_id)
             )
+
+    def _save_for_future(self, intent: Obj) -> None:
+        """``setup_future_usage`` with a Customer: the paying method is saved on it.
+
+        ``allow_redisplay`` becomes ``limited`` (a server-set ``setup_future_usage``, no
+        consent checkbox) unless the method already says otherwise, as at Stripe.
+        """
+        if not intent["setup_future_usage"] or not intent["customer"]:
+            return
+        pm = self.store.tables["payment_method"].get(intent["payment_method"] or "")
+        if pm is not None and pm["customer"] is None and pm["id"] not in self.store.detached:
+            self.customers.attach_to(pm, intent["customer"], allow_redisplay="limited")
 
     def _decline(self, intent: Obj, pm: Obj, decline_key: str, charge: Obj | None = None) -> None:
         decline = DECLINES[decline_key]

@@ -30,17 +30,21 @@ PREFIXES = {
     "pm": ("payment_method", "PaymentMethod"),
     "dp": ("dispute", "dispute"),
     "evt": ("event", "event"),
+    "cus": ("customer", "customer"),
 }
 
 # The fields ``expand[]`` may turn from an id into the object, per object type.
 EXPANDABLE = {
-    "payment_intent": {"latest_charge", "payment_method"},
+    "payment_intent": {"latest_charge", "payment_method", "customer"},
     "charge": {"payment_intent", "refunds"},
     "refund": {"charge", "payment_intent"},
     "dispute": {"charge", "payment_intent"},
-    "payment_method": set(),
+    "payment_method": {"customer"},
     "confirmation_token": set(),
     "event": set(),
+    "customer": set(),
+    # Keyed by client secret (a CustomerSession has no id).
+    "customer_session": set(),
 }
 
 
@@ -68,6 +72,7 @@ class Store:
         self.tables: dict[str, dict[str, Obj]] = {}
         self.cards: dict[str, Card] = {}
         self.token_methods: dict[str, str] = {}
+        self.detached: set[str] = set()
         self.reset()
 
     def reset(self) -> None:
@@ -77,6 +82,8 @@ class Store:
             self.cards = {}
             # ConfirmationToken id -> the PaymentMethod it confirms with (not shown by the API).
             self.token_methods = {}
+            # PaymentMethods once detached from a Customer: Stripe never reattaches them.
+            self.detached = set()
 
     # --- objects ----------------------------------------------------------------------
 

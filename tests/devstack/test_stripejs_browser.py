@@ -958,3 +958,77 @@ class TestExpressCheckout:
                 }
             )
         assert err.value.code == "card_declined"
+
+
+class TestSavedCards:
+    """Wave 3: given a CustomerSession's secret the Payment Element lists the buyer's saved
+    cards, and pays with one without a card number being typed."""
+
+    def saved_card(self, sdk: stripe.StripeClient) -> tuple[str, str]:
+        customer = sdk.v1.customers.create()
+        first = sdk.v1.payment_intents.create(
+            params={
+                "amount": 1000,
+                "currency": "usd",
+                "customer": customer.id,
+                "payment_method": "pm_card_visa",
+                "setup_future_usage": "on_session",
+                "confirm": True,
+            }
+        )
+        return customer.id, str(first.payment_method)
+
+    def session_secret(self, sdk: stripe.StripeClient, customer: str) -> str:
+        session = sdk.v1.customer_sessions.create(
+            params={
+                "customer": customer,
+                "components": {
+                    "payment_element": {
+                        "enabled": True,
+                        "features": {
+                            "payment_method_redisplay": "enabled",
+                            "payment_method_save": "enabled",
+                            "payment_method_remove": "enabled",
+                            "payment_method_allow_redisplay_filters": ["always", "limited"],
+                        },
+                    }
+                },
+            }
+        )
+        return str(session.client_secret)
+
+    def test_a_saved_card_pays_without_typing(
+        self, page: Any, shop_url: str, sdk: stripe.StripeClient
+    ) -> None:
+        customer, saved = self.saved_card(sdk)
+        intent = sdk.v1.payment_intents.create(
+            params={
+                "amount": 2500,
+                "currency": "usd",
+                "customer": customer,
+                "automatic_payment_methods": {"enabled": True},
+            }
+        )
+        open_checkout(page, shop_url, intent, css=self.session_secret(sdk, customer))
+
+        choice = card_frame(page).get_by_label(re.compile(r"Visa ending in 4242"))
+        assert choice.is_checked()
+        assert not card_frame(page).get_by_label("Card number").is_visible()
+        result = pay(page)
+        assert result["paymentIntent"]["status"] == "succeeded", result
+        assert status_of(sdk, intent).payment_method == saved
+
+    def test_new_card_shows_the_fields_again(
+        self, page: Any, shop_url: str, sdk: stripe.StripeClient
+    ) -> None:
+        customer, saved = self.saved_card(sdk)
+        intent = sdk.v1.payment_intents.create(
+            params={"amount": 2500, "currency": "usd", "customer": customer}
+        )
+        open_checkout(page, shop_url, intent, css=self.session_secret(sdk, customer))
+
+        card_frame(page).get_by_label("New card").check()
+        fill_card(page, "4000056655665556")
+        result = pay(page)
+        assert result["paymentIntent"]["status"] == "succeeded", result
+        assert status_of(sdk, intent).payment_method != saved

@@ -82,6 +82,15 @@
     });
   }
 
+  /** The saved cards a CustomerSession secret lets the Payment Element show ([] on error). */
+  function savedCards(secret) {
+    var url = API_BASE + '/v1/elements/customer_session?customer_session_client_secret=' +
+      encodeURIComponent(secret);
+    return fetch(url, { headers: { Authorization: 'Bearer ' + config.key } })
+      .then(function (response) { return response.ok ? response.json() : { payment_methods: [] }; })
+      .then(function (body) { return body.payment_methods || []; }, function () { return []; });
+  }
+
   // ---------------------------------------------------------------------------
   // 2. Card rules and Stripe's wording
   // ---------------------------------------------------------------------------
@@ -324,7 +333,13 @@
     this._root = null;
     this._destroyed = false;
     this._lastChange = null;
+    // Saved cards a CustomerSession lets this Payment Element show, and the buyer's pick
+    // ('new' for the card fields).
+    this._saved = [];
+    this._choice = 'new';
   }
+
+  Element.prototype._usesSaved = function () { return this._choice !== 'new'; };
 
   /** Postal code is collected unless the integration says fields.billingDetails.address(.postalCode) 'never'. */
   Element.prototype._collectsPostal = function () {
@@ -373,6 +388,11 @@
     this._errors = {};
     var wraps = {};
     this._activeFields().forEach(function (field) { wraps[field.key] = self._renderField(field); });
+    if (this._saved.length) {
+      root.appendChild(this._renderSaved());
+      fieldset.hidden = this._usesSaved();
+      this._cardFieldset = fieldset;
+    }
     // Card number on its own row, expiry and CVC side by side (wrapping when narrow), postal code.
     fieldset.appendChild(wraps.number);
     fieldset.appendChild(el('div', { class: cls('grid') }, [wraps.expiry, wraps.cvc]));
@@ -391,6 +411,35 @@
     this._updateBrand();
     this._showErrors();
     return root;
+  };
+
+  /** The saved cards as radio buttons, and "New card" that shows the card fields. */
+  Element.prototype._renderSaved = function () {
+    var self = this;
+    var group = el('fieldset', { class: cls('fieldset') + ' ' + cls('saved') });
+    group.appendChild(el('legend', { class: cls('legend'), text: 'Saved cards' }));
+    var choices = this._saved.map(function (pm) {
+      var card = pm.card || {};
+      var brand = (card.brand || 'card').charAt(0).toUpperCase() + (card.brand || 'card').slice(1);
+      var month = ('0' + card.exp_month).slice(-2);
+      return { value: pm.id, text: brand + ' ending in ' + card.last4 + ', expires ' +
+        month + '/' + card.exp_year };
+    }).concat([{ value: 'new', text: 'New card' }]);
+    choices.forEach(function (choice, index) {
+      var id = self._uid + '-saved-' + index;
+      var radio = el('input', { id: id, type: 'radio', name: self._uid + '-saved', value: choice.value });
+      radio.checked = choice.value === self._choice;
+      radio.addEventListener('change', function () {
+        if (!radio.checked) return;
+        self._choice = choice.value;
+        if (self._cardFieldset) self._cardFieldset.hidden = self._usesSaved();
+        self._showErrors();
+        self._emitChange();
+      });
+      group.appendChild(el('div', { class: cls('field') }, [
+        radio, el('label', { class: cls('label'), for: id, text: ' ' + choice.text })]));
+    });
+    return group;
   };
 
   /** One labelled input with its message (role=alert, linked by aria-describedby). */
@@ -456,6 +505,7 @@
   Element.prototype._problems = function () {
     var values = this._values;
     var problems = {};
+    if (this._usesSaved()) return problems; // a saved card needs no fields
     this._activeFields().forEach(function (field) {
       var code = FIELD_RULES[field.key].check(values[field.key], values);
       if (code) problems[field.key] = code;
@@ -722,6 +772,12 @@
   var ACTIONS = {
     validate: function () { return { error: element._validate ? element._validate() : null }; },
     tokenize: function (args) {
+      if (element._usesSaved && element._usesSaved()) {
+        // A saved card pays as it is: nothing is typed, nothing is created.
+        var saved = element._saved.filter(function (pm) { return pm.id === element._choice; })[0];
+        return { paymentMethod: { id: saved.id, object: 'payment_method', type: saved.type,
+          card: saved.card } };
+      }
       var invalid = element._validate();
       if (invalid) return { error: invalid };
       element._setBusy(true);
@@ -774,6 +830,14 @@
     if (config.type === 'expressCheckout') {
       element = new ExpressCheckoutButtons(config.options);
       element.mount(container);
+    } else if (config.type === 'payment' && config.customerSessionClientSecret) {
+      element = new Element(group, config.type, config.options);
+      savedCards(config.customerSessionClientSecret).then(function (methods) {
+        element._saved = methods;
+        if (methods.length) element._choice = methods[0].id;
+        element.mount(container);
+        reportHeight();
+      });
     } else if (config.type === 'payment' || config.type === 'card') {
       element = new Element(group, config.type, config.options);
       element.mount(container);

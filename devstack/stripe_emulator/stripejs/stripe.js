@@ -291,6 +291,9 @@
       channel: this._channel, type: this._type, options: this._options,
       appearance: this._group._appearance, key: stripe.key, parentOrigin: window.location.origin
     };
+    if (this._type === 'payment' && this._group._customerSessionClientSecret) {
+      frameConfig.customerSessionClientSecret = this._group._customerSessionClientSecret;
+    }
     var express = this._type === 'expressCheckout';
     var iframe = el('iframe', {
       name: '__privateStripeFrame' + instanceCounter,
@@ -496,6 +499,8 @@
     options = options || {};
     this._stripe = stripe;
     this._clientSecret = options.clientSecret || null;
+    // A CustomerSession's secret: the Payment Element lists the buyer's saved cards.
+    this._customerSessionClientSecret = options.customerSessionClientSecret || null;
     this._mode = options.mode || null;
     this._amount = options.amount;
     this._currency = options.currency;
