@@ -20,7 +20,7 @@ from typing import Any
 
 from app.errors import PaymentProviderError
 from app.gateways.mail import Message
-from app.gateways.payments import Intent, PaymentError
+from app.gateways.payments import Intent, PaymentError, SavedCard
 from app.gateways.signatures import sign_payload, verify_signature
 
 # Test payment methods and what confirming with them does (Stripe's test cards).
@@ -60,6 +60,12 @@ class FakeGateway:
         self._idempotent: dict[str, Any] = {}
         self._failures: dict[str, list[PaymentProviderError]] = {}
         self._ids = itertools.count(1)
+        # Wave 3: returning buyers. Customer id -> user id (deleted ones are removed);
+        # saved card id -> (customer id, card); CustomerSession secret -> customer id.
+        self.customers: dict[str, str] = {}
+        self.deleted_customers: set[str] = set()
+        self.saved_cards: dict[str, tuple[str, SavedCard]] = {}
+        self.customer_sessions: dict[str, str] = {}
 
     # --- test controls ------------------------------------------------------------
 
@@ -105,6 +111,7 @@ class FakeGateway:
                 amount_capturable=intent.amount,
                 capture_before=int(time.time()) + AUTHORIZATION_WINDOW_SECONDS,
             )
+        self._save_for_future(intent)
         return self.set_status(
             intent_id,
             "succeeded",
@@ -112,6 +119,17 @@ class FakeGateway:
             latest_charge=charge,
             amount_received=intent.amount,
         )
+
+    def _save_for_future(self, intent: Intent) -> None:
+        """``setup_future_usage`` with a Customer: the paying card is saved on success."""
+        if intent.setup_future_usage and intent.customer:
+            self.save_card(intent.customer)
+
+    def save_card(self, customer_id: str, *, brand: str = "visa", last4: str = "4242") -> SavedCard:
+        """A card saved on the Customer (as a payment with ``setup_future_usage`` does)."""
+        card = SavedCard(f"pm_fake_{next(self._ids)}", brand, last4, 12, 2034)
+        self.saved_cards[card.id] = (customer_id, card)
+        return card
 
     def authenticate(self, intent_id: str, outcome: str = "complete") -> Intent:
         """Finish 3-D Secure (the emulator's control endpoint)."""
@@ -229,6 +247,8 @@ class FakeGateway:
         capture_method: str = "automatic",
         confirmation_token: str | None = None,
         return_url: str | None = None,
+        customer: str | None = None,
+        setup_future_usage: str | None = None,
     ) -> Intent:
         """Create an intent; a repeated key with the same parameters returns the first.
 
@@ -244,6 +264,10 @@ class FakeGateway:
             params["capture_method"] = capture_method
         if confirmation_token:
             params |= {"confirmation_token": confirmation_token, "return_url": return_url}
+        if customer:
+            params["customer"] = customer
+        if setup_future_usage:
+            params["setup_future_usage"] = setup_future_usage
         self._check("create_intent", **params)
         replayed = self._replay(f"create:{idempotency_key}", params)
         if replayed is not None:
@@ -257,6 +281,8 @@ class FakeGateway:
             currency=currency,
             metadata=dict(metadata),
             capture_method=capture_method,
+            customer=customer,
+            setup_future_usage=setup_future_usage,
         )
         self.intents[intent.id] = intent
         self._idempotent[f"create:{idempotency_key}"] = (params, intent.id)
@@ -447,6 +473,69 @@ class FakeGateway:
             payload, signature_header, self.webhook_secrets, tolerance=self.webhook_tolerance
         )
 
+    # --- Wave 3: returning buyers -------------------------------------------------------
+
+    def create_customer(self, *, user_id: str, idempotency_key: str) -> str:
+        """One Customer per idempotency key, as at Stripe."""
+        self._check("create_customer", user_id=user_id)
+        key = f"customer:{idempotency_key}"
+        replayed = self._replay(key, {"userId": user_id})
+        if replayed is not None:
+            return str(replayed)
+        customer_id = f"cus_fake_{next(self._ids)}"
+        self.customers[customer_id] = user_id
+        self._idempotent[key] = ({"userId": user_id}, customer_id)
+        return customer_id
+
+    def delete_customer(self, customer_id: str) -> None:
+        """Delete it and detach its cards; deleting again is fine (as the adapter's 404)."""
+        self._check("delete_customer", customer_id=customer_id)
+        if self.customers.pop(customer_id, None) is not None:
+            self.deleted_customers.add(customer_id)
+        for pm_id, (owner, _card) in list(self.saved_cards.items()):
+            if owner == customer_id:
+                del self.saved_cards[pm_id]
+
+    def create_customer_session(self, customer_id: str) -> str:
+        """A ``cuss_secret_…`` for a live Customer."""
+        self._check("create_customer_session", customer_id=customer_id)
+        self._live_customer(customer_id)
+        secret = f"cuss_secret_fake{next(self._ids)}{secrets.token_hex(8)}"
+        self.customer_sessions[secret] = customer_id
+        return secret
+
+    def list_saved_cards(self, customer_id: str) -> list[SavedCard]:
+        """The Customer's cards, newest first."""
+        self._check("list_saved_cards", customer_id=customer_id)
+        self._live_customer(customer_id)
+        mine = [card for owner, card in self.saved_cards.values() if owner == customer_id]
+        return list(reversed(mine))
+
+    def retrieve_saved_card(self, customer_id: str, payment_method_id: str) -> SavedCard | None:
+        """The card when it is this Customer's, else None (Stripe's 404)."""
+        self._check("retrieve_saved_card", customer_id=customer_id, pm=payment_method_id)
+        self._live_customer(customer_id)
+        owner, card = self.saved_cards.get(payment_method_id, (None, None))
+        return card if owner == customer_id else None
+
+    def detach_payment_method(self, payment_method_id: str) -> None:
+        """Detach a saved card; an unattached one is refused, as at Stripe."""
+        self._check("detach_payment_method", pm=payment_method_id)
+        if self.saved_cards.pop(payment_method_id, None) is None:
+            raise PaymentProviderError(
+                "The payment method you provided is not attached to a customer.",
+                retryable=False,
+                provider_code=None,
+            )
+
+    def _live_customer(self, customer_id: str) -> None:
+        if customer_id not in self.customers:
+            raise PaymentProviderError(
+                f"No such customer: '{customer_id}'",
+                retryable=False,
+                provider_code="resource_missing",
+            )
+
 
 def intent_dict(intent: Intent) -> dict[str, Any]:
     """An Intent rendered as Stripe's PaymentIntent JSON (for webhook payloads)."""
@@ -464,6 +553,8 @@ def intent_dict(intent: Intent) -> dict[str, Any]:
         "amount_capturable": intent.amount_capturable,
         "amount_received": intent.amount_received,
         "cancellation_reason": intent.cancellation_reason,
+        "customer": intent.customer,
+        "setup_future_usage": intent.setup_future_usage,
         "last_payment_error": None
         if error is None
         else {

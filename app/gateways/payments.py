@@ -70,6 +70,9 @@ class Intent:
     amount_received: int = 0
     capture_before: int | None = None
     cancellation_reason: str | None = None
+    # Wave 3: a returning buyer's Stripe Customer, and whether the method is saved on success.
+    customer: str | None = None
+    setup_future_usage: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Intent:
@@ -94,6 +97,38 @@ class Intent:
             amount_received=int(data.get("amount_received") or 0),
             capture_before=int(capture_before) if capture_before else None,
             cancellation_reason=data.get("cancellation_reason"),
+            customer=_id_of(data.get("customer")),
+            setup_future_usage=data.get("setup_future_usage"),
+        )
+
+
+def _id_of(value: Any) -> str | None:
+    """An expandable field's id, whether Stripe sent the id or the object."""
+    if isinstance(value, dict):
+        return str(value["id"]) if value.get("id") else None
+    return str(value) if value else None
+
+
+@dataclass(frozen=True)
+class SavedCard:
+    """A card saved on a buyer's Stripe Customer, as the buyer may see it (no number)."""
+
+    id: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SavedCard:
+        """Build from a card PaymentMethod object."""
+        card = data.get("card") or {}
+        return cls(
+            id=data["id"],
+            brand=str(card.get("brand") or ""),
+            last4=str(card.get("last4") or ""),
+            exp_month=int(card.get("exp_month") or 0),
+            exp_year=int(card.get("exp_year") or 0),
         )
 
 
@@ -113,12 +148,15 @@ class PaymentGateway(Protocol):
         capture_method: str = "automatic",
         confirmation_token: str | None = None,
         return_url: str | None = None,
+        customer: str | None = None,
+        setup_future_usage: str | None = None,
     ) -> Intent:
         """Create (or, on a repeated key, return) a PaymentIntent.
 
         With ``confirmation_token`` it is created AND confirmed in one call; a decline
         returns the intent (``requires_payment_method`` with ``last_error``), it does
-        not raise.
+        not raise. ``customer`` (a returning buyer's Stripe Customer) and
+        ``setup_future_usage`` (save the method when the payment succeeds) are optional.
         """
         ...
 
@@ -190,6 +228,32 @@ class PaymentGateway(Protocol):
 
     def verify_webhook(self, payload: bytes, signature_header: str) -> dict[str, Any]:
         """Verify a webhook's signature and return the event (SignatureInvalid/MalformedJSON)."""
+        ...
+
+    # --- Wave 3: returning buyers (Customers, saved cards, CustomerSessions) ---------
+
+    def create_customer(self, *, user_id: str, idempotency_key: str) -> str:
+        """Create (or, on a repeated key, return) the buyer's Customer; its id."""
+        ...
+
+    def delete_customer(self, customer_id: str) -> None:
+        """Delete a Customer (its saved methods go with it); one already gone is fine."""
+        ...
+
+    def create_customer_session(self, customer_id: str) -> str:
+        """A CustomerSession for the Payment Element's saved cards; its client secret."""
+        ...
+
+    def list_saved_cards(self, customer_id: str) -> list[SavedCard]:
+        """The cards saved on the Customer, newest first."""
+        ...
+
+    def retrieve_saved_card(self, customer_id: str, payment_method_id: str) -> SavedCard | None:
+        """One of the Customer's saved cards, or None when it is not theirs (or unknown)."""
+        ...
+
+    def detach_payment_method(self, payment_method_id: str) -> None:
+        """Take a saved method off its Customer, for good."""
         ...
 
 
@@ -311,6 +375,8 @@ class StripeGateway:
         capture_method: str = "automatic",
         confirmation_token: str | None = None,
         return_url: str | None = None,
+        customer: str | None = None,
+        setup_future_usage: str | None = None,
     ) -> Intent:
         """Create a PaymentIntent for the Payment Element (automatic payment methods);
         with ``confirmation_token``, create and confirm it in one call."""
@@ -326,6 +392,10 @@ class StripeGateway:
             params["capture_method"] = capture_method
         if receipt_email:
             params["receipt_email"] = receipt_email
+        if customer:
+            params["customer"] = customer
+        if setup_future_usage:
+            params["setup_future_usage"] = setup_future_usage
         if confirmation_token:
             params |= {"confirm": True, "confirmation_token": confirmation_token}
             if return_url:
@@ -481,3 +551,70 @@ class StripeGateway:
         return verify_signature(
             payload, signature_header, self.webhook_secrets, tolerance=self.webhook_tolerance
         )
+
+    # --- Wave 3: returning buyers -------------------------------------------------------
+
+    def create_customer(self, *, user_id: str, idempotency_key: str) -> str:
+        """``POST /v1/customers`` with ``metadata.userId`` only: no personal data at Stripe."""
+        customers = self.client.v1.customers
+        params: dict[str, Any] = {"metadata": {"userId": user_id}}
+        obj = self._call(
+            lambda: customers.create(params, {"idempotency_key": idempotency_key})  # type: ignore[arg-type]
+        )
+        return str(obj.id)
+
+    def delete_customer(self, customer_id: str) -> None:
+        """``DELETE /v1/customers/<id>``; a 404 (already deleted) counts as done."""
+        customers = self.client.v1.customers
+        try:
+            self._call(lambda: customers.delete(customer_id))
+        except PaymentProviderError as exc:
+            if exc.provider_code != "resource_missing":
+                raise
+
+    def create_customer_session(self, customer_id: str) -> str:
+        """``POST /v1/customer_sessions``: the Payment Element lists, saves and removes
+        the buyer's cards; ``limited`` ones too (saved by a payment with
+        ``setup_future_usage``, which the buyer asked for with ``savePaymentMethod``)."""
+        features = {
+            "payment_method_redisplay": "enabled",
+            "payment_method_save": "enabled",
+            "payment_method_remove": "enabled",
+            "payment_method_allow_redisplay_filters": ["always", "limited"],
+        }
+        params: dict[str, Any] = {
+            "customer": customer_id,
+            "components": {"payment_element": {"enabled": True, "features": features}},
+        }
+        sessions = self.client.v1.customer_sessions
+        obj = self._call(lambda: sessions.create(params))  # type: ignore[arg-type]
+        return str(obj.client_secret)
+
+    def list_saved_cards(self, customer_id: str) -> list[SavedCard]:
+        """``GET /v1/customers/<id>/payment_methods?type=card``, every page."""
+        methods = self.client.v1.customers.payment_methods
+        params: dict[str, Any] = {"type": "card", "limit": 100}
+        page = self._call(lambda: methods.list(customer_id, params))  # type: ignore[arg-type]
+        found: list[SavedCard] = []
+        while True:
+            found.extend(SavedCard.from_dict(pm.to_dict()) for pm in page.data)
+            if not page.has_more:
+                return found
+            page = self._call(page.next_page)
+
+    def retrieve_saved_card(self, customer_id: str, payment_method_id: str) -> SavedCard | None:
+        """``GET /v1/customers/<id>/payment_methods/<pm>``; None on Stripe's 404."""
+        methods = self.client.v1.customers.payment_methods
+        try:
+            obj = self._call(lambda: methods.retrieve(customer_id, payment_method_id))
+        except PaymentProviderError as exc:
+            if exc.provider_code == "resource_missing":
+                return None
+            raise
+        data = obj.to_dict()
+        return SavedCard.from_dict(data) if data.get("type") == "card" else None
+
+    def detach_payment_method(self, payment_method_id: str) -> None:
+        """``POST /v1/payment_methods/<id>/detach``."""
+        methods = self.client.v1.payment_methods
+        self._call(lambda: methods.detach(payment_method_id))

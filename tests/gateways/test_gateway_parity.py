@@ -205,3 +205,56 @@ class TestSameAnswers:
         with pytest.raises(PaymentProviderError) as caught:
             getattr(subject.gateway, verb)(object_id)
         assert (caught.value.retryable, caught.value.provider_code) == (False, "resource_missing")
+
+
+class TestReturningBuyers:
+    """Wave 3: Customers, saved cards and CustomerSessions answer alike."""
+
+    def paid_with_saving(self, subject: Subject, customer: str) -> Any:
+        intent = subject.gateway.create_intent(
+            amount=2500,
+            currency="usd",
+            idempotency_key=f"pi-create-{customer}",
+            metadata={"orderId": "o1", "reservationId": "r1"},
+            receipt_email=None,
+            description="Order ORD-1",
+            customer=customer,
+            setup_future_usage="on_session",
+        )
+        assert (intent.customer, intent.setup_future_usage) == (customer, "on_session")
+        subject.confirm(intent.id, "pm_card_visa")
+        return intent
+
+    def test_one_customer_per_key(self, subject: Subject) -> None:
+        first = subject.gateway.create_customer(user_id="u1", idempotency_key="customer-u1")
+        again = subject.gateway.create_customer(user_id="u1", idempotency_key="customer-u1")
+        other = subject.gateway.create_customer(user_id="u2", idempotency_key="customer-u2")
+        assert first == again != other
+
+    def test_a_payment_with_setup_future_usage_saves_its_card(self, subject: Subject) -> None:
+        ada = subject.gateway.create_customer(user_id="ada", idempotency_key="customer-ada")
+        bob = subject.gateway.create_customer(user_id="bob", idempotency_key="customer-bob")
+        self.paid_with_saving(subject, ada)
+        [card] = subject.gateway.list_saved_cards(ada)
+        assert (card.brand, card.last4) == ("visa", "4242")
+        assert card.exp_month >= 1 and card.exp_year >= 2025
+        assert subject.gateway.retrieve_saved_card(ada, card.id) == card
+        assert subject.gateway.retrieve_saved_card(bob, card.id) is None
+        assert subject.gateway.retrieve_saved_card(ada, "pm_does_not_exist") is None
+        assert subject.gateway.list_saved_cards(bob) == []
+        subject.gateway.detach_payment_method(card.id)
+        assert subject.gateway.list_saved_cards(ada) == []
+
+    def test_a_customer_session_secret(self, subject: Subject) -> None:
+        ada = subject.gateway.create_customer(user_id="ada", idempotency_key="customer-ada")
+        assert subject.gateway.create_customer_session(ada).startswith("cuss_secret_")
+
+    def test_deleting_a_customer_twice_is_fine_and_it_is_gone(self, subject: Subject) -> None:
+        ada = subject.gateway.create_customer(user_id="ada", idempotency_key="customer-ada")
+        self.paid_with_saving(subject, ada)
+        subject.gateway.delete_customer(ada)
+        subject.gateway.delete_customer(ada)
+        with pytest.raises(PaymentProviderError) as caught:
+            subject.gateway.list_saved_cards(ada)
+        assert caught.value.provider_code == "resource_missing"
+        assert caught.value.retryable is False
