@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import keys
 from app.api import register_blueprints
+from app.api.auth import refuse_invalid_token
 from app.api.errors import register_error_handlers
 from app.api.observability import configure_logging, install_request_hooks
 from app.api.requests import BodyLimitedRequest, refuse_nul_parameters
@@ -80,6 +81,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     _bind_database(app, config)
     install_request_hooks(app)
     app.before_request(refuse_nul_parameters)
+    app.before_request(refuse_invalid_token)
     register_blueprints(app)
     register_error_handlers(app)
     _install_rate_limits(app, config)

@@ -60,6 +60,34 @@ def _decode(token: str) -> dict[str, Any] | None:
     return claims if isinstance(claims, dict) else None
 
 
+# Endpoints whose Authorization bearer is their own secret, not a JWT (METRICS_TOKEN).
+NON_JWT_BEARER_ENDPOINTS = frozenset({"ops.metrics"})
+
+
+def refuse_invalid_token() -> None:
+    """Before every request: a JWT that is sent but expired or invalid is 401.
+
+    Without this a buyer whose session lapsed would silently check out as a guest and
+    lose the order from "my orders"; a caller who sends no token is a guest as before.
+    """
+    if request.endpoint in NON_JWT_BEARER_ENDPOINTS:
+        return
+    token = _raw_token()
+    if token and _decode(token) is None:
+        raise Unauthorized(_why_refused(token))
+
+
+def _why_refused(token: str) -> str:
+    """Say whether the token expired (sign in again) or is not ours at all."""
+    try:
+        jwt.decode(token, options={"verify_signature": False, "verify_exp": True})
+    except jwt.ExpiredSignatureError:
+        return "The token has expired; sign in again."
+    except jwt.PyJWTError:
+        pass
+    return "The token is invalid."
+
+
 def identity() -> Identity | None:
     """The caller's identity, or None without a valid JWT."""
     token = _raw_token()

@@ -64,6 +64,8 @@ ERRORS = {
     429: "rate_limited (see Retry-After)",
     503: "service_unavailable",
 }
+# Paths whose bearer is not a buyer's JWT (METRICS_TOKEN): no "expired JWT" 401 for them.
+NON_JWT_PATHS = frozenset({"/metrics"})
 # gunicorn refuses a request line over limit_request_line (4,094 bytes) before the app.
 URI_TOO_LONG = {
     "description": "URI too long (uri_too_long): answered by the WSGI server before the app, "
@@ -302,6 +304,13 @@ def build_spec(version: str = "1.0.0") -> dict[str, Any]:
         for status in op.errors:
             responses[status] = {
                 "description": ERRORS[status],
+                "content": {"application/json": {"schema": "Error"}},
+            }
+        if 401 not in responses and op.path not in NON_JWT_PATHS:
+            # A JWT that is sent but expired or invalid is refused everywhere (auth.py).
+            responses[401] = {
+                "description": "unauthorized: an Authorization / x-auth-token JWT was sent "
+                "and is expired or invalid (sending none is a guest)",
                 "content": {"application/json": {"schema": "Error"}},
             }
         if any(param["in"] in ("path", "query") for param in op.parameters):

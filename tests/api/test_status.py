@@ -104,7 +104,8 @@ class TestCheckoutStatus:
         body = client.post(SUBMIT, json=submit_body(), headers=headers).get_json()
         assert client.get(body["statusUrl"], headers=own).status_code == 200
         assert client.get(body["statusUrl"], headers=other).status_code == 404
-        assert client.get(body["statusUrl"], headers=forged).status_code == 404
+        # A forged token is refused outright (issue 18), never read as "no token".
+        assert client.get(body["statusUrl"], headers=forged).status_code == 401
 
     def test_wait_returns_when_the_worker_publishes(
         self, client: Any, runtime: Any, submitted: Any
