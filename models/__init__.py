@@ -3,6 +3,7 @@
 Importing this package imports every model so ``models.ALL_MODELS`` is complete.
 """
 
+from models.buyer import BuyerCustomer
 from models.db import BaseModel, JSONField, bind_database, close_database, database, utcnow
 from models.order import Order, OrderEvent
 from models.outbox import Outbox
@@ -23,11 +24,13 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     Refund,
     ShopEvent,
     ShopDelivery,
+    BuyerCustomer,
 )
 
 __all__ = [
     "ALL_MODELS",
     "BaseModel",
+    "BuyerCustomer",
     "JSONField",
     "Order",
     "OrderEvent",

@@ -715,6 +715,8 @@ def admit_checkout(
     hold_ttl: int = 900,
     confirmation_token: str | None = None,
     capture_method: str = "automatic",
+    user_id: str | None = None,
+    save_payment_method: bool | None = None,
 ) -> Any:
     """Admit a submission the way the submit endpoint does; returns the Submission."""
     from app.services.admission import Submission, admit
@@ -733,11 +735,14 @@ def admit_checkout(
     }
     if confirmation_token:
         body["confirmationTokenId"] = confirmation_token
+    if save_payment_method is not None:
+        body["savePaymentMethod"] = save_payment_method
     submission = Submission.create(
         body,
         idempotency_key=key or f"key-{secrets.token_hex(8)}",
         hold_ttl=hold_ttl,
         capture_method=capture_method,
+        user_id=user_id,
     )
     admit(redis, submission, hold_ttl=hold_ttl, key_ttl=86400)
     return submission

@@ -111,6 +111,14 @@ def require_admin() -> Identity:
     return who
 
 
+def require_buyer() -> str:
+    """The signed-in buyer's user id; 401 without a valid JWT naming a user."""
+    who = identity()
+    if who is None or not who.user_id:
+        raise Unauthorized("A signed-in buyer's token is required.")
+    return who.user_id
+
+
 def require_metrics_access() -> None:
     """``GET /metrics``: the METRICS_TOKEN bearer when one is configured (401 otherwise);
     without one, loopback clients only (403 otherwise)."""

@@ -33,6 +33,7 @@ _quote_schema = QuoteSchema()
 _submit_schema = SubmitSchema()
 _lookup_query = LookupQuerySchema()
 _confirm_schema = ConfirmSchema()
+GUEST_CANNOT_SAVE = "Only with the buyer's JWT: a guest has no saved cards."
 
 
 @blueprint.post("/quote")
@@ -58,11 +59,16 @@ def submit() -> tuple[Response, int, dict[str, str]]:
         body = json_object()
         key = idempotency_key(body)
         data = load(_submit_schema, body)
+        who = auth.identity()
+        user_id = who.user_id if who else None
+        if data.get("save_payment_method") and user_id is None:
+            raise InvalidRequest(
+                "Saving a payment method needs a signed-in buyer.",
+                fields={"savePaymentMethod": [GUEST_CANNOT_SAVE]},
+            )
     except (ServiceError, HTTPException):
         count_refused(runtime.redis, rate)  # refused input counts against the limit too
         raise
-    who = auth.identity()
-    user_id = who.user_id if who else None
     submission = Submission.create(
         _submit_schema.dump(data),
         idempotency_key=key,

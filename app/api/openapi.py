@@ -55,6 +55,7 @@ ERRORS = {
     400: "validation_failed (unknown fields too; NUL in any parameter or string), "
     "malformed_json or card_data_rejected",
     401: "unauthorized",
+    502: "payment_provider_error (Stripe refused the call)",
     403: "forbidden",
     404: "not_found",
     409: "out_of_stock or invalid_state",
@@ -193,6 +194,19 @@ OPERATIONS = (
     Operation("/api/orders/track", "post", "Public tracking by order number and e-mail.",
               response=r.TrackResponseSchema, request=TrackSchema, errors=(400, 404, 415, 503),
               tag="orders"),
+    Operation("/api/me/payment-methods", "get",
+              "The signed-in buyer's saved cards (buyer JWT), newest first.",
+              response=r.fields.List(r.fields.Nested(r.SavedCardSchema)),
+              errors=(400, 401, 502, 503), tag="me"),
+    Operation("/api/me/payment-methods/{paymentMethodId}", "delete",
+              "Delete (detach at Stripe) one of the buyer's saved cards: 204; 404 when it "
+              "is not theirs.", ok=204, errors=(401, 404, 502, 503), tag="me",
+              parameters=[{"name": "paymentMethodId", "in": "path", "required": True,
+                           "schema": {"type": "string"}}]),
+    Operation("/api/me/orders", "get",
+              "The signed-in buyer's orders (buyer JWT), newest first, one keyset page.",
+              response=r.MyOrderPageSchema, errors=(400, 401, 503), tag="me",
+              parameters=PAGE_QUERY),
     Operation("/api/webhooks/stripe", "post", "Stripe webhook (signed raw body).",
               response=r.WebhookAckSchema, errors=(400, 413, 503), tag="webhooks",
               parameters=[{"name": "Stripe-Signature", "in": "header", "required": True,
@@ -268,12 +282,14 @@ OPERATIONS = (
 
 
 def _response(op: Operation) -> dict[str, Any]:
+    if op.ok == 204:
+        return {"description": "No content"}
     if op.response is None:
         kind = "object" if op.content_type == "application/json" else "string"
         return {"description": "OK", "content": {op.content_type: {"schema": {"type": kind}}}}
     schema = op.response
-    if isinstance(schema, r.fields.Field):
-        plugin_schema: Any = {"type": "array", "items": ProductSchema}
+    if isinstance(schema, r.fields.List) and isinstance(schema.inner, r.fields.Nested):
+        plugin_schema: Any = {"type": "array", "items": schema.inner.nested}
     else:
         plugin_schema = schema
     return {"description": "OK", "content": {"application/json": {"schema": plugin_schema}}}
@@ -330,7 +346,7 @@ def build_spec(version: str = "1.0.0") -> dict[str, Any]:
                 "required": op.request_required,
                 "content": {"application/json": {"schema": op.request}},
             }
-        if op.tag == "admin":
+        if op.tag in ("admin", "me"):
             operation["security"] = [{"bearer": []}]
         spec.path(path=op.path, operations={op.method: operation})
     return _nullable_refs(spec.to_dict())

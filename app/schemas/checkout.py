@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from app.schemas.common import BaseSchema, Email, StrictInteger, Text
+from app.schemas.common import BaseSchema, Email, StrictBoolean, StrictInteger, Text
 from app.schemas.countries import ISO_3166_ALPHA2
 
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -132,6 +132,12 @@ class SubmitSchema(BaseSchema):
     # Server-side confirmation (wave 2): absent, the client-secret flow is unchanged (and
     # absent from the stored body, so its fingerprint is what it always was).
     confirmation_token_id = _confirmation_token_field()
+    # Wave 3, returning buyers (a JWT only): save the payment method on the buyer's Stripe
+    # Customer when the payment succeeds. Absent, the stored body is what it always was.
+    save_payment_method = StrictBoolean(
+        data_key="savePaymentMethod",
+        metadata={"description": "Save the card for next time (needs the buyer's JWT)."},
+    )
 
     @validates_schema
     def _unique_skus(self, data: dict[str, Any], **_: Any) -> None:

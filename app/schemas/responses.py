@@ -86,6 +86,15 @@ class PaymentSchema(BaseSchema):
     intent_id = fields.String(data_key="intentId", allow_none=True)
     client_secret = fields.String(data_key="clientSecret", allow_none=True)
     capture_method = fields.String(data_key="captureMethod")
+    customer_session_client_secret = fields.String(
+        data_key="customerSessionClientSecret",
+        allow_none=True,
+        metadata={
+            "description": "A JWT buyer's only: a CustomerSession secret for "
+            "elements({customerSessionClientSecret}), so the Payment Element lists their "
+            "saved cards (null until the worker created it, and once the order is not PENDING)."
+        },
+    )
 
 
 class PaymentErrorSchema(BaseSchema):
@@ -221,3 +230,31 @@ class HealthSchema(BaseSchema):
 
     status = fields.String()
     checks = fields.Dict()
+
+
+class SavedCardSchema(BaseSchema):
+    """``GET /api/me/payment-methods``: one of the buyer's saved cards (never the number)."""
+
+    id = fields.String()
+    brand = fields.String()
+    last4 = fields.String()
+    exp_month = fields.Integer(data_key="expMonth")
+    exp_year = fields.Integer(data_key="expYear")
+
+
+class MyOrderSchema(BaseSchema):
+    """One of the signed-in buyer's orders."""
+
+    order_id = fields.String(data_key="orderId")
+    order_number = fields.String(data_key="orderNumber")
+    state = fields.String()
+    totals = fields.Nested(TotalsSchema)
+    line_items = fields.List(fields.Nested(LineItemSchema), data_key="lineItems")
+    created_at = fields.String(data_key="createdAt")
+
+
+class MyOrderPageSchema(BaseSchema):
+    """``GET /api/me/orders``: a page of the buyer's orders, newest first."""
+
+    data = fields.List(fields.Nested(MyOrderSchema))
+    next_cursor = fields.String(data_key="nextCursor", allow_none=True)

@@ -24,7 +24,7 @@ import peewee
 
 from app.errors import IdempotencyKeyReused, InvalidRequest, PaymentProviderError
 from app.gateways.payments import FINAL_STATUSES, Intent
-from app.services import admission, checkout_status, shop_events
+from app.services import admission, checkout_status, customers, shop_events
 from app.services.catalog import product_prices
 from app.services.holds import release_hold
 from app.services.inventory import Inventory
@@ -297,6 +297,7 @@ def open_payment(order: Order, runtime: Runtime) -> tuple[Order, Intent | None]:
     if order.payment_intent_id is not None:
         # A re-run (duplicate message): republish, keeping any decline already shown.
         checkout_status.publish(runtime.redis, order.id, **checkout_fields(order))
+        offer_saved_cards(order, runtime)
         return order, None
     if intent_creation_stopped(order.id):
         log.warning("order %s: its hold expired; no intent is created any more", order.id)
@@ -326,11 +327,46 @@ def open_payment(order: Order, runtime: Runtime) -> tuple[Order, Intent | None]:
     order = store_intent(order.id, intent, runtime)
     if order.state == PENDING:
         checkout_status.publish(runtime.redis, order.id, **checkout_fields(order), error=refusal)
+        offer_saved_cards(order, runtime)
     return order, None
 
 
+def offer_saved_cards(order: Order, runtime: Runtime) -> None:
+    """A JWT buyer's checkout status gets a CustomerSession secret (once), so the Payment
+    Element lists the buyer's saved cards. Without one the buyer still pays with a new
+    card: a permanent refusal is logged, a retryable one retried by the actor."""
+    if not order.user_id or order.state != PENDING:
+        return
+    view = checkout_status.read(runtime.redis, order.id) or {}
+    if view.get("customerSessionClientSecret"):
+        return
+    customer = customers.customer_of(order.user_id)
+    if customer is None:
+        return
+    try:
+        secret = runtime.gateway.create_customer_session(customer)
+    except PaymentProviderError as exc:
+        if exc.retryable:
+            raise
+        log.warning("order %s: no customer session: %s", order.id, exc.message)
+        return
+    checkout_status.publish(runtime.redis, order.id, customerSessionClientSecret=secret)
+
+
+def save_requested(runtime: Runtime, order_id: str) -> bool:
+    """Whether the buyer asked to save the payment method (``savePaymentMethod``)."""
+    submission = admission.load_submission(runtime.redis, order_id) or {}
+    return submission.get("savePaymentMethod") is True
+
+
 def create_intent(order: Order, runtime: Runtime, token: str | None) -> Intent:
-    """Stripe's create call; with ``token``, create and confirm in one call."""
+    """Stripe's create call; with ``token``, create and confirm in one call.
+
+    A JWT buyer's intent is made for their Stripe Customer (created once, here, if need
+    be), and saves its method on success when they asked (``savePaymentMethod``).
+    """
+    customer = customers.ensure_customer(order.user_id, runtime.gateway) if order.user_id else None
+    save = customer is not None and save_requested(runtime, order.id)
     return runtime.gateway.create_intent(
         amount=order.total,
         currency=order.currency,
@@ -341,6 +377,8 @@ def create_intent(order: Order, runtime: Runtime, token: str | None) -> Intent:
         capture_method=order.capture_method,
         confirmation_token=token,
         return_url=return_url(runtime.config.public_url, order.id) if token else None,
+        customer=customer,
+        setup_future_usage=customers.SAVE_USAGE if save else None,
     )
 
 

@@ -220,18 +220,23 @@ def checkout_view(order_id: str, model: dict[str, Any]) -> dict[str, Any]:
     """
     state = model.get("state") or PENDING
     confirming = bool(model.get("confirming")) and state == PENDING
+    payment: dict[str, Any] = {
+        "status": PaymentStatus.REQUIRES_CONFIRMATION
+        if confirming
+        else model.get("paymentStatus") or PaymentStatus.CREATING,
+        "intentId": model.get("intentId") or None,
+        "clientSecret": model.get("clientSecret") or None,
+        "captureMethod": model.get("captureMethod") or CaptureMethod.AUTOMATIC,
+    }
+    if model.get("userId"):
+        # A JWT buyer's saved cards, while the order can still be paid.
+        secret = model.get("customerSessionClientSecret") if state == PENDING else None
+        payment["customerSessionClientSecret"] = secret or None
     return {
         "orderId": order_id,
         "orderNumber": model.get("orderNumber"),
         "state": state,
-        "payment": {
-            "status": PaymentStatus.REQUIRES_CONFIRMATION
-            if confirming
-            else model.get("paymentStatus") or PaymentStatus.CREATING,
-            "intentId": model.get("intentId") or None,
-            "clientSecret": model.get("clientSecret") or None,
-            "captureMethod": model.get("captureMethod") or CaptureMethod.AUTOMATIC,
-        },
+        "payment": payment,
         "totals": model.get("totals") or None,
         "lineItems": model.get("lineItems") or [],
         "holdExpiresAt": model.get("holdExpiresAt") or None,
@@ -252,6 +257,8 @@ def checkout_view_from_order(order: Order) -> dict[str, Any]:
             # Only a live order may still be paid: the secret is useless otherwise.
             "clientSecret": order.client_secret if order.state == PENDING else None,
             "captureMethod": order.capture_method,
+            # A CustomerSession lives 30 minutes: the read model's is gone by now.
+            **({"customerSessionClientSecret": None} if order.user_id else {}),
         },
         "totals": totals(order),
         "lineItems": order.line_items or [],

@@ -125,3 +125,16 @@ class TestDisputesMigrationOnPostgres(TestDisputesMigration):
     @pytest.fixture
     def database_url(self, postgres_url: str) -> str:
         return postgres_url
+
+
+class TestBuyerCustomersMigration:
+    """0006 (w3-buyers) on a database migrated before it: ``buyer_customers`` appears."""
+
+    def test_adds_the_table_to_an_older_schema(self, db: Any) -> None:
+        from models import BuyerCustomer
+
+        db.drop_tables([BuyerCustomer])
+        version = next(m.version for m in discover() if m.name == "buyer_customers")
+        db.execute_sql(f"DELETE FROM schema_migrations WHERE version = '{version}'")
+        assert apply_migrations(db) == [version]
+        assert "buyer_customers" in set(db.get_tables())
