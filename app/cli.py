@@ -1,5 +1,5 @@
 """Flask CLI commands (``flask --app wsgi <command>``): migrate, products (upsert, import),
-inventory, seed, webhooks (the shop's verification snippet)."""
+inventory, seed, webhooks (the shop's verification snippet), buyers (erasure)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from app.runtime import Runtime
 from app.schemas.card_data import contains_card_data
 from app.schemas.common import flatten_errors, unencodable_paths
 from app.schemas.products import SyncedProductSchema
-from app.services import catalog
+from app.services import catalog, erasure
 from app.services.catalog import ProductInput, seed_demo, upsert_product
 from app.services.inventory import rebuild_from_db
 from models.migrate import apply_migrations
@@ -327,6 +327,22 @@ def verify_example_command(lang: str) -> None:
     click.echo("\n".join(f"{headers[name]}\n{VERIFY_EXAMPLES[name]}" for name in chosen))
 
 
+buyers_group = AppGroup("buyers", help="Returning buyers (JWT user ids).")
+
+
+@buyers_group.command("erase")
+@click.argument("user_id")
+def erase_command(user_id: str) -> None:
+    """Right to erasure: delete USER_ID's Stripe Customer and redact their orders' personal
+    data (amounts, states and audit types stay). Safe to run again."""
+    try:
+        done = erasure.erase_buyer(user_id, _runtime())
+    except ServiceError as exc:
+        raise click.ClickException(f"erasure stopped, run it again: {exc.message}") from exc
+    customer = "deleted" if done.customer_deleted else "none recorded"
+    click.echo(f"erased: {done.orders} order(s) redacted; Stripe customer {customer}")
+
+
 def register_commands(app: Flask) -> None:
     """Attach the commands to ``app.cli``."""
     commands = (
@@ -335,6 +351,7 @@ def register_commands(app: Flask) -> None:
         inventory_group,
         seed_demo_command,
         webhooks_group,
+        buyers_group,
     )
     for command in commands:
         app.cli.add_command(command)

@@ -98,6 +98,12 @@ def _decode_field(name: str, text: str) -> Any:
     return text
 
 
+def forget_personal_data(redis: Redis, order_id: str) -> None:
+    """Drop the stored submission (e-mail, addresses) from the read model (erasure); the
+    order row is the record from the moment the worker wrote it."""
+    redis.hdel(keys.checkout(order_id), "submission")
+
+
 def read(redis: Redis, order_id: str) -> dict[str, Any] | None:
     """The read model of ``order_id`` (JSON fields decoded), or None when absent."""
     raw = redis.hgetall(keys.checkout(order_id))

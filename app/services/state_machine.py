@@ -105,6 +105,8 @@ EVENT_TYPES = frozenset(
         "MAIL_QUEUED",
         "MAIL_SENT",
         "SHOP_NOTIFIED",
+        # Wave 3: the buyer's personal data was redacted (flask buyers erase).
+        "PERSONAL_DATA_ERASED",
     }
 )
 

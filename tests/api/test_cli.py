@@ -29,3 +29,29 @@ class TestCommands:
         runtime.redis.flushall()
         run(app, "inventory", "rebuild")
         assert runtime.redis.hget("{shop}:avail", "MUG-LOGO") == "40"
+
+
+class TestBuyersErase:
+    def test_erases_and_reports(self, app: Any, runtime: Any) -> None:
+        from app.services.checkout import create_order_from_submission
+        from models import Order
+        from tests.fakes import admit_checkout, stock
+
+        stock(runtime.redis, "TEE", on_hand=5, price=2000)
+        submission = admit_checkout(runtime.redis, [("TEE", 1)], user_id="u-cli")
+        order = create_order_from_submission(submission.order_id, runtime)
+        assert order is not None
+        output = run(app, "buyers", "erase", "u-cli").output
+        assert "1 order(s) redacted; Stripe customer deleted" in output
+        assert Order.get_by_id(order.id).email.endswith("@redacted.invalid")
+        assert "0 order(s) redacted" in run(app, "buyers", "erase", "u-cli").output
+
+    def test_a_stripe_failure_exits_non_zero(self, app: Any, runtime: Any, gateway: Any) -> None:
+        from app.errors import PaymentProviderError
+        from app.services import customers
+
+        customers.ensure_customer("u-down", gateway)
+        gateway.fail_next("delete_customer", PaymentProviderError("down", retryable=True))
+        result = app.test_cli_runner().invoke(args=["buyers", "erase", "u-down"])
+        assert result.exit_code != 0
+        assert "run it again" in result.output
