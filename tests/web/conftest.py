@@ -70,6 +70,25 @@ class Stack:
                 raise AssertionError(f"orders of {email}: {orders}, expected one {state}")
             time.sleep(0.2)
 
+    def wait_for_order_state_of(
+        self, order_id: str, state: str, timeout: float = 30
+    ) -> dict[str, Any]:
+        """Poll until the order ``order_id`` reaches ``state``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with sqlite3.connect(self.database_path) as conn:
+                conn.row_factory = sqlite3.Row
+                row = conn.execute(
+                    "SELECT id, order_number, state, payment_intent_id, reservation_id, total"
+                    " FROM orders WHERE id = ?",
+                    (order_id,),
+                ).fetchone()
+            if row is not None and row["state"] == state:
+                return dict(row)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"order {order_id}: {row and dict(row)}, expected {state}")
+            time.sleep(0.2)
+
     # --- Redis: holds --------------------------------------------------------------------
 
     def hold_status(self, reservation_id: str) -> str | None:

@@ -1,4 +1,6 @@
 // The shop's JSON API, with every failure turned into one ApiError shape.
+import { buyerToken } from './storage.js';
+
 // kind: 'network' (no answer), 'timeout' (no answer in time) or 'http' (an error body).
 
 export class ApiError extends Error {
@@ -14,6 +16,9 @@ export class ApiError extends Error {
 
 /** fetch() JSON with a timeout; resolves the parsed body of a 2xx answer. */
 export async function api(method, path, { body, headers = {}, timeoutMs = 30000 } = {}) {
+  // A signed-in buyer's JWT goes with every call (an expired one is a 401, never a guest).
+  const token = buyerToken();
+  if (token) headers = { Authorization: `Bearer ${token}`, ...headers };
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   let response;

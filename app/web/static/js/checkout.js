@@ -6,6 +6,11 @@
 //   -> long-poll GET /api/checkout/<id>?wait=20: succeeded / processing -> the order page;
 //      requires_action -> stripe.handleNextAction({clientSecret}); a decline -> shown, and
 //      the next Pay is a retry on the same order: POST /api/checkout/<id>/confirm.
+// A signed-in buyer (a JWT in sessionStorage, checkout:buyerToken) pays in two steps, so
+// the Payment Element can offer their saved cards: "Continue to payment" submits the cart
+// (savePaymentMethod from the checkbox), the status brings the client secret and a
+// CustomerSession secret -> stripe.elements({clientSecret, customerSessionClientSecret});
+// "Pay" -> stripe.confirmPayment -> the same long-poll to the order page.
 
 import { api, ApiError, checkoutStatus } from './api.js';
 import { formatMoney } from './money.js';
@@ -30,7 +35,10 @@ const state = {
   elements: null,
   paymentElement: null,
   busy: false,
+  intentBound: false, // a signed-in buyer's Elements, made for their order's intent
 };
+
+const signedIn = () => Boolean(store.buyerToken());
 
 // --- catalog and cart ------------------------------------------------------------
 
@@ -134,6 +142,7 @@ let quoteTimer = null;
 let quoteSeq = 0;
 
 function scheduleQuote() {
+  if (state.intentBound) unbindIntent(); // the order in hand no longer matches the form
   clearTimeout(quoteTimer);
   quoteTimer = setTimeout(refreshQuote, 150);
 }
@@ -183,9 +192,97 @@ function renderTotals() {
   for (const key of ['subtotal', 'shipping', 'tax', 'total']) {
     $(`total-${key}`).textContent = formatMoney(quote[key], quote.currency);
   }
-  pay.textContent = `Pay ${formatMoney(quote.total, quote.currency)}`;
+  pay.textContent = signedIn() && !state.intentBound
+    ? `Continue to payment (${formatMoney(quote.total, quote.currency)})`
+    : `Pay ${formatMoney(quote.total, quote.currency)}`;
   pay.disabled = state.busy;
+  if (signedIn()) return offerSavedCardsLater();
   mountPaymentElement(quote);
+}
+
+// --- a signed-in buyer: the Payment Element of their order's intent, with saved cards ---
+
+function offerSavedCardsLater() {
+  $('save-card-row').hidden = false;
+  if (state.intentBound) return;
+  const placeholder = $('payment-placeholder');
+  if (placeholder) placeholder.textContent = 'Continue to choose a saved card or enter a new one.';
+}
+
+/** Mount the Payment Element for the order's intent; its saved cards come with it. */
+function mountForIntent(payment) {
+  state.elements = state.stripe.elements({
+    clientSecret: payment.clientSecret,
+    ...(payment.customerSessionClientSecret
+      ? { customerSessionClientSecret: payment.customerSessionClientSecret } : {}),
+    appearance: { variables: { colorPrimary: '#0b57d0', colorDanger: '#b3261e' } },
+  });
+  $('payment-placeholder')?.remove();
+  state.paymentElement = state.elements.create('payment');
+  state.paymentElement.mount('#payment-element');
+  state.intentBound = true;
+  renderTotals();
+}
+
+/** The cart or the address changed after step 1: back to "Continue to payment". */
+function unbindIntent() {
+  state.paymentElement?.destroy();
+  state.paymentElement = null;
+  state.elements = null;
+  state.intentBound = false;
+  const placeholder = document.createElement('p');
+  placeholder.className = 'muted';
+  placeholder.id = 'payment-placeholder';
+  $('payment-element').replaceChildren(placeholder);
+}
+
+/** Step 1: the cart goes to the server; wait for the intent's secrets, mount the Element. */
+async function continueToPayment(body) {
+  const attempt = store.attemptFor(body);
+  try {
+    if (!attempt.orderId) await createOrder(attempt, null);
+    const deadline = Date.now() + CLIENT_SECRET_DEADLINE_MS;
+    let since = null;
+    let waitedForSession = false;
+    for (;;) {
+      const wait = since === null ? 0 : waitedForSession ? 3 : 20;
+      const status = await readStatus(attempt, wait, since);
+      since = status.version ?? null;
+      const payment = status.payment || {};
+      if (status.state !== 'PENDING' || holdHasExpired(status.holdExpiresAt)) {
+        return showError(holdExpired(), actionsFor(holdExpired()));
+      }
+      // The CustomerSession secret follows the client secret at once; if it does not
+      // come (Stripe refused it), the buyer still pays with a new card.
+      if (payment.clientSecret && (payment.customerSessionClientSecret || waitedForSession)) {
+        mountForIntent(payment);
+        return announce('Choose a saved card or enter a new one, then pay.');
+      }
+      if (payment.clientSecret) waitedForSession = true;
+      if (status.queue) announce(queueText(status.queue));
+      if (Date.now() > deadline) throw new ApiError('timeout');
+    }
+  } catch (err) {
+    if (err instanceof ApiError) return reportApiError(err);
+    throw err;
+  }
+}
+
+/** Step 2: confirm in the browser (a saved card or a new one), then follow the status. */
+async function payForIntent() {
+  const attempt = store.loadAttempt();
+  const returnUrl = new URL(`/order/${encodeURIComponent(attempt.orderId)}`, location.href).href;
+  const { error } = await state.stripe.confirmPayment({
+    elements: state.elements, confirmParams: { return_url: returnUrl }, redirect: 'if_required',
+  });
+  if (error) return reportStripeError(error);
+  announce('Confirming your payment…');
+  try {
+    return await followPayment(attempt);
+  } catch (err) {
+    if (err instanceof ApiError) return reportApiError(err);
+    throw err;
+  }
 }
 
 // --- the Payment Element (deferred intent: amount known, intent not yet) -------------
@@ -346,6 +443,7 @@ function buildBody() {
   if (!$('billing-same').checked) {
     body.billingAddress = { name: readValue('billing-name'), ...readAddress('billing-') };
   }
+  if (signedIn() && $('save-card').checked) body.savePaymentMethod = true;
   return body;
 }
 
@@ -449,7 +547,8 @@ function setBusy(busy) {
 
 async function onSubmit(event) {
   event.preventDefault();
-  if (state.busy || !state.elements) return; // a double click never starts a second attempt
+  // A double click never starts a second attempt.
+  if (state.busy || (!state.elements && !(signedIn() && state.quote))) return;
   setBusy(true);
   clearError();
   try {
@@ -468,6 +567,7 @@ async function pay() {
     });
   }
   saveFormState();
+  if (signedIn()) return state.intentBound ? payForIntent() : continueToPayment(buildBody());
   // Stripe requires submit() straight after the click, before any other async work.
   const submitted = await state.elements.submit();
   if (submitted.error) return reportStripeError(submitted.error);
@@ -567,7 +667,8 @@ async function createOrder(attempt, tokenId) {
     attempt.tokenId = tokenId;
     store.saveAttempt(attempt);
   }
-  const body = { ...JSON.parse(attempt.fingerprint), confirmationTokenId: attempt.tokenId };
+  const body = { ...JSON.parse(attempt.fingerprint) };
+  if (attempt.tokenId) body.confirmationTokenId = attempt.tokenId;
   const order = await api('POST', '/api/checkout/payment-intent', {
     body, headers: { 'Idempotency-Key': attempt.key },
   });

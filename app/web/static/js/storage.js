@@ -3,6 +3,7 @@
 //   checkout:form     the contact and address fields
 //   checkout:attempt  {key, fingerprint, orderId?, orderNumber?, checkoutToken?, holdExpiresAt?}
 //   checkout:orders   {orderId: {token, orderNumber}} for the order page
+//   checkout:buyerToken  a signed-in buyer's JWT (set by the shop; sent as Authorization)
 
 const read = (name, fallback) => {
   try {
@@ -18,6 +19,9 @@ export const loadCart = () => read('checkout:cart', []);
 export const saveCart = (cart) => write('checkout:cart', cart);
 export const loadForm = () => read('checkout:form', {});
 export const saveForm = (form) => write('checkout:form', form);
+
+/** A signed-in buyer's JWT, put here by the shop's own sign-in (none: a guest checkout). */
+export const buyerToken = () => sessionStorage.getItem('checkout:buyerToken') || null;
 
 export const loadAttempt = () => read('checkout:attempt', null);
 export const saveAttempt = (attempt) => write('checkout:attempt', attempt);
