@@ -188,7 +188,8 @@ def _install_response_headers(app: Flask, config: Config) -> None:
         "Access-Control-Allow-Headers": (
             "Content-Type, Idempotency-Key, X-Checkout-Token, Authorization, x-auth-token"
         ),
-        "Access-Control-Allow-Methods": "GET, POST, PUT, OPTIONS",
+        # DELETE: a buyer removes a saved card (DELETE /api/me/payment-methods/<id>).
+        "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
         "Access-Control-Expose-Headers": "Idempotent-Replayed, Retry-After",
         "Access-Control-Max-Age": "600",
     }

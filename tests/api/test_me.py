@@ -214,3 +214,22 @@ class TestDocumented:
         saved_card_of(runtime, gateway, "u-1")
         [card] = client.get("/api/me/payment-methods", headers=headers).get_json()
         self.validate(card, "SavedCard")
+
+
+class TestCors:
+    def test_a_shop_frontend_may_delete_a_saved_card(self, runtime: Any) -> None:
+        from app import create_app
+
+        config = runtime.config.with_overrides(frontend_origins=("https://shop.example",))
+        client = create_app(config, runtime=runtime).test_client()
+        preflight = client.options(
+            "/api/me/payment-methods/pm_1",
+            headers={
+                "Origin": "https://shop.example",
+                "Access-Control-Request-Method": "DELETE",
+                "Access-Control-Request-Headers": "authorization",
+            },
+        )
+        assert preflight.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+        assert "DELETE" in preflight.headers["Access-Control-Allow-Methods"]
+        assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
