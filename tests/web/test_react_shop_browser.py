@@ -252,3 +252,38 @@ def test_a_sold_out_line_is_shown_before_pay(shop: Shop):
     expect(shop.page.locator("#subtotal")).to_have_text("$14.00")  # the mug alone
     expect(pay).to_have_text(f"Pay {shop.page.locator('#total').inner_text()}")
     expect(pay).to_be_enabled()
+
+
+def test_a_signed_in_buyer_pays_the_next_order_with_a_saved_card(shop: Shop):
+    """Issue 18: the storefront passes the CustomerSession secret to Elements, so the
+    second order is paid with the first order's card, chosen without typing."""
+    import time
+
+    import jwt
+
+    from tests.web.conftest import JWT_SECRET
+
+    user = f"react-{uuid.uuid4().hex[:10]}"
+    token = jwt.encode({"sub": user, "exp": int(time.time()) + 3600}, JWT_SECRET, "HS256")
+    shop.open()
+    shop.page.evaluate("(t) => sessionStorage.setItem('shop:buyerToken', t)", token)
+    proceed = shop.page.get_by_role("button", name=re.compile(r"^Continue to payment"))
+
+    shop.open().add("Logo mug").to_checkout().fill_details()
+    shop.page.get_by_label("Save this card for next time").check()
+    proceed.click()
+    shop.fill_card("4242424242424242").pay()
+    shop.wait_for_paid_order_page()
+    first = shop.stack.wait_for_order_state(shop.email, "PAID")
+
+    shop.open().add("Logo mug").to_checkout().fill_details()
+    proceed.click()
+    card = shop.page.frame_locator("#payment-element iframe")
+    expect(card.get_by_label("Visa ending in 4242", exact=False)).to_be_checked()
+    expect(card.get_by_label("Card number")).to_be_hidden()
+    shop.pay()
+    second_id = shop.wait_for_paid_order_page()
+    second = shop.stack.wait_for_order_state_of(second_id, "PAID")
+    [first_charge] = shop.stack.succeeded_charges(first["payment_intent_id"])
+    [second_charge] = shop.stack.succeeded_charges(second["payment_intent_id"])
+    assert second_charge["payment_method"] == first_charge["payment_method"]

@@ -1,6 +1,7 @@
 // The checkout service's HTTP API: JSON in and out, errors as ApiError with the
 // service's stable `error.code`.
 import { API_URL } from './config.js';
+import { buyerToken } from './storage.js';
 
 export class ApiError extends Error {
   constructor(message, { status = 0, error = null, retryAfter = null } = {}) {
@@ -18,6 +19,9 @@ export class ApiError extends Error {
 export async function api(path, { method = 'GET', body, headers = {}, timeoutMs = 15000 } = {}) {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
+  // A signed-in buyer's JWT goes with every call (expired: a 401, never a guest checkout).
+  const token = buyerToken();
+  if (token) headers = { Authorization: `Bearer ${token}`, ...headers };
   let res;
   try {
     res = await fetch(`${API_URL}${path}`, {

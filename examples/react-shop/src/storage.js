@@ -1,5 +1,6 @@
 // What the browser keeps: the cart (localStorage, survives a restart), the checkout
-// attempt and each order's checkout token (sessionStorage, this tab only).
+// attempt, each order's checkout token and a signed-in buyer's JWT (sessionStorage,
+// this tab only).
 
 const CART_KEY = 'shop:cart';
 const ATTEMPT_KEY = 'shop:checkout-attempt';
@@ -39,6 +40,9 @@ export function attemptFor(body) {
 
 export const saveAttempt = (attempt) => sessionStorage.setItem(ATTEMPT_KEY, JSON.stringify(attempt));
 export const clearAttempt = () => sessionStorage.removeItem(ATTEMPT_KEY);
+
+/** A signed-in buyer's JWT, put there by the shop's sign-in (none: a guest checkout). */
+export const buyerToken = () => sessionStorage.getItem('shop:buyerToken') || null;
 
 export const rememberOrderToken = (orderId, token) => sessionStorage.setItem(orderKey(orderId), token);
 export const orderToken = (orderId) => sessionStorage.getItem(orderKey(orderId));

@@ -4,7 +4,7 @@ import { ApiError, getCheckoutStatus, getQuote, submitCheckout } from '../api.js
 import { describeError } from '../errors.js';
 import { formatMinor } from '../money.js';
 import { navigate } from '../router.jsx';
-import { attemptFor, clearAttempt, rememberOrderToken, saveAttempt } from '../storage.js';
+import { attemptFor, buyerToken, clearAttempt, rememberOrderToken, saveAttempt } from '../storage.js';
 import { stripePromise } from '../stripe.js';
 import ErrorBox from '../components/ErrorBox.jsx';
 
@@ -45,7 +45,13 @@ export default function Checkout({ cart, setQuantity, onPaid }) {
       <ErrorBox error={quoteError} id="quote-error" />
       {quote && <CartLines quote={quote} setQuantity={setQuantity} />}
       {quote?.purchasable === false && <SoldOutLines quote={quote} setQuantity={setQuantity} />}
-      {quote && (
+      {quote && buyerToken() && (
+        <SignedInPay cart={cart} details={details} quote={quote}
+          ready={upToDate && quote.purchasable} onPaid={onPaid}>
+          <DetailsForm details={details} onChange={setDetails} />
+        </SignedInPay>
+      )}
+      {quote && !buyerToken() && (
         <Elements stripe={stripePromise} options={elementsOptions}>
           <PayForm cart={cart} details={details} quote={quote} ready={upToDate && quote.purchasable} onPaid={onPaid}>
             <DetailsForm details={details} onChange={setDetails} />
@@ -131,15 +137,153 @@ function DetailsForm({ details, onChange }) {
   );
 }
 
-/** Long-poll the checkout status until the worker has created the PaymentIntent. */
-async function checkoutStatusWithSecret(attempt) {
+/**
+ * Long-poll the checkout status until the worker has created the PaymentIntent. A
+ * signed-in buyer's status also brings a CustomerSession secret (their saved cards) right
+ * after; with `withSession` it is waited for briefly (without it, a new card still pays).
+ */
+async function checkoutStatusWithSecret(attempt, { withSession = false } = {}) {
   let options = { wait: 0 };
+  let waited = false;
   for (;;) {
     const status = await getCheckoutStatus(attempt.orderId, attempt.checkoutToken, options);
     if (status.state !== 'PENDING') throw new ApiError('The order is closed.', { status: 409, error: { code: 'invalid_state' } });
-    if (status.payment.clientSecret) return status;
-    options = { wait: 20, since: status.version };   // `since`: no change between two polls is missed
+    const { clientSecret, customerSessionClientSecret } = status.payment;
+    if (clientSecret && (!withSession || customerSessionClientSecret || waited)) return status;
+    waited = Boolean(clientSecret);
+    // `since`: no change between two polls is missed.
+    options = { wait: waited ? 3 : 20, since: status.version };
   }
+}
+
+/** Submit the cart once per attempt (202: stock held, intent on its way); the attempt. */
+async function placeOrder(body) {
+  let attempt = attemptFor(body);
+  if (!attempt.orderId) {
+    let order = await submitCheckout(body, attempt.key);
+    if (!order.checkoutToken) {
+      // A replay whose first answer we lost: only that answer carried the token (a key
+      // is no credential). That order's hold lapses; this is a new attempt.
+      clearAttempt();
+      attempt = attemptFor(body);
+      order = await submitCheckout(body, attempt.key);
+    }
+    Object.assign(attempt, { orderId: order.orderId, checkoutToken: order.checkoutToken });
+    saveAttempt(attempt);
+    rememberOrderToken(order.orderId, order.checkoutToken);
+  }
+  return attempt;
+}
+
+/**
+ * A signed-in buyer pays in two steps so the Payment Element can offer their saved cards:
+ * "Continue to payment" submits the cart (with savePaymentMethod when ticked) and waits
+ * for the secrets; then Elements is created for that intent with
+ * {clientSecret, customerSessionClientSecret} and "Pay" confirms it.
+ */
+function SignedInPay({ cart, details, quote, ready, onPaid, children }) {
+  const [save, setSave] = useState(false);
+  const [intent, setIntent] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
+  // The cart changed after "Continue": that order no longer matches; start again.
+  useEffect(() => setIntent(null), [cart]);
+
+  async function handleContinue(event) {
+    event.preventDefault();
+    if (busy) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const { email, name, line1, city, postalCode, country } = details;
+      const body = {
+        items: cart, email, shippingAddress: { name, line1, city, postalCode, country },
+        ...(save ? { savePaymentMethod: true } : {}),
+      };
+      const attempt = await placeOrder(body);
+      const status = await checkoutStatusWithSecret(attempt, { withSession: true });
+      const { clientSecret, customerSessionClientSecret } = status.payment;
+      setIntent({ orderId: attempt.orderId, clientSecret, customerSessionClientSecret });
+    } catch (err) {
+      if (['not_found', 'invalid_state', 'out_of_stock'].includes(err.code)) clearAttempt();
+      setError(describeError(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  if (!intent) {
+    return (
+      <form className="pay-form" onSubmit={handleContinue}>
+        {children}
+        <section className="payment" aria-labelledby="payment-title">
+          <h2 id="payment-title">Payment</h2>
+          <label className="save-card">
+            <input type="checkbox" checked={save} onChange={(e) => setSave(e.target.checked)} />
+            Save this card for next time
+          </label>
+          <ErrorBox error={error} id="payment-error" />
+          <button type="submit" id="pay" disabled={!ready || busy}>
+            {busy ? 'Preparing…' : `Continue to payment (${formatMinor(quote.total, quote.currency)})`}
+          </button>
+        </section>
+      </form>
+    );
+  }
+  const options = {
+    clientSecret: intent.clientSecret,
+    ...(intent.customerSessionClientSecret
+      ? { customerSessionClientSecret: intent.customerSessionClientSecret } : {}),
+  };
+  return (
+    <Elements key={intent.clientSecret} stripe={stripePromise} options={options}>
+      <IntentPayForm orderId={intent.orderId} quote={quote} onPaid={onPaid} />
+    </Elements>
+  );
+}
+
+/** Pay the order's intent: a saved card or a new one, confirmed in the browser. */
+function IntentPayForm({ orderId, quote, onPaid }) {
+  const stripe = useStripe();
+  const elements = useElements();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
+
+  async function handleSubmit(event) {
+    event.preventDefault();
+    if (!stripe || !elements || busy) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const { error: payError } = await stripe.confirmPayment({
+        elements,
+        redirect: 'if_required',
+        confirmParams: { return_url: `${window.location.origin}/orders/${orderId}` },
+      });
+      // Declined or not authenticated: the order and its intent stay; Pay again retries.
+      if (payError) return setError(describeError(payError));
+      clearAttempt();
+      onPaid();
+      navigate(`/orders/${encodeURIComponent(orderId)}`);
+    } catch (err) {
+      setError(describeError(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <form className="pay-form" onSubmit={handleSubmit}>
+      <section className="payment" aria-labelledby="payment-title">
+        <h2 id="payment-title">Payment</h2>
+        <div id="payment-element"><PaymentElement /></div>
+        <ErrorBox error={error} id="payment-error" />
+        <button type="submit" id="pay" disabled={!stripe || busy}>
+          {busy ? 'Paying…' : `Pay ${formatMinor(quote.total, quote.currency)}`}
+        </button>
+      </section>
+    </form>
+  );
 }
 
 /** The details (children) are in the same form, so the browser checks them on Pay first. */
@@ -166,20 +310,7 @@ function PayForm({ cart, details, quote, ready, onPaid, children }) {
       if (submitError) return setError(describeError(submitError));
       const { email, name, line1, city, postalCode, country } = details;
       const body = { items: cart, email, shippingAddress: { name, line1, city, postalCode, country } };
-      let attempt = attemptFor(body);
-      if (!attempt.orderId) {
-        let order = await submitCheckout(body, attempt.key);     // 202: stock held, intent on its way
-        if (!order.checkoutToken) {
-          // A replay whose first answer we lost: only that answer carried the token (a key
-          // is no credential). That order's hold lapses; this is a new attempt.
-          clearAttempt();
-          attempt = attemptFor(body);
-          order = await submitCheckout(body, attempt.key);
-        }
-        Object.assign(attempt, { orderId: order.orderId, checkoutToken: order.checkoutToken });
-        saveAttempt(attempt);
-        rememberOrderToken(order.orderId, order.checkoutToken);
-      }
+      const attempt = await placeOrder(body);
       const status = await checkoutStatusWithSecret(attempt);
       if (['succeeded', 'processing'].includes(status.payment.status)) return paid(attempt.orderId);
       const { error: payError } = await stripe.confirmPayment({
