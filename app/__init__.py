@@ -19,7 +19,7 @@ from app.api.requests import BodyLimitedRequest, refuse_nul_parameters
 from app.cli import register_commands
 from app.config import Config, load_config
 from app.context import CONFIG_EXTENSION, DATABASE_EXTENSION, RUNTIME_EXTENSION
-from app.runtime import Runtime, build_runtime, install
+from app.runtime import WEB_STRIPE_WAIT_SECONDS, Runtime, build_runtime, install
 from models.db import bind_database
 
 # The views whose rate limit is RATELIMIT_CHECKOUT, per client IP, by flask-limiter. The
@@ -58,7 +58,9 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     Redis, Stripe, mail, and the Dramatiq broker that views enqueue through.
     """
     if runtime is None:
-        runtime = build_runtime(config or load_config(require_secrets=True))
+        runtime = build_runtime(
+            config or load_config(require_secrets=True), stripe_wait=WEB_STRIPE_WAIT_SECONDS
+        )
     config = config or runtime.config
     install(runtime)
 

@@ -44,11 +44,21 @@ _lock = threading.Lock()
 _current: Runtime | None = None
 
 
-def build_runtime(config: Config, jobs: Jobs | None = None) -> Runtime:
+# How long a web request waits for room in the fleet's Stripe budget (a worker: 30 s). The
+# web asks Stripe only for a buyer's saved cards; when the workers use the whole budget,
+# a prompt 503 beats holding the request.
+WEB_STRIPE_WAIT_SECONDS = 2.0
+WORKER_STRIPE_WAIT_SECONDS = 30.0
+
+
+def build_runtime(
+    config: Config, jobs: Jobs | None = None, *, stripe_wait: float = WORKER_STRIPE_WAIT_SECONDS
+) -> Runtime:
     """Construct the real adapters for ``config`` (no connection is opened yet).
 
     ``jobs`` defaults to Dramatiq messages on a Redis broker at ``config.redis_url``;
-    the worker passes the broker it consumes from.
+    the worker passes the broker it consumes from. ``stripe_wait``: how long a Stripe call
+    waits for room in the fleet's budget (the web passes WEB_STRIPE_WAIT_SECONDS).
     """
     # A bounded pool that queues a caller for a free connection instead of failing: a
     # gevent web process may run hundreds of requests at once.
@@ -65,7 +75,11 @@ def build_runtime(config: Config, jobs: Jobs | None = None) -> Runtime:
         api_base=config.stripe_api_base,
         webhook_secrets=config.stripe_webhook_secrets,
         webhook_tolerance=config.webhook_tolerance_seconds,
-        budget=StripeBudget(client, config.stripe_budget),
+        budget=StripeBudget(
+            client,
+            config.stripe_budget,
+            max_wait=stripe_wait,
+        ),
     )
     if jobs is None:
         # This process only sends: the workers run the broker's maintenance.
