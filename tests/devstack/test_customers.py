@@ -149,3 +149,25 @@ class TestCustomerSessions:
         first = pay(client, cus.id, "pm_card_visa", setup_future_usage="on_session")
         again = pay(client, cus.id, str(first.payment_method))
         assert again.status == "succeeded"
+
+    def test_a_confirmation_token_confirm_saves_the_method_too(
+        self, client: stripe.StripeClient
+    ) -> None:
+        cus = client.v1.customers.create()
+        token = client.v1.test_helpers.confirmation_tokens.create(
+            params={"payment_method": "pm_card_visa"}
+        )
+        intent = client.v1.payment_intents.create(
+            params={
+                "amount": 1500,
+                "currency": "usd",
+                "customer": cus.id,
+                "setup_future_usage": "on_session",
+                "confirm": True,
+                "confirmation_token": token.id,
+                "return_url": "https://shop.example/done",
+            }
+        )
+        assert intent.status == "succeeded"
+        [saved] = client.v1.customers.payment_methods.list(cus.id).data
+        assert saved.id == intent.payment_method
