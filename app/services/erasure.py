@@ -4,9 +4,10 @@
 their saved cards) and redacts, in every order of theirs: the e-mail, the names and
 street lines of the addresses (country and state stay: tax records need them), and every
 copy of those in audit payloads, outbox payloads (receipts), shop-webhook bodies, the
-last payment error and the checkout read model. Amounts, states, line items, audit event
-types and timestamps are kept. Each order is redacted in one transaction and gets a
-``PERSONAL_DATA_ERASED`` audit event; running it again changes nothing more.
+last payment error and the checkout read model; mail still queued for the buyer is
+cancelled. Amounts, states, line items, audit event types and timestamps are kept. Each
+order is redacted in one transaction and gets a ``PERSONAL_DATA_ERASED`` audit event;
+running it again changes nothing more.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from app.services.records import lock_order, touch
 from app.services.state_machine import record_event
 from models import Order, OrderEvent, Outbox, ShopEvent
 from models.db import database
+from models.statuses import OutboxStatus
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -80,6 +82,11 @@ def redact_order(order_id: str) -> bool:
             changed |= _save_if_changed(event, "payload", scrub(event.payload, personal))
         for row in Outbox.select().where(Outbox.order == order_id):
             changed |= _save_if_changed(row, "payload", scrub(row.payload, personal))
+            if row.status == OutboxStatus.PENDING:
+                # Its address is gone: the mail must never go out (nor be retried).
+                row.status, row.last_error = OutboxStatus.FAILED, "personal data erased"
+                row.save(only=[Outbox.status, Outbox.last_error])
+                changed = True
         for shop_event in ShopEvent.select().where(ShopEvent.order == order_id):
             changed |= _save_if_changed(shop_event, "body", scrub(shop_event.body, personal))
         redacted = {

@@ -78,6 +78,16 @@ class TestEraseBuyer:
         transitions = [e.payload for e in order.events if e.type == "STATE_CHANGED"]
         assert transitions and all(p["to"] for p in transitions)
 
+    def test_queued_mail_to_the_buyer_never_goes(
+        self, runtime: Any, gateway: Any, paid: Order
+    ) -> None:
+        pending = Outbox.select().where((Outbox.order == paid.id) & (Outbox.status == "pending"))
+        assert pending.count() > 0
+        erasure.erase_buyer("u-1", runtime)
+        assert pending.count() == 0
+        rows = list(Outbox.select().where(Outbox.order == paid.id))
+        assert rows and all(row.status == "failed" for row in rows)
+
     def test_deletes_the_stripe_customer_and_forgets_it(
         self, runtime: Any, gateway: Any, paid: Order
     ) -> None:
