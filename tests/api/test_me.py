@@ -81,6 +81,20 @@ class TestStatusOfAJwtBuyer:
         after = client.get(body["statusUrl"], headers=headers).get_json()
         assert after["payment"]["customerSessionClientSecret"].startswith("cuss_secret_")
 
+    def test_from_the_order_row_it_is_null(
+        self, client: Any, catalog: Any, submit_body: Any, buyer: Any, runtime: Any
+    ) -> None:
+        """The read model expired: the order row answers, and a session lives 30 min."""
+        from app import keys
+
+        headers = buyer("u-1")
+        body = submit(client, submit_body(), "k-status-row-01", headers).get_json()
+        create_order_from_submission(body["orderId"], runtime)
+        runtime.redis.delete(keys.checkout(body["orderId"]))
+        status = client.get(body["statusUrl"], headers=headers).get_json()
+        assert status["payment"]["customerSessionClientSecret"] is None
+        assert status["payment"]["clientSecret"]
+
     def test_a_guest_status_has_no_such_field(
         self, client: Any, catalog: Any, submit_body: Any, runtime: Any
     ) -> None:
@@ -139,6 +153,15 @@ class TestPaymentMethods:
         saved_card_of(runtime, gateway, "u-1")
         response = client.delete(f"/api/me/payment-methods/{pm_id}", headers=buyer("u-1"))
         assert response.status_code == 404
+
+    def test_a_customer_deleted_at_stripe_has_no_cards(
+        self, client: Any, runtime: Any, gateway: Any, buyer: Any
+    ) -> None:
+        saved_card_of(runtime, gateway, "u-1")
+        gateway.delete_customer(customers.customer_of("u-1"))
+        response = client.get("/api/me/payment-methods", headers=buyer("u-1"))
+        assert response.status_code == 200
+        assert response.get_json() == []
 
     def test_stripe_unavailable_is_503(
         self, client: Any, runtime: Any, gateway: Any, buyer: Any
