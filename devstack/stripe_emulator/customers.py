@@ -226,6 +226,21 @@ class Customers:
             )
         return session
 
+    def remove_for_session(self, session: Obj, pm_id: str) -> Obj:
+        """Detach one of the session's Customer's methods, if the session may remove."""
+        features = session["components"]["payment_element"].get("features") or {}
+        if features.get("payment_method_remove") != "enabled":
+            raise invalid_request(
+                "This CustomerSession does not allow removing payment methods "
+                "(components[payment_element][features][payment_method_remove]).",
+                param="payment_method",
+            )
+        pm = self.store.tables["payment_method"].get(pm_id)
+        if pm is None or pm["customer"] != session["customer"]:
+            raise resource_missing("PaymentMethod", pm_id, "payment_method")
+        self._detach(pm)
+        return pm
+
     def redisplayed(self, session: Obj) -> list[Obj]:
         """The saved methods the session's Payment Element shows, newest first."""
         element = session["components"]["payment_element"]

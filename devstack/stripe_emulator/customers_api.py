@@ -140,3 +140,22 @@ def elements_customer_session(call: Call) -> str:
             "payment_methods": methods,
         }
     )
+
+
+@bp.post("/elements/customer_session/detach")
+@api(publishable=True)
+def elements_remove_saved_card(call: Call) -> str:
+    """Emulator-only: the Payment Element's remove button (``payment_method_remove``)."""
+    reject_unknown(
+        call.params,
+        {"customer_session_client_secret", "payment_method", "key", "_stripe_version"},
+    )
+    secret = get_str(call.params, "customer_session_client_secret")
+    pm_id = get_str(call.params, "payment_method")
+    if not secret:
+        raise parameter_missing("customer_session_client_secret")
+    if not pm_id:
+        raise parameter_missing("payment_method")
+    customers = call.emulator.payments.customers
+    session = customers.session(secret)
+    return _render(call, customers.remove_for_session(session, pm_id))

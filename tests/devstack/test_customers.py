@@ -171,3 +171,49 @@ class TestCustomerSessions:
         assert intent.status == "succeeded"
         [saved] = client.v1.customers.payment_methods.list(cus.id).data
         assert saved.id == intent.payment_method
+
+
+class TestRemoveThroughTheSession:
+    """The Payment Element's remove button, through the emulator-only endpoint."""
+
+    def remove(self, server: EmulatorServer, secret: str, pm: str) -> requests.Response:
+        return requests.post(
+            f"{server.url}/v1/elements/customer_session/detach",
+            data={"customer_session_client_secret": secret, "payment_method": pm},
+            headers={"Authorization": f"Bearer {PUBLISHABLE_KEY}"},
+            timeout=5,
+        )
+
+    def test_removes_the_customers_own_card(
+        self, client: stripe.StripeClient, stripe_emulator: EmulatorServer
+    ) -> None:
+        cus = client.v1.customers.create()
+        paid = pay(client, cus.id, "pm_card_visa", setup_future_usage="on_session")
+        answer = self.remove(
+            stripe_emulator, session(client, cus.id).client_secret, str(paid.payment_method)
+        )
+        assert answer.status_code == 200, answer.text
+        assert client.v1.customers.payment_methods.list(cus.id).data == []
+
+    def test_not_another_customers(
+        self, client: stripe.StripeClient, stripe_emulator: EmulatorServer
+    ) -> None:
+        ada, bob = client.v1.customers.create(), client.v1.customers.create()
+        paid = pay(client, ada.id, "pm_card_visa", setup_future_usage="on_session")
+        answer = self.remove(
+            stripe_emulator, session(client, bob.id).client_secret, str(paid.payment_method)
+        )
+        assert answer.status_code == 404
+        assert len(client.v1.customers.payment_methods.list(ada.id).data) == 1
+
+    def test_not_when_the_session_does_not_allow_it(
+        self, client: stripe.StripeClient, stripe_emulator: EmulatorServer
+    ) -> None:
+        cus = client.v1.customers.create()
+        paid = pay(client, cus.id, "pm_card_visa", setup_future_usage="on_session")
+        locked = client.v1.customer_sessions.create(
+            params={"customer": cus.id, "components": {"payment_element": {"enabled": True}}}
+        )
+        answer = self.remove(stripe_emulator, locked.client_secret, str(paid.payment_method))
+        assert answer.status_code == 400
+        assert len(client.v1.customers.payment_methods.list(cus.id).data) == 1

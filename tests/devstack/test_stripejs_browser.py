@@ -1011,8 +1011,9 @@ class TestSavedCards:
         )
         open_checkout(page, shop_url, intent, css=self.session_secret(sdk, customer))
 
-        choice = card_frame(page).get_by_label(re.compile(r"Visa ending in 4242"))
+        choice = card_frame(page).get_by_role("radio", name=re.compile(r"Visa ending in 4242"))
         assert choice.is_checked()
+        assert_accessible(page)
         assert not card_frame(page).get_by_label("Card number").is_visible()
         result = pay(page)
         assert result["paymentIntent"]["status"] == "succeeded", result
@@ -1032,3 +1033,17 @@ class TestSavedCards:
         result = pay(page)
         assert result["paymentIntent"]["status"] == "succeeded", result
         assert status_of(sdk, intent).payment_method != saved
+
+    def test_the_remove_button_detaches_a_saved_card(
+        self, page: Any, shop_url: str, sdk: stripe.StripeClient
+    ) -> None:
+        customer, saved = self.saved_card(sdk)
+        intent = sdk.v1.payment_intents.create(
+            params={"amount": 2500, "currency": "usd", "customer": customer}
+        )
+        open_checkout(page, shop_url, intent, css=self.session_secret(sdk, customer))
+
+        card_frame(page).get_by_role("button", name="Remove this card (Visa 4242)").click()
+        card_frame(page).get_by_label("Card number").wait_for()
+        assert card_frame(page).get_by_label(re.compile(r"Visa ending in 4242")).count() == 0
+        assert sdk.v1.payment_methods.retrieve(saved).customer is None

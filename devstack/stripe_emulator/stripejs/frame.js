@@ -82,13 +82,24 @@
     });
   }
 
-  /** The saved cards a CustomerSession secret lets the Payment Element show ([] on error). */
+  /** What a CustomerSession secret lets the Payment Element show: {payment_methods, features}
+   * ({} on error: no saved cards). */
   function savedCards(secret) {
     var url = API_BASE + '/v1/elements/customer_session?customer_session_client_secret=' +
       encodeURIComponent(secret);
     return fetch(url, { headers: { Authorization: 'Bearer ' + config.key } })
-      .then(function (response) { return response.ok ? response.json() : { payment_methods: [] }; })
-      .then(function (body) { return body.payment_methods || []; }, function () { return []; });
+      .then(function (response) { return response.ok ? response.json() : {}; })
+      .then(function (body) { return body || {}; }, function () { return {}; });
+  }
+
+  /** Detach a saved card through the session (its remove feature); resolves true when done. */
+  function removeSavedCard(secret, pmId) {
+    return fetch(API_BASE + '/v1/elements/customer_session/detach', {
+      method: 'POST',
+      headers: { Authorization: 'Bearer ' + config.key,
+        'Content-Type': 'application/x-www-form-urlencoded' },
+      body: formEncode({ customer_session_client_secret: secret, payment_method: pmId })
+    }).then(function (response) { return response.ok; }, function () { return false; });
   }
 
   // ---------------------------------------------------------------------------
@@ -423,8 +434,9 @@
       var brand = (card.brand || 'card').charAt(0).toUpperCase() + (card.brand || 'card').slice(1);
       var month = ('0' + card.exp_month).slice(-2);
       return { value: pm.id, text: brand + ' ending in ' + card.last4 + ', expires ' +
-        month + '/' + card.exp_year };
+        month + '/' + card.exp_year, short: brand + ' ' + card.last4 };
     }).concat([{ value: 'new', text: 'New card' }]);
+    var removable = (this._features || {}).payment_method_remove === 'enabled';
     choices.forEach(function (choice, index) {
       var id = self._uid + '-saved-' + index;
       var radio = el('input', { id: id, type: 'radio', name: self._uid + '-saved', value: choice.value });
@@ -436,10 +448,30 @@
         self._showErrors();
         self._emitChange();
       });
+      var remove = null;
+      if (removable && choice.value !== 'new') {
+        remove = el('button', { type: 'button', class: cls('remove'), text: 'Remove',
+          'aria-label': 'Remove this card (' + choice.short + ')' });
+        remove.addEventListener('click', function () { self._removeSaved(choice.value); });
+      }
       group.appendChild(el('div', { class: cls('field') }, [
-        radio, el('label', { class: cls('label'), for: id, text: ' ' + choice.text })]));
+        radio, el('label', { class: cls('label'), for: id, text: ' ' + choice.text }), remove]));
     });
     return group;
+  };
+
+  /** The remove button (payment_method_remove): detach at the emulator, then redraw. */
+  Element.prototype._removeSaved = function (pmId) {
+    var self = this;
+    removeSavedCard(this._sessionSecret, pmId).then(function (ok) {
+      if (!ok) return;
+      self._saved = self._saved.filter(function (pm) { return pm.id !== pmId; });
+      if (self._choice === pmId) self._choice = self._saved.length ? self._saved[0].id : 'new';
+      var node = self._mountPoint;
+      node.removeChild(self._root);
+      self._attach(node);
+      self._emitChange();
+    });
   };
 
   /** One labelled input with its message (role=alert, linked by aria-describedby). */
@@ -832,7 +864,10 @@
       element.mount(container);
     } else if (config.type === 'payment' && config.customerSessionClientSecret) {
       element = new Element(group, config.type, config.options);
-      savedCards(config.customerSessionClientSecret).then(function (methods) {
+      element._sessionSecret = config.customerSessionClientSecret;
+      savedCards(config.customerSessionClientSecret).then(function (answer) {
+        var methods = answer.payment_methods || [];
+        element._features = answer.features || {};
         element._saved = methods;
         if (methods.length) element._choice = methods[0].id;
         element.mount(container);
