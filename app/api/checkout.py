@@ -81,6 +81,8 @@ def submit() -> tuple[Response, int, dict[str, str]]:
             key_ttl=config.idempotency_ttl_seconds,
             rate=rate,
             caller=caller_hash(client, user_id),
+            replicas=config.redis_min_replicas_ack,
+            replica_timeout_ms=config.redis_replica_ack_timeout_ms,
         )
     except OutOfStock:
         SUBMITS.labels("out_of_stock").inc()

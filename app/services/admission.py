@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import limits
+from prometheus_client import Counter
 from redis import Redis
 
 from app import keys, lua
@@ -49,6 +50,11 @@ __all__ = [
     "pending_older_than",
     "token_hash",
 ]
+
+REPLICA_ACK_MISSING = Counter(
+    "checkout_admission_replica_ack_missing_total",
+    "Admissions answered 503: no replica acknowledged them in time (REDIS_MIN_REPLICAS_ACK).",
+)
 
 # Crockford base32 without I, L, O, U: nothing a buyer can misread on the phone.
 ORDER_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -267,9 +273,16 @@ def admit(
     key_ttl: int,
     rate: SubmitRate | None = None,
     caller: str = "",
+    replicas: int = 0,
+    replica_timeout_ms: int = 0,
 ) -> Admission:
     """Count the rate limit, claim the key, hold every line and write the read model in
-    ONE EVALSHA.
+    ONE EVALSHA (followed by ``WAIT replicas`` in the same round trip when ``replicas``).
+
+    A 202 is a promise: with ``replicas``, one is only given once that many replicas hold
+    the submission, so a failover cannot lose it. Fewer in ``replica_timeout_ms`` raises
+    ServiceUnavailable; the submission stays on the primary, where a retry with the same
+    key replays it (docs/reliability.md, "Redis failover").
 
     Same key + same fingerprint → the stored response (``replayed=True``), without the
     checkout token when ``caller`` is not who first submitted it. Raises RateLimited,
@@ -310,7 +323,13 @@ def admit(
         *fields,
         *flat_lines(lines),
     ]
-    used, ttl, *outcome = lua.run(redis, "admit", names, args)
+    if replicas:
+        reply, acked = lua.run_replicated(
+            redis, "admit", names, args, replicas=replicas, timeout_ms=replica_timeout_ms
+        )
+    else:
+        reply, acked = lua.run(redis, "admit", names, args), 0
+    used, ttl, *outcome = reply
     state = RateState(rate.limit, max(0, rate.limit - int(used)), int(ttl))
     kind = lua.text(outcome[0])
     if kind == "LIMITED":
@@ -320,6 +339,7 @@ def admit(
         if not int(outcome[2]):
             # Someone else holding the key and the body must not read the buyer's order.
             stored["checkoutToken"] = None
+        _require_replicas(acked, replicas)
         return Admission(response=stored, replayed=True, rate=state)
     try:
         lua.raise_for_refusal(outcome, lines)
@@ -329,7 +349,17 @@ def admit(
         if kind == "UNKNOWN" and counters_lost([lua.text(sku) for sku in outcome[1:]]):
             raise ServiceUnavailable("Stock counters are being restored; retry.") from None
         raise
+    _require_replicas(acked, replicas)
     return Admission(response=response, replayed=False, rate=state)
+
+
+def _require_replicas(acked: int, replicas: int) -> None:
+    """Refuse to promise an admission fewer than ``replicas`` replicas acknowledged."""
+    if acked < replicas:
+        REPLICA_ACK_MISSING.inc()
+        raise ServiceUnavailable(
+            "The submission is not yet safe on a replica; retry with the same Idempotency-Key."
+        )
 
 
 def load_submission(redis: Redis, order_id: str) -> dict[str, Any] | None:
