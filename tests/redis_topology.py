@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import redis as redis_lib
-from redis.sentinel import Sentinel
+from redis.sentinel import MasterNotFoundError, Sentinel
 
 from devstack.serving import free_port
 from devstack.supervisor import Child, Supervisor
@@ -47,15 +47,28 @@ def pingable(port: int) -> bool:
         return False
 
 
-class RedisTopology:
-    """Two data servers (``a`` starts as the primary, ``b`` replicates it) and, with
-    ``sentinels=3``, three sentinels watching them under the name :data:`MASTER`."""
+def sentinel_list(ports: list[int]) -> str:
+    """``REDIS_SENTINELS`` for sentinels on ``ports``: ``host:port,…``."""
+    return ",".join(f"{HOST}:{port}" for port in ports)
 
-    def __init__(self, sup: Supervisor, workdir: Path, *, sentinels: int = 0) -> None:
+
+class RedisTopology:
+    """Data servers (``a`` starts as the primary, ``replicas`` more — ``b``, ``c`` —
+    replicate it) and a sentinel on each of ``sentinel_ports`` watching them under the name
+    :data:`MASTER`."""
+
+    def __init__(
+        self,
+        sup: Supervisor,
+        workdir: Path,
+        *,
+        replicas: int = 1,
+        sentinel_ports: list[int] | None = None,
+    ) -> None:
         self.sup = sup
         self.dir = workdir
-        self.ports = {"a": free_port(), "b": free_port()}
-        self.sentinel_ports = [free_port() for _ in range(sentinels)]
+        self.ports = {name: free_port() for name in "abcdefgh"[: 1 + replicas]}
+        self.sentinel_ports = sentinel_ports or []
         self.children: dict[str, Child] = {}
 
     # servers ---------------------------------------------------------------------------
@@ -72,10 +85,12 @@ class RedisTopology:
         wait(lambda: pingable(self.ports[name]), f"redis-{name}", 30)
 
     def start(self) -> RedisTopology:
-        """The primary, its replica (in sync before returning), then the sentinels."""
+        """The primary, its replicas (in sync before returning), then the sentinels."""
         self._server("a")
-        self._server("b", "--replicaof", HOST, str(self.ports["a"]))
-        wait(lambda: self.replicas_in_sync("a") >= 1, "the replica's first sync", 30)
+        for name in list(self.ports)[1:]:
+            self._server(name, "--replicaof", HOST, str(self.ports["a"]))
+        replicas = len(self.ports) - 1
+        wait(lambda: self.replicas_in_sync("a") >= replicas, "the replicas' first sync", 30)
         for index, port in enumerate(self.sentinel_ports):
             conf = self.dir / f"sentinel-{index}.conf"
             conf.write_text(
@@ -92,7 +107,7 @@ class RedisTopology:
         for port in self.sentinel_ports:
             wait(lambda port=port: pingable(port), f"sentinel :{port}", 30)
         if self.sentinel_ports:
-            wait(lambda: self.sentinels_see_replica(), "the sentinels to find the replica", 30)
+            wait(self.sentinels_see_replica, "the sentinels to find the replicas", 30)
         return self
 
     def replicas_in_sync(self, name: str) -> int:
@@ -106,11 +121,11 @@ class RedisTopology:
         return sum(1 for i in range(count) if info[f"slave{i}"].get("state") == "online")
 
     def sentinels_see_replica(self) -> bool:
-        """Whether every sentinel knows the replica (it can promote it)."""
+        """Whether every sentinel knows every replica (it can promote one)."""
         for port in self.sentinel_ports:
             try:
                 with redis_lib.Redis(host=HOST, port=port, socket_timeout=1) as client:
-                    if not client.sentinel_slaves(MASTER):
+                    if len(client.sentinel_slaves(MASTER)) < len(self.ports) - 1:
                         return False
             except redis_lib.RedisError:
                 return False
@@ -121,7 +136,7 @@ class RedisTopology:
     @property
     def sentinels(self) -> str:
         """``REDIS_SENTINELS``: the sentinels as ``host:port,…``."""
-        return ",".join(f"{HOST}:{port}" for port in self.sentinel_ports)
+        return sentinel_list(self.sentinel_ports)
 
     @property
     def url(self) -> str:
@@ -132,10 +147,13 @@ class RedisTopology:
     def port(self) -> int:
         return self.ports["a"]
 
-    def primary(self) -> tuple[str, int]:
-        """The primary the sentinels name now."""
+    def primary(self) -> tuple[str, int] | None:
+        """The primary the sentinels name now (None while they hold it down, unreplaced)."""
         sentinel = Sentinel([(HOST, p) for p in self.sentinel_ports], socket_timeout=1)
-        host, port = sentinel.discover_master(MASTER)
+        try:
+            host, port = sentinel.discover_master(MASTER)
+        except MasterNotFoundError:
+            return None
         return str(host), int(port)
 
     def client(self) -> redis_lib.Redis:
@@ -160,8 +178,9 @@ class RedisTopology:
 
     def crash(self) -> None:
         """SIGKILL whichever data server is the primary now."""
-        _host, port = self.primary() if self.sentinel_ports else (HOST, self.ports["a"])
-        self.kill(next(name for name, p in self.ports.items() if p == port))
+        primary = self.primary() if self.sentinel_ports else (HOST, self.ports["a"])
+        assert primary is not None, "no primary to kill"
+        self.kill(next(name for name, p in self.ports.items() if p == primary[1]))
 
     def restart_replica(self) -> None:
         """Start ``b`` again as ``a``'s replica (after :meth:`kill` of ``b``)."""
