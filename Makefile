@@ -79,5 +79,13 @@ chaos: install
 failover: install
 	$(PY) -m pytest -m failover tests/failover $(PYTEST_ARGS)
 
+# The soak (docs/reliability.md, "Soak"): 30 minutes at 20 paid orders a second, every
+# webhook delivered twice, 1 % of Stripe calls failing; memory, Redis, PostgreSQL
+# connections and p99s sampled each minute into var/soak/ (CSV, PNG, markdown table), then
+# a verdict on what grew. Not in `make test`. SOAK_ARGS="--minutes 3 --rate 2" for a try;
+# DATABASE_URL (PostgreSQL) is used when set, else SQLite.
+soak: install
+	$(PY) -m devstack.soak $(SOAK_ARGS)
+
 clean:
 	rm -rf $(VENV) var/*.db .pytest_cache .mypy_cache .ruff_cache $(REACT_SHOP)/dist
