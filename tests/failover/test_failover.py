@@ -65,15 +65,16 @@ def test_killing_the_primary_mid_sale_loses_no_admitted_submission(
     settled = settle(stack, [sku], admitted, SETTLE_SECONDS, progress)
 
     # Recovery without an operator: a buyer arriving now checks out and pays.
-    late = Buyer(BUYERS, sku := f"FO-{uuid.uuid4().hex[:6]}", "pay", "late@example.com")
-    stack.put_product(sku, 1)
+    late_sku = f"FO-{uuid.uuid4().hex[:6]}"
+    stack.put_product(late_sku, 1)
+    late = Buyer(BUYERS, late_sku, "pay", "late@example.com")
     Shop(stack, deadline=time.monotonic() + 60).buy(late)
     assert late.outcome == "paid", late
 
     report = collect(
         stack,
         "redis failover",
-        {buyers[0].sku: STOCK},
+        {sku: STOCK},
         buyers,
         Forger(stack),
         deliveries_before,
