@@ -82,6 +82,8 @@ def submit() -> tuple[Response, int, dict[str, str]]:
             # A cart Stripe could never charge is refused in the script, from the prices
             # the catalog script wrote beside the stock (no query, no extra round trip).
             total_check=total_check(data["shipping_address"], config.store_currency),
+            replicas=config.redis_min_replicas_ack,
+            replica_timeout_ms=config.redis_replica_ack_timeout_ms,
         )
     except OutOfStock:
         SUBMITS.labels("out_of_stock").inc()
