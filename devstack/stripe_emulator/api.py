@@ -353,3 +353,69 @@ def list_events(call: Call) -> str:
 def retrieve_event(call: Call, event_id: str) -> str:
     """Retrieve an Event."""
     return _render(call, call.emulator.store.get("event", event_id, param="id"))
+
+
+# --- Checkout Sessions ----------------------------------------------------------------
+
+
+def _session(call: Call, session_id: str) -> Obj:
+    return call.emulator.store.get("checkout.session", session_id, param="session")
+
+
+@bp.post("/checkout/sessions")
+@api()
+def create_checkout_session(call: Call) -> str:
+    """Create a Checkout Session (mode ``payment``); its ``url`` is the hosted page."""
+    return _render(call, call.emulator.checkout.create(call.params, call.base_url))
+
+
+@bp.get("/checkout/sessions")
+@api()
+def list_checkout_sessions(call: Call) -> str:
+    """List Checkout Sessions, newest first, optionally by ``payment_intent`` or ``status``."""
+    reject_unknown(call.params, LIST_PARAMS | {"payment_intent", "status", "customer"})
+    intent = get_str(call.params, "payment_intent")
+    status = get_str(call.params, "status")
+
+    def keep(o: Obj) -> bool:
+        return (not intent or o["payment_intent"] == intent) and (
+            not status or o["status"] == status
+        )
+
+    return call.emulator.store.list_page(
+        "checkout.session", call.params, "/v1/checkout/sessions", keep
+    )
+
+
+@bp.get("/checkout/sessions/<session_id>")
+@api()
+def retrieve_checkout_session(call: Call, session_id: str) -> str:
+    """Retrieve a Checkout Session."""
+    reject_unknown(call.params, {"expand"})
+    return _render(call, _session(call, session_id))
+
+
+@bp.post("/checkout/sessions/<session_id>/expire")
+@api()
+def expire_checkout_session(call: Call, session_id: str) -> str:
+    """Expire an open Checkout Session (its buyer can no longer pay)."""
+    reject_unknown(call.params, {"expand"})
+    return _render(call, call.emulator.checkout.expire(_session(call, session_id)))
+
+
+@bp.get("/checkout/sessions/<session_id>/line_items")
+@api()
+def list_checkout_session_line_items(call: Call, session_id: str) -> str:
+    """A session's line items (one page holds them all: a cart has at most 100 lines)."""
+    reject_unknown(call.params, LIST_PARAMS)
+    _session(call, session_id)
+    items = call.emulator.store.session_items.get(session_id, [])
+    limit = get_int(call.params, "limit", minimum=1, maximum=100) or 10
+    return json.dumps(
+        {
+            "object": "list",
+            "data": items[:limit],
+            "has_more": len(items) > limit,
+            "url": f"/v1/checkout/sessions/{session_id}/line_items",
+        }
+    )
