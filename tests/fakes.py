@@ -774,8 +774,10 @@ def admit_checkout(
     hold_ttl: int = 900,
     confirmation_token: str | None = None,
     capture_method: str = "automatic",
+    hosted: bool = False,
 ) -> Any:
-    """Admit a submission the way the submit endpoint does; returns the Submission."""
+    """Admit a submission the way the submit endpoint does; returns the Submission
+    (``hosted``: ``"ui": "hosted"`` with the shop's return URLs)."""
     from app.services.admission import Submission, admit
 
     body = {
@@ -792,6 +794,12 @@ def admit_checkout(
     }
     if confirmation_token:
         body["confirmationTokenId"] = confirmation_token
+    if hosted:
+        body |= {
+            "ui": "hosted",
+            "successUrl": "http://127.0.0.1:5000/done?session_id={CHECKOUT_SESSION_ID}",
+            "cancelUrl": "http://127.0.0.1:5000/cart",
+        }
     submission = Submission.create(
         body,
         idempotency_key=key or f"key-{secrets.token_hex(8)}",
