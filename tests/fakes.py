@@ -509,8 +509,10 @@ class FakeGateway:
         cancel_url: str,
         expires_at: int,
         idempotency_key: str,
+        discount: int = 0,
     ) -> CheckoutSession:
-        """Create a session; a repeated key with the same parameters returns the first."""
+        """Create a session; a repeated key with the same parameters returns the first
+        (a ``discount`` comes off the lines, never the shipping, as a coupon does)."""
         params: dict[str, Any] = {
             "lines": list(lines),
             "shipping": shipping,
@@ -520,6 +522,7 @@ class FakeGateway:
             "success_url": success_url,
             "cancel_url": cancel_url,
             "expires_at": expires_at,
+            "discount": discount,
         }
         self._check("create_checkout_session", **params)
         replayed = self._replay(f"session:{idempotency_key}", params)
@@ -534,6 +537,7 @@ class FakeGateway:
                 provider_code="parameter_invalid",
             )
         total = sum(line.unit_amount * line.quantity for line in lines)
+        total -= min(discount, total)
         total += (shipping.unit_amount if shipping else 0) + self.session_total_skew
         session_id = f"cs_test_fake_{next(self._ids)}_{secrets.token_hex(8)}"
         self.sessions[session_id] = CheckoutSession(

@@ -246,9 +246,11 @@ class PaymentGateway(Protocol):
         cancel_url: str,
         expires_at: int,
         idempotency_key: str,
+        discount: int = 0,
     ) -> CheckoutSession:
         """Create (or, on a repeated key, return) a hosted Checkout Session in mode
-        ``payment``; ``metadata`` goes on the session and on its PaymentIntent."""
+        ``payment``; ``metadata`` goes on the session and on its PaymentIntent; a
+        ``discount`` (minor units) comes off the lines as a one-off coupon."""
         ...
 
     def retrieve_checkout_session(self, session_id: str) -> CheckoutSession:
@@ -562,9 +564,11 @@ class StripeGateway:
         cancel_url: str,
         expires_at: int,
         idempotency_key: str,
+        discount: int = 0,
     ) -> CheckoutSession:
         """``POST /v1/checkout/sessions``: our lines as ``price_data``, the shipping as a
-        fixed ``shipping_rate_data``, the metadata on the session and its intent."""
+        fixed ``shipping_rate_data``, the metadata on the session and its intent, a
+        discount as a coupon made for this session alone (Stripe takes no negative line)."""
         params: dict[str, Any] = {
             "mode": "payment",
             "line_items": [
@@ -596,11 +600,29 @@ class StripeGateway:
             ]
         if customer_email:
             params["customer_email"] = customer_email
+        if discount:
+            coupon = self._session_coupon(discount, currency, idempotency_key)
+            params["discounts"] = [{"coupon": coupon}]
         sessions = self.client.v1.checkout.sessions
         obj = self._call(
             lambda: sessions.create(params, {"idempotency_key": idempotency_key})  # type: ignore[arg-type]
         )
         return CheckoutSession.from_dict(obj.to_dict())
+
+    def _session_coupon(self, amount: int, currency: str, session_key: str) -> str:
+        """A one-off ``amount_off`` coupon (redeemable once), keyed from the session's key."""
+        coupons = self.client.v1.coupons
+        params: dict[str, Any] = {
+            "amount_off": amount,
+            "currency": currency,
+            "duration": "once",
+            "max_redemptions": 1,
+            "name": "Order discount",
+        }
+        obj = self._call(
+            lambda: coupons.create(params, {"idempotency_key": f"{session_key}-coupon"})  # type: ignore[arg-type]
+        )
+        return str(obj.id)
 
     def retrieve_checkout_session(self, session_id: str) -> CheckoutSession:
         """``GET /v1/checkout/sessions/<id>``."""

@@ -112,7 +112,7 @@ def wants_hosted(submission: dict[str, Any] | None) -> bool:
 
 def session_lines(order: Order) -> tuple[list[SessionLine], SessionLine | None]:
     """The order's totals as Stripe accepts them: priced lines (tax as one more line),
-    and the shipping as a fixed rate."""
+    and the shipping as a fixed rate (a discount goes as a coupon: :func:`order_discount`)."""
     lines = [
         SessionLine(str(line["name"]), int(line["unitAmount"]), int(line["quantity"]))
         for line in order.line_items
@@ -121,6 +121,12 @@ def session_lines(order: Order) -> tuple[list[SessionLine], SessionLine | None]:
         lines.append(SessionLine("Tax", order.tax, 1))
     shipping = SessionLine("Shipping", order.shipping, 1) if order.shipping else None
     return lines, shipping
+
+
+def order_discount(order: Order) -> int:
+    """The order's discount in minor units (0 when none; the field comes with promotion
+    codes): sent to Stripe as a coupon, so that its total still equals ours."""
+    return int(getattr(order, "discount", 0) or 0)
 
 
 def session_expiry(order: Order, now: datetime) -> datetime:
@@ -167,6 +173,7 @@ def create_session(
         cancel_url=str(submission["cancelUrl"]),
         expires_at=unix(expires_at),
         idempotency_key=f"cs-create-{order.id}",
+        discount=order_discount(order),
     )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Blueprint
 
+from . import checkout
 from .errors import invalid_request, parameter_invalid, parameter_missing, unrecognized_url
 from .forms import get_int, get_list, get_str, merge_metadata, reject_unknown
 from .pipeline import Call, api
@@ -355,7 +356,24 @@ def retrieve_event(call: Call, event_id: str) -> str:
     return _render(call, call.emulator.store.get("event", event_id, param="id"))
 
 
-# --- Checkout Sessions ----------------------------------------------------------------
+# --- Coupons and Checkout Sessions ------------------------------------------------------
+
+
+@bp.post("/coupons")
+@api()
+def create_coupon(call: Call) -> str:
+    """Create a coupon (what a Checkout Session's ``discounts`` names)."""
+    coupon = checkout.create_coupon(call.params)
+    if coupon["id"] in call.emulator.store.tables["coupon"]:
+        raise invalid_request("Coupon already exists.", param="id", code="resource_already_exists")
+    return _render(call, call.emulator.store.insert(coupon))
+
+
+@bp.get("/coupons/<coupon_id>")
+@api()
+def retrieve_coupon(call: Call, coupon_id: str) -> str:
+    """Retrieve a coupon."""
+    return _render(call, call.emulator.store.get("coupon", coupon_id, param="coupon"))
 
 
 def _session(call: Call, session_id: str) -> Obj:

@@ -45,6 +45,7 @@ SESSION_CREATE = {
     "expand",
     "locale",
     "submit_type",
+    "discounts",
 }
 # Stripe: a session expires 30 minutes to 24 hours after it is created.
 MIN_EXPIRY = 30 * 60
@@ -79,6 +80,7 @@ class CheckoutSessions:
         lines = self._lines(params)
         currency = lines[0]["currency"]
         shipping = self._shipping(params, currency)
+        coupon = self._coupon(params, currency)
         created = objects.now()
         expires_at = get_int(params, "expires_at")
         if expires_at is None:
@@ -106,6 +108,7 @@ class CheckoutSessions:
             expires_at=expires_at,
             base_url=base_url,
             payment_method_types=["card", "us_bank_account"] if currency == "usd" else ["card"],
+            coupon=coupon,
         )
         self.payments._check_amount(session["amount_total"], currency)
         self.store.insert(session)
@@ -170,6 +173,27 @@ class CheckoutSessions:
         if len({line["currency"] for line in lines}) > 1:
             raise parameter_invalid("line_items", "All line items must have the same currency.")
         return lines
+
+    def _coupon(self, params: Params, currency: str) -> Obj | None:
+        """``discounts[0][coupon]``: one coupon for the whole session (redeemed once)."""
+        raw = params.get("discounts")
+        if not raw:
+            return None
+        if not isinstance(raw, list) or len(raw) != 1 or not isinstance(raw[0], dict):
+            raise parameter_invalid("discounts", "The emulator takes exactly one discount.")
+        reject_unknown(raw[0], ("coupon",), "discounts[0]")
+        coupon_id = get_str(raw[0], "coupon", required=True, label="discounts[0][coupon]")
+        coupon = self.store.get("coupon", coupon_id or "", param="discounts[0][coupon]")
+        if not coupon["valid"]:
+            raise parameter_invalid("discounts[0][coupon]", f"Coupon {coupon_id} is not valid.")
+        if coupon["amount_off"] is not None and coupon["currency"] != currency:
+            raise parameter_invalid(
+                "discounts[0][coupon]", "The coupon's currency is not the session's."
+            )
+        coupon["times_redeemed"] += 1
+        if coupon["max_redemptions"] and coupon["times_redeemed"] >= coupon["max_redemptions"]:
+            coupon["valid"] = False
+        return coupon
 
     def _shipping(self, params: Params, currency: str) -> Obj | None:
         raw = params.get("shipping_options")
@@ -307,11 +331,13 @@ def checkout_session(
     expires_at: int,
     base_url: str,
     payment_method_types: list[str],
+    coupon: Obj | None = None,
 ) -> Obj:
     """A new open ``checkout.session`` (the 2026 fixture's keys)."""
     session_id = objects.new_id("cs_test", 58)
     subtotal = sum(line["unit_amount"] * line["quantity"] for line in lines)
     shipping_amount = shipping["amount"] if shipping else 0
+    discount = coupon_discount(coupon, subtotal)
     return {
         "id": session_id,
         "object": "checkout.session",
@@ -319,7 +345,7 @@ def checkout_session(
         "after_expiration": None,
         "allow_promotion_codes": None,
         "amount_subtotal": subtotal,
-        "amount_total": subtotal + shipping_amount,
+        "amount_total": subtotal - discount + shipping_amount,
         "automatic_tax": {"enabled": False, "liability": None, "status": None, "provider": None},
         "billing_address_collection": None,
         "cancel_url": cancel_url,
@@ -343,7 +369,7 @@ def checkout_session(
         "customer_creation": "if_required",
         "customer_details": customer_details(customer_email) if customer_email else None,
         "customer_email": customer_email,
-        "discounts": [],
+        "discounts": [{"coupon": coupon["id"], "promotion_code": None}] if coupon else [],
         "expires_at": expires_at,
         "integration_identifier": None,
         "invoice": None,
@@ -388,13 +414,61 @@ def checkout_session(
         "subscription": None,
         "success_url": success_url,
         "total_details": {
-            "amount_discount": 0,
+            "amount_discount": discount,
             "amount_shipping": shipping_amount,
             "amount_tax": 0,
         },
         "ui_mode": "hosted",
         "url": f"{base_url.rstrip('/')}/c/pay/{session_id}",
         "wallet_options": None,
+    }
+
+
+def coupon_discount(coupon: Obj | None, subtotal: int) -> int:
+    """What a coupon takes off the lines (never more than they cost; shipping excluded)."""
+    if coupon is None:
+        return 0
+    if coupon["amount_off"] is not None:
+        return min(int(coupon["amount_off"]), subtotal)
+    return min(subtotal, round(subtotal * float(coupon["percent_off"]) / 100))
+
+
+def create_coupon(params: Params) -> Obj:
+    """``POST /v1/coupons``: ``amount_off`` + ``currency`` or ``percent_off``."""
+    reject_unknown(
+        params,
+        ("amount_off", "currency", "percent_off", "duration", "max_redemptions", "name",
+         "metadata", "id", "expand"),
+    )  # fmt: skip
+    amount_off = get_int(params, "amount_off", minimum=1)
+    percent = get_str(params, "percent_off")
+    if (amount_off is None) == (percent is None):
+        raise invalid_request("You must pass exactly one of amount_off or percent_off.")
+    currency = (get_str(params, "currency") or "").lower() or None
+    if amount_off is not None and currency is None:
+        raise parameter_invalid("currency", "amount_off requires a currency.")
+    try:
+        percent_off = float(percent) if percent is not None else None
+    except ValueError:
+        raise parameter_invalid("percent_off", f"Invalid decimal: {percent}") from None
+    if percent_off is not None and not 0 < percent_off <= 100:
+        raise parameter_invalid("percent_off", "percent_off must be between 0 and 100.")
+    return {
+        "id": get_str(params, "id") or objects.new_id("co", 8)[3:],
+        "object": "coupon",
+        "amount_off": amount_off,
+        "created": objects.now(),
+        "currency": currency if amount_off is not None else None,
+        "duration": get_enum(params, "duration", ["once", "forever", "repeating"]) or "once",
+        "duration_in_months": None,
+        "livemode": False,
+        "max_redemptions": get_int(params, "max_redemptions", minimum=1),
+        "metadata": merge_metadata({}, params),
+        "name": get_str(params, "name"),
+        "percent_off": percent_off,
+        "redeem_by": None,
+        "times_redeemed": 0,
+        "valid": True,
     }
 
 

@@ -43,6 +43,7 @@ EXPANDABLE = {
     "confirmation_token": set(),
     "event": set(),
     "checkout.session": {"payment_intent"},
+    "coupon": set(),
 }
 
 

@@ -111,6 +111,25 @@ class TestCreate:
             create_session(client, line_items=[{"quantity": 1}])
         assert refused.value.param == "line_items[0][price_data]"
 
+    def test_a_coupon_takes_its_amount_off_the_lines_not_the_shipping(
+        self, client: stripe.StripeClient, contract: Any
+    ) -> None:
+        coupon = client.v1.coupons.create(
+            {"amount_off": 300, "currency": "usd", "duration": "once", "max_redemptions": 1}
+        )
+
+        session = create_session(client, discounts=[{"coupon": coupon.id}])
+
+        assert session.total_details.amount_discount == 300
+        assert session.amount_total == 2 * 1400 + 231 - 300 + 500
+        assert session.discounts[0].coupon == coupon.id
+        assert client.v1.coupons.retrieve(coupon.id).valid is False  # redeemed once
+        with pytest.raises(stripe.InvalidRequestError) as refused:
+            create_session(client, discounts=[{"coupon": coupon.id}])
+        assert refused.value.param == "discounts[0][coupon]"
+        if contract is not None:
+            contract.validate_body(client.v1.coupons.retrieve(coupon.id).to_dict(), "coupon")
+
     def test_idempotency_key_replays_the_same_session(self, client: stripe.StripeClient) -> None:
         params = {
             "mode": "payment",

@@ -222,7 +222,9 @@ class TestSameAnswers:
         assert (caught.value.retryable, caught.value.provider_code) == (False, "resource_missing")
 
 
-def open_session(gateway: Any, key: str = "cs-create-o1", expires_in: int = 3600) -> Any:
+def open_session(
+    gateway: Any, key: str = "cs-create-o1", expires_in: int = 3600, discount: int = 0
+) -> Any:
     return gateway.create_checkout_session(
         lines=[SessionLine("Mug", 1400, 2), SessionLine("Tax", 231, 1)],
         shipping=SessionLine("Shipping", 500, 1),
@@ -233,6 +235,7 @@ def open_session(gateway: Any, key: str = "cs-create-o1", expires_in: int = 3600
         cancel_url="https://shop.example/cart",
         expires_at=int(time.time()) + expires_in,
         idempotency_key=key,
+        discount=discount,
     )
 
 
@@ -245,6 +248,13 @@ class TestCheckoutSessions:
         assert session.metadata["orderId"] == "o1"
         assert open_session(subject.gateway).id == session.id
         assert subject.gateway.retrieve_checkout_session(session.id) == session
+
+    def test_a_discount_comes_off_the_lines_and_a_retry_reuses_everything(
+        self, subject: Subject
+    ) -> None:
+        session = open_session(subject.gateway, discount=300)
+        assert session.amount_total == 2 * 1400 + 231 - 300 + 500
+        assert open_session(subject.gateway, discount=300).id == session.id
 
     def test_expires_at_under_30_minutes_is_a_permanent_error(self, subject: Subject) -> None:
         with pytest.raises(PaymentProviderError) as caught:

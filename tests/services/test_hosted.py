@@ -11,8 +11,8 @@ import pytest
 
 from app.errors import InvalidRequest, NotFound, PaymentProviderError
 from app.gateways.payments import SessionLine
-from app.services import checkout_status, hosted
-from app.services.checkout import create_order_from_submission
+from app.services import admission, checkout_status, hosted
+from app.services.checkout import create_order_from_submission, write_submission
 from app.services.expiry import cancel_order, expire_hold
 from app.services.inventory import Inventory
 from app.services.webhooks import handle_event
@@ -98,6 +98,23 @@ class TestSessionInsteadOfIntent:
 
 
 class TestTotalCheck:
+    def test_a_discount_goes_as_a_coupon_so_stripes_total_is_still_ours(
+        self, runtime: Any, gateway: Any
+    ) -> None:
+        stock(runtime.redis, "TEE", on_hand=5, price=2000)
+        submission = admit_checkout(runtime.redis, [("TEE", 2)], hosted=True)
+        order = write_submission(submission.order_id, runtime)
+        assert order is not None
+        # What promotion codes bring: a discount field, and a total that subtracts it.
+        order.discount, order.total = 500, order.total - 500
+        stored = admission.load_submission(runtime.redis, order.id)
+        assert stored is not None
+
+        session = hosted.create_session(order, runtime, stored, utcnow() + timedelta(hours=1))
+
+        assert gateway.calls[-1][1]["discount"] == 500
+        assert hosted.total_mismatch(order, session) is None
+
     def test_a_total_stripe_disagrees_with_fails_the_order_and_expires_the_session(
         self, runtime: Any, gateway: Any
     ) -> None:
