@@ -60,6 +60,7 @@ class FakeGateway:
         self.spent_tokens: set[str] = set()
         self.dispute_evidence: dict[str, list[dict[str, str]]] = {}  # dispute id -> staged
         self.sessions: dict[str, CheckoutSession] = {}
+        self.session_capture: dict[str, str] = {}  # session id -> its intent's capture method
         # Added to every new session's total: a Stripe that disagrees with our sum.
         self.session_total_skew = 0
         self._idempotent: dict[str, Any] = {}
@@ -164,6 +165,7 @@ class FakeGateway:
                 amount=session.amount_total,
                 currency=session.currency,
                 metadata=dict(session.metadata),
+                capture_method=self.session_capture.get(session_id, "automatic"),
             )
             self.intents[intent.id] = intent
             session = self.sessions[session_id] = replace(session, payment_intent=intent.id)
@@ -179,7 +181,7 @@ class FakeGateway:
         if intent is not None and session.status != "expired":
             if intent.status == "succeeded":
                 session = replace(session, status="complete", payment_status="paid", url=None)
-            elif intent.status == "processing" and session.status == "open":
+            elif intent.status in ("processing", "requires_capture") and session.status == "open":
                 session = replace(session, status="complete", url=None)
         self.sessions[session_id] = session
         return session
@@ -510,6 +512,7 @@ class FakeGateway:
         expires_at: int,
         idempotency_key: str,
         discount: int = 0,
+        capture_method: str = "automatic",
     ) -> CheckoutSession:
         """Create a session; a repeated key with the same parameters returns the first
         (a ``discount`` comes off the lines, never the shipping, as a coupon does)."""
@@ -523,6 +526,7 @@ class FakeGateway:
             "cancel_url": cancel_url,
             "expires_at": expires_at,
             "discount": discount,
+            "capture_method": capture_method,
         }
         self._check("create_checkout_session", **params)
         replayed = self._replay(f"session:{idempotency_key}", params)
@@ -540,6 +544,7 @@ class FakeGateway:
         total -= min(discount, total)
         total += (shipping.unit_amount if shipping else 0) + self.session_total_skew
         session_id = f"cs_test_fake_{next(self._ids)}_{secrets.token_hex(8)}"
+        self.session_capture[session_id] = capture_method
         self.sessions[session_id] = CheckoutSession(
             id=session_id,
             status="open",

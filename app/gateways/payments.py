@@ -247,6 +247,7 @@ class PaymentGateway(Protocol):
         expires_at: int,
         idempotency_key: str,
         discount: int = 0,
+        capture_method: str = "automatic",
     ) -> CheckoutSession:
         """Create (or, on a repeated key, return) a hosted Checkout Session in mode
         ``payment``; ``metadata`` goes on the session and on its PaymentIntent; a
@@ -565,6 +566,7 @@ class StripeGateway:
         expires_at: int,
         idempotency_key: str,
         discount: int = 0,
+        capture_method: str = "automatic",
     ) -> CheckoutSession:
         """``POST /v1/checkout/sessions``: our lines as ``price_data``, the shipping as a
         fixed ``shipping_rate_data``, the metadata on the session and its intent, a
@@ -585,7 +587,8 @@ class StripeGateway:
             "success_url": success_url,
             "cancel_url": cancel_url,
             "metadata": metadata,
-            "payment_intent_data": {"metadata": metadata},
+            "payment_intent_data": {"metadata": metadata}
+            | ({"capture_method": capture_method} if capture_method != "automatic" else {}),
             "expires_at": expires_at,
         }
         if shipping is not None:

@@ -174,6 +174,7 @@ def create_session(
         expires_at=unix(expires_at),
         idempotency_key=f"cs-create-{order.id}",
         discount=order_discount(order),
+        capture_method=order.capture_method,
     )
 
 

@@ -299,13 +299,18 @@ class CheckoutSessions:
         if session_id is None:
             return
         session = self.store.tables["checkout.session"][session_id]
-        if type_ in ("payment_intent.succeeded", "payment_intent.amount_capturable_updated"):
+        if type_ == "payment_intent.amount_capturable_updated" and session["status"] == "open":
+            # Manual capture: the card is authorised, nothing is paid until the capture.
+            session.update(status="complete", payment_status="unpaid", url=None)
+            self.store.emit("checkout.session.completed", session)
+        elif type_ == "payment_intent.succeeded":
             if session["status"] == "open":
                 session.update(status="complete", payment_status="paid", url=None)
                 self.store.emit("checkout.session.completed", session)
             elif session["payment_status"] == "unpaid":
                 session["payment_status"] = "paid"
-                self.store.emit("checkout.session.async_payment_succeeded", session)
+                if obj.get("capture_method") != "manual":  # a capture is no async payment
+                    self.store.emit("checkout.session.async_payment_succeeded", session)
         elif type_ == "payment_intent.processing" and session["status"] == "open":
             session.update(status="complete", payment_status="unpaid", url=None)
             self.store.emit("checkout.session.completed", session)

@@ -223,6 +223,25 @@ class TestPay:
             "checkout.session.async_payment_failed",
         ]
 
+    def test_manual_capture_completes_unpaid_and_the_capture_pays_it(
+        self,
+        client: stripe.StripeClient,
+        control: Control,
+        webhook_receiver: WebhookReceiver,
+    ) -> None:
+        session = create_session(
+            client,
+            payment_intent_data={"metadata": {"orderId": "ord_1"}, "capture_method": "manual"},
+        )
+
+        body = pay(control, session.id, "pm_card_visa").json()
+        assert (body["status"], body["payment_status"]) == ("complete", "unpaid")
+        client.v1.payment_intents.capture(body["payment_intent"])
+
+        assert client.v1.checkout.sessions.retrieve(session.id).payment_status == "paid"
+        webhook_receiver.wait_for(lambda _: session_events(webhook_receiver, session.id))
+        assert session_events(webhook_receiver, session.id) == ["checkout.session.completed"]
+
 
 class TestExpire:
     def test_expire_ends_an_open_session_and_cancels_its_intent(

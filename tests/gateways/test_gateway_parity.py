@@ -223,7 +223,11 @@ class TestSameAnswers:
 
 
 def open_session(
-    gateway: Any, key: str = "cs-create-o1", expires_in: int = 3600, discount: int = 0
+    gateway: Any,
+    key: str = "cs-create-o1",
+    expires_in: int = 3600,
+    discount: int = 0,
+    capture_method: str = "automatic",
 ) -> Any:
     return gateway.create_checkout_session(
         lines=[SessionLine("Mug", 1400, 2), SessionLine("Tax", 231, 1)],
@@ -236,6 +240,7 @@ def open_session(
         expires_at=int(time.time()) + expires_in,
         idempotency_key=key,
         discount=discount,
+        capture_method=capture_method,
     )
 
 
@@ -281,6 +286,15 @@ class TestCheckoutSessions:
         intent = subject.gateway.retrieve_intent(now.payment_intent)
         assert intent.status == intent_status
         assert (intent.amount, intent.metadata["orderId"]) == (now.amount_total, "o1")
+
+    def test_manual_capture_completes_unpaid_with_an_authorised_intent(
+        self, subject: Subject
+    ) -> None:
+        session = open_session(subject.gateway, capture_method="manual")
+        subject.pay(session.id, "pm_card_visa")
+        now = subject.gateway.retrieve_checkout_session(session.id)
+        assert (now.status, now.payment_status) == ("complete", "unpaid")
+        assert subject.gateway.retrieve_intent(now.payment_intent).status == "requires_capture"
 
     def test_expiring_an_open_session_cancels_its_unpaid_intent(self, subject: Subject) -> None:
         session = open_session(subject.gateway)

@@ -172,6 +172,21 @@ class TestEvents:
         assert Order.get_by_id(order.id).state == "PAID"
         assert "PAYMENT_MISMATCH_IGNORED" not in types(order.id)
 
+    def test_manual_capture_authorises(self, runtime: Any, gateway: Any) -> None:
+        stock(runtime.redis, "TEE", on_hand=5, price=2000)
+        submission = admit_checkout(
+            runtime.redis, [("TEE", 2)], hosted=True, capture_method="manual"
+        )
+        order = create_order_from_submission(submission.order_id, runtime)
+        assert order is not None and order.checkout_session_id
+        assert gateway.calls[0][1]["capture_method"] == "manual"
+        gateway.pay_session(order.checkout_session_id, "pm_card_visa")
+        session = gateway.retrieve_checkout_session(order.checkout_session_id)
+
+        deliver(runtime, gateway, "checkout.session.completed", session)
+
+        assert Order.get_by_id(order.id).state == "AUTHORIZED"
+
     def test_a_bank_debit_is_processing_then_paid(
         self, runtime: Any, gateway: Any, order: Order
     ) -> None:
