@@ -172,6 +172,25 @@ class TestEvents:
         assert Order.get_by_id(order.id).state == "PAID"
         assert "PAYMENT_MISMATCH_IGNORED" not in types(order.id)
 
+    def test_an_intent_that_is_not_the_sessions_is_ignored_and_audited(
+        self, runtime: Any, gateway: Any, order: Order
+    ) -> None:
+        stray = gateway.create_intent(
+            amount=order.total,
+            currency="usd",
+            idempotency_key="stray",
+            metadata={"orderId": order.id},
+            receipt_email=None,
+            description="not this order's session",
+        )
+        paid = gateway.confirm(stray.id, "pm_card_visa")
+
+        deliver(runtime, gateway, "payment_intent.succeeded", paid)
+
+        after = Order.get_by_id(order.id)
+        assert (after.state, after.payment_intent_id) == ("PENDING", None)
+        assert "PAYMENT_MISMATCH_IGNORED" in types(order.id)
+
     def test_manual_capture_authorises(self, runtime: Any, gateway: Any) -> None:
         stock(runtime.redis, "TEE", on_hand=5, price=2000)
         submission = admit_checkout(
