@@ -310,6 +310,21 @@ class TestHostedPage:
         assert done.status_code == 303
         assert client.v1.checkout.sessions.retrieve(session.id).status == "complete"
 
+    def test_a_bank_debit_from_the_page_completes_unpaid(self, client: stripe.StripeClient) -> None:
+        session = create_session(client)
+        assert "Pay by bank debit" in requests.get(session.url, timeout=10).text
+
+        sent = requests.post(
+            session.url,
+            data={"method": "us_bank_account", "account_number": "000123456789", "name": "J R"},
+            allow_redirects=False,
+            timeout=10,
+        )
+
+        assert sent.status_code == 303
+        now = client.v1.checkout.sessions.retrieve(session.id)
+        assert (now.status, now.payment_status) == ("complete", "unpaid")
+
     def test_cancel_link_goes_back_to_the_shop(self, client: stripe.StripeClient) -> None:
         session = create_session(client)
 
