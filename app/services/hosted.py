@@ -107,7 +107,7 @@ def check_return_urls(data: dict[str, Any], allowed: Sequence[str]) -> None:
 
 def wants_hosted(submission: dict[str, Any] | None) -> bool:
     """Whether the submission asked for Stripe's hosted page."""
-    return bool(submission) and (submission or {}).get("ui") == HOSTED
+    return (submission or {}).get("ui") == HOSTED
 
 
 def session_lines(order: Order) -> tuple[list[SessionLine], SessionLine | None]:
