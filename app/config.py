@@ -111,6 +111,9 @@ class Config:
     # Wave 2: ``automatic`` takes the money at confirmation; ``manual`` authorises at
     # checkout (order AUTHORIZED) and captures at fulfilment start or by an admin.
     capture_method: str = "automatic"
+    # Wave 3: which payment UIs the shop offers: the Payment Element (``elements``),
+    # Stripe's hosted Checkout page (``hosted``) or ``both``.
+    checkout_ui: str = "both"
     # Who is told when an authorisation is about to lapse uncaptured (the clock's warning)
     # and of disputes (evidence to review before Stripe's deadline).
     operator_email: str = "operator@example.com"
@@ -254,6 +257,7 @@ def check_secrets(env: Mapping[str, str], live: bool) -> None:
 
 
 CAPTURE_METHODS = ("automatic", "manual")
+CHECKOUT_UIS = ("elements", "hosted", "both")
 
 
 def _capture_method(value: str | None) -> str:
@@ -261,6 +265,13 @@ def _capture_method(value: str | None) -> str:
     if method not in CAPTURE_METHODS:
         raise ValueError(f"CAPTURE_METHOD must be automatic or manual, not {value!r}")
     return method
+
+
+def _checkout_ui(value: str | None) -> str:
+    ui = (value or "both").strip().lower()
+    if ui not in CHECKOUT_UIS:
+        raise ValueError(f"CHECKOUT_UI must be elements, hosted or both, not {value!r}")
+    return ui
 
 
 def load_config(
@@ -331,6 +342,7 @@ def load_config(
         ),
         longpoll_max_per_ip=int(get("LONGPOLL_MAX_PER_IP", defaults.longpoll_max_per_ip)),
         capture_method=_capture_method(get("CAPTURE_METHOD")),
+        checkout_ui=_checkout_ui(get("CHECKOUT_UI")),
         operator_email=get("OPERATOR_EMAIL") or defaults.operator_email,
         public_url=(get("PUBLIC_URL") or f"http://127.0.0.1:{port}").rstrip("/"),
         shop_webhook_urls=_split(get("SHOP_WEBHOOK_URLS", "")),

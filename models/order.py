@@ -41,6 +41,12 @@ class Order(BaseModel):
     checkout_token_hash = peewee.CharField(max_length=64)
     # The latest dispute on the payment: {id, status, reason, amount, currency, evidenceDueBy}.
     dispute = JSONField(null=True)
+    # Wave 3 (migration 0006): hosted Checkout. The session Stripe's page pays (its
+    # intent is recorded in ``payment_intent_id`` once the buyer's first attempt makes
+    # it), the page's URL and when the session expires (the hold lasts until then).
+    checkout_session_id = peewee.CharField(max_length=255, unique=True, null=True)
+    checkout_url = peewee.TextField(null=True)
+    checkout_expires_at = peewee.DateTimeField(null=True)
     created_at = peewee.DateTimeField(default=utcnow, index=True)
     updated_at = peewee.DateTimeField(default=utcnow)
 

@@ -26,6 +26,16 @@ class TestEnvironment:
         assert config.store_currency == "usd"
         assert config.stripe_api_base is None
 
+    @pytest.mark.parametrize(
+        ("value", "ui"), [(None, "both"), ("Hosted", "hosted"), ("elements", "elements")]
+    )
+    def test_checkout_ui_defaults_to_both(self, value: str | None, ui: str) -> None:
+        assert load_config({} if value is None else {"CHECKOUT_UI": value}).checkout_ui == ui
+
+    def test_an_unknown_checkout_ui_stops_the_start(self) -> None:
+        with pytest.raises((ValueError, ConfigError), match="CHECKOUT_UI"):
+            load_config({"CHECKOUT_UI": "iframe"})
+
     def test_variables_are_parsed_and_typed(self) -> None:
         config = load_config(
             {
