@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint format bench a11y chaos react-shop-deps clean
+.PHONY: install demo test lint format bench a11y chaos react-shop-deps js-client-deps js-client js-types clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@echo "==> installing into $(VENV)"
@@ -41,6 +41,24 @@ $(REACT_SHOP)/node_modules/.installed: $(REACT_SHOP)/package.json $(REACT_SHOP)/
 
 react-shop-deps: $(REACT_SHOP)/node_modules/.installed
 
+# The browser client (clients/js, the example's `@checkout-service/client`): its
+# dependencies from its lock file, its build (dist/ and a tarball a shop can
+# `npm install`), and its types regenerated from this app's OpenAPI document (run it after
+# an API change; tests/clients/test_js.py fails while they differ).
+JS_CLIENT := clients/js
+$(JS_CLIENT)/node_modules/.installed: $(JS_CLIENT)/package.json $(JS_CLIENT)/package-lock.json
+	cd $(JS_CLIENT) && npm ci --no-audit --no-fund
+	@touch $@
+
+js-client-deps: $(JS_CLIENT)/node_modules/.installed
+
+js-client: js-client-deps
+	cd $(JS_CLIENT) && npm run build && npm pack --silent
+
+js-types: install js-client-deps
+	$(PY) -m app.api $(JS_CLIENT)/openapi.json
+	cd $(JS_CLIENT) && npm run types -- openapi.json -o src/schema.ts
+
 lint: install
 	@echo "==> ruff"
 	$(VENV)/bin/ruff check --no-cache .
@@ -74,4 +92,4 @@ chaos: install
 	CHAOS_SCALE=long $(PY) -m pytest -m chaos tests/chaos $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) var/*.db .pytest_cache .mypy_cache .ruff_cache $(REACT_SHOP)/dist
+	rm -rf $(VENV) var/*.db .pytest_cache .mypy_cache .ruff_cache $(REACT_SHOP)/dist $(JS_CLIENT)/dist

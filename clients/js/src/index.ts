@@ -1,0 +1,23 @@
+export { createCheckoutClient, returnParams, SETTLED_STATES } from './client.js';
+export type {
+  Address,
+  CartLine,
+  CheckoutClient,
+  CheckoutClientOptions,
+  CheckoutRequest,
+  CheckoutStatus,
+  ConfirmAnswer,
+  Order,
+  Product,
+  Quote,
+  QuoteRequest,
+  ReturnedOrder,
+  StartedCheckout,
+  Tracking,
+  WatchOptions,
+} from './client.js';
+export { CheckoutError, parseRetryAfter } from './errors.js';
+export type { ErrorBody, StripeLikeError } from './errors.js';
+export { memoryStore } from './storage.js';
+export type { Attempt, KeyValueStore } from './storage.js';
+export type { components, paths } from './schema.js';
