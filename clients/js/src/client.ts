@@ -16,11 +16,18 @@ type Answered<T> = T extends (infer U)[]
 
 export type Product = Answered<Schemas['Product']>;
 export type CartLine = Schemas['Line'];
-export type Address = Schemas['Address'];
-export type QuoteRequest = Schemas['Quote'];
+/** `country` is any string here: a form's value; the service answers validation_failed on
+ * `shippingAddress.country` for one that is not ISO 3166 alpha-2. */
+type AnyCountry<T> = Omit<T, 'country'> & { country: string };
+export type Address = AnyCountry<Schemas['Address']>;
+export type QuoteAddress = AnyCountry<Schemas['QuoteAddress']>;
+export type QuoteRequest = Omit<Schemas['Quote'], 'shippingAddress'> & { shippingAddress?: QuoteAddress | null };
 export type Quote = Answered<Schemas['QuoteResponse']>;
 /** The submit's body (the Idempotency-Key is the client's business, not the caller's). */
-export type CheckoutRequest = Omit<Schemas['Submit'], 'idempotencyKey'>;
+export type CheckoutRequest = Omit<Schemas['Submit'], 'idempotencyKey' | 'shippingAddress' | 'billingAddress'> & {
+  shippingAddress: Address;
+  billingAddress?: Address | null;
+};
 /** The submit's answer; `checkoutToken` is the one of the attempt's first answer. */
 export type StartedCheckout = Answered<Omit<Schemas['SubmitResponse'], 'checkoutToken'>> & {
   checkoutToken: string;
@@ -45,6 +52,8 @@ export interface CheckoutClientOptions {
   storage?: KeyValueStore;
   /** Each request's timeout in ms, besides a long-poll's own wait (default 15 s). */
   timeoutMs?: number;
+  /** Headers for every request, e.g. the shop's JWT: `() => ({'x-auth-token': token})`. */
+  headers?: Record<string, string> | (() => Record<string, string>);
 }
 
 export interface WatchOptions {
@@ -84,7 +93,8 @@ export function createCheckoutClient(options: CheckoutClientOptions) {
     }
     const search = query.toString();
     const url = `${apiUrl}${path}${search ? `?${search}` : ''}`;
-    const headers: Record<string, string> = { Accept: 'application/json', ...opts.headers };
+    const shared = typeof options.headers === 'function' ? options.headers() : options.headers;
+    const headers: Record<string, string> = { Accept: 'application/json', ...shared, ...opts.headers };
     if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
     const { signal, done } = deadline(opts.timeoutMs ?? defaultTimeout, opts.signal);
     let response: Response;

@@ -10,6 +10,7 @@ export type {
   Order,
   Product,
   Quote,
+  QuoteAddress,
   QuoteRequest,
   ReturnedOrder,
   StartedCheckout,
@@ -21,3 +22,6 @@ export type { ErrorBody, StripeLikeError } from './errors.js';
 export { memoryStore } from './storage.js';
 export type { Attempt, KeyValueStore } from './storage.js';
 export type { components, paths } from './schema.js';
+export { loadStripeJs } from './stripe.js';
+export { CHECKOUT_ENDED, payCheckout } from './pay.js';
+export type { Flow, PaidCheckout, PayOptions } from './pay.js';

@@ -21,6 +21,16 @@ describe('requests', () => {
     expect(service.calls[0]!.query.get('category')).toBe('Home');
   });
 
+  it("sends the shop's own headers (its JWT) with every request", async () => {
+    const service = fakeService({ 'GET /api/products': { body: [] } });
+    let token = 'jwt-1';
+    const client = createCheckoutClient({ apiUrl: API, fetch: service.fetch, storage: memoryStore(), headers: () => ({ 'x-auth-token': token }) });
+    await client.products();
+    token = 'jwt-2';
+    await client.products();
+    expect(service.calls.map((call) => call.headers['x-auth-token'])).toEqual(['jwt-1', 'jwt-2']);
+  });
+
   it('turns the error body into one CheckoutError with code, message and fields', async () => {
     const fields = { 'items.0.quantity': ['Must be at least 1.'] };
     const service = fakeService({ 'POST /api/checkout/quote': errorReply(400, 'validation_failed', 'Invalid cart.', { fields }) });
