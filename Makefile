@@ -18,9 +18,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 install: $(STAMP)
 
 # Everything in the foreground (web, worker, clock, Stripe emulator, mail catcher, Redis):
-# prints the checkout page's URL; Ctrl-C stops it all.
+# prints the checkout page's URL and what a shop's frontend needs; Ctrl-C stops it all.
+# `make demo ARGS=--free-ports` (or DEMO_ARGS=…) passes options on (python -m devstack.demo -h).
 demo: install
-	$(PY) -m devstack.demo
+	$(PY) -m devstack.demo $(strip $(ARGS) $(DEMO_ARGS))
 
 # Lighthouse accessibility score of the checkout page (budget 0.95), Lighthouse from
 # node_modules (package-lock.json), Chromium from CHROME_PATH.

@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CLIENT = ROOT / "clients" / "js"
 SCHEMA = CLIENT / "src" / "schema.ts"
 INSTALL_STAMP = CLIENT / "node_modules" / ".installed"
-BUILD_STAMP = CLIENT / "dist" / ".build-key"
+# Beside the install stamp, not in dist/ (which `npm pack` ships).
+BUILD_STAMP = CLIENT / "node_modules" / ".build-key"
 # What the build reads besides node_modules.
 BUILD_INPUTS = ("package.json", "package-lock.json", "tsconfig.json", "tsconfig.build.json", "src")
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from app.gateways.shop_webhooks import VERIFY_EXAMPLES
+from devstack.demo import STRIPE_JS_RELEASE_TRAIN
 from tests.clients import js_package
 from tests.clients.js_package import CLIENT, ROOT, SCHEMA
 
@@ -47,6 +48,23 @@ class TestTypes:
         js_package.run([npm, "run", "types", "--", str(served), "-o", str(generated)])
         assert generated.read_text() == SCHEMA.read_text(), (
             "clients/js/src/schema.ts differs from the served /openapi.json: run `make js-types`"
+        )
+
+
+class TestStripeJs:
+    def test_the_demo_serves_the_release_stripe_js_package_expects(self, npm: str):
+        js_package.install(npm)
+        pure = (CLIENT / "node_modules" / "@stripe" / "stripe-js" / "dist" / "pure.js").read_text()
+        match = re.search(r"var RELEASE_TRAIN = '([a-z]+)';", pure)
+        assert match and match.group(1) == STRIPE_JS_RELEASE_TRAIN
+        # The example pins the same @stripe/stripe-js as the client.
+        versions = [
+            json.loads((folder / "package.json").read_text())
+            for folder in (CLIENT, ROOT / "examples" / "react-shop")
+        ]
+        assert (
+            versions[0]["devDependencies"]["@stripe/stripe-js"]
+            == (versions[1]["dependencies"]["@stripe/stripe-js"])
         )
 
 
