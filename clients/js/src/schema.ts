@@ -557,7 +557,7 @@ export interface components {
         SubmitResponse: {
             orderId?: string;
             orderNumber?: string;
-            checkoutToken?: string;
+            checkoutToken?: string | null;
             state?: string;
             statusUrl?: string;
             holdExpiresAt?: string;
