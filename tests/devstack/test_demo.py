@@ -443,6 +443,7 @@ def _readme_import_command(var_dir: Path) -> list[str]:
     return [arg.replace("../../var/", f"{var_dir}/") for arg in argv]
 
 
+@pytest.mark.e2e
 def test_a_clean_ctrl_c_and_the_examples_import_command(tmp_path: Path):
     """The log of a demo a buyer long-polled, stopped with Ctrl-C: no reconnect warning, no
     killed worker, no Python repr; meanwhile the example's README import command works."""

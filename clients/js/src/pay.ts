@@ -62,8 +62,15 @@ async function payOnServer({ client, stripe, elements, body, onStatus }: PayOpti
   const { error, confirmationToken } = await stripe.createConfirmationToken({ elements });
   if (error) throw CheckoutError.fromStripe(error);
   const order = await client.startCheckout({ ...body, confirmationTokenId: confirmationToken.id });
-  // An order this attempt made before (a decline): a new attempt on it, same intent and hold.
-  if (order.resumed) await client.confirm(order.orderId, confirmationToken.id, order.checkoutToken);
+  if (order.resumed) {
+    // An order this attempt made before: paid meanwhile (a reload mid-payment), or over, or
+    // declined — then a new attempt on it, same intent and hold.
+    const current = await client.status(order.orderId, order.checkoutToken);
+    const result = outcome(current);
+    if (result === 'paid') return paidFrom(order, current);
+    if (result === 'ended') throw ended();
+    await client.confirm(order.orderId, confirmationToken.id, order.checkoutToken);
+  }
   let handled: string | null = null;
   for await (const status of client.watch(order.orderId, order.checkoutToken)) {
     onStatus?.(status);

@@ -42,6 +42,7 @@ describe('server-side confirmation', () => {
       'POST /api/checkout/ord_1/confirm': { status: 202, body: { orderId: 'ord_1', state: 'PENDING', statusUrl: '' } },
       'GET /api/checkout/ord_1': [
         status(1, 'PENDING', { status: 'requires_payment_method' }, DECLINED),
+        status(1, 'PENDING', { status: 'requires_payment_method' }, DECLINED), // before the retry
         status(2, 'PENDING', { status: 'requires_confirmation' }),
         status(3, 'PAID', { status: 'succeeded' }),
       ],
@@ -52,6 +53,17 @@ describe('server-side confirmation', () => {
     expect(paid.orderId).toBe('ord_1');
     const posts = service.calls.filter((call) => call.method === 'POST').map((call) => [call.path, call.body.confirmationTokenId]);
     expect(posts).toEqual([['/api/checkout/payment-intent', 'ctoken_1'], ['/api/checkout/ord_1/confirm', 'ctoken_2']]);
+  });
+
+  it('answers a Pay after a reload mid-payment with the order, paid meanwhile, not a retry', async () => {
+    const { service, client, stripe, elements } = setUp({
+      'POST /api/checkout/payment-intent': submitted(),
+      'GET /api/checkout/ord_1': [status(1, 'PENDING', { status: 'requires_action', clientSecret: 's' }, null), status(2, 'PAID', { status: 'succeeded' })],
+    }, { actionError: { type: 'invalid_request_error', code: 'payment_intent_unexpected_state', message: 'closed' } });
+    await expect(payCheckout({ client, stripe, elements, body: CART })).rejects.toThrow();
+    const paid = await payCheckout({ client, stripe, elements, body: CART });
+    expect(paid.state).toBe('PAID');
+    expect(service.calls.some((call) => call.path.endsWith('/confirm'))).toBe(false);
   });
 
   it('ends the attempt when the order is over (hold expired)', async () => {
