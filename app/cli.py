@@ -294,14 +294,18 @@ def _csv_field(path: str) -> str:
 def rebuild_command() -> None:
     """I9: set Redis counters to on hand - held, and the prices, from the database."""
     report = rebuild_from_db(_runtime().redis)
-    click.echo(f"rebuilt {report.skus} SKUs: {report}")
+    click.echo(
+        f"rebuilt {report.skus} SKUs (Redis-only holds kept: {report.redis_only_holds}, "
+        f"reservation records restored: {report.restored})"
+    )
 
 
 @click.command("seed-demo")
 @with_appcontext
 def seed_demo_command() -> None:
-    """Upsert the demo catalog (idempotent)."""
-    for product in seed_demo(_runtime().redis):
+    """Upsert the demo catalog (idempotent), its pictures at the app's PUBLIC_URL."""
+    runtime = _runtime()
+    for product in seed_demo(runtime.redis, image_base=runtime.config.public_url):
         click.echo(f"{product['sku']}: available {product['available']}")
 
 
