@@ -1,7 +1,7 @@
 // The checkout service's HTTP API for a browser: typed from /openapi.json (schema.ts is
 // generated: `make js-types`), errors as CheckoutError, the attempt's Idempotency-Key and
 // checkout token kept in sessionStorage so a reload or a double click is the same order.
-import { CheckoutError, parseRetryAfter } from './errors.js';
+import { CHECKOUT_ENDED, CheckoutError, checkoutEnded, parseRetryAfter } from './errors.js';
 import { AttemptStore, defaultStore, type KeyValueStore } from './storage.js';
 import type { components } from './schema.js';
 
@@ -42,6 +42,12 @@ export type ConfirmAnswer = Answered<Schemas['ConfirmResponse']>;
 export type Order = Answered<Schemas['Order']>;
 export type Tracking = Answered<Schemas['TrackResponse']>;
 export type ReturnedOrder = Answered<Schemas['LookupResponse']>;
+/** Stripe's hosted Checkout page for an order: redirect the buyer to `url`. */
+export type HostedCheckout = Answered<Schemas['HostedCheckout']> & { url: string };
+/** The cart for Stripe's hosted page: the submit's body without the Payment Element's fields. */
+export type HostedCheckoutRequest = Omit<CheckoutRequest, 'ui' | 'successUrl' | 'cancelUrl' | 'confirmationTokenId'>;
+/** The order on Stripe's hosted page: the submit's answer and the status's session. */
+export type StartedHostedCheckout = StartedCheckout & { checkout: HostedCheckout };
 
 export interface CheckoutClientOptions {
   /** The checkout service's origin (and path prefix, if any), e.g. `https://pay.shop.example`. */
@@ -54,6 +60,16 @@ export interface CheckoutClientOptions {
   timeoutMs?: number;
   /** Headers for every request, e.g. the shop's JWT: `() => ({'x-auth-token': token})`. */
   headers?: Record<string, string> | (() => Record<string, string>);
+}
+
+export interface HostedCheckoutOptions {
+  /** Where Stripe sends the buyer after paying; `{CHECKOUT_SESSION_ID}` becomes the
+   * session's id (`lookupReturn` reads it). On an origin in the service's FRONTEND_ORIGINS. */
+  successUrl: string;
+  /** Where the buyer's "back" on Stripe's page leads (the session stays payable). */
+  cancelUrl: string;
+  /** Stops waiting for the session. */
+  signal?: AbortSignal;
 }
 
 export interface WatchOptions {
@@ -187,6 +203,31 @@ export function createCheckoutClient(options: CheckoutClientOptions) {
       }
     },
 
+    /**
+     * Pay on Stripe's hosted page: the cart submitted with `ui: "hosted"` and the return
+     * URLs (one order per attempt, as `startCheckout`), then the status followed until the
+     * worker has opened the Checkout Session. Resolves with it: redirect to `checkout.url`.
+     * Pressed again (back through the cancel URL), the same order's session. Rejects with
+     * `checkout_ended` once the order is over (the next call starts a new one).
+     */
+    async startHostedCheckout(cart: HostedCheckoutRequest, opts: HostedCheckoutOptions): Promise<StartedHostedCheckout> {
+      const { successUrl, cancelUrl, signal } = opts;
+      const order = await client.startCheckout({ ...cart, ui: 'hosted', successUrl, cancelUrl });
+      try {
+        for await (const status of client.watch(order.orderId, order.checkoutToken, { signal })) {
+          if (status.state !== 'PENDING') throw checkoutEnded();
+          const checkout = status.checkout;
+          if (checkout?.url) return { ...order, checkout: { ...checkout, url: checkout.url } };
+          if (status.error && status.payment.status === 'creating') throw sessionFailed(status.error);
+        }
+      } catch (err) {
+        if (err instanceof CheckoutError && [CHECKOUT_ENDED, 'not_found'].includes(err.code)) attempts.clear();
+        throw err;
+      }
+      signal?.throwIfAborted();
+      throw checkoutEnded();
+    },
+
     /** The attempt this tab has in flight (its order once submitted), or null. */
     currentAttempt() {
       return attempts.current();
@@ -297,6 +338,14 @@ export function returnParams(location: string | URL | { search: string }): Recor
   if (intent && secret) return { payment_intent: intent, payment_intent_client_secret: secret };
   const session = params.get('session_id');
   return session ? { session_id: session } : null;
+}
+
+/** The worker could not open the Checkout Session (Stripe down, a total mismatch). */
+function sessionFailed(error: NonNullable<CheckoutStatus['error']>): CheckoutError {
+  return new CheckoutError(
+    { type: 'api_error', code: error.code ?? 'payment_provider_error', message: error.message ?? 'Stripe\'s page could not be opened.' },
+    { status: 503 },
+  );
 }
 
 function startedFrom(attempt: {

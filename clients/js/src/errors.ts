@@ -70,6 +70,17 @@ export class CheckoutError extends Error {
   }
 }
 
+/** The code of a checkout whose order has ended (hold expired, canceled): start again. */
+export const CHECKOUT_ENDED = 'checkout_ended';
+
+/** The error for a checkout whose order has ended. */
+export function checkoutEnded(): CheckoutError {
+  return new CheckoutError(
+    { type: 'invalid_request_error', code: CHECKOUT_ENDED, message: 'This checkout has ended: the reservation expired or the order was closed.' },
+    { status: 409 },
+  );
+}
+
 /** `Retry-After` in seconds (delta-seconds or an HTTP date); null when absent or unreadable. */
 export function parseRetryAfter(value: string | null, now: number = Date.now()): number | null {
   if (!value) return null;

@@ -6,6 +6,9 @@ export type {
   CheckoutClientOptions,
   CheckoutRequest,
   CheckoutStatus,
+  HostedCheckout,
+  HostedCheckoutOptions,
+  HostedCheckoutRequest,
   ConfirmAnswer,
   Order,
   Product,
@@ -14,6 +17,7 @@ export type {
   QuoteRequest,
   ReturnedOrder,
   StartedCheckout,
+  StartedHostedCheckout,
   Tracking,
   WatchOptions,
 } from './client.js';

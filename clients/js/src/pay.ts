@@ -3,7 +3,9 @@
 // (react.tsx) calls these.
 import type { Stripe, StripeElements } from '@stripe/stripe-js';
 import type { CheckoutClient, CheckoutRequest, CheckoutStatus, StartedCheckout } from './client.js';
-import { CheckoutError } from './errors.js';
+import { CHECKOUT_ENDED, CheckoutError, checkoutEnded as ended } from './errors.js';
+
+export { CHECKOUT_ENDED } from './errors.js';
 
 /** `server`: a ConfirmationToken goes with the cart and the service confirms (default).
  * `client-secret`: the service creates the intent, the browser confirms it. */
@@ -33,9 +35,6 @@ export interface PayOptions {
 const PAID = ['PAID', 'AUTHORIZED', 'FULFILLING', 'FULFILLED'];
 // The service is still acting on the attempt: what the status says of the last one is stale.
 const IN_FLIGHT = ['creating', 'requires_confirmation'];
-
-/** The code of a checkout whose order has ended (hold expired, canceled): start again. */
-export const CHECKOUT_ENDED = 'checkout_ended';
 
 /**
  * Pay the cart: `elements.submit()`, the order (one per attempt; after a decline the
@@ -141,11 +140,4 @@ function declined(status: CheckoutStatus): CheckoutError {
     message: error.message ?? 'Your card was declined.',
     declineCode: error.declineCode ?? null,
   });
-}
-
-function ended(): CheckoutError {
-  return new CheckoutError(
-    { type: 'invalid_request_error', code: CHECKOUT_ENDED, message: 'This checkout has ended: the reservation expired or the order was closed.' },
-    { status: 409 },
-  );
 }

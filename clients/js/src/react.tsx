@@ -4,7 +4,16 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import { Elements, useElements, useStripe } from '@stripe/react-stripe-js';
 import type { Stripe, StripeElementsOptionsMode } from '@stripe/stripe-js';
-import type { CartLine, CheckoutClient, CheckoutRequest, CheckoutStatus, Quote, QuoteRequest } from './client.js';
+import type {
+  CartLine,
+  CheckoutClient,
+  CheckoutRequest,
+  CheckoutStatus,
+  HostedCheckoutOptions,
+  Quote,
+  QuoteRequest,
+  StartedHostedCheckout,
+} from './client.js';
 import { CheckoutError } from './errors.js';
 import { payCheckout, type Flow, type PaidCheckout } from './pay.js';
 
@@ -115,6 +124,9 @@ export interface UseCheckout {
   status: CheckoutStatus | null;
   /** Pay the cart; resolves with the paid order, or null (then `error` says why). */
   pay(details: PayDetails): Promise<PaidCheckout | null>;
+  /** Pay on Stripe's hosted page instead: resolves with the order and its session (redirect
+   * to `checkout.url`), or null (then `error` says why). */
+  payOnStripe(details: PayDetails, urls: Omit<HostedCheckoutOptions, 'signal'>): Promise<StartedHostedCheckout | null>;
   client: CheckoutClient;
 }
 
@@ -130,24 +142,36 @@ export function useCheckout(): UseCheckout {
   const busy = useRef(false); // a double click never starts a second payment
   const { client, items, flow, returnUrl } = context;
 
+  /** One payment at a time: `paying` while it runs, its failure as `error`. */
+  const once = useCallback(async <T,>(payment: () => Promise<T>): Promise<T | null> => {
+    if (busy.current) return null;
+    busy.current = true;
+    setPaying(true);
+    setError(null);
+    try {
+      return await payment();
+    } catch (err) {
+      setError(asCheckoutError(err));
+      return null;
+    } finally {
+      busy.current = false;
+      setPaying(false);
+    }
+  }, []);
+
   const pay = useCallback(
     async (details: PayDetails): Promise<PaidCheckout | null> => {
-      if (!stripe || !elements || busy.current) return null;
-      busy.current = true;
-      setPaying(true);
-      setError(null);
-      try {
-        const body = { ...details, items };
-        return await payCheckout({ client, stripe, elements, body, flow, returnUrl, onStatus: setStatus });
-      } catch (err) {
-        setError(asCheckoutError(err));
-        return null;
-      } finally {
-        busy.current = false;
-        setPaying(false);
-      }
+      if (!stripe || !elements) return null;
+      const body = { ...details, items };
+      return once(() => payCheckout({ client, stripe, elements, body, flow, returnUrl, onStatus: setStatus }));
     },
-    [client, stripe, elements, items, flow, returnUrl],
+    [client, stripe, elements, items, flow, returnUrl, once],
+  );
+
+  const payOnStripe = useCallback(
+    (details: PayDetails, urls: Omit<HostedCheckoutOptions, 'signal'>) =>
+      once(() => client.startHostedCheckout({ ...details, items }, urls)),
+    [client, items, once],
   );
 
   const { quote } = context;
@@ -159,6 +183,7 @@ export function useCheckout(): UseCheckout {
     error,
     status,
     pay,
+    payOnStripe,
     client,
   };
 }

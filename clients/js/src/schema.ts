@@ -553,6 +553,10 @@ export interface components {
             /** @default null */
             idempotencyKey?: string | null;
             confirmationTokenId?: string;
+            /** @enum {string} */
+            ui?: "elements" | "hosted";
+            successUrl?: string;
+            cancelUrl?: string;
         };
         SubmitResponse: {
             orderId?: string;
@@ -590,6 +594,12 @@ export interface components {
             unitAmount?: number;
             amount?: number;
         };
+        HostedCheckout: {
+            sessionId?: string;
+            /** @description Stripe's payment page. */
+            url?: string | null;
+            expiresAt?: string | null;
+        };
         PaymentError: {
             code?: string;
             message?: string;
@@ -609,6 +619,8 @@ export interface components {
             totals?: components["schemas"]["Totals"] | null;
             lineItems?: components["schemas"]["LineItem"][];
             holdExpiresAt?: string | null;
+            /** @description With "ui": "hosted", once the Checkout Session exists. */
+            checkout?: components["schemas"]["HostedCheckout"] | null;
             error?: components["schemas"]["PaymentError"] | null;
             version?: number;
             /** @description Only while payment.status is creating (a flash sale's wait). */

@@ -204,3 +204,47 @@ describe('confirm and lookupReturn', () => {
     expect(service.calls[0]!.query.get('session_id')).toBe('cs_test_1');
   });
 });
+
+describe('startHostedCheckout', () => {
+  const URLS = { successUrl: 'https://shop.test/checkout/return?session_id={CHECKOUT_SESSION_ID}', cancelUrl: 'https://shop.test/checkout' };
+  const SESSION = { sessionId: 'cs_1', url: 'https://checkout.stripe.test/c/pay/cs_1', expiresAt: '2030-01-01T00:30:00Z' };
+  const withSession = (version: number) => ({ body: { ...status(version).body, checkout: SESSION } });
+
+  it("submits the cart with ui hosted and the return URLs, and resolves with the status's session", async () => {
+    const service = fakeService({
+      'POST /api/checkout/payment-intent': submitted(),
+      'GET /api/checkout/ord_1': [status(1), withSession(2)],
+    });
+    const started = await clientFor(service).startHostedCheckout(CART, URLS);
+    expect(started).toMatchObject({ orderId: 'ord_1', checkoutToken: 'tok_1', checkout: SESSION });
+    expect(service.calls[0]!.body).toEqual({ ...CART, ui: 'hosted', ...URLS });
+    expect(service.calls.map((call) => call.query.get('since'))).toEqual([null, null, '1']);
+  });
+
+  it("answers a second press (back through the cancel URL) with the same order's session", async () => {
+    const service = fakeService({ 'POST /api/checkout/payment-intent': submitted(), 'GET /api/checkout/ord_1': withSession(1) });
+    const client = clientFor(service);
+    await client.startHostedCheckout(CART, URLS);
+    const again = await client.startHostedCheckout(CART, URLS);
+    expect(again).toMatchObject({ orderId: 'ord_1', resumed: true, checkout: SESSION });
+    expect(service.calls.filter((call) => call.method === 'POST')).toHaveLength(1);
+  });
+
+  it('rejects when the worker could not open the session', async () => {
+    const failed = { code: 'payment_provider_error', message: 'Stripe is unavailable.' };
+    const service = fakeService({ 'POST /api/checkout/payment-intent': submitted(), 'GET /api/checkout/ord_1': status(1, 'PENDING', {}, failed) });
+    await expect(clientFor(service).startHostedCheckout(CART, URLS)).rejects.toMatchObject({ code: 'payment_provider_error', message: 'Stripe is unavailable.' });
+  });
+
+  it('rejects an order that has ended with checkout_ended, and the next press starts a new order', async () => {
+    const service = fakeService({
+      'POST /api/checkout/payment-intent': [submitted(), submitted('ord_2', 'tok_2')],
+      'GET /api/checkout/ord_1': status(1, 'CANCELED'),
+      'GET /api/checkout/ord_2': { body: { ...withSession(1).body, orderId: 'ord_2' } },
+    });
+    const client = clientFor(service);
+    await expect(client.startHostedCheckout(CART, URLS)).rejects.toMatchObject({ code: 'checkout_ended' });
+    expect(client.currentAttempt()).toBeNull();
+    expect((await client.startHostedCheckout(CART, URLS)).orderId).toBe('ord_2');
+  });
+});

@@ -43,6 +43,25 @@ function Pay({ onPaid }: { onPaid: (orderId: string) => void }) {
   );
 }
 
+function PayOnStripe({ onRedirect }: { onRedirect: (url: string) => void }) {
+  const { ready, error, payOnStripe } = useCheckout();
+  const urls = { successUrl: 'https://shop.test/checkout/return?session_id={CHECKOUT_SESSION_ID}', cancelUrl: 'https://shop.test/checkout' };
+  return (
+    <>
+      {error && <p role="alert">{error.message}</p>}
+      <button
+        disabled={!ready}
+        onClick={async () => {
+          const started = await payOnStripe({ email: CART.email, shippingAddress: CART.shippingAddress }, urls);
+          if (started) onRedirect(started.checkout.url);
+        }}
+      >
+        Pay on Stripe's page
+      </button>
+    </>
+  );
+}
+
 function setUp(statuses: ReturnType<typeof status>[]) {
   fakes.current = fakeStripe();
   const service = fakeService({
@@ -89,5 +108,31 @@ describe('CheckoutElements + useCheckout', () => {
     });
     expect((await screen.findByRole('alert')).textContent).toBe('Your card was declined.');
     expect(onPaid).not.toHaveBeenCalled();
+  });
+
+  it("pays on Stripe's page: the cart goes with ui hosted and the session's url comes back", async () => {
+    fakes.current = fakeStripe();
+    const session = { sessionId: 'cs_1', url: 'https://checkout.stripe.test/c/pay/cs_1', expiresAt: null };
+    const service = fakeService({
+      'POST /api/checkout/quote': { body: QUOTE },
+      'POST /api/checkout/payment-intent': submitted(),
+      'GET /api/checkout/ord_1': [status(1), { body: { ...status(2).body, checkout: session } }],
+    });
+    const client = createCheckoutClient({ apiUrl: 'http://api.test', fetch: service.fetch, storage: memoryStore() });
+    const onRedirect = vi.fn();
+    render(
+      <CheckoutElements client={client} stripe={null} items={CART.items} shippingAddress={{ country: 'US' }}>
+        <PayOnStripe onRedirect={onRedirect} />
+      </CheckoutElements>,
+    );
+    const button = await screen.findByRole('button', { name: "Pay on Stripe's page" });
+    await act(async () => {
+      fireEvent.click(button);
+    });
+    await waitFor(() => expect(onRedirect).toHaveBeenCalledWith(session.url));
+    const submit = service.calls.find((call) => call.path === '/api/checkout/payment-intent')!;
+    expect(submit.body).toMatchObject({ items: CART.items, email: CART.email, ui: 'hosted' });
+    expect(submit.body.confirmationTokenId).toBeUndefined();
+    expect(fakes.current.mock.submit).not.toHaveBeenCalled(); // no Payment Element involved
   });
 });

@@ -112,18 +112,29 @@ function DetailsForm({ details, onChange }) {
 
 /** The details (children) are in the same form, so the browser checks them on Pay first. */
 function PayForm({ details, setQuantity, onPaid, children }) {
-  const { quote, quoteError, ready, paying, error, pay } = useCheckout();
+  const { quote, quoteError, ready, paying, error, pay, payOnStripe } = useCheckout();
   const quoteProblem = useMemo(() => quoteError && describeError(quoteError), [quoteError]);
   const payProblem = useMemo(() => error && describeError(error), [error]);
 
   async function handleSubmit(event) {
     event.preventDefault();
-    const { email, name, line1, city, postalCode, country } = details;
     // elements.submit() → the order (same one after a decline) → confirmation → PAID.
-    const paid = await pay({ email, shippingAddress: { name, line1, city, postalCode, country } });
+    const paid = await pay(buyerOf(details));
     if (!paid) return;
     onPaid();
     navigate(`/orders/${encodeURIComponent(paid.orderId)}`);
+  }
+
+  /** The other way to pay: Stripe's hosted Checkout page (a redirect, then back to
+   * /checkout/return?session_id=…). The same details; the browser checks them first. */
+  async function handleHosted(event) {
+    if (!event.currentTarget.form.reportValidity()) return;
+    const origin = window.location.origin;
+    const started = await payOnStripe(buyerOf(details), {
+      successUrl: `${origin}/checkout/return?session_id={CHECKOUT_SESSION_ID}`,
+      cancelUrl: `${origin}/checkout`,
+    });
+    if (started) window.location.assign(started.checkout.url);
   }
 
   return (
@@ -140,8 +151,17 @@ function PayForm({ details, setQuantity, onPaid, children }) {
           <button type="submit" id="pay" disabled={!ready}>
             {paying ? 'Paying…' : `Pay ${formatMinor(quote.total, quote.currency)}`}
           </button>
+          <p className="or">or</p>
+          <button type="button" id="pay-hosted" className="secondary" disabled={!ready} onClick={handleHosted}>
+            Pay on Stripe's page
+          </button>
         </section>
       </form>
     </>
   );
+}
+
+/** The submit's buyer fields from the details form (the client adds the cart). */
+function buyerOf({ email, name, line1, city, postalCode, country }) {
+  return { email, shippingAddress: { name, line1, city, postalCode, country } };
 }

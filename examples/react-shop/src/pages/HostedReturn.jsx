@@ -1,26 +1,23 @@
 import { useEffect, useState } from 'react';
-import { lookupSession } from '../api.js';
+import { client } from '../checkout.js';
 import { navigate } from '../router.jsx';
-import { clearAttempt, rememberOrderToken } from '../storage.js';
 import ErrorBox from '../components/ErrorBox.jsx';
 
 /**
  * Back from Stripe's hosted Checkout page: Stripe put the session id in the success URL;
- * the service trades it for the order and its checkout token, then the order page follows
- * the payment to PAID.
+ * `client.lookupReturn()` trades it for the order and keeps its checkout token for this
+ * tab, then the order page follows the payment to PAID.
  */
 export default function HostedReturn({ onPaid }) {
   const [error, setError] = useState(null);
   useEffect(() => {
-    const sessionId = new URLSearchParams(window.location.search).get('session_id');
-    if (!sessionId) {
-      setError({ title: 'We cannot find this payment', message: 'Stripe sent you back without a session.' });
-      return;
-    }
-    lookupSession(sessionId).then(
+    client.lookupReturn(window.location).then(
       (found) => {
-        rememberOrderToken(found.orderId, found.checkoutToken);
-        clearAttempt();
+        if (!found) {
+          setError({ title: 'We cannot find this payment', message: 'Stripe sent you back without a session.' });
+          return;
+        }
+        client.clearAttempt();
         onPaid();
         navigate(`/orders/${encodeURIComponent(found.orderId)}`);
       },
