@@ -66,8 +66,10 @@ def refund_order(
     amount: int | None = None,
     reason: str | None = None,
     restock: bool = False,
+    actor: str = "admin",
 ) -> RefundRequest:
-    """Record a refund request once per Idempotency-Key (REFUND_REQUESTED, pending).
+    """Record a refund request once per Idempotency-Key (REFUND_REQUESTED, pending, by
+    ``actor``).
 
     The same key with the same request answers the first refund again; with another
     request (or another order) it raises IdempotencyKeyReused. A refused request
@@ -82,7 +84,7 @@ def refund_order(
         raise IdempotencyKeyReused("This Idempotency-Key was used with another request.")
     stored_key = f"admin:{key_hash}"  # apart from the webhook's "stripe:<id>" keys
     try:
-        refund, created = _request_once(order_id, stored_key, amount, reason, restock)
+        refund, created = _request_once(order_id, stored_key, amount, reason, restock, actor)
     except (NotFound, InvalidState):
         if claimed:
             redis.delete(claim)
@@ -100,11 +102,16 @@ def refund_order(
 
 
 def _request_once(
-    order_id: str, key: str, amount: int | None, reason: str | None, restock: bool
+    order_id: str, key: str, amount: int | None, reason: str | None, restock: bool, actor: str
 ) -> tuple[Refund, bool]:
     try:
         return request_refund(
-            order_id, idempotency_key=key, amount=amount, reason=reason, restock=restock
+            order_id,
+            idempotency_key=key,
+            amount=amount,
+            reason=reason,
+            restock=restock,
+            actor=actor,
         )
     except peewee.IntegrityError:  # a concurrent request with this key wrote it first
         return Refund.get(Refund.idempotency_key == key), False
@@ -140,8 +147,10 @@ def capture_order(
     idempotency_key: str,
     amount: int | None = None,
     restock: list[dict[str, Any]] | None = None,
+    actor: str = "admin",
 ) -> CaptureRequest:
-    """Record a capture request once per Idempotency-Key (``CAPTURE_REQUESTED``).
+    """Record a capture request once per Idempotency-Key (``CAPTURE_REQUESTED`` by
+    ``actor``).
 
     Same key, same request: the first answer again; same key, other request:
     IdempotencyKeyReused. A refused request (NotFound, InvalidState, InvalidRequest)
@@ -157,7 +166,7 @@ def capture_order(
     request_id = f"cap_{key_hash[:24]}"
     try:
         created = authorizations.record_capture_request(
-            order_id, request_id, amount=amount, restock=restock or []
+            order_id, request_id, amount=amount, restock=restock or [], actor=actor
         )
     except (NotFound, InvalidState, InvalidRequest):
         if claimed:
@@ -186,8 +195,9 @@ def fulfil(
     runtime: Runtime,
     carrier: str | None,
     tracking_number: str | None,
+    actor: str = "admin",
 ) -> Fulfilment:
-    """Start or complete fulfilment; the full order body afterwards.
+    """Start or complete fulfilment (by ``actor``); the full order body afterwards.
 
     Starting an AUTHORIZED order captures first (202): the capture actor moves it to
     PAID, then FULFILLING.
@@ -201,10 +211,16 @@ def fulfil(
             request_id,
             fulfil=True,
             details={k: v for k, v in details.items() if v},
+            actor=actor,
         )
         return Fulfilment(order_views.order_view(Order.get_by_id(order_id)), 202, request_id)
     order = update_fulfillment(
-        order_id, action, runtime=runtime, carrier=carrier, tracking_number=tracking_number
+        order_id,
+        action,
+        runtime=runtime,
+        carrier=carrier,
+        tracking_number=tracking_number,
+        actor=actor,
     )
     return Fulfilment(order_views.order_view(Order.get_by_id(order.id)))
 
