@@ -10,8 +10,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import peewee
@@ -278,9 +279,55 @@ def order_summary(order: Order) -> dict[str, Any]:
 
 def list_orders(*, state: str | None, limit: int, cursor: str | None) -> Page:
     """Orders newest first (created_at, then id), optionally in one state."""
+    return search_orders(OrderFilter(state=state), limit=limit, cursor=cursor)
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    """What the console's order list narrows by; every part optional.
+
+    ``text`` is an order number, an order id, a PaymentIntent id or a buyer's e-mail
+    (case-insensitive), matched exactly; ``created_from`` / ``created_to`` are whole UTC
+    days, both included; ``sku``: orders with a line of that SKU.
+    """
+
+    text: str | None = None
+    state: str | None = None
+    created_from: date | None = None
+    created_to: date | None = None
+    sku: str | None = None
+
+
+def _filtered(filters: OrderFilter) -> peewee.ModelSelect[Order]:
     query = Order.select()
-    if state:
-        query = query.where(Order.state == state)
+    if filters.text:
+        text = filters.text.strip()
+        query = query.where(
+            (Order.order_number == text.upper())
+            | (Order.id == text)
+            | (Order.payment_intent_id == text)
+            | (peewee.fn.LOWER(Order.email) == text.lower())
+        )
+    if filters.state:
+        query = query.where(Order.state == filters.state)
+    if filters.created_from:
+        query = query.where(Order.created_at >= datetime.combine(filters.created_from, time()))
+    if filters.created_to:
+        after = datetime.combine(filters.created_to + timedelta(days=1), time())
+        query = query.where(Order.created_at < after)
+    if filters.sku:
+        # The lines are JSON text (compact, sorted keys): a LIKE narrows, _has_sku decides.
+        query = query.where(Order.line_items.contains(f'"sku":"{filters.sku}"'))
+    return query
+
+
+def _has_sku(order: Order, sku: str | None) -> bool:
+    return sku is None or any(line.get("sku") == sku for line in order.line_items or [])
+
+
+def search_orders(filters: OrderFilter, *, limit: int, cursor: str | None) -> Page:
+    """Orders matching ``filters``, newest first (created_at, then id), a keyset page."""
+    query = _filtered(filters)
     if cursor:
         created, last_id = decode_cursor(cursor, 2)
         moment = _moment(created)
@@ -297,7 +344,22 @@ def list_orders(*, state: str | None, limit: int, cursor: str | None) -> Page:
     following = (
         encode_cursor([rows[-1].created_at.isoformat(), rows[-1].id]) if more and rows else None
     )
-    return Page([order_summary(o) for o in rows], following)
+    # The cursor follows the rows read, so a SKU's near-miss dropped here skips nothing.
+    return Page([order_summary(o) for o in rows if _has_sku(o, filters.sku)], following)
+
+
+EXPORT_BATCH = 500
+
+
+def export_orders(filters: OrderFilter) -> Iterator[dict[str, Any]]:
+    """Every order matching ``filters``, newest first, read in keyset batches."""
+    cursor = None
+    while True:
+        page = search_orders(filters, limit=EXPORT_BATCH, cursor=cursor)
+        yield from page.data
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
 
 
 def _is_order_id(value: Any) -> bool:

@@ -74,3 +74,10 @@ def signed_in(app: Any, make_operator: Callable[..., Any], clock: Clock) -> Call
         return client
 
     return open_session
+
+
+# The API tests' orders (a PENDING, a PAID and an AUTHORIZED one), shared rather than
+# copied: pytest registers fixtures imported into a conftest.
+from tests.api.conftest import authorized_order, paid_order, pending_order  # noqa: E402
+
+__all__ = ["authorized_order", "paid_order", "pending_order"]
