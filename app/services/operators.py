@@ -131,7 +131,9 @@ def authenticate(redis: Redis, email: str, password: str, *, now: float) -> Oper
     if locked_until is not None and float(locked_until) > now:
         raise AccountLocked(_locked_message(float(locked_until)))
     operator = Operator.get_or_none(Operator.email == address)
-    if operator is None or operator.disabled or not _verify(operator, password):
+    # Verified first, whoever asks: an unknown or disabled e-mail takes as long to refuse.
+    valid = _verify(operator, password)
+    if operator is None or operator.disabled or not valid:
         _count_failure(redis, tag, now)
     redis.delete(keys.console_failures(tag))
     Operator.update(last_login_at=utcnow()).where(Operator.id == operator.id).execute()

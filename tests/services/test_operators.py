@@ -99,3 +99,19 @@ class TestLockout:
             operators.authenticate(runtime.redis, "ops@shop.example", WRONG, now=T0)
         (locked,) = runtime.redis.keys(keys.CONSOLE_LOCKED_PREFIX + "*")
         assert 0 < runtime.redis.ttl(locked) <= keys.CONSOLE_LOCKOUT_SECONDS
+
+
+class TestTiming:
+    def test_an_unknown_email_is_hashed_too(self, runtime: Any, monkeypatch: Any) -> None:
+        real = operators._hasher
+        calls: list[str] = []
+
+        class Spy:
+            def verify(self, hash_: str, password: str) -> bool:
+                calls.append(hash_)
+                return real.verify(hash_, password)
+
+        monkeypatch.setattr(operators, "_hasher", Spy())
+        with pytest.raises(SignInRefused):
+            operators.authenticate(runtime.redis, "nobody@shop.example", PASSWORD, now=T0)
+        assert calls == [operators._DUMMY_HASH]
