@@ -31,7 +31,7 @@ LOOKUP_ENDPOINT = "checkout.lookup"
 TRACK_ENDPOINT = "orders.track"
 # A buyer's payment retry: RATELIMIT_CONFIRM per client IP, RATELIMIT_CONFIRM_ORDER per order.
 CONFIRM_ENDPOINT = "checkout.confirm"
-# Console sign-in attempts: RATELIMIT_ADMIN_LOGIN per client IP (POST only).
+# Console sign-in: RATELIMIT_ADMIN_LOGIN per client IP, posts and page views each.
 ADMIN_LOGIN_ENDPOINT = "console.login"
 
 
@@ -143,8 +143,10 @@ def _install_rate_limits(app: Flask, config: Config) -> None:
         config.ratelimit_confirm_order, key_func=_order_of_request, deduct_when=_order_answered
     )(confirm)
     app.view_functions[CONFIRM_ENDPOINT] = confirm
-    # Guessing passwords from one address is slowed here; one account's lockout is apart.
-    login: Any = limiter.limit(config.ratelimit_admin_login, methods=["POST"])(
+    # Guessing passwords from one address is slowed here (one account's lockout is apart);
+    # the page's views are counted apart (per_method): each stores a session for its CSRF
+    # token, and one address must not fill Redis with them.
+    login: Any = limiter.limit(config.ratelimit_admin_login, per_method=True)(
         app.view_functions[ADMIN_LOGIN_ENDPOINT]
     )
     app.view_functions[ADMIN_LOGIN_ENDPOINT] = login

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
+from app import keys
 from tests.console.conftest import PASSWORD, Clock, csrf_token_of, sign_in
 
 
@@ -157,16 +160,28 @@ class TestScope:
 
 
 class TestRateLimit:
-    def test_sign_in_posts_are_limited_per_ip(self, runtime: Any, clock: Clock) -> None:
+    @pytest.fixture
+    def limited(self, runtime: Any, clock: Clock) -> Any:
         from app import create_app
 
         config = runtime.config.with_overrides(
             ratelimit_enabled=True, ratelimit_admin_login="2/minute"
         )
-        client = create_app(config, runtime=runtime).test_client()
-        codes = [sign_in(client, "nobody@shop.example", "wrong").status_code for _ in range(3)]
+        return create_app(config, runtime=runtime).test_client()
+
+    def test_sign_in_posts_are_limited_per_ip(self, limited: Any) -> None:
+        token = csrf_token_of(limited)
+        form = {"email": "nobody@shop.example", "password": "wrong", "csrf_token": token}
+        codes = [limited.post("/admin/login", data=form).status_code for _ in range(3)]
         assert codes == [401, 401, 429]
-        assert "Too many sign-in attempts" in sign_in(client, "x@shop.example", "y").get_data(
-            as_text=True
-        )
-        assert client.get("/admin/login").status_code == 200  # the page itself is not limited
+        refused = limited.post("/admin/login", data=form)
+        assert "Too many sign-in attempts" in refused.get_data(as_text=True)
+        other_ip = limited.post("/admin/login", data=form, environ_base={"REMOTE_ADDR": "10.0.0.9"})
+        assert other_ip.status_code == 401
+
+    def test_the_page_is_limited_apart(self, limited: Any, runtime: Any) -> None:
+        """Each page view stores a session for its CSRF token: one address cannot fill
+        Redis with them."""
+        codes = [limited.get("/admin/login").status_code for _ in range(3)]
+        assert codes == [200, 200, 429]
+        assert len(runtime.redis.keys(keys.CONSOLE_SESSION_PREFIX + "*")) <= 2
