@@ -115,3 +115,25 @@ class TestTiming:
         with pytest.raises(SignInRefused):
             operators.authenticate(runtime.redis, "nobody@shop.example", PASSWORD, now=T0)
         assert calls == [operators._DUMMY_HASH]
+
+
+@pytest.mark.usefixtures("db")
+class TestOnRealRedis:
+    """The lockout's pipeline and the session index behave alike on fakeredis and Redis."""
+
+    def test_lockout_and_revocation(self, any_redis: Any) -> None:
+        from app.services import operator_sessions
+
+        account = operators.create_operator("ops@shop.example", "operator", PASSWORD)
+        for _ in range(4):
+            with pytest.raises(SignInRefused):
+                operators.authenticate(any_redis, "ops@shop.example", WRONG, now=T0)
+        with pytest.raises(AccountLocked):
+            operators.authenticate(any_redis, "ops@shop.example", WRONG, now=T0)
+        with pytest.raises(AccountLocked):
+            operators.authenticate(any_redis, "ops@shop.example", PASSWORD, now=T0 + 1)
+        for sid in ("one-session-id", "another-session-id"):
+            operator_sessions.save(any_redis, sid, {"operatorId": account.id}, T0, touch=True)
+        assert operator_sessions.load(any_redis, "one-session-id", T0 + 60) is not None
+        assert operator_sessions.revoke_all(any_redis, account.id) == 2
+        assert operator_sessions.load(any_redis, "one-session-id", T0 + 60) is None
