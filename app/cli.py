@@ -1,5 +1,6 @@
 """Flask CLI commands (``flask --app wsgi <command>``): migrate, products (upsert, import),
-inventory, seed, webhooks (the shop's verification snippet)."""
+inventory, seed, webhooks (the shop's verification snippet), operators (the console's
+accounts, app/console/cli.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 from marshmallow import ValidationError
 
+from app.console.cli import operators_group
 from app.context import current_database, current_runtime
 from app.errors import ServiceError
 from app.gateways.shop_webhooks import VERIFY_EXAMPLES
@@ -339,6 +341,7 @@ def register_commands(app: Flask) -> None:
         inventory_group,
         seed_demo_command,
         webhooks_group,
+        operators_group,
     )
     for command in commands:
         app.cli.add_command(command)

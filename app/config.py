@@ -87,6 +87,9 @@ class Config:
     # order (one attempt is in flight at a time anyway; this bounds the refused ones).
     ratelimit_confirm: str = "20/minute"
     ratelimit_confirm_order: str = "5/minute"
+    # Console sign-in attempts (POST /admin/login) per client IP; the per-account lockout
+    # (five wrong in 15 minutes) is apart from it.
+    ratelimit_admin_login: str = "20/minute"
     # Bearer token for GET /metrics; unset, only loopback clients may read it.
     metrics_token: str | None = None
     # Proxies in front of the web process (Heroku's router: 1). Their X-Forwarded-For
@@ -328,6 +331,7 @@ def load_config(
         ratelimit_track=get("RATELIMIT_TRACK") or defaults.ratelimit_track,
         ratelimit_confirm=get("RATELIMIT_CONFIRM") or defaults.ratelimit_confirm,
         ratelimit_confirm_order=get("RATELIMIT_CONFIRM_ORDER") or defaults.ratelimit_confirm_order,
+        ratelimit_admin_login=get("RATELIMIT_ADMIN_LOGIN") or defaults.ratelimit_admin_login,
         metrics_token=get("METRICS_TOKEN") or None,
         trusted_proxy_hops=int(get("TRUSTED_PROXY_HOPS", defaults.trusted_proxy_hops)),
         mail_url=get("MAIL_URL") or None,

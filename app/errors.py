@@ -74,6 +74,15 @@ class Unauthorized(ServiceError):
     type = "authentication_error"
 
 
+class SignInRefused(Unauthorized):
+    """Raised when an operator's e-mail and password do not match an enabled account."""
+
+
+class AccountLocked(Unauthorized):
+    """Raised when too many wrong passwords have locked an operator's sign-in for a while
+    (the right password is refused too until the lock ends)."""
+
+
 class Forbidden(ServiceError):
     """Raised when a valid JWT lacks the role an endpoint needs."""
 

@@ -77,6 +77,9 @@ class Plan:
     real_stripe: bool
     webhook_secret: str = field(default_factory=lambda: "whsec_demo_" + secrets.token_hex(16))
     frontend_origins: tuple[str, ...] = ()
+    # The console's demo admin: a new password each run (printed in the banner).
+    operator_email: str = "admin@demo.example"
+    operator_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
 
     @property
     def web_url(self) -> str:
@@ -255,6 +258,14 @@ def prepare_data(sup: Supervisor, env: Mapping[str, str], *, seed: bool = True) 
         sup.run_step("rebuild", [*flask, "inventory", "rebuild"], env)
 
 
+def create_demo_operator(sup: Supervisor, plan: Plan, env: Mapping[str, str]) -> None:
+    """The console's demo admin, through the CLI an operator would use (the password on
+    standard input); an account left by an earlier run gets this run's password."""
+    flask = [PY, "-m", "flask", "--app", "wsgi", "operators", "create", plan.operator_email]
+    argv = [*flask, "--role", "admin", "--password-stdin", "--update-existing"]
+    sup.run_step("operator", argv, env, stdin=plan.operator_password + "\n")
+
+
 # The Procfile's worker concurrency: Stripe calls are I/O, so threads, not processes,
 # keep the budget's calls in flight (92/s x 0.3 s = 28 at once in live mode).
 WORKER_THREADS = 16
@@ -315,6 +326,8 @@ def banner(plan: Plan) -> list[str]:
     lines = [
         "",
         f"Checkout page:  {plan.web_url}",
+        f"Console:        {plan.web_url}admin/login",
+        f"  sign in as:   {plan.operator_email}  password: {plan.operator_password}",
         f"CORS origins:   {', '.join(plan.frontend_origins)}",
         f"Caught mail:    {plan.mail_web_url}",
         f"Database:       {plan.database_url}",
@@ -373,6 +386,8 @@ def write_state(path: Path, plan: Plan, env: Mapping[str, str], sup: Supervisor)
         "databaseUrl": plan.database_url,
         "webhookSecret": None if plan.real_stripe else plan.webhook_secret,
         "stripeJsUrl": plan.stripe_js_url,
+        "operatorEmail": plan.operator_email,
+        "operatorPassword": plan.operator_password,
     }
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(state, indent=2))
@@ -401,6 +416,7 @@ def run(argv: list[str] | None = None) -> int:
     try:
         start_backing_services(sup, plan)
         prepare_data(sup, env)
+        create_demo_operator(sup, plan, env)
         start_app(sup, plan, env)
         for line in banner(plan):
             sup.log("demo", line)

@@ -40,6 +40,9 @@ class Child:
     pump: threading.Thread | None = None
     # When set, the child writes its output straight to this file (a log drain), unread.
     output: str | None = None
+    # When set, written to the child's standard input, which is then closed (a secret that
+    # must not appear on a command line or in the environment).
+    stdin: str | None = None
     recent: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_LINES), repr=False)
 
     def tail(self, lines: int = 40) -> str:
@@ -97,13 +100,17 @@ class Supervisor:
             list(child.argv),
             cwd=self.cwd,
             env=env,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if child.stdin is None else subprocess.PIPE,
             stdout=drain or subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             bufsize=1,
             start_new_session=True,
         )
+        if child.stdin is not None:
+            assert child.process.stdin is not None
+            child.process.stdin.write(child.stdin)
+            child.process.stdin.close()
         if drain is not None:
             drain.close()  # the child holds its own descriptor
             return
@@ -113,9 +120,12 @@ class Supervisor:
         )
         child.pump.start()
 
-    def run_step(self, name: str, argv: Sequence[str], env: Mapping[str, str]) -> None:
-        """Run a one-shot command to completion; ChildFailed when it exits non-zero."""
-        child = Child(name, argv, env)
+    def run_step(
+        self, name: str, argv: Sequence[str], env: Mapping[str, str], *, stdin: str | None = None
+    ) -> None:
+        """Run a one-shot command to completion (``stdin`` written to its standard input);
+        ChildFailed when it exits non-zero."""
+        child = Child(name, argv, env, stdin=stdin)
         self._spawn(child)
         assert child.process is not None and child.pump is not None
         code = child.process.wait()

@@ -4,6 +4,7 @@ Importing this package imports every model so ``models.ALL_MODELS`` is complete.
 """
 
 from models.db import BaseModel, JSONField, bind_database, close_database, database, utcnow
+from models.operator import Operator
 from models.order import Order, OrderEvent
 from models.outbox import Outbox
 from models.product import Product
@@ -23,12 +24,14 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     Refund,
     ShopEvent,
     ShopDelivery,
+    Operator,
 )
 
 __all__ = [
     "ALL_MODELS",
     "BaseModel",
     "JSONField",
+    "Operator",
     "Order",
     "OrderEvent",
     "Outbox",

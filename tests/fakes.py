@@ -671,9 +671,9 @@ class RecordingJobs:
         """Record the call."""
         self.calls.append(("send_receipt", (outbox_id,)))
 
-    def cancel_order(self, order_id: str) -> None:
+    def cancel_order(self, order_id: str, actor: str = "admin") -> None:
         """Record the call."""
-        self.calls.append(("cancel_order", (order_id,)))
+        self.calls.append(("cancel_order", (order_id, actor)))
 
     def create_refund(self, refund_id: str) -> None:
         """Record the call."""

@@ -49,6 +49,7 @@ class TestEnvironment:
                 "FRONTEND_ORIGINS": "https://a.example,https://b.example",
                 "RATELIMIT_ENABLED": "false",
                 "RATELIMIT_CHECKOUT": "5/second",
+                "RATELIMIT_ADMIN_LOGIN": "3/minute",
                 "TRUSTED_PROXY_HOPS": "1",
                 "STRIPE_REQUESTS_PER_SECOND": "20",
                 "MAIL_URL": "smtp://127.0.0.1:1025",
@@ -64,6 +65,8 @@ class TestEnvironment:
         assert config.frontend_origins == ("https://a.example", "https://b.example")
         assert config.ratelimit_enabled is False
         assert config.ratelimit_checkout == "5/second"
+        assert config.ratelimit_admin_login == "3/minute"
+        assert load_config({}, dotenv=False).ratelimit_admin_login == "20/minute"
         assert config.trusted_proxy_hops == 1
         assert config.stripe_requests_per_second == 20
         assert config.mail_url == "smtp://127.0.0.1:1025"

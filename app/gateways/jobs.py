@@ -64,8 +64,9 @@ class Jobs(Protocol):
     def send_receipt(self, outbox_id: int) -> None:
         """Deliver one queued receipt from the outbox."""
 
-    def cancel_order(self, order_id: str) -> None:
-        """Cancel a PENDING order: its intent first, then its hold."""
+    def cancel_order(self, order_id: str, actor: str = "admin") -> None:
+        """Cancel a PENDING order (its intent first, then its hold) or void an AUTHORIZED
+        one, audited as ``actor``."""
 
     def create_refund(self, refund_id: str) -> None:
         """Ask Stripe for a requested refund."""
@@ -134,9 +135,9 @@ class DramatiqJobs:
         """Queue ``send_receipt(outbox_id)``."""
         self._send("send_receipt", outbox_id)
 
-    def cancel_order(self, order_id: str) -> None:
-        """Queue ``cancel_order(order_id)``."""
-        self._send("cancel_order", order_id)
+    def cancel_order(self, order_id: str, actor: str = "admin") -> None:
+        """Queue ``cancel_order(order_id, actor)``."""
+        self._send("cancel_order", order_id, actor)
 
     def create_refund(self, refund_id: str) -> None:
         """Queue ``create_refund(refund_id)``."""

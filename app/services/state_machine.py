@@ -112,6 +112,10 @@ EVENT_TYPES = frozenset(
 )
 
 
+# Actors that are people, named in their events' payloads (``record_event``).
+PERSON_ACTORS = ("operator:", "admin:")
+
+
 def can_transition(current: str, to: str, reason: str | None = None) -> bool:
     """Whether the table allows ``current`` → ``to`` (for ``reason``, if it is restricted)."""
     if to in TRANSITIONS.get(current, frozenset()):
@@ -122,11 +126,18 @@ def can_transition(current: str, to: str, reason: str | None = None) -> bool:
 def record_event(
     order: Order, type_: str, payload: dict[str, Any] | None = None, actor: str = "system"
 ) -> OrderEvent:
-    """Append one audit event to ``order``'s trail."""
+    """Append one audit event to ``order``'s trail.
+
+    A person's action (``operator:<email>`` from the console, ``admin:<sub>`` from the
+    admin API) names them in the payload too: the order body shows payloads, not the
+    ``actor`` column (which keeps the first 64 characters).
+    """
     if type_ not in EVENT_TYPES:
         raise ValueError(f"unknown audit event type {type_!r}")
+    if actor.startswith(PERSON_ACTORS):
+        payload = {**(payload or {}), "actor": actor}
     event = OrderEvent.create(
-        order=order, ts=utcnow(), type=type_, payload=payload or {}, actor=actor
+        order=order, ts=utcnow(), type=type_, payload=payload or {}, actor=actor[:64]
     )
     if type_ in shop_events.AUDIT_EVENTS:  # a dispute: the shop is told too
         shop_events.record(order, shop_events.AUDIT_EVENTS[type_])

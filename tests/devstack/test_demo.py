@@ -272,6 +272,13 @@ class TestSupervisor:
         assert drain.read_text() == "a line\n"
         assert out.getvalue() == "" and child.pump is None
 
+    def test_a_step_reads_what_it_is_given_on_stdin(self):
+        out = io.StringIO()
+        sup = Supervisor(out=out)
+        code = "import sys; raise SystemExit(0 if sys.stdin.read() == 'secret\\n' else 4)"
+        sup.run_step("reader", [sys.executable, "-c", code], {}, stdin="secret\n")
+        assert "secret" not in out.getvalue()
+
     def test_a_failing_step_raises(self):
         sup = Supervisor(out=io.StringIO())
         with pytest.raises(ChildFailed, match="exited with code 3"):
@@ -481,3 +488,24 @@ def test_a_clean_ctrl_c_and_the_examples_import_command(tmp_path: Path):
     assert "rebuilt 6 SKUs (" in log
     for noise in ("lost its subscription", "Killing worker process", "RebuildReport("):
         assert noise not in log, log[-3000:]
+
+
+class TestDemoOperator:
+    def test_the_demo_admin_is_made_with_the_cli_and_printed(self, tmp_path: Path):
+        from devstack.demo import create_demo_operator
+
+        calls: list[tuple[list[str], str | None]] = []
+
+        class Recorder:
+            def run_step(self, name: str, argv: list[str], env: dict[str, str], *, stdin=None):
+                calls.append((argv[2:], stdin))
+
+        plan = make_plan(_args(tmp_path), {})
+        create_demo_operator(Recorder(), plan, {})  # type: ignore[arg-type]
+        ((argv, stdin),) = calls
+        assert argv[:6] == ["flask", "--app", "wsgi", "operators", "create", plan.operator_email]
+        assert "--password-stdin" in argv and plan.operator_password not in argv
+        assert stdin == plan.operator_password + "\n"
+        text = "\n".join(banner(plan))
+        assert f"{plan.web_url}admin/login" in text
+        assert plan.operator_email in text and plan.operator_password in text
