@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import (
+    ValidationError,
+    fields,
+    post_load,
+    pre_load,
+    validate,
+    validates_schema,
+)
 
 from app.schemas.common import BaseSchema, Email, StrictInteger, Text
 from app.schemas.countries import ISO_3166_ALPHA2
@@ -45,6 +52,9 @@ class LineSchema(BaseSchema):
     quantity = StrictInteger(required=True, validate=validate.Range(min=1, max=MAX_QUANTITY))
 
 
+POSTAL_CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9 -]{0,15}$", error="Invalid postal code.")
+
+
 class AddressSchema(BaseSchema):
     """A postal address (shipping or billing)."""
 
@@ -53,11 +63,7 @@ class AddressSchema(BaseSchema):
     line2 = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
     city = Text(required=True, validate=validate.Length(max=100))
     state = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
-    postal_code = Text(
-        required=True,
-        data_key="postalCode",
-        validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9 -]{0,15}$", error="Invalid postal code."),
-    )
+    postal_code = Text(required=True, data_key="postalCode", validate=POSTAL_CODE)
     country = Country(required=True)
 
     @post_load
@@ -68,14 +74,34 @@ class AddressSchema(BaseSchema):
         return data
 
 
-class QuoteAddressSchema(BaseSchema):
-    """What a quote needs of the destination: the country, and the state for tax."""
-
-    country = Country(required=True)
-    state = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
-    postal_code = fields.String(
-        load_default=None, allow_none=True, data_key="postalCode", validate=validate.Length(max=20)
+def _optional_text(max_length: int, **kwargs: Any) -> fields.String:
+    return fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=max_length), **kwargs
     )
+
+
+class QuoteAddressSchema(BaseSchema):
+    """The submit's address with every field but ``country`` optional: Express Checkout
+    and a half-filled form send partial addresses, and a shop passes the same object to
+    the quote and the submit. A blank field counts as absent; a given one is checked as
+    at submit."""
+
+    name = _optional_text(200)
+    line1 = _optional_text(200)
+    line2 = _optional_text(200)
+    city = _optional_text(100)
+    state = _optional_text(100)
+    postal_code = fields.String(
+        load_default=None, allow_none=True, data_key="postalCode", validate=POSTAL_CODE
+    )
+    country = Country(required=True)
+
+    @pre_load
+    def _blanks_are_absent(self, data: Any, **_: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        trimmed = {k: v.strip() if isinstance(v, str) else v for k, v in data.items()}
+        return {k: None if v == "" else v for k, v in trimmed.items()}
 
 
 def _lines_field() -> fields.List:
