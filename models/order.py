@@ -21,6 +21,8 @@ class Order(BaseModel):
     user_id = peewee.CharField(max_length=128, null=True, index=True)
     line_items = JSONField()
     subtotal = peewee.IntegerField()
+    # Wave 3 (migration 0006): a promotion's discount; total = subtotal - discount + shipping + tax.
+    discount = peewee.IntegerField(default=0)
     shipping = peewee.IntegerField(default=0)
     tax = peewee.IntegerField(default=0)
     total = peewee.IntegerField(constraints=[peewee.Check("total >= 0")])

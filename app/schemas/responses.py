@@ -47,16 +47,35 @@ class LineItemSchema(BaseSchema):
     quantity = fields.Integer()
     unit_amount = fields.Integer(data_key="unitAmount")
     amount = fields.Integer()
+    unit_amount_decimal = fields.String(
+        data_key="unitAmountDecimal", metadata={"description": 'Exact decimal: "14.00".'}
+    )
+    amount_decimal = fields.String(data_key="amountDecimal")
 
 
 class TotalsSchema(BaseSchema):
-    """Cart totals in minor units."""
+    """Cart totals in minor units: ``total = subtotal - discount + shipping + tax``."""
 
     subtotal = fields.Integer()
+    discount = fields.Integer(metadata={"description": "A promotion's discount; 0 when none."})
     shipping = fields.Integer()
     tax = fields.Integer()
     total = fields.Integer()
     currency = fields.String()
+
+
+class TotalsDecimalSchema(BaseSchema):
+    """The totals as exact decimal strings in the currency's minor-unit exponent."""
+
+    subtotal = fields.String()
+    discount = fields.String()
+    shipping = fields.String()
+    tax = fields.String()
+    total = fields.String()
+
+
+def _totals_decimal(*, allow_none: bool = False) -> fields.Nested:
+    return fields.Nested(TotalsDecimalSchema, data_key="totalsDecimal", allow_none=allow_none)
 
 
 class QuoteLineSchema(LineItemSchema):
@@ -69,6 +88,7 @@ class QuoteResponseSchema(TotalsSchema):
     """A quote: the lines, the totals, and whether the cart can be bought as it is."""
 
     line_items = fields.List(fields.Nested(QuoteLineSchema), data_key="lineItems")
+    totals_decimal = _totals_decimal()
     purchasable = fields.Boolean(
         metadata={"description": "false when a line asks for more than is available"}
     )
@@ -113,6 +133,7 @@ class CheckoutStatusSchema(BaseSchema):
     state = fields.String()
     payment = fields.Nested(PaymentSchema)
     totals = fields.Nested(TotalsSchema, allow_none=True)
+    totals_decimal = _totals_decimal(allow_none=True)
     line_items = fields.List(fields.Nested(LineItemSchema), data_key="lineItems")
     hold_expires_at = fields.String(data_key="holdExpiresAt", allow_none=True)
     error = fields.Nested(PaymentErrorSchema, allow_none=True)
@@ -162,6 +183,7 @@ class OrderSchema(BaseSchema):
     email = fields.String()
     line_items = fields.List(fields.Nested(LineItemSchema), data_key="lineItems")
     totals = fields.Nested(TotalsSchema, allow_none=True)
+    totals_decimal = _totals_decimal(allow_none=True)
     shipping_address = fields.Dict(data_key="shippingAddress")
     billing_address = fields.Dict(data_key="billingAddress", allow_none=True)
     payment_intent_id = fields.String(data_key="paymentIntentId", allow_none=True)
@@ -199,6 +221,7 @@ class TrackResponseSchema(BaseSchema):
     state = fields.String()
     line_items = fields.List(fields.Nested(LineItemSchema), data_key="lineItems")
     totals = fields.Nested(TotalsSchema)
+    totals_decimal = _totals_decimal()
     created_at = fields.String(data_key="createdAt")
     events = fields.List(fields.Nested(PublicEventSchema))
     progress = fields.List(

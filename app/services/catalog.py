@@ -20,7 +20,8 @@ from redis import Redis
 
 from app.errors import InvalidRequest, InvalidState, NotFound
 from app.services.inventory import CounterChange, Inventory, sold_unshipped
-from app.services.pricing import ProductPrice, decimal_amount, price_cart
+from app.services.money import decimal_amount
+from app.services.pricing import ProductPrice, price_cart
 from models import Product
 from models.db import database, is_postgres, utcnow
 

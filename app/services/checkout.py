@@ -148,6 +148,7 @@ def write_order(order_id: str, view: dict[str, Any], currency: str) -> Order:
                 user_id=view.get("userId") or None,
                 line_items=[line.to_dict() for line in quote.line_items],
                 subtotal=quote.subtotal,
+                discount=quote.discount,
                 shipping=quote.shipping,
                 tax=quote.tax,
                 total=quote.total,

@@ -19,7 +19,7 @@ from redis import Redis
 
 from app.errors import NotFound
 from app.services import admission, checkout_status
-from app.services.order_body import iso_utc_micro, order_events, order_view
+from app.services.order_body import iso_utc_micro, order_events, order_view, priced
 from app.services.records import totals
 from app.services.state_machine import FULFILLED, FULFILLING, PAID, PENDING, TERMINAL
 from models import Order, OrderEvent
@@ -161,8 +161,7 @@ def pending_view(order_id: str, model: dict[str, Any]) -> dict[str, Any]:
         "orderNumber": model.get("orderNumber"),
         "state": model.get("state") or PENDING,
         "email": submission.get("email"),
-        "lineItems": model.get("lineItems") or [],
-        "totals": model.get("totals") or None,
+        **priced(model.get("lineItems") or [], model.get("totals") or None),
         "shippingAddress": submission.get("shippingAddress"),
         "billingAddress": submission.get("billingAddress"),
         "paymentIntentId": model.get("intentId") or None,
@@ -183,8 +182,7 @@ def public_view(order: Order) -> dict[str, Any]:
         "orderNumber": order.order_number,
         "email": order.email,
         "state": order.state,
-        "lineItems": order.line_items or [],
-        "totals": totals(order),
+        **priced(order.line_items or [], totals(order)),
         "createdAt": iso_utc_micro(order.created_at),
         "events": [{"ts": iso_utc_micro(e.ts), "type": e.type} for e in events],
         "progress": progress(order, events),
@@ -232,8 +230,7 @@ def checkout_view(order_id: str, model: dict[str, Any]) -> dict[str, Any]:
             "clientSecret": model.get("clientSecret") or None,
             "captureMethod": model.get("captureMethod") or CaptureMethod.AUTOMATIC,
         },
-        "totals": model.get("totals") or None,
-        "lineItems": model.get("lineItems") or [],
+        **priced(model.get("lineItems") or [], model.get("totals") or None),
         "holdExpiresAt": model.get("holdExpiresAt") or None,
         "error": None if confirming else model.get("error") or None,
         "version": model.get("version", 0),
@@ -253,8 +250,7 @@ def checkout_view_from_order(order: Order) -> dict[str, Any]:
             "clientSecret": order.client_secret if order.state == PENDING else None,
             "captureMethod": order.capture_method,
         },
-        "totals": totals(order),
-        "lineItems": order.line_items or [],
+        **priced(order.line_items or [], totals(order)),
         "holdExpiresAt": None,
         "error": order.last_payment_error or None,
         "version": 0,

@@ -23,57 +23,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from app.errors import InvalidRequest
+from app.services.money import decimal_lines, decimal_totals, format_amount, round_half_up
 
 # Stripe's largest charge: 8 digits of minor units ($999,999.99). A larger cart is
 # refused at quote and submit rather than failing in the worker.
 MAX_CHARGE_AMOUNT = 99_999_999
 HOME_COUNTRY = "US"
-
-# ISO 4217 currencies whose minor unit is the major unit (Stripe's "zero-decimal" list).
-ZERO_DECIMAL_CURRENCIES = frozenset(
-    {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd",
-     "vuv", "xaf", "xof", "xpf"}
-)  # fmt: skip
-THREE_DECIMAL_CURRENCIES = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
-
-
-def minor_unit_exponent(currency: str) -> int:
-    """How many decimal places the currency's minor unit has (0, 2 or 3)."""
-    code = currency.lower()
-    if code in ZERO_DECIMAL_CURRENCIES:
-        return 0
-    if code in THREE_DECIMAL_CURRENCIES:
-        return 3
-    return 2
-
-
-def decimal_amount(amount: int, currency: str) -> str:
-    """An amount in minor units as an exact decimal string: ``"14.00"``, JPY ``"1400"``.
-
-    Integer arithmetic only (never a float), with the currency's minor-unit exponent.
-    """
-    exponent = minor_unit_exponent(currency)
-    if exponent == 0:
-        return str(amount)
-    sign = "-" if amount < 0 else ""
-    major, minor = divmod(abs(amount), 10**exponent)
-    return f"{sign}{major}.{minor:0{exponent}d}"
-
-
-def format_amount(amount: int, currency: str) -> str:
-    """Human text for an amount in minor units, e.g. ``12.50 USD`` or ``1200 JPY``."""
-    return f"{decimal_amount(amount, currency)} {currency.upper()}"
-
-
-def round_half_up(numerator: int, denominator: int) -> int:
-    """``numerator / denominator`` rounded half away from zero, in integers only."""
-    if denominator <= 0:
-        raise ValueError("denominator must be positive")
-    sign = -1 if numerator < 0 else 1
-    quotient, remainder = divmod(abs(numerator), denominator)
-    if remainder * 2 >= denominator:
-        quotient += 1
-    return sign * quotient
 
 
 def over_maximum(currency: str) -> InvalidRequest:
@@ -129,7 +84,7 @@ class LineItem:
 
 @dataclass(frozen=True)
 class Quote:
-    """A fully priced cart. ``total = subtotal + shipping + tax``."""
+    """A fully priced cart. ``total = subtotal - discount + shipping + tax``."""
 
     line_items: tuple[LineItem, ...]
     subtotal: int
@@ -137,11 +92,13 @@ class Quote:
     tax: int
     total: int
     currency: str
+    discount: int = 0
 
     def totals(self) -> dict[str, Any]:
         """The contract's ``totals`` object."""
         return {
             "subtotal": self.subtotal,
+            "discount": self.discount,
             "shipping": self.shipping,
             "tax": self.tax,
             "total": self.total,
@@ -149,8 +106,14 @@ class Quote:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """The contract's quote body."""
-        return {"lineItems": [line.to_dict() for line in self.line_items], **self.totals()}
+        """The contract's quote body, with its decimal twins."""
+        totals = self.totals()
+        lines = [line.to_dict() for line in self.line_items]
+        return {
+            "lineItems": decimal_lines(lines, self.currency),
+            **totals,
+            "totalsDecimal": decimal_totals(totals),
+        }
 
 
 class ShippingStrategy(Protocol):

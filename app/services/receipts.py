@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from app.gateways.mail import Message
-from app.services.pricing import format_amount
+from app.services.money import format_amount
 from app.services.state_machine import record_event
 from models import Order, Outbox
 from models.db import database, is_postgres, utcnow

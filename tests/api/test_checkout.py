@@ -61,7 +61,7 @@ class TestQuote:
         quote = response.get_json()
         assert quote["lineItems"] == [
             {"sku": "TEE-M", "name": "Tee (M)", "quantity": 2, "unitAmount": 2500, "amount": 5000,
-             "available": 10}
+             "unitAmountDecimal": "25.00", "amountDecimal": "50.00", "available": 10}
         ]  # fmt: skip
         assert quote["subtotal"] == 5000
         assert quote["shipping"] == 0  # free over $50

@@ -5,16 +5,14 @@ from __future__ import annotations
 import pytest
 
 from app.errors import InvalidRequest
+from app.services.money import format_amount, minor_unit_exponent, round_half_up
 from app.services.pricing import (
     Pricer,
     ProductPrice,
     ShippingRate,
     TableShipping,
     TableTax,
-    format_amount,
-    minor_unit_exponent,
     price_cart,
-    round_half_up,
 )
 
 USD = {
@@ -104,14 +102,18 @@ class TestPriceCart:
         body = price_cart([("A", 1)], US_CA, "usd", USD).to_dict()
         assert body == {
             "lineItems": [
-                {"sku": "A", "name": "Alpha", "quantity": 1, "unitAmount": 1999, "amount": 1999}
+                {"sku": "A", "name": "Alpha", "quantity": 1, "unitAmount": 1999, "amount": 1999,
+                 "unitAmountDecimal": "19.99", "amountDecimal": "19.99"}
             ],
             "subtotal": 1999,
+            "discount": 0,
             "shipping": 500,
             "tax": 145,
             "total": 2644,
             "currency": "usd",
-        }
+            "totalsDecimal": {"subtotal": "19.99", "discount": "0.00", "shipping": "5.00",
+                              "tax": "1.45", "total": "26.44"},
+        }  # fmt: skip
 
 
 class TestCurrencies:
