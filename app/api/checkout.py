@@ -24,7 +24,7 @@ from app.services.admission import (
     caller_hash,
     count_refused,
 )
-from app.services.pricing import total_check
+from app.services.pricing import check_shipping_option, total_check
 
 blueprint = Blueprint("checkout", __name__, url_prefix="/api/checkout")
 log = structlog.get_logger("app.api.checkout")
@@ -42,7 +42,11 @@ def quote() -> Response:
     items = [(line["sku"], line["quantity"]) for line in data["items"]]
     runtime = current_runtime()
     body = catalog.quote(
-        runtime.redis, items, data["shipping_address"], runtime.config.store_currency
+        runtime.redis,
+        items,
+        data["shipping_address"],
+        runtime.config.store_currency,
+        shipping_option_id=data["shipping_option_id"],
     )
     return jsonify(body)
 
@@ -58,6 +62,8 @@ def submit() -> tuple[Response, int, dict[str, str]]:
         body = json_object()
         key = idempotency_key(body)
         data = load(_submit_schema, body)
+        option_id = data.get("shipping_option_id")
+        check_shipping_option(data["shipping_address"], config.store_currency, option_id)
     except (ServiceError, HTTPException):
         count_refused(runtime.redis, rate)  # refused input counts against the limit too
         raise
@@ -81,7 +87,7 @@ def submit() -> tuple[Response, int, dict[str, str]]:
             caller=caller_hash(user_id),
             # A cart Stripe could never charge is refused in the script, from the prices
             # the catalog script wrote beside the stock (no query, no extra round trip).
-            total_check=total_check(data["shipping_address"], config.store_currency),
+            total_check=total_check(data["shipping_address"], config.store_currency, option_id),
         )
     except OutOfStock:
         SUBMITS.labels("out_of_stock").inc()

@@ -21,6 +21,7 @@ MAX_LINES = 100
 MAX_QUANTITY = 100
 IDEMPOTENCY_KEY_LENGTH = (8, 255)
 CONFIRMATION_TOKEN_PATTERN = r"^ctoken_[A-Za-z0-9_]{1,250}$"
+OPTION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 
 
 def _confirmation_token_field(**kwargs: Any) -> fields.String:
@@ -104,6 +105,15 @@ class QuoteAddressSchema(BaseSchema):
         return {k: None if v == "" else v for k, v in trimmed.items()}
 
 
+def _shipping_option_field(**kwargs: Any) -> fields.String:
+    """The id of one of the destination's ``shippingOptions`` (default: the cheapest)."""
+    return fields.String(
+        data_key="shippingOptionId",
+        validate=validate.Regexp(OPTION_ID_PATTERN, error="Invalid shipping option id."),
+        **kwargs,
+    )
+
+
 def _lines_field() -> fields.List:
     return fields.List(
         fields.Nested(LineSchema),
@@ -131,6 +141,7 @@ class QuoteSchema(BaseSchema):
     shipping_address = fields.Nested(
         QuoteAddressSchema, data_key="shippingAddress", load_default=None, allow_none=True
     )
+    shipping_option_id = _shipping_option_field(load_default=None)
 
     @validates_schema
     def _unique_skus(self, data: dict[str, Any], **_: Any) -> None:
@@ -158,6 +169,8 @@ class SubmitSchema(BaseSchema):
     # Server-side confirmation (wave 2): absent, the client-secret flow is unchanged (and
     # absent from the stored body, so its fingerprint is what it always was).
     confirmation_token_id = _confirmation_token_field()
+    # Absent (the cheapest option) it stays absent from the stored body, as above.
+    shipping_option_id = _shipping_option_field()
 
     @validates_schema
     def _unique_skus(self, data: dict[str, Any], **_: Any) -> None:

@@ -84,11 +84,38 @@ class QuoteLineSchema(LineItemSchema):
     available = fields.Integer()
 
 
+class DeliveryEstimateSchema(BaseSchema):
+    """Business days from dispatch to delivery."""
+
+    min_days = fields.Integer(data_key="minDays")
+    max_days = fields.Integer(data_key="maxDays")
+
+
+class ShippingOptionSchema(BaseSchema):
+    """One way to ship to the destination, priced for this cart."""
+
+    id = fields.String()
+    label = fields.String()
+    amount = fields.Integer()
+    amount_decimal = fields.String(data_key="amountDecimal")
+    delivery_estimate = fields.Nested(DeliveryEstimateSchema, data_key="deliveryEstimate")
+
+
 class QuoteResponseSchema(TotalsSchema):
     """A quote: the lines, the totals, and whether the cart can be bought as it is."""
 
     line_items = fields.List(fields.Nested(QuoteLineSchema), data_key="lineItems")
     totals_decimal = _totals_decimal()
+    shipping_options = fields.List(
+        fields.Nested(ShippingOptionSchema),
+        data_key="shippingOptions",
+        metadata={"description": "The destination's options (empty: shipping is free)."},
+    )
+    shipping_option_id = fields.String(
+        data_key="shippingOptionId",
+        allow_none=True,
+        metadata={"description": "The option priced: the one asked for, else the cheapest."},
+    )
     purchasable = fields.Boolean(
         metadata={"description": "false when a line asks for more than is available"}
     )
@@ -184,6 +211,11 @@ class OrderSchema(BaseSchema):
     line_items = fields.List(fields.Nested(LineItemSchema), data_key="lineItems")
     totals = fields.Nested(TotalsSchema, allow_none=True)
     totals_decimal = _totals_decimal(allow_none=True)
+    shipping_option_id = fields.String(
+        data_key="shippingOptionId",
+        allow_none=True,
+        metadata={"description": "The shipping option chosen (null: one was not needed)."},
+    )
     shipping_address = fields.Dict(data_key="shippingAddress")
     billing_address = fields.Dict(data_key="billingAddress", allow_none=True)
     payment_intent_id = fields.String(data_key="paymentIntentId", allow_none=True)

@@ -133,6 +133,8 @@ def quote(
     items: Sequence[tuple[str, int]],
     shipping_address: Mapping[str, Any] | None,
     currency: str,
+    *,
+    shipping_option_id: str | None = None,
 ) -> dict[str, Any]:
     """A priced cart with each line's ``available``, ``purchasable`` and ``shortItems``.
 
@@ -140,7 +142,9 @@ def quote(
     are ``validation_failed`` on ``items.N.sku``, as at submit.
     """
     products = product_prices((sku for sku, _ in items), active_only=True)
-    priced = price_cart(items, shipping_address, currency, products)
+    priced = price_cart(
+        items, shipping_address, currency, products, shipping_option_id=shipping_option_id
+    )
     available = Inventory(redis).available([line.sku for line in priced.line_items])
     body = priced.to_dict()
     short = []

@@ -134,6 +134,7 @@ def write_order(order_id: str, view: dict[str, Any], currency: str) -> Order:
         submission.get("shippingAddress"),
         currency,
         product_prices(sku for sku, _ in lines),
+        shipping_option_id=submission.get("shippingOptionId"),
     )
     reservation_id = submission.get("reservationId") or view.get("reservationId")
     expires_at = to_utc_naive(view["holdExpiresAt"])
@@ -150,6 +151,7 @@ def write_order(order_id: str, view: dict[str, Any], currency: str) -> Order:
                 subtotal=quote.subtotal,
                 discount=quote.discount,
                 shipping=quote.shipping,
+                shipping_option=quote.shipping_option_id,
                 tax=quote.tax,
                 total=quote.total,
                 currency=quote.currency,

@@ -58,6 +58,7 @@ def order_view(order: Order) -> dict[str, Any]:
         "state": order.state,
         "email": order.email,
         **priced(order.line_items or [], totals(order)),
+        "shippingOptionId": order.shipping_option,
         "shippingAddress": order.shipping_address,
         "billingAddress": order.billing_address,
         "paymentIntentId": order.payment_intent_id,

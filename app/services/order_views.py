@@ -162,6 +162,7 @@ def pending_view(order_id: str, model: dict[str, Any]) -> dict[str, Any]:
         "state": model.get("state") or PENDING,
         "email": submission.get("email"),
         **priced(model.get("lineItems") or [], model.get("totals") or None),
+        "shippingOptionId": submission.get("shippingOptionId"),
         "shippingAddress": submission.get("shippingAddress"),
         "billingAddress": submission.get("billingAddress"),
         "paymentIntentId": model.get("intentId") or None,

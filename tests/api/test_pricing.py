@@ -94,3 +94,58 @@ class TestDecimalTwins:
 
         event = ShopEvent.get(ShopEvent.type == "order.created")
         assert_twins(event.body["data"]["order"])
+
+
+class TestShippingOptions:
+    CART = {"items": [{"sku": "MUG", "quantity": 1}], "shippingAddress": {"country": "US"}}
+
+    def test_the_quote_lists_the_destinations_options(self, client: Any, catalog: Any) -> None:
+        quote = client.post(QUOTE, json=self.CART).get_json()
+        assert [(o["id"], o["amount"], o["amountDecimal"]) for o in quote["shippingOptions"]] == [
+            ("standard", 500, "5.00"),
+            ("express", 1500, "15.00"),
+        ]
+        assert quote["shippingOptions"][0]["deliveryEstimate"] == {"minDays": 3, "maxDays": 5}
+        assert (quote["shippingOptionId"], quote["shipping"]) == ("standard", 500)
+
+    def test_the_quote_prices_the_chosen_option(self, client: Any, catalog: Any) -> None:
+        quote = client.post(QUOTE, json={**self.CART, "shippingOptionId": "express"}).get_json()
+        assert (quote["shippingOptionId"], quote["shipping"], quote["total"]) == (
+            "express",
+            1500,
+            1400 + 1500,
+        )
+
+    def test_an_option_not_offered_is_400_on_its_field(self, client: Any, catalog: Any) -> None:
+        response = client.post(QUOTE, json={**self.CART, "shippingOptionId": "pigeon"})
+        assert response.status_code == 400
+        assert list(response.get_json()["error"]["fields"]) == ["shippingOptionId"]
+
+    def test_the_submit_ships_by_the_chosen_option(
+        self, client: Any, runtime: Any, catalog: Any, submit_body: Callable[..., Any]
+    ) -> None:
+        from app.services.checkout import create_order_from_submission
+
+        body = submit_body(shippingOptionId="express")
+        answer = client.post(SUBMIT, json=body, headers={"Idempotency-Key": "k-ship-1"})
+        assert answer.status_code == 202
+        order = create_order_from_submission(answer.get_json()["orderId"], runtime)
+        assert order is not None
+        assert (order.shipping, order.shipping_option) == (1500, "express")
+        view = client.get(
+            f"/api/orders/{order.id}",
+            headers={"X-Checkout-Token": answer.get_json()["checkoutToken"]},
+        ).get_json()
+        assert view["shippingOptionId"] == "express"
+        assert view["totals"]["total"] == 6400 + 1500 + 465
+
+    def test_a_submit_with_an_option_not_offered_holds_nothing(
+        self, client: Any, runtime: Any, catalog: Any, submit_body: Callable[..., Any]
+    ) -> None:
+        before = runtime.redis.hgetall("{shop}:avail")
+        body = submit_body(shippingOptionId="pigeon")
+        response = client.post(SUBMIT, json=body, headers={"Idempotency-Key": "k-ship-2"})
+        assert response.status_code == 400
+        assert list(response.get_json()["error"]["fields"]) == ["shippingOptionId"]
+        assert runtime.redis.hgetall("{shop}:avail") == before
+        assert not runtime.redis.keys("{shop}:idem:*")

@@ -7,8 +7,10 @@ Policy (documented in docs/architecture.md as well):
 - **Tax** is exclusive (added on top of the goods), computed **per line** and rounded
   **half-up** to the currency's minor unit; shipping is not taxed. Rates are basis
   points looked up by ``(country, region)`` first, then ``country``.
-- **Shipping** is a flat rate per currency and destination country, free when the
-  goods subtotal reaches the currency's threshold. A currency without a table ships free.
+- **Shipping** options (standard, express, ...) per currency and destination country
+  (``pricing/shipping.py``), each a flat amount, some free when the goods subtotal
+  reaches a threshold; the buyer's choice, else the cheapest. A currency without a
+  table ships free.
 - Without a shipping address (a quote before the buyer typed one) both are estimated
   for the store's home country.
 
@@ -24,6 +26,13 @@ from typing import Any, Protocol
 
 from app.errors import InvalidRequest
 from app.services.money import decimal_lines, decimal_totals, format_amount, round_half_up
+from app.services.pricing.shipping import (
+    ShippingOption,
+    ShippingStrategy,
+    TableShipping,
+    bound_option,
+    choose,
+)
 
 # Stripe's largest charge: 8 digits of minor units ($999,999.99). A larger cart is
 # refused at quote and submit rather than failing in the worker.
@@ -41,7 +50,8 @@ def over_maximum(currency: str) -> InvalidRequest:
 @dataclass(frozen=True)
 class TotalCheck:
     """How admit.lua prices a cart to refuse one over Stripe's maximum: the table rules
-    for one destination (per-line tax half-up, flat shipping waived from ``free_over``)."""
+    for one destination and shipping option (per-line tax half-up, the option's amount
+    waived from ``free_over``)."""
 
     currency: str
     tax_basis_points: int
@@ -93,6 +103,8 @@ class Quote:
     total: int
     currency: str
     discount: int = 0
+    shipping_options: tuple[ShippingOption, ...] = ()
+    shipping_option_id: str | None = None
 
     def totals(self) -> dict[str, Any]:
         """The contract's ``totals`` object."""
@@ -113,15 +125,9 @@ class Quote:
             "lineItems": decimal_lines(lines, self.currency),
             **totals,
             "totalsDecimal": decimal_totals(totals),
+            "shippingOptions": [o.to_dict(self.currency) for o in self.shipping_options],
+            "shippingOptionId": self.shipping_option_id,
         }
-
-
-class ShippingStrategy(Protocol):
-    """Decides the shipping amount of a cart."""
-
-    def amount(self, *, subtotal: int, country: str, currency: str) -> int:
-        """Shipping in minor units of ``currency``."""
-        ...
 
 
 class TaxStrategy(Protocol):
@@ -131,27 +137,6 @@ class TaxStrategy(Protocol):
         """Tax in minor units for a line of ``amount`` minor units."""
         ...
 
-
-@dataclass(frozen=True)
-class ShippingRate:
-    """A flat shipping amount, waived when the subtotal reaches ``free_over``."""
-
-    amount: int
-    free_over: int | None = None
-
-
-# currency → country (or "*" for everywhere else) → rate, all in minor units.
-DEFAULT_SHIPPING_RATES: dict[str, dict[str, ShippingRate]] = {
-    "usd": {
-        "US": ShippingRate(500, free_over=5000),
-        "CA": ShippingRate(1500, free_over=15000),
-        "*": ShippingRate(2500),
-    },
-    "eur": {"*": ShippingRate(900, free_over=10000)},
-    "gbp": {"GB": ShippingRate(400, free_over=5000), "*": ShippingRate(1200)},
-    "jpy": {"JP": ShippingRate(800, free_over=10000), "*": ShippingRate(3000)},
-    "krw": {"KR": ShippingRate(3000, free_over=50000), "*": ShippingRate(30000)},
-}
 
 # Basis points (1/100 of a percent): "CC" or "CC-REGION".
 DEFAULT_TAX_RATES: dict[str, int] = {
@@ -168,31 +153,6 @@ DEFAULT_TAX_RATES: dict[str, int] = {
     "JP": 1000,
     "KR": 1000,
 }
-
-
-@dataclass(frozen=True)
-class TableShipping:
-    """Flat rate per currency and destination country, free over a threshold."""
-
-    rates: Mapping[str, Mapping[str, ShippingRate]] = field(
-        default_factory=lambda: DEFAULT_SHIPPING_RATES
-    )
-
-    def rate_for(self, country: str, currency: str) -> ShippingRate | None:
-        """The destination's rate in ``currency``; None when nothing is charged."""
-        table = self.rates.get(currency.lower())
-        if not table:
-            return None
-        return table.get(country.upper()) or table.get("*")
-
-    def amount(self, *, subtotal: int, country: str, currency: str) -> int:
-        """Shipping in minor units; 0 when the currency has no table."""
-        rate = self.rate_for(country, currency)
-        if rate is None:
-            return 0
-        if rate.free_over is not None and subtotal >= rate.free_over:
-            return 0
-        return rate.amount
 
 
 @dataclass(frozen=True)
@@ -229,19 +189,24 @@ class Pricer:
         shipping_address: Mapping[str, Any] | None,
         currency: str,
         products: Mapping[str, ProductPrice],
+        *,
+        shipping_option_id: str | None = None,
     ) -> Quote:
-        """Price ``items`` ([(sku, quantity)]) for ``shipping_address`` in ``currency``."""
+        """Price ``items`` ([(sku, quantity)]) for ``shipping_address`` in ``currency``,
+        shipped by ``shipping_option_id`` (default: the cheapest option offered)."""
         currency = currency.lower()
-        address = shipping_address or {}
-        country = str(address.get("country") or self.home_country).upper()
-        region = address.get("state") or None
+        country, region = self._destination(shipping_address)
         lines = tuple(
             self._line(index, sku, quantity, currency, products, country, region)
             for index, (sku, quantity) in enumerate(items)
         )
         subtotal = sum(line.amount for line in lines)
         tax = sum(line.tax for line in lines)
-        shipping = self.shipping.amount(subtotal=subtotal, country=country, currency=currency)
+        offered = tuple(
+            self.shipping.options(subtotal=subtotal, country=country, currency=currency)
+        )
+        chosen = choose(offered, shipping_option_id)
+        shipping = 0 if chosen is None else chosen.amount
         total = subtotal + shipping + tax
         if total > MAX_CHARGE_AMOUNT:
             raise over_maximum(currency)
@@ -252,24 +217,45 @@ class Pricer:
             tax=tax,
             total=total,
             currency=currency,
+            shipping_options=offered,
+            shipping_option_id=None if chosen is None else chosen.id,
         )
 
+    def check_shipping_option(
+        self, shipping_address: Mapping[str, Any] | None, currency: str, option_id: str | None
+    ) -> None:
+        """InvalidRequest on ``shippingOptionId`` when the destination is not offered it
+        (what the submit checks before admission; the offer does not depend on the cart)."""
+        if option_id is None:
+            return
+        country, _ = self._destination(shipping_address)
+        choose(self.shipping.options(subtotal=0, country=country, currency=currency), option_id)
+
     def total_check(
-        self, shipping_address: Mapping[str, Any] | None, currency: str
+        self,
+        shipping_address: Mapping[str, Any] | None,
+        currency: str,
+        shipping_option_id: str | None = None,
     ) -> TotalCheck | None:
         """The terms admit.lua prices a cart with, for this destination (the same rules as
-        :meth:`price`); None when a strategy is not a table (the worker's pricing decides)."""
+        :meth:`price`, shipping by :func:`shipping.bound_option`); None when a strategy is
+        not a table (the worker's pricing decides)."""
         if not isinstance(self.shipping, TableShipping) or not isinstance(self.tax, TableTax):
             return None
-        address = shipping_address or {}
-        country = str(address.get("country") or self.home_country).upper()
-        rate = self.shipping.rate_for(country, currency)
+        country, region = self._destination(shipping_address)
+        option = bound_option(self.shipping.listed(country, currency), shipping_option_id)
         return TotalCheck(
             currency=currency.lower(),
-            tax_basis_points=self.tax.rate_for(country, address.get("state") or None),
-            shipping=0 if rate is None else rate.amount,
-            free_over=None if rate is None else rate.free_over,
+            tax_basis_points=self.tax.rate_for(country, region),
+            shipping=0 if option is None else option.amount,
+            free_over=None if option is None else option.free_over,
         )
+
+    def _destination(self, shipping_address: Mapping[str, Any] | None) -> tuple[str, str | None]:
+        """``(country, region)`` of an address; the home country without one."""
+        address = shipping_address or {}
+        country = str(address.get("country") or self.home_country).upper()
+        return country, address.get("state") or None
 
     def _line(
         self,
@@ -301,14 +287,32 @@ def price_cart(
     currency: str,
     products: Mapping[str, ProductPrice],
     *,
+    shipping_option_id: str | None = None,
     pricer: Pricer = DEFAULT_PRICER,
 ) -> Quote:
     """Price a cart with the default (or the given) strategies; raises InvalidRequest."""
-    return pricer.price(items, shipping_address, currency, products)
+    return pricer.price(
+        items, shipping_address, currency, products, shipping_option_id=shipping_option_id
+    )
+
+
+def check_shipping_option(
+    shipping_address: Mapping[str, Any] | None,
+    currency: str,
+    option_id: str | None,
+    *,
+    pricer: Pricer = DEFAULT_PRICER,
+) -> None:
+    """The default pricer's :meth:`Pricer.check_shipping_option`."""
+    pricer.check_shipping_option(shipping_address, currency, option_id)
 
 
 def total_check(
-    shipping_address: Mapping[str, Any] | None, currency: str, *, pricer: Pricer = DEFAULT_PRICER
+    shipping_address: Mapping[str, Any] | None,
+    currency: str,
+    shipping_option_id: str | None = None,
+    *,
+    pricer: Pricer = DEFAULT_PRICER,
 ) -> TotalCheck | None:
     """The default pricer's :meth:`Pricer.total_check` (the submit's terms for admit.lua)."""
-    return pricer.total_check(shipping_address, currency)
+    return pricer.total_check(shipping_address, currency, shipping_option_id)
