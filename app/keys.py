@@ -31,6 +31,9 @@ them for the reader); nothing else spells a key.
     {shop}:clock:<kind>:<item>        5 min          the clock re-enqueued this item recently
     {shop}:ratelimit...               limiter's      flask-limiter counters (its key_prefix)
     {shop}:ratelimit:submit:<ip>      the window     submit requests this window (admit.lua)
+    {shop}:promo:<code>               none           hash: a promotion's terms (admit.lua reads)
+    {shop}:promo:<code>:orders        none           hash orderId -> buyer keys: redemptions held
+    {shop}:promo:<code>:buyers        none           hash buyer key -> redemptions held
 """
 
 from __future__ import annotations
@@ -68,6 +71,11 @@ WAITERS_TTL_SECONDS = 60
 CHECKOUT_KEEP_SECONDS = 24 * 3600
 # A publish to a hash with no TTL yet (admit.lua normally sets one): default hold + a day.
 CHECKOUT_FALLBACK_TTL_SECONDS = 900 + CHECKOUT_KEEP_SECONDS
+
+# Promotion codes (app/services/promotions.py, admit.lua, unredeem.lua, promo_rebuild.lua):
+# the terms, and the redemptions held (one entry per order, given back when it ends
+# FAILED or CANCELED), rebuilt from the database with the stock (I9).
+PROMOTION_PREFIX = PREFIX + "promo:"
 
 # Admin refund requests (app/services/admin.py).
 REFUND_CLAIM_PREFIX = IDEMPOTENCY_PREFIX + "refund:"
@@ -204,3 +212,18 @@ def shop_hook_lock(endpoint_hash: str) -> str:
 def clock_claim(kind: str, item: str) -> str:
     """``{shop}:clock:<kind>:<item>``: the clock re-enqueued this item recently."""
     return f"{CLOCK_CLAIM_PREFIX}{kind}:{item}"
+
+
+def promotion(code: str) -> str:
+    """``{shop}:promo:<code>``: a promotion's terms as admit.lua reads them."""
+    return PROMOTION_PREFIX + code
+
+
+def promotion_orders(code: str) -> str:
+    """``{shop}:promo:<code>:orders``: the orders holding a redemption (their buyer keys)."""
+    return promotion(code) + ":orders"
+
+
+def promotion_buyers(code: str) -> str:
+    """``{shop}:promo:<code>:buyers``: redemptions held per buyer (e-mail, user id)."""
+    return promotion(code) + ":buyers"

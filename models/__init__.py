@@ -7,6 +7,7 @@ from models.db import BaseModel, JSONField, bind_database, close_database, datab
 from models.order import Order, OrderEvent
 from models.outbox import Outbox
 from models.product import Product
+from models.promotion import Promotion
 from models.refund import Refund
 from models.reservation import Reservation
 from models.shop_webhook import ShopDelivery, ShopEvent
@@ -23,6 +24,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     Refund,
     ShopEvent,
     ShopDelivery,
+    Promotion,
 )
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "OrderEvent",
     "Outbox",
     "Product",
+    "Promotion",
     "Refund",
     "Reservation",
     "ShopDelivery",

@@ -16,7 +16,7 @@ from app.gateways.jobs import Jobs
 from app.gateways.rate_limit import StripeBudget
 from app.schemas.checkout import ConfirmSchema, LookupQuerySchema, QuoteSchema, SubmitSchema
 from app.schemas.common import load
-from app.services import catalog, checkout_status, confirmation, order_views
+from app.services import catalog, checkout_status, confirmation, order_views, promotions
 from app.services.admission import (
     Submission,
     SubmitRate,
@@ -41,12 +41,14 @@ def quote() -> Response:
     data = load(_quote_schema, json_object())
     items = [(line["sku"], line["quantity"]) for line in data["items"]]
     runtime = current_runtime()
+    code = data["promotion_code"]
     body = catalog.quote(
         runtime.redis,
         items,
         data["shipping_address"],
         runtime.config.store_currency,
         shipping_option_id=data["shipping_option_id"],
+        promotion=None if code is None else promotions.quote_terms(runtime.redis, code),
     )
     return jsonify(body)
 

@@ -39,6 +39,8 @@ NAMES = (
     "rehold",
     "unclaim",
     "reclaim",
+    "unredeem",
+    "promo_rebuild",
 )
 USES = re.compile(r"^-- uses: (.+)$", re.MULTILINE)
 

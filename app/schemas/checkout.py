@@ -15,6 +15,7 @@ from marshmallow import (
 
 from app.schemas.common import BaseSchema, Email, StrictInteger, Text
 from app.schemas.countries import ISO_3166_ALPHA2
+from app.schemas.promotions import promotion_code_field
 
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 MAX_LINES = 100
@@ -142,6 +143,7 @@ class QuoteSchema(BaseSchema):
         QuoteAddressSchema, data_key="shippingAddress", load_default=None, allow_none=True
     )
     shipping_option_id = _shipping_option_field(load_default=None)
+    promotion_code = promotion_code_field(load_default=None)
 
     @validates_schema
     def _unique_skus(self, data: dict[str, Any], **_: Any) -> None:
@@ -171,6 +173,7 @@ class SubmitSchema(BaseSchema):
     confirmation_token_id = _confirmation_token_field()
     # Absent (the cheapest option) it stays absent from the stored body, as above.
     shipping_option_id = _shipping_option_field()
+    promotion_code = promotion_code_field()
 
     @validates_schema
     def _unique_skus(self, data: dict[str, Any], **_: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import fields
 
 from app.schemas.common import BaseSchema
+from app.schemas.promotions import PromotionSummarySchema
 
 
 class ShortItemSchema(BaseSchema):
@@ -116,6 +117,7 @@ class QuoteResponseSchema(TotalsSchema):
         allow_none=True,
         metadata={"description": "The option priced: the one asked for, else the cheapest."},
     )
+    promotion = fields.Nested(PromotionSummarySchema, allow_none=True)
     purchasable = fields.Boolean(
         metadata={"description": "false when a line asks for more than is available"}
     )
@@ -215,6 +217,11 @@ class OrderSchema(BaseSchema):
         data_key="shippingOptionId",
         allow_none=True,
         metadata={"description": "The shipping option chosen (null: one was not needed)."},
+    )
+    promotion = fields.Nested(
+        PromotionSummarySchema,
+        allow_none=True,
+        metadata={"description": "The promotion code redeemed (null: none)."},
     )
     shipping_address = fields.Dict(data_key="shippingAddress")
     billing_address = fields.Dict(data_key="billingAddress", allow_none=True)

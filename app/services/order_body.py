@@ -50,6 +50,13 @@ def priced(lines: list[dict[str, Any]], totals: dict[str, Any] | None) -> dict[s
     }
 
 
+def promotion_summary(promotion: dict[str, Any] | None) -> dict[str, str] | None:
+    """``{code, description}`` of the code an order was priced with (None: no code)."""
+    if not promotion:
+        return None
+    return {"code": promotion["code"], "description": promotion["description"]}
+
+
 def order_view(order: Order) -> dict[str, Any]:
     """The full order (buyer or admin): events oldest first, refunds, payment ids."""
     return {
@@ -59,6 +66,7 @@ def order_view(order: Order) -> dict[str, Any]:
         "email": order.email,
         **priced(order.line_items or [], totals(order)),
         "shippingOptionId": order.shipping_option,
+        "promotion": promotion_summary(order.promotion),
         "shippingAddress": order.shipping_address,
         "billingAddress": order.billing_address,
         "paymentIntentId": order.payment_intent_id,

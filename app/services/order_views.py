@@ -163,6 +163,7 @@ def pending_view(order_id: str, model: dict[str, Any]) -> dict[str, Any]:
         "email": submission.get("email"),
         **priced(model.get("lineItems") or [], model.get("totals") or None),
         "shippingOptionId": submission.get("shippingOptionId"),
+        "promotion": None,
         "shippingAddress": submission.get("shippingAddress"),
         "billingAddress": submission.get("billingAddress"),
         "paymentIntentId": model.get("intentId") or None,

@@ -29,3 +29,14 @@ class TestCommands:
         runtime.redis.flushall()
         run(app, "inventory", "rebuild")
         assert runtime.redis.hget("{shop}:avail", "MUG-LOGO") == "40"
+
+    def test_inventory_rebuild_restores_the_promotion_codes(self, app: Any, runtime: Any) -> None:
+        from app.services import promotions
+
+        promotions.upsert(
+            runtime.redis,
+            promotions.PromotionInput("TEN", 10, None, "usd", None, None, None, 5, None, True),
+        )
+        runtime.redis.flushall()
+        assert "rebuilt 1 promotion codes" in run(app, "inventory", "rebuild").output
+        assert runtime.redis.hget("{shop}:promo:TEN", "max") == "5"

@@ -119,6 +119,7 @@ class TestPriceCart:
                  "deliveryEstimate": {"minDays": 1, "maxDays": 2}},
             ],
             "shippingOptionId": "standard",
+            "promotion": None,
         }  # fmt: skip
 
 

@@ -4,9 +4,12 @@ The client never sends amounts; every cart is priced here from catalog prices.
 
 Policy (documented in docs/architecture.md as well):
 
-- **Tax** is exclusive (added on top of the goods), computed **per line** and rounded
-  **half-up** to the currency's minor unit; shipping is not taxed. Rates are basis
-  points looked up by ``(country, region)`` first, then ``country``.
+- **Promotions** (``pricing/promotions.py``) come off the goods first: the discount is
+  spread over the lines (largest remainder, integer minor units).
+- **Tax** is exclusive (added on top of the goods), computed **per line** on the line
+  less its share of the discount, and rounded **half-up** to the currency's minor unit;
+  shipping is not taxed. Rates are basis points looked up by ``(country, region)``
+  first, then ``country``.
 - **Shipping** options (standard, express, ...) per currency and destination country
   (``pricing/shipping.py``), each a flat amount, some free when the goods subtotal
   reaches a threshold; the buyer's choice, else the cheapest. A currency without a
@@ -21,11 +24,12 @@ its own tables or a tax service without touching the endpoint or the worker.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from app.errors import InvalidRequest
 from app.services.money import decimal_lines, decimal_totals, format_amount, round_half_up
+from app.services.pricing.promotions import PromotionTerms, allocate
 from app.services.pricing.shipping import (
     ShippingOption,
     ShippingStrategy,
@@ -94,7 +98,8 @@ class LineItem:
 
 @dataclass(frozen=True)
 class Quote:
-    """A fully priced cart. ``total = subtotal - discount + shipping + tax``."""
+    """A fully priced cart. ``total = subtotal - discount + shipping + tax``; each line's
+    ``tax`` is on its amount less its share of the discount."""
 
     line_items: tuple[LineItem, ...]
     subtotal: int
@@ -105,6 +110,7 @@ class Quote:
     discount: int = 0
     shipping_options: tuple[ShippingOption, ...] = ()
     shipping_option_id: str | None = None
+    promotion: PromotionTerms | None = None
 
     def totals(self) -> dict[str, Any]:
         """The contract's ``totals`` object."""
@@ -127,6 +133,7 @@ class Quote:
             "totalsDecimal": decimal_totals(totals),
             "shippingOptions": [o.to_dict(self.currency) for o in self.shipping_options],
             "shippingOptionId": self.shipping_option_id,
+            "promotion": None if self.promotion is None else self.promotion.summary(),
         }
 
 
@@ -191,23 +198,38 @@ class Pricer:
         products: Mapping[str, ProductPrice],
         *,
         shipping_option_id: str | None = None,
+        promotion: PromotionTerms | None = None,
     ) -> Quote:
         """Price ``items`` ([(sku, quantity)]) for ``shipping_address`` in ``currency``,
-        shipped by ``shipping_option_id`` (default: the cheapest option offered)."""
+        shipped by ``shipping_option_id`` (default: the cheapest option offered), less
+        ``promotion``'s discount (whose validity the caller has checked)."""
         currency = currency.lower()
         country, region = self._destination(shipping_address)
-        lines = tuple(
-            self._line(index, sku, quantity, currency, products, country, region)
+        goods = [
+            self._goods(index, sku, quantity, currency, products)
             for index, (sku, quantity) in enumerate(items)
+        ]
+        subtotal = sum(line.amount for line in goods)
+        discount = 0 if promotion is None else promotion.discount(subtotal)
+        shares = allocate([line.amount for line in goods], discount)
+        lines = tuple(
+            replace(
+                line,
+                tax=self.tax.line_tax(
+                    amount=line.amount - share, country=country, region=region, currency=currency
+                ),
+            )
+            for line, share in zip(goods, shares, strict=True)
         )
-        subtotal = sum(line.amount for line in lines)
         tax = sum(line.tax for line in lines)
+        # The free-shipping threshold is on the goods before the discount (as admit.lua
+        # prices it, so its bound stays exact).
         offered = tuple(
             self.shipping.options(subtotal=subtotal, country=country, currency=currency)
         )
         chosen = choose(offered, shipping_option_id)
         shipping = 0 if chosen is None else chosen.amount
-        total = subtotal + shipping + tax
+        total = subtotal - discount + shipping + tax
         if total > MAX_CHARGE_AMOUNT:
             raise over_maximum(currency)
         return Quote(
@@ -217,8 +239,10 @@ class Pricer:
             tax=tax,
             total=total,
             currency=currency,
+            discount=discount,
             shipping_options=offered,
             shipping_option_id=None if chosen is None else chosen.id,
+            promotion=promotion,
         )
 
     def check_shipping_option(
@@ -257,16 +281,15 @@ class Pricer:
         country = str(address.get("country") or self.home_country).upper()
         return country, address.get("state") or None
 
-    def _line(
+    def _goods(
         self,
         index: int,
         sku: str,
         quantity: int,
         currency: str,
         products: Mapping[str, ProductPrice],
-        country: str,
-        region: str | None,
     ) -> LineItem:
+        """One line before tax; InvalidRequest on ``items.N.sku`` for a SKU not sold."""
         product = products.get(sku)
         if product is None:
             raise InvalidRequest("Unknown SKU.", fields={f"items.{index}.sku": ["Unknown SKU."]})
@@ -274,8 +297,7 @@ class Pricer:
             message = f"Not sold in {currency.upper()}."
             raise InvalidRequest(message, fields={f"items.{index}.sku": [message]})
         amount = product.unit_amount * quantity
-        tax = self.tax.line_tax(amount=amount, country=country, region=region, currency=currency)
-        return LineItem(sku, product.name, quantity, product.unit_amount, amount, tax)
+        return LineItem(sku, product.name, quantity, product.unit_amount, amount)
 
 
 DEFAULT_PRICER = Pricer()
@@ -288,11 +310,17 @@ def price_cart(
     products: Mapping[str, ProductPrice],
     *,
     shipping_option_id: str | None = None,
+    promotion: PromotionTerms | None = None,
     pricer: Pricer = DEFAULT_PRICER,
 ) -> Quote:
     """Price a cart with the default (or the given) strategies; raises InvalidRequest."""
     return pricer.price(
-        items, shipping_address, currency, products, shipping_option_id=shipping_option_id
+        items,
+        shipping_address,
+        currency,
+        products,
+        shipping_option_id=shipping_option_id,
+        promotion=promotion,
     )
 
 
