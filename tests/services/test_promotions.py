@@ -148,8 +148,8 @@ class TestRedemptionInAdmission:
 
 @pytest.fixture
 def code_orders(runtime: Any) -> Any:
-    """TEE at 20.00 (5 on hand) and FLASH5 (10 % off, 5 redemptions) in DB and Redis."""
-    stock(runtime.redis, "TEE", on_hand=5, price=2000)
+    """TEE at 20.00 (10 on hand) and FLASH5 (10 % off, 5 redemptions) in DB and Redis."""
+    stock(runtime.redis, "TEE", on_hand=10, price=2000)
     runtime.redis.hset(keys.PRICE, "TEE", 2000)
     promotions.upsert(
         runtime.redis,
@@ -186,7 +186,28 @@ class TestTheWorker:
         assert gateway.intents[order.payment_intent_id].amount == order.total == 2431
 
 
+def expire(runtime: Any, order: Order) -> None:
+    """Let the order's hold lapse unpaid: the expiry cancels the intent and ends it."""
+    Reservation.update(expires_at=utcnow() - timedelta(seconds=5)).where(
+        Reservation.order == order.id
+    ).execute()
+    assert expire_hold(order.id, runtime).action == "canceled"
+
+
 class TestGiveBack:
+    def test_five_orders_expired_unpaid_let_the_code_redeem_again(
+        self, runtime: Any, code_orders: Any
+    ) -> None:
+        orders = [code_orders() for _ in range(5)]
+        with pytest.raises(PromotionUnavailable):
+            submit(runtime.redis, body())
+        for order in orders:
+            expire(runtime, order)
+        assert held(runtime.redis) == 0
+        again = [code_orders() for _ in range(5)]
+        assert {o.promotion_code for o in again} == {CODE}
+        assert held(runtime.redis) == 5
+
     def test_an_expired_hold_gives_it_back(self, runtime: Any, code_orders: Any) -> None:
         order = code_orders()
         Reservation.update(expires_at=utcnow() - timedelta(seconds=5)).where(
