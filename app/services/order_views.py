@@ -20,6 +20,7 @@ from redis import Redis
 from app.errors import NotFound
 from app.services import admission, checkout_status
 from app.services.order_body import iso_utc_micro, order_events, order_view, priced
+from app.services.pricing.promotions import PromotionTerms
 from app.services.records import totals
 from app.services.state_machine import FULFILLED, FULFILLING, PAID, PENDING, TERMINAL
 from models import Order, OrderEvent
@@ -163,7 +164,11 @@ def pending_view(order_id: str, model: dict[str, Any]) -> dict[str, Any]:
         "email": submission.get("email"),
         **priced(model.get("lineItems") or [], model.get("totals") or None),
         "shippingOptionId": submission.get("shippingOptionId"),
-        "promotion": None,
+        "promotion": (
+            PromotionTerms.from_json(model["promotion"]).summary()
+            if model.get("promotion")
+            else None
+        ),
         "shippingAddress": submission.get("shippingAddress"),
         "billingAddress": submission.get("billingAddress"),
         "paymentIntentId": model.get("intentId") or None,

@@ -142,6 +142,16 @@ class TestSubmit:
         order = client.get(f"/api/orders/{accepted['orderId']}", headers=headers).get_json()
         assert order["promotion"] == {"code": "TEN", "description": "10% off"}
 
+    def test_before_the_worker_the_order_shows_the_code(
+        self, client: Any, catalog: Any, put: Any, submit_body: Any
+    ) -> None:
+        put("TEN", percentOff=10)
+        answer = client.post(SUBMIT, json=submit_body(promotionCode="TEN"),
+                             headers={"Idempotency-Key": "k-promo-0005"}).get_json()  # fmt: skip
+        headers = {"X-Checkout-Token": answer["checkoutToken"]}
+        order = client.get(f"/api/orders/{answer['orderId']}", headers=headers).get_json()
+        assert order["promotion"] == {"code": "TEN", "description": "10% off"}
+
     def test_an_unknown_code_is_400_and_holds_nothing(
         self, client: Any, runtime: Any, catalog: Any, submit_body: Any
     ) -> None:
