@@ -281,8 +281,8 @@ def _response(op: Operation) -> dict[str, Any]:
         kind = "object" if op.content_type == "application/json" else "string"
         return {"description": "OK", "content": {op.content_type: {"schema": {"type": kind}}}}
     schema = op.response
-    if isinstance(schema, r.fields.Field):
-        plugin_schema: Any = {"type": "array", "items": ProductSchema}
+    if isinstance(schema, r.fields.List) and isinstance(schema.inner, r.fields.Nested):
+        plugin_schema: Any = {"type": "array", "items": schema.inner.nested}
     else:
         plugin_schema = schema
     return {"description": "OK", "content": {"application/json": {"schema": plugin_schema}}}
