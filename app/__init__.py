@@ -103,7 +103,7 @@ def _bind_database(app: Flask, config: Config) -> None:
 def _install_rate_limits(app: Flask, config: Config) -> None:
     """flask-limiter on the checkout endpoints and the lookup: Redis storage in production,
     memory in tests."""
-    storage = "memory://" if config.testing else config.redis_url
+    storage = "memory://" if config.testing else config.limiter_storage_uri
     limiter = Limiter(
         _client_ip,
         app=app,

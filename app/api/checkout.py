@@ -14,9 +14,22 @@ from app.context import current_config, current_runtime
 from app.errors import InvalidRequest, OutOfStock, ServiceError
 from app.gateways.jobs import Jobs
 from app.gateways.rate_limit import StripeBudget
-from app.schemas.checkout import ConfirmSchema, LookupQuerySchema, QuoteSchema, SubmitSchema
+from app.schemas.checkout import (
+    HOSTED,
+    ConfirmSchema,
+    LookupQuerySchema,
+    QuoteSchema,
+    SubmitSchema,
+)
 from app.schemas.common import load
-from app.services import catalog, checkout_status, confirmation, order_views, promotions
+from app.services import (
+    catalog,
+    checkout_status,
+    confirmation,
+    hosted,
+    order_views,
+    promotions,
+)
 from app.services.admission import (
     Submission,
     SubmitRate,
@@ -66,6 +79,8 @@ def submit() -> tuple[Response, int, dict[str, str]]:
         data = load(_submit_schema, body)
         option_id = data.get("shipping_option_id")
         check_shipping_option(data["shipping_address"], config.store_currency, option_id)
+        if data.get("ui") == HOSTED:
+            hosted.check_hosted_submit(data, config)
     except (ServiceError, HTTPException):
         count_refused(runtime.redis, rate)  # refused input counts against the limit too
         raise
@@ -90,6 +105,8 @@ def submit() -> tuple[Response, int, dict[str, str]]:
             # A cart Stripe could never charge is refused in the script, from the prices
             # the catalog script wrote beside the stock (no query, no extra round trip).
             total_check=total_check(data["shipping_address"], config.store_currency, option_id),
+            replicas=config.redis_min_replicas_ack,
+            replica_timeout_ms=config.redis_replica_ack_timeout_ms,
         )
     except OutOfStock:
         SUBMITS.labels("out_of_stock").inc()
@@ -107,8 +124,12 @@ def submit() -> tuple[Response, int, dict[str, str]]:
 
 @blueprint.get("/lookup")
 def lookup() -> Response:
-    """Back from a redirect: Stripe's return-URL parameters → the order and its token."""
+    """Back from a redirect: Stripe's return-URL parameters (or the hosted page's
+    ``session_id``) → the order and its token."""
     query = load(_lookup_query, request.args.to_dict())
+    secrets = current_runtime().config.checkout_token_secrets
+    if "session_id" in query:
+        return jsonify(hosted.lookup_by_session(query["session_id"], secrets))
     return jsonify(
         order_views.lookup_by_intent(
             query["payment_intent"],

@@ -43,7 +43,10 @@
 -- Returns {used, ttl, outcome...}: `used` requests of the window so far (0 without a
 -- limit), `ttl` seconds until the window resets, then one of
 --   'OK'                                   admitted: claim, hold, read model, pending written
---   'REPLAY', response, same caller (1|0)  same key, same fingerprint: the stored response
+--   'REPLAY', response, same caller (1|0|2)  same key, same fingerprint: the stored
+--                                          response; 2: its first delivery (the admission
+--                                          was answered 503 for want of a replica's
+--                                          acknowledgement, so nobody has its token yet)
 --   'LIMITED'                              over the rate limit: nothing else done
 --   'MISMATCH'                             same key, other fingerprint: nothing changed
 --   'UNKNOWN', sku, ...                    SKUs absent from {shop}:avail: nothing changed
@@ -169,9 +172,13 @@ if limit > 0 then
   end
 end
 
-local claimed = redis.call('HMGET', KEYS[4], 'fingerprint', 'response', 'caller')
+local claimed = redis.call('HMGET', KEYS[4], 'fingerprint', 'response', 'caller', 'unanswered')
 if claimed[1] then
   if claimed[1] == ARGV[1] then
+    if claimed[4] then
+      redis.call('HDEL', KEYS[4], 'unanswered')
+      return {used, ttl, 'REPLAY', claimed[2], 2}
+    end
     return {used, ttl, 'REPLAY', claimed[2], claimed[3] == ARGV[12] and 1 or 0}
   end
   return {used, ttl, 'MISMATCH'}

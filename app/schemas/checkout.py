@@ -23,6 +23,10 @@ MAX_QUANTITY = 100
 IDEMPOTENCY_KEY_LENGTH = (8, 255)
 CONFIRMATION_TOKEN_PATTERN = r"^ctoken_[A-Za-z0-9_]{1,250}$"
 OPTION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+# The submit's ``ui``: the Payment Element on the shop's page, or Stripe's hosted page.
+ELEMENTS, HOSTED = "elements", "hosted"
+CHECKOUT_UIS = (ELEMENTS, HOSTED)
+MAX_URL = 2000
 
 
 def _confirmation_token_field(**kwargs: Any) -> fields.String:
@@ -174,10 +178,30 @@ class SubmitSchema(BaseSchema):
     # Absent (the cheapest option) it stays absent from the stored body, as above.
     shipping_option_id = _shipping_option_field()
     promotion_code = promotion_code_field()
+    # Wave 3: ``hosted`` pays on Stripe's Checkout page, which sends the buyer back to
+    # ``successUrl`` / ``cancelUrl`` (their origins are checked against the shop's by the
+    # endpoint). Absent: the Payment Element, and the stored body is what it always was.
+    ui = fields.String(validate=validate.OneOf(CHECKOUT_UIS))
+    success_url = fields.String(data_key="successUrl", validate=validate.Length(max=MAX_URL))
+    cancel_url = fields.String(data_key="cancelUrl", validate=validate.Length(max=MAX_URL))
 
     @validates_schema
     def _unique_skus(self, data: dict[str, Any], **_: Any) -> None:
         refuse_duplicate_skus(data.get("items") or [])
+
+    @validates_schema
+    def _hosted_urls(self, data: dict[str, Any], **_: Any) -> None:
+        hosted = data.get("ui") == HOSTED
+        errors = {}
+        for name, key in (("success_url", "successUrl"), ("cancel_url", "cancelUrl")):
+            if hosted and not data.get(name):
+                errors[key] = ['Required with "ui": "hosted".']
+            elif not hosted and name in data:
+                errors[key] = ['Only with "ui": "hosted".']
+        if hosted and data.get("confirmation_token_id"):
+            errors["confirmationTokenId"] = ['Not with "ui": "hosted" (Stripe\'s page confirms).']
+        if errors:
+            raise ValidationError(errors)
 
 
 class ConfirmSchema(BaseSchema):
@@ -219,17 +243,22 @@ class SubmitResponseSchema(BaseSchema):
 
 
 class LookupQuerySchema(BaseSchema):
-    """``GET /api/checkout/lookup``: the query Stripe appends to a ``return_url``."""
+    """``GET /api/checkout/lookup``: the query Stripe appends to a ``return_url``, or the
+    Checkout Session id a hosted page's ``successUrl`` carries."""
 
+    session_id = fields.String(
+        validate=[
+            validate.Length(max=255),
+            validate.Regexp(r"^cs_[A-Za-z0-9_]+$", error="Not a Checkout Session id."),
+        ],
+    )
     payment_intent = fields.String(
-        required=True,
         validate=[
             validate.Length(max=255),
             validate.Regexp(r"^pi_[A-Za-z0-9_]+$", error="Not a PaymentIntent id."),
         ],
     )
     payment_intent_client_secret = fields.String(
-        required=True,
         validate=[
             validate.Length(max=255),
             validate.Regexp(
@@ -239,6 +268,19 @@ class LookupQuerySchema(BaseSchema):
     )
     # Stripe adds it too (succeeded, processing, failed); the order's state is the truth.
     redirect_status = fields.String(load_default=None, validate=validate.Length(max=32))
+
+    @validates_schema
+    def _one_way(self, data: dict[str, Any], **_: Any) -> None:
+        if "session_id" in data:
+            return
+        missing = ["Missing data for required field."]
+        errors = {
+            name: missing
+            for name in ("payment_intent", "payment_intent_client_secret")
+            if name not in data
+        }
+        if errors:
+            raise ValidationError(errors)
 
 
 class LookupResponseSchema(BaseSchema):

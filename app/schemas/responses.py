@@ -154,6 +154,14 @@ class QueueSchema(BaseSchema):
     )
 
 
+class HostedCheckoutSchema(BaseSchema):
+    """A hosted order's Checkout Session: the shop redirects the buyer to ``url``."""
+
+    session_id = fields.String(data_key="sessionId")
+    url = fields.String(allow_none=True, metadata={"description": "Stripe's payment page."})
+    expires_at = fields.String(data_key="expiresAt", allow_none=True)
+
+
 class CheckoutStatusSchema(BaseSchema):
     """``GET /api/checkout/<orderId>``."""
 
@@ -165,6 +173,11 @@ class CheckoutStatusSchema(BaseSchema):
     totals_decimal = _totals_decimal(allow_none=True)
     line_items = fields.List(fields.Nested(LineItemSchema), data_key="lineItems")
     hold_expires_at = fields.String(data_key="holdExpiresAt", allow_none=True)
+    checkout = fields.Nested(
+        HostedCheckoutSchema,
+        allow_none=True,
+        metadata={"description": 'With "ui": "hosted", once the Checkout Session exists.'},
+    )
     error = fields.Nested(PaymentErrorSchema, allow_none=True)
     version = fields.Integer()
     queue = fields.Nested(

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import limits
+from prometheus_client import Counter
 from redis import Redis
 
 from app import keys, lua
@@ -51,6 +52,11 @@ __all__ = [
     "pending_older_than",
     "token_hash",
 ]
+
+REPLICA_ACK_MISSING = Counter(
+    "checkout_admission_replica_ack_missing_total",
+    "Admissions answered 503: no replica acknowledged them in time (REDIS_MIN_REPLICAS_ACK).",
+)
 
 # Crockford base32 without I, L, O, U: nothing a buyer can misread on the phone.
 ORDER_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -278,9 +284,16 @@ def admit(
     rate: SubmitRate | None = None,
     caller: str = "",
     total_check: TotalCheck | None = None,
+    replicas: int = 0,
+    replica_timeout_ms: int = 0,
 ) -> Admission:
     """Count the rate limit, claim the key, hold every line and write the read model in
-    ONE EVALSHA.
+    ONE EVALSHA (followed by ``WAIT replicas`` in the same round trip when ``replicas``).
+
+    A 202 is a promise: with ``replicas``, one is only given once that many replicas hold
+    the submission, so a failover cannot lose it. Fewer in ``replica_timeout_ms`` raises
+    ServiceUnavailable; the submission stays on the primary, where a retry with the same
+    key replays it (docs/reliability.md, "Redis failover").
 
     With ``total_check`` the script first prices the cart from ``{shop}:price`` (the
     prices the catalog script wrote) and refuses one over Stripe's maximum:
@@ -340,16 +353,26 @@ def admit(
         *fields,
         *flat_lines(lines),
     ]
-    used, ttl, *outcome = lua.run(redis, "admit", names, args)
+    if replicas:
+        reply, acked = lua.run_replicated(
+            redis, "admit", names, args, replicas=replicas, timeout_ms=replica_timeout_ms
+        )
+    else:
+        reply, acked = lua.run(redis, "admit", names, args), 0
+    used, ttl, *outcome = reply
     state = RateState(rate.limit, max(0, rate.limit - int(used)), int(ttl))
     kind = lua.text(outcome[0])
     if kind == "LIMITED":
         raise RateLimited(retry_after=max(1, int(ttl)))
     if kind == "REPLAY":
         stored = json.loads(lua.text(outcome[1]))
-        if not (caller and int(outcome[2])):
+        first_delivery = int(outcome[2]) == 2
+        if not (first_delivery or (caller and int(outcome[2]))):
             # Someone else holding the key and the body must not read the buyer's order.
             stored["checkoutToken"] = None
+        _require_replicas(
+            acked, replicas, redis=redis, unanswered=names[3] if first_delivery else None
+        )
         return Admission(response=stored, replayed=True, rate=state)
     if kind == "TOO_LARGE" and check is not None:
         raise over_maximum(check.currency)
@@ -364,7 +387,26 @@ def admit(
         if kind == "UNKNOWN" and counters_lost([lua.text(sku) for sku in outcome[1:]]):
             raise ServiceUnavailable("Stock counters are being restored; retry.") from None
         raise
+    _require_replicas(acked, replicas, redis=redis, unanswered=names[3])
     return Admission(response=response, replayed=False, rate=state)
+
+
+def _require_replicas(
+    acked: int, replicas: int, *, redis: Redis | None = None, unanswered: str | None = None
+) -> None:
+    """Refuse to promise an admission fewer than ``replicas`` replicas acknowledged.
+
+    The refused answer was never delivered, so nobody holds its checkout token: the claim
+    at ``unanswered`` is marked, and the first replay of it (admit.lua) hands the token
+    over, as a guest's first answer would have (a later replay does not).
+    """
+    if acked < replicas:
+        if redis is not None and unanswered is not None:
+            redis.hset(unanswered, "unanswered", 1)
+        REPLICA_ACK_MISSING.inc()
+        raise ServiceUnavailable(
+            "The submission is not yet safe on a replica; retry with the same Idempotency-Key."
+        )
 
 
 def load_submission(redis: Redis, order_id: str) -> dict[str, Any] | None:

@@ -24,7 +24,7 @@ import peewee
 
 from app.errors import IdempotencyKeyReused, InvalidRequest, PaymentProviderError
 from app.gateways.payments import FINAL_STATUSES, Intent
-from app.services import admission, checkout_status, promotions, shop_events
+from app.services import admission, checkout_status, hosted, promotions, shop_events
 from app.services.catalog import product_prices
 from app.services.holds import release_hold
 from app.services.inventory import Inventory
@@ -311,13 +311,17 @@ def open_payment(order: Order, runtime: Runtime) -> tuple[Order, Intent | None]:
     be applied by the caller). A token Stripe refuses (spent, expired) still leaves the
     order an unconfirmed intent, so the buyer may retry (``/confirm`` or client secret).
     """
-    if order.payment_intent_id is not None:
+    if order.payment_intent_id is not None or order.checkout_session_id is not None:
         # A re-run (duplicate message): republish, keeping any decline already shown.
         checkout_status.publish(runtime.redis, order.id, **checkout_fields(order))
         return order, None
     if intent_creation_stopped(order.id):
         log.warning("order %s: its hold expired; no intent is created any more", order.id)
         return order, None
+    submission = admission.load_submission(runtime.redis, order.id)
+    if hosted.wants_hosted(submission):
+        assert submission is not None
+        return open_hosted(order, runtime, submission), None
     token = confirmation_token_of(runtime, order.id)
     refusal = None
     try:
@@ -344,6 +348,28 @@ def open_payment(order: Order, runtime: Runtime) -> tuple[Order, Intent | None]:
     if order.state == PENDING:
         checkout_status.publish(runtime.redis, order.id, **checkout_fields(order), error=refusal)
     return order, None
+
+
+def open_hosted(order: Order, runtime: Runtime, submission: dict[str, Any]) -> Order:
+    """A Checkout Session instead of an intent; its total checked against ours first."""
+    expires_at = hosted.fix_expiry(order.id)
+    try:
+        session = hosted.create_session(order, runtime, submission, expires_at)
+    except PaymentProviderError as exc:
+        if exc.retryable:
+            raise
+        fail_without_intent(order, runtime, exc)
+        return Order.get_by_id(order.id)
+    problem = hosted.total_mismatch(order, session)
+    if problem is not None:
+        hosted.SESSION_MISMATCHES.inc()
+        hosted.expire_quietly(runtime.gateway, session.id, order.id)  # never payable
+        error = PaymentProviderError(problem, retryable=False, provider_code=hosted.AMOUNT_MISMATCH)
+        fail_without_intent(
+            order, runtime, error, published={"code": hosted.AMOUNT_MISMATCH, "message": problem}
+        )
+        return Order.get_by_id(order.id)
+    return hosted.record_session(order.id, session, expires_at, runtime)
 
 
 def create_intent(order: Order, runtime: Runtime, token: str | None) -> Intent:
@@ -401,8 +427,14 @@ def store_intent(
     return order
 
 
-def fail_without_intent(order: Order, runtime: Runtime, exc: PaymentProviderError) -> None:
-    """A permanent error creating the intent: FAILED, hold released, error published."""
+def fail_without_intent(
+    order: Order,
+    runtime: Runtime,
+    exc: PaymentProviderError,
+    published: dict[str, Any] | None = None,
+) -> None:
+    """A permanent error creating the intent (or session): FAILED, hold released, error
+    published (``published``, else a generic ``payment_setup_failed``)."""
     with database().atomic():
         order = lock_order(order.id)
         if order.state != PENDING:
@@ -425,6 +457,7 @@ def fail_without_intent(order: Order, runtime: Runtime, exc: PaymentProviderErro
         runtime.redis,
         order.id,
         **checkout_fields(order),
-        error={"code": "payment_setup_failed", "message": "The payment could not be set up."},
+        error=published
+        or {"code": "payment_setup_failed", "message": "The payment could not be set up."},
     )
-    log.error("order %s: permanent error creating its intent: %s", order.id, exc.message)
+    log.error("order %s: permanent error creating its payment: %s", order.id, exc.message)

@@ -21,7 +21,7 @@ from app.errors import NotFound
 from app.services import admission, checkout_status
 from app.services.order_body import iso_utc_micro, order_events, order_view, priced
 from app.services.pricing.promotions import PromotionTerms
-from app.services.records import totals
+from app.services.records import checkout_block, totals
 from app.services.state_machine import FULFILLED, FULFILLING, PAID, PENDING, TERMINAL
 from models import Order, OrderEvent
 from models.statuses import CaptureMethod, PaymentStatus
@@ -239,6 +239,7 @@ def checkout_view(order_id: str, model: dict[str, Any]) -> dict[str, Any]:
         },
         **priced(model.get("lineItems") or [], model.get("totals") or None),
         "holdExpiresAt": model.get("holdExpiresAt") or None,
+        "checkout": model.get("checkout") or None,
         "error": None if confirming else model.get("error") or None,
         "version": model.get("version", 0),
     }
@@ -259,6 +260,7 @@ def checkout_view_from_order(order: Order) -> dict[str, Any]:
         },
         **priced(order.line_items or [], totals(order)),
         "holdExpiresAt": None,
+        "checkout": checkout_block(order),
         "error": order.last_payment_error or None,
         "version": 0,
     }

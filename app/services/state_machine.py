@@ -105,6 +105,9 @@ EVENT_TYPES = frozenset(
         "MAIL_QUEUED",
         "MAIL_SENT",
         "SHOP_NOTIFIED",
+        # Wave 3: hosted Checkout (the session's intent is PAYMENT_INTENT_CREATED when
+        # the buyer's first attempt makes it).
+        "CHECKOUT_SESSION_CREATED",
     }
 )
 

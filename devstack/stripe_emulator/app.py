@@ -15,6 +15,7 @@ from .assets import bp as stripejs_bp
 from .control import bp as control_bp
 from .emulator import Emulator
 from .errors import StripeError, unrecognized_url
+from .hosted import bp as hosted_bp
 from .pipeline import json_error
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ def create_app(emu: Emulator | None = None) -> Flask:
     app.register_blueprint(api_bp)
     app.register_blueprint(control_bp)
     app.register_blueprint(stripejs_bp)
+    app.register_blueprint(hosted_bp)
 
     @app.before_request
     def preflight() -> Response | None:

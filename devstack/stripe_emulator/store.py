@@ -30,6 +30,7 @@ PREFIXES = {
     "pm": ("payment_method", "PaymentMethod"),
     "dp": ("dispute", "dispute"),
     "evt": ("event", "event"),
+    "cs": ("checkout.session", "checkout.session"),
 }
 
 # The fields ``expand[]`` may turn from an id into the object, per object type.
@@ -41,6 +42,8 @@ EXPANDABLE = {
     "payment_method": set(),
     "confirmation_token": set(),
     "event": set(),
+    "checkout.session": {"payment_intent"},
+    "coupon": set(),
 }
 
 
@@ -68,6 +71,11 @@ class Store:
         self.tables: dict[str, dict[str, Obj]] = {}
         self.cards: dict[str, Card] = {}
         self.token_methods: dict[str, str] = {}
+        self.session_items: dict[str, list[Obj]] = {}
+        self.session_intent_data: dict[str, Obj] = {}
+        self.session_by_intent: dict[str, str] = {}
+        # Called with (event type, object) after each event: Checkout follows its intents.
+        self.observers: list[Callable[[str, Obj], None]] = []
         self.reset()
 
     def reset(self) -> None:
@@ -77,6 +85,10 @@ class Store:
             self.cards = {}
             # ConfirmationToken id -> the PaymentMethod it confirms with (not shown by the API).
             self.token_methods = {}
+            # Checkout Session id -> its line items / payment_intent_data; intent -> session.
+            self.session_items = {}
+            self.session_intent_data = {}
+            self.session_by_intent = {}
 
     # --- objects ----------------------------------------------------------------------
 
@@ -107,6 +119,8 @@ class Store:
         )
         self.insert(event)
         self._publish(event)
+        for observer in self.observers:
+            observer(type_, obj)
         return event
 
     # --- reading ----------------------------------------------------------------------

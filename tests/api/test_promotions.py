@@ -175,3 +175,27 @@ class TestSubmit:
         assert response.status_code == 409
         assert response.get_json()["error"]["code"] == "promotion_unavailable"
         assert runtime.redis.hgetall("{shop}:avail") == before
+
+
+class TestHostedCheckout:
+    def test_the_session_total_is_the_discounted_total(
+        self, client: Any, runtime: Any, gateway: Any, catalog: Any, put: Any, submit_body: Any
+    ) -> None:
+        from app.services.checkout import create_order_from_submission
+
+        put("TEN", percentOff=10)
+        hosted = {
+            "ui": "hosted",
+            "successUrl": "http://127.0.0.1:5000/done?session_id={CHECKOUT_SESSION_ID}",
+            "cancelUrl": "http://127.0.0.1:5000/cart",
+        }
+        answer = client.post(
+            SUBMIT,
+            json=submit_body(promotionCode="TEN", shippingOptionId="express", **hosted),
+            headers={"Idempotency-Key": "k-promo-hosted"},
+        )
+        assert answer.status_code == 202, answer.get_json()
+        order = create_order_from_submission(answer.get_json()["orderId"], runtime)
+        assert order is not None and order.discount == 640 and order.shipping == 1500
+        session = gateway.sessions[order.checkout_session_id]
+        assert session.amount_total == order.total

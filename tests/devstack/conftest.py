@@ -29,7 +29,14 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SPEC_PATH = REPO_ROOT.parent / "shared" / "stripe-openapi" / "stripe-api-subset.json"
 FIXTURES_PATH = SPEC_PATH.with_name("fixtures3-2026.json")
 # Objects that must carry every key of Stripe's current (2026) example object too.
-FIXTURE_CHECKED = ("payment_intent", "charge", "payment_method", "confirmation_token")
+FIXTURE_CHECKED = (
+    "payment_intent",
+    "charge",
+    "payment_method",
+    "confirmation_token",
+    "checkout.session",
+    "item",
+)
 WEBHOOK_SECRET = "whsec_test_emulator_suite"
 SECRET_KEY = "sk_test_emulator_suite"
 PUBLISHABLE_KEY = "pk_test_emulator_suite"

@@ -94,9 +94,7 @@ class TestAxe:
         wait_for_card_fields(checkout.page)
         assert serious_violations(checkout.page) == []
 
-    def test_checkout_page_with_a_promotion_code_and_express_shipping(
-        self, checkout: CheckoutPage
-    ):
+    def test_checkout_page_with_a_promotion_code_and_express_shipping(self, checkout: CheckoutPage):
         """The "Promotion code" field and the shipping choices: axe clean, and the order
         is charged what the page showed."""
         import requests
@@ -116,7 +114,7 @@ class TestAxe:
         page.get_by_role("button", name="Apply").click()
         expect(page.locator("#promotion-status")).to_contain_text("AXE10 applied: 10% off")
         expect(page.locator("#discount-label")).to_have_text("Discount (AXE10)")
-        expect(page.locator("#total-discount")).to_have_text("−$1.40")
+        expect(page.locator("#total-discount")).to_have_text("\u2212$1.40")  # a minus sign
         expect(page.get_by_label("Express — ")).to_be_checked()
         wait_for_card_fields(page)
         assert serious_violations(page) == []

@@ -252,3 +252,17 @@ def test_a_sold_out_line_is_shown_before_pay(shop: Shop):
     expect(shop.page.locator("#subtotal")).to_have_text("$14.00")  # the mug alone
     expect(pay).to_have_text(f"Pay {shop.page.locator('#total').inner_text()}")
     expect(pay).to_be_enabled()
+
+
+def test_pay_on_stripes_page_redirects_and_comes_back_paid(shop: Shop):
+    shop.open().add("Logo mug").to_checkout().fill_details()
+    shop.page.get_by_role("button", name="Pay on Stripe's page").click()
+    emulator = urlsplit(shop.stack.emulator_url).netloc
+    shop.page.wait_for_url(lambda url: urlsplit(url).netloc == emulator, timeout=30_000)
+    shop.page.get_by_label("Card number").fill("4242 4242 4242 4242")
+    shop.page.get_by_label("Expiration (MM / YY)").fill("12 / 34")
+    shop.page.get_by_label("CVC").fill("123")
+    shop.page.get_by_role("button", name=re.compile(r"^Pay \$")).click()
+    order_id = shop.wait_for_paid_order_page()  # through /checkout/return?session_id=…
+    assert_paid_once(shop.stack, shop.email, order_id)
+    expect(shop.page.get_by_role("link", name=re.compile(r"^Cart \("))).to_have_text("Cart (0)")

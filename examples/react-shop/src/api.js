@@ -69,5 +69,9 @@ export const lookupOrder = (paymentIntent, clientSecret) =>
     payment_intent: paymentIntent, payment_intent_client_secret: clientSecret,
   })}`);
 
+/** Back from Stripe's hosted page: its `{CHECKOUT_SESSION_ID}` → the order and its token. */
+export const lookupSession = (sessionId) =>
+  api(`/api/checkout/lookup?${new URLSearchParams({ session_id: sessionId })}`);
+
 export const trackOrder = (orderNumber, email) =>
   api('/api/orders/track', { method: 'POST', body: { orderNumber, email } });

@@ -12,6 +12,7 @@ import { formatMoney } from './money.js';
 import { describeApiError, describeStripeError, holdExpired } from './errors.js';
 import { announce, clearError, setFieldError, showError } from './ui.js';
 import * as store from './storage.js';
+import { REDIRECTED, hostedBody, payOnStripe } from './hosted.js';
 
 const $ = (id) => document.getElementById(id);
 const config = document.body.dataset;
@@ -192,6 +193,7 @@ function renderTotals() {
   if (!quote) {
     pay.textContent = 'Pay';
     pay.disabled = true;
+    if ($('pay-hosted')) $('pay-hosted').disabled = true;
     return;
   }
   for (const key of ['subtotal', 'shipping', 'tax', 'total']) {
@@ -202,6 +204,7 @@ function renderTotals() {
   $('total-discount').textContent = `−${formatMoney(quote.discount || 0, quote.currency)}`;
   pay.textContent = `Pay ${formatMoney(quote.total, quote.currency)}`;
   pay.disabled = state.busy;
+  if ($('pay-hosted')) $('pay-hosted').disabled = state.busy;
   mountPaymentElement(quote);
 }
 
@@ -536,6 +539,7 @@ function setBusy(busy) {
   state.busy = busy;
   const pay = $('pay');
   pay.disabled = busy || !state.quote;
+  if ($('pay-hosted')) $('pay-hosted').disabled = busy || !state.quote;
   pay.setAttribute('aria-busy', String(busy));
   $('checkout-form').setAttribute('aria-busy', String(busy));
 }
@@ -567,6 +571,35 @@ async function pay() {
   const { error, confirmationToken } = await state.stripe.createConfirmationToken({ elements: state.elements });
   if (error) return reportStripeError(error);
   return payWithToken(confirmationToken.id, buildBody());
+}
+
+/** "Pay on Stripe's page": the same details, then a redirect to Stripe's hosted page. */
+async function onPayHosted() {
+  if (state.busy || !state.quote) return;
+  setBusy(true);
+  clearError();
+  try {
+    const invalid = localErrors();
+    if (invalid.length) {
+      return showFieldErrors(invalid, {
+        kind: 'validation', title: 'Please check your details',
+        message: 'Some details are missing or invalid.', next: 'Correct the highlighted fields, then pay again.',
+      });
+    }
+    saveFormState();
+    const outcome = await payOnStripe(hostedBody(buildBody()), announce);
+    if (outcome === REDIRECTED) return;
+    store.clearAttempt();
+    const desc = outcome.error
+      ? describeApiError(new ApiError('http', { status: 503, body: { error: outcome.error } }))
+      : holdExpired();
+    showError(desc, actionsFor(desc));
+  } catch (err) {
+    if (err instanceof ApiError) return reportApiError(err);
+    throw err;
+  } finally {
+    setBusy(false);
+  }
 }
 
 /** Server-side confirmation: the cart (or, after a decline, only the token) goes to the
@@ -749,6 +782,7 @@ function init() {
   $('promotionCode').addEventListener('keydown', (event) => {
     if (event.key === 'Enter') { event.preventDefault(); applyPromotion(); }
   });
+  $('pay-hosted')?.addEventListener('click', onPayHosted);
   $('checkout-form').addEventListener('change', (event) => {
     if (event.target.closest('#payment-element') || event.target.name === 'shippingOptionId') return;
     if (event.target.id === 'promotionCode') return;

@@ -131,15 +131,42 @@ function DetailsForm({ details, onChange }) {
   );
 }
 
-/** Long-poll the checkout status until the worker has created the PaymentIntent. */
-async function checkoutStatusWithSecret(attempt) {
+/** Long-poll the checkout status until the worker has done its part: by default the
+ * PaymentIntent's client secret; for Stripe's hosted page, the Checkout Session. */
+async function checkoutStatusWithSecret(attempt, ready = (status) => status.payment.clientSecret) {
   let options = { wait: 0 };
   for (;;) {
     const status = await getCheckoutStatus(attempt.orderId, attempt.checkoutToken, options);
     if (status.state !== 'PENDING') throw new ApiError('The order is closed.', { status: 409, error: { code: 'invalid_state' } });
-    if (status.payment.clientSecret) return status;
+    if (status.error && status.payment.status === 'creating') throw new ApiError(status.error.message, { status: 503, error: status.error });
+    if (ready(status)) return status;
     options = { wait: 20, since: status.version };   // `since`: no change between two polls is missed
   }
+}
+
+/** Submit once per attempt (same body, same key); the attempt then knows its order. */
+async function orderFor(body) {
+  let attempt = attemptFor(body);
+  if (!attempt.orderId) {
+    let order = await submitCheckout(body, attempt.key);     // 202: stock held, payment on its way
+    if (!order.checkoutToken) {
+      // A replay whose first answer we lost: only that answer carried the token (a key
+      // is no credential). That order's hold lapses; this is a new attempt.
+      clearAttempt();
+      attempt = attemptFor(body);
+      order = await submitCheckout(body, attempt.key);
+    }
+    Object.assign(attempt, { orderId: order.orderId, checkoutToken: order.checkoutToken });
+    saveAttempt(attempt);
+    rememberOrderToken(order.orderId, order.checkoutToken);
+  }
+  return attempt;
+}
+
+/** The submit body: the cart and the buyer's details (the server prices it). */
+function bodyOf(cart, details) {
+  const { email, name, line1, city, postalCode, country } = details;
+  return { items: cart, email, shippingAddress: { name, line1, city, postalCode, country } };
 }
 
 /** The details (children) are in the same form, so the browser checks them on Pay first. */
@@ -164,22 +191,7 @@ function PayForm({ cart, details, quote, ready, onPaid, children }) {
       // Stripe wants elements.submit() first, before any other async work.
       const { error: submitError } = await elements.submit();
       if (submitError) return setError(describeError(submitError));
-      const { email, name, line1, city, postalCode, country } = details;
-      const body = { items: cart, email, shippingAddress: { name, line1, city, postalCode, country } };
-      let attempt = attemptFor(body);
-      if (!attempt.orderId) {
-        let order = await submitCheckout(body, attempt.key);     // 202: stock held, intent on its way
-        if (!order.checkoutToken) {
-          // A replay whose first answer we lost: only that answer carried the token (a key
-          // is no credential). That order's hold lapses; this is a new attempt.
-          clearAttempt();
-          attempt = attemptFor(body);
-          order = await submitCheckout(body, attempt.key);
-        }
-        Object.assign(attempt, { orderId: order.orderId, checkoutToken: order.checkoutToken });
-        saveAttempt(attempt);
-        rememberOrderToken(order.orderId, order.checkoutToken);
-      }
+      const attempt = await orderFor(bodyOf(cart, details));
       const status = await checkoutStatusWithSecret(attempt);
       if (['succeeded', 'processing'].includes(status.payment.status)) return paid(attempt.orderId);
       const { error: payError } = await stripe.confirmPayment({
@@ -199,6 +211,29 @@ function PayForm({ cart, details, quote, ready, onPaid, children }) {
     }
   }
 
+  /** The other way to pay: Stripe's hosted Checkout page (a redirect, then back to
+   * /checkout/return?session_id=…). The same details; the browser checks them first. */
+  async function payOnStripe(event) {
+    if (busy || !event.currentTarget.form.reportValidity()) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const origin = window.location.origin;
+      const attempt = await orderFor({
+        ...bodyOf(cart, details),
+        ui: 'hosted',
+        successUrl: `${origin}/checkout/return?session_id={CHECKOUT_SESSION_ID}`,
+        cancelUrl: `${origin}/checkout`,
+      });
+      const status = await checkoutStatusWithSecret(attempt, (s) => s.checkout?.url);
+      window.location.assign(status.checkout.url);
+    } catch (err) {
+      if (['not_found', 'invalid_state', 'out_of_stock'].includes(err.code)) clearAttempt();
+      setError(describeError(err));
+      setBusy(false);
+    }
+  }
+
   return (
     <form className="pay-form" onSubmit={handleSubmit}>
       {children}
@@ -208,6 +243,10 @@ function PayForm({ cart, details, quote, ready, onPaid, children }) {
         <ErrorBox error={error} id="payment-error" />
         <button type="submit" id="pay" disabled={!stripe || !ready || busy}>
           {busy ? 'Paying…' : `Pay ${formatMinor(quote.total, quote.currency)}`}
+        </button>
+        <p className="or">or</p>
+        <button type="button" id="pay-hosted" className="secondary" disabled={!ready || busy} onClick={payOnStripe}>
+          Pay on Stripe's page
         </button>
       </section>
     </form>

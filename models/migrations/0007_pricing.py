@@ -1,4 +1,4 @@
-"""0006: pricing. The ``promotions`` table; on ``orders``: ``discount`` in minor units
+"""0007: pricing. The ``promotions`` table; on ``orders``: ``discount`` in minor units
 (default 0; ``total = subtotal - discount + shipping + tax``), ``shipping_option`` (the
 chosen option's id), ``promotion_code`` (indexed: the redemptions are counted from it)
 and ``promotion`` (the terms as admission saw them, JSON), all nullable.
