@@ -41,6 +41,7 @@ NAMES = (
     "unclaim",
     "reclaim",
     "unredeem",
+    "reredeem",
     "promo_rebuild",
 )
 USES = re.compile(r"^-- uses: (.+)$", re.MULTILINE)

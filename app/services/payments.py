@@ -276,6 +276,7 @@ def make_whole(order: Order, intent: Intent, runtime: Runtime, *, actor: str) ->
     )
     if rehold_hold(order, runtime, actor):
         transition(order, PAID, LATE_PAYMENT, actor, payload={"intentId": intent.id})
+        promotions.retake_after_commit(runtime.redis, order)
         LATE_OUTCOMES.labels("paid").inc()
         log.warning("late payment on order %s: lines sold again, order PAID", order.id)
         outbox_id = queue_receipt(order, actor)

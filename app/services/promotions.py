@@ -190,6 +190,24 @@ def give_back_after_commit(redis: Redis, order: Order) -> None:
     database().after_commit(run)
 
 
+def retake_after_commit(redis: Redis, order: Order) -> None:
+    """``order`` gave its redemption back and was paid after all (a late payment): once
+    the transaction has committed it holds the redemption again (``reredeem.lua``)."""
+    if not order.promotion_code:
+        return
+    code, order_id = order.promotion_code, order.id
+    buyers = buyer_keys(order.email, order.user_id)
+
+    def run() -> None:
+        try:
+            names = [keys.promotion_orders(code), keys.promotion_buyers(code)]
+            lua.run(redis, "reredeem", names, [order_id, buyers])
+        except Exception:  # the order is PAID in the record; the rebuild recounts
+            log.exception("could not take back the redemption of %s by %s", code, order_id)
+
+    database().after_commit(run)
+
+
 def rebuild_from_db(redis: Redis) -> int:
     """I9: every code's terms and redemptions held, from the database (orders with the
     code, not FAILED or CANCELED), keeping those admitted but not written yet. Returns

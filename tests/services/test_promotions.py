@@ -239,6 +239,22 @@ class TestGiveBack:
         assert held(runtime.redis) == 1
 
 
+class TestLatePayment:
+    def test_an_expired_order_paid_late_holds_its_redemption_again(
+        self, runtime: Any, gateway: Any, code_orders: Any
+    ) -> None:
+        order = code_orders()
+        expire(runtime, order)
+        assert held(runtime.redis) == 0
+        intent = gateway.set_status(order.payment_intent_id, "succeeded", latest_charge="ch_x")
+        event = gateway.event("payment_intent.succeeded", intent)
+        handle_event(event["id"], event, runtime)
+        assert Order.get_by_id(order.id).state == "PAID"
+        assert held(runtime.redis) == 1  # counted again: the buyer paid the discounted total
+        handle_event(event["id"], event, runtime)  # a replay changes nothing
+        assert held(runtime.redis) == 1
+
+
 class TestRebuild:
     def test_redemptions_are_rebuilt_from_the_orders(self, runtime: Any, code_orders: Any) -> None:
         kept, ended = code_orders(), code_orders()
