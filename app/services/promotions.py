@@ -20,7 +20,13 @@ from redis import Redis
 
 from app import keys, lua
 from app.errors import InvalidRequest
-from app.services.pricing.promotions import INVALID_REASONS, PromotionTerms, buyer_keys, refused
+from app.services.pricing.promotions import (
+    INVALID_REASONS,
+    UNAVAILABLE_REASONS,
+    PromotionTerms,
+    buyer_keys,
+    refused,
+)
 from app.services.state_machine import CANCELED, FAILED
 from models import Order, Promotion, database, utcnow
 
@@ -142,6 +148,8 @@ def upsert(redis: Redis, data: PromotionInput) -> dict[str, Any]:
         else:
             Promotion.update(**values).where(Promotion.code == data.code).execute()
             row = Promotion.get_by_id(data.code)
+    # After the commit, as the catalog does: if Redis fails here the PUT answers 503 and
+    # admit.lua keeps the old terms until the PUT is repeated or the rebuild runs.
     redis.hset(keys.promotion(row.code), mapping=redis_fields(terms_of(row)))  # type: ignore[arg-type]
     return view(row, redemptions_held(redis, row.code))
 
@@ -162,7 +170,7 @@ def quote_terms(redis: Redis, code: str) -> PromotionTerms:
         raise refused(INVALID_REASONS["unknown"])
     terms = terms_of(row)
     if terms.max_redemptions is not None and redemptions_held(redis, code) >= terms.max_redemptions:
-        raise refused("This promotion code has been used up.")
+        raise refused(UNAVAILABLE_REASONS["used_up"])
     return terms
 
 
