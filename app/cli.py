@@ -296,7 +296,10 @@ def rebuild_command() -> None:
     terms and redemptions, from the database."""
     redis = _runtime().redis
     report = rebuild_from_db(redis)
-    click.echo(f"rebuilt {report.skus} SKUs: {report}")
+    click.echo(
+        f"rebuilt {report.skus} SKUs (Redis-only holds kept: {report.redis_only_holds}, "
+        f"reservation records restored: {report.restored})"
+    )
     codes = promotions.rebuild_from_db(redis)
     click.echo(f"rebuilt {codes} promotion codes' terms and redemptions")
 
@@ -304,8 +307,9 @@ def rebuild_command() -> None:
 @click.command("seed-demo")
 @with_appcontext
 def seed_demo_command() -> None:
-    """Upsert the demo catalog (idempotent)."""
-    for product in seed_demo(_runtime().redis):
+    """Upsert the demo catalog (idempotent), its pictures at the app's PUBLIC_URL."""
+    runtime = _runtime()
+    for product in seed_demo(runtime.redis, image_base=runtime.config.public_url):
         click.echo(f"{product['sku']}: available {product['available']}")
 
 

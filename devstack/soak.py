@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,9 @@ def _until(
     while time.monotonic() < deadline:
         query = urlencode({"wait": 20, "since": version})
         status, body = _call(conn, "GET", f"{submitted['statusUrl']}?{query}", token, None)
+        if status in (429, 503):  # as a shop's client does: wait, then poll again
+            time.sleep(1.0)
+            continue
         if status != 200:
             raise RuntimeError(f"status {status}")
         if done(body):
@@ -392,6 +396,11 @@ def _pg_counter(database_url: str) -> Any:
     return count
 
 
+def failure_reasons(outcomes: list[Outcome]) -> dict[str, int]:
+    """How the failed buyers ended (``submit 429``, ``FAILED``, ``TimeoutError``), counted."""
+    return dict(Counter(o.error or "?" for o in outcomes if not o.ok).most_common())
+
+
 def log(line: str) -> None:
     """Progress on stderr."""
     print(f"[soak {time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
@@ -410,6 +419,7 @@ def run(minutes: int, rate: float, database_url: str | None) -> int:
     try:
         # Stripe's live-mode budget: the soak measures our processes, not test mode's 25/s.
         stack.env["STRIPE_REQUESTS_PER_SECOND"] = "100"
+        stack.env.update(bench.POLL_CAPS)
         stack.start_web()
         stack.start_worker()
         clock = stack.sup.start("clock", [sys.executable, "-m", "tasks.clock"], stack.env)
@@ -438,9 +448,12 @@ def run(minutes: int, rate: float, database_url: str | None) -> int:
         started = time.monotonic()
         for minute in range(1, minutes + 1):
             time.sleep(max(0.0, started + minute * 60 - time.monotonic()))
-            row = sample(minute, roles, stack.redis, counter, load.take())
+            taken = load.take()
+            row = sample(minute, roles, stack.redis, counter, taken)
             rows.append(row)
             log(", ".join(f"{k} {v}" for k, v in row.items()))
+            if row["failed"]:
+                log(f"minute {minute} failures: {failure_reasons(taken)}")
         load.finish()
         stack.emulator("chaos", CALM)
     finally:

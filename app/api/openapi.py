@@ -5,6 +5,7 @@ One table lists every operation; the test suite checks it covers every route.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -365,3 +366,8 @@ def _nullable_refs(node: Any) -> Any:
             fixed["allOf"] = [ref]
             fixed["nullable"] = True
     return fixed
+
+
+def render(spec: dict[str, Any]) -> str:
+    """The document as JSON text, keys in the order ``GET /openapi.json`` serves them."""
+    return json.dumps(spec, indent=2, ensure_ascii=False) + "\n"

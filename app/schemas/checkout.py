@@ -236,7 +236,8 @@ class SubmitResponseSchema(BaseSchema):
 
     order_id = fields.String(data_key="orderId")
     order_number = fields.String(data_key="orderNumber")
-    checkout_token = fields.String(data_key="checkoutToken")
+    # Null on a guest's replay: only the first answer carries the token (docs/api.md).
+    checkout_token = fields.String(data_key="checkoutToken", allow_none=True)
     state = fields.String()
     status_url = fields.String(data_key="statusUrl")
     hold_expires_at = fields.String(data_key="holdExpiresAt")

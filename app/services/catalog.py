@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import peewee
@@ -65,6 +65,17 @@ DEMO_CATALOG = (
     ProductInput("POSTER-LTD", "Limited poster", "Signed print, 50 x 70 cm.", 4500, "usd", 0,
                  category="Prints"),
 )  # fmt: skip
+# The demo catalog's pictures: small SVGs drawn for this project, in app/web/static/catalog/
+# (served by the app), so a shop's product grid has something to show against `make demo`.
+DEMO_IMAGES_PATH = "/static/web/catalog"
+DEMO_IMAGES = {
+    "TSHIRT-BLK-M": "tshirt-black.svg",
+    "TSHIRT-WHT-M": "tshirt-white.svg",
+    "MUG-LOGO": "mug.svg",
+    "CAP-NAVY": "cap.svg",
+    "TOTE-NAT": "tote.svg",
+    "POSTER-LTD": "poster.svg",
+}
 
 
 def product_view(product: Any, available: int) -> dict[str, Any]:
@@ -355,6 +366,13 @@ def existing_skus(skus: Sequence[str]) -> set[str]:
     return found
 
 
-def seed_demo(redis: Redis) -> list[dict[str, Any]]:
-    """Upsert the demo catalog (idempotent: re-running sets the same numbers)."""
-    return [admin_product_view(p, n) for p, n in upsert_products(redis, DEMO_CATALOG)]
+def seed_demo(redis: Redis, image_base: str = "") -> list[dict[str, Any]]:
+    """Upsert the demo catalog (idempotent: re-running sets the same numbers).
+
+    ``image_base`` is the app's public URL: a shop on another origin shows the pictures.
+    """
+    items = [
+        replace(item, image_url=f"{image_base}{DEMO_IMAGES_PATH}/{DEMO_IMAGES[item.sku]}")
+        for item in DEMO_CATALOG
+    ]
+    return [admin_product_view(p, n) for p, n in upsert_products(redis, items)]

@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from .api import bp as api_bp
 from .assets import bp as stripejs_bp
+from .assets import trains as stripejs_trains_bp
 from .control import bp as control_bp
 from .emulator import Emulator
 from .errors import StripeError, unrecognized_url
@@ -39,6 +40,7 @@ def create_app(emu: Emulator | None = None) -> Flask:
     app.register_blueprint(control_bp)
     app.register_blueprint(stripejs_bp)
     app.register_blueprint(hosted_bp)
+    app.register_blueprint(stripejs_trains_bp)
 
     @app.before_request
     def preflight() -> Response | None:

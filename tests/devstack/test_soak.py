@@ -87,3 +87,13 @@ class TestShortRuns:
         samples = rows(redis_keys=[100.0, 700.0, 1300.0], redis_memory_mb=[2.0, 2.5, 3.0],
                        paid=[100.0, 100.0, 100.0])  # fmt: skip
         assert soak.per_order(samples).startswith("Redis per paid order: 6.0 keys, 5.1 KiB")
+
+
+def test_failures_are_counted_by_how_the_buyer_ended() -> None:
+    outcomes = [
+        soak.Outcome(1.0, 0.1, 0.2, 0.3, True),
+        soak.Outcome(1.0, 0.1, 0.0, 0.0, False, "submit 429"),
+        soak.Outcome(1.0, 0.1, 0.2, 0.0, False, "TimeoutError"),
+        soak.Outcome(1.0, 0.1, 0.0, 0.0, False, "submit 429"),
+    ]
+    assert soak.failure_reasons(outcomes) == {"submit 429": 2, "TimeoutError": 1}

@@ -21,6 +21,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
+from devstack.demo import STRIPE_JS_RELEASE_TRAIN
 from tests.web import storefront
 from tests.web.conftest import Stack
 
@@ -38,12 +39,14 @@ def npm() -> str:
 @pytest.fixture(scope="session")
 def shop_url(npm: str, stack: Stack, storefront_port: int) -> Iterator[str]:
     """The storefront's origin: built for this stack, served from dist/, catalog synced."""
+    train = STRIPE_JS_RELEASE_TRAIN
     dist = storefront.build(
         npm,
         {
             "VITE_API_URL": stack.web_url.rstrip("/"),
             "VITE_STRIPE_PUBLISHABLE_KEY": "pk_test_emulator",
-            "VITE_STRIPE_JS_URL": f"{stack.emulator_url}/js.stripe.com/v3/",
+            # The URL make demo prints: the release @stripe/stripe-js expects.
+            "VITE_STRIPE_JS_URL": f"{stack.emulator_url}/js.stripe.com/{train}/stripe.js",
         },
     )
     # The shop syncs its catalog (images are paths on the storefront's origin).
@@ -137,9 +140,13 @@ def shop(shop_url: str, browser: Any, stack: Stack, buyer_email: str) -> Iterato
 
     context.route("**/*", guard)
     page = context.new_page()
+    warnings: list[str] = []
+    page.on("console", lambda message: message.type == "warning" and warnings.append(message.text))
     yield Shop(page, stack, buyer_email)
     context.close()
     assert to_stripe == [], "the storefront must not reach Stripe offline"
+    # The stand-in announces the Stripe.js release @stripe/stripe-js expects.
+    assert not [w for w in warnings if "was loaded on the page" in w], warnings
 
 
 def assert_paid_once(stack: Stack, email: str, order_id: str) -> dict[str, Any]:
