@@ -25,7 +25,7 @@ from app.runtime import Runtime
 from app.schemas.card_data import contains_card_data
 from app.schemas.common import flatten_errors, unencodable_paths
 from app.schemas.products import SyncedProductSchema
-from app.services import catalog
+from app.services import catalog, promotions
 from app.services.catalog import ProductInput, seed_demo, upsert_product
 from app.services.inventory import rebuild_from_db
 from models.migrate import apply_migrations
@@ -294,12 +294,16 @@ def _csv_field(path: str) -> str:
 
 @inventory_group.command("rebuild")
 def rebuild_command() -> None:
-    """I9: set Redis counters to on hand - held, and the prices, from the database."""
-    report = rebuild_from_db(_runtime().redis)
+    """I9: set Redis counters to on hand - held, the prices, and the promotion codes'
+    terms and redemptions, from the database."""
+    redis = _runtime().redis
+    report = rebuild_from_db(redis)
     click.echo(
         f"rebuilt {report.skus} SKUs (Redis-only holds kept: {report.redis_only_holds}, "
         f"reservation records restored: {report.restored})"
     )
+    codes = promotions.rebuild_from_db(redis)
+    click.echo(f"rebuilt {codes} promotion codes' terms and redemptions")
 
 
 @click.command("seed-demo")

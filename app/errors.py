@@ -124,6 +124,18 @@ class OutOfStock(ServiceError):
         self.items = items
 
 
+class PromotionUnavailable(ServiceError):
+    """Raised when a submit's promotion code has no redemption left (for everyone, or for
+    this buyer): nothing was held or redeemed."""
+
+    status = 409
+    code = "promotion_unavailable"
+    type = "invalid_request_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, fields={"promotionCode": [message]})
+
+
 class InvalidState(ServiceError):
     """Raised when an order transition or action is not allowed from its current state."""
 

@@ -35,6 +35,9 @@ them for the reader); nothing else spells a key.
     {shop}:console:sessions:<opId>    12 h           set: that operator's session hashes
     {shop}:console:failures:<sha256>  15 min         zset: wrong passwords for one e-mail
     {shop}:console:locked:<sha256>    15 min         that e-mail's sign-in is locked until
+    {shop}:promo:<code>               none           hash: a promotion's terms (admit.lua reads)
+    {shop}:promo:<code>:orders        none           hash orderId -> buyer keys: redemptions held
+    {shop}:promo:<code>:buyers        none           hash buyer key -> redemptions held
 """
 
 from __future__ import annotations
@@ -72,6 +75,11 @@ WAITERS_TTL_SECONDS = 60
 CHECKOUT_KEEP_SECONDS = 24 * 3600
 # A publish to a hash with no TTL yet (admit.lua normally sets one): default hold + a day.
 CHECKOUT_FALLBACK_TTL_SECONDS = 900 + CHECKOUT_KEEP_SECONDS
+
+# Promotion codes (app/services/promotions.py, admit.lua, unredeem.lua, promo_rebuild.lua):
+# the terms, and the redemptions held (one entry per order, given back when it ends
+# FAILED or CANCELED), rebuilt from the database with the stock (I9).
+PROMOTION_PREFIX = PREFIX + "promo:"
 
 # Admin refund requests (app/services/admin.py).
 REFUND_CLAIM_PREFIX = IDEMPOTENCY_PREFIX + "refund:"
@@ -241,3 +249,18 @@ def console_failures(email_hash: str) -> str:
 def console_locked(email_hash: str) -> str:
     """``{shop}:console:locked:<sha256(email)>``: that e-mail's sign-in is locked."""
     return CONSOLE_LOCKED_PREFIX + email_hash
+
+
+def promotion(code: str) -> str:
+    """``{shop}:promo:<code>``: a promotion's terms as admit.lua reads them."""
+    return PROMOTION_PREFIX + code
+
+
+def promotion_orders(code: str) -> str:
+    """``{shop}:promo:<code>:orders``: the orders holding a redemption (their buyer keys)."""
+    return promotion(code) + ":orders"
+
+
+def promotion_buyers(code: str) -> str:
+    """``{shop}:promo:<code>:buyers``: redemptions held per buyer (e-mail, user id)."""
+    return promotion(code) + ":buyers"

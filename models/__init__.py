@@ -8,6 +8,7 @@ from models.operator import Operator
 from models.order import Order, OrderEvent
 from models.outbox import Outbox
 from models.product import Product
+from models.promotion import Promotion
 from models.refund import Refund
 from models.reservation import Reservation
 from models.shop_webhook import ShopDelivery, ShopEvent
@@ -25,6 +26,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     ShopEvent,
     ShopDelivery,
     Operator,
+    Promotion,
 )
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "OrderEvent",
     "Outbox",
     "Product",
+    "Promotion",
     "Refund",
     "Reservation",
     "ShopDelivery",

@@ -21,7 +21,14 @@ class Order(BaseModel):
     user_id = peewee.CharField(max_length=128, null=True, index=True)
     line_items = JSONField()
     subtotal = peewee.IntegerField()
+    # Wave 3 (migration 0008): a promotion's discount; total = subtotal - discount + shipping + tax.
+    discount = peewee.IntegerField(default=0)
     shipping = peewee.IntegerField(default=0)
+    # Wave 3 (migration 0008): the shipping option's id (None: a currency without options),
+    # the promotion code redeemed, and {code, description, terms} as admission saw them.
+    shipping_option = peewee.CharField(max_length=64, null=True)
+    promotion_code = peewee.CharField(max_length=40, null=True, index=True)
+    promotion = JSONField(null=True)
     tax = peewee.IntegerField(default=0)
     total = peewee.IntegerField(constraints=[peewee.Check("total >= 0")])
     currency = peewee.CharField(max_length=3)

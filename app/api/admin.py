@@ -30,7 +30,8 @@ from app.schemas.card_data import ADMIN_NOT_CARD_DATA
 from app.schemas.checkout import SKU_PATTERN
 from app.schemas.common import load
 from app.schemas.products import ProductSyncSchema, ProductUpsertSchema
-from app.services import admin, catalog, shop_webhooks
+from app.schemas.promotions import CODE_ERROR, CODE_PATTERN, PromotionUpsertSchema
+from app.services import admin, catalog, promotions, shop_webhooks
 
 blueprint = Blueprint("admin", __name__, url_prefix="/api/admin")
 # The catalog sync's body limit: 1,000 products with long descriptions.
@@ -44,6 +45,7 @@ _capture_schema = CaptureRequestSchema()
 _orders_query = OrderListQuerySchema()
 _events_query = WebhookEventListQuerySchema()
 _deliveries_query = ShopDeliveryListQuerySchema()
+_promotion_schema = PromotionUpsertSchema()
 
 
 @blueprint.put("/products/<sku>")
@@ -60,6 +62,41 @@ def upsert_product(sku: str) -> Response:
         store_currency=runtime.config.store_currency,
     )
     return jsonify(product)
+
+
+@blueprint.put("/promotions/<code>")
+def upsert_promotion(code: str) -> Response:
+    """Create or replace a promotion code's terms (database and Redis together)."""
+    require_admin()
+    if not re.match(CODE_PATTERN, code):
+        raise InvalidRequest("Invalid promotion code.", fields={"code": [CODE_ERROR]})
+    data = load(_promotion_schema, json_object())
+    runtime = current_runtime()
+    promotions.require_currency(data, runtime.config.store_currency)
+    amount_off = data.get("amount_off")
+    promotion = promotions.upsert(
+        runtime.redis,
+        promotions.PromotionInput(
+            code=promotions.normalise_code(code),
+            percent_off=data.get("percent_off"),
+            amount_off=None if amount_off is None else amount_off["amount"],
+            currency=runtime.config.store_currency.lower(),
+            min_subtotal=data.get("min_subtotal"),
+            starts_at=data.get("starts_at"),
+            ends_at=data.get("ends_at"),
+            max_redemptions=data.get("max_redemptions"),
+            per_buyer_limit=data.get("per_buyer_limit"),
+            active=data["active"],
+        ),
+    )
+    return jsonify(promotion)
+
+
+@blueprint.get("/promotions")
+def list_promotions() -> Response:
+    """Every promotion code with its redemptions used and left."""
+    require_admin()
+    return jsonify(promotions.listing(current_runtime().redis))
 
 
 @blueprint.put("/products")

@@ -22,7 +22,14 @@ from app.schemas.checkout import (
     SubmitSchema,
 )
 from app.schemas.common import load
-from app.services import catalog, checkout_status, confirmation, hosted, order_views
+from app.services import (
+    catalog,
+    checkout_status,
+    confirmation,
+    hosted,
+    order_views,
+    promotions,
+)
 from app.services.admission import (
     Submission,
     SubmitRate,
@@ -30,7 +37,7 @@ from app.services.admission import (
     caller_hash,
     count_refused,
 )
-from app.services.pricing import total_check
+from app.services.pricing import check_shipping_option, total_check
 
 blueprint = Blueprint("checkout", __name__, url_prefix="/api/checkout")
 log = structlog.get_logger("app.api.checkout")
@@ -47,8 +54,14 @@ def quote() -> Response:
     data = load(_quote_schema, json_object())
     items = [(line["sku"], line["quantity"]) for line in data["items"]]
     runtime = current_runtime()
+    code = data["promotion_code"]
     body = catalog.quote(
-        runtime.redis, items, data["shipping_address"], runtime.config.store_currency
+        runtime.redis,
+        items,
+        data["shipping_address"],
+        runtime.config.store_currency,
+        shipping_option_id=data["shipping_option_id"],
+        promotion=None if code is None else promotions.quote_terms(runtime.redis, code),
     )
     return jsonify(body)
 
@@ -64,6 +77,8 @@ def submit() -> tuple[Response, int, dict[str, str]]:
         body = json_object()
         key = idempotency_key(body)
         data = load(_submit_schema, body)
+        option_id = data.get("shipping_option_id")
+        check_shipping_option(data["shipping_address"], config.store_currency, option_id)
         if data.get("ui") == HOSTED:
             hosted.check_hosted_submit(data, config)
     except (ServiceError, HTTPException):
@@ -89,7 +104,7 @@ def submit() -> tuple[Response, int, dict[str, str]]:
             caller=caller_hash(user_id),
             # A cart Stripe could never charge is refused in the script, from the prices
             # the catalog script wrote beside the stock (no query, no extra round trip).
-            total_check=total_check(data["shipping_address"], config.store_currency),
+            total_check=total_check(data["shipping_address"], config.store_currency, option_id),
             replicas=config.redis_min_replicas_ack,
             replica_timeout_ms=config.redis_replica_ack_timeout_ms,
         )

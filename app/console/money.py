@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from app.errors import InvalidRequest
-from app.services.pricing import decimal_amount, minor_unit_exponent
+from app.services.money import decimal_amount, minor_unit_exponent
 
 
 def major(amount: int, currency: str) -> str:

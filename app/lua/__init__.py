@@ -40,6 +40,9 @@ NAMES = (
     "rehold",
     "unclaim",
     "reclaim",
+    "unredeem",
+    "reredeem",
+    "promo_rebuild",
 )
 USES = re.compile(r"^-- uses: (.+)$", re.MULTILINE)
 

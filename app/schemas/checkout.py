@@ -4,16 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import (
+    ValidationError,
+    fields,
+    post_load,
+    pre_load,
+    validate,
+    validates_schema,
+)
 
 from app.schemas.common import BaseSchema, Email, StrictInteger, Text
 from app.schemas.countries import ISO_3166_ALPHA2
+from app.schemas.promotions import promotion_code_field
 
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 MAX_LINES = 100
 MAX_QUANTITY = 100
 IDEMPOTENCY_KEY_LENGTH = (8, 255)
 CONFIRMATION_TOKEN_PATTERN = r"^ctoken_[A-Za-z0-9_]{1,250}$"
+OPTION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 # The submit's ``ui``: the Payment Element on the shop's page, or Stripe's hosted page.
 ELEMENTS, HOSTED = "elements", "hosted"
 CHECKOUT_UIS = (ELEMENTS, HOSTED)
@@ -49,6 +58,9 @@ class LineSchema(BaseSchema):
     quantity = StrictInteger(required=True, validate=validate.Range(min=1, max=MAX_QUANTITY))
 
 
+POSTAL_CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9 -]{0,15}$", error="Invalid postal code.")
+
+
 class AddressSchema(BaseSchema):
     """A postal address (shipping or billing)."""
 
@@ -57,11 +69,7 @@ class AddressSchema(BaseSchema):
     line2 = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
     city = Text(required=True, validate=validate.Length(max=100))
     state = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
-    postal_code = Text(
-        required=True,
-        data_key="postalCode",
-        validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9 -]{0,15}$", error="Invalid postal code."),
-    )
+    postal_code = Text(required=True, data_key="postalCode", validate=POSTAL_CODE)
     country = Country(required=True)
 
     @post_load
@@ -72,13 +80,42 @@ class AddressSchema(BaseSchema):
         return data
 
 
-class QuoteAddressSchema(BaseSchema):
-    """What a quote needs of the destination: the country, and the state for tax."""
+def _optional_text(max_length: int, **kwargs: Any) -> fields.String:
+    return fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=max_length), **kwargs
+    )
 
-    country = Country(required=True)
-    state = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
+
+class QuoteAddressSchema(BaseSchema):
+    """The submit's address with every field but ``country`` optional: Express Checkout
+    and a half-filled form send partial addresses, and a shop passes the same object to
+    the quote and the submit. A blank field counts as absent; a given one is checked as
+    at submit."""
+
+    name = _optional_text(200)
+    line1 = _optional_text(200)
+    line2 = _optional_text(200)
+    city = _optional_text(100)
+    state = _optional_text(100)
     postal_code = fields.String(
-        load_default=None, allow_none=True, data_key="postalCode", validate=validate.Length(max=20)
+        load_default=None, allow_none=True, data_key="postalCode", validate=POSTAL_CODE
+    )
+    country = Country(required=True)
+
+    @pre_load
+    def _blanks_are_absent(self, data: Any, **_: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        trimmed = {k: v.strip() if isinstance(v, str) else v for k, v in data.items()}
+        return {k: None if v == "" else v for k, v in trimmed.items()}
+
+
+def _shipping_option_field(**kwargs: Any) -> fields.String:
+    """The id of one of the destination's ``shippingOptions`` (default: the cheapest)."""
+    return fields.String(
+        data_key="shippingOptionId",
+        validate=validate.Regexp(OPTION_ID_PATTERN, error="Invalid shipping option id."),
+        **kwargs,
     )
 
 
@@ -109,6 +146,8 @@ class QuoteSchema(BaseSchema):
     shipping_address = fields.Nested(
         QuoteAddressSchema, data_key="shippingAddress", load_default=None, allow_none=True
     )
+    shipping_option_id = _shipping_option_field(load_default=None)
+    promotion_code = promotion_code_field(load_default=None)
 
     @validates_schema
     def _unique_skus(self, data: dict[str, Any], **_: Any) -> None:
@@ -136,6 +175,9 @@ class SubmitSchema(BaseSchema):
     # Server-side confirmation (wave 2): absent, the client-secret flow is unchanged (and
     # absent from the stored body, so its fingerprint is what it always was).
     confirmation_token_id = _confirmation_token_field()
+    # Absent (the cheapest option) it stays absent from the stored body, as above.
+    shipping_option_id = _shipping_option_field()
+    promotion_code = promotion_code_field()
     # Wave 3: ``hosted`` pays on Stripe's Checkout page, which sends the buyer back to
     # ``successUrl`` / ``cancelUrl`` (their origins are checked against the shop's by the
     # endpoint). Absent: the Payment Element, and the stored body is what it always was.

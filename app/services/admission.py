@@ -34,6 +34,7 @@ from app.services.inventory import (
     with_product_names,
 )
 from app.services.pricing import TotalCheck, over_maximum
+from app.services.pricing.promotions import admission_refusal, buyer_keys
 from app.services.state_machine import PENDING
 from models.statuses import CaptureMethod, PaymentStatus
 
@@ -296,7 +297,10 @@ def admit(
 
     With ``total_check`` the script first prices the cart from ``{shop}:price`` (the
     prices the catalog script wrote) and refuses one over Stripe's maximum:
-    InvalidRequest on ``items``, nothing held.
+    InvalidRequest on ``items``, nothing held. With a ``promotionCode`` in the body it
+    checks the code's terms (InvalidRequest on ``promotionCode``) and redeems it with the
+    hold, all or nothing (PromotionUnavailable when none is left for everyone or for
+    this buyer); the terms are copied into the read model for the worker.
 
     Same key + same fingerprint → the stored response (``replayed=True``), without the
     checkout token unless ``caller`` (:func:`caller_hash`) is the user who submitted it.
@@ -306,6 +310,7 @@ def admit(
     """
     rate = rate or SubmitRate(0, 1, "")
     lines = validate_lines(submission.items)
+    code = str(submission.body.get("promotionCode") or "")
     response = submission.response()
     now = datetime.now(UTC)
     fields: list[Any] = []
@@ -320,6 +325,9 @@ def admit(
         keys.PENDING,
         rate.key,
         keys.PRICE,
+        keys.promotion(code),
+        keys.promotion_orders(code),
+        keys.promotion_buyers(code),
     ]
     check = total_check
     args = [
@@ -339,6 +347,8 @@ def admit(
         0 if check is None else check.tax_basis_points,
         0 if check is None else check.shipping,
         -1 if check is None or check.free_over is None else check.free_over,
+        code,
+        buyer_keys(str(submission.body.get("email") or ""), submission.user_id) if code else "",
         len(fields),
         *fields,
         *flat_lines(lines),
@@ -366,6 +376,9 @@ def admit(
         return Admission(response=stored, replayed=True, rate=state)
     if kind == "TOO_LARGE" and check is not None:
         raise over_maximum(check.currency)
+    promotion_refused = admission_refusal(kind, lua.text(outcome[-1]))
+    if promotion_refused is not None:
+        raise promotion_refused
     try:
         lua.raise_for_refusal(outcome, lines)
     except OutOfStock as exc:

@@ -11,6 +11,7 @@ for any number of products.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -20,7 +21,9 @@ from redis import Redis
 
 from app.errors import InvalidRequest, InvalidState, NotFound
 from app.services.inventory import CounterChange, Inventory, sold_unshipped
-from app.services.pricing import ProductPrice, decimal_amount, price_cart
+from app.services.money import decimal_amount
+from app.services.pricing import ProductPrice, price_cart
+from app.services.pricing.promotions import PromotionTerms, refused
 from models import Product
 from models.db import database, is_postgres, utcnow
 
@@ -143,14 +146,31 @@ def quote(
     items: Sequence[tuple[str, int]],
     shipping_address: Mapping[str, Any] | None,
     currency: str,
+    *,
+    shipping_option_id: str | None = None,
+    promotion: PromotionTerms | None = None,
+    now: int | None = None,
 ) -> dict[str, Any]:
-    """A priced cart with each line's ``available``, ``purchasable`` and ``shortItems``.
+    """A priced cart with each line's ``available``, ``purchasable`` and ``shortItems``,
+    less ``promotion`` (InvalidRequest on ``promotionCode`` when its terms refuse the cart
+    at ``now``, unix seconds).
 
     Stock refuses nothing here (the submit's hold decides); unknown or inactive SKUs
     are ``validation_failed`` on ``items.N.sku``, as at submit.
     """
     products = product_prices((sku for sku, _ in items), active_only=True)
-    priced = price_cart(items, shipping_address, currency, products)
+    priced = price_cart(
+        items,
+        shipping_address,
+        currency,
+        products,
+        shipping_option_id=shipping_option_id,
+        promotion=promotion,
+    )
+    if promotion is not None:
+        reason = promotion.refusal(int(time.time()) if now is None else now, priced.subtotal)
+        if reason is not None:
+            raise refused(reason)
     available = Inventory(redis).available([line.sku for line in priced.line_items])
     body = priced.to_dict()
     short = []

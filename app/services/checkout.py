@@ -16,7 +16,7 @@ the intent as Stripe answered is handed back in :class:`Placement` for the layer
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -24,11 +24,12 @@ import peewee
 
 from app.errors import IdempotencyKeyReused, InvalidRequest, PaymentProviderError
 from app.gateways.payments import FINAL_STATUSES, Intent
-from app.services import admission, checkout_status, hosted, shop_events
+from app.services import admission, checkout_status, hosted, promotions, shop_events
 from app.services.catalog import product_prices
 from app.services.holds import release_hold
 from app.services.inventory import Inventory
 from app.services.pricing import price_cart
+from app.services.pricing.promotions import PromotionTerms
 from app.services.records import checkout_fields, lock_order, to_utc_naive, touch
 from app.services.state_machine import CANCELED, FAILED, PENDING, record_event, transition
 from models import Order, OrderEvent, Reservation
@@ -120,6 +121,11 @@ def submission_lines(submission: dict[str, Any]) -> list[tuple[str, int]]:
     return lines
 
 
+def stored_promotion(terms: PromotionTerms) -> dict[str, Any]:
+    """``orders.promotion``: the code, its words and the terms the order was priced with."""
+    return {**terms.summary(), "terms": asdict(terms)}
+
+
 def write_order(order_id: str, view: dict[str, Any], currency: str) -> Order:
     """Price the submission and write order + reservation + ORDER_CREATED + STOCK_HELD.
 
@@ -129,11 +135,15 @@ def write_order(order_id: str, view: dict[str, Any], currency: str) -> Order:
     """
     submission = view["submission"]
     lines = submission_lines(submission)
+    # The code's terms as admission saw them (it redeemed the code): priced as they were.
+    promotion = PromotionTerms.from_json(view["promotion"]) if view.get("promotion") else None
     quote = price_cart(
         lines,
         submission.get("shippingAddress"),
         currency,
         product_prices(sku for sku, _ in lines),
+        shipping_option_id=submission.get("shippingOptionId"),
+        promotion=promotion,
     )
     reservation_id = submission.get("reservationId") or view.get("reservationId")
     expires_at = to_utc_naive(view["holdExpiresAt"])
@@ -148,7 +158,11 @@ def write_order(order_id: str, view: dict[str, Any], currency: str) -> Order:
                 user_id=view.get("userId") or None,
                 line_items=[line.to_dict() for line in quote.line_items],
                 subtotal=quote.subtotal,
+                discount=quote.discount,
                 shipping=quote.shipping,
+                shipping_option=quote.shipping_option_id,
+                promotion_code=None if promotion is None else promotion.code,
+                promotion=None if promotion is None else stored_promotion(promotion),
                 tax=quote.tax,
                 total=quote.total,
                 currency=quote.currency,
@@ -237,6 +251,9 @@ def reject_submission(
     reservation_id = submission.get("reservationId") or view.get("reservationId")
     if reservation_id:
         Inventory(runtime.redis).release(reservation_id)
+    if view.get("promotion"):
+        code = PromotionTerms.from_json(view["promotion"]).code
+        promotions.give_back(runtime.redis, order_id, code)
     checkout_status.publish(
         runtime.redis,
         order_id,
@@ -423,6 +440,7 @@ def fail_without_intent(
         if order.state != PENDING:
             return
         release_hold(order, runtime, reason="payment_setup_failed")
+        promotions.give_back_after_commit(runtime.redis, order)
         touch(
             order,
             payment_status=PaymentStatus.CANCELED,

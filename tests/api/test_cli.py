@@ -41,4 +41,16 @@ class TestCommands:
         # Words for the demo's log, not a Python repr (RebuildReport(skus=6, …)).
         assert output == (
             "rebuilt 6 SKUs (Redis-only holds kept: 0, reservation records restored: 0)\n"
+            "rebuilt 0 promotion codes' terms and redemptions\n"
         )
+
+    def test_inventory_rebuild_restores_the_promotion_codes(self, app: Any, runtime: Any) -> None:
+        from app.services import promotions
+
+        promotions.upsert(
+            runtime.redis,
+            promotions.PromotionInput("TEN", 10, None, "usd", None, None, None, 5, None, True),
+        )
+        runtime.redis.flushall()
+        assert "rebuilt 1 promotion codes" in run(app, "inventory", "rebuild").output
+        assert runtime.redis.hget("{shop}:promo:TEN", "max") == "5"

@@ -53,6 +53,7 @@ class TestOpenAPI:
                 rule.rule.replace("<order_id>", "{orderId}")
                 .replace("<sku>", "{sku}")
                 .replace("<event_id>", "{eventId}")
+                .replace("<code>", "{code}")
             )
             for method in rule.methods - {"HEAD", "OPTIONS"}:
                 assert (path, method.lower()) in documented, (path, method)

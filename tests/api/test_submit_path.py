@@ -12,7 +12,7 @@ import redis as redis_lib
 
 from app import create_app, keys
 from app.gateways.jobs import DramatiqJobs, redis_broker
-from app.runtime import Runtime, install
+from app.runtime import Runtime, current, install
 from app.services.catalog import upsert_product
 from devstack.perf.roundtrips import CountingConnection, sends
 from tests.api.conftest import CATALOG
@@ -166,6 +166,26 @@ class TestRoundTrips:
         assert response.status_code == 202
         assert response.headers["X-RateLimit-Remaining"] == "998"
         assert trips <= 2
+
+    def test_a_submit_redeeming_a_code_still_costs_two_round_trips(
+        self, counted: Any, submit_body: Callable[..., Any]
+    ) -> None:
+        from app.services import promotions
+
+        promotions.upsert(
+            current().redis,
+            promotions.PromotionInput("TEN", 10, None, "usd", None, None, None, 5, 1, True),
+        )
+        warm = counted.post(SUBMIT, json=submit_body(), headers={"Idempotency-Key": "warm-up-2"})
+        assert warm.status_code == 202
+        before = sends()
+        response = counted.post(
+            SUBMIT, json=submit_body(promotionCode="ten"), headers={"Idempotency-Key": "count-2x"}
+        )
+        trips = sends() - before - 1  # minus the call of sends() itself
+        assert response.status_code == 202, response.get_json()
+        assert trips <= 2
+        assert promotions.redemptions_held(current().redis, "TEN") == 1
 
 
 class TestReplicaAcknowledgement:

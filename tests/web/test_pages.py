@@ -80,6 +80,13 @@ class TestCheckoutPage:
         for input_id in ids:
             assert f'for="{input_id}"' in html, input_id
 
+    def test_has_a_promotion_code_field_and_a_shipping_method_group(self, web: Any):
+        html = web.get("/").get_data(as_text=True)
+        assert '<label for="promotionCode">Promotion code</label>' in html
+        assert '<button id="apply-promotion" class="button" type="button">Apply</button>' in html
+        assert "<legend>Shipping method</legend>" in html
+        assert 'id="discount-row" hidden' in html
+
     def test_has_an_announced_error_region_and_a_status_region(self, web: Any):
         html = web.get("/").get_data(as_text=True)
         assert 'id="error-summary" class="alert" role="alert" tabindex="-1"' in html
