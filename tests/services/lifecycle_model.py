@@ -37,9 +37,10 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from app.errors import InvalidRequest, InvalidState, NotFound, OutOfStock
 from app.schemas.card_data import header_looks_like_pan
-from app.services import admin
+from app.services import admin, confirmation
 from app.services.catalog import ProductInput, upsert_products
 from app.services.inventory import Inventory, rebuild_from_db
+from app.services.order_views import locate_checkout
 from app.services.state_machine import can_transition
 from models import Order, OrderEvent, Product, Refund, Reservation, WebhookEvent
 from models.db import utcnow
@@ -160,6 +161,10 @@ class LifecycleMachine(RuleBasedStateMachine):
     def intents(self, *statuses: str) -> list[Any]:
         """The gateway's intents in ``statuses`` (Stripe's view)."""
         return [i for i in self.gateway.intents.values() if i.status in statuses]
+
+    def refunds(self, *statuses: str) -> list[dict[str, Any]]:
+        """The gateway's refunds in ``statuses``."""
+        return [r for r in self.gateway.refunds.values() if r["status"] in statuses]
 
     def pick(self, items: list[Any], index: int) -> Any:
         return items[index % len(items)]
@@ -288,6 +293,26 @@ class LifecycleMachine(RuleBasedStateMachine):
             return
         intent = self.pick(open_, index)
         self.gateway.confirm(intent.id, method)
+        self.after_step()
+
+    @precondition(lambda self: bool(self.intents("requires_payment_method")))
+    @rule(index=st.integers(0, 50), method=st.sampled_from(BUYER_METHODS))
+    def buyer_retries(self, index: int, method: str) -> None:
+        """POST /api/checkout/<id>/confirm with a new ConfirmationToken (after a decline)."""
+        orders = self.orders("PENDING")
+        if not orders:
+            return
+        order = self.pick(orders, index)
+        token = self.gateway.confirmation_token(method)
+        try:
+            located = locate_checkout(self.redis, order.id)
+            asked = confirmation.request_confirmation(
+                self.redis, located, idempotency_key=self.key("confirm"), confirmation_token=token
+            )
+        except REFUSALS:
+            return
+        if not asked.replayed:
+            self.runtime.jobs.confirm_payment(order.id, token)
         self.after_step()
 
     @precondition(lambda self: bool(self.intents("requires_action")))
@@ -447,11 +472,11 @@ class LifecycleMachine(RuleBasedStateMachine):
             self.runtime.jobs.create_refund(asked.response["refundId"])
         self.after_step()
 
-    @precondition(lambda self: KNOWN_DEFECTS["refund_fails"])
+    @precondition(lambda self: KNOWN_DEFECTS["refund_fails"] and bool(self.refunds("succeeded")))
     @rule(index=st.integers(0, 50))
     def refund_fails(self, index: int) -> None:
         """Stripe: a refund turns failed some time later (pm_card_refundFail; a closed card)."""
-        failing = [r for r in self.gateway.refunds.values() if r["status"] == "succeeded"]
+        failing = self.refunds("succeeded")
         if failing:
             refund = self.pick(failing, index)
             refund["status"], refund["failure_reason"] = "failed", "expired_or_canceled_card"
@@ -462,29 +487,36 @@ class LifecycleMachine(RuleBasedStateMachine):
         index=st.integers(0, 50),
         partial=st.booleans(),
         restock=st.booleans(),
+        requests=st.integers(1, 3),
         worker_now=st.booleans(),
     )
-    def capture(self, index: int, partial: bool, restock: bool, worker_now: bool) -> None:
-        """POST /api/admin/orders/<id>/capture (repeatable, partial); the actor runs later."""
+    def capture(
+        self, index: int, partial: bool, restock: bool, requests: int, worker_now: bool
+    ) -> None:
+        """POST /api/admin/orders/<id>/capture, ``requests`` times (a double click, a
+        retry with a new key), partial or not; the actor runs now or later."""
         orders = self.orders("AUTHORIZED")
         if not orders:
             return
         order = self.pick(orders, index)
         lines: list[dict[str, Any]] = []
         if restock and KNOWN_DEFECTS["capture_restock"]:
-            sku, _qty = order.line_items[0]["sku"], order.line_items[0]["quantity"]
-            lines = [{"sku": sku, "quantity": 1}]
-        try:
-            asked = admin.capture_order(
-                self.redis, order.id, idempotency_key=self.key("capture"),
-                amount=order.total - 100 if partial else None, restock=lines,
-            )  # fmt: skip
-        except REFUSALS:
-            return
-        if worker_now:
-            payments_actor.capture_payment(order.id, asked.request_id)
-        else:
-            self.runtime.jobs.capture_payment(order.id, asked.request_id)
+            lines = [{"sku": order.line_items[0]["sku"], "quantity": 1}]
+        accepted = []
+        for _ in range(requests):
+            try:
+                asked = admin.capture_order(
+                    self.redis, order.id, idempotency_key=self.key("capture"),
+                    amount=order.total - 100 if partial else None, restock=lines,
+                )  # fmt: skip
+            except REFUSALS:
+                continue
+            accepted.append(asked.request_id)
+        for request_id in accepted:
+            if worker_now:
+                payments_actor.capture_payment(order.id, request_id)
+            else:
+                self.runtime.jobs.capture_payment(order.id, request_id)
         self.after_step()
 
     @precondition(lambda self: bool(self.intents("requires_capture", "succeeded")))
@@ -520,7 +552,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.supply[sku] = int(Product.get_by_id(sku).stock_on_hand) + sold(self)[sku]
         self.after_step()
 
-    @precondition(lambda self: KNOWN_DEFECTS["catalog_replay"])
+    @precondition(lambda self: KNOWN_DEFECTS["catalog_replay"] and bool(self.last_sync))
     @rule(sku=st.sampled_from(tuple(PRICES)))
     def catalog_replay(self, sku: str) -> None:
         """A client's retry of its last sync (docs/integration.md: safe) changes nothing."""
@@ -533,18 +565,20 @@ class LifecycleMachine(RuleBasedStateMachine):
         assert after == before, f"replaying the last sync of {sku} changed the stock"
         self.after_step()
 
-    @precondition(lambda self: KNOWN_DEFECTS["foreign_refund"])
+    @precondition(lambda self: KNOWN_DEFECTS["foreign_refund"] and bool(self.refunds("succeeded")))
     @rule(index=st.integers(0, 50), other=st.integers(0, 50))
     def foreign_refund_event(self, index: int, other: int) -> None:
-        """A signed refund event of one order's charge whose metadata names another order."""
-        refunds = [r for r in self.gateway.refunds.values() if r["status"] == "succeeded"]
+        """A signed charge.refunded of one order's charge whose metadata names another."""
+        refunds = self.refunds("succeeded")
         orders = self.orders(*CAPTURED_STATES)
         if not refunds or not orders:
             return
-        refund = dict(self.pick(refunds, index))
+        charge = self.charge_of(self.pick(refunds, index))
         target = self.pick(orders, other)
-        refund["metadata"] = {"orderId": target.id}
-        self.stripe_outbox.append(self.gateway.event("refund.updated", refund))
+        if target.payment_intent_id == charge["payment_intent"]:
+            return
+        charge["metadata"] = {"orderId": target.id}
+        self.stripe_outbox.append(self.gateway.event("charge.refunded", charge))
         self.after_step()
 
     @precondition(lambda self: bool(self.placed))
