@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from tests.services import lifecycle_model
-from tests.services.lifecycle_model import LifecycleMachine, World
+from tests.services.lifecycle_model import LifecycleMachine, World, check_settled
 
 # Reproducible (derandomize: the same examples on every run and machine).
 DEFAULT = settings(
@@ -61,3 +61,46 @@ def test_known_defect(defect: str, lifecycle_worlds: Any, monkeypatch: Any) -> N
     """One gated rule switched on: fails on today's code, with hypothesis's counterexample."""
     monkeypatch.setitem(lifecycle_model.KNOWN_DEFECTS, defect, True)
     run(lifecycle_worlds.fake, settings(DEFAULT, max_examples=200))
+
+
+def visa_order(machine: LifecycleMachine, *, manual: bool) -> None:
+    """One TEE paid (or authorised) with a visa ConfirmationToken, the worker run at once."""
+    machine.submit(tee=1, mug=0, manual=manual, token="pm_card_visa", worker_now=True)
+
+
+def known_defect(machine: LifecycleMachine, defect: str) -> None:
+    """The shortest run of the machine's own rules that reaches ``defect``."""
+    if defect == "refund_fails":
+        visa_order(machine, manual=False)
+        machine.refund(index=0, part=None, restock=True, worker_now=True)
+        machine.refund_fails(index=0)
+    elif defect == "foreign_refund":
+        visa_order(machine, manual=False)
+        visa_order(machine, manual=False)
+        machine.refund(index=0, part=500, restock=False, worker_now=True)
+        machine.drain()
+        machine.foreign_refund_event(index=0, other=1)
+    elif defect == "capture_restock":
+        visa_order(machine, manual=True)
+        machine.capture(index=0, partial=False, restock=True, requests=2, worker_now=True)
+    elif defect == "catalog_replay":
+        machine.catalog_sync(sku="TEE", on_hand=2)
+        visa_order(machine, manual=False)
+        machine.catalog_replay(sku="TEE")
+    machine.drain()
+    machine.contract_holds()
+    check_settled(machine)
+
+
+@pytest.mark.parametrize("defect", sorted(lifecycle_model.KNOWN_DEFECTS))
+@pytest.mark.xfail(strict=False, reason="a known defect, fixed on another branch of issue 15")
+def test_known_defect_shortest_run(defect: str, lifecycle_worlds: Any, monkeypatch: Any) -> None:
+    """Each gated rule, in its shortest run, breaks an invariant on today's code (XPASS
+    once the fix is merged: then switch its flag on)."""
+    monkeypatch.setitem(lifecycle_model.KNOWN_DEFECTS, defect, True)
+    machine = type("Lifecycle", (LifecycleMachine,), {"make_world": lifecycle_worlds.fake})()
+    try:
+        machine.catalog(tee=5, mug=1)
+        known_defect(machine, defect)
+    finally:
+        machine.world.close()
