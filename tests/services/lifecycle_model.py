@@ -814,7 +814,7 @@ def check_no_card_data(machine: LifecycleMachine) -> None:
 
 
 # The service's own random ids: ``rf_`` and ``cap_`` + 24 hex digits hold a Luhn-valid
-# run of 13+ digits about once in 400 (as a PAN scanner would flag them too: see the
+# run of 13+ digits about once in 600 (a PAN scanner would flag them too: see the
 # report); they are ours, not a buyer's card, so the scan leaves them out.
 OWN_IDS = re.compile(r"\b(?:rf|cap)_[0-9a-f]{24}\b")
 
