@@ -18,6 +18,7 @@ from app.api.observability import configure_logging, install_request_hooks
 from app.api.requests import BodyLimitedRequest, refuse_nul_parameters
 from app.cli import register_commands
 from app.config import Config, load_config
+from app.console import init_console
 from app.context import CONFIG_EXTENSION, DATABASE_EXTENSION, RUNTIME_EXTENSION
 from app.runtime import WEB_STRIPE_WAIT_SECONDS, Runtime, build_runtime, install
 from models.db import bind_database
@@ -31,6 +32,8 @@ LOOKUP_ENDPOINT = "checkout.lookup"
 TRACK_ENDPOINT = "orders.track"
 # A buyer's payment retry: RATELIMIT_CONFIRM per client IP, RATELIMIT_CONFIRM_ORDER per order.
 CONFIRM_ENDPOINT = "checkout.confirm"
+# Console sign-in: RATELIMIT_ADMIN_LOGIN per client IP, posts and page views each.
+ADMIN_LOGIN_ENDPOINT = "console.login"
 
 
 class CheckoutApp(Flask):
@@ -85,6 +88,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     app.before_request(refuse_nul_parameters)
     app.before_request(refuse_invalid_token)
     register_blueprints(app)
+    init_console(app, config)
     register_error_handlers(app)
     _install_rate_limits(app, config)
     _install_response_headers(app, config)
@@ -107,7 +111,7 @@ def _bind_database(app: Flask, config: Config) -> None:
 def _install_rate_limits(app: Flask, config: Config) -> None:
     """flask-limiter on the checkout endpoints and the lookup: Redis storage in production,
     memory in tests."""
-    storage = "memory://" if config.testing else config.redis_url
+    storage = "memory://" if config.testing else config.limiter_storage_uri
     limiter = Limiter(
         _client_ip,
         app=app,
@@ -119,7 +123,13 @@ def _install_rate_limits(app: Flask, config: Config) -> None:
         swallow_errors=True,
     )
     app.extensions["checkout_limiter"] = limiter
-    endpoints = (*RATE_LIMITED_ENDPOINTS, LOOKUP_ENDPOINT, TRACK_ENDPOINT, CONFIRM_ENDPOINT)
+    endpoints = (
+        *RATE_LIMITED_ENDPOINTS,
+        LOOKUP_ENDPOINT,
+        TRACK_ENDPOINT,
+        CONFIRM_ENDPOINT,
+        ADMIN_LOGIN_ENDPOINT,
+    )
     _scope_limiter_hooks(app, limiter, {endpoint.partition(".")[0] for endpoint in endpoints})
     limits = dict.fromkeys(RATE_LIMITED_ENDPOINTS, config.ratelimit_checkout)
     limits[LOOKUP_ENDPOINT] = config.ratelimit_lookup
@@ -137,6 +147,13 @@ def _install_rate_limits(app: Flask, config: Config) -> None:
         config.ratelimit_confirm_order, key_func=_order_of_request, deduct_when=_order_answered
     )(confirm)
     app.view_functions[CONFIRM_ENDPOINT] = confirm
+    # Guessing passwords from one address is slowed here (one account's lockout is apart);
+    # the page's views are counted apart (per_method): each stores a session for its CSRF
+    # token, and one address must not fill Redis with them.
+    login: Any = limiter.limit(config.ratelimit_admin_login, per_method=True)(
+        app.view_functions[ADMIN_LOGIN_ENDPOINT]
+    )
+    app.view_functions[ADMIN_LOGIN_ENDPOINT] = login
 
 
 def _scope_limiter_hooks(app: Flask, limiter: Limiter, blueprints: set[str]) -> None:

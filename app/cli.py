@@ -1,5 +1,6 @@
 """Flask CLI commands (``flask --app wsgi <command>``): migrate, products (upsert, import),
-inventory, seed, webhooks (the shop's verification snippet), buyers (erasure)."""
+inventory, seed, webhooks (the shop's verification snippet), operators (the console's
+accounts, app/console/cli.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 from marshmallow import ValidationError
 
+from app.console.cli import operators_group
 from app.context import current_database, current_runtime
 from app.errors import ServiceError
 from app.gateways.shop_webhooks import VERIFY_EXAMPLES
@@ -23,7 +25,7 @@ from app.runtime import Runtime
 from app.schemas.card_data import contains_card_data
 from app.schemas.common import flatten_errors, unencodable_paths
 from app.schemas.products import SyncedProductSchema
-from app.services import catalog, erasure
+from app.services import catalog, erasure, promotions
 from app.services.catalog import ProductInput, seed_demo, upsert_product
 from app.services.inventory import rebuild_from_db
 from models.migrate import apply_migrations
@@ -292,16 +294,24 @@ def _csv_field(path: str) -> str:
 
 @inventory_group.command("rebuild")
 def rebuild_command() -> None:
-    """I9: set Redis counters to on hand - held, and the prices, from the database."""
-    report = rebuild_from_db(_runtime().redis)
-    click.echo(f"rebuilt {report.skus} SKUs: {report}")
+    """I9: set Redis counters to on hand - held, the prices, and the promotion codes'
+    terms and redemptions, from the database."""
+    redis = _runtime().redis
+    report = rebuild_from_db(redis)
+    click.echo(
+        f"rebuilt {report.skus} SKUs (Redis-only holds kept: {report.redis_only_holds}, "
+        f"reservation records restored: {report.restored})"
+    )
+    codes = promotions.rebuild_from_db(redis)
+    click.echo(f"rebuilt {codes} promotion codes' terms and redemptions")
 
 
 @click.command("seed-demo")
 @with_appcontext
 def seed_demo_command() -> None:
-    """Upsert the demo catalog (idempotent)."""
-    for product in seed_demo(_runtime().redis):
+    """Upsert the demo catalog (idempotent), its pictures at the app's PUBLIC_URL."""
+    runtime = _runtime()
+    for product in seed_demo(runtime.redis, image_base=runtime.config.public_url):
         click.echo(f"{product['sku']}: available {product['available']}")
 
 
@@ -352,6 +362,7 @@ def register_commands(app: Flask) -> None:
         seed_demo_command,
         webhooks_group,
         buyers_group,
+        operators_group,
     )
     for command in commands:
         app.cli.add_command(command)

@@ -49,6 +49,16 @@ class Config:
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Connections per process to REDIS_URL; callers beyond it wait for a free one.
     redis_max_connections: int = 200
+    # A primary with replicas behind Sentinel (REDIS_SENTINELS, host:port each): every
+    # client asks the sentinels for the current primary of REDIS_SENTINEL_MASTER, so a
+    # failover needs no restart. REDIS_URL then only lends its database number and password.
+    redis_sentinels: tuple[tuple[str, int], ...] = ()
+    redis_sentinel_master: str = "mymaster"
+    # Replicas that must hold an admitted submission before its 202 (WAIT in the same round
+    # trip as the admission; REDIS_MIN_REPLICAS_ACK, default 1 with sentinels, else 0), and
+    # how long the submit waits for them (REDIS_REPLICA_ACK_TIMEOUT_MS) before answering 503.
+    redis_min_replicas_ack: int = 0
+    redis_replica_ack_timeout_ms: int = 500
     # PostgreSQL connections kept open per web or worker process (DATABASE_POOL_SIZE);
     # 0: a new connection per request or message.
     database_pool_size: int = POOLED_CONNECTIONS
@@ -77,6 +87,9 @@ class Config:
     # order (one attempt is in flight at a time anyway; this bounds the refused ones).
     ratelimit_confirm: str = "20/minute"
     ratelimit_confirm_order: str = "5/minute"
+    # Console sign-in attempts (POST /admin/login) per client IP; the per-account lockout
+    # (five wrong in 15 minutes) is apart from it.
+    ratelimit_admin_login: str = "20/minute"
     # Bearer token for GET /metrics; unset, only loopback clients may read it.
     metrics_token: str | None = None
     # Proxies in front of the web process (Heroku's router: 1). Their X-Forwarded-For
@@ -101,6 +114,9 @@ class Config:
     # Wave 2: ``automatic`` takes the money at confirmation; ``manual`` authorises at
     # checkout (order AUTHORIZED) and captures at fulfilment start or by an admin.
     capture_method: str = "automatic"
+    # Wave 3: which payment UIs the shop offers: the Payment Element (``elements``),
+    # Stripe's hosted Checkout page (``hosted``) or ``both``.
+    checkout_ui: str = "both"
     # Who is told when an authorisation is about to lapse uncaptured (the clock's warning)
     # and of disputes (evidence to review before Stripe's deadline).
     operator_email: str = "operator@example.com"
@@ -113,6 +129,14 @@ class Config:
     shop_webhook_secrets: tuple[str, ...] = ()
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def limiter_storage_uri(self) -> str:
+        """flask-limiter's storage: REDIS_URL, or the same primary through the sentinels."""
+        if not self.redis_sentinels:
+            return self.redis_url
+        hosts = ",".join(f"{host}:{port}" for host, port in self.redis_sentinels)
+        return f"redis+sentinel://{hosts}/{self.redis_sentinel_master}"
 
     @property
     def stripe_live_mode(self) -> bool:
@@ -149,6 +173,17 @@ def _split(value: str) -> tuple[str, ...]:
 
 def _bool(value: str) -> bool:
     return value.strip().lower() not in {"0", "false", "no", "off", ""}
+
+
+def _sentinels(value: str) -> tuple[tuple[str, int], ...]:
+    """``host:port,host:port`` as pairs; ValueError naming REDIS_SENTINELS when malformed."""
+    pairs = []
+    for part in _split(value):
+        host, _, port = part.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"REDIS_SENTINELS entries must be host:port, not {part!r}")
+        pairs.append((host, int(port)))
+    return tuple(pairs)
 
 
 def _vault_secrets(env: Mapping[str, str]) -> dict[str, str]:
@@ -225,6 +260,7 @@ def check_secrets(env: Mapping[str, str], live: bool) -> None:
 
 
 CAPTURE_METHODS = ("automatic", "manual")
+CHECKOUT_UIS = ("elements", "hosted", "both")
 
 
 def _capture_method(value: str | None) -> str:
@@ -232,6 +268,13 @@ def _capture_method(value: str | None) -> str:
     if method not in CAPTURE_METHODS:
         raise ValueError(f"CAPTURE_METHOD must be automatic or manual, not {value!r}")
     return method
+
+
+def _checkout_ui(value: str | None) -> str:
+    ui = (value or "both").strip().lower()
+    if ui not in CHECKOUT_UIS:
+        raise ValueError(f"CHECKOUT_UI must be elements, hosted or both, not {value!r}")
+    return ui
 
 
 def load_config(
@@ -255,11 +298,18 @@ def load_config(
         check_secrets(merged, live=key.startswith(LIVE_KEY_PREFIXES))
     get = merged.get
     port = int(get("PORT", defaults.port))
+    sentinels = _sentinels(get("REDIS_SENTINELS", ""))
     config = Config(
         port=port,
         database_url=get("DATABASE_URL") or defaults.database_url,
         redis_url=get("REDIS_URL") or defaults.redis_url,
         redis_max_connections=int(get("REDIS_MAX_CONNECTIONS", defaults.redis_max_connections)),
+        redis_sentinels=sentinels,
+        redis_sentinel_master=get("REDIS_SENTINEL_MASTER") or defaults.redis_sentinel_master,
+        redis_min_replicas_ack=int(get("REDIS_MIN_REPLICAS_ACK") or (1 if sentinels else 0)),
+        redis_replica_ack_timeout_ms=int(
+            get("REDIS_REPLICA_ACK_TIMEOUT_MS", defaults.redis_replica_ack_timeout_ms)
+        ),
         database_pool_size=int(get("DATABASE_POOL_SIZE", defaults.database_pool_size)),
         stripe_secret_key=get("STRIPE_SECRET_KEY") or defaults.stripe_secret_key,
         stripe_publishable_key=get("STRIPE_PUBLISHABLE_KEY") or defaults.stripe_publishable_key,
@@ -281,6 +331,7 @@ def load_config(
         ratelimit_track=get("RATELIMIT_TRACK") or defaults.ratelimit_track,
         ratelimit_confirm=get("RATELIMIT_CONFIRM") or defaults.ratelimit_confirm,
         ratelimit_confirm_order=get("RATELIMIT_CONFIRM_ORDER") or defaults.ratelimit_confirm_order,
+        ratelimit_admin_login=get("RATELIMIT_ADMIN_LOGIN") or defaults.ratelimit_admin_login,
         metrics_token=get("METRICS_TOKEN") or None,
         trusted_proxy_hops=int(get("TRUSTED_PROXY_HOPS", defaults.trusted_proxy_hops)),
         mail_url=get("MAIL_URL") or None,
@@ -295,6 +346,7 @@ def load_config(
         ),
         longpoll_max_per_ip=int(get("LONGPOLL_MAX_PER_IP", defaults.longpoll_max_per_ip)),
         capture_method=_capture_method(get("CAPTURE_METHOD")),
+        checkout_ui=_checkout_ui(get("CHECKOUT_UI")),
         operator_email=get("OPERATOR_EMAIL") or defaults.operator_email,
         public_url=(get("PUBLIC_URL") or f"http://127.0.0.1:{port}").rstrip("/"),
         shop_webhook_urls=_split(get("SHOP_WEBHOOK_URLS", "")),

@@ -74,6 +74,15 @@ class Unauthorized(ServiceError):
     type = "authentication_error"
 
 
+class SignInRefused(Unauthorized):
+    """Raised when an operator's e-mail and password do not match an enabled account."""
+
+
+class AccountLocked(Unauthorized):
+    """Raised when too many wrong passwords have locked an operator's sign-in for a while
+    (the right password is refused too until the lock ends)."""
+
+
 class Forbidden(ServiceError):
     """Raised when a valid JWT lacks the role an endpoint needs."""
 
@@ -113,6 +122,18 @@ class OutOfStock(ServiceError):
     def __init__(self, items: list[dict[str, Any]]) -> None:
         super().__init__("Some items are not available in the requested quantity.", items=items)
         self.items = items
+
+
+class PromotionUnavailable(ServiceError):
+    """Raised when a submit's promotion code has no redemption left (for everyone, or for
+    this buyer): nothing was held or redeemed."""
+
+    status = 409
+    code = "promotion_unavailable"
+    type = "invalid_request_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, fields={"promotionCode": [message]})
 
 
 class InvalidState(ServiceError):

@@ -31,6 +31,13 @@ them for the reader); nothing else spells a key.
     {shop}:clock:<kind>:<item>        5 min          the clock re-enqueued this item recently
     {shop}:ratelimit...               limiter's      flask-limiter counters (its key_prefix)
     {shop}:ratelimit:submit:<ip>      the window     submit requests this window (admit.lua)
+    {shop}:console:session:<sha256>   30 min idle    an operator's console session (JSON)
+    {shop}:console:sessions:<opId>    12 h           set: that operator's session hashes
+    {shop}:console:failures:<sha256>  15 min         zset: wrong passwords for one e-mail
+    {shop}:console:locked:<sha256>    15 min         that e-mail's sign-in is locked until
+    {shop}:promo:<code>               none           hash: a promotion's terms (admit.lua reads)
+    {shop}:promo:<code>:orders        none           hash orderId -> buyer keys: redemptions held
+    {shop}:promo:<code>:buyers        none           hash buyer key -> redemptions held
 """
 
 from __future__ import annotations
@@ -68,6 +75,11 @@ WAITERS_TTL_SECONDS = 60
 CHECKOUT_KEEP_SECONDS = 24 * 3600
 # A publish to a hash with no TTL yet (admit.lua normally sets one): default hold + a day.
 CHECKOUT_FALLBACK_TTL_SECONDS = 900 + CHECKOUT_KEEP_SECONDS
+
+# Promotion codes (app/services/promotions.py, admit.lua, unredeem.lua, promo_rebuild.lua):
+# the terms, and the redemptions held (one entry per order, given back when it ends
+# FAILED or CANCELED), rebuilt from the database with the stock (I9).
+PROMOTION_PREFIX = PREFIX + "promo:"
 
 # Admin refund requests (app/services/admin.py).
 REFUND_CLAIM_PREFIX = IDEMPOTENCY_PREFIX + "refund:"
@@ -117,6 +129,19 @@ CLOCK_CLAIM_TTL_SECONDS = 300
 
 # flask-limiter's ``key_prefix`` (app/__init__.py); the limiter names the rest.
 RATELIMIT_PREFIX = PREFIX + "ratelimit"
+
+# The operator's console (app/services/operator_sessions.py, app/services/operators.py).
+# Sessions are keyed by the sha256 of the cookie's value: a Redis dump signs nobody in.
+CONSOLE_SESSION_PREFIX = PREFIX + "console:session:"
+CONSOLE_SESSION_IDLE_SECONDS = 30 * 60
+CONSOLE_SESSION_MAX_SECONDS = 12 * 3600
+CONSOLE_SESSIONS_PREFIX = PREFIX + "console:sessions:"
+CONSOLE_FAILURES_PREFIX = PREFIX + "console:failures:"
+CONSOLE_LOCKED_PREFIX = PREFIX + "console:locked:"
+# Five wrong passwords within 15 minutes lock the account for 15 minutes.
+CONSOLE_LOCKOUT_FAILURES = 5
+CONSOLE_LOCKOUT_WINDOW_SECONDS = 15 * 60
+CONSOLE_LOCKOUT_SECONDS = 15 * 60
 
 
 def reservation(reservation_id: str) -> str:
@@ -204,3 +229,38 @@ def shop_hook_lock(endpoint_hash: str) -> str:
 def clock_claim(kind: str, item: str) -> str:
     """``{shop}:clock:<kind>:<item>``: the clock re-enqueued this item recently."""
     return f"{CLOCK_CLAIM_PREFIX}{kind}:{item}"
+
+
+def console_session(sid_hash: str) -> str:
+    """``{shop}:console:session:<sha256(sid)>``: one console session."""
+    return CONSOLE_SESSION_PREFIX + sid_hash
+
+
+def console_sessions(operator_id: int) -> str:
+    """``{shop}:console:sessions:<operatorId>``: the hashes of an operator's sessions."""
+    return f"{CONSOLE_SESSIONS_PREFIX}{operator_id}"
+
+
+def console_failures(email_hash: str) -> str:
+    """``{shop}:console:failures:<sha256(email)>``: recent wrong passwords for an e-mail."""
+    return CONSOLE_FAILURES_PREFIX + email_hash
+
+
+def console_locked(email_hash: str) -> str:
+    """``{shop}:console:locked:<sha256(email)>``: that e-mail's sign-in is locked."""
+    return CONSOLE_LOCKED_PREFIX + email_hash
+
+
+def promotion(code: str) -> str:
+    """``{shop}:promo:<code>``: a promotion's terms as admit.lua reads them."""
+    return PROMOTION_PREFIX + code
+
+
+def promotion_orders(code: str) -> str:
+    """``{shop}:promo:<code>:orders``: the orders holding a redemption (their buyer keys)."""
+    return promotion(code) + ":orders"
+
+
+def promotion_buyers(code: str) -> str:
+    """``{shop}:promo:<code>:buyers``: redemptions held per buyer (e-mail, user id)."""
+    return promotion(code) + ":buyers"

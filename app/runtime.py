@@ -18,6 +18,7 @@ from app.gateways.jobs import DramatiqJobs, Jobs, redis_broker
 from app.gateways.mail import Mailer, mailer_from_url
 from app.gateways.payments import PaymentGateway, StripeGateway
 from app.gateways.rate_limit import StripeBudget
+from app.gateways.redis_client import connection_pool
 from app.gateways.shop_webhooks import RequestsShopWebhookSender, ShopWebhookSender
 from app.services.checkout_status import ChangeFeed
 
@@ -56,16 +57,15 @@ def build_runtime(
 ) -> Runtime:
     """Construct the real adapters for ``config`` (no connection is opened yet).
 
-    ``jobs`` defaults to Dramatiq messages on a Redis broker at ``config.redis_url``;
+    ``jobs`` defaults to Dramatiq messages on a Redis broker at ``config``'s Redis;
     the worker passes the broker it consumes from. ``stripe_wait``: how long a Stripe call
     waits for room in the fleet's budget (the web passes WEB_STRIPE_WAIT_SECONDS).
     """
     # A bounded pool that queues a caller for a free connection instead of failing: a
     # gevent web process may run hundreds of requests at once.
-    pool = redis.BlockingConnectionPool.from_url(
-        config.redis_url,
+    pool = connection_pool(
+        config,
         max_connections=config.redis_max_connections,
-        timeout=10,
         decode_responses=True,
         health_check_interval=30,
     )
@@ -83,9 +83,7 @@ def build_runtime(
     )
     if jobs is None:
         # This process only sends: the workers run the broker's maintenance.
-        broker = redis_broker(
-            config.redis_url, max_connections=config.redis_max_connections, maintenance_chance=0
-        )
+        broker = redis_broker(config, maintenance_chance=0)
         jobs = DramatiqJobs(broker)
     return Runtime(
         config=config,

@@ -55,6 +55,13 @@ TEST_CARDS = (
     ("4000 0084 0000 1629", "asks for 3-D Secure, then is declined"),
 )
 
+# The Stripe.js release train that @stripe/stripe-js 10 (the client's and the example's)
+# expects: the URL its loadStripe would load. The emulator serves its stand-in there too,
+# announcing the train, so the package does not warn "Stripe.js@v3 was loaded…".
+STRIPE_JS_RELEASE_TRAIN = "endive"
+# The app's settings for command-line tools (`flask --env-file <var>/demo.env …`).
+ENV_FILE = "demo.env"
+
 # What a Dramatiq worker process logs once it consumes messages.
 WORKER_READY = "ready for action"
 
@@ -70,6 +77,9 @@ class Plan:
     real_stripe: bool
     webhook_secret: str = field(default_factory=lambda: "whsec_demo_" + secrets.token_hex(16))
     frontend_origins: tuple[str, ...] = ()
+    # The console's demo admin: a new password each run (printed in the banner).
+    operator_email: str = "admin@demo.example"
+    operator_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
 
     @property
     def web_url(self) -> str:
@@ -85,6 +95,13 @@ class Plan:
     def mail_web_url(self) -> str:
         """Where caught mail is listed."""
         return f"http://{HOST}:{self.ports['mail']}/"
+
+    @property
+    def stripe_js_url(self) -> str | None:
+        """The Stripe.js a shop's frontend loads offline (None: loadStripe's own, Stripe's)."""
+        if self.real_stripe:
+            return None
+        return f"{self.emulator_url}/js.stripe.com/{STRIPE_JS_RELEASE_TRAIN}/stripe.js"
 
     def app_env(self) -> dict[str, str]:
         """The environment of web, worker, clock and the setup steps."""
@@ -241,6 +258,14 @@ def prepare_data(sup: Supervisor, env: Mapping[str, str], *, seed: bool = True) 
         sup.run_step("rebuild", [*flask, "inventory", "rebuild"], env)
 
 
+def create_demo_operator(sup: Supervisor, plan: Plan, env: Mapping[str, str]) -> None:
+    """The console's demo admin, through the CLI an operator would use (the password on
+    standard input); an account left by an earlier run gets this run's password."""
+    flask = [PY, "-m", "flask", "--app", "wsgi", "operators", "create", plan.operator_email]
+    argv = [*flask, "--role", "admin", "--password-stdin", "--update-existing"]
+    sup.run_step("operator", argv, env, stdin=plan.operator_password + "\n")
+
+
 # The Procfile's worker concurrency: Stripe calls are I/O, so threads, not processes,
 # keep the budget's calls in flight (92/s x 0.3 s = 28 at once in live mode).
 WORKER_THREADS = 16
@@ -301,6 +326,8 @@ def banner(plan: Plan) -> list[str]:
     lines = [
         "",
         f"Checkout page:  {plan.web_url}",
+        f"Console:        {plan.web_url}admin/login",
+        f"  sign in as:   {plan.operator_email}  password: {plan.operator_password}",
         f"CORS origins:   {', '.join(plan.frontend_origins)}",
         f"Caught mail:    {plan.mail_web_url}",
         f"Database:       {plan.database_url}",
@@ -312,10 +339,40 @@ def banner(plan: Plan) -> list[str]:
         lines.append(f"  forward webhooks: stripe listen --forward-to {hook}")
     else:
         lines.append(f"Stripe:         emulator at {plan.emulator_url} (webhooks to the app)")
+    lines += frontend_lines(plan)
+    # (The demo operator's sign-in for /admin goes here, beside the other URLs.)
     lines.append("Test cards (any future expiry, any CVC, any postal code):")
     lines += [f"  {number}  {what}" for number, what in TEST_CARDS]
     lines += ["Press Ctrl-C to stop everything.", ""]
     return lines
+
+
+def frontend_lines(plan: Plan) -> list[str]:
+    """What a shop's frontend (and a webhook test) needs: key, Stripe.js, signing secret."""
+    api = plan.web_url.rstrip("/")
+    if plan.real_stripe:
+        return [
+            "For a shop's frontend:",
+            f"  API URL:          {api}",
+            "  Publishable key:  STRIPE_PUBLISHABLE_KEY (from the environment)",
+            "  Stripe.js:        loadStripe's own, from js.stripe.com",
+        ]
+    return [
+        "For a shop's frontend (test mode):",
+        f"  API URL:          {api}",
+        "  Publishable key:  pk_test_emulator",
+        f"  Stripe.js URL:    {plan.stripe_js_url}",
+        f"  Webhook secret:   {plan.webhook_secret}  (signs test events to /api/webhooks/stripe)",
+        f"  Tool settings:    {plan.var_dir / ENV_FILE}  (flask --env-file …)",
+    ]
+
+
+def write_env_file(plan: Plan, env: Mapping[str, str]) -> Path:
+    """The app's settings as ``KEY=value`` lines, for ``flask --env-file`` from anywhere."""
+    plan.var_dir.mkdir(parents=True, exist_ok=True)
+    path = plan.var_dir / ENV_FILE
+    path.write_text("".join(f"{key}={value}\n" for key, value in sorted(env.items())))
+    return path
 
 
 def write_state(path: Path, plan: Plan, env: Mapping[str, str], sup: Supervisor) -> None:
@@ -328,6 +385,9 @@ def write_state(path: Path, plan: Plan, env: Mapping[str, str], sup: Supervisor)
         "redisUrl": env["REDIS_URL"],
         "databaseUrl": plan.database_url,
         "webhookSecret": None if plan.real_stripe else plan.webhook_secret,
+        "stripeJsUrl": plan.stripe_js_url,
+        "operatorEmail": plan.operator_email,
+        "operatorPassword": plan.operator_password,
     }
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(state, indent=2))
@@ -352,9 +412,11 @@ def run(argv: list[str] | None = None) -> int:
     sup = Supervisor(cwd=str(ROOT))
     sup.install_signal_handlers()
     env = plan.app_env()
+    write_env_file(plan, env)
     try:
         start_backing_services(sup, plan)
         prepare_data(sup, env)
+        create_demo_operator(sup, plan, env)
         start_app(sup, plan, env)
         for line in banner(plan):
             sup.log("demo", line)

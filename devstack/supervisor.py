@@ -40,6 +40,9 @@ class Child:
     pump: threading.Thread | None = None
     # When set, the child writes its output straight to this file (a log drain), unread.
     output: str | None = None
+    # When set, written to the child's standard input, which is then closed (a secret that
+    # must not appear on a command line or in the environment).
+    stdin: str | None = None
     recent: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_LINES), repr=False)
 
     def tail(self, lines: int = 40) -> str:
@@ -97,13 +100,17 @@ class Supervisor:
             list(child.argv),
             cwd=self.cwd,
             env=env,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if child.stdin is None else subprocess.PIPE,
             stdout=drain or subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             bufsize=1,
             start_new_session=True,
         )
+        if child.stdin is not None:
+            assert child.process.stdin is not None
+            child.process.stdin.write(child.stdin)
+            child.process.stdin.close()
         if drain is not None:
             drain.close()  # the child holds its own descriptor
             return
@@ -113,9 +120,12 @@ class Supervisor:
         )
         child.pump.start()
 
-    def run_step(self, name: str, argv: Sequence[str], env: Mapping[str, str]) -> None:
-        """Run a one-shot command to completion; ChildFailed when it exits non-zero."""
-        child = Child(name, argv, env)
+    def run_step(
+        self, name: str, argv: Sequence[str], env: Mapping[str, str], *, stdin: str | None = None
+    ) -> None:
+        """Run a one-shot command to completion (``stdin`` written to its standard input);
+        ChildFailed when it exits non-zero."""
+        child = Child(name, argv, env, stdin=stdin)
         self._spawn(child)
         assert child.process is not None and child.pump is not None
         code = child.process.wait()
@@ -169,36 +179,42 @@ class Supervisor:
 
     def stop_child(self, child: Child) -> None:
         """Stop one long-running child (TERM, then KILL after the grace) and forget it."""
-        if child.process is not None and child.process.poll() is None:
-            _signal_group(child.process, signal.SIGTERM)
-            try:
-                child.process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                _signal_group(child.process, signal.SIGKILL)
-                child.process.wait()
+        self._stop(child, STOP_TIMEOUT)
         if child.pump is not None:
             child.pump.join(timeout=2)
         if child in self.children:
             self.children.remove(child)
 
     def stop_all(self) -> None:
-        """SIGTERM every child (newest first), then SIGKILL whatever outlives the grace."""
-        live = [c for c in reversed(self.children) if c.process and c.process.poll() is None]
-        for child in live:
-            assert child.process is not None
-            _signal_group(child.process, signal.SIGTERM)
+        """Stop every child, newest first, each once the one started after it has exited.
+
+        The app (web, worker, clock) thus stops before the Redis it listens to, so a clean
+        Ctrl-C logs no "lost its subscription; reconnecting". All share one grace period.
+        """
         deadline = time.monotonic() + STOP_TIMEOUT
-        for child in live:
-            assert child.process is not None
-            try:
-                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                self.log("demo", f"{child.name} did not stop in time; killing it")
-                _signal_group(child.process, signal.SIGKILL)
-                child.process.wait()
+        for child in reversed(self.children):
+            self._stop(child, max(1.0, deadline - time.monotonic()))
         for child in self.children:
             if child.pump is not None:
                 child.pump.join(timeout=2)
+
+    def _stop(self, child: Child, grace: float) -> None:
+        """SIGTERM to the child itself, SIGKILL to its whole group after ``grace`` seconds.
+
+        TERM goes to the leader only: gunicorn and dramatiq pass it on to their own workers,
+        and a dramatiq worker that gets a second TERM (one from the group, one from its
+        parent) exits at once with "Killing worker process".
+        """
+        if child.process is None or child.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child.process.pid, signal.SIGTERM)
+        try:
+            child.process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self.log("demo", f"{child.name} did not stop in time; killing it")
+            _signal_group(child.process, signal.SIGKILL)
+            child.process.wait()
 
 
 def _signal_group(process: subprocess.Popen[str], sig: signal.Signals) -> None:

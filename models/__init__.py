@@ -5,9 +5,11 @@ Importing this package imports every model so ``models.ALL_MODELS`` is complete.
 
 from models.buyer import BuyerCustomer
 from models.db import BaseModel, JSONField, bind_database, close_database, database, utcnow
+from models.operator import Operator
 from models.order import Order, OrderEvent
 from models.outbox import Outbox
 from models.product import Product
+from models.promotion import Promotion
 from models.refund import Refund
 from models.reservation import Reservation
 from models.shop_webhook import ShopDelivery, ShopEvent
@@ -25,6 +27,8 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     ShopEvent,
     ShopDelivery,
     BuyerCustomer,
+    Operator,
+    Promotion,
 )
 
 __all__ = [
@@ -32,10 +36,12 @@ __all__ = [
     "BaseModel",
     "BuyerCustomer",
     "JSONField",
+    "Operator",
     "Order",
     "OrderEvent",
     "Outbox",
     "Product",
+    "Promotion",
     "Refund",
     "Reservation",
     "ShopDelivery",

@@ -21,7 +21,14 @@ class Order(BaseModel):
     user_id = peewee.CharField(max_length=128, null=True, index=True)
     line_items = JSONField()
     subtotal = peewee.IntegerField()
+    # Wave 3 (migration 0008): a promotion's discount; total = subtotal - discount + shipping + tax.
+    discount = peewee.IntegerField(default=0)
     shipping = peewee.IntegerField(default=0)
+    # Wave 3 (migration 0008): the shipping option's id (None: a currency without options),
+    # the promotion code redeemed, and {code, description, terms} as admission saw them.
+    shipping_option = peewee.CharField(max_length=64, null=True)
+    promotion_code = peewee.CharField(max_length=40, null=True, index=True)
+    promotion = JSONField(null=True)
     tax = peewee.IntegerField(default=0)
     total = peewee.IntegerField(constraints=[peewee.Check("total >= 0")])
     currency = peewee.CharField(max_length=3)
@@ -41,6 +48,12 @@ class Order(BaseModel):
     checkout_token_hash = peewee.CharField(max_length=64)
     # The latest dispute on the payment: {id, status, reason, amount, currency, evidenceDueBy}.
     dispute = JSONField(null=True)
+    # Wave 3 (migration 0006): hosted Checkout. The session Stripe's page pays (its
+    # intent is recorded in ``payment_intent_id`` once the buyer's first attempt makes
+    # it), the page's URL and when the session expires (the hold lasts until then).
+    checkout_session_id = peewee.CharField(max_length=255, unique=True, null=True)
+    checkout_url = peewee.TextField(null=True)
+    checkout_expires_at = peewee.DateTimeField(null=True)
     created_at = peewee.DateTimeField(default=utcnow, index=True)
     updated_at = peewee.DateTimeField(default=utcnow)
 

@@ -132,11 +132,10 @@ class ShopEventsMiddleware(Middleware):
             log.exception("could not dispatch shop events after %s", message.actor_name)
 
 
-def make_broker(kind: str = "redis", redis_url: str | None = None) -> dramatiq.Broker:
-    """A worker broker, ``stub`` (tests) or ``redis`` at ``redis_url``, with our middleware."""
-    new: dramatiq.Broker = (
-        StubBroker() if kind == "stub" else redis_broker(redis_url or Config().redis_url)
-    )
+def make_broker(kind: str = "redis", redis: Config | str | None = None) -> dramatiq.Broker:
+    """A worker broker, ``stub`` (tests) or ``redis`` on ``redis``'s primary (a URL or a
+    configuration naming sentinels), with our middleware."""
+    new: dramatiq.Broker = StubBroker() if kind == "stub" else redis_broker(redis or Config())
     for middleware in new.middleware:
         if isinstance(middleware, Retries):
             middleware.max_retries = MAX_RETRIES

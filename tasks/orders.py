@@ -7,11 +7,12 @@ from app.services import expiry, refunds
 from app.services.records import order_lock
 
 
-def cancel_order(order_id: str) -> None:
-    """Cancel a PENDING order: its intent first, then its hold (I8)."""
+def cancel_order(order_id: str, actor: str = "admin") -> None:
+    """Cancel a PENDING order: its intent first, then its hold (I8); audited as ``actor``
+    (a person's name: ``operator:<email>`` or ``admin:<sub>``)."""
     runtime = current()
     with order_lock(runtime.redis, order_id):
-        expiry.cancel_order(order_id, runtime)
+        expiry.cancel_order(order_id, runtime, actor)
 
 
 def create_refund(refund_id: str) -> None:

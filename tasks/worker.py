@@ -24,7 +24,7 @@ from tasks import declare_actors
 from tasks.broker import make_broker
 
 config = load_config(require_secrets=True)
-broker = make_broker("redis", config.redis_url)
+broker = make_broker("redis", config)
 declare_actors(broker)
 dramatiq.set_broker(broker)
 install(build_runtime(config, jobs=DramatiqJobs(broker)))

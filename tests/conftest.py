@@ -166,6 +166,22 @@ def real_redis(real_redis_url: str) -> Iterator[Any]:
     client.close()
 
 
+@pytest.fixture
+def replicated_redis(tmp_path: Path) -> Iterator[Any]:
+    """A primary and its replica of the test's own (``redis-server`` on loopback ports)."""
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server not installed")
+    from devstack.supervisor import Supervisor
+    from tests.redis_topology import RedisTopology
+
+    with (tmp_path / "redis.log").open("w") as log:
+        topology = RedisTopology(Supervisor(out=log), tmp_path).start()
+        try:
+            yield topology
+        finally:
+            topology.stop()
+
+
 @pytest.fixture(params=["fakeredis", pytest.param("real", marks=pytest.mark.realredis)])
 def any_redis(request: pytest.FixtureRequest) -> Any:
     """Each test twice: on fakeredis, then (marker ``realredis``) on the real Redis."""

@@ -12,7 +12,7 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,7 +20,7 @@ from typing import Any
 
 from app.errors import PaymentProviderError
 from app.gateways.mail import Message
-from app.gateways.payments import Intent, PaymentError, SavedCard
+from app.gateways.payments import CheckoutSession, Intent, PaymentError, SavedCard, SessionLine
 from app.gateways.signatures import sign_payload, verify_signature
 
 # Test payment methods and what confirming with them does (Stripe's test cards).
@@ -39,6 +39,8 @@ AUTHORIZATION_WINDOW_SECONDS = 7 * 24 * 3600
 CANCELABLE = frozenset(
     {"requires_payment_method", "requires_confirmation", "requires_action", "requires_capture"}
 )
+# Stripe: a Checkout Session expires 30 minutes to 24 hours after it is created.
+SESSION_MIN_SECONDS, SESSION_MAX_SECONDS = 30 * 60, 24 * 3600
 
 
 class FakeGateway:
@@ -57,6 +59,10 @@ class FakeGateway:
         self.tokens: dict[str, str] = {}  # ctoken id -> payment method
         self.spent_tokens: set[str] = set()
         self.dispute_evidence: dict[str, list[dict[str, str]]] = {}  # dispute id -> staged
+        self.sessions: dict[str, CheckoutSession] = {}
+        self.session_capture: dict[str, str] = {}  # session id -> its intent's capture method
+        # Added to every new session's total: a Stripe that disagrees with our sum.
+        self.session_total_skew = 0
         self._idempotent: dict[str, Any] = {}
         self._failures: dict[str, list[PaymentProviderError]] = {}
         self._ids = itertools.count(1)
@@ -160,6 +166,44 @@ class FakeGateway:
             intent_id, "canceled", amount_capturable=0, cancellation_reason="automatic"
         )
 
+    def pay_session(self, session_id: str, payment_method: str = "pm_card_visa") -> Intent:
+        """Pay an open Checkout Session as its hosted page would (the emulator's
+        ``/_emulator/checkout_sessions/:id/pay``): its intent is created at the first try."""
+        session = self.sessions[session_id]
+        if session.status != "open":
+            raise PaymentProviderError(
+                f"This Checkout Session is {session.status}.", retryable=False, provider_code=None
+            )
+        if session.payment_intent is None:
+            number = next(self._ids)
+            intent = Intent(
+                id=f"pi_fake_{number}",
+                status="requires_payment_method",
+                client_secret=f"pi_fake_{number}_secret_{secrets.token_hex(6)}",
+                amount=session.amount_total,
+                currency=session.currency,
+                metadata=dict(session.metadata),
+                capture_method=self.session_capture.get(session_id, "automatic"),
+            )
+            self.intents[intent.id] = intent
+            session = self.sessions[session_id] = replace(session, payment_intent=intent.id)
+        assert session.payment_intent is not None
+        intent = self.confirm(session.payment_intent, payment_method)
+        self._follow(session_id)
+        return intent
+
+    def _follow(self, session_id: str) -> CheckoutSession:
+        """The session as its intent has moved it: completed paid / unpaid (processing)."""
+        session = self.sessions[session_id]
+        intent = self.intents.get(session.payment_intent or "")
+        if intent is not None and session.status != "expired":
+            if intent.status == "succeeded":
+                session = replace(session, status="complete", payment_status="paid", url=None)
+            elif intent.status in ("processing", "requires_capture") and session.status == "open":
+                session = replace(session, status="complete", url=None)
+        self.sessions[session_id] = session
+        return session
+
     def confirmation_token(self, payment_method: str = "pm_card_visa") -> str:
         """A ConfirmationToken for ``payment_method`` (Stripe's test helper)."""
         token = f"ctoken_fake_{next(self._ids)}_{secrets.token_hex(4)}"
@@ -185,14 +229,22 @@ class FakeGateway:
         return dict(refund)
 
     def event(
-        self, type_: str, obj: dict[str, Any] | Intent, *, current: bool = True, **extra: Any
+        self,
+        type_: str,
+        obj: dict[str, Any] | Intent | CheckoutSession,
+        *,
+        current: bool = True,
+        **extra: Any,
     ) -> dict[str, Any]:
         """A Stripe event envelope around ``obj`` (an Intent is rendered as Stripe would).
 
         A refund, charge or dispute ``obj`` becomes what Stripe has now (a re-read
         answers it), unless ``current`` is False: a stale snapshot delivered late.
         """
-        data = intent_dict(obj) if isinstance(obj, Intent) else obj
+        if isinstance(obj, CheckoutSession):
+            data = session_dict(obj)
+        else:
+            data = intent_dict(obj) if isinstance(obj, Intent) else obj
         stored = {"refund": self.refunds, "charge": self.charges, "dispute": self.disputes}
         if current and data.get("object") in stored and data.get("id"):
             stored[data["object"]][data["id"]] = dict(data)
@@ -536,6 +588,113 @@ class FakeGateway:
                 provider_code="resource_missing",
             )
 
+    def create_checkout_session(
+        self,
+        *,
+        lines: Sequence[SessionLine],
+        shipping: SessionLine | None,
+        currency: str,
+        customer_email: str | None,
+        metadata: dict[str, str],
+        success_url: str,
+        cancel_url: str,
+        expires_at: int,
+        idempotency_key: str,
+        discount: int = 0,
+        capture_method: str = "automatic",
+    ) -> CheckoutSession:
+        """Create a session; a repeated key with the same parameters returns the first
+        (a ``discount`` comes off the lines, never the shipping, as a coupon does)."""
+        params: dict[str, Any] = {
+            "lines": list(lines),
+            "shipping": shipping,
+            "currency": currency,
+            "customer_email": customer_email,
+            "metadata": dict(metadata),
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "expires_at": expires_at,
+            "discount": discount,
+            "capture_method": capture_method,
+        }
+        self._check("create_checkout_session", **params)
+        replayed = self._replay(f"session:{idempotency_key}", params)
+        if replayed is not None:
+            return self._follow(replayed)
+        ahead = expires_at - int(time.time())
+        if not SESSION_MIN_SECONDS <= ahead <= SESSION_MAX_SECONDS:
+            raise PaymentProviderError(
+                "The `expires_at` timestamp must be at least 30 minutes and at most 24 hours "
+                "from Checkout Session creation.",
+                retryable=False,
+                provider_code="parameter_invalid",
+            )
+        total = sum(line.unit_amount * line.quantity for line in lines)
+        total -= min(discount, total)
+        total += (shipping.unit_amount if shipping else 0) + self.session_total_skew
+        session_id = f"cs_test_fake_{next(self._ids)}_{secrets.token_hex(8)}"
+        self.session_capture[session_id] = capture_method
+        self.sessions[session_id] = CheckoutSession(
+            id=session_id,
+            status="open",
+            payment_status="unpaid",
+            url=f"https://checkout.stripe.test/c/pay/{session_id}",
+            amount_total=total,
+            currency=currency,
+            expires_at=expires_at,
+            metadata=dict(metadata),
+        )
+        self._idempotent[f"session:{idempotency_key}"] = (params, session_id)
+        return self.sessions[session_id]
+
+    def retrieve_checkout_session(self, session_id: str) -> CheckoutSession:
+        """The stored session, following its intent (invalid request when unknown)."""
+        self._check("retrieve_checkout_session", session_id=session_id)
+        if session_id not in self.sessions:
+            raise PaymentProviderError(
+                f"No such checkout.session: '{session_id}'",
+                retryable=False,
+                provider_code="resource_missing",
+            )
+        return self._follow(session_id)
+
+    def expire_checkout_session(self, session_id: str, *, idempotency_key: str) -> CheckoutSession:
+        """Expire an open session (its unpaid intent is canceled); refused otherwise."""
+        self._check("expire_checkout_session", session_id=session_id)
+        replayed = self._replay(f"expire:{idempotency_key}", {"session_id": session_id})
+        if replayed is not None:
+            return self.sessions[replayed]
+        session = self.retrieve_checkout_session(session_id)
+        if session.status != "open":
+            raise PaymentProviderError(
+                'Only Checkout Sessions with a status in ["open"] can be expired.',
+                retryable=False,
+                provider_code=None,
+            )
+        intent = self.intents.get(session.payment_intent or "")
+        if intent is not None and intent.status in CANCELABLE:
+            self.set_status(intent.id, "canceled", cancellation_reason="abandoned")
+        session = self.sessions[session_id] = replace(session, status="expired", url=None)
+        self._idempotent[f"expire:{idempotency_key}"] = ({"session_id": session_id}, session_id)
+        return session
+
+
+def session_dict(session: CheckoutSession) -> dict[str, Any]:
+    """A CheckoutSession rendered as Stripe's JSON (for webhook payloads)."""
+    return {
+        "id": session.id,
+        "object": "checkout.session",
+        "status": session.status,
+        "payment_status": session.payment_status,
+        "url": session.url,
+        "amount_total": session.amount_total,
+        "currency": session.currency,
+        "expires_at": session.expires_at,
+        "payment_intent": session.payment_intent,
+        "metadata": dict(session.metadata),
+        "mode": "payment",
+    }
+
 
 def intent_dict(intent: Intent) -> dict[str, Any]:
     """An Intent rendered as Stripe's PaymentIntent JSON (for webhook payloads)."""
@@ -603,9 +762,9 @@ class RecordingJobs:
         """Record the call."""
         self.calls.append(("send_receipt", (outbox_id,)))
 
-    def cancel_order(self, order_id: str) -> None:
+    def cancel_order(self, order_id: str, actor: str = "admin") -> None:
         """Record the call."""
-        self.calls.append(("cancel_order", (order_id,)))
+        self.calls.append(("cancel_order", (order_id, actor)))
 
     def create_refund(self, refund_id: str) -> None:
         """Record the call."""
@@ -717,8 +876,10 @@ def admit_checkout(
     capture_method: str = "automatic",
     user_id: str | None = None,
     save_payment_method: bool | None = None,
+    hosted: bool = False,
 ) -> Any:
-    """Admit a submission the way the submit endpoint does; returns the Submission."""
+    """Admit a submission the way the submit endpoint does; returns the Submission
+    (``hosted``: ``"ui": "hosted"`` with the shop's return URLs)."""
     from app.services.admission import Submission, admit
 
     body = {
@@ -737,6 +898,12 @@ def admit_checkout(
         body["confirmationTokenId"] = confirmation_token
     if save_payment_method is not None:
         body["savePaymentMethod"] = save_payment_method
+    if hosted:
+        body |= {
+            "ui": "hosted",
+            "successUrl": "http://127.0.0.1:5000/done?session_id={CHECKOUT_SESSION_ID}",
+            "cancelUrl": "http://127.0.0.1:5000/cart",
+        }
     submission = Submission.create(
         body,
         idempotency_key=key or f"key-{secrets.token_hex(8)}",

@@ -26,6 +26,16 @@ class TestEnvironment:
         assert config.store_currency == "usd"
         assert config.stripe_api_base is None
 
+    @pytest.mark.parametrize(
+        ("value", "ui"), [(None, "both"), ("Hosted", "hosted"), ("elements", "elements")]
+    )
+    def test_checkout_ui_defaults_to_both(self, value: str | None, ui: str) -> None:
+        assert load_config({} if value is None else {"CHECKOUT_UI": value}).checkout_ui == ui
+
+    def test_an_unknown_checkout_ui_stops_the_start(self) -> None:
+        with pytest.raises((ValueError, ConfigError), match="CHECKOUT_UI"):
+            load_config({"CHECKOUT_UI": "iframe"})
+
     def test_variables_are_parsed_and_typed(self) -> None:
         config = load_config(
             {
@@ -39,6 +49,7 @@ class TestEnvironment:
                 "FRONTEND_ORIGINS": "https://a.example,https://b.example",
                 "RATELIMIT_ENABLED": "false",
                 "RATELIMIT_CHECKOUT": "5/second",
+                "RATELIMIT_ADMIN_LOGIN": "3/minute",
                 "TRUSTED_PROXY_HOPS": "1",
                 "STRIPE_REQUESTS_PER_SECOND": "20",
                 "MAIL_URL": "smtp://127.0.0.1:1025",
@@ -54,6 +65,8 @@ class TestEnvironment:
         assert config.frontend_origins == ("https://a.example", "https://b.example")
         assert config.ratelimit_enabled is False
         assert config.ratelimit_checkout == "5/second"
+        assert config.ratelimit_admin_login == "3/minute"
+        assert load_config({}, dotenv=False).ratelimit_admin_login == "20/minute"
         assert config.trusted_proxy_hops == 1
         assert config.stripe_requests_per_second == 20
         assert config.mail_url == "smtp://127.0.0.1:1025"
@@ -255,3 +268,32 @@ def test_every_process_stops_at_start_without_its_secrets(process: str, tmp_path
         pytest.fail(f"{process} started without its secrets")
     assert done.returncode != 0
     assert "JWT_SECRET" in done.stderr
+
+
+class TestRedisSentinels:
+    def test_unset_means_redis_url_and_no_replica_acknowledgement(self) -> None:
+        config = load_config({"REDIS_URL": "redis://cache:6380/2"}, dotenv=False)
+        assert config.redis_sentinels == ()
+        assert config.redis_min_replicas_ack == 0
+        assert config.limiter_storage_uri == "redis://cache:6380/2"
+
+    def test_sentinels_name_the_primary_and_ask_one_replica_by_default(self) -> None:
+        config = load_config(
+            {"REDIS_SENTINELS": "s1:26379, s2:26380", "REDIS_SENTINEL_MASTER": "shop"},
+            dotenv=False,
+        )
+        assert config.redis_sentinels == (("s1", 26379), ("s2", 26380))
+        assert config.redis_sentinel_master == "shop"
+        assert config.redis_min_replicas_ack == 1
+        assert config.limiter_storage_uri == "redis+sentinel://s1:26379,s2:26380/shop"
+
+    def test_the_acknowledgement_can_be_set_either_way(self) -> None:
+        env = {"REDIS_SENTINELS": "s1:26379", "REDIS_MIN_REPLICAS_ACK": "2"}
+        assert load_config(env, dotenv=False).redis_min_replicas_ack == 2
+        assert (
+            load_config({"REDIS_MIN_REPLICAS_ACK": "1"}, dotenv=False).redis_min_replicas_ack == 1
+        )
+
+    def test_a_malformed_sentinel_fails_at_start(self) -> None:
+        with pytest.raises(ValueError, match="REDIS_SENTINELS"):
+            load_config({"REDIS_SENTINELS": "s1"}, dotenv=False)

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from app.api.auth import require_admin
+from app.api.auth import Identity, require_admin
 from app.api.requests import idempotency_key, json_object
 from app.context import current_runtime
 from app.errors import InvalidRequest
@@ -30,7 +30,8 @@ from app.schemas.card_data import ADMIN_NOT_CARD_DATA
 from app.schemas.checkout import SKU_PATTERN
 from app.schemas.common import load
 from app.schemas.products import ProductSyncSchema, ProductUpsertSchema
-from app.services import admin, catalog, shop_webhooks
+from app.schemas.promotions import CODE_ERROR, CODE_PATTERN, PromotionUpsertSchema
+from app.services import admin, catalog, promotions, shop_webhooks
 
 blueprint = Blueprint("admin", __name__, url_prefix="/api/admin")
 # The catalog sync's body limit: 1,000 products with long descriptions.
@@ -44,6 +45,7 @@ _capture_schema = CaptureRequestSchema()
 _orders_query = OrderListQuerySchema()
 _events_query = WebhookEventListQuerySchema()
 _deliveries_query = ShopDeliveryListQuerySchema()
+_promotion_schema = PromotionUpsertSchema()
 
 
 @blueprint.put("/products/<sku>")
@@ -62,6 +64,41 @@ def upsert_product(sku: str) -> Response:
     return jsonify(product)
 
 
+@blueprint.put("/promotions/<code>")
+def upsert_promotion(code: str) -> Response:
+    """Create or replace a promotion code's terms (database and Redis together)."""
+    require_admin()
+    if not re.match(CODE_PATTERN, code):
+        raise InvalidRequest("Invalid promotion code.", fields={"code": [CODE_ERROR]})
+    data = load(_promotion_schema, json_object())
+    runtime = current_runtime()
+    promotions.require_currency(data, runtime.config.store_currency)
+    amount_off = data.get("amount_off")
+    promotion = promotions.upsert(
+        runtime.redis,
+        promotions.PromotionInput(
+            code=promotions.normalise_code(code),
+            percent_off=data.get("percent_off"),
+            amount_off=None if amount_off is None else amount_off["amount"],
+            currency=runtime.config.store_currency.lower(),
+            min_subtotal=data.get("min_subtotal"),
+            starts_at=data.get("starts_at"),
+            ends_at=data.get("ends_at"),
+            max_redemptions=data.get("max_redemptions"),
+            per_buyer_limit=data.get("per_buyer_limit"),
+            active=data["active"],
+        ),
+    )
+    return jsonify(promotion)
+
+
+@blueprint.get("/promotions")
+def list_promotions() -> Response:
+    """Every promotion code with its redemptions used and left."""
+    require_admin()
+    return jsonify(promotions.listing(current_runtime().redis))
+
+
 @blueprint.put("/products")
 def sync_products() -> Response:
     """Catalog sync: 1-1,000 products, all or nothing, in one transaction and one script."""
@@ -78,11 +115,13 @@ def sync_products() -> Response:
 @blueprint.post("/orders/<order_id>/refunds")
 def refund(order_id: str) -> tuple[Response, int, dict[str, str]]:
     """Record a refund request (idempotent per key) and queue the Stripe call: 202."""
-    require_admin()
+    who = require_admin()
     key = idempotency_key()
     data = load(_refund_schema, _optional_body())
     runtime = current_runtime()
-    result = admin.refund_order(runtime.redis, order_id, idempotency_key=key, **data)
+    result = admin.refund_order(
+        runtime.redis, order_id, idempotency_key=key, actor=_actor(who), **data
+    )
     if result.submit:
         runtime.jobs.create_refund(result.response["refundId"])
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
@@ -92,11 +131,13 @@ def refund(order_id: str) -> tuple[Response, int, dict[str, str]]:
 @blueprint.post("/orders/<order_id>/capture")
 def capture(order_id: str) -> tuple[Response, int, dict[str, str]]:
     """Record a capture of an AUTHORIZED order (idempotent per key) and queue it: 202."""
-    require_admin()
+    who = require_admin()
     key = idempotency_key()
     data = load(_capture_schema, _optional_body())
     runtime = current_runtime()
-    result = admin.capture_order(runtime.redis, order_id, idempotency_key=key, **data)
+    result = admin.capture_order(
+        runtime.redis, order_id, idempotency_key=key, actor=_actor(who), **data
+    )
     # A replay re-queues too (the first enqueue may have been lost); the actor is idempotent.
     runtime.jobs.capture_payment(order_id, result.request_id)
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
@@ -106,7 +147,7 @@ def capture(order_id: str) -> tuple[Response, int, dict[str, str]]:
 @blueprint.post("/orders/<order_id>/fulfillment")
 def fulfillment(order_id: str) -> tuple[Response, int]:
     """Start or complete fulfilment: 200 with the order (202 when a capture runs first)."""
-    require_admin()
+    who = require_admin()
     # A carrier's tracking number may pass Luhn: it is not card data (ADMIN_NOT_CARD_DATA).
     data = load(_fulfillment_schema, json_object(not_card_data=ADMIN_NOT_CARD_DATA))
     result = admin.fulfil(
@@ -115,6 +156,7 @@ def fulfillment(order_id: str) -> tuple[Response, int]:
         runtime=current_runtime(),
         carrier=data["carrier"],
         tracking_number=data["tracking_number"],
+        actor=_actor(who),
     )
     if result.capture_request_id is not None:
         current_runtime().jobs.capture_payment(order_id, result.capture_request_id)
@@ -125,11 +167,11 @@ def fulfillment(order_id: str) -> tuple[Response, int]:
 def cancel(order_id: str) -> tuple[Response, int]:
     """Queue the cancel of a PENDING order (intent first, then the hold — I8), or the
     void of an AUTHORIZED one: 202."""
-    require_admin()
+    who = require_admin()
     load(_empty_schema, _optional_body())
     runtime = current_runtime()
     admin.check_cancelable(runtime.redis, order_id)
-    runtime.jobs.cancel_order(order_id)
+    runtime.jobs.cancel_order(order_id, _actor(who))
     return jsonify({"orderId": order_id, "status": "queued"}), 202
 
 
@@ -176,6 +218,12 @@ def resend_shop_event(event_id: str) -> tuple[Response, int]:
     for delivery_id in shop_webhooks.resend(event_id, runtime.config.shop_webhook_endpoints):
         runtime.jobs.deliver_shop_webhook(delivery_id)
     return jsonify({"eventId": event_id, "status": "queued"}), 202
+
+
+def _actor(who: Identity) -> str:
+    """The audit actor of an admin API action: ``admin:<sub>`` (the console's operators
+    are ``operator:<email>``)."""
+    return f"admin:{who.user_id or 'unknown'}"
 
 
 def _optional_body() -> dict[str, Any]:

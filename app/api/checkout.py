@@ -14,9 +14,22 @@ from app.context import current_config, current_runtime
 from app.errors import InvalidRequest, OutOfStock, ServiceError
 from app.gateways.jobs import Jobs
 from app.gateways.rate_limit import StripeBudget
-from app.schemas.checkout import ConfirmSchema, LookupQuerySchema, QuoteSchema, SubmitSchema
+from app.schemas.checkout import (
+    HOSTED,
+    ConfirmSchema,
+    LookupQuerySchema,
+    QuoteSchema,
+    SubmitSchema,
+)
 from app.schemas.common import load
-from app.services import catalog, checkout_status, confirmation, order_views
+from app.services import (
+    catalog,
+    checkout_status,
+    confirmation,
+    hosted,
+    order_views,
+    promotions,
+)
 from app.services.admission import (
     Submission,
     SubmitRate,
@@ -24,7 +37,7 @@ from app.services.admission import (
     caller_hash,
     count_refused,
 )
-from app.services.pricing import total_check
+from app.services.pricing import check_shipping_option, total_check
 
 blueprint = Blueprint("checkout", __name__, url_prefix="/api/checkout")
 log = structlog.get_logger("app.api.checkout")
@@ -42,8 +55,14 @@ def quote() -> Response:
     data = load(_quote_schema, json_object())
     items = [(line["sku"], line["quantity"]) for line in data["items"]]
     runtime = current_runtime()
+    code = data["promotion_code"]
     body = catalog.quote(
-        runtime.redis, items, data["shipping_address"], runtime.config.store_currency
+        runtime.redis,
+        items,
+        data["shipping_address"],
+        runtime.config.store_currency,
+        shipping_option_id=data["shipping_option_id"],
+        promotion=None if code is None else promotions.quote_terms(runtime.redis, code),
     )
     return jsonify(body)
 
@@ -66,6 +85,10 @@ def submit() -> tuple[Response, int, dict[str, str]]:
                 "Saving a payment method needs a signed-in buyer.",
                 fields={"savePaymentMethod": [GUEST_CANNOT_SAVE]},
             )
+        option_id = data.get("shipping_option_id")
+        check_shipping_option(data["shipping_address"], config.store_currency, option_id)
+        if data.get("ui") == HOSTED:
+            hosted.check_hosted_submit(data, config)
     except (ServiceError, HTTPException):
         count_refused(runtime.redis, rate)  # refused input counts against the limit too
         raise
@@ -87,7 +110,9 @@ def submit() -> tuple[Response, int, dict[str, str]]:
             caller=caller_hash(user_id),
             # A cart Stripe could never charge is refused in the script, from the prices
             # the catalog script wrote beside the stock (no query, no extra round trip).
-            total_check=total_check(data["shipping_address"], config.store_currency),
+            total_check=total_check(data["shipping_address"], config.store_currency, option_id),
+            replicas=config.redis_min_replicas_ack,
+            replica_timeout_ms=config.redis_replica_ack_timeout_ms,
         )
     except OutOfStock:
         SUBMITS.labels("out_of_stock").inc()
@@ -105,8 +130,12 @@ def submit() -> tuple[Response, int, dict[str, str]]:
 
 @blueprint.get("/lookup")
 def lookup() -> Response:
-    """Back from a redirect: Stripe's return-URL parameters → the order and its token."""
+    """Back from a redirect: Stripe's return-URL parameters (or the hosted page's
+    ``session_id``) → the order and its token."""
     query = load(_lookup_query, request.args.to_dict())
+    secrets = current_runtime().config.checkout_token_secrets
+    if "session_id" in query:
+        return jsonify(hosted.lookup_by_session(query["session_id"], secrets))
     return jsonify(
         order_views.lookup_by_intent(
             query["payment_intent"],

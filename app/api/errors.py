@@ -9,7 +9,7 @@ import peewee
 import redis
 import structlog
 import werkzeug.exceptions
-from flask import Flask, Response, current_app, jsonify
+from flask import Flask, Response, current_app, jsonify, request
 from playhouse.pool import MaxConnectionsExceeded
 from werkzeug.exceptions import HTTPException
 
@@ -22,8 +22,11 @@ from app.errors import (
     ServiceUnavailable,
     UnsupportedMediaType,
 )
+from app.schemas.card_data import looks_like_pan
 
 log = structlog.get_logger("app.api.errors")
+# How much of an unmatched path a 404 repeats.
+MAX_PATH_SHOWN = 200
 
 
 class BadRequest(ServiceError):
@@ -49,7 +52,7 @@ def _http_error(exc: HTTPException) -> ServiceError:
     """Map werkzeug's own HTTP errors onto the hierarchy."""
     code = exc.code or 500
     if code == 404:
-        return NotFound("No such resource.")
+        return NotFound(_not_found_message())
     if code == 405:
         allowed = sorted(getattr(exc, "valid_methods", None) or ())
         return MethodNotAllowed(f"Use {', '.join(allowed) or 'another method'}.", tuple(allowed))
@@ -62,6 +65,17 @@ def _http_error(exc: HTTPException) -> ServiceError:
     if code < 500:
         return BadRequest(exc.description or "Bad request.")
     return ServiceError("Internal server error.")
+
+
+def _not_found_message() -> str:
+    """Name the method and path no route matched (a doubled ``/api`` prefix shows), never
+    a card number in it (I6), nor the query string; a long path is cut."""
+    path = request.path
+    if looks_like_pan(path):
+        return "No such resource."
+    if len(path) > MAX_PATH_SHOWN:
+        path = path[:MAX_PATH_SHOWN] + "…"
+    return f"No such resource: {request.method} {path}."
 
 
 def _retry_after() -> int:

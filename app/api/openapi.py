@@ -5,6 +5,7 @@ One table lists every operation; the test suite checks it covers every route.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,7 @@ from app.schemas.products import (
     ProductSyncSchema,
     ProductUpsertSchema,
 )
+from app.schemas.promotions import CODE_PATTERN, PromotionSchema, PromotionUpsertSchema
 from models.order import ORDER_STATES
 from models.shop_webhook import SHOP_DELIVERY_STATUSES
 from models.webhook_event import WEBHOOK_STATUSES
@@ -58,7 +60,7 @@ ERRORS = {
     502: "payment_provider_error (Stripe refused the call)",
     403: "forbidden",
     404: "not_found",
-    409: "out_of_stock or invalid_state",
+    409: "out_of_stock, invalid_state or promotion_unavailable",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "idempotency_key_reused",
@@ -214,6 +216,16 @@ OPERATIONS = (
     Operation("/api/admin/products/{sku}", "put", "Create or update a product (admin JWT).",
               response=AdminProductSchema, request=ProductUpsertSchema,
               errors=(400, 401, 403, 409, 413, 415, 503), tag="admin", parameters=SKU_PATH),
+    Operation("/api/admin/promotions/{code}", "put",
+              "Create or replace a promotion code's terms (admin JWT); its redemptions stay.",
+              response=PromotionSchema, request=PromotionUpsertSchema,
+              errors=(400, 401, 403, 413, 415, 503), tag="admin",
+              parameters=[{"name": "code", "in": "path", "required": True,
+                           "schema": {"type": "string", "pattern": CODE_PATTERN}}]),
+    Operation("/api/admin/promotions", "get",
+              "Every promotion code with its redemptions used and left (admin JWT).",
+              response=r.fields.List(r.fields.Nested(PromotionSchema)),
+              errors=(401, 403, 503), tag="admin"),
     Operation("/api/admin/products", "put",
               "Catalog sync (admin JWT): 1-1,000 products, all or nothing, idempotent; "
               "409 when a product's stock would drop below what is held or sold.",
@@ -379,3 +391,8 @@ def _nullable_refs(node: Any) -> Any:
             fixed["allOf"] = [ref]
             fixed["nullable"] = True
     return fixed
+
+
+def render(spec: dict[str, Any]) -> str:
+    """The document as JSON text, keys in the order ``GET /openapi.json`` serves them."""
+    return json.dumps(spec, indent=2, ensure_ascii=False) + "\n"

@@ -13,9 +13,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import dramatiq
-import redis
 from dramatiq.brokers.redis import RedisBroker
+from redis import Redis
 
+from app.config import Config
+from app.gateways.redis_client import connection_pool
 from models.db import utcnow
 
 DEFAULT_QUEUE = "default"
@@ -62,8 +64,9 @@ class Jobs(Protocol):
     def send_receipt(self, outbox_id: int) -> None:
         """Deliver one queued receipt from the outbox."""
 
-    def cancel_order(self, order_id: str) -> None:
-        """Cancel a PENDING order: its intent first, then its hold."""
+    def cancel_order(self, order_id: str, actor: str = "admin") -> None:
+        """Cancel a PENDING order (its intent first, then its hold) or void an AUTHORIZED
+        one, audited as ``actor``."""
 
     def create_refund(self, refund_id: str) -> None:
         """Ask Stripe for a requested refund."""
@@ -85,20 +88,20 @@ class Jobs(Protocol):
 
 
 def redis_broker(
-    redis_url: str, *, max_connections: int = 200, maintenance_chance: int = MAINTENANCE_CHANCE
+    redis: Config | str, *, maintenance_chance: int = MAINTENANCE_CHANCE
 ) -> RedisBroker:
-    """The Redis broker of every process of the fleet (the same queues and timeouts).
+    """The Redis broker of every process of the fleet (the same queues and timeouts), on
+    ``redis``'s primary (a URL, or a configuration that may name sentinels).
 
     Its pool queues a caller for a free connection rather than failing: a gevent web
     process may enqueue from hundreds of requests at once. Processes that only send
     (web, clock) pass ``maintenance_chance=0``: requeueing a dead worker's messages is
     the workers' job, and a send then costs only its own enqueue.
     """
-    pool = redis.BlockingConnectionPool.from_url(
-        redis_url, max_connections=max_connections, timeout=10
-    )
+    config = Config(redis_url=redis) if isinstance(redis, str) else redis
+    pool = connection_pool(config, max_connections=config.redis_max_connections)
     return RedisBroker(
-        client=redis.Redis(connection_pool=pool),
+        client=Redis(connection_pool=pool),
         heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
         maintenance_chance=maintenance_chance,
         dead_message_ttl=DEAD_MESSAGE_TTL_MS,
@@ -132,9 +135,9 @@ class DramatiqJobs:
         """Queue ``send_receipt(outbox_id)``."""
         self._send("send_receipt", outbox_id)
 
-    def cancel_order(self, order_id: str) -> None:
-        """Queue ``cancel_order(order_id)``."""
-        self._send("cancel_order", order_id)
+    def cancel_order(self, order_id: str, actor: str = "admin") -> None:
+        """Queue ``cancel_order(order_id, actor)``."""
+        self._send("cancel_order", order_id, actor)
 
     def create_refund(self, refund_id: str) -> None:
         """Queue ``create_refund(refund_id)``."""

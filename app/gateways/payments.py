@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -129,6 +129,48 @@ class SavedCard:
             last4=str(card.get("last4") or ""),
             exp_month=int(card.get("exp_month") or 0),
             exp_year=int(card.get("exp_year") or 0),
+        )
+
+
+@dataclass(frozen=True)
+class SessionLine:
+    """One line of a Checkout Session, priced by us (``price_data``)."""
+
+    name: str
+    unit_amount: int
+    quantity: int
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    """The part of a Stripe Checkout Session the service relies on."""
+
+    id: str
+    status: str  # open | complete | expired
+    payment_status: str  # paid | unpaid | no_payment_required
+    url: str | None
+    amount_total: int
+    currency: str
+    expires_at: int
+    payment_intent: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CheckoutSession:
+        """Build from a Checkout Session object (API response or webhook payload)."""
+        intent = data.get("payment_intent")
+        if isinstance(intent, dict):
+            intent = intent.get("id")
+        return cls(
+            id=data["id"],
+            status=str(data.get("status") or ""),
+            payment_status=str(data.get("payment_status") or ""),
+            url=data.get("url"),
+            amount_total=int(data.get("amount_total") or 0),
+            currency=str(data.get("currency") or ""),
+            expires_at=int(data.get("expires_at") or 0),
+            payment_intent=intent or None,
+            metadata=dict(data.get("metadata") or {}),
         )
 
 
@@ -254,6 +296,35 @@ class PaymentGateway(Protocol):
 
     def detach_payment_method(self, payment_method_id: str) -> None:
         """Take a saved method off its Customer, for good."""
+        ...
+
+    def create_checkout_session(
+        self,
+        *,
+        lines: Sequence[SessionLine],
+        shipping: SessionLine | None,
+        currency: str,
+        customer_email: str | None,
+        metadata: dict[str, str],
+        success_url: str,
+        cancel_url: str,
+        expires_at: int,
+        idempotency_key: str,
+        discount: int = 0,
+        capture_method: str = "automatic",
+    ) -> CheckoutSession:
+        """Create (or, on a repeated key, return) a hosted Checkout Session in mode
+        ``payment``; ``metadata`` goes on the session and on its PaymentIntent; a
+        ``discount`` (minor units) comes off the lines as a one-off coupon."""
+        ...
+
+    def retrieve_checkout_session(self, session_id: str) -> CheckoutSession:
+        """The Checkout Session as Stripe has it now."""
+        ...
+
+    def expire_checkout_session(self, session_id: str, *, idempotency_key: str) -> CheckoutSession:
+        """Expire an open session (its buyer can no longer pay); raises PaymentProviderError
+        when it is no longer open."""
         ...
 
 
@@ -618,3 +689,92 @@ class StripeGateway:
         """``POST /v1/payment_methods/<id>/detach``."""
         methods = self.client.v1.payment_methods
         self._call(lambda: methods.detach(payment_method_id))
+
+    def create_checkout_session(
+        self,
+        *,
+        lines: Sequence[SessionLine],
+        shipping: SessionLine | None,
+        currency: str,
+        customer_email: str | None,
+        metadata: dict[str, str],
+        success_url: str,
+        cancel_url: str,
+        expires_at: int,
+        idempotency_key: str,
+        discount: int = 0,
+        capture_method: str = "automatic",
+    ) -> CheckoutSession:
+        """``POST /v1/checkout/sessions``: our lines as ``price_data``, the shipping as a
+        fixed ``shipping_rate_data``, the metadata on the session and its intent, a
+        discount as a coupon made for this session alone (Stripe takes no negative line)."""
+        params: dict[str, Any] = {
+            "mode": "payment",
+            "line_items": [
+                {
+                    "price_data": {
+                        "currency": currency,
+                        "unit_amount": line.unit_amount,
+                        "product_data": {"name": line.name},
+                    },
+                    "quantity": line.quantity,
+                }
+                for line in lines
+            ],
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "metadata": metadata,
+            "payment_intent_data": {"metadata": metadata}
+            | ({"capture_method": capture_method} if capture_method != "automatic" else {}),
+            "expires_at": expires_at,
+        }
+        if shipping is not None:
+            params["shipping_options"] = [
+                {
+                    "shipping_rate_data": {
+                        "type": "fixed_amount",
+                        "fixed_amount": {"amount": shipping.unit_amount, "currency": currency},
+                        "display_name": shipping.name,
+                    }
+                }
+            ]
+        if customer_email:
+            params["customer_email"] = customer_email
+        if discount:
+            coupon = self._session_coupon(discount, currency, idempotency_key)
+            params["discounts"] = [{"coupon": coupon}]
+        sessions = self.client.v1.checkout.sessions
+        obj = self._call(
+            lambda: sessions.create(params, {"idempotency_key": idempotency_key})  # type: ignore[arg-type]
+        )
+        return CheckoutSession.from_dict(obj.to_dict())
+
+    def _session_coupon(self, amount: int, currency: str, session_key: str) -> str:
+        """A one-off ``amount_off`` coupon (redeemable once), keyed from the session's key."""
+        coupons = self.client.v1.coupons
+        params: dict[str, Any] = {
+            "amount_off": amount,
+            "currency": currency,
+            "duration": "once",
+            "max_redemptions": 1,
+            "name": "Order discount",
+        }
+        obj = self._call(
+            lambda: coupons.create(params, {"idempotency_key": f"{session_key}-coupon"})  # type: ignore[arg-type]
+        )
+        return str(obj.id)
+
+    def retrieve_checkout_session(self, session_id: str) -> CheckoutSession:
+        """``GET /v1/checkout/sessions/<id>``."""
+        sessions = self.client.v1.checkout.sessions
+        return CheckoutSession.from_dict(
+            self._call(lambda: sessions.retrieve(session_id)).to_dict()
+        )
+
+    def expire_checkout_session(self, session_id: str, *, idempotency_key: str) -> CheckoutSession:
+        """``POST /v1/checkout/sessions/<id>/expire``."""
+        sessions = self.client.v1.checkout.sessions
+        obj = self._call(
+            lambda: sessions.expire(session_id, {}, {"idempotency_key": idempotency_key})
+        )
+        return CheckoutSession.from_dict(obj.to_dict())

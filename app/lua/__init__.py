@@ -18,6 +18,7 @@ from typing import Any
 
 from redis import Redis
 from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
 from app.errors import IdempotencyKeyReused, InvalidRequest, OutOfStock
 
@@ -39,6 +40,9 @@ NAMES = (
     "rehold",
     "unclaim",
     "reclaim",
+    "unredeem",
+    "reredeem",
+    "promo_rebuild",
 )
 USES = re.compile(r"^-- uses: (.+)$", re.MULTILINE)
 
@@ -71,6 +75,32 @@ def script(name: str) -> Script:
 def run(redis: Redis, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
     """Run script ``name`` on ``redis`` (one EVALSHA once the server knows it)."""
     return script(name)(keys=list(keys), args=list(args), client=redis)
+
+
+def run_replicated(
+    redis: Redis,
+    name: str,
+    keys: Sequence[str],
+    args: Sequence[Any],
+    *,
+    replicas: int,
+    timeout_ms: int,
+) -> tuple[Any, int]:
+    """Run script ``name`` and ``WAIT replicas timeout_ms`` in ONE round trip: its reply,
+    and how many replicas acknowledged every write made so far on this connection."""
+    registered = script(name)
+    for _attempt in range(2):
+        with redis.pipeline(transaction=False) as pipe:
+            pipe.evalsha(registered.sha, len(keys), *keys, *args)
+            pipe.execute_command("WAIT", replicas, timeout_ms)
+            try:
+                reply, acked = pipe.execute()
+            except NoScriptError:
+                # A new (or just promoted) server: the script ran nowhere; load it, go again.
+                registered.sha = redis.script_load(registered.script)
+                continue
+        return reply, int(acked)
+    raise NoScriptError(f"script {name} could not be loaded")
 
 
 def preload(redis: Redis) -> None:

@@ -1,7 +1,8 @@
 -- admit.lua: the submit path in one atomic call. Counts the client's request against
--- its rate limit, claims the idempotency key, holds every line (all or nothing), writes
--- the checkout read model and queues the submission in {shop}:pending. A refused submit
--- writes nothing but its rate-limit count.
+-- its rate limit, claims the idempotency key, holds every line (all or nothing), redeems
+-- the promotion code (if any), writes the checkout read model (with the code's terms) and
+-- queues the submission in {shop}:pending. A refused submit writes nothing but its
+-- rate-limit count.
 -- uses: stock.lua
 --
 -- KEYS[1]  {shop}:avail
@@ -12,6 +13,10 @@
 -- KEYS[6]  {shop}:pending
 -- KEYS[7]  {shop}:ratelimit:submit:<client ip>   fixed-window request counter
 -- KEYS[8]  {shop}:price            hash sku -> unit price (written by catalog.lua)
+-- KEYS[9]  {shop}:promo:<code>      hash: terms (JSON), active, startsAt, endsAt (unix s),
+--                                   minSubtotal, max, perBuyer ('' = none)
+-- KEYS[10] {shop}:promo:<code>:orders   hash orderId -> buyer keys: redemptions held
+-- KEYS[11] {shop}:promo:<code>:buyers   hash buyer key -> redemptions held
 -- ARGV[1]  request fingerprint (sha256 hex of the canonical validated body)
 -- ARGV[2]  the 202 response body, JSON
 -- ARGV[3]  order id
@@ -29,19 +34,29 @@
 -- ARGV[14] tax rate for the destination, basis points (per line, rounded half up)
 -- ARGV[15] shipping for the destination, minor units
 -- ARGV[16] subtotal from which shipping is free (-1: never)
--- ARGV[17] n: the number of read-model arguments that follow (field, value, ...)
--- ARGV[18 .. 17+n]  read-model field, value pairs
--- ARGV[18+n ..]     sku, quantity pairs (a repeated SKU is summed)
+-- ARGV[17] promotion code ('' = none; KEYS[9..11] are then unused)
+-- ARGV[18] the buyer's keys for the per-buyer limit, space separated (e-mail, user id)
+-- ARGV[19] n: the number of read-model arguments that follow (field, value, ...)
+-- ARGV[20 .. 19+n]  read-model field, value pairs
+-- ARGV[20+n ..]     sku, quantity pairs (a repeated SKU is summed)
 --
 -- Returns {used, ttl, outcome...}: `used` requests of the window so far (0 without a
 -- limit), `ttl` seconds until the window resets, then one of
 --   'OK'                                   admitted: claim, hold, read model, pending written
---   'REPLAY', response, same caller (1|0)  same key, same fingerprint: the stored response
+--   'REPLAY', response, same caller (1|0|2)  same key, same fingerprint: the stored
+--                                          response; 2: its first delivery (the admission
+--                                          was answered 503 for want of a replica's
+--                                          acknowledgement, so nobody has its token yet)
 --   'LIMITED'                              over the rate limit: nothing else done
 --   'MISMATCH'                             same key, other fingerprint: nothing changed
 --   'UNKNOWN', sku, ...                    SKUs absent from {shop}:avail: nothing changed
 --   'TOO_LARGE', total                     the priced total exceeds ARGV[13]: nothing changed
+--   'PROMO_INVALID', reason                unknown | inactive | not_yet_valid | expired |
+--                                          minimum: nothing changed
 --   'SHORT', sku, requested, available, ...   not enough units: nothing changed
+--   'PROMO_UNAVAILABLE', reason            used_up | buyer_limit: nothing changed
+-- Order of refusals: unknown SKUs, a total no payment can take, the code's terms (bad
+-- input, 400), then stock and the code's redemptions (409).
 -- The cart's total as app/services/pricing.py computes it with its table strategies
 -- (per-line tax rounded half up, flat shipping waived from a subtotal), over the lines
 -- whose SKU has a price in price_key; nil when within `limit`. Lines without a price
@@ -84,6 +99,66 @@ local function total_over(price_key, argv, first, order, limit, tax_bp, shipping
   return nil
 end
 
+-- The goods subtotal from price_key, or nil when a line has no price there (the
+-- minimum is then left as met: the worker prices with the terms admission saw).
+local function goods_subtotal(price_key, argv, first, order)
+  local found = redis.call('HMGET', price_key, unpack(order))
+  local prices = {}
+  for i, sku in ipairs(order) do
+    prices[sku] = found[i]
+  end
+  local subtotal = 0
+  for i = first, #argv, 2 do
+    local price = prices[argv[i]]
+    if not price then
+      return nil
+    end
+    subtotal = subtotal + tonumber(price) * tonumber(argv[i + 1])
+  end
+  return subtotal
+end
+
+-- Why the code in KEYS[9] does not apply now (nil: it does); its fields otherwise.
+local function promo_terms(now, first, order)
+  local t = redis.call('HMGET', KEYS[9], 'terms', 'active', 'startsAt', 'endsAt',
+    'minSubtotal', 'max', 'perBuyer')
+  if not t[1] then
+    return 'unknown'
+  end
+  if t[2] ~= '1' then
+    return 'inactive'
+  end
+  if t[3] ~= '' and now < tonumber(t[3]) then
+    return 'not_yet_valid'
+  end
+  if t[4] ~= '' and now >= tonumber(t[4]) then
+    return 'expired'
+  end
+  if t[5] ~= '' then
+    local subtotal = goods_subtotal(KEYS[8], ARGV, first, order)
+    if subtotal and subtotal < tonumber(t[5]) then
+      return 'minimum'
+    end
+  end
+  return nil, t
+end
+
+-- 'used_up' or 'buyer_limit' when no redemption is left for these buyer keys; else nil.
+local function promo_unavailable(terms, buyer_keys)
+  if terms[6] ~= '' and redis.call('HLEN', KEYS[10]) >= tonumber(terms[6]) then
+    return 'used_up'
+  end
+  if terms[7] ~= '' then
+    for key in string.gmatch(buyer_keys, '%S+') do
+      local held = tonumber(redis.call('HGET', KEYS[11], key) or '0')
+      if held >= tonumber(terms[7]) then
+        return 'buyer_limit'
+      end
+    end
+  end
+  return nil
+end
+
 local used, ttl = 0, 0
 local limit = tonumber(ARGV[10])
 if limit > 0 then
@@ -97,40 +172,72 @@ if limit > 0 then
   end
 end
 
-local claimed = redis.call('HMGET', KEYS[4], 'fingerprint', 'response', 'caller')
+local claimed = redis.call('HMGET', KEYS[4], 'fingerprint', 'response', 'caller', 'unanswered')
 if claimed[1] then
   if claimed[1] == ARGV[1] then
+    if claimed[4] then
+      redis.call('HDEL', KEYS[4], 'unanswered')
+      return {used, ttl, 'REPLAY', claimed[2], 2}
+    end
     return {used, ttl, 'REPLAY', claimed[2], claimed[3] == ARGV[12] and 1 or 0}
   end
   return {used, ttl, 'MISMATCH'}
 end
 
-local n = tonumber(ARGV[17])
-local order, want = parse_lines(ARGV, 18 + n)
+local n = tonumber(ARGV[19])
+local first = 20 + n
+local order, want = parse_lines(ARGV, first)
 local refused = check_lines(KEYS[1], order, want)
+local unknown = refused and refused[1] == 'UNKNOWN'
 -- Unknown SKUs first, then a total no payment can take (bad input), then stock.
-if not (refused and refused[1] == 'UNKNOWN') and tonumber(ARGV[13]) > 0 then
-  local total = total_over(KEYS[8], ARGV, 18 + n, order, tonumber(ARGV[13]),
+if not unknown and tonumber(ARGV[13]) > 0 then
+  local total = total_over(KEYS[8], ARGV, first, order, tonumber(ARGV[13]),
     tonumber(ARGV[14]), tonumber(ARGV[15]), tonumber(ARGV[16]))
   if total then
     return {used, ttl, 'TOO_LARGE', total}
   end
+end
+local promo = nil
+if not unknown and ARGV[17] ~= '' then
+  local invalid, terms = promo_terms(tonumber(ARGV[6]), first, order)
+  if invalid then
+    return {used, ttl, 'PROMO_INVALID', invalid}
+  end
+  promo = terms
 end
 if refused then
   table.insert(refused, 1, ttl)
   table.insert(refused, 1, used)
   return refused
 end
+if promo then
+  local unavailable = promo_unavailable(promo, ARGV[18])
+  if unavailable then
+    return {used, ttl, 'PROMO_UNAVAILABLE', unavailable}
+  end
+end
 
 take_lines(KEYS[1], KEYS[2], KEYS[3], ARGV[4], ARGV[3], ARGV[5], ARGV[7], order, want)
+if promo then
+  redis.call('HSET', KEYS[10], ARGV[3], ARGV[18])
+  for key in string.gmatch(ARGV[18], '%S+') do
+    redis.call('HINCRBY', KEYS[11], key, 1)
+  end
+end
 
 redis.call('HSET', KEYS[4], 'fingerprint', ARGV[1], 'response', ARGV[2], 'orderId', ARGV[3],
   'caller', ARGV[12])
 redis.call('EXPIRE', KEYS[4], ARGV[8])
 
 local fields = {}
-for i = 18, 17 + n do
+for i = 20, 19 + n do
   fields[#fields + 1] = ARGV[i]
+end
+if promo then
+  -- The terms as admission saw them travel with the submission: the worker prices
+  -- with them, whatever the code's terms are by then.
+  fields[#fields + 1] = 'promotion'
+  fields[#fields + 1] = promo[1]
 end
 fields[#fields + 1] = 'version'
 fields[#fields + 1] = '1'

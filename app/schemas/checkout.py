@@ -4,16 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import (
+    ValidationError,
+    fields,
+    post_load,
+    pre_load,
+    validate,
+    validates_schema,
+)
 
 from app.schemas.common import BaseSchema, Email, StrictBoolean, StrictInteger, Text
 from app.schemas.countries import ISO_3166_ALPHA2
+from app.schemas.promotions import promotion_code_field
 
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 MAX_LINES = 100
 MAX_QUANTITY = 100
 IDEMPOTENCY_KEY_LENGTH = (8, 255)
 CONFIRMATION_TOKEN_PATTERN = r"^ctoken_[A-Za-z0-9_]{1,250}$"
+OPTION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+# The submit's ``ui``: the Payment Element on the shop's page, or Stripe's hosted page.
+ELEMENTS, HOSTED = "elements", "hosted"
+CHECKOUT_UIS = (ELEMENTS, HOSTED)
+MAX_URL = 2000
 
 
 def _confirmation_token_field(**kwargs: Any) -> fields.String:
@@ -45,6 +58,9 @@ class LineSchema(BaseSchema):
     quantity = StrictInteger(required=True, validate=validate.Range(min=1, max=MAX_QUANTITY))
 
 
+POSTAL_CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9 -]{0,15}$", error="Invalid postal code.")
+
+
 class AddressSchema(BaseSchema):
     """A postal address (shipping or billing)."""
 
@@ -53,11 +69,7 @@ class AddressSchema(BaseSchema):
     line2 = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
     city = Text(required=True, validate=validate.Length(max=100))
     state = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
-    postal_code = Text(
-        required=True,
-        data_key="postalCode",
-        validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9 -]{0,15}$", error="Invalid postal code."),
-    )
+    postal_code = Text(required=True, data_key="postalCode", validate=POSTAL_CODE)
     country = Country(required=True)
 
     @post_load
@@ -68,13 +80,42 @@ class AddressSchema(BaseSchema):
         return data
 
 
-class QuoteAddressSchema(BaseSchema):
-    """What a quote needs of the destination: the country, and the state for tax."""
+def _optional_text(max_length: int, **kwargs: Any) -> fields.String:
+    return fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=max_length), **kwargs
+    )
 
-    country = Country(required=True)
-    state = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
+
+class QuoteAddressSchema(BaseSchema):
+    """The submit's address with every field but ``country`` optional: Express Checkout
+    and a half-filled form send partial addresses, and a shop passes the same object to
+    the quote and the submit. A blank field counts as absent; a given one is checked as
+    at submit."""
+
+    name = _optional_text(200)
+    line1 = _optional_text(200)
+    line2 = _optional_text(200)
+    city = _optional_text(100)
+    state = _optional_text(100)
     postal_code = fields.String(
-        load_default=None, allow_none=True, data_key="postalCode", validate=validate.Length(max=20)
+        load_default=None, allow_none=True, data_key="postalCode", validate=POSTAL_CODE
+    )
+    country = Country(required=True)
+
+    @pre_load
+    def _blanks_are_absent(self, data: Any, **_: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        trimmed = {k: v.strip() if isinstance(v, str) else v for k, v in data.items()}
+        return {k: None if v == "" else v for k, v in trimmed.items()}
+
+
+def _shipping_option_field(**kwargs: Any) -> fields.String:
+    """The id of one of the destination's ``shippingOptions`` (default: the cheapest)."""
+    return fields.String(
+        data_key="shippingOptionId",
+        validate=validate.Regexp(OPTION_ID_PATTERN, error="Invalid shipping option id."),
+        **kwargs,
     )
 
 
@@ -105,6 +146,8 @@ class QuoteSchema(BaseSchema):
     shipping_address = fields.Nested(
         QuoteAddressSchema, data_key="shippingAddress", load_default=None, allow_none=True
     )
+    shipping_option_id = _shipping_option_field(load_default=None)
+    promotion_code = promotion_code_field(load_default=None)
 
     @validates_schema
     def _unique_skus(self, data: dict[str, Any], **_: Any) -> None:
@@ -138,10 +181,33 @@ class SubmitSchema(BaseSchema):
         data_key="savePaymentMethod",
         metadata={"description": "Save the card for next time (needs the buyer's JWT)."},
     )
+    # Absent (the cheapest option) it stays absent from the stored body, as above.
+    shipping_option_id = _shipping_option_field()
+    promotion_code = promotion_code_field()
+    # Wave 3: ``hosted`` pays on Stripe's Checkout page, which sends the buyer back to
+    # ``successUrl`` / ``cancelUrl`` (their origins are checked against the shop's by the
+    # endpoint). Absent: the Payment Element, and the stored body is what it always was.
+    ui = fields.String(validate=validate.OneOf(CHECKOUT_UIS))
+    success_url = fields.String(data_key="successUrl", validate=validate.Length(max=MAX_URL))
+    cancel_url = fields.String(data_key="cancelUrl", validate=validate.Length(max=MAX_URL))
 
     @validates_schema
     def _unique_skus(self, data: dict[str, Any], **_: Any) -> None:
         refuse_duplicate_skus(data.get("items") or [])
+
+    @validates_schema
+    def _hosted_urls(self, data: dict[str, Any], **_: Any) -> None:
+        hosted = data.get("ui") == HOSTED
+        errors = {}
+        for name, key in (("success_url", "successUrl"), ("cancel_url", "cancelUrl")):
+            if hosted and not data.get(name):
+                errors[key] = ['Required with "ui": "hosted".']
+            elif not hosted and name in data:
+                errors[key] = ['Only with "ui": "hosted".']
+        if hosted and data.get("confirmation_token_id"):
+            errors["confirmationTokenId"] = ['Not with "ui": "hosted" (Stripe\'s page confirms).']
+        if errors:
+            raise ValidationError(errors)
 
 
 class ConfirmSchema(BaseSchema):
@@ -176,24 +242,30 @@ class SubmitResponseSchema(BaseSchema):
 
     order_id = fields.String(data_key="orderId")
     order_number = fields.String(data_key="orderNumber")
-    checkout_token = fields.String(data_key="checkoutToken")
+    # Null on a guest's replay: only the first answer carries the token (docs/api.md).
+    checkout_token = fields.String(data_key="checkoutToken", allow_none=True)
     state = fields.String()
     status_url = fields.String(data_key="statusUrl")
     hold_expires_at = fields.String(data_key="holdExpiresAt")
 
 
 class LookupQuerySchema(BaseSchema):
-    """``GET /api/checkout/lookup``: the query Stripe appends to a ``return_url``."""
+    """``GET /api/checkout/lookup``: the query Stripe appends to a ``return_url``, or the
+    Checkout Session id a hosted page's ``successUrl`` carries."""
 
+    session_id = fields.String(
+        validate=[
+            validate.Length(max=255),
+            validate.Regexp(r"^cs_[A-Za-z0-9_]+$", error="Not a Checkout Session id."),
+        ],
+    )
     payment_intent = fields.String(
-        required=True,
         validate=[
             validate.Length(max=255),
             validate.Regexp(r"^pi_[A-Za-z0-9_]+$", error="Not a PaymentIntent id."),
         ],
     )
     payment_intent_client_secret = fields.String(
-        required=True,
         validate=[
             validate.Length(max=255),
             validate.Regexp(
@@ -203,6 +275,19 @@ class LookupQuerySchema(BaseSchema):
     )
     # Stripe adds it too (succeeded, processing, failed); the order's state is the truth.
     redirect_status = fields.String(load_default=None, validate=validate.Length(max=32))
+
+    @validates_schema
+    def _one_way(self, data: dict[str, Any], **_: Any) -> None:
+        if "session_id" in data:
+            return
+        missing = ["Missing data for required field."]
+        errors = {
+            name: missing
+            for name in ("payment_intent", "payment_intent_client_secret")
+            if name not in data
+        }
+        if errors:
+            raise ValidationError(errors)
 
 
 class LookupResponseSchema(BaseSchema):

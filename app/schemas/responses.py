@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import fields
 
 from app.schemas.common import BaseSchema
+from app.schemas.promotions import PromotionSummarySchema
 
 
 class ShortItemSchema(BaseSchema):
@@ -47,16 +48,35 @@ class LineItemSchema(BaseSchema):
     quantity = fields.Integer()
     unit_amount = fields.Integer(data_key="unitAmount")
     amount = fields.Integer()
+    unit_amount_decimal = fields.String(
+        data_key="unitAmountDecimal", metadata={"description": 'Exact decimal: "14.00".'}
+    )
+    amount_decimal = fields.String(data_key="amountDecimal")
 
 
 class TotalsSchema(BaseSchema):
-    """Cart totals in minor units."""
+    """Cart totals in minor units: ``total = subtotal - discount + shipping + tax``."""
 
     subtotal = fields.Integer()
+    discount = fields.Integer(metadata={"description": "A promotion's discount; 0 when none."})
     shipping = fields.Integer()
     tax = fields.Integer()
     total = fields.Integer()
     currency = fields.String()
+
+
+class TotalsDecimalSchema(BaseSchema):
+    """The totals as exact decimal strings in the currency's minor-unit exponent."""
+
+    subtotal = fields.String()
+    discount = fields.String()
+    shipping = fields.String()
+    tax = fields.String()
+    total = fields.String()
+
+
+def _totals_decimal(*, allow_none: bool = False) -> fields.Nested:
+    return fields.Nested(TotalsDecimalSchema, data_key="totalsDecimal", allow_none=allow_none)
 
 
 class QuoteLineSchema(LineItemSchema):
@@ -65,10 +85,39 @@ class QuoteLineSchema(LineItemSchema):
     available = fields.Integer()
 
 
+class DeliveryEstimateSchema(BaseSchema):
+    """Business days from dispatch to delivery."""
+
+    min_days = fields.Integer(data_key="minDays")
+    max_days = fields.Integer(data_key="maxDays")
+
+
+class ShippingOptionSchema(BaseSchema):
+    """One way to ship to the destination, priced for this cart."""
+
+    id = fields.String()
+    label = fields.String()
+    amount = fields.Integer()
+    amount_decimal = fields.String(data_key="amountDecimal")
+    delivery_estimate = fields.Nested(DeliveryEstimateSchema, data_key="deliveryEstimate")
+
+
 class QuoteResponseSchema(TotalsSchema):
     """A quote: the lines, the totals, and whether the cart can be bought as it is."""
 
     line_items = fields.List(fields.Nested(QuoteLineSchema), data_key="lineItems")
+    totals_decimal = _totals_decimal()
+    shipping_options = fields.List(
+        fields.Nested(ShippingOptionSchema),
+        data_key="shippingOptions",
+        metadata={"description": "The destination's options (empty: shipping is free)."},
+    )
+    shipping_option_id = fields.String(
+        data_key="shippingOptionId",
+        allow_none=True,
+        metadata={"description": "The option priced: the one asked for, else the cheapest."},
+    )
+    promotion = fields.Nested(PromotionSummarySchema, allow_none=True)
     purchasable = fields.Boolean(
         metadata={"description": "false when a line asks for more than is available"}
     )
@@ -114,6 +163,14 @@ class QueueSchema(BaseSchema):
     )
 
 
+class HostedCheckoutSchema(BaseSchema):
+    """A hosted order's Checkout Session: the shop redirects the buyer to ``url``."""
+
+    session_id = fields.String(data_key="sessionId")
+    url = fields.String(allow_none=True, metadata={"description": "Stripe's payment page."})
+    expires_at = fields.String(data_key="expiresAt", allow_none=True)
+
+
 class CheckoutStatusSchema(BaseSchema):
     """``GET /api/checkout/<orderId>``."""
 
@@ -122,8 +179,14 @@ class CheckoutStatusSchema(BaseSchema):
     state = fields.String()
     payment = fields.Nested(PaymentSchema)
     totals = fields.Nested(TotalsSchema, allow_none=True)
+    totals_decimal = _totals_decimal(allow_none=True)
     line_items = fields.List(fields.Nested(LineItemSchema), data_key="lineItems")
     hold_expires_at = fields.String(data_key="holdExpiresAt", allow_none=True)
+    checkout = fields.Nested(
+        HostedCheckoutSchema,
+        allow_none=True,
+        metadata={"description": 'With "ui": "hosted", once the Checkout Session exists.'},
+    )
     error = fields.Nested(PaymentErrorSchema, allow_none=True)
     version = fields.Integer()
     queue = fields.Nested(
@@ -171,6 +234,17 @@ class OrderSchema(BaseSchema):
     email = fields.String()
     line_items = fields.List(fields.Nested(LineItemSchema), data_key="lineItems")
     totals = fields.Nested(TotalsSchema, allow_none=True)
+    totals_decimal = _totals_decimal(allow_none=True)
+    shipping_option_id = fields.String(
+        data_key="shippingOptionId",
+        allow_none=True,
+        metadata={"description": "The shipping option chosen (null: one was not needed)."},
+    )
+    promotion = fields.Nested(
+        PromotionSummarySchema,
+        allow_none=True,
+        metadata={"description": "The promotion code redeemed (null: none)."},
+    )
     shipping_address = fields.Dict(data_key="shippingAddress")
     billing_address = fields.Dict(data_key="billingAddress", allow_none=True)
     payment_intent_id = fields.String(data_key="paymentIntentId", allow_none=True)
@@ -208,6 +282,7 @@ class TrackResponseSchema(BaseSchema):
     state = fields.String()
     line_items = fields.List(fields.Nested(LineItemSchema), data_key="lineItems")
     totals = fields.Nested(TotalsSchema)
+    totals_decimal = _totals_decimal()
     created_at = fields.String(data_key="createdAt")
     events = fields.List(fields.Nested(PublicEventSchema))
     progress = fields.List(

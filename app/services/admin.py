@@ -10,8 +10,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import peewee
@@ -66,8 +67,10 @@ def refund_order(
     amount: int | None = None,
     reason: str | None = None,
     restock: bool = False,
+    actor: str = "admin",
 ) -> RefundRequest:
-    """Record a refund request once per Idempotency-Key (REFUND_REQUESTED, pending).
+    """Record a refund request once per Idempotency-Key (REFUND_REQUESTED, pending, by
+    ``actor``).
 
     The same key with the same request answers the first refund again; with another
     request (or another order) it raises IdempotencyKeyReused. A refused request
@@ -82,7 +85,7 @@ def refund_order(
         raise IdempotencyKeyReused("This Idempotency-Key was used with another request.")
     stored_key = f"admin:{key_hash}"  # apart from the webhook's "stripe:<id>" keys
     try:
-        refund, created = _request_once(order_id, stored_key, amount, reason, restock)
+        refund, created = _request_once(order_id, stored_key, amount, reason, restock, actor)
     except (NotFound, InvalidState):
         if claimed:
             redis.delete(claim)
@@ -100,11 +103,16 @@ def refund_order(
 
 
 def _request_once(
-    order_id: str, key: str, amount: int | None, reason: str | None, restock: bool
+    order_id: str, key: str, amount: int | None, reason: str | None, restock: bool, actor: str
 ) -> tuple[Refund, bool]:
     try:
         return request_refund(
-            order_id, idempotency_key=key, amount=amount, reason=reason, restock=restock
+            order_id,
+            idempotency_key=key,
+            amount=amount,
+            reason=reason,
+            restock=restock,
+            actor=actor,
         )
     except peewee.IntegrityError:  # a concurrent request with this key wrote it first
         return Refund.get(Refund.idempotency_key == key), False
@@ -140,8 +148,10 @@ def capture_order(
     idempotency_key: str,
     amount: int | None = None,
     restock: list[dict[str, Any]] | None = None,
+    actor: str = "admin",
 ) -> CaptureRequest:
-    """Record a capture request once per Idempotency-Key (``CAPTURE_REQUESTED``).
+    """Record a capture request once per Idempotency-Key (``CAPTURE_REQUESTED`` by
+    ``actor``).
 
     Same key, same request: the first answer again; same key, other request:
     IdempotencyKeyReused. A refused request (NotFound, InvalidState, InvalidRequest)
@@ -157,7 +167,7 @@ def capture_order(
     request_id = f"cap_{key_hash[:24]}"
     try:
         created = authorizations.record_capture_request(
-            order_id, request_id, amount=amount, restock=restock or []
+            order_id, request_id, amount=amount, restock=restock or [], actor=actor
         )
     except (NotFound, InvalidState, InvalidRequest):
         if claimed:
@@ -186,8 +196,9 @@ def fulfil(
     runtime: Runtime,
     carrier: str | None,
     tracking_number: str | None,
+    actor: str = "admin",
 ) -> Fulfilment:
-    """Start or complete fulfilment; the full order body afterwards.
+    """Start or complete fulfilment (by ``actor``); the full order body afterwards.
 
     Starting an AUTHORIZED order captures first (202): the capture actor moves it to
     PAID, then FULFILLING.
@@ -201,10 +212,16 @@ def fulfil(
             request_id,
             fulfil=True,
             details={k: v for k, v in details.items() if v},
+            actor=actor,
         )
         return Fulfilment(order_views.order_view(Order.get_by_id(order_id)), 202, request_id)
     order = update_fulfillment(
-        order_id, action, runtime=runtime, carrier=carrier, tracking_number=tracking_number
+        order_id,
+        action,
+        runtime=runtime,
+        carrier=carrier,
+        tracking_number=tracking_number,
+        actor=actor,
     )
     return Fulfilment(order_views.order_view(Order.get_by_id(order.id)))
 
@@ -262,9 +279,55 @@ def order_summary(order: Order) -> dict[str, Any]:
 
 def list_orders(*, state: str | None, limit: int, cursor: str | None) -> Page:
     """Orders newest first (created_at, then id), optionally in one state."""
+    return search_orders(OrderFilter(state=state), limit=limit, cursor=cursor)
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    """What the console's order list narrows by; every part optional.
+
+    ``text`` is an order number, an order id, a PaymentIntent id or a buyer's e-mail
+    (case-insensitive), matched exactly; ``created_from`` / ``created_to`` are whole UTC
+    days, both included; ``sku``: orders with a line of that SKU.
+    """
+
+    text: str | None = None
+    state: str | None = None
+    created_from: date | None = None
+    created_to: date | None = None
+    sku: str | None = None
+
+
+def _filtered(filters: OrderFilter) -> peewee.ModelSelect[Order]:
     query = Order.select()
-    if state:
-        query = query.where(Order.state == state)
+    if filters.text:
+        text = filters.text.strip()
+        query = query.where(
+            (Order.order_number == text.upper())
+            | (Order.id == text)
+            | (Order.payment_intent_id == text)
+            | (peewee.fn.LOWER(Order.email) == text.lower())
+        )
+    if filters.state:
+        query = query.where(Order.state == filters.state)
+    if filters.created_from:
+        query = query.where(Order.created_at >= datetime.combine(filters.created_from, time()))
+    if filters.created_to:
+        after = datetime.combine(filters.created_to + timedelta(days=1), time())
+        query = query.where(Order.created_at < after)
+    if filters.sku:
+        # The lines are JSON text (compact, sorted keys): a LIKE narrows, _has_sku decides.
+        query = query.where(Order.line_items.contains(f'"sku":"{filters.sku}"'))
+    return query
+
+
+def _has_sku(order: Order, sku: str | None) -> bool:
+    return sku is None or any(line.get("sku") == sku for line in order.line_items or [])
+
+
+def search_orders(filters: OrderFilter, *, limit: int, cursor: str | None) -> Page:
+    """Orders matching ``filters``, newest first (created_at, then id), a keyset page."""
+    query = _filtered(filters)
     if cursor:
         created, last_id = decode_cursor(cursor, 2)
         moment = _moment(created)
@@ -281,7 +344,22 @@ def list_orders(*, state: str | None, limit: int, cursor: str | None) -> Page:
     following = (
         encode_cursor([rows[-1].created_at.isoformat(), rows[-1].id]) if more and rows else None
     )
-    return Page([order_summary(o) for o in rows], following)
+    # The cursor follows the rows read, so a SKU's near-miss dropped here skips nothing.
+    return Page([order_summary(o) for o in rows if _has_sku(o, filters.sku)], following)
+
+
+EXPORT_BATCH = 500
+
+
+def export_orders(filters: OrderFilter) -> Iterator[dict[str, Any]]:
+    """Every order matching ``filters``, newest first, read in keyset batches."""
+    cursor = None
+    while True:
+        page = search_orders(filters, limit=EXPORT_BATCH, cursor=cursor)
+        yield from page.data
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
 
 
 def _is_order_id(value: Any) -> bool:

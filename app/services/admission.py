@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import limits
+from prometheus_client import Counter
 from redis import Redis
 
 from app import keys, lua
@@ -33,6 +34,7 @@ from app.services.inventory import (
     with_product_names,
 )
 from app.services.pricing import TotalCheck, over_maximum
+from app.services.pricing.promotions import admission_refusal, buyer_keys
 from app.services.state_machine import PENDING
 from models.statuses import CaptureMethod, PaymentStatus
 
@@ -50,6 +52,11 @@ __all__ = [
     "pending_older_than",
     "token_hash",
 ]
+
+REPLICA_ACK_MISSING = Counter(
+    "checkout_admission_replica_ack_missing_total",
+    "Admissions answered 503: no replica acknowledged them in time (REDIS_MIN_REPLICAS_ACK).",
+)
 
 # Crockford base32 without I, L, O, U: nothing a buyer can misread on the phone.
 ORDER_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -277,13 +284,23 @@ def admit(
     rate: SubmitRate | None = None,
     caller: str = "",
     total_check: TotalCheck | None = None,
+    replicas: int = 0,
+    replica_timeout_ms: int = 0,
 ) -> Admission:
     """Count the rate limit, claim the key, hold every line and write the read model in
-    ONE EVALSHA.
+    ONE EVALSHA (followed by ``WAIT replicas`` in the same round trip when ``replicas``).
+
+    A 202 is a promise: with ``replicas``, one is only given once that many replicas hold
+    the submission, so a failover cannot lose it. Fewer in ``replica_timeout_ms`` raises
+    ServiceUnavailable; the submission stays on the primary, where a retry with the same
+    key replays it (docs/reliability.md, "Redis failover").
 
     With ``total_check`` the script first prices the cart from ``{shop}:price`` (the
     prices the catalog script wrote) and refuses one over Stripe's maximum:
-    InvalidRequest on ``items``, nothing held.
+    InvalidRequest on ``items``, nothing held. With a ``promotionCode`` in the body it
+    checks the code's terms (InvalidRequest on ``promotionCode``) and redeems it with the
+    hold, all or nothing (PromotionUnavailable when none is left for everyone or for
+    this buyer); the terms are copied into the read model for the worker.
 
     Same key + same fingerprint → the stored response (``replayed=True``), without the
     checkout token unless ``caller`` (:func:`caller_hash`) is the user who submitted it.
@@ -293,6 +310,7 @@ def admit(
     """
     rate = rate or SubmitRate(0, 1, "")
     lines = validate_lines(submission.items)
+    code = str(submission.body.get("promotionCode") or "")
     response = submission.response()
     now = datetime.now(UTC)
     fields: list[Any] = []
@@ -307,6 +325,9 @@ def admit(
         keys.PENDING,
         rate.key,
         keys.PRICE,
+        keys.promotion(code),
+        keys.promotion_orders(code),
+        keys.promotion_buyers(code),
     ]
     check = total_check
     args = [
@@ -326,23 +347,38 @@ def admit(
         0 if check is None else check.tax_basis_points,
         0 if check is None else check.shipping,
         -1 if check is None or check.free_over is None else check.free_over,
+        code,
+        buyer_keys(str(submission.body.get("email") or ""), submission.user_id) if code else "",
         len(fields),
         *fields,
         *flat_lines(lines),
     ]
-    used, ttl, *outcome = lua.run(redis, "admit", names, args)
+    if replicas:
+        reply, acked = lua.run_replicated(
+            redis, "admit", names, args, replicas=replicas, timeout_ms=replica_timeout_ms
+        )
+    else:
+        reply, acked = lua.run(redis, "admit", names, args), 0
+    used, ttl, *outcome = reply
     state = RateState(rate.limit, max(0, rate.limit - int(used)), int(ttl))
     kind = lua.text(outcome[0])
     if kind == "LIMITED":
         raise RateLimited(retry_after=max(1, int(ttl)))
     if kind == "REPLAY":
         stored = json.loads(lua.text(outcome[1]))
-        if not (caller and int(outcome[2])):
+        first_delivery = int(outcome[2]) == 2
+        if not (first_delivery or (caller and int(outcome[2]))):
             # Someone else holding the key and the body must not read the buyer's order.
             stored["checkoutToken"] = None
+        _require_replicas(
+            acked, replicas, redis=redis, unanswered=names[3] if first_delivery else None
+        )
         return Admission(response=stored, replayed=True, rate=state)
     if kind == "TOO_LARGE" and check is not None:
         raise over_maximum(check.currency)
+    promotion_refused = admission_refusal(kind, lua.text(outcome[-1]))
+    if promotion_refused is not None:
+        raise promotion_refused
     try:
         lua.raise_for_refusal(outcome, lines)
     except OutOfStock as exc:
@@ -351,7 +387,26 @@ def admit(
         if kind == "UNKNOWN" and counters_lost([lua.text(sku) for sku in outcome[1:]]):
             raise ServiceUnavailable("Stock counters are being restored; retry.") from None
         raise
+    _require_replicas(acked, replicas, redis=redis, unanswered=names[3])
     return Admission(response=response, replayed=False, rate=state)
+
+
+def _require_replicas(
+    acked: int, replicas: int, *, redis: Redis | None = None, unanswered: str | None = None
+) -> None:
+    """Refuse to promise an admission fewer than ``replicas`` replicas acknowledged.
+
+    The refused answer was never delivered, so nobody holds its checkout token: the claim
+    at ``unanswered`` is marked, and the first replay of it (admit.lua) hands the token
+    over, as a guest's first answer would have (a later replay does not).
+    """
+    if acked < replicas:
+        if redis is not None and unanswered is not None:
+            redis.hset(unanswered, "unanswered", 1)
+        REPLICA_ACK_MISSING.inc()
+        raise ServiceUnavailable(
+            "The submission is not yet safe on a replica; retry with the same Idempotency-Key."
+        )
 
 
 def load_submission(redis: Redis, order_id: str) -> dict[str, Any] | None:

@@ -11,8 +11,9 @@ for any number of products.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import peewee
@@ -20,7 +21,9 @@ from redis import Redis
 
 from app.errors import InvalidRequest, InvalidState, NotFound
 from app.services.inventory import CounterChange, Inventory, sold_unshipped
-from app.services.pricing import ProductPrice, decimal_amount, price_cart
+from app.services.money import decimal_amount
+from app.services.pricing import ProductPrice, price_cart
+from app.services.pricing.promotions import PromotionTerms, refused
 from models import Product
 from models.db import database, is_postgres, utcnow
 
@@ -62,6 +65,17 @@ DEMO_CATALOG = (
     ProductInput("POSTER-LTD", "Limited poster", "Signed print, 50 x 70 cm.", 4500, "usd", 0,
                  category="Prints"),
 )  # fmt: skip
+# The demo catalog's pictures: small SVGs drawn for this project, in app/web/static/catalog/
+# (served by the app), so a shop's product grid has something to show against `make demo`.
+DEMO_IMAGES_PATH = "/static/web/catalog"
+DEMO_IMAGES = {
+    "TSHIRT-BLK-M": "tshirt-black.svg",
+    "TSHIRT-WHT-M": "tshirt-white.svg",
+    "MUG-LOGO": "mug.svg",
+    "CAP-NAVY": "cap.svg",
+    "TOTE-NAT": "tote.svg",
+    "POSTER-LTD": "poster.svg",
+}
 
 
 def product_view(product: Any, available: int) -> dict[str, Any]:
@@ -132,14 +146,31 @@ def quote(
     items: Sequence[tuple[str, int]],
     shipping_address: Mapping[str, Any] | None,
     currency: str,
+    *,
+    shipping_option_id: str | None = None,
+    promotion: PromotionTerms | None = None,
+    now: int | None = None,
 ) -> dict[str, Any]:
-    """A priced cart with each line's ``available``, ``purchasable`` and ``shortItems``.
+    """A priced cart with each line's ``available``, ``purchasable`` and ``shortItems``,
+    less ``promotion`` (InvalidRequest on ``promotionCode`` when its terms refuse the cart
+    at ``now``, unix seconds).
 
     Stock refuses nothing here (the submit's hold decides); unknown or inactive SKUs
     are ``validation_failed`` on ``items.N.sku``, as at submit.
     """
     products = product_prices((sku for sku, _ in items), active_only=True)
-    priced = price_cart(items, shipping_address, currency, products)
+    priced = price_cart(
+        items,
+        shipping_address,
+        currency,
+        products,
+        shipping_option_id=shipping_option_id,
+        promotion=promotion,
+    )
+    if promotion is not None:
+        reason = promotion.refusal(int(time.time()) if now is None else now, priced.subtotal)
+        if reason is not None:
+            raise refused(reason)
     available = Inventory(redis).available([line.sku for line in priced.line_items])
     body = priced.to_dict()
     short = []
@@ -335,6 +366,13 @@ def existing_skus(skus: Sequence[str]) -> set[str]:
     return found
 
 
-def seed_demo(redis: Redis) -> list[dict[str, Any]]:
-    """Upsert the demo catalog (idempotent: re-running sets the same numbers)."""
-    return [admin_product_view(p, n) for p, n in upsert_products(redis, DEMO_CATALOG)]
+def seed_demo(redis: Redis, image_base: str = "") -> list[dict[str, Any]]:
+    """Upsert the demo catalog (idempotent: re-running sets the same numbers).
+
+    ``image_base`` is the app's public URL: a shop on another origin shows the pictures.
+    """
+    items = [
+        replace(item, image_url=f"{image_base}{DEMO_IMAGES_PATH}/{DEMO_IMAGES[item.sku]}")
+        for item in DEMO_CATALOG
+    ]
+    return [admin_product_view(p, n) for p, n in upsert_products(redis, items)]

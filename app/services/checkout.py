@@ -16,7 +16,7 @@ the intent as Stripe answered is handed back in :class:`Placement` for the layer
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -24,11 +24,12 @@ import peewee
 
 from app.errors import IdempotencyKeyReused, InvalidRequest, PaymentProviderError
 from app.gateways.payments import FINAL_STATUSES, Intent
-from app.services import admission, checkout_status, customers, shop_events
+from app.services import admission, checkout_status, customers, hosted, promotions, shop_events
 from app.services.catalog import product_prices
 from app.services.holds import release_hold
 from app.services.inventory import Inventory
 from app.services.pricing import price_cart
+from app.services.pricing.promotions import PromotionTerms
 from app.services.records import checkout_fields, lock_order, to_utc_naive, touch
 from app.services.state_machine import CANCELED, FAILED, PENDING, record_event, transition
 from models import Order, OrderEvent, Reservation
@@ -120,6 +121,11 @@ def submission_lines(submission: dict[str, Any]) -> list[tuple[str, int]]:
     return lines
 
 
+def stored_promotion(terms: PromotionTerms) -> dict[str, Any]:
+    """``orders.promotion``: the code, its words and the terms the order was priced with."""
+    return {**terms.summary(), "terms": asdict(terms)}
+
+
 def write_order(order_id: str, view: dict[str, Any], currency: str) -> Order:
     """Price the submission and write order + reservation + ORDER_CREATED + STOCK_HELD.
 
@@ -129,11 +135,15 @@ def write_order(order_id: str, view: dict[str, Any], currency: str) -> Order:
     """
     submission = view["submission"]
     lines = submission_lines(submission)
+    # The code's terms as admission saw them (it redeemed the code): priced as they were.
+    promotion = PromotionTerms.from_json(view["promotion"]) if view.get("promotion") else None
     quote = price_cart(
         lines,
         submission.get("shippingAddress"),
         currency,
         product_prices(sku for sku, _ in lines),
+        shipping_option_id=submission.get("shippingOptionId"),
+        promotion=promotion,
     )
     reservation_id = submission.get("reservationId") or view.get("reservationId")
     expires_at = to_utc_naive(view["holdExpiresAt"])
@@ -148,7 +158,11 @@ def write_order(order_id: str, view: dict[str, Any], currency: str) -> Order:
                 user_id=view.get("userId") or None,
                 line_items=[line.to_dict() for line in quote.line_items],
                 subtotal=quote.subtotal,
+                discount=quote.discount,
                 shipping=quote.shipping,
+                shipping_option=quote.shipping_option_id,
+                promotion_code=None if promotion is None else promotion.code,
+                promotion=None if promotion is None else stored_promotion(promotion),
                 tax=quote.tax,
                 total=quote.total,
                 currency=quote.currency,
@@ -237,6 +251,9 @@ def reject_submission(
     reservation_id = submission.get("reservationId") or view.get("reservationId")
     if reservation_id:
         Inventory(runtime.redis).release(reservation_id)
+    if view.get("promotion"):
+        code = PromotionTerms.from_json(view["promotion"]).code
+        promotions.give_back(runtime.redis, order_id, code)
     checkout_status.publish(
         runtime.redis,
         order_id,
@@ -294,7 +311,7 @@ def open_payment(order: Order, runtime: Runtime) -> tuple[Order, Intent | None]:
     be applied by the caller). A token Stripe refuses (spent, expired) still leaves the
     order an unconfirmed intent, so the buyer may retry (``/confirm`` or client secret).
     """
-    if order.payment_intent_id is not None:
+    if order.payment_intent_id is not None or order.checkout_session_id is not None:
         # A re-run (duplicate message): republish, keeping any decline already shown.
         checkout_status.publish(runtime.redis, order.id, **checkout_fields(order))
         offer_saved_cards(order, runtime)
@@ -302,6 +319,10 @@ def open_payment(order: Order, runtime: Runtime) -> tuple[Order, Intent | None]:
     if intent_creation_stopped(order.id):
         log.warning("order %s: its hold expired; no intent is created any more", order.id)
         return order, None
+    submission = admission.load_submission(runtime.redis, order.id)
+    if hosted.wants_hosted(submission):
+        assert submission is not None
+        return open_hosted(order, runtime, submission), None
     token = confirmation_token_of(runtime, order.id)
     refusal = None
     try:
@@ -357,6 +378,28 @@ def save_requested(runtime: Runtime, order_id: str) -> bool:
     """Whether the buyer asked to save the payment method (``savePaymentMethod``)."""
     submission = admission.load_submission(runtime.redis, order_id) or {}
     return submission.get("savePaymentMethod") is True
+
+
+def open_hosted(order: Order, runtime: Runtime, submission: dict[str, Any]) -> Order:
+    """A Checkout Session instead of an intent; its total checked against ours first."""
+    expires_at = hosted.fix_expiry(order.id)
+    try:
+        session = hosted.create_session(order, runtime, submission, expires_at)
+    except PaymentProviderError as exc:
+        if exc.retryable:
+            raise
+        fail_without_intent(order, runtime, exc)
+        return Order.get_by_id(order.id)
+    problem = hosted.total_mismatch(order, session)
+    if problem is not None:
+        hosted.SESSION_MISMATCHES.inc()
+        hosted.expire_quietly(runtime.gateway, session.id, order.id)  # never payable
+        error = PaymentProviderError(problem, retryable=False, provider_code=hosted.AMOUNT_MISMATCH)
+        fail_without_intent(
+            order, runtime, error, published={"code": hosted.AMOUNT_MISMATCH, "message": problem}
+        )
+        return Order.get_by_id(order.id)
+    return hosted.record_session(order.id, session, expires_at, runtime)
 
 
 def create_intent(order: Order, runtime: Runtime, token: str | None) -> Intent:
@@ -422,13 +465,20 @@ def store_intent(
     return order
 
 
-def fail_without_intent(order: Order, runtime: Runtime, exc: PaymentProviderError) -> None:
-    """A permanent error creating the intent: FAILED, hold released, error published."""
+def fail_without_intent(
+    order: Order,
+    runtime: Runtime,
+    exc: PaymentProviderError,
+    published: dict[str, Any] | None = None,
+) -> None:
+    """A permanent error creating the intent (or session): FAILED, hold released, error
+    published (``published``, else a generic ``payment_setup_failed``)."""
     with database().atomic():
         order = lock_order(order.id)
         if order.state != PENDING:
             return
         release_hold(order, runtime, reason="payment_setup_failed")
+        promotions.give_back_after_commit(runtime.redis, order)
         touch(
             order,
             payment_status=PaymentStatus.CANCELED,
@@ -445,6 +495,7 @@ def fail_without_intent(order: Order, runtime: Runtime, exc: PaymentProviderErro
         runtime.redis,
         order.id,
         **checkout_fields(order),
-        error={"code": "payment_setup_failed", "message": "The payment could not be set up."},
+        error=published
+        or {"code": "payment_setup_failed", "message": "The payment could not be set up."},
     )
-    log.error("order %s: permanent error creating its intent: %s", order.id, exc.message)
+    log.error("order %s: permanent error creating its payment: %s", order.id, exc.message)

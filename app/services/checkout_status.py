@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 # The longest long-poll: the HTTP contract's ``?wait=0..25``; longer asks are cut to it.
 MAX_WAIT_SECONDS = 25
 # Fields stored as JSON; any other value that parses as a JSON object/array is decoded too.
-JSON_FIELDS = frozenset({"submission", "lineItems", "totals", "error"})
+JSON_FIELDS = frozenset({"submission", "lineItems", "totals", "error", "promotion"})
 
 
 def token_hash(token: str) -> str:

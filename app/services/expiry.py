@@ -27,7 +27,7 @@ from prometheus_client import Counter
 
 from app.errors import InvalidState, PaymentProviderError
 from app.gateways.payments import FINAL_STATUSES, Intent
-from app.services import checkout_status
+from app.services import admission, checkout_status, hosted
 from app.services.checkout import (
     INTENT_LOOKUP,
     Unprocessable,
@@ -90,7 +90,18 @@ def expire_hold(order_id: str, runtime: Runtime, *, now: datetime | None = None)
     reservation = Reservation.get_or_none(Reservation.order == order.id)
     if reservation and reservation.expires_at > moment + timedelta(seconds=EARLY_SLACK_SECONDS):
         return Expiry("early", retry_at=reservation.expires_at)
-    if order.payment_intent_id is None:
+    if order.checkout_session_id is None and order.checkout_expires_at is not None:
+        # The worker chose the session's expiry but recorded no session: it may exist.
+        order = recover_session(order, runtime)
+    if order.checkout_session_id is not None:
+        # Hosted Checkout: the session is expired at Stripe first (I8), unless it completed.
+        session_intent = hosted.close_session(order, runtime)
+        if session_intent is None:
+            return finish(order.id, None, runtime)
+        intent = session_intent
+    elif order.checkout_expires_at is not None:
+        return finish(order.id, None, runtime)  # Stripe made no session for it
+    elif order.payment_intent_id is None:
         found = orphan_intent(order, runtime, moment)
         if isinstance(found, Expiry):
             return found
@@ -120,6 +131,25 @@ def expire_hold(order_id: str, runtime: Runtime, *, now: datetime | None = None)
             runtime,
         )
     raise PaymentProviderError(f"intent of {order_id} keeps changing", retryable=True)
+
+
+def recover_session(order: Order, runtime: Runtime) -> Order:
+    """A hosted order whose session may exist at Stripe unrecorded (the worker died
+    between Stripe's answer and the save): ask again with the same key and parameters —
+    Stripe answers the session it made (or makes one now) — and record it, so that it is
+    expired before the hold is released. Stripe refusing now means it made none then."""
+    submission = admission.load_submission(runtime.redis, order.id)
+    if not hosted.wants_hosted(submission):
+        return order
+    assert submission is not None and order.checkout_expires_at is not None
+    try:
+        session = hosted.create_session(order, runtime, submission, order.checkout_expires_at)
+    except PaymentProviderError as exc:
+        if exc.retryable:
+            raise
+        return order
+    log.warning("order %s: recorded its unsaved Checkout Session %s", order.id, session.id)
+    return hosted.record_session(order.id, session, order.checkout_expires_at, runtime)
 
 
 def extend_processing(order: Order, runtime: Runtime, moment: datetime) -> Expiry:
@@ -162,6 +192,10 @@ def cancel_order(order_id: str, runtime: Runtime, actor: str = "admin") -> Expir
     if order is None or order.state != PENDING:
         raise InvalidState("Only PENDING or AUTHORIZED orders can be canceled.")
     intent = None
+    if order.checkout_session_id is not None:
+        # The session first: once expired at Stripe nobody can pay it any more (I8).
+        hosted.close_session(order, runtime)
+        order = Order.get_by_id(order_id)
     if order.payment_intent_id is not None:
         current = runtime.gateway.retrieve_intent(order.payment_intent_id)
         if current.status in (PaymentStatus.PROCESSING, PaymentStatus.SUCCEEDED):

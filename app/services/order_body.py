@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from app.services.money import decimal_lines, decimal_totals
 from models import Order, OrderEvent, Refund
 
 
@@ -27,11 +28,33 @@ def totals(order: Order) -> dict[str, Any]:
     """The contract's ``totals`` object of an order."""
     return {
         "subtotal": order.subtotal,
+        "discount": order.discount,
         "shipping": order.shipping,
         "tax": order.tax,
         "total": order.total,
         "currency": order.currency,
     }
+
+
+def priced(lines: list[dict[str, Any]], totals: dict[str, Any] | None) -> dict[str, Any]:
+    """``lineItems``, ``totals`` and ``totalsDecimal`` of a body, the lines with their
+    decimal twins; before the worker priced the cart (no totals) the twins are null."""
+    if totals is None:
+        return {"lineItems": lines, "totals": None, "totalsDecimal": None}
+    totals = {"discount": 0, **totals}  # a read model from before discounts
+    currency = str(totals["currency"])
+    return {
+        "lineItems": decimal_lines(lines, currency),
+        "totals": totals,
+        "totalsDecimal": decimal_totals(totals),
+    }
+
+
+def promotion_summary(promotion: dict[str, Any] | None) -> dict[str, str] | None:
+    """``{code, description}`` of the code an order was priced with (None: no code)."""
+    if not promotion:
+        return None
+    return {"code": promotion["code"], "description": promotion["description"]}
 
 
 def order_view(order: Order) -> dict[str, Any]:
@@ -41,8 +64,9 @@ def order_view(order: Order) -> dict[str, Any]:
         "orderNumber": order.order_number,
         "state": order.state,
         "email": order.email,
-        "lineItems": order.line_items or [],
-        "totals": totals(order),
+        **priced(order.line_items or [], totals(order)),
+        "shippingOptionId": order.shipping_option,
+        "promotion": promotion_summary(order.promotion),
         "shippingAddress": order.shipping_address,
         "billingAddress": order.billing_address,
         "paymentIntentId": order.payment_intent_id,

@@ -19,8 +19,9 @@ from redis import Redis
 
 from app.errors import NotFound
 from app.services import admission, checkout_status
-from app.services.order_body import iso_utc_micro, order_events, order_view
-from app.services.records import totals
+from app.services.order_body import iso_utc_micro, order_events, order_view, priced
+from app.services.pricing.promotions import PromotionTerms
+from app.services.records import checkout_block, totals
 from app.services.state_machine import FULFILLED, FULFILLING, PAID, PENDING, TERMINAL
 from models import Order, OrderEvent
 from models.statuses import CaptureMethod, PaymentStatus
@@ -161,8 +162,13 @@ def pending_view(order_id: str, model: dict[str, Any]) -> dict[str, Any]:
         "orderNumber": model.get("orderNumber"),
         "state": model.get("state") or PENDING,
         "email": submission.get("email"),
-        "lineItems": model.get("lineItems") or [],
-        "totals": model.get("totals") or None,
+        **priced(model.get("lineItems") or [], model.get("totals") or None),
+        "shippingOptionId": submission.get("shippingOptionId"),
+        "promotion": (
+            PromotionTerms.from_json(model["promotion"]).summary()
+            if model.get("promotion")
+            else None
+        ),
         "shippingAddress": submission.get("shippingAddress"),
         "billingAddress": submission.get("billingAddress"),
         "paymentIntentId": model.get("intentId") or None,
@@ -183,8 +189,7 @@ def public_view(order: Order) -> dict[str, Any]:
         "orderNumber": order.order_number,
         "email": order.email,
         "state": order.state,
-        "lineItems": order.line_items or [],
-        "totals": totals(order),
+        **priced(order.line_items or [], totals(order)),
         "createdAt": iso_utc_micro(order.created_at),
         "events": [{"ts": iso_utc_micro(e.ts), "type": e.type} for e in events],
         "progress": progress(order, events),
@@ -237,9 +242,9 @@ def checkout_view(order_id: str, model: dict[str, Any]) -> dict[str, Any]:
         "orderNumber": model.get("orderNumber"),
         "state": state,
         "payment": payment,
-        "totals": model.get("totals") or None,
-        "lineItems": model.get("lineItems") or [],
+        **priced(model.get("lineItems") or [], model.get("totals") or None),
         "holdExpiresAt": model.get("holdExpiresAt") or None,
+        "checkout": model.get("checkout") or None,
         "error": None if confirming else model.get("error") or None,
         "version": model.get("version", 0),
     }
@@ -260,9 +265,9 @@ def checkout_view_from_order(order: Order) -> dict[str, Any]:
             # A CustomerSession lives 30 minutes: the read model's is gone by now.
             **({"customerSessionClientSecret": None} if order.user_id else {}),
         },
-        "totals": totals(order),
-        "lineItems": order.line_items or [],
+        **priced(order.line_items or [], totals(order)),
         "holdExpiresAt": None,
+        "checkout": checkout_block(order),
         "error": order.last_payment_error or None,
         "version": 0,
     }

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import Counter
 
 from app.gateways.payments import Intent
+from app.services import promotions
 from app.services.holds import (
     confirm_hold,
     original_hold_expiry,
@@ -239,6 +240,7 @@ def close_authorization(
     return_confirmed(order, runtime, reason=reason, actor=actor)
     touch(order, payment_status=PaymentStatus.CANCELED)
     transition(order, CANCELED, reason, actor)
+    promotions.give_back_after_commit(runtime.redis, order)
     message = (
         "The payment authorisation expired." if expired else "The payment authorisation was voided."
     )
@@ -274,6 +276,7 @@ def make_whole(order: Order, intent: Intent, runtime: Runtime, *, actor: str) ->
     )
     if rehold_hold(order, runtime, actor):
         transition(order, PAID, LATE_PAYMENT, actor, payload={"intentId": intent.id})
+        promotions.retake_after_commit(runtime.redis, order)
         LATE_OUTCOMES.labels("paid").inc()
         log.warning("late payment on order %s: lines sold again, order PAID", order.id)
         outbox_id = queue_receipt(order, actor)
@@ -392,6 +395,7 @@ def close_after_cancel(
     )
     target = target or (FAILED if attempted else CANCELED)
     transition(order, target, "hold_expired" if expired else "intent_canceled", actor)
+    promotions.give_back_after_commit(runtime.redis, order)
     message = "The hold on your items expired." if expired else "The payment was canceled."
     publish_after_commit(
         runtime,

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from app.gateways.mail import Message
-from app.services.pricing import format_amount
+from app.services.money import format_amount
 from app.services.state_machine import record_event
 from models import Order, Outbox
 from models.db import database, is_postgres, utcnow
@@ -69,6 +69,14 @@ def queue_mail(
     )
 
 
+def _discount_line(order: Order) -> list[str]:
+    """``Discount  -5.00 USD (CODE)`` when a code was redeemed, else nothing."""
+    if not order.discount:
+        return []
+    code = f" ({order.promotion_code})" if order.promotion_code else ""
+    return [f"Discount  {format_amount(-order.discount, order.currency)}{code}"]
+
+
 def render_receipt(order: Order, sender: str) -> Message:
     """The receipt e-mail of a paid order."""
     lines = [
@@ -83,6 +91,7 @@ def render_receipt(order: Order, sender: str) -> Message:
             *lines,
             "",
             f"Subtotal  {format_amount(order.subtotal, order.currency)}",
+            *_discount_line(order),
             f"Shipping  {format_amount(order.shipping, order.currency)}",
             f"Tax       {format_amount(order.tax, order.currency)}",
             f"Total     {format_amount(order.total, order.currency)}",

@@ -108,6 +108,20 @@ def checkout_fields(order: Order) -> dict[str, Any]:
         "clientSecret": order.client_secret or "",
         "lineItems": order.line_items,
         "totals": totals(order),
+        "checkout": checkout_block(order),
+    }
+
+
+def checkout_block(order: Order) -> dict[str, Any] | None:
+    """A hosted order's ``checkout: {sessionId, url, expiresAt}`` (None before its
+    Checkout Session exists, and for Payment Element orders)."""
+    if order.checkout_session_id is None:
+        return None
+    expires = order.checkout_expires_at
+    return {
+        "sessionId": order.checkout_session_id,
+        "url": order.checkout_url,
+        "expiresAt": expires.replace(microsecond=0).isoformat() + "Z" if expires else None,
     }
 
 

@@ -107,8 +107,15 @@ EVENT_TYPES = frozenset(
         "SHOP_NOTIFIED",
         # Wave 3: the buyer's personal data was redacted (flask buyers erase).
         "PERSONAL_DATA_ERASED",
+        # Wave 3: hosted Checkout (the session's intent is PAYMENT_INTENT_CREATED when
+        # the buyer's first attempt makes it).
+        "CHECKOUT_SESSION_CREATED",
     }
 )
+
+
+# Actors that are people, named in their events' payloads (``record_event``).
+PERSON_ACTORS = ("operator:", "admin:")
 
 
 def can_transition(current: str, to: str, reason: str | None = None) -> bool:
@@ -121,11 +128,18 @@ def can_transition(current: str, to: str, reason: str | None = None) -> bool:
 def record_event(
     order: Order, type_: str, payload: dict[str, Any] | None = None, actor: str = "system"
 ) -> OrderEvent:
-    """Append one audit event to ``order``'s trail."""
+    """Append one audit event to ``order``'s trail.
+
+    A person's action (``operator:<email>`` from the console, ``admin:<sub>`` from the
+    admin API) names them in the payload too: the order body shows payloads, not the
+    ``actor`` column (which keeps the first 64 characters).
+    """
     if type_ not in EVENT_TYPES:
         raise ValueError(f"unknown audit event type {type_!r}")
+    if actor.startswith(PERSON_ACTORS):
+        payload = {**(payload or {}), "actor": actor}
     event = OrderEvent.create(
-        order=order, ts=utcnow(), type=type_, payload=payload or {}, actor=actor
+        order=order, ts=utcnow(), type=type_, payload=payload or {}, actor=actor[:64]
     )
     if type_ in shop_events.AUDIT_EVENTS:  # a dispute: the shop is told too
         shop_events.record(order, shop_events.AUDIT_EVENTS[type_])

@@ -28,12 +28,12 @@ from redis import Redis
 
 from app import keys
 from app.errors import MalformedEvent, MalformedJSON
-from app.gateways.payments import Intent, PaymentError, PaymentGateway
-from app.services import shop_events
+from app.gateways.payments import CheckoutSession, Intent, PaymentError, PaymentGateway
+from app.services import hosted, shop_events
 from app.services.disputes import apply_dispute
 from app.services.holds import reclaim_refund_restock, restock_lines
 from app.services.ownership import REREAD, Current, current_object, foreign
-from app.services.payments import apply_intent, foreign_intent
+from app.services.payments import apply_intent, close_after_cancel, foreign_intent
 from app.services.records import lock_order, publish_after_commit, touch
 from app.services.state_machine import (
     FULFILLED,
@@ -86,6 +86,8 @@ class Context:
     intent: Intent | None = None
     # A refund, charge or dispute event's object re-read from Stripe (ownership).
     current: Current | None = None
+    # Hosted Checkout: the order's Checkout Session as Stripe has it now.
+    session: CheckoutSession | None = None
     outbox_ids: list[int] = field(default_factory=list)
 
 
@@ -109,12 +111,14 @@ Handler = Callable[[Order, dict[str, Any], Context], None]
 def on_intent_status(order: Order, obj: dict[str, Any], ctx: Context) -> None:
     """succeeded / processing / requires_action / canceled: act on the CURRENT status."""
     intent = ctx.intent or Intent.from_dict(obj)
+    hosted.adopt_intent(order, ctx.session, intent, actor="webhook")
     ctx.outbox_ids += apply_intent(order, intent, ctx.runtime, actor="webhook")
 
 
 def on_payment_failed(order: Order, obj: dict[str, Any], ctx: Context) -> None:
     """A declined attempt; if the intent has moved on since, record it and follow it."""
     current = ctx.intent or Intent.from_dict(obj)
+    hosted.adopt_intent(order, ctx.session, current, actor="webhook")
     if foreign_intent(order, current, actor="webhook"):
         return  # I10: another order's intent (or amount, or currency): audited, ignored
     if current.status != PaymentStatus.REQUIRES_PAYMENT_METHOD and order.state == PENDING:
@@ -129,6 +133,29 @@ def on_payment_failed(order: Order, obj: dict[str, Any], ctx: Context) -> None:
     elif current.last_error is None and current.status == PaymentStatus.REQUIRES_PAYMENT_METHOD:
         current = Intent.from_dict({**obj, "status": current.status})
     ctx.outbox_ids += apply_intent(order, current, ctx.runtime, actor="webhook")
+
+
+# --- hosted Checkout -----------------------------------------------------------------
+
+
+def on_session(order: Order, obj: dict[str, Any], ctx: Context) -> None:
+    """checkout.session.completed / .async_payment_succeeded / _failed / .expired: the
+    order follows its session's intent as Stripe has it now; an expired session that
+    took no payment releases the hold (CANCELED, or FAILED after a declined attempt)."""
+    session = ctx.session or CheckoutSession.from_dict(obj)
+    if hosted.foreign_session(order, session, actor="webhook"):
+        return  # I10: another order's session (or amount, or currency): audited, ignored
+    intent = ctx.intent
+    hosted.adopt_intent(order, session, intent, actor="webhook")
+    expired = session.status == hosted.SESSION_EXPIRED
+    if (
+        expired
+        and order.state == PENDING
+        and (intent is None or intent.status == PaymentStatus.CANCELED)
+    ):
+        close_after_cancel(order, intent, ctx.runtime, actor="webhook", expired=True)
+    elif intent is not None:
+        ctx.outbox_ids += apply_intent(order, intent, ctx.runtime, actor="webhook")
 
 
 # --- refunds -------------------------------------------------------------------------
@@ -317,6 +344,10 @@ HANDLERS: dict[str, Handler] = {
     "charge.dispute.created": on_dispute,
     "charge.dispute.updated": on_dispute,
     "charge.dispute.closed": on_dispute,
+    "checkout.session.completed": on_session,
+    "checkout.session.async_payment_succeeded": on_session,
+    "checkout.session.async_payment_failed": on_session,
+    "checkout.session.expired": on_session,
 }
 
 
@@ -438,6 +469,14 @@ def malformed(payload: dict[str, Any]) -> str | None:
                 return problem
     elif type_.startswith("refund.") or type_ == "charge.refund.updated":
         return _refund_problem(obj)
+    elif type_.startswith("checkout.session."):
+        if not _is_id(obj.get("id")) or not isinstance(obj.get("status", ""), str):
+            return "a checkout.session without a string id and status"
+        if not _is_int(obj.get("amount_total")) or not isinstance(obj.get("currency") or "", str):
+            return "a checkout.session amount_total or currency of the wrong type"
+        intent = obj.get("payment_intent")
+        if intent is not None and not (_is_id(intent) or isinstance(intent, dict)):
+            return "payment_intent is neither an id nor an object"
     elif type_.startswith("charge.dispute."):
         if not _is_id(obj.get("id")) or not isinstance(obj.get("status", ""), str):
             return "a dispute without a string id and status"
@@ -508,6 +547,12 @@ def handle_event(event_id: str, payload: dict[str, Any], runtime: Runtime) -> Ou
     if type_.startswith("payment_intent.") and obj.get("id"):
         # Re-read outside the transaction: act on Stripe's current status (ordering).
         ctx.intent = runtime.gateway.retrieve_intent(str(obj["id"]))
+        ctx.session = hosted.session_of_intent(runtime.gateway, order_id, ctx.intent)
+    elif type_.startswith("checkout.session.") and obj.get("id"):
+        # The session and its intent as Stripe has them now (events arrive in any order).
+        ctx.session = runtime.gateway.retrieve_checkout_session(str(obj["id"]))
+        if ctx.session.payment_intent:
+            ctx.intent = runtime.gateway.retrieve_intent(ctx.session.payment_intent)
     elif type_ in REREAD:
         # The same for refunds, charges, disputes: Stripe's figures, and whose they are.
         ctx.current = current_object(runtime.gateway, type_, obj)

@@ -30,6 +30,7 @@ def _page(template: str, **context: Any) -> str:
         stripe_js_url=config.stripe_js_url,
         publishable_key=config.stripe_publishable_key,
         currency=config.store_currency,
+        checkout_ui=config.checkout_ui,
         **context,
     )
 
@@ -44,6 +45,12 @@ def checkout() -> str:
 def order(order_id: str) -> str:
     """The order page: state (PENDING → PAID) as the webhook moves it."""
     return _page("web/order.html", order_id=order_id)
+
+
+@bp.get("/checkout/return")
+def hosted_return() -> str:
+    """Back from Stripe's hosted page (``?session_id=``): looks the order up, opens it."""
+    return _page("web/return.html")
 
 
 @bp.get("/checkout/failed")

@@ -35,8 +35,6 @@ SUBMIT_BODY = json.dumps(
     {"items": [{"sku": "BENCH", "quantity": 1}], "email": "bench@example.com",
      "shippingAddress": flash_sale.BODY_ADDRESS}, separators=(",", ":"),
 )  # fmt: skip
-POLL_CAPS = {"LONGPOLL_MAX_PER_ORDER": "100", "LONGPOLL_MAX_PER_CREDENTIAL": "100",
-             "LONGPOLL_MAX_PER_IP": "5000"}  # fmt: skip
 
 
 def say(text: str) -> None:
@@ -143,7 +141,7 @@ def long_poll_figures(bench: stack.BenchStack, seconds: int) -> dict[str, Any]:
     """/healthz p99 and submit throughput with 1,000 parked long-polls, against without."""
     from app.services import checkout_status
 
-    bench.start_web(POLL_CAPS)
+    bench.start_web(stack.POLL_CAPS)
     ours = f"{bench.web_url}/healthz"
     submit = f"{bench.web_url}/api/checkout/payment-intent"
     say("wrk: /healthz and submit without polls")

@@ -25,6 +25,10 @@ from devstack.supervisor import Child, Supervisor
 
 JWT_SECRET = "bench-jwt-secret-of-at-least-32-bytes!"
 ROOT = Path(__file__).resolve().parents[2]
+# Every bench or soak buyer comes from 127.0.0.1: the long-poll caps per IP (and per
+# order and credential) of a shop with one buyer per address would refuse them.
+POLL_CAPS = {"LONGPOLL_MAX_PER_ORDER": "100", "LONGPOLL_MAX_PER_CREDENTIAL": "100",
+             "LONGPOLL_MAX_PER_IP": "5000"}  # fmt: skip
 
 
 def claim_redis_db(url: str) -> tuple[str, redis_lib.Redis]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Blueprint
 
+from . import checkout
 from .errors import invalid_request, parameter_invalid, parameter_missing, unrecognized_url
 from .forms import get_int, get_list, get_str, merge_metadata, reject_unknown
 from .pipeline import Call, api
@@ -353,3 +354,86 @@ def list_events(call: Call) -> str:
 def retrieve_event(call: Call, event_id: str) -> str:
     """Retrieve an Event."""
     return _render(call, call.emulator.store.get("event", event_id, param="id"))
+
+
+# --- Coupons and Checkout Sessions ------------------------------------------------------
+
+
+@bp.post("/coupons")
+@api()
+def create_coupon(call: Call) -> str:
+    """Create a coupon (what a Checkout Session's ``discounts`` names)."""
+    coupon = checkout.create_coupon(call.params)
+    if coupon["id"] in call.emulator.store.tables["coupon"]:
+        raise invalid_request("Coupon already exists.", param="id", code="resource_already_exists")
+    return _render(call, call.emulator.store.insert(coupon))
+
+
+@bp.get("/coupons/<coupon_id>")
+@api()
+def retrieve_coupon(call: Call, coupon_id: str) -> str:
+    """Retrieve a coupon."""
+    return _render(call, call.emulator.store.get("coupon", coupon_id, param="coupon"))
+
+
+def _session(call: Call, session_id: str) -> Obj:
+    return call.emulator.store.get("checkout.session", session_id, param="session")
+
+
+@bp.post("/checkout/sessions")
+@api()
+def create_checkout_session(call: Call) -> str:
+    """Create a Checkout Session (mode ``payment``); its ``url`` is the hosted page."""
+    return _render(call, call.emulator.checkout.create(call.params, call.base_url))
+
+
+@bp.get("/checkout/sessions")
+@api()
+def list_checkout_sessions(call: Call) -> str:
+    """List Checkout Sessions, newest first, optionally by ``payment_intent`` or ``status``."""
+    reject_unknown(call.params, LIST_PARAMS | {"payment_intent", "status", "customer"})
+    intent = get_str(call.params, "payment_intent")
+    status = get_str(call.params, "status")
+
+    def keep(o: Obj) -> bool:
+        return (not intent or o["payment_intent"] == intent) and (
+            not status or o["status"] == status
+        )
+
+    return call.emulator.store.list_page(
+        "checkout.session", call.params, "/v1/checkout/sessions", keep
+    )
+
+
+@bp.get("/checkout/sessions/<session_id>")
+@api()
+def retrieve_checkout_session(call: Call, session_id: str) -> str:
+    """Retrieve a Checkout Session."""
+    reject_unknown(call.params, {"expand"})
+    return _render(call, _session(call, session_id))
+
+
+@bp.post("/checkout/sessions/<session_id>/expire")
+@api()
+def expire_checkout_session(call: Call, session_id: str) -> str:
+    """Expire an open Checkout Session (its buyer can no longer pay)."""
+    reject_unknown(call.params, {"expand"})
+    return _render(call, call.emulator.checkout.expire(_session(call, session_id)))
+
+
+@bp.get("/checkout/sessions/<session_id>/line_items")
+@api()
+def list_checkout_session_line_items(call: Call, session_id: str) -> str:
+    """A session's line items (one page holds them all: a cart has at most 100 lines)."""
+    reject_unknown(call.params, LIST_PARAMS)
+    _session(call, session_id)
+    items = call.emulator.store.session_items.get(session_id, [])
+    limit = get_int(call.params, "limit", minimum=1, maximum=100) or 10
+    return json.dumps(
+        {
+            "object": "list",
+            "data": items[:limit],
+            "has_more": len(items) > limit,
+            "url": f"/v1/checkout/sessions/{session_id}/line_items",
+        }
+    )

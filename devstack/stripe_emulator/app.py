@@ -12,10 +12,12 @@ from werkzeug.exceptions import HTTPException
 
 from .api import bp as api_bp
 from .assets import bp as stripejs_bp
+from .assets import trains as stripejs_trains_bp
 from .control import bp as control_bp
 from .customers_api import bp as customers_bp
 from .emulator import Emulator
 from .errors import StripeError, unrecognized_url
+from .hosted import bp as hosted_bp
 from .pipeline import json_error
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,8 @@ def create_app(emu: Emulator | None = None) -> Flask:
     app.register_blueprint(customers_bp)
     app.register_blueprint(control_bp)
     app.register_blueprint(stripejs_bp)
+    app.register_blueprint(hosted_bp)
+    app.register_blueprint(stripejs_trains_bp)
 
     @app.before_request
     def preflight() -> Response | None:

@@ -1,4 +1,6 @@
-"""The Stripe.js stand-in's files, served at ``/js.stripe.com/v3/``.
+"""The Stripe.js stand-in's files, served at ``/js.stripe.com/v3/``; the script also at
+``/js.stripe.com/<release train>/stripe.js``, the URL a current ``@stripe/stripe-js`` loads
+(the script announces the train of its own URL as ``Stripe.version``).
 
 The files live in ``stripejs/`` beside this module (written separately); the script
 finds the emulator's base URL from its own ``src`` origin, so the page needs only
@@ -8,6 +10,7 @@ finds the emulator's base URL from its own ``src`` origin, so the page needs onl
 from __future__ import annotations
 
 import mimetypes
+import re
 from pathlib import Path
 
 from flask import Blueprint, Response, send_from_directory
@@ -24,7 +27,19 @@ TYPES = {
     ".html": "text/html",
 }
 
+# Stripe.js' release trains are lowercase words (`basil`, `clover`, `endive`, …).
+RELEASE_TRAIN = re.compile(r"[a-z]+")
+
 bp = Blueprint("stripejs", __name__, url_prefix="/js.stripe.com/v3")
+trains = Blueprint("stripejs_trains", __name__, url_prefix="/js.stripe.com")
+
+
+@trains.get("/<train>/stripe.js")
+def by_release_train(train: str) -> Response:
+    """``/js.stripe.com/<train>/stripe.js``: the script, announcing ``train``."""
+    if not RELEASE_TRAIN.fullmatch(train):
+        raise StripeError(404, "invalid_request_error", f"No Stripe.js release '{train}'.")
+    return asset(INDEX)
 
 
 @bp.get("/")

@@ -57,6 +57,22 @@ def authenticate(intent_id: str) -> Response:
         return _raw(emu.store.render(emu.payments.authenticate(intent, outcome)))
 
 
+@bp.post("/checkout_sessions/<session_id>/pay")
+def pay_checkout_session(session_id: str) -> Response:
+    """Pay an open Checkout Session as its hosted page would: ``{"paymentMethod":
+    "pm_card_visa"}``; answers the session (a decline answers the 402 card error; a
+    3-D Secure card leaves its intent waiting for ``.../authenticate``)."""
+    method = _body().get("paymentMethod")
+    if not isinstance(method, str) or not method:
+        raise invalid_request("paymentMethod must be a PaymentMethod id", param="paymentMethod")
+    emu = emulator()
+    with emu.store.lock:
+        session = emu.store.get("checkout.session", session_id, param="session")
+        pm = emu.payments.methods.get(method, "paymentMethod")
+        emu.checkout.pay(session, pm, request.host_url)
+        return _raw(emu.store.render(session))
+
+
 @bp.post("/payment_intents/<intent_id>/settle")
 def settle(intent_id: str) -> Response:
     """Settle a processing intent: ``succeeded`` or ``failed`` (bank debits: optional

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from .chaos import Chaos, ChaosConfig
+from .checkout import CheckoutSessions
 from .disputes import Disputes
 from .idempotency import IdempotencyStore
 from .payments import Payments, Timing
@@ -40,6 +41,7 @@ class Emulator:
         self.payments = Payments(self.store, self.scheduler, self.settings.timing)
         self.refunds = Refunds(self.store, self.scheduler, self.settings.timing)
         self.disputes = Disputes(self.store)
+        self.checkout = CheckoutSessions(self.store, self.payments, self.scheduler)
         self.idempotency = IdempotencyStore()
         self._start_timing = dataclasses.replace(self.settings.timing)
 

@@ -31,6 +31,7 @@ PREFIXES = {
     "dp": ("dispute", "dispute"),
     "evt": ("event", "event"),
     "cus": ("customer", "customer"),
+    "cs": ("checkout.session", "checkout.session"),
 }
 
 # The fields ``expand[]`` may turn from an id into the object, per object type.
@@ -45,6 +46,8 @@ EXPANDABLE = {
     "customer": set(),
     # Keyed by client secret (a CustomerSession has no id).
     "customer_session": set(),
+    "checkout.session": {"payment_intent"},
+    "coupon": set(),
 }
 
 
@@ -73,6 +76,11 @@ class Store:
         self.cards: dict[str, Card] = {}
         self.token_methods: dict[str, str] = {}
         self.detached: set[str] = set()
+        self.session_items: dict[str, list[Obj]] = {}
+        self.session_intent_data: dict[str, Obj] = {}
+        self.session_by_intent: dict[str, str] = {}
+        # Called with (event type, object) after each event: Checkout follows its intents.
+        self.observers: list[Callable[[str, Obj], None]] = []
         self.reset()
 
     def reset(self) -> None:
@@ -84,6 +92,10 @@ class Store:
             self.token_methods = {}
             # PaymentMethods once detached from a Customer: Stripe never reattaches them.
             self.detached = set()
+            # Checkout Session id -> its line items / payment_intent_data; intent -> session.
+            self.session_items = {}
+            self.session_intent_data = {}
+            self.session_by_intent = {}
 
     # --- objects ----------------------------------------------------------------------
 
@@ -114,6 +126,8 @@ class Store:
         )
         self.insert(event)
         self._publish(event)
+        for observer in self.observers:
+            observer(type_, obj)
         return event
 
     # --- reading ----------------------------------------------------------------------

@@ -86,6 +86,10 @@ class TestRefunds:
         body = response.get_json()
         assert body["status"] == "pending" and "Idempotent-Replayed" not in response.headers
         assert "REFUND_REQUESTED" in event_types(paid_order.id)
+        requested = OrderEvent.get(
+            OrderEvent.order == paid_order.id, OrderEvent.type == "REFUND_REQUESTED"
+        )
+        assert requested.payload["actor"] == "admin:admin-1"  # the JWT's sub
         join(broker)
         (stripe_refund,) = gateway.refunds.values()
         assert stripe_refund["amount"] == paid_order.total
@@ -244,7 +248,11 @@ class TestFulfillment:
         body = started.get_json()
         assert body["state"] == "FULFILLING" and body["orderId"] == paid_order.id
         started_event = next(e for e in body["events"] if e["type"] == "FULFILLMENT_STARTED")
-        assert started_event["payload"] == {"carrier": "UPS", "trackingNumber": "1Z999"}
+        assert started_event["payload"] == {
+            "carrier": "UPS",
+            "trackingNumber": "1Z999",
+            "actor": "admin:admin-1",  # the JWT's sub names the person
+        }
         done = self.post(client, admin_headers, paid_order.id, {"action": "complete"})
         assert (done.status_code, done.get_json()["state"]) == (200, "FULFILLED")
 
@@ -295,6 +303,11 @@ class TestCancel:
         assert Inventory(runtime.redis).available(["TEE"]) == {"TEE": 5}
         types = event_types(pending_order.id)
         assert types.index("PAYMENT_INTENT_CANCELED") < types.index("STOCK_RELEASED")
+        canceled = OrderEvent.get(
+            OrderEvent.order == pending_order.id, OrderEvent.type == "STATE_CHANGED"
+        )
+        assert canceled.payload["to"] == "CANCELED"
+        assert canceled.payload["actor"] == "admin:admin-1"  # carried through the queue
 
     def test_paid_order_is_409_and_nothing_queued(
         self, client: Any, broker: Any, admin_headers: Any, paid_order: Order

@@ -97,7 +97,7 @@ class TestPriceDecimal:
          (1234, "kwd", "1.234"), (99_999_999, "usd", "999999.99")],
     )  # fmt: skip
     def test_exact_string_from_minor_units(self, amount: int, currency: str, text: str) -> None:
-        from app.services.pricing import decimal_amount
+        from app.services.money import decimal_amount
 
         assert decimal_amount(amount, currency) == text
 

@@ -61,7 +61,7 @@ class TestQuote:
         quote = response.get_json()
         assert quote["lineItems"] == [
             {"sku": "TEE-M", "name": "Tee (M)", "quantity": 2, "unitAmount": 2500, "amount": 5000,
-             "available": 10}
+             "unitAmountDecimal": "25.00", "amountDecimal": "50.00", "available": 10}
         ]  # fmt: skip
         assert quote["subtotal"] == 5000
         assert quote["shipping"] == 0  # free over $50
@@ -86,6 +86,42 @@ class TestQuote:
         response = client.post(QUOTE, json=body)
         assert error_of(response)["fields"] == {
             "shippingAddress.country": ["Must be an ISO 3166-1 alpha-2 country code."]
+        }
+
+
+class TestQuoteAddress:
+    """The quote takes the submit's address object, every field but ``country`` optional."""
+
+    def test_the_submits_full_address_is_priced(
+        self, client: Any, catalog: Any, submit_body: Any
+    ) -> None:
+        address = submit_body()["shippingAddress"]
+        response = client.post(
+            QUOTE, json={"items": [{"sku": "TEE-M", "quantity": 2}], "shippingAddress": address}
+        )
+        assert response.status_code == 200, response.get_json()
+        assert response.get_json()["tax"] == 363  # the address's US-CA rate
+
+    def test_a_partial_address_is_priced(self, client: Any, catalog: Any) -> None:
+        address = {"country": "US", "state": "CA", "city": "Oakland", "name": "", "line1": " "}
+        response = client.post(
+            QUOTE, json={"items": [{"sku": "TEE-M", "quantity": 2}], "shippingAddress": address}
+        )
+        assert response.status_code == 200, response.get_json()
+        assert response.get_json()["tax"] == 363
+
+    def test_country_is_still_required(self, client: Any, catalog: Any) -> None:
+        body = {"items": [{"sku": "MUG", "quantity": 1}], "shippingAddress": {"city": "Oakland"}}
+        response = client.post(QUOTE, json=body)
+        assert response.status_code == 400
+        assert list(error_of(response)["fields"]) == ["shippingAddress.country"]
+
+    def test_a_given_field_is_checked_as_at_submit(self, client: Any, catalog: Any) -> None:
+        address = {"country": "US", "postalCode": "<script>"}
+        body = {"items": [{"sku": "MUG", "quantity": 1}], "shippingAddress": address}
+        response = client.post(QUOTE, json=body)
+        assert error_of(response)["fields"] == {
+            "shippingAddress.postalCode": ["Invalid postal code."]
         }
 
 

@@ -24,11 +24,36 @@ class TestCommands:
         assert "MUG-LOGO" in output
         assert runtime.redis.hget("{shop}:avail", "MUG-LOGO") == "40"
 
+    def test_seed_demo_pictures_are_served_by_the_app(self, app: Any, runtime: Any) -> None:
+        run(app, "seed-demo")
+        client = app.test_client()
+        for product in client.get("/api/products").get_json():
+            url = product["imageUrl"]
+            assert url.startswith(f"{runtime.config.public_url}/static/web/catalog/"), url
+            picture = client.get(url.removeprefix(runtime.config.public_url))
+            assert (picture.status_code, picture.mimetype) == (200, "image/svg+xml"), url
+
     def test_inventory_rebuild_after_redis_loss(self, app: Any, runtime: Any) -> None:
         run(app, "seed-demo")
         runtime.redis.flushall()
-        run(app, "inventory", "rebuild")
+        output = run(app, "inventory", "rebuild").output
         assert runtime.redis.hget("{shop}:avail", "MUG-LOGO") == "40"
+        # Words for the demo's log, not a Python repr (RebuildReport(skus=6, …)).
+        assert output == (
+            "rebuilt 6 SKUs (Redis-only holds kept: 0, reservation records restored: 0)\n"
+            "rebuilt 0 promotion codes' terms and redemptions\n"
+        )
+
+    def test_inventory_rebuild_restores_the_promotion_codes(self, app: Any, runtime: Any) -> None:
+        from app.services import promotions
+
+        promotions.upsert(
+            runtime.redis,
+            promotions.PromotionInput("TEN", 10, None, "usd", None, None, None, 5, None, True),
+        )
+        runtime.redis.flushall()
+        assert "rebuilt 1 promotion codes" in run(app, "inventory", "rebuild").output
+        assert runtime.redis.hget("{shop}:promo:TEN", "max") == "5"
 
 
 class TestBuyersErase:

@@ -60,3 +60,22 @@ def test_a_status_in_the_queue_to_stripe_conforms(
         "components": oas30(spec["components"]),
     }
     jsonschema.Draft7Validator(schema).validate(status)
+
+
+def test_a_guests_replay_without_its_token_conforms(
+    spec: dict[str, Any], client: Any, catalog: Any, submit_body: Callable[..., Any]
+) -> None:
+    """A guest's replay answers ``checkoutToken: null`` (docs/api.md): the document says so,
+    and the browser client's generated types with it."""
+    body = submit_body()
+    headers = {"Idempotency-Key": "k-conform-replay"}
+    client.post("/api/checkout/payment-intent", json=body, headers=headers)
+    replay = client.post("/api/checkout/payment-intent", json=body, headers=headers)
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    answer = replay.get_json()
+    assert answer["checkoutToken"] is None
+    schema = {
+        "$ref": "#/components/schemas/SubmitResponse",
+        "components": oas30(spec["components"]),
+    }
+    jsonschema.Draft7Validator(schema).validate(answer)

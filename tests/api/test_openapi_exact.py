@@ -79,3 +79,13 @@ def test_the_server_accepts_the_documents_limits(client: Any, catalog: Any) -> N
     assert ok.status_code == 200
     refused = client.get(url, query_string={"since": 2**31 + 1}, headers=headers)
     assert refused.status_code == 400
+
+
+def test_a_list_answer_documents_its_own_items(spec: dict[str, Any]) -> None:
+    listed = spec["paths"]["/api/admin/promotions"]["get"]["responses"]["200"]
+    items = listed["content"]["application/json"]["schema"]["items"]
+    assert items == {"$ref": "#/components/schemas/Promotion"}
+    products = spec["paths"]["/api/products"]["get"]["responses"]["200"]
+    assert products["content"]["application/json"]["schema"]["items"] == {
+        "$ref": "#/components/schemas/Product"
+    }

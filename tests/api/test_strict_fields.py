@@ -14,7 +14,7 @@ from app.api.openapi import build_spec
 SPEC = build_spec()
 EXTRA = "zzNotInTheSchema"
 PATH_VALUES = {"{orderId}": "11111111-2222-3333-4444-555555555555", "{sku}": "SKU-1",
-               "{eventId}": "evt_1"}  # fmt: skip
+               "{eventId}": "evt_1", "{code}": "SPRING10"}  # fmt: skip
 
 
 def _schema(ref_or_schema: dict[str, Any]) -> dict[str, Any]:

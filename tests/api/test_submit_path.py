@@ -1,5 +1,6 @@
 """The submit path: its rate limit counted in the admission script, replays to another
-caller without the checkout token, and two Redis round trips per admitted submit."""
+caller without the checkout token, two Redis round trips per admitted submit, and no 202
+before a replica holds the submission when REDIS_MIN_REPLICAS_ACK asks for one."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import redis as redis_lib
 
 from app import create_app, keys
 from app.gateways.jobs import DramatiqJobs, redis_broker
-from app.runtime import Runtime, install
+from app.runtime import Runtime, current, install
 from app.services.catalog import upsert_product
 from devstack.perf.roundtrips import CountingConnection, sends
 from tests.api.conftest import CATALOG
@@ -165,3 +166,85 @@ class TestRoundTrips:
         assert response.status_code == 202
         assert response.headers["X-RateLimit-Remaining"] == "998"
         assert trips <= 2
+
+    def test_a_submit_redeeming_a_code_still_costs_two_round_trips(
+        self, counted: Any, submit_body: Callable[..., Any]
+    ) -> None:
+        from app.services import promotions
+
+        promotions.upsert(
+            current().redis,
+            promotions.PromotionInput("TEN", 10, None, "usd", None, None, None, 5, 1, True),
+        )
+        warm = counted.post(SUBMIT, json=submit_body(), headers={"Idempotency-Key": "warm-up-2"})
+        assert warm.status_code == 202
+        before = sends()
+        response = counted.post(
+            SUBMIT, json=submit_body(promotionCode="ten"), headers={"Idempotency-Key": "count-2x"}
+        )
+        trips = sends() - before - 1  # minus the call of sends() itself
+        assert response.status_code == 202, response.get_json()
+        assert trips <= 2
+        assert promotions.redemptions_held(current().redis, "TEN") == 1
+
+
+class TestReplicaAcknowledgement:
+    """REDIS_MIN_REPLICAS_ACK: a 202 only once a replica holds the submission."""
+
+    @pytest.fixture
+    def acked(self, runtime: Any, replicated_redis: Any) -> Iterator[Any]:
+        """The app on a primary with one replica, asking for one acknowledgement."""
+        pool = redis_lib.ConnectionPool.from_url(
+            replicated_redis.url, decode_responses=True, connection_class=CountingConnection
+        )
+        client = redis_lib.Redis(connection_pool=pool)
+        broker = redis_broker(replicated_redis.url)
+        broker.client.connection_pool.connection_class = CountingConnection
+        real = Runtime(
+            config=runtime.config.with_overrides(
+                redis_min_replicas_ack=1, redis_replica_ack_timeout_ms=300
+            ),
+            redis=client,
+            gateway=runtime.gateway,
+            mailer=runtime.mailer,
+            jobs=DramatiqJobs(broker),
+        )
+        install(real)
+        for product in CATALOG:
+            upsert_product(client, product)
+        yield create_app(real.config, runtime=real).test_client()
+        broker.close()
+        client.close()
+        install(runtime)
+
+    def test_an_acknowledged_submit_is_on_the_replica_in_two_round_trips(
+        self, acked: Any, replicated_redis: Any, submit_body: Callable[..., Any]
+    ) -> None:
+        warm = acked.post(SUBMIT, json=submit_body(), headers={"Idempotency-Key": "warm-up-1"})
+        assert warm.status_code == 202, warm.get_json()
+        before = sends()
+        response = acked.post(SUBMIT, json=submit_body(), headers={"Idempotency-Key": "acked-1x"})
+        trips = sends() - before - 1  # minus the call of sends() itself
+        assert response.status_code == 202
+        assert trips <= 2  # the WAIT rides in the admission's round trip
+        replica = redis_lib.Redis(port=replicated_redis.ports["b"], decode_responses=True)
+        assert replica.exists(keys.checkout(response.get_json()["orderId"]))
+        replica.close()
+
+    def test_no_acknowledgement_is_503_and_the_same_key_replays_once_replicated(
+        self, acked: Any, replicated_redis: Any, submit_body: Callable[..., Any]
+    ) -> None:
+        replicated_redis.kill("b")
+        body = submit_body()
+        refused = acked.post(SUBMIT, json=body, headers={"Idempotency-Key": "no-replica-1"})
+        assert refused.status_code == 503
+        assert refused.get_json()["error"]["code"] == "service_unavailable"
+        replicated_redis.restart_replica()
+        retried = acked.post(SUBMIT, json=body, headers={"Idempotency-Key": "no-replica-1"})
+        assert retried.status_code == 202
+        assert retried.headers["Idempotent-Replayed"] == "true"  # one order, not two
+        # The 503 was never an answer: the first replay delivers the token, a guest's
+        # first answer; a later replay (anyone's, the key is no credential) does not.
+        assert retried.get_json()["checkoutToken"]
+        again = acked.post(SUBMIT, json=body, headers={"Idempotency-Key": "no-replica-1"})
+        assert again.status_code == 202 and again.get_json()["checkoutToken"] is None

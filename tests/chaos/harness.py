@@ -332,26 +332,35 @@ def kill_child(sup: Supervisor, child: Child) -> None:
 
 
 def start_chaos_stack(
-    workdir: Path, progress: Progress, *, hold_ttl: int, search_delay: int
+    workdir: Path,
+    progress: Progress,
+    *,
+    hold_ttl: int,
+    search_delay: int,
+    redis_server: Callable[[Supervisor, Path], Any] = PrivateRedis,
+    env: dict[str, str] | None = None,
+    dynos: int = 2,
 ) -> ChaosStack:
-    """Private Redis and PostgreSQL, emulator and mail, 2 web, 2 workers and the clock."""
+    """Private Redis and PostgreSQL, emulator and mail, ``dynos`` web and worker dynos each,
+    and the clock. ``redis_server`` builds the Redis (the failover suite's is replicated,
+    behind sentinels), ``env`` adds to the app processes' environment."""
     sup = Supervisor(cwd=str(ROOT), out=(workdir / "stack.log").open("w"))
-    redis_server = PrivateRedis(sup, workdir)
+    redis = redis_server(sup, workdir)
     postgres = PrivatePostgres()
     try:
-        redis_server.start()
-        progress(f"private redis-server (AOF) on :{redis_server.port}")
+        redis.start()
+        progress(f"private redis-server (AOF) on :{redis.port}")
         postgres.init()
         progress(f"private PostgreSQL cluster on :{postgres.port} ({postgres.dir})")
         plan = demo.Plan(
             ports=demo.choose_ports({}, free=True),
             var_dir=workdir,
-            redis_url=redis_server.url,
+            redis_url=redis.url,
             database_url=postgres.url,
             real_stripe=False,
         )
-        env = plan.app_env()
-        env.update(
+        app_env = plan.app_env()
+        app_env.update(
             JWT_SECRET=JWT_SECRET,
             HOLD_TTL_SECONDS=str(hold_ttl),
             STRIPE_SEARCH_DELAY_SECONDS=str(search_delay),
@@ -359,15 +368,16 @@ def start_chaos_stack(
             # The fleet's budget above the emulator's 25/s (as when Stripe's test-mode limit
             # is lower than configured): real 429s, the budget's AIMD and the retries.
             STRIPE_REQUESTS_PER_SECOND="40",
+            **(env or {}),
         )
-        stack = ChaosStack(sup, plan, env, redis_server, postgres, progress)
+        stack = ChaosStack(sup, plan, app_env, redis, postgres, progress)
         demo.start_backing_services(sup, plan)
-        demo.prepare_data(sup, env, seed=False)
+        demo.prepare_data(sup, app_env, seed=False)
         bind = f"{HOST}:{plan.ports['web']}"
-        for name in ("web1", "web2"):
-            stack.commands[name] = [*demo.web_command(bind, workers=1), "--reuse-port"]
-        for name in ("worker1", "worker2"):
-            stack.commands[name] = demo.worker_command(processes=1)
+        for n in range(1, dynos + 1):
+            stack.commands[f"web{n}"] = [*demo.web_command(bind, workers=1), "--reuse-port"]
+        for n in range(1, dynos + 1):
+            stack.commands[f"worker{n}"] = demo.worker_command(processes=1)
         stack.commands["clock"] = [PY, "-m", "tasks.clock"]
         for name in stack.commands:
             stack.start_dyno(name)

@@ -36,6 +36,8 @@ FIXTURE_CHECKED = (
     "confirmation_token",
     "customer",
     "customer_session",
+    "checkout.session",
+    "item",
 )
 WEBHOOK_SECRET = "whsec_test_emulator_suite"
 SECRET_KEY = "sk_test_emulator_suite"

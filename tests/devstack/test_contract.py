@@ -7,11 +7,13 @@ makes sure each object type is actually exercised, and that the validator bites.
 from __future__ import annotations
 
 import pytest
+import requests
 import stripe
 
+from devstack.stripe_emulator import EmulatorServer
 from tests.conftest import IN_CI, skip_or_fail
 
-from .conftest import SPEC_PATH, Contract, Control, WebhookReceiver
+from .conftest import SECRET_KEY, SPEC_PATH, Contract, Control, WebhookReceiver
 
 # In CI the tests run (and fail) without the contract rather than skip.
 needs_spec = pytest.mark.skipif(
@@ -126,6 +128,42 @@ class TestContract:
         preview["card"] = {k: v for k, v in preview["card"].items() if k != "display_brand"}
         with pytest.raises(AssertionError):
             contract.validate_body({**token, "payment_method_preview": preview}, "broken")
+
+    def test_checkout_sessions_and_their_line_items_validate(
+        self, client: stripe.StripeClient, stripe_emulator: EmulatorServer, contract: Contract
+    ) -> None:
+        session = client.v1.checkout.sessions.create(
+            params={
+                "mode": "payment",
+                "line_items": [
+                    {
+                        "price_data": {
+                            "currency": "usd",
+                            "unit_amount": 1400,
+                            "product_data": {"name": "Mug"},
+                        },
+                        "quantity": 1,
+                    }
+                ],
+                "success_url": "https://shop.example/done",
+            }
+        )
+        bodies = [
+            session.to_dict(),
+            client.v1.checkout.sessions.expire(session.id).to_dict(),
+            # Raw JSON: the SDK's to_dict turns ``unit_amount_decimal`` into a Decimal.
+            requests.get(
+                f"{stripe_emulator.url}/v1/checkout/sessions/{session.id}/line_items",
+                auth=(SECRET_KEY, ""),
+                timeout=10,
+            ).json(),
+        ]
+        for body in bodies:
+            contract.validate_body(body, "checkout")
+        for name in ("checkout.session", "item"):
+            assert contract.checked.get(name, 0) > 0, name
+            if contract.fixtures:
+                assert contract.checked.get(f"fixture:{name}", 0) > 0, name
 
 
 def test_schema_location_is_reported() -> None:

@@ -9,6 +9,7 @@ import os
 import signal
 import smtplib
 import socket
+import subprocess
 import sys
 import time
 import uuid
@@ -23,6 +24,8 @@ import requests
 
 from devstack.demo import (
     DEFAULT_PORTS,
+    ROOT,
+    STRIPE_JS_RELEASE_TRAIN,
     PortTaken,
     banner,
     choose_ports,
@@ -30,6 +33,7 @@ from devstack.demo import (
     make_plan,
     prepare_data,
     run,
+    write_env_file,
 )
 from devstack.mailcatcher import MailCatcher
 from devstack.redis_server import EmbeddedRedis
@@ -158,6 +162,36 @@ class TestPlan:
         assert "4242 4242 4242 4242" in text
         assert "4000 0027 6000 3184" in text
 
+    def test_banner_tells_a_frontend_its_key_stripe_js_and_the_webhook_secret(self, tmp_path: Path):
+        plan = make_plan(_args(tmp_path), {})
+        text = "\n".join(banner(plan))
+        assert "Publishable key:  pk_test_emulator" in text
+        train = f"{plan.emulator_url}/js.stripe.com/{STRIPE_JS_RELEASE_TRAIN}/stripe.js"
+        assert f"Stripe.js URL:    {train}" in text
+        assert f"Webhook secret:   {plan.webhook_secret}" in text
+        assert str(tmp_path / "var" / "demo.env") in text
+
+    def test_banner_with_real_stripe_shows_no_secret(self, tmp_path: Path):
+        env = {"STRIPE_SECRET_KEY": "sk_test_x", "STRIPE_WEBHOOK_SECRET": "whsec_real"}
+        plan = make_plan(_args(tmp_path), {**env, "STRIPE_PUBLISHABLE_KEY": "pk_test_x"})
+        text = "\n".join(banner(plan))
+        assert "whsec" not in text and "Publishable key:  STRIPE_PUBLISHABLE_KEY" in text
+
+    @pytest.mark.parametrize("variable", ["ARGS", "DEMO_ARGS"])
+    def test_make_demo_passes_its_arguments_on(self, variable: str):
+        dry_run = subprocess.run(
+            ["make", "-n", "demo", f"{variable}=--free-ports"],
+            cwd=ROOT, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert "-m devstack.demo --free-ports" in dry_run.stdout
+
+    def test_writes_the_apps_settings_for_command_line_tools(self, tmp_path: Path):
+        plan = make_plan(_args(tmp_path, free_ports=True), {})
+        path = write_env_file(plan, plan.app_env())
+        lines = dict(line.split("=", 1) for line in path.read_text().splitlines())
+        assert lines["REDIS_URL"] == f"redis://127.0.0.1:{plan.ports['redis']}/0"
+        assert lines["DATABASE_URL"] == plan.database_url
+
 
 class TestEmbeddedRedis:
     def test_runs_lua_pubsub_and_survives_error_replies(self):
@@ -238,6 +272,13 @@ class TestSupervisor:
         assert drain.read_text() == "a line\n"
         assert out.getvalue() == "" and child.pump is None
 
+    def test_a_step_reads_what_it_is_given_on_stdin(self):
+        out = io.StringIO()
+        sup = Supervisor(out=out)
+        code = "import sys; raise SystemExit(0 if sys.stdin.read() == 'secret\\n' else 4)"
+        sup.run_step("reader", [sys.executable, "-c", code], {}, stdin="secret\n")
+        assert "secret" not in out.getvalue()
+
     def test_a_failing_step_raises(self):
         sup = Supervisor(out=io.StringIO())
         with pytest.raises(ChildFailed, match="exited with code 3"):
@@ -265,6 +306,34 @@ class TestSupervisor:
         assert [c.process.returncode for c in sup.children if c.process] == [
             -signal.SIGTERM,
             -signal.SIGTERM,
+        ]
+
+    def test_stops_newest_first_each_after_the_one_started_after_it_has_exited(
+        self, monkeypatch: Any
+    ):
+        sup = Supervisor(out=io.StringIO())
+        redis = sup.start("redis", [sys.executable, "-c", "import time; time.sleep(60)"], {})
+        web = sup.start("web", [sys.executable, "-c", "import time; time.sleep(60)"], {})
+        sent: list[tuple[str, int, int, list[str]]] = []
+
+        def recorder(name: str, real: Any) -> Any:
+            def send(pid: int, sig: int) -> None:
+                gone = [c.name for c in sup.children if c.process and c.process.poll() is not None]
+                sent.append((name, pid, sig, gone))
+                real(pid, sig)
+
+            return send
+
+        monkeypatch.setattr(os, "kill", recorder("kill", os.kill))
+        monkeypatch.setattr(os, "killpg", recorder("killpg", os.killpg))
+        sup.stop_all()
+        assert web.process is not None and redis.process is not None
+        # TERM to each leader only: gunicorn and dramatiq pass it to their own workers (a
+        # second TERM straight to a dramatiq worker is its "Killing worker process").
+        assert sent == [
+            ("kill", web.process.pid, signal.SIGTERM, []),
+            # The app has exited before its Redis goes: no "lost its subscription" warning.
+            ("kill", redis.process.pid, signal.SIGTERM, ["web"]),
         ]
 
 
@@ -367,3 +436,76 @@ class TestDemoStack:
             with pytest.raises(ProcessLookupError):
                 os.kill(pid, 0)  # every other child was stopped too
             assert name
+
+
+EXAMPLE = ROOT / "examples" / "react-shop"
+
+
+def _readme_import_command(var_dir: Path) -> list[str]:
+    """The catalog import command of examples/react-shop/README.md, for this demo's var dir."""
+    readme = (EXAMPLE / "README.md").read_text()
+    (line,) = [ln for ln in readme.splitlines() if ln.startswith("../../.venv/bin/flask ")]
+    argv = line.split()
+    argv[0] = str(Path(sys.executable).parent / "flask")  # the suite's own venv
+    return [arg.replace("../../var/", f"{var_dir}/") for arg in argv]
+
+
+@pytest.mark.e2e
+def test_a_clean_ctrl_c_and_the_examples_import_command(tmp_path: Path):
+    """The log of a demo a buyer long-polled, stopped with Ctrl-C: no reconnect warning, no
+    killed worker, no Python repr; meanwhile the example's README import command works."""
+    process, state = start_demo(tmp_path, {})
+    try:
+        web = state["webUrl"]
+        body = {
+            "items": [{"sku": "MUG-LOGO", "quantity": 1}],
+            "email": "quiet@example.com",
+            "shippingAddress": {
+                "name": "Q", "line1": "1 Main St", "city": "X", "postalCode": "94107",
+                "country": "US",
+            },
+        }  # fmt: skip
+        submitted = requests.post(
+            f"{web}api/checkout/payment-intent",
+            json=body,
+            headers={"Idempotency-Key": f"demo-{uuid.uuid4().hex}"},
+            timeout=10,
+        )
+        assert submitted.status_code == 202, submitted.text
+        _status(web, submitted.json(), wait=1)  # the web's change feed is subscribed now
+
+        env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+        command = _readme_import_command(tmp_path / "var")
+        done = subprocess.run(command, cwd=EXAMPLE, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+        products = requests.get(f"{web}api/products", timeout=10).json()
+        mug = next(p for p in products if p["sku"] == "MUG-LOGO")
+        assert mug["imageUrl"] == "/images/mug.svg"  # the example's own picture now
+    finally:
+        code = stop_demo(process)
+    log = (tmp_path / "demo.log").read_text()
+    assert code == 0, log[-3000:]
+    assert "rebuilt 6 SKUs (" in log
+    for noise in ("lost its subscription", "Killing worker process", "RebuildReport("):
+        assert noise not in log, log[-3000:]
+
+
+class TestDemoOperator:
+    def test_the_demo_admin_is_made_with_the_cli_and_printed(self, tmp_path: Path):
+        from devstack.demo import create_demo_operator
+
+        calls: list[tuple[list[str], str | None]] = []
+
+        class Recorder:
+            def run_step(self, name: str, argv: list[str], env: dict[str, str], *, stdin=None):
+                calls.append((argv[2:], stdin))
+
+        plan = make_plan(_args(tmp_path), {})
+        create_demo_operator(Recorder(), plan, {})  # type: ignore[arg-type]
+        ((argv, stdin),) = calls
+        assert argv[:6] == ["flask", "--app", "wsgi", "operators", "create", plan.operator_email]
+        assert "--password-stdin" in argv and plan.operator_password not in argv
+        assert stdin == plan.operator_password + "\n"
+        text = "\n".join(banner(plan))
+        assert f"{plan.web_url}admin/login" in text
+        assert plan.operator_email in text and plan.operator_password in text

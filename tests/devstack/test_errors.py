@@ -217,7 +217,10 @@ class TestCors:
 
 
 class TestStripeJsHook:
-    @pytest.mark.parametrize("path", ["/js.stripe.com/v3/", "/js.stripe.com/v3/stripe.js"])
+    @pytest.mark.parametrize(
+        "path",
+        ["/js.stripe.com/v3/", "/js.stripe.com/v3/stripe.js", "/js.stripe.com/endive/stripe.js"],
+    )
     def test_script_is_served_as_javascript(
         self, stripe_emulator: EmulatorServer, path: str
     ) -> None:
@@ -226,6 +229,10 @@ class TestStripeJsHook:
             skip_or_fail("the Stripe.js stand-in (stripejs/stripe.js) is not served")
         assert response.status_code == 200
         assert response.headers["Content-Type"].startswith("application/javascript")
+
+    def test_a_release_train_is_a_lowercase_word(self, stripe_emulator: EmulatorServer) -> None:
+        response = requests.get(f"{stripe_emulator.url}/js.stripe.com/Endive1/stripe.js", timeout=5)
+        assert response.status_code == 404
 
     def test_unknown_asset_and_traversal(self, stripe_emulator: EmulatorServer) -> None:
         for name in ("nope.js", "..%2F__init__.py"):

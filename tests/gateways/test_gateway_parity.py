@@ -5,15 +5,17 @@ from what the Stripe adapter really answers."""
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import requests
 import stripe
 
 from app.errors import PaymentProviderError
-from app.gateways.payments import StripeGateway
+from app.gateways.payments import SessionLine, StripeGateway
 from tests.fakes import FakeGateway
 
 emulator = pytest.importorskip("devstack.stripe_emulator", reason="Stripe emulator not present")
@@ -25,6 +27,8 @@ class Subject:
 
     gateway: Any
     confirm: Callable[[str, str], None]
+    # Pays a Checkout Session as its hosted page would (the emulator's control endpoint).
+    pay: Callable[[str, str], None]
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +41,11 @@ def server() -> Iterator[Any]:
 def subject(request: pytest.FixtureRequest) -> Subject:
     if request.param == "fake":
         fake = FakeGateway()
-        return Subject(fake, lambda intent_id, method: fake.confirm(intent_id, method) and None)
+        return Subject(
+            fake,
+            lambda intent_id, method: fake.confirm(intent_id, method) and None,
+            lambda session_id, method: fake.pay_session(session_id, method) and None,
+        )
     server = request.getfixturevalue("server")
     server.reset()
     real = StripeGateway(
@@ -55,7 +63,14 @@ def subject(request: pytest.FixtureRequest) -> Subject:
                 intent_id, {"payment_method": method, "return_url": "https://shop.example/done"}
             )
 
-    return Subject(real, confirm)
+    def pay(session_id: str, method: str) -> None:
+        requests.post(
+            f"{server.url}/_emulator/checkout_sessions/{session_id}/pay",
+            json={"paymentMethod": method},
+            timeout=10,
+        )
+
+    return Subject(real, confirm, pay)
 
 
 def create(gateway: Any, key: str = "pi-create-o1", amount: int = 4599) -> Any:
@@ -205,6 +220,95 @@ class TestSameAnswers:
         with pytest.raises(PaymentProviderError) as caught:
             getattr(subject.gateway, verb)(object_id)
         assert (caught.value.retryable, caught.value.provider_code) == (False, "resource_missing")
+
+
+def open_session(
+    gateway: Any,
+    key: str = "cs-create-o1",
+    expires_in: int = 3600,
+    discount: int = 0,
+    capture_method: str = "automatic",
+) -> Any:
+    return gateway.create_checkout_session(
+        lines=[SessionLine("Mug", 1400, 2), SessionLine("Tax", 231, 1)],
+        shipping=SessionLine("Shipping", 500, 1),
+        currency="usd",
+        customer_email="ada@example.com",
+        metadata={"orderId": "o1", "reservationId": "r1", "orderNumber": "ORD-1"},
+        success_url="https://shop.example/done?session_id={CHECKOUT_SESSION_ID}",
+        cancel_url="https://shop.example/cart",
+        expires_at=int(time.time()) + expires_in,
+        idempotency_key=key,
+        discount=discount,
+        capture_method=capture_method,
+    )
+
+
+class TestCheckoutSessions:
+    def test_a_new_session_totals_our_lines_and_shipping(self, subject: Subject) -> None:
+        session = open_session(subject.gateway)
+        assert (session.status, session.payment_status) == ("open", "unpaid")
+        assert (session.amount_total, session.currency) == (2 * 1400 + 231 + 500, "usd")
+        assert session.url and session.payment_intent is None
+        assert session.metadata["orderId"] == "o1"
+        assert open_session(subject.gateway).id == session.id
+        assert subject.gateway.retrieve_checkout_session(session.id) == session
+
+    def test_a_discount_comes_off_the_lines_and_a_retry_reuses_everything(
+        self, subject: Subject
+    ) -> None:
+        session = open_session(subject.gateway, discount=300)
+        assert session.amount_total == 2 * 1400 + 231 - 300 + 500
+        assert open_session(subject.gateway, discount=300).id == session.id
+
+    def test_expires_at_under_30_minutes_is_a_permanent_error(self, subject: Subject) -> None:
+        with pytest.raises(PaymentProviderError) as caught:
+            open_session(subject.gateway, expires_in=600)
+        assert caught.value.retryable is False
+
+    @pytest.mark.parametrize(
+        ("method", "status", "payment_status", "intent_status"),
+        [
+            ("pm_card_visa", "complete", "paid", "succeeded"),
+            ("pm_card_chargeDeclined", "open", "unpaid", "requires_payment_method"),
+            ("pm_card_threeDSecure2Required", "open", "unpaid", "requires_action"),
+            ("pm_emulator_bank_debit", "complete", "unpaid", "processing"),
+        ],
+    )
+    def test_paying_moves_the_session_with_its_intent(
+        self, subject: Subject, method: str, status: str, payment_status: str, intent_status: str
+    ) -> None:
+        session = open_session(subject.gateway)
+        subject.pay(session.id, method)
+        now = subject.gateway.retrieve_checkout_session(session.id)
+        assert (now.status, now.payment_status) == (status, payment_status)
+        assert now.payment_intent is not None
+        intent = subject.gateway.retrieve_intent(now.payment_intent)
+        assert intent.status == intent_status
+        assert (intent.amount, intent.metadata["orderId"]) == (now.amount_total, "o1")
+
+    def test_manual_capture_completes_unpaid_with_an_authorised_intent(
+        self, subject: Subject
+    ) -> None:
+        session = open_session(subject.gateway, capture_method="manual")
+        subject.pay(session.id, "pm_card_visa")
+        now = subject.gateway.retrieve_checkout_session(session.id)
+        assert (now.status, now.payment_status) == ("complete", "unpaid")
+        assert subject.gateway.retrieve_intent(now.payment_intent).status == "requires_capture"
+
+    def test_expiring_an_open_session_cancels_its_unpaid_intent(self, subject: Subject) -> None:
+        session = open_session(subject.gateway)
+        subject.pay(session.id, "pm_card_chargeDeclined")
+        expired = subject.gateway.expire_checkout_session(session.id, idempotency_key="cs-exp-o1")
+        assert (expired.status, expired.url) == ("expired", None)
+        assert subject.gateway.retrieve_intent(expired.payment_intent).status == "canceled"
+
+    def test_expiring_a_paid_session_is_refused(self, subject: Subject) -> None:
+        session = open_session(subject.gateway)
+        subject.pay(session.id, "pm_card_visa")
+        with pytest.raises(PaymentProviderError) as caught:
+            subject.gateway.expire_checkout_session(session.id, idempotency_key="cs-exp-o1")
+        assert caught.value.retryable is False
 
 
 class TestReturningBuyers:

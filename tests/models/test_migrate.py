@@ -127,8 +127,35 @@ class TestDisputesMigrationOnPostgres(TestDisputesMigration):
         return postgres_url
 
 
+class TestHostedCheckoutMigration:
+    """0006 on a database migrated before it: the hosted-Checkout columns appear, the
+    session id unique (one session pays one order)."""
+
+    COLUMNS = ("checkout_session_id", "checkout_url", "checkout_expires_at")
+
+    def test_adds_the_checkout_columns(self, db: Any) -> None:
+        from playhouse.migrate import SchemaMigrator, migrate
+
+        migrator = SchemaMigrator.from_database(db)
+        migrate(migrator.drop_index("orders", "orders_checkout_session_id"))
+        migrate(*(migrator.drop_column("orders", name) for name in self.COLUMNS))
+        db.execute_sql("DELETE FROM schema_migrations WHERE version = '0006'")
+        assert apply_migrations(db) == ["0006"]
+        assert set(self.COLUMNS) <= {c.name for c in db.get_columns("orders")}
+        unique = [i for i in db.get_indexes("orders") if i.columns == ["checkout_session_id"]]
+        assert unique and unique[0].unique
+        assert apply_migrations(db) == []
+
+
+@pytest.mark.postgres
+class TestHostedCheckoutMigrationOnPostgres(TestHostedCheckoutMigration):
+    @pytest.fixture
+    def database_url(self, postgres_url: str) -> str:
+        return postgres_url
+
+
 class TestBuyerCustomersMigration:
-    """0006 (w3-buyers) on a database migrated before it: ``buyer_customers`` appears."""
+    """0009 on a database migrated before it: ``buyer_customers`` appears."""
 
     def test_adds_the_table_to_an_older_schema(self, db: Any) -> None:
         from models import BuyerCustomer

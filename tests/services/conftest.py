@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from app.runtime import Runtime, install, uninstall
 from app.services.checkout import create_order_from_submission
 from app.services.confirmation import place_order
 from models import Order
-from tests.fakes import Receiver, admit_checkout, stock
+from models.db import bind_database, close_database
+from models.migrate import apply_migrations, drop_all
+from tests.fakes import FakeGateway, ListMailer, Receiver, RecordingJobs, admit_checkout, stock
+from tests.services.lifecycle_model import World
 
 
 @pytest.fixture
@@ -45,3 +52,59 @@ def receivers() -> Iterator[list[Receiver]]:
     yield made
     for receiver in made:
         receiver.close()
+
+
+class LifecycleWorlds:
+    """Fresh worlds for the lifecycle model: one database and Redis per example."""
+
+    def __init__(self, config: Any, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+        self.config, self.tmp_path, self.request = config, tmp_path, request
+        self.made = itertools.count(1)
+
+    def fake(self) -> World:
+        """SQLite (a new file) and fakeredis."""
+        import fakeredis
+
+        url = f"sqlite:///{self.tmp_path / f'lifecycle-{next(self.made)}.db'}"
+        client = fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+        return self._world(url, client, fresh_schema=False)
+
+    def real(self) -> World:
+        """This session's PostgreSQL database (tables recreated) and Redis db (flushed)."""
+        import redis as redis_lib
+
+        url = self.request.getfixturevalue("postgres_url")
+        client = redis_lib.Redis.from_url(
+            self.request.getfixturevalue("real_redis_url"), decode_responses=True
+        )
+        client.flushdb()
+        return self._world(url, client, fresh_schema=True)
+
+    def _world(self, url: str, client: Any, *, fresh_schema: bool) -> World:
+        database = bind_database(url)
+        if fresh_schema:
+            drop_all(database)
+        apply_migrations(database)
+        config = replace(self.config, database_url=url)
+        runtime = install(
+            Runtime(
+                config=config,
+                redis=client,
+                gateway=FakeGateway(webhook_secret="whsec_test_secret"),
+                mailer=ListMailer(),
+                jobs=RecordingJobs(),
+            )
+        )
+
+        def close() -> None:
+            uninstall()
+            close_database()
+            client.close()
+
+        return World(runtime=runtime, close=close)
+
+
+@pytest.fixture
+def lifecycle_worlds(config: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Any:
+    """A factory of fresh worlds (database, Redis, runtime) for ``LifecycleMachine``."""
+    return LifecycleWorlds(config, tmp_path, request)

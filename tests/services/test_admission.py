@@ -199,7 +199,7 @@ class TestTotalCheck:
         from app.services.pricing import total_check
 
         sub = Submission.create(body, idempotency_key=key, hold_ttl=HOLD_TTL)
-        check = total_check(body["shippingAddress"], "usd")
+        check = total_check(body["shippingAddress"], "usd", body.get("shippingOptionId"))
         return admit(redis, sub, hold_ttl=HOLD_TTL, key_ttl=KEY_TTL, total_check=check)
 
     @pytest.mark.parametrize(
@@ -246,6 +246,17 @@ class TestTotalCheck:
         over = {**make_body(("GOLD", 99), ("REST", 1), ("PIN", 1)), "shippingAddress": address}
         with pytest.raises(InvalidRequest):
             self.admit_with_check(gold, over, "key-over-001")
+
+    def test_the_chosen_shipping_option_counts(self, gold: Any) -> None:
+        """Exactly the maximum with free standard shipping; express adds 15.00 to it."""
+        gold.hset(AVAIL, "REST", 10)
+        gold.hset(PRICE, "REST", 999_999)
+        address = {**make_body()["shippingAddress"], "country": "US"}  # no state: no tax
+        exact = {**make_body(("GOLD", 99), ("REST", 1)), "shippingAddress": address}
+        with pytest.raises(InvalidRequest):
+            self.admit_with_check(gold, {**exact, "shippingOptionId": "express"}, "key-express1")
+        assert gold.hget(AVAIL, "REST") == "10"
+        assert self.admit_with_check(gold, exact, "key-standard").replayed is False
 
     def test_a_refused_total_holds_nothing(self, gold: Any) -> None:
         body = make_body(("GOLD", 100))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,8 @@ from app.services.catalog import (
     upsert_product,
 )
 from app.services.inventory import Inventory
+
+STATIC = Path(__file__).resolve().parents[2] / "app" / "web" / "static"
 
 ITEM = ProductInput("SKU-1", "One", "First.", 1000, "usd", 5)
 
@@ -110,6 +113,18 @@ class TestSeed:
         seed_demo(redis)
         listed = {p["sku"]: p["available"] for p in list_products(redis)}
         assert listed == {item.sku: item.stock_on_hand for item in DEMO_CATALOG}
+
+    def test_every_demo_product_has_a_picture_of_ours_at_the_apps_url(
+        self, redis: Any, db: Any
+    ) -> None:
+        seed_demo(redis, image_base="http://127.0.0.1:5000")
+        images = {p["sku"]: p["imageUrl"] for p in list_products(redis)}
+        assert set(images) == {item.sku for item in DEMO_CATALOG}
+        prefix = "http://127.0.0.1:5000/static/web/catalog/"
+        for url in images.values():
+            assert url.startswith(prefix), url
+            picture = STATIC / "catalog" / url.removeprefix(prefix)
+            assert picture.is_file() and picture.stat().st_size < 2048  # small
 
 
 @pytest.mark.postgres

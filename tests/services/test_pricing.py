@@ -5,17 +5,14 @@ from __future__ import annotations
 import pytest
 
 from app.errors import InvalidRequest
+from app.services.money import format_amount, minor_unit_exponent, round_half_up
 from app.services.pricing import (
     Pricer,
     ProductPrice,
-    ShippingRate,
-    TableShipping,
     TableTax,
-    format_amount,
-    minor_unit_exponent,
     price_cart,
-    round_half_up,
 )
+from app.services.pricing.shipping import ShippingOption, TableShipping
 
 USD = {
     "A": ProductPrice("A", "Alpha", 1999, "usd"),
@@ -104,14 +101,26 @@ class TestPriceCart:
         body = price_cart([("A", 1)], US_CA, "usd", USD).to_dict()
         assert body == {
             "lineItems": [
-                {"sku": "A", "name": "Alpha", "quantity": 1, "unitAmount": 1999, "amount": 1999}
+                {"sku": "A", "name": "Alpha", "quantity": 1, "unitAmount": 1999, "amount": 1999,
+                 "unitAmountDecimal": "19.99", "amountDecimal": "19.99"}
             ],
             "subtotal": 1999,
+            "discount": 0,
             "shipping": 500,
             "tax": 145,
             "total": 2644,
             "currency": "usd",
-        }
+            "totalsDecimal": {"subtotal": "19.99", "discount": "0.00", "shipping": "5.00",
+                              "tax": "1.45", "total": "26.44"},
+            "shippingOptions": [
+                {"id": "standard", "label": "Standard", "amount": 500, "amountDecimal": "5.00",
+                 "deliveryEstimate": {"minDays": 3, "maxDays": 5}},
+                {"id": "express", "label": "Express", "amount": 1500, "amountDecimal": "15.00",
+                 "deliveryEstimate": {"minDays": 1, "maxDays": 2}},
+            ],
+            "shippingOptionId": "standard",
+            "promotion": None,
+        }  # fmt: skip
 
 
 class TestCurrencies:
@@ -148,13 +157,62 @@ class TestCurrencies:
 class TestStrategies:
     def test_shipping_strategy_is_swappable(self) -> None:
         class Flat:
-            def amount(self, *, subtotal: int, country: str, currency: str) -> int:
-                return 123
+            def options(
+                self, *, subtotal: int, country: str, currency: str
+            ) -> tuple[ShippingOption, ...]:
+                return (ShippingOption("flat", "Flat", 123, 2, 3),)
 
         quote = Pricer(shipping=Flat()).price([("A", 1)], None, "usd", USD)
         assert quote.shipping == 123
 
     def test_table_shipping_with_custom_rates(self) -> None:
-        shipping = TableShipping({"usd": {"*": ShippingRate(300, free_over=1000)}})
-        assert shipping.amount(subtotal=999, country="FR", currency="usd") == 300
-        assert shipping.amount(subtotal=1000, country="FR", currency="usd") == 0
+        option = ShippingOption("standard", "Standard", 300, 3, 5, free_over=1000)
+        shipping = TableShipping({"usd": {"*": (option,)}})
+        assert shipping.options(subtotal=999, country="FR", currency="usd")[0].amount == 300
+        assert shipping.options(subtotal=1000, country="FR", currency="usd")[0].amount == 0
+
+
+class TestShippingOptions:
+    def test_the_destinations_options_priced_for_the_cart(self) -> None:
+        quote = price_cart([("B", 1)], US_CA, "usd", USD)
+        assert [(o.id, o.amount, o.min_days, o.max_days) for o in quote.shipping_options] == [
+            ("standard", 500, 3, 5),
+            ("express", 1500, 1, 2),
+        ]
+        assert (quote.shipping_option_id, quote.shipping) == ("standard", 500)
+
+    def test_standard_is_free_from_the_threshold_express_never(self) -> None:
+        quote = price_cart([("A", 3)], US_CA, "usd", USD)  # 59.97 ≥ 50.00
+        assert {o.id: o.amount for o in quote.shipping_options} == {"standard": 0, "express": 1500}
+        assert quote.shipping == 0
+
+    def test_a_chosen_option_prices_the_shipping(self) -> None:
+        quote = price_cart([("B", 1)], US_CA, "usd", USD, shipping_option_id="express")
+        assert (quote.shipping_option_id, quote.shipping) == ("express", 1500)
+        assert quote.total == quote.subtotal + 1500 + quote.tax
+
+    def test_an_option_not_offered_is_refused_on_its_field(self) -> None:
+        with pytest.raises(InvalidRequest) as refused:
+            price_cart([("B", 1)], US_CA, "usd", USD, shipping_option_id="pigeon")
+        assert list(refused.value.fields) == ["shippingOptionId"]
+
+    def test_the_default_is_the_cheapest(self) -> None:
+        shipping = TableShipping(
+            {"usd": {"*": (ShippingOption("slow", "Slow", 900, 5, 9),
+                           ShippingOption("cheap", "Cheap", 300, 7, 14))}}
+        )  # fmt: skip
+        quote = Pricer(shipping=shipping).price([("B", 1)], None, "usd", USD)
+        assert (quote.shipping_option_id, quote.shipping) == ("cheap", 300)
+
+    def test_a_currency_without_a_table_ships_free_without_options(self) -> None:
+        products = {"T": ProductPrice("T", "Tea", 100, "chf")}
+        quote = price_cart([("T", 1)], {"country": "CH"}, "chf", products)
+        assert (quote.shipping_options, quote.shipping_option_id, quote.shipping) == ((), None, 0)
+
+    def test_the_quote_body_lists_them_with_twins(self) -> None:
+        body = price_cart([("B", 1)], US_CA, "usd", USD).to_dict()
+        assert body["shippingOptionId"] == "standard"
+        assert body["shippingOptions"][1] == {
+            "id": "express", "label": "Express", "amount": 1500, "amountDecimal": "15.00",
+            "deliveryEstimate": {"minDays": 1, "maxDays": 2},
+        }  # fmt: skip

@@ -36,3 +36,21 @@ class TestReconcile:
         handle_event(lost["id"], lost, runtime)
         assert reconcile(runtime.redis, gateway).missed == []
         assert Order.get_by_id(order.id).amount_refunded == 100
+
+    def test_a_missed_checkout_session_event_is_found_and_repairs_the_order(
+        self, runtime: Any, gateway: Any
+    ) -> None:
+        stock(runtime.redis, "TEE")
+        submission = admit_checkout(runtime.redis, hosted=True)
+        order = create_order_from_submission(submission.order_id, runtime)
+        assert order is not None and order.checkout_session_id
+        gateway.pay_session(order.checkout_session_id, "pm_card_visa")
+        session = gateway.retrieve_checkout_session(order.checkout_session_id)
+        lost = gateway.event("checkout.session.completed", session)
+
+        result = reconcile(runtime.redis, gateway)
+        assert [e["id"] for e in result.missed] == [lost["id"]]
+        handle_event(lost["id"], lost, runtime)
+
+        assert Order.get_by_id(order.id).state == "PAID"
+        assert reconcile(runtime.redis, gateway).missed == []

@@ -110,3 +110,14 @@ class TestRecordEvent:
     def test_unknown_type_is_a_programming_error(self) -> None:
         with pytest.raises(ValueError):
             record_event(order_in("PENDING"), "SOMETHING_ELSE", {})
+
+    def test_a_persons_action_names_them_in_the_payload(self) -> None:
+        order = order_in("PENDING")
+        record_event(order, "REFUND_REQUESTED", {"amount": 5}, "operator:ops@shop.example")
+        record_event(order, "STOCK_HELD", {"reservationId": "r"}, "worker")
+        long_name = "operator:" + "x" * 80 + "@shop.example"
+        record_event(order, "MAIL_QUEUED", None, long_name)
+        first, second, third = order.events
+        assert first.payload == {"amount": 5, "actor": "operator:ops@shop.example"}
+        assert second.payload == {"reservationId": "r"}  # a process is not named there
+        assert third.payload == {"actor": long_name} and third.actor == long_name[:64]

@@ -359,6 +359,10 @@ class TestHandlersAsData:
             "payment_intent.amount_capturable_updated",
             "charge.dispute.updated",
             "charge.dispute.closed",
+            "checkout.session.completed",
+            "checkout.session.async_payment_succeeded",
+            "checkout.session.async_payment_failed",
+            "checkout.session.expired",
         }
 
     def test_handler_called_directly_with_plain_dicts(

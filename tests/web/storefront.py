@@ -1,6 +1,7 @@
 """The React storefront example (``examples/react-shop``) for the browser tests: its
-dependencies from the lock file, a production build against this session's stack, and a
-static server for ``dist/`` on 127.0.0.1.
+dependencies from the lock file, a production build against this session's stack (after
+the browser client it links, ``clients/js``), and a static server for ``dist/`` on
+127.0.0.1.
 
 ``npm ci`` runs only when the package files changed since the last install, and the
 build only when its inputs (sources, lock file, the ``VITE_*`` values) changed since
@@ -25,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.clients import js_package
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOP = ROOT / "examples" / "react-shop"
@@ -57,7 +60,7 @@ def require_node() -> str:
 def _sha256(paths: list[Path], extra: Mapping[str, str] | None = None) -> str:
     digest = hashlib.sha256()
     for path in paths:
-        digest.update(str(path.relative_to(SHOP)).encode() + b"\0" + path.read_bytes() + b"\0")
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
     for key, value in sorted((extra or {}).items()):
         digest.update(f"{key}={value}\0".encode())
     return digest.hexdigest()
@@ -68,7 +71,7 @@ def _input_files() -> list[Path]:
     for name in BUILD_INPUTS:
         path = SHOP / name
         files += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    return files
+    return files + js_package.input_files()  # the client it links is built into it
 
 
 def _installed() -> bool:
@@ -99,6 +102,7 @@ def _build_lock() -> Iterator[None]:
 
 def build(npm: str, settings: Mapping[str, str]) -> Path:
     """``npm ci`` (if the package files changed) and ``vite build`` (if any input changed)."""
+    js_package.build(npm)  # the example imports the client's dist/
     env = {k: v for k, v in os.environ.items() if not k.startswith("VITE_")}
     env.update(settings)
     with _build_lock():

@@ -94,6 +94,36 @@ class TestAxe:
         wait_for_card_fields(checkout.page)
         assert serious_violations(checkout.page) == []
 
+    def test_checkout_page_with_a_promotion_code_and_express_shipping(self, checkout: CheckoutPage):
+        """The "Promotion code" field and the shipping choices: axe clean, and the order
+        is charged what the page showed."""
+        import requests
+
+        stack = checkout.stack
+        response = requests.put(
+            f"{stack.web_url}api/admin/promotions/AXE10",
+            json={"percentOff": 10, "active": True},
+            headers={"Authorization": f"Bearer {stack.admin_token()}"},
+            timeout=10,
+        )
+        response.raise_for_status()
+        page = checkout.page
+        checkout.open().add("Logo mug").fill_details()
+        page.get_by_label("Express — ").check()
+        page.get_by_label("Promotion code").fill("axe10")
+        page.get_by_role("button", name="Apply").click()
+        expect(page.locator("#promotion-status")).to_contain_text("AXE10 applied: 10% off")
+        expect(page.locator("#discount-label")).to_have_text("Discount (AXE10)")
+        expect(page.locator("#total-discount")).to_have_text("\u2212$1.40")  # a minus sign
+        expect(page.get_by_label("Express — ")).to_be_checked()
+        wait_for_card_fields(page)
+        assert serious_violations(page) == []
+        shown = page.locator("#total-total").inner_text()
+        checkout.fill_card("4242424242424242").pay()
+        checkout.wait_for_order_page()
+        order = assert_paid_once(stack, checkout.email)
+        assert f"${order['total'] / 100:.2f}" == shown
+
     def test_checkout_page_showing_an_error(self, checkout: CheckoutPage):
         checkout.buy("4000000000000002")
         checkout.wait_for_error("declined")

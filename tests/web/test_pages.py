@@ -40,6 +40,31 @@ def _directives(header: str) -> dict[str, list[str]]:
     return {d.split()[0]: d.split()[1:] for d in header.split("; ")}
 
 
+class TestCheckoutUi:
+    """CHECKOUT_UI: which buttons the page offers (the API refuses the rest)."""
+
+    @pytest.mark.parametrize(
+        ("ui", "hosted_button", "pay_hidden"),
+        [("both", True, False), ("elements", False, False), ("hosted", True, True)],
+    )
+    def test_the_buttons_follow_checkout_ui(
+        self, offline: Config, ui: str, hosted_button: bool, pay_hidden: bool
+    ) -> None:
+        import dataclasses
+        import re
+
+        html = _app(dataclasses.replace(offline, checkout_ui=ui)).test_client().get("/").text
+        assert ("Pay on Stripe's page" in html) == hosted_button
+        pay = re.search(r'<button id="pay"[^>]*>', html)
+        assert pay is not None and ("hidden" in pay.group(0)) == pay_hidden
+
+    def test_the_return_page_runs_the_session_lookup(self, web: Any) -> None:
+        html = web.get("/checkout/return?session_id=cs_test_1").get_data(as_text=True)
+        assert "/static/web/js/return.js" in html
+        script = web.get("/static/web/js/return.js").get_data(as_text=True)
+        assert "/api/checkout/lookup?session_id=" in script
+
+
 class TestCheckoutPage:
     def test_loads_stripe_js_from_the_configured_url_and_the_publishable_key(self, web: Any):
         html = web.get("/").get_data(as_text=True)
@@ -54,6 +79,13 @@ class TestCheckoutPage:
         assert ids, "the form has inputs"
         for input_id in ids:
             assert f'for="{input_id}"' in html, input_id
+
+    def test_has_a_promotion_code_field_and_a_shipping_method_group(self, web: Any):
+        html = web.get("/").get_data(as_text=True)
+        assert '<label for="promotionCode">Promotion code</label>' in html
+        assert '<button id="apply-promotion" class="button" type="button">Apply</button>' in html
+        assert "<legend>Shipping method</legend>" in html
+        assert 'id="discount-row" hidden' in html
 
     def test_has_an_announced_error_region_and_a_status_region(self, web: Any):
         html = web.get("/").get_data(as_text=True)

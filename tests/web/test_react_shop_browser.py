@@ -21,6 +21,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
+from devstack.demo import STRIPE_JS_RELEASE_TRAIN
 from tests.web import storefront
 from tests.web.conftest import Stack
 
@@ -38,12 +39,14 @@ def npm() -> str:
 @pytest.fixture(scope="session")
 def shop_url(npm: str, stack: Stack, storefront_port: int) -> Iterator[str]:
     """The storefront's origin: built for this stack, served from dist/, catalog synced."""
+    train = STRIPE_JS_RELEASE_TRAIN
     dist = storefront.build(
         npm,
         {
             "VITE_API_URL": stack.web_url.rstrip("/"),
             "VITE_STRIPE_PUBLISHABLE_KEY": "pk_test_emulator",
-            "VITE_STRIPE_JS_URL": f"{stack.emulator_url}/js.stripe.com/v3/",
+            # The URL make demo prints: the release @stripe/stripe-js expects.
+            "VITE_STRIPE_JS_URL": f"{stack.emulator_url}/js.stripe.com/{train}/stripe.js",
         },
     )
     # The shop syncs its catalog (images are paths on the storefront's origin).
@@ -137,9 +140,13 @@ def shop(shop_url: str, browser: Any, stack: Stack, buyer_email: str) -> Iterato
 
     context.route("**/*", guard)
     page = context.new_page()
+    warnings: list[str] = []
+    page.on("console", lambda message: message.type == "warning" and warnings.append(message.text))
     yield Shop(page, stack, buyer_email)
     context.close()
     assert to_stripe == [], "the storefront must not reach Stripe offline"
+    # The stand-in announces the Stripe.js release @stripe/stripe-js expects.
+    assert not [w for w in warnings if "was loaded on the page" in w], warnings
 
 
 def assert_paid_once(stack: Stack, email: str, order_id: str) -> dict[str, Any]:
@@ -287,3 +294,17 @@ def test_a_signed_in_buyer_pays_the_next_order_with_a_saved_card(shop: Shop):
     [first_charge] = shop.stack.succeeded_charges(first["payment_intent_id"])
     [second_charge] = shop.stack.succeeded_charges(second["payment_intent_id"])
     assert second_charge["payment_method"] == first_charge["payment_method"]
+
+
+def test_pay_on_stripes_page_redirects_and_comes_back_paid(shop: Shop):
+    shop.open().add("Logo mug").to_checkout().fill_details()
+    shop.page.get_by_role("button", name="Pay on Stripe's page").click()
+    emulator = urlsplit(shop.stack.emulator_url).netloc
+    shop.page.wait_for_url(lambda url: urlsplit(url).netloc == emulator, timeout=30_000)
+    shop.page.get_by_label("Card number").fill("4242 4242 4242 4242")
+    shop.page.get_by_label("Expiration (MM / YY)").fill("12 / 34")
+    shop.page.get_by_label("CVC").fill("123")
+    shop.page.get_by_role("button", name=re.compile(r"^Pay \$")).click()
+    order_id = shop.wait_for_paid_order_page()  # through /checkout/return?session_id=…
+    assert_paid_once(shop.stack, shop.email, order_id)
+    expect(shop.page.get_by_role("link", name=re.compile(r"^Cart \("))).to_have_text("Cart (0)")

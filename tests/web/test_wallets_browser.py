@@ -101,3 +101,28 @@ class TestExpressCheckout:
         assert paid, orders
         total = int(re.sub(r"[^0-9]", "", gb_total))
         assert any(o["total"] == total for o in paid)
+
+    def test_the_wallet_offers_the_shipping_options_and_pays_the_chosen_one(
+        self, checkout: CheckoutPage
+    ) -> None:
+        page = checkout.page
+        posts = watch(page)
+        checkout.open().add("Logo mug")
+        expect(page.locator("#total-total")).not_to_have_text("")
+        page.frame_locator("#express-checkout iframe").get_by_role(
+            "button", name="Test Apple Pay"
+        ).click()
+        sheet = page.get_by_role("dialog", name="Test Apple Pay")
+        sheet.wait_for()
+        pay = sheet.get_by_role("button", name=re.compile(r"^Pay \$"))
+        expect(pay).to_be_enabled()
+        standard_total = pay.inner_text()
+        sheet.get_by_label(re.compile(r"^Express — ")).check()
+        expect(pay).not_to_have_text(standard_total)  # re-priced with express shipping
+        quotes = [json.loads(b) for url, _, b in posts if url.endswith("/api/checkout/quote")]
+        assert quotes[-1]["shippingOptionId"] == "express"
+        pay.click()
+
+        checkout.wait_for_order_page()
+        expect(page.locator("#order-state")).to_have_text("Paid", timeout=30_000)
+        assert submitted_with_token(posts)["shippingOptionId"] == "express"

@@ -1,6 +1,8 @@
 /*
  * Offline stand-in for Stripe.js v3, served by the local Stripe emulator at
- * /js.stripe.com/v3/.
+ * /js.stripe.com/v3/, and at /js.stripe.com/<release train>/stripe.js (e.g. `endive`), where
+ * it announces that train as its `Stripe.version`, as Stripe's own files do: the
+ * `@stripe/stripe-js` that expects the train then has nothing to warn about.
  *
  * It defines `window.Stripe` the way the real script does, so a page (or a React
  * shop whose `@stripe/stripe-js` `loadStripe` reuses an existing `window.Stripe`)
@@ -55,7 +57,7 @@
     if (document.currentScript) return document.currentScript;
     var scripts = document.getElementsByTagName('script');
     for (var i = scripts.length - 1; i >= 0; i--) {
-      if (/\/js\.stripe\.com\/v3\//.test(scripts[i].src || '')) return scripts[i];
+      if (/\/js\.stripe\.com\/(v3\/|[a-z]+\/stripe\.js)/.test(scripts[i].src || '')) return scripts[i];
     }
     return null;
   }
@@ -69,7 +71,15 @@
     return url.origin + prefix;
   }
 
-  var DEFAULT_API_BASE = apiBaseFromScript(ownScript());
+  /** /js.stripe.com/endive/stripe.js -> 'endive' (the release train); 3 for /v3/. */
+  function versionFromScript(script) {
+    if (!script || !script.src) return 3;
+    var match = /\/js\.stripe\.com\/([a-z]+)\/stripe\.js$/.exec(new URL(script.src, window.location.href).pathname);
+    return match ? match[1] : 3;
+  }
+
+  var OWN_SCRIPT = ownScript();
+  var DEFAULT_API_BASE = apiBaseFromScript(OWN_SCRIPT);
 
   // ---------------------------------------------------------------------------
   // 2. HTTP and errors
@@ -1308,7 +1318,7 @@
   function Stripe(publishableKey, options) {
     return new StripeClient(publishableKey, options);
   }
-  Stripe.version = 3;
+  Stripe.version = versionFromScript(OWN_SCRIPT);
   Stripe.emulator = { apiBase: DEFAULT_API_BASE };
 
   window.Stripe = Stripe;

@@ -1,8 +1,9 @@
-import { useEffect, useState } from 'react';
+import { useCallback, useEffect, useState } from 'react';
 import { Link, usePath } from './router.jsx';
 import { loadCart, saveCart } from './storage.js';
 import Catalog from './pages/Catalog.jsx';
 import Checkout from './pages/Checkout.jsx';
+import HostedReturn from './pages/HostedReturn.jsx';
 import OrderPage from './pages/OrderPage.jsx';
 import TrackPage from './pages/TrackPage.jsx';
 
@@ -18,6 +19,7 @@ export default function App() {
       return lines.map((line) => (line.sku === sku ? { ...line, quantity } : line));
     });
   }
+  const clearCart = useCallback(() => setCart([]), []);
   const quantityOf = (sku) => cart.find((line) => line.sku === sku)?.quantity ?? 0;
   const count = cart.reduce((sum, line) => sum + line.quantity, 0);
 
@@ -25,6 +27,7 @@ export default function App() {
   let page;
   if (orderMatch) page = <OrderPage orderId={decodeURIComponent(orderMatch[1])} />;
   else if (path === '/checkout') page = <Checkout cart={cart} setQuantity={setQuantity} onPaid={() => setCart([])} />;
+  else if (path === '/checkout/return') page = <HostedReturn onPaid={clearCart} />;
   else if (path === '/track') page = <TrackPage />;
   else page = <Catalog quantityOf={quantityOf} onAdd={(sku) => setQuantity(sku, quantityOf(sku) + 1)} />;
 

@@ -1,25 +1,24 @@
-// One place that turns the service's error codes and Stripe.js' errors into what the
-// buyer reads (docs/integration.md, "Errors: one shape, a stable code").
-import { ApiError } from './api.js';
+// One place that turns a CheckoutError (the service's codes, and Stripe.js' errors the
+// client wraps) into what the buyer reads (docs/integration.md, "Errors").
+import { CheckoutError } from '@checkout-service/client';
 
 export function describeError(err) {
-  if (err instanceof ApiError) return describeApiError(err);
-  if (err?.type) return describeStripeError(err);     // a Stripe.js result.error
-  return { title: 'Something went wrong', message: err?.message || String(err) };
+  if (!(err instanceof CheckoutError)) return { title: 'Something went wrong', message: err?.message || String(err) };
+  if (err.status === 0 && err.code !== 'network_error') return describeStripeError(err);
+  return describeApiError(err);
 }
 
 function describeApiError(err) {
-  const { error } = err;
   switch (err.code) {
     case 'validation_failed': {
-      const fields = Object.entries(error.fields || {}).map(([path, messages]) => `${path}: ${messages.join(' ')}`);
-      return { title: 'Please check your details', message: error.message, list: fields };
+      const fields = Object.entries(err.fields).map(([path, messages]) => `${path}: ${messages.join(' ')}`);
+      return { title: 'Please check your details', message: err.message, list: fields };
     }
     case 'out_of_stock':
       return {
         title: 'Some items sold out',
         message: 'Adjust your cart to what is available.',
-        list: (error.items || []).map((item) => `${item.name || item.sku}: ${item.available} left (you asked for ${item.requested})`),
+        list: err.items.map((item) => `${item.name || item.sku}: ${item.available} left (you asked for ${item.requested})`),
       };
     case 'rate_limited':
       return { title: 'Too many attempts', message: `Please try again in ${err.retryAfter || 'a few'} seconds.` };
@@ -27,6 +26,7 @@ function describeApiError(err) {
       return { title: 'Your order changed', message: 'Press Pay again to place it as it is now.' };
     case 'not_found':
     case 'invalid_state':
+    case 'checkout_ended':
       return { title: 'This checkout has ended', message: 'Your reservation expired or the order is closed. Please start again.' };
     case 'network_error':
       return { title: 'Connection problem', message: 'The connection dropped. You were not charged twice; press Pay to retry.' };

@@ -17,6 +17,7 @@ import { formatMoney } from './money.js';
 import { describeApiError, describeStripeError, holdExpired } from './errors.js';
 import { announce, clearError, setFieldError, showError } from './ui.js';
 import * as store from './storage.js';
+import { REDIRECTED, hostedBody, payOnStripe } from './hosted.js';
 
 const $ = (id) => document.getElementById(id);
 const config = document.body.dataset;
@@ -31,6 +32,8 @@ const state = {
   products: [],
   cart: store.loadCart(),
   quote: null,
+  shippingOptionId: null, // the buyer's choice; null: the cheapest
+  promotionCode: null,    // applied (the quote accepted it)
   stripe: null,
   elements: null,
   paymentElement: null,
@@ -147,6 +150,17 @@ function scheduleQuote() {
   quoteTimer = setTimeout(refreshQuote, 150);
 }
 
+/** The quote body of the cart as it stands: the address so far (every field but the
+ * country is optional), the shipping choice and the applied promotion code. */
+function quoteBody() {
+  const body = { items: state.cart.map(({ sku, quantity }) => ({ sku, quantity })) };
+  const shipping = readAddress('');
+  if (shipping.country) body.shippingAddress = shipping;
+  if (state.shippingOptionId) body.shippingOptionId = state.shippingOptionId;
+  if (state.promotionCode) body.promotionCode = state.promotionCode;
+  return body;
+}
+
 async function refreshQuote() {
   const seq = ++quoteSeq;
   if (!state.cart.length) {
@@ -154,26 +168,27 @@ async function refreshQuote() {
     renderTotals();
     return;
   }
-  const shipping = readAddress('');
-  const body = { items: state.cart.map(({ sku, quantity }) => ({ sku, quantity })) };
-  if (shipping.country && shipping.postalCode && shipping.line1 && shipping.city) {
-    body.shippingAddress = { name: readValue('name') || 'Buyer', ...shipping };
-  }
   try {
     let quote;
     try {
-      quote = await api('POST', '/api/checkout/quote', { body });
+      quote = await api('POST', '/api/checkout/quote', { body: quoteBody() });
     } catch (err) {
-      // A half-typed address must not block the totals: price without it (the submit
-      // validates the address and reports it field by field).
-      if (!(err instanceof ApiError && err.code === 'validation_failed' && body.shippingAddress)) throw err;
-      delete body.shippingAddress;
+      if (!(err instanceof ApiError && err.code === 'validation_failed')) throw err;
+      // A code that does not apply, a choice the new address is not offered, a
+      // half-typed address (the submit reports it field by field): price without it.
+      const fields = err.body?.error?.fields || {};
+      if (fields.promotionCode) refusePromotion(fields.promotionCode.join(' '));
+      if (fields.shippingOptionId) state.shippingOptionId = null;
+      const body = quoteBody();
+      if (Object.keys(fields).some((path) => path.startsWith('shippingAddress'))) delete body.shippingAddress;
       quote = await api('POST', '/api/checkout/quote', { body });
     }
     if (seq !== quoteSeq) return; // a newer cart is being priced
     state.quote = quote;
     renderTotals();
     renderCart();
+    renderShippingOptions(quote);
+    renderPromotion(quote);
   } catch (err) {
     if (seq !== quoteSeq) return;
     if (err instanceof ApiError) reportApiError(err);
@@ -187,15 +202,20 @@ function renderTotals() {
   if (!quote) {
     pay.textContent = 'Pay';
     pay.disabled = true;
+    if ($('pay-hosted')) $('pay-hosted').disabled = true;
     return;
   }
   for (const key of ['subtotal', 'shipping', 'tax', 'total']) {
     $(`total-${key}`).textContent = formatMoney(quote[key], quote.currency);
   }
+  $('discount-row').hidden = !quote.discount;
+  $('discount-label').textContent = quote.promotion ? `Discount (${quote.promotion.code})` : 'Discount';
+  $('total-discount').textContent = `−${formatMoney(quote.discount || 0, quote.currency)}`;
   pay.textContent = signedIn() && !state.intentBound
     ? `Continue to payment (${formatMoney(quote.total, quote.currency)})`
     : `Pay ${formatMoney(quote.total, quote.currency)}`;
   pay.disabled = state.busy;
+  if ($('pay-hosted')) $('pay-hosted').disabled = state.busy;
   if (signedIn()) return offerSavedCardsLater();
   mountPaymentElement(quote);
 }
@@ -285,6 +305,60 @@ async function payForIntent() {
   }
 }
 
+// --- shipping choices and the promotion code ------------------------------------------------
+
+const days = ({ minDays, maxDays }) =>
+  (minDays === maxDays ? `${minDays} business day${minDays === 1 ? '' : 's'}` : `${minDays}–${maxDays} business days`);
+
+function optionText(option, currency) {
+  const price = option.amount ? formatMoney(option.amount, currency) : 'Free';
+  return `${option.label} — ${price} (${days(option.deliveryEstimate)})`;
+}
+
+/** One radio per option the destination is offered, the priced one checked. */
+function renderShippingOptions(quote) {
+  const box = $('shipping-options');
+  const options = quote?.shippingOptions || [];
+  $('shipping-options-empty').hidden = options.length > 0;
+  $('shipping-options-empty').textContent = quote ? 'Shipping is free.' : 'Add a product to see the shipping choices.';
+  box.replaceChildren(...options.map((option) => {
+    const input = document.createElement('input');
+    Object.assign(input, { type: 'radio', name: 'shippingOptionId', id: `shipping-${option.id}`, value: option.id });
+    input.checked = option.id === quote.shippingOptionId;
+    input.addEventListener('change', () => { state.shippingOptionId = option.id; scheduleQuote(); });
+    const label = document.createElement('label');
+    label.htmlFor = input.id;
+    label.textContent = optionText(option, quote.currency);
+    const row = document.createElement('div');
+    row.className = 'option';
+    row.append(input, label);
+    return row;
+  }));
+}
+
+function renderPromotion(quote) {
+  if (quote?.promotion) {
+    $('promotion-status').textContent = `${quote.promotion.code} applied: ${quote.promotion.description}.`;
+  } else if (!state.promotionCode) {
+    $('promotion-status').textContent = '';
+  }
+}
+
+function refusePromotion(message) {
+  state.promotionCode = null;
+  $('promotion-status').textContent = '';
+  setFieldError('promotionCode', message);
+}
+
+function applyPromotion() {
+  const code = readValue('promotionCode').toUpperCase();
+  $('err-promotionCode').textContent = '';
+  $('promotionCode').setAttribute('aria-invalid', 'false');
+  state.promotionCode = code || null;
+  if (!code) $('promotion-status').textContent = '';
+  scheduleQuote();
+}
+
 // --- the Payment Element (deferred intent: amount known, intent not yet) -------------
 
 function mountPaymentElement(quote) {
@@ -308,20 +382,30 @@ function mountPaymentElement(quote) {
 
 const walletLines = (quote) => [
   ...quote.lineItems.map((line) => ({ name: line.name || line.sku, amount: line.amount })),
+  ...(quote.discount ? [{ name: `Discount (${quote.promotion.code})`, amount: -quote.discount }] : []),
   { name: 'Tax', amount: quote.tax },
 ];
-const walletRates = (quote) => [{ id: 'standard', displayName: 'Standard shipping', amount: quote.shipping }];
+const walletRates = (quote) => (quote.shippingOptions || []).map((option) => ({
+  id: option.id, displayName: option.label, amount: option.amount,
+  deliveryEstimate: {
+    minimum: { unit: 'business_day', value: option.deliveryEstimate.minDays },
+    maximum: { unit: 'business_day', value: option.deliveryEstimate.maxDays },
+  },
+}));
 
-async function quoteFor(address) {
+async function quoteFor(address, shippingOptionId) {
   const body = { items: state.cart.map(({ sku, quantity }) => ({ sku, quantity })) };
   if (address?.country) {
     body.shippingAddress = { country: address.country, state: address.state || null, postalCode: address.postal_code || null };
   }
+  if (shippingOptionId) body.shippingOptionId = shippingOptionId;
+  if (state.promotionCode) body.promotionCode = state.promotionCode;
   return api('POST', '/api/checkout/quote', { body });
 }
 
 function walletPriced(quote) {
   state.walletQuote = quote;
+  state.walletRateId = quote.shippingOptionId;
   state.elements.update({ amount: quote.total, currency: quote.currency });
   return { shippingRates: walletRates(quote), lineItems: walletLines(quote), amount: quote.total };
 }
@@ -332,6 +416,7 @@ function mountExpressCheckout() {
     if (!state.quote || state.busy) return event.reject();
     clearError();
     state.walletQuote = state.quote;
+    state.walletRateId = state.quote.shippingOptionId;
     event.resolve({
       emailRequired: true, shippingAddressRequired: true,
       shippingRates: walletRates(state.quote), lineItems: walletLines(state.quote),
@@ -339,7 +424,7 @@ function mountExpressCheckout() {
   });
   express.on('shippingaddresschange', async (event) => {
     try {
-      event.resolve(walletPriced(await quoteFor(event.address)));
+      event.resolve(walletPriced(await quoteFor(event.address, state.walletRateId)));
       state.walletAddress = event.address;
     } catch {
       event.reject();
@@ -347,7 +432,7 @@ function mountExpressCheckout() {
   });
   express.on('shippingratechange', async (event) => {
     try {
-      event.resolve(walletPriced(await quoteFor(state.walletAddress)));
+      event.resolve(walletPriced(await quoteFor(state.walletAddress, event.shippingRate?.id)));
     } catch {
       event.reject();
     }
@@ -375,6 +460,8 @@ async function payWithWallet(event) {
         ...(address.line2 ? { line2: address.line2 } : {}),
         ...(address.state ? { state: address.state } : {}),
       },
+      ...(event.shippingRate?.id ? { shippingOptionId: event.shippingRate.id } : {}),
+      ...(state.promotionCode ? { promotionCode: state.promotionCode } : {}),
     };
     await payWithToken(confirmationToken.id, body);
   } finally {
@@ -444,6 +531,8 @@ function buildBody() {
     body.billingAddress = { name: readValue('billing-name'), ...readAddress('billing-') };
   }
   if (signedIn() && $('save-card').checked) body.savePaymentMethod = true;
+  if (state.quote?.shippingOptionId) body.shippingOptionId = state.quote.shippingOptionId;
+  if (state.promotionCode) body.promotionCode = state.promotionCode;
   return body;
 }
 
@@ -451,7 +540,8 @@ function buildBody() {
 
 /** API field paths (shippingAddress.postalCode) -> input ids (postalCode). */
 function inputForField(path) {
-  if (path === 'email') return 'email';
+  if (path === 'email' || path === 'promotionCode') return path;
+  if (path === 'shippingOptionId') return 'shipping-options';
   const [group, key] = path.split('.');
   if (group === 'shippingAddress') return key === 'name' ? 'name' : key;
   if (group === 'billingAddress') return `billing-${key}`;
@@ -469,6 +559,12 @@ function showFieldErrors(pairs, desc) {
 
 function reportApiError(err) {
   const desc = describeApiError(err, productNames());
+  if (desc.fields?.promotionCode) {
+    // Refused at submit (used up meanwhile): re-price without it before another Pay.
+    state.promotionCode = null;
+    $('promotion-status').textContent = '';
+    scheduleQuote();
+  }
   if (desc.kind === 'validation') {
     const pairs = [];
     const other = [];
@@ -541,6 +637,7 @@ function setBusy(busy) {
   state.busy = busy;
   const pay = $('pay');
   pay.disabled = busy || !state.quote;
+  if ($('pay-hosted')) $('pay-hosted').disabled = busy || !state.quote;
   pay.setAttribute('aria-busy', String(busy));
   $('checkout-form').setAttribute('aria-busy', String(busy));
 }
@@ -574,6 +671,35 @@ async function pay() {
   const { error, confirmationToken } = await state.stripe.createConfirmationToken({ elements: state.elements });
   if (error) return reportStripeError(error);
   return payWithToken(confirmationToken.id, buildBody());
+}
+
+/** "Pay on Stripe's page": the same details, then a redirect to Stripe's hosted page. */
+async function onPayHosted() {
+  if (state.busy || !state.quote) return;
+  setBusy(true);
+  clearError();
+  try {
+    const invalid = localErrors();
+    if (invalid.length) {
+      return showFieldErrors(invalid, {
+        kind: 'validation', title: 'Please check your details',
+        message: 'Some details are missing or invalid.', next: 'Correct the highlighted fields, then pay again.',
+      });
+    }
+    saveFormState();
+    const outcome = await payOnStripe(hostedBody(buildBody()), announce);
+    if (outcome === REDIRECTED) return;
+    store.clearAttempt();
+    const desc = outcome.error
+      ? describeApiError(new ApiError('http', { status: 503, body: { error: outcome.error } }))
+      : holdExpired();
+    showError(desc, actionsFor(desc));
+  } catch (err) {
+    if (err instanceof ApiError) return reportApiError(err);
+    throw err;
+  } finally {
+    setBusy(false);
+  }
 }
 
 /** Server-side confirmation: the cart (or, after a decline, only the token) goes to the
@@ -753,8 +879,14 @@ function init() {
   restoreFormState();
   $('billing-same').addEventListener('change', () => { toggleBilling(); saveFormState(); });
   $('checkout-form').addEventListener('submit', onSubmit);
+  $('apply-promotion').addEventListener('click', applyPromotion);
+  $('promotionCode').addEventListener('keydown', (event) => {
+    if (event.key === 'Enter') { event.preventDefault(); applyPromotion(); }
+  });
+  $('pay-hosted')?.addEventListener('click', onPayHosted);
   $('checkout-form').addEventListener('change', (event) => {
-    if (event.target.closest('#payment-element')) return;
+    if (event.target.closest('#payment-element') || event.target.name === 'shippingOptionId') return;
+    if (event.target.id === 'promotionCode') return;
     saveFormState();
     if (['country', 'postalCode', 'line1', 'city', 'state'].includes(event.target.id)) scheduleQuote();
   });

@@ -41,6 +41,12 @@ export function describeApiError(err, productNames = {}) {
         message: error.message || 'Some details are missing or invalid.',
         next: 'Correct the highlighted fields, then pay again.', action: 'fix-fields',
       };
+    case 'promotion_unavailable':
+      return {
+        kind: 'validation', title: 'This promotion code is used up', fields: error.fields || {},
+        message: `${error.message || 'The code has no redemptions left.'} Nothing was charged and nothing was reserved.`,
+        next: 'Check the new total without the code, then pay again.', action: 'fix-fields',
+      };
     case 'rate_limited': {
       const wait = err.retryAfter || 30;
       return {

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import { getProducts } from '../api.js';
+import { client } from '../checkout.js';
 import { describeError } from '../errors.js';
 import { formatDecimal } from '../money.js';
 import ErrorBox from '../components/ErrorBox.jsx';
@@ -10,7 +10,7 @@ export default function Catalog({ quantityOf, onAdd }) {
   const [category, setCategory] = useState('All');
 
   useEffect(() => {
-    getProducts().then(setProducts, (err) => setError(describeError(err)));
+    client.products().then(setProducts, (err) => setError(describeError(err)));
   }, []);
 
   if (error) return <ErrorBox error={error} />;

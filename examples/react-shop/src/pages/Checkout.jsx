@@ -1,10 +1,12 @@
 import { useEffect, useMemo, useState } from 'react';
 import { Elements, PaymentElement, useElements, useStripe } from '@stripe/react-stripe-js';
-import { ApiError, getCheckoutStatus, getQuote, submitCheckout } from '../api.js';
+import { CheckoutError, intentElementsOptions, payIntent } from '@checkout-service/client';
+import { CheckoutElements, useCheckout } from '@checkout-service/client/react';
+import { client } from '../checkout.js';
 import { describeError } from '../errors.js';
 import { formatMinor } from '../money.js';
 import { navigate } from '../router.jsx';
-import { attemptFor, buyerToken, clearAttempt, rememberOrderToken, saveAttempt } from '../storage.js';
+import { buyerToken } from '../storage.js';
 import { stripePromise } from '../stripe.js';
 import ErrorBox from '../components/ErrorBox.jsx';
 
@@ -13,51 +15,24 @@ const EMPTY_DETAILS = { email: '', name: '', line1: '', city: '', postalCode: ''
 
 export default function Checkout({ cart, setQuantity, onPaid }) {
   const [details, setDetails] = useState(EMPTY_DETAILS);
-  const [quote, setQuote] = useState(null);
-  const [quoteError, setQuoteError] = useState(null);
-
-  // The server prices the cart: ask again whenever the cart or the destination changes.
-  useEffect(() => {
-    if (cart.length === 0) return undefined;
-    let current = true;
-    setQuoteError(null);
-    getQuote(cart, details.country).then(
-      (answer) => current && setQuote({ ...answer, cart }),
-      (err) => current && setQuoteError(describeError(err)),
-    );
-    return () => { current = false; };
-  }, [cart, details.country]);
-
-  // Deferred intent: Elements knows the amount; the PaymentIntent is created after Pay.
-  const total = quote?.total;
-  const currency = quote?.currency;
-  const elementsOptions = useMemo(
-    () => (total === undefined ? null : { mode: 'payment', amount: total, currency }),
-    [total, currency],
-  );
+  // The country prices shipping and tax: <CheckoutElements> quotes again when it changes.
+  const destination = useMemo(() => ({ country: details.country }), [details.country]);
 
   if (cart.length === 0) return <section><h1>Your cart</h1><p>Your cart is empty.</p></section>;
-
-  const upToDate = quote?.cart === cart;
   return (
     <section className="checkout" aria-labelledby="checkout-title">
       <h1 id="checkout-title">Checkout</h1>
-      <ErrorBox error={quoteError} id="quote-error" />
-      {quote && <CartLines quote={quote} setQuantity={setQuantity} />}
-      {quote?.purchasable === false && <SoldOutLines quote={quote} setQuantity={setQuantity} />}
-      {quote && buyerToken() && (
-        <SignedInPay cart={cart} details={details} quote={quote}
-          ready={upToDate && quote.purchasable} onPaid={onPaid}>
+      <CheckoutElements
+        client={client}
+        stripe={stripePromise}
+        items={cart}
+        shippingAddress={destination}
+        fallback={(error) => <ErrorBox error={error && describeError(error)} id="quote-error" />}
+      >
+        <PayForm cart={cart} details={details} setQuantity={setQuantity} onPaid={onPaid}>
           <DetailsForm details={details} onChange={setDetails} />
-        </SignedInPay>
-      )}
-      {quote && !buyerToken() && (
-        <Elements stripe={stripePromise} options={elementsOptions}>
-          <PayForm cart={cart} details={details} quote={quote} ready={upToDate && quote.purchasable} onPaid={onPaid}>
-            <DetailsForm details={details} onChange={setDetails} />
-          </PayForm>
-        </Elements>
-      )}
+        </PayForm>
+      </CheckoutElements>
     </section>
   );
 }
@@ -137,51 +112,83 @@ function DetailsForm({ details, onChange }) {
   );
 }
 
-/**
- * Long-poll the checkout status until the worker has created the PaymentIntent. A
- * signed-in buyer's status also brings a CustomerSession secret (their saved cards) right
- * after; with `withSession` it is waited for briefly (without it, a new card still pays).
- */
-async function checkoutStatusWithSecret(attempt, { withSession = false } = {}) {
-  let options = { wait: 0 };
-  let waited = false;
-  for (;;) {
-    const status = await getCheckoutStatus(attempt.orderId, attempt.checkoutToken, options);
-    if (status.state !== 'PENDING') throw new ApiError('The order is closed.', { status: 409, error: { code: 'invalid_state' } });
-    const { clientSecret, customerSessionClientSecret } = status.payment;
-    if (clientSecret && (!withSession || customerSessionClientSecret || waited)) return status;
-    waited = Boolean(clientSecret);
-    // `since`: no change between two polls is missed.
-    options = { wait: waited ? 3 : 20, since: status.version };
+/** The details (children) are in the same form, so the browser checks them on Pay first. */
+function PayForm({ cart, details, setQuantity, onPaid, children }) {
+  const { quote, quoteError, ready, paying, error, pay, payOnStripe } = useCheckout();
+  const quoteProblem = useMemo(() => quoteError && describeError(quoteError), [quoteError]);
+  const payProblem = useMemo(() => error && describeError(error), [error]);
+
+  async function handleSubmit(event) {
+    event.preventDefault();
+    // elements.submit() → the order (same one after a decline) → confirmation → PAID.
+    const paid = await pay(buyerOf(details));
+    if (!paid) return;
+    onPaid();
+    navigate(`/orders/${encodeURIComponent(paid.orderId)}`);
   }
+
+  /** The other way to pay: Stripe's hosted Checkout page (a redirect, then back to
+   * /checkout/return?session_id=…). The same details; the browser checks them first. */
+  async function handleHosted(event) {
+    if (!event.currentTarget.form.reportValidity()) return;
+    const origin = window.location.origin;
+    const started = await payOnStripe(buyerOf(details), {
+      successUrl: `${origin}/checkout/return?session_id={CHECKOUT_SESSION_ID}`,
+      cancelUrl: `${origin}/checkout`,
+    });
+    if (started) window.location.assign(started.checkout.url);
+  }
+
+  // The other way to pay, offered to guests and signed-in buyers alike.
+  const hostedButton = (
+    <>
+      <p className="or">or</p>
+      <button type="button" id="pay-hosted" className="secondary" disabled={!ready} onClick={handleHosted}>
+        Pay on Stripe's page
+      </button>
+    </>
+  );
+
+  return (
+    <>
+      <ErrorBox error={quoteProblem} id="quote-error" />
+      <CartLines quote={quote} setQuantity={setQuantity} />
+      {quote.purchasable === false && <SoldOutLines quote={quote} setQuantity={setQuantity} />}
+      {buyerToken() ? (
+        <SignedInPay cart={cart} details={details} ready={ready} onPaid={onPaid} hosted={hostedButton} hostedProblem={payProblem}>
+          {children}
+        </SignedInPay>
+      ) : (
+        <form className="pay-form" onSubmit={handleSubmit}>
+          {children}
+          <section className="payment" aria-labelledby="payment-title">
+            <h2 id="payment-title">Payment</h2>
+            <div id="payment-element"><PaymentElement /></div>
+            <ErrorBox error={payProblem} id="payment-error" />
+            <button type="submit" id="pay" disabled={!ready}>
+              {paying ? 'Paying…' : `Pay ${formatMinor(quote.total, quote.currency)}`}
+            </button>
+            {hostedButton}
+          </section>
+        </form>
+      )}
+    </>
+  );
 }
 
-/** Submit the cart once per attempt (202: stock held, intent on its way); the attempt. */
-async function placeOrder(body) {
-  let attempt = attemptFor(body);
-  if (!attempt.orderId) {
-    let order = await submitCheckout(body, attempt.key);
-    if (!order.checkoutToken) {
-      // A replay whose first answer we lost: only that answer carried the token (a key
-      // is no credential). That order's hold lapses; this is a new attempt.
-      clearAttempt();
-      attempt = attemptFor(body);
-      order = await submitCheckout(body, attempt.key);
-    }
-    Object.assign(attempt, { orderId: order.orderId, checkoutToken: order.checkoutToken });
-    saveAttempt(attempt);
-    rememberOrderToken(order.orderId, order.checkoutToken);
-  }
-  return attempt;
+/** The submit's buyer fields from the details form (the client adds the cart). */
+function buyerOf({ email, name, line1, city, postalCode, country }) {
+  return { email, shippingAddress: { name, line1, city, postalCode, country } };
 }
 
 /**
  * A signed-in buyer pays in two steps so the Payment Element can offer their saved cards:
  * "Continue to payment" submits the cart (with savePaymentMethod when ticked) and waits
- * for the secrets; then Elements is created for that intent with
- * {clientSecret, customerSessionClientSecret} and "Pay" confirms it.
+ * for the intent's secrets (`client.paymentSecrets`); then Elements is made for that
+ * intent with its CustomerSession (`intentElementsOptions`) and "Pay" confirms it.
  */
-function SignedInPay({ cart, details, quote, ready, onPaid, children }) {
+function SignedInPay({ cart, details, ready, onPaid, hosted, hostedProblem, children }) {
+  const { quote } = useCheckout();
   const [save, setSave] = useState(false);
   const [intent, setIntent] = useState(null);
   const [busy, setBusy] = useState(false);
@@ -195,17 +202,14 @@ function SignedInPay({ cart, details, quote, ready, onPaid, children }) {
     setBusy(true);
     setError(null);
     try {
-      const { email, name, line1, city, postalCode, country } = details;
-      const body = {
-        items: cart, email, shippingAddress: { name, line1, city, postalCode, country },
-        ...(save ? { savePaymentMethod: true } : {}),
-      };
-      const attempt = await placeOrder(body);
-      const status = await checkoutStatusWithSecret(attempt, { withSession: true });
-      const { clientSecret, customerSessionClientSecret } = status.payment;
-      setIntent({ orderId: attempt.orderId, clientSecret, customerSessionClientSecret });
+      const body = { ...buyerOf(details), items: cart, ...(save ? { savePaymentMethod: true } : {}) };
+      const order = await client.startCheckout(body);
+      const secrets = await client.paymentSecrets(order.orderId, order.checkoutToken);
+      setIntent({ order, secrets });
     } catch (err) {
-      if (['not_found', 'invalid_state', 'out_of_stock'].includes(err.code)) clearAttempt();
+      if (err instanceof CheckoutError && ['checkout_ended', 'not_found', 'invalid_state'].includes(err.code)) {
+        client.clearAttempt(); // that order is over: the next Continue starts a new one
+      }
       setError(describeError(err));
     } finally {
       setBusy(false);
@@ -222,28 +226,24 @@ function SignedInPay({ cart, details, quote, ready, onPaid, children }) {
             <input type="checkbox" checked={save} onChange={(e) => setSave(e.target.checked)} />
             Save this card for next time
           </label>
-          <ErrorBox error={error} id="payment-error" />
+          <ErrorBox error={error ?? hostedProblem} id="payment-error" />
           <button type="submit" id="pay" disabled={!ready || busy}>
             {busy ? 'Preparing…' : `Continue to payment (${formatMinor(quote.total, quote.currency)})`}
           </button>
+          {hosted}
         </section>
       </form>
     );
   }
-  const options = {
-    clientSecret: intent.clientSecret,
-    ...(intent.customerSessionClientSecret
-      ? { customerSessionClientSecret: intent.customerSessionClientSecret } : {}),
-  };
   return (
-    <Elements key={intent.clientSecret} stripe={stripePromise} options={options}>
-      <IntentPayForm orderId={intent.orderId} quote={quote} onPaid={onPaid} />
+    <Elements key={intent.secrets.clientSecret} stripe={stripePromise} options={intentElementsOptions(intent.secrets)}>
+      <IntentPayForm order={intent.order} quote={quote} onPaid={onPaid} />
     </Elements>
   );
 }
 
 /** Pay the order's intent: a saved card or a new one, confirmed in the browser. */
-function IntentPayForm({ orderId, quote, onPaid }) {
+function IntentPayForm({ order, quote, onPaid }) {
   const stripe = useStripe();
   const elements = useElements();
   const [busy, setBusy] = useState(false);
@@ -255,16 +255,11 @@ function IntentPayForm({ orderId, quote, onPaid }) {
     setBusy(true);
     setError(null);
     try {
-      const { error: payError } = await stripe.confirmPayment({
-        elements,
-        redirect: 'if_required',
-        confirmParams: { return_url: `${window.location.origin}/orders/${orderId}` },
-      });
+      const returnUrl = `${window.location.origin}/orders/${encodeURIComponent(order.orderId)}`;
       // Declined or not authenticated: the order and its intent stay; Pay again retries.
-      if (payError) return setError(describeError(payError));
-      clearAttempt();
+      await payIntent({ client, stripe, elements, order, returnUrl });
       onPaid();
-      navigate(`/orders/${encodeURIComponent(orderId)}`);
+      navigate(`/orders/${encodeURIComponent(order.orderId)}`);
     } catch (err) {
       setError(describeError(err));
     } finally {
@@ -279,65 +274,6 @@ function IntentPayForm({ orderId, quote, onPaid }) {
         <div id="payment-element"><PaymentElement /></div>
         <ErrorBox error={error} id="payment-error" />
         <button type="submit" id="pay" disabled={!stripe || busy}>
-          {busy ? 'Paying…' : `Pay ${formatMinor(quote.total, quote.currency)}`}
-        </button>
-      </section>
-    </form>
-  );
-}
-
-/** The details (children) are in the same form, so the browser checks them on Pay first. */
-function PayForm({ cart, details, quote, ready, onPaid, children }) {
-  const stripe = useStripe();
-  const elements = useElements();
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(null);
-
-  function paid(orderId) {
-    clearAttempt();
-    onPaid();
-    navigate(`/orders/${encodeURIComponent(orderId)}`);
-  }
-
-  async function handleSubmit(event) {
-    event.preventDefault();
-    if (!stripe || !elements || busy) return;
-    setBusy(true);
-    setError(null);
-    try {
-      // Stripe wants elements.submit() first, before any other async work.
-      const { error: submitError } = await elements.submit();
-      if (submitError) return setError(describeError(submitError));
-      const { email, name, line1, city, postalCode, country } = details;
-      const body = { items: cart, email, shippingAddress: { name, line1, city, postalCode, country } };
-      const attempt = await placeOrder(body);
-      const status = await checkoutStatusWithSecret(attempt);
-      if (['succeeded', 'processing'].includes(status.payment.status)) return paid(attempt.orderId);
-      const { error: payError } = await stripe.confirmPayment({
-        elements,
-        clientSecret: status.payment.clientSecret,
-        redirect: 'if_required',
-        confirmParams: { return_url: `${window.location.origin}/orders/${attempt.orderId}` },
-      });
-      // Declined or not authenticated: the order and its intent stay; Pay again retries them.
-      if (payError) return setError(describeError(payError));
-      paid(attempt.orderId);
-    } catch (err) {
-      if (['not_found', 'invalid_state', 'out_of_stock'].includes(err.code)) clearAttempt();
-      setError(describeError(err));
-    } finally {
-      setBusy(false);
-    }
-  }
-
-  return (
-    <form className="pay-form" onSubmit={handleSubmit}>
-      {children}
-      <section className="payment" aria-labelledby="payment-title">
-        <h2 id="payment-title">Payment</h2>
-        <div id="payment-element"><PaymentElement /></div>
-        <ErrorBox error={error} id="payment-error" />
-        <button type="submit" id="pay" disabled={!stripe || !ready || busy}>
           {busy ? 'Paying…' : `Pay ${formatMinor(quote.total, quote.currency)}`}
         </button>
       </section>

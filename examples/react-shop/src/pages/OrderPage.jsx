@@ -1,38 +1,29 @@
 import { useEffect, useState } from 'react';
-import { ApiError, getCheckoutStatus, getOrder, lookupOrder } from '../api.js';
+import { client } from '../checkout.js';
 import { describeError } from '../errors.js';
 import { formatMinor } from '../money.js';
 import { Link } from '../router.jsx';
-import { orderToken, rememberOrderToken } from '../storage.js';
 import ErrorBox from '../components/ErrorBox.jsx';
 
 export const STATE_LABELS = {
   PENDING: 'Pending', AUTHORIZED: 'Authorized', PAID: 'Paid', FULFILLING: 'Being prepared',
   FULFILLED: 'Shipped', FAILED: 'Failed', CANCELED: 'Canceled', REFUNDED: 'Refunded',
 };
-// The webhook moves the order; this page follows it until it leaves PENDING.
-const SETTLED = ['PAID', 'FULFILLING', 'FULFILLED', 'REFUNDED', 'FAILED', 'CANCELED'];
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /**
- * The checkout token: kept at submit in this tab, or — back from a redirect-based
- * payment, perhaps in a fresh tab — looked up from Stripe's return_url parameters,
- * which are then dropped from the address bar.
+ * The checkout token: kept by the client at submit in this tab, or — back from a
+ * redirect-based payment, perhaps in a fresh tab — looked up from Stripe's return_url
+ * parameters, which are then dropped from the address bar.
  */
 async function tokenFor(orderId) {
-  const params = new URLSearchParams(window.location.search);
-  const intent = params.get('payment_intent');
-  const secret = params.get('payment_intent_client_secret');
-  if (intent && secret) {
-    const found = await lookupOrder(intent, secret);
-    rememberOrderToken(found.orderId, found.checkoutToken);
-    params.delete('payment_intent');
-    params.delete('payment_intent_client_secret');
+  const found = await client.lookupReturn(window.location);
+  if (found) {
+    const params = new URLSearchParams(window.location.search);
+    ['payment_intent', 'payment_intent_client_secret', 'session_id'].forEach((name) => params.delete(name));
     const query = params.toString();
     window.history.replaceState(null, '', `${window.location.pathname}${query ? `?${query}` : ''}`);
     return found.orderId === orderId ? found.checkoutToken : null;
   }
-  return orderToken(orderId);
+  return client.checkoutToken(orderId);
 }
 
 export default function OrderPage({ orderId }) {
@@ -41,36 +32,21 @@ export default function OrderPage({ orderId }) {
   const [error, setError] = useState(null);
 
   useEffect(() => {
-    let stopped = false;
+    const stop = new AbortController();
     async function follow() {
       const token = await tokenFor(orderId);
       if (!token) {
         return setError({ title: 'We cannot show this order here', message: 'Track it with its order number and your email instead.' });
       }
-      let since = null;
-      while (!stopped) {
-        let next;
-        try {
-          // Long-poll: answers at once when the order changed after `since`, else within 20 s.
-          next = await getCheckoutStatus(orderId, token, { wait: since === null ? 0 : 20, since });
-        } catch (err) {
-          if (err instanceof ApiError && (err.status === 0 || err.status === 429 || err.status >= 500)) {
-            await sleep(2000);   // a dropped connection or a busy server: keep following
-            continue;
-          }
-          throw err;
-        }
-        if (stopped) return;
-        if (next.version !== since) {
-          setStatus(next);
-          setOrder(await getOrder(orderId, token));   // the order with its audit trail
-        }
-        if (SETTLED.includes(next.state)) return;
-        since = next.version;
+      // Each change of the checkout (the long-poll with `since`; 429/503 and dropped
+      // connections wait and poll again) until the webhook settles the order.
+      for await (const next of client.watch(orderId, token, { signal: stop.signal })) {
+        setStatus(next);
+        setOrder(await client.order(orderId, token));   // the order with its audit trail
       }
     }
-    follow().catch((err) => !stopped && setError(describeError(err)));
-    return () => { stopped = true; };
+    follow().catch((err) => !stop.signal.aborted && setError(describeError(err)));
+    return () => stop.abort();
   }, [orderId]);
 
   if (error) return <ErrorBox error={error} />;

@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { trackOrder } from '../api.js';
+import { client } from '../checkout.js';
 import { describeError } from '../errors.js';
 import { formatMinor } from '../money.js';
 import { STATE_LABELS } from './OrderPage.jsx';
@@ -16,7 +16,7 @@ export default function TrackPage() {
     setError(null);
     setResult(null);
     try {
-      setResult(await trackOrder(orderNumber.trim(), email.trim()));
+      setResult(await client.track(orderNumber.trim(), email.trim()));
     } catch (err) {
       setError(err.code === 'not_found'
         ? { title: 'No such order', message: 'Check the order number and the email you ordered with.' }

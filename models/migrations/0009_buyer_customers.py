@@ -1,4 +1,4 @@
-"""0006 (w3-buyers; the number may change at merge): ``buyer_customers``, one Stripe
+"""0009: ``buyer_customers``, one Stripe
 Customer per JWT user id (returning buyers' saved cards, issue 18).
 
 0001 creates the tables from the models as they stand, so on a fresh database the table

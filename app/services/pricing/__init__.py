@@ -4,11 +4,16 @@ The client never sends amounts; every cart is priced here from catalog prices.
 
 Policy (documented in docs/architecture.md as well):
 
-- **Tax** is exclusive (added on top of the goods), computed **per line** and rounded
-  **half-up** to the currency's minor unit; shipping is not taxed. Rates are basis
-  points looked up by ``(country, region)`` first, then ``country``.
-- **Shipping** is a flat rate per currency and destination country, free when the
-  goods subtotal reaches the currency's threshold. A currency without a table ships free.
+- **Promotions** (``pricing/promotions.py``) come off the goods first: the discount is
+  spread over the lines (largest remainder, integer minor units).
+- **Tax** is exclusive (added on top of the goods), computed **per line** on the line
+  less its share of the discount, and rounded **half-up** to the currency's minor unit;
+  shipping is not taxed. Rates are basis points looked up by ``(country, region)``
+  first, then ``country``.
+- **Shipping** options (standard, express, ...) per currency and destination country
+  (``pricing/shipping.py``), each a flat amount, some free when the goods subtotal
+  reaches a threshold; the buyer's choice, else the cheapest. A currency without a
+  table ships free.
 - Without a shipping address (a quote before the buyer typed one) both are estimated
   for the store's home country.
 
@@ -19,61 +24,24 @@ its own tables or a tax service without touching the endpoint or the worker.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from app.errors import InvalidRequest
+from app.services.money import decimal_lines, decimal_totals, format_amount, round_half_up
+from app.services.pricing.promotions import PromotionTerms, allocate
+from app.services.pricing.shipping import (
+    ShippingOption,
+    ShippingStrategy,
+    TableShipping,
+    bound_option,
+    choose,
+)
 
 # Stripe's largest charge: 8 digits of minor units ($999,999.99). A larger cart is
 # refused at quote and submit rather than failing in the worker.
 MAX_CHARGE_AMOUNT = 99_999_999
 HOME_COUNTRY = "US"
-
-# ISO 4217 currencies whose minor unit is the major unit (Stripe's "zero-decimal" list).
-ZERO_DECIMAL_CURRENCIES = frozenset(
-    {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd",
-     "vuv", "xaf", "xof", "xpf"}
-)  # fmt: skip
-THREE_DECIMAL_CURRENCIES = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
-
-
-def minor_unit_exponent(currency: str) -> int:
-    """How many decimal places the currency's minor unit has (0, 2 or 3)."""
-    code = currency.lower()
-    if code in ZERO_DECIMAL_CURRENCIES:
-        return 0
-    if code in THREE_DECIMAL_CURRENCIES:
-        return 3
-    return 2
-
-
-def decimal_amount(amount: int, currency: str) -> str:
-    """An amount in minor units as an exact decimal string: ``"14.00"``, JPY ``"1400"``.
-
-    Integer arithmetic only (never a float), with the currency's minor-unit exponent.
-    """
-    exponent = minor_unit_exponent(currency)
-    if exponent == 0:
-        return str(amount)
-    sign = "-" if amount < 0 else ""
-    major, minor = divmod(abs(amount), 10**exponent)
-    return f"{sign}{major}.{minor:0{exponent}d}"
-
-
-def format_amount(amount: int, currency: str) -> str:
-    """Human text for an amount in minor units, e.g. ``12.50 USD`` or ``1200 JPY``."""
-    return f"{decimal_amount(amount, currency)} {currency.upper()}"
-
-
-def round_half_up(numerator: int, denominator: int) -> int:
-    """``numerator / denominator`` rounded half away from zero, in integers only."""
-    if denominator <= 0:
-        raise ValueError("denominator must be positive")
-    sign = -1 if numerator < 0 else 1
-    quotient, remainder = divmod(abs(numerator), denominator)
-    if remainder * 2 >= denominator:
-        quotient += 1
-    return sign * quotient
 
 
 def over_maximum(currency: str) -> InvalidRequest:
@@ -86,7 +54,8 @@ def over_maximum(currency: str) -> InvalidRequest:
 @dataclass(frozen=True)
 class TotalCheck:
     """How admit.lua prices a cart to refuse one over Stripe's maximum: the table rules
-    for one destination (per-line tax half-up, flat shipping waived from ``free_over``)."""
+    for one destination and shipping option (per-line tax half-up, the option's amount
+    waived from ``free_over``)."""
 
     currency: str
     tax_basis_points: int
@@ -129,7 +98,8 @@ class LineItem:
 
 @dataclass(frozen=True)
 class Quote:
-    """A fully priced cart. ``total = subtotal + shipping + tax``."""
+    """A fully priced cart. ``total = subtotal - discount + shipping + tax``; each line's
+    ``tax`` is on its amount less its share of the discount."""
 
     line_items: tuple[LineItem, ...]
     subtotal: int
@@ -137,11 +107,16 @@ class Quote:
     tax: int
     total: int
     currency: str
+    discount: int = 0
+    shipping_options: tuple[ShippingOption, ...] = ()
+    shipping_option_id: str | None = None
+    promotion: PromotionTerms | None = None
 
     def totals(self) -> dict[str, Any]:
         """The contract's ``totals`` object."""
         return {
             "subtotal": self.subtotal,
+            "discount": self.discount,
             "shipping": self.shipping,
             "tax": self.tax,
             "total": self.total,
@@ -149,16 +124,17 @@ class Quote:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """The contract's quote body."""
-        return {"lineItems": [line.to_dict() for line in self.line_items], **self.totals()}
-
-
-class ShippingStrategy(Protocol):
-    """Decides the shipping amount of a cart."""
-
-    def amount(self, *, subtotal: int, country: str, currency: str) -> int:
-        """Shipping in minor units of ``currency``."""
-        ...
+        """The contract's quote body, with its decimal twins."""
+        totals = self.totals()
+        lines = [line.to_dict() for line in self.line_items]
+        return {
+            "lineItems": decimal_lines(lines, self.currency),
+            **totals,
+            "totalsDecimal": decimal_totals(totals),
+            "shippingOptions": [o.to_dict(self.currency) for o in self.shipping_options],
+            "shippingOptionId": self.shipping_option_id,
+            "promotion": None if self.promotion is None else self.promotion.summary(),
+        }
 
 
 class TaxStrategy(Protocol):
@@ -168,27 +144,6 @@ class TaxStrategy(Protocol):
         """Tax in minor units for a line of ``amount`` minor units."""
         ...
 
-
-@dataclass(frozen=True)
-class ShippingRate:
-    """A flat shipping amount, waived when the subtotal reaches ``free_over``."""
-
-    amount: int
-    free_over: int | None = None
-
-
-# currency → country (or "*" for everywhere else) → rate, all in minor units.
-DEFAULT_SHIPPING_RATES: dict[str, dict[str, ShippingRate]] = {
-    "usd": {
-        "US": ShippingRate(500, free_over=5000),
-        "CA": ShippingRate(1500, free_over=15000),
-        "*": ShippingRate(2500),
-    },
-    "eur": {"*": ShippingRate(900, free_over=10000)},
-    "gbp": {"GB": ShippingRate(400, free_over=5000), "*": ShippingRate(1200)},
-    "jpy": {"JP": ShippingRate(800, free_over=10000), "*": ShippingRate(3000)},
-    "krw": {"KR": ShippingRate(3000, free_over=50000), "*": ShippingRate(30000)},
-}
 
 # Basis points (1/100 of a percent): "CC" or "CC-REGION".
 DEFAULT_TAX_RATES: dict[str, int] = {
@@ -205,31 +160,6 @@ DEFAULT_TAX_RATES: dict[str, int] = {
     "JP": 1000,
     "KR": 1000,
 }
-
-
-@dataclass(frozen=True)
-class TableShipping:
-    """Flat rate per currency and destination country, free over a threshold."""
-
-    rates: Mapping[str, Mapping[str, ShippingRate]] = field(
-        default_factory=lambda: DEFAULT_SHIPPING_RATES
-    )
-
-    def rate_for(self, country: str, currency: str) -> ShippingRate | None:
-        """The destination's rate in ``currency``; None when nothing is charged."""
-        table = self.rates.get(currency.lower())
-        if not table:
-            return None
-        return table.get(country.upper()) or table.get("*")
-
-    def amount(self, *, subtotal: int, country: str, currency: str) -> int:
-        """Shipping in minor units; 0 when the currency has no table."""
-        rate = self.rate_for(country, currency)
-        if rate is None:
-            return 0
-        if rate.free_over is not None and subtotal >= rate.free_over:
-            return 0
-        return rate.amount
 
 
 @dataclass(frozen=True)
@@ -266,20 +196,40 @@ class Pricer:
         shipping_address: Mapping[str, Any] | None,
         currency: str,
         products: Mapping[str, ProductPrice],
+        *,
+        shipping_option_id: str | None = None,
+        promotion: PromotionTerms | None = None,
     ) -> Quote:
-        """Price ``items`` ([(sku, quantity)]) for ``shipping_address`` in ``currency``."""
+        """Price ``items`` ([(sku, quantity)]) for ``shipping_address`` in ``currency``,
+        shipped by ``shipping_option_id`` (default: the cheapest option offered), less
+        ``promotion``'s discount (whose validity the caller has checked)."""
         currency = currency.lower()
-        address = shipping_address or {}
-        country = str(address.get("country") or self.home_country).upper()
-        region = address.get("state") or None
-        lines = tuple(
-            self._line(index, sku, quantity, currency, products, country, region)
+        country, region = self._destination(shipping_address)
+        goods = [
+            self._goods(index, sku, quantity, currency, products)
             for index, (sku, quantity) in enumerate(items)
+        ]
+        subtotal = sum(line.amount for line in goods)
+        discount = 0 if promotion is None else promotion.discount(subtotal)
+        shares = allocate([line.amount for line in goods], discount)
+        lines = tuple(
+            replace(
+                line,
+                tax=self.tax.line_tax(
+                    amount=line.amount - share, country=country, region=region, currency=currency
+                ),
+            )
+            for line, share in zip(goods, shares, strict=True)
         )
-        subtotal = sum(line.amount for line in lines)
         tax = sum(line.tax for line in lines)
-        shipping = self.shipping.amount(subtotal=subtotal, country=country, currency=currency)
-        total = subtotal + shipping + tax
+        # The free-shipping threshold is on the goods before the discount (as admit.lua
+        # prices it, so its bound stays exact).
+        offered = tuple(
+            self.shipping.options(subtotal=subtotal, country=country, currency=currency)
+        )
+        chosen = choose(offered, shipping_option_id)
+        shipping = 0 if chosen is None else chosen.amount
+        total = subtotal - discount + shipping + tax
         if total > MAX_CHARGE_AMOUNT:
             raise over_maximum(currency)
         return Quote(
@@ -289,35 +239,57 @@ class Pricer:
             tax=tax,
             total=total,
             currency=currency,
+            discount=discount,
+            shipping_options=offered,
+            shipping_option_id=None if chosen is None else chosen.id,
+            promotion=promotion,
         )
+
+    def check_shipping_option(
+        self, shipping_address: Mapping[str, Any] | None, currency: str, option_id: str | None
+    ) -> None:
+        """InvalidRequest on ``shippingOptionId`` when the destination is not offered it
+        (what the submit checks before admission; the offer does not depend on the cart)."""
+        if option_id is None:
+            return
+        country, _ = self._destination(shipping_address)
+        choose(self.shipping.options(subtotal=0, country=country, currency=currency), option_id)
 
     def total_check(
-        self, shipping_address: Mapping[str, Any] | None, currency: str
+        self,
+        shipping_address: Mapping[str, Any] | None,
+        currency: str,
+        shipping_option_id: str | None = None,
     ) -> TotalCheck | None:
         """The terms admit.lua prices a cart with, for this destination (the same rules as
-        :meth:`price`); None when a strategy is not a table (the worker's pricing decides)."""
+        :meth:`price`, shipping by :func:`shipping.bound_option`); None when a strategy is
+        not a table (the worker's pricing decides)."""
         if not isinstance(self.shipping, TableShipping) or not isinstance(self.tax, TableTax):
             return None
-        address = shipping_address or {}
-        country = str(address.get("country") or self.home_country).upper()
-        rate = self.shipping.rate_for(country, currency)
+        country, region = self._destination(shipping_address)
+        option = bound_option(self.shipping.listed(country, currency), shipping_option_id)
         return TotalCheck(
             currency=currency.lower(),
-            tax_basis_points=self.tax.rate_for(country, address.get("state") or None),
-            shipping=0 if rate is None else rate.amount,
-            free_over=None if rate is None else rate.free_over,
+            tax_basis_points=self.tax.rate_for(country, region),
+            shipping=0 if option is None else option.amount,
+            free_over=None if option is None else option.free_over,
         )
 
-    def _line(
+    def _destination(self, shipping_address: Mapping[str, Any] | None) -> tuple[str, str | None]:
+        """``(country, region)`` of an address; the home country without one."""
+        address = shipping_address or {}
+        country = str(address.get("country") or self.home_country).upper()
+        return country, address.get("state") or None
+
+    def _goods(
         self,
         index: int,
         sku: str,
         quantity: int,
         currency: str,
         products: Mapping[str, ProductPrice],
-        country: str,
-        region: str | None,
     ) -> LineItem:
+        """One line before tax; InvalidRequest on ``items.N.sku`` for a SKU not sold."""
         product = products.get(sku)
         if product is None:
             raise InvalidRequest("Unknown SKU.", fields={f"items.{index}.sku": ["Unknown SKU."]})
@@ -325,8 +297,7 @@ class Pricer:
             message = f"Not sold in {currency.upper()}."
             raise InvalidRequest(message, fields={f"items.{index}.sku": [message]})
         amount = product.unit_amount * quantity
-        tax = self.tax.line_tax(amount=amount, country=country, region=region, currency=currency)
-        return LineItem(sku, product.name, quantity, product.unit_amount, amount, tax)
+        return LineItem(sku, product.name, quantity, product.unit_amount, amount)
 
 
 DEFAULT_PRICER = Pricer()
@@ -338,14 +309,38 @@ def price_cart(
     currency: str,
     products: Mapping[str, ProductPrice],
     *,
+    shipping_option_id: str | None = None,
+    promotion: PromotionTerms | None = None,
     pricer: Pricer = DEFAULT_PRICER,
 ) -> Quote:
     """Price a cart with the default (or the given) strategies; raises InvalidRequest."""
-    return pricer.price(items, shipping_address, currency, products)
+    return pricer.price(
+        items,
+        shipping_address,
+        currency,
+        products,
+        shipping_option_id=shipping_option_id,
+        promotion=promotion,
+    )
+
+
+def check_shipping_option(
+    shipping_address: Mapping[str, Any] | None,
+    currency: str,
+    option_id: str | None,
+    *,
+    pricer: Pricer = DEFAULT_PRICER,
+) -> None:
+    """The default pricer's :meth:`Pricer.check_shipping_option`."""
+    pricer.check_shipping_option(shipping_address, currency, option_id)
 
 
 def total_check(
-    shipping_address: Mapping[str, Any] | None, currency: str, *, pricer: Pricer = DEFAULT_PRICER
+    shipping_address: Mapping[str, Any] | None,
+    currency: str,
+    shipping_option_id: str | None = None,
+    *,
+    pricer: Pricer = DEFAULT_PRICER,
 ) -> TotalCheck | None:
     """The default pricer's :meth:`Pricer.total_check` (the submit's terms for admit.lua)."""
-    return pricer.total_check(shipping_address, currency)
+    return pricer.total_check(shipping_address, currency, shipping_option_id)
