@@ -7,18 +7,16 @@ actors' own functions (``tasks.*``) run; the work they enqueue is recorded and r
 the ``run_job`` rule in any order, Stripe's events are emitted from the FakeGateway's
 changes and delivered by ``deliver_event`` in any order, duplicated or not.
 
-KNOWN DEFECTS — rules that exercise defects other branches of issue 15 are fixing are
-switched off by :data:`KNOWN_DEFECTS` (``False`` = the rule never runs). After merging a
-fix, set its flag to ``True`` (the invariants stay as the contract demands):
+THE PROBE'S DEFECTS — the rules that reached the defects issue 15's probe found, all
+fixed now, are named in :data:`KNOWN_DEFECTS` (each flag ``True``: the rule runs; set one
+``False`` to see the machine without it):
 
-- ``refund_fails``    w3-refunds: a refund that fails at Stripe (pm_card_refundFail,
-                      refund.failed) stays counted in amountRefunded (and restocked).
-- ``foreign_refund``  w3-refunds: a refund event whose metadata names another order acts
-                      on that order.
-- ``capture_restock`` w3-captures: capture restock lines are not capped per SKU against
-                      what was ordered (capture + refund restock more than ordered).
-- ``catalog_replay``  w3-catalog: replaying a catalog sync after a sale re-sells the
-                      sold units.
+- ``refund_fails``    a refund that fails at Stripe (pm_card_refundFail, refund.failed)
+                      stayed counted in amountRefunded (and restocked).
+- ``foreign_refund``  a refund event whose metadata names another order acted on it.
+- ``capture_restock`` capture restock lines were not capped per SKU against what was
+                      ordered (capture + refund restocked more than ordered).
+- ``catalog_replay``  replaying a catalog sync after a sale re-sold the sold units.
 """
 
 from __future__ import annotations
@@ -37,7 +35,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from app.errors import InvalidRequest, InvalidState, NotFound, OutOfStock
 from app.schemas.card_data import header_looks_like_pan
-from app.services import admin, confirmation
+from app.services import admin, confirmation, webhooks
 from app.services.catalog import ProductInput, upsert_products
 from app.services.inventory import Inventory, rebuild_from_db
 from app.services.order_views import locate_checkout
@@ -53,12 +51,12 @@ from tasks import receipts as receipts_actor
 from tasks import webhooks as webhooks_actor
 from tests.fakes import FakeGateway, admit_checkout
 
-# Rules gated on defects being fixed on other branches (see the module docstring).
+# The rules that reached the probe's defects (see the module docstring): all on.
 KNOWN_DEFECTS: dict[str, bool] = {
-    "refund_fails": False,
-    "foreign_refund": False,
-    "capture_restock": False,
-    "catalog_replay": False,
+    "refund_fails": True,
+    "foreign_refund": True,
+    "capture_restock": True,
+    "catalog_replay": True,
 }
 
 PRICES = {"TEE": 2000, "MUG": 1200}
@@ -221,8 +219,9 @@ class LifecycleMachine(RuleBasedStateMachine):
         return True
 
     def deliver(self, event: dict[str, Any]) -> None:
-        """The webhook view's part (verified, enqueued) and the actor's, at once."""
-        webhooks_actor.handle_stripe_event(event["id"], event)
+        """The webhook view's part (verified, body kept, id enqueued) and the actor's."""
+        webhooks.receive(self.redis, event)
+        webhooks_actor.handle_stripe_event(event["id"])
         self.delivered.append(event)
 
     def after_step(self) -> None:

@@ -4,12 +4,12 @@ Every operation a buyer, an operator, Stripe and the clock can do, in any order,
 the invariants I1-I11 checked after each step (``lifecycle_model.LifecycleMachine``).
 Two profiles: fakeredis + SQLite (``make test``: :data:`DEFAULT` examples x steps), and
 the real Redis + PostgreSQL (markers ``realredis``, ``postgres``; fewer examples).
-Rules behind known defects fixed on other branches are off: see ``KNOWN_DEFECTS``.
+The rules that reached the probe's defects run too (``KNOWN_DEFECTS``, all fixed), and
+each defect's shortest run is a regression test of its own.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -49,20 +49,6 @@ class TestLifecycleModel:
         run(lifecycle_worlds.real, REAL_SERVERS)
 
 
-# Opt-in (minutes of shrinking each): LIFECYCLE_KNOWN_DEFECTS=1 runs every gated rule.
-KNOWN_DEFECTS_RUN = os.environ.get("LIFECYCLE_KNOWN_DEFECTS") == "1"
-
-
-@pytest.mark.skipif(not KNOWN_DEFECTS_RUN, reason="LIFECYCLE_KNOWN_DEFECTS=1 runs them")
-@pytest.mark.parametrize("defect", sorted(lifecycle_model.KNOWN_DEFECTS))
-@pytest.mark.xfail(strict=False, reason="a known defect, fixed on another branch of issue 15")
-@pytest.mark.timeout(1800)
-def test_known_defect(defect: str, lifecycle_worlds: Any, monkeypatch: Any) -> None:
-    """One gated rule switched on: fails on today's code, with hypothesis's counterexample."""
-    monkeypatch.setitem(lifecycle_model.KNOWN_DEFECTS, defect, True)
-    run(lifecycle_worlds.fake, settings(DEFAULT, max_examples=200))
-
-
 def visa_order(machine: LifecycleMachine, *, manual: bool) -> None:
     """One TEE paid (or authorised) with a visa ConfirmationToken, the worker run at once."""
     machine.submit(tee=1, mug=0, manual=manual, token="pm_card_visa", worker_now=True)
@@ -93,11 +79,10 @@ def known_defect(machine: LifecycleMachine, defect: str) -> None:
 
 
 @pytest.mark.parametrize("defect", sorted(lifecycle_model.KNOWN_DEFECTS))
-@pytest.mark.xfail(strict=False, reason="a known defect, fixed on another branch of issue 15")
-def test_known_defect_shortest_run(defect: str, lifecycle_worlds: Any, monkeypatch: Any) -> None:
-    """Each gated rule, in its shortest run, breaks an invariant on today's code (XPASS
-    once the fix is merged: then switch its flag on)."""
-    monkeypatch.setitem(lifecycle_model.KNOWN_DEFECTS, defect, True)
+def test_known_defect_shortest_run(defect: str, lifecycle_worlds: Any) -> None:
+    """Each probe defect's shortest run of the machine's rules keeps every invariant (each
+    broke one before its fix: the failed refund, the foreign refund event, the repeated
+    capture restock, the replayed catalog sync)."""
     machine = type("Lifecycle", (LifecycleMachine,), {"make_world": lifecycle_worlds.fake})()
     try:
         machine.catalog(tee=5, mug=1)
