@@ -258,9 +258,16 @@ function unbindIntent() {
 
 /** Step 1: the cart goes to the server; wait for the intent's secrets, mount the Element. */
 async function continueToPayment(body) {
-  const attempt = store.attemptFor(body);
+  let attempt = store.attemptFor(body);
   try {
     if (!attempt.orderId) await createOrder(attempt, null);
+    if (!attempt.checkoutToken) {
+      // The first answer was lost and nothing was paid on that order (no token went with
+      // it): a new attempt, with a new key; the unreachable order's hold lapses by itself.
+      store.clearAttempt();
+      attempt = store.attemptFor(body);
+      await createOrder(attempt, null);
+    }
     const deadline = Date.now() + CLIENT_SECRET_DEADLINE_MS;
     let since = null;
     let waitedForSession = false;
@@ -709,6 +716,7 @@ async function payWithToken(tokenId, body) {
   try {
     if (!attempt.orderId) await createOrder(attempt, tokenId);
     else await retryPayment(attempt, tokenId);
+    if (!attempt.checkoutToken) return followWithoutToken(attempt);
     announce('Confirming your payment…');
     return await followPayment(attempt);
   } catch (err) {
@@ -803,7 +811,19 @@ async function createOrder(attempt, tokenId) {
     checkoutToken: order.checkoutToken, holdExpiresAt: order.holdExpiresAt,
   });
   store.saveAttempt(attempt);
-  store.rememberOrder(order.orderId, order.checkoutToken, order.orderNumber);
+  store.rememberOrder(order.orderId, order.checkoutToken, order.orderNumber, body.email);
+}
+
+/** A replay of a submit whose first answer was lost carries no checkout token (the key
+ * is no credential: docs/api.md). With a ConfirmationToken the order is being paid
+ * already: a new attempt could charge twice, so the order page follows it by its number
+ * and e-mail instead. */
+function followWithoutToken(attempt) {
+  store.clearAttempt();
+  state.cart = [];
+  store.saveCart([]);
+  announce('Your order was placed. Opening it…');
+  location.assign(`/order/${encodeURIComponent(attempt.orderId)}`);
 }
 
 const readStatus = (attempt, wait, since = null) =>

@@ -128,10 +128,30 @@ async function accessFromReturnUrl() {
   return { token: found.checkoutToken, orderNumber: found.orderNumber };
 }
 
+/** Without the checkout token (a replayed submit answers a guest none), the public
+ * tracking answer, by order number and e-mail, every few seconds until it settles. */
+async function followTracked({ orderNumber, email }) {
+  let failures = 0;
+  for (;;) {
+    try {
+      const tracked = await api('POST', '/api/orders/track', { body: { orderNumber, email } });
+      failures = 0;
+      render(tracked);
+      if (FINAL.includes(tracked.state) || ENDED.includes(tracked.state)) return;
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      if (err.kind === 'http' && err.status < 500 && err.status !== 429) return showError(describeApiError(err));
+      failures += 1;
+      if (failures === 3) showError(describeApiError(err));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+  }
+}
+
 async function init() {
   const access = orderAccess(orderId) || await accessFromReturnUrl();
   if (access === REDIRECTING) return;
-  if (!access) {
+  if (!access || !(access.token || (access.orderNumber && access.email))) {
     $('order-state').textContent = 'Unknown';
     showError({
       kind: 'not_found', title: 'We cannot show this order here',
@@ -141,6 +161,7 @@ async function init() {
     return;
   }
   if (access.orderNumber) $('order-number').textContent = `#${access.orderNumber}`;
+  if (!access.token && access.orderNumber && access.email) return followTracked(access);
   follow(access.token);
 }
 

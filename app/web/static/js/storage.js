@@ -48,9 +48,11 @@ export function attemptFor(body) {
   return attempt;
 }
 
-export function rememberOrder(orderId, token, orderNumber) {
+/** What opens an order's page: its checkout token, else (a replay answers a guest none)
+ * its number and the buyer's e-mail, which the public tracking answer takes. */
+export function rememberOrder(orderId, token, orderNumber, email = null) {
   const orders = read('checkout:orders', {});
-  orders[orderId] = { token, orderNumber };
+  orders[orderId] = { token, orderNumber, email };
   write('checkout:orders', orders);
 }
 
