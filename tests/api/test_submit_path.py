@@ -201,8 +201,10 @@ class TestReplicaAcknowledgement:
         broker = redis_broker(replicated_redis.url)
         broker.client.connection_pool.connection_class = CountingConnection
         real = Runtime(
+            # 3 s, not production's 500 ms: a loaded 2-core box can take longer to
+            # acknowledge, and these tests are about whether one comes, not how fast.
             config=runtime.config.with_overrides(
-                redis_min_replicas_ack=1, redis_replica_ack_timeout_ms=300
+                redis_min_replicas_ack=1, redis_replica_ack_timeout_ms=3000
             ),
             redis=client,
             gateway=runtime.gateway,

@@ -98,6 +98,8 @@ class LifecycleWorlds:
 
         def close() -> None:
             uninstall()
+            if fresh_schema:  # the session's PostgreSQL database: leave it empty, as `db` does
+                drop_all(database)
             close_database()
             client.close()
 
