@@ -222,6 +222,9 @@ def stack(
         # Tests pay many times from one IP; the limiter itself is tested in tests/api.
         "RATELIMIT_CHECKOUT": "1000/minute",
         "RATELIMIT_CONFIRM": "1000/minute",
+        # Every browser of the suite is 127.0.0.1: the tracking page and the order page's
+        # tracked follow (a guest without a token) share one IP's budget.
+        "RATELIMIT_TRACK": "1000/minute",
         # The React storefront (tests/web/test_react_shop_browser.py) calls the API from
         # its own origin; the demo adds the localhost twin.
         "FRONTEND_ORIGINS": f"http://127.0.0.1:{storefront_port}",

@@ -128,11 +128,19 @@ async function accessFromReturnUrl() {
   return { token: found.checkoutToken, orderNumber: found.orderNumber };
 }
 
+// Tracking is limited per IP (RATELIMIT_TRACK, 10 a minute by default): one look every
+// 7 s stays under it, and a 429 waits as long as its Retry-After says.
+const TRACK_EVERY_MS = 7000;
+
 /** Without the checkout token (a replayed submit answers a guest none), the public
- * tracking answer, by order number and e-mail, every few seconds until it settles. */
+ * tracking answer, by order number and e-mail, until it settles. */
 async function followTracked({ orderNumber, email }) {
+  // The replay answers before the worker has written the order: tracking says 404 until
+  // then, so a 404 is "not yet" for this long.
+  const writtenBy = Date.now() + 60000;
   let failures = 0;
   for (;;) {
+    let pause = TRACK_EVERY_MS;
     try {
       const tracked = await api('POST', '/api/orders/track', { body: { orderNumber, email } });
       failures = 0;
@@ -140,11 +148,19 @@ async function followTracked({ orderNumber, email }) {
       if (FINAL.includes(tracked.state) || ENDED.includes(tracked.state)) return;
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
-      if (err.kind === 'http' && err.status < 500 && err.status !== 429) return showError(describeApiError(err));
-      failures += 1;
-      if (failures === 3) showError(describeApiError(err));
+      const notYet = err.kind === 'http' && err.status === 404 && Date.now() < writtenBy;
+      if (notYet) {
+        render({ orderNumber, state: 'PENDING' });
+        pause = 5000;
+      } else if (err.kind === 'http' && err.status < 500 && err.status !== 429) {
+        return showError(describeApiError(err));
+      } else {
+        failures += 1;
+        if (failures === 3) showError(describeApiError(err));
+        if (err.retryAfter) pause = Math.max(pause, err.retryAfter * 1000);
+      }
     }
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await new Promise((resolve) => setTimeout(resolve, pause));
   }
 }
 
