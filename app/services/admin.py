@@ -325,9 +325,11 @@ def _has_sku(order: Order, sku: str | None) -> bool:
     return sku is None or any(line.get("sku") == sku for line in order.line_items or [])
 
 
-def search_orders(filters: OrderFilter, *, limit: int, cursor: str | None) -> Page:
-    """Orders matching ``filters``, newest first (created_at, then id), a keyset page."""
-    query = _filtered(filters)
+def newest_orders(
+    query: peewee.ModelSelect[Order], *, limit: int, cursor: str | None
+) -> tuple[list[Order], str | None]:
+    """One keyset page of ``query``'s orders, newest first (created_at, then id), and the
+    cursor of the next page (None: the last)."""
     if cursor:
         created, last_id = decode_cursor(cursor, 2)
         moment = _moment(created)
@@ -344,6 +346,12 @@ def search_orders(filters: OrderFilter, *, limit: int, cursor: str | None) -> Pa
     following = (
         encode_cursor([rows[-1].created_at.isoformat(), rows[-1].id]) if more and rows else None
     )
+    return rows, following
+
+
+def search_orders(filters: OrderFilter, *, limit: int, cursor: str | None) -> Page:
+    """Orders matching ``filters``, newest first (created_at, then id), a keyset page."""
+    rows, following = newest_orders(_filtered(filters), limit=limit, cursor=cursor)
     # The cursor follows the rows read, so a SKU's near-miss dropped here skips nothing.
     return Page([order_summary(o) for o in rows if _has_sku(o, filters.sku)], following)
 

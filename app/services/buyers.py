@@ -10,13 +10,12 @@ keyset pages (the admin listing's cursors).
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any, NoReturn
 
-from app.errors import InvalidRequest, NotFound, PaymentProviderError, ServiceUnavailable
+from app.errors import NotFound, PaymentProviderError, ServiceUnavailable
 from app.gateways.payments import PaymentGateway, SavedCard
 from app.services import customers
-from app.services.admin import Page, decode_cursor, encode_cursor
+from app.services.admin import Page, newest_orders
 from app.services.order_views import iso_utc_micro
 from app.services.records import totals
 from models import Order
@@ -87,41 +86,5 @@ def order_summary(order: Order) -> dict[str, Any]:
 def list_orders(user_id: str, *, limit: int, cursor: str | None) -> Page:
     """The buyer's orders, newest first (created_at, then id), one keyset page."""
     query = Order.select().where(Order.user_id == user_id)
-    if cursor:
-        created, last_id = decode_cursor(cursor, 2)
-        moment = _moment(created)
-        if not _is_order_id(last_id):
-            _bad_cursor()
-        query = query.where(
-            (Order.created_at < moment) | ((Order.created_at == moment) & (Order.id < last_id))
-        )
-    rows = list(query.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit + 1))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    following = (
-        encode_cursor([rows[-1].created_at.isoformat(), rows[-1].id]) if more and rows else None
-    )
+    rows, following = newest_orders(query, limit=limit, cursor=cursor)
     return Page([order_summary(order) for order in rows], following)
-
-
-def _is_order_id(value: Any) -> bool:
-    """Printable ASCII no longer than the column: nothing else reaches the database."""
-    return (
-        isinstance(value, str)
-        and 0 < len(value) <= Order.id.max_length
-        and value.isascii()
-        and value.isprintable()
-    )
-
-
-def _moment(value: Any) -> datetime:
-    if not isinstance(value, str):
-        _bad_cursor()
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        _bad_cursor()
-
-
-def _bad_cursor() -> NoReturn:
-    raise InvalidRequest("Invalid cursor.", fields={"cursor": ["Invalid cursor."]})
