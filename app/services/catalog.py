@@ -215,12 +215,19 @@ def require_store_currency(
 
 
 def upsert_product(
-    redis: Redis, data: ProductInput, *, store_currency: str | None = None
+    redis: Redis,
+    data: ProductInput,
+    *,
+    store_currency: str | None = None,
+    set_stock: bool = True,
 ) -> dict[str, Any]:
-    """Create or update one product (a sync of one); answers the admin product view."""
+    """Create or update one product (a sync of one); answers the admin product view.
+
+    ``set_stock=False`` keeps an existing product's stock (the console's price / active
+    edit: a shelf count it did not ask for must not move stock)."""
     if store_currency is not None:
         require_store_currency([data], store_currency, lambda _: "price.currency")
-    product, available = upsert_products(redis, [data])[0]
+    product, available = upsert_products(redis, [data], set_stock=set_stock)[0]
     return admin_product_view(product, available)
 
 
