@@ -8,6 +8,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from app.schemas.checkout import SKU_PATTERN
 from app.schemas.common import BaseSchema, StrictBoolean, StrictInteger, Text
+from models.stock_adjustment import ADJUSTMENT_REASONS
 
 MAX_SYNC = 1000
 # An absolute http(s) URL or a path on the shop's own origin ("/images/mug.jpg"); never
@@ -112,3 +113,32 @@ class ProductListQuerySchema(BaseSchema):
 
     category = fields.String(load_default=None, validate=validate.Length(max=100))
     q = fields.String(load_default=None, validate=validate.Length(max=200))
+
+
+class StockAdjustmentRequestSchema(BaseSchema):
+    """``POST /api/admin/products/<sku>/stock-adjustments``: a delta with a reason."""
+
+    delta = StrictInteger(
+        required=True,
+        validate=validate.Range(min=-10_000_000, max=10_000_000),
+        metadata={"description": "Units to add (> 0) or remove (< 0); not 0."},
+    )
+    reason = fields.String(required=True, validate=validate.OneOf(ADJUSTMENT_REASONS))
+    note = Text(
+        load_default="",
+        validate=validate.Length(max=200),
+        metadata={"description": 'Free text; required when reason is "other".'},
+    )
+
+
+class StockAdjustmentSchema(BaseSchema):
+    """One recorded stock adjustment (the answer, and the product's history)."""
+
+    id = fields.Integer()
+    sku = fields.String()
+    delta = fields.Integer()
+    reason = fields.String(validate=validate.OneOf(ADJUSTMENT_REASONS))
+    note = fields.String()
+    actor = fields.String(metadata={"description": "admin:<sub> or operator:<email>."})
+    on_hand_after = fields.Integer(data_key="onHandAfter")
+    created_at = fields.String(data_key="createdAt")
