@@ -28,10 +28,15 @@ from app.schemas.console_catalog import (
     OnHandFormSchema,
     ProductEditFormSchema,
 )
+from app.services import catalog as catalog_service
 from app.services import catalog_admin, catalog_import, stock_adjustments
 
 # The upload's body limit: the API's catalog sync limit (1,000 long products and more).
 UPLOAD_MAX_BYTES = 8 * 1024 * 1024
+# Rows per upload: the API's sync limit. The import runs inside the request (one
+# transaction), on a gevent web worker whose other requests wait while it computes;
+# bigger catalogs go through `flask products import` (no limit).
+UPLOAD_MAX_ROWS = catalog_service.MAX_SYNC
 IMPORT_ENDPOINT = "console.catalog_upload"
 # What a change refused by its service says (the page shows it, then reloads).
 _REFUSALS = (InvalidState, InvalidRequest, IdempotencyKeyReused)
@@ -179,6 +184,7 @@ def _run_import() -> dict[str, Any]:
             store_currency=runtime.config.store_currency,
             set_stock=options["set_stock"],
             checked=checked.append,
+            max_rows=UPLOAD_MAX_ROWS,
         )
     except catalog_import.ImportRefused as exc:
         return {"ok": False, "filename": upload.filename, "errors": exc.errors}

@@ -124,10 +124,17 @@ def import_file(
     store_currency: str,
     set_stock: bool,
     checked: Callable[[int], None] | None = None,
+    max_rows: int | None = None,
 ) -> ImportSummary:
     """Read, check and write a whole file; ImportRefused listing every error (nothing
-    written). ``checked(n)`` is told the number of rows once they are all checked."""
+    written). ``checked(n)`` is told the number of rows once they are all checked; a file
+    of more than ``max_rows`` records is refused before any row is checked."""
     records, errors = read_records(raw, fmt)
+    if max_rows is not None and len(records) > max_rows:
+        raise ImportRefused(
+            f"the file has {len(records):,} products; at most {max_rows:,} at a time here "
+            "(split the file, or use flask products import)."
+        )
     items, problems = check_records(records, store_currency)
     errors += problems
     if errors:

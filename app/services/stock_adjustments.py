@@ -157,9 +157,10 @@ def _move_counter(inventory: Inventory, sku: str, delta: int) -> None:
     try:
         inventory.sync([CounterChange(sku, delta)])
     except InvalidState as exc:
+        free = inventory.counters([sku]).get(sku, 0)  # for the message only
         raise InsufficientStock(
-            f"{sku} cannot drop by {-delta}: fewer units are free (the rest are held by "
-            f"open checkouts). {exc.message}"
+            f"{sku} cannot drop by {-delta}: only {max(free, 0)} units are free "
+            "(the others are held by open checkouts)."
         ) from exc
 
 

@@ -278,6 +278,17 @@ class TestUpload:
         assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
         assert Product.select().count() == 1000
 
+    def test_more_rows_than_the_limit_are_refused_before_checking(
+        self, runtime: Any, signed_in: Callable[..., Any]
+    ) -> None:
+        rows = "".join(f"S-{i:04d},P,,1,usd,1,,,,true\n" for i in range(1001))
+        answer = upload(signed_in("admin"), (HEADER + rows).encode(), "big.csv")
+        assert answer.status_code == 400
+        assert "the file has 1,001 products; at most 1,000 at a time here" in answer.get_data(
+            as_text=True
+        )
+        assert Product.select().count() == 0
+
     def test_without_the_csrf_token_403(self, signed_in: Callable[..., Any]) -> None:
         answer = signed_in("admin").post(
             "/admin/catalog/import",

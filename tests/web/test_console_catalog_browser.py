@@ -1,7 +1,7 @@
 """The console's Catalog in Chromium, on the demo stack: an admin adjusts stock with a
 reason and the history names them, an admin uploads a CSV and sees the upload's progress
 then the result (and a bad file's row errors), axe on the catalog, product and upload
-pages (with the dialog open)."""
+pages (with the dialog open), nothing sideways at 390 px."""
 
 from __future__ import annotations
 
@@ -84,6 +84,11 @@ class TestCatalog:
         )
         assert (4, "received", note, f"operator:{email}") in adjustments(stack, SKU)
         screenshot(page, "console-catalog")
+        page.set_viewport_size({"width": 390, "height": 844})  # a phone: nothing sideways
+        wider = "() => document.documentElement.scrollWidth > window.innerWidth"
+        assert not page.evaluate(wider)
+        page.goto("/admin/catalog")
+        assert not page.evaluate(wider)
 
     def test_an_admin_uploads_a_csv_and_sees_progress_then_the_result(
         self, stack: Stack, console: Any
