@@ -11,9 +11,8 @@ from marshmallow import fields, validate
 from app.schemas.checkout import IDEMPOTENCY_KEY_LENGTH, SKU_PATTERN
 from app.schemas.common import Text
 from app.schemas.console import AMOUNT_PATTERN, Checkbox, FormSchema
+from app.schemas.products import MAX_UNITS
 from models.stock_adjustment import ADJUSTMENT_REASONS
-
-MAX_UNITS = 10_000_000
 
 
 class CatalogFilterSchema(FormSchema):

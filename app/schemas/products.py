@@ -11,6 +11,10 @@ from app.schemas.common import BaseSchema, StrictBoolean, StrictInteger, Text
 from models.stock_adjustment import ADJUSTMENT_REASONS
 
 MAX_SYNC = 1000
+# The most units one product's stock (or one adjustment of it) may count.
+MAX_UNITS = 10_000_000
+# The most a unit price may be, in minor units (Stripe's largest charge).
+MAX_PRICE = 99_999_999
 # An absolute http(s) URL or a path on the shop's own origin ("/images/mug.jpg"); never
 # `javascript:` or `data:` — storefronts put this straight into an <img src>. No
 # backslash anywhere: browsers read it as "/", so "/\evil.example/x.png" is "//evil…",
@@ -21,7 +25,7 @@ IMAGE_URL = r"^(https?://[^\s/\\]+|/(?![/\\]))[^\s\\]*$"
 class PriceSchema(BaseSchema):
     """An amount in minor units with its ISO 4217 currency."""
 
-    amount = StrictInteger(required=True, validate=validate.Range(min=0, max=99_999_999))
+    amount = StrictInteger(required=True, validate=validate.Range(min=0, max=MAX_PRICE))
     currency = Text(
         required=True,
         validate=validate.Regexp(r"^[A-Za-z]{3}$", error="Must be an ISO 4217 code."),
@@ -59,7 +63,7 @@ class ProductUpsertSchema(BaseSchema):
     description = fields.String(load_default="", validate=validate.Length(max=5000))
     price = fields.Nested(PriceSchema, required=True)
     stock_on_hand = StrictInteger(
-        required=True, data_key="stockOnHand", validate=validate.Range(min=0, max=10_000_000)
+        required=True, data_key="stockOnHand", validate=validate.Range(min=0, max=MAX_UNITS)
     )
     image_url = Text(
         load_default=None,
@@ -120,7 +124,7 @@ class StockAdjustmentRequestSchema(BaseSchema):
 
     delta = StrictInteger(
         required=True,
-        validate=validate.Range(min=-10_000_000, max=10_000_000),
+        validate=validate.Range(min=-MAX_UNITS, max=MAX_UNITS),
         metadata={"description": "Units to add (> 0) or remove (< 0); not 0."},
     )
     reason = fields.String(required=True, validate=validate.OneOf(ADJUSTMENT_REASONS))

@@ -22,13 +22,12 @@ from typing import Any
 from redis import Redis
 
 from app.errors import InvalidRequest, NotFound
+from app.schemas.products import MAX_PRICE, MAX_UNITS
 from app.services import catalog, stock_adjustments
 from app.services.inventory import Inventory, sold_unshipped
 from models import Product
 
 PAGE_SIZE = 50
-# The upsert schema's limit (PriceSchema), in minor units.
-MAX_PRICE = 99_999_999
 
 
 @dataclass(frozen=True)
@@ -94,7 +93,7 @@ def edit_product(
     """Change a product's price (minor units) and ``active``: ``PUT /api/admin/products/
     <sku>``'s upsert with every other field as it is, its stock left alone."""
     if isinstance(price_amount, bool) or not 0 <= price_amount <= MAX_PRICE:
-        message = "Enter a price from 0 to 999,999.99."
+        message = "The price is above the most a product may cost."
         raise InvalidRequest(message, fields={"price": [message]})
     item = replace(_current(sku), price_amount=price_amount, active=active)
     return catalog.upsert_product(redis, item, store_currency=store_currency, set_stock=False)
@@ -104,8 +103,8 @@ def set_on_hand(redis: Redis, sku: str, shelf: int, *, store_currency: str) -> d
     """Set the shelf count (``stockOnHand`` of the upsert): units sold and not yet
     shipped are still on the shelf and are subtracted; InvalidState when the count is
     below them or below what is held (nothing changes then)."""
-    if isinstance(shelf, bool) or not isinstance(shelf, int) or not 0 <= shelf <= 10_000_000:
-        message = "Enter the units on the shelf, 0 to 10,000,000."
+    if isinstance(shelf, bool) or not isinstance(shelf, int) or not 0 <= shelf <= MAX_UNITS:
+        message = f"Enter the units on the shelf, 0 to {MAX_UNITS:,}."
         raise InvalidRequest(message, fields={"stock_on_hand": [message]})
     item = replace(_current(sku), stock_on_hand=shelf)
     return catalog.upsert_product(redis, item, store_currency=store_currency)

@@ -33,6 +33,7 @@ from app.errors import (
     InvalidState,
     NotFound,
 )
+from app.schemas.products import MAX_UNITS
 from app.services.inventory import CounterChange, Inventory
 from models import Product, StockAdjustment
 from models.db import database, is_postgres, utcnow
@@ -40,9 +41,8 @@ from models.stock_adjustment import ADJUSTMENT_REASONS
 
 log = structlog.get_logger("app.services.stock_adjustments")
 
-# One adjustment moves at most this many units either way (a typo guard, as the
-# upsert's stock limit).
-MAX_DELTA = 10_000_000
+# One adjustment moves at most this many units either way (the upsert's stock limit).
+MAX_DELTA = MAX_UNITS
 NOTE_MAX = 200
 HISTORY_LIMIT = 50
 

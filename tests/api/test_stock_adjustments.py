@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.services.inventory import Inventory
 from models import Product, StockAdjustment
 from tests.fakes import stock
 
@@ -39,8 +40,6 @@ class TestStockAdjustmentApi:
     def test_below_what_is_free_is_409_insufficient_stock(
         self, client: Any, runtime: Any, admin_headers: dict[str, str]
     ) -> None:
-        from app.services.inventory import Inventory
-
         stock(runtime.redis, "TEE", on_hand=5)
         Inventory(runtime.redis).hold("res-1", [("TEE", 4)], ttl_seconds=900)
         answer = post(client, admin_headers, {"delta": -2, "reason": "recount"})

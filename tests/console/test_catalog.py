@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from app.services import catalog_admin
 from app.services.inventory import Inventory
 from models import Product, StockAdjustment
 from tests.console.conftest import csrf_token_of
@@ -87,8 +88,6 @@ class TestReading:
     def test_search_by_sku_or_name_and_keyset_pages(
         self, runtime: Any, signed_in: Callable[..., Any]
     ) -> None:
-        from app.services import catalog_admin
-
         for i in range(5):
             stock(runtime.redis, f"P-{i}", on_hand=1)
         Product.update(name="Blue_mug").where(Product.sku == "P-3").execute()
