@@ -47,12 +47,16 @@ _adjustment = AdjustmentFormSchema()
 _import = ImportFormSchema()
 
 
-@bp.before_app_request
 def _upload_limit() -> None:
-    """The upload may be larger than the app's body limit; raised before the CSRF check
-    reads the form (app hooks run before the blueprint's)."""
+    """The upload may be larger than the app's body limit (64 KB): raised for it alone."""
     if request.endpoint == IMPORT_ENDPOINT and request.method == "POST":
         request.max_content_length = UPLOAD_MAX_BYTES
+
+
+# First of the console's hooks: the CSRF check (auth.py's, registered before) reads the
+# form, so the limit must be raised before it. A console hook, not an app-wide one: the
+# API's requests pay nothing for it.
+bp.before_request_funcs.setdefault(None, []).insert(0, _upload_limit)
 
 
 @bp.get("/catalog")
@@ -93,6 +97,7 @@ def product_edit(sku: str) -> BaseResponse:
             price_amount=_price(data["price"], currency),
             active=data["active"],
             store_currency=currency,
+            actor=actor(),
         )
     except _REFUSALS as exc:
         flash(f"Not saved: {_detail(exc)}", "error")
@@ -113,6 +118,7 @@ def product_on_hand(sku: str) -> BaseResponse:
             sku,
             data["stock_on_hand"],
             store_currency=runtime.config.store_currency,
+            actor=actor(),
         )
     except _REFUSALS as exc:
         flash(f"On hand not set: {_detail(exc)}", "error")

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+import structlog
 from redis import Redis
 
 from app.errors import InvalidRequest, NotFound
@@ -27,6 +28,7 @@ from app.services import catalog, stock_adjustments
 from app.services.inventory import Inventory, sold_unshipped
 from models import Product
 
+log = structlog.get_logger("app.services.catalog_admin")
 PAGE_SIZE = 50
 
 
@@ -88,26 +90,33 @@ def _row(product: Product, available: int | None) -> dict[str, Any]:
 
 
 def edit_product(
-    redis: Redis, sku: str, *, price_amount: int, active: bool, store_currency: str
+    redis: Redis, sku: str, *, price_amount: int, active: bool, store_currency: str, actor: str
 ) -> dict[str, Any]:
     """Change a product's price (minor units) and ``active``: ``PUT /api/admin/products/
-    <sku>``'s upsert with every other field as it is, its stock left alone."""
+    <sku>``'s upsert with every other field as it is, its stock left alone. Logged with
+    the ``actor``."""
     if isinstance(price_amount, bool) or not 0 <= price_amount <= MAX_PRICE:
         message = "The price is above the most a product may cost."
         raise InvalidRequest(message, fields={"price": [message]})
     item = replace(_current(sku), price_amount=price_amount, active=active)
-    return catalog.upsert_product(redis, item, store_currency=store_currency, set_stock=False)
+    product = catalog.upsert_product(redis, item, store_currency=store_currency, set_stock=False)
+    log.info("product_edited", sku=sku, price=price_amount, active=active, actor=actor)
+    return product
 
 
-def set_on_hand(redis: Redis, sku: str, shelf: int, *, store_currency: str) -> dict[str, Any]:
+def set_on_hand(
+    redis: Redis, sku: str, shelf: int, *, store_currency: str, actor: str
+) -> dict[str, Any]:
     """Set the shelf count (``stockOnHand`` of the upsert): units sold and not yet
     shipped are still on the shelf and are subtracted; InvalidState when the count is
-    below them or below what is held (nothing changes then)."""
+    below them or below what is held (nothing changes then). Logged with the ``actor``."""
     if isinstance(shelf, bool) or not isinstance(shelf, int) or not 0 <= shelf <= MAX_UNITS:
         message = f"Enter the units on the shelf, 0 to {MAX_UNITS:,}."
         raise InvalidRequest(message, fields={"stock_on_hand": [message]})
     item = replace(_current(sku), stock_on_hand=shelf)
-    return catalog.upsert_product(redis, item, store_currency=store_currency)
+    product = catalog.upsert_product(redis, item, store_currency=store_currency)
+    log.info("product_shelf_counted", sku=sku, shelf=shelf, actor=actor)
+    return product
 
 
 def _current(sku: str) -> catalog.ProductInput:

@@ -14,6 +14,8 @@ from app.services.webhooks import handle_event
 from models import Order, Product
 from tests.fakes import stock
 
+ACTOR = "operator:admin@shop.example"
+
 
 @pytest.fixture
 def paid(runtime: Any, gateway: Any, order: Order) -> Order:
@@ -51,7 +53,7 @@ class TestEdits:
         stock(runtime.redis, "TEE", on_hand=6)
         Product.update(category="Apparel", description="Soft.").execute()
         catalog_admin.edit_product(
-            runtime.redis, "TEE", price_amount=0, active=True, store_currency="usd"
+            runtime.redis, "TEE", price_amount=0, active=True, store_currency="usd", actor=ACTOR
         )
         row = Product.get_by_id("TEE")
         assert (row.price_amount, row.stock_on_hand, row.category, row.description) == (
@@ -62,20 +64,25 @@ class TestEdits:
         stock(runtime.redis, "TEE", on_hand=6)
         with pytest.raises(InvalidRequest) as price:
             catalog_admin.edit_product(
-                runtime.redis, "TEE", price_amount=100_000_000, active=True, store_currency="usd"
+                runtime.redis,
+                "TEE",
+                price_amount=100_000_000,
+                active=True,
+                store_currency="usd",
+                actor=ACTOR,
             )
         assert "price" in price.value.extra["fields"]
         with pytest.raises(InvalidRequest) as shelf:
-            catalog_admin.set_on_hand(runtime.redis, "TEE", -1, store_currency="usd")
+            catalog_admin.set_on_hand(runtime.redis, "TEE", -1, store_currency="usd", actor=ACTOR)
         assert "stock_on_hand" in shelf.value.extra["fields"]
 
     def test_set_on_hand_below_what_is_held_changes_nothing(self, runtime: Any) -> None:
         stock(runtime.redis, "TEE", on_hand=6)
         Inventory(runtime.redis).hold("res-1", [("TEE", 4)], ttl_seconds=900)
         with pytest.raises(InvalidState):
-            catalog_admin.set_on_hand(runtime.redis, "TEE", 3, store_currency="usd")
+            catalog_admin.set_on_hand(runtime.redis, "TEE", 3, store_currency="usd", actor=ACTOR)
         assert Product.get_by_id("TEE").stock_on_hand == 6
-        catalog_admin.set_on_hand(runtime.redis, "TEE", 9, store_currency="usd")
+        catalog_admin.set_on_hand(runtime.redis, "TEE", 9, store_currency="usd", actor=ACTOR)
         assert (
             Product.get_by_id("TEE").stock_on_hand,
             runtime.redis.hget("{shop}:avail", "TEE"),
