@@ -50,7 +50,7 @@ EXPANDABLE = {
     "customer_session": set(),
     "checkout.session": {"payment_intent"},
     "coupon": set(),
-    "tax.calculation": set(),
+    "tax.calculation": {"line_items"},  # includable in newer API versions: already there
     "tax.transaction": set(),
 }
 

@@ -355,31 +355,36 @@ class Tax:
         return lines, shipping
 
     def _flat(self, original: Obj, params: Params) -> tuple[list[Obj], Obj | None]:
+        """``flat_amount`` (tax included) spread over what is left of each line and of the
+        shipping, in proportion to it; each share split into amount and tax likewise."""
         flat = get_int(params, "flat_amount", required=True, maximum=-1) or 0
         if "line_items" in params or "shipping_cost" in params:
             raise parameter_invalid(
                 "flat_amount", "flat_amount cannot be combined with line_items or shipping_cost."
             )
-        parts = list(original["line_items"]["data"])
-        shipping = original["shipping_cost"]
-        grosses = [p["amount"] + p["amount_tax"] for p in parts]
-        if shipping is not None:
-            grosses.append(shipping["amount"] + shipping["amount_tax"])
+        taken = self._reversed(original)
+        parts: list[tuple[str, Obj]] = [(x["id"], x) for x in original["line_items"]["data"]]
+        if original["shipping_cost"] is not None:
+            parts.append(("shipping", original["shipping_cost"]))
+        left = []
+        for key, part in parts:
+            done_amount, done_tax = taken.get(key, (0, 0))
+            left.append((part["amount"] - done_amount, part["amount_tax"] - done_tax))
+        grosses = [amount + tax for amount, tax in left]
         if -flat > sum(grosses):
-            raise parameter_invalid("flat_amount", "flat_amount exceeds the transaction's total.")
-        shares = _allocate(grosses, -flat)
-        lines = []
-        for line, gross, share in zip(parts, grosses, shares, strict=False):
-            tax = _ratio(share, line["amount_tax"], gross)
-            lines.append(_transaction_line(-(share - tax), -tax, line, line))
-        reversed_shipping = None
-        if shipping is not None:
-            share, gross = shares[-1], grosses[-1]
-            tax = _ratio(share, shipping["amount_tax"], gross)
-            reversed_shipping = _transaction_shipping(
-                shipping | {"amount": -(share - tax), "amount_tax": -tax}, 1
-            )
-        return lines, reversed_shipping
+            raise parameter_invalid("flat_amount", "flat_amount exceeds what is left to reverse.")
+        lines, shipping = [], None
+        for (key, part), (_, tax_left), gross, share in zip(
+            parts, left, grosses, _allocate(grosses, -flat), strict=True
+        ):
+            tax = _ratio(share, tax_left, gross)
+            if key == "shipping":
+                shipping = _transaction_shipping(
+                    part | {"amount": -(share - tax), "amount_tax": -tax}, 1
+                )
+            else:
+                lines.append(_transaction_line(-(share - tax), -tax, part, part))
+        return lines, shipping
 
     def _reversed(self, original: Obj) -> dict[str, tuple[int, int]]:
         """What earlier reversals took back, per original line id (and ``shipping``), as

@@ -190,3 +190,16 @@ class TestTransactions:
         with pytest.raises(stripe.InvalidRequestError) as caught:
             client.v1.tax.transactions.retrieve("tax_nope")
         assert caught.value.code == "resource_missing"
+
+    def test_flat_reversals_add_up_to_the_whole(self, client: stripe.StripeClient) -> None:
+        txn = record(client, str(calculate(client, country="US", state="CA").id), "order-9")
+        reverse(client, mode="partial", original_transaction=txn.id, reference="order-9-r1",
+                flat_amount=-1001)  # fmt: skip
+        rest = reverse(client, mode="partial", original_transaction=txn.id,
+                       reference="order-9-r2", flat_amount=-(4287 - 1001))  # fmt: skip
+        assert rest.shipping_cost is not None
+        total = sum(x.amount + x.amount_tax for x in rest.line_items.data)
+        assert total + rest.shipping_cost.amount + rest.shipping_cost.amount_tax == -3286
+        with pytest.raises(stripe.InvalidRequestError):
+            reverse(client, mode="partial", original_transaction=txn.id,
+                    reference="order-9-r3", flat_amount=-1)  # fmt: skip
