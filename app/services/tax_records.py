@@ -16,12 +16,13 @@ Stripe error propagates (the actor retries); a permanent one is audited as
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from app.errors import PaymentProviderError
 from app.services.records import after_commit, lock_order, touch
 from app.services.state_machine import FULFILLED, FULFILLING, PAID, REFUNDED, record_event
-from models import Order, Refund
+from models import Order, OrderEvent, Refund
 from models.db import database
 from models.statuses import RefundStatus
 
@@ -60,6 +61,34 @@ def sync_tax(order_id: str, runtime: Runtime) -> None:
     )
     for refund in refunds:
         reverse_refund(Order.get_by_id(order_id), refund, runtime)
+
+
+def behind(limit: int = 100, *, older_than: datetime) -> list[str]:
+    """Orders whose Stripe Tax records lag (a lost ``sync_tax`` message), for the clock's
+    sweep: paid without a transaction, or with a succeeded refund without a reversal,
+    unchanged since ``older_than``. Orders with a permanent refusal are left to a person."""
+    refused = OrderEvent.select(OrderEvent.order).where(OrderEvent.type == "TAX_RECORDING_FAILED")
+    unrecorded = Order.select(Order.id).where(
+        Order.tax_calculation_id.is_null(False)
+        & Order.tax_transaction_id.is_null()
+        & Order.state.in_(PAID_STATES)
+        & (Order.updated_at < older_than)
+        & Order.id.not_in(refused)
+    )
+    unreversed = (
+        Order.select(Order.id)
+        .join(Refund)
+        .where(
+            Order.tax_transaction_id.is_null(False)
+            & (Refund.status == RefundStatus.SUCCEEDED)
+            & Refund.tax_reversal_id.is_null()
+            & (Refund.updated_at < older_than)
+            & Order.id.not_in(refused)
+        )
+    )
+    found = [row.id for row in unrecorded.limit(limit)]
+    found += [row.id for row in unreversed.limit(limit)]
+    return list(dict.fromkeys(found))[:limit]
 
 
 def record_transaction(order: Order, runtime: Runtime) -> bool:

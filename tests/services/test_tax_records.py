@@ -4,6 +4,7 @@ re-runs, audit events, retryable errors raised and permanent ones recorded."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,9 +12,11 @@ import pytest
 from app.errors import PaymentProviderError
 from app.services.checkout import create_order_from_submission
 from app.services.refunds import request_refund, submit_refund
-from app.services.tax_records import sync_tax
+from app.services.tax_records import behind, sync_tax
 from app.services.webhooks import handle_event
 from models import Order, Refund
+from models.db import utcnow
+from tasks import clock
 from tests.fakes import admit_checkout, stock
 
 OUTAGE = PaymentProviderError("Stripe is down", retryable=True, provider_code=None)
@@ -139,3 +142,33 @@ class TestReversals:
         Order.update(tax_calculation_id=None).where(Order.id == paid.id).execute()
         sync_tax(paid.id, runtime)
         assert gateway.tax_transactions == {}
+
+
+class TestSweep:
+    def test_the_clock_finds_an_order_whose_message_was_lost(
+        self, runtime: Any, gateway: Any, jobs: Any, paid: Order, monkeypatch: Any
+    ) -> None:
+        monkeypatch.setattr(clock, "STALE_SECONDS", -1)
+        jobs.calls.clear()
+        assert clock.sweep(runtime).counts.get("tax") == 1
+        assert jobs.named("sync_tax") == [(paid.id,)]
+        sync_tax(paid.id, runtime)
+        assert behind(older_than=utcnow() + timedelta(seconds=1)) == []
+
+    def test_a_succeeded_refund_without_its_reversal_is_behind(
+        self, runtime: Any, gateway: Any, paid: Order
+    ) -> None:
+        sync_tax(paid.id, runtime)
+        refund(runtime, gateway, paid, 1000, "k1")
+        later = utcnow() + timedelta(seconds=1)
+        assert behind(older_than=later) == [paid.id]
+        sync_tax(paid.id, runtime)
+        assert behind(older_than=later) == []
+
+    def test_a_permanent_refusal_is_left_to_a_person(
+        self, runtime: Any, gateway: Any, paid: Order
+    ) -> None:
+        refused = PaymentProviderError("expired", retryable=False, provider_code="resource_missing")
+        gateway.fail_next("record_tax_transaction", refused)
+        sync_tax(paid.id, runtime)
+        assert behind(older_than=utcnow() + timedelta(seconds=1)) == []
