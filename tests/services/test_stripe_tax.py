@@ -165,3 +165,14 @@ class TestQuoteAndWorker:
         assert Order.get_or_none(Order.id == submission.order_id) is None
         order = create_order_from_submission(submission.order_id, runtime)
         assert order is not None and order.tax_calculation_id is not None
+
+    def test_the_hosted_session_charges_the_total_with_stripes_tax(
+        self, runtime: Any, gateway: Any
+    ) -> None:
+        stock(runtime.redis, "TEE", on_hand=5, price=2000)
+        submission = admit_checkout(runtime.redis, [("TEE", 2)], hosted=True)
+        order = create_order_from_submission(submission.order_id, runtime)
+        assert order is not None and order.checkout_session_id is not None
+        stored = Order.get_by_id(order.id)
+        assert stored.tax == 320 + (2 * stored.shipping * 800 + 10_000) // 20_000
+        assert gateway.sessions[stored.checkout_session_id].amount_total == stored.total
