@@ -14,7 +14,7 @@ import stripe
 from devstack.stripe_emulator import EmulatorServer
 from devstack.stripe_emulator.tax import RATES
 
-from .conftest import SECRET_KEY, Control
+from .conftest import SECRET_KEY, Contract, Control
 
 
 def calculate(client: stripe.StripeClient, **address: str) -> stripe.tax.Calculation:
@@ -203,3 +203,29 @@ class TestTransactions:
         with pytest.raises(stripe.InvalidRequestError):
             reverse(client, mode="partial", original_transaction=txn.id,
                     reference="order-9-r3", flat_amount=-1)  # fmt: skip
+
+
+class TestContract:
+    def test_tax_objects_validate_and_the_check_bites(
+        self, client: stripe.StripeClient, contract: Contract | None
+    ) -> None:
+        if contract is None:
+            pytest.skip("Stripe's OpenAPI subset is absent (../shared beside the repo)")
+        calc = calculate(client, country="US", state="CA").to_dict()
+        txn = record(client, calc["id"], "order-10").to_dict()
+        for body in (calc, txn, calc["line_items"], txn["line_items"]):
+            contract.validate_body(body, "tax")
+        for name in ("tax.calculation", "tax.transaction", "tax.calculation_line_item",
+                     "tax.transaction_line_item"):  # fmt: skip
+            assert contract.checked.get(name, 0) > 0, name
+            if contract.fixtures:
+                assert contract.checked.get(f"fixture:{name}", 0) > 0, name
+        for broken in (
+            {**calc, "tax_amount_exclusive": "289"},
+            {**txn, "type": "refund"},
+        ):
+            with pytest.raises(AssertionError):
+                contract.validate_body(broken, "broken")
+        if contract.fixtures:  # a key Stripe sends today, dropped
+            with pytest.raises(AssertionError):
+                contract.validate_body({k: v for k, v in calc.items() if k != "expires_at"}, "x")
