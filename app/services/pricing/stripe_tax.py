@@ -82,16 +82,16 @@ class StripeTax:
         if cached:
             data = json.loads(cached)
             return CartTax(tuple(data["lineTaxes"]), data["shippingTax"], data["id"])
-        taxed = self._calculate(cart)
-        ttl = self._ttl(taxed[1])
+        taxed, expires_at = self._calculate(cart)
+        ttl = self._ttl(expires_at)
         if ttl > 0:
             body = {
-                "id": taxed[0].calculation_id,
-                "lineTaxes": list(taxed[0].line_taxes),
-                "shippingTax": taxed[0].shipping_tax,
+                "id": taxed.calculation_id,
+                "lineTaxes": list(taxed.line_taxes),
+                "shippingTax": taxed.shipping_tax,
             }
             self.redis.set(key, json.dumps(body), ex=ttl)
-        return taxed[0]
+        return taxed
 
     def _calculate(self, cart: TaxableCart) -> tuple[CartTax, int | None]:
         """Ask Stripe (once); the cart's tax and when the calculation expires."""
