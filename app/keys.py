@@ -38,6 +38,7 @@ them for the reader); nothing else spells a key.
     {shop}:promo:<code>               none           hash: a promotion's terms (admit.lua reads)
     {shop}:promo:<code>:orders        none           hash orderId -> buyer keys: redemptions held
     {shop}:promo:<code>:buyers        none           hash buyer key -> redemptions held
+    {shop}:taxcalc:<sha256(cart)>     a quote's life a Stripe Tax calculation for one cart (JSON)
 """
 
 from __future__ import annotations
@@ -126,6 +127,11 @@ STRIPE_BUDGET = PREFIX + "stripe:budget"
 RECONCILE_CHECKPOINT = PREFIX + "reconcile:checkpoint"
 CLOCK_CLAIM_PREFIX = PREFIX + "clock:"
 CLOCK_CLAIM_TTL_SECONDS = 300
+
+# Stripe Tax (app/services/pricing/stripe_tax.py): one calculation per cart, destination,
+# shipping option and discount, kept for a quote's life (HOLD_TTL_SECONDS: the time a buyer
+# takes from quote to submit) so repeated quotes and the worker's pricing reuse it.
+TAX_CALCULATION_PREFIX = PREFIX + "taxcalc:"
 
 # flask-limiter's ``key_prefix`` (app/__init__.py); the limiter names the rest.
 RATELIMIT_PREFIX = PREFIX + "ratelimit"
@@ -264,3 +270,8 @@ def promotion_orders(code: str) -> str:
 def promotion_buyers(code: str) -> str:
     """``{shop}:promo:<code>:buyers``: redemptions held per buyer (e-mail, user id)."""
     return promotion(code) + ":buyers"
+
+
+def tax_calculation(cart_hash: str) -> str:
+    """``{shop}:taxcalc:<sha256(cart)>``: the Stripe Tax calculation of one priced cart."""
+    return TAX_CALCULATION_PREFIX + cart_hash

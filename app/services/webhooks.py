@@ -29,7 +29,7 @@ from redis import Redis
 from app import keys
 from app.errors import MalformedEvent, MalformedJSON
 from app.gateways.payments import CheckoutSession, Intent, PaymentError, PaymentGateway
-from app.services import hosted, shop_events
+from app.services import hosted, shop_events, tax_records
 from app.services.disputes import apply_dispute
 from app.services.holds import reclaim_refund_restock, restock_lines
 from app.services.ownership import REREAD, Current, current_object, foreign
@@ -213,6 +213,8 @@ def sync_refund(order: Order, obj: dict[str, Any], ctx: Context) -> None:
         log.error("refund %s of order %s failed: %s", obj.get("id"), order.id, reason)
     elif status != RefundStatus.SUCCEEDED:  # a success shows as REFUNDED (follow_refunds)
         record_event(order, "REFUND_UPDATED", {**payload, "status": status}, "webhook")
+    else:  # Stripe Tax: the refund's reversal
+        tax_records.queue_after_commit(ctx.runtime, order)
 
 
 def find_refund(order: Order, obj: dict[str, Any]) -> Refund:
