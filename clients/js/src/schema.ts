@@ -1107,7 +1107,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1174,7 +1174,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1252,7 +1252,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1333,7 +1333,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1431,7 +1431,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1550,7 +1550,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1622,7 +1622,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1691,7 +1691,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1760,7 +1760,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1816,7 +1816,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1881,7 +1881,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1942,7 +1942,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2000,7 +2000,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2098,7 +2098,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2187,7 +2187,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2234,7 +2234,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2321,7 +2321,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2439,7 +2439,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2546,7 +2546,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2664,7 +2664,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2753,7 +2753,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2825,7 +2825,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2897,7 +2897,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2977,7 +2977,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3049,7 +3049,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3129,7 +3129,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3196,7 +3196,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
