@@ -20,12 +20,19 @@ from tests.web.test_checkout_browser import screenshot
 from tests.web.test_console_browser import PASSWORD, create_operator, paid_order, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+WIDER = "() => document.documentElement.scrollWidth > window.innerWidth"
 
 
 @pytest.fixture(scope="module")
 def order(browser: Any, stack: Stack) -> dict[str, Any]:
     """One PAID order for the module (its webhook event and shop deliveries)."""
     return paid_order(browser, stack)
+
+
+@pytest.fixture(scope="module")
+def operator(stack: Stack) -> str:
+    """One operator (made with the CLI) for the module's Webhooks tests."""
+    return create_operator(stack, "operator")
 
 
 @pytest.fixture
@@ -85,11 +92,11 @@ def inbox_status(stack: Stack, event_id: str) -> str:
 
 class TestWebhooksPage:
     def test_an_operator_replays_a_dead_letter_and_it_is_processed(
-        self, stack: Stack, console: Any, order: dict[str, Any]
+        self, stack: Stack, console: Any, order: dict[str, Any], operator: str
     ) -> None:
         event_id = bury(stack, order["id"])
         page = console
-        sign_in(page, create_operator(stack, "operator"))
+        sign_in(page, operator)
         page.get_by_role("link", name="Webhooks").click()
         expect(page.get_by_role("heading", name="Stripe inbox")).to_be_visible()
         page.get_by_label("Status").select_option("dead")
@@ -104,7 +111,7 @@ class TestWebhooksPage:
         wait_for(lambda: inbox_status(stack, event_id), "processed")
 
     def test_an_operator_resends_a_shop_webhook_delivery(
-        self, stack: Stack, console: Any, order: dict[str, Any]
+        self, stack: Stack, console: Any, order: dict[str, Any], operator: str
     ) -> None:
         receiver = stack.shop_hooks
         if receiver is None:
@@ -127,7 +134,7 @@ class TestWebhooksPage:
             stack, "UPDATE shop_webhook_deliveries SET status = 'failed' WHERE id = ?", delivery_id
         )
         page = console
-        sign_in(page, create_operator(stack, "operator"))
+        sign_in(page, operator)
         page.goto("/admin/webhooks/deliveries?status=failed")
         expect(page.get_by_role("heading", name="Shop deliveries")).to_be_visible()
         assert serious_violations(page) == []
@@ -136,6 +143,10 @@ class TestWebhooksPage:
         expect(row.get_by_role("alert")).to_contain_text("queued")
         wait_for(lambda: delivery()[2:], ("delivered",))
         wait_for(lambda: receiver.count(event_id), 2)
+        page.set_viewport_size({"width": 390, "height": 844})  # a phone: nothing sideways
+        for path in ("/admin/webhooks/deliveries", "/admin/webhooks"):
+            page.goto(path)
+            assert not page.evaluate(WIDER), path
 
 
 class TestOperatorsPage:
