@@ -8,6 +8,7 @@ from typing import Any
 
 from structlog.testing import capture_logs
 
+from app.console import roles
 from models import Operator
 from tests.console.conftest import PASSWORD, csrf_token_of, sign_in
 
@@ -22,6 +23,12 @@ def post(client: Any, path: str, **fields: str) -> Any:
 
 def account(email: str) -> Operator:
     return Operator.get(Operator.email == email)
+
+
+def test_every_operators_route_is_for_admins(app: Any) -> None:
+    endpoints = [rule.endpoint for rule in app.url_map.iter_rules() if "/operators" in rule.rule]
+    assert len(endpoints) == 6
+    assert {app.view_functions[e].permission for e in endpoints} == {roles.MANAGE}
 
 
 class TestOperatorsPage:

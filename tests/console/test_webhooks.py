@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from app.console import roles
 from app.console import webhooks as console_webhooks
 from app.errors import PaymentProviderError
 from app.services import shop_webhooks, webhooks
@@ -55,6 +56,25 @@ def dead_event(
 
 def row_of(event: dict[str, Any]) -> WebhookEvent:
     return WebhookEvent.get(WebhookEvent.event_id == event["id"])
+
+
+def test_viewers_read_and_operators_act(app: Any) -> None:
+    """The role table's walk (test_roles.py) checks these against the server's answers."""
+    permissions = {
+        endpoint: app.view_functions[endpoint].permission
+        for endpoint in (
+            "console.webhooks",
+            "console.deliveries",
+            "console.replay",
+            "console.resend",
+        )
+    }
+    assert permissions == {
+        "console.webhooks": roles.READ,
+        "console.deliveries": roles.READ,
+        "console.replay": roles.ACT,
+        "console.resend": roles.ACT,
+    }
 
 
 class TestInbox:
