@@ -95,7 +95,7 @@ def resend(event_id: str) -> Any:
     runtime = current_runtime()
     try:
         data = load(_resend, request.form.to_dict())
-        queued = admin.resend_shop_event(
+        result = admin.resend_shop_event(
             runtime.redis,
             event_id,
             runtime.config.shop_webhook_endpoints,
@@ -103,9 +103,11 @@ def resend(event_id: str) -> Any:
         )
     except _REFUSALS as exc:
         return _answer(f"Resend refused: {exc.message}", exc.status, "console.deliveries")
-    for delivery_id in queued:
+    if result.replayed:
+        return _answer(f"Resend of {event_id} was already requested.", 200, "console.deliveries")
+    for delivery_id in result.deliveries:
         runtime.jobs.deliver_shop_webhook(delivery_id)
-    log.info("shop_event_resent", actor=actor(), event_id=event_id, deliveries=len(queued))
+    log.info("shop_event_resent", actor=actor(), event_id=event_id, due=len(result.deliveries))
     return _answer(f"Resend of {event_id} queued.", 200, "console.deliveries")
 
 

@@ -455,22 +455,31 @@ def webhook_event_for_replay(event_id: str) -> tuple[dict[str, Any], dict[str, A
     return row.payload, webhook_event_row(row)
 
 
+@dataclass(frozen=True)
+class Resend:
+    """What a resend did: the deliveries to enqueue now; ``replayed`` when its key had
+    already resent the event (nothing was done again)."""
+
+    deliveries: list[int]
+    replayed: bool = False
+
+
 def resend_shop_event(
     redis: Redis, event_id: str, endpoints: shop_webhooks.Endpoints, *, idempotency_key: str
-) -> list[int]:
-    """:func:`shop_webhooks.resend` once per Idempotency-Key: the deliveries to enqueue.
+) -> Resend:
+    """:func:`shop_webhooks.resend` once per Idempotency-Key.
 
-    The same key again (a double click, a reload) resends nothing and answers ``[]``;
-    with another event it raises IdempotencyKeyReused. NotFound for an unknown event
-    (the key is not used up).
+    The same key again (a double click, a reload) resends nothing (``replayed``); with
+    another event it raises IdempotencyKeyReused. NotFound for an unknown event (the key
+    is not used up).
     """
     claim = keys.resend_claim(idempotency_key_hash(idempotency_key))
     if not redis.set(claim, event_id, nx=True, ex=keys.RESEND_CLAIM_TTL_SECONDS):
         if redis.get(claim) != event_id:
             raise IdempotencyKeyReused("This Idempotency-Key was used with another request.")
-        return []
+        return Resend([], replayed=True)
     try:
-        return shop_webhooks.resend(event_id, endpoints)
+        return Resend(shop_webhooks.resend(event_id, endpoints))
     except NotFound:
         redis.delete(claim)
         raise

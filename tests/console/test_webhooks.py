@@ -212,12 +212,15 @@ class TestDeliveries:
         key = KEY_FIELD.search(page)
         assert key
         path = f"/admin/webhooks/shop-events/{event.event_id}/resend"
+        answers = []
         with capture_logs() as logs:
             for _ in range(2):  # a double click: the same key twice
                 answer = htmx_post(
                     client, path, "/admin/webhooks/deliveries", idempotency_key=key.group(1)
                 )
                 assert answer.status_code == 200
+                answers.append(answer.get_data(as_text=True))
+        assert "queued" in answers[0] and "was already requested" in answers[1]
         assert len(jobs.named("deliver_shop_webhook")) == 2  # two endpoints, once each
         assert {d.status for d in ShopDelivery.select()} == {"pending"}
         actors = {entry["actor"] for entry in logs if entry["event"] == "shop_event_resent"}
