@@ -85,6 +85,9 @@ PROMOTION_PREFIX = PREFIX + "promo:"
 # Admin refund requests (app/services/admin.py).
 REFUND_CLAIM_PREFIX = IDEMPOTENCY_PREFIX + "refund:"
 REFUND_CLAIM_TTL_SECONDS = 24 * 3600
+# A shop event resent from the console, once per Idempotency-Key (app/services/admin.py).
+RESEND_CLAIM_PREFIX = IDEMPOTENCY_PREFIX + "resend:"
+RESEND_CLAIM_TTL_SECONDS = 24 * 3600
 
 # A refund that failed after its restock takes the units off sale again, once per restock
 # (app/services/holds.reclaim_refund_restock, reclaim.lua): the answer is kept this long.
@@ -163,6 +166,11 @@ def idempotency(key_hash: str) -> str:
 def refund_claim(key_hash: str) -> str:
     """``{shop}:idem:refund:<sha256(key)>``: an admin refund request's idempotency claim."""
     return REFUND_CLAIM_PREFIX + key_hash
+
+
+def resend_claim(key_hash: str) -> str:
+    """``{shop}:idem:resend:<sha256(key)>``: a console resend of a shop event (its id)."""
+    return RESEND_CLAIM_PREFIX + key_hash
 
 
 def confirm_claim(key_hash: str) -> str:

@@ -61,6 +61,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DONE = frozenset({WebhookStatus.PROCESSED, WebhookStatus.IGNORED})
+# Rows a replay by hand can still change (the console offers "Replay" on these).
+REPLAYABLE = frozenset(WebhookStatus) - DONE
 # Outcome.status of an event already handled (the other outcomes are inbox statuses).
 DUPLICATE = "duplicate"
 

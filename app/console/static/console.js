@@ -45,3 +45,13 @@ document.addEventListener("submit", (event) => {
     button.setAttribute("aria-disabled", "true");
   }
 });
+
+// An action posted by htmx from an element marked data-show-errors shows the server's
+// refusal (a 4xx alert fragment) in its target; htmx swaps only 2xx answers otherwise.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const status = event.detail.xhr.status;
+  if (status >= 400 && status < 500 && status !== 401 && event.detail.elt.closest("[data-show-errors]")) {
+    event.detail.shouldSwap = true;
+    event.detail.isError = false;
+  }
+});
