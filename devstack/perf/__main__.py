@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from devstack.perf import cpu, flash_sale, lua, profile, roundtrips, stack, wrk
+from devstack.perf import cost, cpu, flash_sale, lua, profile, roundtrips, stack, wrk
 from devstack.perf.polls import RawPoll, answered_any, drain
 from devstack.stripe_emulator import bench as emulator_bench
 
@@ -314,11 +314,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=8, help="each wrk run")
     parser.add_argument("--quick", action="store_true", help="smaller flash sales")
     parser.add_argument(
-        "--only", choices=["http"], help="just the wrk figures and the profile (iterating)"
+        "--only",
+        choices=["http", "cost"],
+        help="just the wrk figures and the profile, or just the cost of one paid order",
+    )
+    parser.add_argument("--orders", type=int, default=200, help="the cost run's paid orders")
+    parser.add_argument("--buyers", type=int, default=20, help="the cost run's buyer threads")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy on a worker and a web process (cost)"
     )
     args = parser.parse_args(argv)
     out = ROOT / "var" / "perf"
     out.mkdir(parents=True, exist_ok=True)
+    if args.only == "cost":
+        cost.main(args.orders, args.buyers, out, profiled=args.profile)
+        return 0
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     say(f"starting the stack (log: {out / 'stack.log'})")
     bench = stack.start(redis_url, os.environ.get("DATABASE_URL"), out / "stack.log")
@@ -357,6 +367,9 @@ def main(argv: list[str] | None = None) -> int:
     print(report)
     (out / "table.txt").write_text(report + "\n")
     (out / "results.json").write_text(json.dumps(figures, default=_plain, indent=2))
+    print()
+    say("the cost of one paid order (a stack, a Redis server and a database of its own)")
+    cost.main(args.orders, args.buyers, out, profiled=args.profile)  # var/perf/cost.json
     return 0
 
 

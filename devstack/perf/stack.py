@@ -167,8 +167,14 @@ class BenchStack:
             conn.close()
 
 
-def start(redis_url: str, database_url: str | None, log: Path) -> BenchStack:
-    """Emulator, mail, migrations, our web and the bare baseline; no worker yet."""
+def start(
+    redis_url: str,
+    database_url: str | None,
+    log: Path,
+    extra_env: Mapping[str, str] | None = None,
+) -> BenchStack:
+    """Emulator, mail, migrations, our web and the bare baseline; no worker yet.
+    ``extra_env`` goes to every app process (web, worker, clock, the setup steps)."""
     var = Path(tempfile.mkdtemp(prefix="checkout-bench-"))
     own_redis, admin = claim_redis_db(redis_url)
     db_url, pg_name = own_database(database_url, var)
@@ -181,6 +187,7 @@ def start(redis_url: str, database_url: str | None, log: Path) -> BenchStack:
     )
     env = plan.app_env()
     env.update(JWT_SECRET=JWT_SECRET, HOLD_TTL_SECONDS="900", RATELIMIT_ENABLED="false")
+    env.update(extra_env or {})
     client = redis_lib.Redis.from_url(own_redis, decode_responses=True)
     client.flushdb()
     sup = Supervisor(cwd=str(ROOT), out=log.open("w"))
