@@ -33,7 +33,6 @@ worker to ``var/perf/cost-{worker,web}.collapsed``.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import shutil
@@ -41,26 +40,20 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlparse, urlsplit
+from urllib.parse import urlparse
 
 from devstack.perf import cpu, profile, stack
-from devstack.perf.flash_sale import BODY_ADDRESS
-from devstack.serving import free_port
+from devstack.perf.cost_account import Ours, OwnRedis, Reading, read, say, start_redis, wait_quiet
+from devstack.perf.cost_buyers import Tally, buy
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = Path(__file__).resolve().parent / "probe"
 # The local server of every helper and test when DATABASE_URL is unset.
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
-PUBLISHABLE_KEY = "pk_test_emulator"
-ORDER_TIMEOUT_SECONDS = 120
 WARM_UP_ORDERS = 10
 # A PostgreSQL backend reports its counts to pg_stat_database at most once a second
 # (PGSTAT_MIN_INTERVAL), when it next goes idle: both readings wait this long after the
@@ -68,333 +61,8 @@ WARM_UP_ORDERS = 10
 STATS_LAG_SECONDS = 2.0
 # Roles whose CPU is the service's (the goal's sum); the others are the bench's stand-ins.
 SERVICE_ROLES = ("web", "worker", "clock", "Redis", "PostgreSQL")
-
-
-def say(text: str) -> None:
-    """Progress, on stderr."""
-    print(f"bench: cost: {text}", file=sys.stderr, flush=True)
-
-
-@dataclass
-class Tally:
-    """What the buyers saw, shared by their threads."""
-
-    paid: int = 0
-    failed: int = 0
-    confirms: int = 0
-    answers: int = 0  # long-poll answers (200s of the status URL)
-    failures: Counter[str] = field(default_factory=Counter)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, **counts: int) -> None:
-        """Add to the counters, under the lock."""
-        with self.lock:
-            for name, value in counts.items():
-                setattr(self, name, getattr(self, name) + value)
-
-    def fail(self, why: str) -> None:
-        """One order that did not reach PAID, and why."""
-        with self.lock:
-            self.failed += 1
-            self.failures[why] += 1
-
-
-class Buyer:
-    """One buyer thread's keep-alive connections: the shop's web and Stripe (emulator)."""
-
-    def __init__(self, web_url: str, stripe_url: str) -> None:
-        web, api = urlsplit(web_url), urlsplit(stripe_url)
-        self.web = http.client.HTTPConnection(web.hostname or "127.0.0.1", web.port, timeout=60)
-        self.stripe = http.client.HTTPConnection(api.hostname or "127.0.0.1", api.port, timeout=60)
-
-    def close(self) -> None:
-        """Close both connections."""
-        self.web.close()
-        self.stripe.close()
-
-    def order(self, sku: str, tally: Tally) -> None:
-        """Submit, wait for the client secret, confirm with a test card, wait for PAID."""
-        started = time.monotonic()
-        headers = {"Content-Type": "application/json", "Idempotency-Key": f"cost-{uuid.uuid4()}"}
-        body = {"items": [{"sku": sku, "quantity": 1}], "email": "cost@example.com",
-                "shippingAddress": BODY_ADDRESS}  # fmt: skip
-        status, submitted = _call(self.web, "POST", "/api/checkout/payment-intent", headers,
-                                  json.dumps(body))  # fmt: skip
-        if status != 202:
-            return tally.fail(f"submit {status}")
-        token = {"X-Checkout-Token": submitted["checkoutToken"]}
-        waiting = self._wait(submitted["statusUrl"], token, started, tally, _has_secret)
-        if waiting is None:
-            return tally.fail("no client secret")
-        secret = waiting["payment"]["clientSecret"]
-        intent = secret.split("_secret_")[0]
-        form = urlencode({"payment_method": "pm_card_visa", "client_secret": secret,
-                          "use_stripe_sdk": "true"})  # fmt: skip
-        status, _ = _call(
-            self.stripe, "POST", f"/v1/payment_intents/{intent}/confirm",
-            {"Authorization": f"Bearer {PUBLISHABLE_KEY}",
-             "Content-Type": "application/x-www-form-urlencoded"}, form,
-        )  # fmt: skip
-        tally.add(confirms=1)
-        if status != 200:
-            return tally.fail(f"confirm {status}")
-        paid = self._wait(
-            submitted["statusUrl"], token, started, tally, lambda s: s["state"] == "PAID",
-            since=waiting["version"],
-        )  # fmt: skip
-        if paid is None:
-            return tally.fail("not PAID")
-        tally.add(paid=1)
-        return None
-
-    def _wait(
-        self,
-        status_url: str,
-        token: dict[str, str],
-        started: float,
-        tally: Tally,
-        done: Any,
-        since: int = 0,
-    ) -> dict[str, Any] | None:
-        """Long-poll until ``done(status)``; None on an error or a timeout."""
-        while time.monotonic() - started < ORDER_TIMEOUT_SECONDS:
-            query = urlencode({"wait": 20, "since": since})
-            status, body = _call(self.web, "GET", f"{status_url}?{query}", token)
-            if status != 200:
-                return None
-            tally.add(answers=1)
-            if done(body):
-                return dict(body)
-            if body.get("error") or body["state"] in ("FAILED", "CANCELLED", "EXPIRED"):
-                return None
-            since = body["version"]
-        return None
-
-
-def _has_secret(status: dict[str, Any]) -> bool:
-    return bool(status["payment"].get("clientSecret"))
-
-
-def _call(
-    conn: http.client.HTTPConnection,
-    method: str,
-    path: str,
-    headers: dict[str, str],
-    body: str | None = None,
-) -> tuple[int, Any]:
-    """One request on a keep-alive connection: (status, the JSON body)."""
-    conn.request(method, path, body=body, headers=headers)
-    response = conn.getresponse()
-    return response.status, json.loads(response.read() or b"null")
-
-
-def buy(bench: stack.BenchStack, sku: str, orders: int, buyers: int) -> Tally:
-    """``orders`` orders by ``buyers`` threads, each order from submit to PAID."""
-    tally = Tally()
-    queue = iter(range(orders))
-    lock = threading.Lock()
-
-    def one_buyer() -> None:
-        buyer = Buyer(bench.web_url, bench.plan.emulator_url)
-        try:
-            while True:
-                with lock:
-                    if next(queue, None) is None:
-                        return
-                try:
-                    buyer.order(sku, tally)
-                except (OSError, http.client.HTTPException, ValueError, KeyError) as exc:
-                    tally.fail(exc.__class__.__name__)
-                    buyer.close()
-                    buyer = Buyer(bench.web_url, bench.plan.emulator_url)
-        finally:
-            buyer.close()
-
-    with ThreadPoolExecutor(max_workers=buyers) as pool:
-        for running in [pool.submit(one_buyer) for _ in range(buyers)]:
-            running.result()
-    return tally
-
-
-# --- the stack's own Redis server and the processes that are ours ----------------------
-
-
-@dataclass
-class OwnRedis:
-    """A ``redis-server`` of the run's own: its CPU and commands are ours alone."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-
-    def stop(self) -> None:
-        """Stop it by pid."""
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
-
-def start_redis(var: Path) -> OwnRedis:
-    """A persistence-less Redis on a free port of 127.0.0.1."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("the cost bench needs redis-server (its own, on a free port)")
-    port = free_port()
-    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", str(var), "--daemonize", "no"]  # fmt: skip
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    import redis as redis_lib
-
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            redis_lib.Redis.from_url(url).ping()
-            return OwnRedis(url, process)
-        except redis_lib.ConnectionError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise SystemExit("redis-server did not start") from None
-            time.sleep(0.1)
-
-
-def descendants(roots: list[int]) -> set[int]:
-    """``roots`` and every process below them (``/proc/<pid>/task/*/children``)."""
-    found: set[int] = set()
-    todo = list(roots)
-    while todo:
-        pid = todo.pop()
-        if pid in found:
-            continue
-        found.add(pid)
-        for task in Path(f"/proc/{pid}/task").glob("*"):
-            try:
-                todo += [int(child) for child in (task / "children").read_text().split()]
-            except OSError:
-                continue
-    return found
-
-
-class Ours:
-    """Which pids are the run's: the stack's process trees, its Redis, its PostgreSQL
-    backends and this process (the buyers)."""
-
-    def __init__(self, bench: stack.BenchStack, redis_pid: int, pg_admin_url: str) -> None:
-        self.bench = bench
-        self.redis_pid = redis_pid
-        self.pg_admin_url = pg_admin_url
-
-    def pids(self) -> set[int]:
-        """The run's pids now."""
-        roots = [
-            c.process.pid
-            for c in self.bench.sup.children
-            if c.process is not None and c.name != "bare"  # the idle baseline of the wrk runs
-        ]
-        return descendants([*roots, self.redis_pid]) | self.backends() | {os.getpid()}
-
-    def backends(self) -> set[int]:
-        """PostgreSQL backends connected to the run's database."""
-        rows = self._query(
-            "SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.bench.pg_database,)
-        )
-        return {int(pid) for (pid,) in rows}
-
-    def transactions(self) -> int:
-        """PostgreSQL's committed + rolled back transactions in the run's database."""
-        rows = self._query(
-            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s",
-            (self.bench.pg_database,),
-        )
-        return int(rows[0][0]) if rows else 0
-
-    def _query(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        import psycopg2
-
-        conn = psycopg2.connect(self.pg_admin_url)
-        try:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute(sql, params)
-                return list(cur.fetchall())
-        finally:
-            conn.close()
-
-
-@dataclass
-class Reading:
-    """Every counter at one moment."""
-
-    cpu: cpu.Snapshot
-    pids: set[int]
-    probe: dict[str, dict[str, float]]
-    stripe_calls: int
-    deliveries: Counter[str]
-    pg_transactions: int
-
-
-def read(bench: stack.BenchStack, ours: Ours, metrics_dir: Path) -> Reading:
-    """Take every counter now."""
-    return Reading(
-        cpu=cpu.snapshot(),
-        pids=ours.pids(),
-        probe=probe_counts(metrics_dir),
-        stripe_calls=stripe_calls(bench),
-        deliveries=deliveries(bench),
-        pg_transactions=ours.transactions(),
-    )
-
-
-def probe_counts(metrics_dir: Path) -> dict[str, dict[str, float]]:
-    """The probe's counters, ``{metric: {role: value}}``, merged over every process."""
-    from prometheus_client import CollectorRegistry
-    from prometheus_client.multiprocess import MultiProcessCollector
-
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(metrics_dir))
-    counts: dict[str, dict[str, float]] = {}
-    for metric in registry.collect():
-        if not metric.name.startswith("cost_"):
-            continue
-        for sample in metric.samples:
-            if sample.name.endswith("_total"):
-                role = sample.labels.get("role", "other")
-                counts.setdefault(metric.name, {})[role] = sample.value
-    return counts
-
-
-def stripe_calls(bench: stack.BenchStack) -> int:
-    """Every /v1 request the emulator has answered (or refused) since its last reset."""
-    log = bench.emulator("requests")["seconds"]
-    return sum(int(s["answered"]) + int(s["rateLimited"]) for s in log)
-
-
-def deliveries(bench: stack.BenchStack) -> Counter[str]:
-    """The emulator's webhook delivery attempts by event type."""
-    return Counter(str(row["type"]) for row in bench.emulator("deliveries")["data"])
-
-
-def wait_quiet(bench: stack.BenchStack, timeout: float = 60) -> None:
-    """Until every queued message is done and no webhook delivery came for a second: the
-    work the orders caused after PAID (the last webhooks, receipts) belongs to them."""
-    deadline = time.monotonic() + timeout
-    last, stable_since = -1, time.monotonic()
-    while time.monotonic() < deadline:
-        # Delayed messages (a hold's expiry, minutes away) and dead letters are not work
-        # in progress: .DQ and .XQ are left out.
-        pending = sum(
-            bench.redis.hlen(key)
-            for key in bench.redis.scan_iter("dramatiq:*.msgs")
-            if not key.endswith((".DQ.msgs", ".XQ.msgs"))
-        )
-        delivered = len(bench.emulator("deliveries")["data"])
-        if delivered != last:
-            last, stable_since = delivered, time.monotonic()
-        if pending == 0 and time.monotonic() - stable_since >= 1.0:
-            return
-        time.sleep(0.25)
-    say("the stack was still busy after the run (counted as it was)")
+# What production runs elsewhere: Stripe, the buyers' browsers, the shop's mail server.
+STAND_INS = ("emulator", "buyers", "mail catcher")
 
 
 # --- py-spy ----------------------------------------------------------------------------
@@ -546,13 +214,18 @@ def figures(
         "cpu_ms": {role: 1000 * s / paid for role, s in spent.items()},
         "cpu_ms_service": 1000 * service / paid,
         "cpu_ms_machine_gap": 1000 * (spent.get("machine busy", 0.0) - counted) / paid,
+        # Issue 20's own count, right on a quiet machine only: all but the stand-ins.
+        "cpu_ms_machine_less_standins": 1000
+        * (spent.get("machine busy", 0.0) - sum(spent.get(r, 0.0) for r in STAND_INS))
+        / paid,
         "sql_statements": {role: n / paid for role, n in statements.items()},
         "sql_transactions": {role: n / paid for role, n in transactions.items()},
         "pg_transactions": (after.pg_transactions - before.pg_transactions) / paid,
         "redis_round_trips": {role: n / paid for role, n in round_trips.items()},
         "stripe_calls": stripe / paid,
         "stripe_webhooks": {kind: n / paid for kind, n in sorted(webhooks.items())},
-        "shop_webhooks": 0.0,
+        "shop_events": (after.shop[0] - before.shop[0]) / paid,
+        "shop_webhooks": (after.shop[1] - before.shop[1]) / paid,
         "long_poll_answers": tally.answers / paid,
     }
     result: dict[str, Any] = {
@@ -609,6 +282,14 @@ def table(result: dict[str, Any]) -> str:
         lines.append(_cpu_row(f"  beside it: {role}", cpu_ms[role], paid, window))
     lines.append(_cpu_row("the machine, busy", cpu_ms.get("machine busy", 0.0), paid, window))
     lines.append(_cpu_row("  ... not ours (gap)", per["cpu_ms_machine_gap"], paid, window))
+    lines.append(
+        _cpu_row(
+            "  ... less the stand-ins (quiet box only)",
+            per["cpu_ms_machine_less_standins"],
+            paid,
+            window,
+        )
+    )
     lines += ["", f"{'per paid order':<44}{'count':>8}   by role / type"]
     for label, key in (
         ("SQL statements (incl. BEGIN/COMMIT)", "sql_statements"),
@@ -622,7 +303,8 @@ def table(result: dict[str, Any]) -> str:
     lines += [
         f"{'transactions (PostgreSQL, pg_stat_database)':<44}{per['pg_transactions']:>8.2f}",
         f"{'Stripe calls (the buyers confirms left out)':<44}{per['stripe_calls']:>8.2f}",
-        f"{'shop webhook deliveries (no endpoint set)':<44}{per['shop_webhooks']:>8.2f}",
+        f"{'shop events recorded':<44}{per['shop_events']:>8.2f}",
+        f"{'shop webhook deliveries (attempts)':<44}{per['shop_webhooks']:>8.2f}",
         f"{'long-poll answers':<44}{per['long_poll_answers']:>8.2f}",
     ]
     for name, rows in result["profiles"].items():

@@ -13,7 +13,7 @@ import fakeredis
 import peewee
 import pytest
 
-from devstack.perf import cost, counting, cpu
+from devstack.perf import cost, cost_account, cost_buyers, counting, cpu
 
 ROOT = Path(__file__).resolve().parents[2]
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -46,6 +46,30 @@ class TestCounting:
         client.get("a")
         assert seen == {"statement": 3, "transaction": 1, "round trip": 2}
 
+    def test_the_brokers_round_trips_are_counted_apart_from_the_apps(self) -> None:
+        import dramatiq
+        from dramatiq.brokers.redis import RedisBroker
+
+        seen: Counter[str] = Counter()
+        uninstall = counting.install(
+            statement=lambda: None,
+            transaction=lambda: None,
+            round_trip=lambda: seen.update(["app"]),
+            broker_round_trip=lambda: seen.update(["broker"]),
+        )
+        try:
+            server = fakeredis.FakeServer()
+            broker = RedisBroker(client=fakeredis.FakeRedis(server=server))
+            app = fakeredis.FakeRedis(server=server)
+            app.ping()
+            seen.clear()  # the app client's handshake
+            broker.declare_queue("default")
+            broker.enqueue(dramatiq.Message("default", "actor", (), {}, {}))
+            app.get("x")
+        finally:
+            uninstall()
+        assert seen["app"] == 1 and seen["broker"] >= 1
+
 
 class TestProbe:
     def test_a_process_started_with_the_probe_counts_into_the_shared_directory(
@@ -60,7 +84,7 @@ class TestProbe:
         env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "COST_PROBE": "1",
                "PYTHONPATH": os.pathsep.join([str(cost.PROBE), str(ROOT)])}  # fmt: skip
         subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=60)
-        counts = cost.probe_counts(tmp_path)
+        counts = cost_account.probe_counts(tmp_path)
         assert counts["cost_sql_statements"] == {"other": 4.0}
         assert counts["cost_sql_transactions"] == {"other": 1.0}
 
@@ -70,7 +94,7 @@ class TestProbe:
         env.pop("COST_PROBE", None)
         script = "import peewee; peewee.SqliteDatabase(':memory:').execute_sql('SELECT 1')"
         subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=60)
-        assert cost.probe_counts(tmp_path) == {}
+        assert cost_account.probe_counts(tmp_path) == {}
 
 
 @linux
@@ -83,12 +107,12 @@ class TestOurProcesses:
         )  # fmt: skip
         try:
             deadline = time.monotonic() + 20
-            while len(cost.descendants([parent.pid])) < 2 and time.monotonic() < deadline:
+            while len(cost_account.descendants([parent.pid])) < 2 and time.monotonic() < deadline:
                 time.sleep(0.05)
-            found = cost.descendants([parent.pid])
+            found = cost_account.descendants([parent.pid])
             assert parent.pid in found and len(found) == 2
         finally:
-            for pid in cost.descendants([parent.pid]) - {parent.pid}:
+            for pid in cost_account.descendants([parent.pid]) - {parent.pid}:
                 os.kill(pid, 9)
             parent.kill()
             parent.wait()
@@ -106,14 +130,15 @@ def reading(
     statements: float,
     stripe: int,
     webhooks: int,
-) -> cost.Reading:
-    return cost.Reading(
+) -> cost_account.Reading:
+    return cost_account.Reading(
         cpu=cpu.Snapshot(per_pid, roles, busy),
         pids=set(per_pid),
         probe={"cost_sql_statements": {"worker": statements}},
         stripe_calls=stripe,
         deliveries=Counter({"payment_intent.succeeded": webhooks}),
         pg_transactions=0,
+        shop=(0, 0),
     )
 
 
@@ -126,12 +151,13 @@ class TestFigures:
         after = reading(
             {1: 2, 2: 5, 3: 1.5, 4: 1.5}, roles, 108, statements=450, stripe=37, webhooks=11
         )
-        tally = cost.Tally(paid=10, confirms=10, answers=30)
+        tally = cost_buyers.Tally(paid=10, confirms=10, answers=30)
         result = cost.figures(before, after, tally, 4.0, 10, 2, tmp_path, {})
         per = result["per_order"]
         assert per["cpu_ms"]["worker"] == pytest.approx(300)
         assert per["cpu_ms_service"] == pytest.approx(100 + 300 + 50)  # not the emulator
         assert per["cpu_ms_machine_gap"] == pytest.approx(800 - 100 - 300 - 50 - 50)
+        assert per["cpu_ms_machine_less_standins"] == pytest.approx(800 - 50)
         assert per["sql_statements"] == {"worker": 40}
         assert per["stripe_calls"] == 2  # 30 requests, 10 of them the buyers' confirms
         assert per["stripe_webhooks"] == {"payment_intent.succeeded": 1}

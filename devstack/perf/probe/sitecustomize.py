@@ -49,14 +49,14 @@ def install() -> None:
     from devstack.perf import counting
 
     role = _role()
+    trips = Counter("cost_redis_round_trips_total", "Redis round trips", ["role", "client"])
     counting.install(
         statement=Counter("cost_sql_statements_total", "SQL statements", ["role"]).labels(role).inc,
         transaction=Counter("cost_sql_transactions_total", "Transactions", ["role"])
         .labels(role)
         .inc,
-        round_trip=Counter("cost_redis_round_trips_total", "Redis round trips", ["role"])
-        .labels(role)
-        .inc,
+        round_trip=trips.labels(role, "app").inc,
+        broker_round_trip=trips.labels(role, "broker").inc,
     )
 
 
