@@ -6,9 +6,11 @@ submit). Then the submit path's Redis round trips, the cost of 1,000 parked long
 two flash sales against the emulator's rate limits, the Lua scripts' holds per second and
 the emulator's create+confirm pairs per second. Beside them, where the CPU went: per
 request by role of the stack for /healthz and the submit, per intent for each flash sale
-(``perf.cpu``), and the price of one Redis round trip on this machine. Progress goes to
-stderr, the table to stdout, the figures to var/perf/results.json and a profile to
-var/perf/submit-profile.collapsed.
+(``perf.cpu``), and the price of one Redis round trip on this machine. Last, the cost of
+one paid order (``perf.cost``: CPU by role, statements, transactions, round trips, Stripe
+calls, webhooks and long-poll answers per order, on a stack of its own). Progress goes to
+stderr, the tables to stdout, the figures to var/perf/results.json and cost.json and a
+profile to var/perf/submit-profile.collapsed.
 """
 
 from __future__ import annotations
