@@ -325,11 +325,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", action="store_true", help="py-spy on a worker and a web process (cost)"
     )
+    parser.add_argument(
+        "--app-root",
+        type=Path,
+        help="the cost run's stack from this checkout (before/after in the same conditions)",
+    )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        help="cost runs of this checkout's stack and that one's, alternately (--rounds each)",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="--compare's runs of each")
     args = parser.parse_args(argv)
     out = ROOT / "var" / "perf"
     out.mkdir(parents=True, exist_ok=True)
+    if args.compare is not None:
+        cost.compare(args.compare, args.rounds, args.orders, args.buyers, out)
+        return 0
     if args.only == "cost":
-        cost.main(args.orders, args.buyers, out, profiled=args.profile)
+        cost.main(args.orders, args.buyers, out, profiled=args.profile, app_root=args.app_root)
         return 0
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     say(f"starting the stack (log: {out / 'stack.log'})")

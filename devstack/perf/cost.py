@@ -55,10 +55,12 @@ PROBE = Path(__file__).resolve().parent / "probe"
 # The local server of every helper and test when DATABASE_URL is unset.
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
 WARM_UP_ORDERS = 10
-# A PostgreSQL backend reports its counts to pg_stat_database at most once a second
-# (PGSTAT_MIN_INTERVAL), when it next goes idle: both readings wait this long after the
-# stack went quiet.
-STATS_LAG_SECONDS = 2.0
+# A PostgreSQL backend reports its counts to pg_stat_database when it goes idle, but at
+# most once a second; what it could not report then waits for its idle timer
+# (PGSTAT_IDLE_INTERVAL, 10 s). PostgreSQL's transaction count is read this long after the
+# stack went quiet, before and after the run (the other counters at once, so that the
+# CPU window does not take in 11 s of the clock's and Dramatiq's idle polling).
+STATS_LAG_SECONDS = 11.0
 # Roles whose CPU is the service's (the goal's sum); the others are the bench's stand-ins.
 SERVICE_ROLES = ("web", "worker", "clock", "Redis", "PostgreSQL")
 # What production runs elsewhere: Stripe, the buyers' browsers, the shop's mail server.
@@ -106,9 +108,17 @@ class Profiler:
 
 
 def run(
-    orders: int, buyers: int, out: Path, *, profiled: bool = False, database_url: str | None = None
+    orders: int,
+    buyers: int,
+    out: Path,
+    *,
+    profiled: bool = False,
+    database_url: str | None = None,
+    app_root: Path | None = None,
 ) -> dict[str, Any]:
-    """Start the stack, warm it up, measure ``orders`` paid orders, stop it; the figures."""
+    """Start the stack, warm it up, measure ``orders`` paid orders, stop it; the figures.
+    ``app_root``: run the stack from that checkout (another branch, for a before/after
+    comparison in the same conditions); the buyers, probe and account stay this one's."""
     pg_url = database_url or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
     if not urlparse(pg_url).scheme.startswith("postgres"):
         raise SystemExit("the cost bench runs on PostgreSQL: set DATABASE_URL to a server")
@@ -121,10 +131,11 @@ def run(
         probe_env = {
             "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
             "COST_PROBE": "1",
-            "PYTHONPATH": os.pathsep.join([str(PROBE), str(ROOT)]),
+            "PYTHONPATH": os.pathsep.join([str(PROBE), str(app_root or ROOT)]),
             **stack.POLL_CAPS,
         }
-        bench = stack.start(redis.url, pg_url, out / "cost-stack.log", extra_env=probe_env)
+        log = out / "cost-stack.log"
+        bench = stack.start(redis.url, pg_url, log, extra_env=probe_env, cwd=app_root)
         try:
             return _measure(bench, redis, orders, buyers, out, metrics_dir, profiled)
         finally:
@@ -166,9 +177,10 @@ def _measure(
     say(f"{tally.paid} paid in {elapsed:.1f} s ({tally.paid / elapsed:.1f}/s); settling")
     wait_quiet(bench)
     written = {name: spy.stop() for name, spy in profilers.items()}
-    time.sleep(STATS_LAG_SECONDS)
     window = time.monotonic() - window  # the CPU snapshot is the reading's first counter
     after = read(bench, ours, metrics_dir)
+    time.sleep(STATS_LAG_SECONDS)
+    after.pg_transactions = ours.transactions()
     result = figures(before, after, tally, elapsed, orders, buyers, out, written)
     result["window_seconds"] = window
     return result
@@ -320,11 +332,53 @@ def _cpu_row(label: str, ms: float, paid: int, seconds: float) -> str:
     return f"{label:<44}{ms:>8.1f}{cores:>8.2f}"
 
 
-def main(orders: int, buyers: int, out: Path, *, profiled: bool = False) -> dict[str, Any]:
+def main(
+    orders: int, buyers: int, out: Path, *, profiled: bool = False, app_root: Path | None = None
+) -> dict[str, Any]:
     """Run, print the table, write var/perf/cost.json and cost.txt; the figures."""
-    result = run(orders, buyers, out, profiled=profiled)
+    if app_root is not None:
+        say(f"the stack runs from {app_root}")
+    result = run(orders, buyers, out, profiled=profiled, app_root=app_root)
+    result["app_root"] = str(app_root or ROOT)
     report = table(result)
     print(report)
     (out / "cost.txt").write_text(report + "\n")
     (out / "cost.json").write_text(json.dumps(result, indent=2, default=str))
     return result
+
+
+def compare(other: Path, rounds: int, orders: int, buyers: int, out: Path) -> list[dict[str, Any]]:
+    """This checkout's stack and ``other``'s, alternately, ``rounds`` times each: on a
+    machine whose load drifts, only runs taken side by side compare. Prints one line a
+    run and writes var/perf/cost-compare.json; the runs' figures."""
+    results = []
+    for n in range(rounds):
+        for root in (ROOT, other):
+            say(f"round {n + 1} of {rounds}: the stack of {root}")
+            result = run(orders, buyers, out, app_root=root)
+            result["app_root"] = str(root)
+            results.append(result)
+            print(comparison([result], header=not n and root == ROOT), flush=True)
+    (out / "cost-compare.json").write_text(json.dumps(results, indent=2, default=str))
+    return results
+
+
+def comparison(results: list[dict[str, Any]], *, header: bool = True) -> str:
+    """One line a run: the CPU per paid order by role and the counts."""
+    lines = (
+        [f"{'checkout':<28}{'service':>8}{'web':>7}{'worker':>7}{'PG':>6}{'Redis':>6}"
+         f"{'gap':>7}{'SQL':>7}{'xact':>6}{'Redis rt':>9}{'paid/s':>7}"]
+        if header else []
+    )  # fmt: skip
+    for result in results:
+        per = result["per_order"]
+        cpu_ms = per["cpu_ms"]
+        lines.append(
+            f"{Path(result['app_root']).name[:27]:<28}{per['cpu_ms_service']:>8.1f}"
+            f"{cpu_ms.get('web', 0):>7.1f}{cpu_ms.get('worker', 0):>7.1f}"
+            f"{cpu_ms.get('PostgreSQL', 0):>6.1f}{cpu_ms.get('Redis', 0):>6.1f}"
+            f"{per['cpu_ms_machine_gap']:>7.0f}{sum(per['sql_statements'].values()):>7.1f}"
+            f"{per['pg_transactions']:>6.1f}{sum(per['redis_round_trips'].values()):>9.1f}"
+            f"{result['paid'] / result['seconds']:>7.1f}"
+        )
+    return "\n".join(lines)

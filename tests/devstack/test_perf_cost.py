@@ -164,3 +164,6 @@ class TestFigures:
         assert per["long_poll_answers"] == 3
         table = cost.table({**result, "window_seconds": 5.0})
         assert "the service (sum of the above)" in table and "450.0" in table
+        header, line = cost.comparison([{**result, "app_root": "/tmp/before"}]).splitlines()
+        assert header.split()[:2] == ["checkout", "service"]
+        assert line.split()[:3] == ["before", "450.0", "100.0"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 
 def _chain_system_sitecustomize() -> None:
@@ -40,13 +41,27 @@ def _role() -> str:
     return "other"
 
 
+def _counting() -> Any:
+    # devstack/perf/counting.py of the bench's own checkout, by path: the stack may run
+    # from another checkout (``--app-root``, an older one without that module), whose
+    # ``devstack`` package comes first on its sys.path.
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "counting.py")
+    spec = importlib.util.spec_from_file_location("_cost_counting", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def install() -> None:
     """Count, from here on, into the multiprocess Prometheus files."""
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR") or not os.environ.get("COST_PROBE"):
         return
     from prometheus_client import Counter
 
-    from devstack.perf import counting
+    counting = _counting()
 
     role = _role()
     trips = Counter("cost_redis_round_trips_total", "Redis round trips", ["role", "client"])
