@@ -218,6 +218,15 @@ class ServiceUnavailable(ServiceError):
     type = "api_error"
 
 
+class TaxUnavailable(ServiceError):
+    """Raised when the tax service (Stripe Tax) cannot price a cart now: the quote answers
+    503 rather than a wrong total, and the worker's pricing is retried."""
+
+    status = 503
+    code = "tax_unavailable"
+    type = "api_error"
+
+
 class PaymentProviderError(ServiceError):
     """Raised by the payment gateway; ``retryable`` tells actors whether to retry."""
 

@@ -67,7 +67,7 @@ ERRORS = {
     415: "unsupported_media_type",
     422: "idempotency_key_reused",
     429: "rate_limited (see Retry-After)",
-    503: "service_unavailable",
+    503: "service_unavailable (tax_unavailable: Stripe Tax could not be reached)",
 }
 # Paths whose bearer is not a buyer's JWT (METRICS_TOKEN): no "expired JWT" 401 for them.
 NON_JWT_PATHS = frozenset({"/metrics"})

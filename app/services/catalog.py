@@ -22,7 +22,7 @@ from redis import Redis
 from app.errors import InvalidRequest, InvalidState, NotFound
 from app.services.inventory import CounterChange, Inventory, sold_unshipped
 from app.services.money import decimal_amount
-from app.services.pricing import ProductPrice, price_cart
+from app.services.pricing import DEFAULT_PRICER, Pricer, ProductPrice, price_cart
 from app.services.pricing.promotions import PromotionTerms, refused
 from models import Product
 from models.db import database, is_postgres, utcnow
@@ -150,10 +150,12 @@ def quote(
     shipping_option_id: str | None = None,
     promotion: PromotionTerms | None = None,
     now: int | None = None,
+    pricer: Pricer = DEFAULT_PRICER,
 ) -> dict[str, Any]:
     """A priced cart with each line's ``available``, ``purchasable`` and ``shortItems``,
     less ``promotion`` (InvalidRequest on ``promotionCode`` when its terms refuse the cart
-    at ``now``, unix seconds).
+    at ``now``, unix seconds), taxed by ``pricer``'s strategy (TaxUnavailable when Stripe
+    Tax cannot answer).
 
     Stock refuses nothing here (the submit's hold decides); unknown or inactive SKUs
     are ``validation_failed`` on ``items.N.sku``, as at submit.
@@ -166,6 +168,7 @@ def quote(
         products,
         shipping_option_id=shipping_option_id,
         promotion=promotion,
+        pricer=pricer,
     )
     if promotion is not None:
         reason = promotion.refusal(int(time.time()) if now is None else now, priced.subtotal)

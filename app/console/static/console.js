@@ -46,6 +46,16 @@ document.addEventListener("submit", (event) => {
   }
 });
 
+// An action posted by htmx from an element marked data-show-errors shows the server's
+// refusal (a 4xx alert fragment) in its target; htmx swaps only 2xx answers otherwise.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const status = event.detail.xhr.status;
+  if (status >= 400 && status < 500 && status !== 401 && event.detail.elt.closest("[data-show-errors]")) {
+    event.detail.shouldSwap = true;
+    event.detail.isError = false;
+  }
+});
+
 // <form data-upload-progress="ID" data-upload-status="ID" data-upload-result="ID"> (the
 // catalog upload) is sent by XHR so its <progress> shows the upload as it goes (the
 // XHR's upload "progress" events); once every byte is sent the server checks and writes

@@ -1147,7 +1147,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1214,7 +1214,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1292,7 +1292,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1373,7 +1373,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1471,7 +1471,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1590,7 +1590,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1662,7 +1662,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1731,7 +1731,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1800,7 +1800,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1856,7 +1856,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1921,7 +1921,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1982,7 +1982,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2040,7 +2040,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2138,7 +2138,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2256,7 +2256,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2345,7 +2345,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2392,7 +2392,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2479,7 +2479,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2597,7 +2597,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2704,7 +2704,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2822,7 +2822,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2911,7 +2911,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2983,7 +2983,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3055,7 +3055,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3135,7 +3135,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3207,7 +3207,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3287,7 +3287,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3354,7 +3354,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -1,4 +1,4 @@
-"""0010: ``stock_adjustments``, the console's "+/- N with a reason" per product (issue 16).
+"""0011: ``stock_adjustments``, the console's "+/- N with a reason" per product (issue 16).
 
 0001 creates the tables from the models as they stand, so on a fresh database the table
 exists already; this creates it where it is missing.
