@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from app.console import roles
 from app.services import catalog_admin
 from app.services.inventory import Inventory
 from models import Product, StockAdjustment
@@ -52,6 +53,24 @@ def upload(client: Any, content: bytes, filename: str, **fields: Any) -> Any:
         content_type="multipart/form-data",
         headers={"HX-Request": "true"},
     )
+
+
+def test_everyone_reads_and_admins_change(app: Any) -> None:
+    """The role table's walk (test_roles.py) checks these against the server's answers."""
+    permissions = {
+        endpoint: app.view_functions[endpoint].permission
+        for endpoint in app.view_functions
+        if endpoint.startswith(("console.catalog", "console.product"))
+    }
+    assert permissions == {
+        "console.catalog": roles.READ,
+        "console.product": roles.READ,
+        "console.product_edit": roles.MANAGE,
+        "console.product_on_hand": roles.MANAGE,
+        "console.product_adjustment": roles.MANAGE,
+        "console.catalog_upload_page": roles.MANAGE,
+        "console.catalog_upload": roles.MANAGE,
+    }
 
 
 @pytest.fixture
