@@ -37,6 +37,11 @@ OUT_OF_STOCK = Counter("checkout_out_of_stock_total", "Submits refused for lack 
 WEBHOOK_EVENTS = Counter(
     "checkout_webhook_deliveries_total", "Stripe webhook deliveries accepted by the web", ["type"]
 )
+WEBHOOK_UNHANDLED = Counter(
+    "checkout_webhook_unhandled_total",
+    "Verified Stripe deliveries of types no handler reads, acknowledged at the edge",
+    ["type"],
+)
 
 log = structlog.get_logger("app.http")
 
