@@ -60,8 +60,15 @@ def ascii_digits(text: str) -> str:
     return "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in normal)
 
 
+# Fewer ASCII characters than the shortest card number has digits: no card number.
+# (Only for ASCII: NFKC may expand one character into several digits, "⒓" into "12.")
+_SHORTEST_PAN = 13
+
+
 def looks_like_pan(text: str) -> bool:
     """True when ``text`` contains 13-19 digits (any separators) passing Luhn."""
+    if len(text) < _SHORTEST_PAN and text.isascii():
+        return False  # most of a body's values: names, codes, quantities
     for match in _DIGIT_RUN.finditer(ascii_digits(text)):
         run = match.group()
         if len(run) >= 13 and _groups_hold_pan(_GROUP.findall(run)):  # 13 digits at least

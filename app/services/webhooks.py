@@ -354,6 +354,22 @@ HANDLERS: dict[str, Handler] = {
     "checkout.session.expired": on_session,
 }
 
+# The one list of the event types we act on: the worker's handlers above. The web queues
+# only these (:func:`handled`); reconciliation asks Stripe only for these.
+HANDLED_TYPES = frozenset(HANDLERS)
+
+
+def handled(event_type: str) -> bool:
+    """Whether a verified event of ``event_type`` goes to the worker.
+
+    Any other type (``payment_intent.created``, ``charge.succeeded``, ``customer.*``…)
+    carries nothing a handler reads: the intent's status, the charge and the refunds are
+    all re-read from the handled ``payment_intent.*`` / ``charge.refunded`` / ``refund.*``
+    events. The web acknowledges it at the edge, 200 with nothing queued or stored, and
+    counts it; the worker would only have written an ``ignored`` inbox row for it.
+    """
+    return event_type in HANDLED_TYPES
+
 
 # --- the dispatcher ------------------------------------------------------------------
 
@@ -491,13 +507,15 @@ def malformed(payload: dict[str, Any]) -> str | None:
     return None
 
 
-def receive(redis: Redis, event: dict[str, Any]) -> None:
+def receive(redis: Redis, event: dict[str, Any], raw: bytes | None = None) -> None:
     """Keep a verified event's body for the worker, whose message carries only its id.
 
     Dramatiq logs a failed message with its arguments, and an event's body holds the
-    intent's ``client_secret`` and the buyer's e-mail: no message may carry it.
+    intent's ``client_secret`` and the buyer's e-mail: no message may carry it. ``raw``
+    is the signed body ``event`` was parsed from (strictly, by :func:`verified_event`):
+    kept as it came, it need not be serialised again.
     """
-    body = json.dumps(event, separators=(",", ":"))
+    body = raw if raw is not None else json.dumps(event, separators=(",", ":"))
     redis.set(keys.event_body(str(event["id"])), body, ex=keys.EVENT_BODY_TTL_SECONDS)
 
 
