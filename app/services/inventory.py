@@ -160,10 +160,19 @@ class Inventory:
         args = [reservation_id, expires_at, ttl_seconds + keys.RESERVATION_KEEP_SECONDS]
         return int(lua.run(self.redis, "extend", names, args)) == 1
 
-    def restock(self, items: Sequence[Line]) -> None:
-        """Put units back on sale (a refund with restock), all lines at once."""
-        lines = sum_lines(validate_lines(items))
-        lua.run(self.redis, "restock", [keys.AVAIL, keys.AVAIL_INACTIVE], flat_lines(lines))
+    def restock(self, items: Sequence[Line], *, returned: str | None = None) -> None:
+        """Put units back on sale (a refund with restock), all lines at once.
+
+        ``returned`` names the reservation the units were sold from when it is returned
+        whole (a voided or lapsed authorisation): its record goes CONFIRMED → RELEASED in
+        the same script, as the database's row did. ``items`` may then be empty (every
+        unit was restocked before).
+        """
+        lines = sum_lines(validate_lines(items)) if items or returned is None else []
+        names = [keys.AVAIL, keys.AVAIL_INACTIVE]
+        if returned is not None:
+            names.append(keys.reservation(returned))
+        lua.run(self.redis, "restock", names, flat_lines(lines))
 
     def reclaim(self, items: Sequence[Line], marker: str) -> dict[str, int]:
         """Take restocked units off sale again, as many as are still free: sku → taken.

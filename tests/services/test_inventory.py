@@ -211,6 +211,23 @@ class TestAdjustAndRestock:
         inv.restock([("A", 1), ("C", 2), ("A", 1)])
         assert inv.available() == {"A": 7, "B": 2, "C": 2}
 
+    def test_restock_of_a_returned_reservation_releases_its_record(self, inv: Inventory) -> None:
+        inv.hold("r1", [("A", 2)], 60, order_id="o1")
+        inv.confirm("r1")
+        inv.restock([("A", 2)], returned="r1")
+        assert inv.status("r1") == "RELEASED"
+        assert inv.available() == {"A": 5, "B": 2, "C": 0}
+        inv.restock([], returned="r1")  # a retry: the record stays, nothing counted
+        inv.restock([], returned="absent")  # no record (lapsed): none is made
+        assert (inv.status("r1"), inv.status("absent")) == ("RELEASED", None)
+        assert inv.available() == {"A": 5, "B": 2, "C": 0}
+
+    def test_a_held_record_is_not_released_by_a_restock(self, inv: Inventory) -> None:
+        inv.hold("r1", [("A", 2)], 60)  # only a CONFIRMED record was sold and returned
+        inv.restock([("B", 1)], returned="r1")
+        assert inv.status("r1") == "HELD"
+        assert inv.available() == {"A": 3, "B": 3, "C": 0}
+
 
 class TestAvailable:
     def test_subset_leaves_unknown_skus_out(self, inv: Inventory) -> None:
