@@ -95,7 +95,7 @@ def sweep(runtime: Runtime) -> Sweep:
         if claim(redis, "outbox", str(outbox_id)):
             jobs.send_receipt(outbox_id)
             done.add("receipts")
-    for event_id, _payload in webhooks.retryable_failed(BATCH, older_than=cutoff):
+    for event_id in webhooks.retryable_failed(BATCH, older_than=cutoff):
         if claim(redis, "webhook", event_id):
             jobs.handle_stripe_event(event_id)
             done.add("webhooks")
