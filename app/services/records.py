@@ -148,7 +148,9 @@ def publish_after_commit(
     database().after_commit(lambda: publish_with_retries(runtime, order, fields))
 
 
-def publish_with_retries(runtime: Runtime, order: Order, fields: dict[str, Any]) -> bool:
+def publish_with_retries(
+    runtime: Runtime, order: Order, fields: dict[str, Any], *, reraise: bool = False
+) -> bool:
     """Publish ``fields`` as ``order``'s read model; True once done, False if given up.
 
     A connection error is tried again after each of :data:`PUBLISH_RETRY_PAUSES`: the
@@ -157,7 +159,8 @@ def publish_with_retries(runtime: Runtime, order: Order, fields: dict[str, Any])
     suite's "paid but never saw PAID"). A retry publishes the row as it is then when
     another change was committed meanwhile, so an old publish never lands over a newer
     one. Any other error, or the last try's, is logged, not raised: the change is
-    committed and the row answers once the read model expires.
+    committed and the row answers once the read model expires; with ``reraise`` it is
+    raised (an actor whose retry publishes again).
     """
     failure: Exception | None = None
     for pause in (*PUBLISH_RETRY_PAUSES, None):
@@ -175,6 +178,8 @@ def publish_with_retries(runtime: Runtime, order: Order, fields: dict[str, Any])
             failure = exc
             break
     log.error("could not publish checkout status of %s", order.id, exc_info=failure)
+    if reraise and failure is not None:
+        raise failure
     return False
 
 

@@ -110,3 +110,35 @@ class TestPublishAfterCommit:
         monkeypatch.setattr(self, "failures", 99)
         assert publish_with_retries(runtime, order, checkout_fields(order)) is False
         assert len(refused) == 7  # the first try and one after each of the six pauses
+
+    def unopened(self, runtime: Any) -> Any:
+        from app.services.checkout import write_submission
+        from tests.fakes import admit_checkout, stock
+
+        stock(runtime.redis, "TEE", on_hand=5, price=2000)
+        order = write_submission(admit_checkout(runtime.redis, [("TEE", 1)]).order_id, runtime)
+        assert order is not None and order.payment_intent_id is None
+        return order
+
+    def test_the_client_secret_is_published_after_the_failover(
+        self, runtime: Any, gateway: Any, refused: list[str]
+    ) -> None:
+        from app.services import checkout_status
+        from app.services.checkout import open_payment
+
+        order, _ = open_payment(self.unopened(runtime), runtime)
+        assert refused == ["PENDING"] * 3
+        view = checkout_status.read(runtime.redis, order.id)
+        assert view is not None and view["clientSecret"] == order.client_secret
+
+    def test_the_client_secret_never_published_fails_the_actor_for_its_retry(
+        self, runtime: Any, gateway: Any, refused: list[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        from app.services.checkout import open_payment
+
+        monkeypatch.setattr(self, "failures", 99)
+        with pytest.raises(RedisConnectionError):
+            open_payment(self.unopened(runtime), runtime)
+        assert len(refused) == 7
