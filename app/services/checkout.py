@@ -24,19 +24,21 @@ import peewee
 
 from app.errors import IdempotencyKeyReused, InvalidRequest, PaymentProviderError
 from app.gateways.payments import FINAL_STATUSES, Intent
-from app.services import admission, checkout_status, customers, hosted, promotions, shop_events
+from app.services import (
+    admission,
+    checkout_status,
+    customers,
+    hosted,
+    promotions,
+    records,
+    shop_events,
+)
 from app.services.catalog import product_prices
 from app.services.holds import release_hold
 from app.services.inventory import Inventory
 from app.services.pricing import price_cart
 from app.services.pricing.promotions import PromotionTerms
-from app.services.records import (
-    checkout_fields,
-    lock_order,
-    publish_with_retries,
-    to_utc_naive,
-    touch,
-)
+from app.services.records import checkout_fields, lock_order, to_utc_naive, touch
 from app.services.state_machine import CANCELED, FAILED, PENDING, record_event, transition
 from models import Order, OrderEvent, Reservation
 from models.db import database
@@ -356,7 +358,7 @@ def open_payment(order: Order, runtime: Runtime) -> tuple[Order, Intent | None]:
         # The client secret the buyer waits for: tried again through a Redis failover,
         # then raised so the actor's retry publishes it (the re-run path above).
         fields = {**checkout_fields(order), "error": refusal}
-        publish_with_retries(runtime, order, fields, reraise=True)
+        records.publish_with_retries(runtime, order, fields, reraise=True)
         offer_saved_cards(order, runtime)
     return order, None
 
