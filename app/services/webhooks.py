@@ -706,10 +706,10 @@ def remember(redis: Redis, event_id: str) -> None:
         log.warning("could not set the dedupe key of %s", event_id)
 
 
-def retryable_failed(
-    limit: int = 100, *, older_than: datetime | None = None
-) -> list[tuple[str, dict[str, Any]]]:
-    """Failed or never-finished inbox rows to re-enqueue (for the clock's sweep)."""
+def retryable_failed(limit: int = 100, *, older_than: datetime | None = None) -> list[str]:
+    """The event ids of failed or never-finished inbox rows to re-enqueue (the clock's
+    sweep). Only the id column is read: the actor loads the payload itself, and a sweep
+    every 5 s would otherwise fetch up to ``limit`` payloads it drops."""
     condition = WebhookEvent.status.in_([WebhookStatus.FAILED, WebhookStatus.RECEIVED])
     # A malformed event fails the same way every time: it waits for a replay by hand.
     condition &= WebhookEvent.last_error.is_null() | ~WebhookEvent.last_error.startswith(
@@ -717,5 +717,11 @@ def retryable_failed(
     )
     if older_than is not None:
         condition &= WebhookEvent.created_at < older_than
-    query = WebhookEvent.select().where(condition).order_by(WebhookEvent.id).limit(limit)
-    return [(row.event_id, row.payload) for row in query]
+    rows: Any = (  # tuples(): each row is (event_id,)
+        WebhookEvent.select(WebhookEvent.event_id)
+        .where(condition)
+        .order_by(WebhookEvent.id)
+        .limit(limit)
+        .tuples()
+    )
+    return [str(row[0]) for row in rows]
