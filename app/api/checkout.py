@@ -3,8 +3,11 @@ ConfirmationToken), the status long-poll and the return-URL lookup."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
 import structlog
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from app.api import auth
@@ -21,7 +24,7 @@ from app.schemas.checkout import (
     QuoteSchema,
     SubmitSchema,
 )
-from app.schemas.common import load
+from app.schemas.common import load, loaded_dumper
 from app.services import (
     catalog,
     checkout_status,
@@ -45,6 +48,7 @@ log = structlog.get_logger("app.api.checkout")
 
 _quote_schema = QuoteSchema()
 _submit_schema = SubmitSchema()
+_dump_submit = loaded_dumper(_submit_schema)  # the stored body: renaming, compiled once
 _lookup_query = LookupQuerySchema()
 _confirm_schema = ConfirmSchema()
 GUEST_CANNOT_SAVE = "Only with the buyer's JWT: a guest has no saved cards."
@@ -95,7 +99,7 @@ def submit() -> tuple[Response, int, dict[str, str]]:
         count_refused(runtime.redis, rate)  # refused input counts against the limit too
         raise
     submission = Submission.create(
-        _submit_schema.dump(data),
+        _dump_submit(data),
         idempotency_key=key,
         hold_ttl=config.hold_ttl_seconds,
         user_id=user_id,
@@ -132,7 +136,13 @@ def submit() -> tuple[Response, int, dict[str, str]]:
     else:
         SUBMITS.labels("admitted").inc()
         _enqueue_create_intent(runtime.jobs, submission.order_id)
-    return jsonify(admission.response), 202, headers
+    return _json(admission.response), 202, headers
+
+
+def _json(body: dict[str, Any]) -> Response:
+    """``jsonify(body)`` for the submit's answer, encoded by orjson: the same bytes (compact,
+    keys in order, a final newline) for its ASCII-only values, in a fraction of the time."""
+    return current_app.response_class(orjson.dumps(body) + b"\n", mimetype="application/json")
 
 
 @blueprint.get("/lookup")

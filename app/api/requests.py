@@ -12,7 +12,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from app import strict_json
 from app.errors import CardDataRejected, InvalidRequest, MalformedJSON, UnsupportedMediaType
 from app.schemas.card_data import contains_card_data, header_looks_like_pan
-from app.schemas.checkout import IdempotencyKeySchema
+from app.schemas.checkout import IdempotencyKeySchema, valid_idempotency_key
 from app.schemas.common import load, unencodable_paths
 
 _key_schema = IdempotencyKeySchema()
@@ -75,7 +75,8 @@ def json_object(
     """
     if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
         raise UnsupportedMediaType("Send the body as application/json.")
-    body = parse_json(body_bytes())  # the size limit (413), chunked bodies included
+    raw = body_bytes()  # the size limit (413), chunked bodies included
+    body = parse_json(raw)
     if not isinstance(body, dict):
         raise MalformedJSON("The body must be a JSON object.")
     if check_card_data and contains_card_data(body, not_card_data=not_card_data):
@@ -83,10 +84,20 @@ def json_object(
         raise CardDataRejected(
             "Card details must go to Stripe directly (Payment Element), never to this API."
         )
-    broken = unencodable_paths(body)
+    broken = unencodable_paths(body) if may_hold_unencodable(raw) else None
     if broken:
         raise InvalidRequest("The request has invalid fields.", fields=broken)
     return body
+
+
+def may_hold_unencodable(raw: bytes) -> bool:
+    """Whether a body parsed from ``raw`` can hold a lone surrogate or a NUL.
+
+    Both reach a parsed string only through a ``\\u`` escape: UTF-8 decoding never
+    yields a surrogate, and the strict parser refuses a raw control character. Without
+    the escape the walk (:func:`unencodable_paths`) is skipped.
+    """
+    return b"\\u" in raw
 
 
 def idempotency_key(body: dict[str, Any] | None = None) -> str:
@@ -111,6 +122,9 @@ def idempotency_key(body: dict[str, Any] | None = None) -> str:
     if isinstance(value, str) and header_looks_like_pan(value):
         # The key is stored with the order and its read model: never a card number (I6).
         raise CardDataRejected("A card number is not an Idempotency-Key; never send card data.")
+    valid = valid_idempotency_key(value)  # the common case, without a schema load
+    if valid is not None:
+        return valid
     return str(load(_key_schema, {"idempotencyKey": value})["idempotency_key"])
 
 

@@ -224,17 +224,31 @@ class ConfirmResponseSchema(BaseSchema):
     status_url = fields.String(data_key="statusUrl")
 
 
+IDEMPOTENCY_KEY_PATTERN = validate.Regexp(
+    r"^[\x21-\x7e]+$", error="Use printable ASCII without spaces."
+)
+
+
 class IdempotencyKeySchema(BaseSchema):
     """The key as it arrives (header or body), checked like a field."""
 
     idempotency_key = fields.String(
         required=True,
         data_key="idempotencyKey",
-        validate=[
-            validate.Length(*IDEMPOTENCY_KEY_LENGTH),
-            validate.Regexp(r"^[\x21-\x7e]+$", error="Use printable ASCII without spaces."),
-        ],
+        validate=[validate.Length(*IDEMPOTENCY_KEY_LENGTH), IDEMPOTENCY_KEY_PATTERN],
     )
+
+
+def valid_idempotency_key(value: Any) -> str | None:
+    """``value`` when :class:`IdempotencyKeySchema` would load it unchanged, else None.
+
+    The same checks as the schema's (a string, its length, the same compiled pattern),
+    without a schema load per submit; None sends the caller to the schema, which words
+    the error.
+    """
+    low, high = IDEMPOTENCY_KEY_LENGTH
+    fits = isinstance(value, str) and low <= len(value) <= high
+    return value if fits and IDEMPOTENCY_KEY_PATTERN.regex.match(value) else None
 
 
 class SubmitResponseSchema(BaseSchema):
