@@ -52,12 +52,12 @@ def loads(raw: bytes) -> Any:
         )
     except RecursionError as exc:  # the parser's own stack gave out (thousands deep)
         raise ValueError("nested too deeply") from exc
-    if isinstance(value, dict | list) and _may_be_too_deep(raw) and too_deep(value):
+    if isinstance(value, dict | list) and may_nest_too_deep(raw) and too_deep(value):
         raise ValueError("nested too deeply")
     return value
 
 
-def _may_be_too_deep(raw: bytes) -> bool:
+def may_nest_too_deep(raw: bytes) -> bool:
     """Whether ``raw`` has enough opening brackets to nest past :data:`MAX_DEPTH`.
 
     Every level opens with a ``[`` or ``{`` (counting those inside strings too only

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from app import strict_json
@@ -28,3 +30,14 @@ class TestLoads:
     def test_what_json_itself_refuses_stays_refused(self, raw: bytes) -> None:
         with pytest.raises(ValueError):
             strict_json.loads(raw)
+
+
+def test_brackets_inside_strings_only_make_the_depth_walk_run() -> None:
+    raw = json.dumps({"note": "[" * (strict_json.MAX_DEPTH + 1)}).encode()
+    assert strict_json.may_nest_too_deep(raw)
+    assert strict_json.loads(raw) == {"note": "[" * (strict_json.MAX_DEPTH + 1)}
+
+
+def test_a_body_with_few_brackets_skips_the_depth_walk() -> None:
+    raw = b'{"items": [{"sku": "A"}], "shippingAddress": {"country": "US"}}'
+    assert not strict_json.may_nest_too_deep(raw)
