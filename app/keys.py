@@ -38,6 +38,7 @@ them for the reader); nothing else spells a key.
     {shop}:promo:<code>               none           hash: a promotion's terms (admit.lua reads)
     {shop}:promo:<code>:orders        none           hash orderId -> buyer keys: redemptions held
     {shop}:promo:<code>:buyers        none           hash buyer key -> redemptions held
+    {shop}:stats:<YYYY-MM-DD>         8 d            hash: the UTC day's submit counts (admit.lua)
 """
 
 from __future__ import annotations
@@ -126,6 +127,12 @@ STRIPE_BUDGET = PREFIX + "stripe:budget"
 RECONCILE_CHECKPOINT = PREFIX + "reconcile:checkpoint"
 CLOCK_CLAIM_PREFIX = PREFIX + "clock:"
 CLOCK_CLAIM_TTL_SECONDS = 300
+
+# The dashboard's per-day submit counts (admit.lua, app/services/dashboard.py): counted in
+# the admission script's own call, so the submit stays one round trip. Kept a week and a day.
+DAY_STATS_PREFIX = PREFIX + "stats:"
+DAY_STATS_TTL_SECONDS = 8 * 24 * 3600
+DAY_STATS_FIELDS = ("submits", "admitted", "out_of_stock")
 
 # flask-limiter's ``key_prefix`` (app/__init__.py); the limiter names the rest.
 RATELIMIT_PREFIX = PREFIX + "ratelimit"
@@ -264,3 +271,8 @@ def promotion_orders(code: str) -> str:
 def promotion_buyers(code: str) -> str:
     """``{shop}:promo:<code>:buyers``: redemptions held per buyer (e-mail, user id)."""
     return promotion(code) + ":buyers"
+
+
+def day_stats(day: str) -> str:
+    """``{shop}:stats:<YYYY-MM-DD>``: the UTC day's submit counts (admit.lua writes them)."""
+    return DAY_STATS_PREFIX + day
