@@ -77,11 +77,21 @@ function chartOptions(box) {
     legend: { show: false },
     cursor: { drag: { x: false, y: false } },
     scales: { y: { range: (u, min, max) => [0, Math.max(1, max)] } },
-    axes: [{}, { values: (u, ticks) => ticks.map((t) => (Number.isInteger(t) ? t : "")) }],
+    axes: [
+      // HH:MM in UTC, as the table and the rest of the console show times.
+      { values: (u, ticks) => ticks.map((t) => new Date(t * 1000).toISOString().slice(11, 16)) },
+      { values: (u, ticks) => ticks.map((t) => (Number.isInteger(t) ? t : "")) },
+    ],
     series: [
       {},
-      { label: "Orders", stroke: "#1f4fbf", width: 2, fill: "rgba(31, 79, 191, 0.12)" },
-      { label: "Paid", stroke: "#1c6b3a", width: 2, dash: [6, 4] },
+      {
+        label: "Orders",
+        stroke: "#1f4fbf",
+        width: 2,
+        fill: "rgba(31, 79, 191, 0.12)",
+        points: { show: false },
+      },
+      { label: "Paid", stroke: "#1c6b3a", width: 2, dash: [6, 4], points: { show: false } },
     ],
   };
 }
