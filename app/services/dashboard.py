@@ -219,7 +219,7 @@ def orders_per_minute(*, now: datetime | None = None, minutes: int = CHART_MINUT
         .group_by(bucket)
         .tuples()
     )
-    counts = {int(minute): (int(n), int(p or 0)) for minute, n, p in rows}
+    counts = {_epoch_minute(minute): (int(n), int(p or 0)) for minute, n, p in rows}
     span = range(first, last + 1)
     return Series(
         minutes=[m * 60 for m in span],
@@ -229,7 +229,14 @@ def orders_per_minute(*, now: datetime | None = None, minutes: int = CHART_MINUT
 
 
 def _minute_of(column: peewee.Field) -> peewee.Node:
-    """Minutes since the epoch of a naive-UTC datetime column, in SQL (either database)."""
+    """The minute of a datetime column, in SQL: ``date_trunc`` on PostgreSQL (a
+    timestamp), ``strftime`` on SQLite (text); :func:`_epoch_minute` reads either."""
     if is_postgres():
-        return peewee.fn.FLOOR(peewee.fn.date_part("epoch", column) / 60)
-    return peewee.Cast(peewee.fn.strftime("%s", column), "INTEGER") / 60
+        return peewee.fn.date_trunc("minute", column)
+    return peewee.fn.strftime("%Y-%m-%d %H:%M", column)
+
+
+def _epoch_minute(value: Any) -> int:
+    """Minutes since the epoch of a bucket :func:`_minute_of` made (naive UTC)."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return int((moment - datetime(1970, 1, 1)).total_seconds() // 60)
