@@ -39,6 +39,7 @@ them for the reader); nothing else spells a key.
     {shop}:promo:<code>:orders        none           hash orderId -> buyer keys: redemptions held
     {shop}:promo:<code>:buyers        none           hash buyer key -> redemptions held
     {shop}:stats:<YYYY-MM-DD>         8 d            hash: the UTC day's submit counts (admit.lua)
+    {shop}:taxcalc:<sha256(cart)>     a quote's life a Stripe Tax calculation for one cart (JSON)
 """
 
 from __future__ import annotations
@@ -85,6 +86,9 @@ PROMOTION_PREFIX = PREFIX + "promo:"
 # Admin refund requests (app/services/admin.py).
 REFUND_CLAIM_PREFIX = IDEMPOTENCY_PREFIX + "refund:"
 REFUND_CLAIM_TTL_SECONDS = 24 * 3600
+# A shop event resent from the console, once per Idempotency-Key (app/services/admin.py).
+RESEND_CLAIM_PREFIX = IDEMPOTENCY_PREFIX + "resend:"
+RESEND_CLAIM_TTL_SECONDS = 24 * 3600
 
 # A refund that failed after its restock takes the units off sale again, once per restock
 # (app/services/holds.reclaim_refund_restock, reclaim.lua): the answer is kept this long.
@@ -133,6 +137,10 @@ CLOCK_CLAIM_TTL_SECONDS = 300
 DAY_STATS_PREFIX = PREFIX + "stats:"
 DAY_STATS_TTL_SECONDS = 8 * 24 * 3600
 DAY_STATS_FIELDS = ("submits", "admitted", "out_of_stock")
+# Stripe Tax (app/services/pricing/stripe_tax.py): one calculation per cart, destination,
+# shipping option and discount, kept for a quote's life (HOLD_TTL_SECONDS: the time a buyer
+# takes from quote to submit) so repeated quotes and the worker's pricing reuse it.
+TAX_CALCULATION_PREFIX = PREFIX + "taxcalc:"
 
 # flask-limiter's ``key_prefix`` (app/__init__.py); the limiter names the rest.
 RATELIMIT_PREFIX = PREFIX + "ratelimit"
@@ -164,6 +172,11 @@ def idempotency(key_hash: str) -> str:
 def refund_claim(key_hash: str) -> str:
     """``{shop}:idem:refund:<sha256(key)>``: an admin refund request's idempotency claim."""
     return REFUND_CLAIM_PREFIX + key_hash
+
+
+def resend_claim(key_hash: str) -> str:
+    """``{shop}:idem:resend:<sha256(key)>``: a console resend of a shop event (its id)."""
+    return RESEND_CLAIM_PREFIX + key_hash
 
 
 def confirm_claim(key_hash: str) -> str:
@@ -276,3 +289,8 @@ def promotion_buyers(code: str) -> str:
 def day_stats(day: str) -> str:
     """``{shop}:stats:<YYYY-MM-DD>``: the UTC day's submit counts (admit.lua writes them)."""
     return DAY_STATS_PREFIX + day
+
+
+def tax_calculation(cart_hash: str) -> str:
+    """``{shop}:taxcalc:<sha256(cart)>``: the Stripe Tax calculation of one priced cart."""
+    return TAX_CALCULATION_PREFIX + cart_hash

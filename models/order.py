@@ -54,6 +54,10 @@ class Order(BaseModel):
     checkout_session_id = peewee.CharField(max_length=255, unique=True, null=True)
     checkout_url = peewee.TextField(null=True)
     checkout_expires_at = peewee.DateTimeField(null=True)
+    # Wave 3 (migration 0010): Stripe Tax. The calculation the order was priced with, and
+    # the tax transaction recorded from it once paid (None under the table strategy).
+    tax_calculation_id = peewee.CharField(max_length=255, null=True)
+    tax_transaction_id = peewee.CharField(max_length=255, null=True)
     created_at = peewee.DateTimeField(default=utcnow, index=True)
     updated_at = peewee.DateTimeField(default=utcnow)
 
@@ -62,7 +66,7 @@ class Order(BaseModel):
 
 
 # Open disputes are a few orders among many: the console's Attention page finds the
-# disputed ones through this partial index (migration 0010), never by a scan.
+# disputed ones through this partial index (migration 0012), never by a scan.
 Order.add_index(Order.index(Order.id, name="orders_disputed", where=Order.dispute.is_null(False)))
 
 

@@ -114,7 +114,7 @@ class TestDisputesMigration:
         from playhouse.migrate import SchemaMigrator, migrate
 
         migrator = SchemaMigrator.from_database(db)
-        migrate(migrator.drop_index("orders", "orders_disputed"))  # 0010's, on the column
+        migrate(migrator.drop_index("orders", "orders_disputed"))  # 0012's, on the column
         migrate(migrator.drop_column("orders", "dispute"))
         db.execute_sql("DELETE FROM schema_migrations WHERE version = '0005'")
         assert apply_migrations(db) == ["0005"]
@@ -130,14 +130,14 @@ class TestDisputesMigrationOnPostgres(TestDisputesMigration):
 
 
 class TestDisputedIndexMigration:
-    """0010 on a database migrated before it: the partial index ``orders_disputed``."""
+    """0012 on a database migrated before it: the partial index ``orders_disputed``."""
 
     def test_adds_the_partial_index(self, db: Any) -> None:
         from playhouse.migrate import SchemaMigrator, migrate
 
         migrate(SchemaMigrator.from_database(db).drop_index("orders", "orders_disputed"))
-        db.execute_sql("DELETE FROM schema_migrations WHERE version = '0010'")
-        assert apply_migrations(db) == ["0010"]
+        db.execute_sql("DELETE FROM schema_migrations WHERE version = '0012'")
+        assert apply_migrations(db) == ["0012"]
         assert "orders_disputed" in {i.name for i in db.get_indexes("orders")}
         assert apply_migrations(db) == []
 

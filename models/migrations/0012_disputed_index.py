@@ -1,4 +1,4 @@
-"""0010: the partial index ``orders_disputed`` (orders with a dispute), through which the
+"""0012: the partial index ``orders_disputed`` (orders with a dispute), through which the
 console's Attention page and dashboard find open disputes without scanning the orders.
 
 0001 creates the tables from the models as they stand, so on a fresh database the index
