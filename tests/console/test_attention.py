@@ -64,8 +64,9 @@ class TestAttentionPage:
         for order in (stuck, lapsing, disputed):
             assert f'href="/admin/orders/{order.id}">{order.order_number}</a>' in html
         assert "needs response (fraudulent)" in html
-        assert 'href="/admin/webhooks"><code>evt_dead_1</code></a>' in html
-        assert 'href="/admin/webhooks"><code>https://shop.example/hooks</code></a>' in html
+        assert 'href="/admin/webhooks?status=dead"><code>evt_dead_1</code></a>' in html
+        deliveries = 'href="/admin/webhooks/deliveries?status=failed"'
+        assert f"{deliveries}><code>https://shop.example/hooks</code></a>" in html
         assert "HTTP 503" in html
         for heading in ("Pending past their hold", "Authorisations lapsing", "Open disputes"):
             assert f"{heading}" in html
