@@ -113,6 +113,23 @@ def redis_broker(
     )
 
 
+# Dramatiq's Redis broker keeps a queue's messages in ``<namespace>:<queue>.msgs`` (every
+# message not yet acknowledged: waiting, taken by a worker, or scheduled under ``.DQ``).
+BROKER_NAMESPACE = "dramatiq"
+
+
+def queue_depths(redis: Redis) -> dict[str, int]:
+    """Messages not yet done per queue, as Dramatiq's own ``qsize`` counts them (its
+    ``.msgs`` hashes, the delayed queue's included): one pipelined round trip."""
+    names = sorted(set(QUEUES.values()))
+    with redis.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.hlen(f"{BROKER_NAMESPACE}:{name}.msgs")
+            pipe.hlen(f"{BROKER_NAMESPACE}:{name}.DQ.msgs")
+        counts = pipe.execute()
+    return {name: int(counts[2 * i]) + int(counts[2 * i + 1]) for i, name in enumerate(names)}
+
+
 def delay_ms(at: datetime) -> int:
     """Milliseconds from now until ``at`` (a naive UTC datetime); never negative."""
     return max(0, int((at - utcnow()).total_seconds() * 1000))
