@@ -217,16 +217,18 @@ def send_receipt(outbox_id: int, mailer: Mailer, sender: str) -> bool:
     db = database()
     try:
         with db.atomic():
-            query = Outbox.select().where(Outbox.id == outbox_id)
-            # Row lock: two workers sending one row wait for each other, then see "sent".
-            row = (query.for_update() if is_postgres() else query).get_or_none()
+            # The row with its order in one query. Row lock (the outbox row's only: the
+            # order stays free for its actors while the mail goes out): two workers
+            # sending one row wait for each other, then see "sent".
+            query = Outbox.select(Outbox, Order).join(Order).where(Outbox.id == outbox_id)
+            row = (query.for_update(of=Outbox) if is_postgres() else query).get_or_none()
             if row is None or row.status != OutboxStatus.PENDING:
                 return False
             order = row.order
             message = RENDERERS[row.kind](order, row.payload or {}, sender)
             mailer.send(message)
             row.status, row.sent_at, row.attempts = OutboxStatus.SENT, utcnow(), row.attempts + 1
-            row.save()
+            row.save(only=[Outbox.status, Outbox.sent_at, Outbox.attempts])
             if row.kind == RECEIPT:
                 record_event(order, "RECEIPT_SENT", {"outboxId": row.id, "to": order.email})
             else:

@@ -390,6 +390,11 @@ def event_object(payload: dict[str, Any]) -> dict[str, Any]:
     return obj if isinstance(obj, dict) else {}
 
 
+def handles(payload: dict[str, Any]) -> bool:
+    """Whether the event's type has a handler (others are only recorded as ignored)."""
+    return str(payload.get("type", "")) in HANDLERS
+
+
 def order_id_of_event(payload: dict[str, Any]) -> str | None:
     """The order an event is about (the one its actor locks), or None."""
     return order_id_of(event_object(payload))
@@ -713,9 +718,13 @@ def dead_count() -> int:
 
 
 def remember(redis: Redis, event_id: str) -> None:
-    """The fast-path skip key, written only once the database says the event is done."""
+    """The fast-path skip key, written only once the database says the event is done;
+    the kept body goes in the same round trip (the inbox row holds it)."""
     try:
-        redis.set(keys.event_seen(event_id), "1", ex=keys.EVENT_SEEN_TTL_SECONDS)
+        pipe = redis.pipeline(transaction=False)
+        pipe.set(keys.event_seen(event_id), "1", ex=keys.EVENT_SEEN_TTL_SECONDS)
+        pipe.delete(keys.event_body(event_id))
+        pipe.execute()
     except Exception:  # only an optimisation: the inbox row is the truth
         log.warning("could not set the dedupe key of %s", event_id)
 
