@@ -196,7 +196,7 @@ def write_order(order_id: str, view: dict[str, Any], currency: str) -> tuple[Ord
                 items=[list(x) for x in lines],
                 expires_at=expires_at,
             )
-            record_event(
+            created = record_event(
                 order,
                 "ORDER_CREATED",
                 {
@@ -207,7 +207,7 @@ def write_order(order_id: str, view: dict[str, Any], currency: str) -> tuple[Ord
                 },
                 actor="worker",
             )
-            record_event(
+            held = record_event(
                 order,
                 "STOCK_HELD",
                 {
@@ -217,7 +217,8 @@ def write_order(order_id: str, view: dict[str, Any], currency: str) -> tuple[Ord
                 },
                 actor="worker",
             )
-            shop_events.record(order, ShopEventType.ORDER_CREATED)
+            # The trail is these two events, no refund: the body needs no read back.
+            shop_events.record(order, ShopEventType.ORDER_CREATED, new_trail=[created, held])
     except peewee.IntegrityError:
         # A concurrent run wrote it first (same order id): use theirs.
         existing = Order.get_or_none(Order.id == order_id)
