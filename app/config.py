@@ -117,6 +117,9 @@ class Config:
     # Wave 3: which payment UIs the shop offers: the Payment Element (``elements``),
     # Stripe's hosted Checkout page (``hosted``) or ``both``.
     checkout_ui: str = "both"
+    # Wave 3: who computes the tax: our rate table (``table``) or Stripe Tax (``stripe``:
+    # a calculation per quote and order, a tax transaction once paid, reversed on refund).
+    tax_provider: str = "table"
     # Who is told when an authorisation is about to lapse uncaptured (the clock's warning)
     # and of disputes (evidence to review before Stripe's deadline).
     operator_email: str = "operator@example.com"
@@ -261,6 +264,7 @@ def check_secrets(env: Mapping[str, str], live: bool) -> None:
 
 CAPTURE_METHODS = ("automatic", "manual")
 CHECKOUT_UIS = ("elements", "hosted", "both")
+TAX_PROVIDERS = ("table", "stripe")
 
 
 def _capture_method(value: str | None) -> str:
@@ -275,6 +279,13 @@ def _checkout_ui(value: str | None) -> str:
     if ui not in CHECKOUT_UIS:
         raise ValueError(f"CHECKOUT_UI must be elements, hosted or both, not {value!r}")
     return ui
+
+
+def _tax_provider(value: str | None) -> str:
+    provider = (value or "table").strip().lower()
+    if provider not in TAX_PROVIDERS:
+        raise ConfigError(f"TAX_PROVIDER must be table or stripe, not {value!r}")
+    return provider
 
 
 def load_config(
@@ -347,6 +358,7 @@ def load_config(
         longpoll_max_per_ip=int(get("LONGPOLL_MAX_PER_IP", defaults.longpoll_max_per_ip)),
         capture_method=_capture_method(get("CAPTURE_METHOD")),
         checkout_ui=_checkout_ui(get("CHECKOUT_UI")),
+        tax_provider=_tax_provider(get("TAX_PROVIDER")),
         operator_email=get("OPERATOR_EMAIL") or defaults.operator_email,
         public_url=(get("PUBLIC_URL") or f"http://127.0.0.1:{port}").rstrip("/"),
         shop_webhook_urls=_split(get("SHOP_WEBHOOK_URLS", "")),

@@ -144,6 +144,13 @@ class InvalidState(ServiceError):
     type = "invalid_request_error"
 
 
+class InsufficientStock(InvalidState):
+    """Raised when a stock adjustment would take more units than are free: what is held
+    or sold stays, so the product's available count may not go below zero."""
+
+    code = "insufficient_stock"
+
+
 class MalformedRequest(ServiceError):
     """Raised (by the WSGI server's error hook, gunicorn.conf.py) when the bytes received
     are not an HTTP request it can read: a bad request line, header or chunked framing."""
@@ -208,6 +215,15 @@ class ServiceUnavailable(ServiceError):
 
     status = 503
     code = "service_unavailable"
+    type = "api_error"
+
+
+class TaxUnavailable(ServiceError):
+    """Raised when the tax service (Stripe Tax) cannot price a cart now: the quote answers
+    503 rather than a wrong total, and the worker's pricing is retried."""
+
+    status = 503
+    code = "tax_unavailable"
     type = "api_error"
 
 

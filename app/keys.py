@@ -38,6 +38,7 @@ them for the reader); nothing else spells a key.
     {shop}:promo:<code>               none           hash: a promotion's terms (admit.lua reads)
     {shop}:promo:<code>:orders        none           hash orderId -> buyer keys: redemptions held
     {shop}:promo:<code>:buyers        none           hash buyer key -> redemptions held
+    {shop}:taxcalc:<sha256(cart)>     a quote's life a Stripe Tax calculation for one cart (JSON)
 """
 
 from __future__ import annotations
@@ -84,6 +85,9 @@ PROMOTION_PREFIX = PREFIX + "promo:"
 # Admin refund requests (app/services/admin.py).
 REFUND_CLAIM_PREFIX = IDEMPOTENCY_PREFIX + "refund:"
 REFUND_CLAIM_TTL_SECONDS = 24 * 3600
+# A shop event resent from the console, once per Idempotency-Key (app/services/admin.py).
+RESEND_CLAIM_PREFIX = IDEMPOTENCY_PREFIX + "resend:"
+RESEND_CLAIM_TTL_SECONDS = 24 * 3600
 
 # A refund that failed after its restock takes the units off sale again, once per restock
 # (app/services/holds.reclaim_refund_restock, reclaim.lua): the answer is kept this long.
@@ -127,6 +131,11 @@ RECONCILE_CHECKPOINT = PREFIX + "reconcile:checkpoint"
 CLOCK_CLAIM_PREFIX = PREFIX + "clock:"
 CLOCK_CLAIM_TTL_SECONDS = 300
 
+# Stripe Tax (app/services/pricing/stripe_tax.py): one calculation per cart, destination,
+# shipping option and discount, kept for a quote's life (HOLD_TTL_SECONDS: the time a buyer
+# takes from quote to submit) so repeated quotes and the worker's pricing reuse it.
+TAX_CALCULATION_PREFIX = PREFIX + "taxcalc:"
+
 # flask-limiter's ``key_prefix`` (app/__init__.py); the limiter names the rest.
 RATELIMIT_PREFIX = PREFIX + "ratelimit"
 
@@ -157,6 +166,11 @@ def idempotency(key_hash: str) -> str:
 def refund_claim(key_hash: str) -> str:
     """``{shop}:idem:refund:<sha256(key)>``: an admin refund request's idempotency claim."""
     return REFUND_CLAIM_PREFIX + key_hash
+
+
+def resend_claim(key_hash: str) -> str:
+    """``{shop}:idem:resend:<sha256(key)>``: a console resend of a shop event (its id)."""
+    return RESEND_CLAIM_PREFIX + key_hash
 
 
 def confirm_claim(key_hash: str) -> str:
@@ -264,3 +278,8 @@ def promotion_orders(code: str) -> str:
 def promotion_buyers(code: str) -> str:
     """``{shop}:promo:<code>:buyers``: redemptions held per buyer (e-mail, user id)."""
     return promotion(code) + ":buyers"
+
+
+def tax_calculation(cart_hash: str) -> str:
+    """``{shop}:taxcalc:<sha256(cart)>``: the Stripe Tax calculation of one priced cart."""
+    return TAX_CALCULATION_PREFIX + cart_hash

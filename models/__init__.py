@@ -13,6 +13,7 @@ from models.promotion import Promotion
 from models.refund import Refund
 from models.reservation import Reservation
 from models.shop_webhook import ShopDelivery, ShopEvent
+from models.stock_adjustment import StockAdjustment
 from models.webhook_event import WebhookEvent
 
 # Creation order: referenced tables first.
@@ -29,6 +30,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     BuyerCustomer,
     Operator,
     Promotion,
+    StockAdjustment,
 )
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "Reservation",
     "ShopDelivery",
     "ShopEvent",
+    "StockAdjustment",
     "WebhookEvent",
     "bind_database",
     "close_database",

@@ -54,6 +54,10 @@ class Order(BaseModel):
     checkout_session_id = peewee.CharField(max_length=255, unique=True, null=True)
     checkout_url = peewee.TextField(null=True)
     checkout_expires_at = peewee.DateTimeField(null=True)
+    # Wave 3 (migration 0010): Stripe Tax. The calculation the order was priced with, and
+    # the tax transaction recorded from it once paid (None under the table strategy).
+    tax_calculation_id = peewee.CharField(max_length=255, null=True)
+    tax_transaction_id = peewee.CharField(max_length=255, null=True)
     created_at = peewee.DateTimeField(default=utcnow, index=True)
     updated_at = peewee.DateTimeField(default=utcnow)
 

@@ -22,5 +22,7 @@ class Refund(BaseModel):
     reason = peewee.CharField(max_length=64, null=True)
     restock = peewee.BooleanField(default=False)
     idempotency_key = peewee.CharField(max_length=255, unique=True)
+    # Wave 3 (migration 0010): the Stripe Tax reversal recorded for this refund.
+    tax_reversal_id = peewee.CharField(max_length=255, null=True)
     created_at = peewee.DateTimeField(default=utcnow)
     updated_at = peewee.DateTimeField(default=utcnow)

@@ -23,6 +23,7 @@ from tasks import (
     payments,
     receipts,
     shop_webhooks,
+    tax,
     webhooks,
 )
 from tasks.broker import retry_policy
@@ -43,6 +44,7 @@ ACTORS: tuple[tuple[Callable[..., None], int], ...] = (
     # our own faults (database, Redis).
     (shop_webhooks.deliver_shop_webhook, 10),
     (disputes.stage_dispute_evidence, 20),
+    (tax.sync_tax, 20),
 )
 
 

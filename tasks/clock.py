@@ -32,6 +32,7 @@ from app.services import (
     receipts,
     refunds,
     shop_webhooks,
+    tax_records,
     webhooks,
 )
 from app.services.reconcile import reconcile
@@ -111,6 +112,10 @@ def sweep(runtime: Runtime) -> Sweep:
         if claim(redis, "refund", refund_id):
             jobs.create_refund(refund_id)
             done.add("refunds")
+    for order_id in tax_records.behind(BATCH, older_than=cutoff):
+        if claim(redis, "tax", order_id):
+            jobs.sync_tax(order_id)
+            done.add("tax")
     alert_dead_letters()
     return done
 

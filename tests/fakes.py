@@ -20,7 +20,15 @@ from typing import Any
 
 from app.errors import PaymentProviderError
 from app.gateways.mail import Message
-from app.gateways.payments import CheckoutSession, Intent, PaymentError, SavedCard, SessionLine
+from app.gateways.payments import (
+    CheckoutSession,
+    Intent,
+    PaymentError,
+    SavedCard,
+    SessionLine,
+    TaxCalculation,
+    TaxLine,
+)
 from app.gateways.signatures import sign_payload, verify_signature
 
 # Test payment methods and what confirming with them does (Stripe's test cards).
@@ -72,6 +80,11 @@ class FakeGateway:
         self.deleted_customers: set[str] = set()
         self.saved_cards: dict[str, tuple[str, SavedCard]] = {}
         self.customer_sessions: dict[str, str] = {}
+        # Stripe Tax: rates in basis points by country (else 0); calculations by id;
+        # transactions and reversals by id ({type, reference, calculation | original, ...}).
+        self.tax_rates: dict[str, int] = {"US": 800, "DE": 1900}
+        self.tax_calculations: dict[str, dict[str, Any]] = {}
+        self.tax_transactions: dict[str, dict[str, Any]] = {}
 
     # --- test controls ------------------------------------------------------------
 
@@ -678,6 +691,107 @@ class FakeGateway:
         self._idempotent[f"expire:{idempotency_key}"] = ({"session_id": session_id}, session_id)
         return session
 
+    # --- Stripe Tax ---------------------------------------------------------------
+
+    def calculate_tax(
+        self,
+        *,
+        currency: str,
+        lines: Sequence[TaxLine],
+        shipping: int,
+        address: dict[str, str],
+    ) -> TaxCalculation:
+        """Tax every line and the shipping at ``tax_rates[country]``, half-up per line."""
+        self._check("calculate_tax", currency=currency, lines=list(lines), shipping=shipping,
+                    address=dict(address))  # fmt: skip
+        rate = self.tax_rates.get(address["country"], 0)
+        line_taxes = tuple(_fake_tax(line.amount, rate) for line in lines)
+        shipping_tax = _fake_tax(shipping, rate)
+        calc = TaxCalculation(
+            id=f"taxcalc_fake_{next(self._ids)}",
+            line_taxes=line_taxes,
+            shipping_tax=shipping_tax,
+            tax=sum(line_taxes) + shipping_tax,
+            expires_at=int(time.time()) + 90 * 86400,
+        )
+        gross = sum(line.amount for line in lines) + shipping + calc.tax
+        self.tax_calculations[calc.id] = {"calculation": calc, "gross": gross}
+        return calc
+
+    def record_tax_transaction(
+        self, *, calculation_id: str, reference: str, idempotency_key: str
+    ) -> str:
+        """Record a transaction (a repeated key replays; a used reference is refused)."""
+        params = {"calculation_id": calculation_id, "reference": reference}
+        self._check("record_tax_transaction", **params, idempotency_key=idempotency_key)
+        replayed = self._replay(idempotency_key, params)
+        if replayed is not None:
+            return str(replayed)
+        if calculation_id not in self.tax_calculations:
+            raise PaymentProviderError(
+                f"No such tax.calculation: '{calculation_id}'",
+                retryable=False,
+                provider_code="resource_missing",
+            )
+        self._unique_reference(reference)
+        txn_id = f"tax_fake_{next(self._ids)}"
+        gross = self.tax_calculations[calculation_id]["gross"]
+        self.tax_transactions[txn_id] = {"type": "transaction", "reference": reference,
+                                         "calculation": calculation_id, "gross": gross}  # fmt: skip
+        self._idempotent[idempotency_key] = (params, txn_id)
+        return txn_id
+
+    def reverse_tax_transaction(
+        self,
+        *,
+        transaction_id: str,
+        reference: str,
+        flat_amount: int | None,
+        idempotency_key: str,
+    ) -> str:
+        """Record a reversal, full or of ``flat_amount`` (never more than is left)."""
+        params = {"transaction_id": transaction_id, "reference": reference,
+                  "flat_amount": flat_amount}  # fmt: skip
+        self._check("reverse_tax_transaction", **params, idempotency_key=idempotency_key)
+        replayed = self._replay(idempotency_key, params)
+        if replayed is not None:
+            return str(replayed)
+        original = self.tax_transactions.get(transaction_id)
+        if original is None or original["type"] != "transaction":
+            raise PaymentProviderError(
+                f"No such tax.transaction: '{transaction_id}'",
+                retryable=False,
+                provider_code="resource_missing",
+            )
+        self._unique_reference(reference)
+        taken = sum(
+            t["amount"] for t in self.tax_transactions.values()
+            if t.get("original") == transaction_id
+        )  # fmt: skip
+        amount = original["gross"] - taken if flat_amount is None else flat_amount
+        if amount > original["gross"] - taken:
+            raise PaymentProviderError(
+                "The reversal exceeds what remains of the original transaction.",
+                retryable=False,
+            )
+        reversal_id = f"tax_fake_{next(self._ids)}"
+        self.tax_transactions[reversal_id] = {
+            "type": "reversal",
+            "reference": reference,
+            "original": transaction_id,
+            "mode": "full" if flat_amount is None else "partial",
+            "amount": amount,
+        }
+        self._idempotent[idempotency_key] = (params, reversal_id)
+        return reversal_id
+
+    def _unique_reference(self, reference: str) -> None:
+        if any(t["reference"] == reference for t in self.tax_transactions.values()):
+            raise PaymentProviderError(
+                f"A transaction with reference '{reference}' already exists.",
+                retryable=False,
+            )
+
 
 def session_dict(session: CheckoutSession) -> dict[str, Any]:
     """A CheckoutSession rendered as Stripe's JSON (for webhook payloads)."""
@@ -723,6 +837,11 @@ def intent_dict(intent: Intent) -> dict[str, Any]:
             "type": error.type,
         },
     }
+
+
+def _fake_tax(amount: int, basis_points: int) -> int:
+    """Half-up exclusive tax, as the fake's Stripe Tax computes it."""
+    return (2 * amount * basis_points + 10_000) // 20_000
 
 
 class ListMailer:
@@ -789,6 +908,10 @@ class RecordingJobs:
     def stage_dispute_evidence(self, order_id: str) -> None:
         """Record the call."""
         self.calls.append(("stage_dispute_evidence", (order_id,)))
+
+    def sync_tax(self, order_id: str) -> None:
+        """Record the call."""
+        self.calls.append(("sync_tax", (order_id,)))
 
     def named(self, name: str) -> list[tuple[Any, ...]]:
         """The arguments of every recorded call of ``name``."""

@@ -36,6 +36,15 @@ class TestEnvironment:
         with pytest.raises((ValueError, ConfigError), match="CHECKOUT_UI"):
             load_config({"CHECKOUT_UI": "iframe"})
 
+    @pytest.mark.parametrize(("value", "provider"), [(None, "table"), ("Stripe", "stripe")])
+    def test_tax_provider_defaults_to_the_table(self, value: str | None, provider: str) -> None:
+        env = {} if value is None else {"TAX_PROVIDER": value}
+        assert load_config(env).tax_provider == provider
+
+    def test_an_unknown_tax_provider_stops_the_start(self) -> None:
+        with pytest.raises(ConfigError, match="TAX_PROVIDER must be table or stripe"):
+            load_config({"TAX_PROVIDER": "avalara"})
+
     def test_variables_are_parsed_and_typed(self) -> None:
         config = load_config(
             {

@@ -1,4 +1,5 @@
-"""Admin endpoints (admin JWT): product upsert and catalog sync, order refunds /
+"""Admin endpoints (admin JWT): product upsert, catalog sync and stock adjustments, order
+refunds /
 fulfilment / cancel, the order listing, the webhook inbox (list, replay) and the shop
 webhook deliveries (list, resend).
 
@@ -29,9 +30,13 @@ from app.schemas.admin import (
 from app.schemas.card_data import ADMIN_NOT_CARD_DATA
 from app.schemas.checkout import SKU_PATTERN
 from app.schemas.common import load
-from app.schemas.products import ProductSyncSchema, ProductUpsertSchema
+from app.schemas.products import (
+    ProductSyncSchema,
+    ProductUpsertSchema,
+    StockAdjustmentRequestSchema,
+)
 from app.schemas.promotions import CODE_ERROR, CODE_PATTERN, PromotionUpsertSchema
-from app.services import admin, catalog, promotions, shop_webhooks
+from app.services import admin, catalog, promotions, shop_webhooks, stock_adjustments
 
 blueprint = Blueprint("admin", __name__, url_prefix="/api/admin")
 # The catalog sync's body limit: 1,000 products with long descriptions.
@@ -46,6 +51,7 @@ _orders_query = OrderListQuerySchema()
 _events_query = WebhookEventListQuerySchema()
 _deliveries_query = ShopDeliveryListQuerySchema()
 _promotion_schema = PromotionUpsertSchema()
+_adjustment_schema = StockAdjustmentRequestSchema()
 
 
 @blueprint.put("/products/<sku>")
@@ -62,6 +68,23 @@ def upsert_product(sku: str) -> Response:
         store_currency=runtime.config.store_currency,
     )
     return jsonify(product)
+
+
+@blueprint.post("/products/<sku>/stock-adjustments")
+def stock_adjustment(sku: str) -> tuple[Response, int, dict[str, str]]:
+    """Add or remove units with a reason (idempotent per key): database and Redis
+    together; 409 ``insufficient_stock`` below what is held."""
+    who = require_admin()
+    key = idempotency_key()
+    data = load(_adjustment_schema, json_object())
+    result = stock_adjustments.adjust_stock(
+        current_runtime().redis,
+        stock_adjustments.AdjustmentRequest(sku, data["delta"], data["reason"], data["note"]),
+        actor=_actor(who),
+        idempotency_key=key,
+    )
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
+    return jsonify(result.adjustment), 200, headers
 
 
 @blueprint.put("/promotions/<code>")

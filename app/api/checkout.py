@@ -38,6 +38,7 @@ from app.services.admission import (
     count_refused,
 )
 from app.services.pricing import check_shipping_option, total_check
+from app.services.pricing.stripe_tax import pricer_for
 
 blueprint = Blueprint("checkout", __name__, url_prefix="/api/checkout")
 log = structlog.get_logger("app.api.checkout")
@@ -63,6 +64,7 @@ def quote() -> Response:
         runtime.config.store_currency,
         shipping_option_id=data["shipping_option_id"],
         promotion=None if code is None else promotions.quote_terms(runtime.redis, code),
+        pricer=pricer_for(runtime),
     )
     return jsonify(body)
 
@@ -110,7 +112,12 @@ def submit() -> tuple[Response, int, dict[str, str]]:
             caller=caller_hash(user_id),
             # A cart Stripe could never charge is refused in the script, from the prices
             # the catalog script wrote beside the stock (no query, no extra round trip).
-            total_check=total_check(data["shipping_address"], config.store_currency, option_id),
+            total_check=total_check(
+                data["shipping_address"],
+                config.store_currency,
+                option_id,
+                pricer=pricer_for(runtime),
+            ),
             replicas=config.redis_min_replicas_ack,
             replica_timeout_ms=config.redis_replica_ack_timeout_ms,
         )

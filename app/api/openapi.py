@@ -44,6 +44,8 @@ from app.schemas.products import (
     ProductSyncResponseSchema,
     ProductSyncSchema,
     ProductUpsertSchema,
+    StockAdjustmentRequestSchema,
+    StockAdjustmentSchema,
 )
 from app.schemas.promotions import CODE_PATTERN, PromotionSchema, PromotionUpsertSchema
 from models.order import ORDER_STATES
@@ -60,12 +62,12 @@ ERRORS = {
     502: "payment_provider_error (Stripe refused the call)",
     403: "forbidden",
     404: "not_found",
-    409: "out_of_stock, invalid_state or promotion_unavailable",
+    409: "out_of_stock, invalid_state, insufficient_stock or promotion_unavailable",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "idempotency_key_reused",
     429: "rate_limited (see Retry-After)",
-    503: "service_unavailable",
+    503: "service_unavailable (tax_unavailable: Stripe Tax could not be reached)",
 }
 # Paths whose bearer is not a buyer's JWT (METRICS_TOKEN): no "expired JWT" 401 for them.
 NON_JWT_PATHS = frozenset({"/metrics"})
@@ -216,6 +218,13 @@ OPERATIONS = (
     Operation("/api/admin/products/{sku}", "put", "Create or update a product (admin JWT).",
               response=AdminProductSchema, request=ProductUpsertSchema,
               errors=(400, 401, 403, 409, 413, 415, 503), tag="admin", parameters=SKU_PATH),
+    Operation("/api/admin/products/{sku}/stock-adjustments", "post",
+              "Add or remove units with a reason (admin JWT), database and Redis together, "
+              "once per Idempotency-Key (a replay answers the first, Idempotent-Replayed); "
+              "409 insufficient_stock when fewer units are free (held ones stay held).",
+              response=StockAdjustmentSchema, request=StockAdjustmentRequestSchema,
+              errors=(400, 401, 403, 404, 409, 413, 415, 422, 503), tag="admin",
+              parameters=[*SKU_PATH, IDEMPOTENCY_KEY]),
     Operation("/api/admin/promotions/{code}", "put",
               "Create or replace a promotion code's terms (admin JWT); its redemptions stay.",
               response=PromotionSchema, request=PromotionUpsertSchema,

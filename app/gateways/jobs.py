@@ -38,6 +38,7 @@ QUEUES: dict[str, str] = {
     "check_authorization": DEFAULT_QUEUE,
     "deliver_shop_webhook": SHOP_WEBHOOKS_QUEUE,
     "stage_dispute_evidence": DEFAULT_QUEUE,
+    "sync_tax": DEFAULT_QUEUE,
 }
 
 # Redis broker tuning: a killed worker's messages are redelivered within 90 s. Its
@@ -107,6 +108,10 @@ class Jobs(Protocol):
 
     def stage_dispute_evidence(self, order_id: str) -> None:
         """Stage the evidence draft of the order's dispute at Stripe (not submitted)."""
+
+    def sync_tax(self, order_id: str) -> None:
+        """Record a Stripe-Tax-priced order's tax transaction (once paid) and a reversal
+        per succeeded refund."""
 
 
 def redis_broker(
@@ -185,6 +190,10 @@ class DramatiqJobs:
     def stage_dispute_evidence(self, order_id: str) -> None:
         """Queue ``stage_dispute_evidence(order_id)``."""
         self._send("stage_dispute_evidence", order_id)
+
+    def sync_tax(self, order_id: str) -> None:
+        """Queue ``sync_tax(order_id)``."""
+        self._send("sync_tax", order_id)
 
     def _send(self, actor_name: str, *args: Any, delay: int | None = None) -> None:
         message: dramatiq.Message[Any] = dramatiq.Message(

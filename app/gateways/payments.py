@@ -174,6 +174,41 @@ class CheckoutSession:
         )
 
 
+@dataclass(frozen=True)
+class TaxLine:
+    """One cart line as Stripe Tax prices it: ``amount`` is the line's taxable amount
+    (after its share of any discount), ``reference`` our SKU."""
+
+    reference: str
+    amount: int
+    quantity: int
+
+
+@dataclass(frozen=True)
+class TaxCalculation:
+    """The part of a Stripe Tax calculation the service relies on: the tax of each line
+    (in the order sent), of the shipping cost, their sum, and when it expires."""
+
+    id: str
+    line_taxes: tuple[int, ...]
+    shipping_tax: int
+    tax: int
+    expires_at: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaxCalculation:
+        """Build from a ``tax.calculation`` object (its line items included)."""
+        lines = (data.get("line_items") or {}).get("data") or []
+        shipping = data.get("shipping_cost") or {}
+        return cls(
+            id=str(data["id"]),
+            line_taxes=tuple(int(line["amount_tax"]) for line in lines),
+            shipping_tax=int(shipping.get("amount_tax") or 0),
+            tax=int(data["tax_amount_exclusive"]),
+            expires_at=int(data["expires_at"]) if data.get("expires_at") else None,
+        )
+
+
 @runtime_checkable
 class PaymentGateway(Protocol):
     """The payment verbs the domain needs (Stripe in production, a fake in tests)."""
@@ -325,6 +360,38 @@ class PaymentGateway(Protocol):
     def expire_checkout_session(self, session_id: str, *, idempotency_key: str) -> CheckoutSession:
         """Expire an open session (its buyer can no longer pay); raises PaymentProviderError
         when it is no longer open."""
+        ...
+
+    # --- Wave 3: Stripe Tax (TAX_PROVIDER=stripe) ---------------------------------------
+
+    def calculate_tax(
+        self,
+        *,
+        currency: str,
+        lines: Sequence[TaxLine],
+        shipping: int,
+        address: dict[str, str],
+    ) -> TaxCalculation:
+        """A tax calculation (exclusive) for ``lines`` and a ``shipping`` cost shipped to
+        ``address`` (Stripe's keys: country, state, postal_code, city, line1, line2)."""
+        ...
+
+    def record_tax_transaction(
+        self, *, calculation_id: str, reference: str, idempotency_key: str
+    ) -> str:
+        """Record the tax of a paid order from its calculation; the transaction's id."""
+        ...
+
+    def reverse_tax_transaction(
+        self,
+        *,
+        transaction_id: str,
+        reference: str,
+        flat_amount: int | None,
+        idempotency_key: str,
+    ) -> str:
+        """Reverse a tax transaction: in full (``flat_amount`` None) or by ``flat_amount``
+        minor units including tax (positive; spread over the lines by Stripe); its id."""
         ...
 
 
@@ -778,3 +845,74 @@ class StripeGateway:
             lambda: sessions.expire(session_id, {}, {"idempotency_key": idempotency_key})
         )
         return CheckoutSession.from_dict(obj.to_dict())
+
+    # --- Wave 3: Stripe Tax ------------------------------------------------------------
+
+    def calculate_tax(
+        self,
+        *,
+        currency: str,
+        lines: Sequence[TaxLine],
+        shipping: int,
+        address: dict[str, str],
+    ) -> TaxCalculation:
+        """``POST /v1/tax/calculations``: every line exclusive, the shipping cost, the
+        shipping address as the customer's (a calculation changes nothing: no key)."""
+        params: dict[str, Any] = {
+            "currency": currency,
+            "line_items": [
+                {
+                    "amount": line.amount,
+                    "quantity": line.quantity,
+                    "reference": line.reference,
+                    "tax_behavior": "exclusive",
+                }
+                for line in lines
+            ],
+            "customer_details": {"address": address, "address_source": "shipping"},
+            "shipping_cost": {"amount": shipping},
+            "expand": ["line_items"],
+        }
+        calculations = self.client.v1.tax.calculations
+        obj = self._call(lambda: calculations.create(params))  # type: ignore[arg-type]
+        return TaxCalculation.from_dict(obj.to_dict())
+
+    def record_tax_transaction(
+        self, *, calculation_id: str, reference: str, idempotency_key: str
+    ) -> str:
+        """``POST /v1/tax/transactions/create_from_calculation``."""
+        transactions = self.client.v1.tax.transactions
+        params: dict[str, Any] = {"calculation": calculation_id, "reference": reference}
+        obj = self._call(
+            lambda: transactions.create_from_calculation(
+                params,  # type: ignore[arg-type]
+                {"idempotency_key": idempotency_key},
+            )
+        )
+        return str(obj.id)
+
+    def reverse_tax_transaction(
+        self,
+        *,
+        transaction_id: str,
+        reference: str,
+        flat_amount: int | None,
+        idempotency_key: str,
+    ) -> str:
+        """``POST /v1/tax/transactions/create_reversal``: ``mode=full``, or ``partial``
+        with a negative ``flat_amount`` (Stripe spreads it over the lines pro rata)."""
+        params: dict[str, Any] = {
+            "original_transaction": transaction_id,
+            "reference": reference,
+            "mode": "full" if flat_amount is None else "partial",
+        }
+        if flat_amount is not None:
+            params["flat_amount"] = -flat_amount
+        transactions = self.client.v1.tax.transactions
+        obj = self._call(
+            lambda: transactions.create_reversal(
+                params,  # type: ignore[arg-type]
+                {"idempotency_key": idempotency_key},
+            )
+        )
+        return str(obj.id)

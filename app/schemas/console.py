@@ -12,7 +12,10 @@ from marshmallow import fields, pre_load, validate
 
 from app.schemas.checkout import IDEMPOTENCY_KEY_LENGTH, SKU_PATTERN
 from app.schemas.common import BaseSchema, Text
+from models.operator import OPERATOR_ROLES
 from models.order import ORDER_STATES
+from models.shop_webhook import SHOP_DELIVERY_STATUSES
+from models.webhook_event import WEBHOOK_STATUSES
 
 CSRF_FIELD = "csrf_token"
 # An amount as typed, in the currency's major units: "12", "12.5", "12.50".
@@ -98,3 +101,64 @@ class FulfilmentFormSchema(FormSchema):
     action = fields.String(required=True, validate=validate.OneOf(("start", "complete")))
     carrier = Text(load_default=None, validate=validate.Length(max=100))
     tracking_number = Text(load_default=None, validate=validate.Length(max=100))
+
+
+class InboxFilterSchema(FormSchema):
+    """``GET /admin/webhooks``: the Stripe inbox's status filter and cursor."""
+
+    status = fields.String(load_default=None, validate=validate.OneOf(WEBHOOK_STATUSES))
+    cursor = fields.String(load_default=None, validate=validate.Length(max=512))
+
+
+class DeliveryFilterSchema(FormSchema):
+    """``GET /admin/webhooks/deliveries``: the shop deliveries' status filter and cursor."""
+
+    status = fields.String(load_default=None, validate=validate.OneOf(SHOP_DELIVERY_STATUSES))
+    cursor = fields.String(load_default=None, validate=validate.Length(max=512))
+
+
+class ReplayFormSchema(FormSchema):
+    """A "Replay" button: nothing to choose (a replay is idempotent by the inbox, I3)."""
+
+
+class ResendFormSchema(FormSchema):
+    """A "Resend" button: its own Idempotency-Key (a double click resends once)."""
+
+    idempotency_key = _idempotency_key()
+
+
+def _email() -> fields.String:
+    return fields.String(required=True, validate=validate.Length(max=254))
+
+
+def _password() -> fields.String:
+    # The length rule is the service's (operators.MIN/MAX_PASSWORD_LENGTH), said once.
+    return fields.String(required=True)
+
+
+class OperatorCreateFormSchema(FormSchema):
+    """Operators, "Create operator": e-mail, role, password."""
+
+    email = _email()
+    role = fields.String(required=True, validate=validate.OneOf(OPERATOR_ROLES))
+    password = _password()
+
+
+class OperatorRoleFormSchema(FormSchema):
+    """Operators, "Change role"."""
+
+    email = _email()
+    role = fields.String(required=True, validate=validate.OneOf(OPERATOR_ROLES))
+
+
+class OperatorFormSchema(FormSchema):
+    """Operators, "Disable" / "Enable": which account."""
+
+    email = _email()
+
+
+class OperatorPasswordFormSchema(FormSchema):
+    """Operators, "Set password"."""
+
+    email = _email()
+    password = _password()

@@ -8,8 +8,13 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from app.schemas.checkout import SKU_PATTERN
 from app.schemas.common import BaseSchema, StrictBoolean, StrictInteger, Text
+from models.stock_adjustment import ADJUSTMENT_REASONS
 
 MAX_SYNC = 1000
+# The most units one product's stock (or one adjustment of it) may count.
+MAX_UNITS = 10_000_000
+# The most a unit price may be, in minor units (Stripe's largest charge).
+MAX_PRICE = 99_999_999
 # An absolute http(s) URL or a path on the shop's own origin ("/images/mug.jpg"); never
 # `javascript:` or `data:` — storefronts put this straight into an <img src>. No
 # backslash anywhere: browsers read it as "/", so "/\evil.example/x.png" is "//evil…",
@@ -20,7 +25,7 @@ IMAGE_URL = r"^(https?://[^\s/\\]+|/(?![/\\]))[^\s\\]*$"
 class PriceSchema(BaseSchema):
     """An amount in minor units with its ISO 4217 currency."""
 
-    amount = StrictInteger(required=True, validate=validate.Range(min=0, max=99_999_999))
+    amount = StrictInteger(required=True, validate=validate.Range(min=0, max=MAX_PRICE))
     currency = Text(
         required=True,
         validate=validate.Regexp(r"^[A-Za-z]{3}$", error="Must be an ISO 4217 code."),
@@ -58,7 +63,7 @@ class ProductUpsertSchema(BaseSchema):
     description = fields.String(load_default="", validate=validate.Length(max=5000))
     price = fields.Nested(PriceSchema, required=True)
     stock_on_hand = StrictInteger(
-        required=True, data_key="stockOnHand", validate=validate.Range(min=0, max=10_000_000)
+        required=True, data_key="stockOnHand", validate=validate.Range(min=0, max=MAX_UNITS)
     )
     image_url = Text(
         load_default=None,
@@ -112,3 +117,32 @@ class ProductListQuerySchema(BaseSchema):
 
     category = fields.String(load_default=None, validate=validate.Length(max=100))
     q = fields.String(load_default=None, validate=validate.Length(max=200))
+
+
+class StockAdjustmentRequestSchema(BaseSchema):
+    """``POST /api/admin/products/<sku>/stock-adjustments``: a delta with a reason."""
+
+    delta = StrictInteger(
+        required=True,
+        validate=validate.Range(min=-MAX_UNITS, max=MAX_UNITS),
+        metadata={"description": "Units to add (> 0) or remove (< 0); not 0."},
+    )
+    reason = fields.String(required=True, validate=validate.OneOf(ADJUSTMENT_REASONS))
+    note = Text(
+        load_default="",
+        validate=validate.Length(max=200),
+        metadata={"description": 'Free text; required when reason is "other".'},
+    )
+
+
+class StockAdjustmentSchema(BaseSchema):
+    """One recorded stock adjustment (the answer, and the product's history)."""
+
+    id = fields.Integer()
+    sku = fields.String()
+    delta = fields.Integer()
+    reason = fields.String(validate=validate.OneOf(ADJUSTMENT_REASONS))
+    note = fields.String()
+    actor = fields.String(metadata={"description": "admin:<sub> or operator:<email>."})
+    on_hand_after = fields.Integer(data_key="onHandAfter")
+    created_at = fields.String(data_key="createdAt")

@@ -27,7 +27,7 @@ from app.services.order_views import iso_utc_micro
 from app.services.records import totals
 from app.services.refunds import request_refund
 from app.services.state_machine import AUTHORIZED, PENDING
-from app.services.webhooks import revive
+from app.services.webhooks import REPLAYABLE, order_id_of_event, revive
 from models import Order, Refund, ShopDelivery, WebhookEvent
 from models.statuses import RefundStatus
 
@@ -407,8 +407,14 @@ def webhook_event_row(row: WebhookEvent) -> dict[str, Any]:
     }
 
 
-def list_webhook_events(*, status: str | None, limit: int, cursor: str | None) -> Page:
-    """Inbox rows newest first, optionally with one status."""
+def list_webhook_events(
+    *, status: str | None, limit: int, cursor: str | None, with_order: bool = False
+) -> Page:
+    """Inbox rows newest first, optionally with one status.
+
+    ``with_order`` (the console) adds each row's ``orderId`` (or None) and whether a
+    replay can change anything (``replayable``: not yet processed or ignored).
+    """
     query = WebhookEvent.select()
     if status:
         query = query.where(WebhookEvent.status == status)
@@ -422,7 +428,17 @@ def list_webhook_events(*, status: str | None, limit: int, cursor: str | None) -
     more = len(rows) > limit
     rows = rows[:limit]
     following = encode_cursor([rows[-1].id]) if more and rows else None
+    if with_order:
+        return Page([_inbox_row_with_order(r) for r in rows], following)
     return Page([webhook_event_row(r) for r in rows], following)
+
+
+def _inbox_row_with_order(row: WebhookEvent) -> dict[str, Any]:
+    return {
+        **webhook_event_row(row),
+        "orderId": order_id_of_event(row.payload),
+        "replayable": row.status in REPLAYABLE,
+    }
 
 
 def webhook_event_for_replay(event_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -437,6 +453,36 @@ def webhook_event_for_replay(event_id: str) -> tuple[dict[str, Any], dict[str, A
     if revive(event_id):
         row = WebhookEvent.get_by_id(row.id)
     return row.payload, webhook_event_row(row)
+
+
+@dataclass(frozen=True)
+class Resend:
+    """What a resend did: the deliveries to enqueue now; ``replayed`` when its key had
+    already resent the event (nothing was done again)."""
+
+    deliveries: list[int]
+    replayed: bool = False
+
+
+def resend_shop_event(
+    redis: Redis, event_id: str, endpoints: shop_webhooks.Endpoints, *, idempotency_key: str
+) -> Resend:
+    """:func:`shop_webhooks.resend` once per Idempotency-Key.
+
+    The same key again (a double click, a reload) resends nothing (``replayed``); with
+    another event it raises IdempotencyKeyReused. NotFound for an unknown event (the key
+    is not used up).
+    """
+    claim = keys.resend_claim(idempotency_key_hash(idempotency_key))
+    if not redis.set(claim, event_id, nx=True, ex=keys.RESEND_CLAIM_TTL_SECONDS):
+        if redis.get(claim) != event_id:
+            raise IdempotencyKeyReused("This Idempotency-Key was used with another request.")
+        return Resend([], replayed=True)
+    try:
+        return Resend(shop_webhooks.resend(event_id, endpoints))
+    except NotFound:
+        redis.delete(claim)
+        raise
 
 
 def list_shop_deliveries(*, status: str | None, limit: int, cursor: str | None) -> Page:

@@ -22,7 +22,7 @@ from redis import Redis
 from app.errors import InvalidRequest, InvalidState, NotFound
 from app.services.inventory import CounterChange, Inventory, sold_unshipped
 from app.services.money import decimal_amount
-from app.services.pricing import ProductPrice, price_cart
+from app.services.pricing import DEFAULT_PRICER, Pricer, ProductPrice, price_cart
 from app.services.pricing.promotions import PromotionTerms, refused
 from models import Product
 from models.db import database, is_postgres, utcnow
@@ -150,10 +150,12 @@ def quote(
     shipping_option_id: str | None = None,
     promotion: PromotionTerms | None = None,
     now: int | None = None,
+    pricer: Pricer = DEFAULT_PRICER,
 ) -> dict[str, Any]:
     """A priced cart with each line's ``available``, ``purchasable`` and ``shortItems``,
     less ``promotion`` (InvalidRequest on ``promotionCode`` when its terms refuse the cart
-    at ``now``, unix seconds).
+    at ``now``, unix seconds), taxed by ``pricer``'s strategy (TaxUnavailable when Stripe
+    Tax cannot answer).
 
     Stock refuses nothing here (the submit's hold decides); unknown or inactive SKUs
     are ``validation_failed`` on ``items.N.sku``, as at submit.
@@ -166,6 +168,7 @@ def quote(
         products,
         shipping_option_id=shipping_option_id,
         promotion=promotion,
+        pricer=pricer,
     )
     if promotion is not None:
         reason = promotion.refusal(int(time.time()) if now is None else now, priced.subtotal)
@@ -215,12 +218,19 @@ def require_store_currency(
 
 
 def upsert_product(
-    redis: Redis, data: ProductInput, *, store_currency: str | None = None
+    redis: Redis,
+    data: ProductInput,
+    *,
+    store_currency: str | None = None,
+    set_stock: bool = True,
 ) -> dict[str, Any]:
-    """Create or update one product (a sync of one); answers the admin product view."""
+    """Create or update one product (a sync of one); answers the admin product view.
+
+    ``set_stock=False`` keeps an existing product's stock (the console's price / active
+    edit: a shelf count it did not ask for must not move stock)."""
     if store_currency is not None:
         require_store_currency([data], store_currency, lambda _: "price.currency")
-    product, available = upsert_products(redis, [data])[0]
+    product, available = upsert_products(redis, [data], set_stock=set_stock)[0]
     return admin_product_view(product, available)
 
 

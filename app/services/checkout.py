@@ -30,6 +30,7 @@ from app.services.holds import release_hold
 from app.services.inventory import Inventory
 from app.services.pricing import price_cart
 from app.services.pricing.promotions import PromotionTerms
+from app.services.pricing.stripe_tax import pricer_for
 from app.services.records import checkout_fields, lock_order, to_utc_naive, touch
 from app.services.state_machine import CANCELED, FAILED, PENDING, record_event, transition
 from models import Order, OrderEvent, Reservation
@@ -117,7 +118,7 @@ def written_submission(order_id: str, runtime: Runtime) -> Written:
             admission.mark_written(redis, order_id)
             return Written(None)
         try:
-            order, created = write_order(order_id, view, runtime.config.store_currency)
+            order, created = write_order(order_id, view, runtime)
         except (InvalidRequest, IdempotencyKeyReused) as exc:
             reject_submission(runtime, order_id, view, Unprocessable(exc.code, exc.message))
             return Written(None)
@@ -142,14 +143,17 @@ def stored_promotion(terms: PromotionTerms) -> dict[str, Any]:
     return {**terms.summary(), "terms": asdict(terms)}
 
 
-def write_order(order_id: str, view: dict[str, Any], currency: str) -> tuple[Order, bool]:
+def write_order(order_id: str, view: dict[str, Any], runtime: Runtime) -> tuple[Order, bool]:
     """Price the submission and write order + reservation + ORDER_CREATED + STOCK_HELD.
 
     One transaction; returns (the order, True), or (that order, False) when another
     worker wrote it first.
     Raises InvalidRequest when the cart can no longer be priced (e.g. a SKU removed), and
-    IdempotencyKeyReused when another order holds the key (:func:`key_taken`).
+    IdempotencyKeyReused when another order holds the key (:func:`key_taken`). With
+    ``TAX_PROVIDER=stripe`` the tax is the quote's cached calculation (or a new one),
+    kept as ``tax_calculation_id``; TaxUnavailable propagates (the actor retries).
     """
+    currency = runtime.config.store_currency
     submission = view["submission"]
     lines = submission_lines(submission)
     # The code's terms as admission saw them (it redeemed the code): priced as they were.
@@ -161,6 +165,7 @@ def write_order(order_id: str, view: dict[str, Any], currency: str) -> tuple[Ord
         product_prices(sku for sku, _ in lines),
         shipping_option_id=submission.get("shippingOptionId"),
         promotion=promotion,
+        pricer=pricer_for(runtime),
     )
     reservation_id = submission.get("reservationId") or view.get("reservationId")
     expires_at = to_utc_naive(view["holdExpiresAt"])
@@ -181,6 +186,7 @@ def write_order(order_id: str, view: dict[str, Any], currency: str) -> tuple[Ord
                 promotion_code=None if promotion is None else promotion.code,
                 promotion=None if promotion is None else stored_promotion(promotion),
                 tax=quote.tax,
+                tax_calculation_id=quote.tax_calculation_id,
                 total=quote.total,
                 currency=quote.currency,
                 shipping_address=submission.get("shippingAddress") or {},

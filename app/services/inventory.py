@@ -226,6 +226,22 @@ class Inventory:
             pairs = list(zip(skus, self.redis.hmget(keys.AVAIL, list(skus)), strict=True))
         return {sku: max(int(v), 0) for sku, v in pairs if v is not None}
 
+    def counters(self, skus: Sequence[str]) -> dict[str, int]:
+        """Each SKU's counter wherever it lives (sold, or parked while inactive), as
+        stored; SKUs without a counter left out. For display: holds read ``available``."""
+        if not skus:
+            return {}
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hmget(keys.AVAIL, list(skus))
+        pipe.hmget(keys.AVAIL_INACTIVE, list(skus))
+        sold, parked = pipe.execute()
+        found = {}
+        for sku, active, inactive in zip(skus, sold, parked, strict=True):
+            value = active if active is not None else inactive
+            if value is not None:
+                found[sku] = int(value)
+        return found
+
     def status(self, reservation_id: str) -> str | None:
         """HELD, CONFIRMED, RELEASED, or None when Redis has no record."""
         value = self.redis.hget(keys.reservation(reservation_id), "status")

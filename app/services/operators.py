@@ -5,6 +5,11 @@ recommended profile). Five wrong passwords for one e-mail within 15 minutes lock
 sign-in for 15 minutes; while locked, the right password is refused too. A password
 change or a disable bumps the account's ``session_epoch`` and deletes its sessions.
 No Flask here: the console and the CLI call these.
+
+Changes made from the console name the admin who made them (``by``): each is logged with
+``actor="operator:<email>"``, and an admin can neither disable nor demote their own
+account, so the console always keeps an enabled admin. The CLI (``by=None``, actor
+``cli``) is the way back in and is not held to that rule.
 """
 
 from __future__ import annotations
@@ -16,16 +21,19 @@ from datetime import UTC, datetime
 from typing import NoReturn
 
 import peewee
+import structlog
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from redis import Redis
 
 from app import keys
-from app.errors import AccountLocked, InvalidRequest, NotFound, SignInRefused
+from app.errors import AccountLocked, InvalidRequest, InvalidState, NotFound, SignInRefused
 from app.services import operator_sessions
 from models import Operator, database, utcnow
 from models.operator import OPERATOR_ROLES
 
+log = structlog.get_logger("app.services.operators")
+ADMIN = "admin"
 # NIST SP 800-63B's floor; the lockout and the per-IP limit slow guessing down.
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024  # argon2 hashes any length; this bounds the work per attempt
@@ -55,17 +63,23 @@ def _check_role(role: str) -> None:
         raise InvalidRequest(message, fields={"role": [message]})
 
 
-def create_operator(email: str, role: str, password: str) -> Operator:
+def create_operator(
+    email: str, role: str, password: str, *, by: Operator | None = None
+) -> Operator:
     """A new enabled account; InvalidRequest for a bad field or an e-mail already used."""
     address = normalize_email(email)
     _check_role(role)
     _check_password(password)
     try:
         with database().atomic():
-            return Operator.create(email=address, role=role, password_hash=_hasher.hash(password))
+            created: Operator = Operator.create(
+                email=address, role=role, password_hash=_hasher.hash(password)
+            )
     except peewee.IntegrityError as exc:
         message = "An operator with this e-mail exists."
         raise InvalidRequest(message, fields={"email": [message]}) from exc
+    _audit("operator_created", by, created, role=role)
+    return created
 
 
 def list_operators() -> list[Operator]:
@@ -87,19 +101,66 @@ def get_operator(email: str) -> Operator:
     return found
 
 
-def disable_operator(redis: Redis, email: str) -> Operator:
-    """Disable an account and end every session it has."""
+def disable_operator(redis: Redis, email: str, *, by: Operator | None = None) -> Operator:
+    """Disable an account and end every session it has (never ``by``'s own)."""
     operator = get_operator(email)
+    _keep_an_admin(operator, by, "disable")
     _end_sessions(redis, operator, disabled=True)
+    _audit("operator_disabled", by, operator)
     return Operator.get_by_id(operator.id)
 
 
-def set_password(redis: Redis, email: str, password: str) -> Operator:
+def enable_operator(email: str, *, by: Operator | None = None) -> Operator:
+    """Enable a disabled account (its old sessions stay ended: it signs in again)."""
+    operator = get_operator(email)
+    Operator.update(disabled=False, updated_at=utcnow()).where(Operator.id == operator.id).execute()
+    _audit("operator_enabled", by, operator)
+    return Operator.get_by_id(operator.id)
+
+
+def change_role(email: str, role: str, *, by: Operator | None = None) -> Operator:
+    """Give an account another role; it applies from its next request (read per request).
+
+    ``by`` cannot demote themself: InvalidState.
+    """
+    _check_role(role)
+    operator = get_operator(email)
+    if role != ADMIN:
+        _keep_an_admin(operator, by, "demote")
+    Operator.update(role=role, updated_at=utcnow()).where(Operator.id == operator.id).execute()
+    _audit("operator_role_changed", by, operator, role=role, was=operator.role)
+    return Operator.get_by_id(operator.id)
+
+
+def set_password(
+    redis: Redis, email: str, password: str, *, by: Operator | None = None
+) -> Operator:
     """Replace an account's password and end every session it has."""
     _check_password(password)
     operator = get_operator(email)
     _end_sessions(redis, operator, password_hash=_hasher.hash(password))
+    _audit("operator_password_set", by, operator)
     return Operator.get_by_id(operator.id)
+
+
+def _keep_an_admin(operator: Operator, by: Operator | None, what: str) -> None:
+    """Refuse a console admin's change to their own account, and any that leaves no
+    enabled admin (the console would have nobody left to manage it)."""
+    if by is None:
+        return  # the CLI: the way back in when every admin is locked out
+    if operator.id == by.id:
+        raise InvalidState(f"You cannot {what} your own account: ask another admin.")
+    others = Operator.select().where(
+        (Operator.role == ADMIN) & (Operator.disabled == False) & (Operator.id != operator.id)  # noqa: E712
+    )
+    if operator.role == ADMIN and not operator.disabled and not others.exists():
+        raise InvalidState(f"You cannot {what} the last enabled admin.")
+
+
+def _audit(event: str, by: Operator | None, operator: Operator, **details: object) -> None:
+    """One structured log line per account change, naming who made it (no secrets)."""
+    actor = f"operator:{by.email}" if by is not None else "cli"
+    log.info(event, actor=actor, operator=operator.email, **details)
 
 
 def reset_operator(redis: Redis, email: str, role: str, password: str) -> Operator:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import Counter
 
 from app.gateways.payments import Intent
-from app.services import promotions
+from app.services import promotions, tax_records
 from app.services.holds import (
     confirm_hold,
     original_hold_expiry,
@@ -186,6 +186,7 @@ def apply_success(order: Order, intent: Intent, runtime: Runtime, *, actor: str)
         )
         transition(order, PAID, "payment_succeeded", actor)
         confirm_hold(order, runtime, actor)
+    tax_records.queue_after_commit(runtime, order)  # Stripe Tax: the sale's transaction
     outbox_id = queue_receipt(order, actor)
     publish_after_commit(runtime, order, error=None)
     return [outbox_id]

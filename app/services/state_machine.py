@@ -110,6 +110,11 @@ EVENT_TYPES = frozenset(
         # Wave 3: hosted Checkout (the session's intent is PAYMENT_INTENT_CREATED when
         # the buyer's first attempt makes it).
         "CHECKOUT_SESSION_CREATED",
+        # Wave 3: Stripe Tax (TAX_PROVIDER=stripe): the paid order's tax transaction and
+        # a refund's reversal recorded at Stripe, or refused by it for good.
+        "TAX_TRANSACTION_RECORDED",
+        "TAX_REVERSAL_RECORDED",
+        "TAX_RECORDING_FAILED",
     }
 )
 

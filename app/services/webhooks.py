@@ -29,7 +29,7 @@ from redis import Redis
 from app import keys
 from app.errors import MalformedEvent, MalformedJSON
 from app.gateways.payments import CheckoutSession, Intent, PaymentError, PaymentGateway
-from app.services import hosted, shop_events
+from app.services import hosted, shop_events, tax_records
 from app.services.disputes import apply_dispute
 from app.services.holds import reclaim_refund_restock, restock_lines
 from app.services.ownership import REREAD, Current, current_object, foreign
@@ -61,6 +61,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DONE = frozenset({WebhookStatus.PROCESSED, WebhookStatus.IGNORED})
+# Rows a replay by hand can still change (the console offers "Replay" on these).
+REPLAYABLE = frozenset(WebhookStatus) - DONE
 # Outcome.status of an event already handled (the other outcomes are inbox statuses).
 DUPLICATE = "duplicate"
 
@@ -213,6 +215,8 @@ def sync_refund(order: Order, obj: dict[str, Any], ctx: Context) -> None:
         log.error("refund %s of order %s failed: %s", obj.get("id"), order.id, reason)
     elif status != RefundStatus.SUCCEEDED:  # a success shows as REFUNDED (follow_refunds)
         record_event(order, "REFUND_UPDATED", {**payload, "status": status}, "webhook")
+    else:  # Stripe Tax: the refund's reversal
+        tax_records.queue_after_commit(ctx.runtime, order)
 
 
 def find_refund(order: Order, obj: dict[str, Any]) -> Refund:

@@ -6,9 +6,11 @@ submit). Then the submit path's Redis round trips, the cost of 1,000 parked long
 two flash sales against the emulator's rate limits, the Lua scripts' holds per second and
 the emulator's create+confirm pairs per second. Beside them, where the CPU went: per
 request by role of the stack for /healthz and the submit, per intent for each flash sale
-(``perf.cpu``), and the price of one Redis round trip on this machine. Progress goes to
-stderr, the table to stdout, the figures to var/perf/results.json and a profile to
-var/perf/submit-profile.collapsed.
+(``perf.cpu``), and the price of one Redis round trip on this machine. Last, the cost of
+one paid order (``perf.cost``: CPU by role, statements, transactions, round trips, Stripe
+calls, webhooks and long-poll answers per order, on a stack of its own). Progress goes to
+stderr, the tables to stdout, the figures to var/perf/results.json and cost.json and a
+profile to var/perf/submit-profile.collapsed.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from devstack.perf import cpu, flash_sale, lua, profile, roundtrips, stack, wrk
+from devstack.perf import cost, cpu, flash_sale, lua, profile, roundtrips, stack, wrk
 from devstack.perf.polls import RawPoll, answered_any, drain
 from devstack.stripe_emulator import bench as emulator_bench
 
@@ -314,11 +316,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=8, help="each wrk run")
     parser.add_argument("--quick", action="store_true", help="smaller flash sales")
     parser.add_argument(
-        "--only", choices=["http"], help="just the wrk figures and the profile (iterating)"
+        "--only",
+        choices=["http", "cost"],
+        help="just the wrk figures and the profile, or just the cost of one paid order",
     )
+    parser.add_argument("--orders", type=int, default=200, help="the cost run's paid orders")
+    parser.add_argument("--buyers", type=int, default=20, help="the cost run's buyer threads")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy on a worker and a web process (cost)"
+    )
+    parser.add_argument(
+        "--app-root",
+        type=Path,
+        help="the cost run's stack from this checkout (before/after in the same conditions)",
+    )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        help="cost runs of this checkout's stack and that one's, alternately (--rounds each)",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="--compare's runs of each")
     args = parser.parse_args(argv)
     out = ROOT / "var" / "perf"
     out.mkdir(parents=True, exist_ok=True)
+    if args.compare is not None:
+        cost.compare(args.compare, args.rounds, args.orders, args.buyers, out)
+        return 0
+    if args.only == "cost":
+        cost.main(args.orders, args.buyers, out, profiled=args.profile, app_root=args.app_root)
+        return 0
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     say(f"starting the stack (log: {out / 'stack.log'})")
     bench = stack.start(redis_url, os.environ.get("DATABASE_URL"), out / "stack.log")
@@ -357,6 +383,9 @@ def main(argv: list[str] | None = None) -> int:
     print(report)
     (out / "table.txt").write_text(report + "\n")
     (out / "results.json").write_text(json.dumps(figures, default=_plain, indent=2))
+    print()
+    say("the cost of one paid order (a stack, a Redis server and a database of its own)")
+    cost.main(args.orders, args.buyers, out, profiled=args.profile)  # var/perf/cost.json
     return 0
 
 

@@ -2,7 +2,7 @@
 
 A snapshot reads every process's user + system time and the machine's busy time; the
 difference of two snapshots says how much each role used in between — the web, the
-worker, the emulator, Redis, PostgreSQL and this process (the load generator) — and how
+worker, the clock, the emulator, Redis, PostgreSQL and this process (the load generator) — and how
 much of the machine was busy. Processes that started and ended in between (an unpooled
 connection's PostgreSQL backend) show only in the machine's total: the gap between the
 two is their share.
@@ -18,6 +18,8 @@ PROC = Path("/proc")
 
 # A process's role from its command line; the first pattern that matches wins.
 ROLES = (
+    ("clock", "tasks.clock"),
+    ("mail catcher", "devstack.mailcatcher"),
     ("worker", "dramatiq"),
     ("web", "gunicorn"),
     ("emulator", "stripe_emulator"),

@@ -167,8 +167,16 @@ class BenchStack:
             conn.close()
 
 
-def start(redis_url: str, database_url: str | None, log: Path) -> BenchStack:
-    """Emulator, mail, migrations, our web and the bare baseline; no worker yet."""
+def start(
+    redis_url: str,
+    database_url: str | None,
+    log: Path,
+    extra_env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> BenchStack:
+    """Emulator, mail, migrations, our web and the bare baseline; no worker yet.
+    ``extra_env`` goes to every app process (web, worker, clock, the setup steps);
+    ``cwd``: the checkout the processes run from (default: this one)."""
     var = Path(tempfile.mkdtemp(prefix="checkout-bench-"))
     own_redis, admin = claim_redis_db(redis_url)
     db_url, pg_name = own_database(database_url, var)
@@ -181,9 +189,10 @@ def start(redis_url: str, database_url: str | None, log: Path) -> BenchStack:
     )
     env = plan.app_env()
     env.update(JWT_SECRET=JWT_SECRET, HOLD_TTL_SECONDS="900", RATELIMIT_ENABLED="false")
+    env.update(extra_env or {})
     client = redis_lib.Redis.from_url(own_redis, decode_responses=True)
     client.flushdb()
-    sup = Supervisor(cwd=str(ROOT), out=log.open("w"))
+    sup = Supervisor(cwd=str(cwd or ROOT), out=log.open("w"))
     claims = {"sub": "bench-admin", "role": "admin", "exp": int(time.time()) + 3 * 3600}
     token = jwt.encode(claims, JWT_SECRET, algorithm="HS256")
     stack = BenchStack(

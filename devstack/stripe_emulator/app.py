@@ -19,6 +19,7 @@ from .emulator import Emulator
 from .errors import StripeError, unrecognized_url
 from .hosted import bp as hosted_bp
 from .pipeline import json_error
+from .tax_api import bp as tax_bp
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ def create_app(emu: Emulator | None = None) -> Flask:
     app.extensions["stripe_emulator"] = emu or Emulator()
     app.register_blueprint(api_bp)
     app.register_blueprint(customers_bp)
+    app.register_blueprint(tax_bp)
     app.register_blueprint(control_bp)
     app.register_blueprint(stripejs_bp)
     app.register_blueprint(hosted_bp)

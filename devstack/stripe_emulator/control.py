@@ -118,6 +118,29 @@ def expire_confirmation_token(token_id: str) -> Response:
         return _raw(emu.store.render(emu.payments.tokens.expire(token)))
 
 
+@bp.post("/tax/calculations/<calc_id>/expire")
+def expire_tax_calculation(calc_id: str) -> Response:
+    """Make a Stripe Tax calculation expire now, as 90 days passing would."""
+    emu = emulator()
+    with emu.store.lock:
+        return _raw(emu.store.render(emu.tax.expire(calc_id)))
+
+
+@bp.get("/tax/transactions")
+def tax_transactions() -> Response:
+    """Every tax transaction and reversal, oldest first (``?reference=`` filters; Stripe
+    has no list endpoint: tests look up what a service recorded)."""
+    wanted = request.args.get("reference")
+    emu = emulator()
+    with emu.store.lock:
+        rows = [
+            t
+            for t in emu.store.tables["tax.transaction"].values()
+            if wanted is None or t["reference"] == wanted
+        ]
+        return _raw(json.dumps({"object": "list", "data": rows}))
+
+
 @bp.route("/timing", methods=["GET", "POST"])
 def timing() -> Response:
     """Read or change the background delays: ``{"authorizationWindowSeconds",

@@ -13,6 +13,7 @@ from .payments import Payments, Timing
 from .refunds import Refunds
 from .scheduler import Scheduler
 from .store import Store
+from .tax import Tax
 from .webhooks import WebhookConfig, WebhookDispatcher
 
 
@@ -42,6 +43,7 @@ class Emulator:
         self.refunds = Refunds(self.store, self.scheduler, self.settings.timing)
         self.disputes = Disputes(self.store)
         self.checkout = CheckoutSessions(self.store, self.payments, self.scheduler)
+        self.tax = Tax(self.store)
         self.idempotency = IdempotencyStore()
         self._start_timing = dataclasses.replace(self.settings.timing)
 

@@ -32,6 +32,8 @@ PREFIXES = {
     "evt": ("event", "event"),
     "cus": ("customer", "customer"),
     "cs": ("checkout.session", "checkout.session"),
+    "taxcalc": ("tax.calculation", "tax.calculation"),
+    "tax": ("tax.transaction", "tax.transaction"),
 }
 
 # The fields ``expand[]`` may turn from an id into the object, per object type.
@@ -48,6 +50,8 @@ EXPANDABLE = {
     "customer_session": set(),
     "checkout.session": {"payment_intent"},
     "coupon": set(),
+    "tax.calculation": {"line_items"},  # includable in newer API versions: already there
+    "tax.transaction": set(),
 }
 
 

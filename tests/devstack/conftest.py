@@ -38,6 +38,10 @@ FIXTURE_CHECKED = (
     "customer_session",
     "checkout.session",
     "item",
+    "tax.calculation",
+    "tax.calculation_line_item",
+    "tax.transaction",
+    "tax.transaction_line_item",
 )
 WEBHOOK_SECRET = "whsec_test_emulator_suite"
 SECRET_KEY = "sk_test_emulator_suite"

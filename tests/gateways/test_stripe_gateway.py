@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.errors import PaymentProviderError, SignatureInvalid
-from app.gateways.payments import StripeGateway
+from app.gateways.payments import StripeGateway, TaxCalculation, TaxLine
 from app.gateways.rate_limit import StripeBudget
 from app.gateways.signatures import sign_payload
 
@@ -139,6 +139,59 @@ class TestIntents:
         assert refund["payment_intent"] == intent.id
         types = {e["type"] for e in stripe_gateway.list_events(created_gte=0, types=[])}
         assert "payment_intent.succeeded" in types
+
+
+class TestStripeTax:
+    LINES = (TaxLine("TEE", 4000, 2), TaxLine("MUG", 1250, 1))
+    TEXAS = {"country": "US", "state": "TX", "postal_code": "73301"}
+
+    def calculate(self, gw: StripeGateway) -> TaxCalculation:
+        return gw.calculate_tax(currency="usd", lines=self.LINES, shipping=500, address=self.TEXAS)
+
+    def test_a_calculation_has_each_lines_tax_and_the_shippings(self, stripe_gateway: Any) -> None:
+        calc = self.calculate(stripe_gateway)
+        # The emulator's US-TX 6.25 %: 250, 78.125 → 78, 31.25 → 31.
+        assert (calc.line_taxes, calc.shipping_tax, calc.tax) == ((250, 78), 31, 359)
+        assert calc.id.startswith("taxcalc_") and calc.expires_at is not None
+
+    def test_transaction_and_reversals(self, stripe_gateway: Any, server: Any) -> None:
+        calc = self.calculate(stripe_gateway)
+        txn = stripe_gateway.record_tax_transaction(
+            calculation_id=calc.id, reference="o1", idempotency_key="tax-txn-o1"
+        )
+        again = stripe_gateway.record_tax_transaction(
+            calculation_id=calc.id, reference="o1", idempotency_key="tax-txn-o1"
+        )
+        assert again == txn
+        partial = stripe_gateway.reverse_tax_transaction(
+            transaction_id=txn, reference="refund-1", flat_amount=1000,
+            idempotency_key="tax-reversal-1",
+        )  # fmt: skip
+        full = stripe_gateway.reverse_tax_transaction(
+            transaction_id=txn, reference="refund-2", flat_amount=None,
+            idempotency_key="tax-reversal-2",
+        )  # fmt: skip
+        rows = requests.get(f"{server.url}/_emulator/tax/transactions", timeout=5).json()["data"]
+        by_id = {row["id"]: row for row in rows}
+
+        def gross(row: dict[str, Any]) -> int:
+            lines = sum(x["amount"] + x["amount_tax"] for x in row["line_items"]["data"])
+            return lines + row["shipping_cost"]["amount"] + row["shipping_cost"]["amount_tax"]
+
+        assert gross(by_id[txn]) == 4000 + 1250 + 500 + 359
+        assert gross(by_id[partial]) == -1000
+        assert gross(by_id[full]) == -(gross(by_id[txn]) - 1000)
+
+    def test_a_used_reference_is_a_permanent_error(self, stripe_gateway: Any) -> None:
+        calc = self.calculate(stripe_gateway)
+        stripe_gateway.record_tax_transaction(
+            calculation_id=calc.id, reference="o2", idempotency_key="k1"
+        )
+        with pytest.raises(PaymentProviderError) as info:
+            stripe_gateway.record_tax_transaction(
+                calculation_id=calc.id, reference="o2", idempotency_key="k2"
+            )
+        assert info.value.retryable is False
 
 
 class TestWebhookVerification:

@@ -198,7 +198,7 @@ class TestWriteOrderStatements:
         submission = admit_checkout(runtime.redis, [("TEE", 2)])
         view = checkout_status.read(runtime.redis, submission.order_id)
         assert view is not None
-        sent = sql_sent_during(lambda: checkout.write_order(submission.order_id, view, "usd"))
+        sent = sql_sent_during(lambda: checkout.write_order(submission.order_id, view, runtime))
         assert "SELECT" not in sent[sent.index("BEGIN") :]  # no trail, no refunds read back
         order = Order.get_by_id(submission.order_id)
         created = ShopEvent.get((ShopEvent.order == order.id) & (ShopEvent.type == "order.created"))

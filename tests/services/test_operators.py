@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from app import keys
-from app.errors import AccountLocked, InvalidRequest, SignInRefused
+from app.errors import AccountLocked, InvalidRequest, InvalidState, SignInRefused
 from app.services import operators
 
 PASSWORD = "correct horse battery staple"
@@ -45,6 +45,27 @@ class TestAccounts:
     ) -> None:
         with pytest.raises(InvalidRequest):
             operators.create_operator(email, role, password)
+
+
+class TestChangesFromTheConsole:
+    def test_role_and_enable_and_the_last_enabled_admin_stays(
+        self, runtime: Any, account: Any
+    ) -> None:
+        admin = operators.create_operator("boss@shop.example", "admin", PASSWORD)
+        assert operators.change_role(account.email, "admin", by=admin).role == "admin"
+        assert operators.change_role(account.email, "viewer", by=admin).role == "viewer"
+        with pytest.raises(InvalidState, match="your own account"):
+            operators.change_role(admin.email, "operator", by=admin)
+        # Whoever asks (here a viewer, as a guard), the only enabled admin stays one.
+        with pytest.raises(InvalidState, match="the last enabled admin"):
+            operators.disable_operator(runtime.redis, admin.email, by=account)
+        disabled = operators.disable_operator(runtime.redis, account.email, by=admin)
+        assert disabled.disabled and disabled.session_epoch == account.session_epoch + 1
+        assert not operators.enable_operator(account.email, by=admin).disabled
+
+    def test_the_cli_is_the_way_back_in(self, runtime: Any) -> None:
+        admin = operators.create_operator("boss@shop.example", "admin", PASSWORD)
+        assert operators.disable_operator(runtime.redis, admin.email).disabled  # by=None
 
 
 class TestLockout:

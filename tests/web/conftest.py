@@ -17,7 +17,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,8 @@ import requests
 
 from devstack.serving import free_port
 from tests.conftest import REAL_REDIS_URL
+from tests.web.shop_hooks import SECRET as SHOP_HOOK_SECRET
+from tests.web.shop_hooks import ShopHookReceiver
 
 ROOT = Path(__file__).resolve().parents[2]
 JWT_SECRET = "browser-tests-jwt-secret-0123456789abcdef"
@@ -45,6 +47,8 @@ class Stack:
     mail_url: str
     redis_url: str
     database_path: str
+    # The shop's webhook endpoint the stack delivers to (None for a reused stack).
+    shop_hooks: ShopHookReceiver | None = None
 
     # --- the database: the record of orders ------------------------------------------
 
@@ -231,11 +235,16 @@ def stack(
     }
     if REAL_REDIS_URL:
         overrides["REDIS_URL"] = request.getfixturevalue("real_redis_url")
-    process, state = start_demo(tmp, overrides)
+    receiver = ShopHookReceiver().start()  # the shop's backend (the console's "Resend")
+    overrides |= {"SHOP_WEBHOOK_URLS": receiver.url, "SHOP_WEBHOOK_SECRETS": SHOP_HOOK_SECRET}
     try:
-        yield _stack_from(state)
+        process, state = start_demo(tmp, overrides)
+        try:
+            yield replace(_stack_from(state), shop_hooks=receiver)
+        finally:
+            code = stop_demo(process)
     finally:
-        code = stop_demo(process)
+        receiver.stop()
     assert code == 0, "Ctrl-C stops the demo cleanly:\n" + (tmp / "demo.log").read_text()[-3000:]
 
 

@@ -93,6 +93,21 @@ def order_events(stack: Stack, order_id: str) -> list[dict[str, Any]]:
     return [{"type": type_, "payload": json.loads(payload or "{}")} for type_, payload in rows]
 
 
+def money(minor: int) -> str:
+    """USD minor units as the console writes them: ``1250`` -> ``12.50``."""
+    return f"{minor // 100}.{minor % 100:02d}"
+
+
+def refund(page: Any, amount: int | None) -> None:
+    """Open the Refund dialog, set the amount (``None`` keeps the prefilled rest), confirm."""
+    page.get_by_role("button", name="Refund").click()
+    field = page.get_by_label("Amount")
+    expect(field).to_be_focused()
+    if amount is not None:
+        field.fill(money(amount))
+    page.get_by_role("button", name="Confirm refund").click()
+
+
 class TestConsole:
     def test_an_operator_refunds_a_paid_order_found_by_its_number(
         self, browser: Any, stack: Stack, console: Any
@@ -140,6 +155,26 @@ class TestConsole:
         with_token = page.request.post(refund_url, form={**form, "csrf_token": token})
         assert with_token.status == 403  # the role, now
         assert stack.orders_for(order["email"])[0]["state"] == "PAID"
+
+    def test_an_operator_refunds_part_then_the_rest(
+        self, browser: Any, stack: Stack, console: Any
+    ) -> None:
+        order = paid_order(browser, stack)
+        page = console
+        sign_in(page, create_operator(stack, "operator"))
+        page.goto("/admin/orders")
+        screenshot(page, "console-orders")
+        open_order(page, order["order_number"])
+        screenshot(page, "console-order")
+        part = order["total"] // 2
+        refund(page, part)
+        refunded = page.locator("dt:text-is('Refunded') + dd")
+        expect(refunded).to_have_text(f"{money(part)} USD", timeout=30_000)
+        expect(page.locator("#order-state")).to_have_text("PAID")
+        refund(page, None)  # the rest: the prefilled amount
+        expect(page.locator("#order-state")).to_have_text("REFUNDED", timeout=30_000)
+        expect(refunded).to_have_text(f"{money(order['total'])} USD")
+        stack.wait_for_order_state(order["email"], "REFUNDED")
 
     def test_five_wrong_passwords_lock_the_account(self, stack: Stack, console: Any) -> None:
         email = create_operator(stack, "operator")

@@ -45,3 +45,74 @@ document.addEventListener("submit", (event) => {
     button.setAttribute("aria-disabled", "true");
   }
 });
+
+// An action posted by htmx from an element marked data-show-errors shows the server's
+// refusal (a 4xx alert fragment) in its target; htmx swaps only 2xx answers otherwise.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const status = event.detail.xhr.status;
+  if (status >= 400 && status < 500 && status !== 401 && event.detail.elt.closest("[data-show-errors]")) {
+    event.detail.shouldSwap = true;
+    event.detail.isError = false;
+  }
+});
+
+// <form data-upload-progress="ID" data-upload-status="ID" data-upload-result="ID"> (the
+// catalog upload) is sent by XHR so its <progress> shows the upload as it goes (the
+// XHR's upload "progress" events); once every byte is sent the server checks and writes
+// the rows in one transaction, then answers the result fragment, put into the result
+// region with focus moved there. Sent as an htmx request would be (HX-Request), so the
+// server answers fragments and a lost session redirects (HX-Redirect). Without
+// JavaScript the form posts normally and the whole page comes back with the result.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (event.defaultPrevented || !form.matches("form[data-upload-progress]")) {
+    return;
+  }
+  event.preventDefault();
+  const bar = document.getElementById(form.dataset.uploadProgress);
+  const status = document.getElementById(form.dataset.uploadStatus);
+  const result = document.getElementById(form.dataset.uploadResult);
+  const done = () => {
+    form.dataset.submitted = "false";
+    for (const button of form.querySelectorAll("button[type=submit]")) {
+      button.removeAttribute("aria-disabled");
+    }
+  };
+  const xhr = new XMLHttpRequest();
+  xhr.open("POST", form.action);
+  xhr.setRequestHeader("X-CSRFToken", csrfToken());
+  xhr.setRequestHeader("HX-Request", "true");
+  xhr.upload.addEventListener("progress", (progress) => {
+    if (progress.lengthComputable) {
+      const percent = Math.round((progress.loaded / progress.total) * 100);
+      bar.max = 100;
+      bar.value = percent;
+      bar.textContent = `${percent}%`;
+      status.textContent = `Uploading: ${percent}% of ${Math.ceil(progress.total / 1024)} KB`;
+    }
+  });
+  xhr.upload.addEventListener("load", () => {
+    bar.value = 100;
+    status.textContent = "Uploaded. Checking every row, then writing them in one transaction…";
+  });
+  xhr.addEventListener("load", () => {
+    done();
+    const redirect = xhr.getResponseHeader("HX-Redirect");
+    if (redirect) {
+      window.location.assign(redirect);
+      return;
+    }
+    if (xhr.status === 413) {
+      status.textContent = "The file is too large (8 MB at most). Nothing was imported.";
+      return;
+    }
+    status.textContent = xhr.status < 400 ? "Done." : "Nothing was imported: see below.";
+    result.innerHTML = xhr.responseText;  // our own server-rendered, escaped fragment
+    result.focus();
+  });
+  xhr.addEventListener("error", () => {
+    done();
+    status.textContent = "The upload failed (network). Nothing was imported; try again.";
+  });
+  xhr.send(new FormData(form));
+});

@@ -18,14 +18,17 @@ Policy (documented in docs/architecture.md as well):
   for the store's home country.
 
 Shipping and tax are strategies (small classes with one method) so a shop can swap in
-its own tables or a tax service without touching the endpoint or the worker.
+its own tables or a tax service without touching the endpoint or the worker. A tax
+strategy prices either one line at a time (:class:`TaxStrategy`, the table) or the whole
+cart at once, shipping included (:class:`CartTaxStrategy`, Stripe Tax in
+``pricing/stripe_tax.py``: one calculation per cart).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from app.errors import InvalidRequest
 from app.services.money import decimal_lines, decimal_totals, format_amount, round_half_up
@@ -111,6 +114,8 @@ class Quote:
     shipping_options: tuple[ShippingOption, ...] = ()
     shipping_option_id: str | None = None
     promotion: PromotionTerms | None = None
+    # Stripe Tax: the calculation these totals come from (None with the table).
+    tax_calculation_id: str | None = None
 
     def totals(self) -> dict[str, Any]:
         """The contract's ``totals`` object."""
@@ -142,6 +147,39 @@ class TaxStrategy(Protocol):
 
     def line_tax(self, *, amount: int, country: str, region: str | None, currency: str) -> int:
         """Tax in minor units for a line of ``amount`` minor units."""
+        ...
+
+
+@dataclass(frozen=True)
+class TaxableCart:
+    """A whole cart as a :class:`CartTaxStrategy` prices it: ``lines`` are
+    ``(sku, quantity, taxable amount)`` — each line's amount less its share of the
+    discount — then the chosen shipping, the destination and the currency."""
+
+    lines: tuple[tuple[str, int, int], ...]
+    shipping: int
+    shipping_option_id: str | None
+    discount: int
+    address: Mapping[str, Any]
+    currency: str
+
+
+@dataclass(frozen=True)
+class CartTax:
+    """The tax of each line (in the cart's order) and of the shipping; the provider's
+    calculation id when it made one."""
+
+    line_taxes: tuple[int, ...]
+    shipping_tax: int = 0
+    calculation_id: str | None = None
+
+
+@runtime_checkable
+class CartTaxStrategy(Protocol):
+    """Decides the tax of a whole cart at once (a tax service: one call per cart)."""
+
+    def cart_tax(self, cart: TaxableCart) -> CartTax:
+        """The tax of every line and of the shipping; TaxUnavailable when it cannot say."""
         ...
 
 
@@ -187,7 +225,7 @@ class Pricer:
     """Prices carts with a shipping and a tax strategy."""
 
     shipping: ShippingStrategy = field(default_factory=TableShipping)
-    tax: TaxStrategy = field(default_factory=TableTax)
+    tax: TaxStrategy | CartTaxStrategy = field(default_factory=TableTax)
     home_country: str = HOME_COUNTRY
 
     def price(
@@ -212,16 +250,6 @@ class Pricer:
         subtotal = sum(line.amount for line in goods)
         discount = 0 if promotion is None else promotion.discount(subtotal)
         shares = allocate([line.amount for line in goods], discount)
-        lines = tuple(
-            replace(
-                line,
-                tax=self.tax.line_tax(
-                    amount=line.amount - share, country=country, region=region, currency=currency
-                ),
-            )
-            for line, share in zip(goods, shares, strict=True)
-        )
-        tax = sum(line.tax for line in lines)
         # The free-shipping threshold is on the goods before the discount (as admit.lua
         # prices it, so its bound stays exact).
         offered = tuple(
@@ -229,6 +257,23 @@ class Pricer:
         )
         chosen = choose(offered, shipping_option_id)
         shipping = 0 if chosen is None else chosen.amount
+        cart = TaxableCart(
+            lines=tuple(
+                (line.sku, line.quantity, line.amount - share)
+                for line, share in zip(goods, shares, strict=True)
+            ),
+            shipping=shipping,
+            shipping_option_id=None if chosen is None else chosen.id,
+            discount=discount,
+            address={**(shipping_address or {}), "country": country},
+            currency=currency,
+        )
+        taxed = self._tax(cart, region)
+        lines = tuple(
+            replace(line, tax=line_tax)
+            for line, line_tax in zip(goods, taxed.line_taxes, strict=True)
+        )
+        tax = sum(line.tax for line in lines) + taxed.shipping_tax
         total = subtotal - discount + shipping + tax
         if total > MAX_CHARGE_AMOUNT:
             raise over_maximum(currency)
@@ -243,6 +288,22 @@ class Pricer:
             shipping_options=offered,
             shipping_option_id=None if chosen is None else chosen.id,
             promotion=promotion,
+            tax_calculation_id=taxed.calculation_id,
+        )
+
+    def _tax(self, cart: TaxableCart, region: str | None) -> CartTax:
+        """The cart's tax: one call for a whole-cart strategy, else line by line (shipping
+        untaxed), each line on its amount less its share of the discount."""
+        if isinstance(self.tax, CartTaxStrategy):
+            return self.tax.cart_tax(cart)
+        country = str(cart.address["country"])
+        return CartTax(
+            tuple(
+                self.tax.line_tax(
+                    amount=amount, country=country, region=region, currency=cart.currency
+                )
+                for _, _, amount in cart.lines
+            )
         )
 
     def check_shipping_option(

@@ -242,6 +242,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/products/{sku}/stock-adjustments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Add or remove units with a reason (admin JWT), database and Redis together, once per Idempotency-Key (a replay answers the first, Idempotent-Replayed); 409 insufficient_stock when fewer units are free (held ones stay held). */
+        post: operations["post_api_admin_products_sku_stock-adjustments"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/promotions/{code}": {
         parameters: {
             query?: never;
@@ -898,6 +915,29 @@ export interface components {
             available?: number;
             active?: boolean;
         };
+        StockAdjustmentRequest: {
+            /** @description Units to add (> 0) or remove (< 0); not 0. */
+            delta: number;
+            /** @enum {string} */
+            reason: "received" | "damaged" | "recount" | "other";
+            /**
+             * @description Free text; required when reason is "other".
+             * @default
+             */
+            note?: string;
+        };
+        StockAdjustment: {
+            id?: number;
+            sku?: string;
+            delta?: number;
+            /** @enum {string} */
+            reason?: "received" | "damaged" | "recount" | "other";
+            note?: string;
+            /** @description admin:<sub> or operator:<email>. */
+            actor?: string;
+            onHandAfter?: number;
+            createdAt?: string;
+        };
         AmountOff: {
             amount: number;
             currency: string;
@@ -1107,7 +1147,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1174,7 +1214,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1252,7 +1292,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1333,7 +1373,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1386,7 +1426,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description out_of_stock, invalid_state or promotion_unavailable */
+            /** @description out_of_stock, invalid_state, insufficient_stock or promotion_unavailable */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1431,7 +1471,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1496,7 +1536,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description out_of_stock, invalid_state or promotion_unavailable */
+            /** @description out_of_stock, invalid_state, insufficient_stock or promotion_unavailable */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1550,7 +1590,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1622,7 +1662,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1691,7 +1731,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1760,7 +1800,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1816,7 +1856,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1881,7 +1921,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1942,7 +1982,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2000,7 +2040,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2062,7 +2102,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description out_of_stock, invalid_state or promotion_unavailable */
+            /** @description out_of_stock, invalid_state, insufficient_stock or promotion_unavailable */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2098,7 +2138,125 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "post_api_admin_products_sku_stock-adjustments": {
+        parameters: {
+            query?: never;
+            header: {
+                "Idempotency-Key": string;
+            };
+            path: {
+                sku: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StockAdjustmentRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StockAdjustment"];
+                };
+            };
+            /** @description validation_failed (unknown fields too; NUL in any parameter or string), malformed_json or card_data_rejected */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description out_of_stock, invalid_state, insufficient_stock or promotion_unavailable */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description URI too long (uri_too_long): answered by the WSGI server before the app, in the same error body (gunicorn.conf.py) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description idempotency_key_reused */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2187,7 +2345,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2234,7 +2392,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2294,7 +2452,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description out_of_stock, invalid_state or promotion_unavailable */
+            /** @description out_of_stock, invalid_state, insufficient_stock or promotion_unavailable */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2321,7 +2479,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2394,7 +2552,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description out_of_stock, invalid_state or promotion_unavailable */
+            /** @description out_of_stock, invalid_state, insufficient_stock or promotion_unavailable */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2439,7 +2597,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2510,7 +2668,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description out_of_stock, invalid_state or promotion_unavailable */
+            /** @description out_of_stock, invalid_state, insufficient_stock or promotion_unavailable */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2546,7 +2704,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2619,7 +2777,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description out_of_stock, invalid_state or promotion_unavailable */
+            /** @description out_of_stock, invalid_state, insufficient_stock or promotion_unavailable */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2664,7 +2822,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2735,7 +2893,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description out_of_stock, invalid_state or promotion_unavailable */
+            /** @description out_of_stock, invalid_state, insufficient_stock or promotion_unavailable */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2753,7 +2911,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2825,7 +2983,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2897,7 +3055,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2977,7 +3135,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3049,7 +3207,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3129,7 +3287,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3196,7 +3354,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description service_unavailable */
+            /** @description service_unavailable (tax_unavailable: Stripe Tax could not be reached) */
             503: {
                 headers: {
                     [name: string]: unknown;
