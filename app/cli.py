@@ -134,7 +134,8 @@ def rebuild_command() -> None:
     report = rebuild_from_db(redis)
     click.echo(
         f"rebuilt {report.skus} SKUs (Redis-only holds kept: {report.redis_only_holds}, "
-        f"reservation records restored: {report.restored})"
+        f"reservation records restored: {report.restored}, "
+        f"held records settled from the database: {report.settled})"
     )
     codes = promotions.rebuild_from_db(redis)
     click.echo(f"rebuilt {codes} promotion codes' terms and redemptions")

@@ -1,13 +1,13 @@
 """The scheduler process (``python -m tasks.clock``): repair sweeps every few seconds.
 
 Each sweep re-enqueues work whose message may have been lost: submissions still
-pending after 60 s, holds past their expiry, receipts not yet sent, webhook events that
-failed or never finished; it asks for a check of every manual-capture authorisation
-within 24 h of ``capture_before`` (warn once) or past it (close the order); and it fans
-new shop events out to the shop's endpoints and re-enqueues shop webhook deliveries due
-for a minute (their message lost). Every item
-is re-enqueued at most once per ``THROTTLE_SECONDS``
-(a Redis SET NX key), and every actor is idempotent, so a duplicate costs nothing.
+pending after 60 s, orders written 60 s ago with no intent yet, holds past their
+expiry, receipts not yet sent, webhook events that failed or never finished; it asks
+for a check of every manual-capture authorisation within 24 h of ``capture_before``
+(warn once) or past it (close the order); and it fans new shop events out to the shop's
+endpoints and re-enqueues shop webhook deliveries due for a minute (their message
+lost). Every item is re-enqueued at most once per ``THROTTLE_SECONDS`` (a Redis SET NX
+key), and every actor is idempotent, so a duplicate costs nothing.
 Stops cleanly on SIGTERM / SIGINT.
 """
 
@@ -28,6 +28,7 @@ from app.runtime import Runtime, build_runtime, install
 from app.services import (
     admission,
     authorizations,
+    checkout,
     holds,
     receipts,
     refunds,
@@ -82,6 +83,11 @@ def sweep(runtime: Runtime) -> Sweep:
         if claim(redis, "pending", order_id):
             jobs.create_payment_intent(order_id)
             done.add("pending")
+    cutoff = utcnow() - timedelta(seconds=STALE_SECONDS)
+    for order_id in checkout.unopened_order_ids(BATCH, older_than=cutoff):
+        if claim(redis, "pending", order_id):  # the same work as a stale submission's
+            jobs.create_payment_intent(order_id)
+            done.add("unopened")
     for order_id in holds.overdue_order_ids(redis, BATCH):
         if claim(redis, "hold", order_id):
             jobs.expire_hold(order_id)
@@ -91,12 +97,11 @@ def sweep(runtime: Runtime) -> Sweep:
         if claim(redis, "auth", order_id):
             jobs.check_authorization(order_id)
             done.add("authorizations")
-    cutoff = utcnow() - timedelta(seconds=STALE_SECONDS)
     for outbox_id in receipts.unsent(BATCH, older_than=cutoff):
         if claim(redis, "outbox", str(outbox_id)):
             jobs.send_receipt(outbox_id)
             done.add("receipts")
-    for event_id, _payload in webhooks.retryable_failed(BATCH, older_than=cutoff):
+    for event_id in webhooks.retryable_failed(BATCH, older_than=cutoff):
         if claim(redis, "webhook", event_id):
             jobs.handle_stripe_event(event_id)
             done.add("webhooks")

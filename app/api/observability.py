@@ -16,6 +16,7 @@ import re
 import secrets
 import sys
 import time
+from contextvars import ContextVar
 from typing import Any, BinaryIO
 
 import orjson
@@ -23,6 +24,7 @@ import structlog
 from flask import Flask, Response, g, request
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 from prometheus_client.multiprocess import MultiProcessCollector
+from structlog.typing import EventDict
 
 from app.schemas.card_data import header_looks_like_pan
 
@@ -36,6 +38,11 @@ SUBMITS = Counter("checkout_submits_total", "Checkout submits by outcome", ["out
 OUT_OF_STOCK = Counter("checkout_out_of_stock_total", "Submits refused for lack of stock")
 WEBHOOK_EVENTS = Counter(
     "checkout_webhook_deliveries_total", "Stripe webhook deliveries accepted by the web", ["type"]
+)
+WEBHOOK_UNHANDLED = Counter(
+    "checkout_webhook_unhandled_total",
+    "Verified Stripe deliveries of types no handler reads, acknowledged at the edge",
+    ["type"],
 )
 
 log = structlog.get_logger("app.http")
@@ -63,6 +70,44 @@ def metrics_registry() -> CollectorRegistry:
     return registry
 
 
+# The request id every log line of a request carries: set when the request starts (one
+# ContextVar, per greenlet under gevent), read by :func:`add_request_id`.
+REQUEST_ID: ContextVar[str | None] = ContextVar("checkout_request_id", default=None)
+
+
+def add_request_id(_: Any, __: str, event_dict: EventDict) -> EventDict:
+    """structlog processor: the current request's id, when there is one.
+
+    One ContextVar read: structlog's ``merge_contextvars`` scans every context variable
+    of the greenlet for each line, and its ``clear``/``bind`` per request did so twice more.
+    """
+    request_id = REQUEST_ID.get()
+    if request_id is not None:
+        event_dict.setdefault("request_id", request_id)
+    return event_dict
+
+
+class UtcTimestamp:
+    """structlog processor: ``timestamp`` in ISO 8601 UTC with microseconds and a ``Z``.
+
+    The date and time to the second are formatted once a second; structlog's
+    ``TimeStamper`` builds a timezone-aware datetime and its ISO string for every line.
+    """
+
+    def __init__(self) -> None:
+        self._second = (-1, "")
+
+    def __call__(self, _: Any, __: str, event_dict: EventDict) -> EventDict:
+        now = time.time()
+        second = int(now)
+        cached, prefix = self._second
+        if cached != second:
+            prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = (second, prefix)  # one tuple: threads see one or the other
+        event_dict["timestamp"] = f"{prefix}.{int((now - second) * 1_000_000):06d}Z"
+        return event_dict
+
+
 def configure_logging(
     testing: bool = False, stream: BinaryIO | None = None, *, cache: bool | None = None
 ) -> None:
@@ -83,9 +128,9 @@ def configure_logging(
         renderer = structlog.processors.JSONRenderer(serializer=orjson.dumps)
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
+            add_request_id,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            UtcTimestamp(),
             structlog.processors.format_exc_info,
             renderer,
         ],
@@ -146,8 +191,7 @@ def install_request_hooks(app: Flask) -> None:
     @app.before_request
     def _start() -> None:
         g.started = time.perf_counter()
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=_request_id(request.environ))
+        REQUEST_ID.set(_request_id(request.environ))
 
     @app.after_request
     def _finish(response: Response) -> Response:

@@ -15,8 +15,11 @@
 -- ARGV[5]  JSON [sku, ...] of inactive products: their counters go to KEYS[3]
 -- ARGV[6]  JSON {sku: unit price in minor units} (database), for admit.lua's total
 --          check; '' leaves KEYS[4] as it is
+-- ARGV[7]  JSON {reservationId: 'CONFIRMED' | 'RELEASED'}: reservations still in
+--          KEYS[2] that the database has already settled (optional, '' for none)
 --
--- Returns: {skus written, Redis-only holds subtracted, reservation records restored}
+-- Returns: {skus written, Redis-only holds subtracted, reservation records restored,
+--           records settled}
 -- The prices are restored with the counters (a cart over Stripe's maximum is refused at
 -- admission again).
 local counts = cjson.decode(ARGV[1])
@@ -24,6 +27,23 @@ local db_held = cjson.decode(ARGV[2])
 local known = {}
 for _, res in ipairs(db_held) do
   known[res.id] = true
+end
+
+-- A record still HELD in Redis whose reservation the database has confirmed or released:
+-- the confirm or release script was lost (a primary killed before it replicated). Its
+-- units are already in ARGV[1] (on hand decremented, or back), so it is not subtracted
+-- as a Redis-only hold; the record follows the database and leaves the holds.
+local settled = 0
+if ARGV[7] and ARGV[7] ~= '' then
+  for res_id, status in pairs(cjson.decode(ARGV[7])) do
+    known[res_id] = true
+    local key = ARGV[4] .. res_id
+    if redis.call('HGET', key, 'status') == 'HELD' then
+      redis.call('HSET', key, 'status', status)
+      settled = settled + 1
+    end
+    redis.call('ZREM', KEYS[2], res_id)
+  end
 end
 
 -- Holds that exist only in Redis (order row not written yet) still hold units.
@@ -76,4 +96,4 @@ for sku, n in pairs(counts) do
   end
   written = written + 1
 end
-return {written, extra, restored}
+return {written, extra, restored, settled}

@@ -43,6 +43,13 @@ _EDGE_GROUPS = 8
 _LONG_GROUP = re.compile(r"(?<![0-9])[0-9]{13,19}(?![0-9])")
 # Luhn doubles every second digit from the right, less 9 above 9: one digit again.
 _DOUBLED = str.maketrans("0123456789", "0246813579")
+# An id with a lowercase prefix, ours (``rf_…``, ``cap_…``: 24 hex digits) or Stripe's
+# (``pi_…``, ``ch_…``, ``pi_…_secret_…``): about one in 600 of ours holds a Luhn-valid
+# run of 13+ digits between its letters, which is the id's, not a card number. Only a
+# whole token counts (nothing alphanumeric or ``_`` on either side), and only when a
+# letter follows the prefix: ``pan_4111111111111111`` is a card number with a label.
+_PREFIXED_ID = re.compile(r"(?<![0-9A-Za-z_])[a-z]+(?:_[0-9A-Za-z]+)+(?![0-9A-Za-z_])")
+_LETTER = re.compile(r"[A-Za-z]")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -60,9 +67,30 @@ def ascii_digits(text: str) -> str:
     return "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in normal)
 
 
+# Fewer ASCII characters than the shortest card number has digits: no card number.
+# (Only for ASCII: NFKC may expand one character into several digits, "⒓" into "12.")
+_SHORTEST_PAN = 13
+
+
+def without_ids(text: str) -> str:
+    """``text`` with every prefixed id (:data:`_PREFIXED_ID`) replaced by a letter, which
+    ends a digit run as the id's own letters did."""
+    if "_" not in text:
+        return text
+    return _PREFIXED_ID.sub(_mask_id, text)
+
+
+def _mask_id(match: re.Match[str]) -> str:
+    id_ = match.group()
+    return "x" if _LETTER.search(id_, id_.index("_")) else id_
+
+
 def looks_like_pan(text: str) -> bool:
-    """True when ``text`` contains 13-19 digits (any separators) passing Luhn."""
-    for match in _DIGIT_RUN.finditer(ascii_digits(text)):
+    """True when ``text`` contains 13-19 digits (any separators) passing Luhn; prefixed
+    ids (``rf_…``, ``pi_…``) are not read as card numbers."""
+    if len(text) < _SHORTEST_PAN and text.isascii():
+        return False  # most of a body's values: names, codes, quantities
+    for match in _DIGIT_RUN.finditer(without_ids(ascii_digits(text))):
         run = match.group()
         if len(run) >= 13 and _groups_hold_pan(_GROUP.findall(run)):  # 13 digits at least
             return True
@@ -120,8 +148,9 @@ _WORD = re.compile(r"[0-9A-Za-z]+")
 
 
 def header_looks_like_pan(text: str) -> bool:
-    """True when a header token carries a card number (see _LONG_GROUP, _GROUPED_RUN)."""
-    normal = ascii_digits(text)
+    """True when a header token carries a card number (see _LONG_GROUP, _GROUPED_RUN);
+    prefixed ids (``rf_…``, ``pi_…``) are not read as card numbers."""
+    normal = without_ids(ascii_digits(text))
     for word in _WORD.finditer(normal):
         if _HEX_TOKEN.fullmatch(word.group()):
             continue

@@ -24,7 +24,15 @@ import peewee
 
 from app.errors import IdempotencyKeyReused, InvalidRequest, PaymentProviderError
 from app.gateways.payments import FINAL_STATUSES, Intent
-from app.services import admission, checkout_status, customers, hosted, promotions, shop_events
+from app.services import (
+    admission,
+    checkout_status,
+    customers,
+    hosted,
+    promotions,
+    records,
+    shop_events,
+)
 from app.services.catalog import product_prices
 from app.services.holds import release_hold
 from app.services.inventory import Inventory
@@ -376,7 +384,10 @@ def open_payment(
         return store_intent(order.id, intent, runtime, status=PaymentStatus.CREATING), intent
     order = store_intent(order.id, intent, runtime)
     if order.state == PENDING:
-        checkout_status.publish(runtime.redis, order.id, **checkout_fields(order), error=refusal)
+        # The client secret the buyer waits for: tried again through a Redis failover,
+        # then raised so the actor's retry publishes it (the re-run path above).
+        fields = {**checkout_fields(order), "error": refusal}
+        records.publish_with_retries(runtime, order, fields, reraise=True)
         offer_saved_cards(order, runtime)
     return order, None
 
@@ -452,6 +463,30 @@ def create_intent(order: Order, runtime: Runtime, token: str | None) -> Intent:
         customer=customer,
         setup_future_usage=customers.SAVE_USAGE if save else None,
     )
+
+
+def unopened_order_ids(limit: int, *, older_than: datetime) -> list[str]:
+    """PENDING orders written before ``older_than`` that have neither a PaymentIntent nor
+    a Checkout Session (the clock re-enqueues ``create_payment_intent`` for them).
+
+    The submission leaves ``{shop}:pending`` once its row is written, before the intent
+    is created: an actor that fails after that (a Redis failover mid-way) and whose retry
+    message is lost with the primary left an order nobody would open, and its buyer's
+    hold ran out (the failover suite's "ended_before_paying: CANCELED").
+    """
+    rows: Any = (  # tuples(): each row is (id,)
+        Order.select(Order.id)
+        .where(
+            (Order.state == PENDING)
+            & Order.payment_intent_id.is_null()
+            & Order.checkout_session_id.is_null()
+            & (Order.created_at < older_than)
+        )
+        .order_by(Order.created_at)
+        .limit(limit)
+        .tuples()
+    )
+    return [str(row[0]) for row in rows]
 
 
 def intent_creation_stopped(order_id: str) -> bool:

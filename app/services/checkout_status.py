@@ -14,8 +14,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -173,25 +173,53 @@ class ChangeFeed:
         self._listener: threading.Thread | None = None
         self._stopped = threading.Event()
 
-    def wait(self, order_id: str, since_version: int, timeout: float) -> dict[str, Any] | None:
-        """The read model once its version exceeds ``since_version``; None on timeout."""
+    def wait(
+        self,
+        order_id: str,
+        since_version: int,
+        timeout: float,
+        *,
+        gate: Callable[[], AbstractContextManager[int | None]] | None = None,
+    ) -> dict[str, Any] | None:
+        """The read model once its version exceeds ``since_version``; None on timeout.
+
+        ``gate`` (:meth:`WaiterCaps.watch`) is entered once this waiter listens, held
+        while it waits, and answers the read model's version then (None: unknown): when
+        that is not newer than ``since_version``, the first re-read is skipped.
+        """
         deadline = time.monotonic() + _clamp(timeout)
         event = threading.Event()
         self._add(order_id, event)
         try:
             # Registered and subscribed before re-reading: no publish can slip between.
             self._subscribed_by(deadline)
-            while True:
+            with gate() if gate is not None else nullcontext(None) as version:
+                return self._await(order_id, since_version, deadline, event, version)
+        finally:
+            self._remove(order_id, event)
+
+    def _await(
+        self,
+        order_id: str,
+        since_version: int,
+        deadline: float,
+        event: threading.Event,
+        version: int | None,
+    ) -> dict[str, Any] | None:
+        # ``version``: what the gate saw after this waiter was registered; not newer, the
+        # model need not be read until a publish (or a reconnect) wakes the waiter.
+        skip_read = version is not None and version <= since_version
+        while True:
+            if not skip_read:
                 current = read(self.redis, order_id)
                 if current is None or current["version"] > since_version:
                     return current
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return None
-                event.wait(remaining)
-                event.clear()
-        finally:
-            self._remove(order_id, event)
+            skip_read = False
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            event.wait(remaining)
+            event.clear()
 
     def waiting(self) -> int:
         """How many waiters this process holds now."""
@@ -275,21 +303,45 @@ class WaiterCaps:
     @contextmanager
     def enter(self, redis: Redis, order_id: str, credential: str, ip: str) -> Iterator[None]:
         """Count one waiter for the duration of the ``with`` block; RateLimited at a cap."""
-        names = [
-            keys.waiters("order", order_id),
-            keys.waiters("credential", credential),
-            keys.waiters("ip", ip),
-        ]
-        limits = [self.per_order, self.per_credential, self.per_ip]
-        args = ["enter", keys.WAITERS_TTL_SECONDS, *limits]
-        refused = int(lua.run(redis, "waiters", names, args))
-        if refused:
-            which = ("order", "credential", "client")[refused - 1]
-            raise RateLimited(f"Too many requests are already waiting for this {which}.", 1)
+        names = _counters(order_id, credential, ip)
+        args = ["enter", keys.WAITERS_TTL_SECONDS, *self._limits()]
+        _refuse(int(lua.run(redis, "waiters", names, args)))
         try:
             yield
         finally:
             lua.run(redis, "waiters", names, ["leave", keys.WAITERS_TTL_SECONDS])
+
+    @contextmanager
+    def watch(self, redis: Redis, order_id: str, credential: str, ip: str) -> Iterator[int | None]:
+        """:meth:`enter`, answering the read model's version in the same round trip
+        (None when there is no read model): the gate of :meth:`ChangeFeed.wait`."""
+        names = _counters(order_id, credential, ip)
+        args = ["watch", keys.WAITERS_TTL_SECONDS, *self._limits()]
+        refused, version = lua.run(redis, "waiters", [*names, keys.checkout(order_id)], args)
+        _refuse(int(refused))
+        try:
+            yield None if int(version) < 0 else int(version)
+        finally:
+            lua.run(redis, "waiters", names, ["leave", keys.WAITERS_TTL_SECONDS])
+
+    def _limits(self) -> list[int]:
+        return [self.per_order, self.per_credential, self.per_ip]
+
+
+def _counters(order_id: str, credential: str, ip: str) -> list[str]:
+    """The waiter counters of a long-poll: its order, its credential, its client IP."""
+    return [
+        keys.waiters("order", order_id),
+        keys.waiters("credential", credential),
+        keys.waiters("ip", ip),
+    ]
+
+
+def _refuse(refused: int) -> None:
+    """RateLimited naming the cap a waiter met (``refused``: its 1-based index), if any."""
+    if refused:
+        which = ("order", "credential", "client")[refused - 1]
+        raise RateLimited(f"Too many requests are already waiting for this {which}.", 1)
 
 
 def verify_token(redis: Redis, order_id: str, token: str | None) -> bool:

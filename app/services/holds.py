@@ -109,7 +109,15 @@ def return_confirmed(order: Order, runtime: Runtime, *, reason: str, actor: str)
     lines = [(str(sku), int(qty)) for sku, qty in reservation.items]
     reservation.status, reservation.updated_at = ReservationStatus.RELEASED, utcnow()
     reservation.save()
-    restock_lines(order, runtime, lines, event="STOCK_RELEASED", reason=reason, actor=actor)
+    restock_lines(
+        order,
+        runtime,
+        lines,
+        event="STOCK_RELEASED",
+        reason=reason,
+        actor=actor,
+        returned=reservation.id,
+    )
 
 
 def restock_lines(
@@ -120,12 +128,16 @@ def restock_lines(
     event: str = "STOCK_RESTOCKED",
     reason: str,
     actor: str,
+    returned: str | None = None,
 ) -> list[tuple[str, int]]:
     """Put sold units back on hand (DB now, Redis counters once committed) and audit it.
 
     Never more per SKU than the order bought, summed over every capture, refund and
     void (:func:`restockable`): lines beyond that are cut, duplicates count together.
     Returns the lines put back (none: no event). The caller holds the order's row lock.
+    ``returned``: the reservation now RELEASED in the database (a void), whose Redis
+    record follows in the same script as the counters, even when no unit is left to
+    put back.
     """
     left = restockable(order)
     taken: dict[str, int] = {}
@@ -134,25 +146,26 @@ def restock_lines(
         if take > 0:
             taken[sku] = taken.get(sku, 0) + take
     back = list(taken.items())
-    if not back:
-        return []
-    for sku, qty in back:
-        Product.update(stock_on_hand=Product.stock_on_hand + qty, updated_at=utcnow()).where(
-            Product.sku == sku
-        ).execute()
-    record_event(
-        order,
-        event,
-        {
-            "reservationId": order.reservation_id,
-            "items": [list(x) for x in back],
-            "reason": reason,
-        },
-        actor,
-    )
-    redis = runtime.redis
-    # After commit only: a rolled-back transaction must not add the units twice on retry.
-    database().after_commit(lambda: Inventory(redis).restock(back))
+    if back:
+        for sku, qty in back:
+            Product.update(stock_on_hand=Product.stock_on_hand + qty, updated_at=utcnow()).where(
+                Product.sku == sku
+            ).execute()
+        record_event(
+            order,
+            event,
+            {
+                "reservationId": order.reservation_id,
+                "items": [list(x) for x in back],
+                "reason": reason,
+            },
+            actor,
+        )
+    if back or returned is not None:
+        redis = runtime.redis
+        # After commit only: a rolled-back transaction must not add the units twice on
+        # retry. One script for the counters and the record: no extra round trip.
+        database().after_commit(lambda: Inventory(redis).restock(back, returned=returned))
     return back
 
 

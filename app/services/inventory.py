@@ -57,11 +57,13 @@ class HeldReservation:
 
 @dataclass(frozen=True)
 class RebuildReport:
-    """What a rebuild wrote: SKUs, Redis-only holds kept, reservation records restored."""
+    """What a rebuild wrote: SKUs, Redis-only holds kept, reservation records restored,
+    and records still HELD in Redis that followed the database's CONFIRMED or RELEASED."""
 
     skus: int
     redis_only_holds: int
     restored: int
+    settled: int = 0
 
 
 def validate_lines(items: Sequence[Any]) -> list[Line]:
@@ -158,10 +160,19 @@ class Inventory:
         args = [reservation_id, expires_at, ttl_seconds + keys.RESERVATION_KEEP_SECONDS]
         return int(lua.run(self.redis, "extend", names, args)) == 1
 
-    def restock(self, items: Sequence[Line]) -> None:
-        """Put units back on sale (a refund with restock), all lines at once."""
-        lines = sum_lines(validate_lines(items))
-        lua.run(self.redis, "restock", [keys.AVAIL, keys.AVAIL_INACTIVE], flat_lines(lines))
+    def restock(self, items: Sequence[Line], *, returned: str | None = None) -> None:
+        """Put units back on sale (a refund with restock), all lines at once.
+
+        ``returned`` names the reservation the units were sold from when it is returned
+        whole (a voided or lapsed authorisation): its record goes CONFIRMED → RELEASED in
+        the same script, as the database's row did. ``items`` may then be empty (every
+        unit was restocked before).
+        """
+        lines = sum_lines(validate_lines(items)) if items or returned is None else []
+        names = [keys.AVAIL, keys.AVAIL_INACTIVE]
+        if returned is not None:
+            names.append(keys.reservation(returned))
+        lua.run(self.redis, "restock", names, flat_lines(lines))
 
     def reclaim(self, items: Sequence[Line], marker: str) -> dict[str, int]:
         """Take restocked units off sale again, as many as are still free: sku → taken.
@@ -281,6 +292,7 @@ class Inventory:
         reservations: Iterable[HeldReservation] = (),
         inactive: Iterable[str] = (),
         prices: dict[str, int] | None = None,
+        settled: dict[str, str] | None = None,
     ) -> RebuildReport:
         """I9: replace ``{shop}:avail`` with the database's numbers, in one script.
 
@@ -290,6 +302,10 @@ class Inventory:
         are subtracted as well, so a rebuild under traffic never oversells. The
         ``inactive`` SKUs' counters go to ``{shop}:avail:inactive`` (not sold).
         ``prices`` (unit prices, minor units) replace ``{shop}:price`` (None: kept).
+        ``settled`` (reservation id → CONFIRMED or RELEASED) names reservations the
+        database has settled: a Redis record of one still HELD (its confirm or release
+        was lost with a failed-over primary) is not a Redis-only hold; it takes the
+        database's status and leaves ``{shop}:holds``.
         """
         held = [
             {
@@ -311,9 +327,14 @@ class Inventory:
                 keys.RESERVATION_PREFIX,
                 json.dumps(sorted(inactive)),
                 "" if prices is None else json.dumps({s: int(n) for s, n in prices.items()}),
+                json.dumps(settled or {}),
             ],
         )
         return RebuildReport(*(int(x) for x in reply))
+
+    def held_ids(self) -> list[str]:
+        """The reservation ids in ``{shop}:holds`` (HELD as far as Redis knows)."""
+        return [lua.text(r) for r in self.redis.zrange(keys.HOLDS, 0, -1)]
 
 
 def _unix(moment: float | datetime) -> float:
@@ -385,6 +406,18 @@ def _add_lines(totals: dict[str, int], lines: Any, wanted: set[str], sign: int) 
             totals[sku] = totals.get(sku, 0) + sign * int(qty)
 
 
+def settled_in_db(reservation_ids: Sequence[str]) -> dict[str, str]:
+    """Of ``reservation_ids``, those the database has CONFIRMED or RELEASED: id → status."""
+    settled: dict[str, str] = {}
+    for start in range(0, len(reservation_ids), 500):
+        query = Reservation.select(Reservation.id, Reservation.status).where(
+            Reservation.id.in_(list(reservation_ids[start : start + 500]))
+            & (Reservation.status != ReservationStatus.HELD)
+        )
+        settled.update({str(r.id): str(r.status) for r in query})
+    return settled
+
+
 def inactive_skus_from_db() -> list[str]:
     """The SKUs of inactive products (their counters are parked, not sold)."""
     query = Product.select(Product.sku).where(Product.active == False)  # noqa: E712
@@ -400,8 +433,15 @@ def prices_from_db() -> dict[str, int]:
 def rebuild_from_db(redis: Redis) -> RebuildReport:
     """Restore the Redis stock counters and prices from the bound database
     (``flask inventory rebuild``)."""
+    inventory = Inventory(redis)
+    # Read before the counts: a reservation settled now stays settled (a late payment's
+    # rehold moves the Redis record off HELD itself), so the counts read next already
+    # hold its units as sold or back on sale, and the script does not subtract them again.
+    settled = settled_in_db(inventory.held_ids())
     counts, held = rebuild_counts_from_db()
-    return Inventory(redis).rebuild(counts, held, inactive_skus_from_db(), prices_from_db())
+    return inventory.rebuild(
+        counts, held, inactive_skus_from_db(), prices_from_db(), settled=settled
+    )
 
 
 def with_product_names(error: OutOfStock) -> OutOfStock:

@@ -13,6 +13,7 @@ import hmac
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NoReturn
 
 from redis import Redis
@@ -104,8 +105,12 @@ def checkout_body(
     current = located.model or {}
     baseline = current["version"] if since is None else since
     if wait and current["version"] <= baseline:
-        with waiting.caps.enter(redis, located.order_id, waiting.credential, waiting.client_ip):
-            changed = waiting.feed.wait(located.order_id, baseline, wait)
+        # Counted against the caps once listening, and told the version in that same
+        # round trip: nothing new yet, the model is read again only when it changes.
+        gate = partial(
+            waiting.caps.watch, redis, located.order_id, waiting.credential, waiting.client_ip
+        )
+        changed = waiting.feed.wait(located.order_id, baseline, wait, gate=gate)
         current = changed or checkout_status.read(redis, located.order_id) or current
     body = checkout_view(located.order_id, current)
     if body["payment"]["status"] == PaymentStatus.CREATING and body["state"] == PENDING:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,7 +17,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from redis import Redis, RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import LockError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.lock import Lock
 
 from app import keys
@@ -32,6 +35,13 @@ if TYPE_CHECKING:
     from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+# Pauses between the tries of a read-model publish that met a connection error (about
+# 12 s in all). A Redis failover refuses connections (or a demoted primary answers
+# READONLY, which redis-py raises as a connection error) until Sentinel has promoted the
+# replica, 2-3 s with the failover suite's 1 s down-after; the next try's connection
+# asks the sentinels again and reaches the new primary.
+PUBLISH_RETRY_PAUSES = (0.2, 0.5, 1.0, 2.0, 3.0, 5.0)
 
 
 @contextmanager
@@ -135,14 +145,50 @@ def publish_after_commit(
     """Publish the order's read model (and ``extra`` fields) once the current transaction
     has committed."""
     fields = {**checkout_fields(order), "error": error, **(extra or {})}
+    database().after_commit(lambda: publish_with_retries(runtime, order, fields))
 
-    def publish() -> None:
+
+def publish_with_retries(
+    runtime: Runtime, order: Order, fields: dict[str, Any], *, reraise: bool = False
+) -> bool:
+    """Publish ``fields`` as ``order``'s read model; True once done, False if given up.
+
+    A connection error is tried again after each of :data:`PUBLISH_RETRY_PAUSES`: the
+    buyer long-polls the read model, and nothing else publishes a PAID order again, so
+    a publish lost to a Redis failover left the buyer at PENDING for good (the failover
+    suite's "paid but never saw PAID"). A retry publishes the row as it is then when
+    another change was committed meanwhile, so an old publish never lands over a newer
+    one. Any other error, or the last try's, is logged, not raised: the change is
+    committed and the row answers once the read model expires; with ``reraise`` it is
+    raised (an actor whose retry publishes again).
+    """
+    failure: Exception | None = None
+    for pause in (*PUBLISH_RETRY_PAUSES, None):
         try:
             checkout_status.publish(runtime.redis, order.id, **fields)
-        except Exception:  # the database is the record; a later publish repairs this
-            log.exception("could not publish checkout status of %s", order.id)
+            return True
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            failure = exc
+            if pause is None:
+                break
+            log.warning("checkout status of %s not published yet, again in %.1fs", order.id, pause)
+            time.sleep(pause)
+            fields = _still_current(order, fields)
+        except Exception as exc:
+            failure = exc
+            break
+    log.error("could not publish checkout status of %s", order.id, exc_info=failure)
+    if reraise and failure is not None:
+        raise failure
+    return False
 
-    database().after_commit(publish)
+
+def _still_current(order: Order, fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` while ``order``'s row is unchanged, else the fields of the row now."""
+    row = Order.get_or_none(Order.id == order.id)
+    if row is None or row.updated_at == order.updated_at:
+        return fields
+    return {**checkout_fields(row), "error": row.last_payment_error or None}
 
 
 def to_utc_naive(value: str | datetime) -> datetime:

@@ -354,6 +354,22 @@ HANDLERS: dict[str, Handler] = {
     "checkout.session.expired": on_session,
 }
 
+# The one list of the event types we act on: the worker's handlers above. The web queues
+# only these (:func:`handled`); reconciliation asks Stripe only for these.
+HANDLED_TYPES = frozenset(HANDLERS)
+
+
+def handled(event_type: str) -> bool:
+    """Whether a verified event of ``event_type`` goes to the worker.
+
+    Any other type (``payment_intent.created``, ``charge.succeeded``, ``customer.*``…)
+    carries nothing a handler reads: the intent's status, the charge and the refunds are
+    all re-read from the handled ``payment_intent.*`` / ``charge.refunded`` / ``refund.*``
+    events. The web acknowledges it at the edge, 200 with nothing queued or stored, and
+    counts it; the worker would only have written an ``ignored`` inbox row for it.
+    """
+    return event_type in HANDLED_TYPES
+
 
 # --- the dispatcher ------------------------------------------------------------------
 
@@ -496,13 +512,15 @@ def malformed(payload: dict[str, Any]) -> str | None:
     return None
 
 
-def receive(redis: Redis, event: dict[str, Any]) -> None:
+def receive(redis: Redis, event: dict[str, Any], raw: bytes | None = None) -> None:
     """Keep a verified event's body for the worker, whose message carries only its id.
 
     Dramatiq logs a failed message with its arguments, and an event's body holds the
-    intent's ``client_secret`` and the buyer's e-mail: no message may carry it.
+    intent's ``client_secret`` and the buyer's e-mail: no message may carry it. ``raw``
+    is the signed body ``event`` was parsed from (strictly, by :func:`verified_event`):
+    kept as it came, it need not be serialised again.
     """
-    body = json.dumps(event, separators=(",", ":"))
+    body = raw if raw is not None else json.dumps(event, separators=(",", ":"))
     redis.set(keys.event_body(str(event["id"])), body, ex=keys.EVENT_BODY_TTL_SECONDS)
 
 
@@ -733,10 +751,10 @@ def remember(redis: Redis, event_id: str) -> None:
         log.warning("could not set the dedupe key of %s", event_id)
 
 
-def retryable_failed(
-    limit: int = 100, *, older_than: datetime | None = None
-) -> list[tuple[str, dict[str, Any]]]:
-    """Failed or never-finished inbox rows to re-enqueue (for the clock's sweep)."""
+def retryable_failed(limit: int = 100, *, older_than: datetime | None = None) -> list[str]:
+    """The event ids of failed or never-finished inbox rows to re-enqueue (the clock's
+    sweep). Only the id column is read: the actor loads the payload itself, and a sweep
+    every 5 s would otherwise fetch up to ``limit`` payloads it drops."""
     condition = WebhookEvent.status.in_([WebhookStatus.FAILED, WebhookStatus.RECEIVED])
     # A malformed event fails the same way every time: it waits for a replay by hand.
     condition &= WebhookEvent.last_error.is_null() | ~WebhookEvent.last_error.startswith(
@@ -744,5 +762,11 @@ def retryable_failed(
     )
     if older_than is not None:
         condition &= WebhookEvent.created_at < older_than
-    query = WebhookEvent.select().where(condition).order_by(WebhookEvent.id).limit(limit)
-    return [(row.event_id, row.payload) for row in query]
+    rows: Any = (  # tuples(): each row is (event_id,)
+        WebhookEvent.select(WebhookEvent.event_id)
+        .where(condition)
+        .order_by(WebhookEvent.id)
+        .limit(limit)
+        .tuples()
+    )
+    return [str(row[0]) for row in rows]

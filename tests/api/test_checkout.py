@@ -403,6 +403,8 @@ CARD_BODIES = [
     {"shippingAddress": {"line2": "card 4000-0025-0000-3155 pls"}},
     {"ref": 4242424242424242},
     {"list": ["378282246310005"]},
+    # Eight characters, sixteen digits: NFKC reads each circled "42" as two.
+    {"note": "\u32b7" * 8},
 ]
 
 

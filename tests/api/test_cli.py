@@ -40,7 +40,8 @@ class TestCommands:
         assert runtime.redis.hget("{shop}:avail", "MUG-LOGO") == "40"
         # Words for the demo's log, not a Python repr (RebuildReport(skus=6, …)).
         assert output == (
-            "rebuilt 6 SKUs (Redis-only holds kept: 0, reservation records restored: 0)\n"
+            "rebuilt 6 SKUs (Redis-only holds kept: 0, reservation records restored: 0, "
+            "held records settled from the database: 0)\n"
             "rebuilt 0 promotion codes' terms and redemptions\n"
         )
 

@@ -48,3 +48,41 @@ class TestProductionRequestLog:
         client.get("/healthz", headers={"X-Request-Id": "4111111111111111"})
         assert "4111111111111111" not in stream.getvalue().decode()
         assert '"route":"/healthz"' in stream.getvalue().decode()
+
+
+class TestLogProcessors:
+    def test_timestamp_is_iso_utc_with_microseconds(self) -> None:
+        import re
+        import time
+        from datetime import UTC, datetime
+
+        from app.api.observability import UtcTimestamp
+
+        stamp = UtcTimestamp()
+        before = datetime.now(UTC)
+        first = stamp(None, "info", {})["timestamp"]
+        time.sleep(1.1)  # the next second: its prefix is formatted anew
+        second = stamp(None, "info", {})["timestamp"]
+        for text in (first, second):
+            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", text)
+        parsed = [datetime.fromisoformat(t.replace("Z", "+00:00")) for t in (first, second)]
+        assert before.replace(microsecond=0) <= parsed[0] < parsed[1]
+        assert (parsed[1] - parsed[0]).total_seconds() >= 1
+
+    def test_every_line_of_a_request_carries_its_id(
+        self, production_log: tuple[Any, io.BytesIO], gateway: Any
+    ) -> None:
+        client, stream = production_log
+        event = gateway.event("payment_intent.succeeded", {"id": "pi_1", "metadata": {}})
+        body, header = gateway.signed(event)
+        client.post(
+            "/api/webhooks/stripe",
+            data=body,
+            headers={"Stripe-Signature": header, "X-Request-Id": "req-hook-1"},
+        )
+        client.get("/healthz", headers={"X-Request-Id": "req-next-2"})
+        lines = [json.loads(line) for line in stream.getvalue().decode().splitlines()]
+        ids = {(line["event"], line.get("request_id")) for line in lines}
+        # The view's own line (another logger) and the request line: one id, then the next.
+        assert ids >= {("webhook_received", "req-hook-1"), ("request", "req-hook-1")}
+        assert ("request", "req-next-2") in ids

@@ -110,3 +110,59 @@ class TestStripeWebhook:
             assert (
                 client.post(URL, data=body, headers={"Stripe-Signature": header}).status_code == 200
             )
+
+
+class TestUnhandledTypesAtTheEdge:
+    """Verified events no handler reads are acknowledged without queue, body or row."""
+
+    @pytest.mark.parametrize(
+        "type_", ["payment_intent.created", "charge.succeeded", "customer.created"]
+    )
+    def test_acknowledged_with_nothing_written(
+        self, client: Any, broker: Any, gateway: Any, runtime: Any, type_: str
+    ) -> None:
+        from models import WebhookEvent
+
+        event = gateway.event(type_, {"id": "pi_1", "metadata": {"orderId": "o-1"}})
+        body, header = gateway.signed(event)
+        before = unhandled_count(type_)
+        response = client.post(URL, data=body, headers={"Stripe-Signature": header})
+        assert response.status_code == 200
+        assert response.get_json() == {"received": True}
+        assert queued(broker) == []
+        assert runtime.redis.keys("*") == []  # no kept body, nothing else
+        assert WebhookEvent.select().count() == 0
+        assert unhandled_count(type_) == before + 1
+
+    def test_still_verified(self, client: Any, broker: Any, gateway: Any) -> None:
+        body, header = gateway.signed(gateway.event("charge.succeeded", {"id": "ch_1"}))
+        response = client.post(
+            URL, data=body.replace(b"ch_1", b"ch_2"), headers={"Stripe-Signature": header}
+        )
+        assert response.status_code == 400
+        assert response.get_json()["error"]["code"] == "signature_invalid"
+
+    @pytest.mark.parametrize("type_", sorted(webhooks.HANDLERS))
+    def test_every_handled_type_is_queued(
+        self, client: Any, broker: Any, gateway: Any, runtime: Any, type_: str
+    ) -> None:
+        event = gateway.event(type_, {"id": "pi_1", "metadata": {}})
+        body, header = gateway.signed(event)
+        before = unhandled_count(type_)
+        assert client.post(URL, data=body, headers={"Stripe-Signature": header}).status_code == 200
+        assert [tuple(m.args) for m in queued(broker)] == [(event["id"],)]
+        assert webhooks.received_event(runtime.redis, event["id"]) == event
+        assert unhandled_count(type_) == before
+
+    def test_the_handled_list_is_the_handlers(self) -> None:
+        assert frozenset(webhooks.HANDLERS) == webhooks.HANDLED_TYPES
+        assert not webhooks.handled("payment_intent.created")
+        assert webhooks.handled("payment_intent.succeeded")
+
+
+def unhandled_count(type_: str) -> float:
+    """This process's ``checkout_webhook_unhandled_total{type}``."""
+    from prometheus_client import REGISTRY
+
+    value = REGISTRY.get_sample_value("checkout_webhook_unhandled_total", {"type": type_})
+    return value or 0.0

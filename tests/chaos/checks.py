@@ -257,6 +257,7 @@ def collect(
     f["Redis ≠ DB counters after rebuild"] = sum(
         1 for sku, v in per_sku.items() if after[sku] != v["dbAvail"]
     )
+    f["rebuild (inventory rebuild's words)"] = rebuild.splitlines()[0] if rebuild else ""
     report.details["stock"] = per_sku
     report.details["rebuild"] = rebuild
 

@@ -300,6 +300,12 @@ class TestHelpers:
         for number in numbers:
             assert re.fullmatch(r"ORD-[0-9A-HJKMNP-TV-Z]{8}", number)
 
+    def test_order_number_uses_the_whole_alphabet_in_every_place(self) -> None:
+        numbers = [admission.new_order_number()[4:] for _ in range(2000)]
+        for place in range(8):
+            # 2,000 draws of 32 letters: odds that any letter is missing anywhere < 1e-25.
+            assert {n[place] for n in numbers} == set(admission.ORDER_NUMBER_ALPHABET)
+
     def test_fingerprint_ignores_key_order(self) -> None:
         one = {"items": [{"sku": "A", "quantity": 1}], "email": "x@example.com"}
         two = {"email": "x@example.com", "items": [{"quantity": 1, "sku": "A"}]}

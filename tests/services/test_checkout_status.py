@@ -174,6 +174,70 @@ class TestChangeFeed:
         assert view is not None and view["state"] == "PAID"
 
 
+class TestGatedWait:
+    """The long-poll's wait with its caps as the gate: one round trip fewer per answer."""
+
+    def test_a_gate_with_nothing_new_skips_the_first_read(
+        self, any_redis: Any, feed: ChangeFeed, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        publish(any_redis, "o1", state="PENDING")
+        # The feed's first subscription wakes every waiter once (as after a reconnect):
+        # start it, and let that wake-up pass, before counting.
+        feed.wait("o0", since_version=0, timeout=5)
+        time.sleep(0.2)
+        reads: list[str] = []
+        real_read = checkout_status.read
+
+        def counted(redis: Any, order_id: str) -> Any:
+            reads.append(order_id)
+            return real_read(redis, order_id)
+
+        monkeypatch.setattr(checkout_status, "read", counted)
+        caps = WaiterCaps(per_order=5, per_credential=5, per_ip=5)
+        gate = lambda: caps.watch(any_redis, "o1", "token:a", "1.1.1.1")  # noqa: E731
+        timer = later(0.2, lambda: publish(any_redis, "o1", paymentStatus="processing"))
+        view = feed.wait("o1", since_version=1, timeout=10, gate=gate)
+        timer.join()
+        assert view is not None and view["version"] == 2
+        assert reads == ["o1"]  # only once woken: the gate told version 1, nothing new
+        assert any_redis.keys(keys.waiters("*", "*")) == []  # left when answered
+
+    def test_a_gate_that_sees_a_newer_version_answers_at_once(
+        self, any_redis: Any, feed: ChangeFeed
+    ) -> None:
+        publish(any_redis, "o1", state="PENDING")
+        publish(any_redis, "o1", state="PAID")
+        caps = WaiterCaps(per_order=5, per_credential=5, per_ip=5)
+        gate = lambda: caps.watch(any_redis, "o1", "token:a", "1.1.1.1")  # noqa: E731
+        started = time.monotonic()
+        view = feed.wait("o1", since_version=1, timeout=10, gate=gate)
+        assert view is not None and view["state"] == "PAID"
+        assert time.monotonic() - started < 5
+        assert feed.wait("missing", since_version=0, timeout=10, gate=lambda: caps.watch(
+            any_redis, "missing", "token:a", "1.1.1.1"
+        )) is None  # fmt: skip
+
+    def test_a_refused_gate_leaves_no_waiter(self, any_redis: Any, feed: ChangeFeed) -> None:
+        publish(any_redis, "o1", state="PENDING")
+        caps = WaiterCaps(per_order=0, per_credential=5, per_ip=5)
+        gate = lambda: caps.watch(any_redis, "o1", "token:a", "1.1.1.1")  # noqa: E731
+        with pytest.raises(RateLimited, match="order"):
+            feed.wait("o1", since_version=1, timeout=10, gate=gate)
+        assert feed.waiting() == 0
+        assert any_redis.keys(keys.waiters("*", "*")) == []
+
+    def test_watch_answers_the_version_or_none(self, any_redis: Any) -> None:
+        caps = WaiterCaps(per_order=5, per_credential=5, per_ip=5)
+        with caps.watch(any_redis, "o1", "token:a", "1.1.1.1") as version:
+            assert version is None  # no read model
+            assert any_redis.get(keys.waiters("order", "o1")) in (b"1", "1")
+        publish(any_redis, "o1", state="PENDING")
+        publish(any_redis, "o1", state="PENDING")
+        with caps.watch(any_redis, "o1", "token:a", "1.1.1.1") as version:
+            assert version == 2
+        assert any_redis.keys(keys.waiters("*", "*")) == []
+
+
 class TestWaiterCaps:
     def test_a_cap_refuses_the_next_waiter_until_one_leaves(self, any_redis: Any) -> None:
         caps = WaiterCaps(per_order=2, per_credential=5, per_ip=5)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from app.services import authorizations, refunds
 from app.services.expiry import cancel_order
-from app.services.holds import restock_lines
+from app.services.holds import rehold_hold, restock_lines
 from app.services.inventory import Inventory
 from app.services.records import lock_order
 from app.services.webhooks import handle_event
@@ -77,3 +78,45 @@ class TestRestockCap:
             handle_event(event["id"], event, runtime)
         assert Order.get_by_id(authorized.id).state == "REFUNDED"
         assert on_hand() == 10 and available(runtime) == 10
+
+
+class TestReturnedReservationRecord:
+    """A voided or lapsed authorisation returns the confirmed units: the reservation row
+    goes RELEASED and its Redis record follows in the script that restocks."""
+
+    def status(self, runtime: Any, order: Order) -> str | None:
+        return Inventory(runtime.redis).status(order.reservation_id)
+
+    def test_a_void_releases_the_record(self, runtime: Any, authorized: Order) -> None:
+        assert self.status(runtime, authorized) == "CONFIRMED"
+        cancel_order(authorized.id, runtime)
+        assert Order.get_by_id(authorized.id).state == "CANCELED"
+        assert self.status(runtime, authorized) == "RELEASED"
+        assert on_hand() == 10 and available(runtime) == 10
+
+    def test_a_lapsed_authorisation_releases_the_record(
+        self, runtime: Any, authorized: Order
+    ) -> None:
+        late = authorized.capture_before + timedelta(minutes=1)
+        authorizations.check_authorization(authorized.id, runtime, now=late)
+        assert Order.get_by_id(authorized.id).state == "CANCELED"
+        assert self.status(runtime, authorized) == "RELEASED"
+        assert on_hand() == 10 and available(runtime) == 10
+
+    def test_released_even_when_every_unit_was_restocked_before(
+        self, runtime: Any, authorized: Order
+    ) -> None:
+        restock(runtime, authorized.id, [("TEE", 2)], "capture:cap_1")  # nothing left after
+        assert self.status(runtime, authorized) == "CONFIRMED"  # a restock alone: still sold
+        cancel_order(authorized.id, runtime)
+        assert self.status(runtime, authorized) == "RELEASED"
+        assert on_hand() == 10 and available(runtime) == 10
+
+    def test_a_late_payment_after_the_void_takes_the_units_again(
+        self, runtime: Any, authorized: Order
+    ) -> None:
+        # Was: the record still CONFIRMED, rehold.lua answered "already sold" and took
+        # nothing while the database sold the units again: Redis offered 2 units too many.
+        cancel_order(authorized.id, runtime)
+        assert rehold_hold(Order.get_by_id(authorized.id), runtime, actor="worker") is True
+        assert on_hand() == 8 and available(runtime) == 8

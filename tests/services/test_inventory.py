@@ -211,6 +211,23 @@ class TestAdjustAndRestock:
         inv.restock([("A", 1), ("C", 2), ("A", 1)])
         assert inv.available() == {"A": 7, "B": 2, "C": 2}
 
+    def test_restock_of_a_returned_reservation_releases_its_record(self, inv: Inventory) -> None:
+        inv.hold("r1", [("A", 2)], 60, order_id="o1")
+        inv.confirm("r1")
+        inv.restock([("A", 2)], returned="r1")
+        assert inv.status("r1") == "RELEASED"
+        assert inv.available() == {"A": 5, "B": 2, "C": 0}
+        inv.restock([], returned="r1")  # a retry: the record stays, nothing counted
+        inv.restock([], returned="absent")  # no record (lapsed): none is made
+        assert (inv.status("r1"), inv.status("absent")) == ("RELEASED", None)
+        assert inv.available() == {"A": 5, "B": 2, "C": 0}
+
+    def test_a_held_record_is_not_released_by_a_restock(self, inv: Inventory) -> None:
+        inv.hold("r1", [("A", 2)], 60)  # only a CONFIRMED record was sold and returned
+        inv.restock([("B", 1)], returned="r1")
+        assert inv.status("r1") == "HELD"
+        assert inv.available() == {"A": 3, "B": 3, "C": 0}
+
 
 class TestAvailable:
     def test_subset_leaves_unknown_skus_out(self, inv: Inventory) -> None:
@@ -249,6 +266,22 @@ class TestRebuild:
         assert inv.rebuild({"A": 3}, held).restored == 0
         assert inv.status("r1") == "CONFIRMED"
         assert inv.available()["A"] == 3
+
+    def test_a_held_record_the_database_settled_follows_it(self, inv: Inventory) -> None:
+        # r1's confirm and r2's release were lost with a failed-over primary: both records
+        # are still HELD in Redis, while the database's counts already sold r1's units
+        # (on hand 5 - 2) and put r2's back.
+        inv.hold("r1", [("A", 2)], 60, order_id="o1")
+        inv.hold("r2", [("B", 1)], 60, order_id="o2")
+        inv.hold("fresh", [("B", 1)], 60)  # not written yet: still holds its unit
+        report = inv.rebuild(
+            {"A": 3, "B": 2}, settled={"r1": "CONFIRMED", "r2": "RELEASED", "gone": "RELEASED"}
+        )
+        assert inv.available() == {"A": 3, "B": 1}
+        assert (report.settled, report.redis_only_holds) == (2, 1)
+        assert (inv.status("r1"), inv.status("r2")) == ("CONFIRMED", "RELEASED")
+        assert inv.held_ids() == ["fresh"]
+        assert inv.confirm("r1") is False and inv.release("r2") is False  # nothing twice
 
 
 class TestRebuildCountsFromDb:
@@ -332,6 +365,48 @@ class TestRebuildFromDb:
         assert expire_hold(held.id, runtime).action == "canceled"
         assert inventory.available() == {"TEE": 2, "MUG": 1}
         assert Product.get_by_id("TEE").stock_on_hand == 7
+
+    def test_a_confirm_or_release_lost_with_the_primary_is_not_subtracted_again(
+        self, runtime: Any, gateway: Any
+    ) -> None:
+        """The failover suite's "Redis ≠ DB counters after rebuild": the database says
+        CONFIRMED (or RELEASED) while the promoted replica still has the record HELD in
+        ``{shop}:holds``. The rebuild must count those units once, from the database."""
+        from app.services.checkout import create_order_from_submission
+        from app.services.expiry import cancel_order
+        from app.services.webhooks import handle_event
+        from models import Order
+        from tests.fakes import admit_checkout, stock
+
+        stock(runtime.redis, "TEE", on_hand=10)
+        sold = create_order_from_submission(
+            admit_checkout(runtime.redis, [("TEE", 3)]).order_id, runtime
+        )
+        dropped = create_order_from_submission(
+            admit_checkout(runtime.redis, [("TEE", 2)]).order_id, runtime
+        )
+        assert sold is not None and dropped is not None
+        event = gateway.event("payment_intent.succeeded", gateway.confirm(sold.payment_intent_id))
+        handle_event(event["id"], event, runtime)
+        cancel_order(dropped.id, runtime)
+        assert Order.get_by_id(sold.id).state == "PAID"
+        assert Order.get_by_id(dropped.id).state == "CANCELED"
+        assert Inventory(runtime.redis).available() == {"TEE": 7}
+
+        # What the promoted replica has: both scripts lost, both records still HELD.
+        for order in (sold, dropped):
+            runtime.redis.hset(keys.reservation(order.reservation_id), "status", "HELD")
+            runtime.redis.zadd(keys.HOLDS, {order.reservation_id: int(time.time()) + 600})
+        runtime.redis.hincrby(keys.AVAIL, "TEE", -2)  # the release's units were lost too
+
+        report = rebuild_from_db(runtime.redis)
+
+        inventory = Inventory(runtime.redis)
+        assert inventory.available() == {"TEE": 7}  # 10 on hand - 3 sold
+        assert (report.settled, report.redis_only_holds) == (2, 0)
+        assert inventory.status(sold.reservation_id) == "CONFIRMED"
+        assert inventory.status(dropped.reservation_id) == "RELEASED"
+        assert inventory.held_ids() == []
 
 
 # --- I1: no oversell, whatever the sequence -----------------------------------------

@@ -1,9 +1,11 @@
-"""The per-order lock of the actors (app/services/records.order_lock)."""
+"""The per-order lock of the actors (app/services/records.order_lock) and the read
+model's publish after commit (tried again through a Redis failover)."""
 
 from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -45,3 +47,98 @@ class TestOrderLock:
             any_redis.delete(keys.order_lock("o-4"))  # a flush while held
             time.sleep(0.3)
         assert "lost while held" in caplog.text
+
+
+class TestPublishAfterCommit:
+    """A read-model publish that meets a connection error (a Redis failover: refused
+    until the replica is promoted) is tried again; nothing else would publish again."""
+
+    @pytest.fixture
+    def refused(self, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+        """``checkout_status.publish`` refused twice, then through; the states asked."""
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        from app.services import checkout_status, records
+
+        real = checkout_status.publish
+        asked: list[str] = []
+
+        def publish(redis: Any, order_id: str, /, **fields: Any) -> int:
+            asked.append(fields["state"])
+            if len(asked) <= self.failures:
+                raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379.")
+            return real(redis, order_id, **fields)
+
+        monkeypatch.setattr(checkout_status, "publish", publish)
+        monkeypatch.setattr(records, "PUBLISH_RETRY_PAUSES", (0.0,) * 6)
+        return asked
+
+    failures = 2
+
+    def test_a_paid_order_is_published_after_the_failover(
+        self, runtime: Any, gateway: Any, order: Any, refused: list[str]
+    ) -> None:
+        from app.services import checkout_status
+        from app.services.webhooks import handle_event
+
+        event = gateway.event("payment_intent.succeeded", gateway.confirm(order.payment_intent_id))
+        handle_event(event["id"], event, runtime)
+        assert refused == ["PAID", "PAID", "PAID"]
+        view = checkout_status.read(runtime.redis, order.id)
+        assert view is not None and view["state"] == "PAID"
+
+    def test_a_change_committed_meanwhile_is_published_not_the_old_one(
+        self, runtime: Any, order: Any, refused: list[str]
+    ) -> None:
+        from app.services import checkout_status
+        from app.services.records import checkout_fields, publish_with_retries
+        from models import Order
+
+        stale = {**checkout_fields(order), "error": None}
+        later = order.updated_at + timedelta(seconds=1)
+        Order.update(state="CANCELED", updated_at=later).where(Order.id == order.id).execute()
+        assert publish_with_retries(runtime, order, stale) is True
+        assert refused == ["PENDING", "CANCELED", "CANCELED"]
+        view = checkout_status.read(runtime.redis, order.id)
+        assert view is not None and view["state"] == "CANCELED"
+
+    def test_gives_up_after_the_last_pause_without_raising(
+        self, runtime: Any, order: Any, refused: list[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from app.services.records import checkout_fields, publish_with_retries
+
+        monkeypatch.setattr(self, "failures", 99)
+        assert publish_with_retries(runtime, order, checkout_fields(order)) is False
+        assert len(refused) == 7  # the first try and one after each of the six pauses
+
+    def unopened(self, runtime: Any) -> Any:
+        from app.services.checkout import write_submission
+        from tests.fakes import admit_checkout, stock
+
+        stock(runtime.redis, "TEE", on_hand=5, price=2000)
+        order = write_submission(admit_checkout(runtime.redis, [("TEE", 1)]).order_id, runtime)
+        assert order is not None and order.payment_intent_id is None
+        return order
+
+    def test_the_client_secret_is_published_after_the_failover(
+        self, runtime: Any, gateway: Any, refused: list[str]
+    ) -> None:
+        from app.services import checkout_status
+        from app.services.checkout import open_payment
+
+        order, _ = open_payment(self.unopened(runtime), runtime)
+        assert refused == ["PENDING"] * 3
+        view = checkout_status.read(runtime.redis, order.id)
+        assert view is not None and view["clientSecret"] == order.client_secret
+
+    def test_the_client_secret_never_published_fails_the_actor_for_its_retry(
+        self, runtime: Any, gateway: Any, refused: list[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        from app.services.checkout import open_payment
+
+        monkeypatch.setattr(self, "failures", 99)
+        with pytest.raises(RedisConnectionError):
+            open_payment(self.unopened(runtime), runtime)
+        assert len(refused) == 7

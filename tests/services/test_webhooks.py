@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from app.services.checkout import create_order_from_submission
 from app.services.inventory import Inventory
 from app.services.webhooks import HANDLERS, Context, handle_event, inbox_row
 from models import Order, Outbox, Product, Refund, Reservation, WebhookEvent
+from models.db import utcnow
 from tests.fakes import intent_dict, sql_sent
 
 
@@ -274,6 +277,24 @@ class TestFailingHandler:
         assert (row.status, row.attempts, row.last_error) == ("processed", 2, None)
         assert Order.get_by_id(order.id).state == "PAID"
         assert Product.get_by_id("TEE").stock_on_hand == 8
+
+    def test_the_clock_reads_failed_rows_ids_not_their_payloads(
+        self, runtime: Any, gateway: Any, order: Order, monkeypatch: Any, caplog: Any
+    ) -> None:
+        from app.services.webhooks import retryable_failed
+
+        event = gateway.event("payment_intent.succeeded", gateway.confirm(order.payment_intent_id))
+
+        def broken(*args: Any) -> None:
+            raise RuntimeError("disk on fire")
+
+        monkeypatch.setitem(HANDLERS, "payment_intent.succeeded", broken)
+        with pytest.raises(RuntimeError):
+            handle_event(event["id"], event, runtime)
+        caplog.set_level(logging.DEBUG, logger="peewee")  # peewee logs each query's SQL
+        assert retryable_failed(older_than=utcnow() + timedelta(seconds=1)) == [event["id"]]
+        (sql,) = [r.getMessage() for r in caplog.records if "webhook_event" in r.getMessage()]
+        assert '"payload"' not in sql and '"event_id"' in sql, sql
 
 
 def paid(runtime: Any, gateway: Any, order: Order) -> Order:

@@ -42,6 +42,28 @@ class TestClockSweeps:
         assert not clock.sweep(runtime)  # throttled for this hold
         assert len(jobs.named("expire_hold")) == 1
 
+    def test_an_order_written_but_never_opened_is_sent_back_once(
+        self, runtime: Any, jobs: Any
+    ) -> None:
+        """Its actor failed after the row was written (so it left {shop}:pending) and the
+        retry was lost with the Redis primary: without this nobody opens it."""
+        from app.services.checkout import write_submission
+
+        stock(runtime.redis, "TEE", on_hand=5, price=2000)
+        order = write_submission(admit_checkout(runtime.redis, [("TEE", 1)]).order_id, runtime)
+        assert order is not None and order.payment_intent_id is None
+        assert not clock.sweep(runtime)  # fresh: its actor may still be opening it
+        Order.update(created_at=an_hour_ago()).where(Order.id == order.id).execute()
+        assert clock.sweep(runtime).counts == {"unopened": 1}
+        assert jobs.named("create_payment_intent") == [(order.id,)]
+        assert not clock.sweep(runtime)  # throttled
+        submission = admit_checkout(runtime.redis, [("TEE", 1)])
+        opened = create_order_from_submission(submission.order_id, runtime)
+        assert opened is not None and opened.payment_intent_id
+        Order.update(created_at=an_hour_ago()).execute()
+        assert not clock.sweep(runtime)  # an order with its intent is never sent back
+        assert len(jobs.named("create_payment_intent")) == 1
+
     def test_hold_not_yet_due_is_left_alone(self, runtime: Any, jobs: Any) -> None:
         written_order(runtime)
         assert not clock.sweep(runtime)
