@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import dramatiq
-from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from redis import Redis
 
 from app.config import Config
@@ -47,6 +47,28 @@ QUEUES: dict[str, str] = {
 HEARTBEAT_TIMEOUT_MS = 30_000
 MAINTENANCE_CHANCE = 100_000  # out of 1,000,000 commands
 DEAD_MESSAGE_TTL_MS = 7 * 24 * 3600 * 1000
+# A worker's consumer that finds its queue empty sleeps Dramatiq's back-off before the next
+# fetch (a Lua script on Redis each): 5-10 ms after the last message, doubling up to the
+# worker timeout. Messages 20-60 a second apart met 1.5-2.5 empty fetches each; starting the
+# back-off at its 4th step (40-80 ms) leaves 0.3-0.9, for ~25 ms more wait per message.
+IDLE_POLL_MIN_MISSES = 3
+
+
+class PatientConsumer(_RedisConsumer):
+    """Dramatiq's Redis consumer, whose idle back-off starts at 40-80 ms, not 5-10."""
+
+    def __next__(self) -> Any:
+        self.misses = max(self.misses, IDLE_POLL_MIN_MISSES)
+        return super().__next__()
+
+
+class FleetRedisBroker(RedisBroker):
+    """Dramatiq's Redis broker with :class:`PatientConsumer` (only workers consume)."""
+
+    @property
+    def consumer_class(self) -> type[PatientConsumer]:
+        """The consumer each worker process runs per queue."""
+        return PatientConsumer
 
 
 class Jobs(Protocol):
@@ -105,7 +127,7 @@ def redis_broker(
     """
     config = Config(redis_url=redis) if isinstance(redis, str) else redis
     pool = connection_pool(config, max_connections=config.redis_max_connections)
-    return RedisBroker(
+    return FleetRedisBroker(
         client=Redis(connection_pool=pool),
         heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
         maintenance_chance=maintenance_chance,
