@@ -38,6 +38,7 @@ them for the reader); nothing else spells a key.
     {shop}:promo:<code>               none           hash: a promotion's terms (admit.lua reads)
     {shop}:promo:<code>:orders        none           hash orderId -> buyer keys: redemptions held
     {shop}:promo:<code>:buyers        none           hash buyer key -> redemptions held
+    {shop}:stats:<YYYY-MM-DD>         8 d            hash: the UTC day's submit counts (admit.lua)
     {shop}:taxcalc:<sha256(cart)>     a quote's life a Stripe Tax calculation for one cart (JSON)
 """
 
@@ -131,6 +132,11 @@ RECONCILE_CHECKPOINT = PREFIX + "reconcile:checkpoint"
 CLOCK_CLAIM_PREFIX = PREFIX + "clock:"
 CLOCK_CLAIM_TTL_SECONDS = 300
 
+# The dashboard's per-day submit counts (admit.lua, app/services/dashboard.py): counted in
+# the admission script's own call, so the submit stays one round trip. Kept a week and a day.
+DAY_STATS_PREFIX = PREFIX + "stats:"
+DAY_STATS_TTL_SECONDS = 8 * 24 * 3600
+DAY_STATS_FIELDS = ("submits", "admitted", "out_of_stock")
 # Stripe Tax (app/services/pricing/stripe_tax.py): one calculation per cart, destination,
 # shipping option and discount, kept for a quote's life (HOLD_TTL_SECONDS: the time a buyer
 # takes from quote to submit) so repeated quotes and the worker's pricing reuse it.
@@ -278,6 +284,11 @@ def promotion_orders(code: str) -> str:
 def promotion_buyers(code: str) -> str:
     """``{shop}:promo:<code>:buyers``: redemptions held per buyer (e-mail, user id)."""
     return promotion(code) + ":buyers"
+
+
+def day_stats(day: str) -> str:
+    """``{shop}:stats:<YYYY-MM-DD>``: the UTC day's submit counts (admit.lua writes them)."""
+    return DAY_STATS_PREFIX + day
 
 
 def tax_calculation(cart_hash: str) -> str:

@@ -1,5 +1,5 @@
 """``make a11y``: Lighthouse's accessibility score for the checkout page and the
-operator's console (Orders, an Order), each with a budget.
+operator's console (Dashboard, Attention, Orders, an Order), each with a budget.
 
 Starts the demo stack on free ports, runs the locally installed Lighthouse
 (``node_modules/.bin/lighthouse``, Chromium from ``CHROME_PATH``, default
@@ -138,6 +138,8 @@ def pages_to_audit(state: dict[str, Any]) -> list[tuple[str, str, dict[str, str]
     cookie = {"Cookie": f"console_session={session.cookies.get('console_session')}"}
     return [
         ("checkout page", web, None),
+        ("console: Dashboard", f"{web}admin", cookie),
+        ("console: Attention", f"{web}admin/attention", cookie),
         ("console: Orders", f"{web}admin/orders", cookie),
         ("console: Order", f"{web}admin/orders/{order_id}", cookie),
     ]

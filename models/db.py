@@ -9,12 +9,14 @@ pool of that many connections per process). All timestamps are naive UTC datetim
 from __future__ import annotations
 
 import json
+import select
+import time
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
 
 import peewee
-from playhouse.db_url import connect
+from playhouse.db_url import connect, parse
 from playhouse.pool import PooledPostgresqlDatabase
 
 database_proxy = peewee.DatabaseProxy()
@@ -33,6 +35,10 @@ SQLITE_PRAGMAS = {
 # caller finding the pool full waits this long for one to come back before failing.
 POOL_STALE_SECONDS = 300
 POOL_WAIT_SECONDS = 10
+# A pooled connection given back less than this long ago is handed out again without a
+# ping (``SELECT 1``, a round trip per message or request otherwise); one idle longer
+# is pinged, so one a PostgreSQL restart ended (which takes seconds) is replaced.
+POOL_PING_IDLE_SECONDS = 1.0
 
 
 def utcnow() -> datetime:
@@ -67,11 +73,60 @@ def bind_database(url: str, *, pool_size: int = 0) -> peewee.Database:
     return db
 
 
+class PingWhenIdlePool(PooledPostgresqlDatabase):
+    """peewee's PostgreSQL pool, pinging only connections idle for a while.
+
+    peewee pings every connection it takes out of the pool (``SELECT 1``: a round trip
+    and a statement for PostgreSQL per worker message and per web request). A connection
+    given back under :data:`POOL_PING_IDLE_SECONDS` ago, idle, not closed and with
+    nothing waiting on its socket is handed out as it is: a server that ended it (a
+    restart, ``pg_terminate_backend``) sends its error and closes the socket, which
+    makes it readable, and that is checked without a round trip. Older or readable ones
+    are pinged as before; one that broke while in use is never given back (peewee checks
+    its status when it returns).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._returned_at: dict[int, float] = {}
+
+    def _is_closed(self, conn: Any) -> bool:
+        returned = self._returned_at.get(self.conn_key(conn))
+        if (
+            returned is not None
+            and time.monotonic() - returned < POOL_PING_IDLE_SECONDS
+            and not conn.closed
+            and self._adapter.txn_status(conn) == self._adapter.txn_idle
+            and not _has_input(conn)
+        ):
+            return False
+        return bool(super()._is_closed(conn))
+
+    def _close(self, conn: Any, close_conn: bool = False) -> None:
+        with self._pool_lock:  # re-entrant: the pool's own _close takes it again
+            self._returned_at[self.conn_key(conn)] = time.monotonic()
+            super()._close(conn, close_conn)
+
+    def _close_raw(self, conn: Any) -> None:
+        self._returned_at.pop(self.conn_key(conn), None)
+        super()._close_raw(conn)
+
+
+def _has_input(conn: Any) -> bool:
+    """Whether an idle connection's socket has something to read (the server's goodbye,
+    or its closing); True when that cannot be told, so that the caller pings."""
+    try:
+        poller = select.poll()
+        poller.register(conn.fileno(), select.POLLIN)
+        return bool(poller.poll(0))
+    except Exception:  # no socket any more, or no poll(): let the ping decide
+        return True
+
+
 def _pooled_postgres(url: str, pool_size: int) -> PooledPostgresqlDatabase:
-    # playhouse.db_url parses the URL (user, host, port, query options); only the
-    # class differs from the unpooled connection.
-    return connect(
-        url.replace(urlparse(url).scheme, "postgresql+pool", 1),
+    # playhouse.db_url parses the URL (user, host, port, query options).
+    return PingWhenIdlePool(
+        **parse(url),
         autorollback=True,
         max_connections=pool_size,
         stale_timeout=POOL_STALE_SECONDS,
@@ -110,6 +165,18 @@ def close_database() -> None:
 def is_postgres(db: peewee.Database | None = None) -> bool:
     """Whether ``db`` (default: the bound one) is PostgreSQL."""
     return isinstance(db or database(), peewee.PostgresqlDatabase)
+
+
+def insert_new(query: peewee.ModelInsert, key: peewee.Field) -> Any | None:
+    """Run ``query`` as ``INSERT … ON CONFLICT DO NOTHING RETURNING key``: the new row's
+    ``key``, or None when a row with the same unique value already existed.
+
+    One statement, no transaction or savepoint of its own (peewee's ``get_or_create``
+    costs a SELECT, a SAVEPOINT, the INSERT and its RELEASE). PostgreSQL and SQLite
+    (3.35+) both answer RETURNING.
+    """
+    rows = list(query.on_conflict_ignore().returning(key).tuples().execute())
+    return rows[0][0] if rows else None
 
 
 class JSONField(peewee.TextField):

@@ -8,6 +8,7 @@ from contextlib import nullcontext
 from app.runtime import current
 from app.services import webhooks
 from app.services.records import order_lock
+from models.statuses import WebhookStatus
 
 log = logging.getLogger(__name__)
 
@@ -20,11 +21,13 @@ def handle_stripe_event(event_id: str) -> None:
     if payload is None:  # its body lapsed unread: the clock's reconciliation fetches it
         log.error("Stripe event %s: no body kept for it; left to reconciliation", event_id)
         return
-    order_id = webhooks.order_id_of_event(payload)
+    # An event without a handler changes no order: recorded as ignored, without the lock.
+    order_id = webhooks.order_id_of_event(payload) if webhooks.handles(payload) else None
     guard = order_lock(runtime.redis, order_id) if order_id else nullcontext()
     with guard:
         outcome = webhooks.handle_event(event_id, payload, runtime)
-    webhooks.forget_received(runtime.redis, event_id)
+    if outcome.status not in (WebhookStatus.PROCESSED, WebhookStatus.IGNORED):
+        webhooks.forget_received(runtime.redis, event_id)  # done ones dropped it already
     for outbox_id in outcome.outbox_ids:
         runtime.jobs.send_receipt(outbox_id)
     if outcome.expire_order:  # a late failure of a delayed payment: cancel, then release

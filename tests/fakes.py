@@ -1036,3 +1036,25 @@ def admit_checkout(
     )
     admit(redis, submission, hold_ttl=hold_ttl, key_ttl=86400)
     return submission
+
+
+def sql_sent(monkeypatch: Any) -> list[str]:
+    """The first word of each statement peewee sends from now on, with a ``BEGIN`` for each
+    transaction opened (its COMMIT is not listed)."""
+    from models.db import database
+
+    sent: list[str] = []
+    db = database()
+    execute_sql, begin = db.execute_sql, db.begin
+
+    def counting(sql: str, params: Any = None) -> Any:
+        sent.append(sql.split()[0].upper())
+        return execute_sql(sql, params)
+
+    def counting_begin(*args: Any, **kwargs: Any) -> Any:
+        sent.append("BEGIN")
+        return begin(*args, **kwargs)
+
+    monkeypatch.setattr(db, "execute_sql", counting)
+    monkeypatch.setattr(db, "begin", counting_begin)
+    return sent

@@ -19,7 +19,7 @@ from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 
 from app.config import Config
-from app.console import auth, catalog, operators, orders, webhooks
+from app.console import auth, catalog, dashboard, operators, orders, webhooks
 from app.console.blueprint import bp
 from app.console.session import RedisSessionInterface
 from app.errors import ServiceError
@@ -41,7 +41,8 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "frame-ancestors 'none'",
     )
 )
-_VIEW_MODULES = (auth, orders, webhooks, operators, catalog)  # imported for their routes on ``bp``
+# Imported for their routes on ``bp``.
+_VIEW_MODULES = (auth, dashboard, orders, webhooks, operators, catalog)
 
 
 def init_console(app: Flask, config: Config) -> None:

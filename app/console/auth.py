@@ -54,8 +54,8 @@ class ConsoleCsrf(CSRFProtect):
 
 csrf = ConsoleCsrf()
 EPOCH = "epoch"
-# Where a signed-in operator lands (the dashboard's page, once it exists, may take over).
-HOME_ENDPOINT = "console.orders"
+# Where a signed-in operator lands: the dashboard.
+HOME_ENDPOINT = "console.dashboard"
 
 
 def current_operator() -> Operator:

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import dramatiq
-from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from redis import Redis
 
 from app.config import Config
@@ -47,6 +47,28 @@ QUEUES: dict[str, str] = {
 HEARTBEAT_TIMEOUT_MS = 30_000
 MAINTENANCE_CHANCE = 100_000  # out of 1,000,000 commands
 DEAD_MESSAGE_TTL_MS = 7 * 24 * 3600 * 1000
+# A worker's consumer that finds its queue empty sleeps Dramatiq's back-off before the next
+# fetch (a Lua script on Redis each): 5-10 ms after the last message, doubling up to the
+# worker timeout. Messages 20-60 a second apart met 1.5-2.5 empty fetches each; starting the
+# back-off at its 4th step (40-80 ms) leaves 0.3-0.9, for ~25 ms more wait per message.
+IDLE_POLL_MIN_MISSES = 3
+
+
+class PatientConsumer(_RedisConsumer):
+    """Dramatiq's Redis consumer, whose idle back-off starts at 40-80 ms, not 5-10."""
+
+    def __next__(self) -> Any:
+        self.misses = max(self.misses, IDLE_POLL_MIN_MISSES)
+        return super().__next__()
+
+
+class FleetRedisBroker(RedisBroker):
+    """Dramatiq's Redis broker with :class:`PatientConsumer` (only workers consume)."""
+
+    @property
+    def consumer_class(self) -> type[PatientConsumer]:
+        """The consumer each worker process runs per queue."""
+        return PatientConsumer
 
 
 class Jobs(Protocol):
@@ -105,12 +127,29 @@ def redis_broker(
     """
     config = Config(redis_url=redis) if isinstance(redis, str) else redis
     pool = connection_pool(config, max_connections=config.redis_max_connections)
-    return RedisBroker(
+    return FleetRedisBroker(
         client=Redis(connection_pool=pool),
         heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
         maintenance_chance=maintenance_chance,
         dead_message_ttl=DEAD_MESSAGE_TTL_MS,
     )
+
+
+# Dramatiq's Redis broker keeps a queue's messages in ``<namespace>:<queue>.msgs`` (every
+# message not yet acknowledged: waiting, taken by a worker, or scheduled under ``.DQ``).
+BROKER_NAMESPACE = "dramatiq"
+
+
+def queue_depths(redis: Redis) -> dict[str, int]:
+    """Messages not yet done per queue, as Dramatiq's own ``qsize`` counts them (its
+    ``.msgs`` hashes, the delayed queue's included): one pipelined round trip."""
+    names = sorted(set(QUEUES.values()))
+    with redis.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.hlen(f"{BROKER_NAMESPACE}:{name}.msgs")
+            pipe.hlen(f"{BROKER_NAMESPACE}:{name}.DQ.msgs")
+        counts = pipe.execute()
+    return {name: int(counts[2 * i]) + int(counts[2 * i + 1]) for i, name in enumerate(names)}
 
 
 def delay_ms(at: datetime) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import threading
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -52,16 +53,66 @@ class SMTPMailer:
         self.host, self.port = host, port
         self.username, self.password = username, password
         self.use_ssl, self.starttls, self.timeout = use_ssl, starttls, timeout
+        self._local = threading.local()  # each thread's open session (smtplib is not shared)
 
     def send(self, message: Message) -> None:
-        """Deliver ``message`` over one SMTP session."""
+        """Deliver ``message`` on this thread's SMTP session, kept open for the next one.
+
+        A session costs a connection, the greeting, EHLO (and TLS, login) before the first
+        mail: about half the CPU of sending a receipt, once per worker thread now. A kept
+        session the server has closed meanwhile (idle timeout, 421) is replaced once;
+        any other failure closes it and raises (the actor retries).
+        """
+        email = _to_email(message)
+        kept = getattr(self._local, "smtp", None)
+        if kept is not None:
+            try:
+                kept.send_message(email)
+                return
+            except (smtplib.SMTPServerDisconnected, ConnectionError) as exc:
+                log.info("SMTP session closed by the server (%s); opening another", exc)
+            except smtplib.SMTPResponseException as exc:
+                if exc.smtp_code != 421:  # 421: the server is closing this session
+                    self._drop()
+                    raise
+            except Exception:
+                self._drop()
+                raise
+            self._drop()
+        smtp = self._open()
+        try:
+            smtp.send_message(email)
+        except Exception:
+            _close_quietly(smtp)
+            raise
+        self._local.smtp = smtp
+
+    def _open(self) -> smtplib.SMTP:
         smtp_class = smtplib.SMTP_SSL if self.use_ssl else smtplib.SMTP
-        with smtp_class(self.host, self.port, timeout=self.timeout) as smtp:
+        smtp = smtp_class(self.host, self.port, timeout=self.timeout)
+        try:
             if self.starttls:
                 smtp.starttls()
             if self.username:
                 smtp.login(self.username, self.password or "")
-            smtp.send_message(_to_email(message))
+        except Exception:
+            _close_quietly(smtp)
+            raise
+        return smtp
+
+    def _drop(self) -> None:
+        smtp = getattr(self._local, "smtp", None)
+        self._local.smtp = None
+        if smtp is not None:
+            _close_quietly(smtp)
+
+
+def _close_quietly(smtp: smtplib.SMTP) -> None:
+    """End a session (QUIT, else just the socket); a dead one raises nothing."""
+    try:
+        smtp.quit()
+    except Exception:
+        smtp.close()
 
 
 class ConsoleMailer:

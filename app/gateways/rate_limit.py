@@ -81,3 +81,8 @@ class StripeBudget:
     def current(self) -> int:
         """The budget in force, grants per second."""
         return self._run("peek")
+
+    def in_use(self) -> int:
+        """Grants of the last second (the window's members younger than 1,000 ms)."""
+        now_ms = int(self.clock() * 1000)
+        return int(self.redis.zcount(keys.STRIPE_WINDOW, f"({now_ms - 1000}", "+inf"))

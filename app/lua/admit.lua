@@ -2,7 +2,7 @@
 -- its rate limit, claims the idempotency key, holds every line (all or nothing), redeems
 -- the promotion code (if any), writes the checkout read model (with the code's terms) and
 -- queues the submission in {shop}:pending. A refused submit writes nothing but its
--- rate-limit count.
+-- rate-limit count (and the day's submit counts for the dashboard).
 -- uses: stock.lua
 --
 -- KEYS[1]  {shop}:avail
@@ -17,6 +17,8 @@
 --                                   minSubtotal, max, perBuyer ('' = none)
 -- KEYS[10] {shop}:promo:<code>:orders   hash orderId -> buyer keys: redemptions held
 -- KEYS[11] {shop}:promo:<code>:buyers   hash buyer key -> redemptions held
+-- KEYS[12] {shop}:stats:<YYYY-MM-DD>    hash: the UTC day's `submits` (judged here, replays
+--                                   and rate-limited requests aside), `admitted`, `out_of_stock`
 -- ARGV[1]  request fingerprint (sha256 hex of the canonical validated body)
 -- ARGV[2]  the 202 response body, JSON
 -- ARGV[3]  order id
@@ -36,9 +38,10 @@
 -- ARGV[16] subtotal from which shipping is free (-1: never)
 -- ARGV[17] promotion code ('' = none; KEYS[9..11] are then unused)
 -- ARGV[18] the buyer's keys for the per-buyer limit, space separated (e-mail, user id)
--- ARGV[19] n: the number of read-model arguments that follow (field, value, ...)
--- ARGV[20 .. 19+n]  read-model field, value pairs
--- ARGV[20+n ..]     sku, quantity pairs (a repeated SKU is summed)
+-- ARGV[19] the day's counts' TTL, seconds (set when the day's hash is created)
+-- ARGV[20] n: the number of read-model arguments that follow (field, value, ...)
+-- ARGV[21 .. 20+n]  read-model field, value pairs
+-- ARGV[21+n ..]     sku, quantity pairs (a repeated SKU is summed)
 --
 -- Returns {used, ttl, outcome...}: `used` requests of the window so far (0 without a
 -- limit), `ttl` seconds until the window resets, then one of
@@ -159,6 +162,13 @@ local function promo_unavailable(terms, buyer_keys)
   return nil
 end
 
+-- The dashboard's count of the day: one HINCRBY in this call, never a round trip more.
+local function count(field)
+  if redis.call('HINCRBY', KEYS[12], field, 1) == 1 and field == 'submits' then
+    redis.call('EXPIRE', KEYS[12], ARGV[19])
+  end
+end
+
 local used, ttl = 0, 0
 local limit = tonumber(ARGV[10])
 if limit > 0 then
@@ -183,9 +193,10 @@ if claimed[1] then
   end
   return {used, ttl, 'MISMATCH'}
 end
+count('submits')
 
-local n = tonumber(ARGV[19])
-local first = 20 + n
+local n = tonumber(ARGV[20])
+local first = 21 + n
 local order, want = parse_lines(ARGV, first)
 local refused = check_lines(KEYS[1], order, want)
 local unknown = refused and refused[1] == 'UNKNOWN'
@@ -206,6 +217,9 @@ if not unknown and ARGV[17] ~= '' then
   promo = terms
 end
 if refused then
+  if refused[1] == 'SHORT' then
+    count('out_of_stock')
+  end
   table.insert(refused, 1, ttl)
   table.insert(refused, 1, used)
   return refused
@@ -230,7 +244,7 @@ redis.call('HSET', KEYS[4], 'fingerprint', ARGV[1], 'response', ARGV[2], 'orderI
 redis.call('EXPIRE', KEYS[4], ARGV[8])
 
 local fields = {}
-for i = 20, 19 + n do
+for i = 21, 20 + n do
   fields[#fields + 1] = ARGV[i]
 end
 if promo then
@@ -245,4 +259,5 @@ redis.call('HSET', KEYS[5], unpack(fields))
 redis.call('EXPIRE', KEYS[5], ARGV[9])
 
 redis.call('ZADD', KEYS[6], ARGV[6], ARGV[3])
+count('admitted')
 return {used, ttl, 'OK'}

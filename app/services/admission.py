@@ -311,7 +311,8 @@ def admit(
     checkout token unless ``caller`` (:func:`caller_hash`) is the user who submitted it.
     Raises RateLimited, IdempotencyKeyReused (same key, other body), OutOfStock, or
     InvalidRequest on ``items.N.sku`` for unknown SKUs; a refused submit leaves nothing
-    behind but its rate-limit count.
+    behind but its rate-limit count and the day's counts (``keys.day_stats``: submits,
+    admitted, out_of_stock; the dashboard reads them).
     """
     rate = rate or SubmitRate(0, 1, "")
     lines = validate_lines(submission.items)
@@ -333,6 +334,7 @@ def admit(
         keys.promotion(code),
         keys.promotion_orders(code),
         keys.promotion_buyers(code),
+        keys.day_stats(now.strftime("%Y-%m-%d")),
     ]
     check = total_check
     args = [
@@ -354,6 +356,7 @@ def admit(
         -1 if check is None or check.free_over is None else check.free_over,
         code,
         buyer_keys(str(submission.body.get("email") or ""), submission.user_id) if code else "",
+        keys.DAY_STATS_TTL_SECONDS,
         len(fields),
         *fields,
         *flat_lines(lines),

@@ -73,10 +73,10 @@ class Placement:
 
 def place_order(order_id: str, runtime: Runtime) -> Placement:
     """Submission → order → PaymentIntent; says when the hold's expiry must run."""
-    order = write_submission(order_id, runtime)
-    confirmed = None
+    written = written_submission(order_id, runtime)
+    order, confirmed = written.order, None
     if order is not None and order.state == PENDING:
-        order, confirmed = open_payment(order, runtime)
+        order, confirmed = open_payment(order, runtime, written)
     if order is None or order.state != PENDING:
         return Placement(order)
     reservation = Reservation.get_or_none(Reservation.order == order.id)
@@ -90,33 +90,49 @@ def create_order_from_submission(order_id: str, runtime: Runtime) -> Order | Non
     Returns the order, or None when the submission is gone or unprocessable (its hold
     is released and the reason published). Retryable Stripe errors propagate.
     """
-    order = write_submission(order_id, runtime)
-    if order is None or order.state != PENDING:
-        return order
-    return open_payment(order, runtime)[0]
+    written = written_submission(order_id, runtime)
+    if written.order is None or written.order.state != PENDING:
+        return written.order
+    return open_payment(written.order, runtime, written)[0]
+
+
+@dataclass(frozen=True)
+class Written:
+    """The order of an admitted submission (or None); when this run wrote it now, the
+    submission it was written from (read once per run)."""
+
+    order: Order | None
+    submission: dict[str, Any] | None = None
 
 
 def write_submission(order_id: str, runtime: Runtime) -> Order | None:
     """The order row of an admitted submission (written now if need be), or None."""
+    return written_submission(order_id, runtime).order
+
+
+def written_submission(order_id: str, runtime: Runtime) -> Written:
+    """:func:`write_submission`, saying whether the order was written now, and from what."""
     redis = runtime.redis
     order = Order.get_or_none(Order.id == order_id)
+    submission = None
     if order is None:
         view = checkout_status.read(redis, order_id)
         if view is None or not view.get("submission"):
             log.warning("submission %s is gone; nothing to create", order_id)
             admission.mark_written(redis, order_id)
-            return None
+            return Written(None)
         if view.get("state") not in (None, "", PENDING):
             # Expired (or refused) before a worker got to it.
             admission.mark_written(redis, order_id)
-            return None
+            return Written(None)
         try:
-            order = write_order(order_id, view, runtime)
+            order, created = write_order(order_id, view, runtime)
         except (InvalidRequest, IdempotencyKeyReused) as exc:
             reject_submission(runtime, order_id, view, Unprocessable(exc.code, exc.message))
-            return None
+            return Written(None)
+        submission = view["submission"] if created else None
     admission.mark_written(redis, order_id)
-    return order
+    return Written(order, submission)
 
 
 def submission_lines(submission: dict[str, Any]) -> list[tuple[str, int]]:
@@ -135,10 +151,11 @@ def stored_promotion(terms: PromotionTerms) -> dict[str, Any]:
     return {**terms.summary(), "terms": asdict(terms)}
 
 
-def write_order(order_id: str, view: dict[str, Any], runtime: Runtime) -> Order:
+def write_order(order_id: str, view: dict[str, Any], runtime: Runtime) -> tuple[Order, bool]:
     """Price the submission and write order + reservation + ORDER_CREATED + STOCK_HELD.
 
-    One transaction; when another worker wrote the order first, returns that order.
+    One transaction; returns (the order, True), or (that order, False) when another
+    worker wrote it first.
     Raises InvalidRequest when the cart can no longer be priced (e.g. a SKU removed), and
     IdempotencyKeyReused when another order holds the key (:func:`key_taken`). With
     ``TAX_PROVIDER=stripe`` the tax is the quote's cached calculation (or a new one),
@@ -193,7 +210,7 @@ def write_order(order_id: str, view: dict[str, Any], runtime: Runtime) -> Order:
                 items=[list(x) for x in lines],
                 expires_at=expires_at,
             )
-            record_event(
+            created = record_event(
                 order,
                 "ORDER_CREATED",
                 {
@@ -204,7 +221,7 @@ def write_order(order_id: str, view: dict[str, Any], runtime: Runtime) -> Order:
                 },
                 actor="worker",
             )
-            record_event(
+            held = record_event(
                 order,
                 "STOCK_HELD",
                 {
@@ -214,17 +231,18 @@ def write_order(order_id: str, view: dict[str, Any], runtime: Runtime) -> Order:
                 },
                 actor="worker",
             )
-            shop_events.record(order, ShopEventType.ORDER_CREATED)
+            # The trail is these two events, no refund: the body needs no read back.
+            shop_events.record(order, ShopEventType.ORDER_CREATED, new_trail=[created, held])
     except peewee.IntegrityError:
         # A concurrent run wrote it first (same order id): use theirs.
         existing = Order.get_or_none(Order.id == order_id)
         if existing is not None:
-            return existing
+            return existing, False
         taken = key_taken(submission)
         if taken is None:
             raise
         raise taken from None
-    return order
+    return order, True
 
 
 def key_taken(submission: dict[str, Any]) -> IdempotencyKeyReused | None:
@@ -311,33 +329,38 @@ def return_url(config_public_url: str, order_id: str) -> str:
     return f"{config_public_url}/order/{order_id}"
 
 
-def confirmation_token_of(runtime: Runtime, order_id: str) -> str | None:
-    """The ConfirmationToken the buyer submitted with the cart, if any."""
-    submission = admission.load_submission(runtime.redis, order_id) or {}
-    token = submission.get("confirmationTokenId")
+def token_in(submission: dict[str, Any] | None) -> str | None:
+    """The ConfirmationToken of a stored submission, if any."""
+    token = (submission or {}).get("confirmationTokenId")
     return str(token) if token else None
 
 
-def open_payment(order: Order, runtime: Runtime) -> tuple[Order, Intent | None]:
+def open_payment(
+    order: Order, runtime: Runtime, written: Written | None = None
+) -> tuple[Order, Intent | None]:
     """Create the order's intent — and confirm it, with the submitted token — then publish.
 
     Returns the order and, when a token confirmed it now, the intent Stripe answered (to
     be applied by the caller). A token Stripe refuses (spent, expired) still leaves the
     order an unconfirmed intent, so the buyer may retry (``/confirm`` or client secret).
+    ``written``: the order was written by this run, from that submission (not read again).
     """
     if order.payment_intent_id is not None or order.checkout_session_id is not None:
         # A re-run (duplicate message): republish, keeping any decline already shown.
         checkout_status.publish(runtime.redis, order.id, **checkout_fields(order))
         offer_saved_cards(order, runtime)
         return order, None
-    if intent_creation_stopped(order.id):
+    submission = written.submission if written is not None else None
+    # An order this run wrote, under its order lock, cannot have an expiry's lookup yet.
+    if submission is None and intent_creation_stopped(order.id):
         log.warning("order %s: its hold expired; no intent is created any more", order.id)
         return order, None
-    submission = admission.load_submission(runtime.redis, order.id)
+    if submission is None:
+        submission = admission.load_submission(runtime.redis, order.id)
     if hosted.wants_hosted(submission):
         assert submission is not None
         return open_hosted(order, runtime, submission), None
-    token = confirmation_token_of(runtime, order.id)
+    token = token_in(submission)
     refusal = None
     try:
         intent = create_intent(order, runtime, token)

@@ -45,7 +45,7 @@ def confirm_hold(order: Order, runtime: Runtime, actor: str) -> None:
             Product.sku == sku
         ).execute()
     reservation.status, reservation.updated_at = ReservationStatus.CONFIRMED, utcnow()
-    reservation.save()
+    reservation.save(only=[Reservation.status, Reservation.updated_at])
     # Idempotent; done before commit so a rolled-back transaction is simply redone.
     Inventory(runtime.redis).confirm(reservation.id)
     record_event(order, "STOCK_CONFIRMED", {"reservationId": reservation.id}, actor)

@@ -310,12 +310,12 @@ def adopt_intent(
 
 
 def session_of_intent(
-    gateway: PaymentGateway, order_id: str, intent: Intent
+    gateway: PaymentGateway, order: Order, intent: Intent
 ) -> CheckoutSession | None:
     """The hosted order's session, re-read, when ``intent`` may be the one its buyer's
-    attempt just made and the order has not recorded it yet; None otherwise."""
-    order = Order.get_or_none(Order.id == order_id)
-    if order is None or order.checkout_session_id is None or order.payment_intent_id:
+    attempt just made and ``order`` (as read before the event's transaction) has not
+    recorded it yet; None otherwise."""
+    if order.checkout_session_id is None or order.payment_intent_id:
         return None
     session = gateway.retrieve_checkout_session(order.checkout_session_id)
     return session if session.payment_intent == intent.id else None

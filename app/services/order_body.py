@@ -57,8 +57,13 @@ def promotion_summary(promotion: dict[str, Any] | None) -> dict[str, str] | None
     return {"code": promotion["code"], "description": promotion["description"]}
 
 
-def order_view(order: Order) -> dict[str, Any]:
-    """The full order (buyer or admin): events oldest first, refunds, payment ids."""
+def order_view(order: Order, *, new_trail: list[OrderEvent] | None = None) -> dict[str, Any]:
+    """The full order (buyer or admin): events oldest first, refunds, payment ids.
+
+    ``new_trail``: the whole trail of an order written in the current transaction (its
+    events as just inserted, and no refund yet), so that neither is read back.
+    """
+    events = order_events(order) if new_trail is None else new_trail
     return {
         "orderId": order.id,
         "orderNumber": order.order_number,
@@ -76,11 +81,10 @@ def order_view(order: Order) -> dict[str, Any]:
         "captureBefore": iso_utc_micro(order.capture_before),
         "reservationId": order.reservation_id,
         "amountRefunded": order.amount_refunded,
-        "refunds": order_refunds(order),
+        "refunds": order_refunds(order) if new_trail is None else [],
         "dispute": order.dispute,
         "events": [
-            {"ts": iso_utc_micro(e.ts), "type": e.type, "payload": e.payload or {}}
-            for e in order_events(order)
+            {"ts": iso_utc_micro(e.ts), "type": e.type, "payload": e.payload or {}} for e in events
         ],
         "createdAt": iso_utc_micro(order.created_at),
     }

@@ -19,7 +19,7 @@ from app.gateways.mail import Message
 from app.services.money import format_amount
 from app.services.state_machine import record_event
 from models import Order, Outbox
-from models.db import database, is_postgres, utcnow
+from models.db import database, insert_new, is_postgres, utcnow
 from models.statuses import MailKind, OutboxStatus
 
 if TYPE_CHECKING:
@@ -36,13 +36,12 @@ DISPUTE_ALERT = MailKind.DISPUTE_ALERT
 
 def queue_receipt(order: Order, actor: str = "worker") -> int:
     """Queue the receipt of ``order`` (once per order); return the outbox row id."""
-    row, created = Outbox.get_or_create(
-        key=f"receipt:{order.id}",
-        defaults={"kind": "receipt", "order": order, "payload": {"email": order.email}},
+    row_id, created = _queue_once(
+        order, kind="receipt", key=f"receipt:{order.id}", payload={"email": order.email}
     )
     if created:
-        record_event(order, "RECEIPT_QUEUED", {"outboxId": row.id}, actor)
-    return int(row.id)
+        record_event(order, "RECEIPT_QUEUED", {"outboxId": row_id}, actor)
+    return row_id
 
 
 def queue_message(
@@ -51,12 +50,18 @@ def queue_message(
     """Queue one e-mail of ``kind`` (once per ``key``); return the outbox row id."""
     if kind not in RENDERERS:
         raise ValueError(f"unknown outbox kind {kind!r}")
-    row, created = Outbox.get_or_create(
-        key=key, defaults={"kind": kind, "order": order, "payload": payload}
-    )
+    row_id, created = _queue_once(order, kind=kind, key=key, payload=payload)
     if created:
-        record_event(order, "MAIL_QUEUED", {"outboxId": row.id, "kind": kind}, actor)
-    return int(row.id)
+        record_event(order, "MAIL_QUEUED", {"outboxId": row_id, "kind": kind}, actor)
+    return row_id
+
+
+def _queue_once(order: Order, *, kind: str, key: str, payload: dict[str, Any]) -> tuple[int, bool]:
+    """(The outbox row of ``key``, whether it was created now): one INSERT for a new key."""
+    new_id = insert_new(Outbox.insert(key=key, kind=kind, order=order, payload=payload), Outbox.id)
+    if new_id is not None:
+        return int(new_id), True
+    return int(Outbox.get(Outbox.key == key).id), False
 
 
 def queue_mail(
@@ -212,16 +217,18 @@ def send_receipt(outbox_id: int, mailer: Mailer, sender: str) -> bool:
     db = database()
     try:
         with db.atomic():
-            query = Outbox.select().where(Outbox.id == outbox_id)
-            # Row lock: two workers sending one row wait for each other, then see "sent".
-            row = (query.for_update() if is_postgres() else query).get_or_none()
+            # The row with its order in one query. Row lock (the outbox row's only: the
+            # order stays free for its actors while the mail goes out): two workers
+            # sending one row wait for each other, then see "sent".
+            query = Outbox.select(Outbox, Order).join(Order).where(Outbox.id == outbox_id)
+            row = (query.for_update(of=Outbox) if is_postgres() else query).get_or_none()
             if row is None or row.status != OutboxStatus.PENDING:
                 return False
             order = row.order
             message = RENDERERS[row.kind](order, row.payload or {}, sender)
             mailer.send(message)
             row.status, row.sent_at, row.attempts = OutboxStatus.SENT, utcnow(), row.attempts + 1
-            row.save()
+            row.save(only=[Outbox.status, Outbox.sent_at, Outbox.attempts])
             if row.kind == RECEIPT:
                 record_event(order, "RECEIPT_SENT", {"outboxId": row.id, "to": order.email})
             else:

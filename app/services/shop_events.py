@@ -13,7 +13,7 @@ import threading
 import uuid
 
 from app.services.order_body import iso_utc_micro, order_view
-from models import Order, ShopEvent
+from models import Order, OrderEvent, ShopEvent
 from models.db import utcnow
 from models.statuses import ShopEventType
 
@@ -49,15 +49,18 @@ def type_for_state(state: str) -> ShopEventType:
     return ShopEventType(f"order.{state.lower()}")
 
 
-def record(order: Order, type_: ShopEventType) -> ShopEvent:
-    """Write one event about ``order`` as it is now (inside the caller's transaction)."""
+def record(
+    order: Order, type_: ShopEventType, *, new_trail: list[OrderEvent] | None = None
+) -> ShopEvent:
+    """Write one event about ``order`` as it is now (inside the caller's transaction);
+    ``new_trail``: a new order's whole trail, not read back (``order_view``)."""
     now = utcnow()
     event_id = new_event_id()
     body = {
         "id": event_id,
         "type": type_.value,
         "createdAt": iso_utc_micro(now),
-        "data": {"order": order_view(order)},
+        "data": {"order": order_view(order, new_trail=new_trail)},
     }
     event = ShopEvent.create(
         event_id=event_id, type=type_.value, order=order, body=body, created_at=now

@@ -46,7 +46,7 @@ from app.services.state_machine import (
     transition,
 )
 from models import Order, OrderEvent, Refund, Reservation, WebhookEvent
-from models.db import database, is_postgres, utcnow
+from models.db import database, insert_new, is_postgres, utcnow
 from models.statuses import (
     PaymentStatus,
     RefundStatus,
@@ -410,6 +410,11 @@ def event_object(payload: dict[str, Any]) -> dict[str, Any]:
     return obj if isinstance(obj, dict) else {}
 
 
+def handles(payload: dict[str, Any]) -> bool:
+    """Whether the event's type has a handler (others are only recorded as ignored)."""
+    return str(payload.get("type", "")) in HANDLERS
+
+
 def order_id_of_event(payload: dict[str, Any]) -> str | None:
     """The order an event is about (the one its actor locks), or None."""
     return order_id_of(event_object(payload))
@@ -520,12 +525,17 @@ def receive(redis: Redis, event: dict[str, Any], raw: bytes | None = None) -> No
 
 
 def received_event(redis: Redis, event_id: str) -> dict[str, Any] | None:
-    """The body of ``event_id``: its inbox row's, else the one :func:`receive` kept."""
-    row = WebhookEvent.get_or_none(WebhookEvent.event_id == event_id)
-    if row is not None:
-        return dict(row.payload)
+    """The body of ``event_id``: the one :func:`receive` kept, else its inbox row's.
+
+    Redis first: a fresh event (the common case) then costs no query; the row answers
+    for one re-enqueued by the clock after its kept body was forgotten. Both hold the
+    same event (Stripe never changes an event's body).
+    """
     body = redis.get(keys.event_body(event_id))
-    return None if body is None else dict(json.loads(body))
+    if body is not None:
+        return dict(json.loads(body))
+    row = WebhookEvent.get_or_none(WebhookEvent.event_id == event_id)
+    return None if row is None else dict(row.payload)
 
 
 def forget_received(redis: Redis, event_id: str) -> None:
@@ -534,17 +544,16 @@ def forget_received(redis: Redis, event_id: str) -> None:
 
 
 def inbox_row(event_id: str, payload: dict[str, Any]) -> WebhookEvent:
-    """The inbox row of ``event_id``, created on first sight (unique: one per id)."""
-    row = WebhookEvent.get_or_none(WebhookEvent.event_id == event_id)
-    if row is not None:
-        return row
-    try:
-        with database().atomic():
-            return WebhookEvent.create(
-                event_id=event_id, type=str(payload.get("type", "")), payload=payload
-            )
-    except peewee.IntegrityError:  # another worker inserted it first
+    """The inbox row of ``event_id``, created on first sight (unique: one per id).
+
+    One statement for a new id (``INSERT … ON CONFLICT DO NOTHING``, no transaction of
+    its own); the existing row is read only when the insert found one.
+    """
+    fields = {"event_id": event_id, "type": str(payload.get("type", "")), "payload": payload}
+    new_id = insert_new(WebhookEvent.insert(**fields), WebhookEvent.id)
+    if new_id is None:  # seen before, or another worker inserted it first
         return WebhookEvent.get(WebhookEvent.event_id == event_id)
+    return WebhookEvent(id=new_id, status=WebhookStatus.RECEIVED, attempts=0, **fields)
 
 
 def handle_event(event_id: str, payload: dict[str, Any], runtime: Runtime) -> Outcome:
@@ -552,24 +561,27 @@ def handle_event(event_id: str, payload: dict[str, Any], runtime: Runtime) -> Ou
     redis = runtime.redis
     if redis.exists(keys.event_seen(event_id)):
         return Outcome(DUPLICATE)
+    type_ = str(payload.get("type", ""))
+    handler = HANDLERS.get(type_)
+    problem = malformed(payload) if handler else None
+    obj = event_object(payload)
+    order_id = order_id_of(obj) if handler and problem is None else None
+    if handler is None or (problem is None and order_id is None):
+        return record_ignored(event_id, payload, redis)
     row = inbox_row(event_id, payload)
     if row.status in DONE:
         remember(redis, event_id)
         return Outcome(DUPLICATE)
-    type_ = str(payload.get("type", ""))
-    handler = HANDLERS.get(type_)
-    problem = malformed(payload) if handler else None
     if problem is not None:
         return finish_malformed(row, type_, problem)
-    obj = event_object(payload)
-    order_id = order_id_of(obj) if handler else None
-    if handler is None or order_id is None or Order.get_or_none(Order.id == order_id) is None:
+    order = Order.get_or_none(Order.id == order_id) if order_id else None
+    if order is None:
         return finish_ignored(row, type_, redis)
     ctx = Context(runtime=runtime, event=payload)
     if type_.startswith("payment_intent.") and obj.get("id"):
         # Re-read outside the transaction: act on Stripe's current status (ordering).
         ctx.intent = runtime.gateway.retrieve_intent(str(obj["id"]))
-        ctx.session = hosted.session_of_intent(runtime.gateway, order_id, ctx.intent)
+        ctx.session = hosted.session_of_intent(runtime.gateway, order, ctx.intent)
     elif type_.startswith("checkout.session.") and obj.get("id"):
         # The session and its intent as Stripe has them now (events arrive in any order).
         ctx.session = runtime.gateway.retrieve_checkout_session(str(obj["id"]))
@@ -582,7 +594,8 @@ def handle_event(event_id: str, payload: dict[str, Any], runtime: Runtime) -> Ou
         with database().atomic():
             if lock_row(row.id).status in DONE:
                 return Outcome(DUPLICATE)
-            handler(lock_order(order_id), obj, ctx)
+            order = lock_order(order.id)
+            handler(order, obj, ctx)
             mark(row.id, WebhookStatus.PROCESSED)
     except Exception as exc:
         note_failure(row.id, exc)
@@ -590,8 +603,36 @@ def handle_event(event_id: str, payload: dict[str, Any], runtime: Runtime) -> Ou
         raise
     remember(redis, event_id)
     WEBHOOK_RESULTS.labels(type_, WebhookStatus.PROCESSED).inc()
-    due = hold_due_now(order_id)
-    return Outcome(WebhookStatus.PROCESSED, ctx.outbox_ids, order_id if due else None)
+    # Only a PENDING order can have a hold come due: no query after the order moved on
+    # (``transition`` keeps the locked row's state current).
+    due = order.state == PENDING and hold_due_now(order.id)
+    return Outcome(WebhookStatus.PROCESSED, ctx.outbox_ids, order.id if due else None)
+
+
+def record_ignored(event_id: str, payload: dict[str, Any], redis: Redis) -> Outcome:
+    """An event we do not handle, or not about an order: its inbox row written
+    ``ignored`` in one statement (or an earlier row marked so), never applied."""
+    type_ = str(payload.get("type", ""))
+    done = {"status": WebhookStatus.IGNORED, "attempts": 1, "processed_at": utcnow()}
+    insert = WebhookEvent.insert(event_id=event_id, type=type_, payload=payload, **done)
+    if insert_new(insert, WebhookEvent.id) is None:
+        # A row from an earlier attempt (or another worker's): marked unless done.
+        marked = (
+            WebhookEvent.update(
+                status=WebhookStatus.IGNORED,
+                attempts=WebhookEvent.attempts + 1,
+                processed_at=done["processed_at"],
+                last_error=None,
+            )
+            .where((WebhookEvent.event_id == event_id) & WebhookEvent.status.not_in(list(DONE)))
+            .execute()
+        )
+        if not marked:
+            remember(redis, event_id)
+            return Outcome(DUPLICATE)
+    remember(redis, event_id)
+    WEBHOOK_RESULTS.labels(type_, WebhookStatus.IGNORED).inc()
+    return Outcome(WebhookStatus.IGNORED)
 
 
 def hold_due_now(order_id: str) -> bool:
@@ -699,9 +740,13 @@ def dead_count() -> int:
 
 
 def remember(redis: Redis, event_id: str) -> None:
-    """The fast-path skip key, written only once the database says the event is done."""
+    """The fast-path skip key, written only once the database says the event is done;
+    the kept body goes in the same round trip (the inbox row holds it)."""
     try:
-        redis.set(keys.event_seen(event_id), "1", ex=keys.EVENT_SEEN_TTL_SECONDS)
+        pipe = redis.pipeline(transaction=False)
+        pipe.set(keys.event_seen(event_id), "1", ex=keys.EVENT_SEEN_TTL_SECONDS)
+        pipe.delete(keys.event_body(event_id))
+        pipe.execute()
     except Exception:  # only an optimisation: the inbox row is the truth
         log.warning("could not set the dedupe key of %s", event_id)
 

@@ -20,8 +20,10 @@ def queued(broker: Any) -> int:
 
 
 def leftovers(redis: Any) -> list[str]:
-    """Keys a refused submit must not create (anything but the catalog's counters, prices)."""
-    return sorted(k for k in redis.keys("*") if k not in ("{shop}:avail", "{shop}:price"))
+    """Keys a refused submit must not create (anything but the catalog's counters, prices
+    and the day's submit counts of the dashboard)."""
+    catalog = ("{shop}:avail", "{shop}:price")
+    return sorted(k for k in redis.keys("*") if k not in catalog and ":stats:" not in k)
 
 
 def order_count() -> int:

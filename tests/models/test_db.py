@@ -5,12 +5,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import peewee
 import psycopg2
 import pytest
 from playhouse.pool import PooledPostgresqlDatabase
 
+import models.db as db_module
 from models.db import bind_database, close_database
 
 
@@ -30,6 +32,31 @@ class TestSqlite:
 
 
 @pytest.mark.postgres
+def wait_until_gone(cur: Any, pid: int) -> None:
+    """Wait until the server process ``pid`` has exited (its socket closed)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        cur.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,))
+        if cur.fetchone()[0] == 0:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"server process {pid} still there")
+
+
+def count_pings(pooled: PooledPostgresqlDatabase, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The backend pids of the connections the pool pings from now on (``SELECT 1``)."""
+    pinged: list[int] = []
+    adapter = pooled._adapter
+    real = adapter.is_connection_closed
+
+    def ping(conn: Any) -> bool:
+        pinged.append(conn.get_backend_pid())
+        return bool(real(conn))
+
+    monkeypatch.setattr(adapter, "is_connection_closed", ping)
+    return pinged
+
+
 class TestPostgresPool:
     @pytest.fixture
     def pooled(self, postgres_url: str) -> Iterator[PooledPostgresqlDatabase]:
@@ -65,8 +92,28 @@ class TestPostgresPool:
         admin.autocommit = True
         with admin.cursor() as cur:
             cur.execute("SELECT pg_terminate_backend(%s)", (lost,))
+            wait_until_gone(cur, lost)
         admin.close()
         assert backend_pid(pooled) != lost  # checked on the way out, replaced, no error
+
+    def test_a_connection_idle_for_a_while_is_pinged(
+        self, pooled: PooledPostgresqlDatabase, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        pings = count_pings(pooled, monkeypatch)
+        first = backend_pid(pooled)
+        pooled.close()
+        monkeypatch.setattr(db_module, "POOL_PING_IDLE_SECONDS", 0.0)
+        assert backend_pid(pooled) == first
+        assert pings == [first]
+
+    def test_a_connection_given_back_just_now_is_not_pinged(
+        self, pooled: PooledPostgresqlDatabase, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        pings = count_pings(pooled, monkeypatch)
+        first = backend_pid(pooled)
+        pooled.close()
+        assert backend_pid(pooled) == first
+        assert pings == []  # one round trip per message or request saved
 
     def test_the_pool_holds_at_most_its_size(self, pooled: PooledPostgresqlDatabase) -> None:
         held = threading.Barrier(3)

@@ -113,7 +113,9 @@ class TestDisputesMigration:
     def test_adds_the_dispute_column(self, db: Any) -> None:
         from playhouse.migrate import SchemaMigrator, migrate
 
-        migrate(SchemaMigrator.from_database(db).drop_column("orders", "dispute"))
+        migrator = SchemaMigrator.from_database(db)
+        migrate(migrator.drop_index("orders", "orders_disputed"))  # 0012's, on the column
+        migrate(migrator.drop_column("orders", "dispute"))
         db.execute_sql("DELETE FROM schema_migrations WHERE version = '0005'")
         assert apply_migrations(db) == ["0005"]
         assert "dispute" in {c.name for c in db.get_columns("orders")}
@@ -122,6 +124,26 @@ class TestDisputesMigration:
 
 @pytest.mark.postgres
 class TestDisputesMigrationOnPostgres(TestDisputesMigration):
+    @pytest.fixture
+    def database_url(self, postgres_url: str) -> str:
+        return postgres_url
+
+
+class TestDisputedIndexMigration:
+    """0012 on a database migrated before it: the partial index ``orders_disputed``."""
+
+    def test_adds_the_partial_index(self, db: Any) -> None:
+        from playhouse.migrate import SchemaMigrator, migrate
+
+        migrate(SchemaMigrator.from_database(db).drop_index("orders", "orders_disputed"))
+        db.execute_sql("DELETE FROM schema_migrations WHERE version = '0012'")
+        assert apply_migrations(db) == ["0012"]
+        assert "orders_disputed" in {i.name for i in db.get_indexes("orders")}
+        assert apply_migrations(db) == []
+
+
+@pytest.mark.postgres
+class TestDisputedIndexMigrationOnPostgres(TestDisputedIndexMigration):
     @pytest.fixture
     def database_url(self, postgres_url: str) -> str:
         return postgres_url

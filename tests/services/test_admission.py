@@ -12,7 +12,7 @@ import pytest
 
 from app import lua
 from app.errors import IdempotencyKeyReused, InvalidRequest, OutOfStock, ServiceUnavailable
-from app.keys import AVAIL, HOLDS, IDEMPOTENCY_PREFIX, PENDING, PRICE
+from app.keys import AVAIL, DAY_STATS_PREFIX, HOLDS, IDEMPOTENCY_PREFIX, PENDING, PRICE
 from app.keys import checkout as checkout_key
 from app.services import admission, checkout_status
 from app.services.admission import Submission, admit, caller_hash
@@ -140,6 +140,34 @@ class TestAdmitReplay:
         assert Inventory(shop).available()["A"] == 3
 
 
+def state_keys(shop: Any) -> list[str]:
+    """Every key but the day's submit counts (which a refused submit does add to)."""
+    return sorted(k for k in shop.scan_iter("*") if not k.startswith(DAY_STATS_PREFIX))
+
+
+class TestDayCounts:
+    """The dashboard's counts of the UTC day, kept by admit.lua in the same call."""
+
+    @staticmethod
+    def today(shop: Any) -> dict[str, str]:
+        day = datetime.now(UTC).strftime("%Y-%m-%d")
+        return dict(shop.hgetall(DAY_STATS_PREFIX + day))
+
+    def test_submits_admitted_and_out_of_stock_are_counted(self, shop: Any, db: Any) -> None:
+        submit(shop, make_body(("A", 1)), "key-00000001")
+        submit(shop, make_body(("A", 1)), "key-00000001")  # a replay: the same submit
+        with pytest.raises(OutOfStock):
+            submit(shop, make_body(("B", 2)), "key-00000002")
+        with pytest.raises(InvalidRequest):
+            submit(shop, make_body(("NOPE", 1)), "key-00000003")
+        assert self.today(shop) == {"submits": "3", "admitted": "1", "out_of_stock": "1"}
+
+    def test_the_days_counts_expire_after_a_week_and_a_day(self, shop: Any) -> None:
+        submit(shop, make_body(("A", 1)), "key-00000001")
+        day = datetime.now(UTC).strftime("%Y-%m-%d")
+        assert 7 * 24 * 3600 < shop.ttl(DAY_STATS_PREFIX + day) <= 8 * 24 * 3600
+
+
 class TestAdmitRefused:
     def test_out_of_stock_leaves_nothing_behind(self, shop: Any, db: Any) -> None:
         from models import Product
@@ -151,14 +179,14 @@ class TestAdmitRefused:
         assert caught.value.items == [
             {"sku": "B", "name": "Blue mug", "requested": 2, "available": 1}
         ]
-        assert sorted(shop.scan_iter("*")) == [AVAIL]
+        assert state_keys(shop) == [AVAIL]
         assert Inventory(shop).available() == {"A": 5, "B": 1}
 
     def test_unknown_sku_leaves_nothing_behind(self, shop: Any) -> None:
         with pytest.raises(InvalidRequest) as caught:
             submit(shop, make_body(("A", 1), ("NOPE", 1)), "key-00000001")
         assert caught.value.fields == {"items.1.sku": ["Unknown SKU."]}
-        assert sorted(shop.scan_iter("*")) == [AVAIL]
+        assert state_keys(shop) == [AVAIL]
 
     def test_a_sku_sold_in_the_database_but_lost_by_redis_is_503_not_unknown(
         self, shop: Any, db: Any
@@ -173,7 +201,7 @@ class TestAdmitRefused:
             submit(shop, make_body(("A", 1), ("LOST", 1)), "key-00000001")
         with pytest.raises(InvalidRequest):
             submit(shop, make_body(("A", 1), ("OFF", 1)), "key-00000002")
-        assert sorted(shop.scan_iter("*")) == [AVAIL]
+        assert state_keys(shop) == [AVAIL]
 
     def test_a_refused_submit_does_not_use_up_its_key(self, shop: Any) -> None:
         with pytest.raises(OutOfStock):

@@ -11,8 +11,9 @@ from app.errors import PaymentProviderError
 from app.services import checkout, checkout_status
 from app.services.checkout import create_order_from_submission
 from app.services.inventory import Inventory
-from models import Order, OrderEvent, Product, Reservation
-from tests.fakes import admit_checkout, stock
+from app.services.order_body import order_view
+from models import Order, OrderEvent, Product, Reservation, ShopEvent
+from tests.fakes import admit_checkout, sql_sent, stock
 
 
 def event_types(order: Order) -> list[str]:
@@ -187,3 +188,25 @@ class TestKeyReusedAfterItsClaimLapsed:
         assert view["error"]["code"] == "idempotency_key_reused"
         assert original.order_number not in view["error"]["message"]
         assert Order.select().count() == 1
+
+
+class TestWriteOrderStatements:
+    """Writing a new order reads nothing back (the cost of one order, issue 20)."""
+
+    def test_the_created_event_carries_the_trail_as_written(self, runtime: Any) -> None:
+        stock(runtime.redis, "TEE", on_hand=5, price=2000)
+        submission = admit_checkout(runtime.redis, [("TEE", 2)])
+        view = checkout_status.read(runtime.redis, submission.order_id)
+        assert view is not None
+        sent = sql_sent_during(lambda: checkout.write_order(submission.order_id, view, runtime))
+        assert "SELECT" not in sent[sent.index("BEGIN") :]  # no trail, no refunds read back
+        order = Order.get_by_id(submission.order_id)
+        created = ShopEvent.get((ShopEvent.order == order.id) & (ShopEvent.type == "order.created"))
+        assert created.body["data"]["order"] == order_view(order)  # as a read would render it
+
+
+def sql_sent_during(action: Any) -> list[str]:
+    with pytest.MonkeyPatch.context() as patch:
+        sent = sql_sent(patch)
+        action()
+    return sent

@@ -36,14 +36,14 @@ pytestmark = [pytest.mark.postgres, pytest.mark.realredis]
 # A web step is a request; a worker step is one message, named "<after what>: <actor>".
 BUDGET: dict[str, tuple[int, int, int]] = {
     "submit (web)":                                         (0, 1, 1),
-    "submit: create_payment_intent":                        (19, 7, 1),
+    "submit: create_payment_intent":                        (16, 5, 1),
     "status read (web)":                                    (0, 1, 0),
     # No handler reads these two: acknowledged at the edge, nothing kept or queued.
     "payment_intent.created (web)":                         (0, 0, 0),
     "charge.succeeded (web)":                               (0, 0, 0),
     "payment_intent.succeeded (web)":                       (0, 1, 1),
-    "payment_intent.succeeded: handle_stripe_event":        (30, 8, 1),
-    "payment_intent.succeeded: send_receipt":               (6, 0, 0),
+    "payment_intent.succeeded: handle_stripe_event":        (21, 7, 1),
+    "payment_intent.succeeded: send_receipt":               (5, 0, 0),
     "status read, PAID (web)":                              (0, 1, 0),
 }  # fmt: skip
 WHAT = ("SQL statements", "Redis round trips", "queue messages")

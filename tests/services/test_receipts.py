@@ -8,6 +8,7 @@ import pytest
 
 from app.services.receipts import MAX_ATTEMPTS, queue_receipt, send_receipt, unsent
 from models import Order, Outbox
+from tests.fakes import sql_sent
 from tests.models.test_constraints import make_order
 
 
@@ -22,6 +23,19 @@ class TestReceipts:
         assert queue_receipt(order) == first
         assert Outbox.select().count() == 1
         assert [e.type for e in order.events] == ["RECEIPT_QUEUED"]
+
+    def test_queueing_is_one_insert_and_sending_one_read(
+        self, order: Order, mailer: Any, monkeypatch: Any
+    ) -> None:
+        sent = sql_sent(monkeypatch)
+        outbox_id = queue_receipt(order)
+        assert sent == ["INSERT", "INSERT"]  # the row, its RECEIPT_QUEUED (no SELECT first)
+        sent.clear()
+        queue_receipt(order)
+        assert sent == ["INSERT", "SELECT"]  # the key was taken: its row is read
+        sent.clear()
+        send_receipt(outbox_id, mailer, "shop@example.com")
+        assert sent == ["BEGIN", "SELECT", "UPDATE", "INSERT"]  # row and order in one read
 
     def test_sent_once(self, order: Order, mailer: Any) -> None:
         outbox_id = queue_receipt(order)

@@ -12,10 +12,10 @@ from app import keys
 from app.services import checkout_status
 from app.services.checkout import create_order_from_submission
 from app.services.inventory import Inventory
-from app.services.webhooks import HANDLERS, Context, handle_event
+from app.services.webhooks import HANDLERS, Context, handle_event, inbox_row
 from models import Order, Outbox, Product, Refund, Reservation, WebhookEvent
 from models.db import utcnow
-from tests.fakes import intent_dict
+from tests.fakes import intent_dict, sql_sent
 
 
 def types(order_id: str) -> list[str]:
@@ -211,6 +211,43 @@ class TestIgnored:
             event, outcome = deliver(runtime, gateway, type_, variant)
             assert outcome.status == "ignored"
             assert WebhookEvent.get(WebhookEvent.event_id == event["id"]).status == "ignored"
+
+
+class TestStatements:
+    """What the inbox costs the database (the cost of one order, issue 20)."""
+
+    def test_an_unhandled_event_is_one_insert(
+        self, runtime: Any, gateway: Any, monkeypatch: Any
+    ) -> None:
+        event = gateway.event("customer.created", {"id": "cus_1"})
+        sent = sql_sent(monkeypatch)
+        assert handle_event(event["id"], event, runtime).status == "ignored"
+        assert sent == ["INSERT"]  # no SELECT first, no transaction of its own
+        row = WebhookEvent.get(WebhookEvent.event_id == event["id"])
+        assert (row.status, row.attempts, row.type) == ("ignored", 1, "customer.created")
+        assert row.processed_at is not None
+
+    def test_an_earlier_row_of_an_unhandled_event_is_marked_ignored(
+        self, runtime: Any, gateway: Any
+    ) -> None:
+        event = gateway.event("customer.created", {"id": "cus_1"})
+        inbox_row(event["id"], event)  # the clock's sweep wrote it, say
+        assert handle_event(event["id"], event, runtime).status == "ignored"
+        runtime.redis.delete(keys.event_seen(event["id"]))
+        assert handle_event(event["id"], event, runtime).status == "duplicate"
+        row = WebhookEvent.get(WebhookEvent.event_id == event["id"])
+        assert (row.status, row.attempts) == ("ignored", 1)
+
+    def test_a_new_inbox_row_is_one_insert_and_a_known_one_is_read(
+        self, monkeypatch: Any, runtime: Any
+    ) -> None:
+        payload = {"id": "evt_1", "type": "customer.created"}
+        sent = sql_sent(monkeypatch)
+        first = inbox_row("evt_1", payload)
+        assert sent == ["INSERT"]
+        again = inbox_row("evt_1", payload)
+        assert again.id == first.id and again.status == "received"
+        assert sent == ["INSERT", "INSERT", "SELECT"]
 
 
 class TestFailingHandler:

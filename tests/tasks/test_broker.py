@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Retries
 
+from app.gateways.jobs import IDLE_POLL_MIN_MISSES
 from tasks.broker import (
     HEARTBEAT_TIMEOUT_MS,
     MAINTENANCE_CHANCE,
@@ -104,3 +107,31 @@ class TestShopEventsMiddleware:
         self.after_message()
         assert self.waiting() == 1  # the clock's sweep fans it out
         assert shop_events.take_recorded() is False
+
+
+class TestIdlePolling:
+    """A worker's consumer polls an empty queue after 40 ms at the least (not 5)."""
+
+    def polled(self, monkeypatch: pytest.MonkeyPatch, batches: list[list[bytes]]) -> Any:
+        broker = make_broker("redis")
+        consumer = broker.consume("default", prefetch=4, timeout=1000)
+        monkeypatch.setattr(broker, "do_fetch", lambda queue, n: batches.pop(0) if batches else [])
+        return consumer
+
+    def test_the_first_empty_poll_waits_40_ms(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        slept: list[float] = []
+        monkeypatch.setattr("dramatiq.brokers.redis.time.sleep", slept.append)
+        consumer = self.polled(monkeypatch, [])
+        assert next(consumer) is None
+        assert IDLE_POLL_MIN_MISSES == 3 and 0.04 <= slept[0] <= 0.08
+
+    def test_so_does_the_one_after_a_message(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        slept: list[float] = []
+        monkeypatch.setattr("dramatiq.brokers.redis.time.sleep", slept.append)
+        message = Message(
+            queue_name="default", actor_name="work", args=(), kwargs={}, options={}
+        ).encode()
+        consumer = self.polled(monkeypatch, [[message]])
+        assert next(consumer) is not None
+        assert next(consumer) is None
+        assert len(slept) == 1 and 0.04 <= slept[0] <= 0.08

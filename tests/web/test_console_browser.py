@@ -118,7 +118,10 @@ class TestConsole:
         page.goto("/admin/login")
         assert serious_violations(page) == []
         sign_in(page, email)
-        expect(page.get_by_role("heading", name="Orders")).to_be_visible()
+        # The landing page is the dashboard (tests/web/test_console_dashboard_browser.py).
+        expect(page.get_by_role("heading", name="Dashboard", exact=True)).to_be_visible()
+        page.get_by_role("link", name="Orders", exact=True).click()
+        expect(page.get_by_role("heading", name="Orders", exact=True)).to_be_visible()
         assert serious_violations(page) == []
         open_order(page, order["order_number"])
         assert serious_violations(page) == []

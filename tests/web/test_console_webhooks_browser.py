@@ -174,7 +174,7 @@ class TestOperatorsPage:
         try:
             newcomer = other.new_page()
             sign_in(newcomer, email)
-            expect(newcomer.get_by_role("heading", name="Orders")).to_be_visible()
+            expect(newcomer.get_by_role("heading", name="Dashboard", exact=True)).to_be_visible()
             expect(newcomer.get_by_role("link", name="Operators")).to_have_count(0)
         finally:
             other.close()

@@ -1,5 +1,7 @@
-// The console's only script besides htmx: the CSRF header on htmx requests, and the
-// <dialog> open/close buttons. No inline script anywhere (the CSP forbids it).
+// The console's only script besides htmx (and uPlot on the dashboard): the CSRF header on
+// htmx requests, the <dialog> open/close buttons, the catalog upload's progress, live
+// fragments that rest while the tab is hidden, and the dashboard's chart. No inline script
+// anywhere (the CSP forbids it).
 "use strict";
 
 function csrfToken() {
@@ -115,4 +117,85 @@ document.addEventListener("submit", (event) => {
     status.textContent = "The upload failed (network). Nothing was imported; try again.";
   });
   xhr.send(new FormData(form));
+});
+
+// Live fragments ([data-live], polled by htmx): no poll while the tab is hidden; one at
+// once when it shows again (their hx-trigger includes "refresh").
+document.addEventListener("htmx:beforeRequest", (event) => {
+  if (document.hidden && event.detail.elt.hasAttribute("data-live")) {
+    event.preventDefault();
+  }
+});
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden || typeof htmx === "undefined") {
+    return;
+  }
+  for (const live of document.querySelectorAll("[data-live]")) {
+    htmx.trigger(live, "refresh");
+  }
+});
+
+// The dashboard's chart: uPlot (vendored) drawn in [data-chart] from the JSON at that
+// URL, drawn again after each poll of the live fragment (the box itself is kept across
+// swaps: hx-preserve). uPlot styles its elements through the CSSOM, which the CSP allows.
+const CHART_HEIGHT = 240;
+let chart = null;
+
+function chartOptions(box) {
+  return {
+    width: Math.max(box.clientWidth, 200),
+    height: CHART_HEIGHT,
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
+    legend: { show: false },
+    cursor: { drag: { x: false, y: false } },
+    scales: { y: { range: (u, min, max) => [0, Math.max(1, max)] } },
+    axes: [
+      // HH:MM in UTC, as the table and the rest of the console show times.
+      { values: (u, ticks) => ticks.map((t) => new Date(t * 1000).toISOString().slice(11, 16)) },
+      { values: (u, ticks) => ticks.map((t) => (Number.isInteger(t) ? t : "")) },
+    ],
+    series: [
+      {},
+      {
+        label: "Orders",
+        stroke: "#1f4fbf",
+        width: 2,
+        fill: "rgba(31, 79, 191, 0.12)",
+        points: { show: false },
+      },
+      { label: "Paid", stroke: "#1c6b3a", width: 2, dash: [6, 4], points: { show: false } },
+    ],
+  };
+}
+
+async function drawChart() {
+  const box = document.querySelector("[data-chart]");
+  if (!box || typeof uPlot === "undefined") {
+    return;
+  }
+  const response = await fetch(box.getAttribute("data-chart"), {
+    headers: { Accept: "application/json" },
+    credentials: "same-origin",
+  });
+  if (!response.ok) {
+    return; // signed out or a blip: the next poll tries again
+  }
+  const data = await response.json();
+  const columns = [data.minutes, data.orders, data.paid];
+  if (chart && box.contains(chart.root)) {
+    chart.setData(columns);
+  } else {
+    box.textContent = "";
+    chart = new uPlot(chartOptions(box), columns, box);
+  }
+  box.dataset.drawn = String(data.orders.reduce((sum, n) => sum + n, 0));
+}
+
+document.addEventListener("DOMContentLoaded", drawChart);
+document.addEventListener("htmx:afterSettle", drawChart);
+window.addEventListener("resize", () => {
+  const box = document.querySelector("[data-chart]");
+  if (chart && box) {
+    chart.setSize({ width: Math.max(box.clientWidth, 200), height: CHART_HEIGHT });
+  }
 });
