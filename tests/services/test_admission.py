@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 
 from app import lua
+from app.config import Config
 from app.errors import IdempotencyKeyReused, InvalidRequest, OutOfStock, ServiceUnavailable
 from app.keys import AVAIL, DAY_STATS_PREFIX, HOLDS, IDEMPOTENCY_PREFIX, PENDING, PRICE
 from app.keys import checkout as checkout_key
 from app.services import admission, checkout_status
-from app.services.admission import Submission, admit, caller_hash
+from app.services.admission import Submission, SubmitRate, admit, caller_hash, first_limit
 from app.services.inventory import Inventory
 
 HOLD_TTL = 900
@@ -416,3 +417,18 @@ class TestConcurrentAdmission:
         assert all(r[2] == {**first, "checkoutToken": None} for r in results if r[1])
         assert Inventory(real_redis).available() == {"A": 97}
         assert real_redis.zcard(PENDING) == 1
+
+
+class TestSubmitRateOf:
+    def test_the_first_limit_of_the_rule_in_requests_and_seconds(self) -> None:
+        config = Config(ratelimit_enabled=True, ratelimit_checkout="7/minute;500/hour")
+        assert SubmitRate.of(config, "1.2.3.4") == SubmitRate(7, 60, "1.2.3.4")
+
+    def test_a_rule_is_parsed_once_per_process(self) -> None:
+        first_limit("11/second")
+        hits = first_limit.cache_info().hits
+        assert first_limit("11/second") == (11, 1)
+        assert first_limit.cache_info().hits == hits + 1
+
+    def test_no_limit_when_limits_are_off(self) -> None:
+        assert SubmitRate.of(Config(ratelimit_enabled=False), "c").limit == 0
