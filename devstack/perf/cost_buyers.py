@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from devstack.perf import stack
-from devstack.perf.flash_sale import BODY_ADDRESS
+from devstack.perf.flash_sale import BODY_ADDRESS, json_call
 
 PUBLISHABLE_KEY = "pk_test_emulator"
 ORDER_TIMEOUT_SECONDS = 120
@@ -69,7 +69,7 @@ class Buyer:
         headers = {"Content-Type": "application/json", "Idempotency-Key": f"cost-{uuid.uuid4()}"}
         body = {"items": [{"sku": sku, "quantity": 1}], "email": "cost@example.com",
                 "shippingAddress": BODY_ADDRESS}  # fmt: skip
-        status, submitted = _call(self.web, "POST", "/api/checkout/payment-intent", headers,
+        status, submitted = json_call(self.web, "POST", "/api/checkout/payment-intent", headers,
                                   json.dumps(body))  # fmt: skip
         if status != 202:
             return tally.fail(f"submit {status}")
@@ -81,7 +81,7 @@ class Buyer:
         intent = secret.split("_secret_")[0]
         form = urlencode({"payment_method": "pm_card_visa", "client_secret": secret,
                           "use_stripe_sdk": "true"})  # fmt: skip
-        status, _ = _call(
+        status, _ = json_call(
             self.stripe, "POST", f"/v1/payment_intents/{intent}/confirm",
             {"Authorization": f"Bearer {PUBLISHABLE_KEY}",
              "Content-Type": "application/x-www-form-urlencoded"}, form,
@@ -110,7 +110,7 @@ class Buyer:
         """Long-poll until ``done(status)``; None on an error or a timeout."""
         while time.monotonic() - started < ORDER_TIMEOUT_SECONDS:
             query = urlencode({"wait": 20, "since": since})
-            status, body = _call(self.web, "GET", f"{status_url}?{query}", token)
+            status, body = json_call(self.web, "GET", f"{status_url}?{query}", token)
             if status != 200:
                 return None
             tally.add(answers=1)
@@ -124,19 +124,6 @@ class Buyer:
 
 def _has_secret(status: dict[str, Any]) -> bool:
     return bool(status["payment"].get("clientSecret"))
-
-
-def _call(
-    conn: http.client.HTTPConnection,
-    method: str,
-    path: str,
-    headers: dict[str, str],
-    body: str | None = None,
-) -> tuple[int, Any]:
-    """One request on a keep-alive connection: (status, the JSON body)."""
-    conn.request(method, path, body=body, headers=headers)
-    response = conn.getresponse()
-    return response.status, json.loads(response.read() or b"null")
 
 
 def buy(bench: stack.BenchStack, sku: str, orders: int, buyers: int) -> Tally:

@@ -60,7 +60,7 @@ def buyer(stack: BenchStack, sku: str) -> tuple[float, float, bool]:
     web = urlsplit(stack.web_url)
     conn = http.client.HTTPConnection(web.hostname or "127.0.0.1", web.port, timeout=60)
     try:
-        status, submitted = _call(
+        status, submitted = json_call(
             conn, "POST", "/api/checkout/payment-intent",
             {"Content-Type": "application/json", "Idempotency-Key": f"sale-{uuid.uuid4()}"},
             json.dumps({"items": [{"sku": sku, "quantity": 1}], "email": "sale@example.com",
@@ -72,7 +72,7 @@ def buyer(stack: BenchStack, sku: str) -> tuple[float, float, bool]:
         version = 0
         while time.monotonic() - started < 300:
             query = urlencode({"wait": 20, "since": version})
-            status, body = _call(conn, "GET", f"{submitted['statusUrl']}?{query}", token)
+            status, body = json_call(conn, "GET", f"{submitted['statusUrl']}?{query}", token)
             if status != 200:
                 return started, time.monotonic(), False
             if body["payment"].get("clientSecret"):
@@ -87,14 +87,14 @@ def buyer(stack: BenchStack, sku: str) -> tuple[float, float, bool]:
     return started, time.monotonic(), False
 
 
-def _call(
+def json_call(
     conn: http.client.HTTPConnection,
     method: str,
     path: str,
     headers: dict[str, str],
     body: str | None = None,
 ) -> tuple[int, Any]:
-    """One request on the buyer's connection: (status, the JSON body)."""
+    """One request on a keep-alive connection (a buyer's): (status, the JSON body)."""
     conn.request(method, path, body=body, headers=headers)
     response = conn.getresponse()
     return response.status, json.loads(response.read() or b"null")
