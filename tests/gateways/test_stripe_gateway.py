@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 import requests
+import stripe
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.errors import PaymentProviderError, SignatureInvalid
-from app.gateways.payments import StripeGateway, TaxCalculation, TaxLine
+from app.gateways.payments import TRANSIENT_ATTEMPTS, StripeGateway, TaxCalculation, TaxLine
 from app.gateways.rate_limit import StripeBudget
 from app.gateways.signatures import sign_payload
 
@@ -333,3 +334,120 @@ class TestRateLimitedByStripe:
             )
         assert first.id != second.id
         assert budget.current() < 20
+
+
+class RecordedRequests:
+    """Every HTTP request the SDK sends (through ``requests``), passed on unchanged."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.sent: list[tuple[str, str, dict[str, str]]] = []
+        original = requests.Session.request
+
+        def request(session: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            self.sent.append((method.upper(), url, dict(kwargs.get("headers") or {})))
+            return original(session, method, url, *args, **kwargs)
+
+        monkeypatch.setattr(requests.Session, "request", request)
+
+
+class TestIntentCallsWithoutStripeObjects:
+    """The per-order intent calls read the JSON answer as it is (``raw_request``): the same
+    request, headers, errors and retries as the SDK's services, no ``StripeObject``."""
+
+    def test_no_stripe_object_is_built(
+        self, stripe_gateway: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        built: list[str] = []
+        original = stripe.StripeObject.__init__
+
+        def counting(obj: Any, *args: Any, **kwargs: Any) -> None:
+            built.append(type(obj).__name__)
+            original(obj, *args, **kwargs)
+
+        monkeypatch.setattr(stripe.StripeObject, "__init__", counting)
+        intent = create(stripe_gateway, key="k-plain")
+        assert stripe_gateway.retrieve_intent(intent.id).id == intent.id
+        canceled = stripe_gateway.cancel_intent(
+            intent.id, reason="abandoned", idempotency_key="k-plain-cancel"
+        )
+        assert (canceled.status, canceled.cancellation_reason) == ("canceled", "abandoned")
+        assert built == []
+
+    def test_the_key_the_version_and_the_expansion_are_sent(
+        self, stripe_gateway: Any, server: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        recorded = RecordedRequests(monkeypatch)
+        intent = create(stripe_gateway, key="k-headers")
+        stripe_gateway.retrieve_intent(intent.id)
+        (post, created_url, post_headers), (get, retrieved_url, get_headers) = recorded.sent
+        assert (post, created_url) == ("POST", f"{server.url}/v1/payment_intents")
+        assert post_headers["Idempotency-Key"] == "k-headers"
+        assert get == "GET"
+        assert retrieved_url.startswith(f"{server.url}/v1/payment_intents/{intent.id}?")
+        assert retrieved_url.endswith("?expand[0]=latest_charge")
+        assert "Idempotency-Key" not in get_headers
+        for headers in (post_headers, get_headers):
+            assert headers["Stripe-Version"] == stripe.api_version
+            assert headers["Authorization"] == "Bearer sk_test_gateway_suite"
+
+    def test_a_5xx_is_retried_by_us_alone(
+        self, stripe_gateway: Any, server: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        requests.post(f"{server.url}/_emulator/chaos", json={"failureRate": 1}, timeout=5)
+        recorded = RecordedRequests(monkeypatch)
+        try:
+            with pytest.raises(PaymentProviderError) as info:
+                create(stripe_gateway, key="k-5xx")
+        finally:
+            monkeypatch.undo()
+            requests.post(f"{server.url}/_emulator/chaos", json={"failureRate": 0}, timeout=5)
+        assert info.value.retryable is True
+        assert isinstance(info.value.__cause__, stripe.APIError)
+        assert len(recorded.sent) == TRANSIENT_ATTEMPTS  # the SDK's own retries are off
+        assert {headers["Idempotency-Key"] for _m, _u, headers in recorded.sent} == {"k-5xx"}
+
+    def test_a_declined_confirmation_answers_with_the_declined_intent(
+        self, stripe_gateway: Any
+    ) -> None:
+        token = stripe_gateway.client.v1.test_helpers.confirmation_tokens.create(
+            params={"payment_method": "pm_card_chargeDeclinedInsufficientFunds"}
+        )
+        intent = stripe_gateway.create_intent(
+            amount=2500,
+            currency="usd",
+            idempotency_key="k-declined",
+            metadata={"orderId": "o9"},
+            receipt_email=None,
+            description="Order CO-9",
+            confirmation_token=token.id,
+            return_url="https://shop.example/done",
+        )
+        assert intent.status == "requires_payment_method"
+        assert intent.last_error is not None
+        assert intent.last_error.decline_code == "insufficient_funds"
+
+    def test_a_confirmation_token_and_a_partial_capture(self, stripe_gateway: Any) -> None:
+        intent = stripe_gateway.create_intent(
+            amount=3000,
+            currency="usd",
+            idempotency_key="k-manual",
+            metadata={"orderId": "o8"},
+            receipt_email=None,
+            description="Order CO-8",
+            capture_method="manual",
+        )
+        token = stripe_gateway.client.v1.test_helpers.confirmation_tokens.create(
+            params={"payment_method": "pm_card_visa"}
+        )
+        authorised = stripe_gateway.confirm_intent(
+            intent.id,
+            confirmation_token=token.id,
+            return_url="https://shop.example/done",
+            idempotency_key="k-manual-confirm",
+        )
+        assert (authorised.status, authorised.amount_capturable) == ("requires_capture", 3000)
+        assert authorised.capture_before  # the charge came expanded
+        captured = stripe_gateway.capture_intent(
+            intent.id, amount=2000, idempotency_key="k-manual-capture"
+        )
+        assert (captured.status, captured.amount_received) == ("succeeded", 2000)
