@@ -32,6 +32,9 @@ from tests.web.shop_hooks import ShopHookReceiver
 ROOT = Path(__file__).resolve().parents[2]
 JWT_SECRET = "browser-tests-jwt-secret-0123456789abcdef"
 DEMO = [sys.executable, "-m", "devstack.demo", "--free-ports"]
+# The mug is what CheckoutPage.buy() buys: the session's browser tests buy more of it
+# (paid, never shipped) than the demo seeds (40), so the session stack stocks it up.
+MUG_SUPPLY = 1000
 # Function strings: Playwright evaluates bare expressions with eval(), which the CSP forbids.
 PAYABLE = "() => document.querySelector('#pay').textContent.startsWith('Pay $')"
 # The Payment Element's fields live in an iframe from the Stripe origin (here the emulator's).
@@ -240,7 +243,9 @@ def stack(
     try:
         process, state = start_demo(tmp, overrides)
         try:
-            yield replace(_stack_from(state), shop_hooks=receiver)
+            stack = replace(_stack_from(state), shop_hooks=receiver)
+            stack.set_stock("MUG-LOGO", MUG_SUPPLY)
+            yield stack
         finally:
             code = stop_demo(process)
     finally:

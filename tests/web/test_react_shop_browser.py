@@ -23,7 +23,7 @@ from playwright.sync_api import expect
 
 from devstack.demo import STRIPE_JS_RELEASE_TRAIN
 from tests.web import storefront
-from tests.web.conftest import Stack
+from tests.web.conftest import MUG_SUPPLY, Stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -51,9 +51,15 @@ def shop_url(npm: str, stack: Stack, storefront_port: int) -> Iterator[str]:
     )
     # The shop syncs its catalog (images are paths on the storefront's origin).
     catalog = json.loads((storefront.SHOP / "catalog.json").read_text())
-    put_products(stack, catalog["products"])
+    put_products(stack, [keep_mug_supply(product) for product in catalog["products"]])
     with storefront.serve(dist, storefront_port) as origin:
         yield origin
+
+
+def keep_mug_supply(product: dict[str, Any]) -> dict[str, Any]:
+    """The example's catalog, but the session's mug supply (conftest.MUG_SUPPLY) kept:
+    other browser suites buy mugs before and after this one."""
+    return {**product, "stockOnHand": MUG_SUPPLY} if product["sku"] == "MUG-LOGO" else product
 
 
 def put_products(stack: Stack, products: list[dict[str, Any]]) -> None:
@@ -161,7 +167,9 @@ def test_catalog_shows_images_and_filters_by_category(shop: Shop):
     shop.open()
     mug = shop.page.locator(".product", has_text="Logo mug")
     expect(mug.locator("img")).to_have_attribute("src", "/images/mug.svg")
-    assert mug.locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
+    # Loaded and decoded (not a broken image): wait for it, the src is set before it loads.
+    image = mug.locator("img").element_handle()
+    shop.page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image)
     expect(mug).to_contain_text("$14.00")
     expect(mug).to_contain_text("Kiln Works · Home")
     shop.page.get_by_role("group", name="Categories").get_by_role("button", name="Home").click()
