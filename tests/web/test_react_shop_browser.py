@@ -167,7 +167,9 @@ def test_catalog_shows_images_and_filters_by_category(shop: Shop):
     shop.open()
     mug = shop.page.locator(".product", has_text="Logo mug")
     expect(mug.locator("img")).to_have_attribute("src", "/images/mug.svg")
-    # Loaded and decoded (not a broken image): wait for it, the src is set before it loads.
+    # Loaded and decoded (not a broken image). The images load lazily: other suites add
+    # products to the session's catalog, which can push the mug below the fold.
+    mug.scroll_into_view_if_needed()
     image = mug.locator("img").element_handle()
     shop.page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image)
     expect(mug).to_contain_text("$14.00")
