@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 
 def handle_stripe_event(event_id: str) -> None:
-    """Load the event (inbox row, else as received), dedupe on its id, apply the
+    """Load the event (as received, else its inbox row), dedupe on its id, apply the
     handler, then send any receipt it queued."""
     runtime = current()
     payload = webhooks.received_event(runtime.redis, event_id)
@@ -22,7 +22,8 @@ def handle_stripe_event(event_id: str) -> None:
         log.error("Stripe event %s: no body kept for it; left to reconciliation", event_id)
         return
     # An event without a handler changes no order: recorded as ignored, without the lock.
-    order_id = webhooks.order_id_of_event(payload) if webhooks.handles(payload) else None
+    handled = webhooks.handled(str(payload.get("type", "")))
+    order_id = webhooks.order_id_of_event(payload) if handled else None
     guard = order_lock(runtime.redis, order_id) if order_id else nullcontext()
     with guard:
         outcome = webhooks.handle_event(event_id, payload, runtime)

@@ -34,6 +34,7 @@ from app.services.inventory import (
     validate_lines,
     with_product_names,
 )
+from app.services.order_body import iso_utc
 from app.services.pricing import TotalCheck, over_maximum
 from app.services.pricing.promotions import admission_refusal, buyer_keys
 from app.services.state_machine import PENDING
@@ -99,12 +100,6 @@ def fingerprint(body: Mapping[str, Any]) -> str:
 def idempotency_key_hash(key: str) -> str:
     """sha256 hex of an Idempotency-Key (keys are stored hashed)."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
-
-
-def iso_utc(moment: datetime) -> str:
-    """ISO 8601 UTC with a Z, to the second (naive datetimes are taken as UTC)."""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,9 @@ from typing import Any
 import peewee
 
 from app.services import webhooks
-from app.services.authorizations import WARN_BEFORE
+from app.services.authorizations import lapsing
 from app.services.order_body import iso_utc_micro
-from app.services.state_machine import AUTHORIZED, PENDING
+from app.services.state_machine import PENDING
 from models import Order, Reservation, ShopDelivery, WebhookEvent
 from models.db import utcnow
 from models.statuses import DisputeStatus, ShopDeliveryStatus, WebhookStatus
@@ -70,7 +70,7 @@ def attention(*, now: datetime | None = None) -> Attention:
             for o in _overdue_holds(moment).limit(ROWS_SHOWN)
         ],
         lapsing_authorizations=[
-            _order_row(o, since=o.capture_before) for o in _lapsing(moment).limit(ROWS_SHOWN)
+            _order_row(o, since=o.capture_before) for o in lapsing(moment).limit(ROWS_SHOWN)
         ],
         open_disputes=[_dispute_row(o) for o in _open_disputes()[:ROWS_SHOWN]],
         dead_letters=dead_letters(),
@@ -83,7 +83,7 @@ def stuck_order_count(*, now: datetime | None = None) -> int:
     open disputes), without its cap; an order in two lists counts once."""
     moment = now or utcnow()
     ids = {o.id for o in _overdue_holds(moment).select(Order.id)}
-    ids |= {o.id for o in _lapsing(moment).select(Order.id)}
+    ids |= {o.id for o in lapsing(moment).select(Order.id)}
     ids |= {o.id for o in _open_disputes(Order.id, Order.dispute)}
     return len(ids)
 
@@ -96,19 +96,6 @@ def _overdue_holds(moment: datetime) -> Any:
         .where((Order.state == PENDING) & (Reservation.expires_at < moment - HOLD_GRACE))
         .order_by(Reservation.expires_at)
         .objects()
-    )
-
-
-def _lapsing(moment: datetime) -> Any:
-    """AUTHORIZED orders within a day of ``capture_before``, soonest first."""
-    return (
-        Order.select()
-        .where(
-            (Order.state == AUTHORIZED)
-            & Order.capture_before.is_null(False)
-            & (Order.capture_before <= moment + WARN_BEFORE)
-        )
-        .order_by(Order.capture_before)
     )
 
 

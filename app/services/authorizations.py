@@ -14,6 +14,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import peewee
 from prometheus_client import Counter
 
 from app.errors import InvalidRequest, InvalidState, NotFound, PaymentProviderError
@@ -217,19 +218,24 @@ def settle_refused(order: Order, request_id: str) -> None:
 # --- the clock: warn before capture_before, close after ----------------------------------
 
 
-def due_order_ids(limit: int, now: datetime | None = None) -> list[str]:
-    """AUTHORIZED orders to warn about (within 24 h, not warned yet) or to close (lapsed)."""
-    moment = now or utcnow()
-    rows = (
-        Order.select(Order.id, Order.capture_before)
+def lapsing(moment: datetime, *columns: Any) -> peewee.ModelSelect[Order]:
+    """AUTHORIZED orders within :data:`WARN_BEFORE` of ``capture_before`` (or past it),
+    soonest first: the clock's warnings and the console's Attention page."""
+    return (
+        Order.select(*columns)
         .where(
             (Order.state == AUTHORIZED)
             & Order.capture_before.is_null(False)
             & (Order.capture_before <= moment + WARN_BEFORE)
         )
         .order_by(Order.capture_before)
-        .limit(limit)
     )
+
+
+def due_order_ids(limit: int, now: datetime | None = None) -> list[str]:
+    """AUTHORIZED orders to warn about (within 24 h, not warned yet) or to close (lapsed)."""
+    moment = now or utcnow()
+    rows = lapsing(moment, Order.id, Order.capture_before).limit(limit)
     due = []
     for order in rows:
         if order.capture_before <= moment or not warned(order.id):  # type: ignore[operator]

@@ -7,18 +7,24 @@ is at the moment of the event, rendered inside the transaction that changes it
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from app.services.money import decimal_lines, decimal_totals
 from models import Order, OrderEvent, Refund
 
 
+def iso_utc(moment: datetime) -> str:
+    """ISO 8601 UTC with a Z, to the second (naive datetimes are taken as UTC)."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def iso_utc_micro(moment: datetime | None) -> str | None:
     """A stored naive-UTC datetime as ISO 8601 with a Z, to the microsecond.
 
     The order bodies have always carried audit timestamps at full precision, so events
-    written within one second still read in order; elsewhere ``admission.iso_utc``
+    written within one second still read in order; elsewhere :func:`iso_utc`
     (to the second) is the format.
     """
     return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

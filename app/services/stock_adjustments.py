@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import peewee
@@ -35,6 +34,7 @@ from app.errors import (
 )
 from app.schemas.products import MAX_UNITS
 from app.services.inventory import CounterChange, Inventory
+from app.services.order_body import iso_utc
 from models import Product, StockAdjustment
 from models.db import database, is_postgres, utcnow
 from models.stock_adjustment import ADJUSTMENT_REASONS
@@ -189,7 +189,7 @@ def adjustment_view(row: StockAdjustment) -> dict[str, Any]:
         "note": row.note,
         "actor": row.actor,
         "onHandAfter": row.on_hand_after,
-        "createdAt": _iso_utc(row.created_at),
+        "createdAt": iso_utc(row.created_at),
     }
 
 
@@ -207,9 +207,3 @@ def history(sku: str, limit: int = HISTORY_LIMIT) -> list[dict[str, Any]]:
 def reasons() -> Sequence[str]:
     """The reasons an adjustment may give, in the order the console lists them."""
     return ADJUSTMENT_REASONS
-
-
-def _iso_utc(moment: datetime) -> str:
-    """ISO 8601 UTC with a Z, to the second (naive datetimes are UTC)."""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

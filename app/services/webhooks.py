@@ -410,11 +410,6 @@ def event_object(payload: dict[str, Any]) -> dict[str, Any]:
     return obj if isinstance(obj, dict) else {}
 
 
-def handles(payload: dict[str, Any]) -> bool:
-    """Whether the event's type has a handler (others are only recorded as ignored)."""
-    return str(payload.get("type", "")) in HANDLERS
-
-
 def order_id_of_event(payload: dict[str, Any]) -> str | None:
     """The order an event is about (the one its actor locks), or None."""
     return order_id_of(event_object(payload))
