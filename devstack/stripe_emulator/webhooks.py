@@ -40,6 +40,8 @@ ALL_EVENTS = "*"  # in enabled_events: every event type
 def enabled_events(types: Iterable[object]) -> tuple[str, ...]:
     """Checked ``enabled_events``: at least one type, each a non-empty string without
     spaces or commas (``*`` means all); raises ValueError naming what is wrong."""
+    if isinstance(types, str):  # one string is not a list of its characters
+        raise ValueError("enabled events must be a list of event types")
     checked: list[str] = []
     for type_ in types:
         if not isinstance(type_, str) or not type_ or any(c in type_ for c in " ,\t\n"):

@@ -7,6 +7,7 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 import requests
 import stripe
 
@@ -28,6 +29,10 @@ class TestInProcess:
             pass
         else:
             raise AssertionError("the server still answers after stop()")
+
+    def test_enabled_events_are_a_list_of_types(self) -> None:
+        with pytest.raises(ValueError, match="list"):
+            EmulatorServer(port=0, webhook_events="payment_intent.succeeded")
 
     def test_concurrent_requests_are_consistent(self) -> None:
         with EmulatorServer(port=0) as server:
