@@ -1,6 +1,6 @@
 """Flask CLI commands (``flask --app wsgi <command>``): migrate, products (upsert, import),
-inventory, seed, webhooks (the shop's verification snippet), operators (the console's
-accounts, app/console/cli.py)."""
+inventory, seed, webhooks (the shop's verification snippet), stripe-events (the types
+Stripe's webhook endpoint enables), operators (the console's accounts, app/console/cli.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from app.runtime import Runtime
 from app.services import catalog_import, erasure, promotions
 from app.services.catalog import ProductInput, seed_demo, upsert_product
 from app.services.inventory import rebuild_from_db
+from app.services.webhooks import HANDLED_TYPES
 from models.migrate import apply_migrations
 
 # The CSV columns of `flask products import` (tests and docs read them here).
@@ -172,6 +173,17 @@ def verify_example_command(lang: str) -> None:
     click.echo("\n".join(f"{headers[name]}\n{VERIFY_EXAMPLES[name]}" for name in chosen))
 
 
+@click.command("stripe-events")
+@click.option(
+    "--comma", is_flag=True, help="One comma-separated line (for `stripe listen --events`)."
+)
+def stripe_events_command(comma: bool) -> None:
+    """Print the event types Stripe's webhook endpoint must enable (its enabled_events):
+    the types a handler acts on; Stripe need not send any other."""
+    types = sorted(HANDLED_TYPES)
+    click.echo(",".join(types) if comma else "\n".join(types))
+
+
 buyers_group = AppGroup("buyers", help="Returning buyers (JWT user ids).")
 
 
@@ -196,6 +208,7 @@ def register_commands(app: Flask) -> None:
         inventory_group,
         seed_demo_command,
         webhooks_group,
+        stripe_events_command,
         buyers_group,
         operators_group,
     )

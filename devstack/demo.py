@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from app.services.webhooks import HANDLED_TYPES
 from devstack.serving import free_port, wait_for_port
 from devstack.supervisor import Child, ChildFailed, Supervisor
 
@@ -61,6 +62,11 @@ TEST_CARDS = (
 STRIPE_JS_RELEASE_TRAIN = "endive"
 # The app's settings for command-line tools (`flask --env-file <var>/demo.env …`).
 ENV_FILE = "demo.env"
+
+# The event types the Stripe webhook endpoint enables (Stripe's enabled_events, as a shop
+# configures it: `flask stripe-events`): the types a handler acts on. Stripe would send
+# the others only for the web to acknowledge them (two of a paid order's three events).
+STRIPE_EVENTS = ",".join(sorted(HANDLED_TYPES))
 
 # What a Dramatiq worker process logs once it consumes messages.
 WORKER_READY = "ready for action"
@@ -239,6 +245,7 @@ def start_backing_services(sup: Supervisor, plan: Plan) -> None:
         webhook_url = f"http://{HOST}:{plan.ports['web']}/api/webhooks/stripe"
         argv = [PY, "-m", "devstack.stripe_emulator", "--port", str(plan.ports["emulator"])]
         argv += ["--webhook-url", webhook_url, "--webhook-secret", plan.webhook_secret]
+        argv += ["--webhook-events", STRIPE_EVENTS]
         sup.start("stripe", argv, {})
         sup.wait_until(lambda: _port_open(plan.ports["emulator"]), "the Stripe emulator")
     sup.wait_until(lambda: _port_open(plan.ports["smtp"]), "the mail catcher")
@@ -336,7 +343,8 @@ def banner(plan: Plan) -> list[str]:
     if plan.real_stripe:
         lines.append("Stripe:         real Stripe (keys from the environment)")
         hook = f"{plan.web_url}api/webhooks/stripe"
-        lines.append(f"  forward webhooks: stripe listen --forward-to {hook}")
+        lines.append(f"  forward webhooks: stripe listen --forward-to {hook} \\")
+        lines.append(f"                      --events {STRIPE_EVENTS}")
     else:
         lines.append(f"Stripe:         emulator at {plan.emulator_url} (webhooks to the app)")
     lines += frontend_lines(plan)

@@ -1,4 +1,5 @@
-"""``python -m devstack.stripe_emulator --port PORT [--webhook-url URL --webhook-secret S]``."""
+"""``python -m devstack.stripe_emulator --port PORT [--webhook-url URL --webhook-secret S
+[--webhook-events TYPE,TYPE…]]``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 
 from .chaos import ChaosConfig
 from .server import EmulatorServer
+from .webhooks import ALL_EVENTS, enabled_events
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -32,6 +34,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="delay before the first retry; later ones double (default 1000)",
     )
     hooks.add_argument("--webhook-timeout-ms", type=int, default=5000, help="per-attempt timeout")
+    hooks.add_argument(
+        "--webhook-events",
+        default=ALL_EVENTS,
+        help="comma-separated event types the endpoint enables (default *: all)",
+    )
     parser.add_argument(
         "--async-delay-ms",
         type=int,
@@ -72,6 +79,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.webhook_secret and not args.webhook_secret.startswith("whsec_"):
         parser.error("--webhook-secret must start with whsec_")
+    try:
+        args.webhook_events = enabled_events(t.strip() for t in args.webhook_events.split(","))
+    except ValueError as exc:
+        parser.error(f"--webhook-events: {exc}")
     return args
 
 
@@ -89,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         webhook_max_attempts=args.webhook_max_attempts,
         webhook_first_retry=args.webhook_first_retry_ms / 1000,
         webhook_timeout=args.webhook_timeout_ms / 1000,
+        webhook_events=args.webhook_events,
         async_delay=args.async_delay_ms / 1000,
         authorization_window=args.authorization_window_s,
         bank_debit_settle=(

@@ -16,6 +16,7 @@ from .cards import BANK_FAILURES
 from .errors import invalid_request
 from .payments import Timing
 from .pipeline import emulator
+from .webhooks import enabled_events
 
 bp = Blueprint("stripe_emulator_control", __name__, url_prefix="/_emulator")
 
@@ -228,7 +229,8 @@ def requests_per_second() -> Response:
 @bp.route("/webhook", methods=["GET", "POST"])
 def webhook() -> Response:
     """Read or set the webhook endpoint: ``{"url", "secret", "maxAttempts", "firstRetryMs",
-    "timeoutMs"}``; ``{"url": null}`` turns delivery off."""
+    "timeoutMs", "enabledEvents"}``; ``{"url": null}`` turns delivery off, ``["*"]``
+    enables every event type."""
     config = emulator().webhooks.config
     if request.method == "POST":
         body = _body()
@@ -244,6 +246,8 @@ def webhook() -> Response:
             if secret is not None and not (isinstance(secret, str) and secret.startswith("whsec_")):
                 raise invalid_request("secret must start with whsec_", param="secret")
             config.secret = secret
+        if "enabledEvents" in body:
+            config.events = _enabled_events(body["enabledEvents"])
         for name, attr, scale in (
             ("maxAttempts", "max_attempts", 1),
             ("firstRetryMs", "first_retry", 1000),
@@ -255,6 +259,15 @@ def webhook() -> Response:
                     raise invalid_request(f"{name} must be a positive number", param=name)
                 setattr(config, attr, int(value) if scale == 1 else value / scale)
     return _ok(config.to_json())
+
+
+def _enabled_events(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise invalid_request("enabledEvents must be a list of event types", param="enabledEvents")
+    try:
+        return enabled_events(value)
+    except ValueError as exc:
+        raise invalid_request(str(exc), param="enabledEvents") from None
 
 
 @bp.get("/health")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from types import TracebackType
 
 from .app import create_app
@@ -17,7 +18,7 @@ from .chaos import ChaosConfig
 from .emulator import Emulator, Settings
 from .httpserver import KeepAliveWSGIServer
 from .payments import Timing
-from .webhooks import WebhookConfig
+from .webhooks import ALL_EVENTS, WebhookConfig, enabled_events
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class EmulatorServer:
         webhook_max_attempts: int = 6,
         webhook_first_retry: float = 1.0,
         webhook_timeout: float = 5.0,
+        webhook_events: Sequence[str] = (ALL_EVENTS,),
         async_delay: float = 1.0,
         authorization_window: float = 7 * 86400,
         bank_debit_settle: float | None = None,
@@ -48,6 +50,7 @@ class EmulatorServer:
                 max_attempts=webhook_max_attempts,
                 first_retry=webhook_first_retry,
                 timeout=webhook_timeout,
+                events=enabled_events(webhook_events),
             ),
             chaos=chaos or ChaosConfig(),
             timing=Timing(

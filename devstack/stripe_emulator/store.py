@@ -72,7 +72,7 @@ current_request: contextvars.ContextVar[RequestContext | None] = contextvars.Con
 class Store:
     """All objects the emulator holds, plus the event log."""
 
-    def __init__(self, publish: Callable[[Obj], None], pending: Callable[[], int]) -> None:
+    def __init__(self, publish: Callable[[Obj], None], pending: Callable[[str], int]) -> None:
         self.lock = threading.RLock()
         self._publish = publish
         self._pending = pending
@@ -126,7 +126,7 @@ class Store:
             previous=previous,
             request_id=ctx.request_id if ctx else None,
             idempotency_key=ctx.idempotency_key if ctx else None,
-            pending_webhooks=self._pending(),
+            pending_webhooks=self._pending(type_),
         )
         self.insert(event)
         self._publish(event)

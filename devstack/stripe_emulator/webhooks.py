@@ -5,6 +5,10 @@ Each event goes to the configured endpoint as ``POST`` with the JSON body and
 (docs.stripe.com/webhooks/signature). A non-2xx answer or a timeout schedules another
 attempt after ``first_retry * 2**(attempt-1)`` seconds, up to ``max_attempts`` — Stripe's
 three days of retries compressed for development.
+
+The endpoint receives only the event types it enables (Stripe's ``enabled_events``:
+``["*"]``, the default, is every type); an event of another type is never attempted,
+logged or counted in its ``pending_webhooks``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -30,6 +34,23 @@ Obj = dict[str, Any]
 
 USER_AGENT = "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
 
+ALL_EVENTS = "*"  # in enabled_events: every event type
+
+
+def enabled_events(types: Iterable[object]) -> tuple[str, ...]:
+    """Checked ``enabled_events``: at least one type, each a non-empty string without
+    spaces or commas (``*`` means all); raises ValueError naming what is wrong."""
+    if isinstance(types, str):  # one string is not a list of its characters
+        raise ValueError("enabled events must be a list of event types")
+    checked: list[str] = []
+    for type_ in types:
+        if not isinstance(type_, str) or not type_ or any(c in type_ for c in " ,\t\n"):
+            raise ValueError(f"not an event type: {type_!r}")
+        checked.append(type_)
+    if not checked:
+        raise ValueError("enabled events must list at least one event type (or *)")
+    return tuple(checked)
+
 
 @dataclass
 class WebhookConfig:
@@ -40,6 +61,11 @@ class WebhookConfig:
     max_attempts: int = 6
     first_retry: float = 1.0  # seconds; each later retry waits twice as long
     timeout: float = 5.0  # seconds to wait for the endpoint's answer
+    events: tuple[str, ...] = (ALL_EVENTS,)  # Stripe's enabled_events
+
+    def enables(self, event_type: str) -> bool:
+        """Whether an event of ``event_type`` goes to the endpoint (one is configured)."""
+        return bool(self.url) and (ALL_EVENTS in self.events or event_type in self.events)
 
     def to_json(self) -> Obj:
         """The control endpoint's view (the secret is not echoed in full)."""
@@ -50,6 +76,7 @@ class WebhookConfig:
             "maxAttempts": self.max_attempts,
             "firstRetryMs": int(self.first_retry * 1000),
             "timeoutMs": int(self.timeout * 1000),
+            "enabledEvents": list(self.events),
         }
 
 
@@ -102,13 +129,13 @@ class WebhookDispatcher:
         self._ids = itertools.count(1)
         self._generation = 0
 
-    def pending_count(self) -> int:
-        """``pending_webhooks`` for a new event: one per configured endpoint."""
-        return 1 if self.config.url else 0
+    def pending_count(self, event_type: str) -> int:
+        """``pending_webhooks`` for a new event: one per endpoint that enables its type."""
+        return 1 if self.config.enables(event_type) else 0
 
     def publish(self, event: Obj) -> None:
         """Schedule the first attempt (plus chaos: delay, reordering, a duplicate)."""
-        if not self.config.url:
+        if not self.config.enables(event["type"]):
             return
         chaos = self.chaos.config
         body = json.dumps(event, indent=2).encode()
@@ -130,6 +157,8 @@ class WebhookDispatcher:
         """Deliver an event again now (the control endpoint's resend)."""
         if not self.config.url:
             raise ValueError("no webhook endpoint is configured")
+        if not self.config.enables(event["type"]):
+            raise ValueError(f"the webhook endpoint does not enable {event['type']} events")
         self._schedule(Delivery(event, json.dumps(event, indent=2).encode(), self._generation))
 
     def deliveries(self, event_id: str | None = None, type_: str | None = None) -> list[Obj]:

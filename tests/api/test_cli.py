@@ -1,4 +1,4 @@
-"""Flask CLI commands: migrate, products upsert, inventory rebuild, seed-demo."""
+"""Flask CLI commands: migrate, products upsert, inventory rebuild, seed-demo, stripe-events."""
 
 from __future__ import annotations
 
@@ -55,6 +55,23 @@ class TestCommands:
         runtime.redis.flushall()
         assert "rebuilt 1 promotion codes" in run(app, "inventory", "rebuild").output
         assert runtime.redis.hget("{shop}:promo:TEN", "max") == "5"
+
+
+class TestStripeEvents:
+    """The event types a shop enables at Stripe's webhook endpoint."""
+
+    def test_one_type_a_line_each_with_a_handler(self, app: Any) -> None:
+        from app.services.webhooks import HANDLERS
+
+        lines = run(app, "stripe-events").output.splitlines()
+        assert lines == sorted(HANDLERS)
+        assert "payment_intent.succeeded" in lines
+        # A paid order's other two events: nothing reads them, Stripe need not send them.
+        assert "payment_intent.created" not in lines and "charge.succeeded" not in lines
+
+    def test_comma_separated_for_stripe_listen(self, app: Any) -> None:
+        one_line = run(app, "stripe-events", "--comma").output
+        assert one_line == ",".join(run(app, "stripe-events").output.split()) + "\n"
 
 
 class TestBuyersErase:

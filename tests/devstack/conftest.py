@@ -222,7 +222,8 @@ def stripe_emulator(
     """The session's emulator, reset for this test; its responses are schema-checked after."""
     server, recorder = _emulator_session
     requests.post(f"{server.url}/_emulator/reset", timeout=5)
-    requests.post(f"{server.url}/_emulator/webhook", json={"url": None}, timeout=5)
+    endpoint = {"url": None, "enabledEvents": ["*"]}  # as a test may have left it
+    requests.post(f"{server.url}/_emulator/webhook", json=endpoint, timeout=5)
     recorder.drain()
     yield server
     # Background work (webhooks, refunds failing) may still send; stop it before checking.

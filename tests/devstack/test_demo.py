@@ -22,6 +22,7 @@ import pytest
 import redis as redis_lib
 import requests
 
+from app.services.webhooks import HANDLED_TYPES
 from devstack.demo import (
     DEFAULT_PORTS,
     ROOT,
@@ -33,6 +34,7 @@ from devstack.demo import (
     make_plan,
     prepare_data,
     run,
+    start_backing_services,
     write_env_file,
 )
 from devstack.mailcatcher import MailCatcher
@@ -153,6 +155,23 @@ class TestPlan:
             # A second run: the embedded Redis is empty, the SQLite file is not (I9).
             ("rebuild", ["flask", "--app", "wsgi", "inventory", "rebuild"]),
         ]
+
+    def test_the_emulators_endpoint_enables_the_types_a_handler_acts_on(self, tmp_path: Path):
+        started: dict[str, list[str]] = {}
+
+        class Recorder:
+            def start(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+                started[name] = argv
+
+            def wait_until(self, ready: Any, what: str) -> None:
+                pass
+
+        plan = make_plan(_args(tmp_path), {"REDIS_URL": "redis://127.0.0.1:1/0"})
+        start_backing_services(Recorder(), plan)  # type: ignore[arg-type]
+        argv = started["stripe"]
+        enabled = argv[argv.index("--webhook-events") + 1].split(",")
+        assert sorted(enabled) == sorted(HANDLED_TYPES)
+        assert "payment_intent.created" not in enabled and "charge.succeeded" not in enabled
 
     def test_banner_has_the_url_test_cards_and_caught_mail(self, tmp_path: Path):
         plan = make_plan(_args(tmp_path), {})
@@ -415,6 +434,10 @@ class TestDemoStack:
         assert intent.status == "succeeded"
         assert intent.metadata["orderId"] == order["orderId"]
         paid = _until(lambda: (s := _status(web, order, 5))["state"] == "PAID" and s)
+        # Stripe's events for the payment: only the types a handler acts on were delivered.
+        log = requests.get(f"{demo['emulatorUrl']}/_emulator/deliveries", timeout=5).json()
+        delivered = {d["type"] for d in log["data"]}
+        assert "payment_intent.succeeded" in delivered and delivered <= HANDLED_TYPES
         assert paid["totals"]["subtotal"] == 2 * mug["price"]["amount"]
         # The receipt goes out through the outbox to the mail catcher.
         caught = _until(

@@ -7,6 +7,7 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 import requests
 import stripe
 
@@ -20,12 +21,18 @@ class TestInProcess:
         with EmulatorServer(port=0) as server:
             assert server.url.startswith("http://127.0.0.1:") and server.port > 0
             assert requests.get(f"{server.url}/_emulator/health", timeout=5).json() == {"ok": True}
+            endpoint = requests.get(f"{server.url}/_emulator/webhook", timeout=5).json()
+            assert endpoint["enabledEvents"] == ["*"]  # Stripe's default: every type
         try:
             requests.get(f"{server.url}/_emulator/health", timeout=1)
         except requests.ConnectionError:
             pass
         else:
             raise AssertionError("the server still answers after stop()")
+
+    def test_enabled_events_are_a_list_of_types(self) -> None:
+        with pytest.raises(ValueError, match="list"):
+            EmulatorServer(port=0, webhook_events="payment_intent.succeeded")
 
     def test_concurrent_requests_are_consistent(self) -> None:
         with EmulatorServer(port=0) as server:
@@ -75,6 +82,8 @@ class TestCommandLine:
                 "whsec_cli",
                 "--rate-limit",
                 "25",
+                "--webhook-events",
+                "payment_intent.succeeded, charge.refunded",
             ],
             cwd=REPO_ROOT,
             stdout=subprocess.PIPE,
@@ -89,10 +98,9 @@ class TestCommandLine:
             assert (
                 requests.get(f"{url}/_emulator/chaos", timeout=5).json()["rateLimitPerSecond"] == 25
             )
-            assert (
-                requests.get(f"{url}/_emulator/webhook", timeout=5).json()["url"]
-                == "http://127.0.0.1:9/x"
-            )
+            endpoint = requests.get(f"{url}/_emulator/webhook", timeout=5).json()
+            assert endpoint["url"] == "http://127.0.0.1:9/x"
+            assert endpoint["enabledEvents"] == ["payment_intent.succeeded", "charge.refunded"]
         finally:
             proc.terminate()
             proc.wait(timeout=10)
@@ -106,3 +114,13 @@ class TestCommandLine:
             timeout=30,
         )
         assert result.returncode == 2 and "whsec_" in result.stderr
+
+    def test_an_empty_event_type_is_refused(self) -> None:
+        result = subprocess.run(
+            [sys.executable, "-m", "devstack.stripe_emulator", "--webhook-events", "a,,b"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert result.returncode == 2 and "--webhook-events" in result.stderr

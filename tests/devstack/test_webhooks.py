@@ -139,6 +139,60 @@ class TestDelivery:
         assert shown["url"] == "http://127.0.0.1:1/x" and shown["timeoutMs"] == 250
 
 
+class TestEnabledEvents:
+    """Stripe's ``enabled_events``: the endpoint receives only the types it enables."""
+
+    def test_other_types_are_neither_delivered_nor_logged_nor_pending(
+        self, client: stripe.StripeClient, webhook_receiver: WebhookReceiver, control: Control
+    ) -> None:
+        control.post("webhook", {"enabledEvents": ["payment_intent.succeeded"]})
+        pi = pay(client)
+        webhook_receiver.wait_for(lambda evs: len(evs) >= 1)
+        time.sleep(0.3)  # the other events' deliveries would have started by now
+        assert [e["type"] for e in webhook_receiver.events()] == ["payment_intent.succeeded"]
+        assert [r["type"] for r in control.deliveries()] == ["payment_intent.succeeded"]
+        events = client.v1.events.list(params={"limit": 10}).data
+        created = next(e for e in events if e.type == "payment_intent.created")
+        assert created.data.object.id == pi.id
+        assert created.pending_webhooks == 0  # no endpoint waits for it
+        with_chaos = {"duplicateRate": 1, "reorderRate": 1}
+        control.post("chaos", with_chaos)  # chaos does not bring a disabled type back
+        client.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"})
+        time.sleep(0.3)
+        assert len(control.deliveries()) == 1
+
+    def test_resending_a_type_the_endpoint_does_not_enable_is_refused(
+        self,
+        client: stripe.StripeClient,
+        webhook_receiver: WebhookReceiver,
+        control: Control,
+        stripe_emulator: EmulatorServer,
+    ) -> None:
+        control.post("webhook", {"enabledEvents": ["payment_intent.canceled"]})
+        client.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"})
+        (event,) = client.v1.events.list(params={"limit": 10}).data
+        url = f"{stripe_emulator.url}/_emulator/events/{event.id}/resend"
+        refused = requests.post(url, timeout=5)
+        assert refused.status_code == 400
+        assert "payment_intent.created" in refused.json()["error"]["message"]
+        assert control.deliveries() == []
+
+    def test_the_list_is_set_shown_checked_and_reset_to_all(
+        self, stripe_emulator: EmulatorServer
+    ) -> None:
+        url = f"{stripe_emulator.url}/_emulator/webhook"
+        wanted = ["payment_intent.succeeded", "charge.refunded"]
+        shown = requests.post(url, json={"enabledEvents": wanted}, timeout=5).json()
+        assert shown["enabledEvents"] == wanted
+        for bad in ([], "payment_intent.succeeded", [""], ["a,b"], [1]):
+            refused = requests.post(url, json={"enabledEvents": bad}, timeout=5)
+            assert refused.status_code == 400, bad
+            assert refused.json()["error"]["param"] == "enabledEvents"
+        assert requests.get(url, timeout=5).json()["enabledEvents"] == wanted
+        shown = requests.post(url, json={"enabledEvents": ["*"]}, timeout=5).json()
+        assert shown["enabledEvents"] == ["*"]
+
+
 class TestChaosDelivery:
     def test_duplicates_show_in_the_log(
         self, client: stripe.StripeClient, webhook_receiver: WebhookReceiver, control: Control
