@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
+from dramatiq.common import dq_name, q_name
+from dramatiq.middleware import Middleware
 from redis import Redis
 
 from app.config import Config
@@ -52,14 +54,28 @@ DEAD_MESSAGE_TTL_MS = 7 * 24 * 3600 * 1000
 # worker timeout. Messages 20-60 a second apart met 1.5-2.5 empty fetches each; starting the
 # back-off at its 4th step (40-80 ms) leaves 0.3-0.9, for ~25 ms more wait per message.
 IDLE_POLL_MIN_MISSES = 3
+# A delay queue's consumer (``<queue>.DQ``: hold expiries, retries, shop webhook retries)
+# only takes messages due later and keeps them until due: it polls once per worker timeout
+# (the back-off's cap, 0.5-1 s; 5 ms x 2^8 is past it), never faster. In a burst each
+# order's hold expiry cost a fetch of its own; now a fetch takes a second's worth. A retry
+# (1 s back-off at the least) is moved to its queue at most a second after it is due, as
+# when the queue was idle before.
+DELAY_POLL_MIN_MISSES = 8
 
 
 class PatientConsumer(_RedisConsumer):
-    """Dramatiq's Redis consumer, whose idle back-off starts at 40-80 ms, not 5-10."""
+    """Dramatiq's Redis consumer, whose idle back-off starts at 40-80 ms, not 5-10 (and
+    at the worker timeout for a delay queue)."""
 
     def __next__(self) -> Any:
-        self.misses = max(self.misses, IDLE_POLL_MIN_MISSES)
+        least = DELAY_POLL_MIN_MISSES if is_delay_queue(self.queue_name) else IDLE_POLL_MIN_MISSES
+        self.misses = max(self.misses, least)
         return super().__next__()
+
+
+def is_delay_queue(queue_name: str) -> bool:
+    """Whether ``queue_name`` is one of Dramatiq's delay queues (``<queue>.DQ``)."""
+    return dq_name(q_name(queue_name)) == queue_name
 
 
 class FleetRedisBroker(RedisBroker):
@@ -115,7 +131,10 @@ class Jobs(Protocol):
 
 
 def redis_broker(
-    redis: Config | str, *, maintenance_chance: int = MAINTENANCE_CHANCE
+    redis: Config | str,
+    *,
+    maintenance_chance: int = MAINTENANCE_CHANCE,
+    middleware: list[Middleware] | None = None,
 ) -> RedisBroker:
     """The Redis broker of every process of the fleet (the same queues and timeouts), on
     ``redis``'s primary (a URL, or a configuration that may name sentinels).
@@ -123,7 +142,8 @@ def redis_broker(
     Its pool queues a caller for a free connection rather than failing: a gevent web
     process may enqueue from hundreds of requests at once. Processes that only send
     (web, clock) pass ``maintenance_chance=0``: requeueing a dead worker's messages is
-    the workers' job, and a send then costs only its own enqueue.
+    the workers' job, and a send then costs only its own enqueue. ``middleware``: the
+    worker's (``tasks.broker.worker_middleware``); a sender keeps Dramatiq's defaults.
     """
     config = Config(redis_url=redis) if isinstance(redis, str) else redis
     pool = connection_pool(config, max_connections=config.redis_max_connections)
@@ -132,6 +152,7 @@ def redis_broker(
         heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
         maintenance_chance=maintenance_chance,
         dead_message_ttl=DEAD_MESSAGE_TTL_MS,
+        middleware=middleware,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -451,3 +453,87 @@ class TestIntentCallsWithoutStripeObjects:
             intent.id, amount=2000, idempotency_key="k-manual-capture"
         )
         assert (captured.status, captured.amount_received) == ("succeeded", 2000)
+
+
+class ForwardingProxy(http.server.ThreadingHTTPServer):
+    """An HTTP proxy on a free local port: records each request's target and passes it on."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _ProxyHandler)
+        self.targets: list[str] = []
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+class _ProxyHandler(http.server.BaseHTTPRequestHandler):
+    server: ForwardingProxy
+
+    def _forward(self) -> None:
+        self.server.targets.append(self.path)  # a proxy is sent the absolute address
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "proxy-connection"}
+        answer = requests.Session()
+        answer.trust_env = False
+        reply = answer.request(self.command, self.path, headers=headers, data=body, timeout=10)
+        self.send_response(reply.status_code)
+        for name in ("Content-Type", "Request-Id", "Idempotent-Replayed"):
+            if name in reply.headers:
+                self.send_header(name, reply.headers[name])
+        self.send_header("Content-Length", str(len(reply.content)))
+        self.end_headers()
+        self.wfile.write(reply.content)
+
+    do_GET = do_POST = do_DELETE = _forward
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class TestProxyFromTheEnvironment:
+    """The HTTP client reads the proxy settings once, when the gateway is built (requests
+    read them from ``os.environ`` on every request): a configured proxy is still used,
+    ``NO_PROXY`` still bypasses it."""
+
+    @pytest.fixture
+    def proxy(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[ForwardingProxy]:
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+            monkeypatch.delenv(name.lower(), raising=False)
+        proxy = ForwardingProxy()
+        yield proxy
+        proxy.shutdown()
+        proxy.server_close()
+
+    def gateway(self, server: Any) -> StripeGateway:
+        server.reset()
+        return StripeGateway(api_key="sk_test_gateway_suite", api_base=server.url, timeout=10)
+
+    def test_a_configured_proxy_carries_every_call(
+        self, server: Any, proxy: ForwardingProxy, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)  # the emulator is plain http
+        gateway = self.gateway(server)
+        monkeypatch.delenv("HTTP_PROXY")  # read at start: a later change is not seen
+        intent = create(gateway, key="k-proxied")
+        assert gateway.retrieve_intent(intent.id).id == intent.id
+        assert [target.split("?")[0] for target in proxy.targets] == [
+            f"{server.url}/v1/payment_intents",
+            f"{server.url}/v1/payment_intents/{intent.id}",
+        ]
+
+    def test_no_proxy_bypasses_it(
+        self, server: Any, proxy: ForwardingProxy, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+        gateway = self.gateway(server)
+        create(gateway, key="k-not-proxied")
+        assert proxy.targets == []
+
+    def test_the_environment_is_not_read_per_request(
+        self, server: Any, proxy: ForwardingProxy, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        gateway = self.gateway(server)
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)  # set after start: no effect
+        create(gateway, key="k-direct")
+        assert proxy.targets == []

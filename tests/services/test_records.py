@@ -6,12 +6,14 @@ from __future__ import annotations
 import threading
 import time
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from redis.exceptions import LockError
+from redis.lock import Lock
 
 from app import keys
-from app.services.records import order_lock
+from app.services.records import LockRenewer, order_lock
 
 
 class TestOrderLock:
@@ -49,6 +51,52 @@ class TestOrderLock:
             any_redis.delete(keys.order_lock("o-4"))  # a flush while held
             time.sleep(0.3)
         assert "lost while held" in caplog.text
+
+    def test_one_renewer_thread_keeps_every_held_lock(self, any_redis: Any) -> None:
+        """Locks held at once by several actors are all renewed, by one thread in all."""
+        names = [f"o-{n}" for n in range(5, 9)]
+        entered = threading.Barrier(len(names) + 1)
+        leave = threading.Event()
+
+        def actor(order_id: str) -> None:
+            with order_lock(any_redis, order_id, ttl=0.6):
+                entered.wait(5)
+                leave.wait(5)
+
+        actors = [threading.Thread(target=actor, args=(name,)) for name in names]
+        for thread in actors:
+            thread.start()
+        entered.wait(5)
+        time.sleep(1.5)  # past two TTLs
+        alive = [any_redis.exists(keys.order_lock(name)) for name in names]
+        renewers = [t for t in threading.enumerate() if t.name.startswith("order-lock")]
+        leave.set()
+        for thread in actors:
+            thread.join(5)
+        assert alive == [1] * len(names)
+        assert len(renewers) == 1
+        assert not any(any_redis.exists(keys.order_lock(name)) for name in names)
+
+    def test_a_lock_released_during_its_renewal_is_not_reported_lost(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """The release may win the race against a renewal already under way: the
+        renewal is refused (the token is gone), and that is no lost lock."""
+        renewer = LockRenewer()
+        refused = threading.Event()
+
+        class ReleasedDuringRenewal:
+            name = "{shop}:lock:order:o-9"
+
+            def reacquire(self) -> bool:
+                renewer.drop(held)  # the actor gives the lock back meanwhile
+                refused.set()
+                raise LockError("Cannot reacquire a lock that's no longer owned")
+
+        held = renewer.hold(cast(Lock, ReleasedDuringRenewal()), 0.01)
+        assert refused.wait(5)
+        time.sleep(0.05)
+        assert "lost while held" not in caplog.text
 
 
 class TestPublishAfterCommit:

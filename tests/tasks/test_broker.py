@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import dramatiq
 import pytest
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Retries
 
-from app.gateways.jobs import IDLE_POLL_MIN_MISSES
+from app.gateways.jobs import DELAY_POLL_MIN_MISSES, IDLE_POLL_MIN_MISSES
 from tasks.broker import (
     HEARTBEAT_TIMEOUT_MS,
     MAINTENANCE_CHANCE,
@@ -48,6 +49,25 @@ class TestMakeBroker:
         assert retries.retry_when is should_retry
         assert retries.min_backoff == 1_000
         broker.close()
+
+    @pytest.mark.parametrize("kind", ["stub", "redis"])
+    def test_runs_only_the_middleware_our_actors_use(self, kind: str) -> None:
+        broker = make_broker(kind)
+        names = [type(m).__name__ for m in broker.middleware]
+        broker.close()
+        assert names == [
+            "TimeLimit",
+            "Retries",
+            "DatabaseMiddleware",
+            "MetricsMiddleware",
+            "ShopEventsMiddleware",
+        ]
+
+    @pytest.mark.parametrize("option", ["max_age", "notify_shutdown", "on_success", "pipe_target"])
+    def test_an_actor_asking_for_a_dropped_middleware_is_refused(self, option: str) -> None:
+        """Not silently ignored: the middleware that would read the option is not there."""
+        with pytest.raises(ValueError, match=option):
+            dramatiq.actor(lambda: None, broker=make_broker("stub"), **{option: 1})
 
 
 class TestDatabaseMiddleware:
@@ -135,3 +155,17 @@ class TestIdlePolling:
         assert next(consumer) is not None
         assert next(consumer) is None
         assert len(slept) == 1 and 0.04 <= slept[0] <= 0.08
+
+    def test_a_delay_queue_is_polled_once_per_worker_timeout(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Its messages are due later anyway: one fetch a second takes them all."""
+        slept: list[float] = []
+        monkeypatch.setattr("dramatiq.brokers.redis.time.sleep", slept.append)
+        broker = make_broker("redis")
+        consumer = broker.consume("holds.DQ", prefetch=4, timeout=1000)
+        monkeypatch.setattr(broker, "do_fetch", lambda queue, n: [])
+        assert next(consumer) is None
+        assert next(consumer) is None
+        assert DELAY_POLL_MIN_MISSES == 8 and all(0.5 <= pause <= 1.0 for pause in slept)
+        assert len(slept) == 2
