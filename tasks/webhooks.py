@@ -14,10 +14,13 @@ log = logging.getLogger(__name__)
 
 
 def handle_stripe_event(event_id: str) -> None:
-    """Load the event (as received, else its inbox row), dedupe on its id, apply the
+    """Dedupe on the event's id, load it (as received, else its inbox row), apply the
     handler, then send any receipt it queued."""
     runtime = current()
-    payload = webhooks.received_event(runtime.redis, event_id)
+    seen, payload = webhooks.pending_event(runtime.redis, event_id)
+    if seen:  # done already: a replayed delivery kept its body again
+        webhooks.forget_received(runtime.redis, event_id)
+        return
     if payload is None:  # its body lapsed unread: the clock's reconciliation fetches it
         log.error("Stripe event %s: no body kept for it; left to reconciliation", event_id)
         return
@@ -26,7 +29,7 @@ def handle_stripe_event(event_id: str) -> None:
     order_id = webhooks.order_id_of_event(payload) if handled else None
     guard = order_lock(runtime.redis, order_id) if order_id else nullcontext()
     with guard:
-        outcome = webhooks.handle_event(event_id, payload, runtime)
+        outcome = webhooks.handle_event(event_id, payload, runtime, unseen=True)
     if outcome.status not in (WebhookStatus.PROCESSED, WebhookStatus.IGNORED):
         webhooks.forget_received(runtime.redis, event_id)  # done ones dropped it already
     for outbox_id in outcome.outbox_ids:

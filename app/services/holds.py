@@ -37,15 +37,20 @@ RECLAIMED = "STOCK_RECLAIMED"
 
 def confirm_hold(order: Order, runtime: Runtime, actor: str) -> None:
     """HELD → CONFIRMED in the database (stock on hand decremented) and in Redis."""
-    reservation = Reservation.get_or_none(Reservation.order == order.id)
-    if reservation is None or reservation.status != ReservationStatus.HELD:
+    # One statement marks a HELD reservation and answers it (a SELECT and an UPDATE before).
+    marked = (
+        Reservation.update(status=ReservationStatus.CONFIRMED, updated_at=utcnow())
+        .where((Reservation.order == order.id) & (Reservation.status == ReservationStatus.HELD))
+        .returning(Reservation.id, Reservation.items)
+        .execute()
+    )
+    reservation = next(iter(marked), None)
+    if reservation is None:  # none, or no longer held
         return
     for sku, qty in reservation.items:
         Product.update(stock_on_hand=Product.stock_on_hand - int(qty), updated_at=utcnow()).where(
             Product.sku == sku
         ).execute()
-    reservation.status, reservation.updated_at = ReservationStatus.CONFIRMED, utcnow()
-    reservation.save(only=[Reservation.status, Reservation.updated_at])
     # Idempotent; done before commit so a rolled-back transaction is simply redone.
     Inventory(runtime.redis).confirm(reservation.id)
     record_event(order, "STOCK_CONFIRMED", {"reservationId": reservation.id}, actor)

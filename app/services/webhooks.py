@@ -34,7 +34,7 @@ from app.services.disputes import apply_dispute
 from app.services.holds import reclaim_refund_restock, restock_lines
 from app.services.ownership import REREAD, Current, current_object, foreign
 from app.services.payments import apply_intent, close_after_cancel, foreign_intent
-from app.services.records import lock_order, publish_after_commit, touch
+from app.services.records import publish_after_commit, touch
 from app.services.state_machine import (
     FULFILLED,
     FULFILLING,
@@ -526,7 +526,24 @@ def received_event(redis: Redis, event_id: str) -> dict[str, Any] | None:
     for one re-enqueued by the clock after its kept body was forgotten. Both hold the
     same event (Stripe never changes an event's body).
     """
-    body = redis.get(keys.event_body(event_id))
+    return _event_from(redis.get(keys.event_body(event_id)), event_id)
+
+
+def pending_event(redis: Redis, event_id: str) -> tuple[bool, dict[str, Any] | None]:
+    """Whether ``event_id`` is done already (its dedupe key), and if not its body (as
+    :func:`received_event` finds it): the key and the kept body read in one round trip.
+
+    The key is only a fast skip: an event done by another worker since is still found
+    done by its inbox row (:func:`handle_event`).
+    """
+    body, seen = redis.mget(keys.event_body(event_id), keys.event_seen(event_id))
+    if seen is not None:
+        return True, None
+    return False, _event_from(body, event_id)
+
+
+def _event_from(body: str | bytes | None, event_id: str) -> dict[str, Any] | None:
+    """The event of a kept body, else of its inbox row, else None."""
     if body is not None:
         return dict(json.loads(body))
     row = WebhookEvent.get_or_none(WebhookEvent.event_id == event_id)
@@ -551,10 +568,16 @@ def inbox_row(event_id: str, payload: dict[str, Any]) -> WebhookEvent:
     return WebhookEvent(id=new_id, status=WebhookStatus.RECEIVED, attempts=0, **fields)
 
 
-def handle_event(event_id: str, payload: dict[str, Any], runtime: Runtime) -> Outcome:
-    """Apply one Stripe event exactly once; raise (for a retry) if its handler fails."""
+def handle_event(
+    event_id: str, payload: dict[str, Any], runtime: Runtime, *, unseen: bool = False
+) -> Outcome:
+    """Apply one Stripe event exactly once; raise (for a retry) if its handler fails.
+
+    ``unseen``: the caller has just found no dedupe key for it (:func:`pending_event`),
+    so it is not asked again.
+    """
     redis = runtime.redis
-    if redis.exists(keys.event_seen(event_id)):
+    if not unseen and redis.exists(keys.event_seen(event_id)):
         return Outcome(DUPLICATE)
     type_ = str(payload.get("type", ""))
     handler = HANDLERS.get(type_)
@@ -569,7 +592,7 @@ def handle_event(event_id: str, payload: dict[str, Any], runtime: Runtime) -> Ou
         return Outcome(DUPLICATE)
     if problem is not None:
         return finish_malformed(row, type_, problem)
-    order = Order.get_or_none(Order.id == order_id) if order_id else None
+    order = order_of_event(order_id) if order_id else None
     if order is None:
         return finish_ignored(row, type_, redis)
     ctx = Context(runtime=runtime, event=payload)
@@ -587,9 +610,9 @@ def handle_event(event_id: str, payload: dict[str, Any], runtime: Runtime) -> Ou
         ctx.current = current_object(runtime.gateway, type_, obj)
     try:
         with database().atomic():
-            if lock_row(row.id).status in DONE:
+            locked, order = lock_row_and_order(row.id, order.id)
+            if locked.status in DONE:
                 return Outcome(DUPLICATE)
-            order = lock_order(order.id)
             handler(order, obj, ctx)
             mark(row.id, WebhookStatus.PROCESSED)
     except Exception as exc:
@@ -643,6 +666,30 @@ def hold_due_now(order_id: str) -> bool:
         )
         .exists()
     )
+
+
+def order_of_event(order_id: str) -> Order | None:
+    """What the re-reads before the event's transaction need of its order (its id, its
+    session and intent ids: ``hosted.session_of_intent``), or None if there is none.
+
+    Only these columns: the handler works on the whole row, re-read and locked in the
+    transaction (:func:`lock_row_and_order`).
+    """
+    columns = (Order.id, Order.checkout_session_id, Order.payment_intent_id)
+    return Order.select(*columns).where(Order.id == order_id).get_or_none()
+
+
+def lock_row_and_order(row_id: int, order_id: str) -> tuple[WebhookEvent, Order]:
+    """Re-read an inbox row and its event's order in the current transaction, both
+    row-locked on PostgreSQL, in one statement (orders are never deleted)."""
+    query = (
+        WebhookEvent.select(WebhookEvent, Order)
+        .join(Order, on=(Order.id == order_id), attr="locked_order")
+        .where(WebhookEvent.id == row_id)
+    )
+    row = (query.for_update() if is_postgres() else query).get()
+    order: Order = row.locked_order  # type: ignore[attr-defined]  # the join's attr
+    return row, order
 
 
 def lock_row(row_id: int) -> WebhookEvent:

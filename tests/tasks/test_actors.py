@@ -73,6 +73,34 @@ class TestWebhookActor:
         assert Outbox.get().status == "sent"
         assert WebhookEvent.get().status == "processed"
 
+    def test_a_replayed_delivery_of_a_done_event_is_skipped_before_the_order_lock(
+        self, runtime: Any, broker: Any, order: Order, gateway: Any, monkeypatch: Any
+    ) -> None:
+        """The dedupe key is read with the kept body: a done event takes no lock, and
+        the body its replayed delivery kept again is dropped."""
+        from app import keys
+        from tasks import webhooks as webhook_actor
+
+        event = gateway.event("payment_intent.succeeded", gateway.confirm(order.payment_intent_id))
+        webhooks.receive(runtime.redis, event)
+        runtime.jobs.handle_stripe_event(event["id"])
+        join(broker)
+        locked: list[str] = []
+        original = webhook_actor.order_lock
+
+        def recording_lock(redis: Any, order_id: str) -> Any:
+            locked.append(order_id)
+            return original(redis, order_id)
+
+        monkeypatch.setattr(webhook_actor, "order_lock", recording_lock)
+        webhooks.receive(runtime.redis, event)  # Stripe delivers it again
+        runtime.jobs.handle_stripe_event(event["id"])
+        join(broker)
+        assert locked == []
+        assert not runtime.redis.exists(keys.event_body(event["id"]))
+        row = WebhookEvent.get(WebhookEvent.event_id == event["id"])
+        assert (row.status, row.attempts) == ("processed", 1)
+
     def test_failing_handler_is_retried_and_never_marked_done(
         self, runtime: Any, broker: Any, order: Order, gateway: Any, monkeypatch: Any
     ) -> None:
