@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -63,11 +65,11 @@ class SMTPMailer:
         session the server has closed meanwhile (idle timeout, 421) is replaced once;
         any other failure closes it and raises (the actor retries).
         """
-        email = _to_email(message)
+        submit = _submission(message)
         kept = getattr(self._local, "smtp", None)
         if kept is not None:
             try:
-                kept.send_message(email)
+                submit(kept)
                 return
             except (smtplib.SMTPServerDisconnected, ConnectionError) as exc:
                 log.info("SMTP session closed by the server (%s); opening another", exc)
@@ -81,7 +83,7 @@ class SMTPMailer:
             self._drop()
         smtp = self._open()
         try:
-            smtp.send_message(email)
+            submit(smtp)
         except Exception:
             _close_quietly(smtp)
             raise
@@ -121,6 +123,62 @@ class ConsoleMailer:
     def send(self, message: Message) -> None:
         """Log ``message``."""
         log.info("email to=%s subject=%r\n%s", message.to, message.subject, message.text)
+
+
+def _submission(message: Message) -> Callable[[smtplib.SMTP], object]:
+    """How ``message`` goes out on a session: written by :func:`_plain_text` when it can
+    be, else built by the email package (``send_message``, as every mail was before)."""
+    plain = _plain_text(message)
+    if plain is None:
+        email = _to_email(message)
+        return lambda smtp: smtp.send_message(email)
+    sender, recipient, data = plain
+    return lambda smtp: smtp.sendmail(sender, [recipient], data)
+
+
+# What the email package (policy.default) writes out unchanged, RFC 5322 needing no more:
+# an address as ``local@domain`` or ``Display Name <local@domain>`` made of atoms (no
+# quotes, comments, groups or lists), any other header printable ASCII; a header on one
+# line with its name. ``=?`` (an encoded word) is left to the package, which decodes it.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_ADDRESS = rf"{_ATOM}(?:\.{_ATOM})*@{_ATOM}(?:\.{_ATOM})*"
+_MAILBOX = re.compile(rf"{_ATOM}(?: {_ATOM})* <(?P<named>{_ADDRESS})>|(?P<bare>{_ADDRESS})")
+_TEXT = re.compile(r"[ -~]+")
+_MAX_LINE = 78  # policy.default's max_line_length: longer headers and body lines are folded
+# A text/plain part's headers in UTF-8, as the email package writes them.
+_TEXT_PART = 'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: {}\r\n'
+_HEAD_END = {
+    cte: (_TEXT_PART.format(cte) + "MIME-Version: 1.0\r\n\r\n").encode() for cte in ("7bit", "8bit")
+}
+
+
+def _plain_text(message: Message) -> tuple[str, str, bytes] | None:
+    """(Envelope sender, recipient, bytes) of ``message`` as ``send_message`` sends its
+    :func:`_to_email`, written directly; None unless it is one text part whose headers the
+    email package would leave as they are and whose lines fit (no folding, no encoding).
+
+    The package parses and refolds every header through its modern header classes, the
+    hottest frames of a worker sending receipts; a receipt needs none of that.
+    """
+    sender, to = _MAILBOX.fullmatch(message.sender), _MAILBOX.fullmatch(message.to)
+    if message.html or sender is None or to is None or not _TEXT.fullmatch(message.subject):
+        return None
+    fields = (("From", message.sender), ("To", message.to), ("Subject", message.subject))
+    head = "".join(f"{name}: {value}\r\n" for name, value in fields)
+    if "=?" in head or any(len(name) + 2 + len(value) > _MAX_LINE for name, value in fields):
+        return None
+    lines = message.text.encode().splitlines()
+    if any(len(line) > _MAX_LINE for line in lines):
+        return None
+    body = b"".join(_from_quoted(line) + b"\r\n" for line in lines) or b"\r\n"
+    data = head.encode() + _HEAD_END["7bit" if body.isascii() else "8bit"] + body
+    return sender["named"] or sender["bare"], to["named"] or to["bare"], data
+
+
+def _from_quoted(line: bytes) -> bytes:
+    """``>From …`` for a line starting ``From `` (mbox's quoting, which ``send_message``'s
+    generator applies), else ``line``."""
+    return b">" + line if line.startswith(b"From ") else line
 
 
 def _to_email(message: Message) -> EmailMessage:

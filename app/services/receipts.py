@@ -206,6 +206,26 @@ RENDERERS: dict[str, Callable[[Order, dict[str, Any], str], Message]] = {
     MailKind.DISPUTE_ALERT: render_dispute_alert,
 }
 
+# The order's columns the renderers read (and the audit event's key): the send reads these
+# with its outbox row, not all 36 of the order's (building that SELECT and reading its
+# row were a third of a send's Python calls, about 0.6 ms). A renderer reading another
+# column adds it here: one left out reads as None, and tests/services/test_receipts.py
+# renders every kind from these columns and from the whole row.
+RENDERED = (
+    Order.id,
+    Order.order_number,
+    Order.email,
+    Order.currency,
+    Order.line_items,
+    Order.subtotal,
+    Order.discount,
+    Order.promotion_code,
+    Order.shipping,
+    Order.tax,
+    Order.total,
+    Order.capture_before,
+)
+
 
 def send_receipt(outbox_id: int, mailer: Mailer, sender: str) -> bool:
     """Send one queued e-mail (a receipt, or another kind); True if sent now, False if
@@ -217,10 +237,10 @@ def send_receipt(outbox_id: int, mailer: Mailer, sender: str) -> bool:
     db = database()
     try:
         with db.atomic():
-            # The row with its order in one query. Row lock (the outbox row's only: the
-            # order stays free for its actors while the mail goes out): two workers
-            # sending one row wait for each other, then see "sent".
-            query = Outbox.select(Outbox, Order).join(Order).where(Outbox.id == outbox_id)
+            # The row with its order's RENDERED columns in one query. Row lock (the
+            # outbox row's only: the order stays free for its actors while the mail goes
+            # out): two workers sending one row wait for each other, then see "sent".
+            query = Outbox.select(Outbox, *RENDERED).join(Order).where(Outbox.id == outbox_id)
             row = (query.for_update(of=Outbox) if is_postgres() else query).get_or_none()
             if row is None or row.status != OutboxStatus.PENDING:
                 return False

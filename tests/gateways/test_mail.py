@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import email
+import io
 from collections.abc import Iterator
+from email import policy
+from email.generator import BytesGenerator
+from email.utils import getaddresses
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 
-from app.gateways.mail import Message, SMTPMailer
+from app.gateways.mail import Message, SMTPMailer, _plain_text, _to_email
 from devstack.serving import free_port
 
 MAIL = Message(to="ada@example.com", subject="Your order", text="Thanks.")
 
 
 class Recorder:
-    """Counts sessions (EHLOs) and keeps the recipients of accepted mails."""
+    """Counts sessions (EHLOs) and keeps the recipients and contents of accepted mails."""
 
     def __init__(self) -> None:
         self.sessions = 0
         self.delivered: list[str] = []
+        self.envelopes: list[tuple[str, list[str], bytes]] = []
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
@@ -38,6 +44,7 @@ class Recorder:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.delivered.extend(envelope.rcpt_tos)
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
         return "250 OK"
 
 
@@ -86,3 +93,106 @@ class TestSMTPMailer:
         mailer.send(MAIL)
         assert server.recorder.delivered == ["ada@example.com"] * 2
         assert server.recorder.sessions == 2
+
+
+RECEIPT = Message(
+    to="ada@example.com",
+    subject="Your receipt for order CO-1A2B3C4D",
+    text="Thank you for your order CO-1A2B3C4D.\n\n2 x Mug  24.00 USD\n\nTotal     24.00 USD",
+    sender="Shop <orders@example.com>",
+)
+NON_ASCII = Message(
+    to="Zoë Łukasz <zoe@example.com>",
+    subject="Votre reçu — commande CO-1A2B3C4D",
+    text="Merci Zoë.\n\n1 x Tasse à café  12,00 €",
+    sender="Café Crème <orders@example.com>",
+)
+
+
+def as_sent(message: Message) -> tuple[str, list[str], bytes]:
+    """What ``smtplib``'s ``send_message`` sends for the email package's build of
+    ``message``: envelope sender, recipients and bytes."""
+    built = _to_email(message)
+    out = io.BytesIO()
+    BytesGenerator(out).flatten(built, linesep="\r\n")
+    sender = getaddresses([str(built["From"])])[0][1]
+    return sender, [a[1] for a in getaddresses([str(built["To"])])], out.getvalue()
+
+
+def parse(data: bytes) -> Any:
+    """The email package's reading of mail bytes sent on the wire (CRLF)."""
+    return email.message_from_bytes(data.replace(b"\r\n", b"\n"), policy=policy.default)
+
+
+class TestMessages:
+    def test_a_receipt_on_the_wire(self, server: Server) -> None:
+        SMTPMailer("127.0.0.1", server.port).send(RECEIPT)
+        ((sender, recipients, data),) = server.recorder.envelopes
+        assert (sender, recipients) == ("orders@example.com", ["ada@example.com"])
+        assert data == (
+            b"From: Shop <orders@example.com>\r\n"
+            b"To: ada@example.com\r\n"
+            b"Subject: Your receipt for order CO-1A2B3C4D\r\n"
+            b'Content-Type: text/plain; charset="utf-8"\r\n'
+            b"Content-Transfer-Encoding: 7bit\r\n"
+            b"MIME-Version: 1.0\r\n"
+            b"\r\n"
+            b"Thank you for your order CO-1A2B3C4D.\r\n\r\n2 x Mug  24.00 USD\r\n\r\n"
+            b"Total     24.00 USD\r\n"
+        )
+
+    def test_non_ascii_names_and_subjects_are_encoded_words(self, server: Server) -> None:
+        SMTPMailer("127.0.0.1", server.port).send(NON_ASCII)
+        ((sender, recipients, data),) = server.recorder.envelopes
+        assert (sender, recipients) == ("orders@example.com", ["zoe@example.com"])
+        head = data.split(b"\r\n\r\n")[0]
+        assert head.isascii() and b"=?utf-8?" in head  # RFC 2047, not raw UTF-8
+        parsed = parse(data)
+        assert parsed["From"] == "Café Crème <orders@example.com>"
+        assert parsed["To"].addresses[0].display_name == "Zoë Łukasz"
+        assert parsed["Subject"] == "Votre reçu — commande CO-1A2B3C4D"
+        assert parsed.get_content_type() == "text/plain"
+        assert parsed.get_content_charset() == "utf-8"
+        assert parsed.get_content() == NON_ASCII.text + "\n"
+
+    def test_an_html_alternative_is_a_multipart(self, server: Server) -> None:
+        SMTPMailer("127.0.0.1", server.port).send(
+            Message(to="ada@example.com", subject="Hi", text="Hi", html="<p>Hi</p>")
+        )
+        parsed = parse(server.recorder.envelopes[0][2])
+        assert parsed.get_content_type() == "multipart/alternative"
+        html = parsed.get_body(preferencelist=("html",))
+        assert html is not None and html.get_content() == "<p>Hi</p>\n"
+
+    @pytest.mark.parametrize(
+        "message",
+        [
+            RECEIPT,
+            Message(to="a.b+c@mail.example.com", subject=" x ", text="", sender="o@example.com"),
+            Message(to="ada@example.com", subject="x" * 69, text="x" * 78),  # just fits
+            Message(to="ada@example.com", subject="x", text="é" * 39),  # 78 bytes, 8bit
+            Message(to="ada@example.com", subject="x", text="Café\r\nFrom here\n.\n\n"),
+        ],
+    )
+    def test_written_directly_as_the_email_package_would(self, message: Message) -> None:
+        plain = _plain_text(message)
+        assert plain is not None
+        sender, recipient, data = plain
+        assert (sender, [recipient], data) == as_sent(message)
+
+    @pytest.mark.parametrize(
+        "message",
+        [
+            NON_ASCII,
+            Message(to="Ada B. <ada@example.com>", subject="x", text="x"),  # "." needs quotes
+            Message(to='"Lovelace, Ada" <ada@example.com>', subject="x", text="x"),
+            Message(to="ada@example.com", subject="x" * 70, text="x"),  # folded
+            Message(to="ada@example.com", subject="x", text="x" * 79),  # quoted-printable
+            Message(to="ada@example.com", subject="=?utf-8?q?x?=", text="x"),  # an encoded word
+            Message(to="ada@example.com", subject="x\r\nBcc: eve@example.com", text="x"),
+            Message(to="ada@example.com\r\nBcc: eve@example.com", subject="x", text="x"),
+            Message(to="ada@example.com", subject="x", text="x", html="<p>x</p>"),
+        ],
+    )
+    def test_anything_else_is_left_to_the_email_package(self, message: Message) -> None:
+        assert _plain_text(message) is None

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
 
-from app.services.receipts import MAX_ATTEMPTS, queue_receipt, send_receipt, unsent
+from app.services.receipts import (
+    MAX_ATTEMPTS,
+    RENDERED,
+    RENDERERS,
+    queue_receipt,
+    send_receipt,
+    unsent,
+)
 from models import Order, Outbox
 from tests.fakes import sql_sent
 from tests.models.test_constraints import make_order
@@ -68,3 +76,38 @@ class TestReceipts:
                 send_receipt(outbox_id, mailer, "shop@example.com")
         assert Outbox.get_by_id(outbox_id).status == "failed"
         assert unsent() == []
+
+
+class TestRenderedColumns:
+    def test_every_kind_renders_the_same_from_the_columns_the_send_reads(self, db: Any) -> None:
+        # Every column set to something its default is not: one a renderer reads and the
+        # send does not (RENDERED) would read as None and change the mail, or raise.
+        order = make_order(
+            email="ada@example.com",
+            line_items=[
+                {"sku": "MUG", "name": "Mug", "quantity": 2, "unitAmount": 600, "amount": 1200},
+                {"sku": "TEE", "quantity": 1, "unitAmount": 2000, "amount": 2000},
+            ],
+            subtotal=3200,
+            discount=500,
+            promotion_code="SPRING",
+            shipping=700,
+            tax=90,
+            total=3490,
+            currency="eur",
+            state="PAID",
+            capture_before=datetime(2026, 12, 14, 9, 30),
+        )
+        payload = {
+            "email": "ops@example.com",
+            "to": "ops@example.com",
+            "amount": 3490,
+            "event": "opened",
+            "dispute": {"id": "dp_1", "status": "needs_response", "amount": 3490},
+        }
+        whole = Order.get_by_id(order.id)
+        read = Order.select(*RENDERED).where(Order.id == order.id).get()
+        for kind, render in RENDERERS.items():
+            assert render(read, payload, "shop@example.com") == render(
+                whole, payload, "shop@example.com"
+            ), kind
