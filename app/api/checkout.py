@@ -39,6 +39,7 @@ from app.services.admission import (
     admit,
     caller_hash,
     count_refused,
+    message_for,
 )
 from app.services.pricing import check_shipping_option, total_check
 from app.services.pricing.stripe_tax import pricer_for
@@ -75,8 +76,9 @@ def quote() -> Response:
 
 @blueprint.post("/payment-intent")
 def submit() -> tuple[Response, int, dict[str, str]]:
-    """Validate, admit (rate limit + idempotency claim + hold + read model in one Redis
-    call) and enqueue (a second): 202."""
+    """Validate, admit (rate limit + idempotency claim + hold + read model + the worker's
+    message in one Redis call; the message in a second when replicas must acknowledge, or
+    on a broker that is not Redis): 202."""
     runtime, config = current_runtime(), current_config()
     client = request.remote_addr or "unknown"
     rate = SubmitRate.of(config, client)
@@ -106,6 +108,8 @@ def submit() -> tuple[Response, int, dict[str, str]]:
         token_secret=config.checkout_token_secrets[0],
         capture_method=config.capture_method,
     )
+    replicas = config.redis_min_replicas_ack
+    message = message_for(runtime.jobs, submission.order_id, replicas=replicas)
     try:
         admission = admit(
             runtime.redis,
@@ -122,8 +126,9 @@ def submit() -> tuple[Response, int, dict[str, str]]:
                 option_id,
                 pricer=pricer_for(runtime),
             ),
-            replicas=config.redis_min_replicas_ack,
+            replicas=replicas,
             replica_timeout_ms=config.redis_replica_ack_timeout_ms,
+            message=message,
         )
     except OutOfStock:
         SUBMITS.labels("out_of_stock").inc()
@@ -135,7 +140,10 @@ def submit() -> tuple[Response, int, dict[str, str]]:
         headers["Idempotent-Replayed"] = "true"
     else:
         SUBMITS.labels("admitted").inc()
-        _enqueue_create_intent(runtime.jobs, submission.order_id)
+        if message is None:
+            _enqueue_create_intent(runtime.jobs, submission.order_id)
+        else:
+            message.written()  # admit.lua queued it with the admission
     return _json(admission.response), 202, headers
 
 
