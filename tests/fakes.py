@@ -869,6 +869,10 @@ class RecordingJobs:
         """Record the call."""
         self.calls.append(("create_payment_intent", (order_id,)))
 
+    def scripted_create_payment_intent(self, order_id: str) -> None:
+        """None: the submit enqueues through :meth:`create_payment_intent`, recorded."""
+        return None
+
     def handle_stripe_event(self, event_id: str) -> None:
         """Record the call."""
         self.calls.append(("handle_stripe_event", (event_id,)))

@@ -24,7 +24,7 @@ from app.schemas.checkout import (
     QuoteSchema,
     SubmitSchema,
 )
-from app.schemas.common import load, loaded_dumper
+from app.schemas.common import compiled_loader, load, loaded_dumper
 from app.services import (
     catalog,
     checkout_status,
@@ -39,6 +39,7 @@ from app.services.admission import (
     admit,
     caller_hash,
     count_refused,
+    message_for,
 )
 from app.services.pricing import check_shipping_option, total_check
 from app.services.pricing.stripe_tax import pricer_for
@@ -48,6 +49,7 @@ log = structlog.get_logger("app.api.checkout")
 
 _quote_schema = QuoteSchema()
 _submit_schema = SubmitSchema()
+_load_submit = compiled_loader(_submit_schema)  # the schema's fields, without its machinery
 _dump_submit = loaded_dumper(_submit_schema)  # the stored body: renaming, compiled once
 _lookup_query = LookupQuerySchema()
 _confirm_schema = ConfirmSchema()
@@ -75,15 +77,16 @@ def quote() -> Response:
 
 @blueprint.post("/payment-intent")
 def submit() -> tuple[Response, int, dict[str, str]]:
-    """Validate, admit (rate limit + idempotency claim + hold + read model in one Redis
-    call) and enqueue (a second): 202."""
+    """Validate, admit (rate limit + idempotency claim + hold + read model + the worker's
+    message in one Redis call; the message in a second when replicas must acknowledge, or
+    on a broker that is not Redis): 202."""
     runtime, config = current_runtime(), current_config()
     client = request.remote_addr or "unknown"
     rate = SubmitRate.of(config, client)
     try:
         body = json_object()
         key = idempotency_key(body)
-        data = load(_submit_schema, body)
+        data = _load_submit(body)
         who = auth.identity()
         user_id = who.user_id if who else None
         if data.get("save_payment_method") and user_id is None:
@@ -106,6 +109,8 @@ def submit() -> tuple[Response, int, dict[str, str]]:
         token_secret=config.checkout_token_secrets[0],
         capture_method=config.capture_method,
     )
+    replicas = config.redis_min_replicas_ack
+    message = message_for(runtime.jobs, submission.order_id, replicas=replicas)
     try:
         admission = admit(
             runtime.redis,
@@ -122,8 +127,9 @@ def submit() -> tuple[Response, int, dict[str, str]]:
                 option_id,
                 pricer=pricer_for(runtime),
             ),
-            replicas=config.redis_min_replicas_ack,
+            replicas=replicas,
             replica_timeout_ms=config.redis_replica_ack_timeout_ms,
+            message=message,
         )
     except OutOfStock:
         SUBMITS.labels("out_of_stock").inc()
@@ -135,7 +141,10 @@ def submit() -> tuple[Response, int, dict[str, str]]:
         headers["Idempotent-Replayed"] = "true"
     else:
         SUBMITS.labels("admitted").inc()
-        _enqueue_create_intent(runtime.jobs, submission.order_id)
+        if message is None:
+            _enqueue_create_intent(runtime.jobs, submission.order_id)
+        else:
+            message.written()  # admit.lua queued it with the admission
     return _json(admission.response), 202, headers
 
 

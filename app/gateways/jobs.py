@@ -9,8 +9,10 @@ this adapter over a ``StubBroker`` with an in-process worker.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
+from uuid import uuid4
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
@@ -87,11 +89,40 @@ class FleetRedisBroker(RedisBroker):
         return PatientConsumer
 
 
+@dataclass(frozen=True)
+class ScriptedMessage:
+    """A Dramatiq message that a Lua script writes into its queue itself, inside the
+    script's own atomic step (admit.lua: the admitted submit's ``create_payment_intent``).
+
+    Dramatiq's Redis layout, as its ``dispatch.lua`` enqueues: ``HSET <messages_key>
+    <message_id> <data>`` then ``RPUSH <queue_key> <message_id>``. Built by
+    :meth:`DramatiqJobs.scripted_create_payment_intent`, which owns that layout; a script
+    taking one documents the keys in its header. Once the script has written it,
+    :meth:`written` tells the broker's middleware, as the broker's enqueue would.
+    """
+
+    messages_key: str  # <namespace>:<queue>.msgs: hash of message id -> encoded message
+    queue_key: str  # <namespace>:<queue>: list of message ids, consumed from the left
+    message_id: str  # the broker's ``redis_message_id``
+    data: bytes  # the encoded message
+    message: dramatiq.Message[Any]
+    broker: dramatiq.Broker
+
+    def written(self) -> None:
+        """Run the broker's ``after_enqueue`` hooks: the script has queued the message."""
+        self.broker.emit_after("enqueue", self.message, None)
+
+
 class Jobs(Protocol):
     """The work a request, a service or the clock may hand to the workers."""
 
     def create_payment_intent(self, order_id: str) -> None:
         """Write the admitted submission's order and create its PaymentIntent."""
+
+    def scripted_create_payment_intent(self, order_id: str) -> ScriptedMessage | None:
+        """The ``create_payment_intent(order_id)`` message for admit.lua to queue in the
+        admission's own round trip; None when the broker is not Redis (then call
+        :meth:`create_payment_intent` once admitted)."""
 
     def handle_stripe_event(self, event_id: str) -> None:
         """Apply one verified Stripe event (exactly once, by its id), kept by
@@ -188,6 +219,10 @@ class DramatiqJobs:
         """Queue ``create_payment_intent(order_id)``."""
         self._send("create_payment_intent", order_id)
 
+    def scripted_create_payment_intent(self, order_id: str) -> ScriptedMessage | None:
+        """``create_payment_intent(order_id)`` for admit.lua to queue (None: not Redis)."""
+        return self._scripted("create_payment_intent", order_id)
+
     def handle_stripe_event(self, event_id: str) -> None:
         """Queue ``handle_stripe_event(event_id)``."""
         self._send("handle_stripe_event", event_id)
@@ -234,11 +269,38 @@ class DramatiqJobs:
         self._send("sync_tax", order_id)
 
     def _send(self, actor_name: str, *args: Any, delay: int | None = None) -> None:
-        message: dramatiq.Message[Any] = dramatiq.Message(
-            queue_name=QUEUES[actor_name],
-            actor_name=actor_name,
-            args=args,
-            kwargs={},
-            options={},
+        self.broker.enqueue(_message(actor_name, args), delay=delay)
+
+    def _scripted(self, actor_name: str, *args: Any) -> ScriptedMessage | None:
+        """The message as :meth:`RedisBroker.enqueue` would write it (no delay), its
+        ``before_enqueue`` hooks run; None on any other broker (the stub's tests)."""
+        broker = self.broker
+        if not isinstance(broker, RedisBroker):
+            return None
+        # Dramatiq gives each enqueue its own id in Redis (a retried message is enqueued
+        # again under a new one), kept in the options the consumer acknowledges by.
+        redis_id = str(uuid4())
+        message = _message(actor_name, args, {"redis_message_id": redis_id})
+        broker.emit_before("enqueue", message, None)
+        queue = f"{broker.namespace}:{message.queue_name}"
+        return ScriptedMessage(
+            messages_key=f"{queue}.msgs",
+            queue_key=queue,
+            message_id=redis_id,
+            data=message.encode(),
+            message=message,
+            broker=broker,
         )
-        self.broker.enqueue(message, delay=delay)
+
+
+def _message(
+    actor_name: str, args: tuple[Any, ...], options: dict[str, Any] | None = None
+) -> dramatiq.Message[Any]:
+    """A message for ``actor_name`` on its queue (:data:`QUEUES`)."""
+    return dramatiq.Message(
+        queue_name=QUEUES[actor_name],
+        actor_name=actor_name,
+        args=args,
+        kwargs={},
+        options=options or {},
+    )

@@ -1,8 +1,10 @@
 -- admit.lua: the submit path in one atomic call. Counts the client's request against
 -- its rate limit, claims the idempotency key, holds every line (all or nothing), redeems
 -- the promotion code (if any), writes the checkout read model (with the code's terms) and
--- queues the submission in {shop}:pending. A refused submit writes nothing but its
--- rate-limit count (and the day's submit counts for the dashboard).
+-- queues the submission in {shop}:pending and, when given one, the worker's
+-- create_payment_intent message in Dramatiq's queue (the submit's only round trip). A
+-- refused submit writes nothing but its rate-limit count (and the day's submit counts for
+-- the dashboard).
 -- uses: stock.lua
 --
 -- KEYS[1]  {shop}:avail
@@ -19,6 +21,9 @@
 -- KEYS[11] {shop}:promo:<code>:buyers   hash buyer key -> redemptions held
 -- KEYS[12] {shop}:stats:<YYYY-MM-DD>    hash: the UTC day's `submits` (judged here, replays
 --                                   and rate-limited requests aside), `admitted`, `out_of_stock`
+-- KEYS[13] dramatiq:<queue>.msgs   Dramatiq's hash message id -> encoded message } only with
+-- KEYS[14] dramatiq:<queue>        Dramatiq's list of message ids to consume     } ARGV[20]
+--                                  (app/gateways/jobs.py owns this layout: ScriptedMessage)
 -- ARGV[1]  request fingerprint (sha256 hex of the canonical validated body)
 -- ARGV[2]  the 202 response body, JSON
 -- ARGV[3]  order id
@@ -39,13 +44,16 @@
 -- ARGV[17] promotion code ('' = none; KEYS[9..11] are then unused)
 -- ARGV[18] the buyer's keys for the per-buyer limit, space separated (e-mail, user id)
 -- ARGV[19] the day's counts' TTL, seconds (set when the day's hash is created)
--- ARGV[20] n: the number of read-model arguments that follow (field, value, ...)
--- ARGV[21 .. 20+n]  read-model field, value pairs
--- ARGV[21+n ..]     sku, quantity pairs (a repeated SKU is summed)
+-- ARGV[20] the Dramatiq message's redis_message_id ('' = none: the caller enqueues after)
+-- ARGV[21] the encoded Dramatiq message (written as dispatch.lua's enqueue: HSET, RPUSH)
+-- ARGV[22] n: the number of read-model arguments that follow (field, value, ...)
+-- ARGV[23 .. 22+n]  read-model field, value pairs
+-- ARGV[23+n ..]     sku, quantity pairs (a repeated SKU is summed)
 --
 -- Returns {used, ttl, outcome...}: `used` requests of the window so far (0 without a
 -- limit), `ttl` seconds until the window resets, then one of
---   'OK'                                   admitted: claim, hold, read model, pending written
+--   'OK'                                   admitted: claim, hold, read model, pending (and the
+--                                          message) written
 --   'REPLAY', response, same caller (1|0|2)  same key, same fingerprint: the stored
 --                                          response; 2: its first delivery (the admission
 --                                          was answered 503 for want of a replica's
@@ -195,8 +203,8 @@ if claimed[1] then
 end
 count('submits')
 
-local n = tonumber(ARGV[20])
-local first = 21 + n
+local n = tonumber(ARGV[22])
+local first = 23 + n
 local order, want = parse_lines(ARGV, first)
 local refused = check_lines(KEYS[1], order, want)
 local unknown = refused and refused[1] == 'UNKNOWN'
@@ -244,7 +252,7 @@ redis.call('HSET', KEYS[4], 'fingerprint', ARGV[1], 'response', ARGV[2], 'orderI
 redis.call('EXPIRE', KEYS[4], ARGV[8])
 
 local fields = {}
-for i = 21, 20 + n do
+for i = 23, 22 + n do
   fields[#fields + 1] = ARGV[i]
 end
 if promo then
@@ -259,5 +267,11 @@ redis.call('HSET', KEYS[5], unpack(fields))
 redis.call('EXPIRE', KEYS[5], ARGV[9])
 
 redis.call('ZADD', KEYS[6], ARGV[6], ARGV[3])
+if ARGV[20] ~= '' then
+  -- The worker's message, exactly as Dramatiq's enqueue writes it. A sender's heartbeat
+  -- (dispatch.lua's ZADD) is left out: only a consumer's acknowledgements need one.
+  redis.call('HSET', KEYS[13], ARGV[20], ARGV[21])
+  redis.call('RPUSH', KEYS[14], ARGV[20])
+end
 count('admitted')
 return {used, ttl, 'OK'}

@@ -9,10 +9,18 @@ is silently dropped. Everything that *is* read is strict as well.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields
-from marshmallow.decorators import POST_DUMP, PRE_DUMP
+from marshmallow.decorators import (
+    POST_DUMP,
+    POST_LOAD,
+    PRE_DUMP,
+    PRE_LOAD,
+    VALIDATES,
+    VALIDATES_SCHEMA,
+)
 from marshmallow.utils import missing
 
 from app.errors import InvalidRequest
@@ -209,3 +217,173 @@ def loaded_dumper(schema: Schema) -> Callable[[Mapping[str, Any]], Any]:
         return schema.dump
     plan = steps
     return lambda data: _rename(plan, data)
+
+
+class _NotPlain(Exception):
+    """Raised when an input leaves the compiled load: the schema's own load decides."""
+
+
+# Fields that hold other fields: compiled only as a nested schema or a list of one.
+_CONTAINERS = (fields.Nested, fields.List, fields.Tuple, fields.Dict, fields.Pluck)
+
+
+@dataclass(frozen=True)
+class _Nest:
+    """A nested schema's field (``many``: a list of it) and the compiled schema."""
+
+    field: fields.Field
+    inner: fields.Field | None  # the list's Nested, for a list of a schema
+    loader: _Loader
+
+
+@dataclass(frozen=True)
+class _Loader:
+    """One schema's load, compiled: (attribute, wire key, leaf field or nest) per field,
+    the wire keys it knows, its schema validators and its post-load hooks (bound)."""
+
+    steps: tuple[tuple[str, str, fields.Field | _Nest], ...]
+    known: frozenset[str]
+    validators: tuple[Callable[..., Any], ...]
+    post_loads: tuple[Callable[..., Any], ...]
+
+
+def _hooks(schema: Schema, tag: str) -> tuple[Callable[..., Any], ...] | None:
+    """The bound hooks ``tag`` of ``schema``, or None when one needs more than the data
+    (a collection or the original input)."""
+    found = []
+    for name, pass_collection, kwargs in schema._hooks[tag]:
+        if pass_collection or kwargs.get("pass_original"):
+            return None
+        found.append(getattr(schema, name))
+    return tuple(found)
+
+
+def _nest(field: fields.Field) -> _Nest | None:
+    """The nest of a ``Nested`` or ``List(Nested)`` field, or None if not compilable."""
+    inner = field.inner if isinstance(field, fields.List) else None
+    nested = inner if inner is not None else field
+    if not isinstance(nested, fields.Nested) or field.pre_load or field.post_load:
+        return None
+    if nested.pre_load or nested.post_load or nested.many or nested.unknown is not None:
+        return None
+    schema = nested.schema
+    loader = _compile(schema) if isinstance(schema, Schema) and not schema.many else None
+    return None if loader is None else _Nest(field, inner, loader)
+
+
+def _compile(schema: Schema) -> _Loader | None:
+    """``schema``'s load compiled, or None when it does more than this module replays:
+    pre-load or field hooks, hooks on the collection or the original, other than
+    ``unknown=RAISE``, dotted attributes, containers other than nested schemas."""
+    if schema.unknown != RAISE or schema._hooks[PRE_LOAD] or schema._hooks[VALIDATES]:
+        return None
+    validators, post_loads = _hooks(schema, VALIDATES_SCHEMA), _hooks(schema, POST_LOAD)
+    if validators is None or post_loads is None:
+        return None
+    steps: list[tuple[str, str, fields.Field | _Nest]] = []
+    for attr, field in schema.load_fields.items():
+        key = field.data_key if field.data_key is not None else attr
+        target = field.attribute or attr
+        if "." in target:
+            return None
+        if isinstance(field, _CONTAINERS):
+            nest = _nest(field)
+            if nest is None:
+                return None
+            steps.append((target, key, nest))
+        elif field.pre_load or field.post_load:
+            return None
+        else:
+            steps.append((target, key, field))
+    return _Loader(tuple(steps), frozenset(key for _, key, _ in steps), validators, post_loads)
+
+
+def _absent(field: fields.Field) -> Any:
+    """An absent field's value, as ``Field.deserialize`` gives it: required is refused."""
+    if field.required:
+        raise _NotPlain
+    default = field.load_default
+    return default() if callable(default) else default
+
+
+def _leaf(field: fields.Field, raw: Any, key: str, data: Mapping[str, Any]) -> Any:
+    """``field.deserialize(raw)`` for a present value: the field's own ``_deserialize``,
+    then each of its validators (marshmallow's ``_validate`` runs them all and refuses on
+    any error, or a plain function's False)."""
+    if raw is None:
+        if field.allow_none:
+            return None
+        raise _NotPlain
+    value = field._deserialize(raw, key, data)
+    for validator in field.validators:
+        if validator(value) is False:
+            raise _NotPlain
+    return value
+
+
+def _nested(nest: _Nest, raw: Any) -> Any:
+    """A nested field's value from ``raw`` (present), as ``Nested.deserialize`` gives it."""
+    field = nest.field
+    if raw is None:
+        if field.allow_none:
+            return None
+        raise _NotPlain
+    value: Any
+    if nest.inner is None:
+        value = _load_plain(nest.loader, raw)
+    else:
+        if type(raw) is not list:
+            raise _NotPlain
+        value = [_load_plain(nest.loader, item) for item in raw]
+        for item in value:
+            nest.inner._validate(item)
+    field._validate(value)
+    return value
+
+
+def _load_plain(loader: _Loader, data: Any) -> dict[str, Any]:
+    """``schema.load(data)`` through the compiled steps; _NotPlain on any doubt."""
+    if not isinstance(data, Mapping) or not data.keys() <= loader.known:
+        raise _NotPlain  # not an object, or an unknown field: the schema words it
+    out: dict[str, Any] = {}
+    try:
+        for target, key, step in loader.steps:
+            raw = data.get(key, missing)
+            if isinstance(step, _Nest):
+                value = _absent(step.field) if raw is missing else _nested(step, raw)
+            else:
+                value = _absent(step) if raw is missing else _leaf(step, raw, key, data)
+            if value is not missing:
+                out[target] = value
+        for validator in loader.validators:
+            validator(out, partial=None, many=False, unknown=RAISE)
+        for post_load in loader.post_loads:
+            out = post_load(out, partial=None, many=False, unknown=RAISE)
+    except ValidationError:
+        raise _NotPlain from None
+    return out
+
+
+def compiled_loader(schema: Schema) -> Callable[[Mapping[str, Any]], Any]:
+    """:func:`load` for ``schema``, compiled once: the same result for every input.
+
+    An input that every field, nested schema, validator and hook accepts is loaded by
+    calling them directly (each field's own ``_deserialize`` and validators, the schema's
+    own validators and post-load hooks, in marshmallow's order), without the schema
+    machinery around them. Any other input (an unknown or missing field, a value a field
+    refuses) goes through :func:`load`, so every error answer is the schema's own. A
+    schema with hooks this does not replay (pre-load, field validators, hooks on the
+    collection or the original) always gets :func:`load`.
+    """
+    compiled = _compile(schema)
+    if compiled is None:
+        return lambda data: load(schema, data)
+    plan = compiled
+
+    def fast(data: Mapping[str, Any]) -> Any:
+        try:
+            return _load_plain(plan, data)
+        except _NotPlain:
+            return load(schema, data)
+
+    return fast

@@ -1,6 +1,6 @@
 """The submit path's Redis work: ONE script call (admit.lua) that claims the
 idempotency key, holds every line, writes the checkout read model and queues the
-submission in ``{shop}:pending`` — or refuses and writes nothing.
+submission in ``{shop}:pending`` and the worker's message — or refuses and writes nothing.
 
 Also the id helpers the endpoint and the worker share (order ids, order numbers,
 checkout tokens, request fingerprints) and the ``{shop}:pending`` queue accessors.
@@ -26,6 +26,7 @@ from redis import Redis
 from app import keys, lua
 from app.config import Config
 from app.errors import InvalidRequest, OutOfStock, RateLimited, ServiceUnavailable
+from app.gateways.jobs import Jobs, ScriptedMessage
 from app.services import checkout_status
 from app.services.checkout_status import derive_token, token_hash
 from app.services.inventory import (
@@ -48,6 +49,7 @@ __all__ = [
     "iso_utc",
     "load_submission",
     "mark_written",
+    "message_for",
     "new_checkout_token",
     "new_order_id",
     "new_order_number",
@@ -294,9 +296,13 @@ def admit(
     total_check: TotalCheck | None = None,
     replicas: int = 0,
     replica_timeout_ms: int = 0,
+    message: ScriptedMessage | None = None,
 ) -> Admission:
     """Count the rate limit, claim the key, hold every line and write the read model in
     ONE EVALSHA (followed by ``WAIT replicas`` in the same round trip when ``replicas``).
+
+    With ``message`` (:func:`message_for`) the same script queues the worker's
+    ``create_payment_intent`` when, and only when, it admits the submit (not on a replay).
 
     A 202 is a promise: with ``replicas``, one is only given once that many replicas hold
     the submission, so a failover cannot lose it. Fewer in ``replica_timeout_ms`` raises
@@ -317,6 +323,8 @@ def admit(
     behind but its rate-limit count and the day's counts (``keys.day_stats``: submits,
     admitted, out_of_stock; the dashboard reads them).
     """
+    if message is not None and replicas:
+        raise ValueError("a message is queued with the admission only when no replica is awaited")
     rate = rate or SubmitRate(0, 1, "")
     lines = validate_lines(submission.items)
     code = str(submission.body.get("promotionCode") or "")
@@ -339,6 +347,8 @@ def admit(
         keys.promotion_buyers(code),
         keys.day_stats(now.strftime("%Y-%m-%d")),
     ]
+    if message is not None:
+        names += [message.messages_key, message.queue_key]
     check = total_check
     args = [
         submission.fingerprint,
@@ -360,6 +370,8 @@ def admit(
         code,
         buyer_keys(str(submission.body.get("email") or ""), submission.user_id) if code else "",
         keys.DAY_STATS_TTL_SECONDS,
+        "" if message is None else message.message_id,
+        b"" if message is None else message.data,
         len(fields),
         *fields,
         *flat_lines(lines),
@@ -400,6 +412,19 @@ def admit(
         raise
     _require_replicas(acked, replicas, redis=redis, unanswered=names[3])
     return Admission(response=response, replayed=False, rate=state)
+
+
+def message_for(jobs: Jobs, order_id: str, *, replicas: int) -> ScriptedMessage | None:
+    """The worker's ``create_payment_intent`` for :func:`admit` to queue in the admission's
+    own round trip, or None: the caller enqueues once admitted (a broker that is not Redis).
+
+    None too when ``replicas`` must acknowledge: a 503 for want of one promises that no
+    worker wrote an order from the submission (docs/reliability.md, "Redis failover"), and
+    a message queued in the script could be taken before the acknowledgement is known.
+    """
+    if replicas:
+        return None
+    return jobs.scripted_create_payment_intent(order_id)
 
 
 def _require_replicas(

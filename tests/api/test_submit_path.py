@@ -1,17 +1,20 @@
 """The submit path: its rate limit counted in the admission script, replays to another
-caller without the checkout token, two Redis round trips per admitted submit, and no 202
-before a replica holds the submission when REDIS_MIN_REPLICAS_ACK asks for one."""
+caller without the checkout token, one Redis round trip per admitted submit (the worker's
+message queued by the admission script, and consumed by a real Dramatiq worker), and no
+202 before a replica holds the submission when REDIS_MIN_REPLICAS_ACK asks for one (the
+message then sent after the acknowledgement: two round trips)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import dramatiq
 import pytest
 import redis as redis_lib
 
 from app import create_app, keys
-from app.gateways.jobs import DramatiqJobs, redis_broker
+from app.gateways.jobs import DramatiqJobs, queue_depths, redis_broker
 from app.runtime import Runtime, current, install
 from app.services.catalog import upsert_product
 from devstack.perf.roundtrips import CountingConnection, sends
@@ -154,7 +157,7 @@ class TestRoundTrips:
         broker.close()
         install(runtime)
 
-    def test_an_admitted_submit_costs_two_round_trips(
+    def test_an_admitted_submit_costs_one_round_trip_its_message_included(
         self, counted: Any, submit_body: Callable[..., Any]
     ) -> None:
         # The first submit loads the scripts (EVALSHA → NOSCRIPT → SCRIPT LOAD).
@@ -165,9 +168,58 @@ class TestRoundTrips:
         trips = sends() - before - 1  # minus the call of sends() itself
         assert response.status_code == 202
         assert response.headers["X-RateLimit-Remaining"] == "998"
-        assert trips <= 2
+        assert trips == 1
+        assert queue_depths(current().redis)["default"] == 2  # the warm-up's and this one's
 
-    def test_a_submit_redeeming_a_code_still_costs_two_round_trips(
+    def test_a_refused_or_replayed_submit_queues_nothing(
+        self, counted: Any, submit_body: Callable[..., Any]
+    ) -> None:
+        redis = current().redis
+        short = counted.post(
+            SUBMIT,
+            json=submit_body(items=[{"sku": "MUG", "quantity": 6}]),
+            headers={"Idempotency-Key": "refused-1"},
+        )
+        assert short.status_code == 409
+        assert queue_depths(redis)["default"] == 0
+        first = counted.post(
+            SUBMIT, json=submit_body(), headers={"Idempotency-Key": "replay-once-1"}
+        )
+        again = counted.post(
+            SUBMIT, json=submit_body(), headers={"Idempotency-Key": "replay-once-1"}
+        )
+        assert (first.status_code, again.status_code) == (202, 202)
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert redis.lrange("dramatiq:default", 0, -1) == list(
+            redis.hkeys("dramatiq:default.msgs")
+        )  # one message, its id on the queue
+        assert queue_depths(redis)["default"] == 1
+
+    def test_a_dramatiq_worker_runs_the_message_the_admission_queued(
+        self, counted: Any, submit_body: Callable[..., Any]
+    ) -> None:
+        broker = current().jobs.broker  # type: ignore[attr-defined]
+        ran: list[str] = []
+
+        @dramatiq.actor(actor_name="create_payment_intent", queue_name="default", broker=broker)
+        def create_payment_intent(order_id: str) -> None:
+            ran.append(order_id)
+
+        response = counted.post(
+            SUBMIT, json=submit_body(), headers={"Idempotency-Key": "worker-run-1"}
+        )
+        assert response.status_code == 202
+        worker = dramatiq.Worker(broker, worker_timeout=100, worker_threads=1)
+        worker.start()
+        try:
+            broker.join("default", timeout=20_000)
+            worker.join()
+        finally:
+            worker.stop()
+        assert ran == [response.get_json()["orderId"]]
+        assert queue_depths(current().redis)["default"] == 0  # acknowledged: gone
+
+    def test_a_submit_redeeming_a_code_still_costs_one_round_trip(
         self, counted: Any, submit_body: Callable[..., Any]
     ) -> None:
         from app.services import promotions
@@ -184,7 +236,7 @@ class TestRoundTrips:
         )
         trips = sends() - before - 1  # minus the call of sends() itself
         assert response.status_code == 202, response.get_json()
-        assert trips <= 2
+        assert trips == 1
         assert promotions.redemptions_held(current().redis, "TEN") == 1
 
 
@@ -238,7 +290,10 @@ class TestReplicaAcknowledgement:
         response = app.post(SUBMIT, json=submit_body(), headers={"Idempotency-Key": "acked-1x"})
         trips = sends() - before - 1  # minus the call of sends() itself
         assert response.status_code == 202, response.get_json()
-        assert trips <= 2  # the WAIT rides in the admission's round trip
+        # The WAIT rides in the admission's round trip; the message follows the
+        # acknowledgement (admission.message_for).
+        assert trips == 2
+        assert queue_depths(current().redis)["default"] == 2
         replica = redis_lib.Redis(port=replicated_redis.ports["b"], decode_responses=True)
         assert replica.exists(keys.checkout(response.get_json()["orderId"]))
         replica.close()
@@ -252,6 +307,7 @@ class TestReplicaAcknowledgement:
         refused = alone.post(SUBMIT, json=body, headers={"Idempotency-Key": "no-replica-1"})
         assert refused.status_code == 503
         assert refused.get_json()["error"]["code"] == "service_unavailable"
+        assert queue_depths(current().redis)["default"] == 0  # no worker writes it
         replicated_redis.restart_replica()
         app = acked()
         retried = app.post(SUBMIT, json=body, headers={"Idempotency-Key": "no-replica-1"})

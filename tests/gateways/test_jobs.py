@@ -1,12 +1,16 @@
 """app/gateways/jobs.py: the queue depths the console's dashboard shows, read where
-Dramatiq's own Redis broker keeps its messages (its scripts run on fakeredis)."""
+Dramatiq's own Redis broker keeps its messages (its scripts run on fakeredis), and the
+message a script queues in the broker's stead."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import fakeredis
+from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
 
 from app.gateways.jobs import DramatiqJobs, queue_depths
 from models.db import utcnow
@@ -22,3 +26,35 @@ def test_queue_depths_count_waiting_and_delayed_messages() -> None:
     jobs.expire_hold("order-1", at=utcnow() + timedelta(minutes=15))  # a delayed message
     jobs.deliver_shop_webhook(3)
     assert queue_depths(client) == {"default": 2, "holds": 1, "shop_webhooks": 1}
+
+
+class TestScriptedMessage:
+    """The message admit.lua writes is the one the broker's enqueue writes, at its keys."""
+
+    def test_it_is_what_the_brokers_enqueue_writes(self) -> None:
+        client = fakeredis.FakeRedis()
+        broker = RedisBroker(client=client, maintenance_chance=0)
+        jobs = DramatiqJobs(broker)
+        jobs.create_payment_intent("order-1")
+        [(enqueued_id, enqueued)] = client.hgetall("dramatiq:default.msgs").items()
+        assert client.lrange("dramatiq:default", 0, -1) == [enqueued_id]
+        scripted = jobs.scripted_create_payment_intent("order-1")
+        assert scripted is not None
+        assert (scripted.messages_key, scripted.queue_key) == (
+            "dramatiq:default.msgs",
+            "dramatiq:default",
+        )
+
+        def fields(data: bytes) -> dict[str, Any]:
+            decoded = Message.decode(data).asdict()
+            ids = decoded.pop("message_id"), decoded.pop("options").pop("redis_message_id")
+            assert all(ids)
+            decoded.pop("message_timestamp")
+            return decoded
+
+        assert fields(scripted.data) == fields(enqueued)
+        assert Message.decode(scripted.data).options == {"redis_message_id": scripted.message_id}
+        assert scripted.message_id != enqueued_id.decode()  # each enqueue its own id
+
+    def test_none_on_a_broker_that_is_not_redis(self) -> None:
+        assert DramatiqJobs(StubBroker()).scripted_create_payment_intent("order-1") is None

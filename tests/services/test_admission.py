@@ -1,4 +1,5 @@
-"""Admission: the submit path's single script (claim + hold + read model + pending)."""
+"""Admission: the submit path's single script (claim + hold + read model + pending, and
+the worker's message)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from dramatiq import Message
+from dramatiq.brokers.redis import RedisBroker
 
 from app import lua
 from app.config import Config
 from app.errors import IdempotencyKeyReused, InvalidRequest, OutOfStock, ServiceUnavailable
+from app.gateways.jobs import DramatiqJobs, queue_depths
 from app.keys import AVAIL, DAY_STATS_PREFIX, HOLDS, IDEMPOTENCY_PREFIX, PENDING, PRICE
 from app.keys import checkout as checkout_key
 from app.services import admission, checkout_status
@@ -432,3 +436,50 @@ class TestSubmitRateOf:
 
     def test_no_limit_when_limits_are_off(self) -> None:
         assert SubmitRate.of(Config(ratelimit_enabled=False), "c").limit == 0
+
+
+class TestMessageInTheAdmission:
+    """admit.lua queues the worker's message with the admission, and only then."""
+
+    @pytest.fixture
+    def jobs(self, shop: Any) -> DramatiqJobs:
+        return DramatiqJobs(RedisBroker(client=shop, maintenance_chance=0))
+
+    def admit_with_message(self, shop: Any, jobs: DramatiqJobs, *items: tuple[str, int]) -> Any:
+        sub = Submission.create(make_body(*items), idempotency_key="key-msg-0001", hold_ttl=60)
+        message = admission.message_for(jobs, sub.order_id, replicas=0)
+        assert message is not None
+        admit(shop, sub, hold_ttl=60, key_ttl=60, message=message)
+        return sub, message
+
+    def test_an_admitted_submit_queues_create_payment_intent(
+        self, shop: Any, jobs: DramatiqJobs
+    ) -> None:
+        sub, message = self.admit_with_message(shop, jobs, ("A", 1))
+        assert [lua.text(i) for i in shop.lrange("dramatiq:default", 0, -1)] == [message.message_id]
+        data = lua.text(shop.hget("dramatiq:default.msgs", message.message_id))
+        queued = Message.decode(data.encode())
+        assert (queued.actor_name, queued.args) == ("create_payment_intent", (sub.order_id,))
+
+    @pytest.mark.parametrize("items", [[("A", 6)], [("NOPE", 1)]])
+    def test_a_refused_submit_queues_nothing(
+        self, shop: Any, jobs: DramatiqJobs, items: list[tuple[str, int]]
+    ) -> None:
+        with pytest.raises((OutOfStock, InvalidRequest)):
+            self.admit_with_message(shop, jobs, *items)
+        assert queue_depths(shop)["default"] == 0
+
+    def test_a_replay_queues_nothing_more(self, shop: Any, jobs: DramatiqJobs) -> None:
+        self.admit_with_message(shop, jobs, ("A", 1))
+        self.admit_with_message(shop, jobs, ("A", 1))  # the same key and body: a replay
+        with pytest.raises(IdempotencyKeyReused):
+            self.admit_with_message(shop, jobs, ("A", 2))
+        assert queue_depths(shop)["default"] == 1
+
+    def test_never_when_replicas_must_acknowledge(self, shop: Any, jobs: DramatiqJobs) -> None:
+        assert admission.message_for(jobs, "order-1", replicas=1) is None
+        sub = Submission.create(make_body(("A", 1)), idempotency_key="key-msg-0002", hold_ttl=60)
+        message = jobs.scripted_create_payment_intent(sub.order_id)
+        with pytest.raises(ValueError):
+            admit(shop, sub, hold_ttl=60, key_ttl=60, message=message, replicas=1)
+        assert queue_depths(shop)["default"] == 0
