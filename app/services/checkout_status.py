@@ -15,8 +15,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
+from types import TracebackType
 from typing import Any
 
 from redis import Redis
@@ -179,13 +181,15 @@ class ChangeFeed:
         since_version: int,
         timeout: float,
         *,
-        gate: Callable[[], AbstractContextManager[int | None]] | None = None,
+        gate: Callable[[], Watch] | None = None,
     ) -> dict[str, Any] | None:
         """The read model once its version exceeds ``since_version``; None on timeout.
 
-        ``gate`` (:meth:`WaiterCaps.watch`) is entered once this waiter listens, held
-        while it waits, and answers the read model's version then (None: unknown): when
-        that is not newer than ``since_version``, the first re-read is skipped.
+        ``gate`` (:meth:`WaiterCaps.watch`) is entered once this waiter listens and held
+        while it waits. It tells the read model's version then (not newer than
+        ``since_version``: the first re-read is skipped), and each later read leaves it
+        in the same round trip (:meth:`Watch.take`); on timeout a gated wait answers the
+        read model as it is then (None: gone) rather than None.
         """
         deadline = time.monotonic() + _clamp(timeout)
         event = threading.Event()
@@ -193,31 +197,44 @@ class ChangeFeed:
         try:
             # Registered and subscribed before re-reading: no publish can slip between.
             self._subscribed_by(deadline)
-            with gate() if gate is not None else nullcontext(None) as version:
-                return self._await(order_id, since_version, deadline, event, version)
+            if gate is None:
+                read_newer = partial(self._newer, order_id, since_version)
+                return self._await(event, deadline, read_newer)[1]
+            with gate() as watch:
+                # ``watch.version``: what the gate saw after this waiter was registered;
+                # not newer, the model need not be read until a publish (or a reconnect)
+                # wakes the waiter.
+                skip = watch.version is not None and watch.version <= since_version
+                read_newer = partial(watch.take, since_version)
+                found, current = self._await(event, deadline, read_newer, skip)
+                # Timed out: leave, reading the model as it is (every version is above -1).
+                return current if found else watch.take(-1)[1]
         finally:
             self._remove(order_id, event)
 
+    def _newer(self, order_id: str, since_version: int) -> tuple[bool, dict[str, Any] | None]:
+        current = read(self.redis, order_id)
+        return current is None or current["version"] > since_version, current
+
     def _await(
         self,
-        order_id: str,
-        since_version: int,
-        deadline: float,
         event: threading.Event,
-        version: int | None,
-    ) -> dict[str, Any] | None:
-        # ``version``: what the gate saw after this waiter was registered; not newer, the
-        # model need not be read until a publish (or a reconnect) wakes the waiter.
-        skip_read = version is not None and version <= since_version
+        deadline: float,
+        read_newer: Callable[[], tuple[bool, dict[str, Any] | None]],
+        skip_read: bool = False,
+    ) -> tuple[bool, dict[str, Any] | None]:
+        """``(True, model)`` once ``read_newer`` (asked at once unless ``skip_read``, then
+        after each wake-up) finds the model newer (None: gone); ``(False, None)`` once the
+        deadline passes."""
         while True:
             if not skip_read:
-                current = read(self.redis, order_id)
-                if current is None or current["version"] > since_version:
-                    return current
+                newer, current = read_newer()
+                if newer:
+                    return True, current
             skip_read = False
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return None
+                return False, None
             event.wait(remaining)
             event.clear()
 
@@ -311,21 +328,60 @@ class WaiterCaps:
         finally:
             lua.run(redis, "waiters", names, ["leave", keys.WAITERS_TTL_SECONDS])
 
-    @contextmanager
-    def watch(self, redis: Redis, order_id: str, credential: str, ip: str) -> Iterator[int | None]:
-        """:meth:`enter`, answering the read model's version in the same round trip
-        (None when there is no read model): the gate of :meth:`ChangeFeed.wait`."""
-        names = _counters(order_id, credential, ip)
-        args = ["watch", keys.WAITERS_TTL_SECONDS, *self._limits()]
-        refused, version = lua.run(redis, "waiters", [*names, keys.checkout(order_id)], args)
-        _refuse(int(refused))
-        try:
-            yield None if int(version) < 0 else int(version)
-        finally:
-            lua.run(redis, "waiters", names, ["leave", keys.WAITERS_TTL_SECONDS])
+    def watch(self, redis: Redis, order_id: str, credential: str, ip: str) -> Watch:
+        """:meth:`enter` for a waiter already listening (a :class:`Watch`, to enter with
+        ``with``): the gate of :meth:`ChangeFeed.wait`."""
+        return Watch(redis, order_id, _counters(order_id, credential, ip), self._limits())
 
     def _limits(self) -> list[int]:
         return [self.per_order, self.per_credential, self.per_ip]
+
+
+class Watch:
+    """One long-poll counted against the caps while it waits (``waiters.lua``).
+
+    Entering counts it (RateLimited at a cap) and learns the read model's ``version``
+    in the same round trip (None: no read model); :meth:`take` reads the model and,
+    when it is newer, leaves the caps in the same round trip; leaving the ``with``
+    block leaves them if :meth:`take` has not.
+    """
+
+    def __init__(self, redis: Redis, order_id: str, counters: list[str], limits: list[int]):
+        self.redis = redis
+        self.version: int | None = None
+        self._counters = counters
+        self._keys = [*counters, keys.checkout(order_id)]
+        self._limits = limits
+        self._held = False
+
+    def __enter__(self) -> Watch:
+        args = ["watch", keys.WAITERS_TTL_SECONDS, *self._limits]
+        refused, version = lua.run(self.redis, "waiters", self._keys, args)
+        _refuse(int(refused))
+        self._held = True
+        self.version = None if int(version) < 0 else int(version)
+        return self
+
+    def take(self, since_version: int) -> tuple[bool, dict[str, Any] | None]:
+        """``(True, the read model)`` when it is newer than ``since_version`` or gone
+        (None), the caps left; ``(False, None)`` otherwise, still counted."""
+        args = ["take", keys.WAITERS_TTL_SECONDS, since_version]
+        reply = lua.run(self.redis, "waiters", self._keys, args)
+        if not int(reply[0]):
+            return False, None
+        self._held = False
+        fields = reply[1]
+        return True, decode(dict(zip(fields[::2], fields[1::2], strict=True))) if fields else None
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._held:
+            self._held = False
+            lua.run(self.redis, "waiters", self._counters, ["leave", keys.WAITERS_TTL_SECONDS])
 
 
 def _counters(order_id: str, credential: str, ip: str) -> list[str]:

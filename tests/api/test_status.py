@@ -8,8 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from flask import jsonify
 
-from app.services import checkout_status
+from app.services import checkout_status, order_views
 from app.services.checkout_status import token_hash
 
 SUBMIT = "/api/checkout/payment-intent"
@@ -231,6 +232,35 @@ class TestCheckoutStatus:
         assert response.get_json()["state"] == "PAID"
         assert client.get(f"/api/orders/{order.id}", headers=headers).status_code == 200
         assert client.get(f"/api/checkout/{order.id}").status_code == 404
+
+    @pytest.mark.parametrize("error", [None, {"code": "card_declined", "message": "Refusée €"}])
+    def test_the_body_is_jsonifys_bytes(
+        self, app: Any, client: Any, runtime: Any, submitted: Any, error: Any
+    ) -> None:
+        # orjson encodes it; jsonify's bytes are the contract (non-ASCII escaped, compact).
+        checkout_status.publish(
+            runtime.redis,
+            submitted["orderId"],
+            paymentStatus="requires_payment_method",
+            error=error,
+        )
+        order = make_order(state="PENDING")
+        for order_id, token in (
+            (submitted["orderId"], submitted["checkoutToken"]),
+            (order.id, "tok-secret"),
+        ):
+            response = client.get(f"/api/checkout/{order_id}", headers={"X-Checkout-Token": token})
+            with app.app_context():
+                located = order_views.locate_checkout(runtime.redis, order_id)
+                expected = order_views.checkout_body(
+                    runtime.redis,
+                    located,
+                    wait=0,
+                    since=None,
+                    waiting=None,  # type: ignore[arg-type]
+                )
+                assert response.data == jsonify(expected).get_data()
+            assert response.mimetype == "application/json"
 
 
 class TestOrderView:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from app import keys
+from app import keys, lua
 from app.config import load_config
 from app.errors import RateLimited
 from app.services import checkout_status
@@ -177,7 +177,7 @@ class TestChangeFeed:
 class TestGatedWait:
     """The long-poll's wait with its caps as the gate: one round trip fewer per answer."""
 
-    def test_a_gate_with_nothing_new_skips_the_first_read(
+    def test_a_gate_with_nothing_new_reads_once_woken_and_leaves_in_that_read(
         self, any_redis: Any, feed: ChangeFeed, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         publish(any_redis, "o1", state="PENDING")
@@ -185,22 +185,55 @@ class TestGatedWait:
         # start it, and let that wake-up pass, before counting.
         feed.wait("o0", since_version=0, timeout=5)
         time.sleep(0.2)
-        reads: list[str] = []
-        real_read = checkout_status.read
-
-        def counted(redis: Any, order_id: str) -> Any:
-            reads.append(order_id)
-            return real_read(redis, order_id)
-
-        monkeypatch.setattr(checkout_status, "read", counted)
+        calls = _counted_round_trips(monkeypatch)
         caps = WaiterCaps(per_order=5, per_credential=5, per_ip=5)
         gate = lambda: caps.watch(any_redis, "o1", "token:a", "1.1.1.1")  # noqa: E731
         timer = later(0.2, lambda: publish(any_redis, "o1", paymentStatus="processing"))
         view = feed.wait("o1", since_version=1, timeout=10, gate=gate)
         timer.join()
-        assert view is not None and view["version"] == 2
-        assert reads == ["o1"]  # only once woken: the gate told version 1, nothing new
-        assert any_redis.keys(keys.waiters("*", "*")) == []  # left when answered
+        assert view is not None and (view["version"], view["paymentStatus"]) == (2, "processing")
+        # Entering told version 1 (nothing new): no read until woken, then one that left
+        # (no separate leave).
+        assert calls[0] == "waiters watch" and set(calls[1:]) == {"waiters take"}
+        assert any_redis.keys(keys.waiters("*", "*")) == []
+
+    def test_a_gated_wait_that_times_out_answers_the_model_as_it_leaves(
+        self, any_redis: Any, feed: ChangeFeed, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        publish(any_redis, "o1", state="PENDING")
+        feed.wait("o0", since_version=0, timeout=5)
+        time.sleep(0.2)
+        calls = _counted_round_trips(monkeypatch)
+        caps = WaiterCaps(per_order=5, per_credential=5, per_ip=5)
+        gate = lambda: caps.watch(any_redis, "o1", "token:a", "1.1.1.1")  # noqa: E731
+        view = feed.wait("o1", since_version=1, timeout=0.3, gate=gate)
+        assert view is not None and (view["version"], view["state"]) == (1, "PENDING")
+        # No separate leave nor read: the last take left and read (a wake-up with nothing
+        # new, as the feed's own subscription may bring, takes without leaving).
+        assert calls[0] == "waiters watch" and calls[-1] == "waiters take"
+        assert set(calls[1:]) == {"waiters take"}
+        assert any_redis.keys(keys.waiters("*", "*")) == []
+
+    def test_a_wake_with_nothing_newer_keeps_waiting_and_counted(
+        self, any_redis: Any, feed: ChangeFeed
+    ) -> None:
+        publish(any_redis, "o1", state="PENDING")
+        caps = WaiterCaps(per_order=5, per_credential=5, per_ip=5)
+        gate = lambda: caps.watch(any_redis, "o1", "token:a", "1.1.1.1")  # noqa: E731
+        counted: list[Any] = []
+
+        def wake_then_publish() -> None:
+            feed._wake("o1")  # as after a reconnect: nothing new
+            time.sleep(0.1)
+            counted.append(any_redis.get(keys.waiters("order", "o1")))
+            publish(any_redis, "o1", state="PAID")
+
+        timer = later(0.3, wake_then_publish)
+        view = feed.wait("o1", since_version=1, timeout=10, gate=gate)
+        timer.join()
+        assert view is not None and view["state"] == "PAID"
+        assert counted in (["1"], [b"1"])  # still counted between the two wake-ups
+        assert any_redis.keys(keys.waiters("*", "*")) == []
 
     def test_a_gate_that_sees_a_newer_version_answers_at_once(
         self, any_redis: Any, feed: ChangeFeed
@@ -228,13 +261,28 @@ class TestGatedWait:
 
     def test_watch_answers_the_version_or_none(self, any_redis: Any) -> None:
         caps = WaiterCaps(per_order=5, per_credential=5, per_ip=5)
-        with caps.watch(any_redis, "o1", "token:a", "1.1.1.1") as version:
-            assert version is None  # no read model
+        with caps.watch(any_redis, "o1", "token:a", "1.1.1.1") as watch:
+            assert watch.version is None  # no read model
             assert any_redis.get(keys.waiters("order", "o1")) in (b"1", "1")
         publish(any_redis, "o1", state="PENDING")
         publish(any_redis, "o1", state="PENDING")
-        with caps.watch(any_redis, "o1", "token:a", "1.1.1.1") as version:
-            assert version == 2
+        with caps.watch(any_redis, "o1", "token:a", "1.1.1.1") as watch:
+            assert watch.version == 2
+        assert any_redis.keys(keys.waiters("*", "*")) == []
+
+    def test_take_leaves_only_when_newer(self, any_redis: Any) -> None:
+        publish(any_redis, "o1", state="PENDING", lineItems=[{"sku": "A"}])
+        caps = WaiterCaps(per_order=5, per_credential=5, per_ip=5)
+        with caps.watch(any_redis, "o1", "token:a", "1.1.1.1") as watch:
+            assert watch.take(1) == (False, None)
+            assert any_redis.get(keys.waiters("order", "o1")) in (b"1", "1")
+            newer, model = watch.take(0)
+            assert newer and model == read(any_redis, "o1")
+            assert model is not None and model["lineItems"] == [{"sku": "A"}]
+            assert any_redis.keys(keys.waiters("*", "*")) == []
+        assert any_redis.keys(keys.waiters("*", "*")) == []  # left once, not twice
+        with caps.watch(any_redis, "gone", "token:a", "1.1.1.1") as watch:
+            assert watch.take(5) == (True, None)
         assert any_redis.keys(keys.waiters("*", "*")) == []
 
 
@@ -297,3 +345,22 @@ class TestVerifyToken:
         assert verify_token(any_redis, "o1", "") is False
         assert verify_token(any_redis, "o1", None) is False
         assert verify_token(any_redis, "missing", "s3cret-token") is False
+
+
+def _counted_round_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The waiter scripts (with their mode) and the reads run from now on."""
+    calls: list[str] = []
+    real_run, real_read = lua.run, checkout_status.read
+
+    def run(redis: Any, name: str, names: Any, args: Any) -> Any:
+        if name == "waiters":
+            calls.append(f"{name} {args[0]}")
+        return real_run(redis, name, names, args)
+
+    def counted_read(redis: Any, order_id: str) -> Any:
+        calls.append("read")
+        return real_read(redis, order_id)
+
+    monkeypatch.setattr(lua, "run", run)
+    monkeypatch.setattr(checkout_status, "read", counted_read)
+    return calls
