@@ -9,7 +9,7 @@ Two steps, both on this machine's PostgreSQL (``DATABASE_URL``'s server):
     and ``COMMIT``, and the id an ``INSERT … RETURNING`` gave. Written to
     ``var/perf/pg-statements.json``.
 
-``python -m devstack.perf.pg_statements replay [--orders N] [--analyze] [--explain]``
+``python -m devstack.perf.pg_statements replay [--orders N] [--analyze] [--prepare] [--explain]``
     Creates a scratch database, migrates it to head (``models.migrate``, so the indexes
     are this checkout's), stocks the captured order's SKU, then sends the captured
     statements N times (default 300) on one connection, as peewee does (autocommit, with
@@ -20,7 +20,8 @@ Two steps, both on this machine's PostgreSQL (``DATABASE_URL``'s server):
     with each statement under ``EXPLAIN (ANALYZE, BUFFERS)``. The scratch database is
     dropped afterwards. ``--analyze`` runs ``ANALYZE`` after the warm-up orders: the
     planner's statistics of a database in use (a fresh one, as the cost bench's, has none,
-    and some plans differ). ``--file`` reads another capture.
+    and some plans differ). ``--prepare`` sends each statement as a server-side prepared
+    one (what parsing and planning cost, by difference). ``--file`` reads another capture.
 
 The replay measures the server alone: no Python between the statements but the driver's,
 no other connection, the table growing by N orders. Run the replay of two checkouts
@@ -238,7 +239,33 @@ def backend_ns(pid: int) -> int:
     return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
 
 
-def run_order(cursor: Any, pid: int, statements: list[dict[str, Any]], explain: bool) -> list[int]:
+def send(cursor: Any, sql: str, params: list[Any], prepared: dict[str, str] | None) -> None:
+    """Run ``sql``; with ``prepared``, as a server-side prepared statement (``PREPARE`` once
+    per connection, then ``EXECUTE``: parsed and planned once, a generic plan after five
+    runs where it costs no more), as a driver with prepared statements would."""
+    if prepared is None or sql in ("BEGIN", "COMMIT"):
+        cursor.execute(sql, params)
+        return
+    name = prepared.get(sql)
+    if name is None:
+        name = prepared[sql] = f"s{len(prepared)}"
+        pieces = sql.split("%s")
+        numbered = "".join(f"{piece}${i}" for i, piece in enumerate(pieces[:-1], 1))
+        cursor.execute(f"PREPARE {name} AS {numbered}{pieces[-1]}")
+    cursor.execute(
+        f"EXECUTE {name}({', '.join(['%s'] * len(params))})" if params else (f"EXECUTE {name}"),
+        params,
+    )
+
+
+def run_order(
+    cursor: Any,
+    pid: int,
+    statements: list[dict[str, Any]],
+    *,
+    explain: bool = False,
+    prepared: dict[str, str] | None = None,
+) -> list[int]:
     """Send one order's statements; each one's backend nanoseconds (or print plans)."""
     order = Order()
     spent = []
@@ -254,7 +281,7 @@ def run_order(cursor: Any, pid: int, statements: list[dict[str, Any]], explain: 
                 order.ids[(table, entry["returned"])] = cursor.fetchone()[0]
             continue
         before = backend_ns(pid)
-        cursor.execute(sql, params)
+        send(cursor, sql, params, prepared)
         rows = cursor.fetchall() if cursor.description else []
         spent.append(backend_ns(pid) - before)
         if table and isinstance(entry.get("returned"), int) and rows:
@@ -294,7 +321,13 @@ def scratch_database(url: str) -> Iterator[str]:
 
 
 def replay(
-    statements: list[dict[str, Any]], url: str, orders: int, *, explain: bool, analyze: bool
+    statements: list[dict[str, Any]],
+    url: str,
+    orders: int,
+    *,
+    explain: bool,
+    analyze: bool,
+    prepare: bool,
 ) -> None:
     """Send the order ``orders`` times on a database migrated to head; print the backend's
     CPU per statement and per order (with ``analyze``, the planner's statistics are taken
@@ -314,11 +347,12 @@ def replay(
         cursor = connection.cursor()
         cursor.execute("SELECT pg_backend_pid()")
         pid = cursor.fetchone()[0]
+        prepared: dict[str, str] | None = {} if prepare else None
         for _ in range(max(orders // 10, 5)):  # caches, plans, the first pages
-            run_order(cursor, pid, statements, explain=False)
+            run_order(cursor, pid, statements, prepared=prepared)
         if analyze:
             cursor.execute("ANALYZE")
-        spent = [run_order(cursor, pid, statements, explain=False) for _ in range(orders)]
+        spent = [run_order(cursor, pid, statements, prepared=prepared) for _ in range(orders)]
         report(statements, spent)
         report_updates(cursor)
         if explain:
@@ -362,12 +396,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=300)
     parser.add_argument("--explain", action="store_true")
     parser.add_argument("--analyze", action="store_true", help="ANALYZE after the warm-up")
+    parser.add_argument("--prepare", action="store_true", help="server-side prepared")
     args = parser.parse_args(argv)
     if args.step == "capture":
         return capture(args.file)
     url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     statements = json.loads(args.file.read_text())
-    replay(statements, url, args.orders, explain=args.explain, analyze=args.analyze)
+    replay(
+        statements,
+        url,
+        args.orders,
+        explain=args.explain,
+        analyze=args.analyze,
+        prepare=args.prepare,
+    )
     return 0
 
 
