@@ -18,7 +18,7 @@ class Order(BaseModel):
     idempotency_key = peewee.CharField(max_length=255, unique=True)
     state = peewee.CharField(max_length=16, default=OrderState.PENDING.value, index=True)
     email = peewee.CharField(max_length=254)
-    user_id = peewee.CharField(max_length=128, null=True, index=True)
+    user_id = peewee.CharField(max_length=128, null=True)
     line_items = JSONField()
     subtotal = peewee.IntegerField()
     # Wave 3 (migration 0008): a promotion's discount; total = subtotal - discount + shipping + tax.
@@ -27,14 +27,14 @@ class Order(BaseModel):
     # Wave 3 (migration 0008): the shipping option's id (None: a currency without options),
     # the promotion code redeemed, and {code, description, terms} as admission saw them.
     shipping_option = peewee.CharField(max_length=64, null=True)
-    promotion_code = peewee.CharField(max_length=40, null=True, index=True)
+    promotion_code = peewee.CharField(max_length=40, null=True)
     promotion = JSONField(null=True)
     tax = peewee.IntegerField(default=0)
     total = peewee.IntegerField(constraints=[peewee.Check("total >= 0")])
     currency = peewee.CharField(max_length=3)
     shipping_address = JSONField()
     billing_address = JSONField(null=True)
-    payment_intent_id = peewee.CharField(max_length=255, unique=True, null=True)
+    payment_intent_id = peewee.CharField(max_length=255, null=True)
     client_secret = peewee.CharField(max_length=255, null=True)
     payment_status = peewee.CharField(max_length=32, default=PaymentStatus.CREATING.value)
     reservation_id = peewee.CharField(max_length=64)
@@ -51,7 +51,7 @@ class Order(BaseModel):
     # Wave 3 (migration 0006): hosted Checkout. The session Stripe's page pays (its
     # intent is recorded in ``payment_intent_id`` once the buyer's first attempt makes
     # it), the page's URL and when the session expires (the hold lasts until then).
-    checkout_session_id = peewee.CharField(max_length=255, unique=True, null=True)
+    checkout_session_id = peewee.CharField(max_length=255, null=True)
     checkout_url = peewee.TextField(null=True)
     checkout_expires_at = peewee.DateTimeField(null=True)
     # Wave 3 (migration 0010): Stripe Tax. The calculation the order was priced with, and
@@ -68,6 +68,23 @@ class Order(BaseModel):
 # Open disputes are a few orders among many: the console's Attention page finds the
 # disputed ones through this partial index (migration 0012), never by a scan.
 Order.add_index(Order.index(Order.id, name="orders_disputed", where=Order.dispute.is_null(False)))
+
+# Columns most orders leave empty (a guest's user id, no promotion, no intent yet, no hosted
+# session) are indexed only where set (migration 0013): an empty one costs no index entry
+# when the order is written, and every query looks them up by a value, never by NULL. The
+# unique ones stay unique where set, as before (NULLs never collided).
+NOT_NULL_INDEXED = (
+    (Order.user_id, False),
+    (Order.promotion_code, False),
+    (Order.payment_intent_id, True),
+    (Order.checkout_session_id, True),
+)
+for _column, _unique in NOT_NULL_INDEXED:
+    Order.add_index(
+        Order.index(
+            _column, unique=_unique, name=f"orders_{_column.name}", where=_column.is_null(False)
+        )
+    )
 
 
 class OrderEvent(BaseModel):

@@ -47,6 +47,13 @@ class TestOrderConstraints:
         with pytest.raises(peewee.IntegrityError):
             make_order(payment_intent_id="pi_1")
 
+    def test_checkout_session_is_unique_but_nullable(self) -> None:
+        make_order()
+        make_order()
+        make_order(checkout_session_id="cs_1")
+        with pytest.raises(peewee.IntegrityError):
+            make_order(checkout_session_id="cs_1")
+
     def test_json_fields_round_trip(self) -> None:
         order = make_order(last_payment_error={"code": "card_declined"})
         again = Order.get_by_id(order.id)
@@ -75,6 +82,15 @@ class TestOrderConstraints:
     def test_event_needs_an_existing_order(self) -> None:
         with pytest.raises(peewee.IntegrityError):
             OrderEvent.create(order="no-such-order", type="ORDER_CREATED", payload={})
+
+
+@pytest.mark.postgres
+class TestOrderConstraintsOnPostgres(TestOrderConstraints):
+    """The same on PostgreSQL, where the unique indexes are partial (``IS NOT NULL``)."""
+
+    @pytest.fixture
+    def database_url(self, postgres_url: str) -> str:
+        return postgres_url
 
 
 @pytest.mark.usefixtures("db")

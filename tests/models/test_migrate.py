@@ -187,3 +187,55 @@ class TestBuyerCustomersMigration:
         db.execute_sql(f"DELETE FROM schema_migrations WHERE version = '{version}'")
         assert apply_migrations(db) == [version]
         assert "buyer_customers" in set(db.get_tables())
+
+
+class TestPartialIndexesMigration:
+    """0013 on a database migrated before it: the full indexes become partial ones, the
+    unique ones still unique."""
+
+    OLD = (
+        "CREATE INDEX shop_events_dispatched ON shop_events (dispatched)",
+        "CREATE INDEX outbox_status ON outbox (status)",
+        "CREATE INDEX orders_user_id ON orders (user_id)",
+        "CREATE INDEX orders_promotion_code ON orders (promotion_code)",
+        "CREATE UNIQUE INDEX orders_payment_intent_id ON orders (payment_intent_id)",
+        "CREATE UNIQUE INDEX orders_checkout_session_id ON orders (checkout_session_id)",
+    )
+    PARTIAL = {
+        "orders": {"orders_user_id": False, "orders_promotion_code": False,
+                   "orders_payment_intent_id": True, "orders_checkout_session_id": True},
+        "shop_events": {"shop_events_waiting": False},
+        "outbox": {"outbox_pending": False},
+    }  # fmt: skip
+
+    def partial(self, db: Any, table: str) -> dict[str, bool]:
+        """The table's partial indexes: name -> unique."""
+        return {
+            index.name: index.unique
+            for index in db.get_indexes(table)
+            if " WHERE " in (index.sql or "").upper()
+        }
+
+    def test_replaces_the_full_indexes(self, db: Any) -> None:
+        for name in [*self.PARTIAL["orders"], "shop_events_waiting", "outbox_pending"]:
+            db.execute_sql(f"DROP INDEX {name}")
+        for create in self.OLD:
+            db.execute_sql(create)
+        db.execute_sql("DELETE FROM schema_migrations WHERE version = '0013'")
+        assert apply_migrations(db) == ["0013"]
+        for table, expected in self.PARTIAL.items():
+            assert {n: u for n, u in self.partial(db, table).items() if n in expected} == expected
+        names = {i.name for t in ("shop_events", "outbox") for i in db.get_indexes(t)}
+        assert not names & {"shop_events_dispatched", "outbox_status"}
+        assert apply_migrations(db) == []
+
+    def test_a_fresh_database_has_them_already(self, db: Any) -> None:
+        for table, expected in self.PARTIAL.items():
+            assert {n: u for n, u in self.partial(db, table).items() if n in expected} == expected
+
+
+@pytest.mark.postgres
+class TestPartialIndexesMigrationOnPostgres(TestPartialIndexesMigration):
+    @pytest.fixture
+    def database_url(self, postgres_url: str) -> str:
+        return postgres_url
