@@ -22,6 +22,7 @@ Each function mirrors one peewee call:
   (``by``: the primary key unless said, else a unique field); ``lock``: ``FOR UPDATE``
   where the database has it (PostgreSQL; SQLite's writers are serialised by ``BEGIN
   IMMEDIATE`` instead).
+- ``get_many(Model, keys, by=...)`` — ``list(Model.select().where(by.in_(keys)))``.
 - ``update(Model, key, values, expect={...})`` — ``Model.update(values).where(pk == key
   & field == value ...).execute()``: the rows changed (0 or 1); an expected value of
   ``None`` is ``IS NULL``. A compare-and-set when ``expect`` names the old values.
@@ -123,6 +124,24 @@ def get(
         _compiled[shape] = compiled
     row = db.execute_sql(compiled.sql, [field.db_value(key)]).fetchone()
     return None if row is None else _instance(model, compiled, row)
+
+
+def get_many(model: type[M], keys: Iterable[Any], *, by: peewee.Field | None = None) -> list[M]:
+    """``list(model.select().where(by.in_(keys)))`` (``by``: the primary key unless said),
+    in the database's order; compiled once per number of keys."""
+    wanted = list(keys)
+    if not wanted:
+        return []
+    field = _key(model) if by is None else by
+    db = database()
+    shape = ("get_many", type(db), model, field, len(wanted))
+    compiled = _compiled.get(shape)
+    if compiled is None:
+        query = model.select().where(field.in_(wanted))
+        compiled = _compile(query, (field,) * len(wanted), wanted, model)
+        _compiled[shape] = compiled
+    rows = db.execute_sql(compiled.sql, [field.db_value(key) for key in wanted]).fetchall()
+    return [_instance(model, compiled, row) for row in rows]
 
 
 def update(

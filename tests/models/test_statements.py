@@ -153,6 +153,18 @@ class TestGet:
         assert columns(found) == columns(held)
         assert found.status == ReservationStatus.HELD and found.order.id == order.id
 
+    def test_many_rows_by_their_keys(self, sent: list[Any]) -> None:
+        for sku in ("A", "B", "C"):
+            Product.create(sku=sku, name=sku, price_amount=100, currency="usd", stock_on_hand=1)
+        sent.clear()
+        found = statements.get_many(Product, ["C", "A", "X"])
+        theirs = Product.select().where(Product.sku.in_(["C", "A", "X"]))
+        assert {p.sku: columns(p) for p in found} == {p.sku: columns(p) for p in theirs}
+        assert {p.sku for p in found} == {"C", "A"} and not any(p.is_dirty() for p in found)
+        expected = Product.select().where(Product.sku.in_(["C", "A", "X"])).sql()
+        assert sent[0] == (expected[0], list(expected[1]))
+        assert statements.get_many(Product, []) == []
+
     def test_lock_is_for_update_where_the_database_has_it(self, sent: list[Any]) -> None:
         order = statements.create(Order, **order_fields())
         db = Order._meta.database
