@@ -30,6 +30,14 @@ Each function mirrors one peewee call:
   instance), or None when no row matched.
 - ``save(instance, *fields)`` — ``instance.save(only=fields)``.
 
+For example (``lock_order`` and ``transition`` as statements)::
+
+    order = statements.get(Order, order_id, lock=True)
+    moved = statements.update(
+        Order, order.id, {Order.state: PAID, Order.updated_at: utcnow()},
+        expect={Order.state: PENDING},
+    )  # 1, or 0 when another writer moved the order first
+
 Values must be plain: a peewee expression (``Product.stock_on_hand - 1``) changes the
 SQL and is refused (TypeError); such statements stay with peewee's query builder. The
 statements run in the caller's transaction, like peewee's own.
