@@ -24,7 +24,7 @@ from app.services.inventory import CounterChange, Inventory, sold_unshipped
 from app.services.money import decimal_amount
 from app.services.pricing import DEFAULT_PRICER, Pricer, ProductPrice, price_cart
 from app.services.pricing.promotions import PromotionTerms, refused
-from models import Product
+from models import Product, statements
 from models.db import database, is_postgres, utcnow
 
 log = logging.getLogger(__name__)
@@ -132,13 +132,12 @@ def product_prices(skus: Iterable[str], *, active_only: bool = False) -> dict[st
     ``active_only`` leaves inactive products out too (a quote: not sold); the worker
     pricing an order admitted before a product was deactivated still finds it.
     """
-    wanted = list(dict.fromkeys(skus))
-    if not wanted:
-        return {}
-    rows = Product.select().where(Product.sku.in_(wanted))
-    if active_only:
-        rows = rows.where(Product.active == True)  # noqa: E712
-    return {p.sku: ProductPrice(p.sku, p.name, p.price_amount, p.currency) for p in rows}
+    rows = statements.get_many(Product, dict.fromkeys(skus))  # SQL compiled once per count
+    return {
+        p.sku: ProductPrice(p.sku, p.name, p.price_amount, p.currency)
+        for p in rows
+        if p.active or not active_only
+    }
 
 
 def quote(

@@ -21,7 +21,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import peewee
+from redis import Redis
 
+from app import keys
 from app.errors import IdempotencyKeyReused, InvalidRequest, PaymentProviderError
 from app.gateways.payments import FINAL_STATUSES, Intent
 from app.services import (
@@ -40,9 +42,16 @@ from app.services.pricing import price_cart
 from app.services.pricing.promotions import PromotionTerms
 from app.services.pricing.stripe_tax import pricer_for
 from app.services.records import checkout_fields, lock_order, to_utc_naive, touch
-from app.services.state_machine import CANCELED, FAILED, PENDING, record_event, transition
-from models import Order, OrderEvent, Reservation
-from models.db import database
+from app.services.state_machine import (
+    CANCELED,
+    FAILED,
+    PENDING,
+    record_event,
+    record_events,
+    transition,
+)
+from models import Order, OrderEvent, Reservation, statements
+from models.db import database, utcnow
 from models.statuses import CaptureMethod, PaymentStatus, ShopEventType
 
 if TYPE_CHECKING:
@@ -79,9 +88,13 @@ def place_order(order_id: str, runtime: Runtime) -> Placement:
         order, confirmed = open_payment(order, runtime, written)
     if order is None or order.state != PENDING:
         return Placement(order)
-    reservation = Reservation.get_or_none(Reservation.order == order.id)
-    expire_at = reservation.expires_at if reservation is not None else None
-    return Placement(order, expire_at, confirmed)
+    return Placement(order, written.hold_expires_at or hold_expiry(order.id), confirmed)
+
+
+def hold_expiry(order_id: str) -> datetime | None:
+    """When the order's hold expires (its reservation row), None without one."""
+    reservation = statements.get(Reservation, order_id, by=Reservation.order)
+    return reservation.expires_at if reservation is not None else None
 
 
 def create_order_from_submission(order_id: str, runtime: Runtime) -> Order | None:
@@ -99,10 +112,11 @@ def create_order_from_submission(order_id: str, runtime: Runtime) -> Order | Non
 @dataclass(frozen=True)
 class Written:
     """The order of an admitted submission (or None); when this run wrote it now, the
-    submission it was written from (read once per run)."""
+    submission it was written from (read once per run) and when its hold expires."""
 
     order: Order | None
     submission: dict[str, Any] | None = None
+    hold_expires_at: datetime | None = None
 
 
 def write_submission(order_id: str, runtime: Runtime) -> Order | None:
@@ -113,10 +127,14 @@ def write_submission(order_id: str, runtime: Runtime) -> Order | None:
 def written_submission(order_id: str, runtime: Runtime) -> Written:
     """:func:`write_submission`, saying whether the order was written now, and from what."""
     redis = runtime.redis
-    order = Order.get_or_none(Order.id == order_id)
-    submission = None
+    view, unwritten = admitted(redis, order_id)
+    # A submission still waiting in {shop}:pending has no row yet (the row is written
+    # before it leaves): no SELECT. A row written by a run that died before removing it
+    # is found by the INSERT's conflict (write_order), as a concurrent run's is.
+    order = None if unwritten and writable(view) else statements.get(Order, order_id)
+    submission: dict[str, Any] | None = None
+    expires_at: datetime | None = None
     if order is None:
-        view = checkout_status.read(redis, order_id)
         if view is None or not view.get("submission"):
             log.warning("submission %s is gone; nothing to create", order_id)
             admission.mark_written(redis, order_id)
@@ -130,9 +148,33 @@ def written_submission(order_id: str, runtime: Runtime) -> Written:
         except (InvalidRequest, IdempotencyKeyReused) as exc:
             reject_submission(runtime, order_id, view, Unprocessable(exc.code, exc.message))
             return Written(None)
-        submission = view["submission"] if created else None
-    admission.mark_written(redis, order_id)
-    return Written(order, submission)
+        if created:
+            submission, expires_at = view["submission"], hold_expiry_of(view)
+    if unwritten:  # (it never enters {shop}:pending again once out)
+        admission.mark_written(redis, order_id)
+    return Written(order, submission, expires_at)
+
+
+def admitted(redis: Redis, order_id: str) -> tuple[dict[str, Any] | None, bool]:
+    """The submission's read model, and whether it still waits in ``{shop}:pending`` for
+    its row (one round trip)."""
+    pipe = redis.pipeline(transaction=False)
+    pipe.hgetall(keys.checkout(order_id))
+    pipe.zscore(keys.PENDING, order_id)
+    raw, score = pipe.execute()
+    return (checkout_status.decode(raw) if raw else None), score is not None
+
+
+def writable(view: dict[str, Any] | None) -> bool:
+    """Whether a read model holds a submission a worker may still write (PENDING)."""
+    if view is None or not view.get("submission"):
+        return False
+    return view.get("state") in (None, "", PENDING)
+
+
+def hold_expiry_of(view: dict[str, Any]) -> datetime:
+    """When an admitted submission's hold expires (the reservation row keeps it too)."""
+    return to_utc_naive(view["holdExpiresAt"])
 
 
 def submission_lines(submission: dict[str, Any]) -> list[tuple[str, int]]:
@@ -176,10 +218,11 @@ def write_order(order_id: str, view: dict[str, Any], runtime: Runtime) -> tuple[
         pricer=pricer_for(runtime),
     )
     reservation_id = submission.get("reservationId") or view.get("reservationId")
-    expires_at = to_utc_naive(view["holdExpiresAt"])
+    expires_at = hold_expiry_of(view)
     try:
         with database().atomic():
-            order = Order.create(
+            order = statements.create(
+                Order,
                 id=order_id,
                 order_number=view["orderNumber"],
                 idempotency_key=submission.get("idempotencyKey") or f"order:{order_id}",
@@ -204,38 +247,42 @@ def write_order(order_id: str, view: dict[str, Any], runtime: Runtime) -> tuple[
                 payment_status=PaymentStatus.CREATING,
                 capture_method=view.get("captureMethod") or CaptureMethod.AUTOMATIC,
             )
-            Reservation.create(
+            statements.create(
+                Reservation,
                 id=reservation_id,
                 order=order,
                 items=[list(x) for x in lines],
                 expires_at=expires_at,
             )
-            created = record_event(
+            trail = record_events(
                 order,
-                "ORDER_CREATED",
-                {
-                    "orderNumber": order.order_number,
-                    "total": order.total,
-                    "currency": order.currency,
-                    "requestFingerprint": submission.get("requestFingerprint"),
-                },
-                actor="worker",
-            )
-            held = record_event(
-                order,
-                "STOCK_HELD",
-                {
-                    "reservationId": reservation_id,
-                    "items": [list(x) for x in lines],
-                    "expiresAt": admission.iso_utc(expires_at),
-                },
+                [
+                    (
+                        "ORDER_CREATED",
+                        {
+                            "orderNumber": order.order_number,
+                            "total": order.total,
+                            "currency": order.currency,
+                            "requestFingerprint": submission.get("requestFingerprint"),
+                        },
+                    ),
+                    (
+                        "STOCK_HELD",
+                        {
+                            "reservationId": reservation_id,
+                            "items": [list(x) for x in lines],
+                            "expiresAt": admission.iso_utc(expires_at),
+                        },
+                    ),
+                ],
                 actor="worker",
             )
             # The trail is these two events, no refund: the body needs no read back.
-            shop_events.record(order, ShopEventType.ORDER_CREATED, new_trail=[created, held])
+            shop_events.record(order, ShopEventType.ORDER_CREATED, new_trail=trail)
     except peewee.IntegrityError:
-        # A concurrent run wrote it first (same order id): use theirs.
-        existing = Order.get_or_none(Order.id == order_id)
+        # A concurrent run (or one that died before leaving {shop}:pending) wrote it
+        # first (same order id): use theirs.
+        existing = statements.get(Order, order_id)
         if existing is not None:
             return existing, False
         taken = key_taken(submission)
@@ -507,14 +554,22 @@ def store_intent(
     ``creating`` so that applying its real status afterwards records the change).
     """
     with database().atomic():
-        order = lock_order(order_id)
-        if order.payment_intent_id is None:
-            touch(
-                order,
-                payment_intent_id=intent.id,
-                client_secret=intent.client_secret,
-                payment_status=status or intent.status,
-            )
+        # One statement sets the intent on an order that has none yet (the row's lock
+        # taken by the UPDATE, as FOR UPDATE took it) and answers the row as it is now.
+        order = statements.update_returning(
+            Order,
+            order_id,
+            {
+                Order.payment_intent_id: intent.id,
+                Order.client_secret: intent.client_secret,
+                Order.payment_status: status or intent.status,
+                Order.updated_at: utcnow(),
+            },
+            expect={Order.payment_intent_id: None},
+        )
+        if order is None:  # it had one already: nothing to write
+            order = lock_order(order_id)
+        else:
             record_event(
                 order,
                 "PAYMENT_INTENT_CREATED",

@@ -20,7 +20,7 @@ from app import keys
 from app.errors import InvalidRequest, OutOfStock
 from app.services.inventory import Inventory
 from app.services.state_machine import record_event
-from models import Order, OrderEvent, Product, Reservation
+from models import Order, OrderEvent, Product, Reservation, statements
 from models.db import database, is_postgres, utcnow
 from models.statuses import ReservationStatus
 
@@ -95,11 +95,11 @@ def rehold_hold(order: Order, runtime: Runtime, actor: str) -> bool:
 
 def release_hold(order: Order, runtime: Runtime, *, reason: str, actor: str = "worker") -> None:
     """HELD → RELEASED in the database and in Redis (units back on sale)."""
-    reservation = Reservation.get_or_none(Reservation.order == order.id)
+    reservation = statements.get(Reservation, order.id, by=Reservation.order)
     if reservation is None or reservation.status != ReservationStatus.HELD:
         return
     reservation.status, reservation.updated_at = ReservationStatus.RELEASED, utcnow()
-    reservation.save()
+    statements.save(reservation, Reservation.status, Reservation.updated_at)
     Inventory(runtime.redis).release(reservation.id)
     record_event(
         order, "STOCK_RELEASED", {"reservationId": reservation.id, "reason": reason}, actor

@@ -13,7 +13,7 @@ import threading
 import uuid
 
 from app.services.order_body import iso_utc_micro, order_view
-from models import Order, OrderEvent, ShopEvent
+from models import Order, OrderEvent, ShopEvent, statements
 from models.db import utcnow
 from models.statuses import ShopEventType
 
@@ -62,8 +62,8 @@ def record(
         "createdAt": iso_utc_micro(now),
         "data": {"order": order_view(order, new_trail=new_trail)},
     }
-    event = ShopEvent.create(
-        event_id=event_id, type=type_.value, order=order, body=body, created_at=now
+    event = statements.create(
+        ShopEvent, event_id=event_id, type=type_.value, order=order, body=body, created_at=now
     )
     _recorded.any = True
     return event

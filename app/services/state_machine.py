@@ -8,11 +8,12 @@ Callers run both inside the transaction that makes the change.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from app.errors import InvalidState
 from app.services import shop_events
-from models import Order, OrderEvent
+from models import Order, OrderEvent, statements
 from models.db import utcnow
 from models.statuses import OrderState
 
@@ -139,16 +140,37 @@ def record_event(
     admin API) names them in the payload too: the order body shows payloads, not the
     ``actor`` column (which keeps the first 64 characters).
     """
+    return record_events(order, [(type_, payload)], actor)[0]
+
+
+def record_events(
+    order: Order, events: Sequence[tuple[str, dict[str, Any] | None]], actor: str = "system"
+) -> list[OrderEvent]:
+    """Append ``events`` (``(type, payload)``, oldest first) to ``order``'s trail in one
+    multi-row INSERT; each as :func:`record_event` appends it."""
+    rows = [_event_row(order, type_, payload, actor) for type_, payload in events]
+    written = statements.create_many(OrderEvent, rows)
+    for type_, _ in events:
+        if type_ in shop_events.AUDIT_EVENTS:  # a dispute: the shop is told too
+            shop_events.record(order, shop_events.AUDIT_EVENTS[type_])
+    return written
+
+
+def _event_row(
+    order: Order, type_: str, payload: dict[str, Any] | None, actor: str
+) -> dict[str, Any]:
+    """One audit event's columns; a person's action names them in the payload."""
     if type_ not in EVENT_TYPES:
         raise ValueError(f"unknown audit event type {type_!r}")
     if actor.startswith(PERSON_ACTORS):
         payload = {**(payload or {}), "actor": actor}
-    event = OrderEvent.create(
-        order=order, ts=utcnow(), type=type_, payload=payload or {}, actor=actor[:64]
-    )
-    if type_ in shop_events.AUDIT_EVENTS:  # a dispute: the shop is told too
-        shop_events.record(order, shop_events.AUDIT_EVENTS[type_])
-    return event
+    return {
+        "order": order,
+        "ts": utcnow(),
+        "type": type_,
+        "payload": payload or {},
+        "actor": actor[:64],
+    }
 
 
 def transition(
@@ -165,10 +187,8 @@ def transition(
     # Compare-and-set on the old state: a concurrent writer that moved the order first
     # makes this update touch no row, and the change is refused instead of lost.
     now = utcnow()
-    updated = (
-        Order.update(state=to, updated_at=now)
-        .where((Order.id == order.id) & (Order.state == current))
-        .execute()
+    updated = statements.update(
+        Order, order.id, {Order.state: to, Order.updated_at: now}, expect={Order.state: current}
     )
     if updated != 1:
         raise InvalidState(f"Order {order.id} changed state concurrently; {current} is stale.")

@@ -120,14 +120,12 @@ class TestCreateOrderFromSubmission:
     ) -> None:
         """I7: order, reservation and first events are one transaction; a crash between
         them leaves nothing, and the retry writes the whole order once."""
-        real_record_event = checkout.record_event
 
-        def crash_on_stock_held(order: Any, type_: str, *args: Any, **kwargs: Any) -> Any:
-            if type_ == "STOCK_HELD":
-                raise ConnectionError("database went away")
-            return real_record_event(order, type_, *args, **kwargs)
+        def crash_after_the_events(*args: Any, **kwargs: Any) -> Any:
+            raise ConnectionError("database went away")
 
-        monkeypatch.setattr(checkout, "record_event", crash_on_stock_held)
+        # The transaction's last write: order, reservation and events are in by then.
+        monkeypatch.setattr(checkout.shop_events, "record", crash_after_the_events)
         with pytest.raises(ConnectionError):
             create_order_from_submission(submission.order_id, runtime)
         assert (Order.select().count(), Reservation.select().count()) == (0, 0)
@@ -143,6 +141,20 @@ class TestCreateOrderFromSubmission:
         assert event_types(order) == ["ORDER_CREATED", "STOCK_HELD", "PAYMENT_INTENT_CREATED"]
         assert Reservation.get(Reservation.order == order.id).status == "HELD"
         assert Order.select().count() == 1
+
+    def test_a_row_written_before_a_crash_is_found_by_its_conflict(
+        self, runtime: Any, submission: Any, gateway: Any
+    ) -> None:
+        """A run that committed the row and died before taking the submission out of
+        {shop}:pending: the retry skips no check, it meets the row at the INSERT."""
+        first = create_order_from_submission(submission.order_id, runtime)
+        assert first is not None
+        runtime.redis.zadd(keys.PENDING, {submission.order_id: 1})  # as the crash left it
+        again = create_order_from_submission(submission.order_id, runtime)
+        assert again is not None and again.id == first.id
+        assert again.payment_intent_id == first.payment_intent_id and len(gateway.intents) == 1
+        assert event_types(again) == ["ORDER_CREATED", "STOCK_HELD", "PAYMENT_INTENT_CREATED"]
+        assert runtime.redis.zscore(keys.PENDING, submission.order_id) is None
 
     def test_missing_submission_does_nothing(self, runtime: Any) -> None:
         assert create_order_from_submission("no-such-order", runtime) is None

@@ -43,7 +43,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.realredis]
 BUDGET: dict[str, tuple[int, int, int]] = {
     # The message rides in admit.lua's round trip on Redis (no enqueue round trip).
     "submit (web)":                                         (0, 1, 1),
-    "submit: create_payment_intent":                        (16, 5, 1),
+    "submit: create_payment_intent":                        (12, 5, 1),
     "status read (web)":                                    (0, 1, 0),
     # payment_intent.created and charge.succeeded: no handler reads them, so the endpoint
     # does not enable them (a delivered one is acknowledged at the edge, tests/api).

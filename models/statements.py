@@ -1,0 +1,287 @@
+"""Hot statements whose SQL is compiled once per process (issue 20).
+
+peewee builds a query's SQL anew every time it runs one: ``Context.sql`` walks the
+query's nodes, each column is quoted and aliased, the model's columns are resolved
+against the cursor — about a thousand Python calls per order on the checkout's path for
+SQL text that never changes. For the few shapes an order runs again and again, the text
+depends only on the database's dialect, the table and the columns; the values travel as
+parameters. This module asks peewee for a shape's SQL once (the first call's query, built
+by peewee itself), keeps the text, and from then on sends it with
+``Database.execute_sql`` and the parameters each field's ``db_value`` converts — what
+peewee would have sent (tests/models/test_statements.py compares the two on SQLite and
+PostgreSQL). Rows come back as model instances built as peewee builds them (each
+column's ``python_value``, nothing dirty).
+
+Each function mirrors one peewee call:
+
+- ``create(Model, **values)`` — ``Model.create(**values)``: defaults applied, an
+  auto-increment key read back (``RETURNING``).
+- ``create_many(Model, rows)`` — ``[Model.create(**row) for row in rows]`` in ONE
+  multi-row ``INSERT``; every row names the same fields.
+- ``get(Model, key, by=Model.field, lock=False)`` — ``Model.get_or_none(by == key)``
+  (``by``: the primary key unless said, else a unique field); ``lock``: ``FOR UPDATE``
+  where the database has it (PostgreSQL; SQLite's writers are serialised by ``BEGIN
+  IMMEDIATE`` instead).
+- ``get_many(Model, keys, by=...)`` — ``list(Model.select().where(by.in_(keys)))``.
+- ``update(Model, key, values, expect={...})`` — ``Model.update(values).where(pk == key
+  & field == value ...).execute()``: the rows changed (0 or 1); an expected value of
+  ``None`` is ``IS NULL``. A compare-and-set when ``expect`` names the old values.
+- ``update_returning(...)`` — the same, answering the row as it is now (a model
+  instance), or None when no row matched.
+- ``save(instance, *fields)`` — ``instance.save(only=fields)``.
+
+For example (``lock_order`` and ``transition`` as statements)::
+
+    order = statements.get(Order, order_id, lock=True)
+    moved = statements.update(
+        Order, order.id, {Order.state: PAID, Order.updated_at: utcnow()},
+        expect={Order.state: PENDING},
+    )  # 1, or 0 when another writer moved the order first
+
+Values must be plain: a peewee expression (``Product.stock_on_hand - 1``) changes the
+SQL and is refused (TypeError); such statements stay with peewee's query builder. The
+statements run in the caller's transaction, like peewee's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import peewee
+
+from models.db import database
+
+M = TypeVar("M", bound=peewee.Model)
+Converter = Callable[[Any], Any] | None
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A shape's SQL text, and the fields its rows answer (name and ``python_value``, in
+    the order of the columns)."""
+
+    sql: str
+    answers: tuple[tuple[str, Converter], ...] = ()
+
+
+# (shape, database class, model, fields, ...) -> Compiled. A handful of entries per
+# process; two threads compiling the same shape at once write equal values.
+_compiled: dict[tuple[Any, ...], Compiled] = {}
+
+
+def create(model: type[M], **values: Any) -> M:
+    """``model.create(**values)`` through a statement compiled once."""
+    return create_many(model, [values])[0]
+
+
+def create_many(model: type[M], rows: Sequence[Mapping[str, Any]]) -> list[M]:
+    """Insert ``rows`` (each ``{field name: value}``, all naming the same fields) in one
+    statement; the new instances, keys set, in the order given.
+
+    An auto-increment key comes back by ``RETURNING``; the keys are matched to the rows
+    in ascending order (a sequence hands them out in the order of the ``VALUES`` list on
+    PostgreSQL and SQLite alike, whatever order ``RETURNING`` lists them in).
+    """
+    if not rows:
+        return []
+    instances: list[Any] = [model(**row) for row in rows]
+    meta = model._meta
+    pk = _key(model)
+    auto = bool(meta.auto_increment)
+    if auto:
+        for instance in instances:
+            if instance.__data__.get(pk.name) is not None:
+                raise ValueError(f"{model.__name__}: leave the auto-increment key to the database")
+            instance.__data__.pop(pk.name, None)
+    names = set(instances[0].__data__)
+    if any(set(instance.__data__) != names for instance in instances[1:]):
+        raise ValueError(f"{model.__name__}: every row must name the same fields")
+    fields = tuple(sorted((meta.fields[name] for name in names), key=_sort_key))
+    db = database()
+    key = ("insert", type(db), model, fields, len(instances), auto)
+    compiled = _compiled.get(key)
+    if compiled is None:
+        compiled = _compile_insert(model, fields, instances, auto)
+        _compiled[key] = compiled
+    params = [f.db_value(i.__data__[f.name]) for i in instances for f in fields]
+    cursor = db.execute_sql(compiled.sql, params)
+    if auto:
+        ids = sorted(row[0] for row in cursor.fetchall())
+        for instance, new_id in zip(instances, ids, strict=True):
+            instance.__data__[pk.name] = pk.python_value(new_id)
+    for instance in instances:
+        instance._dirty.clear()
+    return instances
+
+
+def get(
+    model: type[M], key: Any, *, by: peewee.Field | None = None, lock: bool = False
+) -> M | None:
+    """``model.get_or_none(by == key)`` (``by``: the primary key, or a unique field);
+    ``lock``: ``FOR UPDATE`` where the database has it."""
+    field = _key(model) if by is None else by
+    db = database()
+    lock = lock and bool(db.for_update)
+    shape = ("get", type(db), model, field, lock)
+    compiled = _compiled.get(shape)
+    if compiled is None:
+        query = model.select().where(field == key)
+        compiled = _compile(query.for_update() if lock else query, (field,), [key], model)
+        _compiled[shape] = compiled
+    row = db.execute_sql(compiled.sql, [field.db_value(key)]).fetchone()
+    return None if row is None else _instance(model, compiled, row)
+
+
+def get_many(model: type[M], keys: Iterable[Any], *, by: peewee.Field | None = None) -> list[M]:
+    """``list(model.select().where(by.in_(keys)))`` (``by``: the primary key unless said),
+    in the database's order; compiled once per number of keys."""
+    wanted = list(keys)
+    if not wanted:
+        return []
+    field = _key(model) if by is None else by
+    db = database()
+    shape = ("get_many", type(db), model, field, len(wanted))
+    compiled = _compiled.get(shape)
+    if compiled is None:
+        query = model.select().where(field.in_(wanted))
+        compiled = _compile(query, (field,) * len(wanted), wanted, model)
+        _compiled[shape] = compiled
+    rows = db.execute_sql(compiled.sql, [field.db_value(key) for key in wanted]).fetchall()
+    return [_instance(model, compiled, row) for row in rows]
+
+
+def update(
+    model: type[peewee.Model],
+    key: Any,
+    values: Mapping[peewee.Field, Any],
+    *,
+    expect: Mapping[peewee.Field, Any] | None = None,
+) -> int:
+    """``model.update(values)`` of the row whose primary key is ``key`` (and whose
+    ``expect`` fields hold those values; None: IS NULL): the rows changed, 0 or 1."""
+    compiled, params = _update(model, key, values, expect or {}, returning=False)
+    return int(database().execute_sql(compiled.sql, params).rowcount)
+
+
+def update_returning(
+    model: type[M],
+    key: Any,
+    values: Mapping[peewee.Field, Any],
+    *,
+    expect: Mapping[peewee.Field, Any] | None = None,
+) -> M | None:
+    """:func:`update`, answering the changed row as an instance (None: no row matched)."""
+    compiled, params = _update(model, key, values, expect or {}, returning=True)
+    row = database().execute_sql(compiled.sql, params).fetchone()
+    return None if row is None else _instance(model, compiled, row)
+
+
+def save(instance: peewee.Model, *fields: peewee.Field) -> int:
+    """``instance.save(only=fields)``: those fields' current values written to its row."""
+    row: Any = instance
+    values = {field: row.__data__.get(field.name) for field in fields}
+    changed = update(type(instance), row._pk, values)
+    row._dirty.difference_update(field.name for field in fields)
+    return changed
+
+
+# --- compiling: peewee writes the SQL, once per shape ---
+
+
+def _update(
+    model: type[peewee.Model],
+    key: Any,
+    values: Mapping[peewee.Field, Any],
+    expect: Mapping[peewee.Field, Any],
+    *,
+    returning: bool,
+) -> tuple[Compiled, list[Any]]:
+    """The compiled UPDATE for these fields and its parameters."""
+    pk = _key(model)
+    fields = tuple(sorted(values, key=_sort_key))
+    equal = tuple(field for field, value in expect.items() if value is not None)
+    null = tuple(field for field, value in expect.items() if value is None)
+    shape = ("update", type(database()), model, fields, equal, null, returning)
+    compiled = _compiled.get(shape)
+    if compiled is None:
+        where = pk == key
+        for field in equal:
+            where &= field == expect[field]
+        for field in null:
+            where &= field.is_null()
+        query = model.update(dict(values)).where(where)
+        if returning:
+            query = query.returning(model)
+        ordered = [values[f] for f in fields] + [key] + [expect[f] for f in equal]
+        compiled = _compile(query, (*fields, pk, *equal), ordered, model if returning else None)
+        _compiled[shape] = compiled
+    params = [f.db_value(values[f]) for f in fields]
+    params.append(pk.db_value(key))
+    params.extend(f.db_value(expect[f]) for f in equal)
+    return compiled, params
+
+
+def _compile_insert(
+    model: type[peewee.Model],
+    fields: tuple[peewee.Field, ...],
+    instances: list[Any],
+    auto: bool,
+) -> Compiled:
+    """The multi-row INSERT of ``fields``, as peewee writes it for these rows."""
+    rows = [{f: i.__data__[f.name] for f in fields} for i in instances]
+    query = model.insert_many(rows, fields=list(fields))
+    if auto:
+        query = query.returning(model._meta.primary_key)
+    params = tuple(f for _ in instances for f in fields)
+    ordered = [i.__data__[f.name] for i in instances for f in fields]
+    return _compile(query, params, ordered, None)
+
+
+def _compile(
+    query: peewee.Query,
+    params: tuple[peewee.Field, ...],
+    values: Iterable[Any],
+    answers: type[peewee.Model] | None,
+) -> Compiled:
+    """``query``'s SQL, checked to take exactly ``values`` through ``params``' fields.
+
+    The check runs once per shape: a value peewee would not send as one parameter (an
+    expression, a subquery) or a field order that differs from peewee's is refused, not
+    cached.
+    """
+    values = list(values)
+    for value in values:
+        if isinstance(value, peewee.Node):
+            raise TypeError(f"models.statements takes plain values, not {value!r}")
+    sql, sent = query.sql()
+    ours = [field.db_value(value) for field, value in zip(params, values, strict=True)]
+    if list(sent) != ours:
+        raise TypeError(f"models.statements: {sql!r} does not take its values as compiled")
+    fields = answers._meta.sorted_fields if answers is not None else ()
+    converters = tuple((f.name, f.python_value if f._coerce else None) for f in fields)
+    return Compiled(sql, converters)
+
+
+def _instance(model: type[M], compiled: Compiled, row: Sequence[Any]) -> M:
+    """A model instance from a row of ``compiled``'s answers, as peewee's cursor builds one."""
+    instance: Any = model(__no_default__=1)
+    instance.__data__ = {
+        name: (convert(value) if convert is not None else value)
+        for (name, convert), value in zip(compiled.answers, row, strict=True)
+    }
+    return instance
+
+
+def _key(model: type[peewee.Model]) -> peewee.Field:
+    """The model's primary key field (a composite key or none is not a shape here)."""
+    key = model._meta.primary_key
+    if not isinstance(key, peewee.Field) or isinstance(key, peewee.CompositeKey):
+        raise TypeError(f"{model.__name__}: models.statements needs a one-column primary key")
+    return key
+
+
+def _sort_key(field: peewee.Field) -> Any:
+    """peewee's column order: the primary key first, then the fields as declared."""
+    return getattr(field, "_sort_key")  # noqa: B009 (private to peewee, untyped)

@@ -1,0 +1,228 @@
+"""models/statements.py: each compiled statement sends what peewee would have sent and
+answers what peewee would have answered, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import peewee
+import pytest
+
+from models import Order, OrderEvent, Product, Reservation, statements
+from models.statuses import OrderState, ReservationStatus
+
+pytestmark = pytest.mark.usefixtures("db")
+
+NUMBERS = itertools.count(1)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Every test on SQLite, then on PostgreSQL."""
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, list[Any]]]]:
+    """The (SQL, parameters) the database is sent from here on."""
+    log: list[tuple[str, list[Any]]] = []
+    execute_sql = peewee.Database.execute_sql
+
+    def recorded(self: peewee.Database, sql: str, params: Any = None) -> Any:
+        log.append((sql, list(params or ())))
+        return execute_sql(self, sql, params)
+
+    monkeypatch.setattr(peewee.Database, "execute_sql", recorded)
+    yield log
+
+
+def order_fields(**changes: Any) -> dict[str, Any]:
+    """The columns of a new order without defaults, each call a new order."""
+    n = next(NUMBERS)
+    return {
+        "id": f"order-{n}",
+        "order_number": f"ORD-{n}",
+        "idempotency_key": f"key-{n}",
+        "email": "ada@example.com",
+        "line_items": [{"sku": "TEE", "quantity": 2, "amount": 2000}],
+        "subtotal": 4000,
+        "total": 4000,
+        "currency": "usd",
+        "shipping_address": {"name": "Ada", "country": "US"},
+        "billing_address": None,
+        "reservation_id": f"res-{n}",
+        "checkout_token_hash": "0" * 64,
+        **changes,
+    }
+
+
+def columns(instance: peewee.Model, *leave_out: str) -> dict[str, Any]:
+    """An instance's column values, some left out."""
+    return {k: v for k, v in instance.__data__.items() if k not in leave_out}
+
+
+class TestCreate:
+    def test_an_order_is_written_as_model_create_writes_it(self, sent: list[Any]) -> None:
+        ours = statements.create(Order, **order_fields())
+        theirs = Order.create(**order_fields())
+        assert isinstance(ours, Order) and not ours.is_dirty()
+        (sql, params), _ = sent
+        expected = Order.insert(columns(ours)).sql()  # peewee's text for the same row
+        assert (sql, params) == (expected[0], list(expected[1]))
+        read = Order.get_by_id(ours.id)
+        assert set(ours.__data__) == set(theirs.__data__)  # the fields given and defaulted
+        assert {name: read.__data__[name] for name in ours.__data__} == ours.__data__
+        unique = ("id", "order_number", "idempotency_key", "reservation_id")
+        moments = ("created_at", "updated_at")
+        assert columns(read, *unique, *moments) == columns(
+            Order.get_by_id(theirs.id), *unique, *moments
+        )
+        assert read.state == OrderState.PENDING and read.discount == 0
+
+    def test_an_auto_increment_key_is_read_back(self, sent: list[Any]) -> None:
+        order = statements.create(Order, **order_fields())
+        event = statements.create(OrderEvent, order=order, type="ORDER_CREATED", payload={"a": 1})
+        assert isinstance(event.id, int)
+        assert sent[-1][0].endswith('RETURNING "order_event"."id"')
+        read = OrderEvent.get_by_id(event.id)
+        assert columns(read) == columns(event)  # every column of an event is given or defaulted
+        assert read.payload == {"a": 1} and read.actor == "system"
+        assert event.order.id == order.id  # the relation, as Model.create leaves it
+
+    def test_many_rows_go_in_one_statement_each_given_its_own_key(self, sent: list[Any]) -> None:
+        order = statements.create(Order, **order_fields())
+        before = len(sent)
+        rows = [
+            {"order": order.id, "type": kind, "payload": {"n": n}, "actor": "worker"}
+            for n, kind in enumerate(["ORDER_CREATED", "STOCK_HELD", "PAYMENT_INTENT_CREATED"])
+        ]
+        events = statements.create_many(OrderEvent, rows)
+        assert len(sent) == before + 1
+        sql, params = sent[-1]
+        trail = list(
+            OrderEvent.select().where(OrderEvent.order == order.id).order_by(OrderEvent.id)
+        )
+        assert [columns(e) for e in trail] == [columns(e) for e in events]
+        assert [e.type for e in events] == ["ORDER_CREATED", "STOCK_HELD", "PAYMENT_INTENT_CREATED"]
+        assert [e.id for e in events] == sorted(e.id for e in events)
+        expected = OrderEvent.insert_many(
+            [columns(e, "id") for e in events], fields=[OrderEvent.order, OrderEvent.ts,
+                                                        OrderEvent.type, OrderEvent.payload,
+                                                        OrderEvent.actor]
+        ).returning(OrderEvent.id).sql()  # fmt: skip
+        assert (sql, params) == (expected[0], list(expected[1]))
+
+    def test_rows_naming_different_fields_are_refused(self) -> None:
+        with pytest.raises(ValueError, match="same fields"):
+            statements.create_many(Order, [order_fields(), order_fields(user_id="u-1")])
+        assert statements.create_many(Order, []) == []
+        assert Order.select().count() == 0
+
+    def test_a_duplicate_key_raises_as_peewee_does(self) -> None:
+        fields = order_fields()
+        statements.create(Order, **fields)
+        with pytest.raises(peewee.IntegrityError), Order._meta.database.atomic():
+            statements.create(Order, **{**order_fields(), "id": fields["id"]})
+
+
+class TestGet:
+    def test_a_row_by_its_key_is_the_instance_peewee_reads(self, sent: list[Any]) -> None:
+        order = statements.create(Order, **order_fields(promotion={"code": "X"}))
+        sent.clear()
+        ours = statements.get(Order, order.id)
+        theirs = Order.get_or_none(Order.id == order.id)
+        assert ours is not None and theirs is not None
+        assert columns(ours) == columns(theirs) and not ours.is_dirty()
+        assert isinstance(ours.created_at, datetime) and ours.promotion == {"code": "X"}
+        sql, params = sent[0]
+        assert (sql, params) == (*Order.select().where(Order.id == order.id).sql()[:1], [order.id])
+        assert statements.get(Order, "no-such-order") is None
+
+    def test_by_a_unique_field(self) -> None:
+        order = statements.create(Order, **order_fields())
+        held = statements.create(
+            Reservation, id=order.reservation_id, order=order, items=[["TEE", 2]],
+            expires_at=datetime(2030, 1, 1),
+        )  # fmt: skip
+        found = statements.get(Reservation, order.id, by=Reservation.order)
+        assert found is not None
+        assert columns(found) == columns(Reservation.get(Reservation.order == order.id))
+        assert columns(found) == columns(held)
+        assert found.status == ReservationStatus.HELD and found.order.id == order.id
+
+    def test_many_rows_by_their_keys(self, sent: list[Any]) -> None:
+        for sku in ("A", "B", "C"):
+            Product.create(sku=sku, name=sku, price_amount=100, currency="usd", stock_on_hand=1)
+        sent.clear()
+        found = statements.get_many(Product, ["C", "A", "X"])
+        theirs = Product.select().where(Product.sku.in_(["C", "A", "X"]))
+        assert {p.sku: columns(p) for p in found} == {p.sku: columns(p) for p in theirs}
+        assert {p.sku for p in found} == {"C", "A"} and not any(p.is_dirty() for p in found)
+        expected = Product.select().where(Product.sku.in_(["C", "A", "X"])).sql()
+        assert sent[0] == (expected[0], list(expected[1]))
+        assert statements.get_many(Product, []) == []
+
+    def test_lock_is_for_update_where_the_database_has_it(self, sent: list[Any]) -> None:
+        order = statements.create(Order, **order_fields())
+        db = Order._meta.database
+        with db.atomic():
+            locked = statements.get(Order, order.id, lock=True)
+        assert locked is not None and locked.id == order.id
+        selects = [sql for sql, _ in sent if sql.startswith("SELECT")]
+        assert selects[-1].endswith(" FOR UPDATE") == bool(db.obj.for_update)
+
+    def test_a_shape_is_compiled_once(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        first = statements.create(Order, **order_fields())
+        statements.get(Order, first.id)
+        built: list[Any] = []
+        parse = peewee.Context.parse
+        monkeypatch.setattr(
+            peewee.Context, "parse", lambda self, node: built.append(node) or parse(self, node)
+        )
+        second = statements.create(Order, **order_fields())
+        assert statements.get(Order, second.id) is not None
+        assert built == []  # no query built by peewee: both texts came from the cache
+
+
+class TestUpdate:
+    def test_compare_and_set_changes_the_row_once(self, sent: list[Any]) -> None:
+        order = statements.create(Order, **order_fields())
+        sent.clear()
+        now = datetime(2030, 1, 2, 3, 4, 5)
+        changes = {Order.updated_at: now, Order.state: OrderState.PAID}
+        assert statements.update(Order, order.id, changes, expect={Order.state: "PENDING"}) == 1
+        assert statements.update(Order, order.id, changes, expect={Order.state: "PENDING"}) == 0
+        expected = (
+            Order.update(changes).where((Order.id == order.id) & (Order.state == "PENDING")).sql()
+        )
+        assert sent[0] == (expected[0], list(expected[1]))
+        read = Order.get_by_id(order.id)
+        assert (read.state, read.updated_at) == ("PAID", now)
+
+    def test_an_expected_none_is_is_null_and_the_row_comes_back(self) -> None:
+        order = statements.create(Order, **order_fields())
+        values = {Order.payment_intent_id: "pi_1", Order.client_secret: "pi_1_secret"}
+        unset = {Order.payment_intent_id: None}
+        updated = statements.update_returning(Order, order.id, values, expect=unset)
+        assert updated is not None and not updated.is_dirty()
+        assert columns(updated) == columns(Order.get_by_id(order.id))
+        assert updated.payment_intent_id == "pi_1" and updated.line_items == order.line_items
+        assert statements.update_returning(Order, order.id, values, expect=unset) is None
+        assert statements.update_returning(Order, "no-such-order", values) is None
+
+    def test_save_writes_the_fields_named(self) -> None:
+        order = statements.create(Order, **order_fields())
+        order.email, order.total = "grace@example.com", 1
+        assert statements.save(order, Order.email) == 1
+        read = Order.get_by_id(order.id)
+        assert (read.email, read.total) == ("grace@example.com", 4000)
+        assert order.dirty_field_names == ["total"]
+
+    def test_an_expression_is_refused(self) -> None:
+        Product.create(sku="TEE", name="Tee", price_amount=2000, currency="usd", stock_on_hand=5)
+        with pytest.raises(TypeError, match="plain values"):
+            statements.update(Product, "TEE", {Product.stock_on_hand: Product.stock_on_hand - 1})
+        assert Product.get_by_id("TEE").stock_on_hand == 5
