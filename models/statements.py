@@ -23,6 +23,9 @@ Each function mirrors one peewee call:
   where the database has it (PostgreSQL; SQLite's writers are serialised by ``BEGIN
   IMMEDIATE`` instead).
 - ``get_many(Model, keys, by=...)`` — ``list(Model.select().where(by.in_(keys)))``.
+- ``get_joined(Model, key, via, columns, lock=False)`` — ``Model.select(Model, *columns)
+  .join(via.rel_model).where(pk == key)`` (``lock``: ``FOR UPDATE OF`` the row of
+  ``Model`` only): the row, ``row.<via>`` an instance holding only ``columns``.
 - ``update(Model, key, values, expect={...})`` — ``Model.update(values).where(pk == key
   & field == value ...).execute()``: the rows changed (0 or 1); an expected value of
   ``None`` is ``IS NULL``. A compare-and-set when ``expect`` names the old values.
@@ -152,6 +155,39 @@ def get_many(model: type[M], keys: Iterable[Any], *, by: peewee.Field | None = N
     return [_instance(model, compiled, row) for row in rows]
 
 
+def get_joined(
+    model: type[M],
+    key: Any,
+    via: peewee.ForeignKeyField,
+    columns: Sequence[peewee.Field],
+    *,
+    lock: bool = False,
+) -> M | None:
+    """The row of ``model`` whose primary key is ``key``, with ``columns`` of the row its
+    foreign key ``via`` points to in the same query (``row.<via>``: an instance holding
+    only those); ``lock``: ``FOR UPDATE OF`` the row of ``model`` alone, where the
+    database has it (the related row stays free)."""
+    pk = _key(model)
+    related = via.rel_model
+    db = database()
+    lock = lock and bool(db.for_update)
+    shape = ("get_joined", type(db), model, via, tuple(columns), lock)
+    compiled = _compiled.get(shape)
+    if compiled is None:
+        query = model.select(model, *columns).join(related, on=via == via.rel_field)
+        query = query.where(pk == key)
+        compiled = _compile(query.for_update(of=model) if lock else query, (pk,), [key], model)
+        compiled = Compiled(compiled.sql, compiled.answers + _answers(columns))
+        _compiled[shape] = compiled
+    row = db.execute_sql(compiled.sql, [pk.db_value(key)]).fetchone()
+    if row is None:
+        return None
+    mine = len(model._meta.sorted_fields)
+    instance: Any = _built(model, compiled.answers[:mine], row[:mine])
+    instance.__rel__[via.name] = _built(related, compiled.answers[mine:], row[mine:])
+    return instance
+
+
 def update(
     model: type[peewee.Model],
     key: Any,
@@ -260,16 +296,25 @@ def _compile(
     if list(sent) != ours:
         raise TypeError(f"models.statements: {sql!r} does not take its values as compiled")
     fields = answers._meta.sorted_fields if answers is not None else ()
-    converters = tuple((f.name, f.python_value if f._coerce else None) for f in fields)
-    return Compiled(sql, converters)
+    return Compiled(sql, _answers(fields))
+
+
+def _answers(fields: Iterable[Any]) -> tuple[tuple[str, Converter], ...]:
+    """Each field's name and ``python_value`` (None where peewee leaves the value as is)."""
+    return tuple((f.name, f.python_value if f._coerce else None) for f in fields)
 
 
 def _instance(model: type[M], compiled: Compiled, row: Sequence[Any]) -> M:
     """A model instance from a row of ``compiled``'s answers, as peewee's cursor builds one."""
+    return _built(model, compiled.answers, row)
+
+
+def _built(model: type[M], answers: Sequence[tuple[str, Converter]], values: Sequence[Any]) -> M:
+    """A model instance of ``values`` (one per answer), as peewee's cursor builds one."""
     instance: Any = model(__no_default__=1)
     instance.__data__ = {
         name: (convert(value) if convert is not None else value)
-        for (name, convert), value in zip(compiled.answers, row, strict=True)
+        for (name, convert), value in zip(answers, values, strict=True)
     }
     return instance
 

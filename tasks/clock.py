@@ -106,7 +106,7 @@ def sweep(runtime: Runtime) -> Sweep:
             jobs.handle_stripe_event(event_id)
             done.add("webhooks")
     endpoints = runtime.config.shop_webhook_endpoints
-    for delivery_id in shop_webhooks.dispatch(endpoints):
+    for delivery_id in shop_webhooks.sweep(endpoints):
         jobs.deliver_shop_webhook(delivery_id)
         done.add("shop_webhooks")
     for delivery_id in shop_webhooks.stalled(endpoints, older_than=cutoff):

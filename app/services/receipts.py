@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from app.gateways.mail import Message
 from app.services.money import format_amount
 from app.services.state_machine import record_event
-from models import Order, Outbox
-from models.db import database, insert_new, is_postgres, utcnow
+from models import Order, Outbox, statements
+from models.db import database, insert_new, utcnow
 from models.statuses import MailKind, OutboxStatus
 
 if TYPE_CHECKING:
@@ -237,18 +237,18 @@ def send_receipt(outbox_id: int, mailer: Mailer, sender: str) -> bool:
     db = database()
     try:
         with db.atomic():
-            # The row with its order's RENDERED columns in one query. Row lock (the
-            # outbox row's only: the order stays free for its actors while the mail goes
-            # out): two workers sending one row wait for each other, then see "sent".
-            query = Outbox.select(Outbox, *RENDERED).join(Order).where(Outbox.id == outbox_id)
-            row = (query.for_update(of=Outbox) if is_postgres() else query).get_or_none()
+            # The row with its order's RENDERED columns in one query, its SQL compiled
+            # once (models.statements). Row lock (the outbox row's only: the order stays
+            # free for its actors while the mail goes out): two workers sending one row
+            # wait for each other, then see "sent".
+            row = statements.get_joined(Outbox, outbox_id, Outbox.order, RENDERED, lock=True)
             if row is None or row.status != OutboxStatus.PENDING:
                 return False
             order = row.order
             message = RENDERERS[row.kind](order, row.payload or {}, sender)
             mailer.send(message)
             row.status, row.sent_at, row.attempts = OutboxStatus.SENT, utcnow(), row.attempts + 1
-            row.save(only=[Outbox.status, Outbox.sent_at, Outbox.attempts])
+            statements.save(row, Outbox.status, Outbox.sent_at, Outbox.attempts)
             if row.kind == RECEIPT:
                 record_event(order, "RECEIPT_SENT", {"outboxId": row.id, "to": order.email})
             else:

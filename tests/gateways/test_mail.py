@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import io
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from email import policy
 from email.generator import BytesGenerator
 from email.utils import getaddresses
@@ -13,7 +14,8 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from app.gateways.mail import Message, SMTPMailer, _plain_text, _to_email
+from app.gateways import mail
+from app.gateways.mail import Message, SMTPMailer, Stamp, _plain_text, _to_email, stamp
 from devstack.serving import free_port
 
 MAIL = Message(to="ada@example.com", subject="Your order", text="Thanks.")
@@ -109,10 +111,10 @@ NON_ASCII = Message(
 )
 
 
-def as_sent(message: Message) -> tuple[str, list[str], bytes]:
+def as_sent(message: Message, stamped: Stamp) -> tuple[str, list[str], bytes]:
     """What ``smtplib``'s ``send_message`` sends for the email package's build of
     ``message``: envelope sender, recipients and bytes."""
-    built = _to_email(message)
+    built = _to_email(message, stamped)
     out = io.BytesIO()
     BytesGenerator(out).flatten(built, linesep="\r\n")
     sender = getaddresses([str(built["From"])])[0][1]
@@ -124,8 +126,12 @@ def parse(data: bytes) -> Any:
     return email.message_from_bytes(data.replace(b"\r\n", b"\n"), policy=policy.default)
 
 
+FIXED = Stamp("Mon, 07 Dec 2026 05:52:41 +0000", "<179662276100.42.7@example.com>")
+
+
 class TestMessages:
-    def test_a_receipt_on_the_wire(self, server: Server) -> None:
+    def test_a_receipt_on_the_wire(self, server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(mail, "stamp", lambda sender: FIXED)
         SMTPMailer("127.0.0.1", server.port).send(RECEIPT)
         ((sender, recipients, data),) = server.recorder.envelopes
         assert (sender, recipients) == ("orders@example.com", ["ada@example.com"])
@@ -133,6 +139,8 @@ class TestMessages:
             b"From: Shop <orders@example.com>\r\n"
             b"To: ada@example.com\r\n"
             b"Subject: Your receipt for order CO-1A2B3C4D\r\n"
+            b"Date: Mon, 07 Dec 2026 05:52:41 +0000\r\n"
+            b"Message-ID: <179662276100.42.7@example.com>\r\n"
             b'Content-Type: text/plain; charset="utf-8"\r\n'
             b"Content-Transfer-Encoding: 7bit\r\n"
             b"MIME-Version: 1.0\r\n"
@@ -140,6 +148,18 @@ class TestMessages:
             b"Thank you for your order CO-1A2B3C4D.\r\n\r\n2 x Mug  24.00 USD\r\n\r\n"
             b"Total     24.00 USD\r\n"
         )
+
+    @pytest.mark.parametrize("message", [RECEIPT, NON_ASCII], ids=["direct", "package"])
+    def test_every_mail_is_dated_and_has_its_own_id(self, server: Server, message: Message) -> None:
+        before = datetime.now(UTC).replace(microsecond=0)
+        for _ in range(2):
+            SMTPMailer("127.0.0.1", server.port).send(message)
+        mails = [parse(data) for _, _, data in server.recorder.envelopes]
+        for parsed in mails:
+            assert before <= parsed["Date"].datetime <= datetime.now(UTC)
+            assert parsed["Date"].datetime.utcoffset() == timedelta(0)
+            assert parsed["Message-ID"].endswith("@example.com>")  # the sender's domain
+        assert mails[0]["Message-ID"] != mails[1]["Message-ID"]
 
     def test_non_ascii_names_and_subjects_are_encoded_words(self, server: Server) -> None:
         SMTPMailer("127.0.0.1", server.port).send(NON_ASCII)
@@ -175,10 +195,12 @@ class TestMessages:
         ],
     )
     def test_written_directly_as_the_email_package_would(self, message: Message) -> None:
-        plain = _plain_text(message)
+        stamped = stamp(message.sender)  # the same Date and Message-ID on both paths
+        plain = _plain_text(message, stamped)
         assert plain is not None
         sender, recipient, data = plain
-        assert (sender, [recipient], data) == as_sent(message)
+        assert (sender, [recipient], data) == as_sent(message, stamped)
+        assert f"Date: {stamped.date}\r\n".encode() in data
 
     @pytest.mark.parametrize(
         "message",
@@ -192,7 +214,8 @@ class TestMessages:
             Message(to="ada@example.com", subject="x\r\nBcc: eve@example.com", text="x"),
             Message(to="ada@example.com\r\nBcc: eve@example.com", subject="x", text="x"),
             Message(to="ada@example.com", subject="x", text="x", html="<p>x</p>"),
+            Message(to="ada@example.com", subject="x", text="x", sender=f"o@{'d' * 40}.com"),
         ],
     )
     def test_anything_else_is_left_to_the_email_package(self, message: Message) -> None:
-        assert _plain_text(message) is None
+        assert _plain_text(message, stamp(message.sender)) is None

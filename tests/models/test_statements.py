@@ -11,7 +11,7 @@ from typing import Any
 import peewee
 import pytest
 
-from models import Order, OrderEvent, Product, Reservation, statements
+from models import Order, OrderEvent, Outbox, Product, Reservation, statements
 from models.statuses import OrderState, ReservationStatus
 
 pytestmark = pytest.mark.usefixtures("db")
@@ -173,6 +173,25 @@ class TestGet:
         assert locked is not None and locked.id == order.id
         selects = [sql for sql, _ in sent if sql.startswith("SELECT")]
         assert selects[-1].endswith(" FOR UPDATE") == bool(db.obj.for_update)
+
+    def test_a_row_with_columns_of_the_row_it_points_to(self, sent: list[Any]) -> None:
+        order = statements.create(Order, **order_fields(discount=500))
+        outbox = Outbox.create(key=f"receipt:{order.id}", kind="receipt", order=order)
+        wanted = (Order.id, Order.email, Order.line_items, Order.discount, Order.capture_before)
+        db = Order._meta.database
+        sent.clear()
+        with db.atomic():
+            ours = statements.get_joined(Outbox, outbox.id, Outbox.order, wanted, lock=True)
+        selects = [(sql, params) for sql, params in sent if sql.startswith("SELECT")]
+        query = Outbox.select(Outbox, *wanted).join(Order).where(Outbox.id == outbox.id)
+        if db.obj.for_update:
+            query = query.for_update(of=Outbox)
+        theirs = query.get()
+        assert ours is not None and columns(ours) == columns(theirs) and not ours.is_dirty()
+        assert columns(ours.order) == columns(theirs.order)  # the five columns, converted
+        assert ours.order.line_items == order.line_items and ours.order.discount == 500
+        assert selects == [(query.sql()[0], [outbox.id])]
+        assert statements.get_joined(Outbox, -1, Outbox.order, wanted) is None
 
     def test_a_shape_is_compiled_once(self, monkeypatch: pytest.MonkeyPatch) -> None:
         first = statements.create(Order, **order_fields())

@@ -24,7 +24,7 @@ from models import Order, OrderEvent, ShopDelivery, ShopEvent
 from models.db import database, utcnow
 from tasks.clock import sweep
 from tasks.shop_webhooks import deliver_shop_webhook
-from tests.fakes import Receiver, admit_checkout
+from tests.fakes import Receiver, admit_checkout, sql_sent
 
 SECRET = "whsec_shop_test"
 
@@ -290,15 +290,32 @@ class TestDelivery:
         assert jobs.named("deliver_shop_webhook") == [first]
 
 
+def waiting() -> int:
+    return ShopEvent.select().where(ShopEvent.dispatched == False).count()  # noqa: E712
+
+
 class TestNobodyToTell:
-    def test_without_endpoints_every_waiting_event_is_marked_dispatched(
-        self, runtime: Any, order: Order
+    def test_without_endpoints_the_clock_marks_every_waiting_event_dispatched(
+        self, runtime: Any, jobs: Any, order: Order
     ) -> None:
         transition(order, PAID, "test")
-        assert ShopEvent.select().where(ShopEvent.dispatched == False).count() == 2  # noqa: E712
-        assert shop_webhooks.dispatch(()) == []
-        assert ShopEvent.select().where(ShopEvent.dispatched == False).count() == 0  # noqa: E712
-        assert ShopDelivery.select().count() == 0
+        assert waiting() == 2
+        assert "shop_webhooks" not in sweep(runtime).counts
+        assert waiting() == 0
+        assert ShopDelivery.select().count() == 0 and jobs.named("deliver_shop_webhook") == []
+
+    def test_a_message_marks_nothing_so_an_endpoint_configured_before_the_sweep_has_them(
+        self, runtime: Any, jobs: Any, order: Order, receivers: list[Receiver], monkeypatch: Any
+    ) -> None:
+        transition(order, PAID, "test")
+        sent = sql_sent(monkeypatch)
+        assert shop_webhooks.dispatch(()) == []  # after a message, with no endpoint
+        assert sent == [] and waiting() == 2
+        receivers.append(Receiver())
+        endpoints_of(runtime, *receivers)
+        sweep(runtime)
+        run_deliveries(runtime, jobs)
+        assert receivers[0].delivered_ids() == [e.event_id for e in ShopEvent.select()]
 
 
 class TestResend:

@@ -114,11 +114,22 @@ class TestShopEventsMiddleware:
 
     def test_a_message_that_recorded_an_event_fans_out(self, runtime: Any) -> None:
         from app.services.state_machine import PAID, transition
+        from models import ShopDelivery
 
+        runtime.config = runtime.config.with_overrides(
+            shop_webhook_urls=("http://127.0.0.1:9/a",), shop_webhook_secrets=("whsec_a",)
+        )
         transition(self.new_order(runtime), PAID, "test")  # in a message: order.paid
         assert self.waiting() == 2
         self.after_message()
-        assert self.waiting() == 0
+        assert self.waiting() == 0 and ShopDelivery.select().count() == 2
+
+    def test_with_no_endpoint_the_events_wait_for_the_clock(self, runtime: Any) -> None:
+        from app.services.state_machine import PAID, transition
+
+        transition(self.new_order(runtime), PAID, "test")
+        self.after_message()
+        assert self.waiting() == 2  # no statement per message: the clock's sweep marks them
 
     def test_a_message_that_recorded_none_leaves_the_outbox_alone(self, runtime: Any) -> None:
         from app.services import shop_events
