@@ -212,14 +212,13 @@ def status(order_id: str) -> Response:
     config = current_config()
     caps = checkout_status.WaiterCaps.of(config)
     waiting = order_views.Waiting(runtime.feed, caps, credential, request.remote_addr or "unknown")
-    budget = StripeBudget(runtime.redis, config.stripe_budget)
     body = order_views.checkout_body(
         runtime.redis,
         located,
         wait=wait,
         since=since,
         waiting=waiting,
-        stripe_rate=budget.current,
+        budget=StripeBudget(runtime.redis, config.stripe_budget),
     )
     return _json(body)
 

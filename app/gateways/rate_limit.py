@@ -14,6 +14,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import Counter
 from redis import Redis
@@ -24,6 +25,9 @@ from app.errors import PaymentProviderError
 BUDGET_WAITS = Counter(
     "checkout_stripe_budget_waits_total", "Stripe calls that waited for room in the budget."
 )
+
+
+SCRIPT = "stripe_budget"
 
 
 class StripeBudget:
@@ -45,11 +49,17 @@ class StripeBudget:
         self.sleep = sleep
 
     def _run(self, mode: str, member: str = "") -> int:
+        return int(lua.run(self.redis, SCRIPT, *self._call(mode, member)))
+
+    def _call(self, mode: str, member: str = "") -> tuple[list[str], list[Any]]:
+        """The keys and arguments of ``stripe_budget.lua`` in ``mode``, now."""
         now_ms = int(self.clock() * 1000)
-        names = [keys.STRIPE_WINDOW, keys.STRIPE_BUDGET]
-        return int(
-            lua.run(self.redis, "stripe_budget", names, [now_ms, self.per_second, mode, member])
-        )
+        return [keys.STRIPE_WINDOW, keys.STRIPE_BUDGET], [now_ms, self.per_second, mode, member]
+
+    def peek_call(self) -> tuple[str, list[str], list[Any]]:
+        """:meth:`current` as a script name, keys and arguments, for a caller that sends
+        it beside other commands in one round trip (``lua.run_beside``)."""
+        return (SCRIPT, *self._call("peek"))
 
     def try_acquire(self) -> int:
         """Take a grant if the window has room: 0, else the milliseconds to wait."""

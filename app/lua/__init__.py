@@ -88,18 +88,28 @@ def run_replicated(
 ) -> tuple[Any, int]:
     """Run script ``name`` and ``WAIT replicas timeout_ms`` in ONE round trip: its reply,
     and how many replicas acknowledged every write made so far on this connection."""
+    reply, (acked,) = run_beside(redis, name, keys, args, ("WAIT", replicas, timeout_ms))
+    return reply, int(acked)
+
+
+def run_beside(
+    redis: Redis, name: str, keys: Sequence[str], args: Sequence[Any], *commands: Sequence[Any]
+) -> tuple[Any, list[Any]]:
+    """Run script ``name``, then each of ``commands``, in ONE round trip (a pipeline, not a
+    transaction): the script's reply and the commands' replies."""
     registered = script(name)
     for _attempt in range(2):
         with redis.pipeline(transaction=False) as pipe:
             pipe.evalsha(registered.sha, len(keys), *keys, *args)
-            pipe.execute_command("WAIT", replicas, timeout_ms)
+            for command in commands:
+                pipe.execute_command(*command)
             try:
-                reply, acked = pipe.execute()
+                reply, *replies = pipe.execute()
             except NoScriptError:
                 # A new (or just promoted) server: the script ran nowhere; load it, go again.
                 registered.sha = redis.script_load(registered.script)
                 continue
-        return reply, int(acked)
+        return reply, replies
     raise NoScriptError(f"script {name} could not be loaded")
 
 

@@ -83,21 +83,20 @@ def decode(raw: dict[Any, Any]) -> dict[str, Any]:
     """The stored hash as a dict: ``version`` an int, JSON fields decoded, "" → None."""
     view: dict[str, Any] = {}
     for key, value in raw.items():
-        name, text = lua.text(key), lua.text(value)
-        view[name] = _decode_field(name, text)
+        # The web's client decodes replies already: ``lua.text`` only for a bytes client.
+        name = key if type(key) is str else lua.text(key)
+        text = value if type(value) is str else lua.text(value)
+        if name in JSON_FIELDS:
+            view[name] = json.loads(text) if text else None
+        elif text[:1] in ("{", "["):
+            try:
+                view[name] = json.loads(text)
+            except ValueError:
+                view[name] = text
+        else:
+            view[name] = text
     view["version"] = int(view.get("version") or 0)
     return view
-
-
-def _decode_field(name: str, text: str) -> Any:
-    if name in JSON_FIELDS:
-        return json.loads(text) if text else None
-    if text[:1] in ("{", "["):
-        try:
-            return json.loads(text)
-        except ValueError:
-            return text
-    return text
 
 
 def forget_personal_data(redis: Redis, order_id: str) -> None:

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import hmac
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, NoReturn
 
 from redis import Redis
 
+from app import keys, lua
 from app.errors import NotFound
+from app.gateways.rate_limit import StripeBudget
 from app.services import admission, checkout_status
 from app.services.order_body import iso_utc_micro, order_events, order_view, priced
 from app.services.pricing.promotions import PromotionTerms
@@ -90,7 +92,7 @@ def checkout_body(
     wait: int,
     since: int | None,
     waiting: Waiting,
-    stripe_rate: Callable[[], int] = lambda: 0,
+    budget: StripeBudget | None = None,
 ) -> dict[str, Any]:
     """The checkout status body of a located order (read model or row).
 
@@ -98,7 +100,7 @@ def checkout_body(
     ``since`` (default: the current one) on the process's change feed, counted against
     the caps (RateLimited beyond them); the row answers at once. While the intent is
     being created, ``queue`` says how many buyers are ahead and about how long the
-    wait is at ``stripe_rate()`` intents per second (asked only then).
+    wait is at the ``budget``'s intents per second (asked only then; no budget: 0).
     """
     if located.order is not None:
         return checkout_view_from_order(located.order)
@@ -114,13 +116,21 @@ def checkout_body(
         current = changed or checkout_status.read(redis, located.order_id) or current
     body = checkout_view(located.order_id, current)
     if body["payment"]["status"] == PaymentStatus.CREATING and body["state"] == PENDING:
-        body["queue"] = queue_estimate(redis, located.order_id, stripe_rate())
+        body["queue"] = queue_estimate(redis, located.order_id, budget)
     return body
 
 
-def queue_estimate(redis: Redis, order_id: str, stripe_rate: int) -> dict[str, int]:
-    """``{position, etaSeconds}``: buyers ahead in the queue to Stripe, and the wait."""
-    position = admission.queue_position(redis, order_id)
+def queue_estimate(redis: Redis, order_id: str, budget: StripeBudget | None) -> dict[str, int]:
+    """``{position, etaSeconds}``: buyers ahead in the queue to Stripe, and the wait at
+    the budget's rate (asked in the same round trip as the position)."""
+    if budget is None:
+        position, stripe_rate = admission.queue_position(redis, order_id), 0
+    else:
+        name, names, args = budget.peek_call()
+        # admission.queue_position's ZRANK, sent beside the budget's peek.
+        rank_of = ("ZRANK", keys.PENDING, order_id)
+        rate, (rank,) = lua.run_beside(redis, name, names, args, rank_of)
+        position, stripe_rate = 0 if rank is None else int(rank), int(rate)
     eta = math.ceil((position + 1) / stripe_rate) if stripe_rate > 0 else 0
     return {"position": position, "etaSeconds": eta}
 

@@ -61,6 +61,15 @@ class TestRegistry:
         names = ["{shop}:avail", "{shop}:avail:inactive", "{shop}:price"]
         assert lua.run(redis, "catalog", names, ["A", 2, "", ""]) == ["OK", 3]
 
+    def test_runs_beside_other_commands_without_a_prior_script_load(self, redis: Any) -> None:
+        redis.script_flush()
+        redis.hset("{shop}:avail", "A", 1)
+        names = ["{shop}:avail", "{shop}:avail:inactive", "{shop}:price"]
+        reply, replies = lua.run_beside(
+            redis, "catalog", names, ["A", 2, "", ""], ("HGET", "{shop}:avail", "A"), ("PING",)
+        )
+        assert (reply, replies) == (["OK", 3], ["3", True])
+
     def test_preload_loads_every_script(self, redis: Any) -> None:
         redis.script_flush()
         lua.preload(redis)
