@@ -163,28 +163,21 @@ def apply_success(order: Order, intent: Intent, runtime: Runtime, *, actor: str)
     if order.state not in (PENDING, AUTHORIZED):
         return []  # already paid: a duplicate or a replay
     captured = intent.amount_received or intent.amount
-    touch(
-        order,
-        payment_status=PaymentStatus.SUCCEEDED,
-        last_payment_error=None,
-        amount_captured=captured,
-    )
-    if order.state == AUTHORIZED:
-        record_event(
-            order,
-            "PAYMENT_CAPTURED",
-            {"intentId": intent.id, "amount": captured, "authorized": intent.amount},
-            actor,
-        )
-        transition(order, PAID, "payment_captured", actor)
+    captures = order.state == AUTHORIZED  # manual capture: the stock was confirmed then
+    if captures:
+        reason, event = "payment_captured", "PAYMENT_CAPTURED"
+        payload = {"intentId": intent.id, "amount": captured, "authorized": intent.amount}
     else:
-        record_event(
-            order,
-            "PAYMENT_SUCCEEDED",
-            {"intentId": intent.id, "amount": intent.amount, "charge": intent.latest_charge},
-            actor,
-        )
-        transition(order, PAID, "payment_succeeded", actor)
+        reason, event = "payment_succeeded", "PAYMENT_SUCCEEDED"
+        payload = {"intentId": intent.id, "amount": intent.amount, "charge": intent.latest_charge}
+    # The payment's columns in the state change's UPDATE, its event in STATE_CHANGED's INSERT.
+    paid = {
+        Order.payment_status: PaymentStatus.SUCCEEDED,
+        Order.last_payment_error: None,
+        Order.amount_captured: captured,
+    }
+    transition(order, PAID, reason, actor, changes=paid, events=[(event, payload)])
+    if not captures:
         confirm_hold(order, runtime, actor)
     tax_records.queue_after_commit(runtime, order)  # Stripe Tax: the sale's transaction
     outbox_id = queue_receipt(order, actor)

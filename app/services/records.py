@@ -29,7 +29,7 @@ from app.errors import NotFound
 from app.services import checkout_status
 from app.services.order_body import totals
 from app.services.state_machine import record_event
-from models import Order, Refund
+from models import Order, Refund, statements
 from models.db import database, is_postgres, utcnow
 from models.statuses import RefundStatus
 
@@ -172,7 +172,7 @@ def touch(order: Order, **changes: Any) -> Order:
     for name, value in changes.items():
         setattr(order, name, value)
     order.updated_at = utcnow()
-    order.save(only=[*(getattr(Order, n) for n in changes), Order.updated_at])
+    statements.save(order, *(getattr(Order, n) for n in changes), Order.updated_at)
     return order
 
 

@@ -45,7 +45,7 @@ from app.services.state_machine import (
     record_event,
     transition,
 )
-from models import Order, OrderEvent, Refund, Reservation, WebhookEvent
+from models import Order, OrderEvent, Refund, Reservation, WebhookEvent, statements
 from models.db import database, insert_new, is_postgres, utcnow
 from models.statuses import (
     PaymentStatus,
@@ -614,7 +614,7 @@ def handle_event(
             if locked.status in DONE:
                 return Outcome(DUPLICATE)
             handler(order, obj, ctx)
-            mark(row.id, WebhookStatus.PROCESSED)
+            mark(locked, WebhookStatus.PROCESSED)
     except Exception as exc:
         note_failure(row.id, exc)
         WEBHOOK_RESULTS.labels(type_, WebhookStatus.FAILED).inc()
@@ -698,21 +698,27 @@ def lock_row(row_id: int) -> WebhookEvent:
     return (query.for_update() if is_postgres() else query).get()
 
 
-def mark(row_id: int, status: str) -> None:
-    """Mark an inbox row done (``processed`` or ``ignored``), counting the attempt."""
-    WebhookEvent.update(
-        status=status,
-        attempts=WebhookEvent.attempts + 1,
-        processed_at=utcnow(),
-        last_error=None,
-    ).where(WebhookEvent.id == row_id).execute()
+def mark(row: WebhookEvent, status: str) -> None:
+    """Mark an inbox row done (``processed`` or ``ignored``), counting the attempt.
+
+    ``row``: as read locked in the current transaction, so its ``attempts`` is the
+    row's (no other writer can change it before the commit).
+    """
+    done: dict[peewee.Field, Any] = {
+        WebhookEvent.status: status,
+        WebhookEvent.attempts: row.attempts + 1,
+        WebhookEvent.processed_at: utcnow(),
+        WebhookEvent.last_error: None,
+    }
+    statements.update(WebhookEvent, row.id, done)
 
 
 def finish_ignored(row: WebhookEvent, type_: str, redis: Redis) -> Outcome:
     """Events we do not handle or that are not ours: acknowledged, never applied."""
     with database().atomic():
-        if lock_row(row.id).status not in DONE:
-            mark(row.id, WebhookStatus.IGNORED)
+        locked = lock_row(row.id)
+        if locked.status not in DONE:
+            mark(locked, WebhookStatus.IGNORED)
     remember(redis, row.event_id)
     WEBHOOK_RESULTS.labels(type_, WebhookStatus.IGNORED).inc()
     return Outcome(WebhookStatus.IGNORED)
