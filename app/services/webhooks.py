@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import peewee
 from prometheus_client import Counter
 from redis import Redis
+from redis.client import Pipeline
 
 from app import keys
 from app.errors import MalformedEvent, MalformedJSON
@@ -34,7 +35,7 @@ from app.services.disputes import apply_dispute
 from app.services.holds import reclaim_refund_restock, restock_lines
 from app.services.ownership import REREAD, Current, current_object, foreign
 from app.services.payments import apply_intent, close_after_cancel, foreign_intent
-from app.services.records import publish_after_commit, touch
+from app.services.records import publish_after_commit, touch, with_lock_release
 from app.services.state_machine import (
     FULFILLED,
     FULFILLING,
@@ -789,12 +790,15 @@ def dead_count() -> int:
 
 def remember(redis: Redis, event_id: str) -> None:
     """The fast-path skip key, written only once the database says the event is done;
-    the kept body goes in the same round trip (the inbox row holds it)."""
-    try:
-        pipe = redis.pipeline(transaction=False)
+    the kept body goes in the same round trip (the inbox row holds it), and both with
+    the order lock's release when the actor holds one (``with_lock_release``)."""
+
+    def writes(pipe: Pipeline) -> None:
         pipe.set(keys.event_seen(event_id), "1", ex=keys.EVENT_SEEN_TTL_SECONDS)
         pipe.delete(keys.event_body(event_id))
-        pipe.execute()
+
+    try:
+        with_lock_release(redis, writes)
     except Exception:  # only an optimisation: the inbox row is the truth
         log.warning("could not set the dedupe key of %s", event_id)
 
