@@ -192,23 +192,23 @@ def apply_authorization(order: Order, intent: Intent, runtime: Runtime, *, actor
         if intent.capture_before
         else utcnow() + DEFAULT_AUTHORIZATION_WINDOW
     )
-    touch(
+    authorized = {
+        "intentId": intent.id,
+        "amount": intent.amount_capturable or intent.amount,
+        "captureBefore": capture_before.isoformat() + "Z",
+    }
+    transition(
         order,
-        payment_status=PaymentStatus.REQUIRES_CAPTURE,
-        last_payment_error=None,
-        capture_before=capture_before,
-    )
-    record_event(
-        order,
-        "PAYMENT_AUTHORIZED",
-        {
-            "intentId": intent.id,
-            "amount": intent.amount_capturable or intent.amount,
-            "captureBefore": capture_before.isoformat() + "Z",
-        },
+        AUTHORIZED,
+        "payment_authorized",
         actor,
+        changes={
+            Order.payment_status: PaymentStatus.REQUIRES_CAPTURE,
+            Order.last_payment_error: None,
+            Order.capture_before: capture_before,
+        },
+        events=[("PAYMENT_AUTHORIZED", authorized)],
     )
-    transition(order, AUTHORIZED, "payment_authorized", actor)
     confirm_hold(order, runtime, actor)
     publish_after_commit(runtime, order, error=None)
 
@@ -232,8 +232,9 @@ def close_authorization(
         actor,
     )
     return_confirmed(order, runtime, reason=reason, actor=actor)
-    touch(order, payment_status=PaymentStatus.CANCELED)
-    transition(order, CANCELED, reason, actor)
+    transition(
+        order, CANCELED, reason, actor, changes={Order.payment_status: PaymentStatus.CANCELED}
+    )
     promotions.give_back_after_commit(runtime.redis, order)
     message = (
         "The payment authorisation expired." if expired else "The payment authorisation was voided."
@@ -381,14 +382,13 @@ def close_after_cancel(
     release_hold(
         order, runtime, reason="hold_expired" if expired else "intent_canceled", actor=actor
     )
-    touch(
-        order, payment_status=PaymentStatus.CANCELED if intent is not None else order.payment_status
-    )
     attempted = order.last_payment_error is not None or (
         intent is not None and intent.last_error is not None
     )
     target = target or (FAILED if attempted else CANCELED)
-    transition(order, target, "hold_expired" if expired else "intent_canceled", actor)
+    status = PaymentStatus.CANCELED if intent is not None else order.payment_status
+    reason = "hold_expired" if expired else "intent_canceled"
+    transition(order, target, reason, actor, changes={Order.payment_status: status})
     promotions.give_back_after_commit(runtime.redis, order)
     message = "The hold on your items expired." if expired else "The payment was canceled."
     publish_after_commit(
