@@ -163,28 +163,21 @@ def apply_success(order: Order, intent: Intent, runtime: Runtime, *, actor: str)
     if order.state not in (PENDING, AUTHORIZED):
         return []  # already paid: a duplicate or a replay
     captured = intent.amount_received or intent.amount
-    touch(
-        order,
-        payment_status=PaymentStatus.SUCCEEDED,
-        last_payment_error=None,
-        amount_captured=captured,
-    )
-    if order.state == AUTHORIZED:
-        record_event(
-            order,
-            "PAYMENT_CAPTURED",
-            {"intentId": intent.id, "amount": captured, "authorized": intent.amount},
-            actor,
-        )
-        transition(order, PAID, "payment_captured", actor)
+    captures = order.state == AUTHORIZED  # manual capture: the stock was confirmed then
+    if captures:
+        reason, event = "payment_captured", "PAYMENT_CAPTURED"
+        payload = {"intentId": intent.id, "amount": captured, "authorized": intent.amount}
     else:
-        record_event(
-            order,
-            "PAYMENT_SUCCEEDED",
-            {"intentId": intent.id, "amount": intent.amount, "charge": intent.latest_charge},
-            actor,
-        )
-        transition(order, PAID, "payment_succeeded", actor)
+        reason, event = "payment_succeeded", "PAYMENT_SUCCEEDED"
+        payload = {"intentId": intent.id, "amount": intent.amount, "charge": intent.latest_charge}
+    # The payment's columns in the state change's UPDATE, its event in STATE_CHANGED's INSERT.
+    paid = {
+        Order.payment_status: PaymentStatus.SUCCEEDED,
+        Order.last_payment_error: None,
+        Order.amount_captured: captured,
+    }
+    transition(order, PAID, reason, actor, changes=paid, events=[(event, payload)])
+    if not captures:
         confirm_hold(order, runtime, actor)
     tax_records.queue_after_commit(runtime, order)  # Stripe Tax: the sale's transaction
     outbox_id = queue_receipt(order, actor)
@@ -199,23 +192,23 @@ def apply_authorization(order: Order, intent: Intent, runtime: Runtime, *, actor
         if intent.capture_before
         else utcnow() + DEFAULT_AUTHORIZATION_WINDOW
     )
-    touch(
+    authorized = {
+        "intentId": intent.id,
+        "amount": intent.amount_capturable or intent.amount,
+        "captureBefore": capture_before.isoformat() + "Z",
+    }
+    transition(
         order,
-        payment_status=PaymentStatus.REQUIRES_CAPTURE,
-        last_payment_error=None,
-        capture_before=capture_before,
-    )
-    record_event(
-        order,
-        "PAYMENT_AUTHORIZED",
-        {
-            "intentId": intent.id,
-            "amount": intent.amount_capturable or intent.amount,
-            "captureBefore": capture_before.isoformat() + "Z",
-        },
+        AUTHORIZED,
+        "payment_authorized",
         actor,
+        changes={
+            Order.payment_status: PaymentStatus.REQUIRES_CAPTURE,
+            Order.last_payment_error: None,
+            Order.capture_before: capture_before,
+        },
+        events=[("PAYMENT_AUTHORIZED", authorized)],
     )
-    transition(order, AUTHORIZED, "payment_authorized", actor)
     confirm_hold(order, runtime, actor)
     publish_after_commit(runtime, order, error=None)
 
@@ -239,8 +232,9 @@ def close_authorization(
         actor,
     )
     return_confirmed(order, runtime, reason=reason, actor=actor)
-    touch(order, payment_status=PaymentStatus.CANCELED)
-    transition(order, CANCELED, reason, actor)
+    transition(
+        order, CANCELED, reason, actor, changes={Order.payment_status: PaymentStatus.CANCELED}
+    )
     promotions.give_back_after_commit(runtime.redis, order)
     message = (
         "The payment authorisation expired." if expired else "The payment authorisation was voided."
@@ -388,14 +382,13 @@ def close_after_cancel(
     release_hold(
         order, runtime, reason="hold_expired" if expired else "intent_canceled", actor=actor
     )
-    touch(
-        order, payment_status=PaymentStatus.CANCELED if intent is not None else order.payment_status
-    )
     attempted = order.last_payment_error is not None or (
         intent is not None and intent.last_error is not None
     )
     target = target or (FAILED if attempted else CANCELED)
-    transition(order, target, "hold_expired" if expired else "intent_canceled", actor)
+    status = PaymentStatus.CANCELED if intent is not None else order.payment_status
+    reason = "hold_expired" if expired else "intent_canceled"
+    transition(order, target, reason, actor, changes={Order.payment_status: status})
     promotions.give_back_after_commit(runtime.redis, order)
     message = "The hold on your items expired." if expired else "The payment was canceled."
     publish_after_commit(

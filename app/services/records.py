@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from redis import Redis
+from redis.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import LockError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -29,7 +30,7 @@ from app.errors import NotFound
 from app.services import checkout_status
 from app.services.order_body import totals
 from app.services.state_machine import record_event
-from models import Order, Refund
+from models import Order, Refund, statements
 from models.db import database, is_postgres, utcnow
 from models.statuses import RefundStatus
 
@@ -55,7 +56,8 @@ def order_lock(
     The lock lives ``ttl`` seconds and the process's :class:`LockRenewer` extends it
     every third of that while the actor runs, however long its Stripe calls take: a
     worker killed with the lock (``kill -9``, an OOM) holds the order up for at most
-    ``ttl``.
+    ``ttl``. Writes handed to :func:`with_lock_release` meanwhile go in the release's
+    round trip.
     """
     # thread_local=False: the renewer thread must see the token the acquiring thread got.
     lock = redis.lock(
@@ -65,14 +67,66 @@ def order_lock(
         # Another worker holds the order for longer than we wait: retry later.
         raise TimeoutError(f"order {order_id} is locked by another worker")
     held = RENEWER.hold(lock, ttl / 3)
+    outer = getattr(_riders, "writes", None)
+    riders: list[Writes] = []
+    _riders.writes = riders
     try:
         yield
     finally:
+        _riders.writes = outer
         RENEWER.drop(held)
+        if not release(lock, riders):  # the lock expired meanwhile; nothing to release
+            log.warning("order lock for %s expired before release", order_id)
+
+
+# The writes waiting for this thread's order-lock release (None: no lock held).
+_riders = threading.local()
+Writes = Callable[[Pipeline], object]
+
+
+def with_lock_release(redis: Redis, writes: Writes) -> None:
+    """Send ``writes`` (Redis commands queued on a pipeline) with this thread's order-lock
+    release, in its one round trip; at once, pipelined, when the thread holds no lock.
+
+    For writes that may be lost (a fast-path key): a release that fails takes them with
+    it, and a caller that holds the lock sees no error of theirs.
+    """
+    riders: list[Writes] | None = getattr(_riders, "writes", None)
+    if riders is not None:
+        riders.append(writes)
+        return
+    pipe = redis.pipeline(transaction=False)
+    writes(pipe)
+    pipe.execute()
+
+
+def release(lock: Lock, riders: list[Writes]) -> bool:
+    """Release ``lock`` if it is still ours (its token: redis-py's own release script),
+    the ``riders``' writes before it in the same round trip; False if it was not ours.
+
+    The script goes by its SHA (a pipelined redis-py ``Script`` would first ask
+    ``SCRIPT EXISTS``); a server that does not know it yet (a restart, a failover) gets
+    it through redis-py's own release. Any other failure is redis-py's release's too.
+    """
+    token, script = lock.local.token, lock.lua_release
+    if token is None:
+        return False
+    assert script is not None  # registered by the Lock's constructor
+    try:
+        pipe = lock.redis.pipeline(transaction=False)
+        for writes in riders:
+            writes(pipe)
+        pipe.evalsha(script.sha, 1, lock.name, token)
+        released = pipe.execute()[-1]
+    except Exception:  # NOSCRIPT above all: the riders were sent, the release refused
+        log.debug("order lock %s: pipelined release refused, released alone", lock.name)
         try:
             lock.release()
-        except LockError:  # the lock expired meanwhile; nothing to release
-            log.warning("order lock for %s expired before release", order_id)
+        except LockError:
+            return False
+        return True
+    lock.local.token = None
+    return bool(released)
 
 
 @dataclass(eq=False)
@@ -172,7 +226,7 @@ def touch(order: Order, **changes: Any) -> Order:
     for name, value in changes.items():
         setattr(order, name, value)
     order.updated_at = utcnow()
-    order.save(only=[*(getattr(Order, n) for n in changes), Order.updated_at])
+    statements.save(order, *(getattr(Order, n) for n in changes), Order.updated_at)
     return order
 
 

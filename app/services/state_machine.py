@@ -8,8 +8,10 @@ Callers run both inside the transaction that makes the change.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from peewee import Field
 
 from app.errors import InvalidState
 from app.services import shop_events
@@ -179,25 +181,29 @@ def transition(
     reason: str,
     actor: str = "system",
     payload: dict[str, Any] | None = None,
+    *,
+    changes: Mapping[Field, Any] | None = None,
+    events: Sequence[tuple[str, dict[str, Any] | None]] = (),
 ) -> Order:
-    """Move ``order`` to ``to`` (saved) and append ``STATE_CHANGED``; InvalidState if illegal."""
+    """Move ``order`` to ``to`` (saved) and append ``STATE_CHANGED``; InvalidState if illegal.
+
+    ``changes``: other columns of the order written in the same UPDATE (plain values);
+    ``events``: audit events ``(type, payload)`` recorded just before ``STATE_CHANGED``,
+    in the same multi-row INSERT (what the change is the consequence of).
+    """
     current = order.state
     if not can_transition(current, to, reason):
         raise InvalidState(f"An order in state {current} cannot become {to}.")
     # Compare-and-set on the old state: a concurrent writer that moved the order first
     # makes this update touch no row, and the change is refused instead of lost.
     now = utcnow()
-    updated = statements.update(
-        Order, order.id, {Order.state: to, Order.updated_at: now}, expect={Order.state: current}
-    )
+    values = {**(changes or {}), Order.state: to, Order.updated_at: now}
+    updated = statements.update(Order, order.id, values, expect={Order.state: current})
     if updated != 1:
         raise InvalidState(f"Order {order.id} changed state concurrently; {current} is stale.")
-    order.state, order.updated_at = to, now
-    record_event(
-        order,
-        "STATE_CHANGED",
-        {"from": current, "to": to, "reason": reason, **(payload or {})},
-        actor,
-    )
+    for field, value in values.items():
+        setattr(order, field.name, value)
+    changed = {"from": current, "to": to, "reason": reason, **(payload or {})}
+    record_events(order, [*events, ("STATE_CHANGED", changed)], actor)
     shop_events.record(order, shop_events.type_for_state(to))  # the shop's outbox, same txn
     return order

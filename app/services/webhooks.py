@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import peewee
 from prometheus_client import Counter
 from redis import Redis
+from redis.client import Pipeline
 
 from app import keys
 from app.errors import MalformedEvent, MalformedJSON
@@ -34,7 +35,7 @@ from app.services.disputes import apply_dispute
 from app.services.holds import reclaim_refund_restock, restock_lines
 from app.services.ownership import REREAD, Current, current_object, foreign
 from app.services.payments import apply_intent, close_after_cancel, foreign_intent
-from app.services.records import publish_after_commit, touch
+from app.services.records import publish_after_commit, touch, with_lock_release
 from app.services.state_machine import (
     FULFILLED,
     FULFILLING,
@@ -45,7 +46,7 @@ from app.services.state_machine import (
     record_event,
     transition,
 )
-from models import Order, OrderEvent, Refund, Reservation, WebhookEvent
+from models import Order, OrderEvent, Refund, Reservation, WebhookEvent, statements
 from models.db import database, insert_new, is_postgres, utcnow
 from models.statuses import (
     PaymentStatus,
@@ -614,7 +615,7 @@ def handle_event(
             if locked.status in DONE:
                 return Outcome(DUPLICATE)
             handler(order, obj, ctx)
-            mark(row.id, WebhookStatus.PROCESSED)
+            mark(locked, WebhookStatus.PROCESSED)
     except Exception as exc:
         note_failure(row.id, exc)
         WEBHOOK_RESULTS.labels(type_, WebhookStatus.FAILED).inc()
@@ -698,21 +699,27 @@ def lock_row(row_id: int) -> WebhookEvent:
     return (query.for_update() if is_postgres() else query).get()
 
 
-def mark(row_id: int, status: str) -> None:
-    """Mark an inbox row done (``processed`` or ``ignored``), counting the attempt."""
-    WebhookEvent.update(
-        status=status,
-        attempts=WebhookEvent.attempts + 1,
-        processed_at=utcnow(),
-        last_error=None,
-    ).where(WebhookEvent.id == row_id).execute()
+def mark(row: WebhookEvent, status: str) -> None:
+    """Mark an inbox row done (``processed`` or ``ignored``), counting the attempt.
+
+    ``row``: as read locked in the current transaction, so its ``attempts`` is the
+    row's (no other writer can change it before the commit).
+    """
+    done: dict[peewee.Field, Any] = {
+        WebhookEvent.status: status,
+        WebhookEvent.attempts: row.attempts + 1,
+        WebhookEvent.processed_at: utcnow(),
+        WebhookEvent.last_error: None,
+    }
+    statements.update(WebhookEvent, row.id, done)
 
 
 def finish_ignored(row: WebhookEvent, type_: str, redis: Redis) -> Outcome:
     """Events we do not handle or that are not ours: acknowledged, never applied."""
     with database().atomic():
-        if lock_row(row.id).status not in DONE:
-            mark(row.id, WebhookStatus.IGNORED)
+        locked = lock_row(row.id)
+        if locked.status not in DONE:
+            mark(locked, WebhookStatus.IGNORED)
     remember(redis, row.event_id)
     WEBHOOK_RESULTS.labels(type_, WebhookStatus.IGNORED).inc()
     return Outcome(WebhookStatus.IGNORED)
@@ -783,12 +790,15 @@ def dead_count() -> int:
 
 def remember(redis: Redis, event_id: str) -> None:
     """The fast-path skip key, written only once the database says the event is done;
-    the kept body goes in the same round trip (the inbox row holds it)."""
-    try:
-        pipe = redis.pipeline(transaction=False)
+    the kept body goes in the same round trip (the inbox row holds it), and both with
+    the order lock's release when the actor holds one (``with_lock_release``)."""
+
+    def writes(pipe: Pipeline) -> None:
         pipe.set(keys.event_seen(event_id), "1", ex=keys.EVENT_SEEN_TTL_SECONDS)
         pipe.delete(keys.event_body(event_id))
-        pipe.execute()
+
+    try:
+        with_lock_release(redis, writes)
     except Exception:  # only an optimisation: the inbox row is the truth
         log.warning("could not set the dedupe key of %s", event_id)
 

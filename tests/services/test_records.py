@@ -13,7 +13,7 @@ from redis.exceptions import LockError
 from redis.lock import Lock
 
 from app import keys
-from app.services.records import LockRenewer, order_lock
+from app.services.records import LockRenewer, order_lock, with_lock_release
 
 
 class TestOrderLock:
@@ -76,6 +76,38 @@ class TestOrderLock:
         assert alive == [1] * len(names)
         assert len(renewers) == 1
         assert not any(any_redis.exists(keys.order_lock(name)) for name in names)
+
+    def test_writes_handed_over_go_with_the_release(self, any_redis: Any) -> None:
+        """``with_lock_release`` under a lock: sent with the release, not before it."""
+        with order_lock(any_redis, "o-10", ttl=5):
+            with_lock_release(any_redis, lambda pipe: pipe.set("rider", "1"))
+            assert not any_redis.exists("rider")  # waits for the release
+        assert any_redis.get("rider") in ("1", b"1")
+        assert not any_redis.exists(keys.order_lock("o-10"))
+        with_lock_release(any_redis, lambda pipe: pipe.delete("rider"))  # no lock: at once
+        assert not any_redis.exists("rider")
+
+    def test_a_lock_taken_over_is_not_released_and_the_writes_still_go(
+        self, any_redis: Any, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Only our own token is released: a lock that expired and was taken by another
+        worker stays theirs."""
+        key = keys.order_lock("o-11")
+        with order_lock(any_redis, "o-11", ttl=5):
+            with_lock_release(any_redis, lambda pipe: pipe.set("rider", "1"))
+            any_redis.set(key, "another-token")  # expired, and taken by another worker
+        assert any_redis.get(key) in ("another-token", b"another-token")
+        assert any_redis.get("rider") in ("1", b"1")
+        assert "expired before release" in caplog.text
+
+    def test_a_server_without_the_release_script_releases_anyway(self, any_redis: Any) -> None:
+        """A restarted (or promoted) server does not know the script: redis-py's own
+        release loads it; the writes were sent."""
+        with order_lock(any_redis, "o-12", ttl=5):
+            with_lock_release(any_redis, lambda pipe: pipe.set("rider", "1"))
+            any_redis.script_flush()
+        assert not any_redis.exists(keys.order_lock("o-12"))
+        assert any_redis.get("rider") in ("1", b"1")
 
     def test_a_lock_released_during_its_renewal_is_not_reported_lost(
         self, caplog: pytest.LogCaptureFixture

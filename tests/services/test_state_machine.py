@@ -16,7 +16,7 @@ from app.services.state_machine import (
     record_event,
     transition,
 )
-from models import Order
+from models import Order, OrderEvent, ShopEvent
 from tests.models.test_constraints import make_order
 
 LEGAL = [(a, b) for a, targets in TRANSITIONS.items() for b in sorted(targets)]
@@ -82,6 +82,40 @@ class TestTransition:
         with pytest.raises(InvalidState):
             transition(stale, "CANCELED", "late cancel")
         assert Order.get_by_id(order.id).state == "PAID"
+
+    def test_columns_and_events_go_with_the_change(self) -> None:
+        """``changes``: written with the state (and kept on the instance); ``events``:
+        recorded just before STATE_CHANGED; the shop's event sees both."""
+        order = order_in("PENDING")
+        transition(
+            order,
+            "PAID",
+            "paid",
+            changes={Order.payment_status: "succeeded", Order.amount_captured: 1234},
+            events=[("PAYMENT_SUCCEEDED", {"intentId": "pi_1"})],
+        )
+        stored = Order.get_by_id(order.id)
+        assert (stored.state, stored.payment_status, stored.amount_captured) == (
+            "PAID",
+            "succeeded",
+            1234,
+        )
+        assert (order.payment_status, order.amount_captured) == ("succeeded", 1234)
+        assert [e.type for e in stored.events.order_by(OrderEvent.id)] == [
+            "PAYMENT_SUCCEEDED",
+            "STATE_CHANGED",
+        ]
+        body = ShopEvent.get(ShopEvent.order == order.id).body["data"]["order"]
+        assert body["paymentStatus"] == "succeeded"
+        assert [e["type"] for e in body["events"]] == ["PAYMENT_SUCCEEDED", "STATE_CHANGED"]
+
+    def test_a_stale_copy_writes_none_of_its_columns(self) -> None:
+        order = order_in("PENDING")
+        stale = Order.get_by_id(order.id)
+        transition(order, "CANCELED", "canceled")
+        with pytest.raises(InvalidState):
+            transition(stale, "PAID", "paid", changes={Order.amount_captured: 1234})
+        assert Order.get_by_id(order.id).amount_captured is None
 
     def test_a_chain_leaves_one_event_per_step_in_order(self) -> None:
         order = order_in("PENDING")
