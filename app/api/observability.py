@@ -242,8 +242,9 @@ def install_request_hooks(app: Flask, response_headers: HeaderHook | None = None
 
     @app.before_request
     def _keep_route() -> None:
-        rule = request.url_rule
-        request.environ[ROUTE_KEY] = rule.rule if rule is not None else UNMATCHED
+        current = request._get_current_object()  # type: ignore[attr-defined]  # one lookup
+        rule = current.url_rule
+        current.environ[ROUTE_KEY] = rule.rule if rule is not None else UNMATCHED
 
     def observed(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         started = time.perf_counter()
