@@ -3,6 +3,7 @@ stream (structlog's own writer, not the standard library's handlers)."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from collections.abc import Iterator
@@ -12,7 +13,8 @@ import pytest
 import structlog
 
 from app import create_app
-from app.api.observability import configure_logging
+from app.api import observability
+from app.api.observability import REQUEST_ID, configure_logging
 
 
 @pytest.fixture
@@ -48,6 +50,38 @@ class TestProductionRequestLog:
         client.get("/healthz", headers={"X-Request-Id": "4111111111111111"})
         assert "4111111111111111" not in stream.getvalue().decode()
         assert '"route":"/healthz"' in stream.getvalue().decode()
+
+    def test_the_request_line_is_what_structlog_writes(
+        self, production_log: tuple[Any, io.BytesIO], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """LogLine runs the configured processors itself: the same bytes as ``log.info``."""
+        _, stream = production_log
+        monkeypatch.setattr(observability.time, "time", lambda: 1_700_000_000.25)
+        fields = {"method": "GET", "route": "/healthz", "status": 200, "duration_ms": 0.12}
+        token = REQUEST_ID.set("req-same-1")
+        try:
+            assert observability._request_line is not None
+            observability._request_line(**fields)
+            observability.log.info("request", **fields)
+        finally:
+            REQUEST_ID.reset(token)
+        ours, structlogs = stream.getvalue().splitlines()
+        assert ours == structlogs
+        assert json.loads(ours)["timestamp"] == "2023-11-14T22:13:20.250000Z"
+
+    def test_the_headers_a_view_set_are_kept_or_replaced(self, runtime: Any) -> None:
+        """nosniff is added only where missing; CORS replaces a view's own values."""
+        config = dataclasses.replace(runtime.config, frontend_origins=("https://shop.example",))
+        app = create_app(config, runtime=runtime)
+
+        @app.get("/own-headers")
+        def own_headers() -> Any:
+            return "", 204, {"X-Content-Type-Options": "own", "Vary": "Cookie"}
+
+        answer = app.test_client().get("/own-headers", headers={"Origin": "https://shop.example"})
+        assert answer.headers.getlist("X-Content-Type-Options") == ["own"]
+        assert answer.headers.getlist("Vary") == ["Origin"]
+        assert answer.headers["Access-Control-Allow-Origin"] == "https://shop.example"
 
 
 class TestLogProcessors:
