@@ -461,8 +461,18 @@ def pending_older_than(redis: Redis, seconds: float) -> list[str]:
 def queue_position(redis: Redis, order_id: str) -> int:
     """How many admitted submissions wait before this one (0: it is being written or
     its order already exists)."""
-    rank = redis.zrank(keys.PENDING, order_id)
-    return int(rank) if rank is not None else 0  # type: ignore[arg-type]
+    return position_of(redis.execute_command(*queue_rank(order_id)))
+
+
+def queue_rank(order_id: str) -> tuple[str, str, str]:
+    """The command :func:`queue_position` sends, for a caller that pipelines it beside
+    other work; :func:`position_of` reads its answer."""
+    return ("ZRANK", keys.PENDING, order_id)
+
+
+def position_of(rank: Any) -> int:
+    """The queue position a ``ZRANK`` answered (none: not queued any more, so 0)."""
+    return int(rank) if rank is not None else 0
 
 
 def mark_written(redis: Redis, order_id: str) -> None:

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 from redis import Redis
 
-from app import keys, lua
+from app import lua
 from app.errors import NotFound
 from app.gateways.rate_limit import StripeBudget
 from app.services import admission, checkout_status
@@ -127,10 +127,8 @@ def queue_estimate(redis: Redis, order_id: str, budget: StripeBudget | None) -> 
         position, stripe_rate = admission.queue_position(redis, order_id), 0
     else:
         name, names, args = budget.peek_call()
-        # admission.queue_position's ZRANK, sent beside the budget's peek.
-        rank_of = ("ZRANK", keys.PENDING, order_id)
-        rate, (rank,) = lua.run_beside(redis, name, names, args, rank_of)
-        position, stripe_rate = 0 if rank is None else int(rank), int(rate)
+        rate, (rank,) = lua.run_beside(redis, name, names, args, admission.queue_rank(order_id))
+        position, stripe_rate = admission.position_of(rank), int(rate)
     eta = math.ceil((position + 1) / stripe_rate) if stripe_rate > 0 else 0
     return {"position": position, "etaSeconds": eta}
 

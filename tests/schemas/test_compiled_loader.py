@@ -15,31 +15,10 @@ from marshmallow import fields, pre_load, validates
 from app.errors import InvalidRequest
 from app.schemas.checkout import QuoteSchema, SubmitSchema
 from app.schemas.common import BaseSchema, compiled_loader, load
+from tests.schemas.submit_bodies import ADDRESS, BASE, VARIANTS
 
-ADDRESS = {
-    "name": " Ada Lovelace ",
-    "line1": "1 Analytical Way",
-    "line2": "  ",
-    "city": "San Francisco",
-    "state": "CA",
-    "postalCode": "94107",
-    "country": "us",
-}
-BASE: dict[str, Any] = {
-    "items": [{"sku": "TEE-M", "quantity": 2}, {"sku": "MUG", "quantity": 1}],
-    "email": " buyer@example.com ",
-    "shippingAddress": ADDRESS,
-}
 VALID: list[dict[str, Any]] = [
-    {},
-    {"billingAddress": {**ADDRESS, "line2": "Flat 2", "state": None}},
-    {"billingAddress": None},
-    {"idempotencyKey": "key-12345678"},
-    {"confirmationTokenId": "ctoken_abc"},
-    {"savePaymentMethod": False},
-    {"shippingOptionId": "express", "promotionCode": " spring10 "},
-    {"ui": "hosted", "successUrl": "https://shop.test/ok", "cancelUrl": "https://shop.test/no"},
-    {"ui": "elements", "shippingAddress": {**ADDRESS, "name": "Zoë Ü"}},
+    *VARIANTS,
     {"items": [{"sku": " A.b_c-1 ", "quantity": 100}]},
 ]
 INVALID: list[dict[str, Any]] = [
