@@ -29,7 +29,13 @@ from redis.client import Pipeline
 
 from app import keys
 from app.errors import MalformedEvent, MalformedJSON
-from app.gateways.payments import CheckoutSession, Intent, PaymentError, PaymentGateway
+from app.gateways.payments import (
+    FINAL_STATUSES,
+    CheckoutSession,
+    Intent,
+    PaymentError,
+    PaymentGateway,
+)
 from app.services import hosted, shop_events, tax_records
 from app.services.disputes import apply_dispute
 from app.services.holds import reclaim_refund_restock, restock_lines
@@ -116,6 +122,42 @@ def on_intent_status(order: Order, obj: dict[str, Any], ctx: Context) -> None:
     intent = ctx.intent or Intent.from_dict(obj)
     hosted.adopt_intent(order, ctx.session, intent, actor="webhook")
     ctx.outbox_ids += apply_intent(order, intent, ctx.runtime, actor="webhook")
+
+
+# What the intent handlers read of a PaymentIntent besides its id, status and metadata
+# (:func:`final_intent`): the amounts and currency (I10, the captured amount), the charge
+# (``PAYMENT_SUCCEEDED``), the last error and why it was canceled (FAILED or CANCELED, a
+# voided or lapsed authorisation). Every API version since 2022-11-15 sends each of them
+# (null where Stripe has none); an older endpoint's events have no ``latest_charge``.
+FINAL_INTENT_FIELDS = (
+    "amount",
+    "currency",
+    "amount_received",
+    "latest_charge",
+    "last_payment_error",
+    "cancellation_reason",
+)
+
+
+def final_intent(obj: dict[str, Any]) -> Intent | None:
+    """The event's own PaymentIntent when its status is final (succeeded, canceled) and
+    it carries what the handlers read, in the shape they read it; None otherwise (the
+    intent is then re-read from Stripe).
+
+    A final intent never changes status again: its signed event is what Stripe has now,
+    so acting on it cannot apply an older state over a newer one. Statuses that can still
+    change (processing, requires_action, requires_payment_method, requires_capture) are
+    re-read, since their events arrive in any order.
+    """
+    if obj.get("status") not in FINAL_STATUSES or not all(f in obj for f in FINAL_INTENT_FIELDS):
+        return None
+    typed = (
+        _is_int(obj["amount_received"])
+        and isinstance(obj["latest_charge"], str | None)  # an event never expands it
+        and isinstance(obj["cancellation_reason"], str | None)
+    )
+    # A shape Intent.from_dict would misread goes to Stripe, whose answer is typed.
+    return Intent.from_dict(obj) if typed else None
 
 
 def on_payment_failed(order: Order, obj: dict[str, Any], ctx: Context) -> None:
@@ -598,8 +640,9 @@ def handle_event(
         return finish_ignored(row, type_, redis)
     ctx = Context(runtime=runtime, event=payload)
     if type_.startswith("payment_intent.") and obj.get("id"):
-        # Re-read outside the transaction: act on Stripe's current status (ordering).
-        ctx.intent = runtime.gateway.retrieve_intent(str(obj["id"]))
+        # Act on Stripe's current status (ordering): a final intent's own event says it,
+        # any other intent is re-read (outside the transaction).
+        ctx.intent = final_intent(obj) or runtime.gateway.retrieve_intent(str(obj["id"]))
         ctx.session = hosted.session_of_intent(runtime.gateway, order, ctx.intent)
     elif type_.startswith("checkout.session.") and obj.get("id"):
         # The session and its intent as Stripe has them now (events arrive in any order).

@@ -166,11 +166,14 @@ class TestEvents:
         self, runtime: Any, gateway: Any, order: Order
     ) -> None:
         intent = gateway.pay_session(order.checkout_session_id, "pm_card_visa")
+        gateway.calls.clear()
 
         deliver(runtime, gateway, "payment_intent.succeeded", intent)
 
         assert Order.get_by_id(order.id).state == "PAID"
         assert "PAYMENT_MISMATCH_IGNORED" not in types(order.id)
+        # The session, to learn the intent is its own; the succeeded intent is not re-read.
+        assert [name for name, _ in gateway.calls] == ["retrieve_checkout_session"]
 
     def test_an_intent_that_is_not_the_sessions_is_ignored_and_audited(
         self, runtime: Any, gateway: Any, order: Order

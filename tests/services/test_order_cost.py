@@ -256,3 +256,14 @@ def test_one_paid_order_costs_its_budget_step_by_step(
     # Nothing happens between the steps (Stripe's side is the fake gateway's).
     between = {step: n for step, n in meter.taken.items() if step not in BUDGET}
     assert all(n == (0, 0, 0) for n in between.values()), between
+
+
+def test_one_paid_order_calls_stripe_once(
+    paying: Any, runtime: Any, broker: Any, worker: Any, meter: Meter
+) -> None:
+    """The intent's creation only: ``payment_intent.succeeded`` is final, so its own
+    signed event is applied without re-reading the intent (``webhooks.final_intent``)."""
+    gateway = runtime.gateway
+    gateway.calls.clear()
+    pay_one_order(paying, runtime, broker, worker, meter)
+    assert [name for name, _ in gateway.calls] == ["create_intent"]

@@ -171,6 +171,142 @@ class TestOtherIntentEvents:
         assert "STOCK_RELEASED" in types(order.id)
 
 
+def stripe_calls(gateway: Any) -> list[str]:
+    """The gateway's API calls so far, by name (the fake records each as Stripe would see it)."""
+    return [name for name, _ in gateway.calls]
+
+
+def no_reread(gateway: Any, monkeypatch: Any) -> None:
+    """From now on, re-reading an intent fails the test, and no call has been made yet."""
+
+    def reread(intent_id: str) -> Any:
+        raise AssertionError(f"re-read {intent_id} from Stripe")
+
+    monkeypatch.setattr(gateway, "retrieve_intent", reread)
+    gateway.calls.clear()
+
+
+class TestFinalIntents:
+    """A final intent (succeeded, canceled) never changes again: its own signed event says
+    what Stripe has now, so it is applied without a re-read; any other status is re-read,
+    and so is a final one whose event lacks a field the handlers read."""
+
+    def test_succeeded_is_applied_from_the_event_without_a_stripe_call(
+        self, runtime: Any, gateway: Any, order: Order, monkeypatch: Any
+    ) -> None:
+        paid = gateway.confirm(order.payment_intent_id)
+        no_reread(gateway, monkeypatch)
+        _, outcome = deliver(runtime, gateway, "payment_intent.succeeded", paid)
+        assert outcome.status == "processed"
+        assert gateway.calls == []  # nor the hosted session's (a Payment Element order)
+        stored = Order.get_by_id(order.id)
+        assert (stored.state, stored.amount_captured) == ("PAID", paid.amount_received)
+        succeeded = next(e for e in stored.events if e.type == "PAYMENT_SUCCEEDED")
+        assert succeeded.payload["charge"] == paid.latest_charge
+        assert Inventory(runtime.redis).status(order.reservation_id) == "CONFIRMED"
+
+    def test_canceled_is_applied_from_the_event_without_a_stripe_call(
+        self, runtime: Any, gateway: Any, order: Order, monkeypatch: Any
+    ) -> None:
+        gateway.confirm(order.payment_intent_id, "pm_card_chargeDeclined")
+        canceled = gateway.set_status(order.payment_intent_id, "canceled")
+        no_reread(gateway, monkeypatch)
+        deliver(runtime, gateway, "payment_intent.canceled", canceled)
+        assert gateway.calls == []
+        # The event's last_payment_error says a payment was attempted: FAILED, not CANCELED.
+        assert Order.get_by_id(order.id).state == "FAILED"
+        assert Inventory(runtime.redis).available(["TEE"]) == {"TEE": 10}
+
+    def test_a_voided_authorisation_is_applied_from_the_event(
+        self, runtime: Any, gateway: Any, authorized: Order, monkeypatch: Any
+    ) -> None:
+        intent = gateway.set_status(
+            authorized.payment_intent_id, "canceled", cancellation_reason="automatic"
+        )
+        no_reread(gateway, monkeypatch)
+        deliver(runtime, gateway, "payment_intent.canceled", intent)
+        assert gateway.calls == []
+        assert Order.get_by_id(authorized.id).state == "CANCELED"
+        assert "AUTHORIZATION_EXPIRED" in types(authorized.id)  # the event's reason: lapsed
+
+    @pytest.mark.parametrize(
+        ("type_", "method"),
+        [
+            ("payment_intent.processing", "pm_emulator_delayed"),
+            ("payment_intent.requires_action", "pm_card_threeDSecure2Required"),
+            ("payment_intent.payment_failed", "pm_card_chargeDeclined"),
+        ],
+    )
+    def test_a_status_that_can_still_change_is_re_read(
+        self, runtime: Any, gateway: Any, order: Order, type_: str, method: str
+    ) -> None:
+        intent = gateway.confirm(order.payment_intent_id, method)
+        gateway.calls.clear()
+        deliver(runtime, gateway, type_, intent)
+        assert stripe_calls(gateway) == ["retrieve_intent"]
+
+    def test_payment_failed_after_a_succeeded_applied_from_its_event_ends_paid(
+        self, runtime: Any, gateway: Any, order: Order
+    ) -> None:
+        failed = gateway.confirm(order.payment_intent_id, "pm_card_chargeDeclined")
+        succeeded = gateway.confirm(order.payment_intent_id, "pm_card_visa")
+        gateway.calls.clear()
+        deliver(runtime, gateway, "payment_intent.succeeded", succeeded)
+        deliver(runtime, gateway, "payment_intent.payment_failed", failed)
+        assert stripe_calls(gateway) == ["retrieve_intent"]  # the failure's, not the success's
+        assert Order.get_by_id(order.id).state == "PAID"
+        assert checkout_status.read(runtime.redis, order.id)["error"] is None
+        assert types(order.id).count("PAYMENT_SUCCEEDED") == 1
+
+    def test_succeeded_replayed_after_paid_changes_nothing(
+        self, runtime: Any, gateway: Any, order: Order, monkeypatch: Any
+    ) -> None:
+        paid = gateway.confirm(order.payment_intent_id)
+        event, _ = deliver(runtime, gateway, "payment_intent.succeeded", paid)
+        before = types(order.id)
+        no_reread(gateway, monkeypatch)
+        runtime.redis.delete(keys.event_seen(event["id"]))  # past the fast skip
+        assert handle_event(event["id"], event, runtime).status == "duplicate"
+        _, again = deliver(runtime, gateway, "payment_intent.succeeded", paid)  # a new id
+        assert again.status == "processed"
+        assert types(order.id) == before
+        assert Outbox.select().count() == 1 and gateway.calls == []
+
+    @pytest.mark.parametrize(
+        "missing",
+        # latest_charge: an endpoint on an API version before 2022-11-15 sends ``charges``.
+        ["latest_charge", "amount_received", "cancellation_reason", "last_payment_error"],
+    )
+    def test_a_final_event_without_a_field_the_handlers_read_is_re_read(
+        self, runtime: Any, gateway: Any, order: Order, missing: str
+    ) -> None:
+        paid = gateway.confirm(order.payment_intent_id)
+        obj = intent_dict(paid)
+        del obj[missing]
+        self.assert_paid_as_stripe_has_it(runtime, gateway, order, obj)
+
+    @pytest.mark.parametrize("odd", [{"amount_received": "4000"}, {"latest_charge": {"id": 1}}])
+    def test_a_final_event_of_a_shape_the_handlers_would_misread_is_re_read(
+        self, runtime: Any, gateway: Any, order: Order, odd: dict[str, Any]
+    ) -> None:
+        paid = gateway.confirm(order.payment_intent_id)
+        self.assert_paid_as_stripe_has_it(runtime, gateway, order, intent_dict(paid) | odd)
+
+    @staticmethod
+    def assert_paid_as_stripe_has_it(
+        runtime: Any, gateway: Any, order: Order, obj: dict[str, Any]
+    ) -> None:
+        """``obj``'s succeeded event re-reads the intent and pays with Stripe's figures."""
+        paid = gateway.intents[order.payment_intent_id]
+        gateway.calls.clear()
+        deliver(runtime, gateway, "payment_intent.succeeded", obj)
+        assert stripe_calls(gateway) == ["retrieve_intent"]
+        stored = Order.get_by_id(order.id)
+        assert (stored.state, stored.amount_captured) == ("PAID", paid.amount_received)
+        succeeded = next(e for e in stored.events if e.type == "PAYMENT_SUCCEEDED")
+        assert succeeded.payload["charge"] == paid.latest_charge
+
+
 class TestIgnored:
     def test_unhandled_type_is_ignored(self, runtime: Any, gateway: Any) -> None:
         _, outcome = deliver(runtime, gateway, "customer.created", {"id": "cus_1"})
