@@ -18,6 +18,7 @@ from app.services.receipts import (
     unsent,
 )
 from models import Order, OrderEvent, Outbox
+from tasks import clock
 from tests.fakes import sql_sent
 from tests.models.test_constraints import make_order
 
@@ -181,7 +182,11 @@ class TestSendNow:
 
         monkeypatch.setattr(jobs, "send_receipt", broker_down)
         send_now(runtime, order, [outbox_id])  # does not raise
-        assert unsent() == [outbox_id]  # what the clock's sweep re-queues once a minute old
+        monkeypatch.undo()
+        assert unsent() == [outbox_id] and jobs.calls == []
+        Outbox.update(created_at=datetime(2000, 1, 1)).execute()  # a minute old and more
+        assert clock.sweep(runtime).counts == {"receipts": 1}
+        assert jobs.named("send_receipt") == [(outbox_id,)]
 
     def test_an_order_not_held_has_each_row_queued(
         self, runtime: Any, order: Order, jobs: Any
