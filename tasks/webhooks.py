@@ -6,7 +6,7 @@ import logging
 from contextlib import nullcontext
 
 from app.runtime import current
-from app.services import webhooks
+from app.services import receipts, webhooks
 from app.services.records import order_lock
 from models.statuses import WebhookStatus
 
@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 def handle_stripe_event(event_id: str) -> None:
     """Dedupe on the event's id, load it (as received, else its inbox row), apply the
-    handler, then send any receipt it queued."""
+    handler, then send any receipt it queued (after its commit, from this run)."""
     runtime = current()
     seen, payload = webhooks.pending_event(runtime.redis, event_id)
     if seen:  # done already: a replayed delivery kept its body again
@@ -32,7 +32,8 @@ def handle_stripe_event(event_id: str) -> None:
         outcome = webhooks.handle_event(event_id, payload, runtime, unseen=True)
     if outcome.status not in (WebhookStatus.PROCESSED, WebhookStatus.IGNORED):
         webhooks.forget_received(runtime.redis, event_id)  # done ones dropped it already
-    for outbox_id in outcome.outbox_ids:
-        runtime.jobs.send_receipt(outbox_id)
     if outcome.expire_order:  # a late failure of a delayed payment: cancel, then release
         runtime.jobs.expire_hold(outcome.expire_order)
+    # Committed: its mails go out from this run, not a message each (a failed send is
+    # queued to send_receipt; nothing here fails or retries the applied event).
+    receipts.send_now(runtime, outcome.order, outcome.outbox_ids)

@@ -1,8 +1,10 @@
-"""E-mails through the outbox: queued with the change that causes them, sent by an actor.
+"""E-mails through the outbox: queued with the change that causes them, sent after commit.
 
 :func:`queue_receipt` runs inside the transaction that marks the order PAID, so a paid
-order always has its receipt queued; :func:`send_receipt` delivers any outbox row at most
-once per successful send (a sent row is never sent again). Every other e-mail uses the
+order always has its receipt queued; :func:`send_receipt` (the actor's) and
+:func:`send_held` (the webhook actor's own run, after its commit: :func:`send_now`)
+deliver any outbox row at most once per successful send (a sent row is never sent
+again), and the clock's sweep re-queues a row left pending. Every other e-mail uses the
 same outbox and actor, told apart by ``kind`` (``MailKind``, :data:`RENDERERS`): a delayed
 payment on its way or failed, an authorisation about to lapse (operator), a late payment
 refunded for want of stock (buyer), a dispute opened or closed (operator).
@@ -11,9 +13,12 @@ refunded for want of stock (buyer), a dispute opened or closed (operator).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+import peewee
 
 from app.gateways.mail import Message
 from app.services.money import format_amount
@@ -24,6 +29,7 @@ from models.statuses import MailKind, OutboxStatus
 
 if TYPE_CHECKING:
     from app.gateways.mail import Mailer
+    from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -234,30 +240,103 @@ def send_receipt(outbox_id: int, mailer: Mailer, sender: str) -> bool:
     A failed send raises (the actor retries) after counting the attempt; the row is
     marked ``failed`` after ``MAX_ATTEMPTS``.
     """
-    db = database()
+    with _attempt(outbox_id), database().atomic():
+        # The row with its order's RENDERED columns in one query, its SQL compiled
+        # once (models.statements). Row lock (the outbox row's only: the order stays
+        # free for its actors while the mail goes out): two workers sending one row
+        # wait for each other, then see "sent".
+        row = statements.get_joined(Outbox, outbox_id, Outbox.order, RENDERED, lock=True)
+        if row is None or row.status != OutboxStatus.PENDING:
+            return False
+        row.status, row.sent_at, row.attempts = OutboxStatus.SENT, utcnow(), row.attempts + 1
+        statements.save(row, Outbox.status, Outbox.sent_at, Outbox.attempts)
+        _deliver(row, row.order, mailer, sender)
+    return True
+
+
+# A row no sender has tried yet: the only kind a held send claims.
+UNTRIED: dict[peewee.Field, Any] = {Outbox.status: OutboxStatus.PENDING, Outbox.attempts: 0}
+
+
+def send_held(outbox_id: int, order: Order, mailer: Mailer, sender: str) -> bool:
+    """Send outbox row ``outbox_id`` of ``order``, which the caller holds as the committed
+    transaction that queued the row left it; True if sent now, False if the row is
+    already sent, or in another sender's hands.
+
+    :func:`send_receipt` without its read: the order's columns come from ``order``, the
+    row's kind and payload from the claim's ``RETURNING``. The claim is the mark itself,
+    an ``UPDATE … WHERE status = 'pending' AND attempts = 0`` whose row lock spans the
+    send as the queued path's ``FOR UPDATE`` does: a sweep's send waits for it and then
+    sees "sent", and this claim, waiting for a sweep's send, then matches no row. A row
+    whose attempt was counted already belongs to the sender retrying it. A failure
+    counts the attempt (the row stays pending) and raises, as :func:`send_receipt`.
+    """
+    with _attempt(outbox_id), database().atomic():
+        sent: dict[peewee.Field, Any] = {
+            Outbox.status: OutboxStatus.SENT,
+            Outbox.sent_at: utcnow(),
+            Outbox.attempts: 1,
+        }
+        row = statements.update_returning(Outbox, outbox_id, sent, expect=UNTRIED)
+        if row is None:
+            return False
+        if row.__data__["order"] != order.id:  # the raw foreign key: no query
+            raise ValueError(f"outbox row {outbox_id} is not order {order.id}'s")
+        _deliver(row, order, mailer, sender)
+    return True
+
+
+def _deliver(row: Outbox, order: Order, mailer: Mailer, sender: str) -> None:
+    """Render and send a claimed row's mail and audit it, in the caller's transaction
+    (which holds the row's lock and rolls the mark back if the send fails)."""
+    message = RENDERERS[row.kind](order, row.payload or {}, sender)
+    mailer.send(message)
+    if row.kind == RECEIPT:
+        record_event(order, "RECEIPT_SENT", {"outboxId": row.id, "to": order.email})
+    else:
+        record_event(order, "MAIL_SENT", {"outboxId": row.id, "kind": row.kind, "to": message.to})
+
+
+@contextmanager
+def _attempt(outbox_id: int) -> Iterator[None]:
+    """One delivery attempt of ``outbox_id``: a failure is counted on the row, then raised."""
     try:
-        with db.atomic():
-            # The row with its order's RENDERED columns in one query, its SQL compiled
-            # once (models.statements). Row lock (the outbox row's only: the order stays
-            # free for its actors while the mail goes out): two workers sending one row
-            # wait for each other, then see "sent".
-            row = statements.get_joined(Outbox, outbox_id, Outbox.order, RENDERED, lock=True)
-            if row is None or row.status != OutboxStatus.PENDING:
-                return False
-            order = row.order
-            message = RENDERERS[row.kind](order, row.payload or {}, sender)
-            mailer.send(message)
-            row.status, row.sent_at, row.attempts = OutboxStatus.SENT, utcnow(), row.attempts + 1
-            statements.save(row, Outbox.status, Outbox.sent_at, Outbox.attempts)
-            if row.kind == RECEIPT:
-                record_event(order, "RECEIPT_SENT", {"outboxId": row.id, "to": order.email})
-            else:
-                sent = {"outboxId": row.id, "kind": row.kind, "to": message.to}
-                record_event(order, "MAIL_SENT", sent)
+        yield
     except Exception as exc:
         note_failed_attempt(outbox_id, exc)
         raise
+
+
+def send_now(runtime: Runtime, order: Order | None, outbox_ids: Sequence[int]) -> None:
+    """Send the mails a committed transaction of ``order`` queued, from the actor run that
+    committed it (no ``send_receipt`` message for each); never raises.
+
+    A send that fails is queued to ``send_receipt`` at once: the mail stays prompt (the
+    clock's sweep waits a minute), and Dramatiq's back-off retries an SMTP outage. An
+    enqueue that fails too leaves the row to the sweep. ``order`` None (not held): each
+    row is queued, as before.
+    """
+    for outbox_id in outbox_ids:
+        if order is None or not _tried(outbox_id, order, runtime):
+            _queue(outbox_id, runtime)
+
+
+def _tried(outbox_id: int, order: Order, runtime: Runtime) -> bool:
+    """Whether the send of a held row ran to its end (sent now, or in other hands)."""
+    try:
+        send_held(outbox_id, order, runtime.mailer, runtime.config.mail_from)
+    except Exception:
+        log.exception("outbox %s: the send after commit failed; queued to send again", outbox_id)
+        return False
     return True
+
+
+def _queue(outbox_id: int, runtime: Runtime) -> None:
+    """Queue ``send_receipt(outbox_id)``; a failed enqueue is left to the clock's sweep."""
+    try:
+        runtime.jobs.send_receipt(outbox_id)
+    except Exception:
+        log.exception("outbox %s: not queued; left to the clock's sweep", outbox_id)
 
 
 def note_failed_attempt(outbox_id: int, exc: Exception) -> None:

@@ -106,6 +106,9 @@ class Outcome:
 
     status: str
     outbox_ids: list[int] = field(default_factory=list)
+    # The order as the committed transaction left it (a processed event's): its queued
+    # mails are rendered from it, not read again (receipts.send_now).
+    order: Order | None = None
     # An order whose hold the event made due now (a delayed payment that failed after
     # the hold's original expiry): its expiry should run at once.
     expire_order: str | None = None
@@ -668,7 +671,7 @@ def handle_event(
     # Only a PENDING order can have a hold come due: no query after the order moved on
     # (``transition`` keeps the locked row's state current).
     due = order.state == PENDING and hold_due_now(order.id)
-    return Outcome(WebhookStatus.PROCESSED, ctx.outbox_ids, order.id if due else None)
+    return Outcome(WebhookStatus.PROCESSED, ctx.outbox_ids, order, order.id if due else None)
 
 
 def record_ignored(event_id: str, payload: dict[str, Any], redis: Redis) -> Outcome:

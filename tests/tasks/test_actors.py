@@ -24,6 +24,19 @@ def join(broker: Any, *queues: str) -> None:
         broker.join(queue, timeout=20_000)
 
 
+def messages_sent(broker: Any, monkeypatch: Any) -> list[str]:
+    """The actor of each message enqueued from now on, in order."""
+    sent: list[str] = []
+    enqueue = broker.enqueue
+
+    def recording(message: Any, *, delay: int | None = None) -> Any:
+        sent.append(message.actor_name)
+        return enqueue(message, delay=delay)
+
+    monkeypatch.setattr(broker, "enqueue", recording)
+    return sent
+
+
 class TestCreatePaymentIntentActor:
     def test_writes_order_creates_intent_and_schedules_expiry(
         self,
@@ -72,6 +85,66 @@ class TestWebhookActor:
         assert [m.to for m in mailer.sent] == ["buyer@example.com"]
         assert Outbox.get().status == "sent"
         assert WebhookEvent.get().status == "processed"
+
+    def test_the_paid_path_sends_one_mail_with_no_send_receipt_message(
+        self, runtime: Any, broker: Any, order: Order, gateway: Any, mailer: Any, monkeypatch: Any
+    ) -> None:
+        sent = messages_sent(broker, monkeypatch)
+        event = gateway.event("payment_intent.succeeded", gateway.confirm(order.payment_intent_id))
+        webhooks.receive(runtime.redis, event)
+        runtime.jobs.handle_stripe_event(event["id"])
+        join(broker)
+        assert sent == ["handle_stripe_event"]
+        assert [m.to for m in mailer.sent] == ["buyer@example.com"]
+        assert (Outbox.get().status, Outbox.get().attempts) == ("sent", 1)
+        trail = [e.type for e in Order.get_by_id(order.id).events]
+        assert (trail.count("RECEIPT_QUEUED"), trail.count("RECEIPT_SENT")) == (1, 1)
+
+    def test_an_smtp_failure_after_commit_is_queued_and_sent_once(
+        self, runtime: Any, broker: Any, order: Order, gateway: Any, mailer: Any, monkeypatch: Any
+    ) -> None:
+        """The event stays applied (no retry of it); the row, left pending by the failed
+        send, goes to a send_receipt message at once, which sends it."""
+        sent = messages_sent(broker, monkeypatch)
+        event = gateway.event("payment_intent.succeeded", gateway.confirm(order.payment_intent_id))
+        webhooks.receive(runtime.redis, event)
+        mailer.failures = 1
+        runtime.jobs.handle_stripe_event(event["id"])
+        join(broker)
+        assert sent == ["handle_stripe_event", "send_receipt"]
+        assert [m.to for m in mailer.sent] == ["buyer@example.com"]
+        assert (Outbox.get().status, Outbox.get().attempts) == ("sent", 2)
+        row = WebhookEvent.get(WebhookEvent.event_id == event["id"])
+        assert (row.status, row.attempts) == ("processed", 1)
+        assert Order.get_by_id(order.id).state == "PAID"
+
+    def test_a_replayed_event_sends_nothing_more(
+        self, runtime: Any, broker: Any, order: Order, gateway: Any, mailer: Any, monkeypatch: Any
+    ) -> None:
+        """Delivered again, replayed with its dedupe key gone (the inbox row says done), or
+        the same payment in a new event (the order is PAID already): one mail in all."""
+        from app import keys
+
+        paid = gateway.confirm(order.payment_intent_id)
+        event = gateway.event("payment_intent.succeeded", paid)
+        webhooks.receive(runtime.redis, event)
+        runtime.jobs.handle_stripe_event(event["id"])
+        join(broker)
+        sent = messages_sent(broker, monkeypatch)
+        webhooks.receive(runtime.redis, event)
+        runtime.jobs.handle_stripe_event(event["id"])
+        join(broker)
+        runtime.redis.delete(keys.event_seen(event["id"]))
+        webhooks.receive(runtime.redis, event)
+        runtime.jobs.handle_stripe_event(event["id"])
+        join(broker)
+        again = gateway.event("payment_intent.succeeded", paid)
+        webhooks.receive(runtime.redis, again)
+        runtime.jobs.handle_stripe_event(again["id"])
+        join(broker)
+        assert sent == ["handle_stripe_event"] * 3
+        assert len(mailer.sent) == 1
+        assert Outbox.select().count() == 1
 
     def test_a_replayed_delivery_of_a_done_event_is_skipped_before_the_order_lock(
         self, runtime: Any, broker: Any, order: Order, gateway: Any, monkeypatch: Any
