@@ -179,6 +179,29 @@ def insert_new(query: peewee.ModelInsert, key: peewee.Field) -> Any | None:
     return rows[0][0] if rows else None
 
 
+def insert_new_beside(
+    query: peewee.ModelInsert, key: peewee.Field, select: peewee.Select
+) -> tuple[Any | None, tuple[Any, ...] | None]:
+    """:func:`insert_new`, and the first row of ``select`` (as a tuple; None when it has
+    none) — on PostgreSQL in ONE statement: the insert a data-modifying ``WITH`` beside the
+    read, so one autocommitted statement is one server transaction, not two. The read
+    sees the database as it was before the insert. ``select``'s first column must never
+    be NULL (a key): a NULL there means "no row". SQLite sends the two statements.
+    """
+    db = database()
+    if not is_postgres(db):
+        rows = list(select.limit(1).tuples().execute())
+        return insert_new(query, key), (tuple(rows[0]) if rows else None)
+    insert_sql, insert_params = query.on_conflict_ignore().returning(key).sql()
+    select_sql, select_params = select.limit(1).sql()
+    sql = (
+        f'WITH "new" AS ({insert_sql}) SELECT (SELECT "{key.column_name}" FROM "new"), "read".*'
+        f' FROM (SELECT 1) AS "one" LEFT JOIN ({select_sql}) AS "read" ON TRUE'
+    )
+    row = db.execute_sql(sql, [*insert_params, *select_params]).fetchone()
+    return row[0], (tuple(row[1:]) if row[1] is not None else None)
+
+
 class JSONField(peewee.TextField):
     """A JSON document stored as text (portable between SQLite and PostgreSQL)."""
 

@@ -47,7 +47,7 @@ from app.services.state_machine import (
     transition,
 )
 from models import Order, OrderEvent, Refund, Reservation, WebhookEvent, statements
-from models.db import database, insert_new, is_postgres, utcnow
+from models.db import database, insert_new, insert_new_beside, is_postgres, utcnow
 from models.statuses import (
     PaymentStatus,
     RefundStatus,
@@ -556,17 +556,42 @@ def forget_received(redis: Redis, event_id: str) -> None:
     redis.delete(keys.event_body(event_id))
 
 
-def inbox_row(event_id: str, payload: dict[str, Any]) -> WebhookEvent:
+# inbox_row's default: the row is yet to be inserted (None: the insert found one).
+_INSERT: Any = object()
+
+
+def inbox_fields(event_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """The columns of a new inbox row."""
+    return {"event_id": event_id, "type": str(payload.get("type", "")), "payload": payload}
+
+
+def inbox_row(event_id: str, payload: dict[str, Any], *, new_id: Any = _INSERT) -> WebhookEvent:
     """The inbox row of ``event_id``, created on first sight (unique: one per id).
 
     One statement for a new id (``INSERT … ON CONFLICT DO NOTHING``, no transaction of
-    its own); the existing row is read only when the insert found one.
+    its own); the existing row is read only when the insert found one. ``new_id``: the
+    insert ran already (:func:`inbox_row_and_order`) and answered this.
     """
-    fields = {"event_id": event_id, "type": str(payload.get("type", "")), "payload": payload}
-    new_id = insert_new(WebhookEvent.insert(**fields), WebhookEvent.id)
+    fields = inbox_fields(event_id, payload)
+    if new_id is _INSERT:
+        new_id = insert_new(WebhookEvent.insert(**fields), WebhookEvent.id)
     if new_id is None:  # seen before, or another worker inserted it first
         return WebhookEvent.get(WebhookEvent.event_id == event_id)
     return WebhookEvent(id=new_id, status=WebhookStatus.RECEIVED, attempts=0, **fields)
+
+
+def inbox_row_and_order(
+    event_id: str, payload: dict[str, Any], order_id: str | None
+) -> tuple[WebhookEvent, Order | None]:
+    """:func:`inbox_row`, and :func:`order_of_event` of ``order_id`` (None: not read):
+    on PostgreSQL in one autocommitted statement (``insert_new_beside``), one server
+    transaction where there were two. The row is still committed before any call to
+    Stripe, and the order still re-read and locked in the event's transaction."""
+    if order_id is None:
+        return inbox_row(event_id, payload), None
+    insert = WebhookEvent.insert(**inbox_fields(event_id, payload))
+    new_id, found = insert_new_beside(insert, WebhookEvent.id, order_of_event_query(order_id))
+    return inbox_row(event_id, payload, new_id=new_id), _order_of(found)
 
 
 def handle_event(
@@ -587,13 +612,12 @@ def handle_event(
     order_id = order_id_of(obj) if handler and problem is None else None
     if handler is None or (problem is None and order_id is None):
         return record_ignored(event_id, payload, redis)
-    row = inbox_row(event_id, payload)
+    row, order = inbox_row_and_order(event_id, payload, order_id)
     if row.status in DONE:
         remember(redis, event_id)
         return Outcome(DUPLICATE)
     if problem is not None:
         return finish_malformed(row, type_, problem)
-    order = order_of_event(order_id) if order_id else None
     if order is None:
         return finish_ignored(row, type_, redis)
     ctx = Context(runtime=runtime, event=payload)
@@ -676,8 +700,31 @@ def order_of_event(order_id: str) -> Order | None:
     Only these columns: the handler works on the whole row, re-read and locked in the
     transaction (:func:`lock_row_and_order`).
     """
-    columns = (Order.id, Order.checkout_session_id, Order.payment_intent_id)
-    return Order.select(*columns).where(Order.id == order_id).get_or_none()
+    return _order_of(order_of_event_query(order_id).tuples().first())
+
+
+# What order_of_event reads, in this order (the key first: never NULL).
+EVENT_ORDER_COLUMNS: tuple[peewee.Field, ...] = (
+    Order.id,
+    Order.checkout_session_id,
+    Order.payment_intent_id,
+)
+
+
+def order_of_event_query(order_id: str) -> peewee.Select:
+    """:func:`order_of_event`'s query (its rows as tuples of EVENT_ORDER_COLUMNS)."""
+    return Order.select(*EVENT_ORDER_COLUMNS).where(Order.id == order_id)
+
+
+def _order_of(row: tuple[Any, ...] | None) -> Order | None:
+    """An Order holding EVENT_ORDER_COLUMNS' values of ``row`` (None: no row)."""
+    if row is None:
+        return None
+    order = Order(__no_default__=1)
+    order.__data__ = {
+        f.name: f.python_value(value) for f, value in zip(EVENT_ORDER_COLUMNS, row, strict=True)
+    }
+    return order
 
 
 def lock_row_and_order(row_id: int, order_id: str) -> tuple[WebhookEvent, Order]:
