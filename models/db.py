@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import select
 import time
+import weakref
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
@@ -46,18 +48,24 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def bind_database(url: str, *, pool_size: int = 0) -> peewee.Database:
+def bind_database(
+    url: str, *, pool_size: int = 0, prepared_statements: bool = False
+) -> peewee.Database:
     """Connect the models to the database at ``url`` and return the database.
 
     ``pool_size`` > 0 (PostgreSQL only): ``close()`` gives a thread's connection back to
     a pool of at most that many instead of ending it. Each new PostgreSQL connection is
     a server process forked and warmed up, milliseconds of CPU, which a worker paid per
     message and the web per request before; SQLite connections are a file open and stay
-    unpooled.
+    unpooled. ``prepared_statements`` (pooled PostgreSQL only): ``models.statements``
+    runs its compiled statements as server-side prepared ones (:class:`Prepared`); not
+    through a pooler that hands a connection's server session to others (PgBouncer in
+    transaction mode), where a name prepared on one session is unknown on the next.
     """
     scheme = urlparse(url).scheme
     if pool_size > 0 and scheme.startswith("postgres"):
         db: peewee.Database = _pooled_postgres(url, pool_size)
+        db.prepares = prepared_statements  # type: ignore[attr-defined]
         database_proxy.initialize(db)
         return db
     if scheme.startswith("sqlite"):
@@ -71,6 +79,33 @@ def bind_database(url: str, *, pool_size: int = 0) -> peewee.Database:
         db = connect(url)
     database_proxy.initialize(db)
     return db
+
+
+@dataclass
+class Prepared:
+    """The statements prepared on one server session (``PREPARE`` lasts as long as the
+    session, whatever becomes of the transaction it ran in).
+
+    ``unsure``: a statement that was to prepare one failed, so whether it did is not
+    known; the next ``PREPARE`` on the session is sent after a ``DEALLOCATE ALL``.
+    """
+
+    names: set[str] = field(default_factory=set)
+    unsure: bool = False
+
+    def forget(self) -> None:
+        """What the session holds is not known any more (a failure, a ``DISCARD``)."""
+        self.names.clear()
+        self.unsure = True
+
+
+def prepared_on(db: peewee.Database) -> Prepared | None:
+    """What this thread's connection has prepared; None where ``db`` does not prepare
+    (SQLite, an unpooled connection ended after each message, or switched off)."""
+    if not getattr(db, "prepares", False):
+        return None
+    pool: PingWhenIdlePool = db  # type: ignore[assignment]  # only the pool prepares
+    return pool.prepared(db.connection())
 
 
 class PingWhenIdlePool(PooledPostgresqlDatabase):
@@ -89,6 +124,17 @@ class PingWhenIdlePool(PooledPostgresqlDatabase):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._returned_at: dict[int, float] = {}
+        # By the connection object itself: a closed one's entry goes with it (an id
+        # could be a new connection's once the old one is freed).
+        self._prepared: weakref.WeakKeyDictionary[Any, Prepared] = weakref.WeakKeyDictionary()
+        self.prepares = False
+
+    def prepared(self, conn: Any) -> Prepared:
+        """What ``conn`` (one of this pool's, in this thread's hands) has prepared."""
+        found = self._prepared.get(conn)
+        if found is None:
+            found = self._prepared[conn] = Prepared()
+        return found
 
     def _is_closed(self, conn: Any) -> bool:
         returned = self._returned_at.get(self.conn_key(conn))
