@@ -583,7 +583,8 @@ def inbox_row(event_id: str, payload: dict[str, Any], *, new_id: Any = _INSERT) 
 def inbox_row_and_order(
     event_id: str, payload: dict[str, Any], order_id: str | None
 ) -> tuple[WebhookEvent, Order | None]:
-    """:func:`inbox_row`, and :func:`order_of_event` of ``order_id`` (None: not read):
+    """:func:`inbox_row`, and the order ``order_id`` as :func:`order_of_event_query`
+    reads it (None: no such order, or ``order_id`` None and nothing read):
     on PostgreSQL in one autocommitted statement (``insert_new_beside``), one server
     transaction where there were two. The row is still committed before any call to
     Stripe, and the order still re-read and locked in the event's transaction."""
@@ -693,17 +694,10 @@ def hold_due_now(order_id: str) -> bool:
     )
 
 
-def order_of_event(order_id: str) -> Order | None:
-    """What the re-reads before the event's transaction need of its order (its id, its
-    session and intent ids: ``hosted.session_of_intent``), or None if there is none.
-
-    Only these columns: the handler works on the whole row, re-read and locked in the
-    transaction (:func:`lock_row_and_order`).
-    """
-    return _order_of(order_of_event_query(order_id).tuples().first())
-
-
-# What order_of_event reads, in this order (the key first: never NULL).
+# What the re-reads before the event's transaction need of its order (its id, its
+# session and intent ids: ``hosted.session_of_intent``), the key first (never NULL). Only
+# these columns: the handler works on the whole row, re-read and locked in the
+# transaction (:func:`lock_row_and_order`).
 EVENT_ORDER_COLUMNS: tuple[peewee.Field, ...] = (
     Order.id,
     Order.checkout_session_id,
@@ -712,7 +706,7 @@ EVENT_ORDER_COLUMNS: tuple[peewee.Field, ...] = (
 
 
 def order_of_event_query(order_id: str) -> peewee.Select:
-    """:func:`order_of_event`'s query (its rows as tuples of EVENT_ORDER_COLUMNS)."""
+    """The read of an event's order before its transaction: EVENT_ORDER_COLUMNS."""
     return Order.select(*EVENT_ORDER_COLUMNS).where(Order.id == order_id)
 
 
