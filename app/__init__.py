@@ -97,7 +97,11 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
 
 def _bind_database(app: Flask, config: Config) -> None:
     """Bind the models to DATABASE_URL; connections open lazily and close per request."""
-    database = bind_database(config.database_url, pool_size=config.database_pool_size)
+    database = bind_database(
+        config.database_url,
+        pool_size=config.database_pool_size,
+        prepared_statements=config.database_prepared_statements,
+    )
     app.extensions[DATABASE_EXTENSION] = database
 
     @app.teardown_request

@@ -62,6 +62,10 @@ class Config:
     # PostgreSQL connections kept open per web or worker process (DATABASE_POOL_SIZE);
     # 0: a new connection per request or message.
     database_pool_size: int = POOLED_CONNECTIONS
+    # The pooled connections run models.statements' shapes as server-side prepared
+    # statements (DATABASE_PREPARED_STATEMENTS, default on). Turn it off behind a pooler
+    # that shares server sessions between clients (PgBouncer in transaction mode).
+    database_prepared_statements: bool = True
     stripe_secret_key: str = "sk_test_emulator"
     stripe_publishable_key: str = "pk_test_emulator"
     stripe_webhook_secrets: tuple[str, ...] = ("whsec_emulator",)
@@ -322,6 +326,7 @@ def load_config(
             get("REDIS_REPLICA_ACK_TIMEOUT_MS", defaults.redis_replica_ack_timeout_ms)
         ),
         database_pool_size=int(get("DATABASE_POOL_SIZE", defaults.database_pool_size)),
+        database_prepared_statements=_bool(get("DATABASE_PREPARED_STATEMENTS", "true")),
         stripe_secret_key=get("STRIPE_SECRET_KEY") or defaults.stripe_secret_key,
         stripe_publishable_key=get("STRIPE_PUBLISHABLE_KEY") or defaults.stripe_publishable_key,
         stripe_webhook_secrets=_split(get("STRIPE_WEBHOOK_SECRET", ""))

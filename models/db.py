@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import select
 import time
+import weakref
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
@@ -46,18 +48,24 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def bind_database(url: str, *, pool_size: int = 0) -> peewee.Database:
+def bind_database(
+    url: str, *, pool_size: int = 0, prepared_statements: bool = False
+) -> peewee.Database:
     """Connect the models to the database at ``url`` and return the database.
 
     ``pool_size`` > 0 (PostgreSQL only): ``close()`` gives a thread's connection back to
     a pool of at most that many instead of ending it. Each new PostgreSQL connection is
     a server process forked and warmed up, milliseconds of CPU, which a worker paid per
     message and the web per request before; SQLite connections are a file open and stay
-    unpooled.
+    unpooled. ``prepared_statements`` (pooled PostgreSQL only): ``models.statements``
+    runs its compiled statements as server-side prepared ones (:class:`Prepared`); not
+    through a pooler that hands a connection's server session to others (PgBouncer in
+    transaction mode), where a name prepared on one session is unknown on the next.
     """
     scheme = urlparse(url).scheme
     if pool_size > 0 and scheme.startswith("postgres"):
         db: peewee.Database = _pooled_postgres(url, pool_size)
+        db.prepares = prepared_statements  # type: ignore[attr-defined]
         database_proxy.initialize(db)
         return db
     if scheme.startswith("sqlite"):
@@ -71,6 +79,33 @@ def bind_database(url: str, *, pool_size: int = 0) -> peewee.Database:
         db = connect(url)
     database_proxy.initialize(db)
     return db
+
+
+@dataclass
+class Prepared:
+    """The statements prepared on one server session (``PREPARE`` lasts as long as the
+    session, whatever becomes of the transaction it ran in).
+
+    ``unsure``: a statement that was to prepare one failed, so whether it did is not
+    known; the next ``PREPARE`` on the session is sent after a ``DEALLOCATE ALL``.
+    """
+
+    names: set[str] = field(default_factory=set)
+    unsure: bool = False
+
+    def forget(self) -> None:
+        """What the session holds is not known any more (a failure, a ``DISCARD``)."""
+        self.names.clear()
+        self.unsure = True
+
+
+def prepared_on(db: peewee.Database) -> Prepared | None:
+    """What this thread's connection has prepared; None where ``db`` does not prepare
+    (SQLite, an unpooled connection ended after each message, or switched off)."""
+    if not getattr(db, "prepares", False):
+        return None
+    pool: PingWhenIdlePool = db  # type: ignore[assignment]  # only the pool prepares
+    return pool.prepared(db.connection())
 
 
 class PingWhenIdlePool(PooledPostgresqlDatabase):
@@ -89,6 +124,17 @@ class PingWhenIdlePool(PooledPostgresqlDatabase):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._returned_at: dict[int, float] = {}
+        # By the connection object itself: a closed one's entry goes with it (an id
+        # could be a new connection's once the old one is freed).
+        self._prepared: weakref.WeakKeyDictionary[Any, Prepared] = weakref.WeakKeyDictionary()
+        self.prepares = False
+
+    def prepared(self, conn: Any) -> Prepared:
+        """What ``conn`` (one of this pool's, in this thread's hands) has prepared."""
+        found = self._prepared.get(conn)
+        if found is None:
+            found = self._prepared[conn] = Prepared()
+        return found
 
     def _is_closed(self, conn: Any) -> bool:
         returned = self._returned_at.get(self.conn_key(conn))
@@ -177,6 +223,29 @@ def insert_new(query: peewee.ModelInsert, key: peewee.Field) -> Any | None:
     """
     rows = list(query.on_conflict_ignore().returning(key).tuples().execute())
     return rows[0][0] if rows else None
+
+
+def insert_new_beside(
+    query: peewee.ModelInsert, key: peewee.Field, select: peewee.Select
+) -> tuple[Any | None, tuple[Any, ...] | None]:
+    """:func:`insert_new`, and the first row of ``select`` (as a tuple; None when it has
+    none) — on PostgreSQL in ONE statement: the insert a data-modifying ``WITH`` beside the
+    read, so one autocommitted statement is one server transaction, not two. The read
+    sees the database as it was before the insert. ``select``'s first column must never
+    be NULL (a key): a NULL there means "no row". SQLite sends the two statements.
+    """
+    db = database()
+    if not is_postgres(db):
+        rows = list(select.limit(1).tuples().execute())
+        return insert_new(query, key), (tuple(rows[0]) if rows else None)
+    insert_sql, insert_params = query.on_conflict_ignore().returning(key).sql()
+    select_sql, select_params = select.limit(1).sql()
+    sql = (
+        f'WITH "new" AS ({insert_sql}) SELECT (SELECT "{key.column_name}" FROM "new"), "read".*'
+        f' FROM (SELECT 1) AS "one" LEFT JOIN ({select_sql}) AS "read" ON TRUE'
+    )
+    row = db.execute_sql(sql, [*insert_params, *select_params]).fetchone()
+    return row[0], (tuple(row[1:]) if row[1] is not None else None)
 
 
 class JSONField(peewee.TextField):

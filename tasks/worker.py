@@ -28,4 +28,8 @@ broker = make_broker("redis", config)
 declare_actors(broker)
 dramatiq.set_broker(broker)
 install(build_runtime(config, jobs=DramatiqJobs(broker)))
-bind_database(config.database_url, pool_size=config.database_pool_size)
+bind_database(
+    config.database_url,
+    pool_size=config.database_pool_size,
+    prepared_statements=config.database_prepared_statements,
+)

@@ -38,7 +38,7 @@ from app.services import (
 from app.services.catalog import product_prices
 from app.services.holds import release_hold
 from app.services.inventory import Inventory
-from app.services.pricing import price_cart
+from app.services.pricing import DEFAULT_PRICER, Quote, price_cart
 from app.services.pricing.promotions import PromotionTerms
 from app.services.pricing.stripe_tax import pricer_for
 from app.services.records import checkout_fields, lock_order, to_utc_naive, touch
@@ -208,19 +208,29 @@ def write_order(order_id: str, view: dict[str, Any], runtime: Runtime) -> tuple[
     lines = submission_lines(submission)
     # The code's terms as admission saw them (it redeemed the code): priced as they were.
     promotion = PromotionTerms.from_json(view["promotion"]) if view.get("promotion") else None
-    quote = price_cart(
-        lines,
-        submission.get("shippingAddress"),
-        currency,
-        product_prices(sku for sku, _ in lines),
-        shipping_option_id=submission.get("shippingOptionId"),
-        promotion=promotion,
-        pricer=pricer_for(runtime),
-    )
+    pricer = pricer_for(runtime)
+
+    def priced() -> Quote:
+        return price_cart(
+            lines,
+            submission.get("shippingAddress"),
+            currency,
+            product_prices(sku for sku, _ in lines),
+            shipping_option_id=submission.get("shippingOptionId"),
+            promotion=promotion,
+            pricer=pricer,
+        )
+
+    # The table's pricer calls nobody: the prices are then read in the order's own
+    # transaction (an autocommitted SELECT was a PostgreSQL transaction of its own).
+    # Stripe Tax's call stays outside it: no transaction waits on the network.
+    quote = None if pricer is DEFAULT_PRICER else priced()
     reservation_id = submission.get("reservationId") or view.get("reservationId")
     expires_at = hold_expiry_of(view)
     try:
         with database().atomic():
+            if quote is None:
+                quote = priced()
             order = statements.create(
                 Order,
                 id=order_id,

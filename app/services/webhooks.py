@@ -53,7 +53,7 @@ from app.services.state_machine import (
     transition,
 )
 from models import Order, OrderEvent, Refund, Reservation, WebhookEvent, statements
-from models.db import database, insert_new, is_postgres, utcnow
+from models.db import database, insert_new, insert_new_beside, is_postgres, utcnow
 from models.statuses import (
     PaymentStatus,
     RefundStatus,
@@ -601,17 +601,43 @@ def forget_received(redis: Redis, event_id: str) -> None:
     redis.delete(keys.event_body(event_id))
 
 
-def inbox_row(event_id: str, payload: dict[str, Any]) -> WebhookEvent:
+# inbox_row's default: the row is yet to be inserted (None: the insert found one).
+_INSERT: Any = object()
+
+
+def inbox_fields(event_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """The columns of a new inbox row."""
+    return {"event_id": event_id, "type": str(payload.get("type", "")), "payload": payload}
+
+
+def inbox_row(event_id: str, payload: dict[str, Any], *, new_id: Any = _INSERT) -> WebhookEvent:
     """The inbox row of ``event_id``, created on first sight (unique: one per id).
 
     One statement for a new id (``INSERT … ON CONFLICT DO NOTHING``, no transaction of
-    its own); the existing row is read only when the insert found one.
+    its own); the existing row is read only when the insert found one. ``new_id``: the
+    insert ran already (:func:`inbox_row_and_order`) and answered this.
     """
-    fields = {"event_id": event_id, "type": str(payload.get("type", "")), "payload": payload}
-    new_id = insert_new(WebhookEvent.insert(**fields), WebhookEvent.id)
+    fields = inbox_fields(event_id, payload)
+    if new_id is _INSERT:
+        new_id = insert_new(WebhookEvent.insert(**fields), WebhookEvent.id)
     if new_id is None:  # seen before, or another worker inserted it first
         return WebhookEvent.get(WebhookEvent.event_id == event_id)
     return WebhookEvent(id=new_id, status=WebhookStatus.RECEIVED, attempts=0, **fields)
+
+
+def inbox_row_and_order(
+    event_id: str, payload: dict[str, Any], order_id: str | None
+) -> tuple[WebhookEvent, Order | None]:
+    """:func:`inbox_row`, and the order ``order_id`` as :func:`order_of_event_query`
+    reads it (None: no such order, or ``order_id`` None and nothing read):
+    on PostgreSQL in one autocommitted statement (``insert_new_beside``), one server
+    transaction where there were two. The row is still committed before any call to
+    Stripe, and the order still re-read and locked in the event's transaction."""
+    if order_id is None:
+        return inbox_row(event_id, payload), None
+    insert = WebhookEvent.insert(**inbox_fields(event_id, payload))
+    new_id, found = insert_new_beside(insert, WebhookEvent.id, order_of_event_query(order_id))
+    return inbox_row(event_id, payload, new_id=new_id), _order_of(found)
 
 
 def handle_event(
@@ -632,13 +658,12 @@ def handle_event(
     order_id = order_id_of(obj) if handler and problem is None else None
     if handler is None or (problem is None and order_id is None):
         return record_ignored(event_id, payload, redis)
-    row = inbox_row(event_id, payload)
+    row, order = inbox_row_and_order(event_id, payload, order_id)
     if row.status in DONE:
         remember(redis, event_id)
         return Outcome(DUPLICATE)
     if problem is not None:
         return finish_malformed(row, type_, problem)
-    order = order_of_event(order_id) if order_id else None
     if order is None:
         return finish_ignored(row, type_, redis)
     ctx = Context(runtime=runtime, event=payload)
@@ -715,15 +740,31 @@ def hold_due_now(order_id: str) -> bool:
     )
 
 
-def order_of_event(order_id: str) -> Order | None:
-    """What the re-reads before the event's transaction need of its order (its id, its
-    session and intent ids: ``hosted.session_of_intent``), or None if there is none.
+# What the re-reads before the event's transaction need of its order (its id, its
+# session and intent ids: ``hosted.session_of_intent``), the key first (never NULL). Only
+# these columns: the handler works on the whole row, re-read and locked in the
+# transaction (:func:`lock_row_and_order`).
+EVENT_ORDER_COLUMNS: tuple[peewee.Field, ...] = (
+    Order.id,
+    Order.checkout_session_id,
+    Order.payment_intent_id,
+)
 
-    Only these columns: the handler works on the whole row, re-read and locked in the
-    transaction (:func:`lock_row_and_order`).
-    """
-    columns = (Order.id, Order.checkout_session_id, Order.payment_intent_id)
-    return Order.select(*columns).where(Order.id == order_id).get_or_none()
+
+def order_of_event_query(order_id: str) -> peewee.Select:
+    """The read of an event's order before its transaction: EVENT_ORDER_COLUMNS."""
+    return Order.select(*EVENT_ORDER_COLUMNS).where(Order.id == order_id)
+
+
+def _order_of(row: tuple[Any, ...] | None) -> Order | None:
+    """An Order holding EVENT_ORDER_COLUMNS' values of ``row`` (None: no row)."""
+    if row is None:
+        return None
+    order = Order(__no_default__=1)
+    order.__data__ = {
+        f.name: f.python_value(value) for f, value in zip(EVENT_ORDER_COLUMNS, row, strict=True)
+    }
+    return order
 
 
 def lock_row_and_order(row_id: int, order_id: str) -> tuple[WebhookEvent, Order]:

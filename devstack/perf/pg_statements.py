@@ -102,7 +102,7 @@ def _install(recorder: Recorder) -> None:
     def recorded(self: Any, sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
         cursor = execute_sql(self, sql, params, *args, **kwargs)
         returned = None
-        if recorder.on and sql.startswith("INSERT") and " RETURNING " in sql:
+        if recorder.on and _inserted_into(sql) and " RETURNING " in sql:
             row = cursor.fetchone()  # peeked, then put back for peewee to read
             cursor.scroll(0, mode="absolute")
             returned = row[0] if row else None
@@ -171,6 +171,8 @@ def shape(sql: str) -> str:
     """A short name for a statement: its verb, table, and what it sets or locks."""
     words = sql.split()
     verb = words[0]
+    if verb == "WITH":  # an INSERT beside a read (models.db.insert_new_beside)
+        return f"WITH ({shape(sql.split('(', 1)[1].split(') SELECT')[0])}) SELECT"
     table = {
         "SELECT": r'FROM "(\w+)"',
         "INSERT": r'INTO "(\w+)"',
@@ -230,7 +232,8 @@ def _table_of(sql: str, name: str) -> str:
 
 
 def _inserted_into(sql: str) -> str | None:
-    found = re.match(r'INSERT INTO "(\w+)"', sql)
+    """The table an INSERT writes (also one in a leading ``WITH "new" AS (…)``)."""
+    found = re.match(r'(?:WITH "\w+" AS \()?INSERT INTO "(\w+)"', sql)
     return found[1] if found else None
 
 

@@ -22,6 +22,15 @@ class TestShape:
         assert shape(select) == "SELECT outbox JOIN orders FOR UPDATE"
         assert shape("COMMIT") == "COMMIT"
 
+    def test_an_insert_beside_a_read_is_named_by_its_insert(self) -> None:
+        beside = (
+            'WITH "new" AS (INSERT INTO "webhook_event" ("event_id") VALUES (%s) ON CONFLICT DO '
+            'NOTHING RETURNING "webhook_event"."id") SELECT (SELECT "id" FROM "new"), "read".* '
+            'FROM (SELECT 1) AS "one" LEFT JOIN (SELECT "t1"."id" FROM "orders" AS "t1") AS "read"'
+        )
+        assert shape(beside) == "WITH (INSERT webhook_event ON CONFLICT) SELECT"
+        assert pg_statements._inserted_into(beside) == "webhook_event"
+
 
 class TestOrderParams:
     def test_identifiers_are_fresh_per_order_and_consistent_within_one(self) -> None:

@@ -146,3 +146,58 @@ class TestPostgresPool:
         for thread in holders:
             thread.join(10)
         assert len(waited) == 1
+
+
+class TestInsertNewBeside:
+    """One insert-if-new and one read: a single statement on PostgreSQL."""
+
+    @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+    def database_url(self, request: pytest.FixtureRequest) -> str:
+        return str(request.getfixturevalue(f"{request.param}_url"))
+
+    def insert(self, event_id: str) -> peewee.ModelInsert:
+        from models import WebhookEvent
+
+        return WebhookEvent.insert(event_id=event_id, type="t", payload={"id": event_id})
+
+    def read(self, key: str) -> peewee.Select:
+        from models import Product
+
+        return Product.select(Product.sku, Product.price_amount).where(Product.sku == key)
+
+    def test_a_new_row_and_the_row_read(self, db: peewee.Database) -> None:
+        from models import Product, WebhookEvent
+
+        Product.create(sku="MUG", name="Mug", price_amount=1200, currency="usd")
+        sent = count_statements(db)
+        new_id, row = db_module.insert_new_beside(
+            self.insert("evt_1"), WebhookEvent.id, self.read("MUG")
+        )
+        assert len(sent) == (1 if db_module.is_postgres(db) else 2)
+        assert row == ("MUG", 1200)
+        assert new_id == WebhookEvent.get(WebhookEvent.event_id == "evt_1").id
+
+    def test_an_existing_row_and_nothing_to_read(self, db: peewee.Database) -> None:
+        from models import WebhookEvent
+
+        first, _ = db_module.insert_new_beside(
+            self.insert("evt_2"), WebhookEvent.id, self.read("NONE")
+        )
+        again, row = db_module.insert_new_beside(
+            self.insert("evt_2"), WebhookEvent.id, self.read("NONE")
+        )
+        assert first is not None and again is None and row is None
+        assert WebhookEvent.select().where(WebhookEvent.event_id == "evt_2").count() == 1
+
+
+def count_statements(db: peewee.Database) -> list[str]:
+    """The SQL ``db`` is sent from now on (to the end of the test)."""
+    sent: list[str] = []
+    execute_sql = db.execute_sql
+
+    def recorded(sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
+        sent.append(sql)
+        return execute_sql(sql, params, *args, **kwargs)
+
+    db.execute_sql = recorded  # type: ignore[method-assign]
+    return sent

@@ -12,6 +12,7 @@ import peewee
 import pytest
 
 from models import Order, OrderEvent, Outbox, Product, Reservation, statements
+from models.db import bind_database, database_proxy, is_postgres, prepared_on
 from models.statuses import OrderState, ReservationStatus
 
 pytestmark = pytest.mark.usefixtures("db")
@@ -245,3 +246,81 @@ class TestUpdate:
         with pytest.raises(TypeError, match="plain values"):
             statements.update(Product, "TEE", {Product.stock_on_hand: Product.stock_on_hand - 1})
         assert Product.get_by_id("TEE").stock_on_hand == 5
+
+
+@pytest.fixture
+def pooled(db: peewee.Database, database_url: str) -> Iterator[Any]:
+    """The models bound to a pool of two connections on the migrated PostgreSQL
+    database, preparing the compiled statements (as the web and the worker bind it)."""
+    if not is_postgres(db):
+        pytest.skip("PostgreSQL prepares; SQLite sends the text")
+    db.close()
+    pool = bind_database(database_url, pool_size=2, prepared_statements=True)
+    yield pool
+    pool.close_all()
+    database_proxy.initialize(db)
+
+
+def session_statements(pool: Any) -> set[str]:
+    """The names prepared in this thread's connection's server session."""
+    rows = pool.execute_sql("SELECT name FROM pg_prepared_statements").fetchall()
+    return {row[0] for row in rows}
+
+
+class TestPrepared:
+    def test_prepared_once_per_connection_then_executed(self, pooled: Any, sent: list[Any]) -> None:
+        first = statements.create(Order, **order_fields())
+        again = statements.create(Order, **order_fields(email="grace@example.com"))
+        prepare, execute = (sql for sql, _ in sent)
+        assert prepare.startswith("PREPARE stmt_") and "; EXECUTE stmt_" in prepare
+        assert execute.startswith("EXECUTE stmt_") and "$1" not in execute
+        assert execute.split("(")[0] == "EXECUTE " + prepare.split()[1]  # the same name
+        assert Order.get_by_id(again.id).email == "grace@example.com" and first.id != again.id
+        assert session_statements(pooled) == prepared_on(pooled).names  # what we think it holds
+
+    def test_answers_as_the_text_does(self, pooled: Any) -> None:
+        order = statements.create(Order, **order_fields())
+        for _ in range(2):  # prepared, then executed
+            read = statements.get(Order, order.id, lock=True)
+            assert read is not None and columns(read) == columns(Order.get_by_id(order.id))
+            values = {Order.payment_intent_id: "pi_1"}
+            unset = {Order.payment_intent_id: None}
+            updated = statements.update_returning(Order, order.id, values, expect=unset)
+            assert updated is not None and updated.payment_intent_id == "pi_1"
+            assert statements.update(Order, order.id, values, expect=unset) == 0
+            Order.update(payment_intent_id=None).where(Order.id == order.id).execute()
+
+    def test_a_failure_while_preparing_deallocates_before_the_next(
+        self, pooled: Any, sent: list[Any]
+    ) -> None:
+        fields = order_fields()
+        Order.create(**fields)  # peewee's own INSERT: the shape is not prepared yet
+        with pytest.raises(peewee.IntegrityError), pooled.atomic():
+            statements.create(Order, **{**order_fields(), "id": fields["id"]})
+        assert prepared_on(pooled).unsure  # did the PREPARE run before the EXECUTE failed?
+        sent.clear()
+        statements.create(Order, **order_fields())
+        assert sent[0][0].startswith("DEALLOCATE ALL; PREPARE stmt_")
+        assert not prepared_on(pooled).unsure
+        assert session_statements(pooled) == prepared_on(pooled).names
+
+    def test_a_session_reset_under_it_raises_once_then_prepares_again(self, pooled: Any) -> None:
+        order = statements.create(Order, **order_fields())
+        assert statements.get(Order, order.id) is not None  # prepared
+        pooled.execute_sql("DISCARD ALL")  # what a pooler in front would do
+        with pytest.raises(peewee.DatabaseError):
+            statements.get(Order, order.id)
+        again = statements.get(Order, order.id)
+        assert again is not None and again.id == order.id
+
+    def test_a_new_connection_prepares_anew(self, pooled: Any) -> None:
+        order = statements.create(Order, **order_fields())
+        pooled.manual_close()  # the pool replaces it (stale, broken)
+        assert prepared_on(pooled).names == set()
+        assert statements.get(Order, order.id) is not None
+        assert session_statements(pooled) == prepared_on(pooled).names != set()
+
+    def test_switched_off_the_text_is_sent(self, pooled: Any, sent: list[Any]) -> None:
+        pooled.prepares = False
+        statements.create(Order, **order_fields())
+        assert prepared_on(pooled) is None and sent[0][0].startswith("INSERT")

@@ -211,7 +211,9 @@ class TestWriteOrderStatements:
         view = checkout_status.read(runtime.redis, submission.order_id)
         assert view is not None
         sent = sql_sent_during(lambda: checkout.write_order(submission.order_id, view, runtime))
-        assert "SELECT" not in sent[sent.index("BEGIN") :]  # no trail, no refunds read back
+        # The prices are read first in the order's transaction (no autocommitted read
+        # before it); nothing else is read back: no trail, no refunds.
+        assert sent[:2] == ["BEGIN", "SELECT"] and sent.count("SELECT") == 1
         order = Order.get_by_id(submission.order_id)
         created = ShopEvent.get((ShopEvent.order == order.id) & (ShopEvent.type == "order.created"))
         assert created.body["data"]["order"] == order_view(order)  # as a read would render it
