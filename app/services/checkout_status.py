@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 
 # The longest long-poll: the HTTP contract's ``?wait=0..25``; longer asks are cut to it.
 MAX_WAIT_SECONDS = 25
+# The version admit.lua writes a read model at; publishes only raise it. (A hash a publish
+# recreated after the model was lost starts at 1 too, but has no token hash: the order
+# row answers for it.)
+FIRST_VERSION = 1
 # Fields stored as JSON; any other value that parses as a JSON object/array is decoded too.
 JSON_FIELDS = frozenset({"submission", "lineItems", "totals", "error", "promotion"})
 

@@ -181,6 +181,18 @@ class TestCheckoutStatus:
         assert calls[0] == "waiters open" and set(calls[1:]) == {"waiters take"}
         assert runtime.redis.keys(keys.waiters("*", "*")) == []
 
+    def test_a_long_poll_since_no_version_is_a_plain_read(
+        self, client: Any, runtime: Any, submitted: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        calls = count_waiter_calls(monkeypatch)
+        headers = {"X-Checkout-Token": submitted["checkoutToken"]}
+        started = time.monotonic()
+        body = client.get(f"{submitted['statusUrl']}?wait=25&since=0", headers=headers).get_json()
+        assert time.monotonic() - started < 5
+        assert (body["version"], body["payment"]["status"]) == (1, "creating")
+        # Every read model starts at version 1: nothing to wait for, no caps entered.
+        assert calls == ["read"]
+
     def test_a_jwt_buyers_long_poll_is_counted_under_the_user(
         self, client: Any, runtime: Any, catalog: Any, submit_body: Any, make_token: Any,
         monkeypatch: pytest.MonkeyPatch,
