@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 from redis import Redis
 
-from app import lua
+from app import keys, lua
 from app.errors import NotFound
 from app.gateways.rate_limit import StripeBudget
 from app.services import admission, checkout_status
@@ -99,9 +99,7 @@ def checkout_status_body(
     if not wait or (since is not None and since < checkout_status.FIRST_VERSION):
         # Nothing to wait for (a caller that has seen no version yet is answered at once):
         # the plain read, without listening or entering the caps.
-        located = locate_checkout(redis, order_id)
-        authorize(located.token_hash, located.user_id)
-        return checkout_body(redis, located, budget=budget)
+        return _plain_status(redis, order_id, authorize, budget)
     with waiting.feed.listen(order_id, wait) as listener:
         # One round trip reads the model and, for its token's holder with nothing newer
         # yet, enters the caps: a woken answer then costs one more (read and leave).
@@ -124,6 +122,33 @@ def checkout_status_body(
     return _model_body(redis, order_id, current, budget)
 
 
+def _plain_status(
+    redis: Redis,
+    order_id: str,
+    authorize: Callable[[str | None, str | None], str],
+    budget: StripeBudget | None,
+) -> dict[str, Any]:
+    """The status body at once: the read model with, in the same round trip, the queue
+    estimate it shows while the intent is being created (asked either way: the estimate
+    rides the read's round trip, which it would otherwise double)."""
+    if budget is None:
+        located = locate_checkout(redis, order_id)
+        authorize(located.token_hash, located.user_id)
+        return checkout_body(redis, located)
+    name, names, args = budget.peek_call()
+    read = ("HGETALL", keys.checkout(order_id))
+    rate, (raw, rank) = lua.run_beside(
+        redis, name, names, args, read, admission.queue_rank(order_id)
+    )
+    model = checkout_status.decode(raw) if raw else None
+    located = _located(order_id, model) or _from_row(order_id)
+    authorize(located.token_hash, located.user_id)
+    if located.order is not None:
+        return checkout_view_from_order(located.order)
+    estimate = _estimate(admission.position_of(rank), int(rate))
+    return _model_body(redis, order_id, located.model or {}, budget, estimate)
+
+
 def checkout_body(
     redis: Redis, located: Located, *, budget: StripeBudget | None = None
 ) -> dict[str, Any]:
@@ -134,14 +159,18 @@ def checkout_body(
 
 
 def _model_body(
-    redis: Redis, order_id: str, model: dict[str, Any], budget: StripeBudget | None
+    redis: Redis,
+    order_id: str,
+    model: dict[str, Any],
+    budget: StripeBudget | None,
+    estimate: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """The body from the read model. While the intent is being created, ``queue`` says
     how many buyers are ahead and about how long the wait is at the ``budget``'s intents
-    per second (asked only then; no budget: 0)."""
+    per second (``estimate`` when already read, else asked only then; no budget: 0)."""
     body = checkout_view(order_id, model)
     if body["payment"]["status"] == PaymentStatus.CREATING and body["state"] == PENDING:
-        body["queue"] = queue_estimate(redis, order_id, budget)
+        body["queue"] = estimate or queue_estimate(redis, order_id, budget)
     return body
 
 
@@ -154,6 +183,11 @@ def queue_estimate(redis: Redis, order_id: str, budget: StripeBudget | None) -> 
         name, names, args = budget.peek_call()
         rate, (rank,) = lua.run_beside(redis, name, names, args, admission.queue_rank(order_id))
         position, stripe_rate = admission.position_of(rank), int(rate)
+    return _estimate(position, stripe_rate)
+
+
+def _estimate(position: int, stripe_rate: int) -> dict[str, int]:
+    """``{position, etaSeconds}`` at ``stripe_rate`` intents a second (0: no ETA)."""
     eta = math.ceil((position + 1) / stripe_rate) if stripe_rate > 0 else 0
     return {"position": position, "etaSeconds": eta}
 
