@@ -1062,3 +1062,26 @@ def sql_sent(monkeypatch: Any) -> list[str]:
     monkeypatch.setattr(db, "execute_sql", counting)
     monkeypatch.setattr(db, "begin", counting_begin)
     return sent
+
+
+def count_waiter_calls(monkeypatch: Any) -> list[str]:
+    """The waiter scripts (``waiters <mode>``) and the read model's reads (``read``) run
+    from now on, in order (``monkeypatch``: pytest's)."""
+    from app import lua
+    from app.services import checkout_status
+
+    calls: list[str] = []
+    real_run, real_read = lua.run, checkout_status.read
+
+    def run(redis: Any, name: str, names: Any, args: Any) -> Any:
+        if name == "waiters":
+            calls.append(f"{name} {args[0]}")
+        return real_run(redis, name, names, args)
+
+    def counted_read(redis: Any, order_id: str) -> Any:
+        calls.append("read")
+        return real_read(redis, order_id)
+
+    monkeypatch.setattr(lua, "run", run)
+    monkeypatch.setattr(checkout_status, "read", counted_read)
+    return calls

@@ -207,14 +207,19 @@ def status(order_id: str) -> Response:
     """The checkout status; ``?wait=0..25`` long-polls for a version after ``?since``."""
     wait, since = _wait_params()
     runtime = current_runtime()
-    located = order_views.locate_checkout(runtime.redis, order_id)
-    credential = auth.require_order_access(located.token_hash, located.user_id)
     config = current_config()
-    caps = checkout_status.WaiterCaps.of(config)
-    waiting = order_views.Waiting(runtime.feed, caps, credential, request.remote_addr or "unknown")
-    body = order_views.checkout_body(
+    # Only a long-poll needs the presented token's hash before access is checked.
+    token = request.headers.get("X-Checkout-Token") if wait else None
+    waiting = order_views.Waiting(
+        runtime.feed,
+        checkout_status.WaiterCaps.of(config),
+        request.remote_addr or "unknown",
+        checkout_status.token_hash(token) if token else None,
+    )
+    body = order_views.checkout_status_body(
         runtime.redis,
-        located,
+        order_id,
+        authorize=auth.require_order_access,
         wait=wait,
         since=since,
         waiting=waiting,

@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 
 # The longest long-poll: the HTTP contract's ``?wait=0..25``; longer asks are cut to it.
 MAX_WAIT_SECONDS = 25
+# The version admit.lua writes a read model at; publishes only raise it. (A hash a publish
+# recreated after the model was lost starts at 1 too, but has no token hash: the order
+# row answers for it.)
+FIRST_VERSION = 1
 # Fields stored as JSON; any other value that parses as a JSON object/array is decoded too.
 JSON_FIELDS = frozenset({"submission", "lineItems", "totals", "error", "promotion"})
 
@@ -185,37 +189,33 @@ class ChangeFeed:
         """The read model once its version exceeds ``since_version``; None on timeout.
 
         ``gate`` (:meth:`WaiterCaps.watch`) is entered once this waiter listens and held
-        while it waits. It tells the read model's version then (not newer than
-        ``since_version``: the first re-read is skipped), and each later read leaves it
-        in the same round trip (:meth:`Watch.take`); on timeout a gated wait answers the
-        read model as it is then (None: gone) rather than None.
+        while it waits (:meth:`Listener.watched`); on timeout a gated wait answers the read
+        model as it is then (None: gone) rather than None.
         """
-        deadline = time.monotonic() + _clamp(timeout)
-        event = threading.Event()
-        self._add(order_id, event)
-        try:
-            # Registered and subscribed before re-reading: no publish can slip between.
-            self._subscribed_by(deadline)
+        with self.listen(order_id, timeout) as listener:
             if gate is None:
                 read_newer = partial(self._newer, order_id, since_version)
-                return self._await(event, deadline, read_newer)[1]
-            with gate() as watch:
-                # ``watch.version``: what the gate saw after this waiter was registered;
-                # not newer, the model need not be read until a publish (or a reconnect)
-                # wakes the waiter.
-                skip = watch.version is not None and watch.version <= since_version
-                read_newer = partial(watch.take, since_version)
-                found, current = self._await(event, deadline, read_newer, skip)
-                # Timed out: leave, reading the model as it is (every version is above -1).
-                return current if found else watch.take(-1)[1]
+                return self.until_newer(listener.event, listener.deadline, read_newer)[1]
+            return listener.watched(gate(), since_version)
+
+    @contextmanager
+    def listen(self, order_id: str, timeout: float) -> Iterator[Listener]:
+        """Register a waiter for ``order_id`` for the ``with`` block, subscribed (or the
+        wait's deadline passed) by the time it is entered: a read made inside the block
+        misses no publish."""
+        listener = Listener(self, threading.Event(), time.monotonic() + _clamp(timeout))
+        self._add(order_id, listener.event)
+        try:
+            self._subscribed_by(listener.deadline)
+            yield listener
         finally:
-            self._remove(order_id, event)
+            self._remove(order_id, listener.event)
 
     def _newer(self, order_id: str, since_version: int) -> tuple[bool, dict[str, Any] | None]:
         current = read(self.redis, order_id)
         return current is None or current["version"] > since_version, current
 
-    def _await(
+    def until_newer(
         self,
         event: threading.Event,
         deadline: float,
@@ -300,6 +300,31 @@ class ChangeFeed:
 
 
 @dataclass(frozen=True)
+class Listener:
+    """One waiter registered on a :class:`ChangeFeed` (:meth:`ChangeFeed.listen`)."""
+
+    feed: ChangeFeed
+    event: threading.Event
+    deadline: float
+
+    def watched(self, watch: Watch, since_version: int) -> dict[str, Any] | None:
+        """The read model once newer than ``since_version`` (None: gone), waiting counted
+        against the caps by ``watch``; at the deadline, the model as it is then.
+
+        ``watch`` is entered here unless already counted (:meth:`WaiterCaps.open`). Its
+        ``version`` was read after this waiter was registered: when not newer, the model
+        need not be read until a publish (or a reconnect) wakes the waiter; each later
+        read leaves the caps in the same round trip (:meth:`Watch.take`).
+        """
+        with watch:
+            skip = watch.version is not None and watch.version <= since_version
+            read_newer = partial(watch.take, since_version)
+            found, current = self.feed.until_newer(self.event, self.deadline, read_newer, skip)
+            # Timed out: leave, reading the model as it is (every version is above -1).
+            return current if found else watch.take(-1)[1]
+
+
+@dataclass(frozen=True)
 class WaiterCaps:
     """How many long-polls may be in flight per order, per credential and per client IP."""
 
@@ -332,6 +357,20 @@ class WaiterCaps:
         ``with``): the gate of :meth:`ChangeFeed.wait`."""
         return Watch(redis, order_id, _counters(order_id, credential, ip), self._limits())
 
+    def open(
+        self, redis: Redis, order_id: str, presented: str | None, ip: str, since: int | None
+    ) -> Watch:
+        """A long-poll's first read, for a waiter already listening: one round trip that
+        answers the read model (``Watch.model``) and, when ``presented`` (the request's
+        checkout token hash) is the model's and the model is not newer than ``since``
+        (None: the model's own version), counts the waiter against the caps under that
+        token's credential (``Watch.held``; a refusal is kept for :meth:`Watch.refuse`,
+        to be raised once access is checked). Anyone else is not counted here."""
+        counters = _counters(order_id, f"token:{presented}", ip)
+        watch = Watch(redis, order_id, counters, self._limits())
+        watch.open(presented, since)
+        return watch
+
     def _limits(self) -> list[int]:
         return [self.per_order, self.per_credential, self.per_ip]
 
@@ -342,20 +381,47 @@ class Watch:
     Entering counts it (RateLimited at a cap) and learns the read model's ``version``
     in the same round trip (None: no read model); :meth:`take` reads the model and,
     when it is newer, leaves the caps in the same round trip; leaving the ``with``
-    block leaves them if :meth:`take` has not.
+    block (or :meth:`release`) leaves them if :meth:`take` has not. :meth:`open` is
+    the long-poll's first read instead: the whole model, and the caps entered in that
+    round trip for the holder of the model's token (entering then changes nothing).
     """
 
     def __init__(self, redis: Redis, order_id: str, counters: list[str], limits: list[int]):
         self.redis = redis
         self.version: int | None = None
+        self.model: dict[str, Any] | None = None  # what :meth:`open` read
+        self.refused = 0  # the cap :meth:`open` met (1-based), if any
         self._counters = counters
-        self._keys = [*counters, keys.checkout(order_id)]
+        self.names = [*counters, keys.checkout(order_id)]
         self._limits = limits
         self._held = False
 
+    @property
+    def held(self) -> bool:
+        """Counted against the caps now."""
+        return self._held
+
+    def refuse(self) -> None:
+        """RateLimited if :meth:`open` met a cap."""
+        _refuse(self.refused)
+
+    def open(self, presented: str | None, since: int | None) -> None:
+        """Read the model and, for the holder of its token with nothing newer than
+        ``since``, enter the caps: one round trip (:meth:`WaiterCaps.open`)."""
+        wanted = "" if since is None else since
+        args = ["open", keys.WAITERS_TTL_SECONDS, *self._limits, presented or "", wanted]
+        outcome, fields = lua.run(self.redis, "waiters", self.names, args)
+        self.model = _decode_pairs(fields)
+        self.refused = max(int(outcome), 0)
+        self._held = int(outcome) == 0
+        if self._held and self.model is not None:
+            self.version = self.model["version"]
+
     def __enter__(self) -> Watch:
+        if self._held:  # counted already (:meth:`WaiterCaps.open`)
+            return self
         args = ["watch", keys.WAITERS_TTL_SECONDS, *self._limits]
-        refused, version = lua.run(self.redis, "waiters", self._keys, args)
+        refused, version = lua.run(self.redis, "waiters", self.names, args)
         _refuse(int(refused))
         self._held = True
         self.version = None if int(version) < 0 else int(version)
@@ -365,12 +431,17 @@ class Watch:
         """``(True, the read model)`` when it is newer than ``since_version`` or gone
         (None), the caps left; ``(False, None)`` otherwise, still counted."""
         args = ["take", keys.WAITERS_TTL_SECONDS, since_version]
-        reply = lua.run(self.redis, "waiters", self._keys, args)
+        reply = lua.run(self.redis, "waiters", self.names, args)
         if not int(reply[0]):
             return False, None
         self._held = False
-        fields = reply[1]
-        return True, decode(dict(zip(fields[::2], fields[1::2], strict=True))) if fields else None
+        return True, _decode_pairs(reply[1])
+
+    def release(self) -> None:
+        """Leave the caps if still counted."""
+        if self._held:
+            self._held = False
+            lua.run(self.redis, "waiters", self._counters, ["leave", keys.WAITERS_TTL_SECONDS])
 
     def __exit__(
         self,
@@ -378,9 +449,12 @@ class Watch:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._held:
-            self._held = False
-            lua.run(self.redis, "waiters", self._counters, ["leave", keys.WAITERS_TTL_SECONDS])
+        self.release()
+
+
+def _decode_pairs(fields: list[Any]) -> dict[str, Any] | None:
+    """A script's HGETALL reply (a flat list of names and values) decoded; None if empty."""
+    return decode(dict(zip(fields[::2], fields[1::2], strict=True))) if fields else None
 
 
 def _counters(order_id: str, credential: str, ip: str) -> list[str]:

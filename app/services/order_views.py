@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import hmac
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, NoReturn
 
 from redis import Redis
 
-from app import lua
+from app import keys, lua
 from app.errors import NotFound
 from app.gateways.rate_limit import StripeBudget
 from app.services import admission, checkout_status
@@ -59,13 +58,7 @@ def locate_order(redis: Redis, order_id: str) -> Located:
 
 def locate_checkout(redis: Redis, order_id: str) -> Located:
     """The checkout read model, else (it expired) the order row; NotFound."""
-    located = _from_read_model(redis, order_id)
-    if located is not None:
-        return located
-    order = find_order(order_id)
-    if order is None:
-        _not_found()
-    return Located(order_id, order.checkout_token_hash, order.user_id, order=order)
+    return _from_read_model(redis, order_id) or _from_row(order_id)
 
 
 def order_body(located: Located) -> dict[str, Any]:
@@ -77,46 +70,107 @@ def order_body(located: Located) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Waiting:
-    """A long-poll's means and limits: the process's feed, the caps, who asks."""
+    """A long-poll's means and limits: the process's feed, the caps, who asks (the client
+    IP, and the hash of the checkout token the request presents, if any)."""
 
     feed: checkout_status.ChangeFeed
     caps: checkout_status.WaiterCaps
-    credential: str
     client_ip: str
+    presented: str | None = None
 
 
-def checkout_body(
+def checkout_status_body(
     redis: Redis,
-    located: Located,
+    order_id: str,
     *,
+    authorize: Callable[[str | None, str | None], str],
     wait: int,
     since: int | None,
     waiting: Waiting,
     budget: StripeBudget | None = None,
 ) -> dict[str, Any]:
-    """The checkout status body of a located order (read model or row).
+    """The checkout status body of ``order_id`` for a caller ``authorize`` admits (it is
+    given the order's token hash and owner, answers the credential, raises otherwise).
 
     From the read model it long-polls up to ``wait`` seconds for a version after
     ``since`` (default: the current one) on the process's change feed, counted against
-    the caps (RateLimited beyond them); the row answers at once. While the intent is
-    being created, ``queue`` says how many buyers are ahead and about how long the
-    wait is at the ``budget``'s intents per second (asked only then; no budget: 0).
+    the caps (RateLimited beyond them, once access is checked); the row answers at once.
     """
+    if not wait or (since is not None and since < checkout_status.FIRST_VERSION):
+        # Nothing to wait for (a caller that has seen no version yet is answered at once):
+        # the plain read, without listening or entering the caps.
+        return _plain_status(redis, order_id, authorize, budget)
+    with waiting.feed.listen(order_id, wait) as listener:
+        # One round trip reads the model and, for its token's holder with nothing newer
+        # yet, enters the caps: a woken answer then costs one more (read and leave).
+        watch = waiting.caps.open(redis, order_id, waiting.presented, waiting.client_ip, since)
+        try:
+            located = _located(order_id, watch.model) or _from_row(order_id)
+            credential = authorize(located.token_hash, located.user_id)
+            if located.order is not None:
+                return checkout_view_from_order(located.order)
+            watch.refuse()
+            current = located.model or {}
+            baseline = current["version"] if since is None else since
+            if current["version"] <= baseline:
+                if not watch.held:  # not counted by the token: by the credential found
+                    watch = waiting.caps.watch(redis, order_id, credential, waiting.client_ip)
+                changed = listener.watched(watch, baseline)
+                current = changed or checkout_status.read(redis, order_id) or current
+        finally:
+            watch.release()
+    return _model_body(redis, order_id, current, budget)
+
+
+def _plain_status(
+    redis: Redis,
+    order_id: str,
+    authorize: Callable[[str | None, str | None], str],
+    budget: StripeBudget | None,
+) -> dict[str, Any]:
+    """The status body at once: the read model with, in the same round trip, the queue
+    estimate it shows while the intent is being created (asked either way: the estimate
+    rides the read's round trip, which it would otherwise double)."""
+    if budget is None:
+        located = locate_checkout(redis, order_id)
+        authorize(located.token_hash, located.user_id)
+        return checkout_body(redis, located)
+    name, names, args = budget.peek_call()
+    read = ("HGETALL", keys.checkout(order_id))
+    rate, (raw, rank) = lua.run_beside(
+        redis, name, names, args, read, admission.queue_rank(order_id)
+    )
+    model = checkout_status.decode(raw) if raw else None
+    located = _located(order_id, model) or _from_row(order_id)
+    authorize(located.token_hash, located.user_id)
     if located.order is not None:
         return checkout_view_from_order(located.order)
-    current = located.model or {}
-    baseline = current["version"] if since is None else since
-    if wait and current["version"] <= baseline:
-        # Counted against the caps once listening, and told the version in that same
-        # round trip: nothing new yet, the model is read again only when it changes.
-        gate = partial(
-            waiting.caps.watch, redis, located.order_id, waiting.credential, waiting.client_ip
-        )
-        changed = waiting.feed.wait(located.order_id, baseline, wait, gate=gate)
-        current = changed or checkout_status.read(redis, located.order_id) or current
-    body = checkout_view(located.order_id, current)
+    estimate = _estimate(admission.position_of(rank), int(rate))
+    return _model_body(redis, order_id, located.model or {}, budget, estimate)
+
+
+def checkout_body(
+    redis: Redis, located: Located, *, budget: StripeBudget | None = None
+) -> dict[str, Any]:
+    """The checkout status body of a located order (read model or row), at once."""
+    if located.order is not None:
+        return checkout_view_from_order(located.order)
+    return _model_body(redis, located.order_id, located.model or {}, budget)
+
+
+def _model_body(
+    redis: Redis,
+    order_id: str,
+    model: dict[str, Any],
+    budget: StripeBudget | None,
+    estimate: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """The body from the read model. While the intent is being created, ``queue`` says
+    how many buyers are ahead and about how long the wait is at the ``budget``'s intents
+    per second (``estimate`` when already read, else asked only then; no budget: 0)."""
+    body = checkout_view(order_id, model)
     if body["payment"]["status"] == PaymentStatus.CREATING and body["state"] == PENDING:
-        body["queue"] = queue_estimate(redis, located.order_id, budget)
+        body["queue"] = estimate or queue_estimate(redis, order_id, budget)
     return body
 
 
@@ -129,6 +183,11 @@ def queue_estimate(redis: Redis, order_id: str, budget: StripeBudget | None) -> 
         name, names, args = budget.peek_call()
         rate, (rank,) = lua.run_beside(redis, name, names, args, admission.queue_rank(order_id))
         position, stripe_rate = admission.position_of(rank), int(rate)
+    return _estimate(position, stripe_rate)
+
+
+def _estimate(position: int, stripe_rate: int) -> dict[str, int]:
+    """``{position, etaSeconds}`` at ``stripe_rate`` intents a second (0: no ETA)."""
     eta = math.ceil((position + 1) / stripe_rate) if stripe_rate > 0 else 0
     return {"position": position, "etaSeconds": eta}
 
@@ -287,13 +346,25 @@ def checkout_view_from_order(order: Order) -> dict[str, Any]:
 
 
 def _from_read_model(redis: Redis, order_id: str) -> Located | None:
-    model = checkout_status.read(redis, order_id)
+    return _located(order_id, checkout_status.read(redis, order_id))
+
+
+def _located(order_id: str, model: dict[str, Any] | None) -> Located | None:
+    """The order located by its read model, if that can answer."""
     if model is None or not model.get("tokenHash"):
         # Absent, or only what a publish wrote after the read model was lost (Redis
         # flushed, or the model expired): without admission's fields (the token hash
         # above all) it cannot answer, so the order row does.
         return None
     return Located(order_id, model.get("tokenHash"), model.get("userId") or None, model=model)
+
+
+def _from_row(order_id: str) -> Located:
+    """The order located by its row; NotFound."""
+    order = find_order(order_id)
+    if order is None:
+        _not_found()
+    return Located(order_id, order.checkout_token_hash, order.user_id, order=order)
 
 
 def _not_found() -> NoReturn:

@@ -13,6 +13,7 @@ from flask import jsonify
 from app import keys
 from app.services import checkout_status, order_views
 from app.services.checkout_status import token_hash
+from tests.fakes import count_waiter_calls
 
 SUBMIT = "/api/checkout/payment-intent"
 
@@ -160,6 +161,78 @@ class TestCheckoutStatus:
         assert first["r"].status_code == 200
         assert client.get(url.replace("since=1", "since=2"), headers=headers).status_code == 200
 
+    def test_a_woken_answer_reads_and_enters_in_one_round_trip_then_takes(
+        self, client: Any, runtime: Any, submitted: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        order_id = submitted["orderId"]
+        calls = count_waiter_calls(monkeypatch)
+        publish = lambda: checkout_status.publish(  # noqa: E731
+            runtime.redis, order_id, paymentStatus="processing"
+        )
+        timer = threading.Timer(0.3, publish)
+        timer.start()
+        headers = {"X-Checkout-Token": submitted["checkoutToken"]}
+        body = client.get(f"{submitted['statusUrl']}?wait=10&since=1", headers=headers).get_json()
+        timer.join()
+        assert (body["version"], body["payment"]["status"]) == (2, "processing")
+        # The first read entered the caps (the token's holder, nothing newer); the wake-up
+        # read and left: no locate, no separate watch or leave. (The feed's first
+        # subscription may wake the waiter once more: a take that finds nothing new.)
+        assert calls[0] == "waiters open" and set(calls[1:]) == {"waiters take"}
+        assert runtime.redis.keys(keys.waiters("*", "*")) == []
+
+    def test_a_long_poll_since_no_version_is_a_plain_read(
+        self, client: Any, runtime: Any, submitted: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        calls = count_waiter_calls(monkeypatch)
+        headers = {"X-Checkout-Token": submitted["checkoutToken"]}
+        started = time.monotonic()
+        body = client.get(f"{submitted['statusUrl']}?wait=25&since=0", headers=headers).get_json()
+        assert time.monotonic() - started < 5
+        assert (body["version"], body["payment"]["status"]) == (1, "creating")
+        # Every read model starts at version 1: nothing to wait for, no caps entered (and
+        # the read rides the queue estimate's round trip).
+        assert calls == []
+
+    def test_a_jwt_buyers_long_poll_is_counted_under_the_user(
+        self, client: Any, runtime: Any, catalog: Any, submit_body: Any, make_token: Any,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:  # fmt: skip
+        own = {"x-auth-token": make_token({"user": {"id": "u-7"}})}
+        headers = {"Idempotency-Key": "k-jwt-wait-1", **own}
+        body = client.post(SUBMIT, json=submit_body(), headers=headers).get_json()
+        counted: list[Any] = []
+
+        def publish_later() -> None:
+            counted.append(runtime.redis.get(keys.waiters("credential", "user:u-7")))
+            checkout_status.publish(runtime.redis, body["orderId"], paymentStatus="processing")
+
+        calls = count_waiter_calls(monkeypatch)
+        timer = threading.Timer(0.3, publish_later)
+        timer.start()
+        answer = client.get(f"{body['statusUrl']}?wait=10", headers=own).get_json()
+        timer.join()
+        assert answer["payment"]["status"] == "processing"
+        assert counted == ["1"]
+        assert calls[:2] == ["waiters open", "waiters watch"]
+        assert runtime.redis.keys(keys.waiters("*", "*")) == []
+
+    def test_at_a_cap_access_is_checked_first(
+        self, runtime: Any, catalog: Any, submit_body: Callable[..., dict[str, Any]]
+    ) -> None:
+        from app import create_app
+
+        config = runtime.config.with_overrides(longpoll_max_per_ip=0)
+        client = create_app(config, runtime=runtime).test_client()
+        submitted = client.post(
+            SUBMIT, json=submit_body(), headers={"Idempotency-Key": "k-cap-auth"}
+        ).get_json()
+        url = f"{submitted['statusUrl']}?wait=3"
+        assert client.get(url, headers={"X-Checkout-Token": "wrong"}).status_code == 404
+        refused = client.get(url, headers={"X-Checkout-Token": submitted["checkoutToken"]})
+        assert refused.status_code == 429
+        assert runtime.redis.keys(keys.waiters("*", "*")) == []
+
     def test_while_creating_the_queue_position_and_eta_show(
         self, client: Any, runtime: Any, catalog: Any, submit_body: Callable[..., Any]
     ) -> None:
@@ -256,13 +329,7 @@ class TestCheckoutStatus:
             response = client.get(f"/api/checkout/{order_id}", headers={"X-Checkout-Token": token})
             with app.app_context():
                 located = order_views.locate_checkout(runtime.redis, order_id)
-                expected = order_views.checkout_body(
-                    runtime.redis,
-                    located,
-                    wait=0,
-                    since=None,
-                    waiting=None,  # type: ignore[arg-type]
-                )
+                expected = order_views.checkout_body(runtime.redis, located)
                 assert response.data == jsonify(expected).get_data()
             assert response.mimetype == "application/json"
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from app import keys, lua
+from app import keys
 from app.config import load_config
 from app.errors import RateLimited
 from app.services import checkout_status
@@ -21,6 +21,7 @@ from app.services.checkout_status import (
     verify_token,
     wait,
 )
+from tests.fakes import count_waiter_calls
 
 
 class TestPublishAndRead:
@@ -185,7 +186,7 @@ class TestGatedWait:
         # start it, and let that wake-up pass, before counting.
         feed.wait("o0", since_version=0, timeout=5)
         time.sleep(0.2)
-        calls = _counted_round_trips(monkeypatch)
+        calls = count_waiter_calls(monkeypatch)
         caps = WaiterCaps(per_order=5, per_credential=5, per_ip=5)
         gate = lambda: caps.watch(any_redis, "o1", "token:a", "1.1.1.1")  # noqa: E731
         timer = later(0.2, lambda: publish(any_redis, "o1", paymentStatus="processing"))
@@ -203,7 +204,7 @@ class TestGatedWait:
         publish(any_redis, "o1", state="PENDING")
         feed.wait("o0", since_version=0, timeout=5)
         time.sleep(0.2)
-        calls = _counted_round_trips(monkeypatch)
+        calls = count_waiter_calls(monkeypatch)
         caps = WaiterCaps(per_order=5, per_credential=5, per_ip=5)
         gate = lambda: caps.watch(any_redis, "o1", "token:a", "1.1.1.1")  # noqa: E731
         view = feed.wait("o1", since_version=1, timeout=0.3, gate=gate)
@@ -286,6 +287,75 @@ class TestGatedWait:
         assert any_redis.keys(keys.waiters("*", "*")) == []
 
 
+class TestOpen:
+    """A long-poll's first read: the model, and the caps entered for its token's holder."""
+
+    @staticmethod
+    def _admitted(redis: Any) -> None:
+        publish(redis, "o1", state="PENDING", tokenHash="h-right")
+
+    def test_the_tokens_holder_with_nothing_newer_is_counted_in_the_read(
+        self, any_redis: Any
+    ) -> None:
+        self._admitted(any_redis)
+        caps = WaiterCaps(per_order=5, per_credential=5, per_ip=5)
+        for since in (None, 1, 7):
+            watch = caps.open(any_redis, "o1", "h-right", "1.1.1.1", since)
+            assert watch.held and watch.version == 1 and watch.refused == 0
+            assert watch.model == read(any_redis, "o1")
+            assert any_redis.get(keys.waiters("credential", "token:h-right")) in ("1", b"1")
+            watch.release()
+            assert any_redis.keys(keys.waiters("*", "*")) == []
+
+    @pytest.mark.parametrize(
+        ("presented", "since"), [("h-wrong", 1), (None, 1), ("", None), ("h-right", 0)]
+    )
+    def test_anyone_else_or_a_newer_model_is_read_but_not_counted(
+        self, any_redis: Any, presented: str | None, since: int | None
+    ) -> None:
+        self._admitted(any_redis)
+        caps = WaiterCaps(per_order=5, per_credential=5, per_ip=5)
+        watch = caps.open(any_redis, "o1", presented, "1.1.1.1", since)
+        assert not watch.held and watch.refused == 0
+        assert watch.model is not None and watch.model["tokenHash"] == "h-right"
+        assert any_redis.keys(keys.waiters("*", "*")) == []
+
+    def test_no_model_or_one_without_a_token_hash_is_not_counted(self, any_redis: Any) -> None:
+        caps = WaiterCaps(per_order=5, per_credential=5, per_ip=5)
+        watch = caps.open(any_redis, "o1", "h-right", "1.1.1.1", None)
+        assert (watch.held, watch.model) == (False, None)
+        publish(any_redis, "o1", state="PAID")  # recreated by a publish: no token hash
+        watch = caps.open(any_redis, "o1", "", "1.1.1.1", None)
+        assert not watch.held and watch.model is not None
+        assert any_redis.keys(keys.waiters("*", "*")) == []
+
+    def test_a_cap_refuses_after_the_read_and_counts_nothing(self, any_redis: Any) -> None:
+        self._admitted(any_redis)
+        caps = WaiterCaps(per_order=5, per_credential=0, per_ip=5)
+        watch = caps.open(any_redis, "o1", "h-right", "1.1.1.1", 1)
+        assert not watch.held and watch.refused == 2 and watch.model is not None
+        with pytest.raises(RateLimited, match="credential"):
+            watch.refuse()
+        assert any_redis.keys(keys.waiters("*", "*")) == []
+
+    def test_an_opened_watch_waits_without_entering_again(
+        self, any_redis: Any, feed: ChangeFeed, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        self._admitted(any_redis)
+        feed.wait("o0", since_version=0, timeout=5)  # the feed's first wake-up, passed
+        time.sleep(0.2)
+        calls = count_waiter_calls(monkeypatch)
+        caps = WaiterCaps(per_order=5, per_credential=5, per_ip=5)
+        timer = later(0.2, lambda: publish(any_redis, "o1", paymentStatus="processing"))
+        with feed.listen("o1", 10) as listener:
+            watch = caps.open(any_redis, "o1", "h-right", "1.1.1.1", 1)
+            view = listener.watched(watch, 1)
+        timer.join()
+        assert view is not None and (view["version"], view["paymentStatus"]) == (2, "processing")
+        assert calls[0] == "waiters open" and set(calls[1:]) == {"waiters take"}
+        assert any_redis.keys(keys.waiters("*", "*")) == []
+
+
 class TestWaiterCaps:
     def test_a_cap_refuses_the_next_waiter_until_one_leaves(self, any_redis: Any) -> None:
         caps = WaiterCaps(per_order=2, per_credential=5, per_ip=5)
@@ -345,22 +415,3 @@ class TestVerifyToken:
         assert verify_token(any_redis, "o1", "") is False
         assert verify_token(any_redis, "o1", None) is False
         assert verify_token(any_redis, "missing", "s3cret-token") is False
-
-
-def _counted_round_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The waiter scripts (with their mode) and the reads run from now on."""
-    calls: list[str] = []
-    real_run, real_read = lua.run, checkout_status.read
-
-    def run(redis: Any, name: str, names: Any, args: Any) -> Any:
-        if name == "waiters":
-            calls.append(f"{name} {args[0]}")
-        return real_run(redis, name, names, args)
-
-    def counted_read(redis: Any, order_id: str) -> Any:
-        calls.append("read")
-        return real_read(redis, order_id)
-
-    monkeypatch.setattr(lua, "run", run)
-    monkeypatch.setattr(checkout_status, "read", counted_read)
-    return calls

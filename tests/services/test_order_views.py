@@ -9,6 +9,8 @@ import pytest
 
 from app import keys
 from app.gateways.rate_limit import StripeBudget
+from app.services import order_views
+from app.services.checkout_status import ChangeFeed, WaiterCaps, publish
 from app.services.order_views import queue_estimate
 from devstack.perf import counting
 
@@ -53,3 +55,33 @@ class TestQueueEstimate:
     def test_without_a_budget_no_eta(self, real_redis: Any) -> None:
         real_redis.zadd(keys.PENDING, {"o1": 1, "o2": 2})
         assert queue_estimate(real_redis, "o2", None) == {"position": 1, "etaSeconds": 0}
+
+
+@pytest.mark.realredis
+class TestPlainStatus:
+    """A status read that does not wait: the read model and the queue estimate together."""
+
+    def _status(self, redis: Any, order_id: str, **kwargs: Any) -> dict[str, Any]:
+        waiting = order_views.Waiting(ChangeFeed(redis), WaiterCaps(5, 5, 5), "1.1.1.1")
+        return order_views.checkout_status_body(
+            redis, order_id, authorize=lambda token, user: f"token:{token}", waiting=waiting,
+            budget=StripeBudget(redis, 2), **kwargs,
+        )  # fmt: skip
+
+    def test_while_creating_one_round_trip_reads_the_model_and_the_estimate(
+        self, real_redis: Any, round_trips: list[None]
+    ) -> None:
+        real_redis.zadd(keys.PENDING, {"o1": 1, "o2": 2, "o3": 3})
+        publish(real_redis, "o3", tokenHash="h", state="PENDING")
+        self._status(real_redis, "o3", wait=0, since=None)  # warm: scripts, the connection
+        round_trips.clear()
+        body = self._status(real_redis, "o3", wait=25, since=0)
+        assert body["queue"] == {"position": 2, "etaSeconds": 2}
+        assert body["payment"]["status"] == "creating"
+        assert len(round_trips) == 1
+
+    def test_once_created_no_queue_shows(self, real_redis: Any) -> None:
+        real_redis.zadd(keys.PENDING, {"o1": 1})
+        publish(real_redis, "o1", tokenHash="h", paymentStatus="requires_payment_method")
+        body = self._status(real_redis, "o1", wait=0, since=None)
+        assert "queue" not in body and body["payment"]["status"] == "requires_payment_method"
