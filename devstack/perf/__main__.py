@@ -374,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         if args.only == "sales":
+            bench.start_web(stack.POLL_CAPS)  # as after the long-polls' figures: one buyer IP
             print("\n".join(sales_table(sale_figures(bench, args.quick))))
             return 0
         figures: dict[str, Any] = {"http": http_figures(bench, args.seconds, out)}

@@ -392,7 +392,7 @@ def compare(
 def comparison(results: list[dict[str, Any]], *, header: bool = True) -> str:
     """One line a run: the CPU per paid order by role and the counts."""
     lines = (
-        [f"{'checkout (worker)':<28}{'service':>8}{'web':>7}{'worker':>7}{'PG':>6}{'Redis':>6}"
+        [f"{'checkout/worker':<28}{'service':>8}{'web':>7}{'worker':>7}{'PG':>6}{'Redis':>6}"
          f"{'gap':>7}{'SQL':>7}{'xact':>6}{'Redis rt':>9}{'paid/s':>7}"]
         if header else []
     )  # fmt: skip
@@ -412,4 +412,4 @@ def comparison(results: list[dict[str, Any]], *, header: bool = True) -> str:
 
 def _label(result: dict[str, Any]) -> str:
     """A run's checkout by its folder's name, and its worker's model."""
-    return f"{Path(result['app_root']).name} ({result.get('worker_model', 'threads')})"
+    return f"{Path(result['app_root']).name}/{result.get('worker_model', 'threads')}"
