@@ -276,12 +276,34 @@ def create_demo_operator(sup: Supervisor, plan: Plan, env: Mapping[str, str]) ->
 # The Procfile's worker concurrency: Stripe calls are I/O, so threads, not processes,
 # keep the budget's calls in flight (92/s x 0.3 s = 28 at once in live mode).
 WORKER_THREADS = 16
+# How a worker process runs its 16: OS threads (the Procfile's ``dramatiq``), or
+# greenlets (``dramatiq-gevent``, which monkey-patches the standard library before
+# Dramatiq and the app are imported). DEVSTACK_WORKER_MODEL chooses for every worker the
+# devstack starts (the demo, the benches, the end-to-end and chaos tests).
+WORKER_MODELS = ("threads", "gevent")
+WORKER_MODEL_ENV = "DEVSTACK_WORKER_MODEL"
 
 
-def worker_command(processes: int = 1, threads: int = WORKER_THREADS) -> list[str]:
-    """The Dramatiq worker's command line (the Procfile's ``worker``), spelled only here."""
+def worker_model(model: str | None = None) -> str:
+    """``model``, else DEVSTACK_WORKER_MODEL's, else ``threads``; refused if unknown."""
+    chosen = model or os.environ.get(WORKER_MODEL_ENV) or WORKER_MODELS[0]
+    if chosen not in WORKER_MODELS:
+        raise ValueError(f"unknown worker model {chosen!r}: one of {', '.join(WORKER_MODELS)}")
+    return chosen
+
+
+def worker_command(
+    processes: int = 1, threads: int = WORKER_THREADS, model: str | None = None
+) -> list[str]:
+    """The Dramatiq worker's command line (the Procfile's ``worker``), spelled only here;
+    ``model``: see :func:`worker_model`."""
     module = "tasks.worker"
-    return [PY, "-m", "dramatiq", module, "--processes", str(processes), "--threads", str(threads)]
+    if worker_model(model) == "gevent":
+        # Dramatiq's own gevent entry point, run by this interpreter (it patches first).
+        launcher = [PY, str(Path(PY).parent / "dramatiq-gevent")]
+    else:
+        launcher = [PY, "-m", "dramatiq"]
+    return [*launcher, module, "--processes", str(processes), "--threads", str(threads)]
 
 
 def web_command(bind: str, *, workers: int = 2, worker_class: str = "gevent") -> list[str]:
@@ -313,9 +335,11 @@ def start_web(
     return web
 
 
-def start_worker(sup: Supervisor, env: Mapping[str, str], *, processes: int = 1) -> Child:
+def start_worker(
+    sup: Supervisor, env: Mapping[str, str], *, processes: int = 1, model: str | None = None
+) -> Child:
     """A Dramatiq worker; returns once it logs that it is ready for messages."""
-    worker = sup.start("worker", worker_command(processes), env)
+    worker = sup.start("worker", worker_command(processes, model=model), env)
     sup.wait_until(lambda: worker.said(WORKER_READY), "the worker")
     return worker
 

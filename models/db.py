@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import peewee
+from gevent import monkey
 from playhouse.db_url import connect, parse
 from playhouse.pool import PooledPostgresqlDatabase
 
@@ -41,6 +42,11 @@ POOL_WAIT_SECONDS = 10
 # ping (``SELECT 1``, a round trip per message or request otherwise); one idle longer
 # is pinged, so one a PostgreSQL restart ended (which takes seconds) is replaced.
 POOL_PING_IDLE_SECONDS = 1.0
+
+# The operating system's poll, also under gevent's monkey-patching (the gevent web, a
+# ``dramatiq-gevent`` worker): a zero-timeout poll never blocks, and gevent's own parks
+# the greenlet and switches to the hub and back (as app.gateways.redis_client's check).
+_os_poll = monkey.get_original("select", "poll")
 
 
 def utcnow() -> datetime:
@@ -162,7 +168,7 @@ def _has_input(conn: Any) -> bool:
     """Whether an idle connection's socket has something to read (the server's goodbye,
     or its closing); True when that cannot be told, so that the caller pings."""
     try:
-        poller = select.poll()
+        poller = _os_poll()
         poller.register(conn.fileno(), select.POLLIN)
         return bool(poller.poll(0))
     except Exception:  # no socket any more, or no poll(): let the ping decide

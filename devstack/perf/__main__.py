@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from devstack import demo
 from devstack.perf import cost, cpu, flash_sale, lua, profile, roundtrips, stack, wrk
 from devstack.perf.polls import RawPoll, answered_any, drain
 from devstack.stripe_emulator import bench as emulator_bench
@@ -239,29 +240,7 @@ def table(figures: dict[str, Any]) -> str:
         f"{'  ... one round trip here (PING): wall / client CPU / Redis CPU, us':<62}"
         f"{ping.wall_us:>6.0f} /{ping.client_cpu_us:>4.0f} /{ping.redis_cpu_us:>3.0f}",
     ]
-    for key, label in (("test", "25/s"), ("live", "100/s")):
-        sale = sales[key]
-        lines += [
-            _line(
-                f"flash sale {sale.buyers} @ {label}: intents/s / limit (steady)",
-                sale.steady_rate / sale.limit,
-                ">= 0.9x",
-            ),
-            _line(
-                "  ... first submit to last client secret", sale.intents_per_second / sale.limit, ""
-            ),
-            f"{'  ... buyer-visible errors':<62}{sale.errors:>14}{'0':>10}",
-            f"{'  ... Stripe 429s after the first second':<62}"
-            f"{sale.rate_limited_after_first_second:>14}{'0':>10}",
-            f"{'  ... submit -> client secret p50 / p99 (s)':<62}"
-            f"{statistics.median(sale.latencies or [0]):>7.1f} /{sale.percentile(0.99):>5.1f}"
-            f"{'6 / 13' if key == 'test' else '':>10}",
-        ]
-    for key, label in (("test", "25/s"), ("live", "100/s")):
-        sale = sales[key]
-        lines += ["", f"Where the CPU went during the flash sale {sale.buyers} @ {label} "
-                  f"({sale.seconds:.0f} s, {cpu.cores()} cores):"]  # fmt: skip
-        lines += cpu.describe(sale.cpu, sale.seconds, sale.created, "intent")
+    lines += sales_table(sales)
     lines += [
         "",
         _line(
@@ -291,6 +270,35 @@ def table(figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def sales_table(sales: dict[str, flash_sale.SaleResult]) -> list[str]:
+    """The flash sales' lines of the table: rate, errors, latency, where the CPU went."""
+    lines: list[str] = []
+    for key, label in (("test", "25/s"), ("live", "100/s")):
+        sale = sales[key]
+        lines += [
+            _line(
+                f"flash sale {sale.buyers} @ {label}: intents/s / limit (steady)",
+                sale.steady_rate / sale.limit,
+                ">= 0.9x",
+            ),
+            _line(
+                "  ... first submit to last client secret", sale.intents_per_second / sale.limit, ""
+            ),
+            f"{'  ... buyer-visible errors':<62}{sale.errors:>14}{'0':>10}",
+            f"{'  ... Stripe 429s after the first second':<62}"
+            f"{sale.rate_limited_after_first_second:>14}{'0':>10}",
+            f"{'  ... submit -> client secret p50 / p99 (s)':<62}"
+            f"{statistics.median(sale.latencies or [0]):>7.1f} /{sale.percentile(0.99):>5.1f}"
+            f"{'6 / 13' if key == 'test' else '':>10}",
+        ]
+    for key, label in (("test", "25/s"), ("live", "100/s")):
+        sale = sales[key]
+        lines += ["", f"Where the CPU went during the flash sale {sale.buyers} @ {label} "
+                  f"({sale.seconds:.0f} s, {cpu.cores()} cores):"]  # fmt: skip
+        lines += cpu.describe(sale.cpu, sale.seconds, sale.created, "intent")
+    return lines
+
+
 def cpu_per_request(spent: dict[str, dict[str, float]]) -> list[str]:
     """The table of CPU per request by role: the bare app, our /healthz, the submit."""
     if not spent:
@@ -317,8 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller flash sales")
     parser.add_argument(
         "--only",
-        choices=["http", "cost"],
-        help="just the wrk figures and the profile, or just the cost of one paid order",
+        choices=["http", "cost", "sales"],
+        help="just the wrk figures and the profile, the cost of one paid order, or the flash"
+        " sales (25/s and live mode's 100/s)",
     )
     parser.add_argument("--orders", type=int, default=200, help="the cost run's paid orders")
     parser.add_argument("--buyers", type=int, default=20, help="the cost run's buyer threads")
@@ -336,19 +345,38 @@ def main(argv: list[str] | None = None) -> int:
         help="cost runs of this checkout's stack and that one's, alternately (--rounds each)",
     )
     parser.add_argument("--rounds", type=int, default=2, help="--compare's runs of each")
+    parser.add_argument(
+        "--worker",
+        choices=demo.WORKER_MODELS,
+        help="the worker's threads: OS threads or gevent's greenlets (default:"
+        f" {demo.WORKER_MODEL_ENV}, else threads); with --compare, this checkout's only",
+    )
     args = parser.parse_args(argv)
     out = ROOT / "var" / "perf"
     out.mkdir(parents=True, exist_ok=True)
     if args.compare is not None:
-        cost.compare(args.compare, args.rounds, args.orders, args.buyers, out)
+        cost.compare(args.compare, args.rounds, args.orders, args.buyers, out, args.worker)
         return 0
     if args.only == "cost":
-        cost.main(args.orders, args.buyers, out, profiled=args.profile, app_root=args.app_root)
+        cost.main(
+            args.orders,
+            args.buyers,
+            out,
+            profiled=args.profile,
+            app_root=args.app_root,
+            worker_model=args.worker,
+        )
         return 0
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     say(f"starting the stack (log: {out / 'stack.log'})")
-    bench = stack.start(redis_url, os.environ.get("DATABASE_URL"), out / "stack.log")
+    bench = stack.start(
+        redis_url, os.environ.get("DATABASE_URL"), out / "stack.log", worker_model=args.worker
+    )
     try:
+        if args.only == "sales":
+            bench.start_web(stack.POLL_CAPS)  # as after the long-polls' figures: one buyer IP
+            print("\n".join(sales_table(sale_figures(bench, args.quick))))
+            return 0
         figures: dict[str, Any] = {"http": http_figures(bench, args.seconds, out)}
         if args.only == "http":
             http = figures["http"]
@@ -385,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     (out / "results.json").write_text(json.dumps(figures, default=_plain, indent=2))
     print()
     say("the cost of one paid order (a stack, a Redis server and a database of its own)")
-    cost.main(args.orders, args.buyers, out, profiled=args.profile)  # var/perf/cost.json
+    cost.main(args.orders, args.buyers, out, profiled=args.profile, worker_model=args.worker)
     return 0
 
 

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from devstack import demo
 from devstack.perf import cpu, profile, stack
 from devstack.perf.cost_account import Ours, OwnRedis, Reading, read, say, start_redis, wait_quiet
 from devstack.perf.cost_buyers import Tally, buy
@@ -115,10 +116,12 @@ def run(
     profiled: bool = False,
     database_url: str | None = None,
     app_root: Path | None = None,
+    worker_model: str | None = None,
 ) -> dict[str, Any]:
     """Start the stack, warm it up, measure ``orders`` paid orders, stop it; the figures.
     ``app_root``: run the stack from that checkout (another branch, for a before/after
-    comparison in the same conditions); the buyers, probe and account stay this one's."""
+    comparison in the same conditions); the buyers, probe and account stay this one's.
+    ``worker_model``: threads or gevent (``devstack.demo.worker_model``)."""
     pg_url = database_url or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
     if not urlparse(pg_url).scheme.startswith("postgres"):
         raise SystemExit("the cost bench runs on PostgreSQL: set DATABASE_URL to a server")
@@ -135,9 +138,13 @@ def run(
             **stack.POLL_CAPS,
         }
         log = out / "cost-stack.log"
-        bench = stack.start(redis.url, pg_url, log, extra_env=probe_env, cwd=app_root)
+        bench = stack.start(
+            redis.url, pg_url, log, extra_env=probe_env, cwd=app_root, worker_model=worker_model
+        )
         try:
-            return _measure(bench, redis, orders, buyers, out, metrics_dir, profiled)
+            result = _measure(bench, redis, orders, buyers, out, metrics_dir, profiled)
+            result["worker_model"] = demo.worker_model(worker_model)
+            return result
         finally:
             bench.close()
     finally:
@@ -283,7 +290,8 @@ def table(result: dict[str, Any]) -> str:
     lines = [
         f"The cost of one paid order: {paid} paid of {result['orders']} "
         f"({result['failed']} failed{': ' + str(result['failures']) if result['failed'] else ''})"
-        f" in {seconds:.1f} s, {paid / seconds:.1f}/s, {result['buyers']} buyers",
+        f" in {seconds:.1f} s, {paid / seconds:.1f}/s, {result['buyers']} buyers"
+        f" (worker: {result.get('worker_model', 'threads')})",
         f"CPU from the first submit until the stack was quiet again ({window:.1f} s):",
         f"{'CPU per paid order, ms':<44}{'ms':>8}{'cores':>8}",
     ]
@@ -333,12 +341,20 @@ def _cpu_row(label: str, ms: float, paid: int, seconds: float) -> str:
 
 
 def main(
-    orders: int, buyers: int, out: Path, *, profiled: bool = False, app_root: Path | None = None
+    orders: int,
+    buyers: int,
+    out: Path,
+    *,
+    profiled: bool = False,
+    app_root: Path | None = None,
+    worker_model: str | None = None,
 ) -> dict[str, Any]:
     """Run, print the table, write var/perf/cost.json and cost.txt; the figures."""
     if app_root is not None:
         say(f"the stack runs from {app_root}")
-    result = run(orders, buyers, out, profiled=profiled, app_root=app_root)
+    result = run(
+        orders, buyers, out, profiled=profiled, app_root=app_root, worker_model=worker_model
+    )
     result["app_root"] = str(app_root or ROOT)
     report = table(result)
     print(report)
@@ -347,15 +363,25 @@ def main(
     return result
 
 
-def compare(other: Path, rounds: int, orders: int, buyers: int, out: Path) -> list[dict[str, Any]]:
+def compare(
+    other: Path,
+    rounds: int,
+    orders: int,
+    buyers: int,
+    out: Path,
+    worker_model: str | None = None,
+) -> list[dict[str, Any]]:
     """This checkout's stack and ``other``'s, alternately, ``rounds`` times each: on a
     machine whose load drifts, only runs taken side by side compare. Prints one line a
-    run and writes var/perf/cost-compare.json; the runs' figures."""
+    run and writes var/perf/cost-compare.json; the runs' figures. ``worker_model`` is
+    this checkout's worker's (``other``'s runs as DEVSTACK_WORKER_MODEL says, else threads):
+    ``other`` may be a copy of this checkout, to compare the models alone."""
     results = []
     for n in range(rounds):
         for root in (ROOT, other):
             say(f"round {n + 1} of {rounds}: the stack of {root}")
-            result = run(orders, buyers, out, app_root=root)
+            model = worker_model if root == ROOT else None
+            result = run(orders, buyers, out, app_root=root, worker_model=model)
             result["app_root"] = str(root)
             results.append(result)
             print(comparison([result], header=not n and root == ROOT), flush=True)
@@ -366,7 +392,7 @@ def compare(other: Path, rounds: int, orders: int, buyers: int, out: Path) -> li
 def comparison(results: list[dict[str, Any]], *, header: bool = True) -> str:
     """One line a run: the CPU per paid order by role and the counts."""
     lines = (
-        [f"{'checkout':<28}{'service':>8}{'web':>7}{'worker':>7}{'PG':>6}{'Redis':>6}"
+        [f"{'checkout/worker':<28}{'service':>8}{'web':>7}{'worker':>7}{'PG':>6}{'Redis':>6}"
          f"{'gap':>7}{'SQL':>7}{'xact':>6}{'Redis rt':>9}{'paid/s':>7}"]
         if header else []
     )  # fmt: skip
@@ -374,7 +400,7 @@ def comparison(results: list[dict[str, Any]], *, header: bool = True) -> str:
         per = result["per_order"]
         cpu_ms = per["cpu_ms"]
         lines.append(
-            f"{Path(result['app_root']).name[:27]:<28}{per['cpu_ms_service']:>8.1f}"
+            f"{_label(result)[:27]:<28}{per['cpu_ms_service']:>8.1f}"
             f"{cpu_ms.get('web', 0):>7.1f}{cpu_ms.get('worker', 0):>7.1f}"
             f"{cpu_ms.get('PostgreSQL', 0):>6.1f}{cpu_ms.get('Redis', 0):>6.1f}"
             f"{per['cpu_ms_machine_gap']:>7.0f}{sum(per['sql_statements'].values()):>7.1f}"
@@ -382,3 +408,8 @@ def comparison(results: list[dict[str, Any]], *, header: bool = True) -> str:
             f"{result['paid'] / result['seconds']:>7.1f}"
         )
     return "\n".join(lines)
+
+
+def _label(result: dict[str, Any]) -> str:
+    """A run's checkout by its folder's name, and its worker's model."""
+    return f"{Path(result['app_root']).name}/{result.get('worker_model', 'threads')}"

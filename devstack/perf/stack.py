@@ -89,6 +89,8 @@ class BenchStack:
     session: requests.Session = field(default_factory=requests.Session)
     web: Child | None = None
     worker: Child | None = None
+    # The worker's model (``demo.worker_model``): None is DEVSTACK_WORKER_MODEL's, or threads.
+    worker_model: str | None = None
 
     @property
     def web_url(self) -> str:
@@ -111,10 +113,12 @@ class BenchStack:
         self.web = demo.start_web(self.sup, self.plan, {**self.env, **(extra or {})}, output=drain)
 
     def start_worker(self, extra: Mapping[str, str] | None = None) -> None:
-        """(Re)start the worker as the Procfile does: 2 processes of 16 threads."""
+        """(Re)start the worker as the Procfile does: 2 processes of 16 threads (or
+        greenlets: :attr:`worker_model`)."""
         if self.worker is not None:
             self.sup.stop_child(self.worker)
-        self.worker = demo.start_worker(self.sup, {**self.env, **(extra or {})}, processes=2)
+        env = {**self.env, **(extra or {})}
+        self.worker = demo.start_worker(self.sup, env, processes=2, model=self.worker_model)
 
     def put_product(self, sku: str, stock: int) -> None:
         """Create or restock a product through the admin API."""
@@ -173,10 +177,12 @@ def start(
     log: Path,
     extra_env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    worker_model: str | None = None,
 ) -> BenchStack:
     """Emulator, mail, migrations, our web and the bare baseline; no worker yet.
     ``extra_env`` goes to every app process (web, worker, clock, the setup steps);
-    ``cwd``: the checkout the processes run from (default: this one)."""
+    ``cwd``: the checkout the processes run from (default: this one); ``worker_model``:
+    how the worker runs its threads (``demo.worker_model``)."""
     var = Path(tempfile.mkdtemp(prefix="checkout-bench-"))
     own_redis, admin = claim_redis_db(redis_url)
     db_url, pg_name = own_database(database_url, var)
@@ -200,6 +206,7 @@ def start(
         redis_db_key=f"checkout-tests:db:{urlparse(own_redis).path.strip('/')}",
         database_url=db_url, pg_admin_url=database_url if pg_name else None,
         pg_database=pg_name, bare_port=free_port(), admin_token=token,
+        worker_model=worker_model,
     )  # fmt: skip
     try:
         demo.start_backing_services(sup, plan)

@@ -35,6 +35,7 @@ from devstack.demo import (
     prepare_data,
     run,
     start_backing_services,
+    worker_command,
     write_env_file,
 )
 from devstack.mailcatcher import MailCatcher
@@ -210,6 +211,32 @@ class TestPlan:
         lines = dict(line.split("=", 1) for line in path.read_text().splitlines())
         assert lines["REDIS_URL"] == f"redis://127.0.0.1:{plan.ports['redis']}/0"
         assert lines["DATABASE_URL"] == plan.database_url
+
+
+class TestWorkerCommand:
+    def test_threads_by_default_as_the_procfile(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.delenv("DEVSTACK_WORKER_MODEL", raising=False)
+        argv = worker_command(2)
+        assert argv == [sys.executable, "-m", "dramatiq", "tasks.worker",
+                        "--processes", "2", "--threads", "16"]  # fmt: skip
+
+    def test_gevent_runs_dramatiqs_gevent_entry_point_of_this_interpreter(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("DEVSTACK_WORKER_MODEL", "gevent")
+        argv = worker_command(1)
+        assert argv[0] == sys.executable
+        assert Path(argv[1]).name == "dramatiq-gevent" and Path(argv[1]).exists()
+        assert argv[2:] == ["tasks.worker", "--processes", "1", "--threads", "16"]
+
+    def test_the_argument_wins_over_the_environment(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("DEVSTACK_WORKER_MODEL", "gevent")
+        assert worker_command(1, model="threads")[1:3] == ["-m", "dramatiq"]
+
+    def test_an_unknown_model_is_refused(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("DEVSTACK_WORKER_MODEL", "asyncio")
+        with pytest.raises(ValueError, match="asyncio"):
+            worker_command(1)
 
 
 class TestEmbeddedRedis:

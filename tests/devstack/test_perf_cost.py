@@ -71,6 +71,12 @@ class TestCounting:
         assert seen["app"] == 1 and seen["broker"] >= 1
 
 
+def _probe_env(metrics: Path) -> dict[str, str]:
+    """A child's environment with the probe on its path and switched on."""
+    return {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics), "COST_PROBE": "1",
+            "PYTHONPATH": os.pathsep.join([str(cost.PROBE), str(ROOT)])}  # fmt: skip
+
+
 class TestProbe:
     def test_a_process_started_with_the_probe_counts_into_the_shared_directory(
         self, tmp_path: Path
@@ -81,17 +87,33 @@ class TestProbe:
             "with db.atomic():\n"
             "    db.execute_sql('SELECT 1'); db.execute_sql('SELECT 2')\n"
         )
-        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "COST_PROBE": "1",
-               "PYTHONPATH": os.pathsep.join([str(cost.PROBE), str(ROOT)])}  # fmt: skip
+        env = _probe_env(tmp_path)
         subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=60)
         counts = cost_account.probe_counts(tmp_path)
         assert counts["cost_sql_statements"] == {"other": 4.0}
         assert counts["cost_sql_transactions"] == {"other": 1.0}
 
+    @pytest.mark.parametrize(("argv", "green"), [("dramatiq-gevent", True), ("dramatiq", False)])
+    def test_a_gevent_worker_is_patched_before_the_probe_imports_peewee(
+        self, tmp_path: Path, argv: str, green: bool
+    ) -> None:
+        # Imported first, peewee's per-thread connection state would be one for every
+        # greenlet of the process.
+        script = (
+            "import sys, gevent, peewee\n"
+            "state = peewee._ConnectionLocal()\n"
+            "def mine(n):\n"
+            "    state.n = n; gevent.sleep(0.01); return state.n\n"
+            "seen = [g.get() for g in [gevent.spawn(mine, n) for n in range(3)]]\n"
+            "sys.exit(0 if seen == [0, 1, 2] else 3)\n"
+        )
+        env = _probe_env(tmp_path)
+        done = subprocess.run([sys.executable, "-c", script, argv], env=env, timeout=60)
+        assert done.returncode == (0 if green else 3)
+
     def test_without_the_switch_the_probe_does_nothing(self, tmp_path: Path) -> None:
-        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
-               "PYTHONPATH": os.pathsep.join([str(cost.PROBE), str(ROOT)])}  # fmt: skip
-        env.pop("COST_PROBE", None)
+        env = _probe_env(tmp_path)
+        env.pop("COST_PROBE")
         script = "import peewee; peewee.SqliteDatabase(':memory:').execute_sql('SELECT 1')"
         subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=60)
         assert cost_account.probe_counts(tmp_path) == {}
@@ -164,6 +186,9 @@ class TestFigures:
         assert per["long_poll_answers"] == 3
         table = cost.table({**result, "window_seconds": 5.0})
         assert "the service (sum of the above)" in table and "450.0" in table
-        header, line = cost.comparison([{**result, "app_root": "/tmp/before"}]).splitlines()
-        assert header.split()[:2] == ["checkout", "service"]
-        assert line.split()[:3] == ["before", "450.0", "100.0"]
+        runs = [{**result, "app_root": "/tmp/before"},
+                {**result, "app_root": "/tmp/after", "worker_model": "gevent"}]  # fmt: skip
+        header, line, green = cost.comparison(runs).splitlines()
+        assert header.split()[:2] == ["checkout/worker", "service"]
+        assert line.split()[:3] == ["before/threads", "450.0", "100.0"]
+        assert green.split()[0] == "after/gevent"

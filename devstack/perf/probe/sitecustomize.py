@@ -28,17 +28,31 @@ def _chain_system_sitecustomize() -> None:
             return
 
 
-def _role() -> str:
+def _argv() -> str:
     # sys.argv is not set yet when site imports this module: the kernel's copy is.
     try:
         with open("/proc/self/cmdline", "rb") as cmdline:
-            argv = cmdline.read().replace(b"\0", b" ").decode(errors="replace")
+            return cmdline.read().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
-        argv = ""
+        return ""
+
+
+def _role(argv: str) -> str:
     for role, pattern in (("clock", "tasks.clock"), ("worker", "dramatiq"), ("web", "gunicorn")):
         if pattern in argv:
             return role
     return "other"
+
+
+def _patch_first(argv: str) -> None:
+    # The hooks import peewee and redis-py; a class defined before gevent patches the
+    # standard library keeps the real thread-local (peewee's connection state: every
+    # greenlet of the process would share one connection). ``dramatiq-gevent`` patches
+    # first thing anyway: here it is done before, as the same call.
+    if "dramatiq-gevent" in argv:
+        from gevent import monkey
+
+        monkey.patch_all()
 
 
 def _counting() -> Any:
@@ -59,11 +73,13 @@ def install() -> None:
     """Count, from here on, into the multiprocess Prometheus files."""
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR") or not os.environ.get("COST_PROBE"):
         return
+    argv = _argv()
+    _patch_first(argv)
     from prometheus_client import Counter
 
     counting = _counting()
 
-    role = _role()
+    role = _role(argv)
     trips = Counter("cost_redis_round_trips_total", "Redis round trips", ["role", "client"])
     counting.install(
         statement=Counter("cost_sql_statements_total", "SQL statements", ["role"]).labels(role).inc,
