@@ -35,6 +35,7 @@ from models.db import database, is_postgres, utcnow
 from models.statuses import RefundStatus
 
 if TYPE_CHECKING:
+    from app.gateways.jobs import ScriptedMessage
     from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -75,26 +76,39 @@ def order_lock(
     finally:
         _riders.held = outer
         RENEWER.drop(held)
-        if not release(lock, riders.writes):  # the lock expired meanwhile; nothing to release
+        if not release(lock, riders.riders):  # the lock expired meanwhile; nothing to release
             log.warning("order lock for %s expired before release", order_id)
 
 
 # The writes waiting for this thread's order-lock release (None: no lock held).
 _riders = threading.local()
 Writes = Callable[[Pipeline], object]
-# What to do instead when a rider's writes did not go (None: they may be lost).
-Fallback = Callable[[], object] | None
+
+
+@dataclass(frozen=True)
+class Rider:
+    """Writes that go with an order lock's release: ``fallback`` runs instead when they did
+    not go (None: they may be lost), ``sent`` once they went."""
+
+    writes: Writes
+    fallback: Callable[[], object] | None = None
+    sent: Callable[[], object] | None = None
 
 
 @dataclass
 class Riders:
-    """The writes that go with one order lock's release, on the lock's client."""
+    """The riders of one order lock's release, on the lock's client."""
 
     redis: Redis
-    writes: list[tuple[Writes, Fallback]] = field(default_factory=list)
+    riders: list[Rider] = field(default_factory=list)
 
 
-def with_lock_release(redis: Redis, writes: Writes, fallback: Fallback = None) -> None:
+def with_lock_release(
+    redis: Redis,
+    writes: Writes,
+    fallback: Callable[[], object] | None = None,
+    sent: Callable[[], object] | None = None,
+) -> None:
     """Send ``writes`` (Redis commands queued on a pipeline) with this thread's order-lock
     release, in its one round trip; at once, pipelined, when the thread holds no lock
     (or holds it on another client).
@@ -103,45 +117,62 @@ def with_lock_release(redis: Redis, writes: Writes, fallback: Fallback = None) -
     fails takes them with it, and a caller that holds the lock sees no error of theirs.
     With one, ``fallback`` runs instead when they did not go (the round trip failed, or
     one of their replies is an error): before the lock is released, unless the release
-    itself went through.
+    itself went through; an error it raises is raised once the lock is dealt with.
+    ``sent`` runs once they went.
     """
-    riders: Riders | None = getattr(_riders, "held", None)
-    if riders is not None and riders.redis is redis:
-        riders.writes.append((writes, fallback))
+    rider = Rider(writes, fallback, sent)
+    held: Riders | None = getattr(_riders, "held", None)
+    if held is not None and held.redis is redis:
+        held.riders.append(rider)
         return
     pipe = redis.pipeline(transaction=False)
     writes(pipe)
     if fallback is None:
         pipe.execute()
+        _after([rider], [(0, 0)], [])
         return
     queued = len(pipe)
     try:
         replies: list[Any] | None = pipe.execute(raise_on_error=False)
     except Exception:  # the round trip failed: the fallback has its own way
         replies = None
-    _fall_back([(writes, fallback)], [(0, queued, fallback)], replies)
+    failure = _after([rider], [(0, queued)], replies)
+    if failure is not None:
+        raise failure
 
 
-def release(lock: Lock, riders: list[tuple[Writes, Fallback]]) -> bool:
+def enqueue_with_release(
+    redis: Redis, message: ScriptedMessage | None, enqueue: Callable[[], object]
+) -> None:
+    """Queue ``message`` (built by the broker for a pipeline: ``Jobs.scripted_*``) with this
+    thread's order-lock release; ``enqueue`` (the broker's own) when there is none (not
+    Redis) or when the round trip failed, raising as an enqueue does."""
+    if message is None:
+        enqueue()
+        return
+    with_lock_release(redis, message.queue, enqueue, message.written)
+
+
+def release(lock: Lock, riders: list[Rider]) -> bool:
     """Release ``lock`` if it is still ours (its token: redis-py's own release script),
     the ``riders``' writes before it in the same round trip; False if it was not ours.
 
     The script goes by its SHA (a pipelined redis-py ``Script`` would first ask
     ``SCRIPT EXISTS``); a server that does not know it yet (a restart, a failover) gets
     it through redis-py's own release. Any other failure is redis-py's release's too. A
-    rider whose writes did not go has its fallback run.
+    rider whose writes did not go has its fallback run (its error raised last).
     """
     token, script = lock.local.token, lock.lua_release
     if token is None:
         return False
     assert script is not None  # registered by the Lock's constructor
-    spans: list[tuple[int, int, Fallback]] = []
+    spans: list[tuple[int, int]] = []
     try:
         pipe = lock.redis.pipeline(transaction=False)
-        for writes, fallback in riders:
+        for rider in riders:
             start = len(pipe)
-            writes(pipe)
-            spans.append((start, len(pipe), fallback))
+            rider.writes(pipe)
+            spans.append((start, len(pipe)))
         pipe.evalsha(script.sha, 1, lock.name, token)
         replies: list[Any] | None = pipe.execute(raise_on_error=False)
     except Exception:  # the round trip failed: none of it is known to have been done
@@ -150,39 +181,42 @@ def release(lock: Lock, riders: list[tuple[Writes, Fallback]]) -> bool:
     released = None if replies is None else replies[-1]
     if replies is None or isinstance(released, Exception):
         # Still ours, as far as we know: the riders' fallbacks run while the lock is held.
-        _fall_back(riders, spans, replies)
+        failure = _after(riders, spans, replies)
         log.debug("order lock %s: pipelined release refused, released alone", lock.name)
         try:
             lock.release()  # NOSCRIPT above all: redis-py's release loads the script
         except LockError:
-            return False
-        return True
-    lock.local.token = None
-    _fall_back(riders, spans, replies)
+            released = False
+        else:
+            released = True
+    else:
+        lock.local.token = None
+        failure = _after(riders, spans, replies)
+    if failure is not None:
+        raise failure
     return bool(released)
 
 
-def _fall_back(
-    riders: list[tuple[Writes, Fallback]],
-    spans: list[tuple[int, int, Fallback]],
-    replies: list[Any] | None,
-) -> None:
-    """Run the fallback of each rider whose writes did not go (all, without replies)."""
-    if replies is None:
-        fallbacks = [fallback for _writes, fallback in riders]
-    else:
-        fallbacks = [
-            fallback
-            for start, end, fallback in spans
-            if any(isinstance(reply, Exception) for reply in replies[start:end])
-        ]
-    for fallback in fallbacks:
-        if fallback is None:
+def _after(
+    riders: list[Rider], spans: list[tuple[int, int]], replies: list[Any] | None
+) -> Exception | None:
+    """Each rider's ``sent`` when its writes went, else its fallback (every rider's
+    without replies); the first error a fallback raised, after running them all."""
+    failure: Exception | None = None
+    for i, rider in enumerate(riders):
+        went = replies is not None and i < len(spans)
+        if went and replies is not None:
+            start, end = spans[i]
+            went = not any(isinstance(reply, Exception) for reply in replies[start:end])
+        action = rider.sent if went else rider.fallback
+        if action is None:
             continue
         try:
-            fallback()
-        except Exception:  # the lock must still be released
+            action()
+        except Exception as exc:  # the lock must still be released, the others run
             log.exception("a write riding an order lock's release failed")
+            failure = failure or exc
+    return failure
 
 
 @dataclass(eq=False)

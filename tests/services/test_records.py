@@ -171,6 +171,56 @@ class TestOrderLock:
         assert view is not None and view["confirming"] == "x"
         assert not runtime.redis.exists(keys.order_lock(order.id))
 
+    def test_a_message_queued_with_the_release_or_enqueued_when_it_failed(
+        self, any_redis: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """``enqueue_with_release``: the message's writes go with the release and its
+        ``written`` hook runs; when the round trip failed the broker's own enqueue runs
+        instead, before the lock is released, and its error is raised after."""
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        from app.services.records import enqueue_with_release
+
+        class Message:
+            written_calls = 0
+
+            def queue(self, pipe: Any) -> None:
+                pipe.rpush("queued", "m")
+
+            def written(self) -> None:
+                Message.written_calls += 1
+
+        enqueued: list[bool] = []
+        with order_lock(any_redis, "o-15", ttl=5):
+            enqueue_with_release(any_redis, cast(Any, Message()), lambda: enqueued.append(True))
+            assert not any_redis.exists("queued")
+        assert any_redis.lrange("queued", 0, -1) in (["m"], [b"m"])
+        assert (Message.written_calls, enqueued) == (1, [])
+        enqueue_with_release(any_redis, None, lambda: enqueued.append(True))  # not Redis
+        assert enqueued == [True]
+
+        execute = Pipeline.execute
+
+        def refused(pipe: Any, raise_on_error: bool = True) -> Any:
+            pipe.reset()
+            raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379.")
+
+        def enqueue() -> None:
+            enqueued.append(bool(any_redis.exists(keys.order_lock("o-16"))))
+            raise RedisConnectionError("the broker's enqueue failed too")
+
+        enqueued.clear()
+        with (
+            pytest.raises(RedisConnectionError, match="enqueue failed"),
+            order_lock(any_redis, "o-16", ttl=5),
+        ):
+            enqueue_with_release(any_redis, cast(Any, Message()), enqueue)
+            monkeypatch.setattr(Pipeline, "execute", refused)
+        monkeypatch.setattr(Pipeline, "execute", execute)
+        assert enqueued == [True]  # under the lock
+        assert not any_redis.exists(keys.order_lock("o-16"))  # released alone all the same
+        assert Message.written_calls == 1
+
     def test_a_lock_released_during_its_renewal_is_not_reported_lost(
         self, caplog: pytest.LogCaptureFixture
     ) -> None:
