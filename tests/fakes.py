@@ -881,6 +881,10 @@ class RecordingJobs:
         """Record the call."""
         self.calls.append(("expire_hold", (order_id, at)))
 
+    def scripted_expire_hold(self, order_id: str, at: datetime) -> None:
+        """None: the actor enqueues through :meth:`expire_hold`, recorded."""
+        return None
+
     def send_receipt(self, outbox_id: int) -> None:
         """Record the call."""
         self.calls.append(("send_receipt", (outbox_id,)))

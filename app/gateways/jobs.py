@@ -16,9 +16,10 @@ from uuid import uuid4
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
-from dramatiq.common import dq_name, q_name
+from dramatiq.common import current_millis, dq_name, q_name
 from dramatiq.middleware import Middleware
 from redis import Redis
+from redis.client import Pipeline
 
 from app.config import Config
 from app.gateways.redis_client import connection_pool
@@ -108,9 +109,17 @@ class ScriptedMessage:
     message: dramatiq.Message[Any]
     broker: dramatiq.Broker
 
+    delay: int | None = None  # milliseconds: on the queue's delay queue (``.DQ``)
+
+    def queue(self, pipe: Pipeline) -> None:
+        """Queue the message on ``pipe`` as ``dispatch.lua`` does, for a caller that sends
+        it beside other commands (an order lock's release); then call :meth:`written`."""
+        pipe.hset(self.messages_key, self.message_id, self.data)
+        pipe.rpush(self.queue_key, self.message_id)
+
     def written(self) -> None:
         """Run the broker's ``after_enqueue`` hooks: the script has queued the message."""
-        self.broker.emit_after("enqueue", self.message, None)
+        self.broker.emit_after("enqueue", self.message, self.delay)
 
 
 class Jobs(Protocol):
@@ -130,6 +139,11 @@ class Jobs(Protocol):
 
     def expire_hold(self, order_id: str, at: datetime | None = None) -> None:
         """Expire the order's hold at ``at`` (naive UTC), or now."""
+
+    def scripted_expire_hold(self, order_id: str, at: datetime) -> ScriptedMessage | None:
+        """The ``expire_hold(order_id)`` message delayed until ``at``, for a caller that
+        queues it beside other commands (``ScriptedMessage.queue``); None when the broker
+        is not Redis (then call :meth:`expire_hold`)."""
 
     def send_receipt(self, outbox_id: int) -> None:
         """Deliver one queued receipt from the outbox."""
@@ -231,6 +245,10 @@ class DramatiqJobs:
         """Queue ``expire_hold(order_id)``, delayed until ``at`` when given."""
         self._send("expire_hold", order_id, delay=None if at is None else delay_ms(at))
 
+    def scripted_expire_hold(self, order_id: str, at: datetime) -> ScriptedMessage | None:
+        """``expire_hold(order_id)`` delayed until ``at``, to queue beside other commands."""
+        return self._scripted("expire_hold", order_id, delay=delay_ms(at))
+
     def send_receipt(self, outbox_id: int) -> None:
         """Queue ``send_receipt(outbox_id)``."""
         self._send("send_receipt", outbox_id)
@@ -271,17 +289,25 @@ class DramatiqJobs:
     def _send(self, actor_name: str, *args: Any, delay: int | None = None) -> None:
         self.broker.enqueue(_message(actor_name, args), delay=delay)
 
-    def _scripted(self, actor_name: str, *args: Any) -> ScriptedMessage | None:
-        """The message as :meth:`RedisBroker.enqueue` would write it (no delay), its
-        ``before_enqueue`` hooks run; None on any other broker (the stub's tests)."""
+    def _scripted(
+        self, actor_name: str, *args: Any, delay: int | None = None
+    ) -> ScriptedMessage | None:
+        """The message as :meth:`RedisBroker.enqueue` would write it (``delay``: on the
+        queue's delay queue, with its ``eta``), its ``before_enqueue`` hooks run; None on
+        any other broker (the stub's tests)."""
         broker = self.broker
         if not isinstance(broker, RedisBroker):
             return None
         # Dramatiq gives each enqueue its own id in Redis (a retried message is enqueued
         # again under a new one), kept in the options the consumer acknowledges by.
         redis_id = str(uuid4())
-        message = _message(actor_name, args, {"redis_message_id": redis_id})
-        broker.emit_before("enqueue", message, None)
+        options: dict[str, Any] = {"redis_message_id": redis_id}
+        queue_name = QUEUES[actor_name]
+        if delay is not None:
+            queue_name = dq_name(queue_name)
+            options["eta"] = current_millis() + delay
+        message = _message(actor_name, args, options, queue_name=queue_name)
+        broker.emit_before("enqueue", message, delay)
         queue = f"{broker.namespace}:{message.queue_name}"
         return ScriptedMessage(
             messages_key=f"{queue}.msgs",
@@ -290,15 +316,20 @@ class DramatiqJobs:
             data=message.encode(),
             message=message,
             broker=broker,
+            delay=delay,
         )
 
 
 def _message(
-    actor_name: str, args: tuple[Any, ...], options: dict[str, Any] | None = None
+    actor_name: str,
+    args: tuple[Any, ...],
+    options: dict[str, Any] | None = None,
+    *,
+    queue_name: str | None = None,
 ) -> dramatiq.Message[Any]:
-    """A message for ``actor_name`` on its queue (:data:`QUEUES`)."""
+    """A message for ``actor_name`` on ``queue_name``, else its queue (:data:`QUEUES`)."""
     return dramatiq.Message(
-        queue_name=QUEUES[actor_name],
+        queue_name=queue_name or QUEUES[actor_name],
         actor_name=actor_name,
         args=args,
         kwargs={},

@@ -4,17 +4,26 @@
 -- seconds grow it back by a tenth of the ceiling each. No span of 1,000 ms ever holds more
 -- grants than the budget in force, so a per-second limiter at Stripe never trips.
 --
+-- A grant may be reserved ahead ('reserve'): recorded at the earliest time the window has
+-- room for it, never before the latest grant, so waiting callers queue in order and each
+-- asks once (polling callers all asked again when one slot came free: ~3 more round
+-- trips per Stripe call with the budget full).
+--
 -- KEYS[1]  {shop}:stripe:window   zset member -> grant time (ms); the last second's grants
+--                                 and those reserved ahead (never more than ARGV[5] ahead)
 -- KEYS[2]  {shop}:stripe:budget   hash `rate` (float, grants per second), `ts` (ms, last
 --                                 adjustment), `penalized` (ms, last decrease)
 -- ARGV[1]  now, milliseconds (the callers' clock: one clock per fleet, injectable in tests)
 -- ARGV[2]  ceiling: grants per second when nothing went wrong (>= 1)
--- ARGV[3]  mode: 'acquire' | 'penalize' | 'peek'
--- ARGV[4]  acquire: a unique member for this grant
+-- ARGV[3]  mode: 'acquire' | 'reserve' | 'penalize' | 'peek'
+-- ARGV[4]  acquire, reserve: a unique member for this grant
+-- ARGV[5]  reserve: the longest wait, milliseconds, the caller accepts
 --
 -- Returns:
---   acquire   0 when granted (recorded in the window); otherwise the milliseconds until
---             the window may have room (nothing recorded)
+--   acquire   0 when granted now (recorded in the window); otherwise the milliseconds
+--             until the window may have room (nothing recorded)
+--   reserve   the milliseconds from now to the grant (0: now), recorded at that time; -1
+--             when the grant would be more than ARGV[5] ms away (nothing recorded)
 --   penalize  the budget after the decrease, whole grants per second
 --   peek      the budget in force, whole grants per second
 -- Lua 5.1 compatible.
@@ -46,7 +55,7 @@ if mode == 'penalize' then
   -- Several calls of one burst see the same 429s: decrease once per second.
   if now - penalized >= 1000 then
     redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 1000)
-    local used = redis.call('ZCARD', KEYS[1])
+    local used = redis.call('ZCOUNT', KEYS[1], '-inf', now)  -- not those reserved ahead
     rate = math.max(floor_rate, math.min(rate, math.max(used, 1)) / 2)
     penalized = now
   end
@@ -62,13 +71,26 @@ if mode == 'peek' then
 end
 
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 1000)
-local used = redis.call('ZCARD', KEYS[1])
 save()
-if used < allowed then
-  redis.call('ZADD', KEYS[1], now, ARGV[4])
-  redis.call('PEXPIRE', KEYS[1], 2000)
-  return 0
+-- The earliest grant time: not before the latest grant (reservations stay in order), and
+-- with the window ending there holding fewer than `allowed` grants — the one that makes
+-- it one too full has left it (a member is trimmed once 1,000 ms old).
+local at = now
+local used = redis.call('ZCARD', KEYS[1])
+if used > 0 then
+  local latest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  at = math.max(at, tonumber(latest[2]))
 end
--- Room comes when the grant that makes the window one too full leaves it.
-local leaving = redis.call('ZRANGE', KEYS[1], used - allowed, used - allowed, 'WITHSCORES')
-return math.max(1, math.floor(tonumber(leaving[2]) + 1000 - now) + 1)
+if used >= allowed then
+  local leaving = redis.call('ZRANGE', KEYS[1], used - allowed, used - allowed, 'WITHSCORES')
+  at = math.max(at, tonumber(leaving[2]) + 1000)
+end
+if mode == 'acquire' and at > now then
+  return at - now
+end
+if mode == 'reserve' and at - now > tonumber(ARGV[5]) then
+  return -1
+end
+redis.call('ZADD', KEYS[1], at, ARGV[4])
+redis.call('PEXPIRE', KEYS[1], at - now + 2000)
+return at - now

@@ -76,11 +76,16 @@ def encode(value: Any) -> str:
 
 def publish(redis: Redis, order_id: str, /, **fields: Any) -> int:
     """HSET ``fields``, bump ``version`` and wake waiters, atomically; return the version."""
+    return int(lua.run(redis, *publish_call(order_id, **fields)))
+
+
+def publish_call(order_id: str, /, **fields: Any) -> tuple[str, list[str], list[Any]]:
+    """:func:`publish` as a script name, keys and arguments, for a caller that sends it
+    beside other commands in one round trip."""
     args: list[Any] = [keys.CHECKOUT_FALLBACK_TTL_SECONDS]
     for name, value in fields.items():
         args += [name, encode(value)]
-    names = [keys.checkout(order_id), keys.checkout_channel(order_id)]
-    return int(lua.run(redis, "publish", names, args))
+    return "publish", [keys.checkout(order_id), keys.checkout_channel(order_id)], args
 
 
 def decode(raw: dict[Any, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,7 @@ from redis.exceptions import LockError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.lock import Lock
 
-from app import keys
+from app import keys, lua
 from app.errors import NotFound
 from app.services import checkout_status
 from app.services.order_body import totals
@@ -35,6 +35,7 @@ from models.db import database, is_postgres, utcnow
 from models.statuses import RefundStatus
 
 if TYPE_CHECKING:
+    from app.gateways.jobs import ScriptedMessage
     from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -67,15 +68,15 @@ def order_lock(
         # Another worker holds the order for longer than we wait: retry later.
         raise TimeoutError(f"order {order_id} is locked by another worker")
     held = RENEWER.hold(lock, ttl / 3)
-    outer = getattr(_riders, "writes", None)
-    riders: list[Writes] = []
-    _riders.writes = riders
+    outer = getattr(_riders, "held", None)
+    riders = Riders(redis)
+    _riders.held = riders
     try:
         yield
     finally:
-        _riders.writes = outer
+        _riders.held = outer
         RENEWER.drop(held)
-        if not release(lock, riders):  # the lock expired meanwhile; nothing to release
+        if not release(lock, riders.riders):  # the lock expired meanwhile; nothing to release
             log.warning("order lock for %s expired before release", order_id)
 
 
@@ -84,49 +85,138 @@ _riders = threading.local()
 Writes = Callable[[Pipeline], object]
 
 
-def with_lock_release(redis: Redis, writes: Writes) -> None:
-    """Send ``writes`` (Redis commands queued on a pipeline) with this thread's order-lock
-    release, in its one round trip; at once, pipelined, when the thread holds no lock.
+@dataclass(frozen=True)
+class Rider:
+    """Writes that go with an order lock's release: ``fallback`` runs instead when they did
+    not go (None: they may be lost), ``sent`` once they went."""
 
-    For writes that may be lost (a fast-path key): a release that fails takes them with
-    it, and a caller that holds the lock sees no error of theirs.
+    writes: Writes
+    fallback: Callable[[], object] | None = None
+    sent: Callable[[], object] | None = None
+
+
+@dataclass
+class Riders:
+    """The riders of one order lock's release, on the lock's client."""
+
+    redis: Redis
+    riders: list[Rider] = field(default_factory=list)
+
+
+def with_lock_release(
+    redis: Redis,
+    writes: Writes,
+    fallback: Callable[[], object] | None = None,
+    sent: Callable[[], object] | None = None,
+) -> None:
+    """Send ``writes`` (Redis commands queued on a pipeline) with this thread's order-lock
+    release, in its one round trip; at once, pipelined, when the thread holds no lock
+    (or holds it on another client).
+
+    Without a ``fallback``, for writes that may be lost (a fast-path key): a release that
+    fails takes them with it, and a caller that holds the lock sees no error of theirs.
+    With one, ``fallback`` runs instead when they did not go (the round trip failed, or
+    one of their replies is an error): before the lock is released, unless the release
+    itself went through; an error it raises is raised once the lock is dealt with.
+    ``sent`` runs once they went.
     """
-    riders: list[Writes] | None = getattr(_riders, "writes", None)
-    if riders is not None:
-        riders.append(writes)
+    rider = Rider(writes, fallback, sent)
+    held: Riders | None = getattr(_riders, "held", None)
+    if held is not None and held.redis is redis:
+        held.riders.append(rider)
         return
     pipe = redis.pipeline(transaction=False)
     writes(pipe)
-    pipe.execute()
+    if fallback is None:
+        pipe.execute()
+        _after([rider], [(0, 0)], [])
+        return
+    queued = len(pipe)
+    try:
+        replies: list[Any] | None = pipe.execute(raise_on_error=False)
+    except Exception:  # the round trip failed: the fallback has its own way
+        replies = None
+    failure = _after([rider], [(0, queued)], replies)
+    if failure is not None:
+        raise failure
 
 
-def release(lock: Lock, riders: list[Writes]) -> bool:
+def enqueue_with_release(
+    redis: Redis, message: ScriptedMessage | None, enqueue: Callable[[], object]
+) -> None:
+    """Queue ``message`` (built by the broker for a pipeline: ``Jobs.scripted_*``) with this
+    thread's order-lock release; ``enqueue`` (the broker's own) when there is none (not
+    Redis) or when the round trip failed, raising as an enqueue does."""
+    if message is None:
+        enqueue()
+        return
+    with_lock_release(redis, message.queue, enqueue, message.written)
+
+
+def release(lock: Lock, riders: list[Rider]) -> bool:
     """Release ``lock`` if it is still ours (its token: redis-py's own release script),
     the ``riders``' writes before it in the same round trip; False if it was not ours.
 
     The script goes by its SHA (a pipelined redis-py ``Script`` would first ask
     ``SCRIPT EXISTS``); a server that does not know it yet (a restart, a failover) gets
-    it through redis-py's own release. Any other failure is redis-py's release's too.
+    it through redis-py's own release. Any other failure is redis-py's release's too. A
+    rider whose writes did not go has its fallback run (its error raised last).
     """
     token, script = lock.local.token, lock.lua_release
     if token is None:
         return False
     assert script is not None  # registered by the Lock's constructor
+    spans: list[tuple[int, int]] = []
     try:
         pipe = lock.redis.pipeline(transaction=False)
-        for writes in riders:
-            writes(pipe)
+        for rider in riders:
+            start = len(pipe)
+            rider.writes(pipe)
+            spans.append((start, len(pipe)))
         pipe.evalsha(script.sha, 1, lock.name, token)
-        released = pipe.execute()[-1]
-    except Exception:  # NOSCRIPT above all: the riders were sent, the release refused
+        replies: list[Any] | None = pipe.execute(raise_on_error=False)
+    except Exception:  # the round trip failed: none of it is known to have been done
+        log.debug("order lock %s: pipelined release failed", lock.name, exc_info=True)
+        replies = None
+    released = None if replies is None else replies[-1]
+    if replies is None or isinstance(released, Exception):
+        # Still ours, as far as we know: the riders' fallbacks run while the lock is held.
+        failure = _after(riders, spans, replies)
         log.debug("order lock %s: pipelined release refused, released alone", lock.name)
         try:
-            lock.release()
+            lock.release()  # NOSCRIPT above all: redis-py's release loads the script
         except LockError:
-            return False
-        return True
-    lock.local.token = None
+            released = False
+        else:
+            released = True
+    else:
+        lock.local.token = None
+        failure = _after(riders, spans, replies)
+    if failure is not None:
+        raise failure
     return bool(released)
+
+
+def _after(
+    riders: list[Rider], spans: list[tuple[int, int]], replies: list[Any] | None
+) -> Exception | None:
+    """Each rider's ``sent`` when its writes went, else its fallback (every rider's
+    without replies); the first error a fallback raised, after running them all."""
+    failure: Exception | None = None
+    for i, rider in enumerate(riders):
+        went = replies is not None and i < len(spans)
+        if went and replies is not None:
+            start, end = spans[i]
+            went = not any(isinstance(reply, Exception) for reply in replies[start:end])
+        action = rider.sent if went else rider.fallback
+        if action is None:
+            continue
+        try:
+            action()
+        except Exception as exc:  # the lock must still be released, the others run
+            log.exception("a write riding an order lock's release failed")
+            failure = failure or exc
+    return failure
 
 
 @dataclass(eq=False)
@@ -266,7 +356,23 @@ def publish_after_commit(
     """Publish the order's read model (and ``extra`` fields) once the current transaction
     has committed."""
     fields = {**checkout_fields(order), "error": error, **(extra or {})}
-    database().after_commit(lambda: publish_with_retries(runtime, order, fields))
+    database().after_commit(lambda: publish_with_release(runtime, order, fields))
+
+
+def publish_with_release(runtime: Runtime, order: Order, fields: dict[str, Any]) -> None:
+    """Publish ``fields`` as ``order``'s read model with this thread's order-lock release
+    (one round trip less), else at once; :func:`publish_with_retries` when that round trip
+    failed, or the script was unknown (the row as it is then, if it changed meanwhile)."""
+    name, names, args = checkout_status.publish_call(order.id, **fields)
+    sha = lua.script(name).sha
+
+    def writes(pipe: Pipeline) -> None:
+        pipe.evalsha(sha, len(names), *names, *args)
+
+    def fallback() -> None:
+        publish_with_retries(runtime, order, _still_current(order, fields))
+
+    with_lock_release(runtime.redis, writes, fallback)
 
 
 def publish_with_retries(

@@ -271,6 +271,61 @@ class TestStripeBudget:
             budget.acquire()
         assert info.value.retryable is True
 
+    def test_waiting_callers_reserve_in_turn_one_round_trip_each(self, redis: Any) -> None:
+        clock = FakeClock()
+        budget = StripeBudget(redis, 2, clock=clock, sleep=lambda _: None)
+        asked: list[str] = []
+        run = budget._run
+
+        def counted(mode: str, *args: Any) -> int:
+            asked.append(mode)
+            return run(mode, *args)
+
+        budget._run = counted  # type: ignore[method-assign]
+        waits = [budget.reserve(max_wait=30) for _ in range(5)]
+        # Two grants now, then one slot a second apart for each pair, in order.
+        assert waits == [0, 0, 1.0, 1.0, 2.0]
+        assert asked == ["reserve"] * 5
+        asked.clear()
+        for _ in range(3):
+            budget.acquire()  # full until 3 s ahead: each caller asks once and sleeps
+        assert asked == ["reserve"] * 3
+        assert budget.try_acquire() == 4000  # nothing free now: the queue comes first
+
+    def test_a_reservation_past_the_longest_wait_is_refused_and_not_recorded(
+        self, redis: Any
+    ) -> None:
+        clock = FakeClock()
+        budget = StripeBudget(redis, 1, clock=clock)
+        assert budget.reserve(max_wait=0.5) == 0
+        assert budget.reserve(max_wait=0.5) is None
+        assert budget.reserve(max_wait=1.0) == 1.0
+        assert budget.in_use() == 1  # the grant reserved ahead is not the last second's
+
+    @settings(max_examples=40, deadline=None)
+    @given(st.lists(st.integers(min_value=0, max_value=300), min_size=1, max_size=120))
+    def test_reserved_grants_never_crowd_a_second(self, gaps_ms: list[int]) -> None:
+        import fakeredis
+
+        redis = fakeredis.FakeRedis(decode_responses=True)
+        clock = FakeClock()
+        budget = StripeBudget(redis, 3, clock=clock)
+        granted: list[int] = []  # milliseconds, the script's clock
+        now_ms = int(clock.now * 1000)
+        for i, gap in enumerate(gaps_ms):
+            now_ms += gap
+            clock.now = now_ms / 1000
+            if i % 4 == 3:  # a caller that only takes a grant free now
+                if budget.try_acquire() == 0:
+                    granted.append(now_ms)
+                continue
+            wait = budget.reserve(max_wait=2.0)
+            if wait is not None:
+                granted.append(now_ms + round(wait * 1000))
+        granted.sort()
+        for i, start in enumerate(granted):
+            assert sum(1 for t in granted[i:] if t < start + 1000) <= 3
+
     def test_a_429_halves_the_budget_and_quiet_seconds_grow_it_back(self, redis: Any) -> None:
         clock = FakeClock()
         budget = StripeBudget(redis, 20, clock=clock)

@@ -9,10 +9,11 @@ from datetime import timedelta
 from typing import Any, cast
 
 import pytest
+from redis.client import Pipeline
 from redis.exceptions import LockError
 from redis.lock import Lock
 
-from app import keys
+from app import keys, lua
 from app.services.records import LockRenewer, order_lock, with_lock_release
 
 
@@ -109,6 +110,117 @@ class TestOrderLock:
         assert not any_redis.exists(keys.order_lock("o-12"))
         assert any_redis.get("rider") in ("1", b"1")
 
+    def test_a_rider_that_did_not_go_falls_back_while_the_lock_is_held(
+        self, any_redis: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The release's round trip failed (a failover): each rider's fallback runs before
+        redis-py's own release, with the lock still held; a rider without one is lost."""
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        execute, failed = Pipeline.execute, []
+
+        def refused(pipe: Any, raise_on_error: bool = True) -> Any:
+            if not failed:
+                failed.append(True)
+                pipe.reset()
+                raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379.")
+            return execute(pipe, raise_on_error)
+
+        key, held = keys.order_lock("o-13"), []
+        with order_lock(any_redis, "o-13", ttl=5):
+            with_lock_release(any_redis, lambda pipe: pipe.set("lost", "1"))
+            with_lock_release(
+                any_redis,
+                lambda pipe: pipe.set("rider", "1"),
+                lambda: held.append(bool(any_redis.exists(key))),
+            )
+            monkeypatch.setattr(Pipeline, "execute", refused)
+        assert failed and held == [True]
+        assert not any_redis.exists(key)  # released alone
+        assert not any_redis.exists("lost") and not any_redis.exists("rider")
+
+    def test_only_the_rider_whose_reply_is_an_error_falls_back(self, any_redis: Any) -> None:
+        """One rider's script is unknown to the server (NOSCRIPT): its fallback runs, the
+        other rider's writes and the release went through."""
+        fallbacks: list[str] = []
+        with order_lock(any_redis, "o-14", ttl=5):
+            with_lock_release(
+                any_redis, lambda pipe: pipe.set("rider", "1"), lambda: fallbacks.append("set")
+            )
+            with_lock_release(
+                any_redis,
+                lambda pipe: pipe.evalsha("0" * 40, 0),
+                lambda: fallbacks.append("script"),
+            )
+        assert fallbacks == ["script"]
+        assert any_redis.get("rider") in ("1", b"1")
+        assert not any_redis.exists(keys.order_lock("o-14"))
+
+    def test_the_read_model_is_published_with_the_release(self, runtime: Any, order: Any) -> None:
+        """``publish_after_commit`` under the order lock: the publish waits for the
+        release's round trip (one round trip less), and lands before the lock is free."""
+        from app.services import checkout_status
+        from app.services.records import publish_after_commit
+        from models.db import database
+
+        with order_lock(runtime.redis, order.id):
+            with database().atomic():
+                publish_after_commit(runtime, order, error=None, extra={"confirming": "x"})
+            assert (checkout_status.read(runtime.redis, order.id) or {}).get("confirming") is None
+        view = checkout_status.read(runtime.redis, order.id)
+        assert view is not None and view["confirming"] == "x"
+        assert not runtime.redis.exists(keys.order_lock(order.id))
+
+    def test_a_message_queued_with_the_release_or_enqueued_when_it_failed(
+        self, any_redis: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """``enqueue_with_release``: the message's writes go with the release and its
+        ``written`` hook runs; when the round trip failed the broker's own enqueue runs
+        instead, before the lock is released, and its error is raised after."""
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        from app.services.records import enqueue_with_release
+
+        class Message:
+            written_calls = 0
+
+            def queue(self, pipe: Any) -> None:
+                pipe.rpush("queued", "m")
+
+            def written(self) -> None:
+                Message.written_calls += 1
+
+        enqueued: list[bool] = []
+        with order_lock(any_redis, "o-15", ttl=5):
+            enqueue_with_release(any_redis, cast(Any, Message()), lambda: enqueued.append(True))
+            assert not any_redis.exists("queued")
+        assert any_redis.lrange("queued", 0, -1) in (["m"], [b"m"])
+        assert (Message.written_calls, enqueued) == (1, [])
+        enqueue_with_release(any_redis, None, lambda: enqueued.append(True))  # not Redis
+        assert enqueued == [True]
+
+        execute = Pipeline.execute
+
+        def refused(pipe: Any, raise_on_error: bool = True) -> Any:
+            pipe.reset()
+            raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379.")
+
+        def enqueue() -> None:
+            enqueued.append(bool(any_redis.exists(keys.order_lock("o-16"))))
+            raise RedisConnectionError("the broker's enqueue failed too")
+
+        enqueued.clear()
+        with (
+            pytest.raises(RedisConnectionError, match="enqueue failed"),
+            order_lock(any_redis, "o-16", ttl=5),
+        ):
+            enqueue_with_release(any_redis, cast(Any, Message()), enqueue)
+            monkeypatch.setattr(Pipeline, "execute", refused)
+        monkeypatch.setattr(Pipeline, "execute", execute)
+        assert enqueued == [True]  # under the lock
+        assert not any_redis.exists(keys.order_lock("o-16"))  # released alone all the same
+        assert Message.written_calls == 1
+
     def test_a_lock_released_during_its_renewal_is_not_reported_lost(
         self, caplog: pytest.LogCaptureFixture
     ) -> None:
@@ -142,7 +254,8 @@ class TestPublishAfterCommit:
 
         from app.services import checkout_status, records
 
-        real = checkout_status.publish
+        real, execute = checkout_status.publish, Pipeline.execute
+        sha = lua.script("publish").sha
         asked: list[str] = []
 
         def publish(redis: Any, order_id: str, /, **fields: Any) -> int:
@@ -151,7 +264,18 @@ class TestPublishAfterCommit:
                 raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379.")
             return real(redis, order_id, **fields)
 
+        def pipelined(pipe: Any, raise_on_error: bool = True) -> Any:
+            """The publish sent beside other commands (``publish_with_release``)."""
+            for args, _options in pipe.command_stack:
+                if args[0] == "EVALSHA" and args[1] == sha:
+                    asked.append(args[args.index("state") + 1])
+                    if len(asked) <= self.failures:
+                        pipe.reset()
+                        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379.")
+            return execute(pipe, raise_on_error)
+
         monkeypatch.setattr(checkout_status, "publish", publish)
+        monkeypatch.setattr(Pipeline, "execute", pipelined)
         monkeypatch.setattr(records, "PUBLISH_RETRY_PAUSES", (0.0,) * 6)
         return asked
 
