@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jwt
 import pytest
+import redis as redis_lib
 
+from app import create_app
+from app.gateways.jobs import DramatiqJobs, redis_broker
+from app.runtime import Runtime, install
 from app.services.catalog import ProductInput, upsert_product
 
 CATALOG = (
@@ -113,3 +117,34 @@ def authorized_order(runtime: Any, gateway: Any) -> Any:
     order = Order.get_by_id(placed.order.id)
     assert order.state == "AUTHORIZED"
     return order
+
+
+@pytest.fixture
+def counted_app(runtime: Any, real_redis_url: str) -> Iterator[Any]:
+    """A test client of the app on the real Redis and a real Dramatiq broker, both
+    counting their round trips (``devstack.perf.roundtrips.sends``); the catalog in stock."""
+    from devstack.perf.roundtrips import CountingConnection
+
+    pool = redis_lib.ConnectionPool.from_url(
+        real_redis_url, decode_responses=True, connection_class=CountingConnection
+    )
+    client = redis_lib.Redis(connection_pool=pool)
+    client.flushdb()
+    broker = redis_broker(real_redis_url)
+    broker.client.connection_pool.connection_class = CountingConnection
+    real = Runtime(
+        config=runtime.config.with_overrides(
+            ratelimit_enabled=True, ratelimit_checkout="1000/minute"
+        ),
+        redis=client,
+        gateway=runtime.gateway,
+        mailer=runtime.mailer,
+        jobs=DramatiqJobs(broker),
+    )
+    install(real)
+    for product in CATALOG:
+        upsert_product(client, product)
+    yield create_app(real.config, runtime=real).test_client()
+    client.flushdb()
+    broker.close()
+    install(runtime)

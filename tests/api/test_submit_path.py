@@ -131,31 +131,9 @@ class TestReplayToAnotherCaller:
 @pytest.mark.realredis
 class TestRoundTrips:
     @pytest.fixture
-    def counted(self, runtime: Any, real_redis_url: str) -> Iterator[Any]:
-        """The app on the real Redis, its client and its broker's counting round trips."""
-        pool = redis_lib.ConnectionPool.from_url(
-            real_redis_url, decode_responses=True, connection_class=CountingConnection
-        )
-        client = redis_lib.Redis(connection_pool=pool)
-        client.flushdb()
-        broker = redis_broker(real_redis_url)
-        broker.client.connection_pool.connection_class = CountingConnection
-        real = Runtime(
-            config=runtime.config.with_overrides(
-                ratelimit_enabled=True, ratelimit_checkout="1000/minute"
-            ),
-            redis=client,
-            gateway=runtime.gateway,
-            mailer=runtime.mailer,
-            jobs=DramatiqJobs(broker),
-        )
-        install(real)
-        for product in CATALOG:
-            upsert_product(client, product)
-        yield create_app(real.config, runtime=real).test_client()
-        client.flushdb()
-        broker.close()
-        install(runtime)
+    def counted(self, counted_app: Any) -> Any:
+        """The app on the real Redis, counting round trips (tests/api/conftest.py)."""
+        return counted_app
 
     def test_an_admitted_submit_costs_one_round_trip_its_message_included(
         self, counted: Any, submit_body: Callable[..., Any]
