@@ -32,7 +32,7 @@ def stripe_webhook() -> Response:
     """Verify the signature (SignatureInvalid / MalformedJSON → 400), then enqueue the
     handled types; acknowledge the others at once."""
     payload = body_bytes(cache=False)
-    header = request.headers.get("Stripe-Signature", "")
+    header = request.environ.get("HTTP_STRIPE_SIGNATURE", "")  # as request.headers reads it
     runtime = current_runtime()
     event = webhooks.verified_event(runtime.gateway, payload, header)
     event_id, event_type = event["id"], event["type"]

@@ -198,12 +198,10 @@ class TestOneRoundTrip:
         assert webhooks.received_event(redis, event["id"]) == event
         assert queue_depths(redis)["default"] == 2  # the first delivery's and this one's
         ids = redis.lrange("dramatiq:default", 0, -1)
-        assert ids == list(redis.hkeys("dramatiq:default.msgs"))
-        [message] = [
-            Message.decode(redis.hget("dramatiq:default.msgs", i).encode()) for i in ids[1:]
-        ]
+        assert set(ids) == set(redis.hkeys("dramatiq:default.msgs"))  # each on the queue
+        message = Message.decode(redis.hget("dramatiq:default.msgs", ids[-1]).encode())
         assert (message.actor_name, tuple(message.args)) == ("handle_stripe_event", (event["id"],))
-        assert message.options["redis_message_id"] == ids[1]
+        assert message.options["redis_message_id"] == ids[-1]
 
     def test_a_failed_write_is_not_acknowledged(self, counted_app: Any) -> None:
         gateway: Any = current().gateway
