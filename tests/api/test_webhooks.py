@@ -13,6 +13,7 @@ from app.gateways.jobs import queue_depths
 from app.runtime import current
 from app.services import webhooks
 from devstack.perf.roundtrips import sends
+from tests.api.conftest import run_queued
 
 URL = "/api/webhooks/stripe"
 
@@ -222,12 +223,6 @@ class TestOneRoundTrip:
         gateway: Any = current().gateway
         event = gateway.event("payment_intent.succeeded", {"id": "pi_3", "metadata": {}})
         assert self.deliver(counted_app, event).status_code == 200
-        worker = dramatiq.Worker(broker, worker_timeout=100, worker_threads=1)
-        worker.start()
-        try:
-            broker.join("default", timeout=20_000)
-            worker.join()
-        finally:
-            worker.stop()
+        run_queued(broker)
         assert ran == [event["id"]]
         assert queue_depths(current().redis)["default"] == 0  # acknowledged: gone
