@@ -157,7 +157,8 @@ def write_with_head(original: Any, response_class: type) -> Any:
             type(self) is response_class
             and not self.headers_sent
             and not self.chunked
-            and not self._omits_body
+            # gunicorn 27's flag for HEAD/1xx/204/304; a version without it: its own write
+            and not getattr(self, "_omits_body", True)
             and isinstance(data, bytes)
             and self.response_length == len(data)
         )
