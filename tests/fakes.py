@@ -877,6 +877,10 @@ class RecordingJobs:
         """Record the call."""
         self.calls.append(("handle_stripe_event", (event_id,)))
 
+    def scripted_handle_stripe_event(self, event_id: str) -> None:
+        """None: the webhook enqueues through :meth:`handle_stripe_event`, recorded."""
+        return None
+
     def expire_hold(self, order_id: str, at: datetime | None = None) -> None:
         """Record the call."""
         self.calls.append(("expire_hold", (order_id, at)))

@@ -1,17 +1,20 @@
 """gunicorn.conf.py with a real gunicorn on 127.0.0.1: the answers gunicorn writes itself,
 before any application code runs (bad framing, an over-long request line, too many
-headers), keep the JSON error contract, and no response names the server."""
+headers), keep the JSON error contract, and no response names the server; a whole answer
+leaves in one send, the same bytes."""
 
 from __future__ import annotations
 
 import json
 import os
+import runpy
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -138,3 +141,123 @@ class TestGunicornOwnAnswers:
         )
         assert status == 200 and json.loads(body) == {"ok": True}
         assert "server" not in headers
+
+    def test_keep_alive_answers_arrive_whole(self, server: int) -> None:
+        request = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+        closing = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        with socket.create_connection(("127.0.0.1", server), timeout=10) as conn:
+            conn.sendall(request + closing)
+            data = b""
+            while chunk := conn.recv(65536):
+                data += chunk
+        answers = data.split(b"HTTP/1.1 200 OK\r\n")[1:]
+        # The sync worker closes after each answer; the gevent worker keeps the connection.
+        assert len(answers) == (1 if b"Connection: close" in answers[0] else 2)
+        assert all(answer.endswith(b'\r\n\r\n{"ok": true}') for answer in answers)
+
+
+class RecordingSocket:
+    """A socket that keeps each ``sendall``."""
+
+    def __init__(self) -> None:
+        self.sends: list[bytes] = []
+
+    def sendall(self, data: bytes) -> None:
+        self.sends.append(bytes(data))
+
+
+class Request:
+    version = (1, 1)
+
+    def __init__(self, method: str = "GET") -> None:
+        self.method = method
+
+    def should_close(self) -> bool:
+        return False
+
+
+class TestOneSendPerWholeAnswer:
+    """``write_with_head``: the head and a whole body in one send, byte for byte what
+    gunicorn's own write sends in two; anything else is gunicorn's own write."""
+
+    @pytest.fixture
+    def conf(self, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+        from gunicorn import util
+        from gunicorn.http import wsgi
+
+        monkeypatch.setattr(util, "http_date", lambda *_: "Mon, 07 Dec 2026 08:00:00 GMT")
+        monkeypatch.setattr(wsgi.Response, "write", wsgi.Response.write)  # restored after
+        return runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+
+    @staticmethod
+    def answer(
+        headers: list[tuple[str, str]],
+        chunks: list[bytes],
+        method: str = "GET",
+        status: str = "200 OK",
+    ) -> list[bytes]:
+        from gunicorn.http import wsgi
+
+        sock = RecordingSocket()
+        response = wsgi.Response(Request(method), sock, object())
+        write = response.start_response(status, headers)
+        for chunk in chunks:
+            write(chunk)
+        response.close()
+        return sock.sends
+
+    JSON = [("Content-Type", "application/json"), ("Content-Length", "12")]
+
+    def test_a_whole_body_goes_with_the_head(self, conf: dict[str, Any]) -> None:
+        before = self.answer(self.JSON, [b'{"ok": true}'])
+        conf["install_single_send"]()
+        after = self.answer(self.JSON, [b'{"ok": true}'])
+        assert len(before) == 2
+        assert after == [b"".join(before)]
+        assert after[0].endswith(b'Content-Length: 12\r\n\r\n{"ok": true}')
+
+    @pytest.mark.parametrize(
+        ("headers", "chunks", "method", "status"),
+        [
+            ([("Content-Type", "text/plain")], [b"a", b"b"], "GET", "200 OK"),  # chunked
+            ([("Content-Length", "2")], [b"a", b"b"], "GET", "200 OK"),  # in two chunks
+            ([("Content-Length", "12")], [b'{"ok": true}'], "HEAD", "200 OK"),
+            ([], [b""], "GET", "204 No Content"),
+        ],
+    )
+    def test_any_other_answer_is_gunicorns_own(
+        self,
+        conf: dict[str, Any],
+        headers: list[tuple[str, str]],
+        chunks: list[bytes],
+        method: str,
+        status: str,
+    ) -> None:
+        before = self.answer(headers, chunks, method, status)
+        conf["install_single_send"]()
+        assert self.answer(headers, chunks, method, status) == before
+
+    def test_a_subclass_frames_its_own_answer(self, conf: dict[str, Any]) -> None:
+        from gunicorn.http import wsgi
+
+        class Framed(wsgi.Response):  # as HTTP/2's response overrides the two writes
+            def send_headers(self) -> None:
+                self.headers_sent = True
+                self.sock.sendall(b"HEAD")
+
+            def _emit_body(self, data: bytes) -> None:
+                self.sock.sendall(b"BODY:" + data)
+
+        conf["install_single_send"]()
+        sock = RecordingSocket()
+        response = Framed(Request(), sock, object())
+        response.start_response("200 OK", self.JSON)(b'{"ok": true}')
+        assert sock.sends == [b"HEAD", b'BODY:{"ok": true}']
+
+    def test_installed_once(self, conf: dict[str, Any]) -> None:
+        from gunicorn.http import wsgi
+
+        conf["install_single_send"]()
+        installed = wsgi.Response.write
+        conf["install_single_send"]()
+        assert wsgi.Response.write is installed

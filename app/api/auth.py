@@ -28,15 +28,18 @@ class Identity:
     is_admin: bool
 
 
-def _raw_bearer() -> str | None:
-    header = request.headers.get("Authorization", "")
+def _raw_bearer(environ: dict[str, Any]) -> str | None:
+    header = environ.get("HTTP_AUTHORIZATION", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip() or None
     return None
 
 
 def _raw_token() -> str | None:
-    return _raw_bearer() or request.headers.get("x-auth-token") or None
+    # The WSGI environ as ``request.headers`` reads it (the same value), without building
+    # werkzeug's header view: this runs before every request.
+    environ = request.environ
+    return _raw_bearer(environ) or environ.get("HTTP_X_AUTH_TOKEN") or None
 
 
 def _decode(token: str) -> dict[str, Any] | None:
@@ -124,7 +127,7 @@ def require_metrics_access() -> None:
     without one, loopback clients only (403 otherwise)."""
     expected = current_config().metrics_token
     if expected:
-        given = _raw_bearer() or ""
+        given = _raw_bearer(request.environ) or ""
         if not hmac.compare_digest(given.encode(), expected.encode()):
             raise Unauthorized("The metrics token is required.")
         return

@@ -63,6 +63,7 @@ from models.statuses import (
 )
 
 if TYPE_CHECKING:
+    from app.gateways.jobs import ScriptedMessage
     from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -553,16 +554,32 @@ def malformed(payload: dict[str, Any]) -> str | None:
     return None
 
 
-def receive(redis: Redis, event: dict[str, Any], raw: bytes | None = None) -> None:
+def receive(
+    redis: Redis,
+    event: dict[str, Any],
+    raw: bytes | None = None,
+    message: ScriptedMessage | None = None,
+) -> None:
     """Keep a verified event's body for the worker, whose message carries only its id.
 
     Dramatiq logs a failed message with its arguments, and an event's body holds the
     intent's ``client_secret`` and the buyer's e-mail: no message may carry it. ``raw``
     is the signed body ``event`` was parsed from (strictly, by :func:`verified_event`):
     kept as it came, it need not be serialised again.
+
+    With ``message`` (``jobs.scripted_handle_stripe_event``) the body and the worker's
+    message are written in one MULTI: one round trip (a connection lost before its EXEC
+    writes neither); any error raises, and the caller answers 503 as before.
     """
     body = raw if raw is not None else json.dumps(event, separators=(",", ":"))
-    redis.set(keys.event_body(str(event["id"])), body, ex=keys.EVENT_BODY_TTL_SECONDS)
+    key = keys.event_body(str(event["id"]))
+    if message is None:
+        redis.set(key, body, ex=keys.EVENT_BODY_TTL_SECONDS)
+        return
+    with redis.pipeline(transaction=True) as pipe:
+        pipe.set(key, body, ex=keys.EVENT_BODY_TTL_SECONDS)
+        message.queue_in(pipe)
+        pipe.execute()
 
 
 def received_event(redis: Redis, event_id: str) -> dict[str, Any] | None:

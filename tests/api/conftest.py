@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jwt
 import pytest
+import redis as redis_lib
 
+from app import create_app
+from app.gateways.jobs import DramatiqJobs, redis_broker
+from app.runtime import Runtime, install
 from app.services.catalog import ProductInput, upsert_product
 
 CATALOG = (
@@ -113,3 +117,53 @@ def authorized_order(runtime: Any, gateway: Any) -> Any:
     order = Order.get_by_id(placed.order.id)
     assert order.state == "AUTHORIZED"
     return order
+
+
+def counting_runtime(runtime: Any, url: str, **overrides: Any) -> Runtime:
+    """A runtime (installed) on the Redis at ``url`` and a real Dramatiq broker there, both
+    counting their round trips (``devstack.perf.roundtrips.sends``); the catalog in stock."""
+    from devstack.perf.roundtrips import CountingConnection
+
+    pool = redis_lib.ConnectionPool.from_url(
+        url, decode_responses=True, connection_class=CountingConnection
+    )
+    client = redis_lib.Redis(connection_pool=pool)
+    broker = redis_broker(url)
+    broker.client.connection_pool.connection_class = CountingConnection
+    real = Runtime(
+        config=runtime.config.with_overrides(**overrides),
+        redis=client,
+        gateway=runtime.gateway,
+        mailer=runtime.mailer,
+        jobs=DramatiqJobs(broker),
+    )
+    install(real)
+    for product in CATALOG:
+        upsert_product(client, product)
+    return real
+
+
+@pytest.fixture
+def counted_app(runtime: Any, real_redis_url: str) -> Iterator[Any]:
+    """A test client of the app on :func:`counting_runtime` over the real Redis (emptied)."""
+    redis_lib.Redis.from_url(real_redis_url).flushdb()
+    real = counting_runtime(
+        runtime, real_redis_url, ratelimit_enabled=True, ratelimit_checkout="1000/minute"
+    )
+    yield create_app(real.config, runtime=real).test_client()
+    real.redis.flushdb()
+    real.jobs.broker.close()  # type: ignore[attr-defined]
+    install(runtime)
+
+
+def run_queued(broker: Any) -> None:
+    """Run the default queue's messages on a real Dramatiq worker until none is left."""
+    import dramatiq
+
+    worker = dramatiq.Worker(broker, worker_timeout=100, worker_threads=1)
+    worker.start()
+    try:
+        broker.join("default", timeout=20_000)
+        worker.join()
+    finally:
+        worker.stop()

@@ -14,11 +14,10 @@ import pytest
 import redis as redis_lib
 
 from app import create_app, keys
-from app.gateways.jobs import DramatiqJobs, queue_depths, redis_broker
-from app.runtime import Runtime, current, install
-from app.services.catalog import upsert_product
-from devstack.perf.roundtrips import CountingConnection, sends
-from tests.api.conftest import CATALOG
+from app.gateways.jobs import queue_depths
+from app.runtime import current, install
+from devstack.perf.roundtrips import sends
+from tests.api.conftest import counting_runtime, run_queued
 
 SUBMIT = "/api/checkout/payment-intent"
 
@@ -131,31 +130,9 @@ class TestReplayToAnotherCaller:
 @pytest.mark.realredis
 class TestRoundTrips:
     @pytest.fixture
-    def counted(self, runtime: Any, real_redis_url: str) -> Iterator[Any]:
-        """The app on the real Redis, its client and its broker's counting round trips."""
-        pool = redis_lib.ConnectionPool.from_url(
-            real_redis_url, decode_responses=True, connection_class=CountingConnection
-        )
-        client = redis_lib.Redis(connection_pool=pool)
-        client.flushdb()
-        broker = redis_broker(real_redis_url)
-        broker.client.connection_pool.connection_class = CountingConnection
-        real = Runtime(
-            config=runtime.config.with_overrides(
-                ratelimit_enabled=True, ratelimit_checkout="1000/minute"
-            ),
-            redis=client,
-            gateway=runtime.gateway,
-            mailer=runtime.mailer,
-            jobs=DramatiqJobs(broker),
-        )
-        install(real)
-        for product in CATALOG:
-            upsert_product(client, product)
-        yield create_app(real.config, runtime=real).test_client()
-        client.flushdb()
-        broker.close()
-        install(runtime)
+    def counted(self, counted_app: Any) -> Any:
+        """The app on the real Redis, counting round trips (tests/api/conftest.py)."""
+        return counted_app
 
     def test_an_admitted_submit_costs_one_round_trip_its_message_included(
         self, counted: Any, submit_body: Callable[..., Any]
@@ -209,13 +186,7 @@ class TestRoundTrips:
             SUBMIT, json=submit_body(), headers={"Idempotency-Key": "worker-run-1"}
         )
         assert response.status_code == 202
-        worker = dramatiq.Worker(broker, worker_timeout=100, worker_threads=1)
-        worker.start()
-        try:
-            broker.join("default", timeout=20_000)
-            worker.join()
-        finally:
-            worker.stop()
+        run_queued(broker)
         assert ran == [response.get_json()["orderId"]]
         assert queue_depths(current().redis)["default"] == 0  # acknowledged: gone
 
@@ -254,30 +225,15 @@ class TestReplicaAcknowledgement:
     def acked(self, runtime: Any, replicated_redis: Any) -> Iterator[Callable[[int], Any]]:
         """The app on a primary with one replica, asking for one acknowledgement within
         the given milliseconds (default :attr:`PATIENT_MS`): a test client each call."""
-        pool = redis_lib.ConnectionPool.from_url(
-            replicated_redis.url, decode_responses=True, connection_class=CountingConnection
-        )
-        client = redis_lib.Redis(connection_pool=pool)
-        broker = redis_broker(replicated_redis.url)
-        broker.client.connection_pool.connection_class = CountingConnection
-        real = Runtime(
-            config=runtime.config.with_overrides(redis_min_replicas_ack=1),
-            redis=client,
-            gateway=runtime.gateway,
-            mailer=runtime.mailer,
-            jobs=DramatiqJobs(broker),
-        )
-        install(real)
-        for product in CATALOG:
-            upsert_product(client, product)
+        real = counting_runtime(runtime, replicated_redis.url, redis_min_replicas_ack=1)
 
         def app(timeout_ms: int = self.PATIENT_MS) -> Any:
             config = real.config.with_overrides(redis_replica_ack_timeout_ms=timeout_ms)
             return create_app(config, runtime=real).test_client()
 
         yield app
-        broker.close()
-        client.close()
+        real.jobs.broker.close()  # type: ignore[attr-defined]
+        real.redis.close()
         install(runtime)
 
     def test_an_acknowledged_submit_is_on_the_replica_in_two_round_trips(

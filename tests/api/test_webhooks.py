@@ -5,9 +5,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import dramatiq
 import pytest
+from dramatiq import Message
 
+from app.gateways.jobs import queue_depths
+from app.runtime import current
 from app.services import webhooks
+from devstack.perf.roundtrips import sends
+from tests.api.conftest import run_queued
 
 URL = "/api/webhooks/stripe"
 
@@ -166,3 +172,57 @@ def unhandled_count(type_: str) -> float:
 
     value = REGISTRY.get_sample_value("checkout_webhook_unhandled_total", {"type": type_})
     return value or 0.0
+
+
+@pytest.mark.realredis
+class TestOneRoundTrip:
+    """On the Redis broker a handled event's kept body and its message are written in one
+    MULTI: one round trip, and a real Dramatiq worker runs the message."""
+
+    def deliver(self, client: Any, event: dict[str, Any]) -> Any:
+        body, header = current().gateway.signed(event)  # type: ignore[attr-defined]
+        return client.post(URL, data=body, headers={"Stripe-Signature": header})
+
+    def test_a_handled_event_costs_one_round_trip_its_message_included(
+        self, counted_app: Any
+    ) -> None:
+        gateway: Any = current().gateway
+        self.deliver(counted_app, gateway.event("payment_intent.succeeded", {"id": "pi_0"}))
+        event = gateway.event("payment_intent.succeeded", {"id": "pi_1", "metadata": {}})
+        before = sends()
+        response = self.deliver(counted_app, event)
+        trips = sends() - before - 1  # minus the call of sends() itself
+        assert response.status_code == 200
+        assert response.get_json() == {"received": True}
+        assert trips == 1
+        redis = current().redis
+        assert webhooks.received_event(redis, event["id"]) == event
+        assert queue_depths(redis)["default"] == 2  # the first delivery's and this one's
+        ids = redis.lrange("dramatiq:default", 0, -1)
+        assert set(ids) == set(redis.hkeys("dramatiq:default.msgs"))  # each on the queue
+        message = Message.decode(redis.hget("dramatiq:default.msgs", ids[-1]).encode())
+        assert (message.actor_name, tuple(message.args)) == ("handle_stripe_event", (event["id"],))
+        assert message.options["redis_message_id"] == ids[-1]
+
+    def test_a_failed_write_is_not_acknowledged(self, counted_app: Any) -> None:
+        gateway: Any = current().gateway
+        current().redis.set("dramatiq:default", "not a list")  # the RPUSH fails in the MULTI
+        event = gateway.event("payment_intent.succeeded", {"id": "pi_2", "metadata": {}})
+        response = self.deliver(counted_app, event)
+        assert response.status_code == 503  # Stripe delivers it again later
+        assert response.get_json()["error"]["code"] == "service_unavailable"
+
+    def test_a_dramatiq_worker_runs_the_message(self, counted_app: Any) -> None:
+        broker = current().jobs.broker  # type: ignore[attr-defined]
+        ran: list[str] = []
+
+        @dramatiq.actor(actor_name="handle_stripe_event", queue_name="default", broker=broker)
+        def handle_stripe_event(event_id: str) -> None:
+            ran.append(event_id)
+
+        gateway: Any = current().gateway
+        event = gateway.event("payment_intent.succeeded", {"id": "pi_3", "metadata": {}})
+        assert self.deliver(counted_app, event).status_code == 200
+        run_queued(broker)
+        assert ran == [event["id"]]
+        assert queue_depths(current().redis)["default"] == 0  # acknowledged: gone

@@ -218,9 +218,12 @@ def test_a_valid_body_and_one_or_two_changes_get_the_schemas_answer(
     for place, key, value in changes:
         target: Any = body
         for step in place:
-            target = target[step] if isinstance(target, dict | list) and target else None
+            if isinstance(target, dict):
+                target = target.get(step)
+            else:
+                target = target[step] if isinstance(target, list) and target else None
         if not isinstance(target, dict):
-            continue  # an earlier change replaced the place
+            continue  # an earlier change replaced or removed the place
         if value is DELETE:
             target.pop(key, None)
         else:
