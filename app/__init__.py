@@ -200,8 +200,10 @@ def _scope_limiter_hooks(app: Flask, limiter: Limiter, endpoints: frozenset[str]
                 hook(exc)
 
     for name in {endpoint.partition(".")[0] for endpoint in endpoints}:
-        app.after_request_funcs[name].append(after_limited)
-        app.teardown_request_funcs[name].append(teardown_limited)
+        if limiter_after:  # a disabled limiter hooks nothing in
+            app.after_request_funcs[name].append(after_limited)
+        if limiter_teardown:
+            app.teardown_request_funcs[name].append(teardown_limited)
 
 
 def _client_ip() -> str:
