@@ -29,6 +29,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -129,15 +130,72 @@ def install_edge_answers() -> None:
     from gunicorn.http import wsgi
 
     util.write_error = write_json_error
-    original = wsgi.Response.default_headers
-    if getattr(original, "without_banner", False):
+    if getattr(wsgi.Response.default_headers, "without_banner", False):
         return
+    wsgi.Response.default_headers = head_lines(wsgi.Response.default_headers)
+
+
+class HttpDate:
+    """The ``Date`` header's value, formatted once a second (gunicorn's ``http_date``
+    formats it for every response through ``email.utils.formatdate``)."""
+
+    def __init__(self) -> None:
+        self._second = (-1, "")
+
+    def __call__(self) -> str:
+        from gunicorn import util
+
+        second = int(time.time())
+        cached, value = self._second
+        if cached != second:
+            value = util.http_date(second)
+            self._second = (second, value)  # one tuple: greenlets see one or the other
+        return value
+
+
+def head_lines(original: Any) -> Any:
+    """gunicorn's ``Response.default_headers`` (the status line, ``Date``, ``Connection``,
+    ``Transfer-Encoding``) without its ``Server`` line, the date formatted once a second.
+
+    The same lines as ``original`` minus ``Server`` (tests/test_gunicorn_conf.py compares
+    them case by case), without building the banner's line and filtering it out again.
+    """
+    date = HttpDate()
 
     def default_headers(self: Any) -> list[str]:
-        return [line for line in original(self) if not line.startswith("Server:")]
+        if self.upgrade:
+            connection = "upgrade"
+        elif self.should_close():
+            connection = "close"
+        else:
+            connection = "keep-alive"
+        version = self.req.version
+        lines = [
+            f"HTTP/{version[0]}.{version[1]} {self.status}\r\n",
+            f"Date: {date()}\r\n",
+            f"Connection: {connection}\r\n",
+        ]
+        if self.chunked:
+            lines.append("Transfer-Encoding: chunked\r\n")
+        return lines
 
     default_headers.without_banner = True  # type: ignore[attr-defined]
-    wsgi.Response.default_headers = default_headers
+    default_headers.original = original  # type: ignore[attr-defined]
+    return default_headers
+
+
+def freeze_settings(cfg: Any) -> None:
+    """Every setting's value as a plain attribute of this worker's ``cfg``.
+
+    gunicorn's ``Config.__getattr__`` looks a setting up in its table and calls the
+    setting's ``get()`` on every read: about twenty reads per request (the parser's limits,
+    the forwarded-header rules, the hooks). A worker's settings do not change once it runs
+    (a reload forks new workers with a new ``cfg``), so each is read once here. Properties
+    of ``Config`` (``is_ssl``, ``worker_class_str``) are looked up before the instance's
+    attributes and stay as they are.
+    """
+    for name, setting in cfg.settings.items():
+        cfg.__dict__[name] = setting.get()
 
 
 def write_with_head(original: Any, response_class: type) -> Any:
@@ -185,8 +243,10 @@ def install_single_send() -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    """Install the JSON edge answers and the single send of a whole answer; under the
-    gevent worker, psycopg2 must yield to other greenlets while it waits."""
+    """Install the JSON edge answers and the single send of a whole answer, freeze the
+    worker's settings; under the gevent worker, psycopg2 must yield to other greenlets
+    while it waits."""
+    freeze_settings(worker.cfg)
     install_edge_answers()
     install_single_send()
     if "gevent" in worker.cfg.worker_class_str:

@@ -141,6 +141,7 @@ class TestGunicornOwnAnswers:
         )
         assert status == 200 and json.loads(body) == {"ok": True}
         assert "server" not in headers
+        assert headers["date"].endswith(" GMT") and headers["connection"] == "close"
 
     def test_keep_alive_answers_arrive_whole(self, server: int) -> None:
         request = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
@@ -261,3 +262,99 @@ class TestOneSendPerWholeAnswer:
         installed = wsgi.Response.write
         conf["install_single_send"]()
         assert wsgi.Response.write is installed
+
+
+class Answer:
+    """What gunicorn's ``default_headers`` reads of a response."""
+
+    def __init__(
+        self,
+        version: tuple[int, int] = (1, 1),
+        status: str = "200 OK",
+        *,
+        chunked: bool = False,
+        upgrade: bool = False,
+        closes: bool = False,
+    ) -> None:
+        self.req = Request()
+        self.req.version = version
+        self.status = status
+        self.chunked = chunked
+        self.upgrade = upgrade
+        self.closes = closes
+        self.version = "gunicorn"
+
+    def should_close(self) -> bool:
+        return self.closes
+
+
+class TestHeadLines:
+    """``head_lines``: gunicorn's status line, Date, Connection and Transfer-Encoding,
+    without the Server line, the date formatted once a second."""
+
+    @pytest.fixture
+    def conf(self, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+        from gunicorn import util
+
+        monkeypatch.setattr(util, "http_date", lambda *_: "Mon, 07 Dec 2026 08:00:00 GMT")
+        return runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+
+    @staticmethod
+    def gunicorns() -> Any:
+        from gunicorn.http import wsgi
+
+        current = wsgi.Response.default_headers  # another test may have installed ours
+        return getattr(current, "original", current)
+
+    @pytest.mark.parametrize(
+        "answer",
+        [
+            Answer(),
+            Answer(closes=True),
+            Answer(chunked=True),
+            Answer((1, 0), "404 NOT FOUND", closes=True),
+            Answer(status="101 Switching Protocols", upgrade=True),
+            Answer(status="204 NO CONTENT", chunked=True, closes=True),
+        ],
+    )
+    def test_gunicorns_lines_less_the_server_line(
+        self, conf: dict[str, Any], answer: Answer
+    ) -> None:
+        original = self.gunicorns()
+        expected = [line for line in original(answer) if not line.startswith("Server:")]
+        assert len(expected) == len(original(answer)) - 1
+        assert conf["head_lines"](original)(answer) == expected
+
+    def test_the_date_is_formatted_once_a_second(
+        self, conf: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from gunicorn import util
+
+        formatted: list[float] = []
+        monkeypatch.setattr(util, "http_date", lambda when: formatted.append(when) or str(when))
+        date = conf["HttpDate"]()
+        for now, expected in [(1000.2, "1000"), (1000.9, "1000"), (1001.0, "1001")]:
+            monkeypatch.setattr(time, "time", lambda now=now: now)
+            assert date() == expected
+        assert formatted == [1000, 1001]
+
+
+class TestFrozenSettings:
+    def test_every_setting_reads_as_before_without_gunicorns_lookup(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from gunicorn.config import Config
+
+        cfg = Config()
+        cfg.set("keepalive", 7)
+        cfg.set("certfile", "/etc/ssl/cert.pem")
+        values = {name: getattr(cfg, name) for name in cfg.settings}
+        runpy.run_path(str(ROOT / "gunicorn.conf.py"))["freeze_settings"](cfg)
+
+        def no_lookup(self: Any, name: str) -> Any:
+            raise AssertionError(f"{name} read through Config.__getattr__")
+
+        monkeypatch.setattr(Config, "__getattr__", no_lookup)
+        assert {name: getattr(cfg, name) for name in cfg.settings} == values
+        assert cfg.keepalive == 7
+        assert cfg.is_ssl  # a property of Config, from the frozen certfile

@@ -212,6 +212,29 @@ class TestRateLimit:
                 for hook in table[None]
             )
 
+    def test_the_limiters_hooks_skip_the_views_without_a_limit(
+        self, limited: Any, catalog: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """On the checkout blueprint only its limited views reach flask-limiter's
+        per-request context (its after_request and teardown read and reset it)."""
+        from flask_limiter import Limiter
+
+        reads: list[str] = []
+        context = Limiter.context
+
+        def counted(limiter: Limiter) -> Any:
+            reads.append("context")
+            return context.fget(limiter)  # type: ignore[attr-defined]
+
+        monkeypatch.setattr(Limiter, "context", property(counted))
+        assert limited.get("/api/checkout/ord_missing").status_code == 404
+        assert limited.post("/api/checkout/payment-intent", json={}).status_code == 400
+        assert reads == []
+        body = {"items": [{"sku": "MUG", "quantity": 1}]}
+        quote = limited.post("/api/checkout/quote", json=body)
+        assert quote.headers["X-RateLimit-Remaining"] == "1"
+        assert reads
+
     def test_limit_is_per_client_ip(self, limited: Any, catalog: Any) -> None:
         body = {"items": [{"sku": "MUG", "quantity": 1}]}
         for _ in range(2):
