@@ -32,6 +32,10 @@ Each function mirrors one peewee call:
 - ``update_returning(...)`` — the same, answering the row as it is now (a model
   instance), or None when no row matched.
 - ``save(instance, *fields)`` — ``instance.save(only=fields)``.
+- ``run(shape, build, params)`` — any other statement (an expression, a join on a value,
+  ``RETURNING`` some columns): ``build()`` is the peewee query, asked for its SQL once per
+  ``shape``; ``params`` are what it sends, in its order. ``instance(Model, values)`` makes
+  a row's columns an instance, as peewee's cursor does.
 
 For example (``lock_order`` and ``transition`` as statements)::
 
@@ -257,6 +261,46 @@ def save(instance: peewee.Model, *fields: peewee.Field) -> int:
     changed = update(type(instance), row._pk, values)
     row._dirty.difference_update(field.name for field in fields)
     return changed
+
+
+def run(shape: Any, build: Callable[[], peewee.Query], params: Sequence[Any]) -> Any:
+    """Run the statement ``build()`` makes, its SQL asked of peewee once per ``shape``
+    (which must name everything that changes the text) and database; the cursor.
+
+    ``params``: the values peewee sends for it, in its order, as the driver takes them
+    (each field's ``db_value``). The first call checks them against peewee's own.
+    """
+    db = database()
+    key = ("run", type(db), shape)
+    compiled = _compiled.get(key)
+    if compiled is None:
+        sql, sent = build().sql()
+        if list(sent) != list(params):
+            raise TypeError(f"models.statements: {sql!r} takes {sent!r}, not {params!r}")
+        compiled = Compiled(sql, (), ServerSide.of(sql))
+        _compiled[key] = compiled
+    return _execute(db, compiled, list(params))
+
+
+# (model, fields) -> their answers, for instance().
+_answered: dict[tuple[Any, ...], tuple[tuple[str, Converter], ...]] = {}
+
+
+def instance(
+    model: type[M], values: Sequence[Any], fields: Sequence[peewee.Field] | None = None
+) -> M:
+    """An instance of ``model`` holding ``values``, one per field of ``fields`` (all the
+    model's, in peewee's column order, unless said) as the database answered them."""
+    key = (model, None if fields is None else tuple(fields))
+    answers = _answered.get(key)
+    if answers is None:
+        answers = _answered[key] = _answers(model._meta.sorted_fields if fields is None else fields)
+    return _built(model, answers, values)
+
+
+def width(model: type[peewee.Model]) -> int:
+    """How many columns ``model.select()`` answers (its fields)."""
+    return len(model._meta.sorted_fields)
 
 
 # --- running: as text, or prepared on the connection ---

@@ -775,26 +775,31 @@ def order_of_event_query(order_id: str) -> peewee.Select:
 
 def _order_of(row: tuple[Any, ...] | None) -> Order | None:
     """An Order holding EVENT_ORDER_COLUMNS' values of ``row`` (None: no row)."""
-    if row is None:
-        return None
-    order = Order(__no_default__=1)
-    order.__data__ = {
-        f.name: f.python_value(value) for f, value in zip(EVENT_ORDER_COLUMNS, row, strict=True)
-    }
-    return order
+    return None if row is None else statements.instance(Order, row, EVENT_ORDER_COLUMNS)
 
 
 def lock_row_and_order(row_id: int, order_id: str) -> tuple[WebhookEvent, Order]:
     """Re-read an inbox row and its event's order in the current transaction, both
     row-locked on PostgreSQL, in one statement (orders are never deleted)."""
-    query = (
-        WebhookEvent.select(WebhookEvent, Order)
-        .join(Order, on=(Order.id == order_id), attr="locked_order")
-        .where(WebhookEvent.id == row_id)
-    )
-    row = (query.for_update() if is_postgres() else query).get()
-    order: Order = row.locked_order  # type: ignore[attr-defined]  # the join's attr
-    return row, order
+
+    def query() -> peewee.Select:
+        joined = (
+            WebhookEvent.select(WebhookEvent, Order)
+            .join(Order, on=(Order.id == order_id), attr="locked_order")
+            .where(WebhookEvent.id == row_id)
+            .paginate(1, 1)  # as peewee's get()
+        )
+        return joined.for_update() if is_postgres() else joined
+
+    found = statements.run(
+        "webhooks.lock_row_and_order", query, [order_id, row_id, 1, 0]
+    ).fetchone()
+    if found is None:
+        missing: type[Exception] = WebhookEvent.DoesNotExist  # type: ignore[attr-defined]
+        raise missing(f"no inbox row {row_id} beside order {order_id}")  # as peewee's get()
+    mine = statements.width(WebhookEvent)
+    row = statements.instance(WebhookEvent, found[:mine])
+    return row, statements.instance(Order, found[mine:])
 
 
 def lock_row(row_id: int) -> WebhookEvent:

@@ -248,6 +248,45 @@ class TestUpdate:
         assert Product.get_by_id("TEE").stock_on_hand == 5
 
 
+class TestRun:
+    def test_an_expression_is_sent_as_peewee_sends_it(self, sent: list[Any]) -> None:
+        Product.create(sku="TEE", name="Tee", price_amount=2000, currency="usd", stock_on_hand=5)
+        now = datetime(2030, 1, 2, 3, 4, 5)
+
+        def query(qty: int) -> peewee.Query:
+            taken = Product.update(stock_on_hand=Product.stock_on_hand - qty, updated_at=now)
+            return taken.where(Product.sku == "TEE")
+
+        sent.clear()
+        for qty in (2, 1):
+            statements.run("test.take", lambda q=qty: query(q), [qty, now, "TEE"])
+        sql, params = query(1).sql()
+        assert sent == [(sql, [2, now, "TEE"]), (sql, list(params))]
+        read = Product.get_by_id("TEE")
+        assert (read.stock_on_hand, read.updated_at) == (2, now)
+
+    def test_parameters_peewee_would_not_send_are_refused(self) -> None:
+        Product.create(sku="TEE", name="Tee", price_amount=2000, currency="usd", stock_on_hand=5)
+        query = Product.update(stock_on_hand=Product.stock_on_hand - 1).where(Product.sku == "TEE")
+        with pytest.raises(TypeError, match="takes"):
+            statements.run("test.swapped", lambda: query, ["TEE", 1])  # not peewee's order
+        assert Product.get_by_id("TEE").stock_on_hand == 5
+
+    def test_rows_become_the_instances_peewee_reads(self) -> None:
+        order = statements.create(Order, **order_fields(promotion={"code": "X"}))
+        OrderEvent.create(order=order, type="ORDER_CREATED", payload={"n": 1})
+        query = OrderEvent.select(OrderEvent, Order).join(Order).where(Order.id == order.id)
+        row = statements.run("test.joined", lambda: query, [order.id]).fetchone()
+        mine = statements.width(OrderEvent)
+        event = statements.instance(OrderEvent, row[:mine])
+        theirs = query.get()
+        assert columns(event) == columns(theirs) and not event.is_dirty()
+        assert columns(statements.instance(Order, row[mine:])) == columns(theirs.order)
+        assert event.payload == {"n": 1} and isinstance(event.ts, datetime)
+        some = statements.instance(Order, [order.id, {"code": "X"}], [Order.id, Order.promotion])
+        assert some.__data__ == {"id": order.id, "promotion": {"code": "X"}}
+
+
 @pytest.fixture
 def pooled(db: peewee.Database, database_url: str) -> Iterator[Any]:
     """The models bound to a pool of two connections on the migrated PostgreSQL
