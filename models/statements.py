@@ -71,7 +71,7 @@ from typing import Any, TypeVar
 
 import peewee
 
-from models.db import database, prepared_on
+from models.db import beside_sql, database, is_postgres, prepared_on
 
 M = TypeVar("M", bound=peewee.Model)
 Converter = Callable[[Any], Any] | None
@@ -129,7 +129,7 @@ def create_many(model: type[M], rows: Sequence[Mapping[str, Any]]) -> list[M]:
     """
     if not rows:
         return []
-    instances: list[Any] = [model(**row) for row in rows]
+    instances: list[Any] = [_new(model, row) for row in rows]
     meta = model._meta
     pk = _key(model)
     auto = bool(meta.auto_increment)
@@ -157,6 +157,22 @@ def create_many(model: type[M], rows: Sequence[Mapping[str, Any]]) -> list[M]:
     for instance in instances:
         instance._dirty.clear()
     return instances
+
+
+def _new(model: type[M], row: Mapping[str, Any]) -> M:
+    """``model(**row)``, each callable default called only for a field ``row`` leaves
+    out (peewee calls every one, then overwrites the ones given: a clock read per
+    timestamp given)."""
+    instance: Any = model(__no_default__=1)
+    meta: Any = model._meta  # peewee's defaults, private and untyped
+    data = instance.__data__
+    data.update(meta._default_by_name)
+    for name, default in meta._default_callable_list:
+        if name not in row:
+            data[name] = default()
+    for name, value in row.items():
+        setattr(instance, name, value)
+    return instance
 
 
 def get(
@@ -263,23 +279,75 @@ def save(instance: peewee.Model, *fields: peewee.Field) -> int:
     return changed
 
 
-def run(shape: Any, build: Callable[[], peewee.Query], params: Sequence[Any]) -> Any:
+def run(
+    shape: Any,
+    build: Callable[[], peewee.Query | tuple[str, Sequence[Any]]],
+    params: Sequence[Any],
+) -> Any:
     """Run the statement ``build()`` makes, its SQL asked of peewee once per ``shape``
     (which must name everything that changes the text) and database; the cursor.
 
     ``params``: the values peewee sends for it, in its order, as the driver takes them
     (each field's ``db_value``). The first call checks them against peewee's own.
+    ``build`` may answer the SQL and its parameters itself (a statement composed of
+    peewee's, as :func:`insert_new_beside`'s).
     """
     db = database()
     key = ("run", type(db), shape)
     compiled = _compiled.get(key)
     if compiled is None:
-        sql, sent = build().sql()
+        built = build()
+        sql, sent = built if isinstance(built, tuple) else built.sql()
         if list(sent) != list(params):
             raise TypeError(f"models.statements: {sql!r} takes {sent!r}, not {params!r}")
         compiled = Compiled(sql, (), ServerSide.of(sql))
         _compiled[key] = compiled
     return _execute(db, compiled, list(params))
+
+
+@dataclass(frozen=True)
+class Read:
+    """A read sent beside an insert (:func:`insert_new_beside`): ``build()`` is the
+    peewee Select (its first column never NULL), ``params`` what it sends, ``shape``
+    names its text (as :func:`run`'s)."""
+
+    shape: Any
+    build: Callable[[], peewee.Select]
+    params: Sequence[Any]
+
+
+def insert_new(model: type[peewee.Model], values: Mapping[str, Any], key: peewee.Field) -> Any:
+    """``models.db.insert_new(model.insert(**values), key)``: the new row's ``key``, or
+    None when a row with the same unique value existed; compiled once per set of fields."""
+    return insert_new_beside(model, values, key, None)[0]
+
+
+def insert_new_beside(
+    model: type[peewee.Model], values: Mapping[str, Any], key: peewee.Field, read: Read | None
+) -> tuple[Any, tuple[Any, ...] | None]:
+    """``models.db.insert_new_beside`` of ``model.insert(**values)`` and ``read``: on
+    PostgreSQL one statement, the read seeing the database as before the insert."""
+    data = _new(model, values).__data__  # the defaults peewee's INSERT would add
+    fields = tuple(sorted((model._meta.fields[name] for name in data), key=_sort_key))
+    params = [f.db_value(data[f.name]) for f in fields]
+
+    def insert() -> peewee.Query:
+        row = {f: data[f.name] for f in fields}
+        return model.insert(row).on_conflict_ignore().returning(key)
+
+    shape = ("insert_new", model, fields, key)
+    if read is None:
+        row = run(shape, insert, params).fetchone()
+        return (None if row is None else row[0]), None
+    if not is_postgres():  # SQLite: the read, then the insert (as models.db's)
+        found = run(read.shape, lambda: read.build().limit(1), [*read.params, 1]).fetchone()
+        return insert_new_beside(model, values, key, None)[0], found
+    both = run(
+        (*shape, read.shape),
+        lambda: beside_sql(insert(), key, read.build().limit(1)),
+        [*params, *read.params, 1],
+    ).fetchone()
+    return both[0], (tuple(both[1:]) if both[1] is not None else None)
 
 
 # (model, fields) -> their answers, for instance().

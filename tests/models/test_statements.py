@@ -11,8 +11,8 @@ from typing import Any
 import peewee
 import pytest
 
-from models import Order, OrderEvent, Outbox, Product, Reservation, statements
-from models.db import bind_database, database_proxy, is_postgres, prepared_on
+from models import Order, OrderEvent, Outbox, Product, Reservation, WebhookEvent, statements
+from models.db import bind_database, database_proxy, insert_new, is_postgres, prepared_on
 from models.statuses import OrderState, ReservationStatus
 
 pytestmark = pytest.mark.usefixtures("db")
@@ -285,6 +285,44 @@ class TestRun:
         assert event.payload == {"n": 1} and isinstance(event.ts, datetime)
         some = statements.instance(Order, [order.id, {"code": "X"}], [Order.id, Order.promotion])
         assert some.__data__ == {"id": order.id, "promotion": {"code": "X"}}
+
+
+class TestInsertNew:
+    def read(self, sku: str) -> statements.Read:
+        def query() -> peewee.Select:
+            return Product.select(Product.sku, Product.price_amount).where(Product.sku == sku)
+
+        return statements.Read("test.product", query, [sku])
+
+    def test_the_row_peewee_inserts_and_the_row_read(self, sent: list[Any]) -> None:
+        Product.create(sku="MUG", name="Mug", price_amount=1200, currency="usd")
+        fields = {"event_id": "evt_1", "type": "t", "payload": {"id": "evt_1"}}
+        sent.clear()
+        new_id, row = statements.insert_new_beside(
+            WebhookEvent, fields, WebhookEvent.id, self.read("MUG")
+        )
+        assert len(sent) == (1 if is_postgres() else 2)
+        assert row == ("MUG", 1200)
+        ours = WebhookEvent.get(WebhookEvent.event_id == "evt_1")
+        assert new_id == ours.id
+        theirs_id = insert_new(
+            WebhookEvent.insert(event_id="evt_2", type="t", payload={"id": "evt_1"}),
+            WebhookEvent.id,
+        )
+        theirs = WebhookEvent.get_by_id(theirs_id)
+        assert columns(ours, "id", "event_id", "created_at") == columns(
+            theirs, "id", "event_id", "created_at"
+        )
+        assert isinstance(ours.created_at, datetime) and ours.status == "received"
+
+    def test_an_existing_row_and_nothing_to_read(self) -> None:
+        fields = {"event_id": "evt_3", "type": "t", "payload": {}}
+        first = statements.insert_new(WebhookEvent, fields, WebhookEvent.id)
+        again, row = statements.insert_new_beside(
+            WebhookEvent, fields, WebhookEvent.id, self.read("NONE")
+        )
+        assert first is not None and again is None and row is None
+        assert WebhookEvent.select().where(WebhookEvent.event_id == "evt_3").count() == 1
 
 
 @pytest.fixture
