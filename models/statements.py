@@ -129,6 +129,46 @@ def create_many(model: type[M], rows: Sequence[Mapping[str, Any]]) -> list[M]:
     """
     if not rows:
         return []
+    instances, compiled, params = _insert(model, rows)
+    cursor = _execute(database(), compiled, params)
+    return _keyed(instances, cursor.fetchall() if model._meta.auto_increment else ())
+
+
+def create_many_beside(
+    model: type[M], rows: Sequence[Mapping[str, Any]], read: Read
+) -> tuple[list[M], list[tuple[Any, ...]]]:
+    """:func:`create_many` of an auto-increment ``model``, and every row of ``read`` (in no
+    particular order) as the database was before the insert: on PostgreSQL in ONE
+    statement (a data-modifying ``WITH`` beside the read, as :func:`insert_new_beside`);
+    SQLite sends the read, then the insert."""
+    if not is_postgres():
+        found = run(read.shape, read.build, read.params).fetchall()
+        return create_many(model, rows), [tuple(row) for row in found]
+    instances, compiled, params = _insert(model, rows)
+    pk = _key(model)
+    if not model._meta.auto_increment:
+        raise TypeError(f"{model.__name__}: create_many_beside needs an auto-increment key")
+
+    def both() -> tuple[str, list[Any]]:
+        select_sql, select_params = read.build().sql()
+        sql = (
+            f'WITH "new" AS ({compiled.sql}) SELECT (SELECT array_agg("{pk.column_name}")'
+            f' FROM "new"), "read".* FROM (SELECT 1) AS "one"'
+            f' LEFT JOIN ({select_sql}) AS "read" ON TRUE'
+        )
+        return sql, [*params, *select_params]
+
+    shape = ("create_many_beside", model, compiled.sql, read.shape)
+    answered = run(shape, both, [*params, *read.params]).fetchall()
+    written = _keyed(instances, [(new_id,) for new_id in answered[0][0]])
+    return written, [tuple(row[1:]) for row in answered if row[1] is not None]
+
+
+def _insert(
+    model: type[M], rows: Sequence[Mapping[str, Any]]
+) -> tuple[list[Any], Compiled, list[Any]]:
+    """The new instances of ``rows`` (auto-increment keys left to the database), the
+    compiled multi-row INSERT (``RETURNING`` the key where auto) and its parameters."""
     instances: list[Any] = [_new(model, row) for row in rows]
     meta = model._meta
     pk = _key(model)
@@ -142,16 +182,23 @@ def create_many(model: type[M], rows: Sequence[Mapping[str, Any]]) -> list[M]:
     if any(set(instance.__data__) != names for instance in instances[1:]):
         raise ValueError(f"{model.__name__}: every row must name the same fields")
     fields = tuple(sorted((meta.fields[name] for name in names), key=_sort_key))
-    db = database()
-    key = ("insert", type(db), model, fields, len(instances), auto)
+    key = ("insert", type(database()), model, fields, len(instances), auto)
     compiled = _compiled.get(key)
     if compiled is None:
         compiled = _compile_insert(model, fields, instances, auto)
         _compiled[key] = compiled
     params = [f.db_value(i.__data__[f.name]) for i in instances for f in fields]
-    cursor = _execute(db, compiled, params)
-    if auto:
-        ids = sorted(row[0] for row in cursor.fetchall())
+    return instances, compiled, params
+
+
+def _keyed(instances: list[Any], returned: Sequence[Sequence[Any]]) -> list[Any]:
+    """``instances`` as written: each auto-increment key ``returned`` set (matched in
+    ascending order: a sequence hands them out in the order of the ``VALUES`` list),
+    nothing dirty."""
+    model = type(instances[0])
+    if model._meta.auto_increment:
+        pk = _key(model)
+        ids = sorted(row[0] for row in returned)
         for instance, new_id in zip(instances, ids, strict=True):
             instance.__data__[pk.name] = pk.python_value(new_id)
     for instance in instances:

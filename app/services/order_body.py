@@ -7,6 +7,7 @@ is at the moment of the event, rendered inside the transaction that changes it
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,21 +65,19 @@ def promotion_summary(promotion: dict[str, Any] | None) -> dict[str, str] | None
 
 
 def order_view(
-    order: Order, *, new_trail: list[OrderEvent] | None = None, locked: bool = False
+    order: Order, *, trail: list[OrderEvent] | None = None, locked: bool = False
 ) -> dict[str, Any]:
     """The full order (buyer or admin): events oldest first, refunds, payment ids.
 
-    ``new_trail``: the whole trail of an order written in the current transaction (its
-    events as just inserted, and no refund yet), so that neither is read back.
-    ``locked``: the caller's transaction holds the order's row lock, so the trail just
-    read is the whole story: refunds are read only when it opened one
-    (:func:`may_have_refunds`).
+    ``trail``: the order's whole trail as the current transaction knows it (a new
+    order's events as just inserted; the events a change inserted beside the read of
+    the earlier ones), so that it is not read again. ``locked``: the caller's
+    transaction holds the order's row lock, so the trail is the whole story: refunds
+    are read only when it opened one (:func:`may_have_refunds`).
     """
-    events = order_events(order) if new_trail is None else new_trail
-    if new_trail is not None:
+    events = order_events(order) if trail is None else trail
+    if locked and not may_have_refunds(order, events):
         refunds: list[dict[str, Any]] = []
-    elif locked and not may_have_refunds(order, events):
-        refunds = []
     else:
         refunds = order_refunds(order)
     return {
@@ -108,14 +107,24 @@ def order_view(
 
 
 def order_events(order: Order) -> list[OrderEvent]:
-    """The order's audit trail, oldest first (a statement compiled once: every shop
-    event renders it)."""
-    rows = statements.run(
+    """The order's audit trail, oldest first (a statement compiled once)."""
+    read = trail_read(order)
+    return trail_of(statements.run(read.shape, read.build, read.params).fetchall())
+
+
+def trail_read(order: Order) -> statements.Read:
+    """The read of ``order``'s audit trail (every column of each event)."""
+    return statements.Read(
         "order_body.order_events",
         lambda: OrderEvent.select().where(OrderEvent.order == order.id).order_by(OrderEvent.id),
         [order.id],
-    ).fetchall()
-    return [statements.instance(OrderEvent, row) for row in rows]
+    )
+
+
+def trail_of(rows: Iterable[Sequence[Any]]) -> list[OrderEvent]:
+    """The events of :func:`trail_read`'s rows, oldest first (in any order given)."""
+    events = [statements.instance(OrderEvent, row) for row in rows]
+    return sorted(events, key=lambda event: int(event.id))
 
 
 # Every refund row is opened with this event in the same transaction (records.open_refund,

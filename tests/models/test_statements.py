@@ -325,6 +325,34 @@ class TestInsertNew:
         assert WebhookEvent.select().where(WebhookEvent.event_id == "evt_3").count() == 1
 
 
+class TestCreateManyBeside:
+    def test_the_rows_written_and_the_rows_read_before(self, sent: list[Any]) -> None:
+        order = statements.create(Order, **order_fields())
+        first = statements.create(OrderEvent, order=order, type="ORDER_CREATED", payload={})
+
+        def trail() -> peewee.Select:
+            return OrderEvent.select().where(OrderEvent.order == order.id)
+
+        read = statements.Read("test.trail", trail, [order.id])
+        rows = [{"order": order, "type": t, "payload": {"n": n}} for n, t in enumerate("AB")]
+        sent.clear()
+        written, earlier = statements.create_many_beside(OrderEvent, rows, read)
+        assert len(sent) == (1 if is_postgres() else 2)
+        assert [statements.instance(OrderEvent, row).__data__ for row in earlier] == [
+            OrderEvent.get_by_id(first.id).__data__
+        ]
+        theirs = list(trail().where(OrderEvent.id != first.id).order_by(OrderEvent.id))
+        assert [columns(e) for e in written] == [columns(e) for e in theirs]
+        assert not any(e.is_dirty() for e in written)
+        _, nothing = statements.create_many_beside(OrderEvent, rows[:1], self.none())
+        assert nothing == []
+
+    def none(self) -> statements.Read:
+        return statements.Read(
+            "test.no_trail", lambda: OrderEvent.select().where(OrderEvent.order == "none"), ["none"]
+        )
+
+
 @pytest.fixture
 def pooled(db: peewee.Database, database_url: str) -> Iterator[Any]:
     """The models bound to a pool of two connections on the migrated PostgreSQL

@@ -11,8 +11,8 @@ import pytest
 
 from app.services.order_body import order_events, order_view
 from app.services.records import open_refund
-from app.services.state_machine import record_event
-from models import Order, OrderEvent, Refund, statements
+from app.services.state_machine import record_event, transition
+from models import Order, OrderEvent, Refund, ShopEvent, statements
 
 pytestmark = pytest.mark.usefixtures("db")
 
@@ -87,3 +87,42 @@ def test_the_trail_is_the_instances_peewee_reads(order: Order) -> None:
     assert [e.__data__ for e in ours] == [e.__data__ for e in theirs]
     assert [e.type for e in ours] == ["ORDER_CREATED", "PAYMENT_SUCCEEDED"]
     assert not any(e.is_dirty() for e in ours)
+
+
+class TestShopEventBody:
+    """A change's shop event carries the body a fresh read gives at that moment (the
+    trail answered beside the events' INSERT, refunds by the trail): the shop webhooks'
+    contract."""
+
+    def body_now(self, order: Order) -> Any:
+        """order_view as a fresh read gives it, through the JSON a body is stored as."""
+        from models.db import JSONField
+
+        field = JSONField()
+        return field.python_value(field.db_value(order_view(Order.get_by_id(order.id))))
+
+    def test_a_state_change(self, order: Order) -> None:
+        pending = statements.create(
+            Order, id="order-2", order_number="ORD-2", idempotency_key="key-2",
+            email="ada@example.com", line_items=[LINE], subtotal=2000, total=2000,
+            currency="usd", shipping_address={"name": "Ada"}, reservation_id="res-2",
+            checkout_token_hash="0" * 64,
+        )  # fmt: skip
+        record_event(pending, "ORDER_CREATED", {"orderNumber": "ORD-2"}, "web")
+        with Order._meta.database.atomic():
+            paid = ("PAYMENT_SUCCEEDED", {"amount": 2000, "pair": (1, 2)})  # a tuple: JSON's list
+            transition(pending, "PAID", "payment_succeeded", "webhook", events=[paid])
+        sent = ShopEvent.select().where(ShopEvent.order == pending.id).get()
+        assert sent.body["data"]["order"] == self.body_now(pending)
+        types = [e["type"] for e in sent.body["data"]["order"]["events"]]
+        assert types == ["ORDER_CREATED", "PAYMENT_SUCCEEDED", "STATE_CHANGED"]
+
+    def test_a_refund_and_its_state_change(self, order: Order) -> None:
+        open_refund(order, key="rk-2", amount=2000, reason=None, actor="admin:1")
+        with Order._meta.database.atomic():
+            refunded = {Order.amount_refunded: 2000}
+            transition(order, "REFUNDED", "refunded", "webhook", changes=refunded)
+        sent = ShopEvent.select().where(ShopEvent.order == order.id).get()
+        body = sent.body["data"]["order"]
+        assert body["refunds"] and body["events"][-1]["type"] == "STATE_CHANGED"
+        assert body == self.body_now(order)
