@@ -32,6 +32,10 @@ Each function mirrors one peewee call:
 - ``update_returning(...)`` — the same, answering the row as it is now (a model
   instance), or None when no row matched.
 - ``save(instance, *fields)`` — ``instance.save(only=fields)``.
+- ``insert_new(Model, values, key)`` — ``models.db.insert_new(Model.insert(**values),
+  key)``; ``insert_new_beside(..., read)`` and ``create_many_beside(Model, rows, read)``
+  send a ``Read`` in the same statement on PostgreSQL (a data-modifying ``WITH``), the
+  read seeing the database as before the insert.
 - ``run(shape, build, params)`` — any other statement (an expression, a join on a value,
   ``RETURNING`` some columns): ``build()`` is the peewee query, asked for its SQL once per
   ``shape``; ``params`` are what it sends, in its order. ``instance(Model, values)`` makes
