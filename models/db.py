@@ -51,7 +51,10 @@ _os_poll = monkey.get_original("select", "poll")
 
 def utcnow() -> datetime:
     """The current time as a naive UTC datetime (the form every column stores)."""
-    return datetime.now(UTC).replace(tzinfo=None)
+    # The fields copied: ``replace(tzinfo=None)`` costs twice as much (keyword parsing),
+    # and this runs for every row and timestamp the worker writes.
+    now = datetime.now(UTC)
+    return datetime(now.year, now.month, now.day, now.hour, now.minute, now.second, now.microsecond)
 
 
 def bind_database(
@@ -244,14 +247,24 @@ def insert_new_beside(
     if not is_postgres(db):
         rows = list(select.limit(1).tuples().execute())
         return insert_new(query, key), (tuple(rows[0]) if rows else None)
-    insert_sql, insert_params = query.on_conflict_ignore().returning(key).sql()
-    select_sql, select_params = select.limit(1).sql()
+    sql, params = beside_sql(query.on_conflict_ignore().returning(key), key, select.limit(1))
+    row = db.execute_sql(sql, params).fetchone()
+    return row[0], (tuple(row[1:]) if row[1] is not None else None)
+
+
+def beside_sql(
+    insert: peewee.Query, key: peewee.Field, select: peewee.Query
+) -> tuple[str, list[Any]]:
+    """The one PostgreSQL statement of :func:`insert_new_beside` (``insert``: its
+    ``… RETURNING key``), and its parameters: the key inserted (NULL: none), then
+    ``select``'s columns (NULL: no row)."""
+    insert_sql, insert_params = insert.sql()
+    select_sql, select_params = select.sql()
     sql = (
         f'WITH "new" AS ({insert_sql}) SELECT (SELECT "{key.column_name}" FROM "new"), "read".*'
         f' FROM (SELECT 1) AS "one" LEFT JOIN ({select_sql}) AS "read" ON TRUE'
     )
-    row = db.execute_sql(sql, [*insert_params, *select_params]).fetchone()
-    return row[0], (tuple(row[1:]) if row[1] is not None else None)
+    return sql, [*insert_params, *select_params]
 
 
 class JSONField(peewee.TextField):

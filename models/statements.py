@@ -32,6 +32,14 @@ Each function mirrors one peewee call:
 - ``update_returning(...)`` — the same, answering the row as it is now (a model
   instance), or None when no row matched.
 - ``save(instance, *fields)`` — ``instance.save(only=fields)``.
+- ``insert_new(Model, values, key)`` — ``models.db.insert_new(Model.insert(**values),
+  key)``; ``insert_new_beside(..., read)`` and ``create_many_beside(Model, rows, read)``
+  send a ``Read`` in the same statement on PostgreSQL (a data-modifying ``WITH``), the
+  read seeing the database as before the insert.
+- ``run(shape, build, params)`` — any other statement (an expression, a join on a value,
+  ``RETURNING`` some columns): ``build()`` is the peewee query, asked for its SQL once per
+  ``shape``; ``params`` are what it sends, in its order. ``instance(Model, values)`` makes
+  a row's columns an instance, as peewee's cursor does.
 
 For example (``lock_order`` and ``transition`` as statements)::
 
@@ -67,7 +75,7 @@ from typing import Any, TypeVar
 
 import peewee
 
-from models.db import database, prepared_on
+from models.db import beside_sql, database, is_postgres, prepared_on
 
 M = TypeVar("M", bound=peewee.Model)
 Converter = Callable[[Any], Any] | None
@@ -125,7 +133,47 @@ def create_many(model: type[M], rows: Sequence[Mapping[str, Any]]) -> list[M]:
     """
     if not rows:
         return []
-    instances: list[Any] = [model(**row) for row in rows]
+    instances, compiled, params = _insert(model, rows)
+    cursor = _execute(database(), compiled, params)
+    return _keyed(instances, cursor.fetchall() if model._meta.auto_increment else ())
+
+
+def create_many_beside(
+    model: type[M], rows: Sequence[Mapping[str, Any]], read: Read
+) -> tuple[list[M], list[tuple[Any, ...]]]:
+    """:func:`create_many` of an auto-increment ``model``, and every row of ``read`` (in no
+    particular order) as the database was before the insert: on PostgreSQL in ONE
+    statement (a data-modifying ``WITH`` beside the read, as :func:`insert_new_beside`);
+    SQLite sends the read, then the insert."""
+    if not is_postgres():
+        found = run(read.shape, read.build, read.params).fetchall()
+        return create_many(model, rows), [tuple(row) for row in found]
+    instances, compiled, params = _insert(model, rows)
+    pk = _key(model)
+    if not model._meta.auto_increment:
+        raise TypeError(f"{model.__name__}: create_many_beside needs an auto-increment key")
+
+    def both() -> tuple[str, list[Any]]:
+        select_sql, select_params = read.build().sql()
+        sql = (
+            f'WITH "new" AS ({compiled.sql}) SELECT (SELECT array_agg("{pk.column_name}")'
+            f' FROM "new"), "read".* FROM (SELECT 1) AS "one"'
+            f' LEFT JOIN ({select_sql}) AS "read" ON TRUE'
+        )
+        return sql, [*params, *select_params]
+
+    shape = ("create_many_beside", model, compiled.sql, read.shape)
+    answered = run(shape, both, [*params, *read.params]).fetchall()
+    written = _keyed(instances, [(new_id,) for new_id in answered[0][0]])
+    return written, [tuple(row[1:]) for row in answered if row[1] is not None]
+
+
+def _insert(
+    model: type[M], rows: Sequence[Mapping[str, Any]]
+) -> tuple[list[Any], Compiled, list[Any]]:
+    """The new instances of ``rows`` (auto-increment keys left to the database), the
+    compiled multi-row INSERT (``RETURNING`` the key where auto) and its parameters."""
+    instances: list[Any] = [_new(model, row) for row in rows]
     meta = model._meta
     pk = _key(model)
     auto = bool(meta.auto_increment)
@@ -138,21 +186,44 @@ def create_many(model: type[M], rows: Sequence[Mapping[str, Any]]) -> list[M]:
     if any(set(instance.__data__) != names for instance in instances[1:]):
         raise ValueError(f"{model.__name__}: every row must name the same fields")
     fields = tuple(sorted((meta.fields[name] for name in names), key=_sort_key))
-    db = database()
-    key = ("insert", type(db), model, fields, len(instances), auto)
+    key = ("insert", type(database()), model, fields, len(instances), auto)
     compiled = _compiled.get(key)
     if compiled is None:
         compiled = _compile_insert(model, fields, instances, auto)
         _compiled[key] = compiled
     params = [f.db_value(i.__data__[f.name]) for i in instances for f in fields]
-    cursor = _execute(db, compiled, params)
-    if auto:
-        ids = sorted(row[0] for row in cursor.fetchall())
+    return instances, compiled, params
+
+
+def _keyed(instances: list[Any], returned: Sequence[Sequence[Any]]) -> list[Any]:
+    """``instances`` as written: each auto-increment key ``returned`` set (matched in
+    ascending order: a sequence hands them out in the order of the ``VALUES`` list),
+    nothing dirty."""
+    model = type(instances[0])
+    if model._meta.auto_increment:
+        pk = _key(model)
+        ids = sorted(row[0] for row in returned)
         for instance, new_id in zip(instances, ids, strict=True):
             instance.__data__[pk.name] = pk.python_value(new_id)
     for instance in instances:
         instance._dirty.clear()
     return instances
+
+
+def _new(model: type[M], row: Mapping[str, Any]) -> M:
+    """``model(**row)``, each callable default called only for a field ``row`` leaves
+    out (peewee calls every one, then overwrites the ones given: a clock read per
+    timestamp given)."""
+    instance: Any = model(__no_default__=1)
+    meta: Any = model._meta  # peewee's defaults, private and untyped
+    data = instance.__data__
+    data.update(meta._default_by_name)
+    for name, default in meta._default_callable_list:
+        if name not in row:
+            data[name] = default()
+    for name, value in row.items():
+        setattr(instance, name, value)
+    return instance
 
 
 def get(
@@ -257,6 +328,98 @@ def save(instance: peewee.Model, *fields: peewee.Field) -> int:
     changed = update(type(instance), row._pk, values)
     row._dirty.difference_update(field.name for field in fields)
     return changed
+
+
+def run(
+    shape: Any,
+    build: Callable[[], peewee.Query | tuple[str, Sequence[Any]]],
+    params: Sequence[Any],
+) -> Any:
+    """Run the statement ``build()`` makes, its SQL asked of peewee once per ``shape``
+    (which must name everything that changes the text) and database; the cursor.
+
+    ``params``: the values peewee sends for it, in its order, as the driver takes them
+    (each field's ``db_value``). The first call checks them against peewee's own.
+    ``build`` may answer the SQL and its parameters itself (a statement composed of
+    peewee's, as :func:`insert_new_beside`'s).
+    """
+    db = database()
+    key = ("run", type(db), shape)
+    compiled = _compiled.get(key)
+    if compiled is None:
+        built = build()
+        sql, sent = built if isinstance(built, tuple) else built.sql()
+        if list(sent) != list(params):
+            raise TypeError(f"models.statements: {sql!r} takes {sent!r}, not {params!r}")
+        compiled = Compiled(sql, (), ServerSide.of(sql))
+        _compiled[key] = compiled
+    return _execute(db, compiled, list(params))
+
+
+@dataclass(frozen=True)
+class Read:
+    """A read sent beside an insert (:func:`insert_new_beside`): ``build()`` is the
+    peewee Select (its first column never NULL), ``params`` what it sends, ``shape``
+    names its text (as :func:`run`'s)."""
+
+    shape: Any
+    build: Callable[[], peewee.Select]
+    params: Sequence[Any]
+
+
+def insert_new(model: type[peewee.Model], values: Mapping[str, Any], key: peewee.Field) -> Any:
+    """``models.db.insert_new(model.insert(**values), key)``: the new row's ``key``, or
+    None when a row with the same unique value existed; compiled once per set of fields."""
+    return insert_new_beside(model, values, key, None)[0]
+
+
+def insert_new_beside(
+    model: type[peewee.Model], values: Mapping[str, Any], key: peewee.Field, read: Read | None
+) -> tuple[Any, tuple[Any, ...] | None]:
+    """``models.db.insert_new_beside`` of ``model.insert(**values)`` and ``read``: on
+    PostgreSQL one statement, the read seeing the database as before the insert."""
+    data = _new(model, values).__data__  # the defaults peewee's INSERT would add
+    fields = tuple(sorted((model._meta.fields[name] for name in data), key=_sort_key))
+    params = [f.db_value(data[f.name]) for f in fields]
+
+    def insert() -> peewee.Query:
+        row = {f: data[f.name] for f in fields}
+        return model.insert(row).on_conflict_ignore().returning(key)
+
+    shape = ("insert_new", model, fields, key)
+    if read is None:
+        row = run(shape, insert, params).fetchone()
+        return (None if row is None else row[0]), None
+    if not is_postgres():  # SQLite: the read, then the insert (as models.db's)
+        found = run(read.shape, lambda: read.build().limit(1), [*read.params, 1]).fetchone()
+        return insert_new_beside(model, values, key, None)[0], found
+    both = run(
+        (*shape, read.shape),
+        lambda: beside_sql(insert(), key, read.build().limit(1)),
+        [*params, *read.params, 1],
+    ).fetchone()
+    return both[0], (tuple(both[1:]) if both[1] is not None else None)
+
+
+# (model, fields) -> their answers, for instance().
+_answered: dict[tuple[Any, ...], tuple[tuple[str, Converter], ...]] = {}
+
+
+def instance(
+    model: type[M], values: Sequence[Any], fields: Sequence[peewee.Field] | None = None
+) -> M:
+    """An instance of ``model`` holding ``values``, one per field of ``fields`` (all the
+    model's, in peewee's column order, unless said) as the database answered them."""
+    key = (model, None if fields is None else tuple(fields))
+    answers = _answered.get(key)
+    if answers is None:
+        answers = _answered[key] = _answers(model._meta.sorted_fields if fields is None else fields)
+    return _built(model, answers, values)
+
+
+def width(model: type[peewee.Model]) -> int:
+    """How many columns ``model.select()`` answers (its fields)."""
+    return len(model._meta.sorted_fields)
 
 
 # --- running: as text, or prepared on the connection ---

@@ -288,7 +288,7 @@ def write_order(order_id: str, view: dict[str, Any], runtime: Runtime) -> tuple[
                 actor="worker",
             )
             # The trail is these two events, no refund: the body needs no read back.
-            shop_events.record(order, ShopEventType.ORDER_CREATED, new_trail=trail)
+            shop_events.record(order, ShopEventType.ORDER_CREATED, trail=trail)
     except peewee.IntegrityError:
         # A concurrent run (or one that died before leaving {shop}:pending) wrote it
         # first (same order id): use theirs.

@@ -38,22 +38,41 @@ RECLAIMED = "STOCK_RECLAIMED"
 def confirm_hold(order: Order, runtime: Runtime, actor: str) -> None:
     """HELD → CONFIRMED in the database (stock on hand decremented) and in Redis."""
     # One statement marks a HELD reservation and answers it (a SELECT and an UPDATE before).
-    marked = (
-        Reservation.update(status=ReservationStatus.CONFIRMED, updated_at=utcnow())
-        .where((Reservation.order == order.id) & (Reservation.status == ReservationStatus.HELD))
-        .returning(Reservation.id, Reservation.items)
-        .execute()
-    )
-    reservation = next(iter(marked), None)
-    if reservation is None:  # none, or no longer held
+    now = utcnow()
+    marked = statements.run(
+        "holds.confirm",
+        lambda: (
+            Reservation.update(status=ReservationStatus.CONFIRMED, updated_at=now)
+            .where((Reservation.order == order.id) & (Reservation.status == ReservationStatus.HELD))
+            .returning(Reservation.id, Reservation.items)
+        ),
+        [ReservationStatus.CONFIRMED, now, order.id, ReservationStatus.HELD],
+    ).fetchone()
+    if marked is None:  # none, or no longer held
         return
+    reservation = statements.instance(Reservation, marked, CONFIRMED_ANSWERS)
     for sku, qty in reservation.items:
-        Product.update(stock_on_hand=Product.stock_on_hand - int(qty), updated_at=utcnow()).where(
-            Product.sku == sku
-        ).execute()
+        take_stock(str(sku), int(qty))
     # Idempotent; done before commit so a rolled-back transaction is simply redone.
     Inventory(runtime.redis).confirm(reservation.id)
     record_event(order, "STOCK_CONFIRMED", {"reservationId": reservation.id}, actor)
+
+
+# What confirm_hold's UPDATE answers of the reservation it marked.
+CONFIRMED_ANSWERS = (Reservation.id, Reservation.items)
+
+
+def take_stock(sku: str, qty: int) -> None:
+    """Take ``qty`` sold units of ``sku`` off hand, relative to the row's count so that
+    concurrent sales add up (Redis decided that the units were there: I1)."""
+    now = utcnow()
+    statements.run(
+        "holds.take_stock",
+        lambda: Product.update(stock_on_hand=Product.stock_on_hand - qty, updated_at=now).where(
+            Product.sku == sku
+        ),
+        [qty, now, sku],
+    )
 
 
 def rehold_hold(order: Order, runtime: Runtime, actor: str) -> bool:
@@ -81,9 +100,7 @@ def rehold_hold(order: Order, runtime: Runtime, actor: str) -> bool:
         )
         return False
     for sku, qty in lines:
-        Product.update(stock_on_hand=Product.stock_on_hand - qty, updated_at=utcnow()).where(
-            Product.sku == sku
-        ).execute()
+        take_stock(sku, qty)
     reservation.status, reservation.updated_at = ReservationStatus.CONFIRMED, utcnow()
     reservation.save()
     record_event(
@@ -239,9 +256,7 @@ def reclaim_refund_restock(order: Order, runtime: Runtime, *, actor: str) -> Non
     taken = Inventory(runtime.redis).reclaim(lines, marker)
     for sku, qty in taken.items():
         if qty > 0:
-            Product.update(stock_on_hand=Product.stock_on_hand - qty, updated_at=utcnow()).where(
-                Product.sku == sku
-            ).execute()
+            take_stock(sku, qty)
     short = [[sku, qty - taken.get(sku, 0)] for sku, qty in lines if qty > taken.get(sku, 0)]
     items = [[sku, qty] for sku, qty in taken.items() if qty > 0]
     payload = {"reservationId": order.reservation_id, "items": items, "short": short}

@@ -24,7 +24,7 @@ from app.gateways.mail import Message
 from app.services.money import format_amount
 from app.services.state_machine import record_event
 from models import Order, Outbox, statements
-from models.db import database, insert_new, utcnow
+from models.db import database, utcnow
 from models.statuses import MailKind, OutboxStatus
 
 if TYPE_CHECKING:
@@ -64,7 +64,8 @@ def queue_message(
 
 def _queue_once(order: Order, *, kind: str, key: str, payload: dict[str, Any]) -> tuple[int, bool]:
     """(The outbox row of ``key``, whether it was created now): one INSERT for a new key."""
-    new_id = insert_new(Outbox.insert(key=key, kind=kind, order=order, payload=payload), Outbox.id)
+    fields = {"key": key, "kind": kind, "order": order, "payload": payload}
+    new_id = statements.insert_new(Outbox, fields, Outbox.id)  # compiled once
     if new_id is not None:
         return int(new_id), True
     return int(Outbox.get(Outbox.key == key).id), False

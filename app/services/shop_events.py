@@ -50,17 +50,18 @@ def type_for_state(state: str) -> ShopEventType:
 
 
 def record(
-    order: Order, type_: ShopEventType, *, new_trail: list[OrderEvent] | None = None
+    order: Order, type_: ShopEventType, *, trail: list[OrderEvent] | None = None
 ) -> ShopEvent:
-    """Write one event about ``order`` as it is now (inside the caller's transaction);
-    ``new_trail``: a new order's whole trail, not read back (``order_view``)."""
+    """Write one event about ``order`` as it is now (inside the caller's transaction,
+    which holds the order's row lock: every caller changes the order);
+    ``trail``: the order's whole trail, known to the transaction (``order_view``)."""
     now = utcnow()
     event_id = new_event_id()
     body = {
         "id": event_id,
         "type": type_.value,
         "createdAt": iso_utc_micro(now),
-        "data": {"order": order_view(order, new_trail=new_trail)},
+        "data": {"order": order_view(order, trail=trail, locked=True)},
     }
     event = statements.create(
         ShopEvent, event_id=event_id, type=type_.value, order=order, body=body, created_at=now

@@ -15,6 +15,7 @@ from peewee import Field
 
 from app.errors import InvalidState
 from app.services import shop_events
+from app.services.order_body import trail_of, trail_read
 from models import Order, OrderEvent, statements
 from models.db import utcnow
 from models.statuses import OrderState
@@ -152,10 +153,27 @@ def record_events(
     multi-row INSERT; each as :func:`record_event` appends it."""
     rows = [_event_row(order, type_, payload, actor) for type_, payload in events]
     written = statements.create_many(OrderEvent, rows)
-    for type_, _ in events:
-        if type_ in shop_events.AUDIT_EVENTS:  # a dispute: the shop is told too
-            shop_events.record(order, shop_events.AUDIT_EVENTS[type_])
+    _tell_shop(order, events)
     return written
+
+
+def record_events_and_trail(
+    order: Order, events: Sequence[tuple[str, dict[str, Any] | None]], actor: str = "system"
+) -> list[OrderEvent]:
+    """:func:`record_events`, answering ``order``'s whole trail with them, oldest first:
+    the earlier events read in the INSERT's own statement on PostgreSQL
+    (``statements.create_many_beside``), not by a statement of their own after it."""
+    rows = [_event_row(order, type_, payload, actor) for type_, payload in events]
+    written, earlier = statements.create_many_beside(OrderEvent, rows, trail_read(order))
+    _tell_shop(order, events)
+    return trail_of(earlier) + written
+
+
+def _tell_shop(order: Order, events: Sequence[tuple[str, dict[str, Any] | None]]) -> None:
+    """The shop events of audit events that are themselves one (a dispute's)."""
+    for type_, _ in events:
+        if type_ in shop_events.AUDIT_EVENTS:
+            shop_events.record(order, shop_events.AUDIT_EVENTS[type_])
 
 
 def _event_row(
@@ -204,6 +222,7 @@ def transition(
     for field, value in values.items():
         setattr(order, field.name, value)
     changed = {"from": current, "to": to, "reason": reason, **(payload or {})}
-    record_events(order, [*events, ("STATE_CHANGED", changed)], actor)
-    shop_events.record(order, shop_events.type_for_state(to))  # the shop's outbox, same txn
+    trail = record_events_and_trail(order, [*events, ("STATE_CHANGED", changed)], actor)
+    # The shop's outbox, same transaction; the body's trail is the one just answered.
+    shop_events.record(order, shop_events.type_for_state(to), trail=trail)
     return order

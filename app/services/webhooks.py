@@ -53,7 +53,7 @@ from app.services.state_machine import (
     transition,
 )
 from models import Order, OrderEvent, Refund, Reservation, WebhookEvent, statements
-from models.db import database, insert_new, insert_new_beside, is_postgres, utcnow
+from models.db import database, is_postgres, utcnow
 from models.statuses import (
     PaymentStatus,
     RefundStatus,
@@ -636,7 +636,7 @@ def inbox_row(event_id: str, payload: dict[str, Any], *, new_id: Any = _INSERT) 
     """
     fields = inbox_fields(event_id, payload)
     if new_id is _INSERT:
-        new_id = insert_new(WebhookEvent.insert(**fields), WebhookEvent.id)
+        new_id = statements.insert_new(WebhookEvent, fields, WebhookEvent.id)
     if new_id is None:  # seen before, or another worker inserted it first
         return WebhookEvent.get(WebhookEvent.event_id == event_id)
     return WebhookEvent(id=new_id, status=WebhookStatus.RECEIVED, attempts=0, **fields)
@@ -647,13 +647,16 @@ def inbox_row_and_order(
 ) -> tuple[WebhookEvent, Order | None]:
     """:func:`inbox_row`, and the order ``order_id`` as :func:`order_of_event_query`
     reads it (None: no such order, or ``order_id`` None and nothing read):
-    on PostgreSQL in one autocommitted statement (``insert_new_beside``), one server
+    on PostgreSQL in one autocommitted statement (``statements.insert_new_beside``), one server
     transaction where there were two. The row is still committed before any call to
     Stripe, and the order still re-read and locked in the event's transaction."""
     if order_id is None:
         return inbox_row(event_id, payload), None
-    insert = WebhookEvent.insert(**inbox_fields(event_id, payload))
-    new_id, found = insert_new_beside(insert, WebhookEvent.id, order_of_event_query(order_id))
+    fields = inbox_fields(event_id, payload)
+    read = statements.Read(
+        "webhooks.order_of_event", lambda: order_of_event_query(order_id), [order_id]
+    )
+    new_id, found = statements.insert_new_beside(WebhookEvent, fields, WebhookEvent.id, read)
     return inbox_row(event_id, payload, new_id=new_id), _order_of(found)
 
 
@@ -721,8 +724,8 @@ def record_ignored(event_id: str, payload: dict[str, Any], redis: Redis) -> Outc
     ``ignored`` in one statement (or an earlier row marked so), never applied."""
     type_ = str(payload.get("type", ""))
     done = {"status": WebhookStatus.IGNORED, "attempts": 1, "processed_at": utcnow()}
-    insert = WebhookEvent.insert(event_id=event_id, type=type_, payload=payload, **done)
-    if insert_new(insert, WebhookEvent.id) is None:
+    fields = {"event_id": event_id, "type": type_, "payload": payload, **done}
+    if statements.insert_new(WebhookEvent, fields, WebhookEvent.id) is None:
         # A row from an earlier attempt (or another worker's): marked unless done.
         marked = (
             WebhookEvent.update(
@@ -775,26 +778,31 @@ def order_of_event_query(order_id: str) -> peewee.Select:
 
 def _order_of(row: tuple[Any, ...] | None) -> Order | None:
     """An Order holding EVENT_ORDER_COLUMNS' values of ``row`` (None: no row)."""
-    if row is None:
-        return None
-    order = Order(__no_default__=1)
-    order.__data__ = {
-        f.name: f.python_value(value) for f, value in zip(EVENT_ORDER_COLUMNS, row, strict=True)
-    }
-    return order
+    return None if row is None else statements.instance(Order, row, EVENT_ORDER_COLUMNS)
 
 
 def lock_row_and_order(row_id: int, order_id: str) -> tuple[WebhookEvent, Order]:
     """Re-read an inbox row and its event's order in the current transaction, both
     row-locked on PostgreSQL, in one statement (orders are never deleted)."""
-    query = (
-        WebhookEvent.select(WebhookEvent, Order)
-        .join(Order, on=(Order.id == order_id), attr="locked_order")
-        .where(WebhookEvent.id == row_id)
-    )
-    row = (query.for_update() if is_postgres() else query).get()
-    order: Order = row.locked_order  # type: ignore[attr-defined]  # the join's attr
-    return row, order
+
+    def query() -> peewee.Select:
+        joined = (
+            WebhookEvent.select(WebhookEvent, Order)
+            .join(Order, on=(Order.id == order_id), attr="locked_order")
+            .where(WebhookEvent.id == row_id)
+            .paginate(1, 1)  # as peewee's get()
+        )
+        return joined.for_update() if is_postgres() else joined
+
+    found = statements.run(
+        "webhooks.lock_row_and_order", query, [order_id, row_id, 1, 0]
+    ).fetchone()
+    if found is None:
+        missing: type[Exception] = WebhookEvent.DoesNotExist  # type: ignore[attr-defined]
+        raise missing(f"no inbox row {row_id} beside order {order_id}")  # as peewee's get()
+    mine = statements.width(WebhookEvent)
+    row = statements.instance(WebhookEvent, found[:mine])
+    return row, statements.instance(Order, found[mine:])
 
 
 def lock_row(row_id: int) -> WebhookEvent:

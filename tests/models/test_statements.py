@@ -11,8 +11,8 @@ from typing import Any
 import peewee
 import pytest
 
-from models import Order, OrderEvent, Outbox, Product, Reservation, statements
-from models.db import bind_database, database_proxy, is_postgres, prepared_on
+from models import Order, OrderEvent, Outbox, Product, Reservation, WebhookEvent, statements
+from models.db import bind_database, database_proxy, insert_new, is_postgres, prepared_on
 from models.statuses import OrderState, ReservationStatus
 
 pytestmark = pytest.mark.usefixtures("db")
@@ -246,6 +246,111 @@ class TestUpdate:
         with pytest.raises(TypeError, match="plain values"):
             statements.update(Product, "TEE", {Product.stock_on_hand: Product.stock_on_hand - 1})
         assert Product.get_by_id("TEE").stock_on_hand == 5
+
+
+class TestRun:
+    def test_an_expression_is_sent_as_peewee_sends_it(self, sent: list[Any]) -> None:
+        Product.create(sku="TEE", name="Tee", price_amount=2000, currency="usd", stock_on_hand=5)
+        now = datetime(2030, 1, 2, 3, 4, 5)
+
+        def query(qty: int) -> peewee.Query:
+            taken = Product.update(stock_on_hand=Product.stock_on_hand - qty, updated_at=now)
+            return taken.where(Product.sku == "TEE")
+
+        sent.clear()
+        for qty in (2, 1):
+            statements.run("test.take", lambda q=qty: query(q), [qty, now, "TEE"])
+        sql, params = query(1).sql()
+        assert sent == [(sql, [2, now, "TEE"]), (sql, list(params))]
+        read = Product.get_by_id("TEE")
+        assert (read.stock_on_hand, read.updated_at) == (2, now)
+
+    def test_parameters_peewee_would_not_send_are_refused(self) -> None:
+        Product.create(sku="TEE", name="Tee", price_amount=2000, currency="usd", stock_on_hand=5)
+        query = Product.update(stock_on_hand=Product.stock_on_hand - 1).where(Product.sku == "TEE")
+        with pytest.raises(TypeError, match="takes"):
+            statements.run("test.swapped", lambda: query, ["TEE", 1])  # not peewee's order
+        assert Product.get_by_id("TEE").stock_on_hand == 5
+
+    def test_rows_become_the_instances_peewee_reads(self) -> None:
+        order = statements.create(Order, **order_fields(promotion={"code": "X"}))
+        OrderEvent.create(order=order, type="ORDER_CREATED", payload={"n": 1})
+        query = OrderEvent.select(OrderEvent, Order).join(Order).where(Order.id == order.id)
+        row = statements.run("test.joined", lambda: query, [order.id]).fetchone()
+        mine = statements.width(OrderEvent)
+        event = statements.instance(OrderEvent, row[:mine])
+        theirs = query.get()
+        assert columns(event) == columns(theirs) and not event.is_dirty()
+        assert columns(statements.instance(Order, row[mine:])) == columns(theirs.order)
+        assert event.payload == {"n": 1} and isinstance(event.ts, datetime)
+        some = statements.instance(Order, [order.id, {"code": "X"}], [Order.id, Order.promotion])
+        assert some.__data__ == {"id": order.id, "promotion": {"code": "X"}}
+
+
+class TestInsertNew:
+    def read(self, sku: str) -> statements.Read:
+        def query() -> peewee.Select:
+            return Product.select(Product.sku, Product.price_amount).where(Product.sku == sku)
+
+        return statements.Read("test.product", query, [sku])
+
+    def test_the_row_peewee_inserts_and_the_row_read(self, sent: list[Any]) -> None:
+        Product.create(sku="MUG", name="Mug", price_amount=1200, currency="usd")
+        fields = {"event_id": "evt_1", "type": "t", "payload": {"id": "evt_1"}}
+        sent.clear()
+        new_id, row = statements.insert_new_beside(
+            WebhookEvent, fields, WebhookEvent.id, self.read("MUG")
+        )
+        assert len(sent) == (1 if is_postgres() else 2)
+        assert row == ("MUG", 1200)
+        ours = WebhookEvent.get(WebhookEvent.event_id == "evt_1")
+        assert new_id == ours.id
+        theirs_id = insert_new(
+            WebhookEvent.insert(event_id="evt_2", type="t", payload={"id": "evt_1"}),
+            WebhookEvent.id,
+        )
+        theirs = WebhookEvent.get_by_id(theirs_id)
+        assert columns(ours, "id", "event_id", "created_at") == columns(
+            theirs, "id", "event_id", "created_at"
+        )
+        assert isinstance(ours.created_at, datetime) and ours.status == "received"
+
+    def test_an_existing_row_and_nothing_to_read(self) -> None:
+        fields = {"event_id": "evt_3", "type": "t", "payload": {}}
+        first = statements.insert_new(WebhookEvent, fields, WebhookEvent.id)
+        again, row = statements.insert_new_beside(
+            WebhookEvent, fields, WebhookEvent.id, self.read("NONE")
+        )
+        assert first is not None and again is None and row is None
+        assert WebhookEvent.select().where(WebhookEvent.event_id == "evt_3").count() == 1
+
+
+class TestCreateManyBeside:
+    def test_the_rows_written_and_the_rows_read_before(self, sent: list[Any]) -> None:
+        order = statements.create(Order, **order_fields())
+        first = statements.create(OrderEvent, order=order, type="ORDER_CREATED", payload={})
+
+        def trail() -> peewee.Select:
+            return OrderEvent.select().where(OrderEvent.order == order.id)
+
+        read = statements.Read("test.trail", trail, [order.id])
+        rows = [{"order": order, "type": t, "payload": {"n": n}} for n, t in enumerate("AB")]
+        sent.clear()
+        written, earlier = statements.create_many_beside(OrderEvent, rows, read)
+        assert len(sent) == (1 if is_postgres() else 2)
+        assert [statements.instance(OrderEvent, row).__data__ for row in earlier] == [
+            OrderEvent.get_by_id(first.id).__data__
+        ]
+        theirs = list(trail().where(OrderEvent.id != first.id).order_by(OrderEvent.id))
+        assert [columns(e) for e in written] == [columns(e) for e in theirs]
+        assert not any(e.is_dirty() for e in written)
+        _, nothing = statements.create_many_beside(OrderEvent, rows[:1], self.none())
+        assert nothing == []
+
+    def none(self) -> statements.Read:
+        return statements.Read(
+            "test.no_trail", lambda: OrderEvent.select().where(OrderEvent.order == "none"), ["none"]
+        )
 
 
 @pytest.fixture

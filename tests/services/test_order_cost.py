@@ -50,11 +50,13 @@ BUDGET: dict[str, tuple[int, int, int]] = {
     # payment_intent.created and charge.succeeded: no handler reads them, so the endpoint
     # does not enable them (a delivered one is acknowledged at the edge, tests/api).
     "payment_intent.succeeded (web)":                       (0, 1, 1),
-    # The paid transaction's 15 (the inbox row's INSERT and the order's read are one
-    # statement on PostgreSQL), then the receipt sent from the same run after its commit
-    # (BEGIN, the claim's UPDATE … RETURNING, RECEIPT_SENT's INSERT, COMMIT): no message.
-    # The read model's publish rides the order lock's release (records.publish_with_release).
-    "payment_intent.succeeded: handle_stripe_event":        (19, 4, 0),
+    # The paid transaction's 13 (the inbox row's INSERT and the order's read are one
+    # statement on PostgreSQL, and so are the state change's events and the trail's read;
+    # order.paid's body reads no refunds, its trail opened none),
+    # then the receipt sent from the same run after its commit (BEGIN, the claim's UPDATE
+    # … RETURNING, RECEIPT_SENT's INSERT, COMMIT): no message. The read model's publish
+    # rides the order lock's release (records.publish_with_release).
+    "payment_intent.succeeded: handle_stripe_event":        (17, 4, 0),
     "status read, PAID (web)":                              (0, 1, 0),
 }  # fmt: skip
 WHAT = ("SQL statements", "Redis round trips", "queue messages")
