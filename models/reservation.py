@@ -26,10 +26,13 @@ class Reservation(BaseModel):
 # The holds still HELD, by expiry (the clock's overdue sweep, the rebuild of Redis's
 # counters): a few rows among every reservation ever made (migration 0014). Indexes of the
 # status and of the expiry listed every confirmed and released hold too, and an order's
-# confirmation wrote an entry in each.
+# confirmation wrote an entry in each. The order's id rides along: the confirmation
+# (``WHERE order_id = %s AND status = 'HELD'``), when the planner takes this index, checks
+# it in the index rather than fetching every held row.
 Reservation.add_index(
     Reservation.index(
         Reservation.expires_at,
+        Reservation.order,
         name="reservation_held",
         where=Reservation.status == ReservationStatus.HELD.value,
     )
