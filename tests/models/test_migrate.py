@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from models import ALL_MODELS, ShopDelivery, ShopEvent
-from models.db import bind_database, close_database
+from models.db import bind_database, close_database, is_postgres
 from models.migrate import applied_versions, apply_migrations, discover, drop_all
 
 ALL_VERSIONS = [migration.version for migration in discover()]
@@ -236,6 +236,64 @@ class TestPartialIndexesMigration:
 
 @pytest.mark.postgres
 class TestPartialIndexesMigrationOnPostgres(TestPartialIndexesMigration):
+    @pytest.fixture
+    def database_url(self, postgres_url: str) -> str:
+        return postgres_url
+
+
+class TestUnfinishedIndexesMigration:
+    """0014 on a database migrated before it: the reservations and the webhook inbox index
+    only their rows still in play, the orders their state with the id, as a fresh
+    database's models declare them."""
+
+    OLD = (
+        "CREATE INDEX reservation_status ON reservation (status)",
+        "CREATE INDEX reservation_expires_at ON reservation (expires_at)",
+        "CREATE INDEX webhook_event_status ON webhook_event (status)",
+        "CREATE INDEX orders_state ON orders (state)",
+    )
+    NEW = {
+        "reservation": "reservation_held",
+        "webhook_event": "webhook_event_unfinished",
+        "orders": "orders_state_id",
+    }
+
+    def definitions(self, db: Any) -> dict[str, str]:
+        """The two tables' indexes: name -> columns and predicate as the database has them."""
+        return {
+            index.name: f"{index.columns} {(index.sql or '').upper().partition(' WHERE ')[2]}"
+            for table in self.NEW
+            for index in db.get_indexes(table)
+        }
+
+    def test_replaces_the_full_indexes(self, db: Any) -> None:
+        fresh = self.definitions(db)
+        for name in self.NEW.values():
+            db.execute_sql(f"DROP INDEX {name}")
+        for create in self.OLD:
+            db.execute_sql(create)
+        db.execute_sql("DELETE FROM schema_migrations WHERE version = '0014'")
+        assert apply_migrations(db) == ["0014"]
+        migrated = self.definitions(db)
+        assert set(migrated) == set(fresh)
+        assert not set(migrated) & {"reservation_status", "reservation_expires_at", "orders_state"}
+        if is_postgres(db):  # SQLite keeps each CREATE as written: spelt differently
+            assert migrated == fresh
+        assert apply_migrations(db) == []
+
+    def test_a_fresh_database_has_them_already(self, db: Any) -> None:
+        indexes = self.definitions(db)
+        assert indexes["orders_state_id"].split() == ["['state',", "'id']"]
+        assert indexes["reservation_held"].startswith("['expires_at', 'order_id']")
+        assert "'HELD'" in indexes["reservation_held"]
+        unfinished = indexes["webhook_event_unfinished"]
+        assert "'RECEIVED'" in unfinished and "'DEAD'" in unfinished
+        assert "'PROCESSED'" not in unfinished
+        assert not {"reservation_status", "webhook_event_status", "orders_state"} & set(indexes)
+
+
+@pytest.mark.postgres
+class TestUnfinishedIndexesMigrationOnPostgres(TestUnfinishedIndexesMigration):
     @pytest.fixture
     def database_url(self, postgres_url: str) -> str:
         return postgres_url
