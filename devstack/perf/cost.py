@@ -42,6 +42,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -233,6 +234,7 @@ def figures(
     per = {
         "cpu_ms": {role: 1000 * s / paid for role, s in spent.items()},
         "cpu_ms_service": 1000 * service / paid,
+        "cpu_ms_system": {role: 1000 * s / paid for role, s in _system_of(before, after).items()},
         "cpu_ms_machine_gap": 1000 * (spent.get("machine busy", 0.0) - counted) / paid,
         # Issue 20's own count, right on a quiet machine only: all but the stand-ins.
         "cpu_ms_machine_less_standins": 1000
@@ -269,16 +271,29 @@ def figures(
 
 def _cpu_of(before: Reading, after: Reading) -> dict[str, float]:
     """CPU seconds by role of the run's own processes, and the machine's busy seconds."""
-    pids = before.pids | after.pids
+    spent = _by_role(before, after, lambda snapshot: snapshot.per_pid)
+    spent["machine busy"] = after.cpu.busy - before.cpu.busy
+    return spent
+
+
+def _system_of(before: Reading, after: Reading) -> dict[str, float]:
+    """The kernel's part (system time) of :func:`_cpu_of`'s seconds, by role."""
+    return _by_role(before, after, lambda snapshot: snapshot.system)
+
+
+def _by_role(
+    before: Reading, after: Reading, seconds_of: Callable[[cpu.Snapshot], dict[int, float]]
+) -> dict[str, float]:
+    """The growth of ``seconds_of`` each snapshot, summed by role over the run's pids."""
     spent: dict[str, float] = {}
-    for pid in pids:
-        if pid not in after.cpu.per_pid:
+    old, new = seconds_of(before.cpu), seconds_of(after.cpu)
+    for pid in before.pids | after.pids:
+        if pid not in new:
             continue  # ended in between: only in the machine's total
-        seconds = after.cpu.per_pid[pid] - before.cpu.per_pid.get(pid, 0.0)
+        seconds = new[pid] - old.get(pid, 0.0)
         role = "buyers" if pid == os.getpid() else after.cpu.roles[pid]
         if seconds > 0:
             spent[role] = spent.get(role, 0.0) + seconds
-    spent["machine busy"] = after.cpu.busy - before.cpu.busy
     return spent
 
 
@@ -299,6 +314,11 @@ def table(result: dict[str, Any]) -> str:
     for role in SERVICE_ROLES:
         lines.append(_cpu_row(role, cpu_ms.get(role, 0.0), paid, window))
     lines.append(_cpu_row("the service (sum of the above)", per["cpu_ms_service"], paid, window))
+    kernel = {role: per.get("cpu_ms_system", {}).get(role, 0.0) for role in SERVICE_ROLES}
+    parts = ", ".join(f"{role} {ms:.1f}" for role, ms in kernel.items() if ms)
+    lines.append(
+        f"{'  of it in the kernel (system time)':<44}{sum(kernel.values()):>8.1f}   {parts}"
+    )
     for role in sorted(set(cpu_ms) - {*SERVICE_ROLES, "machine busy"}):
         lines.append(_cpu_row(f"  beside it: {role}", cpu_ms[role], paid, window))
     lines.append(_cpu_row("the machine, busy", cpu_ms.get("machine busy", 0.0), paid, window))

@@ -11,7 +11,7 @@ two is their share.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PROC = Path("/proc")
@@ -30,11 +30,13 @@ ROLES = (
 
 @dataclass(frozen=True)
 class Snapshot:
-    """CPU seconds per pid, each pid's role, and the machine's busy seconds."""
+    """CPU seconds per pid (user + system), each pid's role, the machine's busy seconds,
+    and the system (kernel) part of each pid's seconds."""
 
     per_pid: dict[int, float]
     roles: dict[int, str]
     busy: float
+    system: dict[int, float] = field(default_factory=dict)
 
 
 def _ticks() -> float:
@@ -54,6 +56,7 @@ def snapshot() -> Snapshot:
     """Every process's CPU seconds now (empty where ``/proc`` is missing)."""
     ticks = _ticks() if PROC.exists() else 1.0
     per_pid: dict[int, float] = {}
+    system: dict[int, float] = {}
     roles: dict[int, str] = {}
     for entry in PROC.glob("[0-9]*") if PROC.exists() else ():
         try:
@@ -63,9 +66,10 @@ def snapshot() -> Snapshot:
             continue  # it ended while we looked
         fields = stat[stat.rindex(")") + 2 :].split()
         pid = int(entry.name)
-        per_pid[pid] = (int(fields[11]) + int(fields[12])) / ticks
+        per_pid[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+        system[pid] = int(fields[12]) / ticks
         roles[pid] = _role(pid, cmdline)
-    return Snapshot(per_pid, roles, _machine_busy(ticks))
+    return Snapshot(per_pid, roles, _machine_busy(ticks), system)
 
 
 def _machine_busy(ticks: float) -> float:

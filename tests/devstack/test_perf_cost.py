@@ -192,3 +192,23 @@ class TestFigures:
         assert header.split()[:2] == ["checkout/worker", "service"]
         assert line.split()[:3] == ["before/threads", "450.0", "100.0"]
         assert green.split()[0] == "after/gevent"
+
+
+class TestKernelTime:
+    def test_each_roles_system_seconds_per_paid_order_and_in_the_table(
+        self, tmp_path: Path
+    ) -> None:
+        roles = {1: "web", 2: "worker", 3: "emulator"}
+        before = reading({1: 1, 2: 2, 3: 1}, roles, 100, statements=0, stripe=0, webhooks=0)
+        after = reading({1: 2, 2: 5, 3: 2}, roles, 108, statements=0, stripe=0, webhooks=0)
+        before.cpu.system.update({1: 0.5, 2: 1.0, 3: 0.5})
+        after.cpu.system.update({1: 0.75, 2: 1.5, 3: 1.0})
+        tally = cost_buyers.Tally(paid=10, confirms=10, answers=30)
+        result = cost.figures(before, after, tally, 4.0, 10, 2, tmp_path, {})
+        assert result["per_order"]["cpu_ms_system"] == {
+            "web": pytest.approx(25),
+            "worker": pytest.approx(50),
+            "emulator": pytest.approx(50),
+        }
+        line = next(row for row in cost.table(result).splitlines() if "in the kernel" in row)
+        assert "75.0   web 25.0, worker 50.0" in line and "emulator" not in line
