@@ -234,28 +234,10 @@ def insert_new(query: peewee.ModelInsert, key: peewee.Field) -> Any | None:
     return rows[0][0] if rows else None
 
 
-def insert_new_beside(
-    query: peewee.ModelInsert, key: peewee.Field, select: peewee.Select
-) -> tuple[Any | None, tuple[Any, ...] | None]:
-    """:func:`insert_new`, and the first row of ``select`` (as a tuple; None when it has
-    none) — on PostgreSQL in ONE statement: the insert a data-modifying ``WITH`` beside the
-    read, so one autocommitted statement is one server transaction, not two. The read
-    sees the database as it was before the insert. ``select``'s first column must never
-    be NULL (a key): a NULL there means "no row". SQLite sends the two statements.
-    """
-    db = database()
-    if not is_postgres(db):
-        rows = list(select.limit(1).tuples().execute())
-        return insert_new(query, key), (tuple(rows[0]) if rows else None)
-    sql, params = beside_sql(query.on_conflict_ignore().returning(key), key, select.limit(1))
-    row = db.execute_sql(sql, params).fetchone()
-    return row[0], (tuple(row[1:]) if row[1] is not None else None)
-
-
 def beside_sql(
     insert: peewee.Query, key: peewee.Field, select: peewee.Query
 ) -> tuple[str, list[Any]]:
-    """The one PostgreSQL statement of :func:`insert_new_beside` (``insert``: its
+    """The one PostgreSQL statement of ``models.statements.insert_new_beside`` (``insert``: its
     ``… RETURNING key``), and its parameters: the key inserted (NULL: none), then
     ``select``'s columns (NULL: no row)."""
     insert_sql, insert_params = insert.sql()

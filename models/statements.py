@@ -376,7 +376,7 @@ def insert_new(model: type[peewee.Model], values: Mapping[str, Any], key: peewee
 def insert_new_beside(
     model: type[peewee.Model], values: Mapping[str, Any], key: peewee.Field, read: Read | None
 ) -> tuple[Any, tuple[Any, ...] | None]:
-    """``models.db.insert_new_beside`` of ``model.insert(**values)`` and ``read``: on
+    """``models.db.insert_new`` of ``model.insert(**values)``, and ``read``'s first row: on
     PostgreSQL one statement, the read seeing the database as before the insert."""
     data = _new(model, values).__data__  # the defaults peewee's INSERT would add
     fields = tuple(sorted((model._meta.fields[name] for name in data), key=_sort_key))
@@ -391,7 +391,9 @@ def insert_new_beside(
         row = run(shape, insert, params).fetchone()
         return (None if row is None else row[0]), None
     if not is_postgres():  # SQLite: the read, then the insert (as models.db's)
-        found = run(read.shape, lambda: read.build().limit(1), [*read.params, 1]).fetchone()
+        found = run(
+            (read.shape, "limit 1"), lambda: read.build().limit(1), [*read.params, 1]
+        ).fetchone()
         return insert_new_beside(model, values, key, None)[0], found
     both = run(
         (*shape, read.shape),

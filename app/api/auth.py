@@ -18,6 +18,7 @@ from flask import request
 
 from app.context import current_config
 from app.errors import Forbidden, NotFound, Unauthorized
+from app.services import checkout_status
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ def require_order_access(token_digest: str | None, owner_id: str | None) -> str:
     """
     token = request.headers.get("X-Checkout-Token")
     if token and token_digest and hmac.compare_digest(token_hash(token), token_digest):
-        return f"token:{token_digest}"
+        return checkout_status.token_credential(token_digest)
     who = identity()
     if who is not None and (who.is_admin or (owner_id and who.user_id == owner_id)):
         return f"user:{who.user_id}"

@@ -121,12 +121,6 @@ class ScriptedMessage:
         """Run the broker's ``after_enqueue`` hooks: the script has queued the message."""
         self.broker.emit_after("enqueue", self.message, self.delay)
 
-    def queue_in(self, pipe: Pipeline) -> None:
-        """Add the message's two writes to ``pipe`` (a MULTI of the caller's, on the
-        broker's Redis): the webhook's kept body and its message in one round trip."""
-        pipe.hset(self.messages_key, self.message_id, self.data)
-        pipe.rpush(self.queue_key, self.message_id)
-
 
 class Jobs(Protocol):
     """The work a request, a service or the clock may hand to the workers."""
@@ -145,7 +139,7 @@ class Jobs(Protocol):
 
     def scripted_handle_stripe_event(self, event_id: str) -> ScriptedMessage | None:
         """The ``handle_stripe_event(event_id)`` message for ``webhooks.receive`` to queue
-        with the kept body (:meth:`ScriptedMessage.queue_in`); None when the broker is not
+        with the kept body (:meth:`ScriptedMessage.queue`); None when the broker is not
         Redis (then call :meth:`handle_stripe_event` once the body is kept)."""
 
     def expire_hold(self, order_id: str, at: datetime | None = None) -> None:

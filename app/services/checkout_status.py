@@ -371,7 +371,8 @@ class WaiterCaps:
         (None: the model's own version), counts the waiter against the caps under that
         token's credential (``Watch.held``; a refusal is kept for :meth:`Watch.refuse`,
         to be raised once access is checked). Anyone else is not counted here."""
-        counters = _counters(order_id, f"token:{presented}", ip)
+        # No token presented: nothing is counted here, the credential's counter is never touched.
+        counters = _counters(order_id, token_credential(presented or ""), ip)
         watch = Watch(redis, order_id, counters, self._limits())
         watch.open(presented, since)
         return watch
@@ -460,6 +461,11 @@ class Watch:
 def _decode_pairs(fields: list[Any]) -> dict[str, Any] | None:
     """A script's HGETALL reply (a flat list of names and values) decoded; None if empty."""
     return decode(dict(zip(fields[::2], fields[1::2], strict=True))) if fields else None
+
+
+def token_credential(digest: str) -> str:
+    """The credential a checkout token's holder is capped under (``token:<its hash>``)."""
+    return f"token:{digest}"
 
 
 def _counters(order_id: str, credential: str, ip: str) -> list[str]:

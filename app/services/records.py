@@ -28,7 +28,7 @@ from redis.lock import Lock
 from app import keys, lua
 from app.errors import NotFound
 from app.services import checkout_status
-from app.services.order_body import totals
+from app.services.order_body import REFUND_OPENED, totals
 from app.services.state_machine import record_event
 from models import Order, Refund, statements
 from models.db import database, is_postgres, utcnow
@@ -467,7 +467,7 @@ def open_refund(
     )
     record_event(
         order,
-        "REFUND_REQUESTED",
+        REFUND_OPENED,
         {"refundId": refund.id, "amount": amount, "reason": reason, "restock": restock},
         actor,
     )

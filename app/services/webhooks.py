@@ -39,6 +39,7 @@ from app.gateways.payments import (
 from app.services import hosted, shop_events, tax_records
 from app.services.disputes import apply_dispute
 from app.services.holds import reclaim_refund_restock, restock_lines
+from app.services.order_body import REFUND_OPENED
 from app.services.ownership import REREAD, Current, current_object, foreign
 from app.services.payments import apply_intent, close_after_cancel, foreign_intent
 from app.services.records import publish_after_commit, touch, with_lock_release
@@ -290,7 +291,7 @@ def find_refund(order: Order, obj: dict[str, Any]) -> Refund:
         )
         record_event(
             order,
-            "REFUND_REQUESTED",
+            REFUND_OPENED,
             {"refundId": refund.id, "stripeRefundId": stripe_id, "amount": refund.amount},
             "webhook",
         )
@@ -578,7 +579,7 @@ def receive(
         return
     with redis.pipeline(transaction=True) as pipe:
         pipe.set(key, body, ex=keys.EVENT_BODY_TTL_SECONDS)
-        message.queue_in(pipe)
+        message.queue(pipe)
         pipe.execute()
 
 
@@ -724,7 +725,7 @@ def record_ignored(event_id: str, payload: dict[str, Any], redis: Redis) -> Outc
     ``ignored`` in one statement (or an earlier row marked so), never applied."""
     type_ = str(payload.get("type", ""))
     done = {"status": WebhookStatus.IGNORED, "attempts": 1, "processed_at": utcnow()}
-    fields = {"event_id": event_id, "type": type_, "payload": payload, **done}
+    fields = {**inbox_fields(event_id, payload), **done}
     if statements.insert_new(WebhookEvent, fields, WebhookEvent.id) is None:
         # A row from an earlier attempt (or another worker's): marked unless done.
         marked = (

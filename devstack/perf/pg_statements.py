@@ -171,7 +171,7 @@ def shape(sql: str) -> str:
     """A short name for a statement: its verb, table, and what it sets or locks."""
     words = sql.split()
     verb = words[0]
-    if verb == "WITH":  # an INSERT beside a read (models.db.insert_new_beside)
+    if verb == "WITH":  # an INSERT beside a read (models.statements.insert_new_beside)
         return f"WITH ({shape(sql.split('(', 1)[1].split(') SELECT')[0])}) SELECT"
     table = {
         "SELECT": r'FROM "(\w+)"',
